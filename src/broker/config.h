@@ -1,0 +1,93 @@
+/* Broker and topic configuration.
+ *
+ * One table (config.c) drives parsing, validation, defaults, `cairn --help`
+ * and DescribeConfigs. Keys are Apache Kafka's broker property names where one
+ * exists. Broker config comes from the embedded defaults, then a key=value
+ * file (--config), then command-line overrides (--listen, --data-dir, --set).
+ * Topic configs are per-topic overrides layered on the broker defaults.
+ * Not thread-safe: loop thread (and main before the loop starts) only. */
+#ifndef CAIRN_CONFIG_H
+#define CAIRN_CONFIG_H
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { TS_CREATE_TIME = 0, TS_LOG_APPEND_TIME = 1 } config_ts_type;
+
+/* Broker-wide settings. Strings are owned by the struct (config_fini frees). */
+typedef struct cairn_config {
+    char *listeners;             /* listeners: "PLAINTEXT://127.0.0.1:9092" */
+    char *listen_host;           /* derived from listeners */
+    int listen_port;             /* derived from listeners */
+    char *log_dirs;              /* log.dirs: "./data" (one directory) */
+    int32_t node_id;             /* node.id (alias broker.id): 1 */
+    int32_t num_partitions;      /* num.partitions: 1 */
+    int auto_create_topics;      /* auto.create.topics.enable: true */
+    int64_t retention_ms;        /* log.retention.ms: 604800000 (-1 = forever) */
+    int64_t retention_bytes;     /* log.retention.bytes: -1 */
+    int64_t segment_bytes;       /* log.segment.bytes: 1073741824 */
+    int64_t segment_ms;          /* log.roll.ms: 604800000 */
+    int32_t index_interval_bytes;/* log.index.interval.bytes: 4096 */
+    int64_t retention_check_ms;  /* log.retention.check.interval.ms: 300000 */
+    int64_t flush_interval_ms;   /* log.flush.interval.ms: 1000; bounds acks=0/1 loss window */
+    int preallocate;             /* log.preallocate: false */
+    int32_t message_max_bytes;   /* message.max.bytes: 1048588 */
+    int32_t socket_request_max_bytes; /* socket.request.max.bytes: 104857600 */
+    int ts_type;                 /* log.message.timestamp.type: CreateTime */
+    char *log_level;             /* log.level: "info" (cairn-specific) */
+} cairn_config;
+
+/* Per-topic settings; every field is resolved (override or broker default).
+ * overridden has bit (1 << TOPIC_CFG_*) set for keys set on the topic. */
+typedef enum {
+    TOPIC_CFG_RETENTION_MS = 0,
+    TOPIC_CFG_RETENTION_BYTES,
+    TOPIC_CFG_SEGMENT_BYTES,
+    TOPIC_CFG_SEGMENT_MS,
+    TOPIC_CFG_MAX_MESSAGE_BYTES,
+    TOPIC_CFG_TIMESTAMP_TYPE,
+    TOPIC_CFG_CLEANUP_POLICY,
+    TOPIC_CFG__COUNT
+} topic_cfg_key;
+
+typedef struct topic_config {
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t segment_bytes;
+    int64_t segment_ms;
+    int32_t max_message_bytes;
+    int ts_type;
+    int cleanup_compact;         /* cleanup.policy: 0 delete, 1 compact (compaction not yet run) */
+    uint32_t overridden;
+} topic_config;
+
+/* Broker config ---------------------------------------------------------- */
+
+/* Fill c with the embedded defaults (zero-config start). */
+void config_init(cairn_config *c);
+void config_fini(cairn_config *c);
+/* Apply one "key=value" (also used for --set). Returns 0, or -CN_EINVAL/-CN_ENOENT
+ * with a one-line reason written to err (err_len bytes). */
+int config_set(cairn_config *c, const char *key, const char *value, char *err, size_t err_len);
+/* Read a key=value file: '#' comments, blank lines, whitespace around key and
+ * value ignored. Unknown keys are an error (typos must not pass silently),
+ * except keys Kafka has that we accept and ignore (listed in config.c). */
+int config_load_file(cairn_config *c, const char *path, char *err, size_t err_len);
+/* Print the table for --help. */
+void config_print_help(FILE *out);
+
+/* Topic config ----------------------------------------------------------- */
+
+/* Topic defaults derived from the broker config. */
+void topic_config_defaults(const cairn_config *c, topic_config *out);
+/* Set one topic key ("retention.ms", ...). value NULL resets it to the broker
+ * default. Returns 0, -CN_ENOENT (unknown key) or -CN_EINVAL (bad value). */
+int topic_config_set(topic_config *t, const cairn_config *c, const char *key, const char *value);
+/* Name and current value (as text) of key k; buf holds at least 32 bytes. */
+const char *topic_config_name(topic_cfg_key k);
+const char *topic_config_value(const topic_config *t, topic_cfg_key k, char *buf, size_t buf_len);
+/* Key index by name, or -1. */
+int topic_config_lookup(const char *name);
+/* Serialise overrides as key=value lines (for the topic's metadata file) and
+ * parse them back. */
+int topic_config_write(const topic_config *t, FILE *out);
+#endif

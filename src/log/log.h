@@ -1,0 +1,136 @@
+/* Partition log: an ordered, durable sequence of Kafka record batches (magic 2)
+ * kept as a directory of segments.
+ *
+ * Directory layout (one directory per partition, e.g. data/orders-0/):
+ *   00000000000000000000.log        batches back to back, exactly as stored on
+ *                                   the wire (base offset and leader epoch set)
+ *   00000000000000000000.index      sparse offset index, 8-byte entries:
+ *                                   u32 BE relative offset, u32 BE file position
+ *   00000000000000000000.timeindex  time index, 12-byte entries:
+ *                                   i64 BE max timestamp so far, u32 BE relative offset
+ * The file name is the segment's base offset, 20 digits, zero padded.
+ *
+ * Threading: every function is loop-thread only, except inside the syncer
+ * thread which log_sync.c owns. Nothing here blocks on fsync.
+ *
+ * Offsets: log_start <= high_watermark <= log_end. durable_offset is the
+ * offset below which everything is fsynced. On a single node the broker moves
+ * the high watermark to log_end after each append; it is kept apart so that
+ * replication can hold it back later. */
+#ifndef CAIRN_LOG_H
+#define CAIRN_LOG_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct log_partition log_partition;
+typedef struct log_file log_file;   /* refcounted open segment .log file */
+typedef struct log_syncer log_syncer;
+
+typedef struct log_options {
+    int64_t segment_bytes;          /* roll when the active segment would exceed this */
+    int64_t segment_ms;             /* roll when the active segment is older than this */
+    int64_t retention_ms;           /* delete segments older than this; -1 = keep */
+    int64_t retention_bytes;        /* delete oldest segments beyond this size; -1 = keep */
+    int32_t index_interval_bytes;   /* an index entry at least every this many bytes */
+    int preallocate;                /* reserve segment_bytes with fallocate on create */
+} log_options;
+
+/* A byte range of one segment file, for sendfile(). Holds a reference on the
+ * file so retention or topic deletion cannot close the fd under a queued
+ * response. Release exactly once with log_slice_release(). */
+typedef struct log_slice {
+    log_file *file;                 /* NULL when len == 0 */
+    int fd;
+    int64_t pos;                    /* file position of the first byte */
+    int64_t len;                    /* bytes to send */
+} log_slice;
+
+/* Called (loop thread) when durable_offset advances or a sync failed
+ * (status < 0; the partition is then LOG_FAILED). */
+typedef void (*log_durable_cb)(log_partition *p, int64_t durable_offset, int status, void *arg);
+
+/* Open / close ------------------------------------------------------------ */
+
+/* Open the partition in dir (created if absent), recovering the tail segment:
+ * each batch of the last segment is checked (length, magic 2, CRC-32C); a torn
+ * or corrupt tail is truncated to the last whole batch and logged (slog_warn),
+ * and that segment's indexes are rebuilt. Indexes of older segments are loaded
+ * and sanity-checked, and rebuilt from the log if missing or invalid.
+ * Returns 0 or -CN_EIO / -CN_ENOMEM. */
+int log_partition_open(const char *dir, const log_options *opt, log_syncer *syncer,
+                       log_partition **out);
+/* Close files (NULL is a no-op). Does not fsync: callers that want a clean
+ * shutdown call log_partition_sync_now() first. */
+void log_partition_close(log_partition *p);
+/* Close and delete the directory and all its files. */
+void log_partition_destroy(log_partition *p);
+/* Change segment/retention settings; applies to the next append/roll/retention pass. */
+void log_partition_set_options(log_partition *p, const log_options *opt);
+/* Durability callback for this partition. */
+void log_partition_set_durable_cb(log_partition *p, log_durable_cb cb, void *arg);
+
+/* Offsets ---------------------------------------------------------------- */
+int64_t log_start_offset(const log_partition *p);
+int64_t log_end_offset(const log_partition *p);
+int64_t log_high_watermark(const log_partition *p);
+void log_set_high_watermark(log_partition *p, int64_t hw);
+int64_t log_durable_offset(const log_partition *p);
+int32_t log_leader_epoch(const log_partition *p);
+void log_set_leader_epoch(log_partition *p, int32_t epoch);
+int64_t log_size_bytes(const log_partition *p);       /* sum of segment sizes */
+int log_failed(const log_partition *p);               /* sticky storage failure */
+
+/* Append ----------------------------------------------------------------- */
+
+/* Append one record batch (magic 2, already validated by the caller: length,
+ * CRC). The batch buffer is the caller's and is modified in place: the base
+ * offset (bytes 0-7) and the leader epoch (bytes 12-15) are written, neither
+ * covered by the CRC. Rolls the active segment first if it is full or older
+ * than segment_ms (now_ms is wall-clock milliseconds). Writes with write(2)
+ * to the page cache; durability comes later through log_sync_request().
+ * Returns 0 with *out_base_offset set, or -CN_EIO/-CN_ENOSPC (the partition
+ * becomes failed on EIO). */
+int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
+               int64_t *out_base_offset);
+
+/* Read ------------------------------------------------------------------- */
+
+/* Slice for a fetch at `offset`, not crossing max_offset (exclusive; the HW or
+ * the LSO): starts at the batch that contains offset, ends at a batch boundary
+ * at or before max_offset, holds at most max_bytes unless the first batch is
+ * bigger (then exactly that batch, KIP-74), and never crosses a segment end.
+ * Returns 0 (out->len may be 0 when offset == max_offset), or -CN_ERANGE when
+ * offset < log_start or offset > log_end (OFFSET_OUT_OF_RANGE), or -CN_EIO. */
+int log_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+             log_slice *out);
+void log_slice_release(log_slice *s);
+
+/* Slice of the first batch whose max timestamp >= ts (for ListOffsets). The
+ * caller reads it with pread and refines to a record. Returns 0, -CN_ENOENT
+ * when no batch qualifies, or -CN_EIO. */
+int log_find_timestamp(log_partition *p, int64_t ts, log_slice *out);
+
+/* Durability --------------------------------------------------------------- */
+
+/* Ask for everything appended so far to be fsynced. Group commit: if a sync
+ * is running, one more runs after it and covers all appends made meanwhile.
+ * The durable callback fires when done. Never blocks. */
+void log_sync_request(log_partition *p);
+/* Blocking fsync of all files (shutdown and tests only, not the loop). */
+int log_partition_sync_now(log_partition *p);
+
+/* Retention: delete whole non-active segments past retention_ms (by their max
+ * timestamp) or beyond retention_bytes; roll the active segment if it is older
+ * than segment_ms and not empty. Returns the number of segments deleted. */
+int log_enforce_retention(log_partition *p, int64_t now_ms);
+
+/* Syncer thread ------------------------------------------------------------ */
+
+/* One thread that runs fdatasync jobs off the loop thread. Completion is
+ * posted to an eventfd; the loop calls log_syncer_drain() when it is readable
+ * and the durable callbacks run there. */
+int log_syncer_new(log_syncer **out);
+void log_syncer_free(log_syncer *s);      /* joins the thread; NULL is a no-op */
+int log_syncer_fd(const log_syncer *s);   /* eventfd to poll for readability */
+void log_syncer_drain(log_syncer *s);     /* loop thread: run completions */
+#endif
