@@ -1,0 +1,221 @@
+/* Private structures of the partition log, shared by the files of src/log/.
+ * A partition owns an array of segments sorted by base offset; the last one
+ * is active (the only one appended to). Each segment holds a refcounted
+ * log_file for its .log (slices share it), the in-memory copy of its two
+ * indexes, and, while it has unsynced index data or is active, open fds of
+ * its .index and .timeindex. Invariants: segs[i]->base < segs[i+1]->base;
+ * log_start == segs[0]->base; segment sizes count whole batches only (a
+ * preallocated file may be longer); everything here is loop-thread only
+ * except log_sync_job, which the syncer thread reads between submit and
+ * completion under the syncer's mutex hand-off. */
+#ifndef CAIRN_LOG_INT_H
+#define CAIRN_LOG_INT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log/log.h"
+
+#define LOG_BATCH_HEADER 61        /* RecordBatch v2 header bytes (NOTES.md §4) */
+#define LOG_BATCH_MIN_LENGTH 49    /* batchLength of a batch without records */
+#define LOG_BATCH_MAGIC 2
+#define LOG_READ_CHUNK 16384       /* pread size for header walks */
+#define LOG_SCAN_CHUNK (1 << 20)   /* pread size for recovery scans */
+#define LOG_IDX_ENTRY 8            /* u32 rel offset, u32 position */
+#define LOG_TIDX_ENTRY 12          /* i64 timestamp, u32 rel offset */
+#define LOG_PATH_MAX 4096
+
+/* Byte offsets inside a batch header. */
+#define LOG_OFF_BASE 0
+#define LOG_OFF_LENGTH 8
+#define LOG_OFF_EPOCH 12
+#define LOG_OFF_MAGIC 16
+#define LOG_OFF_CRC 17
+#define LOG_OFF_ATTR 21
+#define LOG_OFF_LOD 23
+#define LOG_OFF_MAXTS 35
+
+/* Refcounted .log file: the segment holds one reference, every slice one. */
+struct log_file {
+    int fd;
+    int refs;
+    int deleted;                   /* unlinked; fd stays valid for holders */
+};
+
+typedef struct log_idx_ent {
+    uint32_t rel;                  /* base offset of a batch minus segment base */
+    uint32_t pos;                  /* file position of that batch */
+} log_idx_ent;
+
+typedef struct log_tidx_ent {
+    int64_t ts;                    /* max batch timestamp up to and including rel */
+    uint32_t rel;                  /* base offset of a batch minus segment base */
+} log_tidx_ent;
+
+typedef struct log_segment {
+    int64_t base;                  /* offset of the first batch, the file name */
+    log_file *file;                /* the .log */
+    int idx_fd;                    /* .index, -1 when closed */
+    int tidx_fd;                   /* .timeindex, -1 when closed */
+    int64_t size;                  /* bytes of whole batches */
+    int64_t max_ts;                /* max batch maxTimestamp, -1 when none */
+    int64_t created_ms;            /* roll clock start, -1 = set at next append */
+    int64_t bytes_since_idx;       /* bytes appended since the last index entry */
+    int unsynced;                  /* some file of the segment may need fsync */
+    int preallocated;              /* .log was fallocated past size */
+    log_idx_ent *idx;
+    size_t n_idx, cap_idx;
+    log_tidx_ent *tidx;
+    size_t n_tidx, cap_tidx;
+} log_segment;
+
+/* One fsync job; embedded in its partition (one in flight at most). */
+typedef struct log_sync_job {
+    struct log_sync_job *next;
+    log_partition *p;
+    int *fds;                      /* dup()s; the syncer closes them */
+    size_t n_fds, cap_fds;
+    size_t n_data;                 /* fds[0..n_data) get fdatasync, the rest fsync */
+    int64_t target;                /* log_end at submit */
+    int status;                    /* 0 or -CN_E*, written by the syncer */
+} log_sync_job;
+
+struct log_partition {
+    char *dir;
+    int dir_fd;
+    int dir_unsynced;              /* entries were created or removed */
+    log_options opt;
+    log_syncer *syncer;            /* may be NULL: syncs then run inline */
+    log_segment **segs;
+    size_t n_segs, cap_segs;
+    int64_t log_start, log_end, hw, durable;
+    int64_t size_bytes;            /* sum of segment sizes */
+    int32_t epoch;
+    int failed;
+    log_durable_cb cb;
+    void *cb_arg;
+    int sync_inflight;             /* job is owned by the syncer */
+    int sync_again;                /* requested while in flight */
+    int dead;                      /* closed while in flight: freed on completion */
+    log_sync_job job;
+    uint8_t *rbuf;                 /* LOG_READ_CHUNK bytes for header walks */
+};
+
+/* Parsed batch header fields the log uses. */
+typedef struct log_hdr {
+    int64_t base;
+    int64_t total;                 /* batchLength + 12 */
+    int8_t magic;
+    uint32_t crc;
+    int32_t lod;                   /* lastOffsetDelta */
+    int64_t max_ts;
+} log_hdr;
+
+/* A window of a file kept in a buffer, for walking batch headers. */
+typedef struct log_win {
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    int64_t pos;                   /* file position of buf[0], -1 = empty */
+    size_t len;
+} log_win;
+
+static inline uint32_t log__rd32(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+static inline uint64_t log__rd64(const uint8_t *b)
+{
+    return (uint64_t)log__rd32(b) << 32 | log__rd32(b + 4);
+}
+static inline void log__wr32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
+}
+static inline void log__wr64(uint8_t *b, uint64_t v)
+{
+    log__wr32(b, (uint32_t)(v >> 32));
+    log__wr32(b + 4, (uint32_t)v);
+}
+static inline void log__hdr_parse(const uint8_t *b, log_hdr *h)
+{
+    h->base = (int64_t)log__rd64(b + LOG_OFF_BASE);
+    h->total = (int64_t)(int32_t)log__rd32(b + LOG_OFF_LENGTH) + 12;
+    h->magic = (int8_t)b[LOG_OFF_MAGIC];
+    h->crc = log__rd32(b + LOG_OFF_CRC);
+    h->lod = (int32_t)log__rd32(b + LOG_OFF_LOD);
+    h->max_ts = (int64_t)log__rd64(b + LOG_OFF_MAXTS);
+}
+static inline log_segment *log__active(const log_partition *p)
+{
+    return p->segs[p->n_segs - 1];
+}
+
+/* log_file.c: files, raw I/O, windows ------------------------------------- */
+log_file *log__file_new(int fd);
+void log__file_ref(log_file *f);
+void log__file_unref(log_file *f);              /* closes the fd at zero */
+/* Loop over short writes and EINTR. Returns 0 or -errno. */
+int log__pwrite_all(int fd, const void *buf, size_t len, int64_t pos);
+int log__write_all(int fd, const void *buf, size_t len);
+/* Loop over short reads and EINTR; *out_n < len only at end of file.
+ * Returns 0 or -errno. */
+int log__pread_all(int fd, void *buf, size_t len, int64_t pos, size_t *out_n);
+void log__win_init(log_win *w, int fd, uint8_t *buf, size_t cap);
+/* Pointer to bytes [pos, pos+n) of the file, reading a new window at pos when
+ * needed; limit is the end of valid data. NULL with *rc = 0 when the range
+ * passes limit or the end of the file, NULL with *rc < 0 on a read error. */
+const uint8_t *log__win_get(log_win *w, int64_t pos, size_t n, int64_t limit, int *rc);
+/* Map an errno from a write to the log's codes: ENOSPC/EDQUOT -> -CN_ENOSPC,
+ * anything else -> -CN_EIO. */
+int log__io_err(int err);
+
+/* log_index.c: in-memory and on-disk indexes ------------------------------ */
+/* Account a batch of len bytes at pos in seg: push an offset index entry (and a
+ * time index entry when the max timestamp grew) if index_interval bytes went
+ * by since the last one, and update max_ts. Returns a mask of pushed entries
+ * (1 offset, 2 time) for log__index_append_files / log__index_pop. */
+int log__index_track(log_segment *seg, int64_t base, int64_t pos, int64_t len,
+                     int64_t max_ts, int32_t interval);
+int log__index_append_files(log_segment *seg, int mask);   /* 0 or -errno */
+void log__index_pop(log_segment *seg, int mask);
+void log__index_reset(log_segment *seg);
+/* Rewrite both index files of seg from memory (opening them if closed). */
+int log__index_write_all(const log_partition *p, log_segment *seg);
+/* Load seg's index files into memory and check them against a .log of
+ * log_size bytes whose offsets are below base + n_offsets (-1: unknown).
+ * Returns 0, 1 when missing or invalid (memory reset), or -CN_EIO. */
+int log__index_load(const log_partition *p, log_segment *seg, int64_t log_size,
+                    int64_t n_offsets);
+/* Largest indexed batch at or before offset rel: file position, or 0. */
+int64_t log__index_lookup(const log_segment *seg, int64_t rel, int64_t *out_rel);
+/* Relative offset of the last time entry whose ts < ts, or -1. */
+int64_t log__tidx_lookup(const log_segment *seg, int64_t ts);
+
+/* log_segment.c: segment files and rolling ---------------------------------- */
+void log__seg_path(const log_partition *p, int64_t base, const char *ext, char *buf,
+                   size_t n);
+/* Create an empty segment at base (files truncated if present). */
+int log__seg_create(log_partition *p, int64_t base, log_segment **out);
+void log__seg_free(log_segment *seg);           /* NULL is a no-op */
+void log__seg_unlink(log_partition *p, log_segment *seg);
+/* Trim a preallocated .log to its real length. 0 or -errno. */
+int log__seg_trim(log_segment *seg);
+void log__seg_push(log_partition *p, log_segment *seg);
+/* Close the active segment and start a new one at log_end. */
+int log__roll(log_partition *p);
+int log__should_roll_time(const log_partition *p, const log_segment *seg, int64_t now_ms);
+
+/* log_recover.c ------------------------------------------------------------ */
+int log__recover(log_partition *p);
+
+/* log_read.c --------------------------------------------------------------- */
+/* Index of the segment that may hold offset (largest base <= offset). */
+size_t log__seg_find(const log_partition *p, int64_t offset);
+
+/* log_sync.c --------------------------------------------------------------- */
+void log__partition_free(log_partition *p);     /* memory only; files closed */
+void log__close_synced_indexes(log_partition *p);
+#endif

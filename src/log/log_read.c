@@ -1,0 +1,114 @@
+/* Fetch and timestamp lookups: turn an offset or a timestamp into a slice of
+ * whole batches of one segment file. The segment is found by binary search on
+ * base offsets, the start position through the offset (or time) index, and
+ * the batch by walking headers from there in LOG_READ_CHUNK preads into the
+ * partition's read buffer. Slices never cross a segment end and take a
+ * reference on the segment's log_file, so retention may unlink and drop the
+ * segment while a response still sends from it. Header bytes come from disk:
+ * a length that does not fit the segment ends the walk with -CN_EIO (or ends
+ * the extension of a slice) instead of being trusted. */
+#include "log/log_int.h"
+
+#include "util/common.h"
+
+size_t log__seg_find(const log_partition *p, int64_t offset)
+{
+    size_t lo = 0, hi = p->n_segs; /* first segment with base > offset */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid]->base <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? 0 : lo - 1;
+}
+
+/* Header at pos, checked to fit in the segment. 1, 0 at the end, or -CN_EIO. */
+static int hdr_at(log_win *w, const log_segment *seg, int64_t pos, log_hdr *h)
+{
+    int rc = 0;
+    if (pos >= seg->size)
+        return 0;
+    const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, seg->size, &rc);
+    if (!b)
+        return -CN_EIO;
+    log__hdr_parse(b, h);
+    if (h->total < LOG_BATCH_HEADER || h->total > seg->size - pos)
+        return -CN_EIO;
+    return 1;
+}
+
+static void slice_of(log_segment *seg, int64_t pos, int64_t len, log_slice *out)
+{
+    log__file_ref(seg->file);
+    out->file = seg->file;
+    out->fd = seg->file->fd;
+    out->pos = pos;
+    out->len = len;
+}
+
+int log_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+             log_slice *out)
+{
+    out->file = NULL;
+    out->fd = -1;
+    out->pos = 0;
+    out->len = 0;
+    if (offset < p->log_start || offset > p->log_end)
+        return -CN_ERANGE;
+    if (offset >= max_offset || offset == p->log_end)
+        return 0;
+    log_win w;
+    log_hdr h;
+    for (size_t i = log__seg_find(p, offset); i < p->n_segs; i++) {
+        log_segment *seg = p->segs[i];
+        int64_t rel = 0;
+        int64_t pos = offset > seg->base ? log__index_lookup(seg, offset - seg->base, &rel) : 0;
+        int rc;
+        log__win_init(&w, seg->file->fd, p->rbuf, LOG_READ_CHUNK);
+        while ((rc = hdr_at(&w, seg, pos, &h)) > 0 && h.base + h.lod < offset)
+            pos += h.total;
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            continue; /* offset is at the end of this segment */
+        if (h.base >= max_offset)
+            return 0;
+        int64_t len = h.total;
+        while (hdr_at(&w, seg, pos + len, &h) > 0 && h.base < max_offset &&
+               len + h.total <= max_bytes)
+            len += h.total;
+        slice_of(seg, pos, len, out);
+        return 0;
+    }
+    return 0;
+}
+
+int log_find_timestamp(log_partition *p, int64_t ts, log_slice *out)
+{
+    out->file = NULL;
+    out->fd = -1;
+    out->pos = 0;
+    out->len = 0;
+    log_win w;
+    log_hdr h;
+    for (size_t i = 0; i < p->n_segs; i++) {
+        log_segment *seg = p->segs[i];
+        if (seg->size == 0 || seg->max_ts < ts)
+            continue;
+        int64_t rel = log__tidx_lookup(seg, ts), found = 0;
+        int64_t pos = rel > 0 ? log__index_lookup(seg, rel, &found) : 0;
+        int rc;
+        log__win_init(&w, seg->file->fd, p->rbuf, LOG_READ_CHUNK);
+        while ((rc = hdr_at(&w, seg, pos, &h)) > 0 && h.max_ts < ts)
+            pos += h.total;
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            slice_of(seg, pos, h.total, out);
+            return 0;
+        }
+    }
+    return -CN_ENOENT;
+}

@@ -1,0 +1,319 @@
+/* Recovery of a partition directory at open. Segments are listed and sorted
+ * by base offset. Every segment but the last keeps its indexes when they
+ * load and pass the checks and the batches after the last index entry end
+ * exactly at the end of the file; otherwise its batches are scanned and the
+ * indexes rebuilt. The last (tail) segment is always scanned batch by batch:
+ * batchLength >= 49 and within the file, magic 2, CRC-32C over bytes 21..end,
+ * base offset equal to the previous batch's last offset + 1 (the segment base
+ * for the first). The file is truncated at the first batch that fails, which
+ * is logged unless only zeros follow (a preallocated tail), and its indexes
+ * are rebuilt. Zero-length segments that are not the tail and index files
+ * without a .log are removed. Nothing read from disk is trusted: every
+ * length is bounded by the file size before use. */
+#include "log/log_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/crc32c.h"
+#include "util/slog.h"
+
+typedef struct log_scan {
+    int64_t end_pos;               /* end of the last good batch */
+    int64_t next_offset;           /* last good offset + 1 */
+    int64_t max_ts;                /* max batch maxTimestamp seen, -1 when none */
+} log_scan;
+
+/* Walk and verify batches of seg's file from `from` (a batch boundary whose
+ * base offset must be `expect`) to file_size. With track, feed the segment's
+ * index arrays. Returns 0 (out->end_pos < file_size if a bad batch stopped
+ * it) or -CN_EIO. */
+static int scan(const log_partition *p, log_segment *seg, log_win *w, int64_t from,
+                int64_t expect, int64_t file_size, int track, log_scan *out)
+{
+    int64_t pos = from, next = expect, max_ts = -1;
+    int rc = 0;
+    while (pos < file_size) {
+        const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, file_size, &rc);
+        if (!b)
+            break;
+        log_hdr h;
+        log__hdr_parse(b, &h);
+        if (h.total < LOG_BATCH_MIN_LENGTH + 12 || h.total > file_size - pos ||
+            h.magic != LOG_BATCH_MAGIC || h.base != next || h.lod < 0)
+            break;
+        uint32_t crc = 0;
+        int64_t off = pos + LOG_OFF_ATTR, end = pos + h.total;
+        while (off < end) {
+            size_t n = (size_t)CN_MIN((int64_t)w->cap, end - off);
+            const uint8_t *c = log__win_get(w, off, n, file_size, &rc);
+            if (!c)
+                break;
+            crc = crc32c(crc, c, n);
+            off += (int64_t)n;
+        }
+        if (rc < 0 || off < end || crc != h.crc)
+            break;
+        if (track)
+            log__index_track(seg, h.base, pos, h.total, h.max_ts, p->opt.index_interval_bytes);
+        max_ts = CN_MAX(max_ts, h.max_ts);
+        pos = end;
+        next = h.base + h.lod + 1;
+    }
+    if (rc < 0)
+        return rc;
+    out->end_pos = pos;
+    out->next_offset = next;
+    out->max_ts = max_ts;
+    return 0;
+}
+
+/* 1 if [from, file_size) holds only zero bytes, 0 if not, or -CN_EIO. */
+static int only_zeros(log_win *w, int64_t from, int64_t file_size)
+{
+    int rc = 0;
+    while (from < file_size) {
+        size_t n = (size_t)CN_MIN((int64_t)w->cap, file_size - from);
+        const uint8_t *b = log__win_get(w, from, n, file_size, &rc);
+        if (!b)
+            return rc < 0 ? rc : 0;
+        for (size_t i = 0; i < n; i++)
+            if (b[i])
+                return 0;
+        from += (int64_t)n;
+    }
+    return 1;
+}
+
+/* Scan seg from its start, rebuilding its indexes, and cut the file after
+ * the last good batch. Sets seg->size; *out_next = next offset. */
+static int rebuild(log_partition *p, log_segment *seg, log_win *w, int64_t file_size,
+                   int64_t *out_next)
+{
+    log_scan sc;
+    log__index_reset(seg);
+    int rc = scan(p, seg, w, 0, seg->base, file_size, 1, &sc);
+    if (rc < 0)
+        return rc;
+    if (sc.end_pos < file_size) {
+        int z = only_zeros(w, sc.end_pos, file_size);
+        if (z < 0)
+            return z;
+        if (!z) {
+            char name[LOG_PATH_MAX];
+            log__seg_path(p, seg->base, ".log", name, sizeof(name));
+            slog_warn("recovery truncated torn tail dir=%s segment=%s from=%lld to=%lld",
+                      p->dir, strrchr(name, '/') + 1, (long long)file_size,
+                      (long long)sc.end_pos);
+        }
+        if (ftruncate(seg->file->fd, (off_t)sc.end_pos) < 0)
+            return -CN_EIO;
+    }
+    seg->size = sc.end_pos;
+    seg->max_ts = sc.max_ts;
+    *out_next = sc.next_offset;
+    rc = log__index_write_all(p, seg);
+    return rc < 0 ? -CN_EIO : 0;
+}
+
+/* Keep seg's loaded indexes if the batches after the last entry run exactly
+ * to the end of the file. Returns 1 kept, 0 not, or -CN_EIO. */
+static int check_loaded(const log_partition *p, log_segment *seg, log_win *w,
+                        int64_t file_size)
+{
+    int64_t rel = 0;
+    int64_t pos = seg->n_idx ? log__index_lookup(seg, INT64_MAX, &rel) : 0;
+    log_scan sc;
+    int rc = scan(p, seg, w, pos, seg->base + rel, file_size, 0, &sc);
+    if (rc < 0)
+        return rc;
+    if (sc.end_pos != file_size)
+        return 0;
+    seg->size = file_size;
+    seg->max_ts = CN_MAX(seg->max_ts, sc.max_ts);
+    return 1;
+}
+
+static int64_t birth_ms(int fd)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
+        return -1;
+    return (int64_t)stx.stx_btime.tv_sec * 1000 + stx.stx_btime.tv_nsec / 1000000;
+}
+
+/* Base offset from "<20 digits><ext>", or -1. */
+static int64_t parse_name(const char *name, const char *ext)
+{
+    size_t n = strlen(name), e = strlen(ext);
+    if (n != 20 + e || strcmp(name + 20, ext) != 0)
+        return -1;
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int list_bases(const log_partition *p, int64_t **out, size_t *out_n)
+{
+    DIR *d = opendir(p->dir);
+    if (!d)
+        return -CN_EIO;
+    int64_t *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int64_t base = parse_name(de->d_name, ".log");
+        if (base < 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        v[n++] = base;
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_i64);
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+/* Remove index files whose segment is not part of the partition. */
+static void remove_orphans(log_partition *p)
+{
+    DIR *d = opendir(p->dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int64_t base = parse_name(de->d_name, ".index");
+        if (base < 0)
+            base = parse_name(de->d_name, ".timeindex");
+        if (base < 0)
+            continue;
+        size_t i = log__seg_find(p, base);
+        if (p->segs[i]->base != base) {
+            unlinkat(dirfd(d), de->d_name, 0);
+            p->dir_unsynced = 1;
+        }
+    }
+    closedir(d);
+}
+
+static int recover_one(log_partition *p, log_segment *seg, log_win *w, int64_t file_size,
+                       int64_t next_base)
+{
+    int64_t next = 0;
+    if (next_base < 0) { /* the tail */
+        int rc = rebuild(p, seg, w, file_size, &next);
+        if (rc < 0)
+            return rc;
+        p->log_end = next;
+        seg->created_ms = seg->size > 0 ? birth_ms(seg->file->fd) : -1;
+        if (p->opt.preallocate && p->opt.segment_bytes > seg->size &&
+            fallocate(seg->file->fd, 0, 0, (off_t)p->opt.segment_bytes) == 0)
+            seg->preallocated = 1;
+        return 0;
+    }
+    int rc = log__index_load(p, seg, file_size, next_base - seg->base);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        rc = check_loaded(p, seg, w, file_size);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+    slog_info("recovery rebuilding index dir=%s base=%lld", p->dir, (long long)seg->base);
+    return rebuild(p, seg, w, file_size, &next);
+}
+
+int log__recover(log_partition *p)
+{
+    int64_t *bases = NULL;
+    size_t n = 0;
+    uint8_t *buf = NULL;
+    log_segment *seg = NULL;
+    int rc = list_bases(p, &bases, &n);
+    if (rc < 0)
+        return rc;
+    buf = xmalloc(LOG_SCAN_CHUNK);
+    for (size_t i = 0; i < n; i++) {
+        char path[LOG_PATH_MAX];
+        int last = i + 1 == n;
+        log__seg_path(p, bases[i], ".log", path, sizeof(path));
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            if (fd >= 0)
+                close(fd);
+            rc = -CN_EIO;
+            goto fail;
+        }
+        if (st.st_size == 0 && !last) {
+            close(fd);
+            seg = xcalloc(1, sizeof(*seg));
+            seg->base = bases[i];
+            log__seg_unlink(p, seg);
+            free(seg);
+            seg = NULL;
+            slog_info("recovery removed empty segment dir=%s base=%lld", p->dir,
+                      (long long)bases[i]);
+            continue;
+        }
+        seg = xcalloc(1, sizeof(*seg));
+        seg->base = bases[i];
+        seg->file = log__file_new(fd);
+        seg->idx_fd = -1;
+        seg->tidx_fd = -1;
+        seg->max_ts = -1;
+        seg->created_ms = -1;
+        log_win w;
+        log__win_init(&w, fd, buf, LOG_SCAN_CHUNK);
+        rc = recover_one(p, seg, &w, (int64_t)st.st_size, last ? -1 : bases[i + 1]);
+        if (rc < 0)
+            goto fail;
+        log__seg_push(p, seg);
+        seg = NULL;
+    }
+    if (p->n_segs == 0) {
+        rc = log__seg_create(p, 0, &seg);
+        if (rc < 0)
+            goto fail;
+        log__seg_push(p, seg);
+        seg = NULL;
+        p->log_end = 0;
+    }
+    remove_orphans(p);
+    p->log_start = p->segs[0]->base;
+    p->hw = p->log_end;
+    p->durable = p->log_end;
+    p->size_bytes = 0;
+    for (size_t i = 0; i < p->n_segs; i++)
+        p->size_bytes += p->segs[i]->size;
+    free(bases);
+    free(buf);
+    return 0;
+fail:
+    slog_error("recovery failed dir=%s err=%d", p->dir, -rc);
+    log__seg_free(seg);
+    free(bases);
+    free(buf);
+    return rc == -CN_ENOMEM ? rc : -CN_EIO;
+}
