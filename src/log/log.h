@@ -60,7 +60,9 @@ typedef void (*log_durable_cb)(log_partition *p, int64_t durable_offset, int sta
 int log_partition_open(const char *dir, const log_options *opt, log_syncer *syncer,
                        log_partition **out);
 /* Close files (NULL is a no-op). Does not fsync: callers that want a clean
- * shutdown call log_partition_sync_now() first. */
+ * shutdown call log_partition_sync_now() first. When a sync job is in
+ * flight the memory is freed by log_syncer_drain() once it completes (no
+ * callback runs); p must not be used after this call either way. */
 void log_partition_close(log_partition *p);
 /* Close and delete the directory and all its files. */
 void log_partition_destroy(log_partition *p);
@@ -112,11 +114,21 @@ int log_find_timestamp(log_partition *p, int64_t ts, log_slice *out);
 
 /* Durability --------------------------------------------------------------- */
 
-/* Ask for everything appended so far to be fsynced. Group commit: if a sync
- * is running, one more runs after it and covers all appends made meanwhile.
- * The durable callback fires when done. Never blocks. */
+/* Ask for everything appended so far to be fsynced: the .log and index files
+ * of changed segments, new or removed directory entries, the log-start
+ * file. Group commit: at most one sync per partition is in flight; a request
+ * made meanwhile makes one more run after it, covering all appends made
+ * until then. When a sync completes, durable_offset becomes log_end as of
+ * its start and the durable callback runs from log_syncer_drain(); on
+ * failure the partition becomes failed and the callback gets status < 0.
+ * Does nothing (no callback) when the partition is failed or nothing is
+ * unsynced. Never blocks. With a NULL syncer (tests) the sync runs inline
+ * and the callback fires before this returns. */
 void log_sync_request(log_partition *p);
-/* Blocking fsync of all files (shutdown and tests only, not the loop). */
+/* Blocking fsync of every segment file, the log-start file and the directory
+ * (open, shutdown and tests; not the loop). Sets durable_offset to log_end
+ * without calling the durable callback. Returns 0, or -CN_EIO and the
+ * partition becomes failed. */
 int log_partition_sync_now(log_partition *p);
 
 /* Retention: delete whole non-active segments past retention_ms (by their max
@@ -124,13 +136,27 @@ int log_partition_sync_now(log_partition *p);
  * than segment_ms and not empty. Returns the number of segments deleted. */
 int log_enforce_retention(log_partition *p, int64_t now_ms);
 
+/* DeleteRecords: move log_start to offset (log_start < offset <= high
+ * watermark; offset <= log_start is a no-op returning 0) and delete the
+ * segments wholly below it. Reads below the new log_start fail with
+ * -CN_ERANGE; a read at log_start may return a batch that starts before it
+ * (clients skip those records). The new start is written to the partition's
+ * log-start file and made durable by the next sync (log_sync_request or
+ * log_partition_sync_now); until then a crash may bring back records
+ * between the first segment's base and offset, never lose others. Returns
+ * 0, -CN_ERANGE (offset < 0 or > high watermark), -CN_EIO or -CN_ENOSPC. */
+int log_delete_before(log_partition *p, int64_t offset);
+
 /* Syncer thread ------------------------------------------------------------ */
 
 /* One thread that runs fdatasync jobs off the loop thread. Completion is
  * posted to an eventfd; the loop calls log_syncer_drain() when it is readable
  * and the durable callbacks run there. */
-int log_syncer_new(log_syncer **out);
-void log_syncer_free(log_syncer *s);      /* joins the thread; NULL is a no-op */
+int log_syncer_new(log_syncer **out);     /* 0, -CN_EIO or -CN_ENOMEM */
+/* Runs the jobs still queued, joins the thread, then delivers their
+ * completions as log_syncer_drain() does. Partitions using s must not
+ * request syncs afterwards. NULL is a no-op. */
+void log_syncer_free(log_syncer *s);
 int log_syncer_fd(const log_syncer *s);   /* eventfd to poll for readability */
 void log_syncer_drain(log_syncer *s);     /* loop thread: run completions */
 #endif

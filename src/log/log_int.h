@@ -4,7 +4,9 @@
  * log_file for its .log (slices share it), the in-memory copy of its two
  * indexes, and, while it has unsynced index data or is active, open fds of
  * its .index and .timeindex. Invariants: segs[i]->base < segs[i+1]->base;
- * log_start == segs[0]->base; segment sizes count whole batches only (a
+ * segs[0]->base <= log_start, and log_start < segs[1]->base when there are
+ * two or more segments (log_delete_before may move log_start inside the first
+ * segment; it is then kept in the log-start file); segment sizes count whole batches only (a
  * preallocated file may be longer); everything here is loop-thread only
  * except log_sync_job, which the syncer thread reads between submit and
  * completion under the syncer's mutex hand-off. */
@@ -23,6 +25,10 @@
 #define LOG_IDX_ENTRY 8            /* u32 rel offset, u32 position */
 #define LOG_TIDX_ENTRY 12          /* i64 timestamp, u32 rel offset */
 #define LOG_PATH_MAX 4096
+/* log_start when above the first segment's base: 12 bytes, i64 BE offset,
+ * u32 BE CRC-32C of those 8 bytes. Ignored when missing or invalid. */
+#define LOG_START_FILE "log-start-offset"
+#define LOG_START_LEN 12
 
 /* Byte offsets inside a batch header. */
 #define LOG_OFF_BASE 0
@@ -96,6 +102,8 @@ struct log_partition {
     int sync_inflight;             /* job is owned by the syncer */
     int sync_again;                /* requested while in flight */
     int dead;                      /* closed while in flight: freed on completion */
+    int start_fd;                  /* log-start file, -1 when never written */
+    int start_unsynced;            /* log-start file written since the last sync */
     log_sync_job job;
     uint8_t *rbuf;                 /* LOG_READ_CHUNK bytes for header walks */
 };
@@ -210,6 +218,11 @@ int log__should_roll_time(const log_partition *p, const log_segment *seg, int64_
 
 /* log_recover.c ------------------------------------------------------------ */
 int log__recover(log_partition *p);
+
+/* log_retention.c ---------------------------------------------------------- */
+/* Drop segs[0] (never the active one): unlink its files, free it, move
+ * log_start up to the new first segment if it was below it. */
+void log__delete_oldest(log_partition *p, const char *reason);
 
 /* log_read.c --------------------------------------------------------------- */
 /* Index of the segment that may hold offset (largest base <= offset). */

@@ -48,6 +48,7 @@ int log_partition_open(const char *dir, const log_options *opt, log_syncer *sync
     int rc;
     p->dir = xstrdup(dir);
     p->dir_fd = -1;
+    p->start_fd = -1;
     p->opt = *opt;
     p->syncer = syncer;
     p->rbuf = xmalloc(LOG_READ_CHUNK);
@@ -78,15 +79,6 @@ fail:
     return rc;
 }
 
-void log__partition_free(log_partition *p)
-{
-    free(p->job.fds);
-    free(p->rbuf);
-    free(p->segs);
-    free(p->dir);
-    free(p);
-}
-
 void log_partition_close(log_partition *p)
 {
     if (!p || p->dead)
@@ -99,6 +91,9 @@ void log_partition_close(log_partition *p)
     if (p->dir_fd >= 0)
         close(p->dir_fd);
     p->dir_fd = -1;
+    if (p->start_fd >= 0)
+        close(p->start_fd);
+    p->start_fd = -1;
     if (p->sync_inflight) {
         p->dead = 1; /* the syncer's drain frees it */
         return;

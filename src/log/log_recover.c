@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -217,6 +218,28 @@ static void remove_orphans(log_partition *p)
     closedir(d);
 }
 
+/* Apply the log-start file, if present and valid, to log_start. */
+static void load_start(log_partition *p)
+{
+    char path[LOG_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, LOG_START_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    uint8_t b[LOG_START_LEN];
+    size_t got = 0;
+    int rc = log__pread_all(fd, b, sizeof(b), 0, &got);
+    close(fd);
+    if (rc < 0 || got != sizeof(b) || log__rd32(b + 8) != crc32c(0, b, 8)) {
+        slog_warn("recovery ignored invalid log start file dir=%s", p->dir);
+        return;
+    }
+    int64_t start = CN_MIN((int64_t)log__rd64(b), p->log_end);
+    while (p->n_segs > 1 && p->segs[1]->base <= start)
+        log__delete_oldest(p, "log-start");
+    p->log_start = CN_MAX(p->log_start, start);
+}
+
 static int recover_one(log_partition *p, log_segment *seg, log_win *w, int64_t file_size,
                        int64_t next_base)
 {
@@ -302,11 +325,12 @@ int log__recover(log_partition *p)
     }
     remove_orphans(p);
     p->log_start = p->segs[0]->base;
-    p->hw = p->log_end;
-    p->durable = p->log_end;
     p->size_bytes = 0;
     for (size_t i = 0; i < p->n_segs; i++)
         p->size_bytes += p->segs[i]->size;
+    load_start(p);
+    p->hw = p->log_end;
+    p->durable = p->log_end;
     free(bases);
     free(buf);
     return 0;

@@ -1,16 +1,25 @@
-/* Retention: rolls an active segment past segment_ms, then deletes whole
- * segments from the oldest while they are past retention_ms (by their max
- * batch timestamp, or the file's mtime when no batch had one) or while the
- * partition stays at or above retention_bytes without them. The active
- * segment is never deleted, so log_start only moves to the base of a
- * surviving segment. Deleting unlinks the three files and drops the
- * segment's reference on its log_file; slices in flight keep the fd open. */
+/* Retention and DeleteRecords. Retention rolls an active segment past
+ * segment_ms, then deletes whole segments from the oldest while they are
+ * past retention_ms (by their max batch timestamp, or the file's mtime when
+ * no batch had one) or while the partition stays at or above
+ * retention_bytes without them. log_delete_before moves log_start to any
+ * offset up to the high watermark, deletes the segments wholly below it and
+ * records it in the log-start file (LOG_START_FILE, format in log_int.h),
+ * which the next sync job makes durable. The active segment is never
+ * deleted (DeleteRecords up to log_end rolls first). Deleting unlinks the
+ * three files and drops the segment's reference on its log_file; slices in
+ * flight keep the fd open. */
 #include "log/log_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/common.h"
+#include "util/crc32c.h"
 #include "util/slog.h"
 
 static int64_t seg_time_ms(const log_segment *seg)
@@ -23,13 +32,13 @@ static int64_t seg_time_ms(const log_segment *seg)
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
-static void delete_oldest(log_partition *p, const char *reason)
+void log__delete_oldest(log_partition *p, const char *reason)
 {
     log_segment *seg = p->segs[0];
     memmove(p->segs, p->segs + 1, (p->n_segs - 1) * sizeof(*p->segs));
     p->n_segs--;
     p->size_bytes -= seg->size;
-    p->log_start = p->segs[0]->base;
+    p->log_start = CN_MAX(p->log_start, p->segs[0]->base);
     p->hw = CN_MAX(p->hw, p->log_start);
     log__seg_unlink(p, seg);
     slog_info("segment deleted dir=%s base=%lld bytes=%lld reason=%s start=%lld", p->dir,
@@ -55,8 +64,56 @@ int log_enforce_retention(log_partition *p, int64_t now_ms)
             reason = "size";
         if (!reason)
             break;
-        delete_oldest(p, reason);
+        log__delete_oldest(p, reason);
         n_deleted++;
     }
     return n_deleted;
+}
+
+/* Write offset to the log-start file (opened on first use). 0 or -CN_E*. */
+static int write_start(log_partition *p, int64_t offset)
+{
+    if (p->start_fd < 0) {
+        char path[LOG_PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", p->dir, LOG_START_FILE);
+        p->start_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (p->start_fd < 0)
+            return log__io_err(errno);
+        p->dir_unsynced = 1;
+    }
+    uint8_t b[LOG_START_LEN];
+    log__wr64(b, (uint64_t)offset);
+    log__wr32(b + 8, crc32c(0, b, 8));
+    int rc = log__pwrite_all(p->start_fd, b, sizeof(b), 0);
+    if (rc < 0)
+        return log__io_err(-rc);
+    p->start_unsynced = 1;
+    return 0;
+}
+
+int log_delete_before(log_partition *p, int64_t offset)
+{
+    if (p->failed)
+        return -CN_EIO;
+    if (offset < 0 || offset > p->hw)
+        return -CN_ERANGE;
+    if (offset <= p->log_start)
+        return 0;
+    int rc = write_start(p, offset);
+    if (rc < 0) {
+        slog_warn("log start write failed dir=%s offset=%lld err=%d", p->dir,
+                  (long long)offset, -rc);
+        return rc;
+    }
+    if (offset == p->log_end && log__active(p)->size > 0) {
+        rc = log__roll(p); /* so that every old segment can go */
+        if (rc < 0 && p->failed)
+            return rc;
+    }
+    while (p->n_segs > 1 && p->segs[1]->base <= offset)
+        log__delete_oldest(p, "delete-records");
+    p->log_start = offset;
+    p->hw = CN_MAX(p->hw, p->log_start);
+    p->durable = CN_MAX(p->durable, p->log_start);
+    return 0;
 }

@@ -1,0 +1,336 @@
+/* Durability: the syncer thread, group commit, and blocking syncs.
+ *
+ * A sync job lists dup()s of the fds that may hold unsynced data: the .log
+ * of every segment marked unsynced (fdatasync), its open index files
+ * (fdatasync), the log-start file when it changed (fdatasync), and the
+ * partition directory when entries were created or removed (fsync). The job
+ * is embedded in its partition, so at most one is in flight per partition:
+ * requests made meanwhile set sync_again, and the completion submits one
+ * more job that covers every append made since the first was built. The
+ * dups keep the files open for the syncer even when retention or a close
+ * drops the segment; the syncer closes them. Flags are cleared when the job
+ * is built; a failed job fails the partition (sticky, no retry), so a flag
+ * cleared for a job that failed never matters again.
+ *
+ * Thread hand-off: the loop thread fills a job and links it on the syncer's
+ * todo list under the mutex; the worker takes it, runs it without the lock,
+ * writes status, links it on the done list under the mutex and bumps the
+ * eventfd. log_syncer_drain (loop thread) takes the done list and runs each
+ * completion: durable := target, close index fds that are synced and no
+ * longer needed, resubmit if sync_again, then the durable callback. A
+ * partition closed while its job was in flight (dead) is freed there. */
+#include "log/log_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/slog.h"
+
+struct log_syncer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    log_sync_job *todo, *todo_tail;    /* submitted, not yet run (FIFO) */
+    log_sync_job *done, *done_tail;    /* run, waiting for log_syncer_drain */
+    int efd;                           /* eventfd the worker bumps per job */
+    int stop;                          /* worker exits once todo is empty */
+};
+
+/* Run one job's syncs and close its fds. Returns 0 or -CN_EIO. */
+static int job_run(log_sync_job *job)
+{
+    int rc = 0;
+    for (size_t i = 0; i < job->n_fds; i++) {
+        int r = i < job->n_data ? fdatasync(job->fds[i]) : fsync(job->fds[i]);
+        if (r < 0 && rc == 0) {
+            slog_error("fsync failed fd=%d err=%d", job->fds[i], errno);
+            rc = -CN_EIO;
+        }
+        close(job->fds[i]);
+    }
+    job->n_fds = 0;
+    job->n_data = 0;
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    log_syncer *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->todo && !s->stop)
+            pthread_cond_wait(&s->cv, &s->mu);
+        log_sync_job *job = s->todo;
+        if (!job)
+            break; /* stop with nothing left to run */
+        s->todo = job->next;
+        if (!s->todo)
+            s->todo_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        job->status = job_run(job);
+
+        pthread_mutex_lock(&s->mu);
+        job->next = NULL;
+        if (s->done_tail)
+            s->done_tail->next = job;
+        else
+            s->done = job;
+        s->done_tail = job;
+        uint64_t one = 1;
+        while (write(s->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+int log_syncer_new(log_syncer **out)
+{
+    *out = NULL;
+    log_syncer *s = xcalloc(1, sizeof(*s));
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) {
+        free(s);
+        return -CN_EIO;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    int rc = pthread_create(&s->thread, NULL, worker_main, s);
+    if (rc != 0) {
+        slog_error("syncer thread start failed err=%d", rc);
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        close(s->efd);
+        free(s);
+        return rc == EAGAIN ? -CN_ENOMEM : -CN_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+void log_syncer_free(log_syncer *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    log_syncer_drain(s); /* queued jobs ran: deliver them, free dead partitions */
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    close(s->efd);
+    free(s);
+}
+
+int log_syncer_fd(const log_syncer *s)
+{
+    return s->efd;
+}
+
+/* Loop thread: a job finished. p may be freed (dead, or by the callback). */
+static void job_complete(log_partition *p)
+{
+    log_sync_job *job = &p->job;
+    p->sync_inflight = 0;
+    if (p->dead) {
+        log__partition_free(p);
+        return;
+    }
+    int status = job->status;
+    if (status < 0) {
+        if (!p->failed)
+            slog_error("sync failed, partition failed dir=%s durable=%lld", p->dir,
+                       (long long)p->durable);
+        p->failed = 1;
+        p->sync_again = 0;
+    } else {
+        p->durable = CN_MAX(p->durable, job->target);
+        log__close_synced_indexes(p);
+        if (p->sync_again) {
+            p->sync_again = 0;
+            log_sync_request(p);
+        }
+    }
+    /* Last: the callback may close p. */
+    if (p->cb)
+        p->cb(p, p->durable, status, p->cb_arg);
+}
+
+void log_syncer_drain(log_syncer *s)
+{
+    uint64_t v;
+    while (read(s->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&s->mu);
+    log_sync_job *job = s->done;
+    s->done = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (job) {
+        log_sync_job *next = job->next;
+        job->next = NULL;
+        job_complete(job->p);
+        job = next;
+    }
+}
+
+/* Add dup(fd) to the job. 0 or -CN_EIO. */
+static int job_add(log_sync_job *job, int fd)
+{
+    if (job->n_fds == job->cap_fds) {
+        job->cap_fds = job->cap_fds ? job->cap_fds * 2 : 16;
+        job->fds = xrealloc(job->fds, job->cap_fds * sizeof(*job->fds));
+    }
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0)
+        return -CN_EIO;
+    job->fds[job->n_fds++] = d;
+    return 0;
+}
+
+/* Fill p->job with dups of every fd that may hold unsynced data and clear
+ * the flags. Returns 0, 1 when there is nothing to sync, or -CN_EIO (dup
+ * failed; the dups made so far are closed). */
+static int job_build(log_partition *p)
+{
+    log_sync_job *job = &p->job;
+    job->n_fds = 0;
+    job->status = 0;
+    job->p = p;
+    job->target = p->log_end;
+    int rc = 0;
+    for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
+        log_segment *seg = p->segs[i];
+        if (!seg->unsynced)
+            continue;
+        rc = job_add(job, seg->file->fd);
+        if (rc == 0 && seg->idx_fd >= 0)
+            rc = job_add(job, seg->idx_fd);
+        if (rc == 0 && seg->tidx_fd >= 0)
+            rc = job_add(job, seg->tidx_fd);
+    }
+    if (rc == 0 && p->start_unsynced && p->start_fd >= 0)
+        rc = job_add(job, p->start_fd);
+    job->n_data = job->n_fds;
+    if (rc == 0 && p->dir_unsynced)
+        rc = job_add(job, p->dir_fd);
+    if (rc < 0) {
+        for (size_t i = 0; i < job->n_fds; i++)
+            close(job->fds[i]);
+        job->n_fds = job->n_data = 0;
+        return rc;
+    }
+    if (job->n_fds == 0)
+        return 1;
+    for (size_t i = 0; i < p->n_segs; i++)
+        p->segs[i]->unsynced = 0;
+    p->start_unsynced = 0;
+    p->dir_unsynced = 0;
+    return 0;
+}
+
+void log_sync_request(log_partition *p)
+{
+    if (p->failed || p->dead)
+        return;
+    if (p->sync_inflight) {
+        p->sync_again = 1;
+        return;
+    }
+    int rc = job_build(p);
+    if (rc > 0) {
+        /* Every file is already synced; appends may still be ahead of
+         * durable only if they were covered by sync_now. */
+        p->durable = CN_MAX(p->durable, p->log_end);
+        return;
+    }
+    if (rc < 0) {
+        p->failed = 1;
+        slog_error("sync submit failed (dup), partition failed dir=%s", p->dir);
+        if (p->cb)
+            p->cb(p, p->durable, rc, p->cb_arg);
+        return;
+    }
+    p->sync_inflight = 1;
+    log_syncer *s = p->syncer;
+    if (!s) {
+        p->job.status = job_run(&p->job);
+        job_complete(p);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    p->job.next = NULL;
+    if (s->todo_tail)
+        s->todo_tail->next = &p->job;
+    else
+        s->todo = &p->job;
+    s->todo_tail = &p->job;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int log_partition_sync_now(log_partition *p)
+{
+    if (p->failed)
+        return -CN_EIO;
+    int rc = 0;
+    /* Every .log, not only the flagged ones: after a process crash the page
+     * cache may hold data recovery read back but no disk has, and a job in
+     * flight may have cleared flags of files it has not synced yet. */
+    for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
+        log_segment *seg = p->segs[i];
+        if (fdatasync(seg->file->fd) < 0 ||
+            (seg->idx_fd >= 0 && fdatasync(seg->idx_fd) < 0) ||
+            (seg->tidx_fd >= 0 && fdatasync(seg->tidx_fd) < 0))
+            rc = -errno;
+    }
+    if (rc == 0 && p->start_fd >= 0 && fdatasync(p->start_fd) < 0)
+        rc = -errno;
+    if (rc == 0 && fsync(p->dir_fd) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        p->failed = 1;
+        slog_error("sync failed, partition failed dir=%s err=%d", p->dir, -rc);
+        return -CN_EIO;
+    }
+    if (!p->sync_inflight) {
+        for (size_t i = 0; i < p->n_segs; i++)
+            p->segs[i]->unsynced = 0;
+        p->start_unsynced = 0;
+        p->dir_unsynced = 0;
+        log__close_synced_indexes(p);
+    }
+    p->durable = CN_MAX(p->durable, p->log_end);
+    return 0;
+}
+
+void log__close_synced_indexes(log_partition *p)
+{
+    for (size_t i = 0; i + 1 < p->n_segs; i++) {
+        log_segment *seg = p->segs[i];
+        if (seg->unsynced)
+            continue;
+        if (seg->idx_fd >= 0)
+            close(seg->idx_fd);
+        if (seg->tidx_fd >= 0)
+            close(seg->tidx_fd);
+        seg->idx_fd = -1;
+        seg->tidx_fd = -1;
+    }
+}
+
+void log__partition_free(log_partition *p)
+{
+    free(p->job.fds);
+    free(p->rbuf);
+    free(p->segs);
+    free(p->dir);
+    free(p);
+}
