@@ -47,8 +47,6 @@ typedef struct kuuid {
     uint8_t b[16];
 } kuuid;
 
-/* An unknown tagged field kept from decoding (dropped on encode). */
-
 typedef struct kr {
     const uint8_t *p;
     const uint8_t *end;
@@ -76,6 +74,8 @@ kstr kr_str(kr *r);
 kstr kr_cstr(kr *r);
 kbytes kr_bytes(kr *r);                /* int32 length */
 kbytes kr_cbytes(kr *r);               /* uvarint length+1 */
+krecords kr_records(kr *r);            /* as kr_bytes; slice = NULL */
+krecords kr_crecords(kr *r);           /* as kr_cbytes; slice = NULL */
 /* Array length: classic int32 (-1 null) or compact uvarint (0 null). Fails
  * when the count could not fit in the remaining bytes (each element takes at
  * least min_elem_size bytes), so hostile counts cannot force huge allocations. */
@@ -125,11 +125,21 @@ void kw_str(kw *w, kstr s);
 void kw_cstr(kw *w, kstr s);
 void kw_bytes(kw *w, kbytes b);
 void kw_cbytes(kw *w, kbytes b);
+/* RECORDS: int32 (or compact) length from rec.len (-1 = null), then the bytes
+ * from rec.slice via kw_splice when set, else copied from rec.ptr. */
+void kw_records(kw *w, krecords rec);
+void kw_crecords(kw *w, krecords rec);
 void kw_array_len(kw *w, int32_t n);   /* -1 = null */
 void kw_carray_len(kw *w, int32_t n);  /* -1 = null */
 void kw_raw(kw *w, const void *p, size_t n);
 /* Overwrite 4 bytes at pos (for size prefixes written after the body). */
 void kw_put_i32_at(kw *w, size_t pos, int32_t v);
+/* Tagged field framing: kw_tag_begin writes the tag and returns a mark; the
+ * caller then writes the field value; kw_tag_end inserts the uvarint size of
+ * everything written since the mark in front of it. No splice may be recorded
+ * in between. */
+size_t kw_tag_begin(kw *w, uint32_t tag);
+void kw_tag_end(kw *w, size_t mark);
 /* Record that len bytes held by slice follow the current end of buf. */
 void kw_splice(kw *w, void *slice, int32_t len);
 /* Total bytes the writer will send: buf plus every splice. */
