@@ -3,6 +3,7 @@
 #include "util/arena.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/common.h"
