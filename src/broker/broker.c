@@ -1,0 +1,881 @@
+/* Topic registry, persistence of topic metadata, partition append and
+ * durability waits, periodic flush and retention. See broker.h. */
+#include "broker/broker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/kafka/kerr.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+#define BROKER_HASH 1024
+#define BROKER_MAX_PARTITIONS 10000
+
+struct broker {
+    cairn_config *cfg;
+    loop *l;
+    log_syncer *syncer;
+    loop_io sync_io;
+    char *dir;                       /* log.dirs */
+    char *meta_dir;                  /* <dir>/.topics */
+    char cluster_id[32];
+    char adv_host[64];
+    int adv_port;
+    topic *hash[BROKER_HASH];
+    topic *list, *list_tail;
+    int n_topics;
+    loop_timer flush_timer;
+    loop_timer retention_timer;
+    int appended;                    /* an append happened this iteration */
+    void (*append_cb)(void *arg);
+    void *append_arg;
+};
+
+/* Helpers ---------------------------------------------------------------- */
+
+static uint32_t name_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+static void random_bytes(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            /* No entropy source: fall back to time-seeded bytes. */
+            for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t)(rand() ^ loop_wall_ms() >> (i % 8));
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+static void uuid_hex(kuuid id, char out[33])
+{
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hx[id.b[i] >> 4];
+        out[2 * i + 1] = hx[id.b[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int uuid_parse(const char *s, kuuid *out)
+{
+    if (strlen(s) != 32)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out->b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n >= sizeof(path))
+        return -CN_EINVAL;
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        path[i] = c;
+    }
+    return 0;
+}
+
+/* Write path atomically with content. 0 or -errno. */
+static int write_atomic(const char *dir, const char *path, const char *content, size_t len)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, content + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return -e;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return -e;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return -e;
+    }
+    return fsync_dir(dir);
+}
+
+static int rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    char sub[4400];
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        if (unlink(sub) < 0 && errno != ENOENT)
+            rc = -errno;
+    }
+    closedir(d);
+    if (rmdir(path) < 0 && errno != ENOENT)
+        rc = -errno;
+    return rc;
+}
+
+/* Accessors -------------------------------------------------------------- */
+
+const cairn_config *broker_config(const broker *b) { return b->cfg; }
+loop *broker_loop(broker *b) { return b->l; }
+int32_t broker_node_id(const broker *b) { return b->cfg->node_id; }
+const char *broker_adv_host(const broker *b) { return b->adv_host; }
+int broker_adv_port(const broker *b) { return b->adv_port; }
+const char *broker_cluster_id(const broker *b) { return b->cluster_id; }
+topic *broker_topics(broker *b) { return b->list; }
+int broker_topic_count(const broker *b) { return b->n_topics; }
+
+void broker_set_advertised(broker *b, const char *host, int port)
+{
+    snprintf(b->adv_host, sizeof(b->adv_host), "%s", host);
+    b->adv_port = port;
+}
+
+void broker_set_append_listener(broker *b, void (*cb)(void *arg), void *arg)
+{
+    b->append_cb = cb;
+    b->append_arg = arg;
+}
+
+int broker_topic_name_valid(kstr name)
+{
+    if (name.len <= 0 || name.len > 249)
+        return 0;
+    if ((name.len == 1 && name.ptr[0] == '.') ||
+        (name.len == 2 && name.ptr[0] == '.' && name.ptr[1] == '.'))
+        return 0;
+    for (int32_t i = 0; i < name.len; i++) {
+        char c = name.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+topic *broker_topic_find(broker *b, kstr name)
+{
+    if (name.len <= 0)
+        return NULL;
+    uint32_t h = name_hash(name.ptr, (size_t)name.len) % BROKER_HASH;
+    for (topic *t = b->hash[h]; t; t = t->hnext)
+        if (strlen(t->name) == (size_t)name.len && memcmp(t->name, name.ptr, (size_t)name.len) == 0)
+            return t;
+    return NULL;
+}
+
+topic *broker_topic_find_id(broker *b, kuuid id)
+{
+    for (topic *t = b->list; t; t = t->lnext)
+        if (memcmp(t->id.b, id.b, 16) == 0)
+            return t;
+    return NULL;
+}
+
+partition *broker_partition(broker *b, kstr name, int32_t part)
+{
+    topic *t = broker_topic_find(b, name);
+    if (!t || part < 0 || part >= t->n_parts)
+        return NULL;
+    return t->parts[part];
+}
+
+/* Partitions ------------------------------------------------------------- */
+
+static void log_options_for(const topic *t, const cairn_config *c, log_options *o)
+{
+    o->segment_bytes = t->cfg.segment_bytes;
+    o->segment_ms = t->cfg.segment_ms;
+    o->retention_ms = t->cfg.retention_ms;
+    o->retention_bytes = t->cfg.retention_bytes;
+    o->index_interval_bytes = c->index_interval_bytes;
+    o->preallocate = c->preallocate;
+}
+
+static void partition_durable_cb(log_partition *lp, int64_t durable, int status, void *arg)
+{
+    (void)lp;
+    partition *p = arg;
+    durable_wait **pp = &p->waits;
+    while (*pp) {
+        durable_wait *w = *pp;
+        if (status < 0 || w->target <= durable) {
+            *pp = w->next;
+            w->next = NULL;
+            w->cb(w, status < 0 ? -CN_EIO : 0);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static int partition_open(broker *b, topic *t, int32_t id, partition **out)
+{
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, id);
+    log_options o;
+    log_options_for(t, b->cfg, &o);
+    partition *p = xcalloc(1, sizeof(*p));
+    p->t = t;
+    p->id = id;
+    int rc = log_partition_open(dir, &o, b->syncer, &p->log);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    log_partition_set_durable_cb(p->log, partition_durable_cb, p);
+    log_set_high_watermark(p->log, log_end_offset(p->log));
+    *out = p;
+    return 0;
+}
+
+/* Complete every parked wait with status. */
+static void partition_end_waits(partition *p, int status)
+{
+    while (p->waits) {
+        durable_wait *w = p->waits;
+        p->waits = w->next;
+        w->next = NULL;
+        w->cb(w, status);
+    }
+}
+
+/* destroy: delete the data (waits fail). Otherwise fsync everything first,
+ * so parked acks=all requests complete with success. */
+static void partition_close(partition *p, int destroy)
+{
+    if (!p)
+        return;
+    if (destroy) {
+        partition_end_waits(p, -CN_EIO);
+        log_partition_destroy(p->log);
+    } else {
+        int rc = log_partition_sync_now(p->log);
+        if (rc < 0)
+            slog_error("final fsync of %s-%d failed: %d", p->t->name, p->id, rc);
+        partition_end_waits(p, rc < 0 ? -CN_EIO : 0);
+        log_partition_close(p->log);
+    }
+    free(p);
+}
+
+int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
+{
+    int rc = log_append(p->log, batch, len, loop_wall_ms(), base_offset);
+    if (rc < 0)
+        return rc;
+    log_set_high_watermark(p->log, log_end_offset(p->log));
+    b->appended = 1;
+    return 0;
+}
+
+void broker_wait_durable(broker *b, partition *p, durable_wait *w)
+{
+    (void)b;
+    if (log_durable_offset(p->log) >= w->target) {
+        w->cb(w, 0);
+        return;
+    }
+    w->next = p->waits;
+    p->waits = w;
+    log_sync_request(p->log);
+}
+
+/* Topic files ------------------------------------------------------------ */
+
+static int topic_write_conf(broker *b, const topic *t)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s.conf", b->meta_dir, t->name);
+    char idhex[33];
+    uuid_hex(t->id, idhex);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -CN_ENOMEM;
+    fprintf(f, "topic.id=%s\npartitions=%d\n", idhex, t->n_parts);
+    topic_config_write(&t->cfg, f);
+    fclose(f);
+    int rc = write_atomic(b->meta_dir, path, buf, len);
+    free(buf);
+    if (rc < 0)
+        slog_error("writing %s failed: %s", path, strerror(-rc));
+    return rc;
+}
+
+static void topic_link(broker *b, topic *t)
+{
+    uint32_t h = name_hash(t->name, strlen(t->name)) % BROKER_HASH;
+    t->hnext = b->hash[h];
+    b->hash[h] = t;
+    t->lnext = NULL;
+    if (b->list_tail)
+        b->list_tail->lnext = t;
+    else
+        b->list = t;
+    b->list_tail = t;
+    b->n_topics++;
+}
+
+static void topic_unlink(broker *b, topic *t)
+{
+    uint32_t h = name_hash(t->name, strlen(t->name)) % BROKER_HASH;
+    for (topic **pp = &b->hash[h]; *pp; pp = &(*pp)->hnext)
+        if (*pp == t) {
+            *pp = t->hnext;
+            break;
+        }
+    topic *prev = NULL;
+    for (topic *x = b->list; x; prev = x, x = x->lnext)
+        if (x == t) {
+            if (prev)
+                prev->lnext = t->lnext;
+            else
+                b->list = t->lnext;
+            if (b->list_tail == t)
+                b->list_tail = prev;
+            break;
+        }
+    b->n_topics--;
+}
+
+static void topic_free(topic *t)
+{
+    free(t->parts);
+    free(t->name);
+    free(t);
+}
+
+/* Load one .conf file. */
+static int topic_load(broker *b, const char *name, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    topic *t = xcalloc(1, sizeof(*t));
+    t->name = xstrdup(name);
+    topic_config_defaults(b->cfg, &t->cfg);
+    char line[1024];
+    int n_parts = -1, lineno = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || line[0] == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq) {
+            rc = -CN_EINVAL;
+            break;
+        }
+        *eq = '\0';
+        const char *k = line, *v = eq + 1;
+        if (strcmp(k, "topic.id") == 0) {
+            if (uuid_parse(v, &t->id) < 0)
+                rc = -CN_EINVAL;
+        } else if (strcmp(k, "partitions") == 0) {
+            n_parts = atoi(v);
+        } else if (topic_config_set(&t->cfg, b->cfg, k, v) < 0) {
+            slog_warn("%s:%d: ignoring bad topic config %s=%s", path, lineno, k, v);
+        }
+        if (rc < 0)
+            break;
+    }
+    fclose(f);
+    if (rc < 0 || n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
+        slog_error("%s is damaged (line %d); topic %s not loaded", path, lineno, name);
+        topic_free(t);
+        return -CN_ECORRUPT;
+    }
+    t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
+    for (int32_t i = 0; i < n_parts; i++) {
+        rc = partition_open(b, t, i, &t->parts[i]);
+        if (rc < 0) {
+            slog_error("opening partition %s-%d failed: %s", name, i, strerror(-rc));
+            for (int32_t j = 0; j < i; j++)
+                partition_close(t->parts[j], 0);
+            topic_free(t);
+            return rc;
+        }
+        t->n_parts = i + 1;
+    }
+    topic_link(b, t);
+    return 0;
+}
+
+/* Remove partition directories that belong to no topic. */
+static void remove_orphans(broker *b)
+{
+    DIR *d = opendir(b->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        const char *dash = strrchr(e->d_name, '-');
+        if (!dash || dash == e->d_name || dash[1] == '\0')
+            continue;
+        char *end;
+        long part = strtol(dash + 1, &end, 10);
+        if (*end != '\0' || part < 0)
+            continue;
+        kstr name = {e->d_name, (int32_t)(dash - e->d_name)};
+        topic *t = broker_topic_find(b, name);
+        if (t && part < t->n_parts)
+            continue;
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s", b->dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        slog_warn("removing %s: no topic owns it (interrupted create or delete)", path);
+        rm_rf(path);
+    }
+    closedir(d);
+}
+
+static int load_meta(broker *b)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/meta.properties", b->dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            if (strncmp(line, "cluster.id=", 11) == 0)
+                snprintf(b->cluster_id, sizeof(b->cluster_id), "%.31s", line + 11);
+        }
+        fclose(f);
+        if (b->cluster_id[0])
+            return 0;
+    }
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t rnd[22];
+    random_bytes(rnd, sizeof(rnd));
+    for (int i = 0; i < 22; i++)
+        b->cluster_id[i] = b64[rnd[i] & 63];
+    b->cluster_id[22] = '\0';
+    char content[128];
+    int n = snprintf(content, sizeof(content), "version=1\ncluster.id=%s\nnode.id=%d\n",
+                     b->cluster_id, b->cfg->node_id);
+    return write_atomic(b->dir, path, content, (size_t)n);
+}
+
+/* Timers and hooks -------------------------------------------------------- */
+
+static void flush_timer_cb(loop_timer *tm)
+{
+    broker *b = tm->data;
+    for (topic *t = b->list; t; t = t->lnext)
+        for (int32_t i = 0; i < t->n_parts; i++) {
+            log_partition *lp = t->parts[i]->log;
+            if (log_durable_offset(lp) < log_end_offset(lp))
+                log_sync_request(lp);
+        }
+    loop_timer_start(b->l, tm, b->cfg->flush_interval_ms);
+}
+
+static void retention_timer_cb(loop_timer *tm)
+{
+    broker *b = tm->data;
+    int64_t now = loop_wall_ms();
+    for (topic *t = b->list; t; t = t->lnext)
+        for (int32_t i = 0; i < t->n_parts; i++) {
+            int n = log_enforce_retention(t->parts[i]->log, now);
+            if (n > 0)
+                slog_info("retention deleted %d segment(s) of %s-%d", n, t->name, i);
+        }
+    loop_timer_start(b->l, tm, b->cfg->retention_check_ms);
+}
+
+static void append_hook(void *arg)
+{
+    broker *b = arg;
+    if (!b->appended)
+        return;
+    b->appended = 0;
+    if (b->append_cb)
+        b->append_cb(b->append_arg);
+}
+
+static void syncer_io_cb(loop_io *io, uint32_t events)
+{
+    (void)events;
+    broker *b = io->data;
+    log_syncer_drain(b->syncer);
+}
+
+/* Open / close ------------------------------------------------------------ */
+
+int broker_open(cairn_config *cfg, loop *l, broker **out)
+{
+    *out = NULL;
+    broker *b = xcalloc(1, sizeof(*b));
+    b->cfg = cfg;
+    b->l = l;
+    b->dir = xstrdup(cfg->log_dirs);
+    size_t n = strlen(b->dir) + 16;
+    b->meta_dir = xmalloc(n);
+    snprintf(b->meta_dir, n, "%s/.topics", b->dir);
+    int rc = mkdir_p(b->meta_dir);
+    if (rc < 0) {
+        slog_error("cannot create data directory %s: %s", b->meta_dir, strerror(-rc));
+        goto fail;
+    }
+    rc = load_meta(b);
+    if (rc < 0) {
+        slog_error("cannot write %s/meta.properties: %s", b->dir, strerror(-rc));
+        goto fail;
+    }
+    rc = log_syncer_new(&b->syncer);
+    if (rc < 0) {
+        slog_error("cannot start the fsync thread: %s", strerror(-rc));
+        goto fail;
+    }
+    rc = loop_io_start(l, &b->sync_io, log_syncer_fd(b->syncer), EPOLLIN,
+                       syncer_io_cb, b);
+    if (rc < 0)
+        goto fail;
+    DIR *d = opendir(b->meta_dir);
+    if (!d) {
+        rc = -errno;
+        goto fail;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".conf") != 0)
+            continue;
+        char name[256];
+        if (len - 5 >= sizeof(name))
+            continue;
+        memcpy(name, e->d_name, len - 5);
+        name[len - 5] = '\0';
+        if (!broker_topic_name_valid(kstr_c(name)))
+            continue;
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s", b->meta_dir, e->d_name);
+        rc = topic_load(b, name, path);
+        if (rc < 0 && rc != -CN_ECORRUPT) {
+            closedir(d);
+            goto fail;
+        }
+    }
+    closedir(d);
+    remove_orphans(b);
+    loop_timer_init(&b->flush_timer, flush_timer_cb, b);
+    loop_timer_init(&b->retention_timer, retention_timer_cb, b);
+    if (cfg->flush_interval_ms > 0)
+        loop_timer_start(l, &b->flush_timer, cfg->flush_interval_ms);
+    loop_timer_start(l, &b->retention_timer, cfg->retention_check_ms);
+    loop_add_hook(l, append_hook, b);
+    slog_info("data directory %s: %d topic(s) loaded, cluster id %s", b->dir, b->n_topics,
+              b->cluster_id);
+    *out = b;
+    return 0;
+fail:
+    broker_close(b);
+    return rc < 0 ? rc : -CN_EIO;
+}
+
+void broker_close(broker *b)
+{
+    if (!b)
+        return;
+    loop_timer_stop(b->l, &b->flush_timer);
+    loop_timer_stop(b->l, &b->retention_timer);
+    while (b->list) {
+        topic *t = b->list;
+        topic_unlink(b, t);
+        for (int32_t i = 0; i < t->n_parts; i++)
+            partition_close(t->parts[i], 0);
+        topic_free(t);
+    }
+    if (b->syncer) {
+        loop_io_stop(b->l, &b->sync_io);
+        log_syncer_free(b->syncer);
+    }
+    free(b->meta_dir);
+    free(b->dir);
+    free(b);
+}
+
+/* Topic lifecycle ---------------------------------------------------------- */
+
+static int16_t check_configs(broker *b, topic_config *tc, const broker_kv *configs, int n,
+                             char *msg, size_t msg_len)
+{
+    for (int i = 0; i < n; i++) {
+        char key[128], val[256];
+        if (configs[i].key.len <= 0 || configs[i].key.len >= (int32_t)sizeof(key)) {
+            snprintf(msg, msg_len, "invalid config key");
+            return KERR_INVALID_CONFIG;
+        }
+        memcpy(key, configs[i].key.ptr, (size_t)configs[i].key.len);
+        key[configs[i].key.len] = '\0';
+        const char *v = NULL;
+        if (configs[i].value.len >= 0) {
+            if (configs[i].value.len >= (int32_t)sizeof(val)) {
+                snprintf(msg, msg_len, "value of %s too long", key);
+                return KERR_INVALID_CONFIG;
+            }
+            memcpy(val, configs[i].value.ptr, (size_t)configs[i].value.len);
+            val[configs[i].value.len] = '\0';
+            v = val;
+        }
+        int rc = topic_config_set(tc, b->cfg, key, v);
+        if (rc == -CN_ENOENT) {
+            snprintf(msg, msg_len, "unknown topic config %s", key);
+            return KERR_INVALID_CONFIG;
+        }
+        if (rc < 0) {
+            snprintf(msg, msg_len, "invalid value %s for topic config %s", v ? v : "null", key);
+            return KERR_INVALID_CONFIG;
+        }
+    }
+    return KERR_NONE;
+}
+
+int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_kv *configs,
+                            int n_configs, int validate_only, char *msg, size_t msg_len,
+                            topic **out)
+{
+    if (out)
+        *out = NULL;
+    msg[0] = '\0';
+    if (!broker_topic_name_valid(name)) {
+        snprintf(msg, msg_len, "topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-]");
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (broker_topic_find(b, name)) {
+        snprintf(msg, msg_len, "topic '%.*s' already exists", name.len, name.ptr);
+        return KERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (n_parts == -1)
+        n_parts = b->cfg->num_partitions;
+    if (n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
+        snprintf(msg, msg_len, "number of partitions must be between 1 and %d",
+                 BROKER_MAX_PARTITIONS);
+        return KERR_INVALID_PARTITIONS;
+    }
+    topic *t = xcalloc(1, sizeof(*t));
+    t->name = xmalloc((size_t)name.len + 1);
+    memcpy(t->name, name.ptr, (size_t)name.len);
+    t->name[name.len] = '\0';
+    topic_config_defaults(b->cfg, &t->cfg);
+    int16_t err = check_configs(b, &t->cfg, configs, n_configs, msg, msg_len);
+    if (err || validate_only) {
+        topic_free(t);
+        return err;
+    }
+    random_bytes(t->id.b, 16);
+    t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
+    for (int32_t i = 0; i < n_parts; i++) {
+        /* A leftover directory from an interrupted create/delete is not ours. */
+        char dir[4400];
+        snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, i);
+        rm_rf(dir);
+        int rc = partition_open(b, t, i, &t->parts[i]);
+        if (rc < 0) {
+            snprintf(msg, msg_len, "cannot create partition %d: %s", i, strerror(-rc));
+            for (int32_t j = 0; j < i; j++)
+                partition_close(t->parts[j], 1);
+            topic_free(t);
+            return KERR_KAFKA_STORAGE_ERROR;
+        }
+        t->n_parts = i + 1;
+    }
+    fsync_dir(b->dir);
+    if (topic_write_conf(b, t) < 0) {
+        snprintf(msg, msg_len, "cannot write topic metadata");
+        for (int32_t j = 0; j < t->n_parts; j++)
+            partition_close(t->parts[j], 1);
+        topic_free(t);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    topic_link(b, t);
+    slog_info("created topic %s with %d partition(s)", t->name, t->n_parts);
+    if (out)
+        *out = t;
+    return KERR_NONE;
+}
+
+topic *broker_topic_auto_create(broker *b, kstr name)
+{
+    topic *t = broker_topic_find(b, name);
+    if (t || !b->cfg->auto_create_topics)
+        return t;
+    char msg[256];
+    if (broker_topic_create(b, name, -1, NULL, 0, 0, msg, sizeof(msg), &t) != KERR_NONE) {
+        slog_warn("auto-create of topic '%.*s' failed: %s", name.len, name.ptr, msg);
+        return NULL;
+    }
+    return t;
+}
+
+int16_t broker_topic_delete(broker *b, topic *t)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s.conf", b->meta_dir, t->name);
+    if (unlink(path) < 0 && errno != ENOENT) {
+        slog_error("deleting %s failed: %s", path, strerror(errno));
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    fsync_dir(b->meta_dir);
+    topic_unlink(b, t);
+    for (int32_t i = 0; i < t->n_parts; i++)
+        partition_close(t->parts[i], 1);
+    slog_info("deleted topic %s", t->name);
+    topic_free(t);
+    return KERR_NONE;
+}
+
+int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
+                                    char *msg, size_t msg_len)
+{
+    msg[0] = '\0';
+    if (n_parts <= t->n_parts) {
+        snprintf(msg, msg_len, "topic currently has %d partitions, %d would not be an increase",
+                 t->n_parts, n_parts);
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (n_parts > BROKER_MAX_PARTITIONS) {
+        snprintf(msg, msg_len, "at most %d partitions", BROKER_MAX_PARTITIONS);
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (validate_only)
+        return KERR_NONE;
+    partition **np = xrealloc(t->parts, (size_t)n_parts * sizeof(*np));
+    t->parts = np;
+    int32_t old = t->n_parts;
+    for (int32_t i = old; i < n_parts; i++) {
+        char dir[4400];
+        snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, i);
+        rm_rf(dir);
+        int rc = partition_open(b, t, i, &t->parts[i]);
+        if (rc < 0) {
+            for (int32_t j = old; j < i; j++)
+                partition_close(t->parts[j], 1);
+            t->n_parts = old;
+            snprintf(msg, msg_len, "cannot create partition %d: %s", i, strerror(-rc));
+            return KERR_KAFKA_STORAGE_ERROR;
+        }
+        t->n_parts = i + 1;
+    }
+    fsync_dir(b->dir);
+    if (topic_write_conf(b, t) < 0) {
+        for (int32_t j = old; j < n_parts; j++)
+            partition_close(t->parts[j], 1);
+        t->n_parts = old;
+        snprintf(msg, msg_len, "cannot write topic metadata");
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    slog_info("topic %s now has %d partitions", t->name, t->n_parts);
+    return KERR_NONE;
+}
+
+int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
+                                int validate_only, char *msg, size_t msg_len)
+{
+    msg[0] = '\0';
+    topic_config tc = t->cfg;
+    int rc = topic_config_set(&tc, b->cfg, key, value);
+    if (rc == -CN_ENOENT) {
+        snprintf(msg, msg_len, "unknown topic config %s", key);
+        return KERR_INVALID_CONFIG;
+    }
+    if (rc < 0) {
+        snprintf(msg, msg_len, "invalid value %s for topic config %s", value ? value : "null", key);
+        return KERR_INVALID_CONFIG;
+    }
+    if (validate_only)
+        return KERR_NONE;
+    topic_config old = t->cfg;
+    t->cfg = tc;
+    if (topic_write_conf(b, t) < 0) {
+        t->cfg = old;
+        snprintf(msg, msg_len, "cannot write topic metadata");
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    log_options o;
+    log_options_for(t, b->cfg, &o);
+    for (int32_t i = 0; i < t->n_parts; i++)
+        log_partition_set_options(t->parts[i]->log, &o);
+    return KERR_NONE;
+}

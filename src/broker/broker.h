@@ -1,0 +1,118 @@
+/* Broker state: the topic registry and its partitions, on top of the log.
+ *
+ * On disk, under log.dirs:
+ *   <topic>-<n>/            one partition log directory (src/log)
+ *   .topics/<topic>.conf    topic metadata: "topic.id=<uuid hex>",
+ *                           "partitions=<n>", then config overrides as
+ *                           key=value lines. Written atomically (temp file,
+ *                           fsync, rename, fsync dir).
+ * The .conf file is the commit point: a topic exists iff its .conf exists.
+ * Creation makes the partition directories first and the .conf last;
+ * deletion removes the .conf first, then the directories. At start, partition
+ * directories without a .conf (a crash mid-create or mid-delete) are removed.
+ *
+ * Partitions keep the log's high watermark equal to the log end offset after
+ * each append (single node, no replicas); the leader epoch is 0.
+ *
+ * Loop thread only. */
+#ifndef CAIRN_BROKER_H
+#define CAIRN_BROKER_H
+#include <stdint.h>
+
+#include "broker/config.h"
+#include "log/log.h"
+#include "net/loop.h"
+#include "proto/kafka/kbuf.h"
+
+typedef struct broker broker;
+typedef struct topic topic;
+typedef struct partition partition;
+
+/* A produce request parked until a partition's durable offset reaches target. */
+typedef struct durable_wait {
+    struct durable_wait *next;
+    int64_t target;                 /* log end after the append */
+    void (*cb)(struct durable_wait *w, int status);   /* status 0 or -CN_EIO */
+} durable_wait;
+
+struct partition {
+    topic *t;
+    int32_t id;
+    log_partition *log;
+    durable_wait *waits;            /* unordered; fired when durable >= target */
+    int64_t last_flush_ms;          /* monotonic ms of the last flush request */
+};
+
+struct topic {
+    char *name;
+    kuuid id;
+    topic_config cfg;
+    partition **parts;
+    int32_t n_parts;
+    struct topic *hnext;            /* hash chain */
+    struct topic *lnext;            /* list of all topics, creation order */
+};
+
+/* Open the data directory, load every topic and recover its partitions.
+ * l is used for the syncer's completions. 0 or -CN_E* (logged). */
+int broker_open(cairn_config *cfg, loop *l, broker **out);
+/* fsync every partition, close everything. */
+void broker_close(broker *b);
+
+const cairn_config *broker_config(const broker *b);
+loop *broker_loop(broker *b);
+int32_t broker_node_id(const broker *b);
+/* Advertised host/port for Metadata (the listener's). */
+void broker_set_advertised(broker *b, const char *host, int port);
+const char *broker_adv_host(const broker *b);
+int broker_adv_port(const broker *b);
+const char *broker_cluster_id(const broker *b);
+
+/* Topics ------------------------------------------------------------------ */
+topic *broker_topic_find(broker *b, kstr name);
+topic *broker_topic_find_id(broker *b, kuuid id);
+topic *broker_topics(broker *b);                 /* first; iterate with ->lnext */
+int broker_topic_count(const broker *b);
+partition *broker_partition(broker *b, kstr topic_name, int32_t part);
+
+/* Kafka's topic name rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
+ * Returns 1 if valid. */
+int broker_topic_name_valid(kstr name);
+
+/* Create a topic. configs: n key/value pairs (value len -1 = null). Returns a
+ * Kafka error code (0, TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
+ * INVALID_PARTITIONS, INVALID_CONFIG, KAFKA_STORAGE_ERROR) and, on error, a
+ * message in msg. validate_only checks without creating. */
+typedef struct broker_kv {
+    kstr key;
+    kstr value;
+} broker_kv;
+int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_kv *configs,
+                            int n_configs, int validate_only, char *msg, size_t msg_len,
+                            topic **out);
+/* Auto-create with broker defaults if auto.create.topics.enable. */
+topic *broker_topic_auto_create(broker *b, kstr name);
+/* Delete a topic and its data. Parked requests on it are failed first. */
+int16_t broker_topic_delete(broker *b, topic *t);
+/* Grow to n_parts partitions. */
+int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
+                                    char *msg, size_t msg_len);
+/* Set (value non-NULL) or reset (value NULL) a topic config and persist.
+ * Returns a Kafka error code and a message. */
+int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
+                                int validate_only, char *msg, size_t msg_len);
+/* Persist t's current config (after a series of set_config with persist 0). */
+
+/* Partitions ------------------------------------------------------------- */
+/* Append one validated batch; sets the high watermark and notifies waiters
+ * registered with broker_on_append. 0 or -CN_E*. */
+int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
+/* Park w until p's durable offset >= w->target (requests an fsync). */
+void broker_wait_durable(broker *b, partition *p, durable_wait *w);
+/* Remove a parked wait (connection gone is NOT a reason: the slot completes). */
+
+/* Data-arrival hook: called in a loop hook after any append in that loop
+ * iteration (used to wake parked fetches). One listener. */
+void broker_set_append_listener(broker *b, void (*cb)(void *arg), void *arg);
+/* Periodic work (retention, flush of acks=1 data): the broker arms its own timer. */
+#endif

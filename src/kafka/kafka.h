@@ -1,0 +1,89 @@
+/* Kafka front end: turns frames from the net layer into calls on the broker.
+ *
+ * ksrv owns the request dispatcher and the state handlers share (parked
+ * fetches, the batch-validation scratch). Each handler (kh_*.c) gets a kreq:
+ * the decoded request header, a reader positioned at the request body, and
+ * the response slot whose writer already holds the response header. A
+ * handler decodes the body with the generated codec, encodes its response
+ * into q->resp->w and calls kreq_done — now or later (Produce acks=all and
+ * long-poll Fetch park the request). A handler that cannot decode the body
+ * calls kreq_bad, which closes the connection with a log line, as Kafka does.
+ *
+ * Memory: arrays decoded from the request and everything a parked request
+ * keeps live in q->resp->a (the slot's arena); the request bytes themselves
+ * are only valid during the handler call. Loop thread only. */
+#ifndef CAIRN_KAFKA_H
+#define CAIRN_KAFKA_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "kafka/batch.h"
+#include "net/net.h"
+#include "proto/kafka/gen/kafka_msgs.h"
+#include "proto/kafka/kbuf.h"
+#include "proto/kafka/kerr.h"
+
+typedef struct ksrv ksrv;
+
+typedef struct kreq {
+    ksrv *ks;
+    broker *b;
+    net_conn *conn;
+    net_resp *resp;
+    kafka_request_header hdr;
+    int16_t ver;                 /* hdr.api_version */
+    kr r;                        /* the request body */
+} kreq;
+
+/* Create the front end on top of b. */
+ksrv *ksrv_new(broker *b);
+void ksrv_free(ksrv *ks);
+/* The net layer's frame callback (arg is the ksrv). */
+void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg);
+
+/* Handler helpers ---------------------------------------------------------- */
+void *kreq_alloc(kreq *q, size_t n, size_t sz);   /* zeroed, from the slot arena */
+/* Copy a string into the slot arena (for parked responses). */
+kstr kreq_strdup(kreq *q, kstr s);
+/* Response is encoded in q->resp->w: send it. */
+void kreq_done(kreq *q);
+/* Malformed body: close the connection with one log line. */
+void kreq_bad(kreq *q, const char *what);
+batch_scratch *ksrv_scratch(ksrv *ks);
+
+#define KARR_ALLOC(q, arr, count)                                                      \
+    ((arr).n = (int32_t)(count),                                                       \
+     (arr).items = kreq_alloc((q), (size_t)((count) > 0 ? (count) : 0), sizeof(*(arr).items)))
+
+/* Handlers (one file each or per family). */
+void kh_api_versions(kreq *q);
+void kh_metadata(kreq *q);
+void kh_produce(kreq *q);
+void kh_fetch(kreq *q);
+void kh_list_offsets(kreq *q);
+void kh_create_topics(kreq *q);
+void kh_delete_topics(kreq *q);
+void kh_create_partitions(kreq *q);
+void kh_describe_configs(kreq *q);
+void kh_alter_configs(kreq *q);
+void kh_incremental_alter_configs(kreq *q);
+void kh_describe_cluster(kreq *q);
+
+/* Fetch parking (kh_fetch.c): re-check parked fetches after appends. */
+void kh_fetch_wake(ksrv *ks);
+void kh_fetch_init(ksrv *ks);
+void kh_fetch_fini(ksrv *ks);
+/* Opaque per-server fetch state, owned by kh_fetch.c. */
+struct kh_fetch_state;
+struct kh_fetch_state **ksrv_fetch_state(ksrv *ks);
+
+/* The supported version table (kh_api_versions.c uses it, dispatch checks it). */
+typedef struct ksrv_api {
+    int16_t key;
+    int16_t min, max;
+    void (*handler)(kreq *q);
+} ksrv_api;
+extern const ksrv_api ksrv_apis[];
+extern const int ksrv_n_apis;
+#endif

@@ -1,0 +1,215 @@
+/* Fetch: serve record batches straight from segment files with sendfile.
+ *
+ * Each partition's data is a log_slice (a file range holding a reference to
+ * its segment file) spliced into the response; no record bytes are copied
+ * into user space. The response max_bytes is soft in Kafka's way (KIP-74):
+ * the first batch found is returned whole even if it is larger.
+ *
+ * Long poll: when fewer than min_bytes are available and max_wait_ms > 0, the
+ * request is parked. Its body is copied into the slot arena and decoded again
+ * from there, so it outlives the connection's read buffer. Parked fetches are
+ * re-measured after every loop iteration that appended data, and answered when
+ * min_bytes is reached or their timer fires. Nothing is read until then. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka/kafka.h"
+#include "util/common.h"
+
+typedef struct fetch_park {
+    struct fetch_park *next, *prev;
+    ksrv *ks;
+    broker *b;
+    net_resp *resp;
+    int16_t ver;
+    kafka_fetch_request req;
+    loop_timer timer;
+} fetch_park;
+
+struct kh_fetch_state {
+    fetch_park *head;
+};
+
+void kh_fetch_init(ksrv *ks) { *ksrv_fetch_state(ks) = xcalloc(1, sizeof(struct kh_fetch_state)); }
+
+/* Shutdown: parked fetches are answered with what they have (nothing new can
+ * arrive), so their slots are freed by the net layer. */
+static void park_answer(fetch_park *fp);
+
+void kh_fetch_fini(ksrv *ks)
+{
+    struct kh_fetch_state *st = *ksrv_fetch_state(ks);
+    while (st->head)
+        park_answer(st->head);
+    free(st);
+    *ksrv_fetch_state(ks) = NULL;
+}
+
+/* Walk the request; with rsp == NULL only count available bytes, otherwise
+ * build the response with slices owned by resp. Returns the byte count. */
+static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver,
+                          kafka_fetch_response *rsp, net_resp *resp, kreq *q)
+{
+    int64_t total = 0;
+    int64_t budget = ver >= 3 ? req->max_bytes : INT32_MAX;
+    if (budget <= 0)
+        budget = INT32_MAX;
+    int32_t nt = req->topics.n > 0 ? req->topics.n : 0;
+    if (rsp) {
+        KARR_ALLOC(q, rsp->responses, nt);
+    }
+    for (int32_t i = 0; i < nt; i++) {
+        const kafka_fetch_request_fetch_topic *ft = &req->topics.items[i];
+        topic *t = broker_topic_find(b, ft->topic);
+        int32_t np = ft->partitions.n > 0 ? ft->partitions.n : 0;
+        kafka_fetch_response_fetchable_topic_response *tr = NULL;
+        if (rsp) {
+            tr = &rsp->responses.items[i];
+            tr->topic = ft->topic;
+            KARR_ALLOC(q, tr->partitions, np);
+        }
+        for (int32_t j = 0; j < np; j++) {
+            const kafka_fetch_request_fetch_partition *fp = &ft->partitions.items[j];
+            kafka_fetch_response_partition_data *pd = tr ? &tr->partitions.items[j] : NULL;
+            partition *p = t && fp->partition >= 0 && fp->partition < t->n_parts
+                               ? t->parts[fp->partition] : NULL;
+            if (pd) {
+                pd->partition_index = fp->partition;
+                pd->high_watermark = -1;
+                pd->last_stable_offset = -1;
+                pd->log_start_offset = -1;
+                pd->aborted_transactions.n = -1;
+                pd->preferred_read_replica = -1;
+                pd->records = (krecords){NULL, 0, NULL};
+            }
+            if (!p) {
+                if (pd)
+                    pd->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            int64_t hw = log_high_watermark(p->log);
+            if (pd) {
+                pd->high_watermark = hw;
+                pd->last_stable_offset = hw;
+                pd->log_start_offset = log_start_offset(p->log);
+            }
+            int64_t want = CN_MIN((int64_t)fp->partition_max_bytes, budget);
+            /* KIP-74: until something was returned, the first batch may exceed limits. */
+            if (total == 0 && want <= 0)
+                want = 1;
+            if (want <= 0)
+                continue;
+            log_slice tmp, *sl = pd ? net_resp_slice(resp) : &tmp;
+            int rc = log_read(p->log, fp->fetch_offset, hw, want, sl);
+            if (rc == -CN_ERANGE) {
+                if (pd)
+                    pd->error_code = KERR_OFFSET_OUT_OF_RANGE;
+                continue;
+            }
+            if (rc < 0) {
+                if (pd)
+                    pd->error_code = KERR_KAFKA_STORAGE_ERROR;
+                continue;
+            }
+            total += sl->len;
+            budget -= sl->len;
+            if (!pd) {
+                log_slice_release(sl);
+                continue;
+            }
+            pd->error_code = KERR_NONE;
+            if (sl->len > 0) {
+                pd->records.len = (int32_t)sl->len;
+                pd->records.slice = sl;
+            } else {
+                log_slice_release(sl);
+            }
+        }
+    }
+    return total;
+}
+
+static void fetch_respond(broker *b, const kafka_fetch_request *req, int16_t ver, net_resp *resp)
+{
+    kreq q;
+    memset(&q, 0, sizeof(q));
+    q.b = b;
+    q.resp = resp;
+    kafka_fetch_response rsp;
+    kafka_fetch_response_init(&rsp);
+    rsp.error_code = KERR_NONE;
+    rsp.session_id = 0; /* sessionless: every fetch is a full fetch */
+    fetch_eval(b, req, ver, &rsp, resp, &q);
+    kafka_fetch_response_encode(&resp->w, ver, &rsp);
+    net_resp_ready(resp);
+}
+
+static void park_unlink(fetch_park *fp)
+{
+    struct kh_fetch_state *st = *ksrv_fetch_state(fp->ks);
+    if (fp->prev)
+        fp->prev->next = fp->next;
+    else
+        st->head = fp->next;
+    if (fp->next)
+        fp->next->prev = fp->prev;
+    fp->next = fp->prev = NULL;
+}
+
+static void park_answer(fetch_park *fp)
+{
+    park_unlink(fp);
+    loop_timer_stop(broker_loop(fp->b), &fp->timer);
+    fetch_respond(fp->b, &fp->req, fp->ver, fp->resp);
+}
+
+static void park_timeout(loop_timer *t) { park_answer(t->data); }
+
+void kh_fetch_wake(ksrv *ks)
+{
+    struct kh_fetch_state *st = *ksrv_fetch_state(ks);
+    fetch_park *fp = st->head;
+    while (fp) {
+        fetch_park *next = fp->next;
+        if (fetch_eval(fp->b, &fp->req, fp->ver, NULL, NULL, NULL) >= fp->req.min_bytes)
+            park_answer(fp);
+        fp = next;
+    }
+}
+
+void kh_fetch(kreq *q)
+{
+    const uint8_t *body = q->r.p;
+    size_t body_len = kr_remaining(&q->r);
+    kafka_fetch_request req;
+    if (kafka_fetch_request_decode(&q->r, q->ver, &req) < 0) {
+        kreq_bad(q, "body");
+        return;
+    }
+    if (req.max_wait_ms <= 0 || req.min_bytes <= 0 ||
+        fetch_eval(q->b, &req, q->ver, NULL, NULL, NULL) >= req.min_bytes) {
+        fetch_respond(q->b, &req, q->ver, q->resp);
+        return;
+    }
+    /* Park: keep a private copy of the body and decode it again from there. */
+    fetch_park *fp = kreq_alloc(q, 1, sizeof(*fp));
+    uint8_t *copy = kreq_alloc(q, body_len, 1);
+    memcpy(copy, body, body_len);
+    kr r2;
+    kr_init(&r2, copy, body_len, &q->resp->a);
+    if (kafka_fetch_request_decode(&r2, q->ver, &fp->req) < 0) {
+        kreq_bad(q, "body");
+        return;
+    }
+    fp->ks = q->ks;
+    fp->b = q->b;
+    fp->resp = q->resp;
+    fp->ver = q->ver;
+    struct kh_fetch_state *st = *ksrv_fetch_state(q->ks);
+    fp->next = st->head;
+    if (st->head)
+        st->head->prev = fp;
+    st->head = fp;
+    loop_timer_init(&fp->timer, park_timeout, fp);
+    loop_timer_start(broker_loop(q->b), &fp->timer, req.max_wait_ms);
+}

@@ -1,0 +1,153 @@
+/* Produce: validate each partition's record batches, append them, answer.
+ *
+ * acks=0: append, send nothing. acks=1: answer once the batches are in the
+ * page cache. acks=-1 (all): park the request until every partition it
+ * wrote to has fsynced past its append (group commit in the log's syncer);
+ * the response is encoded when the last partition reports.
+ *
+ * Batches are appended in place from the connection's read buffer (the log
+ * stamps base offset and leader epoch into it): no copy before the write. */
+#include <string.h>
+
+#include "kafka/kafka.h"
+#include "net/loop.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+typedef kafka_produce_response_partition_produce_response prod_part;
+
+typedef struct prod_park {
+    net_resp *resp;
+    int16_t ver;
+    int pending;                    /* partitions still waiting for fsync */
+    kafka_produce_response rsp;
+} prod_park;
+
+typedef struct prod_wait {
+    durable_wait w;                 /* first: the broker hands this back */
+    prod_park *pk;
+    prod_part *pr;
+} prod_wait;
+
+static void park_finish(prod_park *pk)
+{
+    kafka_produce_response_encode(&pk->resp->w, pk->ver, &pk->rsp);
+    net_resp_ready(pk->resp);
+}
+
+static void on_durable(durable_wait *w, int status)
+{
+    prod_wait *pw = (prod_wait *)w;
+    if (status < 0) {
+        pw->pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+        pw->pr->base_offset = -1;
+    }
+    if (--pw->pk->pending == 0)
+        park_finish(pw->pk);
+}
+
+/* Validate and append one partition's records. Returns a Kafka error code;
+ * on success pr->base_offset is the first batch's offset. */
+static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr)
+{
+    const topic_config *tc = &p->t->cfg;
+    if (rec.len <= 0 || rec.ptr == NULL)
+        return KERR_CORRUPT_MESSAGE;
+    int n_batches = 0;
+    int16_t err = (int16_t)batch_validate(rec.ptr, (size_t)rec.len, tc->max_message_bytes,
+                                          ksrv_scratch(q->ks), NULL, 0, &n_batches);
+    if (err)
+        return err;
+    int64_t now = loop_wall_ms();
+    uint8_t *buf = (uint8_t *)rec.ptr; /* our read buffer: the log writes offsets into it */
+    size_t off = 0, len = (size_t)rec.len;
+    int first = 1;
+    while (off < len) {
+        batch_info bi;
+        if (batch_parse_header(buf + off, len - off, &bi) < 0)
+            return KERR_CORRUPT_MESSAGE; /* cannot happen after batch_validate */
+        size_t blen = (size_t)bi.batch_length + 12;
+        if (tc->ts_type == TS_LOG_APPEND_TIME)
+            batch_set_log_append_time(buf + off, blen, now);
+        int64_t base;
+        int rc = broker_append(q->b, p, buf + off, blen, &base);
+        if (rc < 0) {
+            slog_error("append to %s-%d failed: %s", p->t->name, p->id, strerror(-rc));
+            return KERR_KAFKA_STORAGE_ERROR;
+        }
+        if (first)
+            pr->base_offset = base;
+        first = 0;
+        off += blen;
+    }
+    pr->log_append_time_ms = tc->ts_type == TS_LOG_APPEND_TIME ? now : -1;
+    return KERR_NONE;
+}
+
+void kh_produce(kreq *q)
+{
+    kafka_produce_request req;
+    if (kafka_produce_request_decode(&q->r, q->ver, &req) < 0) {
+        kreq_bad(q, "body");
+        return;
+    }
+    prod_park *pk = kreq_alloc(q, 1, sizeof(*pk));
+    pk->resp = q->resp;
+    pk->ver = q->ver;
+    pk->pending = 1; /* guard: released at the end of this function */
+    kafka_produce_response *rsp = &pk->rsp;
+    kafka_produce_response_init(rsp);
+    int acks = req.acks;
+    int16_t req_err = KERR_NONE;
+    if (acks != 0 && acks != 1 && acks != -1)
+        req_err = KERR_INVALID_REQUIRED_ACKS;
+    else if (req.transactional_id.len >= 0)
+        req_err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* transactions: not yet */
+    KARR_ALLOC(q, rsp->responses, req.topic_data.n > 0 ? req.topic_data.n : 0);
+    /* Partitions to wait for (acks=all): at most one wait per partition entry. */
+    for (int32_t i = 0; i < req.topic_data.n; i++) {
+        kafka_produce_request_topic_produce_data *td = &req.topic_data.items[i];
+        kafka_produce_response_topic_produce_response *tr = &rsp->responses.items[i];
+        tr->name = kreq_strdup(q, td->name);
+        int32_t np = td->partition_data.n > 0 ? td->partition_data.n : 0;
+        KARR_ALLOC(q, tr->partition_responses, np);
+        topic *t = broker_topic_find(q->b, td->name);
+        for (int32_t j = 0; j < np; j++) {
+            kafka_produce_request_partition_produce_data *pd = &td->partition_data.items[j];
+            prod_part *pr = &tr->partition_responses.items[j];
+            pr->index = pd->index;
+            pr->base_offset = -1;
+            pr->log_append_time_ms = -1;
+            pr->log_start_offset = -1;
+            pr->error_message = (kstr){NULL, -1};
+            KARR_ALLOC(q, pr->record_errors, 0);
+            if (req_err) {
+                pr->error_code = req_err;
+                continue;
+            }
+            partition *p = t && pd->index >= 0 && pd->index < t->n_parts ? t->parts[pd->index]
+                                                                         : NULL;
+            if (!p) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            pr->error_code = append_records(q, p, pd->records, pr);
+            pr->log_start_offset = log_start_offset(p->log);
+            if (pr->error_code == KERR_NONE && acks == -1) {
+                prod_wait *pw = kreq_alloc(q, 1, sizeof(*pw));
+                pw->pk = pk;
+                pw->pr = pr;
+                pw->w.target = log_end_offset(p->log);
+                pw->w.cb = on_durable;
+                pk->pending++;
+                broker_wait_durable(q->b, p, &pw->w);
+            }
+        }
+    }
+    if (acks == 0) {
+        net_resp_drop(q->resp); /* acks=0 never parks: no waits were made */
+        return;
+    }
+    if (--pk->pending == 0)
+        park_finish(pk);
+}

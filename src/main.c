@@ -1,0 +1,185 @@
+/* cairn: entry point. Parses the command line, loads configuration, opens the
+ * broker's data directory, listens, and runs the event loop until SIGINT or
+ * SIGTERM, then shuts down cleanly (every partition fsynced). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "kafka/kafka.h"
+#include "net/loop.h"
+#include "net/net.h"
+#include "util/slog.h"
+
+#define CAIRN_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: cairn [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--set key=value ...]\n"
+            "       cairn --help | --version\n\n"
+            "Cairn is a message broker that speaks the Kafka protocol. With no options it\n"
+            "listens on 127.0.0.1:9092 and keeps its data in ./data.\n\n"
+            "  --config FILE       read key=value lines (Kafka broker property names)\n"
+            "  --listen HOST:PORT  same as --set listeners=PLAINTEXT://HOST:PORT\n"
+            "  --data-dir DIR      same as --set log.dirs=DIR\n"
+            "  --set KEY=VALUE     set one property (applied after --config)\n"
+            "  --help              this text and every property with its default\n"
+            "  --version           print the version\n\n");
+}
+
+typedef struct sig_watch {
+    loop_io io;
+    loop *l;
+} sig_watch;
+
+static void on_signal(loop_io *io, uint32_t events)
+{
+    (void)events;
+    sig_watch *w = io->data;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        slog_info("received signal %u, shutting down", si.ssi_signo);
+        loop_stop(w->l);
+    }
+}
+
+static int apply(cairn_config *c, const char *key, const char *value)
+{
+    char err[256];
+    if (config_set(c, key, value, err, sizeof(err)) < 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cairn_config cfg;
+    config_init(&cfg);
+    const char *config_file = NULL;
+    /* First pass: --help, --version, --config (file values come before overrides). */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            config_print_help(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("cairn %s\n", CAIRN_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cairn: --config needs a file\n");
+                return 2;
+            }
+            config_file = argv[++i];
+        }
+    }
+    if (config_file) {
+        char err[512];
+        if (config_load_file(&cfg, config_file, err, sizeof(err)) < 0) {
+            fprintf(stderr, "cairn: %s\n", err);
+            return 2;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--config") == 0) {
+            i++;
+        } else if (strcmp(a, "--listen") == 0 && v) {
+            char buf[300];
+            snprintf(buf, sizeof(buf), "PLAINTEXT://%s", v);
+            if (apply(&cfg, "listeners", buf) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--data-dir") == 0 && v) {
+            if (apply(&cfg, "log.dirs", v) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--set") == 0 && v) {
+            char kv[1024];
+            snprintf(kv, sizeof(kv), "%s", v);
+            char *eq = strchr(kv, '=');
+            if (!eq) {
+                fprintf(stderr, "cairn: --set needs key=value, got '%s'\n", v);
+                return 2;
+            }
+            *eq = '\0';
+            if (apply(&cfg, kv, eq + 1) < 0)
+                return 2;
+            i++;
+        } else {
+            fprintf(stderr, "cairn: unknown or incomplete argument '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(cfg.log_level, levels[i]) == 0)
+            slog_set_level((slog_level)i);
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+
+    loop *l = NULL;
+    if (loop_new(&l) < 0) {
+        slog_error("cannot create the event loop");
+        return 1;
+    }
+    sig_watch sw = {.l = l};
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0 || loop_io_start(l, &sw.io, sfd, EPOLLIN, on_signal, &sw) < 0) {
+        slog_error("cannot watch signals: %s", strerror(errno));
+        return 1;
+    }
+    slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);
+    broker *b = NULL;
+    if (broker_open(&cfg, l, &b) < 0)
+        return 1;
+    ksrv *ks = ksrv_new(b);
+    net_limits lim = {
+        .max_frame_bytes = cfg.socket_request_max_bytes,
+        .max_inflight = 128,
+        .max_connections = 10000,
+    };
+    net_server *srv = NULL;
+    if (net_server_new(l, cfg.listen_host, cfg.listen_port, &lim, ksrv_on_frame, ks, &srv) < 0) {
+        ksrv_free(ks);
+        broker_close(b);
+        return 1;
+    }
+    const char *adv = cfg.listen_host;
+    if (strcmp(adv, "0.0.0.0") == 0 || adv[0] == '\0')
+        adv = "127.0.0.1";
+    broker_set_advertised(b, adv, net_server_port(srv));
+    slog_info("listening on %s:%d", cfg.listen_host, net_server_port(srv));
+    int rc = loop_run(l);
+    if (rc < 0)
+        slog_error("event loop failed: %s", strerror(-rc));
+    /* Parked fetches answer, then the broker fsyncs and completes parked
+     * produces, and only then do the connections go. */
+    ksrv_free(ks);
+    broker_close(b);
+    net_server_free(srv);
+    loop_io_stop(l, &sw.io);
+    close(sfd);
+    loop_free(l);
+    config_fini(&cfg);
+    slog_info("stopped");
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,633 @@
+/* TCP server, connections, framing and ordered responses. See net.h.
+ *
+ * Read path: level-triggered EPOLLIN; one read(2) per event into the
+ * connection's buffer, which grows to hold the largest frame seen (bounded by
+ * max_frame_bytes) and is kept; complete frames are handed to the callback in
+ * place, then a partial tail is moved to the front.
+ *
+ * Write path: responses leave in slot order. Consecutive ready responses
+ * without file splices go out in one writev; a splice goes out with sendfile
+ * between the buffer parts around it. EPOLLOUT is watched only while output
+ * is blocked.
+ *
+ * Freeing: a closed connection is unlinked from the loop at once but freed in
+ * a loop hook after the current batch of events, and only when no pending
+ * slot still points at it. */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/slog.h"
+
+#define NET_RBUF_INIT 65536
+#define NET_IOV_MAX 64
+#define NET_RESP_ARENA_BLOCK 16384
+
+enum { RESP_PENDING = 0, RESP_READY = 1, RESP_NONE = 2 };
+
+struct net_conn {
+    net_server *srv;
+    loop_io io;
+    uint64_t id;
+    char peer[64];
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    net_resp *head, *tail;       /* slots in request order */
+    int n_slots;
+    net_resp *free_slots;        /* recycled */
+    int refs;                    /* pending slots held by handlers after close */
+    int closed;
+    int paused;                  /* reading stopped: too many slots */
+    int parsing;                 /* inside conn_parse (no re-entry) */
+    struct net_conn *next, *prev;   /* server's open list, or its graveyard */
+};
+
+struct net_server {
+    loop *l;
+    loop_io lio;
+    char host[64];
+    int port;
+    net_limits lim;
+    net_frame_cb cb;
+    void *arg;
+    net_conn *conns;             /* open */
+    net_conn *graveyard;         /* closed, waiting to be freed */
+    int n_conns;
+    uint64_t next_id;
+};
+
+static void conn_io_cb(loop_io *io, uint32_t events);
+static void conn_flush(net_conn *c);
+static void conn_parse(net_conn *c);
+
+/* Slots ---------------------------------------------------------------- */
+
+static void resp_release_splices(net_resp *r)
+{
+    for (size_t i = 0; i < r->w.n_splices; i++)
+        log_slice_release(r->w.splices[i].slice);
+}
+
+static void resp_free(net_resp *r)
+{
+    resp_release_splices(r);
+    kw_fini(&r->w);
+    arena_fini(&r->a);
+    free(r);
+}
+
+/* Back to the connection's free list (or freed when the conn is gone). */
+static void resp_recycle(net_conn *c, net_resp *r)
+{
+    resp_release_splices(r);
+    kw_reset(&r->w);
+    arena_reset(&r->a);
+    r->ctx = NULL;
+    r->next = c->free_slots;
+    c->free_slots = r;
+}
+
+net_resp *net_resp_new(net_conn *c)
+{
+    net_resp *r = c->free_slots;
+    if (r) {
+        c->free_slots = r->next;
+    } else {
+        r = xcalloc(1, sizeof(*r));
+        kw_init(&r->w);
+        arena_init(&r->a, NET_RESP_ARENA_BLOCK, 0);
+    }
+    r->next = NULL;
+    r->conn = c;
+    r->state = RESP_PENDING;
+    r->sent = 0;
+    r->ctx = NULL;
+    kw_i32(&r->w, 0); /* size, patched by net_resp_ready */
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->n_slots++;
+    return r;
+}
+
+int net_resp_alive(const net_resp *r) { return r->conn && !r->conn->closed; }
+
+log_slice *net_resp_slice(net_resp *r)
+{
+    log_slice *s = arena_alloc(&r->a, sizeof(*s));
+    if (!s)
+        abort(); /* unlimited arena: xmalloc semantics */
+    return s;
+}
+
+static void conn_maybe_free(net_conn *c);
+
+static void resp_finish(net_resp *r, int state)
+{
+    net_conn *c = r->conn;
+    r->state = state;
+    if (state == RESP_READY)
+        kw_put_i32_at(&r->w, 0, (int32_t)(kw_total(&r->w) - 4));
+    if (c->closed) {
+        /* The connection went away while this slot was parked. */
+        resp_free(r);
+        c->refs--;
+        conn_maybe_free(c);
+        return;
+    }
+    if (c->head == r)
+        conn_flush(c);
+}
+
+void net_resp_ready(net_resp *r) { resp_finish(r, RESP_READY); }
+void net_resp_drop(net_resp *r) { resp_finish(r, RESP_NONE); }
+
+/* Connections ------------------------------------------------------------ */
+
+const char *net_conn_peer(const net_conn *c) { return c->peer; }
+uint64_t net_conn_id(const net_conn *c) { return c->id; }
+
+static void list_remove(net_conn **list, net_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void list_push(net_conn **list, net_conn *c)
+{
+    c->prev = NULL;
+    c->next = *list;
+    if (*list)
+        (*list)->prev = c;
+    *list = c;
+}
+
+static void conn_free(net_conn *c)
+{
+    while (c->free_slots) {
+        net_resp *r = c->free_slots;
+        c->free_slots = r->next;
+        resp_free(r);
+    }
+    free(c->rbuf);
+    free(c);
+}
+
+static void conn_maybe_free(net_conn *c)
+{
+    (void)c; /* freed by the graveyard hook once refs reach 0 */
+}
+
+void net_conn_close(net_conn *c, const char *reason)
+{
+    if (c->closed)
+        return;
+    net_server *s = c->srv;
+    slog_info("connection %llu from %s closed: %s", (unsigned long long)c->id, c->peer, reason);
+    c->closed = 1;
+    loop_io_stop(s->l, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+    /* Slots already finished are dropped now; pending ones keep a reference. */
+    net_resp *r = c->head;
+    c->head = c->tail = NULL;
+    while (r) {
+        net_resp *next = r->next;
+        if (r->state == RESP_PENDING) {
+            r->next = NULL;
+            c->refs++;
+        } else {
+            resp_free(r);
+        }
+        r = next;
+    }
+    c->n_slots = 0;
+    list_remove(&s->conns, c);
+    s->n_conns--;
+    list_push(&s->graveyard, c);
+}
+
+static void server_reap(void *arg)
+{
+    net_server *s = arg;
+    net_conn *c = s->graveyard;
+    while (c) {
+        net_conn *next = c->next;
+        if (c->refs == 0) {
+            list_remove(&s->graveyard, c);
+            conn_free(c);
+        }
+        c = next;
+    }
+}
+
+static void conn_update_events(net_conn *c, int want_out)
+{
+    uint32_t ev = (c->paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
+    if (loop_io_modify(c->srv->l, &c->io, ev) < 0)
+        net_conn_close(c, "epoll_ctl failed");
+}
+
+/* Pop finished slots from the head. */
+static void conn_pop_head(net_conn *c)
+{
+    net_resp *r = c->head;
+    c->head = r->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->n_slots--;
+    resp_recycle(c, r);
+}
+
+/* Send what can be sent. Returns with EPOLLOUT armed if the socket is full. */
+static void conn_flush(net_conn *c)
+{
+    int fd = c->io.fd;
+    for (;;) {
+        while (c->head && c->head->state == RESP_NONE)
+            conn_pop_head(c);
+        net_resp *r = c->head;
+        if (!r || r->state != RESP_READY)
+            break;
+        if (r->w.n_splices == 0) {
+            /* Gather this and following plain responses into one writev. */
+            struct iovec iov[NET_IOV_MAX];
+            int n = 0;
+            for (net_resp *q = r; q && n < NET_IOV_MAX; q = q->next) {
+                if (q->state == RESP_NONE)
+                    continue;
+                if (q->state != RESP_READY || q->w.n_splices)
+                    break;
+                iov[n].iov_base = q->w.buf + q->sent;
+                iov[n].iov_len = q->w.len - q->sent;
+                n++;
+            }
+            ssize_t w = writev(fd, iov, n);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    goto blocked;
+                if (errno == EINTR)
+                    continue;
+                net_conn_close(c, strerror(errno));
+                return;
+            }
+            size_t left = (size_t)w;
+            while (c->head && (c->head->state == RESP_NONE || left > 0)) {
+                net_resp *h = c->head;
+                if (h->state == RESP_NONE) {
+                    conn_pop_head(c);
+                    continue;
+                }
+                size_t rem = h->w.len - h->sent;
+                if (left >= rem) {
+                    left -= rem;
+                    conn_pop_head(c);
+                } else {
+                    h->sent += left;
+                    left = 0;
+                }
+            }
+            continue;
+        }
+        /* A response with file splices: walk buffer parts and slices. */
+        size_t pos = r->sent;            /* position in the virtual stream */
+        size_t vstart = 0;               /* virtual start of the current part */
+        size_t bstart = 0;               /* buffer offset of the current buffer part */
+        int done = 1;
+        for (size_t i = 0; i <= r->w.n_splices; i++) {
+            size_t bend = i < r->w.n_splices ? r->w.splices[i].at : r->w.len;
+            size_t blen = bend - bstart;
+            if (pos < vstart + blen) {
+                size_t off = pos - vstart;
+                int more = i < r->w.n_splices;
+                ssize_t w = send(fd, r->w.buf + bstart + off, blen - off,
+                                 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+                if (w < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        done = 0;
+                        break;
+                    }
+                    if (errno == EINTR) {
+                        done = 0;
+                        i--; /* retry this part */
+                        continue;
+                    }
+                    net_conn_close(c, strerror(errno));
+                    return;
+                }
+                r->sent += (size_t)w;
+                pos += (size_t)w;
+                if ((size_t)w < blen - off) {
+                    done = 0;
+                    break;
+                }
+            }
+            vstart += blen;
+            bstart = bend;
+            if (i == r->w.n_splices)
+                break;
+            log_slice *sl = r->w.splices[i].slice;
+            size_t slen = (size_t)r->w.splices[i].len;
+            if (pos < vstart + slen) {
+                size_t off = pos - vstart;
+                off_t foff = (off_t)(sl->pos + (int64_t)off);
+                ssize_t w = sendfile(fd, sl->fd, &foff, slen - off);
+                if (w < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        done = 0;
+                        break;
+                    }
+                    net_conn_close(c, strerror(errno));
+                    return;
+                }
+                if (w == 0) {
+                    /* The file is shorter than promised: cannot keep framing. */
+                    net_conn_close(c, "sendfile hit end of file");
+                    return;
+                }
+                r->sent += (size_t)w;
+                pos += (size_t)w;
+                if ((size_t)w < slen - off) {
+                    done = 0;
+                    break;
+                }
+            }
+            vstart += slen;
+        }
+        if (!done) {
+            if (r->sent == kw_total(&r->w))
+                continue;
+            goto blocked;
+        }
+        conn_pop_head(c);
+    }
+    if (c->paused && c->n_slots < c->srv->lim.max_inflight) {
+        c->paused = 0;
+        conn_update_events(c, 0);
+        /* Frames may already be buffered. */
+        if (!c->parsing)
+            conn_parse(c);
+        return;
+    }
+    conn_update_events(c, 0);
+    return;
+blocked:
+    conn_update_events(c, 1);
+}
+
+/* Hand complete frames to the callback. */
+static void conn_parse_frames(net_conn *c);
+static void conn_parse(net_conn *c)
+{
+    c->parsing = 1;
+    conn_parse_frames(c);
+    c->parsing = 0;
+}
+
+static void conn_parse_frames(net_conn *c)
+{
+    net_server *s = c->srv;
+    size_t off = 0;
+    while (!c->closed && c->rlen - off >= 4) {
+        if (c->n_slots >= s->lim.max_inflight) {
+            c->paused = 1;
+            conn_update_events(c, c->head && c->head->state == RESP_READY);
+            break;
+        }
+        const uint8_t *p = c->rbuf + off;
+        int32_t size = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                                 (uint32_t)p[2] << 8 | p[3]);
+        if (size < 8 || size > s->lim.max_frame_bytes) {
+            char why[96];
+            snprintf(why, sizeof(why), "invalid frame size %d (limit %d)", size,
+                     s->lim.max_frame_bytes);
+            slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer, why);
+            net_conn_close(c, why);
+            return;
+        }
+        if (c->rlen - off - 4 < (size_t)size) {
+            /* Make room for the whole frame. */
+            size_t need = (size_t)size + 4;
+            if (need > c->rcap) {
+                if (off > 0) {
+                    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+                    c->rlen -= off;
+                    off = 0;
+                }
+                c->rcap = need;
+                c->rbuf = xrealloc(c->rbuf, c->rcap);
+            }
+            break;
+        }
+        off += 4 + (size_t)size;
+        s->cb(c, p + 4, (size_t)size, s->arg);
+    }
+    if (c->closed)
+        return;
+    if (off > 0) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+}
+
+static void conn_io_cb(loop_io *io, uint32_t events)
+{
+    net_conn *c = io->data;
+    if (c->closed)
+        return;
+    if (events & EPOLLOUT) {
+        conn_flush(c);
+        if (c->closed)
+            return;
+    }
+    if ((events & (EPOLLHUP | EPOLLERR)) && c->paused) {
+        net_conn_close(c, "peer hung up");
+        return;
+    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
+        if (c->rlen == c->rcap) {
+            /* Buffer full with a partial frame that conn_parse sized for. */
+            c->rcap *= 2;
+            c->rbuf = xrealloc(c->rbuf, c->rcap);
+        }
+        ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n == 0) {
+            net_conn_close(c, "peer closed");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            net_conn_close(c, strerror(errno));
+            return;
+        }
+        c->rlen += (size_t)n;
+    }
+    if (!c->paused && !c->parsing)
+        conn_parse(c);
+}
+
+/* Listener --------------------------------------------------------------- */
+
+static void accept_cb(loop_io *io, uint32_t events)
+{
+    (void)events;
+    net_server *s = io->data;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        int fd = accept4(s->lio.fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                slog_warn("accept failed: %s", strerror(errno));
+            return;
+        }
+        if (s->n_conns >= s->lim.max_connections) {
+            slog_warn("connection refused: %d connections open (limit)", s->n_conns);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        net_conn *c = xcalloc(1, sizeof(*c));
+        c->srv = s;
+        c->id = ++s->next_id;
+        c->rcap = NET_RBUF_INIT;
+        c->rbuf = xmalloc(c->rcap);
+        char host[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (sa.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (sa.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+        snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+        if (loop_io_start(s->l, &c->io, fd, EPOLLIN, conn_io_cb, c) < 0) {
+            slog_warn("epoll add failed for %s", c->peer);
+            close(fd);
+            free(c->rbuf);
+            free(c);
+            continue;
+        }
+        list_push(&s->conns, c);
+        s->n_conns++;
+        slog_debug("connection %llu from %s", (unsigned long long)c->id, c->peer);
+    }
+}
+
+int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
+                   net_frame_cb cb, void *arg, net_server **out)
+{
+    *out = NULL;
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    memset(&sa, 0, sizeof(sa));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&sa;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&sa;
+    const char *h = host;
+    char hbuf[64];
+    if (h[0] == '[') { /* [::1] */
+        size_t n = strlen(h);
+        if (n < 3 || n - 2 >= sizeof(hbuf))
+            return -CN_EINVAL;
+        memcpy(hbuf, h + 1, n - 2);
+        hbuf[n - 2] = '\0';
+        h = hbuf;
+    }
+    if (strcmp(h, "localhost") == 0)
+        h = "127.0.0.1";
+    if (h[0] == '\0')
+        h = "0.0.0.0";
+    if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*a6);
+    } else {
+        slog_error("listen: cannot parse host '%s' (use an IP address)", host);
+        return -CN_EINVAL;
+    }
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sl) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        slog_error("listen on %s:%d failed: %s", host, port, strerror(e));
+        close(fd);
+        return -e;
+    }
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof(got);
+    getsockname(fd, (struct sockaddr *)&got, &gl);
+    net_server *s = xcalloc(1, sizeof(*s));
+    s->l = l;
+    s->lim = *lim;
+    if (s->lim.max_inflight <= 0)
+        s->lim.max_inflight = 128;
+    if (s->lim.max_connections <= 0)
+        s->lim.max_connections = 10000;
+    s->cb = cb;
+    s->arg = arg;
+    snprintf(s->host, sizeof(s->host), "%s", host);
+    s->port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                              : ((struct sockaddr_in6 *)&got)->sin6_port);
+    int rc = loop_io_start(l, &s->lio, fd, EPOLLIN, accept_cb, s);
+    if (rc == 0)
+        rc = loop_add_hook(l, server_reap, s);
+    if (rc < 0) {
+        close(fd);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int net_server_port(const net_server *s) { return s->port; }
+const char *net_server_host(const net_server *s) { return s->host; }
+
+void net_server_free(net_server *s)
+{
+    if (!s)
+        return;
+    while (s->conns)
+        net_conn_close(s->conns, "shutdown");
+    loop_io_stop(s->l, &s->lio);
+    close(s->lio.fd);
+    /* Pending slots belong to handlers that are shut down first; free all. */
+    while (s->graveyard) {
+        net_conn *c = s->graveyard;
+        list_remove(&s->graveyard, c);
+        conn_free(c);
+    }
+    free(s);
+}
