@@ -186,30 +186,44 @@ static void run_timers(loop *l)
     }
 }
 
-int loop_run(loop *l)
+/* One pass: wait for events (at most max_wait_ms; -1 = until the next timer),
+ * dispatch them, run due timers, then the hooks. 0 or -errno. */
+static int loop_pass(loop *l, int max_wait_ms)
 {
     struct epoll_event evs[LOOP_MAX_EVENTS];
+    int timeout = max_wait_ms;
+    if (l->n_heap > 0) {
+        int64_t d = l->heap[0]->deadline - loop_now_mono();
+        d = d < 0 ? 0 : CN_MIN(d, 60000);
+        if (timeout < 0 || d < timeout)
+            timeout = (int)d;
+    }
+    int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    l->now = loop_now_mono();
+    for (int i = 0; i < n; i++) {
+        loop_io *io = evs[i].data.ptr;
+        io->cb(io, evs[i].events);
+    }
+    run_timers(l);
+    for (int i = 0; i < l->n_hooks; i++)
+        l->hooks[i].cb(l->hooks[i].arg);
+    return 0;
+}
+
+int loop_run(loop *l)
+{
     l->stop = 0;
     while (!l->stop) {
-        int timeout = -1;
-        if (l->n_heap > 0) {
-            int64_t d = l->heap[0]->deadline - loop_now_mono();
-            timeout = d < 0 ? 0 : (int)CN_MIN(d, 60000);
-        }
-        int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        l->now = loop_now_mono();
-        for (int i = 0; i < n; i++) {
-            loop_io *io = evs[i].data.ptr;
-            io->cb(io, evs[i].events);
-        }
-        run_timers(l);
-        for (int i = 0; i < l->n_hooks; i++)
-            l->hooks[i].cb(l->hooks[i].arg);
+        int rc = loop_pass(l, -1);
+        if (rc < 0)
+            return rc;
     }
     return 0;
+}
+
+int loop_run_once(loop *l, int timeout_ms)
+{
+    return loop_pass(l, timeout_ms < 0 ? 0 : timeout_ms);
 }

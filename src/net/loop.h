@@ -55,6 +55,9 @@ int loop_add_hook(loop *l, loop_hook_cb cb, void *arg);
 /* Run until loop_stop. Returns 0, or -errno if epoll_wait failed. */
 int loop_run(loop *l);
 void loop_stop(loop *l);
+/* One pass of loop_run: wait at most timeout_ms for events (less when a timer
+ * is due), dispatch them, run due timers and the hooks. 0 or -errno. */
+int loop_run_once(loop *l, int timeout_ms);
 
 int64_t loop_now(const loop *l);   /* cached monotonic ms of this iteration */
 int64_t loop_now_mono(void);       /* fresh monotonic ms */
