@@ -46,8 +46,8 @@ static void on_durable(durable_wait *w, int status)
         park_finish(pw->pk);
 }
 
-/* Validate and append one partition's records. Returns a Kafka error code;
- * on success pr->base_offset is the first batch's offset. */
+/* Validate and append one partition's records (one batch). Returns a Kafka
+ * error code; on success pr->base_offset is the batch's base offset. */
 static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr)
 {
     const topic_config *tc = &p->t->cfg;
@@ -58,27 +58,20 @@ static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr
                                           ksrv_scratch(q->ks), NULL, 0, &n_batches);
     if (err)
         return err;
+    /* Kafka's rule for Produce v3+: exactly one batch per partition, so an
+     * append is all or nothing and a retry cannot duplicate part of it. */
+    if (n_batches != 1)
+        return KERR_INVALID_RECORD;
     int64_t now = loop_wall_ms();
     uint8_t *buf = (uint8_t *)rec.ptr; /* our read buffer: the log writes offsets into it */
-    size_t off = 0, len = (size_t)rec.len;
-    int first = 1;
-    while (off < len) {
-        batch_info bi;
-        if (batch_parse_header(buf + off, len - off, &bi) < 0)
-            return KERR_CORRUPT_MESSAGE; /* cannot happen after batch_validate */
-        size_t blen = (size_t)bi.batch_length + 12;
-        if (tc->ts_type == TS_LOG_APPEND_TIME)
-            batch_set_log_append_time(buf + off, blen, now);
-        int64_t base;
-        int rc = broker_append(q->b, p, buf + off, blen, &base);
-        if (rc < 0) {
-            slog_error("append to %s-%d failed: %s", p->t->name, p->id, strerror(-rc));
-            return KERR_KAFKA_STORAGE_ERROR;
-        }
-        if (first)
-            pr->base_offset = base;
-        first = 0;
-        off += blen;
+    size_t len = (size_t)rec.len;
+    if (tc->ts_type == TS_LOG_APPEND_TIME)
+        batch_set_log_append_time(buf, len, now);
+    int rc = broker_append(q->b, p, buf, len, &pr->base_offset);
+    if (rc < 0) {
+        slog_error("append to %s-%d failed: %s", p->t->name, p->id, strerror(-rc));
+        pr->base_offset = -1;
+        return KERR_KAFKA_STORAGE_ERROR;
     }
     pr->log_append_time_ms = tc->ts_type == TS_LOG_APPEND_TIME ? now : -1;
     return KERR_NONE;

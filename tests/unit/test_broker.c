@@ -1,0 +1,256 @@
+/* Unit tests for broker/broker: topic create/validate/delete, persistence of
+ * topic metadata and configs across reopen, adding partitions, removal of
+ * orphan partition directories, appends with durability waits, and the
+ * topic-name rule. Each test runs a real loop (for the syncer's eventfd) on a
+ * fresh temporary data directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "kafka/batch.h"
+#include "net/loop.h"
+#include "proto/kafka/kerr.h"
+#include "util/common.h"
+
+typedef struct fixture {
+    char dir[64];
+    cairn_config cfg;
+    loop *l;
+    broker *b;
+} fixture;
+
+static void fx_open(fixture *f)
+{
+    assert_int_equal(loop_new(&f->l), 0);
+    assert_int_equal(broker_open(&f->cfg, f->l, &f->b), 0);
+}
+
+static void fx_close(fixture *f)
+{
+    broker_close(f->b);
+    loop_free(f->l);
+    f->b = NULL;
+    f->l = NULL;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-broker-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    config_init(&f->cfg);
+    char err[256];
+    assert_int_equal(config_set(&f->cfg, "log.dirs", f->dir, err, sizeof(err)), 0);
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f->b)
+        fx_close(f);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    config_fini(&f->cfg);
+    free(f);
+    return 0;
+}
+
+static int path_exists(const char *dir, const char *name)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void test_name_rule(void **state)
+{
+    (void)state;
+    assert_true(broker_topic_name_valid(kstr_c("orders.v1_x-2")));
+    assert_false(broker_topic_name_valid(kstr_c("")));
+    assert_false(broker_topic_name_valid(kstr_c(".")));
+    assert_false(broker_topic_name_valid(kstr_c("..")));
+    assert_false(broker_topic_name_valid(kstr_c("a/b")));
+    assert_false(broker_topic_name_valid(kstr_c("a b")));
+    char longname[251];
+    memset(longname, 'x', 250);
+    longname[250] = '\0';
+    assert_false(broker_topic_name_valid(kstr_c(longname)));
+    longname[249] = '\0';
+    assert_true(broker_topic_name_valid(kstr_c(longname)));
+}
+
+static void test_create_persist_delete(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    broker_kv kv[] = {{kstr_c("retention.ms"), kstr_c("1234")}};
+    topic *t = NULL;
+    assert_int_equal(broker_topic_create(f->b, kstr_c("t1"), 3, kv, 1, 0, msg, sizeof(msg), &t),
+                     KERR_NONE);
+    assert_non_null(t);
+    assert_int_equal(t->n_parts, 3);
+    assert_int_equal(t->cfg.retention_ms, 1234);
+    kuuid id = t->id;
+    assert_true(path_exists(f->dir, "t1-2"));
+    assert_true(path_exists(f->dir, ".topics/t1.conf"));
+    /* Duplicate, invalid name, bad partitions, bad config. */
+    assert_int_equal(broker_topic_create(f->b, kstr_c("t1"), 1, NULL, 0, 0, msg, sizeof(msg), NULL),
+                     KERR_TOPIC_ALREADY_EXISTS);
+    assert_int_equal(broker_topic_create(f->b, kstr_c("a/b"), 1, NULL, 0, 0, msg, sizeof(msg), NULL),
+                     KERR_INVALID_TOPIC_EXCEPTION);
+    assert_int_equal(broker_topic_create(f->b, kstr_c("t2"), 0, NULL, 0, 0, msg, sizeof(msg), NULL),
+                     KERR_INVALID_PARTITIONS);
+    broker_kv bad[] = {{kstr_c("no.such.key"), kstr_c("1")}};
+    assert_int_equal(broker_topic_create(f->b, kstr_c("t2"), 1, bad, 1, 0, msg, sizeof(msg), NULL),
+                     KERR_INVALID_CONFIG);
+    assert_non_null(strstr(msg, "no.such.key"));
+    /* validate_only creates nothing. */
+    assert_int_equal(broker_topic_create(f->b, kstr_c("t3"), 2, NULL, 0, 1, msg, sizeof(msg), NULL),
+                     KERR_NONE);
+    assert_null(broker_topic_find(f->b, kstr_c("t3")));
+    assert_false(path_exists(f->dir, "t3-0"));
+
+    /* Reopen: same id, partitions and config. */
+    fx_close(f);
+    fx_open(f);
+    t = broker_topic_find(f->b, kstr_c("t1"));
+    assert_non_null(t);
+    assert_memory_equal(t->id.b, id.b, 16);
+    assert_int_equal(t->n_parts, 3);
+    assert_int_equal(t->cfg.retention_ms, 1234);
+    assert_ptr_equal(broker_topic_find_id(f->b, id), t);
+
+    assert_int_equal(broker_topic_delete(f->b, t), KERR_NONE);
+    assert_null(broker_topic_find(f->b, kstr_c("t1")));
+    assert_false(path_exists(f->dir, "t1-0"));
+    assert_false(path_exists(f->dir, ".topics/t1.conf"));
+    fx_close(f);
+    fx_open(f);
+    assert_int_equal(broker_topic_count(f->b), 0);
+}
+
+static void test_add_partitions_and_config(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    topic *t = NULL;
+    assert_int_equal(broker_topic_create(f->b, kstr_c("grow"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
+                     KERR_NONE);
+    assert_int_equal(broker_topic_add_partitions(f->b, t, 1, 0, msg, sizeof(msg)),
+                     KERR_INVALID_PARTITIONS);
+    assert_int_equal(broker_topic_add_partitions(f->b, t, 4, 1, msg, sizeof(msg)), KERR_NONE);
+    assert_int_equal(t->n_parts, 1);
+    assert_int_equal(broker_topic_add_partitions(f->b, t, 4, 0, msg, sizeof(msg)), KERR_NONE);
+    assert_int_equal(t->n_parts, 4);
+    assert_int_equal(broker_topic_set_config(f->b, t, "segment.bytes", "1048576", 0, msg,
+                                             sizeof(msg)), KERR_NONE);
+    assert_int_equal(broker_topic_set_config(f->b, t, "segment.bytes", "abc", 0, msg, sizeof(msg)),
+                     KERR_INVALID_CONFIG);
+    assert_int_equal(t->cfg.segment_bytes, 1048576);
+    fx_close(f);
+    fx_open(f);
+    t = broker_topic_find(f->b, kstr_c("grow"));
+    assert_int_equal(t->n_parts, 4);
+    assert_int_equal(t->cfg.segment_bytes, 1048576);
+    /* Reset to the broker default. */
+    assert_int_equal(broker_topic_set_config(f->b, t, "segment.bytes", NULL, 0, msg, sizeof(msg)),
+                     KERR_NONE);
+    assert_int_equal(t->cfg.segment_bytes, f->cfg.segment_bytes);
+}
+
+static void test_orphans_removed(void **state)
+{
+    fixture *f = *state;
+    fx_close(f);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/ghost-0", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/ghost-0/00000000000000000000.log", f->dir);
+    FILE *fp = fopen(p, "w");
+    fputs("junk", fp);
+    fclose(fp);
+    fx_open(f);
+    assert_false(path_exists(f->dir, "ghost-0"));
+    assert_null(broker_topic_find(f->b, kstr_c("ghost")));
+}
+
+typedef struct waiter {
+    durable_wait w;
+    int fired;
+    int status;
+} waiter;
+
+static void on_durable(durable_wait *w, int status)
+{
+    waiter *x = (waiter *)w;
+    x->fired++;
+    x->status = status;
+}
+
+static void stop_when_fired(loop_timer *t)
+{
+    (void)t;
+}
+
+static void test_append_and_durable_wait(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    topic *t = NULL;
+    assert_int_equal(broker_topic_create(f->b, kstr_c("d"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
+                     KERR_NONE);
+    batch_build_rec recs[2] = {{"k", 1, "v1", 2, 1000}, {NULL, -1, "v2", 2, 1001}};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(batch_build(recs, 2, 0, 0, &buf, &len), 0);
+    int64_t base = -1;
+    assert_int_equal(broker_append(f->b, t->parts[0], buf, len, &base), 0);
+    assert_int_equal(base, 0);
+    assert_int_equal(broker_append(f->b, t->parts[0], buf, len, &base), 0);
+    assert_int_equal(base, 2);
+    assert_int_equal(log_high_watermark(t->parts[0]->log), 4);
+    waiter w = {.w = {.target = 4, .cb = on_durable}};
+    broker_wait_durable(f->b, t->parts[0], &w.w);
+    /* Drive the loop until the syncer reports (bounded). */
+    loop_timer tm;
+    loop_timer_init(&tm, stop_when_fired, NULL);
+    for (int i = 0; i < 200 && !w.fired; i++) {
+        loop_timer_start(f->l, &tm, 10);
+        loop_run_once(f->l, 10);
+    }
+    loop_timer_stop(f->l, &tm);
+    assert_int_equal(w.fired, 1);
+    assert_int_equal(w.status, 0);
+    assert_true(log_durable_offset(t->parts[0]->log) >= 4);
+    /* A wait that is already satisfied fires at once. */
+    waiter w2 = {.w = {.target = 2, .cb = on_durable}};
+    broker_wait_durable(f->b, t->parts[0], &w2.w);
+    assert_int_equal(w2.fired, 1);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_rule),
+        cmocka_unit_test_setup_teardown(test_create_persist_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_partitions_and_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_and_durable_wait, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
