@@ -8,16 +8,22 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-/* Versions we implement. Minima follow ../shared/protocol/kafka/CLIENTS.md §5:
- * librdkafka needs Produce 3 and Fetch 4 in range for RecordBatch v2, and
- * kafka-python infers the broker generation from the maxima. Produce below 3
- * and Fetch below 4 would need the pre-v2 message formats, which Cairn does
- * not store. */
+/* Versions we implement. Ranges follow ../shared/protocol/kafka/CLIENTS.md:
+ * librdkafka 2.0.2 enables features only when exact versions are in range —
+ * RecordBatch v2 needs Produce 3 and Fetch 4; it compresses at all only if
+ * Produce 0 is in range (gzip, snappy, lz4 are checked against Produce 0..0),
+ * LZ4 also needs FindCoordinator 0, zstd needs Produce 7 and Fetch 10 — and
+ * kafka-python infers the broker generation from the maxima. Cairn stores
+ * only magic-2 batches: Produce v0-v2 are decoded, and their older message
+ * formats get UNSUPPORTED_FOR_MESSAGE_FORMAT per partition (no client we
+ * serve sends them once Produce 3 is offered). Fetch starts at v4, the first
+ * version that carries magic-2 batches without down-conversion. */
 const ksrv_api ksrv_apis[] = {
-    {KAFKA_API_PRODUCE, 3, 11, kh_produce},
+    {KAFKA_API_PRODUCE, 0, 11, kh_produce},
     {KAFKA_API_FETCH, 4, 12, kh_fetch},
     {KAFKA_API_LIST_OFFSETS, 0, 6, kh_list_offsets},
     {KAFKA_API_METADATA, 0, 12, kh_metadata},
+    {KAFKA_API_FIND_COORDINATOR, 0, 4, kh_find_coordinator},
     {KAFKA_API_API_VERSIONS, 0, 4, kh_api_versions},
     {KAFKA_API_CREATE_TOPICS, 0, 7, kh_create_topics},
     {KAFKA_API_DELETE_TOPICS, 0, 6, kh_delete_topics},

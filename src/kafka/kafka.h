@@ -69,6 +69,7 @@ void kh_describe_configs(kreq *q);
 void kh_alter_configs(kreq *q);
 void kh_incremental_alter_configs(kreq *q);
 void kh_describe_cluster(kreq *q);
+void kh_find_coordinator(kreq *q);
 
 /* Fetch parking (kh_fetch.c): re-check parked fetches after appends. */
 void kh_fetch_wake(ksrv *ks);

@@ -140,3 +140,59 @@ void kh_describe_cluster(kreq *q)
     kafka_describe_cluster_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
 }
+
+/* FindCoordinator: this node coordinates every group. Transaction
+ * coordination does not exist yet, so transaction keys get
+ * COORDINATOR_NOT_AVAILABLE (clients retry, then report it). */
+static int16_t coordinator_error(int8_t key_type, kstr key, const char **msg)
+{
+    *msg = NULL;
+    if (key_type == 0) {
+        if (key.len <= 0) {
+            *msg = "empty group id";
+            return KERR_INVALID_GROUP_ID;
+        }
+        return KERR_NONE;
+    }
+    if (key_type == 1) {
+        *msg = "transactions are not supported yet";
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    *msg = "unknown coordinator key type";
+    return KERR_INVALID_REQUEST;
+}
+
+void kh_find_coordinator(kreq *q)
+{
+    kafka_find_coordinator_request req;
+    if (kafka_find_coordinator_request_decode(&q->r, q->ver, &req) < 0) {
+        kreq_bad(q, "body");
+        return;
+    }
+    kafka_find_coordinator_response rsp;
+    kafka_find_coordinator_response_init(&rsp);
+    kstr host = kstr_c(broker_adv_host(q->b));
+    int32_t node = broker_node_id(q->b), port = broker_adv_port(q->b);
+    const char *msg;
+    if (q->ver < 4) {
+        rsp.error_code = coordinator_error(req.key_type, req.key, &msg);
+        rsp.error_message = msg ? kstr_c(msg) : (kstr){NULL, -1};
+        rsp.node_id = rsp.error_code ? -1 : node;
+        rsp.host = rsp.error_code ? kstr_c("") : host;
+        rsp.port = rsp.error_code ? -1 : port;
+    } else {
+        int32_t n = req.coordinator_keys.n > 0 ? req.coordinator_keys.n : 0;
+        KARR_ALLOC(q, rsp.coordinators, n);
+        for (int32_t i = 0; i < n; i++) {
+            kafka_find_coordinator_response_coordinator *c = &rsp.coordinators.items[i];
+            c->key = req.coordinator_keys.items[i];
+            c->error_code = coordinator_error(req.key_type, c->key, &msg);
+            c->error_message = msg ? kstr_c(msg) : (kstr){NULL, -1};
+            c->node_id = c->error_code ? -1 : node;
+            c->host = c->error_code ? kstr_c("") : host;
+            c->port = c->error_code ? -1 : port;
+        }
+    }
+    kafka_find_coordinator_response_encode(&q->resp->w, q->ver, &rsp);
+    kreq_done(q);
+}

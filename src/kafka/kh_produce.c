@@ -53,6 +53,9 @@ static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr
     const topic_config *tc = &p->t->cfg;
     if (rec.len <= 0 || rec.ptr == NULL)
         return KERR_CORRUPT_MESSAGE;
+    /* Message sets v0/v1 have their magic byte at the same position. */
+    if (rec.len > 16 && rec.ptr[16] != 2)
+        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     int n_batches = 0;
     int16_t err = (int16_t)batch_validate(rec.ptr, (size_t)rec.len, tc->max_message_bytes,
                                           ksrv_scratch(q->ks), NULL, 0, &n_batches);
