@@ -21,7 +21,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration fuzz-smoke asan-test gen gen-check clean bench
+.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke gen gen-check clean bench
 all: $(BUILD)/cairn $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -50,21 +50,32 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cairn
 	./$(BUILD)/cairn
 
-# Every test: generated-code check, unit tests (plain and ASan+UBSan),
-# integration tests with real clients, fuzz smoke, benchmark smoke.
+# Every test: generated-code check, unit tests, the ASan+UBSan build of unit
+# and integration tests, fuzz smoke, benchmark smoke, then the integration
+# tests with real clients against the release build.
 test: deps
 	@$(MAKE) --no-print-directory gen-check
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory asan-test
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory integration
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
+# Unit tests and the integration suite against a broker built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (any report aborts the
+# broker or fails its clean-exit check).
 asan-test:
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined OPT="-O1 -g" unit
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined OPT="-O1 -g" asan-unit
+
+asan-unit: unit $(BUILD)/cairn
+	@CAIRN_BIN=$(BUILD)/cairn bash tests/integration/run.sh $(BUILD)
+
+bench-smoke: $(BUILD)/cairn $(BUILD)/tools/loadgen
+	@bash bench/quick.sh smoke
 
 integration: $(BUILD)/cairn
 	@bash tests/integration/run.sh $(BUILD)
@@ -84,7 +95,7 @@ gen-check:
 	else echo "gen-check: $(SCHEMAS) absent, skipped"; fi
 
 bench: deps all
-	@bash bench/run.sh
+	@bash bench/quick.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
