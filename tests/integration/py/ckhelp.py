@@ -151,4 +151,8 @@ def check_codec_kept(bootstrap, topic, codec, client="librdkafka"):
         if want == 3 and not (10 in apis and apis[10][0] == 0):
             pytest.skip("round trip OK, but librdkafka 2.0.2 downgrades lz4 to none: "
                         "broker does not advertise FindCoordinator v0 (stored codecs %s)" % got)
-    assert got == {want}, "stored batch codecs %s, want {%d} (%s)" % (got, want, codec)
+    # Producers send a batch uncompressed when compression would not make it
+    # smaller (librdkafka does this for small batches), so a few codec-0
+    # batches may sit beside the compressed ones; nothing else may.
+    assert want in got and got <= {0, want}, \
+        "stored batch codecs %s, want {%d} (%s)" % (got, want, codec)
