@@ -33,6 +33,7 @@ struct broker {
     topic *hash[BROKER_HASH];
     topic *list, *list_tail;
     int n_topics;
+    topic *internal;                 /* internal logs (lnext chain), not in hash/list */
     loop_timer flush_timer;
     loop_timer retention_timer;
     int appended;                    /* an append happened this iteration */
@@ -477,6 +478,39 @@ static int topic_load(broker *b, const char *name, const char *path)
     return 0;
 }
 
+int broker_topic_name_reserved(kstr name)
+{
+    return kstr_eq(name, BROKER_OFFSETS_TOPIC) || kstr_eq(name, BROKER_TXN_TOPIC);
+}
+
+int broker_internal_partition(broker *b, const char *name, partition **out)
+{
+    *out = NULL;
+    for (topic *t = b->internal; t; t = t->lnext)
+        if (strcmp(t->name, name) == 0) {
+            *out = t->parts[0];
+            return 0;
+        }
+    topic *t = xcalloc(1, sizeof(*t));
+    t->name = xstrdup(name);
+    topic_config_defaults(b->cfg, &t->cfg);
+    t->cfg.retention_ms = -1;
+    t->cfg.retention_bytes = -1;
+    t->cfg.segment_bytes = 100 * 1024 * 1024;
+    t->parts = xcalloc(1, sizeof(*t->parts));
+    int rc = partition_open(b, t, 0, &t->parts[0]);
+    if (rc < 0) {
+        slog_error("opening internal log %s failed: %s", name, strerror(-rc));
+        topic_free(t);
+        return rc;
+    }
+    t->n_parts = 1;
+    t->lnext = b->internal;
+    b->internal = t;
+    *out = t->parts[0];
+    return 0;
+}
+
 /* Remove partition directories that belong to no topic. */
 static void remove_orphans(broker *b)
 {
@@ -495,6 +529,8 @@ static void remove_orphans(broker *b)
         if (*end != '\0' || part < 0)
             continue;
         kstr name = {e->d_name, (int32_t)(dash - e->d_name)};
+        if (broker_topic_name_reserved(name))
+            continue;
         topic *t = broker_topic_find(b, name);
         if (t && part < t->n_parts)
             continue;
@@ -667,6 +703,13 @@ void broker_close(broker *b)
             partition_close(t->parts[i], 0);
         topic_free(t);
     }
+    while (b->internal) {
+        topic *t = b->internal;
+        b->internal = t->lnext;
+        for (int32_t i = 0; i < t->n_parts; i++)
+            partition_close(t->parts[i], 0);
+        topic_free(t);
+    }
     if (b->syncer) {
         loop_io_stop(b->l, &b->sync_io);
         log_syncer_free(b->syncer);
@@ -723,8 +766,9 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
         snprintf(msg, msg_len, "topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-]");
         return KERR_INVALID_TOPIC_EXCEPTION;
     }
-    if (broker_topic_find(b, name)) {
-        snprintf(msg, msg_len, "topic '%.*s' already exists", name.len, name.ptr);
+    if (broker_topic_find(b, name) || broker_topic_name_reserved(name)) {
+        snprintf(msg, msg_len, "topic '%.*s' already exists%s", name.len, name.ptr,
+                 broker_topic_name_reserved(name) ? " (internal)" : "");
         return KERR_TOPIC_ALREADY_EXISTS;
     }
     if (n_parts == -1)

@@ -103,6 +103,20 @@ int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char
                                 int validate_only, char *msg, size_t msg_len);
 /* Persist t's current config (after a series of set_config with persist 0). */
 
+/* Internal partitions --------------------------------------------------- */
+/* Names reserved for the broker's own logs; clients cannot create topics
+ * with these names. */
+#define BROKER_OFFSETS_TOPIC "__consumer_offsets"
+#define BROKER_TXN_TOPIC "__transaction_state"
+int broker_topic_name_reserved(kstr name);
+/* Open (creating if absent) partition 0 of an internal log stored as
+ * <log.dirs>/<name>-0. It is not listed among topics and not served to
+ * clients; broker_append and broker_wait_durable work on it as on topic
+ * partitions. Segments are never deleted by time or size retention (the
+ * owner compacts it). The broker owns it and closes it in broker_close.
+ * Returns 0 or -CN_E*. */
+int broker_internal_partition(broker *b, const char *name, partition **out);
+
 /* Partitions ------------------------------------------------------------- */
 /* Append one validated batch; sets the high watermark and notifies waiters
  * registered with broker_on_append. 0 or -CN_E*. */

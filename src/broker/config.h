@@ -34,6 +34,13 @@ typedef struct cairn_config {
     int32_t socket_request_max_bytes; /* socket.request.max.bytes: 104857600 */
     int ts_type;                 /* log.message.timestamp.type: CreateTime */
     char *log_level;             /* log.level: "info" (cairn-specific) */
+    int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms: 3000 */
+    int32_t group_min_session_timeout_ms;     /* group.min.session.timeout.ms: 6000 */
+    int32_t group_max_session_timeout_ms;     /* group.max.session.timeout.ms: 1800000 */
+    int32_t group_max_size;                   /* group.max.size: unlimited */
+    int64_t offsets_retention_minutes;        /* offsets.retention.minutes: 10080 (7 days) */
+    int64_t offsets_retention_check_ms;       /* offsets.retention.check.interval.ms: 600000 */
+    int32_t offset_metadata_max_bytes;        /* offset.metadata.max.bytes: 4096 */
 } cairn_config;
 
 /* Per-topic settings; every field is resolved (override or broker default).
