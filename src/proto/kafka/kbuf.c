@@ -14,11 +14,11 @@
 void kr_init(kr *r, const void *buf, size_t len, arena *a)
 {
     r->p = buf;
-    r->end = r->p + len;
+    /* No buffer means nothing to read (an empty kw has buf NULL); NULL + 0
+     * is undefined in C, so no arithmetic on it either. */
+    r->end = buf ? r->p + len : r->p;
     r->err = 0;
     r->a = a;
-    if (!buf && len) /* defensive: no buffer means nothing to read */
-        r->end = r->p;
 }
 
 size_t kr_remaining(const kr *r)
