@@ -152,6 +152,10 @@ int main(int argc, char **argv)
     if (broker_open(&cfg, l, &b) < 0)
         return 1;
     ksrv *ks = ksrv_new(b);
+    if (!ks) {
+        broker_close(b);
+        return 1;
+    }
     net_limits lim = {
         .max_frame_bytes = cfg.socket_request_max_bytes,
         .max_inflight = 128,

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group/group.h"
+#include "group/offsets.h"
 #include "kafka/kafka.h"
 #include "util/common.h"
 #include "util/slog.h"
@@ -23,14 +25,24 @@ const ksrv_api ksrv_apis[] = {
     {KAFKA_API_FETCH, 4, 12, kh_fetch},
     {KAFKA_API_LIST_OFFSETS, 0, 6, kh_list_offsets},
     {KAFKA_API_METADATA, 0, 12, kh_metadata},
+    {KAFKA_API_OFFSET_COMMIT, 0, 8, kh_offset_commit},
+    {KAFKA_API_OFFSET_FETCH, 0, 8, kh_offset_fetch},
     {KAFKA_API_FIND_COORDINATOR, 0, 4, kh_find_coordinator},
+    {KAFKA_API_JOIN_GROUP, 0, 9, kh_join_group},
+    {KAFKA_API_HEARTBEAT, 0, 4, kh_heartbeat},
+    {KAFKA_API_LEAVE_GROUP, 0, 5, kh_leave_group},
+    {KAFKA_API_SYNC_GROUP, 0, 5, kh_sync_group},
+    {KAFKA_API_DESCRIBE_GROUPS, 0, 5, kh_describe_groups},
+    {KAFKA_API_LIST_GROUPS, 0, 5, kh_list_groups},
     {KAFKA_API_API_VERSIONS, 0, 4, kh_api_versions},
     {KAFKA_API_CREATE_TOPICS, 0, 7, kh_create_topics},
     {KAFKA_API_DELETE_TOPICS, 0, 6, kh_delete_topics},
     {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, kh_describe_configs},
     {KAFKA_API_ALTER_CONFIGS, 0, 2, kh_alter_configs},
     {KAFKA_API_CREATE_PARTITIONS, 0, 3, kh_create_partitions},
+    {KAFKA_API_DELETE_GROUPS, 0, 2, kh_delete_groups},
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kh_incremental_alter_configs},
+    {KAFKA_API_OFFSET_DELETE, 0, 0, kh_offset_delete},
     {KAFKA_API_DESCRIBE_CLUSTER, 0, 1, kh_describe_cluster},
 };
 const int ksrv_n_apis = (int)CN_ARRAY_LEN(ksrv_apis);
@@ -39,14 +51,24 @@ struct ksrv {
     broker *b;
     batch_scratch *scratch;
     struct kh_fetch_state *fetch;
+    goff_store *offsets;
+    grp_coord *groups;
 };
 
 static void on_append(void *arg) { kh_fetch_wake(arg); }
 
 ksrv *ksrv_new(broker *b)
 {
+    goff_store *offsets = NULL;
+    int rc = goff_open(b, &offsets);
+    if (rc < 0) {
+        slog_error("cannot open the committed-offsets log: %s", strerror(-rc));
+        return NULL;
+    }
     ksrv *ks = xcalloc(1, sizeof(*ks));
     ks->b = b;
+    ks->offsets = offsets;
+    ks->groups = grp_coord_new(b, offsets);
     ks->scratch = batch_scratch_new();
     kh_fetch_init(ks);
     broker_set_append_listener(b, on_append, ks);
@@ -59,11 +81,15 @@ void ksrv_free(ksrv *ks)
         return;
     broker_set_append_listener(ks->b, NULL, NULL);
     kh_fetch_fini(ks);
+    grp_coord_free(ks->groups);
+    goff_close(ks->offsets);
     batch_scratch_free(ks->scratch);
     free(ks);
 }
 
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
+grp_coord *ksrv_groups(ksrv *ks) { return ks->groups; }
+goff_store *ksrv_offsets(ksrv *ks) { return ks->offsets; }
 struct kh_fetch_state **ksrv_fetch_state(ksrv *ks) { return &ks->fetch; }
 
 void *kreq_alloc(kreq *q, size_t n, size_t sz)

@@ -36,7 +36,8 @@ typedef struct kreq {
     kr r;                        /* the request body */
 } kreq;
 
-/* Create the front end on top of b. */
+/* Create the front end on top of b: opens the committed-offsets store
+ * (replaying it) and the group coordinator. NULL on failure (logged). */
 ksrv *ksrv_new(broker *b);
 void ksrv_free(ksrv *ks);
 /* The net layer's frame callback (arg is the ksrv). */
@@ -51,6 +52,8 @@ void kreq_done(kreq *q);
 /* Malformed body: close the connection with one log line. */
 void kreq_bad(kreq *q, const char *what);
 batch_scratch *ksrv_scratch(ksrv *ks);
+struct grp_coord *ksrv_groups(ksrv *ks);
+struct goff_store *ksrv_offsets(ksrv *ks);
 
 #define KARR_ALLOC(q, arr, count)                                                      \
     ((arr).n = (int32_t)(count),                                                       \
@@ -70,6 +73,16 @@ void kh_alter_configs(kreq *q);
 void kh_incremental_alter_configs(kreq *q);
 void kh_describe_cluster(kreq *q);
 void kh_find_coordinator(kreq *q);
+void kh_join_group(kreq *q);
+void kh_sync_group(kreq *q);
+void kh_heartbeat(kreq *q);
+void kh_leave_group(kreq *q);
+void kh_offset_commit(kreq *q);
+void kh_offset_fetch(kreq *q);
+void kh_offset_delete(kreq *q);
+void kh_list_groups(kreq *q);
+void kh_describe_groups(kreq *q);
+void kh_delete_groups(kreq *q);
 
 /* Fetch parking (kh_fetch.c): re-check parked fetches after appends. */
 void kh_fetch_wake(ksrv *ks);

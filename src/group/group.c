@@ -1,0 +1,1173 @@
+/* Consumer-group coordinator state machine. See group.h. */
+#include "group/group.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "net/loop.h"
+#include "proto/kafka/kerr.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+#define GRP_HASH 256
+#define GRP_META_VERSION 0
+
+typedef struct grp_proto {
+    char *name;
+    uint8_t *meta;
+    int32_t len;
+} grp_proto;
+
+typedef struct grp_member {
+    struct grp_member *next;
+    grp *g;
+    char *id;
+    char *instance_id;              /* NULL: dynamic */
+    char *client_id;
+    char *client_host;
+    int32_t session_ms;
+    int32_t rebalance_ms;
+    grp_proto *protos;
+    int n_protos;
+    uint8_t *assign;
+    int32_t assign_len;
+    grp_join_cb join_cb;            /* parked JoinGroup */
+    void *join_ctx;
+    grp_sync_cb sync_cb;            /* parked SyncGroup */
+    void *sync_ctx;
+    loop_timer session;
+} grp_member;
+
+typedef struct grp_pending {
+    struct grp_pending *next;
+    grp *g;
+    char *id;
+    loop_timer expire;
+} grp_pending;
+
+struct grp {
+    grp *hnext;
+    grp_coord *c;
+    char *id;
+    grp_state state;
+    int32_t generation;
+    char *protocol_type;            /* NULL when none */
+    char *protocol_name;            /* NULL when none */
+    char *leader;                   /* member id, NULL when none */
+    grp_member *members;
+    int n_members;
+    grp_pending *pending;
+    loop_timer join_timer;
+    int initial_phase;              /* join phase of a group that was empty */
+    int64_t initial_deadline;       /* monotonic ms: the initial delay never runs past this */
+};
+
+struct grp_coord {
+    broker *b;
+    loop *l;
+    goff_store *offsets;
+    const cairn_config *cfg;
+    grp *hash[GRP_HASH];
+    loop_timer expiry;              /* offsets.retention.check.interval.ms */
+};
+
+static const char *const state_names[] = {"Empty", "PreparingRebalance", "CompletingRebalance",
+                                          "Stable", "Dead"};
+
+const char *grp_state_name(grp_state s) { return state_names[s]; }
+
+/* Helpers ------------------------------------------------------------------ */
+
+static char *kdup(kstr s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = xmalloc((size_t)s.len + 1);
+    memcpy(p, s.ptr, (size_t)s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+static int keq(kstr a, const char *b) { return b && kstr_eq(a, b); }
+
+static uint32_t hash_of(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h % GRP_HASH;
+}
+
+/* "<prefix>-<uuid v4>" */
+static char *new_member_id(kstr prefix)
+{
+    uint8_t r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        for (int i = 0; i < 16; i++)
+            r[i] = (uint8_t)(rand() ^ (loop_now_mono() >> i));
+    r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+    r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+    int plen = prefix.len > 0 ? CN_MIN(prefix.len, 200) : 0;
+    char *id = xmalloc((size_t)plen + 38);
+    memcpy(id, prefix.ptr, (size_t)plen);
+    char *p = id + plen;
+    *p++ = '-';
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hx[r[i] >> 4];
+        *p++ = hx[r[i] & 15];
+    }
+    *p = '\0';
+    return id;
+}
+
+static grp *grp_find(grp_coord *c, kstr id)
+{
+    if (id.len < 0)
+        return NULL;
+    for (grp *g = c->hash[hash_of(id.ptr, (size_t)id.len)]; g; g = g->hnext)
+        if (kstr_eq(id, g->id))
+            return g;
+    return NULL;
+}
+
+static grp_member *member_find(grp *g, kstr id)
+{
+    for (grp_member *m = g->members; m; m = m->next)
+        if (kstr_eq(id, m->id))
+            return m;
+    return NULL;
+}
+
+static grp_member *member_find_instance(grp *g, kstr inst)
+{
+    if (inst.len < 0)
+        return NULL;
+    for (grp_member *m = g->members; m; m = m->next)
+        if (m->instance_id && kstr_eq(inst, m->instance_id))
+            return m;
+    return NULL;
+}
+
+static const grp_proto *member_proto(const grp_member *m, const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < m->n_protos; i++)
+        if (strcmp(m->protos[i].name, name) == 0)
+            return &m->protos[i];
+    return NULL;
+}
+
+static void protos_free(grp_member *m)
+{
+    for (int i = 0; i < m->n_protos; i++) {
+        free(m->protos[i].name);
+        free(m->protos[i].meta);
+    }
+    free(m->protos);
+    m->protos = NULL;
+    m->n_protos = 0;
+}
+
+static void protos_set(grp_member *m, const grp_join_req *req)
+{
+    protos_free(m);
+    m->protos = xcalloc((size_t)req->n_protocols, sizeof(*m->protos));
+    m->n_protos = req->n_protocols;
+    for (int i = 0; i < req->n_protocols; i++) {
+        m->protos[i].name = kdup(req->protocols[i].name);
+        int32_t len = req->protocols[i].metadata.len > 0 ? req->protocols[i].metadata.len : 0;
+        m->protos[i].meta = xmalloc((size_t)len + 1);
+        memcpy(m->protos[i].meta, req->protocols[i].metadata.ptr, (size_t)len);
+        m->protos[i].len = len;
+    }
+}
+
+/* Same protocol names and metadata, in the same order. */
+static int protos_equal(const grp_member *m, const grp_join_req *req)
+{
+    if (m->n_protos != req->n_protocols)
+        return 0;
+    for (int i = 0; i < m->n_protos; i++) {
+        const grp_protocol *p = &req->protocols[i];
+        int32_t len = p->metadata.len > 0 ? p->metadata.len : 0;
+        if (!kstr_eq(p->name, m->protos[i].name) || len != m->protos[i].len ||
+            memcmp(p->metadata.ptr, m->protos[i].meta, (size_t)len) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int member_supports(const grp_member *m, const char *name)
+{
+    return member_proto(m, name) != NULL;
+}
+
+/* Protocol every member supports, chosen by each member's first preference
+ * among those (most votes; ties go to the earlier one in the first member's
+ * order). NULL if none. */
+static const char *select_protocol(grp *g)
+{
+    if (!g->members)
+        return NULL;
+    const grp_member *first = g->members;
+    int best = -1, best_votes = -1;
+    for (int i = 0; i < first->n_protos; i++) {
+        const char *cand = first->protos[i].name;
+        int all = 1;
+        for (grp_member *m = g->members; m && all; m = m->next)
+            all = member_supports(m, cand);
+        if (!all)
+            continue;
+        int votes = 0;
+        for (grp_member *m = g->members; m; m = m->next) {
+            /* m's most preferred protocol that everyone supports */
+            for (int k = 0; k < m->n_protos; k++) {
+                int ok = 1;
+                for (grp_member *o = g->members; o && ok; o = o->next)
+                    ok = member_supports(o, m->protos[k].name);
+                if (ok) {
+                    if (strcmp(m->protos[k].name, cand) == 0)
+                        votes++;
+                    break;
+                }
+            }
+        }
+        if (votes > best_votes) {
+            best = i;
+            best_votes = votes;
+        }
+    }
+    return best < 0 ? NULL : first->protos[best].name;
+}
+
+/* Would a member with these protocols fit the group's current members? */
+static int group_accepts(grp *g, const grp_join_req *req)
+{
+    if (!g->members)
+        return 1;
+    if (!g->protocol_type || !kstr_eq(req->protocol_type, g->protocol_type))
+        return 0;
+    for (int i = 0; i < req->n_protocols; i++) {
+        int all = 1;
+        for (grp_member *m = g->members; m && all; m = m->next) {
+            int found = 0;
+            for (int k = 0; k < m->n_protos && !found; k++)
+                found = kstr_eq(req->protocols[i].name, m->protos[k].name);
+            all = found;
+        }
+        if (all)
+            return 1;
+    }
+    return 0;
+}
+
+/* Persistence of the generation ---------------------------------------------- */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void persist_meta(grp *g)
+{
+    if (!g->c->offsets)
+        return;
+    /* version i16, generation i32, protocol type and name as i16-length strings */
+    const char *pt = g->protocol_type ? g->protocol_type : "";
+    const char *pn = g->protocol_name ? g->protocol_name : "";
+    size_t lt = CN_MIN(strlen(pt), 32767), ln = CN_MIN(strlen(pn), 32767);
+    size_t n = 2 + 4 + 2 + lt + 2 + ln;
+    uint8_t *buf = xmalloc(n);
+    buf[0] = 0;
+    buf[1] = GRP_META_VERSION;
+    put_u32(buf + 2, (uint32_t)g->generation);
+    buf[6] = (uint8_t)(lt >> 8);
+    buf[7] = (uint8_t)lt;
+    memcpy(buf + 8, pt, lt);
+    buf[8 + lt] = (uint8_t)(ln >> 8);
+    buf[9 + lt] = (uint8_t)ln;
+    memcpy(buf + 10 + lt, pn, ln);
+    int64_t target;
+    int rc = goff_put_group_meta(g->c->offsets, kstr_c(g->id), (kbytes){buf, (int32_t)n}, &target);
+    if (rc < 0)
+        slog_warn("group %s: storing generation %d failed: %d", g->id, g->generation, rc);
+    free(buf);
+}
+
+static int32_t load_generation(grp_coord *c, kstr id)
+{
+    if (!c->offsets)
+        return 0;
+    kbytes b = goff_group_meta(c->offsets, id);
+    if (b.len < 6 || b.ptr[0] != 0 || b.ptr[1] != GRP_META_VERSION)
+        return 0;
+    return (int32_t)((uint32_t)b.ptr[2] << 24 | (uint32_t)b.ptr[3] << 16 |
+                     (uint32_t)b.ptr[4] << 8 | b.ptr[5]);
+}
+
+/* Answers ------------------------------------------------------------------ */
+
+static void answer_join_error(grp_member *m, int16_t err)
+{
+    if (!m->join_cb)
+        return;
+    grp_join_cb cb = m->join_cb;
+    void *ctx = m->join_ctx;
+    m->join_cb = NULL;
+    m->join_ctx = NULL;
+    grp_join_result r = {.error = err, .generation = -1, .leader = "", .member_id = m->id};
+    cb(ctx, &r);
+}
+
+static void answer_sync(grp_member *m, int16_t err)
+{
+    if (!m->sync_cb)
+        return;
+    grp_sync_cb cb = m->sync_cb;
+    void *ctx = m->sync_ctx;
+    m->sync_cb = NULL;
+    m->sync_ctx = NULL;
+    grp *g = m->g;
+    grp_sync_result r = {.error = err};
+    if (!err) {
+        r.protocol_type = g->protocol_type;
+        r.protocol_name = g->protocol_name;
+        r.assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
+    } else {
+        r.assignment = (kbytes){(const uint8_t *)"", 0};
+    }
+    cb(ctx, &r);
+}
+
+/* The current generation's answer to m (members only for the leader). */
+static void join_answer_current(grp_member *m, grp_join_cb cb, void *ctx, int skip_assignment)
+{
+    grp *g = m->g;
+    int is_leader = g->leader && strcmp(g->leader, m->id) == 0;
+    grp_join_member *list = NULL;
+    int n = 0;
+    if (is_leader) {
+        list = xcalloc((size_t)g->n_members, sizeof(*list));
+        for (grp_member *o = g->members; o; o = o->next) {
+            const grp_proto *p = member_proto(o, g->protocol_name);
+            list[n].member_id = o->id;
+            list[n].instance_id = o->instance_id;
+            list[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
+            n++;
+        }
+    }
+    grp_join_result r = {
+        .error = KERR_NONE,
+        .generation = g->generation,
+        .protocol_type = g->protocol_type,
+        .protocol_name = g->protocol_name,
+        .leader = g->leader ? g->leader : "",
+        .member_id = m->id,
+        .skip_assignment = skip_assignment,
+        .members = list,
+        .n_members = n,
+    };
+    cb(ctx, &r);
+    free(list);
+}
+
+/* Timers ---------------------------------------------------------------------- */
+
+static void session_arm(grp_member *m)
+{
+    if (m->join_cb)
+        return; /* suspended while the join is parked */
+    loop_timer_start(m->g->c->l, &m->session, m->session_ms);
+}
+
+static void member_remove(grp *g, grp_member *m, int16_t err);
+static void prepare_rebalance(grp *g, const char *why);
+static void maybe_complete_join(grp *g);
+
+static void session_expired(loop_timer *t)
+{
+    grp_member *m = t->data;
+    grp *g = m->g;
+    slog_info("group %s: member %s left: session timeout (%d ms) expired", g->id, m->id,
+              m->session_ms);
+    member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
+}
+
+static void pending_expired(loop_timer *t)
+{
+    grp_pending *p = t->data;
+    grp *g = p->g;
+    for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p->id);
+    free(p);
+    if (g->state == GRP_PREPARING)
+        maybe_complete_join(g);
+}
+
+static void complete_join(grp *g);
+
+static void join_timer_fired(loop_timer *t)
+{
+    grp *g = t->data;
+    if (g->state == GRP_PREPARING)
+        complete_join(g);
+}
+
+/* Membership ------------------------------------------------------------------ */
+
+static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
+{
+    grp_member *m = xcalloc(1, sizeof(*m));
+    m->g = g;
+    m->id = id;
+    m->instance_id = kdup(req->instance_id);
+    m->client_id = kdup(req->client_id.len >= 0 ? req->client_id : kstr_c(""));
+    m->client_host = kdup(req->client_host.len >= 0 ? req->client_host : kstr_c(""));
+    m->session_ms = req->session_timeout_ms;
+    m->rebalance_ms = req->rebalance_timeout_ms;
+    protos_set(m, req);
+    loop_timer_init(&m->session, session_expired, m);
+    /* Append: the first member to join leads. */
+    grp_member **pp = &g->members;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = m;
+    g->n_members++;
+    if (!g->protocol_type)
+        g->protocol_type = kdup(req->protocol_type);
+    return m;
+}
+
+static void member_free(grp *g, grp_member *m)
+{
+    loop_timer_stop(g->c->l, &m->session);
+    protos_free(m);
+    free(m->assign);
+    free(m->id);
+    free(m->instance_id);
+    free(m->client_id);
+    free(m->client_host);
+    free(m);
+}
+
+/* Unlink m, answer whatever it had parked with err, and free it (no
+ * rebalance triggered here). */
+static void member_drop(grp *g, grp_member *m, int16_t err)
+{
+    for (grp_member **pp = &g->members; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    g->n_members--;
+    if (g->leader && strcmp(g->leader, m->id) == 0) {
+        free(g->leader);
+        g->leader = g->members ? xstrdup(g->members->id) : NULL;
+    }
+    answer_join_error(m, err);
+    answer_sync(m, err);
+    member_free(g, m);
+    if (!g->members) {
+        free(g->protocol_type);
+        g->protocol_type = NULL;
+    }
+}
+
+static void member_remove(grp *g, grp_member *m, int16_t err)
+{
+    member_drop(g, m, err);
+    switch (g->state) {
+    case GRP_STABLE:
+    case GRP_COMPLETING:
+        prepare_rebalance(g, "member left");
+        break;
+    case GRP_PREPARING:
+        maybe_complete_join(g);
+        break;
+    default:
+        break;
+    }
+}
+
+static int all_joined(grp *g)
+{
+    if (g->pending)
+        return 0;
+    for (grp_member *m = g->members; m; m = m->next)
+        if (!m->join_cb)
+            return 0;
+    return 1;
+}
+
+static void maybe_complete_join(grp *g)
+{
+    if (g->state != GRP_PREPARING || g->initial_phase)
+        return;
+    if (all_joined(g))
+        complete_join(g);
+}
+
+static int32_t max_rebalance_ms(grp *g)
+{
+    int32_t t = 0;
+    for (grp_member *m = g->members; m; m = m->next)
+        t = CN_MAX(t, m->rebalance_ms);
+    return t > 0 ? t : 60000;
+}
+
+static void prepare_rebalance(grp *g, const char *why)
+{
+    grp_coord *c = g->c;
+    grp_state was = g->state;
+    if (was == GRP_COMPLETING) {
+        /* Followers waiting for the leader's assignment must rejoin. */
+        for (grp_member *m = g->members; m; m = m->next) {
+            free(m->assign);
+            m->assign = NULL;
+            m->assign_len = 0;
+            answer_sync(m, KERR_REBALANCE_IN_PROGRESS);
+        }
+    }
+    g->state = GRP_PREPARING;
+    slog_info("group %s: rebalance (generation %d): %s", g->id, g->generation, why);
+    int32_t delay = c->cfg->group_initial_rebalance_delay_ms;
+    if (was == GRP_EMPTY && delay > 0) {
+        g->initial_phase = 1;
+        g->initial_deadline = loop_now_mono() + max_rebalance_ms(g);
+        loop_timer_start(c->l, &g->join_timer, CN_MIN((int64_t)delay, max_rebalance_ms(g)));
+        return;
+    }
+    g->initial_phase = 0;
+    loop_timer_start(c->l, &g->join_timer, max_rebalance_ms(g));
+    maybe_complete_join(g);
+}
+
+static void complete_join(grp *g)
+{
+    grp_coord *c = g->c;
+    loop_timer_stop(c->l, &g->join_timer);
+    g->initial_phase = 0;
+    /* Members that did not rejoin in time are out. */
+    grp_member *m = g->members;
+    while (m) {
+        grp_member *next = m->next;
+        if (!m->join_cb) {
+            slog_info("group %s: member %s removed: did not rejoin within the rebalance timeout",
+                      g->id, m->id);
+            member_drop(g, m, KERR_UNKNOWN_MEMBER_ID);
+        }
+        m = next;
+    }
+    g->generation++;
+    free(g->protocol_name);
+    g->protocol_name = NULL;
+    if (!g->members) {
+        g->state = GRP_EMPTY;
+        free(g->leader);
+        g->leader = NULL;
+        slog_info("group %s: empty at generation %d", g->id, g->generation);
+        persist_meta(g);
+        return;
+    }
+    const char *proto = select_protocol(g);
+    if (!proto) {
+        /* Cannot happen: joins are checked against the members. Be safe. */
+        for (m = g->members; m; m = m->next)
+            answer_join_error(m, KERR_INCONSISTENT_GROUP_PROTOCOL);
+        prepare_rebalance(g, "no common protocol");
+        return;
+    }
+    g->protocol_name = xstrdup(proto);
+    if (!g->leader)
+        g->leader = xstrdup(g->members->id);
+    g->state = GRP_COMPLETING;
+    slog_info("group %s: generation %d with %d member(s), protocol %s, leader %s", g->id,
+              g->generation, g->n_members, g->protocol_name, g->leader);
+    persist_meta(g);
+    /* Answer every parked join; arm the session timers again. */
+    for (m = g->members; m; m = m->next) {
+        grp_join_cb cb = m->join_cb;
+        void *ctx = m->join_ctx;
+        m->join_cb = NULL;
+        m->join_ctx = NULL;
+        session_arm(m);
+        join_answer_current(m, cb, ctx, 0);
+    }
+}
+
+static grp *group_get(grp_coord *c, kstr id, int create)
+{
+    grp *g = grp_find(c, id);
+    if (g || !create)
+        return g;
+    g = xcalloc(1, sizeof(*g));
+    g->c = c;
+    g->id = kdup(id);
+    g->state = GRP_EMPTY;
+    g->generation = load_generation(c, id);
+    loop_timer_init(&g->join_timer, join_timer_fired, g);
+    uint32_t h = hash_of(id.ptr, (size_t)id.len);
+    g->hnext = c->hash[h];
+    c->hash[h] = g;
+    return g;
+}
+
+static void group_free(grp_coord *c, grp *g)
+{
+    while (g->members)
+        member_drop(g, g->members, KERR_COORDINATOR_NOT_AVAILABLE);
+    while (g->pending) {
+        grp_pending *p = g->pending;
+        g->pending = p->next;
+        loop_timer_stop(c->l, &p->expire);
+        free(p->id);
+        free(p);
+    }
+    loop_timer_stop(c->l, &g->join_timer);
+    free(g->id);
+    free(g->protocol_type);
+    free(g->protocol_name);
+    free(g->leader);
+    free(g);
+}
+
+/* API ------------------------------------------------------------------------- */
+
+static int expiry_is_empty(void *arg, kstr group) { return grp_is_empty(arg, group); }
+
+/* Remove committed offsets of groups that stayed empty past
+ * offsets.retention.minutes (and commits whose own expiry passed). */
+static void expiry_fired(loop_timer *t)
+{
+    grp_coord *c = t->data;
+    int64_t retention = c->cfg->offsets_retention_minutes * 60000;
+    int n = goff_expire(c->offsets, loop_wall_ms(), retention, expiry_is_empty, c);
+    if (n > 0)
+        slog_info("offsets expiry removed %d committed offset(s)", n);
+    loop_timer_start(c->l, t, c->cfg->offsets_retention_check_ms);
+}
+
+grp_coord *grp_coord_new(broker *b, goff_store *offsets)
+{
+    grp_coord *c = xcalloc(1, sizeof(*c));
+    c->b = b;
+    c->l = broker_loop(b);
+    c->offsets = offsets;
+    c->cfg = broker_config(b);
+    loop_timer_init(&c->expiry, expiry_fired, c);
+    if (offsets)
+        loop_timer_start(c->l, &c->expiry, c->cfg->offsets_retention_check_ms);
+    return c;
+}
+
+void grp_coord_free(grp_coord *c)
+{
+    if (!c)
+        return;
+    loop_timer_stop(c->l, &c->expiry);
+    for (int i = 0; i < GRP_HASH; i++)
+        while (c->hash[i]) {
+            grp *g = c->hash[i];
+            c->hash[i] = g->hnext;
+            group_free(c, g);
+        }
+    free(c);
+}
+
+static void join_error(grp_join_cb cb, void *ctx, int16_t err, const char *member_id)
+{
+    grp_join_result r = {.error = err, .generation = -1, .leader = "",
+                         .member_id = member_id ? member_id : ""};
+    cb(ctx, &r);
+}
+
+static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
+{
+    /* A second join from the same member replaces the first. */
+    answer_join_error(m, KERR_REBALANCE_IN_PROGRESS);
+    m->join_cb = cb;
+    m->join_ctx = ctx;
+    loop_timer_stop(m->g->c->l, &m->session);
+}
+
+void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
+{
+    char midbuf[256];
+    snprintf(midbuf, sizeof(midbuf), "%.*s", req->member_id.len > 0 ? req->member_id.len : 0,
+             req->member_id.ptr ? req->member_id.ptr : "");
+    if (req->group_id.len <= 0) {
+        join_error(cb, ctx, KERR_INVALID_GROUP_ID, midbuf);
+        return;
+    }
+    if (req->session_timeout_ms < c->cfg->group_min_session_timeout_ms ||
+        req->session_timeout_ms > c->cfg->group_max_session_timeout_ms) {
+        join_error(cb, ctx, KERR_INVALID_SESSION_TIMEOUT, midbuf);
+        return;
+    }
+    if (req->protocol_type.len <= 0 || req->n_protocols <= 0) {
+        join_error(cb, ctx, KERR_INCONSISTENT_GROUP_PROTOCOL, midbuf);
+        return;
+    }
+    int new_member = req->member_id.len <= 0;
+    grp *g = group_get(c, req->group_id, new_member);
+    if (!g) {
+        join_error(cb, ctx, KERR_UNKNOWN_MEMBER_ID, midbuf);
+        return;
+    }
+    if (!group_accepts(g, req)) {
+        join_error(cb, ctx, KERR_INCONSISTENT_GROUP_PROTOCOL, midbuf);
+        return;
+    }
+    if (new_member) {
+        grp_member *old = member_find_instance(g, req->instance_id);
+        if (old) {
+            /* Static member back with a new incarnation: fence the old id. */
+            char *nid = new_member_id(req->instance_id);
+            slog_info("group %s: static member %s replaced %s with %s", g->id, old->instance_id,
+                      old->id, nid);
+            answer_join_error(old, KERR_FENCED_INSTANCE_ID);
+            answer_sync(old, KERR_FENCED_INSTANCE_ID);
+            int was_leader = g->leader && strcmp(g->leader, old->id) == 0;
+            free(old->id);
+            old->id = nid;
+            if (was_leader) {
+                free(g->leader);
+                g->leader = xstrdup(nid);
+            }
+            int same = protos_equal(old, req);
+            protos_set(old, req);
+            old->session_ms = req->session_timeout_ms;
+            old->rebalance_ms = req->rebalance_timeout_ms;
+            if (g->state == GRP_STABLE && same) {
+                session_arm(old);
+                join_answer_current(old, cb, ctx, was_leader);
+                return;
+            }
+            park_join(old, cb, ctx);
+            if (g->state == GRP_PREPARING)
+                maybe_complete_join(g);
+            else
+                prepare_rebalance(g, "static member rejoined with new metadata");
+            return;
+        }
+        if (g->n_members >= c->cfg->group_max_size) {
+            join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, "");
+            return;
+        }
+        kstr prefix = req->instance_id.len >= 0 ? req->instance_id : req->client_id;
+        char *nid = new_member_id(prefix);
+        if (req->require_known_member_id) {
+            grp_pending *p = xcalloc(1, sizeof(*p));
+            p->g = g;
+            p->id = nid;
+            loop_timer_init(&p->expire, pending_expired, p);
+            loop_timer_start(c->l, &p->expire, req->session_timeout_ms);
+            p->next = g->pending;
+            g->pending = p;
+            join_error(cb, ctx, KERR_MEMBER_ID_REQUIRED, nid);
+            return;
+        }
+        grp_member *m = member_add(g, nid, req);
+        park_join(m, cb, ctx);
+        if (g->state == GRP_PREPARING)
+            maybe_complete_join(g);
+        else
+            prepare_rebalance(g, "new member joined");
+        if (g->state == GRP_PREPARING && g->initial_phase) {
+            /* Each new member restarts the initial delay, up to the deadline. */
+            int64_t left = g->initial_deadline - loop_now_mono();
+            loop_timer_start(c->l, &g->join_timer,
+                             CN_MAX(0, CN_MIN((int64_t)c->cfg->group_initial_rebalance_delay_ms,
+                                              left)));
+        }
+        return;
+    }
+    /* A member id we handed out with MEMBER_ID_REQUIRED? */
+    for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next) {
+        grp_pending *p = *pp;
+        if (!kstr_eq(req->member_id, p->id))
+            continue;
+        *pp = p->next;
+        loop_timer_stop(c->l, &p->expire);
+        char *nid = p->id;
+        free(p);
+        if (g->n_members >= c->cfg->group_max_size) {
+            join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, nid);
+            free(nid);
+            return;
+        }
+        grp_member *m = member_add(g, nid, req);
+        park_join(m, cb, ctx);
+        if (g->state == GRP_PREPARING)
+            maybe_complete_join(g);
+        else
+            prepare_rebalance(g, "new member joined");
+        return;
+    }
+    grp_member *m = member_find(g, req->member_id);
+    if (!m) {
+        grp_member *byinst = member_find_instance(g, req->instance_id);
+        join_error(cb, ctx, byinst ? KERR_FENCED_INSTANCE_ID : KERR_UNKNOWN_MEMBER_ID, midbuf);
+        return;
+    }
+    if (req->instance_id.len >= 0 && !keq(req->instance_id, m->instance_id)) {
+        join_error(cb, ctx, KERR_FENCED_INSTANCE_ID, midbuf);
+        return;
+    }
+    int same = protos_equal(m, req);
+    if (!same)
+        protos_set(m, req);
+    m->session_ms = req->session_timeout_ms;
+    m->rebalance_ms = req->rebalance_timeout_ms;
+    int is_leader = g->leader && strcmp(g->leader, m->id) == 0;
+    switch (g->state) {
+    case GRP_PREPARING:
+        park_join(m, cb, ctx);
+        maybe_complete_join(g);
+        break;
+    case GRP_COMPLETING:
+        if (same) {
+            session_arm(m);
+            join_answer_current(m, cb, ctx, 0);
+        } else {
+            park_join(m, cb, ctx);
+            prepare_rebalance(g, "member changed its subscription");
+        }
+        break;
+    case GRP_STABLE:
+        if (same && !is_leader) {
+            session_arm(m);
+            join_answer_current(m, cb, ctx, 0);
+        } else {
+            park_join(m, cb, ctx);
+            prepare_rebalance(g, is_leader ? "leader rejoined" : "member changed its subscription");
+        }
+        break;
+    default:
+        join_error(cb, ctx, KERR_UNKNOWN_MEMBER_ID, midbuf);
+        break;
+    }
+}
+
+/* Common checks of sync/heartbeat/commit: the member and its generation. */
+static int16_t check_member(grp *g, kstr member_id, kstr instance_id, int32_t generation,
+                            grp_member **out)
+{
+    *out = NULL;
+    if (instance_id.len >= 0) {
+        grp_member *byinst = member_find_instance(g, instance_id);
+        if (byinst && !kstr_eq(member_id, byinst->id))
+            return KERR_FENCED_INSTANCE_ID;
+    }
+    grp_member *m = member_find(g, member_id);
+    if (!m)
+        return KERR_UNKNOWN_MEMBER_ID;
+    if (generation != g->generation)
+        return KERR_ILLEGAL_GENERATION;
+    *out = m;
+    return KERR_NONE;
+}
+
+void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
+{
+    grp_sync_result r = {.error = KERR_NONE, .assignment = {(const uint8_t *)"", 0}};
+    grp *g = grp_find(c, req->group_id);
+    grp_member *m = NULL;
+    if (!g || g->state == GRP_EMPTY || g->state == GRP_DEAD) {
+        r.error = KERR_UNKNOWN_MEMBER_ID;
+        cb(ctx, &r);
+        return;
+    }
+    r.error = check_member(g, req->member_id, req->instance_id, req->generation, &m);
+    if (!r.error && ((req->protocol_type.len >= 0 && !keq(req->protocol_type, g->protocol_type)) ||
+                     (req->protocol_name.len >= 0 && !keq(req->protocol_name, g->protocol_name))))
+        r.error = KERR_INCONSISTENT_GROUP_PROTOCOL;
+    if (r.error) {
+        cb(ctx, &r);
+        return;
+    }
+    switch (g->state) {
+    case GRP_PREPARING:
+        r.error = KERR_REBALANCE_IN_PROGRESS;
+        cb(ctx, &r);
+        return;
+    case GRP_STABLE:
+        m->sync_cb = cb;
+        m->sync_ctx = ctx;
+        session_arm(m);
+        answer_sync(m, KERR_NONE);
+        return;
+    case GRP_COMPLETING:
+        answer_sync(m, KERR_REBALANCE_IN_PROGRESS); /* an earlier parked sync */
+        m->sync_cb = cb;
+        m->sync_ctx = ctx;
+        session_arm(m);
+        if (!(g->leader && strcmp(g->leader, m->id) == 0))
+            return; /* followers wait for the leader */
+        for (grp_member *o = g->members; o; o = o->next) {
+            free(o->assign);
+            o->assign = NULL;
+            o->assign_len = 0;
+        }
+        for (int i = 0; i < req->n_assignments; i++) {
+            grp_member *o = member_find(g, req->assignments[i].member_id);
+            if (!o)
+                continue;
+            kbytes a = req->assignments[i].assignment;
+            int32_t len = a.len > 0 ? a.len : 0;
+            free(o->assign);
+            o->assign = xmalloc((size_t)len + 1);
+            memcpy(o->assign, a.ptr, (size_t)len);
+            o->assign_len = len;
+        }
+        g->state = GRP_STABLE;
+        slog_info("group %s: stable at generation %d", g->id, g->generation);
+        for (grp_member *o = g->members; o; o = o->next)
+            answer_sync(o, KERR_NONE);
+        return;
+    default:
+        r.error = KERR_UNKNOWN_MEMBER_ID;
+        cb(ctx, &r);
+        return;
+    }
+}
+
+int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+                      int32_t generation)
+{
+    grp *g = grp_find(c, group_id);
+    if (!g)
+        return KERR_UNKNOWN_MEMBER_ID;
+    if (g->state == GRP_DEAD)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    grp_member *m;
+    int16_t err = check_member(g, member_id, instance_id, generation, &m);
+    if (err)
+        return err;
+    switch (g->state) {
+    case GRP_PREPARING:
+        session_arm(m);
+        return KERR_REBALANCE_IN_PROGRESS;
+    case GRP_COMPLETING:
+    case GRP_STABLE:
+        session_arm(m);
+        return KERR_NONE;
+    default:
+        return KERR_UNKNOWN_MEMBER_ID;
+    }
+}
+
+int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
+{
+    grp *g = grp_find(c, group_id);
+    if (!g)
+        return KERR_UNKNOWN_MEMBER_ID;
+    grp_member *m;
+    if (member_id.len <= 0) {
+        m = member_find_instance(g, instance_id);
+    } else {
+        m = member_find(g, member_id);
+        if (instance_id.len >= 0) {
+            grp_member *byinst = member_find_instance(g, instance_id);
+            if (byinst && byinst != m)
+                return KERR_FENCED_INSTANCE_ID;
+            if (m && !keq(instance_id, m->instance_id))
+                return KERR_FENCED_INSTANCE_ID;
+        }
+    }
+    if (!m)
+        return KERR_UNKNOWN_MEMBER_ID;
+    slog_info("group %s: member %s left", g->id, m->id);
+    member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
+    return KERR_NONE;
+}
+
+int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+                         int32_t generation)
+{
+    if (group_id.len <= 0)
+        return KERR_INVALID_GROUP_ID;
+    grp *g = grp_find(c, group_id);
+    if (generation < 0 && member_id.len <= 0) {
+        /* A simple (standalone) commit: only while nobody is a member. */
+        return !g || !g->members ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
+    }
+    if (!g || !g->members)
+        return generation < 0 ? KERR_UNKNOWN_MEMBER_ID : KERR_ILLEGAL_GENERATION;
+    if (g->state == GRP_COMPLETING)
+        return KERR_REBALANCE_IN_PROGRESS;
+    grp_member *m;
+    int16_t err = check_member(g, member_id, instance_id, generation, &m);
+    if (err)
+        return err;
+    session_arm(m);
+    return KERR_NONE;
+}
+
+/* Admin ---------------------------------------------------------------------- */
+
+static void describe_group(grp *g, void (*cb)(void *arg, const grp_info *info), void *arg)
+{
+    grp_member_info *mi = xcalloc((size_t)(g->n_members > 0 ? g->n_members : 1), sizeof(*mi));
+    int n = 0;
+    for (grp_member *m = g->members; m; m = m->next) {
+        const grp_proto *p = member_proto(m, g->protocol_name);
+        mi[n].member_id = m->id;
+        mi[n].instance_id = m->instance_id;
+        mi[n].client_id = m->client_id;
+        mi[n].client_host = m->client_host;
+        mi[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
+        mi[n].assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
+        n++;
+    }
+    grp_info info = {
+        .group_id = g->id,
+        .state = g->state,
+        .protocol_type = g->protocol_type ? g->protocol_type : "",
+        .protocol_name = g->protocol_name ? g->protocol_name : "",
+        .generation = g->generation,
+        .members = mi,
+        .n_members = n,
+    };
+    cb(arg, &info);
+    free(mi);
+}
+
+static void describe_offsets_only(const char *id, int32_t generation,
+                                  void (*cb)(void *arg, const grp_info *info), void *arg)
+{
+    grp_info info = {.group_id = id, .state = GRP_EMPTY, .protocol_type = "",
+                     .protocol_name = "", .generation = generation};
+    cb(arg, &info);
+}
+
+int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_info *g), void *arg)
+{
+    grp *g = grp_find(c, group_id);
+    if (g) {
+        describe_group(g, cb, arg);
+        return 0;
+    }
+    if (c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
+                       goff_group_meta(c->offsets, group_id).len >= 0)) {
+        char *id = kdup(group_id);
+        describe_offsets_only(id, load_generation(c, group_id), cb, arg);
+        free(id);
+        return 0;
+    }
+    return -1;
+}
+
+typedef struct list_ctx {
+    grp_coord *c;
+    void (*cb)(void *arg, const grp_info *g);
+    void *arg;
+} list_ctx;
+
+static void list_offset_group(void *arg, const char *group)
+{
+    list_ctx *lc = arg;
+    if (grp_find(lc->c, kstr_c(group)))
+        return; /* listed with the live groups */
+    describe_offsets_only(group, load_generation(lc->c, kstr_c(group)), lc->cb, lc->arg);
+}
+
+void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
+{
+    for (int i = 0; i < GRP_HASH; i++)
+        for (grp *g = c->hash[i]; g; g = g->hnext)
+            describe_group(g, cb, arg);
+    if (c->offsets) {
+        list_ctx lc = {c, cb, arg};
+        goff_foreach_group(c->offsets, list_offset_group, &lc);
+    }
+}
+
+int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target)
+{
+    *wait_target = -1;
+    grp *g = grp_find(c, group_id);
+    if (g && g->members)
+        return KERR_NON_EMPTY_GROUP;
+    int known = g != NULL;
+    if (c->offsets)
+        known = known || goff_group_has_offsets(c->offsets, group_id) ||
+                goff_group_meta(c->offsets, group_id).len >= 0;
+    if (!known)
+        return KERR_GROUP_ID_NOT_FOUND;
+    if (g) {
+        uint32_t h = hash_of(group_id.ptr, (size_t)group_id.len);
+        for (grp **pp = &c->hash[h]; *pp; pp = &(*pp)->hnext)
+            if (*pp == g) {
+                *pp = g->hnext;
+                break;
+            }
+        group_free(c, g);
+    }
+    if (c->offsets) {
+        int64_t t1 = -1, t2 = -1;
+        if (goff_delete_group(c->offsets, group_id, &t1) < 0 ||
+            goff_put_group_meta(c->offsets, group_id, (kbytes){NULL, -1}, &t2) < 0)
+            return KERR_KAFKA_STORAGE_ERROR;
+        *wait_target = CN_MAX(t1, t2);
+    }
+    slog_info("group %.*s deleted", group_id.len, group_id.ptr);
+    return KERR_NONE;
+}
+
+int grp_known(grp_coord *c, kstr group_id)
+{
+    if (grp_find(c, group_id))
+        return 1;
+    return c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
+                          goff_group_meta(c->offsets, group_id).len >= 0);
+}
+
+int grp_is_empty(grp_coord *c, kstr group_id)
+{
+    grp *g = grp_find(c, group_id);
+    return !g || !g->members;
+}
+
+/* ConsumerProtocolSubscription: i16 version, [string topic] (classic encoding). */
+static int subscription_has(kbytes meta, kstr topic_name)
+{
+    kr r;
+    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
+    (void)kr_i16(&r);
+    int32_t n = kr_i32(&r);
+    for (int32_t i = 0; i < n && !r.err; i++) {
+        kstr t = kr_str(&r);
+        if (!r.err && t.len == topic_name.len && memcmp(t.ptr, topic_name.ptr, (size_t)t.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int grp_subscribed_to(grp_coord *c, kstr group_id, kstr topic_name)
+{
+    grp *g = grp_find(c, group_id);
+    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+        return 0;
+    for (grp_member *m = g->members; m; m = m->next) {
+        const grp_proto *p = g->protocol_name ? member_proto(m, g->protocol_name) : NULL;
+        if (!p && m->n_protos > 0)
+            p = &m->protos[0];
+        if (p && subscription_has((kbytes){p->meta, p->len}, topic_name))
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,170 @@
+/* Consumer-group coordinator: the classic group membership protocol
+ * (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) as a state machine, with no
+ * knowledge of the wire format. The Kafka handlers (src/kafka/kh_group.c)
+ * decode requests into the structs below and encode what comes back.
+ *
+ * States: EMPTY -> PREPARING (a join phase: waiting for members to
+ * (re)join) -> COMPLETING (generation bumped, waiting for the leader's
+ * SyncGroup) -> STABLE; back to PREPARING on any membership change; DEAD
+ * once deleted. Protocol metadata and assignments are opaque bytes.
+ *
+ * Join and sync may park: they answer through a callback, either before the
+ * call returns or later (join phase completion, leader's sync, timers). A
+ * callback's pointers are valid only during the callback. Every parked
+ * request is answered exactly once (at the latest when the coordinator is
+ * freed, with COORDINATOR_NOT_AVAILABLE).
+ *
+ * Timers (loop): each member's session timeout (reset by heartbeat, join and
+ * sync; suspended while its join is parked), each group's join-phase
+ * deadline (the initial rebalance delay for a new group, else the largest
+ * rebalance timeout), and the expiry of member ids handed out with
+ * MEMBER_ID_REQUIRED.
+ *
+ * The generation of each group is persisted through the offsets store as a
+ * group-metadata record whenever a generation completes, so generations keep
+ * growing across restarts; members themselves are not restored (after a
+ * restart clients get UNKNOWN_MEMBER_ID and rejoin).
+ *
+ * Loop thread only. */
+#ifndef CAIRN_GROUP_H
+#define CAIRN_GROUP_H
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "group/offsets.h"
+#include "proto/kafka/kbuf.h"
+
+typedef struct grp_coord grp_coord;
+typedef struct grp grp;
+
+typedef enum {
+    GRP_EMPTY = 0,
+    GRP_PREPARING = 1,
+    GRP_COMPLETING = 2,
+    GRP_STABLE = 3,
+    GRP_DEAD = 4,
+} grp_state;
+
+const char *grp_state_name(grp_state s);   /* Kafka's names: "Empty", "PreparingRebalance", ... */
+
+/* Create on broker b; offsets may be NULL (tests). */
+grp_coord *grp_coord_new(broker *b, goff_store *offsets);
+void grp_coord_free(grp_coord *c);
+
+/* Join ----------------------------------------------------------------- */
+typedef struct grp_protocol {
+    kstr name;
+    kbytes metadata;
+} grp_protocol;
+
+typedef struct grp_join_req {
+    kstr group_id;
+    kstr member_id;                 /* "" for a new member */
+    kstr instance_id;               /* len -1: dynamic member */
+    kstr client_id;
+    kstr client_host;
+    kstr protocol_type;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms;
+    const grp_protocol *protocols;
+    int n_protocols;
+    int require_known_member_id;    /* JoinGroup v4+ without instance id (KIP-394) */
+} grp_join_req;
+
+typedef struct grp_join_member {
+    const char *member_id;
+    const char *instance_id;        /* NULL: dynamic */
+    kbytes metadata;                /* for the selected protocol */
+} grp_join_member;
+
+typedef struct grp_join_result {
+    int16_t error;
+    int32_t generation;             /* -1 on error */
+    const char *protocol_type;      /* NULL on error */
+    const char *protocol_name;      /* NULL on error */
+    const char *leader;             /* "" on error */
+    const char *member_id;          /* the member's id (also with MEMBER_ID_REQUIRED) */
+    int skip_assignment;            /* static leader replaced in a stable group */
+    const grp_join_member *members; /* leader only, else n_members 0 */
+    int n_members;
+} grp_join_result;
+
+typedef void (*grp_join_cb)(void *ctx, const grp_join_result *r);
+void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx);
+
+/* Sync ----------------------------------------------------------------- */
+typedef struct grp_assignment {
+    kstr member_id;
+    kbytes assignment;
+} grp_assignment;
+
+typedef struct grp_sync_req {
+    kstr group_id;
+    kstr member_id;
+    kstr instance_id;
+    kstr protocol_type;             /* len -1: not sent (before v5) */
+    kstr protocol_name;
+    int32_t generation;
+    const grp_assignment *assignments;
+    int n_assignments;
+} grp_sync_req;
+
+typedef struct grp_sync_result {
+    int16_t error;
+    const char *protocol_type;
+    const char *protocol_name;
+    kbytes assignment;
+} grp_sync_result;
+
+typedef void (*grp_sync_cb)(void *ctx, const grp_sync_result *r);
+void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx);
+
+/* Heartbeat, leave, commit checks --------------------------------------------- */
+int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+                      int32_t generation);
+/* Remove one member, by member id, or by instance id when member_id is "".
+ * Returns a Kafka error code. */
+int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id);
+/* May this member commit offsets for the group at this generation? A simple
+ * commit (generation -1, member "") is allowed when the group has no members.
+ * Creates no state. */
+int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+                         int32_t generation);
+
+/* Admin -------------------------------------------------------------------- */
+typedef struct grp_member_info {
+    const char *member_id;
+    const char *instance_id;        /* NULL: dynamic */
+    const char *client_id;
+    const char *client_host;
+    kbytes metadata;                /* for the selected protocol (empty when none) */
+    kbytes assignment;
+} grp_member_info;
+
+typedef struct grp_info {
+    const char *group_id;
+    grp_state state;
+    const char *protocol_type;      /* "" when none */
+    const char *protocol_name;      /* "" when none */
+    int32_t generation;
+    const grp_member_info *members;
+    int n_members;
+} grp_info;
+
+/* Describe one group: returns 0 and calls cb, or -1 if the coordinator has
+ * never heard of it (no members and no committed offsets). */
+int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_info *g), void *arg);
+/* Every known group (live ones and ones that only have committed offsets). */
+void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg);
+/* Delete an empty group and its offsets: NONE, NON_EMPTY_GROUP or
+ * GROUP_ID_NOT_FOUND. *wait_target is set for a durable wait when
+ * something was written (-1 otherwise). */
+int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target);
+/* 1 if the group has live members subscribed (consumer protocol) to topic. */
+int grp_subscribed_to(grp_coord *c, kstr group_id, kstr topic_name);
+/* 1 if the coordinator knows the group (live, or with committed offsets or
+ * a stored generation). */
+int grp_known(grp_coord *c, kstr group_id);
+/* 1 if the group has no members (or does not exist). */
+int grp_is_empty(grp_coord *c, kstr group_id);
+#endif
