@@ -348,20 +348,13 @@ static void test_durable(void **state)
 static void test_restart_replay(void **state)
 {
     fixture *f = *state;
-    char g[32], t[32];
+    char g[32];
+    const char *names[5] = {"topic-0", "topic-1", "topic-2", "topic-3", "topic-4"};
     goff_commit_item items[50];
     for (int gi = 0; gi < 20; gi++) {
         snprintf(g, sizeof(g), "group-%d", gi);
-        for (int i = 0; i < 50; i++) {
-            snprintf(t, sizeof(t), "topic-%d", i % 5);
-            items[i] = (goff_commit_item){K(t), i, gi * 1000 + i, i, K(g), -1};
-            /* topic names must outlive the call: use static strings */
-        }
-        static char names[5][16];
-        for (int i = 0; i < 5; i++)
-            snprintf(names[i], sizeof(names[i]), "topic-%d", i);
         for (int i = 0; i < 50; i++)
-            items[i].topic = K(names[i % 5]);
+            items[i] = (goff_commit_item){K(names[i % 5]), i, gi * 1000 + i, i, K(g), -1};
         int64_t wt;
         assert_int_equal(goff_commit(f->s, K(g), items, 50, 100 + gi, &wt), 0);
     }
