@@ -145,7 +145,8 @@ void goff_foreach_group_meta(goff_store *s, void (*cb)(void *arg, const char *gr
  * Does not touch metadata blobs (the coordinator decides when a group is
  * dead). No wait target: the periodic flush makes the tombstones durable.
  * Returns the number of offsets removed (stops early, logged, if an append
- * fails). is_empty is called once per group with offsets. */
+ * fails). is_empty is called at most once per group, and only for groups
+ * whose newest commit is past retention. */
 int goff_expire(goff_store *s, int64_t now_ms, int64_t retention_ms,
                 int (*is_empty)(void *arg, kstr group), void *arg);
 
