@@ -39,6 +39,7 @@ struct partition {
     topic *t;
     int32_t id;
     log_partition *log;
+    struct pst_table *ps;           /* producer state (idempotence, transactions) */
     durable_wait *waits;            /* unordered; fired when durable >= target */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
 };
@@ -121,6 +122,20 @@ int broker_internal_partition(broker *b, const char *name, partition **out);
 /* Append one validated batch; sets the high watermark and notifies waiters
  * registered with broker_on_append. 0 or -CN_E*. */
 int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
+/* Append a client's batch (validated, magic 2) applying Kafka's producer
+ * rules: a batch with a producer id is checked against the partition's
+ * producer state (duplicates are not appended: *base_offset is the original
+ * one and the return is KERR_NONE). Returns a Kafka error code:
+ * INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, KAFKA_STORAGE_ERROR. */
+int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
+/* Append a transaction marker (control batch: COMMIT if commit, else ABORT)
+ * for producer pid/epoch, closing its open transaction on p. Returns 0 or
+ * -CN_E*, with *offset the marker's offset. */
+int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
+                        int32_t coordinator_epoch, int64_t *offset);
+/* Last stable offset: the first offset of the oldest open transaction, or
+ * the high watermark when none is open (and never above it). */
+int64_t broker_lso(const partition *p);
 /* Park w until p's durable offset >= w->target (requests an fsync). */
 void broker_wait_durable(broker *b, partition *p, durable_wait *w);
 /* Remove a parked wait (connection gone is NOT a reason: the slot completes). */
