@@ -1005,14 +1005,19 @@ int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr insta
         /* A simple (standalone) commit: only while nobody is a member. */
         return !g || !g->members ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
     }
-    if (!g || !g->members)
-        return generation < 0 ? KERR_UNKNOWN_MEMBER_ID : KERR_ILLEGAL_GENERATION;
-    if (g->state == GRP_COMPLETING)
-        return KERR_REBALANCE_IN_PROGRESS;
+    /* A group Kafka would have loaded (offsets or a stored generation) is an
+     * empty group there: the member is unknown. */
+    if (!g)
+        return generation < 0 || grp_known(c, group_id) ? KERR_UNKNOWN_MEMBER_ID
+                                                        : KERR_ILLEGAL_GENERATION;
     grp_member *m;
     int16_t err = check_member(g, member_id, instance_id, generation, &m);
     if (err)
         return err;
+    /* Only a current member of the current generation learns that the
+     * assignment is not there yet; a stale one gets ILLEGAL_GENERATION. */
+    if (g->state == GRP_COMPLETING)
+        return KERR_REBALANCE_IN_PROGRESS;
     session_arm(m);
     return KERR_NONE;
 }

@@ -474,6 +474,9 @@ static void test_second_member_rebalances_and_syncs(void **state)
     assert_int_equal(sb.calls, 0);
     assert_int_equal(commit_check(f, "g", b, 2), KERR_REBALANCE_IN_PROGRESS);
     assert_int_equal(commit_check(f, "g", a, 2), KERR_REBALANCE_IN_PROGRESS);
+    /* Members and generations are checked first, as Kafka does. */
+    assert_int_equal(commit_check(f, "g", a, 1), KERR_ILLEGAL_GENERATION);
+    assert_int_equal(commit_check(f, "g", "nobody", 2), KERR_UNKNOWN_MEMBER_ID);
     assert_int_equal(hb(f, "g", b, 2), KERR_NONE);
     grp_assignment as[] = {{K(b), B("xb")}, {K(a), B("xa")}};
     sync_req(f, "g", a, NULL, 2, as, 2, NULL, &sa);
@@ -620,6 +623,10 @@ static void test_leave_and_simple_commits(void **state)
     assert_int_equal(commit_check(f, "g", "", -1), KERR_NONE);
     assert_int_equal(commit_check(f, "fresh", "", -1), KERR_NONE);
     assert_int_equal(grp_known(f->c, K("fresh")), 0);  /* the check creates nothing */
+    assert_int_equal(commit_check(f, "g", a, 3), KERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(commit_check(f, "g", a, -1), KERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(commit_check(f, "unknown", a, 3), KERR_ILLEGAL_GENERATION);
+    assert_int_equal(commit_check(f, "unknown", a, -1), KERR_UNKNOWN_MEMBER_ID);
     assert_int_equal(commit_check(f, "", "", -1), KERR_INVALID_GROUP_ID);
     assert_int_equal(hb(f, "g", a, 4), KERR_UNKNOWN_MEMBER_ID);
 }
@@ -1013,6 +1020,7 @@ static void test_generation_survives_restart(void **state)
     assert_int_equal(d.generation, 3);
     assert_int_equal(grp_known(f->c, K("g")), 1);
     assert_int_equal(hb(f, "g", a, 3), KERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(commit_check(f, "g", a, 3), KERR_UNKNOWN_MEMBER_ID);
     join(f, "g", a, &ja);
     assert_int_equal(ja.error, KERR_UNKNOWN_MEMBER_ID);
     join(f, "g", "", &ja);
