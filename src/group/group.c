@@ -402,19 +402,26 @@ static void session_expired(loop_timer *t)
     member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
 }
 
-static void pending_expired(loop_timer *t)
+/* Forget a member id handed out with MEMBER_ID_REQUIRED; a join phase
+ * that waited for it may now complete. */
+static void pending_forget(grp *g, grp_pending *p)
 {
-    grp_pending *p = t->data;
-    grp *g = p->g;
     for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
             break;
         }
+    loop_timer_stop(g->c->l, &p->expire);
     free(p->id);
     free(p);
     if (g->state == GRP_PREPARING)
         maybe_complete_join(g);
+}
+
+static void pending_expired(loop_timer *t)
+{
+    grp_pending *p = t->data;
+    pending_forget(p->g, p);
 }
 
 static void complete_join(grp *g);
@@ -979,6 +986,14 @@ int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
     if (member_id.len <= 0) {
         m = member_find_instance(g, instance_id);
     } else {
+        /* A client that got MEMBER_ID_REQUIRED and shuts down before
+         * rejoining leaves with that id (Kafka: removePendingMember). */
+        for (grp_pending *p = g->pending; p; p = p->next)
+            if (kstr_eq(member_id, p->id)) {
+                slog_info("group %s: pending member %s left", g->id, p->id);
+                pending_forget(g, p);
+                return KERR_NONE;
+            }
         m = member_find(g, member_id);
         if (instance_id.len >= 0) {
             grp_member *byinst = member_find_instance(g, instance_id);

@@ -908,6 +908,28 @@ static void test_preparing_group_waits_for_pending_member(void **state)
     assert_int_equal(jp.calls, 1);
 }
 
+static void test_pending_member_leave_releases_join_phase(void **state)
+{
+    fixture *f = *state;
+    char a[ID_MAX];
+    one_member_stable(f, "g", a);
+    jrec jq, ja;
+    join_opts(f, "g", "", &(jopts){.v4 = 1, .session_ms = 5000}, &jq);
+    assert_int_equal(jq.error, KERR_MEMBER_ID_REQUIRED);
+    char q[ID_MAX];
+    snprintf(q, sizeof(q), "%s", jq.member_id);
+    join(f, "g", a, &ja);                             /* leader rejoins: rebalance */
+    assert_int_equal(ja.calls, 0);                    /* waits for q */
+    /* q gives up before rejoining: LeaveGroup with the pending id. */
+    assert_int_equal(grp_leave(f->c, K("g"), K(q), KNULL), KERR_NONE);
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(ja.generation, 2);
+    assert_int_equal(ja.n_members, 1);
+    assert_int_equal(grp_leave(f->c, K("g"), K(q), KNULL), KERR_UNKNOWN_MEMBER_ID);
+    join_opts(f, "g", q, &(jopts){.v4 = 1, .session_ms = 5000}, &jq);
+    assert_int_equal(jq.error, KERR_UNKNOWN_MEMBER_ID);
+}
+
 typedef struct lrec {
     int n;
     char ids[8][32];
@@ -1117,6 +1139,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pending_member_id_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preparing_group_waits_for_pending_member, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pending_member_leave_releases_join_phase, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_describe_list_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_survives_restart, setup, teardown),
