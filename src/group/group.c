@@ -710,6 +710,27 @@ static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
     loop_timer_stop(m->g->c->l, &m->session);
 }
 
+/* Park the join of a member just added and start or join a rebalance.
+ * During the initial delay of a group that was empty, each new member
+ * (whether it came straight in or through MEMBER_ID_REQUIRED) restarts the
+ * delay, up to the deadline, as Kafka's InitialDelayedJoin waits again
+ * while new members keep arriving. */
+static void new_member_joined(grp *g, grp_member *m, grp_join_cb cb, void *ctx)
+{
+    grp_coord *c = g->c;
+    park_join(m, cb, ctx);
+    if (g->state == GRP_PREPARING)
+        maybe_complete_join(g);
+    else
+        prepare_rebalance(g, "new member joined");
+    if (g->state == GRP_PREPARING && g->initial_phase) {
+        int64_t left = g->initial_deadline - loop_now_mono();
+        loop_timer_start(c->l, &g->join_timer,
+                         CN_MAX(0, CN_MIN((int64_t)c->cfg->group_initial_rebalance_delay_ms,
+                                          left)));
+    }
+}
+
 void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
 {
     char midbuf[256];
@@ -788,18 +809,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             return;
         }
         grp_member *m = member_add(g, nid, req);
-        park_join(m, cb, ctx);
-        if (g->state == GRP_PREPARING)
-            maybe_complete_join(g);
-        else
-            prepare_rebalance(g, "new member joined");
-        if (g->state == GRP_PREPARING && g->initial_phase) {
-            /* Each new member restarts the initial delay, up to the deadline. */
-            int64_t left = g->initial_deadline - loop_now_mono();
-            loop_timer_start(c->l, &g->join_timer,
-                             CN_MAX(0, CN_MIN((int64_t)c->cfg->group_initial_rebalance_delay_ms,
-                                              left)));
-        }
+        new_member_joined(g, m, cb, ctx);
         return;
     }
     /* A member id we handed out with MEMBER_ID_REQUIRED? */
@@ -817,11 +827,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             return;
         }
         grp_member *m = member_add(g, nid, req);
-        park_join(m, cb, ctx);
-        if (g->state == GRP_PREPARING)
-            maybe_complete_join(g);
-        else
-            prepare_rebalance(g, "new member joined");
+        new_member_joined(g, m, cb, ctx);
         return;
     }
     grp_member *m = member_find(g, req->member_id);

@@ -1119,6 +1119,35 @@ static void test_initial_delay_waits_for_more_members(void **state)
     assert_int_equal(jc.generation, 2);
 }
 
+/* The same with JoinGroup v4+ members, which arrive through
+ * MEMBER_ID_REQUIRED: each one still extends the delay. */
+static void test_initial_delay_extended_by_member_id_required_joins(void **state)
+{
+    fixture *f = *state;
+    jrec ja, jb;
+    jopts o = {.v4 = 1};
+    int64_t t0 = loop_now_mono();
+    join_opts(f, "g", "", &o, &ja);
+    assert_int_equal(ja.error, KERR_MEMBER_ID_REQUIRED);
+    join_opts(f, "g", ja.member_id, &o, &ja);
+    assert_int_equal(ja.calls, 0);
+    drive_ms(f, 60);
+    join_opts(f, "g", "", &o, &jb);
+    assert_int_equal(jb.error, KERR_MEMBER_ID_REQUIRED);
+    join_opts(f, "g", jb.member_id, &o, &jb);
+    assert_int_equal(jb.calls, 0);
+    int64_t tb = loop_now_mono();
+    /* Past the first delay (t0 + 100) but within b's (tb + 100). */
+    drive_ms(f, t0 + 130 - loop_now_mono());
+    if (loop_now_mono() < tb + 95)
+        assert_int_equal(ja.calls, 0);
+    drive_until(f, &ja.calls, 1000);
+    assert_true(loop_now_mono() - tb >= 90);
+    assert_int_equal(jb.calls, 1);
+    assert_int_equal(ja.generation, 1);
+    assert_int_equal(ja.n_members, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1148,6 +1177,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_initial_delay_waits_for_more_members, setup_delay,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_initial_delay_extended_by_member_id_required_joins,
+                                        setup_delay, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
