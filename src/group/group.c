@@ -567,16 +567,32 @@ static void complete_join(grp *g)
     grp_coord *c = g->c;
     loop_timer_stop(c->l, &g->join_timer);
     g->initial_phase = 0;
-    /* Members that did not rejoin in time are out. */
+    /* Dynamic members that did not rejoin in time are out. Static ones stay
+     * (until their session expires) so that a restarting instance keeps its
+     * place, as in Kafka's onCompleteJoin. */
     grp_member *m = g->members;
+    grp_member *joined = NULL;
     while (m) {
         grp_member *next = m->next;
-        if (!m->join_cb) {
+        if (!m->join_cb && !m->instance_id) {
             slog_info("group %s: member %s removed: did not rejoin within the rebalance timeout",
                       g->id, m->id);
             member_drop(g, m, KERR_UNKNOWN_MEMBER_ID);
+        } else if (m->join_cb && !joined) {
+            joined = m;
         }
         m = next;
+    }
+    if (g->members && !joined) {
+        /* Only absent static members: nobody to answer. Wait another
+         * rebalance timeout; their sessions expire meanwhile. */
+        loop_timer_start(c->l, &g->join_timer, max_rebalance_ms(g));
+        return;
+    }
+    grp_member *leader = g->leader ? member_find(g, kstr_c(g->leader)) : NULL;
+    if (joined && (!leader || !leader->join_cb)) {
+        free(g->leader);                  /* the leader must be one that rejoined */
+        g->leader = xstrdup(joined->id);
     }
     g->generation++;
     free(g->protocol_name);
@@ -611,7 +627,8 @@ static void complete_join(grp *g)
         m->join_cb = NULL;
         m->join_ctx = NULL;
         session_arm(m);
-        join_answer_current(m, cb, ctx, 0);
+        if (cb)
+            join_answer_current(m, cb, ctx, 0);
     }
 }
 

@@ -849,6 +849,88 @@ static void test_static_member_rejoin_without_rebalance(void **state)
     assert_int_equal(dd.n_members, 2);
 }
 
+/* Kafka removes only dynamic members that miss a join phase; a static one
+ * stays, so that when it comes back its place (and assignment) is there. */
+static void test_static_member_survives_missed_join_phase(void **state)
+{
+    fixture *f = *state;
+    jopts oa = {.instance = "ia", .rebalance_ms = 60};
+    jopts ob = {.instance = "ib", .rebalance_ms = 60};
+    jopts oc = {.rebalance_ms = 60};
+    jrec ja, jb, jc;
+    join_opts(f, "g", "", &oa, &ja);
+    char a[ID_MAX], b[ID_MAX], c[ID_MAX];
+    snprintf(a, sizeof(a), "%s", ja.member_id);
+    join_opts(f, "g", "", &ob, &jb);
+    join_opts(f, "g", a, &oa, &ja);
+    snprintf(b, sizeof(b), "%s", jb.member_id);
+    assert_int_equal(ja.generation, 2);
+    /* c joins; only a rejoins; static b is away (restarting). */
+    join_opts(f, "g", "", &oc, &jc);
+    join_opts(f, "g", a, &oa, &ja);
+    drive_until(f, &ja.calls, 1000);
+    assert_int_equal(ja.error, KERR_NONE);
+    assert_int_equal(ja.generation, 3);
+    assert_int_equal(jc.generation, 3);
+    snprintf(c, sizeof(c), "%s", jc.member_id);
+    assert_int_equal(ja.n_members, 3);               /* b still there, with its metadata */
+    assert_string_equal(ja.members[1].id, b);
+    assert_string_equal(ja.members[1].meta, "m1");
+    assert_int_equal(hb_static(f, "g", b, "ib", 2), KERR_ILLEGAL_GENERATION);
+    grp_assignment as[] = {{K(a), B("xa")}, {K(b), B("xb")}, {K(c), B("xc")}};
+    srec s;
+    sync_req(f, "g", a, "ia", 3, as, 3, NULL, &s);
+    assert_int_equal(state_of(f, "g"), GRP_STABLE);
+    /* b is back: no rebalance, its assignment is waiting. */
+    jrec jb2;
+    join_opts(f, "g", "", &ob, &jb2);
+    assert_int_equal(jb2.calls, 1);
+    assert_int_equal(jb2.error, KERR_NONE);
+    assert_int_equal(jb2.generation, 3);
+    assert_int_equal(state_of(f, "g"), GRP_STABLE);
+    sync_req(f, "g", jb2.member_id, "ib", 3, NULL, 0, NULL, &s);
+    assert_int_equal(s.error, KERR_NONE);
+    assert_string_equal(s.assign, "xb");
+
+    /* The static leader misses a phase: a member that rejoined leads. */
+    char b2[ID_MAX];
+    snprintf(b2, sizeof(b2), "%s", jb2.member_id);
+    join_opts(f, "g", c, &(jopts){.rebalance_ms = 60, .protos = P_RANGE_M2, .n_protos = 1}, &jc);
+    join_opts(f, "g", b2, &ob, &jb2);
+    drive_until(f, &jc.calls, 1000);
+    assert_int_equal(jc.generation, 4);
+    assert_string_equal(jc.leader, b2);
+    assert_int_equal(jb2.n_members, 3);
+    assert_int_equal(describe(f, "g").n_members, 3);
+}
+
+/* A join phase in which no member rejoined, only absent static members
+ * remain: nobody to answer, so it waits until their sessions expire. */
+static void test_join_phase_waits_when_only_absent_static_members(void **state)
+{
+    fixture *f = *state;
+    jopts oa = {.instance = "ia", .rebalance_ms = 30, .session_ms = 150};
+    jopts od = {.rebalance_ms = 30, .session_ms = 150};
+    jrec ja, jd;
+    join_opts(f, "g", "", &oa, &ja);
+    char a[ID_MAX];
+    snprintf(a, sizeof(a), "%s", ja.member_id);
+    join_opts(f, "g", "", &od, &jd);
+    join_opts(f, "g", a, &oa, &ja);
+    assert_int_equal(ja.generation, 2);
+    /* d leaves; a (static) does not rejoin. */
+    assert_int_equal(grp_leave(f->c, K("g"), K(jd.member_id), KNULL), KERR_NONE);
+    drive_ms(f, 80);                                  /* > rebalance timeout */
+    drec d = describe(f, "g");
+    assert_int_equal(d.state, GRP_PREPARING);
+    assert_int_equal(d.generation, 2);
+    assert_int_equal(d.n_members, 1);
+    drive_ms(f, 200);                                 /* a's session expired */
+    d = describe(f, "g");
+    assert_int_equal(d.state, GRP_EMPTY);
+    assert_int_equal(d.generation, 3);
+}
+
 static void test_pending_member_id_expires(void **state)
 {
     fixture *f = *state;
@@ -1166,6 +1248,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_member_rejoin_without_rebalance, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_static_member_survives_missed_join_phase, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_join_phase_waits_when_only_absent_static_members,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_member_id_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preparing_group_waits_for_pending_member, setup,
                                         teardown),
