@@ -159,7 +159,9 @@ int main(int argc, char **argv)
     net_limits lim = {
         .max_frame_bytes = cfg.socket_request_max_bytes,
         .max_inflight = 128,
-        .max_connections = 10000,
+        .max_connections = cfg.max_connections,
+        .idle_ms = cfg.connections_max_idle_ms,
+        .partial_ms = cfg.request_read_timeout_ms,
     };
     net_server *srv = NULL;
     if (net_server_new(l, cfg.listen_host, cfg.listen_port, &lim, ksrv_on_frame, ks, &srv) < 0) {

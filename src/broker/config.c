@@ -102,6 +102,13 @@ static const cfg_entry cfg_table[] = {
           "Largest record batch accepted; default of the topic key max.message.bytes."),
     C_I32("socket.request.max.bytes", socket_request_max_bytes, "104857600", 1, INT32_MAX,
           "Largest request frame accepted."),
+    C_I32("max.connections", max_connections, "10000", 1, INT32_MAX,
+          "Most client connections open at once; more are closed when accepted."),
+    C_I64("connections.max.idle.ms", connections_max_idle_ms, "600000", 0, INT64_MAX,
+          "Close a connection with no request in flight after this long; 0 never."),
+    C_I64("request.read.timeout.ms", request_read_timeout_ms, "30000", 0, INT64_MAX,
+          "Close a connection that leaves a request frame incomplete this long "
+          "(slow clients, Cairn-specific); 0 never."),
     C_ENUM("log.message.timestamp.type", ts_type, "CreateTime", ts_type_names,
            "Record timestamps: the producer's (CreateTime) or the broker's clock at append "
            "(LogAppendTime)."),

@@ -32,6 +32,9 @@ typedef struct cairn_config {
     int preallocate;             /* log.preallocate: false */
     int32_t message_max_bytes;   /* message.max.bytes: 1048588 */
     int32_t socket_request_max_bytes; /* socket.request.max.bytes: 104857600 */
+    int32_t max_connections;     /* max.connections: 10000 */
+    int64_t connections_max_idle_ms; /* connections.max.idle.ms: 600000 */
+    int64_t request_read_timeout_ms; /* request.read.timeout.ms: 30000 (cairn-specific) */
     int ts_type;                 /* log.message.timestamp.type: CreateTime */
     char *log_level;             /* log.level: "info" (cairn-specific) */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms: 3000 */

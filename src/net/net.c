@@ -32,7 +32,9 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-#define NET_RBUF_INIT 65536
+#define NET_RBUF_INIT 16384
+#define NET_RBUF_KEEP (256 * 1024) /* larger buffers are freed once empty */
+#define NET_SWEEP_MS 1000
 #define NET_IOV_MAX 64
 #define NET_RESP_ARENA_BLOCK 16384
 
@@ -51,6 +53,8 @@ struct net_conn {
     int refs;                    /* pending slots held by handlers after close */
     int closed;
     int paused;                  /* reading stopped: too many slots */
+    int64_t last_active;         /* monotonic ms of the last bytes in or out */
+    int64_t partial_since;       /* monotonic ms when a partial frame started, 0 none */
     int parsing;                 /* inside conn_parse (no re-entry) */
     struct net_conn *next, *prev;   /* server's open list, or its graveyard */
 };
@@ -67,6 +71,8 @@ struct net_server {
     net_conn *graveyard;         /* closed, waiting to be freed */
     int n_conns;
     uint64_t next_id;
+    loop_timer sweep;            /* idle and slow-request checks */
+    int64_t last_refused_log;
 };
 
 static void conn_io_cb(loop_io *io, uint32_t events);
@@ -251,6 +257,7 @@ static void conn_update_events(net_conn *c, int want_out)
 /* Pop finished slots from the head. */
 static void conn_pop_head(net_conn *c)
 {
+    c->last_active = loop_now(c->srv->l);
     net_resp *r = c->head;
     c->head = r->next;
     if (!c->head)
@@ -448,6 +455,16 @@ static void conn_parse_frames(net_conn *c)
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
     }
+    if (c->rlen == 0) {
+        c->partial_since = 0;
+        if (c->rcap > NET_RBUF_KEEP) {
+            free(c->rbuf);
+            c->rbuf = NULL;
+            c->rcap = 0;
+        }
+    } else if (off > 0 || c->partial_since == 0) {
+        c->partial_since = loop_now(s->l);
+    }
 }
 
 static void conn_io_cb(loop_io *io, uint32_t events)
@@ -466,8 +483,8 @@ static void conn_io_cb(loop_io *io, uint32_t events)
     }
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
         if (c->rlen == c->rcap) {
-            /* Buffer full with a partial frame that conn_parse sized for. */
-            c->rcap *= 2;
+            /* No buffer yet, or full with a partial frame conn_parse sized for. */
+            c->rcap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
             c->rbuf = xrealloc(c->rbuf, c->rcap);
         }
         ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
@@ -482,9 +499,34 @@ static void conn_io_cb(loop_io *io, uint32_t events)
             return;
         }
         c->rlen += (size_t)n;
+        c->last_active = loop_now(c->srv->l);
     }
     if (!c->paused && !c->parsing)
         conn_parse(c);
+}
+
+/* Idle connections and slow (partial) requests. */
+static void sweep_cb(loop_timer *t)
+{
+    net_server *s = t->data;
+    int64_t now = loop_now_mono();
+    net_conn *c = s->conns;
+    while (c) {
+        net_conn *next = c->next;
+        if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
+            now - c->partial_since > s->lim.partial_ms) {
+            char why[96];
+            snprintf(why, sizeof(why), "request incomplete after %lld ms (%zu bytes received)",
+                     (long long)(now - c->partial_since), c->rlen);
+            slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer, why);
+            net_conn_close(c, why);
+        } else if (c->n_slots == 0 && c->rlen == 0 && s->lim.idle_ms > 0 &&
+                   now - c->last_active > s->lim.idle_ms) {
+            net_conn_close(c, "idle");
+        }
+        c = next;
+    }
+    loop_timer_start(s->l, t, NET_SWEEP_MS);
 }
 
 /* Listener --------------------------------------------------------------- */
@@ -503,7 +545,12 @@ static void accept_cb(loop_io *io, uint32_t events)
             return;
         }
         if (s->n_conns >= s->lim.max_connections) {
-            slog_warn("connection refused: %d connections open (limit)", s->n_conns);
+            int64_t now = loop_now(s->l);
+            if (now - s->last_refused_log >= 1000) { /* at most one line a second */
+                slog_warn("connection refused: %d connections open (max.connections)",
+                          s->n_conns);
+                s->last_refused_log = now;
+            }
             close(fd);
             continue;
         }
@@ -512,8 +559,7 @@ static void accept_cb(loop_io *io, uint32_t events)
         net_conn *c = xcalloc(1, sizeof(*c));
         c->srv = s;
         c->id = ++s->next_id;
-        c->rcap = NET_RBUF_INIT;
-        c->rbuf = xmalloc(c->rcap);
+        c->last_active = loop_now(s->l);
         char host[INET6_ADDRSTRLEN] = "?";
         int port = 0;
         if (sa.ss_family == AF_INET) {
@@ -603,6 +649,9 @@ int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
     int rc = loop_io_start(l, &s->lio, fd, EPOLLIN, accept_cb, s);
     if (rc == 0)
         rc = loop_add_hook(l, server_reap, s);
+    loop_timer_init(&s->sweep, sweep_cb, s);
+    if (rc == 0 && (s->lim.idle_ms > 0 || s->lim.partial_ms > 0))
+        loop_timer_start(l, &s->sweep, NET_SWEEP_MS);
     if (rc < 0) {
         close(fd);
         free(s);
@@ -621,6 +670,7 @@ void net_server_free(net_server *s)
         return;
     while (s->conns)
         net_conn_close(s->conns, "shutdown");
+    loop_timer_stop(s->l, &s->sweep);
     loop_io_stop(s->l, &s->lio);
     close(s->lio.fd);
     /* Pending slots belong to handlers that are shut down first; free all. */

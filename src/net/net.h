@@ -18,6 +18,14 @@
  * net_resp_slice (owned by the slot, released after sending) and splices it
  * into the writer with kw_splice.
  *
+ * Limits: a frame size outside 8..max_frame_bytes closes the connection;
+ * reading pauses while a connection has max_inflight unanswered slots (so
+ * buffered responses per connection are bounded); a connection with nothing
+ * in flight for idle_ms, or holding an incomplete frame for partial_ms
+ * (slow-loris), is closed by a once-a-second sweep. A connection's read
+ * buffer is allocated on its first bytes and shrunk back after a large
+ * frame, so an idle connection holds no buffer.
+ *
  * Ownership: the server owns connections and slots. A slot finished after its
  * connection closed is simply freed. Steady state allocates nothing: slots,
  * their writers and arenas are recycled per connection.
@@ -51,7 +59,9 @@ typedef void (*net_frame_cb)(net_conn *c, const uint8_t *frame, size_t len, void
 typedef struct net_limits {
     int32_t max_frame_bytes;     /* socket.request.max.bytes */
     int max_inflight;            /* slots per connection before reading pauses */
-    int max_connections;         /* accepted connections at once */
+    int max_connections;         /* accepted connections at once (more are closed at accept) */
+    int64_t idle_ms;             /* close connections with nothing in flight this long (0: never) */
+    int64_t partial_ms;          /* close connections that leave a frame incomplete this long */
 } net_limits;
 
 /* Listen on host:port (port 0 picks one; see net_server_port). 0 or -errno
