@@ -754,9 +754,14 @@ static void retention_timer_cb(loop_timer *tm)
 static void snapshot_timer_cb(loop_timer *tm)
 {
     broker *b = tm->data;
+    int64_t now = loop_wall_ms();
     for (topic *t = b->list; t; t = t->lnext)
-        for (int32_t i = 0; i < t->n_parts; i++)
+        for (int32_t i = 0; i < t->n_parts; i++) {
+            int n = pst_expire(t->parts[i]->ps, now, b->cfg->producer_id_expiration_ms);
+            if (n > 0)
+                slog_info("%s-%d: %d idle producer(s) expired", t->name, i, n);
             partition_snapshot(t->parts[i]);
+        }
     loop_timer_start(b->l, tm, BROKER_SNAPSHOT_MS);
 }
 

@@ -128,6 +128,9 @@ static const cfg_entry cfg_table[] = {
           "group became empty (or after the commit, for standalone consumers)."),
     C_I64("offsets.retention.check.interval.ms", offsets_retention_check_ms, "600000", 1,
           INT64_MAX, "How often expired committed offsets are removed."),
+    C_I64("producer.id.expiration.ms", producer_id_expiration_ms, "86400000", 1, INT64_MAX,
+          "Forget an idempotent producer's sequence state after this long without "
+          "writes to a partition."),
     C_I32("offset.metadata.max.bytes", offset_metadata_max_bytes, "4096", 0, INT32_MAX,
           "Largest metadata string accepted with a committed offset."),
 

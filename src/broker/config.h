@@ -44,6 +44,7 @@ typedef struct cairn_config {
     int64_t offsets_retention_minutes;        /* offsets.retention.minutes: 10080 (7 days) */
     int64_t offsets_retention_check_ms;       /* offsets.retention.check.interval.ms: 600000 */
     int32_t offset_metadata_max_bytes;        /* offset.metadata.max.bytes: 4096 */
+    int64_t producer_id_expiration_ms;        /* producer.id.expiration.ms: 86400000 */
 } cairn_config;
 
 /* Per-topic settings; every field is resolved (override or broker default).

@@ -558,3 +558,35 @@ bad:
         slog_warn("%s: damaged producer snapshot ignored; rebuilding from the log", path);
     return 0;
 }
+
+/* Expiry ------------------------------------------------------------------------ */
+
+int pst_expire(pst_table *t, int64_t now_ms, int64_t max_idle_ms)
+{
+    size_t gone = 0;
+    for (size_t i = 0; i < t->cap; i++) {
+        const pst_producer *p = &t->slots[i];
+        if (p->pid != -1 && p->txn_first_offset < 0 && now_ms - p->last_timestamp > max_idle_ms)
+            gone++;
+    }
+    if (!gone)
+        return 0;
+    pst_producer *old = t->slots;
+    size_t old_cap = t->cap;
+    size_t keep = t->n - gone, cap = PST_HASH_MIN;
+    while (keep * 4 > cap * 3)
+        cap *= 2;
+    table_init(t, cap);
+    for (size_t i = 0; i < old_cap; i++) {
+        const pst_producer *p = &old[i];
+        if (p->pid == -1 || (p->txn_first_offset < 0 && now_ms - p->last_timestamp > max_idle_ms))
+            continue;
+        size_t j = slot_of(p->pid, t->cap);
+        while (t->slots[j].pid != -1)
+            j = (j + 1) & (t->cap - 1);
+        t->slots[j] = *p;
+        t->n++;
+    }
+    free(old);
+    return (int)gone;
+}

@@ -89,6 +89,10 @@ void pst_foreach(const pst_table *t, void (*cb)(void *arg, const pst_producer *p
 const pst_producer *pst_get(const pst_table *t, int64_t pid);
 int pst_count(const pst_table *t);
 
+/* Forget producers with no open transaction whose last batch or marker is
+ * older than max_idle_ms (producer.id.expiration.ms). Returns how many. */
+int pst_expire(pst_table *t, int64_t now_ms, int64_t max_idle_ms);
+
 /* Snapshot file in dir. write: 0 or -errno. load: returns the offset the
  * snapshot covers (replay from there), or 0 when there is none or it is
  * invalid (state cleared: replay everything), or -errno on I/O error. */
