@@ -21,7 +21,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke gen gen-check clean bench
+.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench
 all: $(BUILD)/cairn $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -60,6 +60,7 @@ test: deps
 	@$(MAKE) --no-print-directory asan-test
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory bench-smoke
+	@$(MAKE) --no-print-directory valgrind-test
 	@$(MAKE) --no-print-directory integration
 
 unit: $(UNIT_BIN)
@@ -73,6 +74,13 @@ asan-test:
 
 asan-unit: unit $(BUILD)/cairn
 	@CAIRN_BIN=$(BUILD)/cairn bash tests/integration/run.sh $(BUILD)
+
+# A subset of the integration suite with the broker under Valgrind memcheck.
+VALGRIND_TESTS := test_kcat.py test_bad_input.py test_groups_wire.py test_topic_behaviour.py \
+                  test_restart.py
+valgrind-test: $(BUILD)/cairn
+	@cd tests/integration/py && CAIRN_REAL_BIN=$(CURDIR)/$(BUILD)/cairn \
+	  CAIRN_BIN=$(CURDIR)/tests/integration/valgrind-cairn.sh $(PY) -m pytest -q $(VALGRIND_TESTS)
 
 bench-smoke: $(BUILD)/cairn $(BUILD)/tools/loadgen
 	@bash bench/quick.sh smoke
