@@ -91,7 +91,8 @@ int pst_count(const pst_table *t);
 
 /* Snapshot file in dir. write: 0 or -errno. load: returns the offset the
  * snapshot covers (replay from there), or 0 when there is none or it is
- * invalid (state cleared: replay everything), or -errno on I/O error. */
+ * invalid (state cleared: replay everything; a snapshot past log_end is also
+ * deleted, as it describes data the log lost), or -errno on I/O error. */
 int pst_snapshot_write(const pst_table *t, const char *dir, int64_t offset);
 int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int64_t log_end);
 

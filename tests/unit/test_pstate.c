@@ -623,6 +623,11 @@ static void test_snapshot_past_log_end_ignored(void **state)
     assert_int_equal(pst_snapshot_write(t, dir, 500), 0);
     assert_int_equal(pst_snapshot_load(u, dir, 0, 499), 0);
     assert_int_equal(pst_count(u), 0);
+    /* The snapshot describes data the log lost. Once the log has grown
+     * past its offset again (new appends, then a crash before the next
+     * snapshot) it must not be taken for the new data. */
+    assert_int_equal(pst_snapshot_load(u, dir, 0, 600), 0);
+    assert_int_equal(pst_count(u), 0);
     pst_free(t);
     pst_free(u);
     rm_rf(dir);
@@ -865,6 +870,64 @@ static void test_broker_produce_reopen_replay(void **state)
     assert_scenario_state(f);
 }
 
+/* Close as a crash right after an fsync would leave things: the log is
+ * durable but no snapshot is written at close (the file, or its absence, is
+ * as it was before). */
+static void fx_crash(fixture *f, const char *snap)
+{
+    size_t len = 0;
+    uint8_t *saved = file_exists(snap) ? read_all(snap, &len) : NULL;
+    fx_close(f);
+    if (saved) {
+        write_all(snap, saved, len);
+        free(saved);
+    } else {
+        unlink(snap);
+    }
+}
+
+/* A snapshot past the log end (written by the timer before the tail it
+ * describes was fsynced, then lost in a crash) is ignored at open. If the
+ * log then grows past its offset and the broker crashes again before a new
+ * snapshot, the old file must not come back as the state of the new data. */
+static void test_broker_snapshot_past_end_not_reused(void **state)
+{
+    fixture *f = *state;
+    char msg[256], dir[128], path[192];
+    assert_int_equal(broker_topic_create(f->b, kstr_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
+                                         NULL), KERR_NONE);
+    snprintf(dir, sizeof(dir), "%s/tx-0", f->dir);
+    snap_path(dir, path, sizeof(path));
+    partition *p = fx_partition(f);
+    int64_t base;
+    assert_int_equal(produce(f, p, 1, 0, 0, 2, 0, &base), KERR_NONE);
+    fx_crash(f, path);
+    /* The lost tail: producer 1 at epoch 3 and producer 2's open txn at 5. */
+    pst_table *t = pst_new();
+    put(t, 1, 3, 0, 1, 0, 4);
+    put(t, 2, 0, 0, 1, 1, 5);
+    assert_int_equal(pst_snapshot_write(t, dir, 8), 0);
+    pst_free(t);
+    fx_open(f);
+    p = fx_partition(f);
+    assert_int_equal(broker_lso(p), 2);
+    assert_null(pst_get(p->ps, 2));
+    /* Grow past 8 with producer 1, epoch 0, then crash again. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(produce(f, p, 1, 0, 2 + 2 * i, 2, 0, &base), KERR_NONE);
+    assert_int_equal(log_end_offset(p->log), 10);
+    fx_crash(f, path);
+    fx_open(f);
+    p = fx_partition(f);
+    assert_int_equal(broker_lso(p), 10);
+    assert_null(pst_get(p->ps, 2));
+    assert_int_equal(pst_get(p->ps, 1)->epoch, 0);
+    assert_int_equal(produce(f, p, 1, 0, 8, 2, 0, &base), KERR_NONE);
+    assert_int_equal(base, 8);
+    assert_int_equal(produce(f, p, 1, 0, 10, 1, 0, &base), KERR_NONE);
+    assert_int_equal(base, 10);
+}
+
 /* The producer commits after a reopen: LSO moves to the end. */
 static void test_broker_commit_after_reopen(void **state)
 {
@@ -912,6 +975,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_at_log_end_loaded),
         cmocka_unit_test_setup_teardown(test_broker_produce_reopen_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_commit_after_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_snapshot_past_end_not_reused, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
