@@ -511,9 +511,13 @@ int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int6
     uint32_t np = rd32(p + 14), na = rd32(p + 18);
     p += 22;
     if (offset > log_end) {
-        /* The log lost data the snapshot describes (unsynced tail): replay. */
+        /* The log lost data the snapshot describes (unsynced tail): replay.
+         * Remove the file too: once new appends take the log past offset,
+         * a crash before the next snapshot would have it loaded as the
+         * state of data it never saw. */
         slog_warn("%s: snapshot at offset %lld is past the log end %lld; rebuilding",
                   path, (long long)offset, (long long)log_end);
+        unlink(path);
         goto bad;
     }
     for (uint32_t i = 0; i < np; i++) {

@@ -78,8 +78,10 @@ void pst_update(pst_table *t, const batch_info *bi, int64_t base_offset, int mar
 int64_t pst_first_unstable(const pst_table *t);
 /* 1 if pid has a transaction open on this partition. */
 int pst_txn_open(const pst_table *t, int64_t pid);
-/* Aborted transactions overlapping [from, to): calls cb for each, in first
- * offset order. Returns the count. */
+/* Aborted transactions overlapping [from, to) (last offset >= from and first
+ * offset < to, as Kafka's index lookup): calls cb (may be NULL) for each, in
+ * marker (last offset) order, not first offset order; clients sort them.
+ * Returns the count. */
 int pst_aborted_in(const pst_table *t, int64_t from, int64_t to,
                    void (*cb)(void *arg, const pst_aborted *a), void *arg);
 /* Forget aborted ranges that end below log_start (after retention). */
@@ -95,7 +97,8 @@ int pst_expire(pst_table *t, int64_t now_ms, int64_t max_idle_ms);
 
 /* Snapshot file in dir. write: 0 or -errno. load: returns the offset the
  * snapshot covers (replay from there), or 0 when there is none or it is
- * invalid (state cleared: replay everything), or -errno on I/O error. */
+ * invalid (state cleared: replay everything; a snapshot past log_end is also
+ * deleted, as it describes data the log lost), or -errno on I/O error. */
 int pst_snapshot_write(const pst_table *t, const char *dir, int64_t offset);
 int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int64_t log_end);
 
