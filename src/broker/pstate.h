@@ -18,7 +18,7 @@
  *    producer any sequence is accepted.
  *
  * Persistence: the state is a function of the log. pst_snapshot_write saves
- * it at an offset into <dir>/producer.snapshot (temp file, fsync, rename);
+ * it at an offset into <dir>/producer.snapshot (temp file, rename; not fsynced: a lost or torn snapshot only means a longer replay);
  * pst_load reads a snapshot (ignored if damaged or past the log end) and the
  * caller replays batch headers from the snapshot offset to the log end with
  * pst_replay_batch. Loop thread only. */
