@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/pstate.h"
+#include "kafka/batch.h"
 #include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
@@ -36,6 +38,7 @@ struct broker {
     topic *internal;                 /* internal logs (lnext chain), not in hash/list */
     loop_timer flush_timer;
     loop_timer retention_timer;
+    loop_timer snapshot_timer;       /* producer-state snapshots */
     int appended;                    /* an append happened this iteration */
     void (*append_cb)(void *arg);
     void *append_arg;
@@ -284,6 +287,93 @@ static void partition_durable_cb(log_partition *lp, int64_t durable, int status,
     }
 }
 
+/* Rebuild producer state from batch headers in [from, log end). */
+static int partition_replay(partition *p, int64_t from)
+{
+    int64_t off = from, end = log_end_offset(p->log);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    int64_t n_batches = 0;
+    while (off < end) {
+        log_slice sl;
+        rc = log_read(p->log, off, end, 1 << 20, &sl);
+        if (rc < 0 || sl.len == 0)
+            break;
+        if ((size_t)sl.len > cap) {
+            cap = (size_t)sl.len;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t got = pread(sl.fd, buf, (size_t)sl.len, sl.pos);
+        int64_t len = sl.len;
+        log_slice_release(&sl);
+        if (got != len) {
+            rc = -CN_EIO;
+            break;
+        }
+        size_t pos = 0;
+        int64_t before = off;
+        while (pos + BATCH_HEADER_SIZE <= (size_t)len) {
+            batch_info bi;
+            if (batch_parse_header(buf + pos, (size_t)len - pos, &bi) < 0)
+                break;
+            size_t total = (size_t)bi.batch_length + 12;
+            if (total < BATCH_HEADER_SIZE || pos + total > (size_t)len)
+                break;
+            int64_t last = bi.base_offset + bi.last_offset_delta;
+            if (last >= off && bi.producer_id >= 0) {
+                int type = -1;
+                int32_t cepoch = -1;
+                if (bi.control)
+                    pst_marker_parse(buf + pos, total, &type, &cepoch);
+                pst_replay_batch(p->ps, &bi, bi.base_offset, type, cepoch);
+            }
+            n_batches++;
+            off = CN_MAX(off, last + 1);
+            pos += total;
+        }
+        if (off == before) {
+            rc = -CN_ECORRUPT; /* no progress: the log module guarantees whole batches */
+            break;
+        }
+    }
+    free(buf);
+    if (rc < 0)
+        slog_error("%s-%d: rebuilding producer state failed at offset %lld: %d", p->t->name,
+                   p->id, (long long)off, rc);
+    else if (n_batches > 0)
+        slog_info("%s-%d: producer state rebuilt from %lld batch(es) at offsets %lld..%lld "
+                  "(%d producer(s))", p->t->name, p->id, (long long)n_batches, (long long)from,
+                  (long long)end - 1, pst_count(p->ps));
+    return rc;
+}
+
+static int partition_load_producers(partition *p, const char *dir)
+{
+    int64_t start = log_start_offset(p->log), end = log_end_offset(p->log);
+    int64_t from = pst_snapshot_load(p->ps, dir, start, end);
+    if (from < 0)
+        from = 0;
+    from = CN_MAX(from, start);
+    p->snap_offset = from;
+    return from < end ? partition_replay(p, from) : 0;
+}
+
+static void partition_snapshot(partition *p)
+{
+    int64_t end = log_end_offset(p->log);
+    if (end == p->snap_offset)
+        return;
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", p->t->b->dir, p->t->name, p->id);
+    int rc = pst_snapshot_write(p->ps, dir, end);
+    if (rc < 0)
+        slog_warn("%s-%d: writing the producer snapshot failed: %s", p->t->name, p->id,
+                  strerror(-rc));
+    else
+        p->snap_offset = end;
+}
+
 static int partition_open(broker *b, topic *t, int32_t id, partition **out)
 {
     char dir[4400];
@@ -300,6 +390,14 @@ static int partition_open(broker *b, topic *t, int32_t id, partition **out)
     }
     log_partition_set_durable_cb(p->log, partition_durable_cb, p);
     log_set_high_watermark(p->log, log_end_offset(p->log));
+    p->ps = pst_new();
+    rc = partition_load_producers(p, dir);
+    if (rc < 0) {
+        pst_free(p->ps);
+        log_partition_close(p->log);
+        free(p);
+        return rc;
+    }
     *out = p;
     return 0;
 }
@@ -329,9 +427,56 @@ static void partition_close(partition *p, int destroy)
         if (rc < 0)
             slog_error("final fsync of %s-%d failed: %d", p->t->name, p->id, rc);
         partition_end_waits(p, rc < 0 ? -CN_EIO : 0);
+        if (rc == 0)
+            partition_snapshot(p);
         log_partition_close(p->log);
     }
+    pst_free(p->ps);
     free(p);
+}
+
+int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
+{
+    batch_info bi;
+    if (batch_parse_header(batch, len, &bi) < 0)
+        return KERR_CORRUPT_MESSAGE;
+    if (bi.producer_id >= 0) {
+        pst_batch dup;
+        int rc = pst_check(p->ps, &bi, &dup);
+        if (rc == -1) {
+            *base_offset = dup.first_offset; /* a retry of a stored batch */
+            return KERR_NONE;
+        }
+        if (rc > 0)
+            return (int16_t)rc;
+    }
+    int rc = broker_append(b, p, batch, len, base_offset);
+    if (rc < 0)
+        return KERR_KAFKA_STORAGE_ERROR;
+    if (bi.producer_id >= 0)
+        pst_update(p->ps, &bi, *base_offset, -1, -1);
+    return KERR_NONE;
+}
+
+int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
+                        int32_t coordinator_epoch, int64_t *offset)
+{
+    uint8_t buf[PST_MARKER_SIZE];
+    size_t len = pst_marker_build(buf, pid, epoch, commit, coordinator_epoch, loop_wall_ms());
+    int rc = broker_append(b, p, buf, len, offset);
+    if (rc < 0)
+        return rc;
+    batch_info bi;
+    batch_parse_header(buf, len, &bi);
+    pst_update(p->ps, &bi, *offset, commit ? 1 : 0, coordinator_epoch);
+    return 0;
+}
+
+int64_t broker_lso(const partition *p)
+{
+    int64_t hw = log_high_watermark(p->log);
+    int64_t first = pst_first_unstable(p->ps);
+    return first >= 0 && first < hw ? first : hw;
 }
 
 int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
@@ -429,6 +574,7 @@ static int topic_load(broker *b, const char *name, const char *path)
     if (!f)
         return -errno;
     topic *t = xcalloc(1, sizeof(*t));
+    t->b = b;
     t->name = xstrdup(name);
     topic_config_defaults(b->cfg, &t->cfg);
     char line[1024];
@@ -492,6 +638,7 @@ int broker_internal_partition(broker *b, const char *name, partition **out)
             return 0;
         }
     topic *t = xcalloc(1, sizeof(*t));
+    t->b = b;
     t->name = xstrdup(name);
     topic_config_defaults(b->cfg, &t->cfg);
     t->cfg.retention_ms = -1;
@@ -594,10 +741,23 @@ static void retention_timer_cb(loop_timer *tm)
     for (topic *t = b->list; t; t = t->lnext)
         for (int32_t i = 0; i < t->n_parts; i++) {
             int n = log_enforce_retention(t->parts[i]->log, now);
-            if (n > 0)
+            if (n > 0) {
                 slog_info("retention deleted %d segment(s) of %s-%d", n, t->name, i);
+                pst_truncate_head(t->parts[i]->ps, log_start_offset(t->parts[i]->log));
+            }
         }
     loop_timer_start(b->l, tm, b->cfg->retention_check_ms);
+}
+
+/* Producer-state snapshots bound the replay after a crash. */
+#define BROKER_SNAPSHOT_MS 30000
+static void snapshot_timer_cb(loop_timer *tm)
+{
+    broker *b = tm->data;
+    for (topic *t = b->list; t; t = t->lnext)
+        for (int32_t i = 0; i < t->n_parts; i++)
+            partition_snapshot(t->parts[i]);
+    loop_timer_start(b->l, tm, BROKER_SNAPSHOT_MS);
 }
 
 static void append_hook(void *arg)
@@ -680,6 +840,8 @@ int broker_open(cairn_config *cfg, loop *l, broker **out)
     if (cfg->flush_interval_ms > 0)
         loop_timer_start(l, &b->flush_timer, cfg->flush_interval_ms);
     loop_timer_start(l, &b->retention_timer, cfg->retention_check_ms);
+    loop_timer_init(&b->snapshot_timer, snapshot_timer_cb, b);
+    loop_timer_start(l, &b->snapshot_timer, BROKER_SNAPSHOT_MS);
     loop_add_hook(l, append_hook, b);
     slog_info("data directory %s: %d topic(s) loaded, cluster id %s", b->dir, b->n_topics,
               b->cluster_id);
@@ -696,6 +858,7 @@ void broker_close(broker *b)
         return;
     loop_timer_stop(b->l, &b->flush_timer);
     loop_timer_stop(b->l, &b->retention_timer);
+    loop_timer_stop(b->l, &b->snapshot_timer);
     while (b->list) {
         topic *t = b->list;
         topic_unlink(b, t);
@@ -779,6 +942,7 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
         return KERR_INVALID_PARTITIONS;
     }
     topic *t = xcalloc(1, sizeof(*t));
+    t->b = b;
     t->name = xmalloc((size_t)name.len + 1);
     memcpy(t->name, name.ptr, (size_t)name.len);
     t->name[name.len] = '\0';

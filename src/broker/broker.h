@@ -40,11 +40,13 @@ struct partition {
     int32_t id;
     log_partition *log;
     struct pst_table *ps;           /* producer state (idempotence, transactions) */
+    int64_t snap_offset;            /* log end covered by the last producer snapshot */
     durable_wait *waits;            /* unordered; fired when durable >= target */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
 };
 
 struct topic {
+    broker *b;
     char *name;
     kuuid id;
     topic_config cfg;

@@ -402,19 +402,26 @@ static void session_expired(loop_timer *t)
     member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
 }
 
-static void pending_expired(loop_timer *t)
+/* Forget a member id handed out with MEMBER_ID_REQUIRED; a join phase
+ * that waited for it may now complete. */
+static void pending_forget(grp *g, grp_pending *p)
 {
-    grp_pending *p = t->data;
-    grp *g = p->g;
     for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
             break;
         }
+    loop_timer_stop(g->c->l, &p->expire);
     free(p->id);
     free(p);
     if (g->state == GRP_PREPARING)
         maybe_complete_join(g);
+}
+
+static void pending_expired(loop_timer *t)
+{
+    grp_pending *p = t->data;
+    pending_forget(p->g, p);
 }
 
 static void complete_join(grp *g);
@@ -560,16 +567,32 @@ static void complete_join(grp *g)
     grp_coord *c = g->c;
     loop_timer_stop(c->l, &g->join_timer);
     g->initial_phase = 0;
-    /* Members that did not rejoin in time are out. */
+    /* Dynamic members that did not rejoin in time are out. Static ones stay
+     * (until their session expires) so that a restarting instance keeps its
+     * place, as in Kafka's onCompleteJoin. */
     grp_member *m = g->members;
+    grp_member *joined = NULL;
     while (m) {
         grp_member *next = m->next;
-        if (!m->join_cb) {
+        if (!m->join_cb && !m->instance_id) {
             slog_info("group %s: member %s removed: did not rejoin within the rebalance timeout",
                       g->id, m->id);
             member_drop(g, m, KERR_UNKNOWN_MEMBER_ID);
+        } else if (m->join_cb && !joined) {
+            joined = m;
         }
         m = next;
+    }
+    if (g->members && !joined) {
+        /* Only absent static members: nobody to answer. Wait another
+         * rebalance timeout; their sessions expire meanwhile. */
+        loop_timer_start(c->l, &g->join_timer, max_rebalance_ms(g));
+        return;
+    }
+    grp_member *leader = g->leader ? member_find(g, kstr_c(g->leader)) : NULL;
+    if (joined && (!leader || !leader->join_cb)) {
+        free(g->leader);                  /* the leader must be one that rejoined */
+        g->leader = xstrdup(joined->id);
     }
     g->generation++;
     free(g->protocol_name);
@@ -604,7 +627,8 @@ static void complete_join(grp *g)
         m->join_cb = NULL;
         m->join_ctx = NULL;
         session_arm(m);
-        join_answer_current(m, cb, ctx, 0);
+        if (cb)
+            join_answer_current(m, cb, ctx, 0);
     }
 }
 
@@ -703,6 +727,27 @@ static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
     loop_timer_stop(m->g->c->l, &m->session);
 }
 
+/* Park the join of a member just added and start or join a rebalance.
+ * During the initial delay of a group that was empty, each new member
+ * (whether it came straight in or through MEMBER_ID_REQUIRED) restarts the
+ * delay, up to the deadline, as Kafka's InitialDelayedJoin waits again
+ * while new members keep arriving. */
+static void new_member_joined(grp *g, grp_member *m, grp_join_cb cb, void *ctx)
+{
+    grp_coord *c = g->c;
+    park_join(m, cb, ctx);
+    if (g->state == GRP_PREPARING)
+        maybe_complete_join(g);
+    else
+        prepare_rebalance(g, "new member joined");
+    if (g->state == GRP_PREPARING && g->initial_phase) {
+        int64_t left = g->initial_deadline - loop_now_mono();
+        loop_timer_start(c->l, &g->join_timer,
+                         CN_MAX(0, CN_MIN((int64_t)c->cfg->group_initial_rebalance_delay_ms,
+                                          left)));
+    }
+}
+
 void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
 {
     char midbuf[256];
@@ -781,18 +826,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             return;
         }
         grp_member *m = member_add(g, nid, req);
-        park_join(m, cb, ctx);
-        if (g->state == GRP_PREPARING)
-            maybe_complete_join(g);
-        else
-            prepare_rebalance(g, "new member joined");
-        if (g->state == GRP_PREPARING && g->initial_phase) {
-            /* Each new member restarts the initial delay, up to the deadline. */
-            int64_t left = g->initial_deadline - loop_now_mono();
-            loop_timer_start(c->l, &g->join_timer,
-                             CN_MAX(0, CN_MIN((int64_t)c->cfg->group_initial_rebalance_delay_ms,
-                                              left)));
-        }
+        new_member_joined(g, m, cb, ctx);
         return;
     }
     /* A member id we handed out with MEMBER_ID_REQUIRED? */
@@ -810,11 +844,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             return;
         }
         grp_member *m = member_add(g, nid, req);
-        park_join(m, cb, ctx);
-        if (g->state == GRP_PREPARING)
-            maybe_complete_join(g);
-        else
-            prepare_rebalance(g, "new member joined");
+        new_member_joined(g, m, cb, ctx);
         return;
     }
     grp_member *m = member_find(g, req->member_id);
@@ -979,6 +1009,14 @@ int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
     if (member_id.len <= 0) {
         m = member_find_instance(g, instance_id);
     } else {
+        /* A client that got MEMBER_ID_REQUIRED and shuts down before
+         * rejoining leaves with that id (Kafka: removePendingMember). */
+        for (grp_pending *p = g->pending; p; p = p->next)
+            if (kstr_eq(member_id, p->id)) {
+                slog_info("group %s: pending member %s left", g->id, p->id);
+                pending_forget(g, p);
+                return KERR_NONE;
+            }
         m = member_find(g, member_id);
         if (instance_id.len >= 0) {
             grp_member *byinst = member_find_instance(g, instance_id);
@@ -1005,14 +1043,19 @@ int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr insta
         /* A simple (standalone) commit: only while nobody is a member. */
         return !g || !g->members ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
     }
-    if (!g || !g->members)
-        return generation < 0 ? KERR_UNKNOWN_MEMBER_ID : KERR_ILLEGAL_GENERATION;
-    if (g->state == GRP_COMPLETING)
-        return KERR_REBALANCE_IN_PROGRESS;
+    /* A group Kafka would have loaded (offsets or a stored generation) is an
+     * empty group there: the member is unknown. */
+    if (!g)
+        return generation < 0 || grp_known(c, group_id) ? KERR_UNKNOWN_MEMBER_ID
+                                                        : KERR_ILLEGAL_GENERATION;
     grp_member *m;
     int16_t err = check_member(g, member_id, instance_id, generation, &m);
     if (err)
         return err;
+    /* Only a current member of the current generation learns that the
+     * assignment is not there yet; a stale one gets ILLEGAL_GENERATION. */
+    if (g->state == GRP_COMPLETING)
+        return KERR_REBALANCE_IN_PROGRESS;
     session_arm(m);
     return KERR_NONE;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/pstate.h"
 #include "kafka/kafka.h"
 #include "util/common.h"
 
@@ -43,6 +44,31 @@ void kh_fetch_fini(ksrv *ks)
         park_answer(st->head);
     free(st);
     *ksrv_fetch_state(ks) = NULL;
+}
+
+typedef struct aborted_ctx {
+    kreq *q;
+    kafka_fetch_response_aborted_transaction *items;
+    int32_t n;
+} aborted_ctx;
+
+static void aborted_one(void *arg, const pst_aborted *a)
+{
+    aborted_ctx *ac = arg;
+    ac->items[ac->n].producer_id = a->pid;
+    ac->items[ac->n].first_offset = a->first_offset;
+    ac->n++;
+}
+
+/* The aborted transactions a read_committed reader of [from, to) must skip. */
+static void aborted_list(kreq *q, partition *p, int64_t from, int64_t to,
+                         kafka_fetch_response_partition_data *pd)
+{
+    int n = pst_aborted_in(p->ps, from, to, NULL, NULL);
+    aborted_ctx ac = {q, kreq_alloc(q, (size_t)n, sizeof(*ac.items)), 0};
+    pst_aborted_in(p->ps, from, to, aborted_one, &ac);
+    pd->aborted_transactions.items = ac.items;
+    pd->aborted_transactions.n = ac.n;
 }
 
 /* Walk the request; with rsp == NULL only count available bytes, otherwise
@@ -88,10 +114,15 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                 continue;
             }
             int64_t hw = log_high_watermark(p->log);
+            int64_t lso = broker_lso(p);
+            /* read_committed readers stop at the last stable offset. */
+            int64_t limit = req->isolation_level == 1 ? lso : hw;
             if (pd) {
                 pd->high_watermark = hw;
-                pd->last_stable_offset = hw;
+                pd->last_stable_offset = lso;
                 pd->log_start_offset = log_start_offset(p->log);
+                if (req->isolation_level == 1)
+                    aborted_list(q, p, fp->fetch_offset, limit, pd);
             }
             int64_t want = CN_MIN((int64_t)fp->partition_max_bytes, budget);
             /* KIP-74: until something was returned, the first batch may exceed limits. */
@@ -100,7 +131,7 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
             if (want <= 0)
                 continue;
             log_slice tmp, *sl = pd ? net_resp_slice(resp) : &tmp;
-            int rc = log_read(p->log, fp->fetch_offset, hw, want, sl);
+            int rc = log_read(p->log, fp->fetch_offset, limit, want, sl);
             if (rc == -CN_ERANGE) {
                 if (pd)
                     pd->error_code = KERR_OFFSET_OUT_OF_RANGE;

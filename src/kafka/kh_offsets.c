@@ -99,7 +99,8 @@ void kh_list_offsets(kreq *q)
             int64_t off = -1, ts = -1;
             int16_t err = KERR_NONE;
             if (lp->timestamp == TS_LATEST)
-                off = log_high_watermark(p->log);
+                off = q->ver >= 2 && req.isolation_level == 1 ? broker_lso(p)
+                                                             : log_high_watermark(p->log);
             else if (lp->timestamp == TS_EARLIEST)
                 off = log_start_offset(p->log);
             else if (lp->timestamp >= 0)

@@ -57,10 +57,10 @@ static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr
     if (rec.len > 16 && rec.ptr[16] != 2)
         return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     int n_batches = 0;
-    int16_t err = (int16_t)batch_validate(rec.ptr, (size_t)rec.len, tc->max_message_bytes,
+    int16_t verr = (int16_t)batch_validate(rec.ptr, (size_t)rec.len, tc->max_message_bytes,
                                           ksrv_scratch(q->ks), NULL, 0, &n_batches);
-    if (err)
-        return err;
+    if (verr)
+        return verr;
     /* Kafka's rule for Produce v3+: exactly one batch per partition, so an
      * append is all or nothing and a retry cannot duplicate part of it. */
     if (n_batches != 1)
@@ -70,11 +70,10 @@ static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr
     size_t len = (size_t)rec.len;
     if (tc->ts_type == TS_LOG_APPEND_TIME)
         batch_set_log_append_time(buf, len, now);
-    int rc = broker_append(q->b, p, buf, len, &pr->base_offset);
-    if (rc < 0) {
-        slog_error("append to %s-%d failed: %s", p->t->name, p->id, strerror(-rc));
+    int16_t err = broker_produce(q->b, p, buf, len, &pr->base_offset);
+    if (err) {
         pr->base_offset = -1;
-        return KERR_KAFKA_STORAGE_ERROR;
+        return err;
     }
     pr->log_append_time_ms = tc->ts_type == TS_LOG_APPEND_TIME ? now : -1;
     return KERR_NONE;
