@@ -1093,7 +1093,11 @@ int txn_check_timeouts(txn_coord *c)
 
 int txn_completing(const txn_coord *c)
 {
-    return c->n_completing > 0;
+    for (size_t i = 0; i <= c->mask; i++)
+        for (const txn_meta *m = c->tab[i]; m; m = m->hnext)
+            if (m->state == TXN_PREPARE_COMMIT || m->state == TXN_PREPARE_ABORT)
+                return 1;
+    return 0;
 }
 
 static void compact_fire(txn_op *op, int status)

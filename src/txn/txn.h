@@ -147,6 +147,7 @@ int txn_check_timeouts(txn_coord *c);
 /* Compact the log when it is more than 4 x the live bytes + 1 MiB, as the
  * offsets store does (force: always). Returns 0 or -CN_E*. */
 int txn_maybe_compact(txn_coord *c, int force);
-/* 1 while some transaction waits for its markers to become durable. */
+/* 1 while some transaction is in PrepareCommit or PrepareAbort (its markers
+ * are not all durable yet, or a failed completion waits for a retry). */
 int txn_completing(const txn_coord *c);
 #endif
