@@ -133,6 +133,11 @@ static const cfg_entry cfg_table[] = {
           "writes to a partition."),
     C_I32("offset.metadata.max.bytes", offset_metadata_max_bytes, "4096", 0, INT32_MAX,
           "Largest metadata string accepted with a committed offset."),
+    C_I32("transaction.max.timeout.ms", txn_max_timeout_ms, "900000", 1, INT32_MAX,
+          "Largest transaction timeout a transactional producer may ask for."),
+    C_I64("transaction.abort.timed.out.transaction.cleanup.interval.ms", txn_abort_check_ms,
+          "10000", 1, INT64_MAX, "How often the transaction coordinator aborts transactions "
+          "open longer than their timeout."),
 
     C_ALIAS("broker.id", "node.id", 1),
     C_ALIAS("log.dir", "log.dirs", 1),

@@ -45,6 +45,8 @@ typedef struct cairn_config {
     int64_t offsets_retention_check_ms;       /* offsets.retention.check.interval.ms: 600000 */
     int32_t offset_metadata_max_bytes;        /* offset.metadata.max.bytes: 4096 */
     int64_t producer_id_expiration_ms;        /* producer.id.expiration.ms: 86400000 */
+    int32_t txn_max_timeout_ms;               /* transaction.max.timeout.ms: 900000 */
+    int64_t txn_abort_check_ms;               /* transaction.abort.timed.out.transaction.cleanup.interval.ms: 10000 */
 } cairn_config;
 
 /* Per-topic settings; every field is resolved (override or broker default).

@@ -6,16 +6,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "broker/replay.h"
 #include "group/offsets_int.h"
 #include "util/common.h"
-#include "util/crc32c.h"
 #include "util/slog.h"
 
 #define COMPACT_BATCH_RECS 1000
 #define COMPACT_BATCH_BYTES ((size_t)1 << 20)
 #define COMPACT_SLACK ((int64_t)1 << 20)
 #define META_MAX ((int32_t)64 << 20)
-#define REPLAY_READ_BYTES ((int64_t)1 << 20)
 
 /* Hashing ------------------------------------------------------------------- */
 
@@ -285,93 +284,19 @@ static int replay_rec(const batch_record *r, void *arg)
     return 0;
 }
 
-static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
+static void replay_batch(void *arg, const batch_info *bi, const uint8_t *batch, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, (off_t)(pos + (int64_t)done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -CN_EIO;
-        done += (size_t)n;
-    }
-    return 0;
+    (void)bi;
+    (void)batch;
+    replay_ctx *c = arg;
+    c->s->log_bytes += (int64_t)len;
 }
 
 static int replay(goff_store *s)
 {
-    log_partition *lp = s->p->log;
-    int64_t off = log_start_offset(lp), end = log_end_offset(lp);
-    replay_ctx c = {.s = s, .start = off};
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    while (off < end) {
-        log_slice sl;
-        rc = log_read(lp, off, end, REPLAY_READ_BYTES, &sl);
-        if (rc < 0) {
-            slog_error("%s: reading offset %lld failed: %d", BROKER_OFFSETS_TOPIC, (long long)off,
-                       rc);
-            rc = -CN_EIO;
-            break;
-        }
-        if (sl.len <= 0) {
-            log_slice_release(&sl);
-            slog_error("%s: empty read at offset %lld before the log end %lld; replay stops",
-                       BROKER_OFFSETS_TOPIC, (long long)off, (long long)end);
-            break;
-        }
-        if ((size_t)sl.len > cap) {
-            cap = (size_t)sl.len;
-            free(buf);
-            buf = xmalloc(cap);
-        }
-        size_t len = (size_t)sl.len;
-        rc = pread_all(sl.fd, buf, len, sl.pos);
-        log_slice_release(&sl);
-        if (rc < 0) {
-            slog_error("%s: pread at offset %lld failed", BROKER_OFFSETS_TOPIC, (long long)off);
-            break;
-        }
-        size_t pos = 0;
-        int64_t next = off;
-        while (pos + BATCH_HEADER_SIZE <= len) {
-            batch_info bi;
-            batch_parse_header(buf + pos, len - pos, &bi);
-            int64_t total = (int64_t)bi.batch_length + 12;
-            if (bi.batch_length < 49 || (size_t)total > len - pos) {
-                slog_error("%s: damaged batch at offset %lld; replay stops there",
-                           BROKER_OFFSETS_TOPIC, (long long)bi.base_offset);
-                goto out;
-            }
-            const uint8_t *bp = buf + pos;
-            if (bi.magic != 2) {
-                slog_warn("%s: skipping batch at offset %lld: magic %d", BROKER_OFFSETS_TOPIC,
-                          (long long)bi.base_offset, bi.magic);
-            } else if (crc32c(0, bp + 21, (size_t)total - 21) != bi.crc) {
-                slog_warn("%s: skipping batch at offset %lld: CRC mismatch", BROKER_OFFSETS_TOPIC,
-                          (long long)bi.base_offset);
-            } else if (!bi.control) {
-                int kerr = batch_foreach(bp, (size_t)total, s->scratch, replay_rec, &c);
-                if (kerr)
-                    slog_warn("%s: batch at offset %lld is malformed (error %d); rest skipped",
-                              BROKER_OFFSETS_TOPIC, (long long)bi.base_offset, kerr);
-            }
-            if (bi.base_offset >= off || bi.base_offset + bi.last_offset_delta >= off)
-                s->log_bytes += total;
-            next = bi.base_offset + bi.last_offset_delta + 1;
-            pos += (size_t)total;
-        }
-        if (next <= off) {
-            slog_error("%s: no progress reading at offset %lld; replay stops",
-                       BROKER_OFFSETS_TOPIC, (long long)off);
-            break;
-        }
-        off = next;
-    }
-out:
-    free(buf);
+    replay_ctx c = {.s = s, .start = log_start_offset(s->p->log)};
+    static const broker_replay_ops ops = {replay_batch, replay_rec};
+    int rc = broker_replay(s->p, BROKER_OFFSETS_TOPIC, s->scratch, &ops, &c);
     if (c.skipped)
         slog_warn("%s: %lld record(s) skipped during replay", BROKER_OFFSETS_TOPIC,
                   (long long)c.skipped);

@@ -7,6 +7,7 @@
 #include "group/group.h"
 #include "group/offsets.h"
 #include "kafka/kafka.h"
+#include "txn/txn.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -44,6 +45,14 @@ const ksrv_api ksrv_apis[] = {
     {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kh_incremental_alter_configs},
     {KAFKA_API_OFFSET_DELETE, 0, 0, kh_offset_delete},
     {KAFKA_API_DESCRIBE_CLUSTER, 0, 1, kh_describe_cluster},
+    {KAFKA_API_INIT_PRODUCER_ID, 0, 4, kh_init_producer_id},
+    {KAFKA_API_ADD_PARTITIONS_TO_TXN, 0, 3, kh_add_partitions_to_txn},
+    {KAFKA_API_ADD_OFFSETS_TO_TXN, 0, 3, kh_add_offsets_to_txn},
+    {KAFKA_API_END_TXN, 0, 3, kh_end_txn},
+    {KAFKA_API_TXN_OFFSET_COMMIT, 0, 3, kh_txn_offset_commit},
+    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0, kh_describe_producers},
+    {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0, kh_describe_transactions},
+    {KAFKA_API_LIST_TRANSACTIONS, 0, 1, kh_list_transactions},
 };
 const int ksrv_n_apis = (int)CN_ARRAY_LEN(ksrv_apis);
 
@@ -53,6 +62,7 @@ struct ksrv {
     struct kh_fetch_state *fetch;
     goff_store *offsets;
     grp_coord *groups;
+    txn_coord *txn;
 };
 
 static void on_append(void *arg) { kh_fetch_wake(arg); }
@@ -69,6 +79,14 @@ ksrv *ksrv_new(broker *b)
     ks->b = b;
     ks->offsets = offsets;
     ks->groups = grp_coord_new(b, offsets);
+    rc = txn_open(b, offsets, &ks->txn);
+    if (rc < 0) {
+        slog_error("cannot open the transaction log: %s", strerror(-rc));
+        grp_coord_free(ks->groups);
+        goff_close(offsets);
+        free(ks);
+        return NULL;
+    }
     ks->scratch = batch_scratch_new();
     kh_fetch_init(ks);
     broker_set_append_listener(b, on_append, ks);
@@ -81,6 +99,7 @@ void ksrv_free(ksrv *ks)
         return;
     broker_set_append_listener(ks->b, NULL, NULL);
     kh_fetch_fini(ks);
+    txn_close(ks->txn);
     grp_coord_free(ks->groups);
     goff_close(ks->offsets);
     batch_scratch_free(ks->scratch);
@@ -90,6 +109,7 @@ void ksrv_free(ksrv *ks)
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
 grp_coord *ksrv_groups(ksrv *ks) { return ks->groups; }
 goff_store *ksrv_offsets(ksrv *ks) { return ks->offsets; }
+txn_coord *ksrv_txn(ksrv *ks) { return ks->txn; }
 struct kh_fetch_state **ksrv_fetch_state(ksrv *ks) { return &ks->fetch; }
 
 void *kreq_alloc(kreq *q, size_t n, size_t sz)

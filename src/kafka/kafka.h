@@ -54,6 +54,7 @@ void kreq_bad(kreq *q, const char *what);
 batch_scratch *ksrv_scratch(ksrv *ks);
 struct grp_coord *ksrv_groups(ksrv *ks);
 struct goff_store *ksrv_offsets(ksrv *ks);
+struct txn_coord *ksrv_txn(ksrv *ks);
 
 #define KARR_ALLOC(q, arr, count)                                                      \
     ((arr).n = (int32_t)(count),                                                       \
@@ -83,6 +84,14 @@ void kh_offset_delete(kreq *q);
 void kh_list_groups(kreq *q);
 void kh_describe_groups(kreq *q);
 void kh_delete_groups(kreq *q);
+void kh_init_producer_id(kreq *q);
+void kh_add_partitions_to_txn(kreq *q);
+void kh_add_offsets_to_txn(kreq *q);
+void kh_txn_offset_commit(kreq *q);
+void kh_end_txn(kreq *q);
+void kh_describe_transactions(kreq *q);
+void kh_list_transactions(kreq *q);
+void kh_describe_producers(kreq *q);
 
 /* Fetch parking (kh_fetch.c): re-check parked fetches after appends. */
 void kh_fetch_wake(ksrv *ks);

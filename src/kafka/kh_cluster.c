@@ -155,8 +155,12 @@ static int16_t coordinator_error(int8_t key_type, kstr key, const char **msg)
         return KERR_NONE;
     }
     if (key_type == 1) {
-        *msg = "transactions are not supported yet";
-        return KERR_COORDINATOR_NOT_AVAILABLE;
+        /* This node coordinates every transactional id. */
+        if (key.len <= 0) {
+            *msg = "empty transactional id";
+            return KERR_INVALID_REQUEST;
+        }
+        return KERR_NONE;
     }
     *msg = "unknown coordinator key type";
     return KERR_INVALID_REQUEST;

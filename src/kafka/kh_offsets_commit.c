@@ -10,6 +10,7 @@
 #include "group/offsets.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
+#include "txn/txn.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -224,6 +225,18 @@ static int32_t fetch_group(kreq *q, kstr group, const topic_req *tr, int32_t n_t
     return nt;
 }
 
+/* OffsetFetch v7+ require_stable: a partition with a transactional offset
+ * still pending is UNSTABLE_OFFSET_COMMIT (the client retries). */
+static int16_t unstable(kreq *q, int require_stable, kstr group, kstr tname, int32_t part,
+                        int64_t *offset)
+{
+    if (q->ver < 7 || !require_stable ||
+        !txn_offsets_pending(ksrv_txn(q->ks), group, tname, part))
+        return KERR_NONE;
+    *offset = -1;
+    return KERR_UNSTABLE_OFFSET_COMMIT;
+}
+
 void kh_offset_fetch(kreq *q)
 {
     kafka_offset_fetch_request req;
@@ -256,7 +269,8 @@ void kh_offset_fetch(kreq *q)
                 p->committed_offset = to[i].parts[j].offset;
                 p->committed_leader_epoch = to[i].parts[j].epoch;
                 p->metadata = to[i].parts[j].metadata;
-                p->error_code = KERR_NONE;
+                p->error_code = unstable(q, req.require_stable, req.group_id, to[i].name,
+                                         p->partition_index, &p->committed_offset);
             }
         }
         rsp.error_code = req.group_id.len <= 0 && q->ver >= 2 ? KERR_INVALID_GROUP_ID : KERR_NONE;
@@ -288,7 +302,8 @@ void kh_offset_fetch(kreq *q)
                     p->committed_offset = to[i].parts[j].offset;
                     p->committed_leader_epoch = to[i].parts[j].epoch;
                     p->metadata = to[i].parts[j].metadata;
-                    p->error_code = KERR_NONE;
+                    p->error_code = unstable(q, req.require_stable, rg->group_id, to[i].name,
+                                             p->partition_index, &p->committed_offset);
                 }
             }
         }

@@ -96,8 +96,6 @@ void kh_produce(kreq *q)
     int16_t req_err = KERR_NONE;
     if (acks != 0 && acks != 1 && acks != -1)
         req_err = KERR_INVALID_REQUIRED_ACKS;
-    else if (req.transactional_id.len >= 0)
-        req_err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* transactions: not yet */
     KARR_ALLOC(q, rsp->responses, req.topic_data.n > 0 ? req.topic_data.n : 0);
     /* Partitions to wait for (acks=all): at most one wait per partition entry. */
     for (int32_t i = 0; i < req.topic_data.n; i++) {

@@ -1,0 +1,1167 @@
+/* Transaction coordinator: producer ids, the per-transactional.id state
+ * machine, its persistence in __transaction_state (format in txn_rec.c),
+ * recovery, timeouts and compaction. Contract in txn.h.
+ *
+ * Transitions and the function behind each (Kafka's TransactionCoordinator):
+ *
+ *   from \ request   InitProducerId          AddPartitions/AddOffsets   EndTxn(commit|abort)
+ *   (none)           new pid, Empty          INVALID_PRODUCER_ID_MAPPING same
+ *   Empty            epoch bump, Empty       -> Ongoing                  INVALID_TXN_STATE
+ *   Ongoing          fence_abort: epoch bump, stays Ongoing (adds)       -> Prepare{Commit|Abort}
+ *                    -> PrepareAbort, answer                             (txn_end)
+ *                    CONCURRENT_TRANSACTIONS
+ *   Prepare*         CONCURRENT_TRANSACTIONS CONCURRENT_TRANSACTIONS     same outcome: CONCURRENT_
+ *                                                                        TRANSACTIONS, else
+ *                                                                        INVALID_TXN_STATE
+ *   Complete*        epoch bump, Empty       -> Ongoing                  same outcome: NONE, else
+ *                                                                        INVALID_TXN_STATE
+ *
+ *   Prepare* --complete_start: markers + offsets, complete_finish when all durable--> Complete*
+ *   Ongoing past its timeout --txn_check_timeouts: fence_abort--> PrepareAbort
+ *
+ * Before any of that, a request whose producer id differs from the id's gets
+ * INVALID_PRODUCER_ID_MAPPING and one whose epoch differs gets
+ * PRODUCER_FENCED (InitProducerId: KIP-360 rules in init_existing).
+ *
+ * Memory changes first, then the record is appended; the client is answered
+ * when the log is durable up to that record. A failed append or fsync of the
+ * log makes the coordinator failed (the log itself is failed: sticky storage
+ * errors): every later request gets COORDINATOR_NOT_AVAILABLE until restart,
+ * when replay gives the last durable state. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "proto/kafka/kerr.h"
+#include "txn/txn_int.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+#include "broker/replay.h"
+
+#define COMPACT_BATCH_RECS 1000
+#define COMPACT_BATCH_BYTES ((size_t)1 << 20)
+#define COMPACT_SLACK ((int64_t)1 << 20)
+#define REC_OVERHEAD 80                 /* batch header + record framing, roughly */
+
+static const char *const state_names[TXN_STATE__COUNT] = {
+    "Empty", "Ongoing", "PrepareCommit", "PrepareAbort",
+    "CompleteCommit", "CompleteAbort", "Dead", "PrepareEpochFence",
+};
+
+const char *txn_state_name(txn_state s)
+{
+    return (unsigned)s < TXN_STATE__COUNT ? state_names[s] : "Unknown";
+}
+
+int txn_state_parse(kstr name)
+{
+    for (int i = 0; i < TXN_STATE__COUNT; i++)
+        if (kstr_eq(name, state_names[i]))
+            return i;
+    return -1;
+}
+
+/* Strings ------------------------------------------------------------------- */
+
+static kstr str_dup(kstr s)
+{
+    if (s.len < 0)
+        return s;
+    char *c = xmalloc((size_t)s.len + 1);
+    if (s.len > 0)
+        memcpy(c, s.ptr, (size_t)s.len);
+    c[s.len] = '\0';
+    return (kstr){c, s.len};
+}
+
+static void str_free(kstr s)
+{
+    free((char *)s.ptr);
+}
+
+static int str_eq(kstr a, kstr b)
+{
+    return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
+}
+
+static uint64_t hash_str(uint64_t seed, kstr s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (int32_t i = 0; i < s.len; i++) {
+        h ^= (uint8_t)s.ptr[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 29);
+}
+
+/* Transactional ids --------------------------------------------------------- */
+
+static txn_meta *meta_find(txn_coord *c, kstr tid)
+{
+    if (tid.len < 0)
+        return NULL;
+    uint64_t h = hash_str(c->seed, tid);
+    for (txn_meta *m = c->tab[h & c->mask]; m; m = m->hnext)
+        if (m->hash == h && str_eq(m->tid, tid))
+            return m;
+    return NULL;
+}
+
+static void meta_clear(txn_meta *m)
+{
+    for (int i = 0; i < m->n_parts; i++)
+        str_free(m->parts[i].topic);
+    m->n_parts = 0;
+    for (int i = 0; i < m->n_groups; i++) {
+        txn_group *g = &m->groups[i];
+        for (int j = 0; j < g->n_offs; j++) {
+            str_free(g->offs[j].tp.topic);
+            str_free(g->offs[j].metadata);
+        }
+        free(g->offs);
+        str_free(g->name);
+    }
+    m->n_groups = 0;
+}
+
+static void meta_free(txn_meta *m)
+{
+    meta_clear(m);
+    free(m->parts);
+    free(m->groups);
+    str_free(m->tid);
+    free(m);
+}
+
+static txn_meta *meta_new(txn_coord *c, kstr tid)
+{
+    txn_meta *m = xcalloc(1, sizeof(*m));
+    m->tid = str_dup(tid);
+    m->hash = hash_str(c->seed, tid);
+    m->pid = m->last_pid = -1;
+    m->epoch = m->last_epoch = -1;
+    m->start_ms = -1;
+    if (c->n + 1 > c->mask + 1) {
+        size_t nsz = (c->mask + 1) * 2;
+        txn_meta **t = xcalloc(nsz, sizeof(*t));
+        for (size_t i = 0; i <= c->mask; i++)
+            for (txn_meta *x = c->tab[i], *next; x; x = next) {
+                next = x->hnext;
+                x->hnext = t[x->hash & (nsz - 1)];
+                t[x->hash & (nsz - 1)] = x;
+            }
+        free(c->tab);
+        c->tab = t;
+        c->mask = nsz - 1;
+    }
+    m->hnext = c->tab[m->hash & c->mask];
+    c->tab[m->hash & c->mask] = m;
+    c->n++;
+    return m;
+}
+
+static void meta_remove(txn_coord *c, txn_meta *m)
+{
+    txn_meta **pp = &c->tab[m->hash & c->mask];
+    while (*pp != m)
+        pp = &(*pp)->hnext;
+    *pp = m->hnext;
+    c->n--;
+    c->live_bytes -= m->rec_bytes;
+    meta_free(m);
+}
+
+static int meta_has_part(const txn_meta *m, kstr tname, int32_t part)
+{
+    for (int i = 0; i < m->n_parts; i++)
+        if (m->parts[i].partition == part && str_eq(m->parts[i].topic, tname))
+            return 1;
+    return 0;
+}
+
+static void meta_add_part(txn_meta *m, kstr tname, int32_t part)
+{
+    if (meta_has_part(m, tname, part))
+        return;
+    if (m->n_parts == m->cap_parts) {
+        m->cap_parts = m->cap_parts ? m->cap_parts * 2 : 8;
+        m->parts = xrealloc(m->parts, (size_t)m->cap_parts * sizeof(*m->parts));
+    }
+    m->parts[m->n_parts++] = (txn_tp){str_dup(tname), part};
+}
+
+static txn_group *meta_group(txn_meta *m, kstr group)
+{
+    for (int i = 0; i < m->n_groups; i++)
+        if (str_eq(m->groups[i].name, group))
+            return &m->groups[i];
+    return NULL;
+}
+
+static txn_group *meta_add_group(txn_meta *m, kstr group)
+{
+    txn_group *g = meta_group(m, group);
+    if (g)
+        return g;
+    if (m->n_groups == m->cap_groups) {
+        m->cap_groups = m->cap_groups ? m->cap_groups * 2 : 2;
+        m->groups = xrealloc(m->groups, (size_t)m->cap_groups * sizeof(*m->groups));
+    }
+    g = &m->groups[m->n_groups++];
+    memset(g, 0, sizeof(*g));
+    g->name = str_dup(group);
+    return g;
+}
+
+static void group_put(txn_group *g, kstr tname, int32_t part, int64_t offset, int32_t epoch,
+                      kstr md)
+{
+    txn_off *o = NULL;
+    for (int i = 0; i < g->n_offs && !o; i++)
+        if (g->offs[i].tp.partition == part && str_eq(g->offs[i].tp.topic, tname))
+            o = &g->offs[i];
+    if (!o) {
+        if (g->n_offs == g->cap_offs) {
+            g->cap_offs = g->cap_offs ? g->cap_offs * 2 : 8;
+            g->offs = xrealloc(g->offs, (size_t)g->cap_offs * sizeof(*g->offs));
+        }
+        o = &g->offs[g->n_offs++];
+        o->tp = (txn_tp){str_dup(tname), part};
+    } else {
+        str_free(o->metadata);
+    }
+    o->offset = offset;
+    o->leader_epoch = epoch;
+    o->metadata = str_dup(md);
+}
+
+/* Copy the decoded value v (views) into m (owned). */
+static void meta_assign(txn_meta *m, const txn_meta *v)
+{
+    meta_clear(m);
+    m->pid = v->pid;
+    m->last_pid = v->last_pid;
+    m->epoch = v->epoch;
+    m->last_epoch = v->last_epoch;
+    m->timeout_ms = v->timeout_ms;
+    m->state = v->state;
+    m->start_ms = v->start_ms;
+    m->update_ms = v->update_ms;
+    for (int i = 0; i < v->n_parts; i++)
+        meta_add_part(m, v->parts[i].topic, v->parts[i].partition);
+    for (int i = 0; i < v->n_groups; i++) {
+        txn_group *g = meta_add_group(m, v->groups[i].name);
+        for (int j = 0; j < v->groups[i].n_offs; j++) {
+            const txn_off *o = &v->groups[i].offs[j];
+            group_put(g, o->tp.topic, o->tp.partition, o->offset, o->leader_epoch, o->metadata);
+        }
+    }
+}
+
+/* Durable waits ---------------------------------------------------------------- */
+
+static void op_unlink(txn_op *op)
+{
+    txn_coord *c = op->c;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+}
+
+static void op_durable(durable_wait *w, int status)
+{
+    txn_op *op = (txn_op *)w;
+    op_unlink(op);
+    op->fire(op, status);
+    free(op);
+}
+
+static txn_op *op_new(txn_coord *c, void (*fire)(txn_op *op, int status))
+{
+    txn_op *op = xcalloc(1, sizeof(*op));
+    op->c = c;
+    op->fire = fire;
+    return op;
+}
+
+/* Park op until p is durable up to target; fire may run before this returns. */
+static void op_wait(txn_op *op, partition *p, int64_t target)
+{
+    txn_coord *c = op->c;
+    op->p = p;
+    op->next = c->ops;
+    op->prev = NULL;
+    if (c->ops)
+        c->ops->prev = op;
+    c->ops = op;
+    op->w.next = NULL;
+    op->w.target = target;
+    op->w.cb = op_durable;
+    broker_wait_durable(c->b, p, &op->w);
+}
+
+static void coord_fail(txn_coord *c, const char *what, int rc)
+{
+    if (!c->failed)
+        slog_error("%s: %s failed (%d); the transaction coordinator stops until restart",
+                   BROKER_TXN_TOPIC, what, rc);
+    c->failed = 1;
+}
+
+static void reply_fire(txn_op *op, int status)
+{
+    if (status < 0)
+        coord_fail(op->c, "fsync", status);
+    op->cb(op->arg, status < 0 ? KERR_COORDINATOR_NOT_AVAILABLE : op->err, op->pid, op->epoch);
+}
+
+/* Answer cb once everything appended so far is durable. */
+static void reply_durable(txn_coord *c, txn_cb cb, void *arg, int64_t pid, int16_t epoch)
+{
+    txn_op *op = op_new(c, reply_fire);
+    op->cb = cb;
+    op->arg = arg;
+    op->err = KERR_NONE;
+    op->pid = pid;
+    op->epoch = epoch;
+    op_wait(op, c->p, c->last_target);
+}
+
+/* Appending records ------------------------------------------------------------- */
+
+typedef struct rec_buf {
+    kw w;
+    struct { size_t ko, kl, vo, vl; } *r;
+    int n, cap;
+} rec_buf;
+
+static void rb_init(rec_buf *rb)
+{
+    memset(rb, 0, sizeof(*rb));
+    kw_init(&rb->w);
+}
+
+static void rb_fini(rec_buf *rb)
+{
+    kw_fini(&rb->w);
+    free(rb->r);
+}
+
+static void rb_push(rec_buf *rb, size_t start, size_t key_len)
+{
+    if (rb->n == rb->cap) {
+        rb->cap = rb->cap ? rb->cap * 2 : 8;
+        rb->r = xrealloc(rb->r, (size_t)rb->cap * sizeof(*rb->r));
+    }
+    rb->r[rb->n].ko = start;
+    rb->r[rb->n].kl = key_len;
+    rb->r[rb->n].vo = start + key_len;
+    rb->r[rb->n].vl = rb->w.len - start - key_len;
+    rb->n++;
+}
+
+static void rb_meta(rec_buf *rb, const txn_meta *m)
+{
+    size_t start = rb->w.len, kl;
+    txn__enc_meta(&rb->w, m, &kl);
+    rb_push(rb, start, kl);
+}
+
+static void rb_block(rec_buf *rb, int64_t end)
+{
+    size_t start = rb->w.len, kl;
+    txn__enc_block(&rb->w, end, &kl);
+    rb_push(rb, start, kl);
+}
+
+/* Append rb's records as one batch. 0 or -CN_E*. */
+static int rb_append(txn_coord *c, rec_buf *rb)
+{
+    if (rb->n == 0)
+        return 0;
+    int64_t now = loop_wall_ms();
+    batch_build_rec *recs = xmalloc((size_t)rb->n * sizeof(*recs));
+    for (int i = 0; i < rb->n; i++) {
+        recs[i].key = rb->w.buf + rb->r[i].ko;
+        recs[i].key_len = (int32_t)rb->r[i].kl;
+        recs[i].value = rb->w.buf + rb->r[i].vo;
+        recs[i].value_len = (int32_t)rb->r[i].vl;
+        recs[i].ts = now;
+    }
+    uint8_t *batch = NULL;
+    size_t len = 0;
+    int rc = batch_build(recs, rb->n, BATCH_COMPRESSION_NONE, 0, &batch, &len);
+    free(recs);
+    if (rc < 0)
+        return -CN_ENOMEM;
+    int64_t base;
+    rc = broker_append(c->b, c->p, batch, len, &base);
+    free(batch);
+    if (rc < 0)
+        return rc;
+    c->log_bytes += (int64_t)len;
+    c->last_target = log_end_offset(c->p->log);
+    return 0;
+}
+
+/* Append m's current state. 0, or -CN_E* (the coordinator is then failed). */
+static int persist(txn_coord *c, txn_meta *m)
+{
+    m->update_ms = loop_wall_ms();
+    rec_buf rb;
+    rb_init(&rb);
+    rb_meta(&rb, m);
+    int rc = rb_append(c, &rb);
+    int64_t bytes = (int64_t)rb.w.len + REC_OVERHEAD;
+    rb_fini(&rb);
+    if (rc < 0) {
+        coord_fail(c, "append", rc);
+        return rc;
+    }
+    c->live_bytes += bytes - m->rec_bytes;
+    m->rec_bytes = bytes;
+    return 0;
+}
+
+/* Take a producer id, persisting a new block end first when needed (the
+ * caller's reply waits for c->last_target, which covers it). */
+static int alloc_pid(txn_coord *c, int64_t *out)
+{
+    if (c->next_pid >= c->block_end) {
+        int64_t end = c->next_pid + TXN_PID_BLOCK;
+        rec_buf rb;
+        rb_init(&rb);
+        rb_block(&rb, end);
+        int rc = rb_append(c, &rb);
+        rb_fini(&rb);
+        if (rc < 0) {
+            coord_fail(c, "append", rc);
+            return rc;
+        }
+        c->block_end = end;
+        c->block_target = c->last_target;
+    }
+    *out = c->next_pid++;
+    return 0;
+}
+
+/* Completing Prepare* ---------------------------------------------------------------- */
+
+static void complete_start(txn_coord *c, txn_meta *m);
+
+static void complete_finish(txn_coord *c, txn_meta *m)
+{
+    m->completing = 0;
+    c->n_completing--;
+    if (m->comp_failed) {
+        slog_warn("%s: transaction of %s not completed (a marker failed); retrying later",
+                  BROKER_TXN_TOPIC, m->tid.ptr);
+        return;
+    }
+    m->state = m->state == TXN_PREPARE_COMMIT ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT;
+    meta_clear(m);
+    m->start_ms = -1;
+    persist(c, m);
+}
+
+static void comp_fire(txn_op *op, int status)
+{
+    txn_meta *m = op->m;
+    if (status < 0)
+        m->comp_failed = 1;
+    if (--m->inflight == 0)
+        complete_finish(op->c, m);
+}
+
+static void comp_wait(txn_coord *c, txn_meta *m, partition *p, int64_t target)
+{
+    txn_op *op = op_new(c, comp_fire);
+    op->m = m;
+    m->inflight++;
+    op_wait(op, p, target);
+}
+
+/* Write the markers of m's transaction to each of its partitions and, on
+ * commit, its pending offsets to the offsets store; complete_finish runs when
+ * all of those are durable. */
+static void complete_start(txn_coord *c, txn_meta *m)
+{
+    if (c->failed || m->completing)
+        return;
+    int commit = m->state == TXN_PREPARE_COMMIT;
+    m->completing = 1;
+    m->comp_failed = 0;
+    m->inflight = 1; /* held until every wait is parked */
+    c->n_completing++;
+    for (int i = 0; i < m->n_parts; i++) {
+        partition *p = broker_partition(c->b, m->parts[i].topic, m->parts[i].partition);
+        if (!p) {
+            slog_warn("%s: %s-%d of transaction %s no longer exists; no marker",
+                      BROKER_TXN_TOPIC, m->parts[i].topic.ptr, m->parts[i].partition,
+                      m->tid.ptr);
+            continue;
+        }
+        int64_t off;
+        int rc = broker_write_marker(c->b, p, m->pid, m->epoch, commit, 0, &off);
+        if (rc < 0) {
+            slog_error("%s: %s marker on %s-%d failed: %d", BROKER_TXN_TOPIC,
+                       commit ? "COMMIT" : "ABORT", m->parts[i].topic.ptr,
+                       m->parts[i].partition, rc);
+            m->comp_failed = 1;
+            continue;
+        }
+        comp_wait(c, m, p, off + 1);
+    }
+    if (commit && c->offsets) {
+        for (int i = 0; i < m->n_groups; i++) {
+            txn_group *g = &m->groups[i];
+            if (g->n_offs == 0)
+                continue;
+            goff_commit_item *items = xcalloc((size_t)g->n_offs, sizeof(*items));
+            for (int j = 0; j < g->n_offs; j++)
+                items[j] = (goff_commit_item){g->offs[j].tp.topic, g->offs[j].tp.partition,
+                                              g->offs[j].offset, g->offs[j].leader_epoch,
+                                              g->offs[j].metadata, -1};
+            int64_t target = -1;
+            int rc = goff_commit(c->offsets, g->name, items, g->n_offs, loop_wall_ms(), &target);
+            free(items);
+            if (rc < 0) {
+                slog_error("%s: committing offsets of group %s for %s failed: %d",
+                           BROKER_TXN_TOPIC, g->name.ptr, m->tid.ptr, rc);
+                m->comp_failed = 1;
+                continue;
+            }
+            comp_wait(c, m, goff_partition(c->offsets), target);
+        }
+        goff_maybe_compact(c->offsets);
+    }
+    if (--m->inflight == 0)
+        complete_finish(c, m);
+}
+
+static void prepare_fire(txn_op *op, int status)
+{
+    if (status < 0) {
+        coord_fail(op->c, "fsync", status);
+        if (op->cb)
+            op->cb(op->arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        return;
+    }
+    if (op->cb)
+        op->cb(op->arg, KERR_NONE, -1, -1);
+    complete_start(op->c, op->m);
+}
+
+/* Move m to Prepare{Commit,Abort}, and once that is durable answer cb (may be
+ * NULL) and complete the transaction. */
+static int16_t prepare(txn_coord *c, txn_meta *m, int commit, txn_cb cb, void *arg)
+{
+    m->state = commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT;
+    if (persist(c, m) < 0)
+        return KERR_COORDINATOR_NOT_AVAILABLE;
+    txn_op *op = op_new(c, prepare_fire);
+    op->m = m;
+    op->cb = cb;
+    op->arg = arg;
+    op_wait(op, c->p, c->last_target);
+    return KERR_NONE;
+}
+
+/* Abort m's Ongoing transaction with a bumped epoch, so that the producer
+ * that opened it is fenced on every partition by the ABORT markers. */
+static void fence_abort(txn_coord *c, txn_meta *m)
+{
+    if (m->epoch < TXN_EPOCH_MAX)
+        m->epoch++;
+    m->last_epoch = -1;
+    prepare(c, m, 0, NULL, NULL);
+}
+
+/* Replay ---------------------------------------------------------------------- */
+
+typedef struct replay_ctx {
+    txn_coord *c;
+    int64_t applied, skipped;
+} replay_ctx;
+
+static int replay_rec(const batch_record *r, void *arg)
+{
+    replay_ctx *rc = arg;
+    txn_coord *c = rc->c;
+    txn__rec d;
+    const char *why;
+    if (txn__rec_decode(r, &d, &why) < 0) {
+        if (rc->skipped++ < 10)
+            slog_warn("%s: skipping record at offset %lld: %s", BROKER_TXN_TOPIC,
+                      (long long)r->offset, why);
+        return 0;
+    }
+    rc->applied++;
+    if (d.kind == TXN_KEY_PID_BLOCK) {
+        c->block_end = CN_MAX(c->block_end, d.block_end);
+        return 0;
+    }
+    txn_meta *m = meta_find(c, d.tid);
+    if (d.tombstone) {
+        if (m)
+            meta_remove(c, m);
+        return 0;
+    }
+    if (!m)
+        m = meta_new(c, d.tid);
+    meta_assign(m, &d.v);
+    c->live_bytes -= m->rec_bytes;
+    m->rec_bytes = (int64_t)r->key_len + r->value_len + REC_OVERHEAD;
+    c->live_bytes += m->rec_bytes;
+    c->next_pid = CN_MAX(c->next_pid, CN_MAX(m->pid, m->last_pid) + 1);
+    txn__rec_fini(&d);
+    return 0;
+}
+
+static void replay_batch(void *arg, const batch_info *bi, const uint8_t *batch, size_t len)
+{
+    (void)bi;
+    (void)batch;
+    replay_ctx *rc = arg;
+    rc->c->log_bytes += (int64_t)len;
+}
+
+/* Timer ----------------------------------------------------------------------- */
+
+static void on_timer(loop_timer *t)
+{
+    txn_coord *c = t->data;
+    txn_check_timeouts(c);
+    txn_maybe_compact(c, 0);
+    loop_timer_start(c->l, &c->timer, broker_config(c->b)->txn_abort_check_ms);
+}
+
+/* Open / close ------------------------------------------------------------------ */
+
+int txn_open(broker *b, goff_store *offsets, txn_coord **out)
+{
+    *out = NULL;
+    partition *p = NULL;
+    int rc = broker_internal_partition(b, BROKER_TXN_TOPIC, &p);
+    if (rc < 0)
+        return rc;
+    txn_coord *c = xcalloc(1, sizeof(*c));
+    c->b = b;
+    c->p = p;
+    c->offsets = offsets;
+    c->l = broker_loop(b);
+    if (getrandom(&c->seed, sizeof(c->seed), 0) != (ssize_t)sizeof(c->seed))
+        c->seed = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
+    c->mask = 15;
+    c->tab = xcalloc(c->mask + 1, sizeof(*c->tab));
+    c->scratch = batch_scratch_new();
+    replay_ctx rctx = {.c = c};
+    static const broker_replay_ops ops = {replay_batch, replay_rec};
+    rc = broker_replay(p, BROKER_TXN_TOPIC, c->scratch, &ops, &rctx);
+    if (rc < 0) {
+        txn_close(c);
+        return rc;
+    }
+    if (rctx.skipped)
+        slog_warn("%s: %lld record(s) skipped during replay", BROKER_TXN_TOPIC,
+                  (long long)rctx.skipped);
+    /* A fresh block after a restart: ids of the last block may be out. */
+    c->next_pid = CN_MAX(c->next_pid, c->block_end);
+    c->block_end = c->next_pid;
+    c->last_target = c->block_target = log_end_offset(p->log);
+    c->live_bytes += REC_OVERHEAD + 12;
+    int n_prepared = 0, n_ongoing = 0;
+    for (size_t i = 0; i <= c->mask; i++)
+        for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
+            if (m->state == TXN_PREPARE_COMMIT || m->state == TXN_PREPARE_ABORT) {
+                n_prepared++;
+                complete_start(c, m);
+            } else if (m->state == TXN_ONGOING) {
+                n_ongoing++;
+            }
+        }
+    slog_info("%s: replayed %lld record(s): %zu transactional id(s), %d completing, %d ongoing, "
+              "next producer id %lld", BROKER_TXN_TOPIC, (long long)rctx.applied, c->n, n_prepared,
+              n_ongoing, (long long)c->next_pid);
+    loop_timer_init(&c->timer, on_timer, c);
+    loop_timer_start(c->l, &c->timer, broker_config(b)->txn_abort_check_ms);
+    *out = c;
+    return 0;
+}
+
+void txn_close(txn_coord *c)
+{
+    if (!c)
+        return;
+    if (c->l)
+        loop_timer_stop(c->l, &c->timer);
+    /* Take our waits off the partitions' lists; the broker outlives us. */
+    while (c->ops) {
+        txn_op *op = c->ops;
+        for (durable_wait **pp = &op->p->waits; *pp; pp = &(*pp)->next)
+            if (*pp == &op->w) {
+                *pp = op->w.next;
+                break;
+            }
+        c->ops = op->next;
+        free(op);
+    }
+    for (size_t i = 0; c->tab && i <= c->mask; i++)
+        for (txn_meta *m = c->tab[i], *next; m; m = next) {
+            next = m->hnext;
+            meta_free(m);
+        }
+    free(c->tab);
+    batch_scratch_free(c->scratch);
+    free(c);
+}
+
+partition *txn_partition(txn_coord *c)
+{
+    return c->p;
+}
+
+/* InitProducerId ------------------------------------------------------------------ */
+
+/* Known id in Empty or Complete*: KIP-360 checks, then an epoch bump (or a
+ * new producer id once the epoch is exhausted). */
+static void init_existing(txn_coord *c, txn_meta *m, int32_t timeout_ms, int64_t pid,
+                          int16_t epoch, txn_cb cb, void *arg)
+{
+    int expected = pid >= 0;
+    if (expected) {
+        int valid = m->epoch < 0 || pid == m->pid ||
+                    (pid == m->last_pid && epoch >= TXN_EPOCH_MAX);
+        if (!valid) {
+            cb(arg, KERR_PRODUCER_FENCED, -1, -1);
+            return;
+        }
+        if (pid == m->last_pid && pid != m->pid) {
+            /* Retry of the call that rotated the producer id. */
+            reply_durable(c, cb, arg, m->pid, m->epoch);
+            return;
+        }
+        if (m->epoch >= 0 && epoch != m->epoch) {
+            if (epoch == m->last_epoch)
+                reply_durable(c, cb, arg, m->pid, m->epoch); /* retry of a bump */
+            else
+                cb(arg, KERR_PRODUCER_FENCED, -1, -1);
+            return;
+        }
+    }
+    if (m->epoch >= TXN_EPOCH_MAX) {
+        int64_t npid;
+        if (alloc_pid(c, &npid) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+        m->last_pid = m->pid;
+        m->last_epoch = expected ? m->epoch : -1;
+        m->pid = npid;
+        m->epoch = 0;
+    } else {
+        m->last_epoch = expected ? m->epoch : -1;
+        m->epoch++;
+    }
+    m->timeout_ms = timeout_ms;
+    m->state = TXN_EMPTY;
+    m->start_ms = -1;
+    meta_clear(m);
+    if (persist(c, m) < 0) {
+        cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        return;
+    }
+    reply_durable(c, cb, arg, m->pid, m->epoch);
+}
+
+void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, int16_t epoch,
+                       txn_cb cb, void *arg)
+{
+    if (c->failed) {
+        cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        return;
+    }
+    if (tid.len < 0) {
+        int64_t npid;
+        if (alloc_pid(c, &npid) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+        txn_op *op = op_new(c, reply_fire);
+        op->cb = cb;
+        op->arg = arg;
+        op->pid = npid;
+        op->epoch = 0;
+        op_wait(op, c->p, c->block_target);
+        return;
+    }
+    if (tid.len == 0) {
+        cb(arg, KERR_INVALID_REQUEST, -1, -1);
+        return;
+    }
+    if (timeout_ms <= 0 || timeout_ms > broker_config(c->b)->txn_max_timeout_ms) {
+        cb(arg, KERR_INVALID_TRANSACTION_TIMEOUT, -1, -1);
+        return;
+    }
+    txn_meta *m = meta_find(c, tid);
+    if (!m) {
+        int64_t npid;
+        if (alloc_pid(c, &npid) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+        m = meta_new(c, tid);
+        m->pid = npid;
+        m->epoch = 0;
+        m->timeout_ms = timeout_ms;
+        m->state = TXN_EMPTY;
+        if (persist(c, m) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+        reply_durable(c, cb, arg, m->pid, m->epoch);
+        return;
+    }
+    switch (m->state) {
+    case TXN_ONGOING:
+        if (pid >= 0 && pid != m->pid && pid != m->last_pid) {
+            cb(arg, KERR_PRODUCER_FENCED, -1, -1);
+            return;
+        }
+        fence_abort(c, m);
+        cb(arg, c->failed ? KERR_COORDINATOR_NOT_AVAILABLE : KERR_CONCURRENT_TRANSACTIONS, -1,
+           -1);
+        return;
+    case TXN_PREPARE_COMMIT:
+    case TXN_PREPARE_ABORT:
+    case TXN_PREPARE_EPOCH_FENCE:
+    case TXN_DEAD:
+        cb(arg, KERR_CONCURRENT_TRANSACTIONS, -1, -1);
+        return;
+    case TXN_EMPTY:
+    case TXN_COMPLETE_COMMIT:
+    case TXN_COMPLETE_ABORT:
+        init_existing(c, m, timeout_ms, pid, epoch, cb, arg);
+        return;
+    }
+}
+
+/* Transaction requests ------------------------------------------------------------ */
+
+/* The id's state for a request from producer pid/epoch, or NULL with *err. */
+static txn_meta *check_producer(txn_coord *c, kstr tid, int64_t pid, int16_t epoch,
+                                int16_t *err)
+{
+    *err = KERR_NONE;
+    if (c->failed) {
+        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        return NULL;
+    }
+    if (tid.len <= 0) {
+        *err = KERR_INVALID_REQUEST;
+        return NULL;
+    }
+    txn_meta *m = meta_find(c, tid);
+    if (!m || m->pid != pid) {
+        *err = KERR_INVALID_PRODUCER_ID_MAPPING;
+        return NULL;
+    }
+    if (m->epoch != epoch) {
+        *err = KERR_PRODUCER_FENCED;
+        return NULL;
+    }
+    return m;
+}
+
+/* Enter Ongoing (a new transaction starts) unless already there. */
+static void begin(txn_meta *m)
+{
+    if (m->state != TXN_ONGOING) {
+        meta_clear(m);
+        m->state = TXN_ONGOING;
+        m->start_ms = loop_wall_ms();
+    }
+}
+
+static int16_t addable(const txn_meta *m)
+{
+    switch (m->state) {
+    case TXN_EMPTY:
+    case TXN_ONGOING:
+    case TXN_COMPLETE_COMMIT:
+    case TXN_COMPLETE_ABORT:
+        return KERR_NONE;
+    default:
+        return KERR_CONCURRENT_TRANSACTIONS;
+    }
+}
+
+void txn_add_partitions(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, const txn_tp *tps,
+                        int n, txn_cb cb, void *arg)
+{
+    int16_t err;
+    txn_meta *m = check_producer(c, tid, pid, epoch, &err);
+    if (m)
+        err = addable(m);
+    if (err) {
+        cb(arg, err, -1, -1);
+        return;
+    }
+    int new_parts = m->state != TXN_ONGOING;
+    for (int i = 0; i < n && !new_parts; i++)
+        new_parts = !meta_has_part(m, tps[i].topic, tps[i].partition);
+    if (new_parts) {
+        begin(m);
+        for (int i = 0; i < n; i++)
+            meta_add_part(m, tps[i].topic, tps[i].partition);
+        if (persist(c, m) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+    }
+    reply_durable(c, cb, arg, m->pid, m->epoch);
+}
+
+void txn_add_offsets(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, kstr group, txn_cb cb,
+                     void *arg)
+{
+    int16_t err;
+    txn_meta *m = check_producer(c, tid, pid, epoch, &err);
+    if (m)
+        err = addable(m);
+    if (!err && group.len <= 0)
+        err = KERR_INVALID_GROUP_ID;
+    if (err) {
+        cb(arg, err, -1, -1);
+        return;
+    }
+    if (m->state != TXN_ONGOING || !meta_group(m, group)) {
+        begin(m);
+        meta_add_group(m, group);
+        if (persist(c, m) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+    }
+    reply_durable(c, cb, arg, m->pid, m->epoch);
+}
+
+void txn_offset_commit(txn_coord *c, kstr tid, kstr group, int64_t pid, int16_t epoch,
+                       const goff_commit_item *items, int n, txn_cb cb, void *arg)
+{
+    int16_t err;
+    txn_meta *m = check_producer(c, tid, pid, epoch, &err);
+    txn_group *g = NULL;
+    if (m) {
+        if (m->state == TXN_PREPARE_COMMIT || m->state == TXN_PREPARE_ABORT)
+            err = KERR_CONCURRENT_TRANSACTIONS;
+        else if (m->state != TXN_ONGOING || !(g = meta_group(m, group)))
+            err = KERR_INVALID_TXN_STATE;
+    }
+    if (err) {
+        cb(arg, err, -1, -1);
+        return;
+    }
+    if (n > 0) {
+        for (int i = 0; i < n; i++)
+            group_put(g, items[i].topic, items[i].partition, items[i].offset,
+                      items[i].leader_epoch, items[i].metadata);
+        if (persist(c, m) < 0) {
+            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            return;
+        }
+    }
+    reply_durable(c, cb, arg, m->pid, m->epoch);
+}
+
+void txn_end(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, int commit, txn_cb cb,
+             void *arg)
+{
+    int16_t err;
+    txn_meta *m = check_producer(c, tid, pid, epoch, &err);
+    if (err) {
+        cb(arg, err, -1, -1);
+        return;
+    }
+    switch (m->state) {
+    case TXN_ONGOING:
+        err = prepare(c, m, commit, cb, arg);
+        if (err)
+            cb(arg, err, -1, -1);
+        return;
+    case TXN_PREPARE_COMMIT:
+    case TXN_PREPARE_ABORT:
+        err = (m->state == TXN_PREPARE_COMMIT) == !!commit ? KERR_CONCURRENT_TRANSACTIONS
+                                                           : KERR_INVALID_TXN_STATE;
+        break;
+    case TXN_COMPLETE_COMMIT:
+    case TXN_COMPLETE_ABORT:
+        if ((m->state == TXN_COMPLETE_COMMIT) == !!commit) {
+            reply_durable(c, cb, arg, -1, -1);
+            return;
+        }
+        err = KERR_INVALID_TXN_STATE;
+        break;
+    default:
+        err = KERR_INVALID_TXN_STATE;
+        break;
+    }
+    cb(arg, err, -1, -1);
+}
+
+int txn_offsets_pending(txn_coord *c, kstr group, kstr tname, int32_t part)
+{
+    for (size_t i = 0; i <= c->mask; i++)
+        for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
+            if (m->state != TXN_ONGOING && m->state != TXN_PREPARE_COMMIT &&
+                m->state != TXN_PREPARE_ABORT)
+                continue;
+            txn_group *g = meta_group(m, group);
+            for (int j = 0; g && j < g->n_offs; j++)
+                if (g->offs[j].tp.partition == part && str_eq(g->offs[j].tp.topic, tname))
+                    return 1;
+        }
+    return 0;
+}
+
+/* Describe ------------------------------------------------------------------------ */
+
+static void fill_info(const txn_meta *m, txn_info *out)
+{
+    out->tid = m->tid.ptr;
+    out->state = m->state;
+    out->producer_id = m->pid;
+    out->producer_epoch = m->epoch;
+    out->timeout_ms = m->timeout_ms;
+    out->start_ms = m->start_ms;
+    out->update_ms = m->update_ms;
+    out->parts = m->parts;
+    out->n_parts = m->n_parts;
+}
+
+int txn_describe(txn_coord *c, kstr tid, txn_info *out)
+{
+    txn_meta *m = meta_find(c, tid);
+    if (!m)
+        return -CN_ENOENT;
+    fill_info(m, out);
+    return 0;
+}
+
+void txn_foreach(txn_coord *c, void (*cb)(void *arg, const txn_info *ti), void *arg)
+{
+    for (size_t i = 0; i <= c->mask; i++)
+        for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
+            txn_info ti;
+            fill_info(m, &ti);
+            cb(arg, &ti);
+        }
+}
+
+/* Maintenance ---------------------------------------------------------------------- */
+
+int txn_check_timeouts(txn_coord *c)
+{
+    if (c->failed)
+        return 0;
+    int64_t now = loop_wall_ms();
+    int n = 0;
+    for (size_t i = 0; i <= c->mask; i++)
+        for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
+            if (m->state == TXN_ONGOING && m->start_ms >= 0 &&
+                now - m->start_ms > (int64_t)m->timeout_ms) {
+                slog_info("%s: aborting transaction of %s (pid %lld epoch %d) open for %lld ms, "
+                          "past its timeout of %d ms", BROKER_TXN_TOPIC, m->tid.ptr,
+                          (long long)m->pid, m->epoch, (long long)(now - m->start_ms),
+                          m->timeout_ms);
+                fence_abort(c, m);
+                n++;
+            } else if ((m->state == TXN_PREPARE_COMMIT || m->state == TXN_PREPARE_ABORT) &&
+                       !m->completing) {
+                complete_start(c, m);
+            }
+        }
+    return n;
+}
+
+int txn_completing(const txn_coord *c)
+{
+    for (size_t i = 0; i <= c->mask; i++)
+        for (const txn_meta *m = c->tab[i]; m; m = m->hnext)
+            if (m->state == TXN_PREPARE_COMMIT || m->state == TXN_PREPARE_ABORT)
+                return 1;
+    return 0;
+}
+
+static void compact_fire(txn_op *op, int status)
+{
+    txn_coord *c = op->c;
+    c->compacting = 0;
+    if (status < 0) {
+        slog_error("%s: compaction not finished: fsync failed", BROKER_TXN_TOPIC);
+        return;
+    }
+    log_partition *lp = c->p->log;
+    int64_t before = log_start_offset(lp);
+    if (c->compact_from <= before)
+        return;
+    int rc = log_delete_before(lp, c->compact_from);
+    if (rc < 0) {
+        slog_error("%s: compaction could not move the log start to %lld: %d", BROKER_TXN_TOPIC,
+                   (long long)c->compact_from, rc);
+        return;
+    }
+    log_sync_request(lp);
+    slog_info("%s: compacted, log start %lld -> %lld", BROKER_TXN_TOPIC, (long long)before,
+              (long long)c->compact_from);
+}
+
+/* Re-append every live record after the existing ones; once durable, move
+ * the log start to the first of them. A crash in between leaves duplicates
+ * that replay resolves (later wins). */
+int txn_maybe_compact(txn_coord *c, int force)
+{
+    if (c->failed || c->compacting)
+        return 0;
+    if (!force && c->log_bytes <= 4 * c->live_bytes + COMPACT_SLACK)
+        return 0;
+    log_partition *lp = c->p->log;
+    int64_t first = log_end_offset(lp);
+    int64_t old_bytes = c->log_bytes;
+    c->log_bytes = 0;
+    rec_buf rb;
+    rb_init(&rb);
+    rb_block(&rb, c->block_end);
+    int rc = 0;
+    for (size_t i = 0; i <= c->mask && rc == 0; i++)
+        for (txn_meta *m = c->tab[i]; m && rc == 0; m = m->hnext) {
+            rb_meta(&rb, m);
+            if (rb.n >= COMPACT_BATCH_RECS || rb.w.len >= COMPACT_BATCH_BYTES) {
+                rc = rb_append(c, &rb);
+                kw_reset(&rb.w);
+                rb.n = 0;
+            }
+        }
+    if (rc == 0)
+        rc = rb_append(c, &rb);
+    rb_fini(&rb);
+    if (rc < 0) {
+        c->log_bytes += old_bytes;
+        coord_fail(c, "compaction append", rc);
+        return rc;
+    }
+    if (first <= log_start_offset(lp))
+        return 0;
+    c->compacting = 1;
+    c->compact_from = first;
+    txn_op *op = op_new(c, compact_fire);
+    op_wait(op, c->p, c->last_target);
+    return 0;
+}
