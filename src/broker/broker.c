@@ -461,6 +461,13 @@ int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int6
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
                         int32_t coordinator_epoch, int64_t *offset)
 {
+    const pst_producer *known = pst_get(p->ps, pid);
+    if (known && epoch < known->epoch) {
+        /* Kafka refuses a marker from an older epoch: it would un-fence. */
+        slog_warn("%s-%d: marker for producer %lld with epoch %d below its epoch %d refused",
+                  p->t->name, p->id, (long long)pid, epoch, known->epoch);
+        return -CN_EINVAL;
+    }
     uint8_t buf[PST_MARKER_SIZE];
     size_t len = pst_marker_build(buf, pid, epoch, commit, coordinator_epoch, loop_wall_ms());
     int rc = broker_append(b, p, buf, len, offset);

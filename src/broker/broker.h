@@ -132,7 +132,8 @@ int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *
 int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
 /* Append a transaction marker (control batch: COMMIT if commit, else ABORT)
  * for producer pid/epoch, closing its open transaction on p. Returns 0 or
- * -CN_E*, with *offset the marker's offset. */
+ * -CN_E*, with *offset the marker's offset; -CN_EINVAL (nothing written) when
+ * epoch is older than the producer's current epoch on p. */
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
                         int32_t coordinator_epoch, int64_t *offset);
 /* Last stable offset: the first offset of the oldest open transaction, or
