@@ -93,6 +93,11 @@ void kh_describe_transactions(kreq *q);
 void kh_list_transactions(kreq *q);
 void kh_describe_producers(kreq *q);
 
+/* Per-partition error of an offset commit (OffsetCommit, TxnOffsetCommit):
+ * group_error if set, else unknown topic/partition or oversized metadata. */
+int16_t kh_offset_commit_error(kreq *q, const topic *t, int32_t part, kstr metadata,
+                               int16_t group_error);
+
 /* Fetch parking (kh_fetch.c): re-check parked fetches after appends. */
 void kh_fetch_wake(ksrv *ks);
 void kh_fetch_init(ksrv *ks);

@@ -54,6 +54,18 @@ static void answer_when_durable(kreq *q, int64_t target, void *rsp,
 
 /* OffsetCommit --------------------------------------------------------------- */
 
+int16_t kh_offset_commit_error(kreq *q, const topic *t, int32_t part, kstr metadata,
+                               int16_t group_error)
+{
+    if (group_error)
+        return group_error;
+    if (!t || part < 0 || part >= t->n_parts)
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (metadata.len > broker_config(q->b)->offset_metadata_max_bytes)
+        return KERR_OFFSET_METADATA_TOO_LARGE;
+    return KERR_NONE;
+}
+
 static void commit_encode(durable_park *dp, int status)
 {
     kafka_offset_commit_response *rsp = dp->rsp;
@@ -88,7 +100,6 @@ void kh_offset_commit(kreq *q)
         total += req.topics.items[i].partitions.n > 0 ? req.topics.items[i].partitions.n : 0;
     goff_commit_item *items = kreq_alloc(q, (size_t)total, sizeof(*items));
     int n_items = 0;
-    int32_t max_meta = broker_config(q->b)->offset_metadata_max_bytes;
     KARR_ALLOC(q, rsp->topics, nt);
     for (int32_t i = 0; i < nt; i++) {
         kafka_offset_commit_request_offset_commit_request_topic *t = &req.topics.items[i];
@@ -102,14 +113,9 @@ void kh_offset_commit(kreq *q)
             kafka_offset_commit_response_offset_commit_response_partition *rp =
                 &rt->partitions.items[j];
             rp->partition_index = p->partition_index;
-            if (gerr) {
-                rp->error_code = gerr;
-            } else if (!top || p->partition_index < 0 || p->partition_index >= top->n_parts) {
-                rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (p->committed_metadata.len > max_meta) {
-                rp->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
-            } else {
-                rp->error_code = KERR_NONE;
+            rp->error_code = kh_offset_commit_error(q, top, p->partition_index,
+                                                    p->committed_metadata, gerr);
+            if (rp->error_code == KERR_NONE) {
                 goff_commit_item *it = &items[n_items++];
                 it->topic = t->name;
                 it->partition = p->partition_index;

@@ -210,7 +210,6 @@ void kh_txn_offset_commit(kreq *q)
         total += req.topics.items[i].partitions.n > 0 ? req.topics.items[i].partitions.n : 0;
     goff_commit_item *items = kreq_alloc(q, (size_t)total, sizeof(*items));
     int n = 0;
-    int32_t max_meta = broker_config(q->b)->offset_metadata_max_bytes;
     KARR_ALLOC(q, rsp->topics, nt);
     for (int32_t i = 0; i < nt; i++) {
         kafka_txn_offset_commit_request_txn_offset_commit_request_topic *t = &req.topics.items[i];
@@ -226,14 +225,9 @@ void kh_txn_offset_commit(kreq *q)
             kafka_txn_offset_commit_response_txn_offset_commit_response_partition *rp =
                 &rt->partitions.items[j];
             rp->partition_index = p->partition_index;
-            if (gerr) {
-                rp->error_code = gerr;
-            } else if (!top || p->partition_index < 0 || p->partition_index >= top->n_parts) {
-                rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (p->committed_metadata.len > max_meta) {
-                rp->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
-            } else {
-                rp->error_code = KERR_NONE;
+            rp->error_code = kh_offset_commit_error(q, top, p->partition_index,
+                                                    p->committed_metadata, gerr);
+            if (rp->error_code == KERR_NONE) {
                 items[n++] = (goff_commit_item){rt->name, p->partition_index, p->committed_offset,
                                                 q->ver >= 2 ? p->committed_leader_epoch : -1,
                                                 p->committed_metadata, -1};
