@@ -42,9 +42,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) -lcmocka
 
-$(BUILD)/tools/%: tools/%.c $(BUILD)/libcairn.a
+# Every tool links the shared load-generator code and its own client library.
+LG_COMMON          := tools/lg/lg_common.c
+TOOL_LIBS_loadgen  := -lrdkafka
+TOOL_LIBS_lg_redis := -lhiredis
+TOOL_LIBS_lg_nats  := -lnats
+TOOL_LIBS_lg_amqp  := -lrabbitmq
+$(BUILD)/tools/%: tools/%.c $(LG_COMMON) tools/lg/lg_common.h $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) -lrdkafka
+	$(CC) $(CFLAGS) -Itools $(LDFLAGS) -o $@ $< $(LG_COMMON) $(BUILD)/libcairn.a $(LDLIBS) $(TOOL_LIBS_$*)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cairn
