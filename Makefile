@@ -80,8 +80,9 @@ asan-test:
 asan-unit: unit $(BUILD)/cairn
 	@CAIRN_BIN=$(BUILD)/cairn bash tests/integration/run.sh $(BUILD)
 
-bench-smoke: $(BUILD)/cairn $(BUILD)/tools/loadgen
+bench-smoke: $(BUILD)/cairn $(TOOL_BIN)
 	@bash bench/quick.sh smoke
+	@BUILD=$(BUILD) $(PY) bench/run.py smoke
 
 integration: $(BUILD)/cairn
 	@bash tests/integration/run.sh $(BUILD)
@@ -100,8 +101,10 @@ gen-check:
 	  rc=$$?; rm -rf $$tmp; exit $$rc; \
 	else echo "gen-check: $(SCHEMAS) absent, skipped"; fi
 
+# Cairn side by side with Redis, NATS and RabbitMQ and the machine's limits
+# (bench/README.md); writes bench/results/<date>.{md,json,png}.
 bench: deps all
-	@bash bench/quick.sh
+	@BUILD=$(BUILD) $(PY) bench/run.py full
 
 clean:
 	rm -rf build build-asan build-fuzz

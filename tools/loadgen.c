@@ -125,7 +125,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
             return -1;
         }
         const char *val = argv[++i];
-        if (!strcmp(a, "--bootstrap")) o->bootstrap = val;
+        if (!strcmp(a, "--bootstrap") || !strcmp(a, "--addr")) o->bootstrap = val;
         else if (!strcmp(a, "--topic")) o->topic = val;
         else if (!strcmp(a, "--acks")) {
             if (strcmp(val, "0") && strcmp(val, "1") && strcmp(val, "all") && strcmp(val, "-1")) {
@@ -134,6 +134,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
             }
             o->acks = strcmp(val, "-1") ? val : "all";
         } else if (!strcmp(a, "--compression")) o->compression = val;
+        else if (!strcmp(a, "--max-seconds")) o->max_seconds = atof(val) > 0 ? atof(val) : 60;
         else {
             long long lo = 0, hi = INT32_MAX;
             if (!strcmp(a, "--records")) { lo = 1; hi = INT64_MAX / 2; }
@@ -715,10 +716,18 @@ static int run_e2e(const opts *o) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(ck);
     for (int i = 0; i < nparts; i++)
         rd_kafka_consume_start_queue(ckt, i, RD_KAFKA_OFFSET_BEGINNING, q);
+    static rd_kafka_message_t *msgs[BATCH];
 
+    /* Warm up before the first record: the consumer has its metadata, its
+     * connection and a fetch in flight (the peers' consumers are ready when
+     * their subscribe call returns), so startup is not counted as latency. */
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(ck, 0, ckt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    for (uint64_t w = lg_now_ns() + 500000000ull; lg_now_ns() < w && !g_stop;)
+        rd_kafka_consume_batch_queue(q, 50, msgs, BATCH);
     pthread_t th;
     pthread_create(&th, NULL, e2e_produce, &p);
-    static rd_kafka_message_t *msgs[BATCH];
     long long got = 0, errors = 0;
     uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9), last = t0, t_last = t0;
     while (got < o->records && !g_stop) {

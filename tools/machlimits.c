@@ -210,6 +210,6 @@ int main(int argc, char **argv) {
     printf("{\"loopback_mbps\":%.0f,\"rtt_us\":{\"p50\":%.0f,\"p99\":%.0f},\"seqwrite_mbps\":%.0f,"
            "\"fsync_us\":{\"p50\":%.0f,\"p99\":%.0f},\"crc32c_mbps\":%.0f,\"crc32c_hw\":%d,"
            "\"memcpy_mbps\":%.0f}\n",
-           lb, r50, r99, sw, f50, f99, crc, crc32c_hw_available(), mc);
+           lb, r50, r99, sw, f50, f99, crc, !!crc32c_hw_available(), mc);
     return 0;
 }
