@@ -11,7 +11,7 @@ seconds; every server is stopped by pid (SIGTERM, SIGKILL after 15 s)."""
 import datetime, json, os, platform, shutil, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 TOOLS = os.path.join(BUILD, "tools")
 HZ = os.sysconf("SC_CLK_TCK")
 MODE = sys.argv[1] if len(sys.argv) > 1 else "full"
@@ -105,7 +105,7 @@ class Server:
 
 def start_cairn(tmp):
     s = Server("cairn", tmp); s.port = free_port()
-    s.spawn([os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn")), "--listen", f"127.0.0.1:{s.port}",
+    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{s.port}",
              "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
     return s
 
@@ -393,4 +393,6 @@ def plots(results, base):
     os.unlink(dat)
 
 if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C, so every server is still stopped by pid.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()
