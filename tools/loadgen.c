@@ -716,7 +716,6 @@ static int run_e2e(const opts *o) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(ck);
     for (int i = 0; i < nparts; i++)
         rd_kafka_consume_start_queue(ckt, i, RD_KAFKA_OFFSET_BEGINNING, q);
-    static rd_kafka_message_t *msgs[BATCH];
 
     /* Warm up before the first record: the consumer has its metadata, its
      * connection and a fetch in flight (the peers' consumers are ready when
@@ -724,17 +723,23 @@ static int run_e2e(const opts *o) {
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(ck, 0, ckt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
-    for (uint64_t w = lg_now_ns() + 500000000ull; lg_now_ns() < w && !g_stop;)
-        rd_kafka_consume_batch_queue(q, 50, msgs, BATCH);
+    for (uint64_t w = lg_now_ns() + 500000000ull; lg_now_ns() < w && !g_stop;) {
+        rd_kafka_message_t *m = rd_kafka_consume_queue(q, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
     pthread_t th;
     pthread_create(&th, NULL, e2e_produce, &p);
     long long got = 0, errors = 0;
     uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9), last = t0, t_last = t0;
+    /* One message per call: rd_kafka_consume_batch_queue() waits for a full
+     * batch or its timeout, which would add up to the timeout to latency. */
     while (got < o->records && !g_stop) {
-        ssize_t n = rd_kafka_consume_batch_queue(q, 100, msgs, BATCH);
+        rd_kafka_message_t *one = rd_kafka_consume_queue(q, 100);
+        ssize_t n = one ? 1 : 0;
         uint64_t now = lg_now_ns();
         for (ssize_t i = 0; i < n; i++) {
-            rd_kafka_message_t *m = msgs[i];
+            rd_kafka_message_t *m = one;
             if (!m->err) {
                 uint64_t sent = lg_stamp_read(m->payload, m->len);
                 lg_hist_add(&lat, now > sent ? (now - sent) / 1000u : 0);
