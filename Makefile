@@ -42,9 +42,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) -lcmocka
 
-$(BUILD)/tools/%: tools/%.c $(BUILD)/libcairn.a
+# Every tool links the shared load-generator code and its own client library.
+LG_COMMON          := tools/lg/lg_common.c
+TOOL_LIBS_loadgen  := -lrdkafka
+TOOL_LIBS_lg_redis := -lhiredis
+TOOL_LIBS_lg_nats  := -lnats
+TOOL_LIBS_lg_amqp  := -lrabbitmq
+$(BUILD)/tools/%: tools/%.c $(LG_COMMON) tools/lg/lg_common.h $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) -lrdkafka
+	$(CC) $(CFLAGS) -Itools $(LDFLAGS) -o $@ $< $(LG_COMMON) $(BUILD)/libcairn.a $(LDLIBS) $(TOOL_LIBS_$*)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cairn
@@ -82,8 +88,9 @@ valgrind-test: $(BUILD)/cairn
 	@cd tests/integration/py && CAIRN_REAL_BIN=$(CURDIR)/$(BUILD)/cairn \
 	  CAIRN_BIN=$(CURDIR)/tests/integration/valgrind-cairn.sh $(PY) -m pytest -q $(VALGRIND_TESTS)
 
-bench-smoke: $(BUILD)/cairn $(BUILD)/tools/loadgen
+bench-smoke: $(BUILD)/cairn $(TOOL_BIN)
 	@bash bench/quick.sh smoke
+	@BUILD=$(BUILD) $(PY) bench/run.py smoke
 
 integration: $(BUILD)/cairn
 	@bash tests/integration/run.sh $(BUILD)
@@ -102,8 +109,10 @@ gen-check:
 	  rc=$$?; rm -rf $$tmp; exit $$rc; \
 	else echo "gen-check: $(SCHEMAS) absent, skipped"; fi
 
+# Cairn side by side with Redis, NATS and RabbitMQ and the machine's limits
+# (bench/README.md); writes bench/results/<date>.{md,json,png}.
 bench: deps all
-	@bash bench/quick.sh
+	@BUILD=$(BUILD) $(PY) bench/run.py full
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -11,6 +11,8 @@ PKGS=(
   python3-pytest python3-confluent-kafka python3-kafka
   python3-snappy python3-lz4 python3-zstandard
   nodejs npm
+  redis-server nats-server rabbitmq-server gnuplot-nox linux-perf
+  libhiredis-dev libnats-dev librabbitmq-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -39,6 +39,9 @@
 #include <string.h>
 #include <sys/types.h>
 #include <time.h>
+#include <pthread.h>
+
+#include "lg/lg_common.h"
 
 /* ------------------------------------------------------------------------ */
 /* Options */
@@ -58,6 +61,8 @@ typedef struct opts {
     int idle_ms;             /* consume: stop after this long without records */
     int json;
     int quiet;               /* suppress progress/diagnostics on stderr */
+    long long rate;          /* e2e: records/s */
+    double max_seconds;      /* e2e: wall-clock bound */
 } opts;
 
 static void usage(FILE *f) {
@@ -66,9 +71,12 @@ static void usage(FILE *f) {
             "               [--acks 0|1|all] [--partitions P] [--linger-ms 5] [--batch-bytes 1048576]\n"
             "               [--compression none|gzip|snappy|lz4|zstd] [--timeout-ms 60000]\n"
             "               [--idle-ms 10000] [--json] [--quiet]\n"
+            "       loadgen e2e ... --rate R [--max-seconds 60]: produce at R records/s while consuming;\n"
+            "               report send->receive latency (p50/p99/p99.9)\n"
             "  produce: send N records of BYTES each; report records/s, MB/s, delivery errors, latency\n"
             "  consume: read N records from offset 0 of every partition (no group, no commits)\n"
-            "  --partitions is only echoed in the report (consume reads the real count from metadata)\n");
+            "  produce/e2e --partitions P: create the topic with P partitions first (CreateTopics;\n"
+            "  an existing topic is kept); consume reads the real count from metadata\n");
 }
 
 static int parse_ll(const char *s, long long lo, long long hi, long long *out) {
@@ -89,6 +97,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     o->compression = "none";
     o->timeout_ms = 60000;
     o->idle_ms = 10000;
+    o->max_seconds = 60;
     o->records = -1;
     o->size = -1;
     if (argc < 2) {
@@ -99,7 +108,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         usage(stdout);
         exit(0);
     }
-    if (strcmp(argv[1], "produce") && strcmp(argv[1], "consume")) {
+    if (strcmp(argv[1], "produce") && strcmp(argv[1], "consume") && strcmp(argv[1], "e2e")) {
         fprintf(stderr, "loadgen: unknown mode '%s'\n", argv[1]);
         usage(stderr);
         return -1;
@@ -116,7 +125,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
             return -1;
         }
         const char *val = argv[++i];
-        if (!strcmp(a, "--bootstrap")) o->bootstrap = val;
+        if (!strcmp(a, "--bootstrap") || !strcmp(a, "--addr")) o->bootstrap = val;
         else if (!strcmp(a, "--topic")) o->topic = val;
         else if (!strcmp(a, "--acks")) {
             if (strcmp(val, "0") && strcmp(val, "1") && strcmp(val, "all") && strcmp(val, "-1")) {
@@ -125,12 +134,14 @@ static int parse_opts(int argc, char **argv, opts *o) {
             }
             o->acks = strcmp(val, "-1") ? val : "all";
         } else if (!strcmp(a, "--compression")) o->compression = val;
+        else if (!strcmp(a, "--max-seconds")) o->max_seconds = atof(val) > 0 ? atof(val) : 60;
         else {
             long long lo = 0, hi = INT32_MAX;
             if (!strcmp(a, "--records")) { lo = 1; hi = INT64_MAX / 2; }
             else if (!strcmp(a, "--size")) { lo = 0; hi = 64 << 20; }
             else if (!strcmp(a, "--batch-bytes")) { lo = 1; }
             else if (!strcmp(a, "--timeout-ms") || !strcmp(a, "--idle-ms")) { lo = 1; }
+            else if (!strcmp(a, "--rate")) { hi = 100000000; }
             else if (strcmp(a, "--partitions") && strcmp(a, "--linger-ms")) {
                 fprintf(stderr, "loadgen: unknown option '%s'\n", a);
                 usage(stderr);
@@ -146,6 +157,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
             else if (!strcmp(a, "--timeout-ms")) o->timeout_ms = (int)v;
             else if (!strcmp(a, "--idle-ms")) o->idle_ms = (int)v;
             else if (!strcmp(a, "--partitions")) o->partitions = (int)v;
+            else if (!strcmp(a, "--rate")) o->rate = v;
             else o->linger_ms = (int)v;
         }
     }
@@ -230,68 +242,46 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* The log-linear latency histogram, pacing and payload stamp are shared
+ * with the other generators (tools/lg/lg_common.c). */
+typedef lg_hist hist;
+#define hist_add lg_hist_add
+#define hist_pct lg_hist_pct
+
 /* ------------------------------------------------------------------------ */
-/* Log-linear latency histogram, microsecond resolution: values below 2^SUB_BITS
- * are exact; above, each power of two is split into 2^SUB_BITS buckets
- * (relative error < 1/2^SUB_BITS, ~3%). */
+/* Topic creation (CreateTopics); an existing topic is left as it is. */
 
-#define SUB_BITS 5
-#define SUB_COUNT (1u << SUB_BITS)
-#define HIST_BUCKETS ((64 - SUB_BITS + 1) * SUB_COUNT)
-
-typedef struct hist {
-    uint64_t b[HIST_BUCKETS];
-    uint64_t count;
-    uint64_t max;
-    double sum;
-} hist;
-
-static unsigned hist_index(uint64_t v) {
-    if (v < SUB_COUNT)
-        return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v); /* >= SUB_BITS */
-    unsigned shift = msb - SUB_BITS;
-    unsigned sub = (unsigned)(v >> shift) & (SUB_COUNT - 1);
-    return (shift + 1) * SUB_COUNT + sub;
-}
-
-/* Upper bound (inclusive) of the values that land in bucket i. */
-static uint64_t hist_upper(unsigned i) {
-    if (i < SUB_COUNT)
-        return i;
-    unsigned shift = i / SUB_COUNT - 1;
-    uint64_t sub = i % SUB_COUNT;
-    uint64_t lo = (SUB_COUNT + sub) << shift;
-    return lo + ((uint64_t)1 << shift) - 1;
-}
-
-static void hist_add(hist *h, uint64_t v) {
-    h->b[hist_index(v)]++;
-    h->count++;
-    h->sum += (double)v;
-    if (v > h->max)
-        h->max = v;
-}
-
-static uint64_t hist_pct(const hist *h, double p) {
-    if (!h->count)
+static int create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
+    char err[512];
+    if (partitions <= 0)
         return 0;
-    /* rank = ceil(p% of count), without libm (the tool link line has no -lm) */
-    double r = p / 100.0 * (double)h->count;
-    uint64_t want = (uint64_t)r;
-    if ((double)want < r)
-        want++;
-    if (want < 1)
-        want = 1;
-    uint64_t seen = 0;
-    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-        seen += h->b[i];
-        if (seen >= want) {
-            uint64_t u = hist_upper(i);
-            return u < h->max ? u : h->max;
-        }
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof err);
+    if (!nt) {
+        fprintf(stderr, "loadgen: NewTopic: %s\n", err);
+        return -1;
     }
-    return h->max;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    int rc = -1;
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+        if (!e && n == 1)
+            e = rd_kafka_topic_result_error(tr[0]);
+        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            rc = 0;
+        else
+            fprintf(stderr, "loadgen: CreateTopics %s: %s\n", topic, rd_kafka_err2str(e));
+        rd_kafka_event_destroy(ev);
+    } else {
+        fprintf(stderr, "loadgen: CreateTopics %s: no answer in 15 s\n", topic);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -349,6 +339,10 @@ static int run_produce(const opts *o) {
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "loadgen: rd_kafka_new: %s\n", err);
+        return 2;
+    }
+    if (create_topic(rk, o->topic, o->partitions)) {
+        rd_kafka_destroy(rk);
         return 2;
     }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
@@ -445,10 +439,10 @@ static int run_produce(const opts *o) {
         printf(",\"records\":%lld,\"requested\":%lld,\"delivered\":%lld,\"errors\":%lld,"
                "\"queue_full\":%lld,\"outstanding\":%d,\"bytes\":%.0f,\"seconds\":%.6f,"
                "\"records_per_sec\":%.1f,\"mb_per_sec\":%.3f,"
-               "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f},"
+               "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,\"mean\":%.3f},"
                "\"first_error\":",
                sent, o->records, st.delivered, failed, queue_full, outstanding, bytes, secs, rps,
-               mbps, p50, p99, pmax, pmean);
+               mbps, p50, p99, (double)hist_pct(&st.lat, 99.9) / 1000.0, pmax, pmean);
         json_str(stdout, st.first_err);
         printf("}\n");
     }
@@ -638,6 +632,145 @@ static int run_consume(const opts *o) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* End to end: a producer thread paces records at --rate (each carries its
+ * send time, lg_stamp), the main thread consumes them from the start of a
+ * fresh topic; latency = send -> receive. Reported through lg_report(). */
+
+typedef struct e2e_prod {
+    const opts *o;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    long long sent, failed;
+} e2e_prod;
+
+static void e2e_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    e2e_prod *p = opaque;
+    if (m->err)
+        p->failed++;
+}
+
+static void *e2e_produce(void *arg) {
+    e2e_prod *p = arg;
+    const opts *o = p->o;
+    char *payload = lg_payload_new(o->size);
+    uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9);
+    for (long long i = 0; i < o->records && !g_stop; i++) {
+        lg_pace(t0, i, o->rate);
+        uint64_t now = lg_now_ns();
+        if (now > deadline)
+            break;
+        lg_stamp(payload, o->size, now);
+        while (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, payload,
+                                (size_t)o->size, NULL, 0, NULL) == -1 && !g_stop)
+            rd_kafka_poll(p->rk, 5);
+        p->sent++;
+        rd_kafka_poll(p->rk, 0);
+    }
+    while (!g_stop && rd_kafka_flush(p->rk, 1000) == RD_KAFKA_RESP_ERR__TIMED_OUT &&
+           lg_now_ns() < deadline + 10000000000ull) {
+    }
+    free(payload);
+    return NULL;
+}
+
+static int run_e2e(const opts *o) {
+    char err[512];
+    static e2e_prod p;
+    static lg_hist lat;
+    p.o = o;
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    if (conf_set(pc, "bootstrap.servers", o->bootstrap) || conf_set(pc, "acks", o->acks) ||
+        conf_set_int(pc, "linger.ms", o->linger_ms) || conf_set_int(pc, "batch.size", o->batch_bytes) ||
+        conf_set(pc, "enable.idempotence", "false") || conf_set(pc, "client.id", "cairn-loadgen")) {
+        rd_kafka_conf_destroy(pc);
+        return 2;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, e2e_dr);
+    rd_kafka_conf_set_error_cb(pc, error_cb);
+    rd_kafka_conf_set_opaque(pc, &p);
+    p.rk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    if (!p.rk) {
+        fprintf(stderr, "loadgen: rd_kafka_new: %s\n", err);
+        return 2;
+    }
+    if (create_topic(p.rk, o->topic, o->partitions > 0 ? o->partitions : 1))
+        return 2;
+    p.rkt = rd_kafka_topic_new(p.rk, o->topic, NULL);
+
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    if (conf_set(cc, "bootstrap.servers", o->bootstrap) || conf_set(cc, "enable.auto.commit", "false") ||
+        conf_set(cc, "enable.partition.eof", "false") || conf_set(cc, "fetch.wait.max.ms", "100") ||
+        conf_set(cc, "fetch.error.backoff.ms", "10") || conf_set(cc, "client.id", "cairn-loadgen")) {
+        rd_kafka_conf_destroy(cc);
+        return 2;
+    }
+    rd_kafka_conf_set_error_cb(cc, error_cb);
+    rd_kafka_t *ck = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
+    if (!ck) {
+        fprintf(stderr, "loadgen: rd_kafka_new: %s\n", err);
+        return 2;
+    }
+    rd_kafka_topic_t *ckt = rd_kafka_topic_new(ck, o->topic, NULL);
+    int nparts = o->partitions > 0 ? o->partitions : 1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(ck);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_consume_start_queue(ckt, i, RD_KAFKA_OFFSET_BEGINNING, q);
+
+    /* Warm up before the first record: the consumer has its metadata, its
+     * connection and a fetch in flight (the peers' consumers are ready when
+     * their subscribe call returns), so startup is not counted as latency. */
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(ck, 0, ckt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    for (uint64_t w = lg_now_ns() + 500000000ull; lg_now_ns() < w && !g_stop;) {
+        rd_kafka_message_t *m = rd_kafka_consume_queue(q, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, e2e_produce, &p);
+    long long got = 0, errors = 0;
+    uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9), last = t0, t_last = t0;
+    /* One message per call: rd_kafka_consume_batch_queue() waits for a full
+     * batch or its timeout, which would add up to the timeout to latency. */
+    while (got < o->records && !g_stop) {
+        rd_kafka_message_t *one = rd_kafka_consume_queue(q, 100);
+        ssize_t n = one ? 1 : 0;
+        uint64_t now = lg_now_ns();
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *m = one;
+            if (!m->err) {
+                uint64_t sent = lg_stamp_read(m->payload, m->len);
+                lg_hist_add(&lat, now > sent ? (now - sent) / 1000u : 0);
+                got++;
+            } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                errors++;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (n > 0)
+            last = t_last = now;
+        if (now > deadline || now - last > (uint64_t)o->idle_ms * 1000000u)
+            break;
+    }
+    pthread_join(th, NULL);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_consume_stop(ckt, i);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_topic_destroy(ckt);
+    rd_kafka_destroy(ck);
+    rd_kafka_topic_destroy(p.rkt);
+    rd_kafka_destroy(p.rk);
+
+    lg_opts lo = {.mode = LG_E2E, .addr = o->bootstrap, .topic = o->topic, .records = o->records,
+                  .size = o->size, .partitions = nparts, .durable = !strcmp(o->acks, "all"),
+                  .rate = o->rate, .json = o->json, .system = "cairn"};
+    lg_result r = {got, errors + p.failed, (double)(t_last - t0) / 1e9, &lat, NULL};
+    return lg_report(&lo, &r);
+}
+
+/* ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
     opts o;
@@ -651,5 +784,7 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     if (!strcmp(o.mode, "produce"))
         return run_produce(&o);
+    if (!strcmp(o.mode, "e2e"))
+        return o.size >= 8 ? run_e2e(&o) : 2;
     return run_consume(&o);
 }
