@@ -21,11 +21,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench
+.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench deps-bench
 all: $(BUILD)/cairn $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
 	@bash scripts/install-deps.sh
+
+deps-bench:
+	@bash scripts/install-deps.sh bench
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -111,7 +114,7 @@ gen-check:
 
 # Cairn side by side with Redis, NATS and RabbitMQ and the machine's limits
 # (bench/README.md); writes bench/results/<date>.{md,json,png}.
-bench: deps all
+bench: deps-bench all
 	@BUILD=$(BUILD) $(PY) bench/run.py full
 
 clean:

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Cairn needs to build, test and benchmark.
+# Installs the Debian packages Cairn needs to build and test; with the
+# argument `bench`, also the peer servers and tools `make bench` runs.
 # Idempotent: only packages that are missing are installed. Run as root or
 # with sudo available. The npm packages for the kafkajs tests are installed
 # by tests/integration/js (npm ci) from its committed lockfile.
 set -euo pipefail
 PKGS=(
-  build-essential clang llvm libclang-rt-14-dev pkg-config
+  build-essential clang llvm libclang-rt-14-dev pkg-config valgrind
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   libcmocka-dev librdkafka-dev kcat
   python3-pytest python3-confluent-kafka python3-kafka
   python3-snappy python3-lz4 python3-zstandard
   nodejs npm
-  redis-server nats-server rabbitmq-server gnuplot-nox linux-perf
   libhiredis-dev libnats-dev librabbitmq-dev
 )
+if [ "${1:-}" = bench ]; then
+  PKGS+=(redis-server nats-server rabbitmq-server gnuplot-nox linux-perf)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
