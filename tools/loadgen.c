@@ -62,6 +62,8 @@ typedef struct opts {
     int json;
     int quiet;               /* suppress progress/diagnostics on stderr */
     long long rate;          /* e2e: records/s */
+    int idempotent;          /* produce: enable.idempotence */
+    long long txn_records;   /* produce: commit a transaction every this many records; 0 off */
     double max_seconds;      /* e2e: wall-clock bound */
 } opts;
 
@@ -71,6 +73,7 @@ static void usage(FILE *f) {
             "               [--acks 0|1|all] [--partitions P] [--linger-ms 5] [--batch-bytes 1048576]\n"
             "               [--compression none|gzip|snappy|lz4|zstd] [--timeout-ms 60000]\n"
             "               [--idle-ms 10000] [--json] [--quiet]\n"
+            "               [--idempotent] [--txn-records N (transactional: commit every N)]\n"
             "       loadgen e2e ... --rate R [--max-seconds 60]: produce at R records/s while consuming;\n"
             "               report send->receive latency (p50/p99/p99.9)\n"
             "  produce: send N records of BYTES each; report records/s, MB/s, delivery errors, latency\n"
@@ -119,6 +122,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         long long v;
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--idempotent")) { o->idempotent = 1; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
         if (i + 1 >= argc) {
             fprintf(stderr, "loadgen: %s needs a value\n", a);
@@ -142,6 +146,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
             else if (!strcmp(a, "--batch-bytes")) { lo = 1; }
             else if (!strcmp(a, "--timeout-ms") || !strcmp(a, "--idle-ms")) { lo = 1; }
             else if (!strcmp(a, "--rate")) { hi = 100000000; }
+            else if (!strcmp(a, "--txn-records")) { lo = 1; hi = INT64_MAX / 2; }
             else if (strcmp(a, "--partitions") && strcmp(a, "--linger-ms")) {
                 fprintf(stderr, "loadgen: unknown option '%s'\n", a);
                 usage(stderr);
@@ -158,6 +163,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
             else if (!strcmp(a, "--idle-ms")) o->idle_ms = (int)v;
             else if (!strcmp(a, "--partitions")) o->partitions = (int)v;
             else if (!strcmp(a, "--rate")) o->rate = v;
+            else if (!strcmp(a, "--txn-records")) o->txn_records = v;
             else o->linger_ms = (int)v;
         }
     }
@@ -312,6 +318,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     hist_add(&st->lat, now > sent ? (now - sent) / 1000u : 0);
 }
 
+/* Report a transactional API error; returns 1 on error. */
+static int txn_call(rd_kafka_error_t *e, const char *what) {
+    if (!e)
+        return 0;
+    fprintf(stderr, "loadgen: %s transaction: %s\n", what, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return 1;
+}
+
 static int run_produce(const opts *o) {
     char err[512];
     static prod_state st;
@@ -326,8 +341,15 @@ static int run_produce(const opts *o) {
         conf_set_int(conf, "batch.size", o->batch_bytes) ||
         conf_set(conf, "compression.codec", o->compression) ||
         conf_set_int(conf, "message.timeout.ms", o->timeout_ms) ||
-        conf_set(conf, "enable.idempotence", "false") ||
+        conf_set(conf, "enable.idempotence",
+                 o->idempotent || o->txn_records ? "true" : "false") ||
         conf_set(conf, "client.id", "cairn-loadgen")) {
+        rd_kafka_conf_destroy(conf);
+        return 2;
+    }
+    char txn_id[64];
+    snprintf(txn_id, sizeof txn_id, "cairn-loadgen-%d", (int)getpid());
+    if (o->txn_records && conf_set(conf, "transactional.id", txn_id)) {
         rd_kafka_conf_destroy(conf);
         return 2;
     }
@@ -351,6 +373,13 @@ static int run_produce(const opts *o) {
         rd_kafka_destroy(rk);
         return 2;
     }
+
+    if (o->txn_records && (txn_call(rd_kafka_init_transactions(rk, 30000), "init") ||
+                           txn_call(rd_kafka_begin_transaction(rk), "begin"))) {
+        rd_kafka_destroy(rk);
+        return 2;
+    }
+    long long txns = 0;
 
     /* One shared payload, incompressible (xorshift bytes), never copied. */
     size_t psize = (size_t)o->size;
@@ -388,6 +417,14 @@ static int run_produce(const opts *o) {
             continue;
         }
         sent++;
+        if (o->txn_records && sent % o->txn_records == 0) {
+            /* commit waits for this transaction's deliveries */
+            if (txn_call(rd_kafka_commit_transaction(rk, o->timeout_ms), "commit"))
+                break;
+            txns++;
+            if (sent < o->records && txn_call(rd_kafka_begin_transaction(rk), "begin"))
+                break;
+        }
         if ((sent & 1023) == 0) {
             rd_kafka_poll(rk, 0);
             uint64_t t = now_ns();
@@ -398,6 +435,11 @@ static int run_produce(const opts *o) {
             }
         }
     }
+    if (o->txn_records && sent % o->txn_records != 0 &&
+        !txn_call(rd_kafka_commit_transaction(rk, o->timeout_ms), "commit"))
+        txns++;
+    if (o->txn_records)
+        diag("%lld transaction(s) committed", txns);
     /* Wait for outstanding deliveries: message.timeout.ms bounds each record,
      * so this returns; the extra margin covers the last batch's round trip. */
     rd_kafka_resp_err_t ferr = RD_KAFKA_RESP_ERR_NO_ERROR;
