@@ -5,84 +5,15 @@
 // Starts its own broker with group.initial.rebalance.delay.ms=0.
 import { test as nodeTest, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, existsSync, openSync, readFileSync, closeSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import net from 'node:net'
-import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { join, dirname } from 'node:path'
 import kafkajs from 'kafkajs'
+import { startBroker, uniq, sleep, waitFor } from './cairn.mjs'
 
 const { Kafka, logLevel } = kafkajs
-const here = dirname(fileURLToPath(import.meta.url))
-const CAIRN_BIN = resolve(process.env.CAIRN_BIN || join(here, '..', '..', '..', 'build', 'cairn'))
-const START_TIMEOUT_MS = 10000
 const GROUP_SETTINGS = { 'group.initial.rebalance.delay.ms': '0', 'group.min.session.timeout.ms': '1000' }
 
-function freePort () {
-  return new Promise((res, rej) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', rej)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => res(port))
-    })
-  })
-}
 
-async function startBroker (settings = {}) {
-  if (!existsSync(CAIRN_BIN)) throw new Error(`broker binary ${CAIRN_BIN} not found (build it or set CAIRN_BIN)`)
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'cairn-jsg-'))
-  const logPath = join(dir, 'broker.log')
-  const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data')]
-  for (const [k, v] of Object.entries(settings)) args.push('--set', `${k}=${v}`)
-  const logFd = openSync(logPath, 'a')
-  const proc = spawn(CAIRN_BIN, args, { stdio: ['ignore', logFd, logFd] })
-  closeSync(logFd)
-  const log = () => { try { return readFileSync(logPath, 'utf8') } catch { return '' } }
-  let exited = null
-  proc.on('exit', (code, sig) => { exited = { code, sig } })
-  const deadline = Date.now() + START_TIMEOUT_MS
-  while (!log().includes('listening on')) {
-    if (exited) throw new Error(`broker exited (${JSON.stringify(exited)}) before listening:\n${log()}`)
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL')
-      throw new Error(`broker did not print "listening on" within ${START_TIMEOUT_MS} ms:\n${log()}`)
-    }
-    await new Promise(r => setTimeout(r, 20))
-  }
-  return {
-    port,
-    dir,
-    log,
-    bootstrap: `127.0.0.1:${port}`,
-    alive: () => exited === null,
-    async stop () {
-      if (exited) return exited
-      const done = new Promise(r => proc.once('exit', (code, sig) => r({ code, sig })))
-      proc.kill('SIGTERM')
-      const t = setTimeout(() => proc.kill('SIGKILL'), 15000)
-      const res = await done
-      clearTimeout(t)
-      return res
-    }
-  }
-}
-
-const uniq = (p) => `${p}-${randomBytes(6).toString('hex')}`
-const sleep = (ms) => new Promise(r => setTimeout(r, ms))
-
-async function waitFor (cond, ms, what) {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await cond()) return
-    await sleep(50)
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-}
 
 let broker, kafka, admin, producer
 let anyFailed = false
