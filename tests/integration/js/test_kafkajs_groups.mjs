@@ -6,7 +6,6 @@
 import { test as nodeTest, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
-import { join, dirname } from 'node:path'
 import kafkajs from 'kafkajs'
 import { startBroker, uniq, sleep, waitFor } from './cairn.mjs'
 
