@@ -8,6 +8,10 @@ CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
            -Isrc -MMD -MP -pthread
 LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd
+# Power-loss simulation build (src/util/fault.h): make BUILD=build-fault FAULT=1 build-fault/cairn
+ifneq ($(FAULT),)
+CFLAGS  += -DCAIRN_FAULT
+endif
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)
@@ -98,6 +102,6 @@ bench: deps all
 	@bash bench/quick.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-fault
 
--include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-asan build-fault -name '*.d' 2>/dev/null)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 #include "util/crc32c.h"
 #include "util/slog.h"
 
@@ -113,7 +114,7 @@ static int rebuild(log_partition *p, log_segment *seg, log_win *w, int64_t file_
                       p->dir, strrchr(name, '/') + 1, (long long)file_size,
                       (long long)sc.end_pos);
         }
-        if (ftruncate(seg->file->fd, (off_t)sc.end_pos) < 0)
+        if (fault_ftruncate(seg->file->fd, sc.end_pos) < 0)
             return -CN_EIO;
     }
     seg->size = sc.end_pos;
