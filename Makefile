@@ -25,7 +25,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke gen gen-check clean bench
+.PHONY: all deps run test unit integration crash-smoke crash-long fuzz-smoke asan-test asan-unit bench-smoke gen gen-check clean bench
 all: $(BUILD)/cairn $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -65,6 +65,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory crash-smoke
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -83,6 +84,20 @@ bench-smoke: $(BUILD)/cairn $(BUILD)/tools/loadgen
 
 integration: $(BUILD)/cairn
 	@bash tests/integration/run.sh $(BUILD)
+
+# Crash harness (tests/crash/crash.py, docs/testing.md): a bounded number of
+# kill -9 cycles, then power-loss cycles with the fault-injection build.
+CRASH_CYCLES ?= 12
+crash-smoke: $(BUILD)/cairn
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
+	@$(PY) tests/crash/crash.py --bin $(BUILD)/cairn --cycles $(CRASH_CYCLES) --max-load 1.0
+	@$(PY) tests/crash/crash.py --power-loss --bin build-fault/cairn --cycles $(CRASH_CYCLES) --max-load 1.0
+
+# Long mode: 1000 cycles of each kind (about 30 minutes each).
+crash-long: $(BUILD)/cairn
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
+	@$(PY) tests/crash/crash.py --bin $(BUILD)/cairn --cycles 1000
+	@$(PY) tests/crash/crash.py --power-loss --bin build-fault/cairn --cycles 1000
 
 fuzz-smoke:
 	@bash fuzz/run.sh smoke

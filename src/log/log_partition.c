@@ -214,6 +214,8 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
     rc = log__index_append_files(seg, mask);
     if (rc < 0)
         return append_fail(p, seg, -rc, mask, old_max_ts, old_since);
+    if (seg->verified == seg->size)
+        seg->verified += (int64_t)len; /* batch_validate checked its CRC */
     seg->size += (int64_t)len;
     seg->unsynced = 1;
     if (seg->created_ms < 0)

@@ -42,6 +42,7 @@ int log__seg_create(log_partition *p, int64_t base, log_segment **out)
     seg->tidx_fd = -1;
     seg->max_ts = -1;
     seg->created_ms = -1;
+    seg->bad_logged = -1;
 
     log__seg_path(p, base, ".log", path, sizeof(path));
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
