@@ -66,6 +66,8 @@ typedef struct log_segment {
     int64_t verified;              /* [0, verified) passed a CRC check (at
                                     * produce, or a scan); log_read_verified
                                     * checks the rest before serving it */
+    int64_t vr_lo, vr_hi;          /* one more verified range [lo, hi) past
+                                    * verified (reads that start mid-segment) */
     int64_t bad_logged;            /* position of the last corrupt batch logged, -1 */
     int64_t max_ts;                /* max batch maxTimestamp, -1 when none */
     int64_t created_ms;            /* roll clock start, -1 = set at next append */

@@ -158,16 +158,27 @@ int log_read_verified(log_partition *p, int64_t offset, int64_t max_offset, int6
         if (p->segs[i]->file == out->file)
             seg = p->segs[i];
     int64_t end = out->pos + out->len;
-    if (!seg || end <= seg->verified)
+    if (!seg || end <= seg->verified ||
+        (out->pos >= seg->vr_lo && end <= seg->vr_hi))
         return 0;
     int64_t from = CN_MAX(out->pos, seg->verified);
+    if (from >= seg->vr_lo && from < seg->vr_hi)
+        from = seg->vr_hi;
     int64_t bad = verify_range(p, seg, from, end);
     if (bad < 0) {
         log_slice_release(out);
         return (int)bad;
     }
-    if (from == seg->verified)
+    if (from == seg->verified) {
         seg->verified = bad;
+    } else if (from == seg->vr_hi) {
+        seg->vr_hi = bad;
+    } else {
+        seg->vr_lo = from;
+        seg->vr_hi = bad;
+    }
+    if (seg->vr_lo <= seg->verified && seg->vr_hi > seg->verified)
+        seg->verified = seg->vr_hi; /* the two ranges met */
     if (bad == end)
         return 0;
     if (seg->bad_logged != bad) {
