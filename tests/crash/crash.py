@@ -100,7 +100,7 @@ class Broker:
         self.bootstrap = "127.0.0.1:%d" % self.port
         self.proc = None
 
-    def start(self, settings, env_extra=None):
+    def start(self, settings, env_extra=None, wait=True):
         argv = [self.bin, "--listen", self.bootstrap, "--data-dir", self.data]
         for k, v in settings.items():
             argv += ["--set", "%s=%s" % (k, v)]
@@ -113,6 +113,8 @@ class Broker:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      env=env, start_new_session=True)
         log.close()
+        if not wait:
+            return
         deadline = time.time() + 20
         while time.time() < deadline:
             with open(self.log_path, "rb") as f:
@@ -444,6 +446,29 @@ class Checker:
         return hw
 
 
+def early_crash(br, settings, power_loss, rng):
+    """Start the broker and crash it within a few ms (in recovery or just after)."""
+    if power_loss:
+        br.start(settings, {"CAIRN_FAULT_MODE": str(rng.choice((1, 2))),
+                            "CAIRN_FAULT_SEED": str(rng.randrange(1 << 30)),
+                            "CAIRN_FAULT_CRASH_MS": str(rng.randint(0, 30))}, wait=False)
+        try:
+            rc = br.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            br.proc.kill()
+            br.proc.wait(10)
+            raise Violation("fault build did not crash within 20 s (CAIRN_FAULT_CRASH_MS)")
+        if rc != 137:
+            raise Violation("early crash: fault build exited %s, expected 137" % rc)
+    else:
+        br.start(settings, wait=False)
+        time.sleep(rng.uniform(0.0, 0.05))
+        br.signal(signal.SIGKILL)
+        br.proc.wait(10)
+    with open(br.log_path, "ab") as f:
+        f.write(b"===== early crash by the harness\n")
+
+
 # ------------------------------------------------------------------ main
 
 def main():
@@ -516,6 +541,9 @@ def main():
             time.sleep(rng.uniform(0.0, 0.3))   # clients keep trying meanwhile
             settings = dict(base_settings)
             settings["log.preallocate"] = "true" if rng.random() < 0.3 else "false"
+            if rng.random() < 0.1:
+                # crash again at once: during recovery, or right after it
+                early_crash(br, settings, args.power_loss, rng)
             env = {}
             if args.power_loss:
                 env = {"CAIRN_FAULT_MODE": str(args.mode or rng.choice((1, 2))),
