@@ -55,8 +55,8 @@ run: deps
 	./$(BUILD)/cairn
 
 # Every test: generated-code check, unit tests, the ASan+UBSan build of unit
-# and integration tests, fuzz smoke, benchmark smoke, then the integration
-# tests with real clients against the release build.
+# and integration tests, fuzz smoke, benchmark smoke, the integration tests
+# with real clients against the release build, then the crash harness smoke.
 test: deps
 	@$(MAKE) --no-print-directory gen-check
 	@$(MAKE) --no-print-directory all
