@@ -8,6 +8,10 @@ CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
            -Isrc -MMD -MP -pthread
 LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd
+# Power-loss simulation build (src/util/fault.h): make BUILD=build-fault FAULT=1 build-fault/cairn
+ifneq ($(FAULT),)
+CFLAGS  += -DCAIRN_FAULT
+endif
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)
@@ -21,7 +25,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench deps-bench
+.PHONY: all deps run test unit integration crash-smoke crash-long fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench deps-bench
 all: $(BUILD)/cairn $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -60,8 +64,8 @@ run: deps
 	./$(BUILD)/cairn
 
 # Every test: generated-code check, unit tests, the ASan+UBSan build of unit
-# and integration tests, fuzz smoke, benchmark smoke, then the integration
-# tests with real clients against the release build.
+# and integration tests, fuzz smoke, benchmark smoke, the integration tests
+# with real clients against the release build, then the crash harness smoke.
 test: deps
 	@$(MAKE) --no-print-directory gen-check
 	@$(MAKE) --no-print-directory all
@@ -70,6 +74,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory valgrind-test
+	@$(MAKE) --no-print-directory crash-smoke
 	@$(MAKE) --no-print-directory integration
 
 unit: $(UNIT_BIN)
@@ -98,6 +103,20 @@ bench-smoke: $(BUILD)/cairn $(TOOL_BIN)
 integration: $(BUILD)/cairn
 	@bash tests/integration/run.sh $(BUILD)
 
+# Crash harness (tests/crash/crash.py, docs/testing.md): a bounded number of
+# kill -9 cycles, then power-loss cycles with the fault-injection build.
+CRASH_CYCLES ?= 12
+crash-smoke: $(BUILD)/cairn
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
+	@$(PY) tests/crash/crash.py --bin $(BUILD)/cairn --cycles $(CRASH_CYCLES) --max-load 1.0
+	@$(PY) tests/crash/crash.py --power-loss --bin build-fault/cairn --cycles $(CRASH_CYCLES) --max-load 1.0
+
+# Long mode: 1000 cycles of each kind (about 30 minutes each).
+crash-long: $(BUILD)/cairn
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
+	@$(PY) tests/crash/crash.py --bin $(BUILD)/cairn --cycles 1000
+	@$(PY) tests/crash/crash.py --power-loss --bin build-fault/cairn --cycles 1000
+
 fuzz-smoke:
 	@bash fuzz/run.sh smoke
 
@@ -118,6 +137,6 @@ bench: deps-bench all
 	@BUILD=$(BUILD) $(PY) bench/run.py full
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-fault
 
--include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-asan build-fault -name '*.d' 2>/dev/null)

@@ -17,6 +17,7 @@
 #include "kafka/batch.h"
 #include "proto/kafka/kerr.h"
 #include "util/common.h"
+#include "util/fault.h"
 #include "util/slog.h"
 
 #define BROKER_HASH 1024
@@ -145,7 +146,7 @@ static int write_atomic(const char *dir, const char *path, const char *content, 
         return -errno;
     size_t off = 0;
     while (off < len) {
-        ssize_t w = write(fd, content + off, len - off);
+        ssize_t w = fault_write(fd, content + off, len - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -156,7 +157,7 @@ static int write_atomic(const char *dir, const char *path, const char *content, 
         }
         off += (size_t)w;
     }
-    if (fsync(fd) < 0) {
+    if (fault_fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -801,6 +802,7 @@ int broker_open(cairn_config *cfg, loop *l, broker **out)
     size_t n = strlen(b->dir) + 16;
     b->meta_dir = xmalloc(n);
     snprintf(b->meta_dir, n, "%s/.topics", b->dir);
+    fault_init(b->dir);
     int rc = mkdir_p(b->meta_dir);
     if (rc < 0) {
         slog_error("cannot create data directory %s: %s", b->meta_dir, strerror(-rc));

@@ -131,7 +131,7 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
             if (want <= 0)
                 continue;
             log_slice tmp, *sl = pd ? net_resp_slice(resp) : &tmp;
-            int rc = log_read(p->log, fp->fetch_offset, limit, want, sl);
+            int rc = log_read_verified(p->log, fp->fetch_offset, limit, want, sl);
             if (rc == -CN_ERANGE) {
                 if (pd)
                     pd->error_code = KERR_OFFSET_OUT_OF_RANGE;

@@ -106,6 +106,13 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
 int log_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
              log_slice *out);
 void log_slice_release(log_slice *s);
+/* log_read for clients: bytes of the slice not yet CRC-checked in this
+ * process (batches of segments whose indexes were trusted at open, or kept
+ * in place as corrupt by recovery) are checked first, each byte once while
+ * it stays good. A corrupt batch is logged and never served: the slice ends
+ * before it, or, when it is the first batch, -CN_ECORRUPT. */
+int log_read_verified(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+                      log_slice *out);
 
 /* Slice of the first batch whose max timestamp >= ts (for ListOffsets). The
  * caller reads it with pread and refines to a record. Returns 0, -CN_ENOENT

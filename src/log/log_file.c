@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 
 log_file *log__file_new(int fd)
 {
@@ -54,7 +55,7 @@ int log__pwrite_all(int fd, const void *buf, size_t len, int64_t pos)
 {
     const uint8_t *b = buf;
     while (len > 0) {
-        ssize_t n = pwrite(fd, b, len, (off_t)pos);
+        ssize_t n = fault_pwrite(fd, b, len, (off_t)pos);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -73,7 +74,7 @@ int log__write_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *b = buf;
     while (len > 0) {
-        ssize_t n = write(fd, b, len);
+        ssize_t n = fault_write(fd, b, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 
 static void idx_push(log_segment *seg, uint32_t rel, uint32_t pos)
 {
@@ -122,7 +123,7 @@ int log__index_write_all(const log_partition *p, log_segment *seg)
     rc = open_index(p, seg, ".timeindex", &seg->tidx_fd);
     if (rc < 0)
         goto fail;
-    if (ftruncate(seg->idx_fd, 0) < 0 || ftruncate(seg->tidx_fd, 0) < 0) {
+    if (fault_ftruncate(seg->idx_fd, 0) < 0 || fault_ftruncate(seg->tidx_fd, 0) < 0) {
         rc = -errno;
         goto fail;
     }

@@ -63,6 +63,12 @@ typedef struct log_segment {
     int idx_fd;                    /* .index, -1 when closed */
     int tidx_fd;                   /* .timeindex, -1 when closed */
     int64_t size;                  /* bytes of whole batches */
+    int64_t verified;              /* [0, verified) passed a CRC check (at
+                                    * produce, or a scan); log_read_verified
+                                    * checks the rest before serving it */
+    int64_t vr_lo, vr_hi;          /* one more verified range [lo, hi) past
+                                    * verified (reads that start mid-segment) */
+    int64_t bad_logged;            /* position of the last corrupt batch logged, -1 */
     int64_t max_ts;                /* max batch maxTimestamp, -1 when none */
     int64_t created_ms;            /* roll clock start, -1 = set at next append */
     int64_t bytes_since_idx;       /* bytes appended since the last index entry */

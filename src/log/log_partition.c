@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 #include "util/slog.h"
 
 /* mkdir -p. 0 or -errno. */
@@ -155,9 +156,9 @@ static int append_fail(log_partition *p, log_segment *seg, int err, int mask,
     log__index_pop(seg, mask);
     seg->max_ts = old_max_ts;
     seg->bytes_since_idx = old_since;
-    int undone = ftruncate(seg->file->fd, (off_t)seg->size) == 0 &&
-                 ftruncate(seg->idx_fd, (off_t)(seg->n_idx * LOG_IDX_ENTRY)) == 0 &&
-                 ftruncate(seg->tidx_fd, (off_t)(seg->n_tidx * LOG_TIDX_ENTRY)) == 0;
+    int undone = fault_ftruncate(seg->file->fd, seg->size) == 0 &&
+                 fault_ftruncate(seg->idx_fd, (int64_t)(seg->n_idx * LOG_IDX_ENTRY)) == 0 &&
+                 fault_ftruncate(seg->tidx_fd, (int64_t)(seg->n_tidx * LOG_TIDX_ENTRY)) == 0;
     if (undone && seg->preallocated &&
         fallocate(seg->file->fd, 0, 0, (off_t)p->opt.segment_bytes) < 0)
         seg->preallocated = 0;
@@ -213,6 +214,8 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
     rc = log__index_append_files(seg, mask);
     if (rc < 0)
         return append_fail(p, seg, -rc, mask, old_max_ts, old_since);
+    if (seg->verified == seg->size)
+        seg->verified += (int64_t)len; /* batch_validate checked its CRC */
     seg->size += (int64_t)len;
     seg->unsynced = 1;
     if (seg->created_ms < 0)

@@ -10,6 +10,8 @@
 #include "log/log_int.h"
 
 #include "util/common.h"
+#include "util/crc32c.h"
+#include "util/slog.h"
 
 size_t log__seg_find(const log_partition *p, int64_t offset)
 {
@@ -111,4 +113,83 @@ int log_find_timestamp(log_partition *p, int64_t ts, log_slice *out)
         }
     }
     return -CN_ENOENT;
+}
+
+/* Check the batches of seg in [from, end) (batch boundaries). Returns the
+ * position of the first corrupt batch, end when all are good, or -CN_EIO. */
+static int64_t verify_range(log_partition *p, log_segment *seg, int64_t from, int64_t end)
+{
+    log_win w;
+    log__win_init(&w, seg->file->fd, p->rbuf, LOG_READ_CHUNK);
+    int64_t pos = from;
+    while (pos < end) {
+        log_hdr h;
+        int rc = hdr_at(&w, seg, pos, &h);
+        if (rc <= 0)
+            return rc < 0 ? rc : pos;
+        if (h.magic != LOG_BATCH_MAGIC || h.total < LOG_BATCH_MIN_LENGTH + 12 ||
+            pos + h.total > end)
+            return pos;
+        uint32_t crc = 0;
+        int64_t off = pos + LOG_OFF_ATTR, bend = pos + h.total;
+        while (off < bend) {
+            size_t n = (size_t)CN_MIN((int64_t)w.cap, bend - off);
+            const uint8_t *c = log__win_get(&w, off, n, seg->size, &rc);
+            if (!c)
+                return rc < 0 ? rc : pos;
+            crc = crc32c(crc, c, n);
+            off += (int64_t)n;
+        }
+        if (crc != h.crc)
+            return pos;
+        pos = bend;
+    }
+    return pos;
+}
+
+int log_read_verified(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+                      log_slice *out)
+{
+    int rc = log_read(p, offset, max_offset, max_bytes, out);
+    if (rc < 0 || out->len == 0)
+        return rc;
+    log_segment *seg = NULL;
+    for (size_t i = log__seg_find(p, offset); i < p->n_segs && !seg; i++)
+        if (p->segs[i]->file == out->file)
+            seg = p->segs[i];
+    int64_t end = out->pos + out->len;
+    if (!seg || end <= seg->verified ||
+        (out->pos >= seg->vr_lo && end <= seg->vr_hi))
+        return 0;
+    int64_t from = CN_MAX(out->pos, seg->verified);
+    if (from >= seg->vr_lo && from < seg->vr_hi)
+        from = seg->vr_hi;
+    int64_t bad = verify_range(p, seg, from, end);
+    if (bad < 0) {
+        log_slice_release(out);
+        return (int)bad;
+    }
+    if (from == seg->verified) {
+        seg->verified = bad;
+    } else if (from == seg->vr_hi) {
+        seg->vr_hi = bad;
+    } else {
+        seg->vr_lo = from;
+        seg->vr_hi = bad;
+    }
+    if (seg->vr_lo <= seg->verified && seg->vr_hi > seg->verified)
+        seg->verified = seg->vr_hi; /* the two ranges met */
+    if (bad == end)
+        return 0;
+    if (seg->bad_logged != bad) {
+        seg->bad_logged = bad;
+        slog_error("corrupt batch not served (CRC-32C or header check failed) dir=%s "
+                   "segment=%020lld position=%lld", p->dir, (long long)seg->base, (long long)bad);
+    }
+    if (bad == out->pos) {
+        log_slice_release(out);
+        return -CN_ECORRUPT;
+    }
+    out->len = bad - out->pos;
+    return 0;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 #include "util/crc32c.h"
 #include "util/slog.h"
 
@@ -29,16 +30,21 @@ typedef struct log_scan {
     int64_t end_pos;               /* end of the last good batch */
     int64_t next_offset;           /* last good offset + 1 */
     int64_t max_ts;                /* max batch maxTimestamp seen, -1 when none */
+    int64_t first_bad;             /* lax: first batch that failed its CRC, -1 */
+    int64_t n_bad;                 /* lax: batches that failed their CRC */
 } log_scan;
 
 /* Walk and verify batches of seg's file from `from` (a batch boundary whose
  * base offset must be `expect`) to file_size. With track, feed the segment's
- * index arrays. Returns 0 (out->end_pos < file_size if a bad batch stopped
- * it) or -CN_EIO. */
+ * index arrays. With lax, a batch whose header is sound but whose CRC fails
+ * is counted and passed over instead of ending the walk. Returns 0
+ * (out->end_pos < file_size if a bad batch stopped it) or -CN_EIO. */
 static int scan(const log_partition *p, log_segment *seg, log_win *w, int64_t from,
-                int64_t expect, int64_t file_size, int track, log_scan *out)
+                int64_t expect, int64_t file_size, int track, int lax, log_scan *out)
 {
     int64_t pos = from, next = expect, max_ts = -1;
+    out->first_bad = -1;
+    out->n_bad = 0;
     int rc = 0;
     while (pos < file_size) {
         const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, file_size, &rc);
@@ -59,8 +65,15 @@ static int scan(const log_partition *p, log_segment *seg, log_win *w, int64_t fr
             crc = crc32c(crc, c, n);
             off += (int64_t)n;
         }
-        if (rc < 0 || off < end || crc != h.crc)
+        if (rc < 0 || off < end)
             break;
+        if (crc != h.crc) {
+            if (!lax)
+                break;
+            if (out->first_bad < 0)
+                out->first_bad = pos;
+            out->n_bad++;
+        }
         if (track)
             log__index_track(seg, h.base, pos, h.total, h.max_ts, p->opt.index_interval_bytes);
         max_ts = CN_MAX(max_ts, h.max_ts);
@@ -92,16 +105,59 @@ static int only_zeros(log_win *w, int64_t from, int64_t file_size)
     return 1;
 }
 
+/* 1 when the batch at pos (which failed a check) is whole and in sequence
+ * and is followed by another batch in sequence, or ends the file exactly at
+ * next_base (>= 0 for segments that are not the tail): damage inside a
+ * written batch, not a torn tail. 0 otherwise. */
+static int damaged_in_place(log_win *w, int64_t pos, int64_t expect, int64_t file_size,
+                            int64_t next_base)
+{
+    int rc = 0;
+    const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, file_size, &rc);
+    if (!b)
+        return 0;
+    log_hdr h;
+    log__hdr_parse(b, &h);
+    if (h.magic != LOG_BATCH_MAGIC || h.base != expect || h.lod < 0 ||
+        h.total < LOG_BATCH_MIN_LENGTH + 12 || h.total > file_size - pos)
+        return 0;
+    int64_t after = pos + h.total, next = h.base + h.lod + 1;
+    if (after == file_size)
+        return next_base >= 0 && next == next_base;
+    b = log__win_get(w, after, LOG_BATCH_HEADER, file_size, &rc);
+    if (!b)
+        return 0;
+    log_hdr n;
+    log__hdr_parse(b, &n);
+    return n.magic == LOG_BATCH_MAGIC && n.base == next && n.lod >= 0 &&
+           n.total >= LOG_BATCH_MIN_LENGTH + 12 && n.total <= file_size - after;
+}
+
 /* Scan seg from its start, rebuilding its indexes, and cut the file after
- * the last good batch. Sets seg->size; *out_next = next offset. */
+ * the last good batch. A batch damaged in place (damaged_in_place) is kept
+ * and logged: later batches are intact data, and log_read_verified refuses
+ * to serve the damaged one (seg->verified stops before it). Sets seg->size;
+ * *out_next = next offset. next_base: the next segment's base, -1 for the
+ * tail. */
 static int rebuild(log_partition *p, log_segment *seg, log_win *w, int64_t file_size,
-                   int64_t *out_next)
+                   int64_t next_base, int64_t *out_next)
 {
     log_scan sc;
     log__index_reset(seg);
-    int rc = scan(p, seg, w, 0, seg->base, file_size, 1, &sc);
+    int rc = scan(p, seg, w, 0, seg->base, file_size, 1, 0, &sc);
     if (rc < 0)
         return rc;
+    if (sc.end_pos < file_size &&
+        damaged_in_place(w, sc.end_pos, sc.next_offset, file_size, next_base)) {
+        log__index_reset(seg);
+        rc = scan(p, seg, w, 0, seg->base, file_size, 1, 1, &sc);
+        if (rc < 0)
+            return rc;
+        slog_error("recovery found %lld corrupt batch(es) dir=%s segment=%020lld first at "
+                   "position=%lld: kept in place, never served", (long long)sc.n_bad, p->dir,
+                   (long long)seg->base, (long long)sc.first_bad);
+    }
+    seg->verified = sc.first_bad >= 0 ? sc.first_bad : sc.end_pos;
     if (sc.end_pos < file_size) {
         int z = only_zeros(w, sc.end_pos, file_size);
         if (z < 0)
@@ -113,7 +169,7 @@ static int rebuild(log_partition *p, log_segment *seg, log_win *w, int64_t file_
                       p->dir, strrchr(name, '/') + 1, (long long)file_size,
                       (long long)sc.end_pos);
         }
-        if (ftruncate(seg->file->fd, (off_t)sc.end_pos) < 0)
+        if (fault_ftruncate(seg->file->fd, sc.end_pos) < 0)
             return -CN_EIO;
     }
     seg->size = sc.end_pos;
@@ -126,18 +182,19 @@ static int rebuild(log_partition *p, log_segment *seg, log_win *w, int64_t file_
 /* Keep seg's loaded indexes if the batches after the last entry run exactly
  * to the end of the file. Returns 1 kept, 0 not, or -CN_EIO. */
 static int check_loaded(const log_partition *p, log_segment *seg, log_win *w,
-                        int64_t file_size)
+                        int64_t file_size, int64_t *out_next)
 {
     int64_t rel = 0;
     int64_t pos = seg->n_idx ? log__index_lookup(seg, INT64_MAX, &rel) : 0;
     log_scan sc;
-    int rc = scan(p, seg, w, pos, seg->base + rel, file_size, 0, &sc);
+    int rc = scan(p, seg, w, pos, seg->base + rel, file_size, 0, 0, &sc);
     if (rc < 0)
         return rc;
     if (sc.end_pos != file_size)
         return 0;
     seg->size = file_size;
     seg->max_ts = CN_MAX(seg->max_ts, sc.max_ts);
+    *out_next = sc.next_offset;
     return 1;
 }
 
@@ -240,31 +297,54 @@ static void load_start(log_partition *p)
     p->log_start = CN_MAX(p->log_start, start);
 }
 
-static int recover_one(log_partition *p, log_segment *seg, log_win *w, int64_t file_size,
-                       int64_t next_base)
+/* seg becomes the active segment; next is its next offset. */
+static void tail_finish(log_partition *p, log_segment *seg, int64_t next)
 {
-    int64_t next = 0;
+    p->log_end = next;
+    seg->created_ms = seg->size > 0 ? birth_ms(seg->file->fd) : -1;
+    if (p->opt.preallocate && p->opt.segment_bytes > seg->size &&
+        fallocate(seg->file->fd, 0, 0, (off_t)p->opt.segment_bytes) == 0)
+        seg->preallocated = 1;
+}
+
+/* Recover one segment; *out_next = offset after its last batch. */
+static int recover_one(log_partition *p, log_segment *seg, log_win *w, int64_t file_size,
+                       int64_t next_base, int64_t *out_next)
+{
     if (next_base < 0) { /* the tail */
-        int rc = rebuild(p, seg, w, file_size, &next);
+        int rc = rebuild(p, seg, w, file_size, -1, out_next);
         if (rc < 0)
             return rc;
-        p->log_end = next;
-        seg->created_ms = seg->size > 0 ? birth_ms(seg->file->fd) : -1;
-        if (p->opt.preallocate && p->opt.segment_bytes > seg->size &&
-            fallocate(seg->file->fd, 0, 0, (off_t)p->opt.segment_bytes) == 0)
-            seg->preallocated = 1;
+        tail_finish(p, seg, *out_next);
         return 0;
     }
     int rc = log__index_load(p, seg, file_size, next_base - seg->base);
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        rc = check_loaded(p, seg, w, file_size);
+        rc = check_loaded(p, seg, w, file_size, out_next);
         if (rc != 0)
             return rc < 0 ? rc : 0;
     }
     slog_info("recovery rebuilding index dir=%s base=%lld", p->dir, (long long)seg->base);
-    return rebuild(p, seg, w, file_size, &next);
+    return rebuild(p, seg, w, file_size, next_base, out_next);
+}
+
+/* A segment that ends below the next one's base lost its tail (a power loss
+ * soon after a roll: its unsynced batches are gone while the new segment's
+ * file survived). Nothing after the hole can have been acknowledged as
+ * durable (every sync covers every unsynced segment), so the later segments
+ * are removed and this one becomes the tail: offsets stay gapless. */
+static void drop_after_gap(log_partition *p, log_segment *seg, int64_t next,
+                           const int64_t *bases, size_t from, size_t n)
+{
+    for (size_t j = from; j < n; j++) {
+        log_segment tmp = {.base = bases[j]};
+        log__seg_unlink(p, &tmp);
+        slog_warn("recovery removed segment after a gap dir=%s base=%lld (previous segment "
+                  "ends at offset %lld)", p->dir, (long long)bases[j], (long long)next);
+    }
+    tail_finish(p, seg, next);
 }
 
 int log__recover(log_partition *p)
@@ -307,11 +387,17 @@ int log__recover(log_partition *p)
         seg->tidx_fd = -1;
         seg->max_ts = -1;
         seg->created_ms = -1;
+        seg->bad_logged = -1;
         log_win w;
         log__win_init(&w, fd, buf, LOG_SCAN_CHUNK);
-        rc = recover_one(p, seg, &w, (int64_t)st.st_size, last ? -1 : bases[i + 1]);
+        int64_t next = 0;
+        rc = recover_one(p, seg, &w, (int64_t)st.st_size, last ? -1 : bases[i + 1], &next);
         if (rc < 0)
             goto fail;
+        if (!last && next < bases[i + 1]) {
+            drop_after_gap(p, seg, next, bases, i + 1, n);
+            n = i + 1;
+        }
         log__seg_push(p, seg);
         seg = NULL;
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 #include "util/slog.h"
 
 void log__seg_path(const log_partition *p, int64_t base, const char *ext, char *buf, size_t n)
@@ -41,6 +42,7 @@ int log__seg_create(log_partition *p, int64_t base, log_segment **out)
     seg->tidx_fd = -1;
     seg->max_ts = -1;
     seg->created_ms = -1;
+    seg->bad_logged = -1;
 
     log__seg_path(p, base, ".log", path, sizeof(path));
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -106,7 +108,7 @@ int log__seg_trim(log_segment *seg)
 {
     if (!seg->preallocated)
         return 0;
-    if (ftruncate(seg->file->fd, (off_t)seg->size) < 0)
+    if (fault_ftruncate(seg->file->fd, seg->size) < 0)
         return -errno;
     seg->preallocated = 0;
     seg->unsynced = 1;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/fault.h"
 #include "util/slog.h"
 
 struct log_syncer {
@@ -46,7 +47,7 @@ static int job_run(log_sync_job *job)
 {
     int rc = 0;
     for (size_t i = 0; i < job->n_fds; i++) {
-        int r = i < job->n_data ? fdatasync(job->fds[i]) : fsync(job->fds[i]);
+        int r = i < job->n_data ? fault_fdatasync(job->fds[i]) : fault_fsync(job->fds[i]);
         if (r < 0 && rc == 0) {
             slog_error("fsync failed fd=%d err=%d", job->fds[i], errno);
             rc = -CN_EIO;
@@ -286,12 +287,12 @@ int log_partition_sync_now(log_partition *p)
      * flight may have cleared flags of files it has not synced yet. */
     for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
         log_segment *seg = p->segs[i];
-        if (fdatasync(seg->file->fd) < 0 ||
-            (seg->idx_fd >= 0 && fdatasync(seg->idx_fd) < 0) ||
-            (seg->tidx_fd >= 0 && fdatasync(seg->tidx_fd) < 0))
+        if (fault_fdatasync(seg->file->fd) < 0 ||
+            (seg->idx_fd >= 0 && fault_fdatasync(seg->idx_fd) < 0) ||
+            (seg->tidx_fd >= 0 && fault_fdatasync(seg->tidx_fd) < 0))
             rc = -errno;
     }
-    if (rc == 0 && p->start_fd >= 0 && fdatasync(p->start_fd) < 0)
+    if (rc == 0 && p->start_fd >= 0 && fault_fdatasync(p->start_fd) < 0)
         rc = -errno;
     if (rc == 0 && fsync(p->dir_fd) < 0)
         rc = -errno;
