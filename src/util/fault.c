@@ -210,12 +210,19 @@ static void *crash_main(void *arg)
     }
     pthread_mutex_lock(&mu); /* never released: writers and syncs stop here */
     fprintf(stderr, "fault: simulated power loss (mode %d)\n", mode);
-    /* A dead machine sends nothing more: cut every connection before the
-     * files shrink under queued sendfile responses. */
-    for (int fd = 0; fd < 65536; fd++) {
+    /* A dead machine sends nothing more: reset every connection (linger 0,
+     * so bytes queued by sendfile, which may still refer to page-cache pages
+     * about to be garbled, are dropped) before the files change. The fd
+     * numbers stay taken (/dev/null) so the still running loop thread cannot
+     * mix them up with new files. */
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd < 65536 && devnull >= 0; fd++) {
         struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
-            shutdown(fd, SHUT_RDWR);
+        if (fd == devnull || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        dup2(devnull, fd);
     }
     nftw(dir, cut, 32, FTW_PHYS);
     _exit(137);
