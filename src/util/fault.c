@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -25,7 +26,8 @@ typedef struct fentry {
     dev_t dev;
     ino_t ino;
     int64_t synced;                /* prefix known durable */
-    int64_t written;               /* end of the furthest write */
+    int64_t written;               /* end of the furthest write or truncate
+                                    * (not the size of a preallocated file) */
 } fentry;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -44,7 +46,8 @@ static uint64_t rnd(void)
     return rng;
 }
 
-/* Entry of fd's file, created from its current size. A file shorter than
+/* Entry of fd's file: all of its current content counts as synced (it was
+ * on disk at open, or cut back by the previous crash). A file shorter than
  * what we saw written was replaced (O_TRUNC, or a new file on a reused
  * inode): start over. Caller holds mu. NULL when fd is not a regular file. */
 static fentry *entry(int fd)
@@ -55,8 +58,10 @@ static fentry *entry(int fd)
     for (size_t i = 0; i < n_tab; i++) {
         fentry *e = &tab[i];
         if (e->dev == st.st_dev && e->ino == st.st_ino) {
-            if (st.st_size < e->written)
-                e->synced = e->written = st.st_size;
+            if (st.st_size < e->written) {
+                e->synced = st.st_size;
+                e->written = 0;
+            }
             return e;
         }
     }
@@ -67,7 +72,8 @@ static fentry *entry(int fd)
     fentry *e = &tab[n_tab++];
     e->dev = st.st_dev;
     e->ino = st.st_ino;
-    e->synced = e->written = st.st_size;
+    e->synced = st.st_size;
+    e->written = 0;
     return e;
 }
 
@@ -158,7 +164,7 @@ static int cut(const char *path, const struct stat *st, int type, struct FTW *ft
     for (size_t i = 0; i < n_tab && !e; i++)
         if (tab[i].dev == st->st_dev && tab[i].ino == st->st_ino)
             e = &tab[i];
-    if (!e || (e->synced >= e->written && e->synced >= st->st_size))
+    if (!e || e->synced >= st->st_size)
         return 0;
     int64_t len = e->synced;
     int64_t junk_from = len;
@@ -204,6 +210,20 @@ static void *crash_main(void *arg)
     }
     pthread_mutex_lock(&mu); /* never released: writers and syncs stop here */
     fprintf(stderr, "fault: simulated power loss (mode %d)\n", mode);
+    /* A dead machine sends nothing more: reset every connection (linger 0,
+     * so bytes queued by sendfile, which may still refer to page-cache pages
+     * about to be garbled, are dropped) before the files change. The fd
+     * numbers stay taken (/dev/null) so the still running loop thread cannot
+     * mix them up with new files. */
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd < 65536 && devnull >= 0; fd++) {
+        struct stat st;
+        if (fd == devnull || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        dup2(devnull, fd);
+    }
     nftw(dir, cut, 32, FTW_PHYS);
     _exit(137);
 }
