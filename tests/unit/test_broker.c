@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "broker_test_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +47,7 @@ static void fx_close(fixture *f)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-broker-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    config_init(&f->cfg);
-    char err[256];
-    assert_int_equal(config_set(&f->cfg, "log.dirs", f->dir, err, sizeof(err)), 0);
+    but_config_tmpdir(&f->cfg, f->dir, sizeof(f->dir), "broker");
     fx_open(f);
     *state = f;
     return 0;
@@ -60,9 +58,7 @@ static int teardown(void **state)
     fixture *f = *state;
     if (f->b)
         fx_close(f);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    but_rm_rf(f->dir);
     config_fini(&f->cfg);
     free(f);
     return 0;

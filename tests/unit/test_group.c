@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "broker_test_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +65,8 @@ static void fx_reopen(fixture *f)
 static int setup_with_delay(void **state, const char *delay_ms)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-test-group-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    config_init(&f->cfg);
+    but_config_tmpdir(&f->cfg, f->dir, sizeof(f->dir), "group");
     char err[256];
-    assert_int_equal(config_set(&f->cfg, "log.dirs", f->dir, err, sizeof(err)), 0);
     assert_int_equal(config_set(&f->cfg, "group.initial.rebalance.delay.ms", delay_ms, err,
                                 sizeof(err)), 0);
     assert_int_equal(config_set(&f->cfg, "group.min.session.timeout.ms", "10", err, sizeof(err)),
@@ -87,9 +86,7 @@ static int teardown(void **state)
     fixture *f = *state;
     if (f->b)
         fx_close(f);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    but_rm_rf(f->dir);
     config_fini(&f->cfg);
     free(f);
     return 0;

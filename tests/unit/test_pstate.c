@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "broker_test_util.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,12 +112,6 @@ static void make_tmpdir(char *dir, size_t len)
     assert_non_null(mkdtemp(dir));
 }
 
-static void rm_rf(const char *dir)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-}
 
 static void snap_path(const char *dir, char *out, size_t len)
 {
@@ -569,7 +565,7 @@ static void test_snapshot_round_trip(void **state)
     pst_free(e);
     pst_free(t);
     pst_free(u);
-    rm_rf(dir);
+    but_rm_rf(dir);
 }
 
 static void test_snapshot_damaged_ignored(void **state)
@@ -610,7 +606,7 @@ static void test_snapshot_damaged_ignored(void **state)
     free(good);
     pst_free(t);
     pst_free(u);
-    rm_rf(dir);
+    but_rm_rf(dir);
 }
 
 static void test_snapshot_past_log_end_ignored(void **state)
@@ -630,7 +626,7 @@ static void test_snapshot_past_log_end_ignored(void **state)
     assert_int_equal(pst_count(u), 0);
     pst_free(t);
     pst_free(u);
-    rm_rf(dir);
+    but_rm_rf(dir);
 }
 
 static void test_snapshot_at_log_end_loaded(void **state)
@@ -645,7 +641,7 @@ static void test_snapshot_at_log_end_loaded(void **state)
     assert_int_equal(pst_count(u), pst_count(t));
     pst_free(t);
     pst_free(u);
-    rm_rf(dir);
+    but_rm_rf(dir);
 }
 
 /* Through the broker ------------------------------------------------------------------ */
@@ -674,10 +670,7 @@ static void fx_close(fixture *f)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    make_tmpdir(f->dir, sizeof(f->dir));
-    config_init(&f->cfg);
-    char err[256];
-    assert_int_equal(config_set(&f->cfg, "log.dirs", f->dir, err, sizeof(err)), 0);
+    but_config_tmpdir(&f->cfg, f->dir, sizeof(f->dir), "pstate");
     fx_open(f);
     *state = f;
     return 0;
@@ -688,7 +681,7 @@ static int teardown(void **state)
     fixture *f = *state;
     if (f->b)
         fx_close(f);
-    rm_rf(f->dir);
+    but_rm_rf(f->dir);
     config_fini(&f->cfg);
     free(f);
     return 0;
