@@ -1,6 +1,8 @@
-/* Topic registry, persistence of topic metadata, partition append and
- * durability waits, periodic flush and retention. See broker.h. */
+/* Topic registry, persistence of topic metadata, periodic flush,
+ * retention and producer snapshots, broker open/close. Partitions are in
+ * broker_partition.c, file helpers in broker_fs.c. See broker.h. */
 #include "broker/broker.h"
+#include "broker/broker_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,31 +21,6 @@
 #include "util/common.h"
 #include "util/fault.h"
 #include "util/slog.h"
-
-#define BROKER_HASH 1024
-#define BROKER_MAX_PARTITIONS 10000
-
-struct broker {
-    cairn_config *cfg;
-    loop *l;
-    log_syncer *syncer;
-    loop_io sync_io;
-    char *dir;                       /* log.dirs */
-    char *meta_dir;                  /* <dir>/.topics */
-    char cluster_id[32];
-    char adv_host[64];
-    int adv_port;
-    topic *hash[BROKER_HASH];
-    topic *list, *list_tail;
-    int n_topics;
-    topic *internal;                 /* internal logs (lnext chain), not in hash/list */
-    loop_timer flush_timer;
-    loop_timer retention_timer;
-    loop_timer snapshot_timer;       /* producer-state snapshots */
-    int appended;                    /* an append happened this iteration */
-    void (*append_cb)(void *arg);
-    void *append_arg;
-};
 
 /* Helpers ---------------------------------------------------------------- */
 
@@ -105,92 +82,6 @@ static int uuid_parse(const char *s, kuuid *out)
         out->b[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-static int mkdir_p(const char *dir)
-{
-    char path[4096];
-    size_t n = strlen(dir);
-    if (n >= sizeof(path))
-        return -CN_EINVAL;
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        path[i] = c;
-    }
-    return 0;
-}
-
-/* Write path atomically with content. 0 or -errno. */
-static int write_atomic(const char *dir, const char *path, const char *content, size_t len)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = fault_write(fd, content + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return -e;
-        }
-        off += (size_t)w;
-    }
-    if (fault_fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return -e;
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return -e;
-    }
-    return fsync_dir(dir);
-}
-
-static int rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    struct dirent *e;
-    char sub[4400];
-    int rc = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        if (unlink(sub) < 0 && errno != ENOENT)
-            rc = -errno;
-    }
-    closedir(d);
-    if (rmdir(path) < 0 && errno != ENOENT)
-        rc = -errno;
-    return rc;
 }
 
 /* Accessors -------------------------------------------------------------- */
@@ -259,256 +150,6 @@ partition *broker_partition(broker *b, kstr name, int32_t part)
     return t->parts[part];
 }
 
-/* Partitions ------------------------------------------------------------- */
-
-static void log_options_for(const topic *t, const cairn_config *c, log_options *o)
-{
-    o->segment_bytes = t->cfg.segment_bytes;
-    o->segment_ms = t->cfg.segment_ms;
-    o->retention_ms = t->cfg.retention_ms;
-    o->retention_bytes = t->cfg.retention_bytes;
-    o->index_interval_bytes = c->index_interval_bytes;
-    o->preallocate = c->preallocate;
-}
-
-static void partition_durable_cb(log_partition *lp, int64_t durable, int status, void *arg)
-{
-    (void)lp;
-    partition *p = arg;
-    durable_wait **pp = &p->waits;
-    while (*pp) {
-        durable_wait *w = *pp;
-        if (status < 0 || w->target <= durable) {
-            *pp = w->next;
-            w->next = NULL;
-            w->cb(w, status < 0 ? -CN_EIO : 0);
-        } else {
-            pp = &w->next;
-        }
-    }
-}
-
-/* Rebuild producer state from batch headers in [from, log end). */
-static int partition_replay(partition *p, int64_t from)
-{
-    int64_t off = from, end = log_end_offset(p->log);
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    int64_t n_batches = 0;
-    while (off < end) {
-        log_slice sl;
-        rc = log_read(p->log, off, end, 1 << 20, &sl);
-        if (rc < 0 || sl.len == 0)
-            break;
-        if ((size_t)sl.len > cap) {
-            cap = (size_t)sl.len;
-            buf = xrealloc(buf, cap);
-        }
-        ssize_t got = pread(sl.fd, buf, (size_t)sl.len, sl.pos);
-        int64_t len = sl.len;
-        log_slice_release(&sl);
-        if (got != len) {
-            rc = -CN_EIO;
-            break;
-        }
-        size_t pos = 0;
-        int64_t before = off;
-        while (pos + BATCH_HEADER_SIZE <= (size_t)len) {
-            batch_info bi;
-            if (batch_parse_header(buf + pos, (size_t)len - pos, &bi) < 0)
-                break;
-            size_t total = (size_t)bi.batch_length + 12;
-            if (total < BATCH_HEADER_SIZE || pos + total > (size_t)len)
-                break;
-            int64_t last = bi.base_offset + bi.last_offset_delta;
-            if (last >= off && bi.producer_id >= 0) {
-                int type = -1;
-                int32_t cepoch = -1;
-                if (bi.control)
-                    pst_marker_parse(buf + pos, total, &type, &cepoch);
-                pst_replay_batch(p->ps, &bi, bi.base_offset, type, cepoch);
-            }
-            n_batches++;
-            off = CN_MAX(off, last + 1);
-            pos += total;
-        }
-        if (off == before) {
-            rc = -CN_ECORRUPT; /* no progress: the log module guarantees whole batches */
-            break;
-        }
-    }
-    free(buf);
-    if (rc < 0)
-        slog_error("%s-%d: rebuilding producer state failed at offset %lld: %d", p->t->name,
-                   p->id, (long long)off, rc);
-    else if (n_batches > 0)
-        slog_info("%s-%d: producer state rebuilt from %lld batch(es) at offsets %lld..%lld "
-                  "(%d producer(s))", p->t->name, p->id, (long long)n_batches, (long long)from,
-                  (long long)end - 1, pst_count(p->ps));
-    return rc;
-}
-
-static int partition_load_producers(partition *p, const char *dir)
-{
-    int64_t start = log_start_offset(p->log), end = log_end_offset(p->log);
-    int64_t from = pst_snapshot_load(p->ps, dir, start, end);
-    if (from < 0)
-        from = 0;
-    from = CN_MAX(from, start);
-    p->snap_offset = from;
-    return from < end ? partition_replay(p, from) : 0;
-}
-
-static void partition_snapshot(partition *p)
-{
-    int64_t end = log_end_offset(p->log);
-    if (end == p->snap_offset)
-        return;
-    char dir[4400];
-    snprintf(dir, sizeof(dir), "%s/%s-%d", p->t->b->dir, p->t->name, p->id);
-    int rc = pst_snapshot_write(p->ps, dir, end);
-    if (rc < 0)
-        slog_warn("%s-%d: writing the producer snapshot failed: %s", p->t->name, p->id,
-                  strerror(-rc));
-    else
-        p->snap_offset = end;
-}
-
-static int partition_open(broker *b, topic *t, int32_t id, partition **out)
-{
-    char dir[4400];
-    snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, id);
-    log_options o;
-    log_options_for(t, b->cfg, &o);
-    partition *p = xcalloc(1, sizeof(*p));
-    p->t = t;
-    p->id = id;
-    int rc = log_partition_open(dir, &o, b->syncer, &p->log);
-    if (rc < 0) {
-        free(p);
-        return rc;
-    }
-    log_partition_set_durable_cb(p->log, partition_durable_cb, p);
-    log_set_high_watermark(p->log, log_end_offset(p->log));
-    p->ps = pst_new();
-    rc = partition_load_producers(p, dir);
-    if (rc < 0) {
-        pst_free(p->ps);
-        log_partition_close(p->log);
-        free(p);
-        return rc;
-    }
-    *out = p;
-    return 0;
-}
-
-/* Complete every parked wait with status. */
-static void partition_end_waits(partition *p, int status)
-{
-    while (p->waits) {
-        durable_wait *w = p->waits;
-        p->waits = w->next;
-        w->next = NULL;
-        w->cb(w, status);
-    }
-}
-
-/* destroy: delete the data (waits fail). Otherwise fsync everything first,
- * so parked acks=all requests complete with success. */
-static void partition_close(partition *p, int destroy)
-{
-    if (!p)
-        return;
-    if (destroy) {
-        partition_end_waits(p, -CN_EIO);
-        log_partition_destroy(p->log);
-    } else {
-        int rc = log_partition_sync_now(p->log);
-        if (rc < 0)
-            slog_error("final fsync of %s-%d failed: %d", p->t->name, p->id, rc);
-        partition_end_waits(p, rc < 0 ? -CN_EIO : 0);
-        if (rc == 0)
-            partition_snapshot(p);
-        log_partition_close(p->log);
-    }
-    pst_free(p->ps);
-    free(p);
-}
-
-int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
-{
-    batch_info bi;
-    if (batch_parse_header(batch, len, &bi) < 0)
-        return KERR_CORRUPT_MESSAGE;
-    if (bi.producer_id >= 0) {
-        pst_batch dup;
-        int rc = pst_check(p->ps, &bi, &dup);
-        if (rc == -1) {
-            *base_offset = dup.first_offset; /* a retry of a stored batch */
-            return KERR_NONE;
-        }
-        if (rc > 0)
-            return (int16_t)rc;
-    }
-    int rc = broker_append(b, p, batch, len, base_offset);
-    if (rc < 0)
-        return KERR_KAFKA_STORAGE_ERROR;
-    if (bi.producer_id >= 0)
-        pst_update(p->ps, &bi, *base_offset, -1, -1);
-    return KERR_NONE;
-}
-
-int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
-                        int32_t coordinator_epoch, int64_t *offset)
-{
-    const pst_producer *known = pst_get(p->ps, pid);
-    if (known && epoch < known->epoch) {
-        /* Kafka refuses a marker from an older epoch: it would un-fence. */
-        slog_warn("%s-%d: marker for producer %lld with epoch %d below its epoch %d refused",
-                  p->t->name, p->id, (long long)pid, epoch, known->epoch);
-        return -CN_EINVAL;
-    }
-    uint8_t buf[PST_MARKER_SIZE];
-    size_t len = pst_marker_build(buf, pid, epoch, commit, coordinator_epoch, loop_wall_ms());
-    int rc = broker_append(b, p, buf, len, offset);
-    if (rc < 0)
-        return rc;
-    batch_info bi;
-    batch_parse_header(buf, len, &bi);
-    pst_update(p->ps, &bi, *offset, commit ? 1 : 0, coordinator_epoch);
-    return 0;
-}
-
-int64_t broker_lso(const partition *p)
-{
-    int64_t hw = log_high_watermark(p->log);
-    int64_t first = pst_first_unstable(p->ps);
-    return first >= 0 && first < hw ? first : hw;
-}
-
-int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
-{
-    int rc = log_append(p->log, batch, len, loop_wall_ms(), base_offset);
-    if (rc < 0)
-        return rc;
-    log_set_high_watermark(p->log, log_end_offset(p->log));
-    b->appended = 1;
-    return 0;
-}
-
-void broker_wait_durable(broker *b, partition *p, durable_wait *w)
-{
-    (void)b;
-    if (log_durable_offset(p->log) >= w->target) {
-        w->cb(w, 0);
-        return;
-    }
-    w->next = p->waits;
-    p->waits = w;
-    log_sync_request(p->log);
-}
-
 /* Topic files ------------------------------------------------------------ */
 
 static int topic_write_conf(broker *b, const topic *t)
@@ -525,7 +166,7 @@ static int topic_write_conf(broker *b, const topic *t)
     fprintf(f, "topic.id=%s\npartitions=%d\n", idhex, t->n_parts);
     topic_config_write(&t->cfg, f);
     fclose(f);
-    int rc = write_atomic(b->meta_dir, path, buf, len);
+    int rc = broker__write_atomic(b->meta_dir, path, buf, len);
     free(buf);
     if (rc < 0)
         slog_error("writing %s failed: %s", path, strerror(-rc));
@@ -618,11 +259,11 @@ static int topic_load(broker *b, const char *name, const char *path)
     }
     t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
     for (int32_t i = 0; i < n_parts; i++) {
-        rc = partition_open(b, t, i, &t->parts[i]);
+        rc = broker__partition_open(b, t, i, &t->parts[i]);
         if (rc < 0) {
             slog_error("opening partition %s-%d failed: %s", name, i, strerror(-rc));
             for (int32_t j = 0; j < i; j++)
-                partition_close(t->parts[j], 0);
+                broker__partition_close(t->parts[j], 0);
             topic_free(t);
             return rc;
         }
@@ -653,7 +294,7 @@ int broker_internal_partition(broker *b, const char *name, partition **out)
     t->cfg.retention_bytes = -1;
     t->cfg.segment_bytes = 100 * 1024 * 1024;
     t->parts = xcalloc(1, sizeof(*t->parts));
-    int rc = partition_open(b, t, 0, &t->parts[0]);
+    int rc = broker__partition_open(b, t, 0, &t->parts[0]);
     if (rc < 0) {
         slog_error("opening internal log %s failed: %s", name, strerror(-rc));
         topic_free(t);
@@ -695,7 +336,7 @@ static void remove_orphans(broker *b)
         if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
         slog_warn("removing %s: no topic owns it (interrupted create or delete)", path);
-        rm_rf(path);
+        broker__rm_rf(path);
     }
     closedir(d);
 }
@@ -725,7 +366,7 @@ static int load_meta(broker *b)
     char content[128];
     int n = snprintf(content, sizeof(content), "version=1\ncluster.id=%s\nnode.id=%d\n",
                      b->cluster_id, b->cfg->node_id);
-    return write_atomic(b->dir, path, content, (size_t)n);
+    return broker__write_atomic(b->dir, path, content, (size_t)n);
 }
 
 /* Timers and hooks -------------------------------------------------------- */
@@ -768,7 +409,7 @@ static void snapshot_timer_cb(loop_timer *tm)
             int n = pst_expire(t->parts[i]->ps, now, b->cfg->producer_id_expiration_ms);
             if (n > 0)
                 slog_info("%s-%d: %d idle producer(s) expired", t->name, i, n);
-            partition_snapshot(t->parts[i]);
+            broker__partition_snapshot(t->parts[i]);
         }
     loop_timer_start(b->l, tm, BROKER_SNAPSHOT_MS);
 }
@@ -803,7 +444,7 @@ int broker_open(cairn_config *cfg, loop *l, broker **out)
     b->meta_dir = xmalloc(n);
     snprintf(b->meta_dir, n, "%s/.topics", b->dir);
     fault_init(b->dir);
-    int rc = mkdir_p(b->meta_dir);
+    int rc = broker__mkdir_p(b->meta_dir);
     if (rc < 0) {
         slog_error("cannot create data directory %s: %s", b->meta_dir, strerror(-rc));
         goto fail;
@@ -877,14 +518,14 @@ void broker_close(broker *b)
         topic *t = b->list;
         topic_unlink(b, t);
         for (int32_t i = 0; i < t->n_parts; i++)
-            partition_close(t->parts[i], 0);
+            broker__partition_close(t->parts[i], 0);
         topic_free(t);
     }
     while (b->internal) {
         topic *t = b->internal;
         b->internal = t->lnext;
         for (int32_t i = 0; i < t->n_parts; i++)
-            partition_close(t->parts[i], 0);
+            broker__partition_close(t->parts[i], 0);
         topic_free(t);
     }
     if (b->syncer) {
@@ -972,22 +613,22 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
         /* A leftover directory from an interrupted create/delete is not ours. */
         char dir[4400];
         snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, i);
-        rm_rf(dir);
-        int rc = partition_open(b, t, i, &t->parts[i]);
+        broker__rm_rf(dir);
+        int rc = broker__partition_open(b, t, i, &t->parts[i]);
         if (rc < 0) {
             snprintf(msg, msg_len, "cannot create partition %d: %s", i, strerror(-rc));
             for (int32_t j = 0; j < i; j++)
-                partition_close(t->parts[j], 1);
+                broker__partition_close(t->parts[j], 1);
             topic_free(t);
             return KERR_KAFKA_STORAGE_ERROR;
         }
         t->n_parts = i + 1;
     }
-    fsync_dir(b->dir);
+    broker__fsync_dir(b->dir);
     if (topic_write_conf(b, t) < 0) {
         snprintf(msg, msg_len, "cannot write topic metadata");
         for (int32_t j = 0; j < t->n_parts; j++)
-            partition_close(t->parts[j], 1);
+            broker__partition_close(t->parts[j], 1);
         topic_free(t);
         return KERR_KAFKA_STORAGE_ERROR;
     }
@@ -1019,10 +660,10 @@ int16_t broker_topic_delete(broker *b, topic *t)
         slog_error("deleting %s failed: %s", path, strerror(errno));
         return KERR_KAFKA_STORAGE_ERROR;
     }
-    fsync_dir(b->meta_dir);
+    broker__fsync_dir(b->meta_dir);
     topic_unlink(b, t);
     for (int32_t i = 0; i < t->n_parts; i++)
-        partition_close(t->parts[i], 1);
+        broker__partition_close(t->parts[i], 1);
     slog_info("deleted topic %s", t->name);
     topic_free(t);
     return KERR_NONE;
@@ -1049,21 +690,21 @@ int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int va
     for (int32_t i = old; i < n_parts; i++) {
         char dir[4400];
         snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, i);
-        rm_rf(dir);
-        int rc = partition_open(b, t, i, &t->parts[i]);
+        broker__rm_rf(dir);
+        int rc = broker__partition_open(b, t, i, &t->parts[i]);
         if (rc < 0) {
             for (int32_t j = old; j < i; j++)
-                partition_close(t->parts[j], 1);
+                broker__partition_close(t->parts[j], 1);
             t->n_parts = old;
             snprintf(msg, msg_len, "cannot create partition %d: %s", i, strerror(-rc));
             return KERR_KAFKA_STORAGE_ERROR;
         }
         t->n_parts = i + 1;
     }
-    fsync_dir(b->dir);
+    broker__fsync_dir(b->dir);
     if (topic_write_conf(b, t) < 0) {
         for (int32_t j = old; j < n_parts; j++)
-            partition_close(t->parts[j], 1);
+            broker__partition_close(t->parts[j], 1);
         t->n_parts = old;
         snprintf(msg, msg_len, "cannot write topic metadata");
         return KERR_KAFKA_STORAGE_ERROR;
@@ -1096,7 +737,7 @@ int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char
         return KERR_KAFKA_STORAGE_ERROR;
     }
     log_options o;
-    log_options_for(t, b->cfg, &o);
+    broker__log_options(t, b->cfg, &o);
     for (int32_t i = 0; i < t->n_parts; i++)
         log_partition_set_options(t->parts[i]->log, &o);
     return KERR_NONE;

@@ -1,0 +1,54 @@
+/* Private parts of the broker module shared by broker.c (registry, topics,
+ * timers), broker_partition.c (partition open/close, append, producer state)
+ * and broker_fs.c (directory and atomic-file helpers). Loop thread only. */
+#ifndef CAIRN_BROKER_INT_H
+#define CAIRN_BROKER_INT_H
+#include <stddef.h>
+
+#include "broker/broker.h"
+#include "log/log.h"
+#include "net/loop.h"
+
+#define BROKER_HASH 1024
+#define BROKER_MAX_PARTITIONS 10000
+
+struct broker {
+    cairn_config *cfg;
+    loop *l;
+    log_syncer *syncer;
+    loop_io sync_io;
+    char *dir;                       /* log.dirs */
+    char *meta_dir;                  /* <dir>/.topics */
+    char cluster_id[32];
+    char adv_host[64];
+    int adv_port;
+    topic *hash[BROKER_HASH];
+    topic *list, *list_tail;
+    int n_topics;
+    topic *internal;                 /* internal logs (lnext chain), not in hash/list */
+    loop_timer flush_timer;
+    loop_timer retention_timer;
+    loop_timer snapshot_timer;       /* producer-state snapshots */
+    int appended;                    /* an append happened this iteration */
+    void (*append_cb)(void *arg);
+    void *append_arg;
+};
+
+/* broker_fs.c: 0 or -errno. */
+int broker__fsync_dir(const char *dir);
+int broker__mkdir_p(const char *dir);
+/* Write path atomically (temp file, fsync, rename, fsync dir). */
+int broker__write_atomic(const char *dir, const char *path, const char *content, size_t len);
+int broker__rm_rf(const char *path);      /* a directory of files, then the directory */
+
+/* broker_partition.c */
+void broker__log_options(const topic *t, const cairn_config *c, log_options *o);
+/* Open partition id of t under <log.dirs>/<topic>-<id>, recovering its log
+ * and rebuilding its producer state. 0 or -CN_E*. */
+int broker__partition_open(broker *b, topic *t, int32_t id, partition **out);
+/* destroy: delete its data (parked waits fail); else fsync, complete parked
+ * waits, write a producer snapshot and close. Frees p (NULL is a no-op). */
+void broker__partition_close(partition *p, int destroy);
+/* Write a producer-state snapshot if the log grew since the last one. */
+void broker__partition_snapshot(partition *p);
+#endif
