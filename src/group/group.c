@@ -1,5 +1,7 @@
-/* Consumer-group coordinator state machine. See group.h. */
+/* Consumer-group coordinator state machine: join, sync, heartbeat, leave,
+ * commit checks, timers. Admin queries are in group_admin.c. See group.h. */
 #include "group/group.h"
+#include "group/group_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,68 +13,6 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-#define GRP_HASH 256
-#define GRP_META_VERSION 0
-
-typedef struct grp_proto {
-    char *name;
-    uint8_t *meta;
-    int32_t len;
-} grp_proto;
-
-typedef struct grp_member {
-    struct grp_member *next;
-    grp *g;
-    char *id;
-    char *instance_id;              /* NULL: dynamic */
-    char *client_id;
-    char *client_host;
-    int32_t session_ms;
-    int32_t rebalance_ms;
-    grp_proto *protos;
-    int n_protos;
-    uint8_t *assign;
-    int32_t assign_len;
-    grp_join_cb join_cb;            /* parked JoinGroup */
-    void *join_ctx;
-    grp_sync_cb sync_cb;            /* parked SyncGroup */
-    void *sync_ctx;
-    loop_timer session;
-} grp_member;
-
-typedef struct grp_pending {
-    struct grp_pending *next;
-    grp *g;
-    char *id;
-    loop_timer expire;
-} grp_pending;
-
-struct grp {
-    grp *hnext;
-    grp_coord *c;
-    char *id;
-    grp_state state;
-    int32_t generation;
-    char *protocol_type;            /* NULL when none */
-    char *protocol_name;            /* NULL when none */
-    char *leader;                   /* member id, NULL when none */
-    grp_member *members;
-    int n_members;
-    grp_pending *pending;
-    loop_timer join_timer;
-    int initial_phase;              /* join phase of a group that was empty */
-    int64_t initial_deadline;       /* monotonic ms: the initial delay never runs past this */
-};
-
-struct grp_coord {
-    broker *b;
-    loop *l;
-    goff_store *offsets;
-    const cairn_config *cfg;
-    grp *hash[GRP_HASH];
-    loop_timer expiry;              /* offsets.retention.check.interval.ms */
-};
-
 static const char *const state_names[] = {"Empty", "PreparingRebalance", "CompletingRebalance",
                                           "Stable", "Dead"};
 
@@ -80,7 +20,7 @@ const char *grp_state_name(grp_state s) { return state_names[s]; }
 
 /* Helpers ------------------------------------------------------------------ */
 
-static char *kdup(kstr s)
+char *grp__kdup(kstr s)
 {
     if (s.len < 0)
         return NULL;
@@ -92,7 +32,7 @@ static char *kdup(kstr s)
 
 static int keq(kstr a, const char *b) { return b && kstr_eq(a, b); }
 
-static uint32_t hash_of(const char *p, size_t n)
+uint32_t grp__hash_of(const char *p, size_t n)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++)
@@ -125,11 +65,11 @@ static char *new_member_id(kstr prefix)
     return id;
 }
 
-static grp *grp_find(grp_coord *c, kstr id)
+grp *grp__find(grp_coord *c, kstr id)
 {
     if (id.len < 0)
         return NULL;
-    for (grp *g = c->hash[hash_of(id.ptr, (size_t)id.len)]; g; g = g->hnext)
+    for (grp *g = c->hash[grp__hash_of(id.ptr, (size_t)id.len)]; g; g = g->hnext)
         if (kstr_eq(id, g->id))
             return g;
     return NULL;
@@ -153,7 +93,7 @@ static grp_member *member_find_instance(grp *g, kstr inst)
     return NULL;
 }
 
-static const grp_proto *member_proto(const grp_member *m, const char *name)
+const grp_proto *grp__member_proto(const grp_member *m, const char *name)
 {
     if (!name)
         return NULL;
@@ -180,7 +120,7 @@ static void protos_set(grp_member *m, const grp_join_req *req)
     m->protos = xcalloc((size_t)req->n_protocols, sizeof(*m->protos));
     m->n_protos = req->n_protocols;
     for (int i = 0; i < req->n_protocols; i++) {
-        m->protos[i].name = kdup(req->protocols[i].name);
+        m->protos[i].name = grp__kdup(req->protocols[i].name);
         int32_t len = req->protocols[i].metadata.len > 0 ? req->protocols[i].metadata.len : 0;
         m->protos[i].meta = xmalloc((size_t)len + 1);
         memcpy(m->protos[i].meta, req->protocols[i].metadata.ptr, (size_t)len);
@@ -205,7 +145,7 @@ static int protos_equal(const grp_member *m, const grp_join_req *req)
 
 static int member_supports(const grp_member *m, const char *name)
 {
-    return member_proto(m, name) != NULL;
+    return grp__member_proto(m, name) != NULL;
 }
 
 /* Protocol every member supports, chosen by each member's first preference
@@ -303,7 +243,7 @@ static void persist_meta(grp *g)
     free(buf);
 }
 
-static int32_t load_generation(grp_coord *c, kstr id)
+int32_t grp__load_generation(grp_coord *c, kstr id)
 {
     if (!c->offsets)
         return 0;
@@ -358,7 +298,7 @@ static void join_answer_current(grp_member *m, grp_join_cb cb, void *ctx, int sk
     if (is_leader) {
         list = xcalloc((size_t)g->n_members, sizeof(*list));
         for (grp_member *o = g->members; o; o = o->next) {
-            const grp_proto *p = member_proto(o, g->protocol_name);
+            const grp_proto *p = grp__member_proto(o, g->protocol_name);
             list[n].member_id = o->id;
             list[n].instance_id = o->instance_id;
             list[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
@@ -440,9 +380,9 @@ static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
     grp_member *m = xcalloc(1, sizeof(*m));
     m->g = g;
     m->id = id;
-    m->instance_id = kdup(req->instance_id);
-    m->client_id = kdup(req->client_id.len >= 0 ? req->client_id : kstr_c(""));
-    m->client_host = kdup(req->client_host.len >= 0 ? req->client_host : kstr_c(""));
+    m->instance_id = grp__kdup(req->instance_id);
+    m->client_id = grp__kdup(req->client_id.len >= 0 ? req->client_id : kstr_c(""));
+    m->client_host = grp__kdup(req->client_host.len >= 0 ? req->client_host : kstr_c(""));
     m->session_ms = req->session_timeout_ms;
     m->rebalance_ms = req->rebalance_timeout_ms;
     protos_set(m, req);
@@ -454,7 +394,7 @@ static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
     *pp = m;
     g->n_members++;
     if (!g->protocol_type)
-        g->protocol_type = kdup(req->protocol_type);
+        g->protocol_type = grp__kdup(req->protocol_type);
     return m;
 }
 
@@ -634,22 +574,22 @@ static void complete_join(grp *g)
 
 static grp *group_get(grp_coord *c, kstr id, int create)
 {
-    grp *g = grp_find(c, id);
+    grp *g = grp__find(c, id);
     if (g || !create)
         return g;
     g = xcalloc(1, sizeof(*g));
     g->c = c;
-    g->id = kdup(id);
+    g->id = grp__kdup(id);
     g->state = GRP_EMPTY;
-    g->generation = load_generation(c, id);
+    g->generation = grp__load_generation(c, id);
     loop_timer_init(&g->join_timer, join_timer_fired, g);
-    uint32_t h = hash_of(id.ptr, (size_t)id.len);
+    uint32_t h = grp__hash_of(id.ptr, (size_t)id.len);
     g->hnext = c->hash[h];
     c->hash[h] = g;
     return g;
 }
 
-static void group_free(grp_coord *c, grp *g)
+void grp__group_free(grp_coord *c, grp *g)
 {
     while (g->members)
         member_drop(g, g->members, KERR_COORDINATOR_NOT_AVAILABLE);
@@ -706,7 +646,7 @@ void grp_coord_free(grp_coord *c)
         while (c->hash[i]) {
             grp *g = c->hash[i];
             c->hash[i] = g->hnext;
-            group_free(c, g);
+            grp__group_free(c, g);
         }
     free(c);
 }
@@ -914,7 +854,7 @@ static int16_t check_member(grp *g, kstr member_id, kstr instance_id, int32_t ge
 void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 {
     grp_sync_result r = {.error = KERR_NONE, .assignment = {(const uint8_t *)"", 0}};
-    grp *g = grp_find(c, req->group_id);
+    grp *g = grp__find(c, req->group_id);
     grp_member *m = NULL;
     if (!g || g->state == GRP_EMPTY || g->state == GRP_DEAD) {
         r.error = KERR_UNKNOWN_MEMBER_ID;
@@ -978,7 +918,7 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
                       int32_t generation)
 {
-    grp *g = grp_find(c, group_id);
+    grp *g = grp__find(c, group_id);
     if (!g)
         return KERR_UNKNOWN_MEMBER_ID;
     if (g->state == GRP_DEAD)
@@ -1002,7 +942,7 @@ int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance
 
 int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
 {
-    grp *g = grp_find(c, group_id);
+    grp *g = grp__find(c, group_id);
     if (!g)
         return KERR_UNKNOWN_MEMBER_ID;
     grp_member *m;
@@ -1038,7 +978,7 @@ int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr insta
 {
     if (group_id.len <= 0)
         return KERR_INVALID_GROUP_ID;
-    grp *g = grp_find(c, group_id);
+    grp *g = grp__find(c, group_id);
     if (generation < 0 && member_id.len <= 0) {
         /* A simple (standalone) commit: only while nobody is a member. */
         return !g || !g->members ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
@@ -1058,159 +998,4 @@ int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr insta
         return KERR_REBALANCE_IN_PROGRESS;
     session_arm(m);
     return KERR_NONE;
-}
-
-/* Admin ---------------------------------------------------------------------- */
-
-static void describe_group(grp *g, void (*cb)(void *arg, const grp_info *info), void *arg)
-{
-    grp_member_info *mi = xcalloc((size_t)(g->n_members > 0 ? g->n_members : 1), sizeof(*mi));
-    int n = 0;
-    for (grp_member *m = g->members; m; m = m->next) {
-        const grp_proto *p = member_proto(m, g->protocol_name);
-        mi[n].member_id = m->id;
-        mi[n].instance_id = m->instance_id;
-        mi[n].client_id = m->client_id;
-        mi[n].client_host = m->client_host;
-        mi[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
-        mi[n].assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
-        n++;
-    }
-    grp_info info = {
-        .group_id = g->id,
-        .state = g->state,
-        .protocol_type = g->protocol_type ? g->protocol_type : "",
-        .protocol_name = g->protocol_name ? g->protocol_name : "",
-        .generation = g->generation,
-        .members = mi,
-        .n_members = n,
-    };
-    cb(arg, &info);
-    free(mi);
-}
-
-static void describe_offsets_only(const char *id, int32_t generation,
-                                  void (*cb)(void *arg, const grp_info *info), void *arg)
-{
-    grp_info info = {.group_id = id, .state = GRP_EMPTY, .protocol_type = "",
-                     .protocol_name = "", .generation = generation};
-    cb(arg, &info);
-}
-
-int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_info *g), void *arg)
-{
-    grp *g = grp_find(c, group_id);
-    if (g) {
-        describe_group(g, cb, arg);
-        return 0;
-    }
-    if (c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
-                       goff_group_meta(c->offsets, group_id).len >= 0)) {
-        char *id = kdup(group_id);
-        describe_offsets_only(id, load_generation(c, group_id), cb, arg);
-        free(id);
-        return 0;
-    }
-    return -1;
-}
-
-typedef struct list_ctx {
-    grp_coord *c;
-    void (*cb)(void *arg, const grp_info *g);
-    void *arg;
-} list_ctx;
-
-static void list_offset_group(void *arg, const char *group)
-{
-    list_ctx *lc = arg;
-    if (grp_find(lc->c, kstr_c(group)))
-        return; /* listed with the live groups */
-    describe_offsets_only(group, load_generation(lc->c, kstr_c(group)), lc->cb, lc->arg);
-}
-
-void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
-{
-    for (int i = 0; i < GRP_HASH; i++)
-        for (grp *g = c->hash[i]; g; g = g->hnext)
-            describe_group(g, cb, arg);
-    if (c->offsets) {
-        list_ctx lc = {c, cb, arg};
-        goff_foreach_group(c->offsets, list_offset_group, &lc);
-    }
-}
-
-int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target)
-{
-    *wait_target = -1;
-    grp *g = grp_find(c, group_id);
-    if (g && g->members)
-        return KERR_NON_EMPTY_GROUP;
-    int known = g != NULL;
-    if (c->offsets)
-        known = known || goff_group_has_offsets(c->offsets, group_id) ||
-                goff_group_meta(c->offsets, group_id).len >= 0;
-    if (!known)
-        return KERR_GROUP_ID_NOT_FOUND;
-    if (g) {
-        uint32_t h = hash_of(group_id.ptr, (size_t)group_id.len);
-        for (grp **pp = &c->hash[h]; *pp; pp = &(*pp)->hnext)
-            if (*pp == g) {
-                *pp = g->hnext;
-                break;
-            }
-        group_free(c, g);
-    }
-    if (c->offsets) {
-        int64_t t1 = -1, t2 = -1;
-        if (goff_delete_group(c->offsets, group_id, &t1) < 0 ||
-            goff_put_group_meta(c->offsets, group_id, (kbytes){NULL, -1}, &t2) < 0)
-            return KERR_KAFKA_STORAGE_ERROR;
-        *wait_target = CN_MAX(t1, t2);
-    }
-    slog_info("group %.*s deleted", group_id.len, group_id.ptr);
-    return KERR_NONE;
-}
-
-int grp_known(grp_coord *c, kstr group_id)
-{
-    if (grp_find(c, group_id))
-        return 1;
-    return c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
-                          goff_group_meta(c->offsets, group_id).len >= 0);
-}
-
-int grp_is_empty(grp_coord *c, kstr group_id)
-{
-    grp *g = grp_find(c, group_id);
-    return !g || !g->members;
-}
-
-/* ConsumerProtocolSubscription: i16 version, [string topic] (classic encoding). */
-static int subscription_has(kbytes meta, kstr topic_name)
-{
-    kr r;
-    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
-    (void)kr_i16(&r);
-    int32_t n = kr_i32(&r);
-    for (int32_t i = 0; i < n && !r.err; i++) {
-        kstr t = kr_str(&r);
-        if (!r.err && t.len == topic_name.len && memcmp(t.ptr, topic_name.ptr, (size_t)t.len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-int grp_subscribed_to(grp_coord *c, kstr group_id, kstr topic_name)
-{
-    grp *g = grp_find(c, group_id);
-    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
-        return 0;
-    for (grp_member *m = g->members; m; m = m->next) {
-        const grp_proto *p = g->protocol_name ? member_proto(m, g->protocol_name) : NULL;
-        if (!p && m->n_protos > 0)
-            p = &m->protos[0];
-        if (p && subscription_has((kbytes){p->meta, p->len}, topic_name))
-            return 1;
-    }
-    return 0;
 }

@@ -1,0 +1,165 @@
+/* Group admin queries: DescribeGroups, ListGroups, DeleteGroups, and the
+ * checks OffsetDelete and offsets expiry need. See group.h. */
+#include "group/group_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/kafka/kerr.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+/* Admin ---------------------------------------------------------------------- */
+
+static void describe_group(grp *g, void (*cb)(void *arg, const grp_info *info), void *arg)
+{
+    grp_member_info *mi = xcalloc((size_t)(g->n_members > 0 ? g->n_members : 1), sizeof(*mi));
+    int n = 0;
+    for (grp_member *m = g->members; m; m = m->next) {
+        const grp_proto *p = grp__member_proto(m, g->protocol_name);
+        mi[n].member_id = m->id;
+        mi[n].instance_id = m->instance_id;
+        mi[n].client_id = m->client_id;
+        mi[n].client_host = m->client_host;
+        mi[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
+        mi[n].assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
+        n++;
+    }
+    grp_info info = {
+        .group_id = g->id,
+        .state = g->state,
+        .protocol_type = g->protocol_type ? g->protocol_type : "",
+        .protocol_name = g->protocol_name ? g->protocol_name : "",
+        .generation = g->generation,
+        .members = mi,
+        .n_members = n,
+    };
+    cb(arg, &info);
+    free(mi);
+}
+
+static void describe_offsets_only(const char *id, int32_t generation,
+                                  void (*cb)(void *arg, const grp_info *info), void *arg)
+{
+    grp_info info = {.group_id = id, .state = GRP_EMPTY, .protocol_type = "",
+                     .protocol_name = "", .generation = generation};
+    cb(arg, &info);
+}
+
+int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_info *g), void *arg)
+{
+    grp *g = grp__find(c, group_id);
+    if (g) {
+        describe_group(g, cb, arg);
+        return 0;
+    }
+    if (c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
+                       goff_group_meta(c->offsets, group_id).len >= 0)) {
+        char *id = grp__kdup(group_id);
+        describe_offsets_only(id, grp__load_generation(c, group_id), cb, arg);
+        free(id);
+        return 0;
+    }
+    return -1;
+}
+
+typedef struct list_ctx {
+    grp_coord *c;
+    void (*cb)(void *arg, const grp_info *g);
+    void *arg;
+} list_ctx;
+
+static void list_offset_group(void *arg, const char *group)
+{
+    list_ctx *lc = arg;
+    if (grp__find(lc->c, kstr_c(group)))
+        return; /* listed with the live groups */
+    describe_offsets_only(group, grp__load_generation(lc->c, kstr_c(group)), lc->cb, lc->arg);
+}
+
+void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
+{
+    for (int i = 0; i < GRP_HASH; i++)
+        for (grp *g = c->hash[i]; g; g = g->hnext)
+            describe_group(g, cb, arg);
+    if (c->offsets) {
+        list_ctx lc = {c, cb, arg};
+        goff_foreach_group(c->offsets, list_offset_group, &lc);
+    }
+}
+
+int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target)
+{
+    *wait_target = -1;
+    grp *g = grp__find(c, group_id);
+    if (g && g->members)
+        return KERR_NON_EMPTY_GROUP;
+    int known = g != NULL;
+    if (c->offsets)
+        known = known || goff_group_has_offsets(c->offsets, group_id) ||
+                goff_group_meta(c->offsets, group_id).len >= 0;
+    if (!known)
+        return KERR_GROUP_ID_NOT_FOUND;
+    if (g) {
+        uint32_t h = grp__hash_of(group_id.ptr, (size_t)group_id.len);
+        for (grp **pp = &c->hash[h]; *pp; pp = &(*pp)->hnext)
+            if (*pp == g) {
+                *pp = g->hnext;
+                break;
+            }
+        grp__group_free(c, g);
+    }
+    if (c->offsets) {
+        int64_t t1 = -1, t2 = -1;
+        if (goff_delete_group(c->offsets, group_id, &t1) < 0 ||
+            goff_put_group_meta(c->offsets, group_id, (kbytes){NULL, -1}, &t2) < 0)
+            return KERR_KAFKA_STORAGE_ERROR;
+        *wait_target = CN_MAX(t1, t2);
+    }
+    slog_info("group %.*s deleted", group_id.len, group_id.ptr);
+    return KERR_NONE;
+}
+
+int grp_known(grp_coord *c, kstr group_id)
+{
+    if (grp__find(c, group_id))
+        return 1;
+    return c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
+                          goff_group_meta(c->offsets, group_id).len >= 0);
+}
+
+int grp_is_empty(grp_coord *c, kstr group_id)
+{
+    grp *g = grp__find(c, group_id);
+    return !g || !g->members;
+}
+
+/* ConsumerProtocolSubscription: i16 version, [string topic] (classic encoding). */
+static int subscription_has(kbytes meta, kstr topic_name)
+{
+    kr r;
+    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
+    (void)kr_i16(&r);
+    int32_t n = kr_i32(&r);
+    for (int32_t i = 0; i < n && !r.err; i++) {
+        kstr t = kr_str(&r);
+        if (!r.err && t.len == topic_name.len && memcmp(t.ptr, topic_name.ptr, (size_t)t.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int grp_subscribed_to(grp_coord *c, kstr group_id, kstr topic_name)
+{
+    grp *g = grp__find(c, group_id);
+    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+        return 0;
+    for (grp_member *m = g->members; m; m = m->next) {
+        const grp_proto *p = g->protocol_name ? grp__member_proto(m, g->protocol_name) : NULL;
+        if (!p && m->n_protos > 0)
+            p = &m->protos[0];
+        if (p && subscription_has((kbytes){p->meta, p->len}, topic_name))
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* Private structures of the group coordinator, shared by group.c (the
+ * state machine) and group_admin.c (describe, list, delete). Loop thread
+ * only. */
+#ifndef CAIRN_GROUP_INT_H
+#define CAIRN_GROUP_INT_H
+#include <stdint.h>
+
+#include "group/group.h"
+#include "net/loop.h"
+
+#define GRP_HASH 256
+#define GRP_META_VERSION 0
+
+typedef struct grp_proto {
+    char *name;
+    uint8_t *meta;
+    int32_t len;
+} grp_proto;
+
+typedef struct grp_member {
+    struct grp_member *next;
+    grp *g;
+    char *id;
+    char *instance_id;              /* NULL: dynamic */
+    char *client_id;
+    char *client_host;
+    int32_t session_ms;
+    int32_t rebalance_ms;
+    grp_proto *protos;
+    int n_protos;
+    uint8_t *assign;
+    int32_t assign_len;
+    grp_join_cb join_cb;            /* parked JoinGroup */
+    void *join_ctx;
+    grp_sync_cb sync_cb;            /* parked SyncGroup */
+    void *sync_ctx;
+    loop_timer session;
+} grp_member;
+
+typedef struct grp_pending {
+    struct grp_pending *next;
+    grp *g;
+    char *id;
+    loop_timer expire;
+} grp_pending;
+
+struct grp {
+    grp *hnext;
+    grp_coord *c;
+    char *id;
+    grp_state state;
+    int32_t generation;
+    char *protocol_type;            /* NULL when none */
+    char *protocol_name;            /* NULL when none */
+    char *leader;                   /* member id, NULL when none */
+    grp_member *members;
+    int n_members;
+    grp_pending *pending;
+    loop_timer join_timer;
+    int initial_phase;              /* join phase of a group that was empty */
+    int64_t initial_deadline;       /* monotonic ms: the initial delay never runs past this */
+};
+
+struct grp_coord {
+    broker *b;
+    loop *l;
+    goff_store *offsets;
+    const cairn_config *cfg;
+    grp *hash[GRP_HASH];
+    loop_timer expiry;              /* offsets.retention.check.interval.ms */
+};
+
+grp *grp__find(grp_coord *c, kstr id);
+const grp_proto *grp__member_proto(const grp_member *m, const char *name);
+char *grp__kdup(kstr s);                  /* NUL-terminated copy; NULL for a null string */
+int32_t grp__load_generation(grp_coord *c, kstr id);
+uint32_t grp__hash_of(const char *p, size_t n);
+/* Unlink nothing; answer parked requests with COORDINATOR_NOT_AVAILABLE and free g. */
+void grp__group_free(grp_coord *c, grp *g);
+#endif
