@@ -141,8 +141,6 @@ log_slice *net_resp_slice(net_resp *r)
     return s;
 }
 
-static void conn_maybe_free(net_conn *c);
-
 static void resp_finish(net_resp *r, int state)
 {
     net_conn *c = r->conn;
@@ -152,8 +150,7 @@ static void resp_finish(net_resp *r, int state)
     if (c->closed) {
         /* The connection went away while this slot was parked. */
         resp_free(r);
-        c->refs--;
-        conn_maybe_free(c);
+        c->refs--; /* the graveyard hook frees c once this reaches 0 */
         return;
     }
     if (c->head == r)
@@ -197,11 +194,6 @@ static void conn_free(net_conn *c)
     }
     free(c->rbuf);
     free(c);
-}
-
-static void conn_maybe_free(net_conn *c)
-{
-    (void)c; /* freed by the graveyard hook once refs reach 0 */
 }
 
 void net_conn_close(net_conn *c, const char *reason)
