@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "util/crc32c.h"
 
 #define MAX_BATCHES 64

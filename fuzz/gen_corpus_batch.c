@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/batch_int.h"
+#include "record/batch_int.h"
 
 static void put_file(const char *dir, const char *name, const uint8_t *b, size_t len)
 {

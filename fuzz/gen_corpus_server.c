@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "proto/kafka/gen/kafka_msgs.h"
 
 static const char *dir;

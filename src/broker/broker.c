@@ -16,8 +16,7 @@
 #include <unistd.h>
 
 #include "broker/pstate.h"
-#include "kafka/batch.h"
-#include "proto/kafka/kerr.h"
+#include "record/batch.h"
 #include "util/common.h"
 #include "util/fault.h"
 #include "util/slog.h"
@@ -50,7 +49,7 @@ static void random_bytes(void *buf, size_t n)
     }
 }
 
-static void uuid_hex(kuuid id, char out[33])
+static void uuid_hex(cn_uuid id, char out[33])
 {
     static const char hx[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
@@ -71,7 +70,7 @@ static int hexval(char c)
     return -1;
 }
 
-static int uuid_parse(const char *s, kuuid *out)
+static int uuid_parse(const char *s, cn_uuid *out)
 {
     if (strlen(s) != 32)
         return -1;
@@ -107,7 +106,7 @@ void broker_set_append_listener(broker *b, void (*cb)(void *arg), void *arg)
     b->append_arg = arg;
 }
 
-int broker_topic_name_valid(kstr name)
+int broker_topic_name_valid(cn_str name)
 {
     if (name.len <= 0 || name.len > 249)
         return 0;
@@ -123,7 +122,7 @@ int broker_topic_name_valid(kstr name)
     return 1;
 }
 
-topic *broker_topic_find(broker *b, kstr name)
+topic *broker_topic_find(broker *b, cn_str name)
 {
     if (name.len <= 0)
         return NULL;
@@ -134,7 +133,7 @@ topic *broker_topic_find(broker *b, kstr name)
     return NULL;
 }
 
-topic *broker_topic_find_id(broker *b, kuuid id)
+topic *broker_topic_find_id(broker *b, cn_uuid id)
 {
     for (topic *t = b->list; t; t = t->lnext)
         if (memcmp(t->id.b, id.b, 16) == 0)
@@ -142,7 +141,7 @@ topic *broker_topic_find_id(broker *b, kuuid id)
     return NULL;
 }
 
-partition *broker_partition(broker *b, kstr name, int32_t part)
+partition *broker_partition(broker *b, cn_str name, int32_t part)
 {
     topic *t = broker_topic_find(b, name);
     if (!t || part < 0 || part >= t->n_parts)
@@ -273,9 +272,9 @@ static int topic_load(broker *b, const char *name, const char *path)
     return 0;
 }
 
-int broker_topic_name_reserved(kstr name)
+int broker_topic_name_reserved(cn_str name)
 {
-    return kstr_eq(name, BROKER_OFFSETS_TOPIC) || kstr_eq(name, BROKER_TXN_TOPIC);
+    return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC);
 }
 
 int broker_internal_partition(broker *b, const char *name, partition **out)
@@ -324,7 +323,7 @@ static void remove_orphans(broker *b)
         long part = strtol(dash + 1, &end, 10);
         if (*end != '\0' || part < 0)
             continue;
-        kstr name = {e->d_name, (int32_t)(dash - e->d_name)};
+        cn_str name = {e->d_name, (int32_t)(dash - e->d_name)};
         if (broker_topic_name_reserved(name))
             continue;
         topic *t = broker_topic_find(b, name);
@@ -478,7 +477,7 @@ int broker_open(cairn_config *cfg, loop *l, broker **out)
             continue;
         memcpy(name, e->d_name, len - 5);
         name[len - 5] = '\0';
-        if (!broker_topic_name_valid(kstr_c(name)))
+        if (!broker_topic_name_valid(cn_str_c(name)))
             continue;
         char path[4400];
         snprintf(path, sizeof(path), "%s/%s", b->meta_dir, e->d_name);
@@ -539,14 +538,14 @@ void broker_close(broker *b)
 
 /* Topic lifecycle ---------------------------------------------------------- */
 
-static int16_t check_configs(broker *b, topic_config *tc, const broker_kv *configs, int n,
+static int check_configs(broker *b, topic_config *tc, const broker_kv *configs, int n,
                              char *msg, size_t msg_len)
 {
     for (int i = 0; i < n; i++) {
         char key[128], val[256];
         if (configs[i].key.len <= 0 || configs[i].key.len >= (int32_t)sizeof(key)) {
             snprintf(msg, msg_len, "invalid config key");
-            return KERR_INVALID_CONFIG;
+            return -CN_ECONFIG;
         }
         memcpy(key, configs[i].key.ptr, (size_t)configs[i].key.len);
         key[configs[i].key.len] = '\0';
@@ -554,7 +553,7 @@ static int16_t check_configs(broker *b, topic_config *tc, const broker_kv *confi
         if (configs[i].value.len >= 0) {
             if (configs[i].value.len >= (int32_t)sizeof(val)) {
                 snprintf(msg, msg_len, "value of %s too long", key);
-                return KERR_INVALID_CONFIG;
+                return -CN_ECONFIG;
             }
             memcpy(val, configs[i].value.ptr, (size_t)configs[i].value.len);
             val[configs[i].value.len] = '\0';
@@ -563,17 +562,17 @@ static int16_t check_configs(broker *b, topic_config *tc, const broker_kv *confi
         int rc = topic_config_set(tc, b->cfg, key, v);
         if (rc == -CN_ENOENT) {
             snprintf(msg, msg_len, "unknown topic config %s", key);
-            return KERR_INVALID_CONFIG;
+            return -CN_ECONFIG;
         }
         if (rc < 0) {
             snprintf(msg, msg_len, "invalid value %s for topic config %s", v ? v : "null", key);
-            return KERR_INVALID_CONFIG;
+            return -CN_ECONFIG;
         }
     }
-    return KERR_NONE;
+    return 0;
 }
 
-int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_kv *configs,
+int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv *configs,
                             int n_configs, int validate_only, char *msg, size_t msg_len,
                             topic **out)
 {
@@ -582,19 +581,19 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
     msg[0] = '\0';
     if (!broker_topic_name_valid(name)) {
         snprintf(msg, msg_len, "topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-]");
-        return KERR_INVALID_TOPIC_EXCEPTION;
+        return -CN_EBADNAME;
     }
     if (broker_topic_find(b, name) || broker_topic_name_reserved(name)) {
         snprintf(msg, msg_len, "topic '%.*s' already exists%s", name.len, name.ptr,
                  broker_topic_name_reserved(name) ? " (internal)" : "");
-        return KERR_TOPIC_ALREADY_EXISTS;
+        return -CN_EEXIST;
     }
     if (n_parts == -1)
         n_parts = b->cfg->num_partitions;
     if (n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
         snprintf(msg, msg_len, "number of partitions must be between 1 and %d",
                  BROKER_MAX_PARTITIONS);
-        return KERR_INVALID_PARTITIONS;
+        return -CN_EPARTITIONS;
     }
     topic *t = xcalloc(1, sizeof(*t));
     t->b = b;
@@ -602,7 +601,7 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
     memcpy(t->name, name.ptr, (size_t)name.len);
     t->name[name.len] = '\0';
     topic_config_defaults(b->cfg, &t->cfg);
-    int16_t err = check_configs(b, &t->cfg, configs, n_configs, msg, msg_len);
+    int err = check_configs(b, &t->cfg, configs, n_configs, msg, msg_len);
     if (err || validate_only) {
         topic_free(t);
         return err;
@@ -620,7 +619,7 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
             for (int32_t j = 0; j < i; j++)
                 broker__partition_close(t->parts[j], 1);
             topic_free(t);
-            return KERR_KAFKA_STORAGE_ERROR;
+            return -CN_EIO;
         }
         t->n_parts = i + 1;
     }
@@ -630,35 +629,35 @@ int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_
         for (int32_t j = 0; j < t->n_parts; j++)
             broker__partition_close(t->parts[j], 1);
         topic_free(t);
-        return KERR_KAFKA_STORAGE_ERROR;
+        return -CN_EIO;
     }
     topic_link(b, t);
     slog_info("created topic %s with %d partition(s)", t->name, t->n_parts);
     if (out)
         *out = t;
-    return KERR_NONE;
+    return 0;
 }
 
-topic *broker_topic_auto_create(broker *b, kstr name)
+topic *broker_topic_auto_create(broker *b, cn_str name)
 {
     topic *t = broker_topic_find(b, name);
     if (t || !b->cfg->auto_create_topics)
         return t;
     char msg[256];
-    if (broker_topic_create(b, name, -1, NULL, 0, 0, msg, sizeof(msg), &t) != KERR_NONE) {
+    if (broker_topic_create(b, name, -1, NULL, 0, 0, msg, sizeof(msg), &t) != 0) {
         slog_warn("auto-create of topic '%.*s' failed: %s", name.len, name.ptr, msg);
         return NULL;
     }
     return t;
 }
 
-int16_t broker_topic_delete(broker *b, topic *t)
+int broker_topic_delete(broker *b, topic *t)
 {
     char path[4400];
     snprintf(path, sizeof(path), "%s/%s.conf", b->meta_dir, t->name);
     if (unlink(path) < 0 && errno != ENOENT) {
         slog_error("deleting %s failed: %s", path, strerror(errno));
-        return KERR_KAFKA_STORAGE_ERROR;
+        return -CN_EIO;
     }
     broker__fsync_dir(b->meta_dir);
     topic_unlink(b, t);
@@ -666,24 +665,24 @@ int16_t broker_topic_delete(broker *b, topic *t)
         broker__partition_close(t->parts[i], 1);
     slog_info("deleted topic %s", t->name);
     topic_free(t);
-    return KERR_NONE;
+    return 0;
 }
 
-int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
+int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
                                     char *msg, size_t msg_len)
 {
     msg[0] = '\0';
     if (n_parts <= t->n_parts) {
         snprintf(msg, msg_len, "topic currently has %d partitions, %d would not be an increase",
                  t->n_parts, n_parts);
-        return KERR_INVALID_PARTITIONS;
+        return -CN_EPARTITIONS;
     }
     if (n_parts > BROKER_MAX_PARTITIONS) {
         snprintf(msg, msg_len, "at most %d partitions", BROKER_MAX_PARTITIONS);
-        return KERR_INVALID_PARTITIONS;
+        return -CN_EPARTITIONS;
     }
     if (validate_only)
-        return KERR_NONE;
+        return 0;
     partition **np = xrealloc(t->parts, (size_t)n_parts * sizeof(*np));
     t->parts = np;
     int32_t old = t->n_parts;
@@ -697,7 +696,7 @@ int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int va
                 broker__partition_close(t->parts[j], 1);
             t->n_parts = old;
             snprintf(msg, msg_len, "cannot create partition %d: %s", i, strerror(-rc));
-            return KERR_KAFKA_STORAGE_ERROR;
+            return -CN_EIO;
         }
         t->n_parts = i + 1;
     }
@@ -707,13 +706,13 @@ int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int va
             broker__partition_close(t->parts[j], 1);
         t->n_parts = old;
         snprintf(msg, msg_len, "cannot write topic metadata");
-        return KERR_KAFKA_STORAGE_ERROR;
+        return -CN_EIO;
     }
     slog_info("topic %s now has %d partitions", t->name, t->n_parts);
-    return KERR_NONE;
+    return 0;
 }
 
-int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
+int broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
                                 int validate_only, char *msg, size_t msg_len)
 {
     msg[0] = '\0';
@@ -721,24 +720,24 @@ int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char
     int rc = topic_config_set(&tc, b->cfg, key, value);
     if (rc == -CN_ENOENT) {
         snprintf(msg, msg_len, "unknown topic config %s", key);
-        return KERR_INVALID_CONFIG;
+        return -CN_ECONFIG;
     }
     if (rc < 0) {
         snprintf(msg, msg_len, "invalid value %s for topic config %s", value ? value : "null", key);
-        return KERR_INVALID_CONFIG;
+        return -CN_ECONFIG;
     }
     if (validate_only)
-        return KERR_NONE;
+        return 0;
     topic_config old = t->cfg;
     t->cfg = tc;
     if (topic_write_conf(b, t) < 0) {
         t->cfg = old;
         snprintf(msg, msg_len, "cannot write topic metadata");
-        return KERR_KAFKA_STORAGE_ERROR;
+        return -CN_EIO;
     }
     log_options o;
     broker__log_options(t, b->cfg, &o);
     for (int32_t i = 0; i < t->n_parts; i++)
         log_partition_set_options(t->parts[i]->log, &o);
-    return KERR_NONE;
+    return 0;
 }

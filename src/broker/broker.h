@@ -22,7 +22,7 @@
 #include "broker/config.h"
 #include "log/log.h"
 #include "net/loop.h"
-#include "proto/kafka/kbuf.h"
+#include "util/bytes.h"
 
 typedef struct broker broker;
 typedef struct topic topic;
@@ -48,7 +48,7 @@ struct partition {
 struct topic {
     broker *b;
     char *name;
-    kuuid id;
+    cn_uuid id;
     topic_config cfg;
     partition **parts;
     int32_t n_parts;
@@ -72,38 +72,39 @@ int broker_adv_port(const broker *b);
 const char *broker_cluster_id(const broker *b);
 
 /* Topics ------------------------------------------------------------------ */
-topic *broker_topic_find(broker *b, kstr name);
-topic *broker_topic_find_id(broker *b, kuuid id);
+topic *broker_topic_find(broker *b, cn_str name);
+topic *broker_topic_find_id(broker *b, cn_uuid id);
 topic *broker_topics(broker *b);                 /* first; iterate with ->lnext */
 int broker_topic_count(const broker *b);
-partition *broker_partition(broker *b, kstr topic_name, int32_t part);
+partition *broker_partition(broker *b, cn_str topic_name, int32_t part);
 
 /* Kafka's topic name rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
  * Returns 1 if valid. */
-int broker_topic_name_valid(kstr name);
+int broker_topic_name_valid(cn_str name);
 
-/* Create a topic. configs: n key/value pairs (value len -1 = null). Returns a
- * Kafka error code (0, TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
- * INVALID_PARTITIONS, INVALID_CONFIG, KAFKA_STORAGE_ERROR) and, on error, a
- * message in msg. validate_only checks without creating. */
+/* Create a topic. configs: n key/value pairs (value len -1 = null). Returns 0
+ * or -CN_EEXIST (name taken or reserved), -CN_EBADNAME, -CN_EPARTITIONS,
+ * -CN_ECONFIG, -CN_EIO (storage), and, on error, a message in msg.
+ * validate_only checks without creating. */
 typedef struct broker_kv {
-    kstr key;
-    kstr value;
+    cn_str key;
+    cn_str value;
 } broker_kv;
-int16_t broker_topic_create(broker *b, kstr name, int32_t n_parts, const broker_kv *configs,
-                            int n_configs, int validate_only, char *msg, size_t msg_len,
-                            topic **out);
+int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv *configs,
+                        int n_configs, int validate_only, char *msg, size_t msg_len,
+                        topic **out);
 /* Auto-create with broker defaults if auto.create.topics.enable. */
-topic *broker_topic_auto_create(broker *b, kstr name);
-/* Delete a topic and its data. Parked requests on it are failed first. */
-int16_t broker_topic_delete(broker *b, topic *t);
-/* Grow to n_parts partitions. */
-int16_t broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
-                                    char *msg, size_t msg_len);
+topic *broker_topic_auto_create(broker *b, cn_str name);
+/* Delete a topic and its data. Parked requests on it are failed first.
+ * 0 or -CN_EIO. */
+int broker_topic_delete(broker *b, topic *t);
+/* Grow to n_parts partitions. 0, -CN_EPARTITIONS or -CN_EIO, with a message. */
+int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
+                                char *msg, size_t msg_len);
 /* Set (value non-NULL) or reset (value NULL) a topic config and persist.
- * Returns a Kafka error code and a message. */
-int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
-                                int validate_only, char *msg, size_t msg_len);
+ * Returns 0, -CN_ECONFIG or -CN_EIO, and a message. */
+int broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
+                            int validate_only, char *msg, size_t msg_len);
 /* Persist t's current config (after a series of set_config with persist 0). */
 
 /* Internal partitions --------------------------------------------------- */
@@ -111,7 +112,7 @@ int16_t broker_topic_set_config(broker *b, topic *t, const char *key, const char
  * with these names. */
 #define BROKER_OFFSETS_TOPIC "__consumer_offsets"
 #define BROKER_TXN_TOPIC "__transaction_state"
-int broker_topic_name_reserved(kstr name);
+int broker_topic_name_reserved(cn_str name);
 /* Open (creating if absent) partition 0 of an internal log stored as
  * <log.dirs>/<name>-0. It is not listed among topics and not served to
  * clients; broker_append and broker_wait_durable work on it as on topic
@@ -124,12 +125,13 @@ int broker_internal_partition(broker *b, const char *name, partition **out);
 /* Append one validated batch; sets the high watermark and notifies waiters
  * registered with broker_on_append. 0 or -CN_E*. */
 int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
-/* Append a client's batch (validated, magic 2) applying Kafka's producer
- * rules: a batch with a producer id is checked against the partition's
- * producer state (duplicates are not appended: *base_offset is the original
- * one and the return is KERR_NONE). Returns a Kafka error code:
- * INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, KAFKA_STORAGE_ERROR. */
-int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
+/* Append a client's batch (validated, magic 2) applying the producer rules
+ * (idempotence; storage semantics, defined as Kafka defines them): a batch
+ * with a producer id is checked against the partition's producer state
+ * (duplicates are not appended: *base_offset is the original one and the
+ * return is 0). Returns 0 or -CN_EEPOCH, -CN_ESEQUENCE, -CN_ECORRUPT,
+ * -CN_EIO / -CN_ENOSPC (storage). */
+int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
 /* Append a transaction marker (control batch: COMMIT if commit, else ABORT)
  * for producer pid/epoch, closing its open transaction on p. Returns 0 or
  * -CN_E*, with *offset the marker's offset; -CN_EINVAL (nothing written) when

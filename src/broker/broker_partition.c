@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "broker/pstate.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
@@ -81,7 +81,7 @@ static int partition_replay(partition *p, int64_t from)
                 int type = -1;
                 int32_t cepoch = -1;
                 if (bi.control)
-                    pst_marker_parse(buf + pos, total, &type, &cepoch);
+                    batch_marker_parse(buf + pos, total, &type, &cepoch);
                 pst_replay_batch(p->ps, &bi, bi.base_offset, type, cepoch);
             }
             n_batches++;
@@ -191,27 +191,27 @@ void broker__partition_close(partition *p, int destroy)
     free(p);
 }
 
-int16_t broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
+int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
 {
     batch_info bi;
     if (batch_parse_header(batch, len, &bi) < 0)
-        return KERR_CORRUPT_MESSAGE;
+        return -CN_ECORRUPT;
     if (bi.producer_id >= 0) {
         pst_batch dup;
         int rc = pst_check(p->ps, &bi, &dup);
-        if (rc == -1) {
+        if (rc == 1) {
             *base_offset = dup.first_offset; /* a retry of a stored batch */
-            return KERR_NONE;
+            return 0;
         }
-        if (rc > 0)
-            return (int16_t)rc;
+        if (rc < 0)
+            return rc;
     }
     int rc = broker_append(b, p, batch, len, base_offset);
     if (rc < 0)
-        return KERR_KAFKA_STORAGE_ERROR;
+        return rc;
     if (bi.producer_id >= 0)
         pst_update(p->ps, &bi, *base_offset, -1, -1);
-    return KERR_NONE;
+    return 0;
 }
 
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
@@ -224,8 +224,8 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
                   p->t->name, p->id, (long long)pid, epoch, known->epoch);
         return -CN_EINVAL;
     }
-    uint8_t buf[PST_MARKER_SIZE];
-    size_t len = pst_marker_build(buf, pid, epoch, commit, coordinator_epoch, loop_wall_ms());
+    uint8_t buf[BATCH_MARKER_SIZE];
+    size_t len = batch_marker_build(buf, pid, epoch, commit, coordinator_epoch, loop_wall_ms());
     int rc = broker_append(b, p, buf, len, offset);
     if (rc < 0)
         return rc;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proto/kafka/kerr.h"
+#include "util/bytes.h"
 #include "util/common.h"
 #include "util/crc32c.h"
 #include "util/slog.h"
@@ -232,7 +232,7 @@ int pst_check(pst_table *t, const batch_info *bi, pst_batch *dup)
 {
     const pst_producer *p = pst_get(t, bi->producer_id);
     if (!p || p->epoch < 0)
-        return KERR_NONE; /* nothing known: any sequence is accepted */
+        return 0; /* nothing known: any sequence is accepted */
     int32_t first = bi->base_sequence;
     int32_t last = seq_add(first, bi->last_offset_delta);
     if (bi->producer_epoch == p->epoch) {
@@ -240,18 +240,18 @@ int pst_check(pst_table *t, const batch_info *bi, pst_batch *dup)
             const pst_batch *b = ring_at(p, i);
             if (b->first_seq == first && b->last_seq == last) {
                 *dup = *b;
-                return -1;
+                return 1;
             }
         }
     }
     if (bi->producer_epoch < p->epoch)
-        return KERR_INVALID_PRODUCER_EPOCH;
+        return -CN_EEPOCH;
     if (bi->producer_epoch > p->epoch)
-        return first == 0 ? KERR_NONE : KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+        return first == 0 ? 0 : -CN_ESEQUENCE;
     if (p->n_batches == 0)
-        return first == 0 ? KERR_NONE : KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+        return first == 0 ? 0 : -CN_ESEQUENCE;
     const pst_batch *newest = ring_at(p, p->n_batches - 1);
-    return in_sequence(newest->last_seq, first) ? KERR_NONE : KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    return in_sequence(newest->last_seq, first) ? 0 : -CN_ESEQUENCE;
 }
 
 void pst_update(pst_table *t, const batch_info *bi, int64_t base_offset, int marker_type,
@@ -299,110 +299,6 @@ void pst_update(pst_table *t, const batch_info *bi, int64_t base_offset, int mar
     }
 }
 
-/* Control batches --------------------------------------------------------------- */
-
-static int read_varint(const uint8_t **pp, const uint8_t *end, int64_t *out)
-{
-    uint64_t v = 0;
-    int shift = 0;
-    const uint8_t *p = *pp;
-    while (p < end && shift < 64) {
-        uint8_t c = *p++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *pp = p;
-            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-            return 0;
-        }
-        shift += 7;
-    }
-    return -1;
-}
-
-int pst_marker_parse(const uint8_t *batch, size_t len, int *type, int32_t *coordinator_epoch)
-{
-    *type = -1;
-    *coordinator_epoch = -1;
-    if (len < BATCH_HEADER_SIZE + 1)
-        return -1;
-    const uint8_t *p = batch + BATCH_HEADER_SIZE, *end = batch + len;
-    int64_t rec_len, ts_delta, off_delta, klen, vlen;
-    if (read_varint(&p, end, &rec_len) < 0 || p >= end)
-        return -1;
-    p++; /* attributes */
-    if (read_varint(&p, end, &ts_delta) < 0 || read_varint(&p, end, &off_delta) < 0 ||
-        read_varint(&p, end, &klen) < 0)
-        return -1;
-    if (klen < 4 || end - p < klen)
-        return -1;
-    *type = (int)(int16_t)((uint16_t)p[2] << 8 | p[3]);
-    p += klen;
-    if (read_varint(&p, end, &vlen) < 0)
-        return 0;
-    if (vlen >= 6 && end - p >= 6)
-        *coordinator_epoch = (int32_t)((uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 |
-                                       (uint32_t)p[4] << 8 | p[5]);
-    return 0;
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)(v >> 32));
-    wr32(p + 4, (uint32_t)v);
-}
-
-size_t pst_marker_build(uint8_t *buf, int64_t pid, int16_t epoch, int commit,
-                        int32_t coordinator_epoch, int64_t timestamp)
-{
-    /* Record: length, attributes 0, timestamp delta 0, offset delta 0,
-     * key (4 bytes: version 0, type), value (6 bytes: version 0, epoch),
-     * no headers. Varints of small values are one byte (zigzag doubled). */
-    uint8_t rec[32];
-    size_t r = 0;
-    rec[r++] = 0;         /* attributes */
-    rec[r++] = 0;         /* timestamp delta */
-    rec[r++] = 0;         /* offset delta */
-    rec[r++] = 4 << 1;    /* key length 4 */
-    wr16(rec + r, 0);
-    wr16(rec + r + 2, (uint16_t)(commit ? 1 : 0));
-    r += 4;
-    rec[r++] = 6 << 1;    /* value length 6 */
-    wr16(rec + r, 0);
-    wr32(rec + r + 2, (uint32_t)coordinator_epoch);
-    r += 6;
-    rec[r++] = 0;         /* header count */
-    size_t len = BATCH_HEADER_SIZE + 1 + r;
-    memset(buf, 0, BATCH_HEADER_SIZE);
-    wr64(buf, 0);                                     /* base offset (set by the log) */
-    wr32(buf + 8, (uint32_t)(len - 12));              /* batch length */
-    wr32(buf + 12, 0);                                /* leader epoch (set by the log) */
-    buf[16] = 2;                                      /* magic */
-    wr16(buf + 21, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL);
-    wr32(buf + 23, 0);                                /* last offset delta */
-    wr64(buf + 27, (uint64_t)timestamp);              /* base timestamp */
-    wr64(buf + 35, (uint64_t)timestamp);              /* max timestamp */
-    wr64(buf + 43, (uint64_t)pid);
-    wr16(buf + 51, (uint16_t)epoch);
-    wr32(buf + 53, (uint32_t)-1);                     /* base sequence */
-    wr32(buf + 57, 1);                                /* record count */
-    buf[BATCH_HEADER_SIZE] = (uint8_t)(r << 1);       /* record length varint */
-    memcpy(buf + BATCH_HEADER_SIZE + 1, rec, r);
-    wr32(buf + 17, crc32c(0, buf + 21, len - 21));
-    return len;
-}
-
 /* Snapshot ------------------------------------------------------------------- */
 
 /* Layout (big-endian): u32 magic, u16 version, i64 offset, u32 n_producers,
@@ -412,40 +308,40 @@ int pst_snapshot_write(const pst_table *t, const char *dir, int64_t offset)
     size_t n = 4 + 2 + 8 + 4 + 4 + t->n * (8 + 2 + 4 + 8 + 8 + 1 + PST_BATCHES * 32) +
                t->n_aborted * 24 + 4;
     uint8_t *buf = xmalloc(n), *p = buf;
-    wr32(p, SNAP_MAGIC);
-    wr16(p + 4, SNAP_VERSION);
-    wr64(p + 6, (uint64_t)offset);
-    wr32(p + 14, (uint32_t)t->n);
-    wr32(p + 18, (uint32_t)t->n_aborted);
+    be_put32(p, SNAP_MAGIC);
+    be_put16(p + 4, SNAP_VERSION);
+    be_put64(p + 6, (uint64_t)offset);
+    be_put32(p + 14, (uint32_t)t->n);
+    be_put32(p + 18, (uint32_t)t->n_aborted);
     p += 22;
     for (size_t i = 0; i < t->cap; i++) {
         const pst_producer *pr = &t->slots[i];
         if (pr->pid == -1)
             continue;
-        wr64(p, (uint64_t)pr->pid);
-        wr16(p + 8, (uint16_t)pr->epoch);
-        wr32(p + 10, (uint32_t)pr->coordinator_epoch);
-        wr64(p + 14, (uint64_t)pr->txn_first_offset);
-        wr64(p + 22, (uint64_t)pr->last_timestamp);
+        be_put64(p, (uint64_t)pr->pid);
+        be_put16(p + 8, (uint16_t)pr->epoch);
+        be_put32(p + 10, (uint32_t)pr->coordinator_epoch);
+        be_put64(p + 14, (uint64_t)pr->txn_first_offset);
+        be_put64(p + 22, (uint64_t)pr->last_timestamp);
         p[30] = (uint8_t)pr->n_batches;
         p += 31;
         for (int k = 0; k < pr->n_batches; k++) {
             const pst_batch *b = ring_at(pr, k);
-            wr32(p, (uint32_t)b->first_seq);
-            wr32(p + 4, (uint32_t)b->last_seq);
-            wr64(p + 8, (uint64_t)b->first_offset);
-            wr64(p + 16, (uint64_t)b->last_offset);
-            wr64(p + 24, (uint64_t)b->timestamp);
+            be_put32(p, (uint32_t)b->first_seq);
+            be_put32(p + 4, (uint32_t)b->last_seq);
+            be_put64(p + 8, (uint64_t)b->first_offset);
+            be_put64(p + 16, (uint64_t)b->last_offset);
+            be_put64(p + 24, (uint64_t)b->timestamp);
             p += 32;
         }
     }
     for (size_t i = 0; i < t->n_aborted; i++) {
-        wr64(p, (uint64_t)t->aborted[i].pid);
-        wr64(p + 8, (uint64_t)t->aborted[i].first_offset);
-        wr64(p + 16, (uint64_t)t->aborted[i].last_offset);
+        be_put64(p, (uint64_t)t->aborted[i].pid);
+        be_put64(p + 8, (uint64_t)t->aborted[i].first_offset);
+        be_put64(p + 16, (uint64_t)t->aborted[i].last_offset);
         p += 24;
     }
-    wr32(p, crc32c(0, buf, (size_t)(p - buf)));
+    be_put32(p, crc32c(0, buf, (size_t)(p - buf)));
     p += 4;
     char path[4200], tmp[4300];
     snprintf(path, sizeof(path), "%s/%s", dir, SNAP_NAME);
@@ -473,18 +369,6 @@ int pst_snapshot_write(const pst_table *t, const char *dir, int64_t offset)
     return rc;
 }
 
-static uint64_t rd64(const uint8_t *p)
-{
-    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
-           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
-           (uint64_t)p[6] << 8 | p[7];
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int64_t log_end)
 {
     table_clear(t);
@@ -504,11 +388,11 @@ int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int6
     close(fd);
     int64_t offset = 0;
     const uint8_t *p = buf, *end = buf + size - 4;
-    if (got != size || rd32(p) != SNAP_MAGIC || (rd32(p + 4) >> 16) != SNAP_VERSION ||
-        crc32c(0, buf, (size_t)size - 4) != rd32(end))
+    if (got != size || be_get32(p) != SNAP_MAGIC || (be_get32(p + 4) >> 16) != SNAP_VERSION ||
+        crc32c(0, buf, (size_t)size - 4) != be_get32(end))
         goto bad;
-    offset = (int64_t)rd64(p + 6);
-    uint32_t np = rd32(p + 14), na = rd32(p + 18);
+    offset = (int64_t)be_get64(p + 6);
+    uint32_t np = be_get32(p + 14), na = be_get32(p + 18);
     p += 22;
     if (offset > log_end) {
         /* The log lost data the snapshot describes (unsynced tail): replay.
@@ -523,22 +407,22 @@ int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int6
     for (uint32_t i = 0; i < np; i++) {
         if (end - p < 31)
             goto bad;
-        pst_producer *pr = get_or_add(t, (int64_t)rd64(p));
+        pst_producer *pr = get_or_add(t, (int64_t)be_get64(p));
         pr->epoch = (int16_t)((uint16_t)p[8] << 8 | p[9]);
-        pr->coordinator_epoch = (int32_t)rd32(p + 10);
-        pr->txn_first_offset = (int64_t)rd64(p + 14);
-        pr->last_timestamp = (int64_t)rd64(p + 22);
+        pr->coordinator_epoch = (int32_t)be_get32(p + 10);
+        pr->txn_first_offset = (int64_t)be_get64(p + 14);
+        pr->last_timestamp = (int64_t)be_get64(p + 22);
         int nb = p[30];
         p += 31;
         if (nb > PST_BATCHES || end - p < (ptrdiff_t)nb * 32)
             goto bad;
         for (int k = 0; k < nb; k++) {
             pst_batch *b = &pr->batches[k];
-            b->first_seq = (int32_t)rd32(p);
-            b->last_seq = (int32_t)rd32(p + 4);
-            b->first_offset = (int64_t)rd64(p + 8);
-            b->last_offset = (int64_t)rd64(p + 16);
-            b->timestamp = (int64_t)rd64(p + 24);
+            b->first_seq = (int32_t)be_get32(p);
+            b->last_seq = (int32_t)be_get32(p + 4);
+            b->first_offset = (int64_t)be_get64(p + 8);
+            b->last_offset = (int64_t)be_get64(p + 16);
+            b->timestamp = (int64_t)be_get64(p + 24);
             p += 32;
         }
         pr->n_batches = nb;
@@ -549,7 +433,7 @@ int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int6
     for (uint32_t i = 0; i < na; i++) {
         if (end - p < 24)
             goto bad;
-        aborted_add(t, (int64_t)rd64(p), (int64_t)rd64(p + 8), (int64_t)rd64(p + 16));
+        aborted_add(t, (int64_t)be_get64(p), (int64_t)be_get64(p + 8), (int64_t)be_get64(p + 16));
         p += 24;
     }
     free(buf);

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kafka/batch.h"
+#include "record/batch.h"
 
 typedef struct pst_table pst_table;
 
@@ -62,8 +62,9 @@ pst_table *pst_new(void);
 void pst_free(pst_table *t);        /* NULL is a no-op */
 
 /* Check a batch with a producer id (bi->producer_id >= 0) before appending.
- * Returns 0 (append it), a Kafka error code (> 0: do not append), or -1 for a
- * duplicate: *dup is then the original batch (its offsets go in the answer). */
+ * Returns 0 (append it), 1 for a duplicate (*dup is then the original batch:
+ * its offsets go in the answer), or -CN_EEPOCH (epoch older than the
+ * producer's) / -CN_ESEQUENCE (sequence gap): do not append. */
 int pst_check(pst_table *t, const batch_info *bi, pst_batch *dup);
 /* Record an appended batch (data or control) at [base, base + lod]. For a
  * control batch, marker_type is 0 ABORT / 1 COMMIT and coordinator_epoch is
@@ -102,12 +103,4 @@ int pst_expire(pst_table *t, int64_t now_ms, int64_t max_idle_ms);
 int pst_snapshot_write(const pst_table *t, const char *dir, int64_t offset);
 int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int64_t log_end);
 
-/* Read the control record type (0 ABORT, 1 COMMIT, other) of a control
- * batch's first record, and its coordinator epoch. Returns 0 or -1. */
-int pst_marker_parse(const uint8_t *batch, size_t len, int *type, int32_t *coordinator_epoch);
-/* Build a control batch (one record, uncompressed, transactional + control
- * attributes) into buf (at least PST_MARKER_SIZE bytes). Returns its length. */
-#define PST_MARKER_SIZE 96
-size_t pst_marker_build(uint8_t *buf, int64_t pid, int16_t epoch, int commit,
-                        int32_t coordinator_epoch, int64_t timestamp);
 #endif

@@ -97,10 +97,10 @@ int broker_replay(partition *p, const char *name, batch_scratch *scratch,
                 if (ops->batch)
                     ops->batch(arg, &bi, bp, (size_t)total);
                 if (!bi.control && ops->record) {
-                    int kerr = batch_foreach(bp, (size_t)total, scratch, filter_rec, &f);
-                    if (kerr)
-                        slog_warn("%s: batch at offset %lld is malformed (error %d); rest "
-                                  "skipped", name, (long long)bi.base_offset, kerr);
+                    int err = batch_foreach(bp, (size_t)total, scratch, filter_rec, &f);
+                    if (err)
+                        slog_warn("%s: batch at offset %lld is malformed (%s); rest "
+                                  "skipped", name, (long long)bi.base_offset, cn_strerror(err));
                 }
             }
             next = bi.base_offset + bi.last_offset_delta + 1;

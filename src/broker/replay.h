@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 
 typedef struct broker_replay_ops {
     /* Every intact batch (control batches included), before its records:

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "group/offsets.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 
 /* One group: in the group table while it has offsets or a blob. */
 typedef struct goff_group {

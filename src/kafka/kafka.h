@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "net/net.h"
 #include "proto/kafka/gen/kafka_msgs.h"
 #include "proto/kafka/kbuf.h"
@@ -42,6 +42,10 @@ ksrv *ksrv_new(broker *b);
 void ksrv_free(ksrv *ks);
 /* The net layer's frame callback (arg is the ksrv). */
 void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg);
+
+/* The core's error (0 or -CN_E*, util/common.h) as a Kafka error code
+ * (kerr_map.c). Unknown values give UNKNOWN_SERVER_ERROR. */
+int16_t kerr_from_cn(int rc);
 
 /* Handler helpers ---------------------------------------------------------- */
 void *kreq_alloc(kreq *q, size_t n, size_t sz);   /* zeroed, from the slot arena */

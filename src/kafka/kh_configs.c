@@ -202,9 +202,9 @@ static int16_t alter_topic(kreq *q, topic *t, const alter_op *ops, int n, int re
                     if (kstr_eq(ops[i].name, name))
                         listed = 1;
                 if (!listed && (t->cfg.overridden & (1u << k))) {
-                    int16_t e = broker_topic_set_config(q->b, t, name, NULL, dry, msg, msg_len);
+                    int e = broker_topic_set_config(q->b, t, name, NULL, dry, msg, msg_len);
                     if (e)
-                        return e;
+                        return kerr_from_cn(e);
                 }
             }
         }
@@ -226,10 +226,10 @@ static int16_t alter_topic(kreq *q, topic *t, const alter_op *ops, int n, int re
                 snprintf(msg, msg_len, "null value for %s", key);
                 return KERR_INVALID_CONFIG;
             }
-            int16_t e = broker_topic_set_config(q->b, t, key, ops[i].op == OP_DELETE ? NULL : val,
-                                                dry, msg, msg_len);
+            int e = broker_topic_set_config(q->b, t, key, ops[i].op == OP_DELETE ? NULL : val,
+                                            dry, msg, msg_len);
             if (e)
-                return e;
+                return kerr_from_cn(e);
         }
     }
     return KERR_NONE;

@@ -50,8 +50,8 @@ static int16_t offset_for_time(kreq *q, partition *p, int64_t ts, int64_t *offse
         ts_find f = {ts, -1, -1};
         int berr = batch_foreach(buf, (size_t)sl.len, ksrv_scratch(q->ks), ts_cb, &f);
         if (berr) {
-            slog_error("%s-%d: stored batch at position %lld does not decode (error %d)",
-                       p->t->name, p->id, (long long)sl.pos, berr);
+            slog_error("%s-%d: stored batch at position %lld does not decode (%s)",
+                       p->t->name, p->id, (long long)sl.pos, cn_strerror(berr));
             err = KERR_CORRUPT_MESSAGE;
         } else if (f.offset >= 0) {
             *offset = f.offset;

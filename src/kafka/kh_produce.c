@@ -57,10 +57,10 @@ static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr
     if (rec.len > 16 && rec.ptr[16] != 2)
         return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     int n_batches = 0;
-    int16_t verr = (int16_t)batch_validate(rec.ptr, (size_t)rec.len, tc->max_message_bytes,
-                                          ksrv_scratch(q->ks), NULL, 0, &n_batches);
+    int verr = batch_validate(rec.ptr, (size_t)rec.len, tc->max_message_bytes,
+                              ksrv_scratch(q->ks), NULL, 0, &n_batches);
     if (verr)
-        return verr;
+        return kerr_from_cn(verr);
     /* Kafka's rule for Produce v3+: exactly one batch per partition, so an
      * append is all or nothing and a retry cannot duplicate part of it. */
     if (n_batches != 1)
@@ -70,10 +70,10 @@ static int16_t append_records(kreq *q, partition *p, krecords rec, prod_part *pr
     size_t len = (size_t)rec.len;
     if (tc->ts_type == TS_LOG_APPEND_TIME)
         batch_set_log_append_time(buf, len, now);
-    int16_t err = broker_produce(q->b, p, buf, len, &pr->base_offset);
+    int err = broker_produce(q->b, p, buf, len, &pr->base_offset);
     if (err) {
         pr->base_offset = -1;
-        return err;
+        return kerr_from_cn(err);
     }
     pr->log_append_time_ms = tc->ts_type == TS_LOG_APPEND_TIME ? now : -1;
     return KERR_NONE;

@@ -75,8 +75,8 @@ void kh_create_topics(kreq *q)
                 kv[j].key = ct->configs.items[j].name;
                 kv[j].value = ct->configs.items[j].value;
             }
-            err = broker_topic_create(q->b, ct->name, n_parts, kv, nc, req.validate_only, msg,
-                                      sizeof(msg), &t);
+            err = kerr_from_cn(broker_topic_create(q->b, ct->name, n_parts, kv, nc,
+                                                   req.validate_only, msg, sizeof(msg), &t));
         }
         tr->error_code = err;
         tr->error_message = msg_str(q, msg);
@@ -142,7 +142,7 @@ void kh_delete_topics(kreq *q)
         r->topic_id = t->id;
         if (r->name.len < 0)
             r->name = kreq_strdup(q, kstr_c(t->name));
-        r->error_code = broker_topic_delete(q->b, t);
+        r->error_code = kerr_from_cn(broker_topic_delete(q->b, t));
     }
     kafka_delete_topics_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
@@ -183,8 +183,8 @@ void kh_create_partitions(kreq *q)
             }
         }
         if (!err)
-            err = broker_topic_add_partitions(q->b, t, ct->count, req.validate_only, msg,
-                                              sizeof(msg));
+            err = kerr_from_cn(broker_topic_add_partitions(q->b, t, ct->count,
+                                                           req.validate_only, msg, sizeof(msg)));
         r->error_code = err;
         r->error_message = msg_str(q, msg);
     }

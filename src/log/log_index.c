@@ -70,16 +70,16 @@ int log__index_append_files(log_segment *seg, int mask)
     uint8_t b[LOG_TIDX_ENTRY];
     if (mask & 1) {
         const log_idx_ent *e = &seg->idx[seg->n_idx - 1];
-        log__wr32(b, e->rel);
-        log__wr32(b + 4, e->pos);
+        be_put32(b, e->rel);
+        be_put32(b + 4, e->pos);
         int rc = log__write_all(seg->idx_fd, b, LOG_IDX_ENTRY);
         if (rc < 0)
             return rc;
     }
     if (mask & 2) {
         const log_tidx_ent *e = &seg->tidx[seg->n_tidx - 1];
-        log__wr64(b, (uint64_t)e->ts);
-        log__wr32(b + 8, e->rel);
+        be_put64(b, (uint64_t)e->ts);
+        be_put32(b + 8, e->rel);
         int rc = log__write_all(seg->tidx_fd, b, LOG_TIDX_ENTRY);
         if (rc < 0)
             return rc;
@@ -130,15 +130,15 @@ int log__index_write_all(const log_partition *p, log_segment *seg)
     size_t n = CN_MAX(seg->n_idx * LOG_IDX_ENTRY, seg->n_tidx * LOG_TIDX_ENTRY);
     buf = xmalloc(n);
     for (size_t i = 0; i < seg->n_idx; i++) {
-        log__wr32(buf + i * LOG_IDX_ENTRY, seg->idx[i].rel);
-        log__wr32(buf + i * LOG_IDX_ENTRY + 4, seg->idx[i].pos);
+        be_put32(buf + i * LOG_IDX_ENTRY, seg->idx[i].rel);
+        be_put32(buf + i * LOG_IDX_ENTRY + 4, seg->idx[i].pos);
     }
     rc = log__write_all(seg->idx_fd, buf, seg->n_idx * LOG_IDX_ENTRY);
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < seg->n_tidx; i++) {
-        log__wr64(buf + i * LOG_TIDX_ENTRY, (uint64_t)seg->tidx[i].ts);
-        log__wr32(buf + i * LOG_TIDX_ENTRY + 8, seg->tidx[i].rel);
+        be_put64(buf + i * LOG_TIDX_ENTRY, (uint64_t)seg->tidx[i].ts);
+        be_put32(buf + i * LOG_TIDX_ENTRY + 8, seg->tidx[i].rel);
     }
     rc = log__write_all(seg->tidx_fd, buf, seg->n_tidx * LOG_TIDX_ENTRY);
     if (rc < 0)
@@ -193,8 +193,8 @@ int log__index_load(const log_partition *p, log_segment *seg, int64_t log_size,
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < len / LOG_IDX_ENTRY; i++) {
-        uint32_t rel = log__rd32(buf + i * LOG_IDX_ENTRY);
-        uint32_t pos = log__rd32(buf + i * LOG_IDX_ENTRY + 4);
+        uint32_t rel = be_get32(buf + i * LOG_IDX_ENTRY);
+        uint32_t pos = be_get32(buf + i * LOG_IDX_ENTRY + 4);
         int bad = (int64_t)pos >= log_size || (n_offsets >= 0 && (int64_t)rel >= n_offsets);
         if (i > 0)
             bad |= rel <= seg->idx[i - 1].rel || pos <= seg->idx[i - 1].pos;
@@ -210,8 +210,8 @@ int log__index_load(const log_partition *p, log_segment *seg, int64_t log_size,
     if (rc > 0)
         goto invalid;
     for (size_t i = 0; i < len / LOG_TIDX_ENTRY; i++) {
-        int64_t ts = (int64_t)log__rd64(buf + i * LOG_TIDX_ENTRY);
-        uint32_t rel = log__rd32(buf + i * LOG_TIDX_ENTRY + 8);
+        int64_t ts = (int64_t)be_get64(buf + i * LOG_TIDX_ENTRY);
+        uint32_t rel = be_get32(buf + i * LOG_TIDX_ENTRY + 8);
         int bad = n_offsets >= 0 && (int64_t)rel >= n_offsets;
         if (i > 0)
             bad |= ts < seg->tidx[i - 1].ts || rel < seg->tidx[i - 1].rel;

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "record/batch.h"
+#include "util/bytes.h"
 
 #define LOG_BATCH_HEADER 61        /* RecordBatch v2 header bytes (NOTES.md §4) */
 #define LOG_BATCH_MIN_LENGTH 49    /* batchLength of a batch without records */
@@ -29,16 +31,6 @@
  * u32 BE CRC-32C of those 8 bytes. Ignored when missing or invalid. */
 #define LOG_START_FILE "log-start-offset"
 #define LOG_START_LEN 12
-
-/* Byte offsets inside a batch header. */
-#define LOG_OFF_BASE 0
-#define LOG_OFF_LENGTH 8
-#define LOG_OFF_EPOCH 12
-#define LOG_OFF_MAGIC 16
-#define LOG_OFF_CRC 17
-#define LOG_OFF_ATTR 21
-#define LOG_OFF_LOD 23
-#define LOG_OFF_MAXTS 35
 
 /* Refcounted .log file: the segment holds one reference, every slice one. */
 struct log_file {
@@ -133,34 +125,14 @@ typedef struct log_win {
     size_t len;
 } log_win;
 
-static inline uint32_t log__rd32(const uint8_t *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-static inline uint64_t log__rd64(const uint8_t *b)
-{
-    return (uint64_t)log__rd32(b) << 32 | log__rd32(b + 4);
-}
-static inline void log__wr32(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)(v >> 24);
-    b[1] = (uint8_t)(v >> 16);
-    b[2] = (uint8_t)(v >> 8);
-    b[3] = (uint8_t)v;
-}
-static inline void log__wr64(uint8_t *b, uint64_t v)
-{
-    log__wr32(b, (uint32_t)(v >> 32));
-    log__wr32(b + 4, (uint32_t)v);
-}
 static inline void log__hdr_parse(const uint8_t *b, log_hdr *h)
 {
-    h->base = (int64_t)log__rd64(b + LOG_OFF_BASE);
-    h->total = (int64_t)(int32_t)log__rd32(b + LOG_OFF_LENGTH) + 12;
-    h->magic = (int8_t)b[LOG_OFF_MAGIC];
-    h->crc = log__rd32(b + LOG_OFF_CRC);
-    h->lod = (int32_t)log__rd32(b + LOG_OFF_LOD);
-    h->max_ts = (int64_t)log__rd64(b + LOG_OFF_MAXTS);
+    h->base = (int64_t)be_get64(b + BATCH_OFF_BASE_OFFSET);
+    h->total = (int64_t)(int32_t)be_get32(b + BATCH_OFF_LENGTH) + BATCH_LOG_OVERHEAD;
+    h->magic = (int8_t)b[BATCH_OFF_MAGIC];
+    h->crc = be_get32(b + BATCH_OFF_CRC);
+    h->lod = (int32_t)be_get32(b + BATCH_OFF_LAST_OFFSET_DELTA);
+    h->max_ts = (int64_t)be_get64(b + BATCH_OFF_MAX_TIMESTAMP);
 }
 static inline log_segment *log__active(const log_partition *p)
 {

@@ -191,7 +191,7 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
         return -CN_EIO;
     if (len < LOG_BATCH_HEADER || len > (size_t)INT32_MAX)
         return -CN_EINVAL;
-    int32_t lod = (int32_t)log__rd32(batch + LOG_OFF_LOD);
+    int32_t lod = (int32_t)be_get32(batch + BATCH_OFF_LAST_OFFSET_DELTA);
     if (lod < 0)
         return -CN_EINVAL;
     log_segment *seg = log__active(p);
@@ -202,13 +202,13 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
         seg = log__active(p);
     }
     int64_t base = p->log_end;
-    log__wr64(batch + LOG_OFF_BASE, (uint64_t)base);
-    log__wr32(batch + LOG_OFF_EPOCH, (uint32_t)p->epoch);
+    be_put64(batch + BATCH_OFF_BASE_OFFSET, (uint64_t)base);
+    be_put32(batch + BATCH_OFF_LEADER_EPOCH, (uint32_t)p->epoch);
     int64_t old_max_ts = seg->max_ts, old_since = seg->bytes_since_idx;
     int rc = log__pwrite_all(seg->file->fd, batch, len, seg->size);
     if (rc < 0)
         return append_fail(p, seg, -rc, 0, old_max_ts, old_since);
-    int64_t max_ts = (int64_t)log__rd64(batch + LOG_OFF_MAXTS);
+    int64_t max_ts = (int64_t)be_get64(batch + BATCH_OFF_MAX_TIMESTAMP);
     int mask = log__index_track(seg, base, seg->size, (int64_t)len, max_ts,
                                 p->opt.index_interval_bytes);
     rc = log__index_append_files(seg, mask);

@@ -131,7 +131,7 @@ static int64_t verify_range(log_partition *p, log_segment *seg, int64_t from, in
             pos + h.total > end)
             return pos;
         uint32_t crc = 0;
-        int64_t off = pos + LOG_OFF_ATTR, bend = pos + h.total;
+        int64_t off = pos + BATCH_OFF_ATTRIBUTES, bend = pos + h.total;
         while (off < bend) {
             size_t n = (size_t)CN_MIN((int64_t)w.cap, bend - off);
             const uint8_t *c = log__win_get(&w, off, n, seg->size, &rc);

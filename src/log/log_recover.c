@@ -56,7 +56,7 @@ static int scan(const log_partition *p, log_segment *seg, log_win *w, int64_t fr
             h.magic != LOG_BATCH_MAGIC || h.base != next || h.lod < 0)
             break;
         uint32_t crc = 0;
-        int64_t off = pos + LOG_OFF_ATTR, end = pos + h.total;
+        int64_t off = pos + BATCH_OFF_ATTRIBUTES, end = pos + h.total;
         while (off < end) {
             size_t n = (size_t)CN_MIN((int64_t)w->cap, end - off);
             const uint8_t *c = log__win_get(w, off, n, file_size, &rc);
@@ -287,11 +287,11 @@ static void load_start(log_partition *p)
     size_t got = 0;
     int rc = log__pread_all(fd, b, sizeof(b), 0, &got);
     close(fd);
-    if (rc < 0 || got != sizeof(b) || log__rd32(b + 8) != crc32c(0, b, 8)) {
+    if (rc < 0 || got != sizeof(b) || be_get32(b + 8) != crc32c(0, b, 8)) {
         slog_warn("recovery ignored invalid log start file dir=%s", p->dir);
         return;
     }
-    int64_t start = CN_MIN((int64_t)log__rd64(b), p->log_end);
+    int64_t start = CN_MIN((int64_t)be_get64(b), p->log_end);
     while (p->n_segs > 1 && p->segs[1]->base <= start)
         log__delete_oldest(p, "log-start");
     p->log_start = CN_MAX(p->log_start, start);

@@ -82,8 +82,8 @@ static int write_start(log_partition *p, int64_t offset)
         p->dir_unsynced = 1;
     }
     uint8_t b[LOG_START_LEN];
-    log__wr64(b, (uint64_t)offset);
-    log__wr32(b + 8, crc32c(0, b, 8));
+    be_put64(b, (uint64_t)offset);
+    be_put32(b + 8, crc32c(0, b, 8));
     int rc = log__pwrite_all(p->start_fd, b, sizeof(b), 0);
     if (rc < 0)
         return log__io_err(-rc);

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "net/loop.h"
 #include "txn/txn.h"
 

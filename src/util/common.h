@@ -1,6 +1,13 @@
 /* Error codes, attributes and tiny macros shared by every module. Nothing else
- * belongs here (STYLE.md §1). Internal errors are negative CN_E* values; Kafka
- * wire errors are a separate type (kafka_err) and never mix with these. */
+ * belongs here (STYLE.md §1).
+ *
+ * One error currency for the core: functions return 0 or a negative CN_E*
+ * value. The first group are errno values (system failures keep their errno
+ * so strerror works); the second group are the core's own conditions, above
+ * any errno, named for what went wrong in storage, groups or transactions,
+ * not for any protocol. Each front end maps them to its wire errors (Kafka
+ * error codes in src/kafka/kerr_map.c; AMQP reply codes and HTTP statuses
+ * later). cn_strerror names any of them. */
 #ifndef CAIRN_COMMON_H
 #define CAIRN_COMMON_H
 #include <errno.h>
@@ -17,6 +24,45 @@
 #define CN_ERANGE ERANGE
 #define CN_ECORRUPT EBADMSG /* checksum or structure check failed */
 #define CN_EAGAIN EAGAIN
+
+/* The core's own conditions (values above every errno). */
+enum {
+    CN_E_BASE = 4096,
+    /* record batches (src/record) */
+    CN_EFORMAT,        /* unsupported batch format (magic) */
+    CN_ETOOBIG,        /* batch or message above its size limit */
+    CN_ECODEC,         /* unknown compression codec */
+    CN_EBADREC,        /* records that break the record grammar or count rules */
+    /* topics (src/broker) */
+    CN_EBADNAME,       /* invalid topic name */
+    CN_EPARTITIONS,    /* invalid partition count */
+    CN_ECONFIG,        /* invalid configuration value */
+    /* producers (src/broker/pstate) */
+    CN_ESEQUENCE,      /* producer sequence gap */
+    CN_EEPOCH,         /* producer epoch older than the current one */
+    CN_EFENCED,        /* producer fenced by a newer epoch */
+    CN_EPIDMAP,        /* producer id does not belong to the transactional id */
+    /* transactions (src/txn) */
+    CN_EBUSY,          /* a concurrent transaction state change is in progress */
+    CN_ETXNSTATE,      /* operation not valid in the transaction's state */
+    CN_ETXNTIMEOUT,    /* transaction timeout out of range */
+    /* consumer groups (src/group) */
+    CN_EUNAVAIL,       /* coordinator unavailable (stopped after a storage failure) */
+    CN_EBADGROUP,      /* invalid group id */
+    CN_ENOGROUP,       /* no such group */
+    CN_ENOTEMPTY,      /* group still has members */
+    CN_ENOMEMBER,      /* unknown member id */
+    CN_EMEMBERREQ,     /* member id required: rejoin with the one given */
+    CN_EGENERATION,    /* stale generation */
+    CN_EREBALANCE,     /* rebalance in progress */
+    CN_EINSTFENCED,    /* static member fenced by a newer instance */
+    CN_EGROUPPROTO,    /* protocol type or protocols do not match the group's */
+    CN_EGROUPFULL,     /* group.max.size reached */
+    CN_ESESSIONTMO,    /* session timeout out of the allowed range */
+    CN_E_LAST
+};
+/* Short English description of -err or err (CN_E* or errno). Static storage. */
+const char *cn_strerror(int err);
 
 #define CN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define CN_UNUSED __attribute__((unused))

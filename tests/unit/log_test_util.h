@@ -59,19 +59,19 @@ static inline size_t make_batch(uint8_t *buf, size_t len, int32_t n_records, int
                          uint8_t seed)
 {
     memset(buf, 0, LOG_BATCH_HEADER);
-    log__wr32(buf + LOG_OFF_LENGTH, (uint32_t)(len - 12));
-    buf[LOG_OFF_MAGIC] = LOG_BATCH_MAGIC;
-    log__wr32(buf + LOG_OFF_LOD, (uint32_t)(n_records - 1));
-    log__wr64(buf + 27, (uint64_t)max_ts);          /* baseTimestamp */
-    log__wr64(buf + LOG_OFF_MAXTS, (uint64_t)max_ts);
-    log__wr64(buf + 43, (uint64_t)-1);              /* producerId */
+    be_put32(buf + BATCH_OFF_LENGTH, (uint32_t)(len - 12));
+    buf[BATCH_OFF_MAGIC] = LOG_BATCH_MAGIC;
+    be_put32(buf + BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(n_records - 1));
+    be_put64(buf + 27, (uint64_t)max_ts);          /* baseTimestamp */
+    be_put64(buf + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+    be_put64(buf + 43, (uint64_t)-1);              /* producerId */
     buf[51] = 0xff;                                 /* producerEpoch -1 */
     buf[52] = 0xff;
-    log__wr32(buf + 53, (uint32_t)-1);              /* baseSequence */
-    log__wr32(buf + 57, (uint32_t)n_records);
+    be_put32(buf + 53, (uint32_t)-1);              /* baseSequence */
+    be_put32(buf + 57, (uint32_t)n_records);
     for (size_t i = LOG_BATCH_HEADER; i < len; i++)
         buf[i] = (uint8_t)(seed + i * 7);
-    log__wr32(buf + LOG_OFF_CRC, crc32c(0, buf + LOG_OFF_ATTR, len - LOG_OFF_ATTR));
+    be_put32(buf + BATCH_OFF_CRC, crc32c(0, buf + BATCH_OFF_ATTRIBUTES, len - BATCH_OFF_ATTRIBUTES));
     return len;
 }
 

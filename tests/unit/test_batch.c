@@ -16,8 +16,9 @@
 
 #include <lz4frame.h>
 
-#include "kafka/batch.h"
-#include "kafka/batch_int.h"
+#include "record/batch.h"
+#include "util/common.h"
+#include "record/batch_int.h"
 #include "util/crc32c.h"
 
 #define BIG 1000000
@@ -338,10 +339,10 @@ static void test_lz4_dependent_blocks_rejected(void **state)
     b[22] = 3;
     reseal(b, 61 + got);
     batch_scratch *s = batch_scratch_new();
-    assert_int_equal(validate(b, 61 + got, s), 2);
+    assert_int_equal(validate(b, 61 + got, s), -CN_ECORRUPT);
     b[65] |= 0x20;                    /* now independent, but HC is stale */
     reseal(b, 61 + got);
-    assert_int_equal(validate(b, 61 + got, s), 2);
+    assert_int_equal(validate(b, 61 + got, s), -CN_ECORRUPT);
     batch_scratch_free(s);
     free(b);
     free(plain);
@@ -355,10 +356,10 @@ static void test_bad_crc_is_corrupt_message(void **state)
     uint8_t b[sizeof(golden)];
     memcpy(b, golden, sizeof(b));
     b[70] ^= 1;
-    assert_int_equal(validate(b, sizeof(b), NULL), 2);
+    assert_int_equal(validate(b, sizeof(b), NULL), -CN_ECORRUPT);
     memcpy(b, golden, sizeof(b));
     b[20] ^= 0x80;                                  /* the CRC field itself */
-    assert_int_equal(validate(b, sizeof(b), NULL), 2);
+    assert_int_equal(validate(b, sizeof(b), NULL), -CN_ECORRUPT);
     /* Bytes outside the CRC may change freely. */
     memcpy(b, golden, sizeof(b));
     b[7] = 42;                                      /* baseOffset */
@@ -370,13 +371,13 @@ static void test_truncated_batch_is_corrupt_message(void **state)
 {
     (void)state;
     batch_scratch *s = batch_scratch_new();
-    assert_int_equal(validate(golden, 0, s), 87);   /* no batch at all */
+    assert_int_equal(validate(golden, 0, s), -CN_EBADREC);   /* no batch at all */
     for (size_t n = 1; n < sizeof(golden); n++) {
         uint8_t *b = malloc(n);                     /* exact size: ASan sees overreads */
         memcpy(b, golden, n);
         int rc = validate(b, n, s);
-        assert_int_equal(rc, 2);
-        assert_int_equal(batch_foreach(b, n, s, collect, &(seen){0}), 2);
+        assert_int_equal(rc, -CN_ECORRUPT);
+        assert_int_equal(batch_foreach(b, n, s, collect, &(seen){0}), -CN_ECORRUPT);
         free(b);
     }
     /* Whole batch followed by part of another. */
@@ -384,15 +385,15 @@ static void test_truncated_batch_is_corrupt_message(void **state)
     memcpy(two, golden, sizeof(golden));
     memcpy(two + sizeof(golden), golden, 30);
     int n = -1;
-    assert_int_equal(batch_validate(two, sizeof(two), BIG, s, NULL, 0, &n), 2);
+    assert_int_equal(batch_validate(two, sizeof(two), BIG, s, NULL, 0, &n), -CN_ECORRUPT);
     assert_int_equal(n, 1);
     /* batchLength below the header size. */
     uint8_t b[sizeof(golden)];
     memcpy(b, golden, sizeof(b));
     set_be32(b + 8, 48);
-    assert_int_equal(validate(b, sizeof(b), s), 2);
+    assert_int_equal(validate(b, sizeof(b), s), -CN_ECORRUPT);
     set_be32(b + 8, 0xffffffffu);
-    assert_int_equal(validate(b, sizeof(b), s), 2);
+    assert_int_equal(validate(b, sizeof(b), s), -CN_ECORRUPT);
     batch_scratch_free(s);
 }
 
@@ -405,7 +406,7 @@ static void test_wrong_magic_is_unsupported_for_message_format(void **state)
             continue;
         memcpy(b, golden, sizeof(b));
         b[16] = (uint8_t)m;
-        assert_int_equal(validate(b, sizeof(b), NULL), 43);
+        assert_int_equal(validate(b, sizeof(b), NULL), -CN_EFORMAT);
     }
 }
 
@@ -414,9 +415,9 @@ static void test_oversized_batch_is_message_too_large(void **state)
     (void)state;
     int n;
     assert_int_equal(batch_validate(golden, sizeof(golden), 81, NULL, NULL, 0, &n), 0);
-    assert_int_equal(batch_validate(golden, sizeof(golden), 80, NULL, NULL, 0, &n), 10);
-    assert_int_equal(batch_validate(golden, sizeof(golden), 0, NULL, NULL, 0, &n), 10);
-    assert_int_equal(batch_validate(golden, sizeof(golden), -1, NULL, NULL, 0, &n), 10);
+    assert_int_equal(batch_validate(golden, sizeof(golden), 80, NULL, NULL, 0, &n), -CN_ETOOBIG);
+    assert_int_equal(batch_validate(golden, sizeof(golden), 0, NULL, NULL, 0, &n), -CN_ETOOBIG);
+    assert_int_equal(batch_validate(golden, sizeof(golden), -1, NULL, NULL, 0, &n), -CN_ETOOBIG);
 }
 
 static void test_unknown_codec_and_control_rejected(void **state)
@@ -427,12 +428,12 @@ static void test_unknown_codec_and_control_rejected(void **state)
         memcpy(b, golden, sizeof(b));
         b[22] = (uint8_t)c;
         reseal(b, sizeof(b));
-        assert_int_equal(validate(b, sizeof(b), NULL), 76);
+        assert_int_equal(validate(b, sizeof(b), NULL), -CN_ECODEC);
     }
     memcpy(b, golden, sizeof(b));
     b[22] = 0x30;                                   /* transactional control batch */
     reseal(b, sizeof(b));
-    assert_int_equal(validate(b, sizeof(b), NULL), 87);
+    assert_int_equal(validate(b, sizeof(b), NULL), -CN_EBADREC);
     /* foreach still reads control batches (stored markers). */
     seen sn = {0};
     assert_int_equal(batch_foreach(b, sizeof(b), NULL, collect, &sn), 0);
@@ -452,23 +453,23 @@ static void test_bad_record_count_is_invalid_record(void **state)
     int counts[] = {0, 1, 3, -1, 0x7fffffff};
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
         b = raw_batch(recs, rl, counts[i], 0, &len);
-        assert_int_equal(validate(b, len, NULL), 87);
+        assert_int_equal(validate(b, len, NULL), -CN_EBADREC);
         free(b);
     }
     /* lastOffsetDelta disagreeing with the count. */
     b = raw_batch(recs, rl, 2, 0, &len);
     set_be32(b + 23, 0);
     reseal(b, len);
-    assert_int_equal(validate(b, len, NULL), 87);
+    assert_int_equal(validate(b, len, NULL), -CN_EBADREC);
     set_be32(b + 23, 2);
     reseal(b, len);
-    assert_int_equal(validate(b, len, NULL), 87);
+    assert_int_equal(validate(b, len, NULL), -CN_EBADREC);
     free(b);
     /* An empty batch (as compaction leaves): invalid from a client, but
      * foreach accepts it. */
     assert_int_equal(batch_build(NULL, 0, 0, 0, &b, &len), 0);
     assert_int_equal(len, 61);
-    assert_int_equal(validate(b, len, NULL), 87);
+    assert_int_equal(validate(b, len, NULL), -CN_EBADREC);
     seen sn = {0};
     assert_int_equal(batch_foreach(b, len, NULL, collect, &sn), 0);
     assert_int_equal(sn.n, 0);
@@ -481,7 +482,7 @@ static void expect_record_invalid(const uint8_t *rec, size_t n, const char *what
     size_t len;
     uint8_t *b = raw_batch(rec, n, 1, 0, &len);
     int rc = validate(b, len, NULL);
-    if (rc != 87)
+    if (rc != -CN_EBADREC)
         fail_msg("%s: got %d, want 87", what, rc);
     free(b);
 }
@@ -547,7 +548,7 @@ static void test_offset_delta_mismatch_is_invalid_record(void **state)
     recs[9 + 3] = 0x00;                   /* record 1 offsetDelta 1 -> 0 */
     size_t len;
     uint8_t *b = raw_batch(recs, sizeof(recs), 2, 0, &len);
-    assert_int_equal(validate(b, len, NULL), 87);
+    assert_int_equal(validate(b, len, NULL), -CN_EBADREC);
     /* foreach reports the stored deltas as they are. */
     seen sn = {0};
     assert_int_equal(batch_foreach(b, len, NULL, collect, &sn), 0);
@@ -555,7 +556,7 @@ static void test_offset_delta_mismatch_is_invalid_record(void **state)
     free(b);
     recs[9 + 3] = 0x04;                   /* 1 -> 2: a gap */
     b = raw_batch(recs, sizeof(recs), 2, 0, &len);
-    assert_int_equal(validate(b, len, NULL), 87);
+    assert_int_equal(validate(b, len, NULL), -CN_EBADREC);
     free(b);
 }
 
@@ -573,7 +574,7 @@ static void test_undecodable_compressed_data_is_corrupt_message(void **state)
             /* Cut the compressed stream short. */
             reseal(b, len - 7);
             int rc = validate(b, len - 7, s);
-            if (rc != 2)
+            if (rc != -CN_ECORRUPT)
                 fail_msg("codec %d xerial %d truncated: %d", codec, xerial, rc);
             /* Flip bytes in the middle of the stream. */
             reseal(b, len);
@@ -581,12 +582,12 @@ static void test_undecodable_compressed_data_is_corrupt_message(void **state)
                 b[i] ^= 0x5a;
             reseal(b, len);
             rc = validate(b, len, s);
-            if (rc != 2 && rc != 87)
+            if (rc != -CN_ECORRUPT && rc != -CN_EBADREC)
                 fail_msg("codec %d xerial %d garbled: %d", codec, xerial, rc);
             /* No payload at all. */
             reseal(b, 61);
             rc = validate(b, 61, s);
-            if (rc != 2)
+            if (rc != -CN_ECORRUPT)
                 fail_msg("codec %d xerial %d empty: %d", codec, xerial, rc);
             free(b);
         }
@@ -608,7 +609,7 @@ static void test_compressed_records_are_checked(void **state)
         set_be32(b + 57, N_RECS - 1);
         set_be32(b + 23, N_RECS - 2);
         reseal(b, len);
-        assert_int_equal(validate(b, len, s), 87);
+        assert_int_equal(validate(b, len, s), -CN_EBADREC);
         free(b);
     }
     batch_scratch_free(s);
@@ -628,7 +629,7 @@ static void test_decompression_bomb_is_message_too_large(void **state)
             assert_int_equal(batch__build_ex(&r, 1, codec, xerial, 0, &b, &len), 0);
             assert_true(len < 100000);
             int rc = validate(b, len, s);
-            if (rc != 10)
+            if (rc != -CN_ETOOBIG)
                 fail_msg("codec %d xerial %d: %d", codec, xerial, rc);
             free(b);
         }
@@ -731,7 +732,7 @@ static void test_foreach_stops_when_callback_asks(void **state)
     assert_int_equal(sn.n, 2);
     assert_int_equal(sn.offset[1], 8);
     /* Compressed batches need a scratch. */
-    assert_int_equal(batch_foreach(b, len, NULL, collect, &sn), -1);
+    assert_int_equal(batch_foreach(b, len, NULL, collect, &sn), -CN_ENOMEM);
     free(b);
     batch_scratch_free(s);
 }

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "net/loop.h"
 #include "proto/kafka/kerr.h"
 #include "util/common.h"
@@ -75,55 +75,55 @@ static int path_exists(const char *dir, const char *name)
 static void test_name_rule(void **state)
 {
     (void)state;
-    assert_true(broker_topic_name_valid(kstr_c("orders.v1_x-2")));
-    assert_false(broker_topic_name_valid(kstr_c("")));
-    assert_false(broker_topic_name_valid(kstr_c(".")));
-    assert_false(broker_topic_name_valid(kstr_c("..")));
-    assert_false(broker_topic_name_valid(kstr_c("a/b")));
-    assert_false(broker_topic_name_valid(kstr_c("a b")));
+    assert_true(broker_topic_name_valid(cn_str_c("orders.v1_x-2")));
+    assert_false(broker_topic_name_valid(cn_str_c("")));
+    assert_false(broker_topic_name_valid(cn_str_c(".")));
+    assert_false(broker_topic_name_valid(cn_str_c("..")));
+    assert_false(broker_topic_name_valid(cn_str_c("a/b")));
+    assert_false(broker_topic_name_valid(cn_str_c("a b")));
     char longname[251];
     memset(longname, 'x', 250);
     longname[250] = '\0';
-    assert_false(broker_topic_name_valid(kstr_c(longname)));
+    assert_false(broker_topic_name_valid(cn_str_c(longname)));
     longname[249] = '\0';
-    assert_true(broker_topic_name_valid(kstr_c(longname)));
+    assert_true(broker_topic_name_valid(cn_str_c(longname)));
 }
 
 static void test_create_persist_delete(void **state)
 {
     fixture *f = *state;
     char msg[256];
-    broker_kv kv[] = {{kstr_c("retention.ms"), kstr_c("1234")}};
+    broker_kv kv[] = {{cn_str_c("retention.ms"), cn_str_c("1234")}};
     topic *t = NULL;
-    assert_int_equal(broker_topic_create(f->b, kstr_c("t1"), 3, kv, 1, 0, msg, sizeof(msg), &t),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("t1"), 3, kv, 1, 0, msg, sizeof(msg), &t),
                      KERR_NONE);
     assert_non_null(t);
     assert_int_equal(t->n_parts, 3);
     assert_int_equal(t->cfg.retention_ms, 1234);
-    kuuid id = t->id;
+    cn_uuid id = t->id;
     assert_true(path_exists(f->dir, "t1-2"));
     assert_true(path_exists(f->dir, ".topics/t1.conf"));
     /* Duplicate, invalid name, bad partitions, bad config. */
-    assert_int_equal(broker_topic_create(f->b, kstr_c("t1"), 1, NULL, 0, 0, msg, sizeof(msg), NULL),
-                     KERR_TOPIC_ALREADY_EXISTS);
-    assert_int_equal(broker_topic_create(f->b, kstr_c("a/b"), 1, NULL, 0, 0, msg, sizeof(msg), NULL),
-                     KERR_INVALID_TOPIC_EXCEPTION);
-    assert_int_equal(broker_topic_create(f->b, kstr_c("t2"), 0, NULL, 0, 0, msg, sizeof(msg), NULL),
-                     KERR_INVALID_PARTITIONS);
-    broker_kv bad[] = {{kstr_c("no.such.key"), kstr_c("1")}};
-    assert_int_equal(broker_topic_create(f->b, kstr_c("t2"), 1, bad, 1, 0, msg, sizeof(msg), NULL),
-                     KERR_INVALID_CONFIG);
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("t1"), 1, NULL, 0, 0, msg, sizeof(msg), NULL),
+                     -CN_EEXIST);
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("a/b"), 1, NULL, 0, 0, msg, sizeof(msg), NULL),
+                     -CN_EBADNAME);
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("t2"), 0, NULL, 0, 0, msg, sizeof(msg), NULL),
+                     -CN_EPARTITIONS);
+    broker_kv bad[] = {{cn_str_c("no.such.key"), cn_str_c("1")}};
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("t2"), 1, bad, 1, 0, msg, sizeof(msg), NULL),
+                     -CN_ECONFIG);
     assert_non_null(strstr(msg, "no.such.key"));
     /* validate_only creates nothing. */
-    assert_int_equal(broker_topic_create(f->b, kstr_c("t3"), 2, NULL, 0, 1, msg, sizeof(msg), NULL),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("t3"), 2, NULL, 0, 1, msg, sizeof(msg), NULL),
                      KERR_NONE);
-    assert_null(broker_topic_find(f->b, kstr_c("t3")));
+    assert_null(broker_topic_find(f->b, cn_str_c("t3")));
     assert_false(path_exists(f->dir, "t3-0"));
 
     /* Reopen: same id, partitions and config. */
     fx_close(f);
     fx_open(f);
-    t = broker_topic_find(f->b, kstr_c("t1"));
+    t = broker_topic_find(f->b, cn_str_c("t1"));
     assert_non_null(t);
     assert_memory_equal(t->id.b, id.b, 16);
     assert_int_equal(t->n_parts, 3);
@@ -131,7 +131,7 @@ static void test_create_persist_delete(void **state)
     assert_ptr_equal(broker_topic_find_id(f->b, id), t);
 
     assert_int_equal(broker_topic_delete(f->b, t), KERR_NONE);
-    assert_null(broker_topic_find(f->b, kstr_c("t1")));
+    assert_null(broker_topic_find(f->b, cn_str_c("t1")));
     assert_false(path_exists(f->dir, "t1-0"));
     assert_false(path_exists(f->dir, ".topics/t1.conf"));
     fx_close(f);
@@ -144,10 +144,10 @@ static void test_add_partitions_and_config(void **state)
     fixture *f = *state;
     char msg[256];
     topic *t = NULL;
-    assert_int_equal(broker_topic_create(f->b, kstr_c("grow"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("grow"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
                      KERR_NONE);
     assert_int_equal(broker_topic_add_partitions(f->b, t, 1, 0, msg, sizeof(msg)),
-                     KERR_INVALID_PARTITIONS);
+                     -CN_EPARTITIONS);
     assert_int_equal(broker_topic_add_partitions(f->b, t, 4, 1, msg, sizeof(msg)), KERR_NONE);
     assert_int_equal(t->n_parts, 1);
     assert_int_equal(broker_topic_add_partitions(f->b, t, 4, 0, msg, sizeof(msg)), KERR_NONE);
@@ -155,11 +155,11 @@ static void test_add_partitions_and_config(void **state)
     assert_int_equal(broker_topic_set_config(f->b, t, "segment.bytes", "1048576", 0, msg,
                                              sizeof(msg)), KERR_NONE);
     assert_int_equal(broker_topic_set_config(f->b, t, "segment.bytes", "abc", 0, msg, sizeof(msg)),
-                     KERR_INVALID_CONFIG);
+                     -CN_ECONFIG);
     assert_int_equal(t->cfg.segment_bytes, 1048576);
     fx_close(f);
     fx_open(f);
-    t = broker_topic_find(f->b, kstr_c("grow"));
+    t = broker_topic_find(f->b, cn_str_c("grow"));
     assert_int_equal(t->n_parts, 4);
     assert_int_equal(t->cfg.segment_bytes, 1048576);
     /* Reset to the broker default. */
@@ -181,7 +181,7 @@ static void test_orphans_removed(void **state)
     fclose(fp);
     fx_open(f);
     assert_false(path_exists(f->dir, "ghost-0"));
-    assert_null(broker_topic_find(f->b, kstr_c("ghost")));
+    assert_null(broker_topic_find(f->b, cn_str_c("ghost")));
 }
 
 typedef struct waiter {
@@ -207,7 +207,7 @@ static void test_append_and_durable_wait(void **state)
     fixture *f = *state;
     char msg[256];
     topic *t = NULL;
-    assert_int_equal(broker_topic_create(f->b, kstr_c("d"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("d"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
                      KERR_NONE);
     batch_build_rec recs[2] = {{"k", 1, "v1", 2, 1000}, {NULL, -1, "v2", 2, 1001}};
     uint8_t *buf = NULL;

@@ -143,7 +143,7 @@ typedef struct srec {
     int32_t assign_len;
 } srec;
 
-static void copy_bytes(char *dst, size_t cap, kbytes b)
+static void copy_bytes(char *dst, size_t cap, cn_bytes b)
 {
     size_t n = b.len > 0 ? (size_t)b.len : 0;
     assert_true(n < cap);
@@ -187,9 +187,9 @@ static void on_sync(void *ctx, const grp_sync_result *r)
 
 /* Requests -------------------------------------------------------------------- */
 
-static kstr K(const char *s) { return kstr_c(s); }
-static kbytes B(const char *s) { return (kbytes){(const uint8_t *)s, (int32_t)strlen(s)}; }
-static const kstr KNULL = {NULL, -1};
+static cn_str K(const char *s) { return cn_str_c(s); }
+static cn_bytes B(const char *s) { return (cn_bytes){(const uint8_t *)s, (int32_t)strlen(s)}; }
+static const cn_str KNULL = {NULL, -1};
 
 static const grp_protocol P_RANGE[] = {{{"range", 5}, {(const uint8_t *)"m1", 2}}};
 

@@ -38,8 +38,8 @@ static void test_append_read_round_trip(void **state)
     assert_int_equal(log_end_offset(p), 8);
     assert_int_equal(log_size_bytes(p), 550);
     /* The caller's buffer got the base offset and epoch stamped. */
-    assert_int_equal((int64_t)log__rd64(b[2]), 6);
-    assert_int_equal((int32_t)log__rd32(b[2] + LOG_OFF_EPOCH), 7);
+    assert_int_equal((int64_t)be_get64(b[2]), 6);
+    assert_int_equal((int32_t)be_get32(b[2] + BATCH_OFF_LEADER_EPOCH), 7);
 
     log_slice s;
     assert_int_equal(log_read(p, 0, 8, 1 << 20, &s), 0);
@@ -128,7 +128,7 @@ static void test_rolls_by_size_and_reads_stop_at_segment_end(void **state)
     assert_int_equal(s.pos, 0);
     assert_int_equal(s.len, 300);
     uint8_t *got = slice_bytes(&s);
-    assert_int_equal((int64_t)log__rd64(got), 3);
+    assert_int_equal((int64_t)be_get64(got), 3);
     free(got);
     log_slice_release(&s);
     /* A first batch bigger than segment_bytes still goes in (new segment). */
@@ -186,7 +186,7 @@ static void test_retention_by_bytes_deletes_whole_segments(void **state)
     seg_file(dir, 2, ".index", path, sizeof(path));
     assert_int_equal(file_size(path), -1);
     uint8_t *got = slice_bytes(&held); /* still readable after unlink */
-    assert_int_equal((int64_t)log__rd64(got + 100), 1);
+    assert_int_equal((int64_t)be_get64(got + 100), 1);
     free(got);
     log_slice_release(&held);
     log_slice s;
@@ -251,9 +251,9 @@ static void test_find_timestamp(void **state)
     for (size_t k = 0; k < CN_ARRAY_LEN(want); k++) {
         assert_int_equal(log_find_timestamp(p, want[k][0], &s), 0);
         uint8_t *got = slice_bytes(&s);
-        if ((int64_t)log__rd64(got) != want[k][1])
+        if ((int64_t)be_get64(got) != want[k][1])
             fail_msg("ts %lld: got offset %lld want %lld", (long long)want[k][0],
-                     (long long)log__rd64(got), (long long)want[k][1]);
+                     (long long)be_get64(got), (long long)want[k][1]);
         free(got);
         log_slice_release(&s);
     }

@@ -51,9 +51,9 @@ static void reopen_check(const char *dir, int64_t want_end, int64_t want_tail_si
         assert_int_equal(log_read(p, off, want_end, 1, &s), 0);
         assert_int_equal(s.len, 150);
         uint8_t *b = slice_bytes(&s);
-        assert_int_equal((int64_t)log__rd64(b), off);
-        assert_int_equal(log__rd32(b + LOG_OFF_CRC),
-                         crc32c(0, b + LOG_OFF_ATTR, 150 - LOG_OFF_ATTR));
+        assert_int_equal((int64_t)be_get64(b), off);
+        assert_int_equal(be_get32(b + BATCH_OFF_CRC),
+                         crc32c(0, b + BATCH_OFF_ATTRIBUTES, 150 - BATCH_OFF_ATTRIBUTES));
         free(b);
         log_slice_release(&s);
     }
@@ -97,7 +97,7 @@ static void test_partial_batch_truncated(void **state)
     build(dir);
     uint8_t b[150];
     make_batch(b, sizeof(b), 3, 1, 9);
-    log__wr64(b, 36);
+    be_put64(b, 36);
     char path[512];
     seg_file(dir, 18, ".log", path, sizeof(path));
     file_append(path, b, 100); /* torn write */
@@ -137,7 +137,7 @@ static void test_garbage_after_last_batch_truncated(void **state)
     /* A whole valid-CRC batch with the wrong base offset is garbage too. */
     uint8_t b[150];
     make_batch(b, sizeof(b), 3, 1, 9);
-    log__wr64(b, 99);
+    be_put64(b, 99);
     file_append(path, b, sizeof(b));
     reopen_check(dir, 36, 900);
     /* Zeros (a preallocated tail) are cut without complaint. */
@@ -180,7 +180,7 @@ static void test_half_written_new_segment(void **state)
     /* A roll created segment 36 and crashed mid-way through its first batch. */
     uint8_t b[150];
     make_batch(b, sizeof(b), 3, 1, 9);
-    log__wr64(b, 36);
+    be_put64(b, 36);
     char path[512];
     seg_file(dir, 36, ".log", path, sizeof(path));
     file_append(path, b, 70);

@@ -20,7 +20,7 @@
 
 #include "broker/broker.h"
 #include "group/offsets.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "net/loop.h"
 #include "util/common.h"
 
@@ -75,15 +75,15 @@ static int teardown(void **state)
     return 0;
 }
 
-static kstr K(const char *s)
+static cn_str K(const char *s)
 {
-    return kstr_c(s);
+    return cn_str_c(s);
 }
 
 static int64_t commit1(fixture *f, const char *g, const char *t, int32_t p, int64_t off,
                        const char *md, int64_t now)
 {
-    goff_commit_item it = {K(t), p, off, 7, kstr_c(md), -1};
+    goff_commit_item it = {K(t), p, off, 7, cn_str_c(md), -1};
     int64_t wt = -1;
     assert_int_equal(goff_commit(f->s, K(g), &it, 1, now, &wt), 0);
     return wt;
@@ -177,7 +177,7 @@ static void test_commit_get_overwrite(void **state)
     assert_int_equal(goff_commit(f->s, K("g"), bad, 2, 1, &wt), -CN_EINVAL);
     assert_int_equal(goff_get(f->s, K("g"), K("t"), 0)->offset, 12);
     assert_int_equal(goff_commit(f->s, K(big), items, 1, 1, &wt), -CN_EINVAL);
-    assert_int_equal(goff_commit(f->s, (kstr){NULL, -1}, items, 1, 1, &wt), -CN_EINVAL);
+    assert_int_equal(goff_commit(f->s, (cn_str){NULL, -1}, items, 1, 1, &wt), -CN_EINVAL);
     goff_commit_item bigmd = {K("t"), 0, 99, 0, K(big), -1};
     assert_int_equal(goff_commit(f->s, K("g"), &bigmd, 1, 1, &wt), -CN_EINVAL);
     assert_int_equal(log_end_offset(goff_partition(f->s)->log), 5);
@@ -224,7 +224,7 @@ static void test_delete(void **state)
     commit1(f, "g", "t", 1, 2, "b", 1);
     commit1(f, "h", "t", 0, 3, "c", 1);
     int64_t wt = -1;
-    kbytes blob = {(const uint8_t *)"meta", 4};
+    cn_bytes blob = {(const uint8_t *)"meta", 4};
     assert_int_equal(goff_put_group_meta(f->s, K("g"), blob, &wt), 0);
     int64_t end = log_end_offset(goff_partition(f->s)->log);
     /* Deleting what is not there writes nothing. */
@@ -286,7 +286,7 @@ static void test_foreach_order(void **state)
     assert_string_equal(out, "");
 }
 
-static void collect_meta(void *arg, const char *group, kbytes blob)
+static void collect_meta(void *arg, const char *group, cn_bytes blob)
 {
     char *out = arg;
     char one[64];
@@ -299,24 +299,24 @@ static void test_group_meta(void **state)
     fixture *f = *state;
     int64_t wt = -1;
     assert_int_equal(goff_group_meta(f->s, K("g")).len, -1);
-    assert_int_equal(goff_put_group_meta(f->s, K("g"), (kbytes){(const uint8_t *)"v1", 2}, &wt), 0);
+    assert_int_equal(goff_put_group_meta(f->s, K("g"), (cn_bytes){(const uint8_t *)"v1", 2}, &wt), 0);
     assert_int_equal(wt, 1);
-    assert_int_equal(goff_put_group_meta(f->s, K("g"), (kbytes){(const uint8_t *)"v22", 3}, &wt),
+    assert_int_equal(goff_put_group_meta(f->s, K("g"), (cn_bytes){(const uint8_t *)"v22", 3}, &wt),
                      0);
-    kbytes m = goff_group_meta(f->s, K("g"));
+    cn_bytes m = goff_group_meta(f->s, K("g"));
     assert_int_equal(m.len, 3);
     assert_memory_equal(m.ptr, "v22", 3);
     /* Empty blob is not "none". */
-    assert_int_equal(goff_put_group_meta(f->s, K("e"), (kbytes){NULL, 0}, &wt), 0);
+    assert_int_equal(goff_put_group_meta(f->s, K("e"), (cn_bytes){NULL, 0}, &wt), 0);
     assert_int_equal(goff_group_meta(f->s, K("e")).len, 0);
-    assert_int_equal(goff_put_group_meta(f->s, K("d"), (kbytes){(const uint8_t *)"x", 1}, &wt), 0);
-    assert_int_equal(goff_put_group_meta(f->s, K("d"), (kbytes){NULL, -1}, &wt), 0);
+    assert_int_equal(goff_put_group_meta(f->s, K("d"), (cn_bytes){(const uint8_t *)"x", 1}, &wt), 0);
+    assert_int_equal(goff_put_group_meta(f->s, K("d"), (cn_bytes){NULL, -1}, &wt), 0);
     assert_int_equal(goff_group_meta(f->s, K("d")).len, -1);
     /* Deleting a missing blob writes nothing. */
     int64_t end = log_end_offset(goff_partition(f->s)->log);
-    assert_int_equal(goff_put_group_meta(f->s, K("d"), (kbytes){NULL, -1}, &wt), 0);
+    assert_int_equal(goff_put_group_meta(f->s, K("d"), (cn_bytes){NULL, -1}, &wt), 0);
     assert_int_equal(log_end_offset(goff_partition(f->s)->log), end);
-    assert_int_equal(goff_put_group_meta(f->s, K("d"), (kbytes){NULL, -2}, &wt), -CN_EINVAL);
+    assert_int_equal(goff_put_group_meta(f->s, K("d"), (cn_bytes){NULL, -2}, &wt), -CN_EINVAL);
     /* Meta-only groups do not count as having offsets. */
     assert_false(goff_group_has_offsets(f->s, K("g")));
     fx_reopen(f);
@@ -360,7 +360,7 @@ static void test_restart_replay(void **state)
     assert_int_equal(goff_delete(f->s, K("group-3"), K("topic-1"), 1, &wt), 0);
     assert_int_equal(goff_delete_group(f->s, K("group-4"), &wt), 0);
     commit1(f, "group-5", "topic-0", 0, 777, "new", 5000);
-    assert_int_equal(goff_put_group_meta(f->s, K("group-5"), (kbytes){(const uint8_t *)"M", 1}, &wt),
+    assert_int_equal(goff_put_group_meta(f->s, K("group-5"), (cn_bytes){(const uint8_t *)"M", 1}, &wt),
                      0);
     fx_reopen(f);
     assert_int_equal(goff_count(f->s), 20 * 50 - 1 - 50);
@@ -406,7 +406,7 @@ static void test_many_entries(void **state)
     free(items);
 }
 
-static int fake_is_empty(void *arg, kstr group)
+static int fake_is_empty(void *arg, cn_str group)
 {
     int *calls = arg;
     (*calls)++;
@@ -461,7 +461,7 @@ static void test_compaction(void **state)
     commit1(f, "g", "keep", 0, 1, "k", 1);
     commit1(f, "g", "gone", 0, 1, "k", 1);
     int64_t wt;
-    assert_int_equal(goff_put_group_meta(f->s, K("g"), (kbytes){(const uint8_t *)"blob", 4}, &wt),
+    assert_int_equal(goff_put_group_meta(f->s, K("g"), (cn_bytes){(const uint8_t *)"blob", 4}, &wt),
                      0);
     assert_int_equal(goff_delete(f->s, K("g"), K("gone"), 0, &wt), 0);
     /* Small log: nothing to do. */

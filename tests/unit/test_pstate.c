@@ -21,7 +21,7 @@
 
 #include "broker/broker.h"
 #include "broker/pstate.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "net/loop.h"
 #include "proto/kafka/kerr.h"
 #include "util/common.h"
@@ -163,8 +163,8 @@ static void test_unknown_producer_any_sequence(void **state)
     assert_int_equal(p->n_batches, 1);
     /* Known now: the next batch must follow 12346. */
     assert_int_equal(check(t, 7, 3, 12347, 1, &dup), KERR_NONE);
-    assert_int_equal(check(t, 7, 3, 12348, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-    assert_int_equal(check(t, 7, 3, 0, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 7, 3, 12348, 1, &dup), -CN_ESEQUENCE);
+    assert_int_equal(check(t, 7, 3, 0, 1, &dup), -CN_ESEQUENCE);
     assert_null(pst_get(t, 8));
     pst_free(t);
     pst_free(NULL);
@@ -179,8 +179,8 @@ static void test_in_sequence_and_gap(void **state)
     for (int i = 0; i < 10; i++, off += 3)
         assert_int_equal(put(t, 1, 0, i * 3, 3, 0, off), KERR_NONE);
     /* Next expected is 30: 31 (gap) and 29 (overlap, not a stored batch) fail. */
-    assert_int_equal(check(t, 1, 0, 31, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-    assert_int_equal(check(t, 1, 0, 29, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 1, 0, 31, 1, &dup), -CN_ESEQUENCE);
+    assert_int_equal(check(t, 1, 0, 29, 1, &dup), -CN_ESEQUENCE);
     assert_int_equal(check(t, 1, 0, 30, 1, &dup), KERR_NONE);
     pst_free(t);
 }
@@ -198,19 +198,19 @@ static void test_duplicates_of_last_five(void **state)
     /* Batches 1..5 (seq 2..11) are remembered, with their original offsets. */
     for (int i = 1; i < 6; i++) {
         memset(&dup, 0, sizeof(dup));
-        assert_int_equal(check(t, 5, 2, i * 2, 2, &dup), -1);
+        assert_int_equal(check(t, 5, 2, i * 2, 2, &dup), 1);
         assert_int_equal(dup.first_seq, i * 2);
         assert_int_equal(dup.last_seq, i * 2 + 1);
         assert_int_equal(dup.first_offset, 100 + i * 2);
         assert_int_equal(dup.last_offset, 100 + i * 2 + 1);
     }
     /* The 6th-oldest (seq 0..1) has been dropped: out of order now. */
-    assert_int_equal(check(t, 5, 2, 0, 2, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 5, 2, 0, 2, &dup), -CN_ESEQUENCE);
     /* Same first seq, different last seq: not a duplicate. */
-    assert_int_equal(check(t, 5, 2, 10, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 5, 2, 10, 1, &dup), -CN_ESEQUENCE);
     /* Same sequences under another epoch: not a duplicate. */
-    assert_int_equal(check(t, 5, 1, 10, 2, &dup), KERR_INVALID_PRODUCER_EPOCH);
-    assert_int_equal(check(t, 5, 3, 10, 2, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 5, 1, 10, 2, &dup), -CN_EEPOCH);
+    assert_int_equal(check(t, 5, 3, 10, 2, &dup), -CN_ESEQUENCE);
     pst_free(t);
 }
 
@@ -220,17 +220,17 @@ static void test_epochs(void **state)
     pst_table *t = pst_new();
     pst_batch dup;
     assert_int_equal(put(t, 9, 4, 0, 5, 0, 0), KERR_NONE);
-    assert_int_equal(check(t, 9, 3, 5, 1, &dup), KERR_INVALID_PRODUCER_EPOCH);
-    assert_int_equal(check(t, 9, 3, 0, 1, &dup), KERR_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(check(t, 9, 3, 5, 1, &dup), -CN_EEPOCH);
+    assert_int_equal(check(t, 9, 3, 0, 1, &dup), -CN_EEPOCH);
     /* A newer epoch must start at 0. */
-    assert_int_equal(check(t, 9, 5, 5, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-    assert_int_equal(check(t, 9, 5, 1, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 9, 5, 5, 1, &dup), -CN_ESEQUENCE);
+    assert_int_equal(check(t, 9, 5, 1, 1, &dup), -CN_ESEQUENCE);
     assert_int_equal(put(t, 9, 5, 0, 2, 0, 5), KERR_NONE);
     const pst_producer *p = pst_get(t, 9);
     assert_int_equal(p->epoch, 5);
     assert_int_equal(p->n_batches, 1); /* the old epoch's batches are gone */
     assert_int_equal(check(t, 9, 5, 2, 1, &dup), KERR_NONE);
-    assert_int_equal(check(t, 9, 4, 0, 5, &dup), KERR_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(check(t, 9, 4, 0, 5, &dup), -CN_EEPOCH);
     pst_free(t);
 }
 
@@ -241,7 +241,7 @@ static void test_sequence_wrap(void **state)
     pst_batch dup;
     /* Records INT32_MAX-2 .. INT32_MAX: last seq is INT32_MAX, next is 0. */
     assert_int_equal(put(t, 3, 0, INT32_MAX - 2, 3, 0, 0), KERR_NONE);
-    assert_int_equal(check(t, 3, 0, 1, 1, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(t, 3, 0, 1, 1, &dup), -CN_ESEQUENCE);
     assert_int_equal(put(t, 3, 0, 0, 2, 0, 3), KERR_NONE);
     assert_int_equal(check(t, 3, 0, 2, 1, &dup), KERR_NONE);
     /* A batch that itself wraps: INT32_MAX-1 with 4 records ends at seq 1. */
@@ -250,7 +250,7 @@ static void test_sequence_wrap(void **state)
     const pst_producer *p = pst_get(u, 3);
     assert_int_equal(p->batches[p->head].last_seq, 1);
     assert_int_equal(check(u, 3, 0, 2, 1, &dup), KERR_NONE);
-    assert_int_equal(check(u, 3, 0, INT32_MAX - 1, 4, &dup), -1);
+    assert_int_equal(check(u, 3, 0, INT32_MAX - 1, 4, &dup), 1);
     assert_int_equal(dup.first_offset, 0);
     assert_int_equal(dup.last_offset, 3);
     pst_free(u);
@@ -266,7 +266,7 @@ static void test_many_producers(void **state)
         assert_int_equal(put(t, pid * 1000003, 0, 0, 1, 0, pid), KERR_NONE);
     assert_int_equal(pst_count(t), 500);
     for (int64_t pid = 0; pid < 500; pid++) {
-        assert_int_equal(check(t, pid * 1000003, 0, 0, 1, &dup), -1);
+        assert_int_equal(check(t, pid * 1000003, 0, 0, 1, &dup), 1);
         assert_int_equal(dup.first_offset, pid);
     }
     pst_free(t);
@@ -416,11 +416,11 @@ static void test_marker_build_parse(void **state)
 {
     (void)state;
     for (int commit = 0; commit < 2; commit++) {
-        uint8_t buf[PST_MARKER_SIZE];
+        uint8_t buf[BATCH_MARKER_SIZE];
         memset(buf, 0xee, sizeof(buf));
-        size_t len = pst_marker_build(buf, 0x123456789abcLL, 321, commit, 77, 1700000000123LL);
+        size_t len = batch_marker_build(buf, 0x123456789abcLL, 321, commit, 77, 1700000000123LL);
         assert_true(len > BATCH_HEADER_SIZE);
-        assert_true(len <= PST_MARKER_SIZE);
+        assert_true(len <= BATCH_MARKER_SIZE);
         batch_info bi;
         assert_int_equal(batch_parse_header(buf, len, &bi), 0);
         assert_int_equal(bi.magic, 2);
@@ -438,7 +438,7 @@ static void test_marker_build_parse(void **state)
         assert_int_equal(bi.max_timestamp, 1700000000123LL);
         int type = 9;
         int32_t cepoch = 9;
-        assert_int_equal(pst_marker_parse(buf, len, &type, &cepoch), 0);
+        assert_int_equal(batch_marker_parse(buf, len, &type, &cepoch), 0);
         assert_int_equal(type, commit);
         assert_int_equal(cepoch, 77);
         /* batch_foreach sees exactly one record: key 4 bytes, value 6 bytes. */
@@ -453,15 +453,15 @@ static void test_marker_build_parse(void **state)
         assert_int_equal(rec.key_len, 4);
         assert_int_equal(rec.value_len, 6);
         /* Truncated: parse fails cleanly. */
-        assert_int_equal(pst_marker_parse(buf, BATCH_HEADER_SIZE, &type, &cepoch), -1);
-        assert_int_equal(pst_marker_parse(buf, BATCH_HEADER_SIZE + 4, &type, &cepoch), -1);
+        assert_int_equal(batch_marker_parse(buf, BATCH_HEADER_SIZE, &type, &cepoch), -CN_ECORRUPT);
+        assert_int_equal(batch_marker_parse(buf, BATCH_HEADER_SIZE + 4, &type, &cepoch), -CN_ECORRUPT);
     }
     /* A large coordinator epoch and negative one survive too. */
-    uint8_t buf[PST_MARKER_SIZE];
+    uint8_t buf[BATCH_MARKER_SIZE];
     int type;
     int32_t cepoch;
-    size_t len = pst_marker_build(buf, 1, 0, 1, INT32_MAX, 0);
-    assert_int_equal(pst_marker_parse(buf, len, &type, &cepoch), 0);
+    size_t len = batch_marker_build(buf, 1, 0, 1, INT32_MAX, 0);
+    assert_int_equal(batch_marker_parse(buf, len, &type, &cepoch), 0);
     assert_int_equal(cepoch, INT32_MAX);
 }
 
@@ -540,12 +540,12 @@ static void test_snapshot_round_trip(void **state)
     pst_batch dup;
     const pst_producer *p = pst_get(t, 23); /* 8 batches, 5 remembered */
     assert_int_equal(p->n_batches, 5);
-    assert_int_equal(check(u, 23, 23 % 3, 6, 2, &dup), -1);
-    assert_int_equal(check(u, 23, 23 % 3, 4, 2, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(check(u, 23, 23 % 3, 6, 2, &dup), 1);
+    assert_int_equal(check(u, 23, 23 % 3, 4, 2, &dup), -CN_ESEQUENCE);
     assert_int_equal(check(u, 23, 23 % 3, 16, 2, &dup), KERR_NONE);
     assert_int_equal(put(u, 23, 23 % 3, 16, 2, 0, 950), KERR_NONE);
-    assert_int_equal(check(u, 23, 23 % 3, 6, 2, &dup), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-    assert_int_equal(check(u, 23, 23 % 3, 8, 2, &dup), -1);
+    assert_int_equal(check(u, 23, 23 % 3, 6, 2, &dup), -CN_ESEQUENCE);
+    assert_int_equal(check(u, 23, 23 % 3, 8, 2, &dup), 1);
     /* Aborted ranges that end before the log start are dropped; a snapshot
      * older than the log start is replayed from the log start. */
     collected c;
@@ -715,7 +715,7 @@ static uint8_t *make_batch(int64_t pid, int16_t epoch, int32_t seq, int n, int t
     return buf;
 }
 
-static int16_t produce(fixture *f, partition *p, int64_t pid, int16_t epoch, int32_t seq, int n,
+static int produce(fixture *f, partition *p, int64_t pid, int16_t epoch, int32_t seq, int n,
                        int txn, int64_t *base)
 {
     size_t len;
@@ -725,14 +725,14 @@ static int16_t produce(fixture *f, partition *p, int64_t pid, int16_t epoch, int
     assert_int_equal(bi.producer_id, pid);
     assert_int_equal(bi.base_sequence, seq);
     assert_int_equal(bi.transactional, txn);
-    int16_t rc = broker_produce(f->b, p, buf, len, base);
+    int rc = broker_produce(f->b, p, buf, len, base);
     free(buf);
     return rc;
 }
 
 static partition *fx_partition(fixture *f)
 {
-    partition *p = broker_partition(f->b, kstr_c("tx"), 0);
+    partition *p = broker_partition(f->b, cn_str_c("tx"), 0);
     assert_non_null(p);
     return p;
 }
@@ -751,8 +751,8 @@ static void assert_scenario_state(fixture *f)
     assert_int_equal(base, 0);
     assert_int_equal(log_end_offset(p->log), 14);
     /* Gap and fenced epoch. */
-    assert_int_equal(produce(f, p, 100, 0, 6, 1, 0, &base), KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-    assert_int_equal(produce(f, p, 200, 0, 3, 1, 1, &base), KERR_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(produce(f, p, 100, 0, 6, 1, 0, &base), -CN_ESEQUENCE);
+    assert_int_equal(produce(f, p, 200, 0, 3, 1, 1, &base), -CN_EEPOCH);
     assert_int_equal(log_end_offset(p->log), 14);
     /* pid 300's transaction is still open at 12: it holds the LSO. */
     assert_int_equal(broker_lso(p), 12);
@@ -772,7 +772,7 @@ static void test_broker_produce_reopen_replay(void **state)
 {
     fixture *f = *state;
     char msg[256], dir[128], path[192], stale[192];
-    assert_int_equal(broker_topic_create(f->b, kstr_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
                                          NULL), KERR_NONE);
     partition *p = fx_partition(f);
     int64_t base = -1, off = -1;
@@ -887,7 +887,7 @@ static void test_broker_snapshot_past_end_not_reused(void **state)
 {
     fixture *f = *state;
     char msg[256], dir[128], path[192];
-    assert_int_equal(broker_topic_create(f->b, kstr_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
                                          NULL), KERR_NONE);
     snprintf(dir, sizeof(dir), "%s/tx-0", f->dir);
     snap_path(dir, path, sizeof(path));
@@ -926,7 +926,7 @@ static void test_broker_commit_after_reopen(void **state)
 {
     fixture *f = *state;
     char msg[256];
-    assert_int_equal(broker_topic_create(f->b, kstr_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("tx"), 1, NULL, 0, 0, msg, sizeof(msg),
                                          NULL), KERR_NONE);
     partition *p = fx_partition(f);
     int64_t base, off;

@@ -21,7 +21,7 @@
 #include "broker/broker.h"
 #include "broker/pstate.h"
 #include "group/offsets.h"
-#include "kafka/batch.h"
+#include "record/batch.h"
 #include "net/loop.h"
 #include "proto/kafka/kerr.h"
 #include "txn/txn.h"
@@ -69,7 +69,7 @@ static int setup(void **state)
     but_config_tmpdir(&f->cfg, f->dir, sizeof(f->dir), "txn");
     fx_open(f);
     char msg[128];
-    assert_int_equal(broker_topic_create(f->b, kstr_c("t"), 2, NULL, 0, 0, msg, sizeof(msg), NULL),
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("t"), 2, NULL, 0, 0, msg, sizeof(msg), NULL),
                      KERR_NONE);
     *state = f;
     return 0;
@@ -86,12 +86,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static kstr K(const char *s)
+static cn_str K(const char *s)
 {
-    return kstr_c(s);
+    return cn_str_c(s);
 }
 
-#define NULL_STR ((kstr){NULL, -1})
+#define NULL_STR ((cn_str){NULL, -1})
 
 /* One operation's answer. */
 typedef struct res {
@@ -182,7 +182,7 @@ static txn_state state_of(fixture *f, const char *tid)
 }
 
 /* Produce one transactional (or not) batch of one record to t-part. */
-static int16_t produce(fixture *f, int32_t part, int64_t pid, int16_t epoch, int32_t seq,
+static int produce(fixture *f, int32_t part, int64_t pid, int16_t epoch, int32_t seq,
                        int transactional, int64_t *base)
 {
     batch_build_rec rec = {"k", 1, "v", 1, loop_wall_ms()};
@@ -201,7 +201,7 @@ static int16_t produce(fixture *f, int32_t part, int64_t pid, int16_t epoch, int
     for (int i = 0; i < 4; i++)
         b[17 + i] = (uint8_t)(crc >> (24 - 8 * i));
     partition *p = broker_partition(f->b, K("t"), part);
-    int16_t err = broker_produce(f->b, p, b, len, base);
+    int err = broker_produce(f->b, p, b, len, base);
     free(b);
     return err;
 }
@@ -379,7 +379,7 @@ static void test_init_fences_ongoing(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(pst_get(tp(f, 0)->ps, p.pid)->epoch, p.epoch + 1);
     /* The zombie is fenced everywhere. */
-    assert_int_equal(produce(f, 0, p.pid, p.epoch, 1, 1, &base), KERR_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(produce(f, 0, p.pid, p.epoch, 1, 1, &base), -CN_EEPOCH);
     assert_int_equal(end_txn(f, "a", p.pid, p.epoch, 1), KERR_PRODUCER_FENCED);
     assert_int_equal(add_parts(f, "a", &p, 1), KERR_PRODUCER_FENCED);
     assert_int_equal(add_parts(f, "a", &q, 1), KERR_NONE);

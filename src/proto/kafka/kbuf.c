@@ -519,15 +519,3 @@ size_t kw_total(const kw *w)
 
 /* ---- helpers ---- */
 
-kstr kstr_c(const char *s)
-{
-    return s ? (kstr){ .ptr = s, .len = (int32_t)strlen(s) } : (kstr){ .ptr = NULL, .len = -1 };
-}
-
-int kstr_eq(kstr a, const char *s)
-{
-    if (a.len < 0 || !s)
-        return 0;
-    size_t n = strlen(s);
-    return (size_t)a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
-}

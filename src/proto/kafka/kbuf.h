@@ -19,18 +19,14 @@
 #include <stdint.h>
 
 #include "util/arena.h"
+#include "util/bytes.h"
 
-/* A string view. len == -1 means null. Not NUL-terminated. */
-typedef struct kstr {
-    const char *ptr;
-    int32_t len;
-} kstr;
-
-/* A bytes view. len == -1 means null. */
-typedef struct kbytes {
-    const uint8_t *ptr;
-    int32_t len;
-} kbytes;
+/* The codec's string, bytes and UUID views are the neutral ones of
+ * util/bytes.h (len -1 = null), so decoded fields pass to the core as they
+ * are. */
+typedef cn_str kstr;
+typedef cn_bytes kbytes;
+typedef cn_uuid kuuid;
 
 /* A RECORDS field. Decoded: ptr/len view into the request (len -1 = null).
  * Encoded: when slice != NULL, the length prefix is written from len and the
@@ -42,10 +38,6 @@ typedef struct krecords {
     void *slice;
 } krecords;
 
-/* A 16-byte UUID. */
-typedef struct kuuid {
-    uint8_t b[16];
-} kuuid;
 
 typedef struct kr {
     const uint8_t *p;
@@ -146,6 +138,6 @@ void kw_splice(kw *w, void *slice, int32_t len);
 size_t kw_total(const kw *w);
 
 /* Helpers for handlers. */
-kstr kstr_c(const char *s);            /* view of a C string (NULL -> null) */
-int kstr_eq(kstr a, const char *s);    /* 1 if a equals s (a null never does) */
+#define kstr_c cn_str_c                 /* view of a C string (NULL -> null) */
+#define kstr_eq cn_str_eq               /* 1 if a equals s (a null never does) */
 #endif

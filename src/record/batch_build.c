@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/batch_int.h"
+#include "record/batch_int.h"
 #include "util/crc32c.h"
 
 typedef struct bbuf {

@@ -1,21 +1,77 @@
-/* Kafka RecordBatch v2 (magic 2): header parsing, produce-side validation,
- * record iteration, LogAppendTime stamping and a small builder.
+/* The storage format: record batch v2 (magic 2). Header parsing,
+ * produce-side validation, record iteration, LogAppendTime stamping and a
+ * small builder.
  *
- * The broker stores batches exactly as received, so nothing here rewrites a
- * batch except batch_set_log_append_time. Byte layout and codec framing are
- * documented at the top of batch.c (and in shared/protocol/kafka/NOTES.md
- * sections 4-7). Functions return Kafka wire error codes as plain ints
- * (0 = ok); the KERR_* names live elsewhere on purpose, see batch.c.
+ * This is Cairn's own on-disk format; it happens to equal Kafka's
+ * RecordBatch v2 byte for byte, so Kafka produce and fetch need no
+ * conversion. Every module that touches batches (log, broker, pstate,
+ * internal logs, front ends) goes through this header and its layout
+ * constants; nobody else hard-codes a byte offset.
+ *
+ * Batch layout (all integers big-endian):
+ *   off size field
+ *     0  8   baseOffset            set by the log at append; not under the CRC
+ *     8  4   batchLength           bytes after this field; total = batchLength + 12
+ *    12  4   partitionLeaderEpoch  set by the log at append; not under the CRC
+ *    16  1   magic                 must be 2
+ *    17  4   crc                   CRC-32C (Castagnoli) of bytes 21..end
+ *    21  2   attributes            bits 0-2 codec (0 none, 1 gzip, 2 snappy, 3 lz4,
+ *                                  4 zstd), 3 LogAppendTime, 4 transactional,
+ *                                  5 control, 6 delete horizon
+ *    23  4   lastOffsetDelta       offset of the last record - baseOffset
+ *    27  8   baseTimestamp         ms
+ *    35  8   maxTimestamp          ms
+ *    43  8   producerId            -1 none
+ *    51  2   producerEpoch         -1 none
+ *    53  4   baseSequence          -1 none
+ *    57  4   recordsCount
+ *    61  ... records; if the codec is not 0, bytes 61..end are one compressed blob
+ *
+ * Record (varints are zigzag, util/bytes.h; varint <= 5 bytes, varlong <= 10):
+ *   varint length (bytes after this field), int8 attributes (0), varlong
+ *   timestampDelta, varint offsetDelta, varint keyLen (-1 null) + key, varint
+ *   valueLen (-1 null) + value, varint headerCount (>= 0), then per header
+ *   varint keyLen (>= 0) + key, varint valueLen (-1 null) + value.
+ *
+ * Control record (a batch with the control bit, one record; written by the
+ * broker for transaction markers, never accepted from a client):
+ *   key   int16 version (0), int16 type (0 ABORT, 1 COMMIT)
+ *   value int16 version (0), int32 coordinatorEpoch
+ *
+ * Codec framing and the choice of errors are documented at the top of
+ * batch.c and batch_codec.c. Errors are the core's currency: 0 or -CN_E*
+ * (util/common.h): -CN_ECORRUPT for a damaged frame, -CN_EFORMAT for a magic
+ * other than 2, -CN_ETOOBIG, -CN_ECODEC, -CN_EBADREC for broken records,
+ * -CN_ENOMEM. A front end maps them to its own codes.
  *
  * Threads: every function is reentrant; a batch_scratch must not be shared
  * between threads at the same time (one per loop thread or connection). */
-#ifndef CAIRN_KAFKA_BATCH_H
-#define CAIRN_KAFKA_BATCH_H
+#ifndef CAIRN_RECORD_BATCH_H
+#define CAIRN_RECORD_BATCH_H
 #include <stddef.h>
 #include <stdint.h>
 
 /* Fixed part of a v2 batch: everything up to and including recordsCount. */
 #define BATCH_HEADER_SIZE 61
+/* Byte offsets of the header fields (layout above). */
+#define BATCH_OFF_BASE_OFFSET 0
+#define BATCH_OFF_LENGTH 8
+#define BATCH_OFF_LEADER_EPOCH 12
+#define BATCH_OFF_MAGIC 16
+#define BATCH_OFF_CRC 17
+#define BATCH_OFF_ATTRIBUTES 21        /* first byte under the CRC */
+#define BATCH_OFF_LAST_OFFSET_DELTA 23
+#define BATCH_OFF_BASE_TIMESTAMP 27
+#define BATCH_OFF_MAX_TIMESTAMP 35
+#define BATCH_OFF_PRODUCER_ID 43
+#define BATCH_OFF_PRODUCER_EPOCH 51
+#define BATCH_OFF_BASE_SEQUENCE 53
+#define BATCH_OFF_RECORDS_COUNT 57
+/* Bytes before batchLength's count starts (total = batchLength + this). */
+#define BATCH_LOG_OVERHEAD 12
+/* Control record types (key bytes 2..3 of a control batch's record). */
+#define BATCH_CONTROL_ABORT 0
+#define BATCH_CONTROL_COMMIT 1
 /* Default bound on one batch's decompressed records section. */
 #define BATCH_DECOMPRESSED_MAX_DEFAULT ((size_t)64 << 20)
 
@@ -65,7 +121,7 @@ batch_scratch *batch_scratch_new(void);
 void batch_scratch_free(batch_scratch *s);
 /* Bound on one batch's decompressed records section (default
  * BATCH_DECOMPRESSED_MAX_DEFAULT). A batch that inflates beyond it is
- * rejected with 10 MESSAGE_TOO_LARGE. */
+ * rejected with -CN_ETOOBIG. */
 void batch_scratch_set_limit(batch_scratch *s, size_t max_bytes);
 
 /* Parse the 61-byte header at buf (len >= 61) into *out. Checks nothing but
@@ -76,19 +132,19 @@ int batch_parse_header(const uint8_t *buf, size_t len, batch_info *out);
 /* Validate one produce request's records field for one partition: one or more
  * whole v2 batches back to back covering exactly len bytes. Per batch, in
  * this order (first failure wins):
- *   fewer than 61 bytes left, batch_length < 49 or past the end  -> 2  CORRUPT_MESSAGE
- *   magic != 2                                                   -> 43 UNSUPPORTED_FOR_MESSAGE_FORMAT
- *   batch_length + 12 > max_message_bytes                        -> 10 MESSAGE_TOO_LARGE
- *   CRC-32C mismatch                                             -> 2  CORRUPT_MESSAGE
- *   codec 5..7                                                   -> 76 UNSUPPORTED_COMPRESSION_TYPE
- *   control bit set (clients may not write control batches)      -> 87 INVALID_RECORD
- *   record_count < 1 or last_offset_delta != record_count - 1    -> 87 INVALID_RECORD
- *   compressed data does not decode                              -> 2  CORRUPT_MESSAGE
- *   decompressed size above the scratch limit                    -> 10 MESSAGE_TOO_LARGE
+ *   fewer than 61 bytes left, batch_length < 49 or past the end  -> -CN_ECORRUPT
+ *   magic != 2                                                   -> -CN_EFORMAT
+ *   batch_length + 12 > max_message_bytes                        -> -CN_ETOOBIG
+ *   CRC-32C mismatch                                             -> -CN_ECORRUPT
+ *   codec 5..7                                                   -> -CN_ECODEC
+ *   control bit set (clients may not write control batches)      -> -CN_EBADREC
+ *   record_count < 1 or last_offset_delta != record_count - 1    -> -CN_EBADREC
+ *   compressed data does not decode                              -> -CN_ECORRUPT
+ *   decompressed size above the scratch limit                    -> -CN_ETOOBIG
  *   records malformed: bad varint, negative/oversized length, offsetDelta != index,
- *     record not consuming exactly its length, wrong count, trailing bytes -> 87 INVALID_RECORD
- *   scratch allocation failure                                   -> -1 UNKNOWN_SERVER_ERROR
- * len == 0 (no batch at all) gives 87 INVALID_RECORD, as Kafka does for
+ *     record not consuming exactly its length, wrong count, trailing bytes -> -CN_EBADREC
+ *   scratch allocation failure                                   -> -CN_ENOMEM
+ * len == 0 (no batch at all) gives -CN_EBADREC, as Kafka does for
  * Produce v3+. Exactly-one-batch (Produce v3+) is the caller's check on
  * *n_batches. Fills *n_batches (may be NULL) and up to max_out infos in out
  * (may be NULL); on error they describe the batches before the bad one.
@@ -119,7 +175,7 @@ typedef struct batch_record {
  * non-zero to stop early (then 0 is returned). Does not check the CRC (stored
  * batches were validated on the way in) and accepts what stored logs may
  * hold: record_count 0, control batches, offset-delta gaps. Returns 0, or a
- * Kafka error code as batch_validate would for a malformed batch (records
+ * -CN_E* as batch_validate would for a malformed batch (records
  * before the damage have already been passed to cb). */
 int batch_foreach(const uint8_t *batch, size_t len, batch_scratch *s,
                   int (*cb)(const batch_record *r, void *arg), void *arg);
@@ -142,4 +198,18 @@ typedef struct batch_build_rec {
 int batch_build(const batch_build_rec *recs, int n, int compression, int64_t base_offset,
                 uint8_t **out, size_t *out_len);
 
+/* Control batches (transaction markers) ------------------------------------ */
+/* Bytes a marker takes at most (batch_marker_build's buffer). */
+#define BATCH_MARKER_SIZE 96
+/* Build a control batch for producer pid/epoch: one control record (COMMIT if
+ * commit, else ABORT, with coordinator_epoch), uncompressed, transactional and
+ * control attributes, base offset and leader epoch 0 (the log sets them),
+ * both timestamps = timestamp. Writes at most BATCH_MARKER_SIZE bytes into
+ * buf; returns the batch length. */
+size_t batch_marker_build(uint8_t *buf, int64_t pid, int16_t epoch, int commit,
+                          int32_t coordinator_epoch, int64_t timestamp);
+/* Read the control record type (BATCH_CONTROL_ABORT, _COMMIT, or another
+ * value) of a control batch's first record, and its coordinator epoch (-1 if
+ * the value is absent or short). Returns 0 or -CN_ECORRUPT. */
+int batch_marker_parse(const uint8_t *batch, size_t len, int *type, int32_t *coordinator_epoch);
 #endif

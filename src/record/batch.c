@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/batch_int.h"
+#include "record/batch_int.h"
 #include "util/common.h"
 #include "util/crc32c.h"
 

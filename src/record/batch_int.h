@@ -1,7 +1,7 @@
-/* Private to src/kafka/batch*.c: the scratch layout and the codec glue that
+/* Private to src/record/batch*.c: the scratch layout and the codec glue that
  * batch.c (decode) and batch_build.c (encode) share. */
-#ifndef CAIRN_KAFKA_BATCH_INT_H
-#define CAIRN_KAFKA_BATCH_INT_H
+#ifndef CAIRN_RECORD_BATCH_INT_H
+#define CAIRN_RECORD_BATCH_INT_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,16 +10,16 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#include "kafka/batch.h"
+#include "record/batch.h"
+#include "util/common.h"
 
-/* Kafka error codes used by this module. Private on purpose: the shared
- * KERR_* header is written elsewhere and this module must not depend on it. */
-#define BATCH_ERR_UNKNOWN -1
-#define BATCH_ERR_CORRUPT_MESSAGE 2
-#define BATCH_ERR_MESSAGE_TOO_LARGE 10
-#define BATCH_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT 43
-#define BATCH_ERR_UNSUPPORTED_COMPRESSION_TYPE 76
-#define BATCH_ERR_INVALID_RECORD 87
+/* Errors of this module, in the core's currency (util/common.h). */
+#define BATCH_ERR_UNKNOWN (-CN_ENOMEM)
+#define BATCH_ERR_CORRUPT_MESSAGE (-CN_ECORRUPT)
+#define BATCH_ERR_MESSAGE_TOO_LARGE (-CN_ETOOBIG)
+#define BATCH_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT (-CN_EFORMAT)
+#define BATCH_ERR_UNSUPPORTED_COMPRESSION_TYPE (-CN_ECODEC)
+#define BATCH_ERR_INVALID_RECORD (-CN_EBADREC)
 
 struct batch_scratch {
     uint8_t *buf;          /* decompressed records section */

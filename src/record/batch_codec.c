@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/batch_int.h"
+#include "record/batch_int.h"
 
 #define BATCH_ZSTD_WINDOW_LOG_MAX 24
 #define XERIAL_HEADER_LEN 16

@@ -1,0 +1,46 @@
+/* cn_strerror: names for the core's error currency (util/common.h). */
+#include <string.h>
+
+#include "util/common.h"
+
+static const char *const cn_err_names[CN_E_LAST - CN_E_BASE] = {
+    [CN_EFORMAT - CN_E_BASE] = "unsupported record batch format",
+    [CN_ETOOBIG - CN_E_BASE] = "batch or message too large",
+    [CN_ECODEC - CN_E_BASE] = "unsupported compression codec",
+    [CN_EBADREC - CN_E_BASE] = "invalid record",
+    [CN_EBADNAME - CN_E_BASE] = "invalid topic name",
+    [CN_EPARTITIONS - CN_E_BASE] = "invalid partition count",
+    [CN_ECONFIG - CN_E_BASE] = "invalid configuration",
+    [CN_ESEQUENCE - CN_E_BASE] = "producer sequence out of order",
+    [CN_EEPOCH - CN_E_BASE] = "stale producer epoch",
+    [CN_EFENCED - CN_E_BASE] = "producer fenced",
+    [CN_EPIDMAP - CN_E_BASE] = "producer id does not match the transactional id",
+    [CN_EBUSY - CN_E_BASE] = "concurrent transaction state change",
+    [CN_ETXNSTATE - CN_E_BASE] = "invalid transaction state",
+    [CN_ETXNTIMEOUT - CN_E_BASE] = "invalid transaction timeout",
+    [CN_EUNAVAIL - CN_E_BASE] = "coordinator unavailable",
+    [CN_EBADGROUP - CN_E_BASE] = "invalid group id",
+    [CN_ENOGROUP - CN_E_BASE] = "no such group",
+    [CN_ENOTEMPTY - CN_E_BASE] = "group is not empty",
+    [CN_ENOMEMBER - CN_E_BASE] = "unknown member id",
+    [CN_EMEMBERREQ - CN_E_BASE] = "member id required",
+    [CN_EGENERATION - CN_E_BASE] = "stale generation",
+    [CN_EREBALANCE - CN_E_BASE] = "rebalance in progress",
+    [CN_EINSTFENCED - CN_E_BASE] = "static member fenced",
+    [CN_EGROUPPROTO - CN_E_BASE] = "inconsistent group protocol",
+    [CN_EGROUPFULL - CN_E_BASE] = "group is full",
+    [CN_ESESSIONTMO - CN_E_BASE] = "invalid session timeout",
+};
+
+const char *cn_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    if (err == 0)
+        return "ok";
+    if (err > CN_E_BASE && err < CN_E_LAST && cn_err_names[err - CN_E_BASE])
+        return cn_err_names[err - CN_E_BASE];
+    if (err == CN_ECORRUPT)
+        return "corrupt data";
+    return strerror(err);
+}
