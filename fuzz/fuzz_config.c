@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "broker/config.h"
+#include "config/config.h"
 #include "util/slog.h"
 
 static void check_file(const uint8_t *data, size_t size)

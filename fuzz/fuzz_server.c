@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
-#include "broker/config.h"
+#include "config/config.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
 #include "net/net.h"

@@ -19,7 +19,7 @@
 #define CAIRN_BROKER_H
 #include <stdint.h>
 
-#include "broker/config.h"
+#include "config/config.h"
 #include "log/log.h"
 #include "net/loop.h"
 #include "util/bytes.h"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "broker/config.h"
+#include "config/config.h"
 
 /* Make /tmp/cairn-test-<name>-XXXXXX in dir (n bytes) and a default config
  * whose log.dirs points at it. */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/config.h"
+#include "config/config.h"
 #include "util/common.h"
 
 /* Writes text to a fresh temporary file; caller unlinks and frees the path. */

@@ -8,7 +8,7 @@
  * config_init every field holds a value that passed validation; a failed
  * config_set or topic_config_set leaves the struct unchanged; listen_host and
  * listen_port always describe the current listeners string. */
-#include "broker/config.h"
+#include "config/config.h"
 
 #include "util/common.h"
 #include "util/slog.h"
