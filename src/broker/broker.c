@@ -100,10 +100,27 @@ void broker_set_advertised(broker *b, const char *host, int port)
     b->adv_port = port;
 }
 
-void broker_set_append_listener(broker *b, void (*cb)(void *arg), void *arg)
+void broker_listen_appends(broker *b, broker_listener *l)
 {
-    b->append_cb = cb;
-    b->append_arg = arg;
+    CN_ASSERT(l->cb != NULL);
+    l->prev = NULL;
+    l->next = b->listeners;
+    if (b->listeners)
+        b->listeners->prev = l;
+    b->listeners = l;
+}
+
+void broker_unlisten_appends(broker *b, broker_listener *l)
+{
+    if (b->notify_next == l)
+        b->notify_next = l->next;
+    if (l->prev)
+        l->prev->next = l->next;
+    else if (b->listeners == l)
+        b->listeners = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->next = l->prev = NULL;
 }
 
 int broker_topic_name_valid(cn_str name)
@@ -419,8 +436,12 @@ static void append_hook(void *arg)
     if (!b->appended)
         return;
     b->appended = 0;
-    if (b->append_cb)
-        b->append_cb(b->append_arg);
+    /* notify_next lets a callback remove itself or any other listener. */
+    for (broker_listener *l = b->listeners; l; l = b->notify_next) {
+        b->notify_next = l->next;
+        l->cb(l);
+    }
+    b->notify_next = NULL;
 }
 
 static void syncer_io_cb(loop_io *io, uint32_t events)

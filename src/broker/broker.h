@@ -123,7 +123,7 @@ int broker_internal_partition(broker *b, const char *name, partition **out);
 
 /* Partitions ------------------------------------------------------------- */
 /* Append one validated batch; sets the high watermark and notifies waiters
- * registered with broker_on_append. 0 or -CN_E*. */
+ * registered with broker_listen_appends. 0 or -CN_E*. */
 int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset);
 /* Append a client's batch (validated, magic 2) applying the producer rules
  * (idempotence; storage semantics, defined as Kafka defines them): a batch
@@ -145,8 +145,18 @@ int64_t broker_lso(const partition *p);
 void broker_wait_durable(broker *b, partition *p, durable_wait *w);
 /* Remove a parked wait (connection gone is NOT a reason: the slot completes). */
 
-/* Data-arrival hook: called in a loop hook after any append in that loop
- * iteration (used to wake parked fetches). One listener. */
-void broker_set_append_listener(broker *b, void (*cb)(void *arg), void *arg);
+/* Data-arrival listeners: after any loop iteration that appended to any
+ * partition, every registered listener's cb runs once (in a loop hook, not
+ * inside the append), so parked readers of any front end (a Kafka long-poll
+ * fetch, an AMQP consumer, an HTTP stream) can look for new data. The caller
+ * owns the struct (embed it; nothing is allocated) and must unlisten before
+ * freeing it. A callback may unlisten itself or other listeners. */
+typedef struct broker_listener {
+    void (*cb)(struct broker_listener *l);
+    /* private */
+    struct broker_listener *next, *prev;
+} broker_listener;
+void broker_listen_appends(broker *b, broker_listener *l);
+void broker_unlisten_appends(broker *b, broker_listener *l);
 /* Periodic work (retention, flush of acks=1 data): the broker arms its own timer. */
 #endif

@@ -30,8 +30,8 @@ struct broker {
     loop_timer retention_timer;
     loop_timer snapshot_timer;       /* producer-state snapshots */
     int appended;                    /* an append happened this iteration */
-    void (*append_cb)(void *arg);
-    void *append_arg;
+    broker_listener *listeners;      /* append listeners (doubly linked) */
+    broker_listener *notify_next;    /* next listener to call during notification */
 };
 
 /* broker_fs.c: 0 or -errno. */

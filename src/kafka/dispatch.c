@@ -1,5 +1,6 @@
 /* Request dispatch: header decode, version check, routing to handlers, and
  * the version table advertised by ApiVersions. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +64,14 @@ struct ksrv {
     goff_store *offsets;
     grp_coord *groups;
     txn_coord *txn;
+    broker_listener appends;         /* wakes parked fetches */
 };
 
-static void on_append(void *arg) { kh_fetch_wake(arg); }
+static void on_append(broker_listener *l)
+{
+    ksrv *ks = (ksrv *)((char *)l - offsetof(ksrv, appends));
+    kh_fetch_wake(ks);
+}
 
 ksrv *ksrv_new(broker *b)
 {
@@ -89,7 +95,8 @@ ksrv *ksrv_new(broker *b)
     }
     ks->scratch = batch_scratch_new();
     kh_fetch_init(ks);
-    broker_set_append_listener(b, on_append, ks);
+    ks->appends.cb = on_append;
+    broker_listen_appends(b, &ks->appends);
     return ks;
 }
 
@@ -97,7 +104,7 @@ void ksrv_free(ksrv *ks)
 {
     if (!ks)
         return;
-    broker_set_append_listener(ks->b, NULL, NULL);
+    broker_unlisten_appends(ks->b, &ks->appends);
     kh_fetch_fini(ks);
     txn_close(ks->txn);
     grp_coord_free(ks->groups);

@@ -239,6 +239,59 @@ static void test_append_and_durable_wait(void **state)
     free(buf);
 }
 
+/* Several front ends wait on appends: each listener runs once per loop
+ * iteration that appended, and one may remove another during notification. */
+typedef struct counting_listener {
+    broker_listener l;
+    int calls;
+    broker *b;
+    struct counting_listener *victim;   /* unlisten this one when called */
+} counting_listener;
+
+static void count_cb(broker_listener *l)
+{
+    counting_listener *c = (counting_listener *)l;
+    c->calls++;
+    if (c->victim) {
+        broker_unlisten_appends(c->b, &c->victim->l);
+        c->victim = NULL;
+    }
+}
+
+static void test_append_listeners(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    topic *t = NULL;
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("al"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
+                     0);
+    counting_listener a = {.l.cb = count_cb, .b = f->b}, b = a, c = a;
+    broker_listen_appends(f->b, &a.l);
+    broker_listen_appends(f->b, &b.l);
+    broker_listen_appends(f->b, &c.l);     /* called first: newest at the head */
+    c.victim = &b;                          /* c removes b before b is reached */
+    batch_build_rec rec = {"k", 1, "v", 1, 1000};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(batch_build(&rec, 1, 0, 0, &buf, &len), 0);
+    int64_t base;
+    assert_int_equal(broker_append(f->b, t->parts[0], buf, len, &base), 0);
+    loop_run_once(f->l, 0);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 0);
+    assert_int_equal(c.calls, 1);
+    /* No append: nobody is called. */
+    loop_run_once(f->l, 0);
+    assert_int_equal(a.calls + c.calls, 2);
+    broker_unlisten_appends(f->b, &a.l);
+    assert_int_equal(broker_append(f->b, t->parts[0], buf, len, &base), 0);
+    loop_run_once(f->l, 0);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(c.calls, 2);
+    broker_unlisten_appends(f->b, &c.l);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_partitions_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_durable_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_listeners, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
