@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker/broker.h"
+#include "core/core.h"
 #include "config/config.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
@@ -47,6 +47,7 @@ static struct {
     char dir[256];
     cairn_config cfg;
     loop *l;
+    core *core;
     broker *b;
     ksrv *ks;
     net_server *srv;
@@ -110,9 +111,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     set("log.flush.interval.ms", "50");
     if (loop_new(&g.l) < 0)
         die("loop_new");
-    if (broker_open(&g.cfg, g.l, &g.b) < 0)
-        die("broker_open");
-    g.ks = ksrv_new(g.b);
+    if (core_open(&g.cfg, g.l, &g.core) < 0)
+        die("core_open");
+    g.b = g.core->b;
+    g.ks = ksrv_new(g.core);
     net_limits lim = {
         .max_frame_bytes = g.cfg.socket_request_max_bytes,
         .max_inflight = 128,

@@ -10,8 +10,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "broker/broker.h"
 #include "config/config.h"
+#include "core/core.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
 #include "net/net.h"
@@ -148,14 +148,11 @@ int main(int argc, char **argv)
         return 1;
     }
     slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);
-    broker *b = NULL;
-    if (broker_open(&cfg, l, &b) < 0)
+    core *c = NULL;
+    if (core_open(&cfg, l, &c) < 0)
         return 1;
-    ksrv *ks = ksrv_new(b);
-    if (!ks) {
-        broker_close(b);
-        return 1;
-    }
+    broker *b = c->b;
+    ksrv *ks = ksrv_new(c);
     net_limits lim = {
         .max_frame_bytes = cfg.socket_request_max_bytes,
         .max_inflight = 128,
@@ -166,7 +163,7 @@ int main(int argc, char **argv)
     net_server *srv = NULL;
     if (net_server_new(l, cfg.listen_host, cfg.listen_port, &lim, ksrv_on_frame, ks, &srv) < 0) {
         ksrv_free(ks);
-        broker_close(b);
+        core_close(c);
         return 1;
     }
     const char *adv = cfg.listen_host;
@@ -180,7 +177,7 @@ int main(int argc, char **argv)
     /* Parked fetches answer, then the broker fsyncs and completes parked
      * produces, and only then do the connections go. */
     ksrv_free(ks);
-    broker_close(b);
+    core_close(c);
     net_server_free(srv);
     loop_io_stop(l, &sw.io);
     close(sfd);

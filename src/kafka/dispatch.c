@@ -73,30 +73,17 @@ static void on_append(broker_listener *l)
     kh_fetch_wake(ks);
 }
 
-ksrv *ksrv_new(broker *b)
+ksrv *ksrv_new(core *c)
 {
-    goff_store *offsets = NULL;
-    int rc = goff_open(b, &offsets);
-    if (rc < 0) {
-        slog_error("cannot open the committed-offsets log: %s", strerror(-rc));
-        return NULL;
-    }
     ksrv *ks = xcalloc(1, sizeof(*ks));
-    ks->b = b;
-    ks->offsets = offsets;
-    ks->groups = grp_coord_new(b, offsets);
-    rc = txn_open(b, offsets, &ks->txn);
-    if (rc < 0) {
-        slog_error("cannot open the transaction log: %s", strerror(-rc));
-        grp_coord_free(ks->groups);
-        goff_close(offsets);
-        free(ks);
-        return NULL;
-    }
+    ks->b = c->b;
+    ks->offsets = c->offsets;
+    ks->groups = c->groups;
+    ks->txn = c->txn;
     ks->scratch = batch_scratch_new();
     kh_fetch_init(ks);
     ks->appends.cb = on_append;
-    broker_listen_appends(b, &ks->appends);
+    broker_listen_appends(ks->b, &ks->appends);
     return ks;
 }
 
@@ -106,9 +93,6 @@ void ksrv_free(ksrv *ks)
         return;
     broker_unlisten_appends(ks->b, &ks->appends);
     kh_fetch_fini(ks);
-    txn_close(ks->txn);
-    grp_coord_free(ks->groups);
-    goff_close(ks->offsets);
     batch_scratch_free(ks->scratch);
     free(ks);
 }

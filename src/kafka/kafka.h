@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
+#include "core/core.h"
 #include "record/batch.h"
 #include "net/net.h"
 #include "proto/kafka/gen/kafka_msgs.h"
@@ -36,9 +37,10 @@ typedef struct kreq {
     kr r;                        /* the request body */
 } kreq;
 
-/* Create the front end on top of b: opens the committed-offsets store
- * (replaying it) and the group coordinator. NULL on failure (logged). */
-ksrv *ksrv_new(broker *b);
+/* Create the front end on top of the core's services (it owns none of them;
+ * free the front end before core_close). Never NULL. */
+ksrv *ksrv_new(core *c);
+/* Answer parked fetches and free; NULL is a no-op. */
 void ksrv_free(ksrv *ks);
 /* The net layer's frame callback (arg is the ksrv). */
 void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg);

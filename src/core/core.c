@@ -1,0 +1,49 @@
+/* Opening and closing the core's services in order (contract in core.h). */
+#include "core/core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/common.h"
+#include "util/slog.h"
+
+int core_open(cairn_config *cfg, loop *l, core **out)
+{
+    core *c = xcalloc(1, sizeof(*c));
+    c->cfg = cfg;
+    c->l = l;
+    int rc = broker_open(cfg, l, &c->b);
+    if (rc < 0)
+        goto fail;
+    rc = goff_open(c->b, &c->offsets);
+    if (rc < 0) {
+        slog_error("cannot open the committed-offsets log: %s", cn_strerror(rc));
+        goto fail;
+    }
+    c->groups = grp_coord_new(c->b, c->offsets);
+    rc = txn_open(c->b, c->offsets, &c->txn);
+    if (rc < 0) {
+        slog_error("cannot open the transaction log: %s", cn_strerror(rc));
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    core_close(c);
+    return rc;
+}
+
+void core_close(core *c)
+{
+    if (!c)
+        return;
+    if (c->txn)
+        txn_close(c->txn);
+    if (c->groups)
+        grp_coord_free(c->groups);
+    if (c->offsets)
+        goff_close(c->offsets);
+    if (c->b)
+        broker_close(c->b);
+    free(c);
+}
