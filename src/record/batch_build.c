@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "record/batch_int.h"
+#include "util/bytes.h"
 #include "util/crc32c.h"
 
 typedef struct bbuf {
@@ -43,59 +44,19 @@ static void bb_put(bbuf *b, const void *src, size_t n)
 static void bb_uvarint(bbuf *b, uint64_t v)
 {
     uint8_t tmp[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        tmp[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    tmp[n++] = (uint8_t)v;
-    bb_put(b, tmp, n);
+    bb_put(b, tmp, uvarint_put(tmp, v));
 }
 
-static void bb_varint(bbuf *b, int32_t v)
-{
-    bb_uvarint(b, ((uint32_t)v << 1) ^ (uint32_t)(v >> 31));
-}
-
-static void bb_varlong(bbuf *b, int64_t v)
-{
-    bb_uvarint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static size_t uvarint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t varint_size(int32_t v)
-{
-    return uvarint_size(((uint32_t)v << 1) ^ (uint32_t)(v >> 31));
-}
-
-static size_t varlong_size(int64_t v)
-{
-    return uvarint_size(((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
+static void bb_varint(bbuf *b, int32_t v) { bb_uvarint(b, zz_enc64(v)); }
+static void bb_varlong(bbuf *b, int64_t v) { bb_uvarint(b, zz_enc64(v)); }
+static size_t varint_size(int64_t v) { return uvarint_size(zz_enc64(v)); }
 
 static void encode_record(bbuf *b, const batch_build_rec *r, int32_t index, int64_t base_ts)
 {
     int64_t ts_delta = (int64_t)((uint64_t)r->ts - (uint64_t)base_ts);
     int32_t klen = r->key ? r->key_len : -1;
     int32_t vlen = r->value ? r->value_len : -1;
-    size_t body = 1 + varlong_size(ts_delta) + varint_size(index) + varint_size(klen) +
+    size_t body = 1 + varint_size(ts_delta) + varint_size(index) + varint_size(klen) +
                   (klen > 0 ? (size_t)klen : 0) + varint_size(vlen) +
                   (vlen > 0 ? (size_t)vlen : 0) + varint_size(0);
     bb_varint(b, (int32_t)body);
@@ -151,21 +112,22 @@ int batch__build_ex(const batch_build_rec *recs, int n, int compression, int sna
         free(recb.p);
         return -1;
     }
-    put_be(b + 0, (uint64_t)base_offset, 8);
-    put_be(b + 8, total - 12, 4);
-    put_be(b + 12, (uint64_t)-1, 4);           /* partitionLeaderEpoch */
-    b[16] = 2;                                  /* magic */
-    put_be(b + 21, (uint64_t)compression, 2);  /* attributes: CreateTime */
-    put_be(b + 23, (uint64_t)(int64_t)(n - 1), 4);
-    put_be(b + 27, (uint64_t)base_ts, 8);
-    put_be(b + 35, (uint64_t)max_ts, 8);
-    put_be(b + 43, (uint64_t)-1, 8);           /* producerId */
-    put_be(b + 51, (uint64_t)-1, 2);           /* producerEpoch */
-    put_be(b + 53, (uint64_t)-1, 4);           /* baseSequence */
-    put_be(b + 57, (uint64_t)n, 4);
+    be_put64(b + BATCH_OFF_BASE_OFFSET, (uint64_t)base_offset);
+    be_put32(b + BATCH_OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
+    be_put32(b + BATCH_OFF_LEADER_EPOCH, (uint32_t)-1);
+    b[BATCH_OFF_MAGIC] = 2;
+    be_put16(b + BATCH_OFF_ATTRIBUTES, (uint16_t)compression);     /* CreateTime */
+    be_put32(b + BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1));
+    be_put64(b + BATCH_OFF_BASE_TIMESTAMP, (uint64_t)base_ts);
+    be_put64(b + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+    be_put64(b + BATCH_OFF_PRODUCER_ID, (uint64_t)-1);
+    be_put16(b + BATCH_OFF_PRODUCER_EPOCH, (uint16_t)-1);
+    be_put32(b + BATCH_OFF_BASE_SEQUENCE, (uint32_t)-1);
+    be_put32(b + BATCH_OFF_RECORDS_COUNT, (uint32_t)n);
     if (body_len)
         memcpy(b + BATCH_HEADER_SIZE, body, body_len);
-    put_be(b + 17, crc32c(0, b + 21, total - 21), 4);
+    be_put32(b + BATCH_OFF_CRC,
+             crc32c(0, b + BATCH_OFF_ATTRIBUTES, total - BATCH_OFF_ATTRIBUTES));
     free(comp);
     free(recb.p);
     *out = b;

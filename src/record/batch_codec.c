@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "record/batch_int.h"
+#include "util/bytes.h"
 
 #define BATCH_ZSTD_WINDOW_LOG_MAX 24
 #define XERIAL_HEADER_LEN 16
@@ -29,11 +30,6 @@
 #define LZ4F_MAGIC 0x184D2204u
 
 static const uint8_t xerial_magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
-
-static uint32_t rd_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* Ensure s->buf holds at least need bytes (and is never NULL). */
 static int reserve(batch_scratch *s, size_t need)
@@ -155,7 +151,7 @@ static int dec_snappy(batch_scratch *s, const uint8_t *src, size_t n, size_t *ou
     for (size_t pos = XERIAL_HEADER_LEN; pos < n;) {
         if (n - pos < 4)
             return BATCH_ERR_CORRUPT_MESSAGE;
-        size_t clen = rd_be32(src + pos);
+        size_t clen = be_get32(src + pos);
         pos += 4;
         if (clen > n - pos)
             return BATCH_ERR_CORRUPT_MESSAGE;
@@ -171,7 +167,7 @@ static int dec_snappy(batch_scratch *s, const uint8_t *src, size_t n, size_t *ou
     if (rc)
         return rc;
     for (size_t pos = XERIAL_HEADER_LEN; pos < n;) {
-        size_t clen = rd_be32(src + pos);
+        size_t clen = be_get32(src + pos);
         pos += 4;
         if ((rc = snappy_block(s, src + pos, clen, &used)) != 0)
             return rc;
@@ -317,14 +313,6 @@ static int enc_gzip(const uint8_t *src, size_t n, uint8_t **out, size_t *out_len
     return 0;
 }
 
-static void wr_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 static int enc_snappy(const uint8_t *src, size_t n, int xerial, uint8_t **out, size_t *out_len)
 {
     size_t n_chunks = xerial ? (n + XERIAL_BLOCK - 1) / XERIAL_BLOCK : 1;
@@ -341,8 +329,8 @@ static int enc_snappy(const uint8_t *src, size_t n, int xerial, uint8_t **out, s
         pos = got;
     } else {
         memcpy(buf, xerial_magic, sizeof(xerial_magic));
-        wr_be32(buf + 8, 1);
-        wr_be32(buf + 12, 1);
+        be_put32(buf + 8, 1);
+        be_put32(buf + 12, 1);
         pos = XERIAL_HEADER_LEN;
         for (size_t off = 0; off < n; off += XERIAL_BLOCK) {
             size_t in = n - off < XERIAL_BLOCK ? n - off : XERIAL_BLOCK;
@@ -350,7 +338,7 @@ static int enc_snappy(const uint8_t *src, size_t n, int xerial, uint8_t **out, s
             if (snappy_compress((const char *)src + off, in, (char *)buf + pos + 4, &got) !=
                 SNAPPY_OK)
                 goto fail;
-            wr_be32(buf + pos, (uint32_t)got);
+            be_put32(buf + pos, (uint32_t)got);
             pos += 4 + got;
         }
     }
