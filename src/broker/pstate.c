@@ -408,7 +408,7 @@ int64_t pst_snapshot_load(pst_table *t, const char *dir, int64_t log_start, int6
         if (end - p < 31)
             goto bad;
         pst_producer *pr = get_or_add(t, (int64_t)be_get64(p));
-        pr->epoch = (int16_t)((uint16_t)p[8] << 8 | p[9]);
+        pr->epoch = (int16_t)be_get16(p + 8);
         pr->coordinator_epoch = (int32_t)be_get32(p + 10);
         pr->txn_first_offset = (int64_t)be_get64(p + 14);
         pr->last_timestamp = (int64_t)be_get64(p + 22);

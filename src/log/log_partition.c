@@ -189,7 +189,7 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
 {
     if (p->failed)
         return -CN_EIO;
-    if (len < LOG_BATCH_HEADER || len > (size_t)INT32_MAX)
+    if (len < BATCH_HEADER_SIZE || len > (size_t)INT32_MAX)
         return -CN_EINVAL;
     int32_t lod = (int32_t)be_get32(batch + BATCH_OFF_LAST_OFFSET_DELTA);
     if (lod < 0)

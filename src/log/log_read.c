@@ -32,11 +32,11 @@ static int hdr_at(log_win *w, const log_segment *seg, int64_t pos, log_hdr *h)
     int rc = 0;
     if (pos >= seg->size)
         return 0;
-    const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, seg->size, &rc);
+    const uint8_t *b = log__win_get(w, pos, BATCH_HEADER_SIZE, seg->size, &rc);
     if (!b)
         return -CN_EIO;
     log__hdr_parse(b, h);
-    if (h->total < LOG_BATCH_HEADER || h->total > seg->size - pos)
+    if (h->total < BATCH_HEADER_SIZE || h->total > seg->size - pos)
         return -CN_EIO;
     return 1;
 }

@@ -47,7 +47,7 @@ static int scan(const log_partition *p, log_segment *seg, log_win *w, int64_t fr
     out->n_bad = 0;
     int rc = 0;
     while (pos < file_size) {
-        const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, file_size, &rc);
+        const uint8_t *b = log__win_get(w, pos, BATCH_HEADER_SIZE, file_size, &rc);
         if (!b)
             break;
         log_hdr h;
@@ -113,7 +113,7 @@ static int damaged_in_place(log_win *w, int64_t pos, int64_t expect, int64_t fil
                             int64_t next_base)
 {
     int rc = 0;
-    const uint8_t *b = log__win_get(w, pos, LOG_BATCH_HEADER, file_size, &rc);
+    const uint8_t *b = log__win_get(w, pos, BATCH_HEADER_SIZE, file_size, &rc);
     if (!b)
         return 0;
     log_hdr h;
@@ -124,7 +124,7 @@ static int damaged_in_place(log_win *w, int64_t pos, int64_t expect, int64_t fil
     int64_t after = pos + h.total, next = h.base + h.lod + 1;
     if (after == file_size)
         return next_base >= 0 && next == next_base;
-    b = log__win_get(w, after, LOG_BATCH_HEADER, file_size, &rc);
+    b = log__win_get(w, after, BATCH_HEADER_SIZE, file_size, &rc);
     if (!b)
         return 0;
     log_hdr n;

@@ -58,7 +58,7 @@ static inline log_options test_opts(void)
 static inline size_t make_batch(uint8_t *buf, size_t len, int32_t n_records, int64_t max_ts,
                          uint8_t seed)
 {
-    memset(buf, 0, LOG_BATCH_HEADER);
+    memset(buf, 0, BATCH_HEADER_SIZE);
     be_put32(buf + BATCH_OFF_LENGTH, (uint32_t)(len - 12));
     buf[BATCH_OFF_MAGIC] = LOG_BATCH_MAGIC;
     be_put32(buf + BATCH_OFF_LAST_OFFSET_DELTA, (uint32_t)(n_records - 1));
@@ -69,7 +69,7 @@ static inline size_t make_batch(uint8_t *buf, size_t len, int32_t n_records, int
     buf[52] = 0xff;
     be_put32(buf + 53, (uint32_t)-1);              /* baseSequence */
     be_put32(buf + 57, (uint32_t)n_records);
-    for (size_t i = LOG_BATCH_HEADER; i < len; i++)
+    for (size_t i = BATCH_HEADER_SIZE; i < len; i++)
         buf[i] = (uint8_t)(seed + i * 7);
     be_put32(buf + BATCH_OFF_CRC, crc32c(0, buf + BATCH_OFF_ATTRIBUTES, len - BATCH_OFF_ATTRIBUTES));
     return len;
