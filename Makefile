@@ -25,7 +25,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration crash-smoke crash-long fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench deps-bench
+.PHONY: layers all deps run test unit integration crash-smoke crash-long fuzz-smoke asan-test asan-unit bench-smoke valgrind-test gen gen-check clean bench deps-bench
 all: $(BUILD)/cairn $(UNIT_BIN) $(TOOL_BIN)
 
 deps:
@@ -119,6 +119,11 @@ crash-long: $(BUILD)/cairn
 
 fuzz-smoke:
 	@bash fuzz/run.sh smoke
+
+# Module floors (ARCHITECTURE.md "Modules and floors"): includes go down only,
+# and no core module includes a front end.
+layers:
+	@$(PY) tools/layers.py
 
 # Codec generation from ../shared/protocol/kafka/messages (output committed).
 SCHEMAS ?= ../shared/protocol/kafka/messages

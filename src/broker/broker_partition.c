@@ -10,7 +10,6 @@
 
 #include "broker/pstate.h"
 #include "record/batch.h"
-#include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
 
