@@ -354,6 +354,50 @@ static void test_state_errors(void **state)
     assert_int_equal(state_of(f, "a"), TXN_COMPLETE_COMMIT);
 }
 
+/* Argument errors and Prepare* answers of the calls that test_state_errors
+ * leaves out, as the core codes the Kafka handlers map. */
+static void test_argument_and_busy_errors(void **state)
+{
+    fixture *f = *state;
+    res p = init_pid(f, "a", 60000, -1, -1);
+    /* Empty transactional id (a null one is an idempotent producer). */
+    assert_int_equal(end_txn(f, "", p.pid, p.epoch, 1), -CN_EINVAL);
+    assert_int_equal(add_parts(f, "", &p, 1), -CN_EINVAL);
+    goff_commit_item it = {K("in"), 0, 1, -1, NULL_STR, -1};
+    res r = {0};
+    txn_offset_commit(f->c, K(""), K("g"), p.pid, p.epoch, &it, 1, on_res, &r);
+    expect(f, &r, -CN_EINVAL);
+    /* Empty group id. */
+    r = (res){0};
+    txn_add_offsets(f->c, K("a"), p.pid, p.epoch, K(""), on_res, &r);
+    expect(f, &r, -CN_EBADGROUP);
+    r = (res){0};
+    txn_add_offsets(f->c, K("a"), p.pid, p.epoch, NULL_STR, on_res, &r);
+    expect(f, &r, -CN_EBADGROUP);
+    /* While PrepareCommit is not complete, nothing joins the transaction. */
+    r = (res){0};
+    txn_add_offsets(f->c, K("a"), p.pid, p.epoch, K("g"), on_res, &r);
+    expect(f, &r, 0);
+    assert_int_equal(add_parts(f, "a", &p, 1), 0);
+    res e = {0}, r1 = {0}, r2 = {0}, r3 = {0};
+    txn_end(f->c, K("a"), p.pid, p.epoch, 1, on_res, &e);
+    assert_int_equal(state_of(f, "a"), TXN_PREPARE_COMMIT);
+    txn_tp tps[1] = {{K("t"), 1}};
+    txn_add_partitions(f->c, K("a"), p.pid, p.epoch, tps, 1, on_res, &r1);
+    txn_add_offsets(f->c, K("a"), p.pid, p.epoch, K("g2"), on_res, &r2);
+    txn_offset_commit(f->c, K("a"), K("g"), p.pid, p.epoch, &it, 1, on_res, &r3);
+    expect(f, &r1, -CN_EBUSY);
+    expect(f, &r2, -CN_EBUSY);
+    expect(f, &r3, -CN_EBUSY);
+    expect(f, &e, 0);
+    drive(f, not_completing, f);
+    assert_int_equal(state_of(f, "a"), TXN_COMPLETE_COMMIT);
+    /* Complete: TxnOffsetCommit needs a new transaction first. */
+    r = (res){0};
+    txn_offset_commit(f->c, K("a"), K("g"), p.pid, p.epoch, &it, 1, on_res, &r);
+    expect(f, &r, -CN_ETXNSTATE);
+}
+
 static void test_init_fences_ongoing(void **state)
 {
     fixture *f = *state;
@@ -535,6 +579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_epoch_bump_and_kip360, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_writes_markers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_argument_and_busy_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_fences_ongoing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_prepare_commit, setup, teardown),
