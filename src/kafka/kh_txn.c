@@ -1,11 +1,12 @@
 /* Transaction APIs: InitProducerId, AddPartitionsToTxn (v0-3),
  * AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions,
  * ListTransactions and DescribeProducers. The coordinator (src/txn) answers
- * through a callback once its record is durable; the handlers encode then.
+ * through a callback once its record is durable, with 0 or -CN_E*; the
+ * handlers map that with kerr_from_cn and encode then.
  *
- * Kafka answers a stale epoch with PRODUCER_FENCED from these versions on and
- * INVALID_PRODUCER_EPOCH before: InitProducerId 4, AddPartitionsToTxn 2,
- * AddOffsetsToTxn 2, TxnOffsetCommit 2, EndTxn 2. */
+ * Kafka answers a stale epoch (-CN_EFENCED) with PRODUCER_FENCED from these
+ * versions on and INVALID_PRODUCER_EPOCH before: InitProducerId 4,
+ * AddPartitionsToTxn 2, AddOffsetsToTxn 2, TxnOffsetCommit 2, EndTxn 2. */
 #include <string.h>
 
 #include "broker/pstate.h"
@@ -16,9 +17,11 @@
 
 #define NULL_STR ((kstr){NULL, -1})
 
-static int16_t fenced_code(int16_t err, int16_t ver, int16_t first)
+/* The coordinator's answer (0 or -CN_E*) as a Kafka error code for request
+ * version ver, where PRODUCER_FENCED exists from version first on. */
+static int16_t txn_kerr(int err, int16_t ver, int16_t first)
 {
-    return err == KERR_PRODUCER_FENCED && ver < first ? KERR_INVALID_PRODUCER_EPOCH : err;
+    return err == -CN_EFENCED && ver < first ? KERR_INVALID_PRODUCER_EPOCH : kerr_from_cn(err);
 }
 
 /* A request parked until the coordinator answers. */
@@ -39,11 +42,11 @@ static txn_park *park(kreq *q, void *rsp)
 
 /* InitProducerId ------------------------------------------------------------ */
 
-static void init_done(void *arg, int16_t err, int64_t pid, int16_t epoch)
+static void init_done(void *arg, int err, int64_t pid, int16_t epoch)
 {
     txn_park *p = arg;
     kafka_init_producer_id_response *rsp = p->rsp;
-    rsp->error_code = fenced_code(err, p->ver, 4);
+    rsp->error_code = txn_kerr(err, p->ver, 4);
     rsp->producer_id = err ? -1 : pid;
     rsp->producer_epoch = err ? -1 : epoch;
     kafka_init_producer_id_response_encode(&p->resp->w, p->ver, rsp);
@@ -77,13 +80,13 @@ static void set_all_partitions(kafka_add_partitions_to_txn_response *rsp, int16_
     }
 }
 
-static void add_parts_done(void *arg, int16_t err, int64_t pid, int16_t epoch)
+static void add_parts_done(void *arg, int err, int64_t pid, int16_t epoch)
 {
     (void)pid;
     (void)epoch;
     txn_park *p = arg;
     kafka_add_partitions_to_txn_response *rsp = p->rsp;
-    set_all_partitions(rsp, fenced_code(err, p->ver, 2));
+    set_all_partitions(rsp, txn_kerr(err, p->ver, 2));
     kafka_add_partitions_to_txn_response_encode(&p->resp->w, p->ver, rsp);
     net_resp_ready(p->resp);
 }
@@ -147,13 +150,13 @@ void kh_add_partitions_to_txn(kreq *q)
 
 /* AddOffsetsToTxn ------------------------------------------------------------ */
 
-static void add_offsets_done(void *arg, int16_t err, int64_t pid, int16_t epoch)
+static void add_offsets_done(void *arg, int err, int64_t pid, int16_t epoch)
 {
     (void)pid;
     (void)epoch;
     txn_park *p = arg;
     kafka_add_offsets_to_txn_response *rsp = p->rsp;
-    rsp->error_code = fenced_code(err, p->ver, 2);
+    rsp->error_code = txn_kerr(err, p->ver, 2);
     kafka_add_offsets_to_txn_response_encode(&p->resp->w, p->ver, rsp);
     net_resp_ready(p->resp);
 }
@@ -173,17 +176,17 @@ void kh_add_offsets_to_txn(kreq *q)
 
 /* TxnOffsetCommit ------------------------------------------------------------- */
 
-static void txn_commit_done(void *arg, int16_t err, int64_t pid, int16_t epoch)
+static void txn_commit_done(void *arg, int err, int64_t pid, int16_t epoch)
 {
     (void)pid;
     (void)epoch;
     txn_park *p = arg;
     kafka_txn_offset_commit_response *rsp = p->rsp;
-    err = fenced_code(err, p->ver, 2);
+    int16_t kerr = txn_kerr(err, p->ver, 2);
     for (int32_t i = 0; i < rsp->topics.n; i++)
         for (int32_t j = 0; j < rsp->topics.items[i].partitions.n; j++)
             if (rsp->topics.items[i].partitions.items[j].error_code == KERR_NONE)
-                rsp->topics.items[i].partitions.items[j].error_code = err;
+                rsp->topics.items[i].partitions.items[j].error_code = kerr;
     kafka_txn_offset_commit_response_encode(&p->resp->w, p->ver, rsp);
     net_resp_ready(p->resp);
 }
@@ -245,13 +248,13 @@ void kh_txn_offset_commit(kreq *q)
 
 /* EndTxn ----------------------------------------------------------------------- */
 
-static void end_done(void *arg, int16_t err, int64_t pid, int16_t epoch)
+static void end_done(void *arg, int err, int64_t pid, int16_t epoch)
 {
     (void)pid;
     (void)epoch;
     txn_park *p = arg;
     kafka_end_txn_response *rsp = p->rsp;
-    rsp->error_code = fenced_code(err, p->ver, 2);
+    rsp->error_code = txn_kerr(err, p->ver, 2);
     kafka_end_txn_response_encode(&p->resp->w, p->ver, rsp);
     net_resp_ready(p->resp);
 }

@@ -2,39 +2,44 @@
  * machine, its persistence in __transaction_state (format in txn_rec.c),
  * recovery, timeouts and compaction. Contract in txn.h.
  *
- * Transitions and the function behind each (Kafka's TransactionCoordinator):
+ * Transitions and the function behind each (Kafka's TransactionCoordinator).
+ * Errors are CN_E* codes; Kafka's names, which kerr_from_cn gives on the
+ * wire, are in parentheses in the legend below:
  *
  *   from \ request   InitProducerId          AddPartitions/AddOffsets   EndTxn(commit|abort)
- *   (none)           new pid, Empty          INVALID_PRODUCER_ID_MAPPING same
- *   Empty            epoch bump, Empty       -> Ongoing                  INVALID_TXN_STATE
+ *   (none)           new pid, Empty          -CN_EPIDMAP                 same
+ *   Empty            epoch bump, Empty       -> Ongoing                  -CN_ETXNSTATE
  *   Ongoing          fence_abort: epoch bump, stays Ongoing (adds)       -> Prepare{Commit|Abort}
  *                    -> PrepareAbort, answer                             (txn_end)
- *                    CONCURRENT_TRANSACTIONS
- *   Prepare*         CONCURRENT_TRANSACTIONS CONCURRENT_TRANSACTIONS     same outcome: CONCURRENT_
- *                                                                        TRANSACTIONS, else
- *                                                                        INVALID_TXN_STATE
- *   Complete*        epoch bump, Empty       -> Ongoing                  same outcome: NONE, else
- *                                                                        INVALID_TXN_STATE
+ *                    -CN_EBUSY
+ *   Prepare*         -CN_EBUSY               -CN_EBUSY                   same outcome: -CN_EBUSY,
+ *                                                                        else -CN_ETXNSTATE
+ *   Complete*        epoch bump, Empty       -> Ongoing                  same outcome: 0 (success),
+ *                                                                        else -CN_ETXNSTATE
  *
  *   Prepare* --complete_start: markers + offsets, complete_finish when all durable--> Complete*
  *   Ongoing past its timeout --txn_check_timeouts: fence_abort--> PrepareAbort
  *
+ *   -CN_EPIDMAP (INVALID_PRODUCER_ID_MAPPING)   -CN_ETXNSTATE (INVALID_TXN_STATE)
+ *   -CN_EBUSY (CONCURRENT_TRANSACTIONS)         -CN_EFENCED (PRODUCER_FENCED)
+ *   -CN_EUNAVAIL (COORDINATOR_NOT_AVAILABLE)
+ *
  * Before any of that, a request whose producer id differs from the id's gets
- * INVALID_PRODUCER_ID_MAPPING and one whose epoch differs gets
- * PRODUCER_FENCED (InitProducerId: KIP-360 rules in init_existing).
+ * -CN_EPIDMAP and one whose epoch differs gets -CN_EFENCED (InitProducerId:
+ * KIP-360 rules in init_existing).
  *
  * Memory changes first, then the record is appended; the client is answered
  * when the log is durable up to that record. A failed append or fsync of the
  * log makes the coordinator failed (the log itself is failed: sticky storage
- * errors): every later request gets COORDINATOR_NOT_AVAILABLE until restart,
+ * errors): every later request gets -CN_EUNAVAIL until restart,
  * when replay gives the last durable state. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "proto/kafka/kerr.h"
 #include "txn/txn_int.h"
+#include "util/bytes.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -55,17 +60,17 @@ const char *txn_state_name(txn_state s)
     return (unsigned)s < TXN_STATE__COUNT ? state_names[s] : "Unknown";
 }
 
-int txn_state_parse(kstr name)
+int txn_state_parse(cn_str name)
 {
     for (int i = 0; i < TXN_STATE__COUNT; i++)
-        if (kstr_eq(name, state_names[i]))
+        if (cn_str_eq(name, state_names[i]))
             return i;
     return -1;
 }
 
 /* Strings ------------------------------------------------------------------- */
 
-static kstr str_dup(kstr s)
+static cn_str str_dup(cn_str s)
 {
     if (s.len < 0)
         return s;
@@ -73,20 +78,20 @@ static kstr str_dup(kstr s)
     if (s.len > 0)
         memcpy(c, s.ptr, (size_t)s.len);
     c[s.len] = '\0';
-    return (kstr){c, s.len};
+    return (cn_str){c, s.len};
 }
 
-static void str_free(kstr s)
+static void str_free(cn_str s)
 {
     free((char *)s.ptr);
 }
 
-static int str_eq(kstr a, kstr b)
+static int str_eq(cn_str a, cn_str b)
 {
     return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
 }
 
-static uint64_t hash_str(uint64_t seed, kstr s)
+static uint64_t hash_str(uint64_t seed, cn_str s)
 {
     uint64_t h = 0xcbf29ce484222325ULL ^ seed;
     for (int32_t i = 0; i < s.len; i++) {
@@ -100,7 +105,7 @@ static uint64_t hash_str(uint64_t seed, kstr s)
 
 /* Transactional ids --------------------------------------------------------- */
 
-static txn_meta *meta_find(txn_coord *c, kstr tid)
+static txn_meta *meta_find(txn_coord *c, cn_str tid)
 {
     if (tid.len < 0)
         return NULL;
@@ -137,7 +142,7 @@ static void meta_free(txn_meta *m)
     free(m);
 }
 
-static txn_meta *meta_new(txn_coord *c, kstr tid)
+static txn_meta *meta_new(txn_coord *c, cn_str tid)
 {
     txn_meta *m = xcalloc(1, sizeof(*m));
     m->tid = str_dup(tid);
@@ -175,7 +180,7 @@ static void meta_remove(txn_coord *c, txn_meta *m)
     meta_free(m);
 }
 
-static int meta_has_part(const txn_meta *m, kstr tname, int32_t part)
+static int meta_has_part(const txn_meta *m, cn_str tname, int32_t part)
 {
     for (int i = 0; i < m->n_parts; i++)
         if (m->parts[i].partition == part && str_eq(m->parts[i].topic, tname))
@@ -183,7 +188,7 @@ static int meta_has_part(const txn_meta *m, kstr tname, int32_t part)
     return 0;
 }
 
-static void meta_add_part(txn_meta *m, kstr tname, int32_t part)
+static void meta_add_part(txn_meta *m, cn_str tname, int32_t part)
 {
     if (meta_has_part(m, tname, part))
         return;
@@ -194,7 +199,7 @@ static void meta_add_part(txn_meta *m, kstr tname, int32_t part)
     m->parts[m->n_parts++] = (txn_tp){str_dup(tname), part};
 }
 
-static txn_group *meta_group(txn_meta *m, kstr group)
+static txn_group *meta_group(txn_meta *m, cn_str group)
 {
     for (int i = 0; i < m->n_groups; i++)
         if (str_eq(m->groups[i].name, group))
@@ -202,7 +207,7 @@ static txn_group *meta_group(txn_meta *m, kstr group)
     return NULL;
 }
 
-static txn_group *meta_add_group(txn_meta *m, kstr group)
+static txn_group *meta_add_group(txn_meta *m, cn_str group)
 {
     txn_group *g = meta_group(m, group);
     if (g)
@@ -217,8 +222,8 @@ static txn_group *meta_add_group(txn_meta *m, kstr group)
     return g;
 }
 
-static void group_put(txn_group *g, kstr tname, int32_t part, int64_t offset, int32_t epoch,
-                      kstr md)
+static void group_put(txn_group *g, cn_str tname, int32_t part, int64_t offset, int32_t epoch,
+                      cn_str md)
 {
     txn_off *o = NULL;
     for (int i = 0; i < g->n_offs && !o; i++)
@@ -319,7 +324,7 @@ static void reply_fire(txn_op *op, int status)
 {
     if (status < 0)
         coord_fail(op->c, "fsync", status);
-    op->cb(op->arg, status < 0 ? KERR_COORDINATOR_NOT_AVAILABLE : op->err, op->pid, op->epoch);
+    op->cb(op->arg, status < 0 ? -CN_EUNAVAIL : op->err, op->pid, op->epoch);
 }
 
 /* Answer cb once everything appended so far is durable. */
@@ -328,7 +333,7 @@ static void reply_durable(txn_coord *c, txn_cb cb, void *arg, int64_t pid, int16
     txn_op *op = op_new(c, reply_fire);
     op->cb = cb;
     op->arg = arg;
-    op->err = KERR_NONE;
+    op->err = 0;
     op->pid = pid;
     op->epoch = epoch;
     op_wait(op, c->p, c->last_target);
@@ -551,27 +556,27 @@ static void prepare_fire(txn_op *op, int status)
     if (status < 0) {
         coord_fail(op->c, "fsync", status);
         if (op->cb)
-            op->cb(op->arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            op->cb(op->arg, -CN_EUNAVAIL, -1, -1);
         return;
     }
     if (op->cb)
-        op->cb(op->arg, KERR_NONE, -1, -1);
+        op->cb(op->arg, 0, -1, -1);
     complete_start(op->c, op->m);
 }
 
 /* Move m to Prepare{Commit,Abort}, and once that is durable answer cb (may be
  * NULL) and complete the transaction. */
-static int16_t prepare(txn_coord *c, txn_meta *m, int commit, txn_cb cb, void *arg)
+static int prepare(txn_coord *c, txn_meta *m, int commit, txn_cb cb, void *arg)
 {
     m->state = commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT;
     if (persist(c, m) < 0)
-        return KERR_COORDINATOR_NOT_AVAILABLE;
+        return -CN_EUNAVAIL;
     txn_op *op = op_new(c, prepare_fire);
     op->m = m;
     op->cb = cb;
     op->arg = arg;
     op_wait(op, c->p, c->last_target);
-    return KERR_NONE;
+    return 0;
 }
 
 /* Abort m's Ongoing transaction with a bumped epoch, so that the producer
@@ -740,7 +745,7 @@ static void init_existing(txn_coord *c, txn_meta *m, int32_t timeout_ms, int64_t
         int valid = m->epoch < 0 || pid == m->pid ||
                     (pid == m->last_pid && epoch >= TXN_EPOCH_MAX);
         if (!valid) {
-            cb(arg, KERR_PRODUCER_FENCED, -1, -1);
+            cb(arg, -CN_EFENCED, -1, -1);
             return;
         }
         if (pid == m->last_pid && pid != m->pid) {
@@ -752,14 +757,14 @@ static void init_existing(txn_coord *c, txn_meta *m, int32_t timeout_ms, int64_t
             if (epoch == m->last_epoch)
                 reply_durable(c, cb, arg, m->pid, m->epoch); /* retry of a bump */
             else
-                cb(arg, KERR_PRODUCER_FENCED, -1, -1);
+                cb(arg, -CN_EFENCED, -1, -1);
             return;
         }
     }
     if (m->epoch >= TXN_EPOCH_MAX) {
         int64_t npid;
         if (alloc_pid(c, &npid) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
         m->last_pid = m->pid;
@@ -775,23 +780,23 @@ static void init_existing(txn_coord *c, txn_meta *m, int32_t timeout_ms, int64_t
     m->start_ms = -1;
     meta_clear(m);
     if (persist(c, m) < 0) {
-        cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        cb(arg, -CN_EUNAVAIL, -1, -1);
         return;
     }
     reply_durable(c, cb, arg, m->pid, m->epoch);
 }
 
-void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, int16_t epoch,
+void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid, int16_t epoch,
                        txn_cb cb, void *arg)
 {
     if (c->failed) {
-        cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        cb(arg, -CN_EUNAVAIL, -1, -1);
         return;
     }
     if (tid.len < 0) {
         int64_t npid;
         if (alloc_pid(c, &npid) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
         txn_op *op = op_new(c, reply_fire);
@@ -803,18 +808,18 @@ void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, 
         return;
     }
     if (tid.len == 0) {
-        cb(arg, KERR_INVALID_REQUEST, -1, -1);
+        cb(arg, -CN_EINVAL, -1, -1);
         return;
     }
     if (timeout_ms <= 0 || timeout_ms > broker_config(c->b)->txn_max_timeout_ms) {
-        cb(arg, KERR_INVALID_TRANSACTION_TIMEOUT, -1, -1);
+        cb(arg, -CN_ETXNTIMEOUT, -1, -1);
         return;
     }
     txn_meta *m = meta_find(c, tid);
     if (!m) {
         int64_t npid;
         if (alloc_pid(c, &npid) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
         m = meta_new(c, tid);
@@ -823,7 +828,7 @@ void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, 
         m->timeout_ms = timeout_ms;
         m->state = TXN_EMPTY;
         if (persist(c, m) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
         reply_durable(c, cb, arg, m->pid, m->epoch);
@@ -832,18 +837,17 @@ void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, 
     switch (m->state) {
     case TXN_ONGOING:
         if (pid >= 0 && pid != m->pid && pid != m->last_pid) {
-            cb(arg, KERR_PRODUCER_FENCED, -1, -1);
+            cb(arg, -CN_EFENCED, -1, -1);
             return;
         }
         fence_abort(c, m);
-        cb(arg, c->failed ? KERR_COORDINATOR_NOT_AVAILABLE : KERR_CONCURRENT_TRANSACTIONS, -1,
-           -1);
+        cb(arg, c->failed ? -CN_EUNAVAIL : -CN_EBUSY, -1, -1);
         return;
     case TXN_PREPARE_COMMIT:
     case TXN_PREPARE_ABORT:
     case TXN_PREPARE_EPOCH_FENCE:
     case TXN_DEAD:
-        cb(arg, KERR_CONCURRENT_TRANSACTIONS, -1, -1);
+        cb(arg, -CN_EBUSY, -1, -1);
         return;
     case TXN_EMPTY:
     case TXN_COMPLETE_COMMIT:
@@ -856,25 +860,25 @@ void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, 
 /* Transaction requests ------------------------------------------------------------ */
 
 /* The id's state for a request from producer pid/epoch, or NULL with *err. */
-static txn_meta *check_producer(txn_coord *c, kstr tid, int64_t pid, int16_t epoch,
-                                int16_t *err)
+static txn_meta *check_producer(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch,
+                                int *err)
 {
-    *err = KERR_NONE;
+    *err = 0;
     if (c->failed) {
-        *err = KERR_COORDINATOR_NOT_AVAILABLE;
+        *err = -CN_EUNAVAIL;
         return NULL;
     }
     if (tid.len <= 0) {
-        *err = KERR_INVALID_REQUEST;
+        *err = -CN_EINVAL;
         return NULL;
     }
     txn_meta *m = meta_find(c, tid);
     if (!m || m->pid != pid) {
-        *err = KERR_INVALID_PRODUCER_ID_MAPPING;
+        *err = -CN_EPIDMAP;
         return NULL;
     }
     if (m->epoch != epoch) {
-        *err = KERR_PRODUCER_FENCED;
+        *err = -CN_EFENCED;
         return NULL;
     }
     return m;
@@ -890,23 +894,23 @@ static void begin(txn_meta *m)
     }
 }
 
-static int16_t addable(const txn_meta *m)
+static int addable(const txn_meta *m)
 {
     switch (m->state) {
     case TXN_EMPTY:
     case TXN_ONGOING:
     case TXN_COMPLETE_COMMIT:
     case TXN_COMPLETE_ABORT:
-        return KERR_NONE;
+        return 0;
     default:
-        return KERR_CONCURRENT_TRANSACTIONS;
+        return -CN_EBUSY;
     }
 }
 
-void txn_add_partitions(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, const txn_tp *tps,
+void txn_add_partitions(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, const txn_tp *tps,
                         int n, txn_cb cb, void *arg)
 {
-    int16_t err;
+    int err;
     txn_meta *m = check_producer(c, tid, pid, epoch, &err);
     if (m)
         err = addable(m);
@@ -922,22 +926,22 @@ void txn_add_partitions(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, cons
         for (int i = 0; i < n; i++)
             meta_add_part(m, tps[i].topic, tps[i].partition);
         if (persist(c, m) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
     }
     reply_durable(c, cb, arg, m->pid, m->epoch);
 }
 
-void txn_add_offsets(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, kstr group, txn_cb cb,
-                     void *arg)
+void txn_add_offsets(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, cn_str group,
+                     txn_cb cb, void *arg)
 {
-    int16_t err;
+    int err;
     txn_meta *m = check_producer(c, tid, pid, epoch, &err);
     if (m)
         err = addable(m);
     if (!err && group.len <= 0)
-        err = KERR_INVALID_GROUP_ID;
+        err = -CN_EBADGROUP;
     if (err) {
         cb(arg, err, -1, -1);
         return;
@@ -946,24 +950,24 @@ void txn_add_offsets(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, kstr gr
         begin(m);
         meta_add_group(m, group);
         if (persist(c, m) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
     }
     reply_durable(c, cb, arg, m->pid, m->epoch);
 }
 
-void txn_offset_commit(txn_coord *c, kstr tid, kstr group, int64_t pid, int16_t epoch,
+void txn_offset_commit(txn_coord *c, cn_str tid, cn_str group, int64_t pid, int16_t epoch,
                        const goff_commit_item *items, int n, txn_cb cb, void *arg)
 {
-    int16_t err;
+    int err;
     txn_meta *m = check_producer(c, tid, pid, epoch, &err);
     txn_group *g = NULL;
     if (m) {
         if (m->state == TXN_PREPARE_COMMIT || m->state == TXN_PREPARE_ABORT)
-            err = KERR_CONCURRENT_TRANSACTIONS;
+            err = -CN_EBUSY;
         else if (m->state != TXN_ONGOING || !(g = meta_group(m, group)))
-            err = KERR_INVALID_TXN_STATE;
+            err = -CN_ETXNSTATE;
     }
     if (err) {
         cb(arg, err, -1, -1);
@@ -974,17 +978,17 @@ void txn_offset_commit(txn_coord *c, kstr tid, kstr group, int64_t pid, int16_t 
             group_put(g, items[i].topic, items[i].partition, items[i].offset,
                       items[i].leader_epoch, items[i].metadata);
         if (persist(c, m) < 0) {
-            cb(arg, KERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+            cb(arg, -CN_EUNAVAIL, -1, -1);
             return;
         }
     }
     reply_durable(c, cb, arg, m->pid, m->epoch);
 }
 
-void txn_end(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, int commit, txn_cb cb,
+void txn_end(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, int commit, txn_cb cb,
              void *arg)
 {
-    int16_t err;
+    int err;
     txn_meta *m = check_producer(c, tid, pid, epoch, &err);
     if (err) {
         cb(arg, err, -1, -1);
@@ -998,8 +1002,7 @@ void txn_end(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, int commit, txn
         return;
     case TXN_PREPARE_COMMIT:
     case TXN_PREPARE_ABORT:
-        err = (m->state == TXN_PREPARE_COMMIT) == !!commit ? KERR_CONCURRENT_TRANSACTIONS
-                                                           : KERR_INVALID_TXN_STATE;
+        err = (m->state == TXN_PREPARE_COMMIT) == !!commit ? -CN_EBUSY : -CN_ETXNSTATE;
         break;
     case TXN_COMPLETE_COMMIT:
     case TXN_COMPLETE_ABORT:
@@ -1007,16 +1010,16 @@ void txn_end(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, int commit, txn
             reply_durable(c, cb, arg, -1, -1);
             return;
         }
-        err = KERR_INVALID_TXN_STATE;
+        err = -CN_ETXNSTATE;
         break;
     default:
-        err = KERR_INVALID_TXN_STATE;
+        err = -CN_ETXNSTATE;
         break;
     }
     cb(arg, err, -1, -1);
 }
 
-int txn_offsets_pending(txn_coord *c, kstr group, kstr tname, int32_t part)
+int txn_offsets_pending(txn_coord *c, cn_str group, cn_str tname, int32_t part)
 {
     for (size_t i = 0; i <= c->mask; i++)
         for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
@@ -1046,7 +1049,7 @@ static void fill_info(const txn_meta *m, txn_info *out)
     out->n_parts = m->n_parts;
 }
 
-int txn_describe(txn_coord *c, kstr tid, txn_info *out)
+int txn_describe(txn_coord *c, cn_str tid, txn_info *out)
 {
     txn_meta *m = meta_find(c, tid);
     if (!m)

@@ -19,10 +19,11 @@
  * those are durable, Complete* is appended.
  *
  * Operations take a callback that is called exactly once, possibly before the
- * function returns (immediate errors, or a record already durable): it gets a
- * Kafka error code and, for InitProducerId, the producer id and epoch. Errors
- * for a stale epoch are PRODUCER_FENCED; handlers map them to
- * INVALID_PRODUCER_EPOCH for the old request versions as Kafka does.
+ * function returns (immediate errors, or a record already durable): it gets 0
+ * or a negative CN_E* code (util/common.h) and, for InitProducerId, the
+ * producer id and epoch. Front ends map the code to their wire errors (Kafka:
+ * kerr_from_cn). A stale epoch is -CN_EFENCED; the Kafka handlers answer it
+ * as INVALID_PRODUCER_EPOCH for the old request versions as Kafka does.
  *
  * Loop thread only. */
 #ifndef CAIRN_TXN_H
@@ -31,7 +32,7 @@
 
 #include "broker/broker.h"
 #include "group/offsets.h"
-#include "proto/kafka/kbuf.h"
+#include "util/bytes.h"
 
 typedef struct txn_coord txn_coord;
 
@@ -56,7 +57,7 @@ typedef enum txn_state {
 /* Kafka's names ("Empty", "Ongoing", ...). */
 const char *txn_state_name(txn_state s);
 /* Parse a Kafka state name (exact case). -1 when unknown. */
-int txn_state_parse(kstr name);
+int txn_state_parse(cn_str name);
 
 /* Open / close ------------------------------------------------------------ */
 
@@ -74,49 +75,61 @@ partition *txn_partition(txn_coord *c);
 
 /* Client operations -------------------------------------------------------- */
 
-typedef void (*txn_cb)(void *arg, int16_t err, int64_t producer_id, int16_t producer_epoch);
+/* err: 0 or -CN_E*. producer_id/producer_epoch: InitProducerId's answer,
+ * -1/-1 otherwise and on errors. */
+typedef void (*txn_cb)(void *arg, int err, int64_t producer_id, int16_t producer_epoch);
+
+/* Errors of the operations below (Kafka's names in parentheses):
+ *   -CN_EINVAL       empty transactional id (INVALID_REQUEST)
+ *   -CN_EPIDMAP      unknown id, or another producer id (INVALID_PRODUCER_ID_MAPPING)
+ *   -CN_EFENCED      stale epoch (PRODUCER_FENCED)
+ *   -CN_EBUSY        a state change is in progress (CONCURRENT_TRANSACTIONS)
+ *   -CN_ETXNSTATE    not valid in the current state (INVALID_TXN_STATE)
+ *   -CN_ETXNTIMEOUT  timeout out of range (INVALID_TRANSACTION_TIMEOUT)
+ *   -CN_EBADGROUP    empty group id (INVALID_GROUP_ID)
+ *   -CN_EUNAVAIL     the coordinator stopped after a storage failure
+ *                    (COORDINATOR_NOT_AVAILABLE) */
 
 /* InitProducerId. tid.len < 0 (null): idempotent producer, a fresh producer id
  * with epoch 0. Otherwise (see txn.c for the full table): new id -> new pid;
  * Empty/Complete* -> epoch bump (new pid past TXN_EPOCH_MAX); Ongoing -> the
  * transaction is aborted with a bumped epoch (fencing the old producer) and
- * the answer is CONCURRENT_TRANSACTIONS (the client retries, as with Kafka);
- * Prepare* -> CONCURRENT_TRANSACTIONS. pid/epoch: -1/-1, or the producer's
- * current ones (v3+, KIP-360). Errors: INVALID_REQUEST (empty id),
- * INVALID_TRANSACTION_TIMEOUT, PRODUCER_FENCED, COORDINATOR_NOT_AVAILABLE. */
-void txn_init_producer(txn_coord *c, kstr tid, int32_t timeout_ms, int64_t pid, int16_t epoch,
+ * the answer is -CN_EBUSY (the client retries, as with Kafka); Prepare* ->
+ * -CN_EBUSY. pid/epoch: -1/-1, or the producer's current ones (v3+,
+ * KIP-360). Errors: -CN_EINVAL (empty id), -CN_ETXNTIMEOUT, -CN_EFENCED,
+ * -CN_EBUSY, -CN_EUNAVAIL. */
+void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid, int16_t epoch,
                        txn_cb cb, void *arg);
 
 typedef struct txn_tp {
-    kstr topic;
+    cn_str topic;
     int32_t partition;
 } txn_tp;
 
 /* AddPartitionsToTxn: the caller has checked that each partition exists.
- * Errors: INVALID_REQUEST, INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED,
- * CONCURRENT_TRANSACTIONS, COORDINATOR_NOT_AVAILABLE. */
-void txn_add_partitions(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, const txn_tp *tps,
+ * Errors: -CN_EINVAL, -CN_EPIDMAP, -CN_EFENCED, -CN_EBUSY, -CN_EUNAVAIL. */
+void txn_add_partitions(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, const txn_tp *tps,
                         int n, txn_cb cb, void *arg);
 /* AddOffsetsToTxn: the group's offsets join the transaction. Same errors
- * (INVALID_GROUP_ID for an empty group). */
-void txn_add_offsets(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, kstr group, txn_cb cb,
-                     void *arg);
+ * (-CN_EBADGROUP for an empty group). */
+void txn_add_offsets(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, cn_str group,
+                     txn_cb cb, void *arg);
 /* TxnOffsetCommit (after the group generation check, which is the
  * handler's): items become pending in the transaction, committed with it.
- * Items' expire_ms is ignored. Errors: INVALID_PRODUCER_ID_MAPPING,
- * PRODUCER_FENCED, INVALID_TXN_STATE (not Ongoing, or the group was not
- * added), COORDINATOR_NOT_AVAILABLE. */
-void txn_offset_commit(txn_coord *c, kstr tid, kstr group, int64_t pid, int16_t epoch,
+ * Items' expire_ms is ignored. Errors: -CN_EINVAL, -CN_EPIDMAP, -CN_EFENCED,
+ * -CN_EBUSY (Prepare*), -CN_ETXNSTATE (not Ongoing, or the group was not
+ * added), -CN_EUNAVAIL. */
+void txn_offset_commit(txn_coord *c, cn_str tid, cn_str group, int64_t pid, int16_t epoch,
                        const goff_commit_item *items, int n, txn_cb cb, void *arg);
-/* EndTxn. Errors: INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED,
- * INVALID_TXN_STATE, CONCURRENT_TRANSACTIONS, COORDINATOR_NOT_AVAILABLE. */
-void txn_end(txn_coord *c, kstr tid, int64_t pid, int16_t epoch, int commit, txn_cb cb,
+/* EndTxn. Errors: -CN_EINVAL, -CN_EPIDMAP, -CN_EFENCED, -CN_ETXNSTATE,
+ * -CN_EBUSY, -CN_EUNAVAIL. */
+void txn_end(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, int commit, txn_cb cb,
              void *arg);
 
 /* 1 if an Ongoing or Prepare* transaction holds a pending offset for
- * (group, topic, partition): OffsetFetch with require_stable answers
- * UNSTABLE_OFFSET_COMMIT for it. */
-int txn_offsets_pending(txn_coord *c, kstr group, kstr topic, int32_t partition);
+ * (group, topic, partition): a stable offset read (Kafka's OffsetFetch with
+ * require_stable) must not answer it yet (UNSTABLE_OFFSET_COMMIT). */
+int txn_offsets_pending(txn_coord *c, cn_str group, cn_str topic, int32_t partition);
 
 /* Describe ----------------------------------------------------------------- */
 
@@ -134,7 +147,7 @@ typedef struct txn_info {
 
 /* Fill *out for tid. Views are valid until the next change to the
  * coordinator. 0, or -CN_ENOENT. */
-int txn_describe(txn_coord *c, kstr tid, txn_info *out);
+int txn_describe(txn_coord *c, cn_str tid, txn_info *out);
 /* Call cb for every transactional id (no order). cb must not change c. */
 void txn_foreach(txn_coord *c, void (*cb)(void *arg, const txn_info *ti), void *arg);
 

@@ -8,6 +8,10 @@
 #include "record/batch.h"
 #include "net/loop.h"
 #include "txn/txn.h"
+#include "util/bytes.h"
+/* Only for kw/kr, the byte writer and reader of the record codec below
+ * (persistence): errors and strings here are the core's (CN_E*, cn_str). */
+#include "proto/kafka/kbuf.h"
 
 /* Record kinds (first int16 of each key) and value versions. */
 #define TXN_KEY_PID_BLOCK 0
@@ -19,19 +23,19 @@ typedef struct txn_off {
     txn_tp tp;                      /* tp.topic.ptr owned */
     int64_t offset;
     int32_t leader_epoch;
-    kstr metadata;                  /* owned; len -1 = null */
+    cn_str metadata;                /* owned; len -1 = null */
 } txn_off;
 
 /* A group added with AddOffsetsToTxn and its pending offsets. */
 typedef struct txn_group {
-    kstr name;                      /* owned */
+    cn_str name;                    /* owned */
     txn_off *offs;
     int n_offs, cap_offs;
 } txn_group;
 
 /* One transactional id. Never freed before the coordinator (no expiry yet). */
 typedef struct txn_meta {
-    kstr tid;                       /* owned, NUL-terminated */
+    cn_str tid;                     /* owned, NUL-terminated */
     uint64_t hash;
     struct txn_meta *hnext;
     int64_t pid, last_pid;          /* last_pid: before the last rotation, -1 none */
@@ -61,7 +65,7 @@ typedef struct txn_op {
     void (*fire)(struct txn_op *op, int status);
     txn_cb cb;
     void *arg;
-    int16_t err;
+    int err;                        /* 0 or -CN_E* */
     int64_t pid;
     int16_t epoch;
     txn_meta *m;
@@ -82,7 +86,7 @@ struct txn_coord {
     int64_t last_target;            /* log end after the last record we appended */
     txn_op *ops;
     loop_timer timer;
-    int failed;                     /* the log failed: every request gets COORDINATOR_NOT_AVAILABLE */
+    int failed;                     /* the log failed: every request gets -CN_EUNAVAIL */
     int n_completing;
     int64_t live_bytes, log_bytes;
     int compacting;
@@ -94,7 +98,7 @@ typedef struct txn__rec {
     int kind;                       /* TXN_KEY_* */
     int tombstone;
     int64_t block_end;              /* kind PID_BLOCK */
-    kstr tid;                       /* kind TXN: views into the record */
+    cn_str tid;                     /* kind TXN: views into the record */
     txn_meta v;                     /* kind TXN, not tombstone: decoded fields; parts and
                                        groups malloc'ed with views into the record */
 } txn__rec;
