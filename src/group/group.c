@@ -20,7 +20,7 @@ const char *grp_state_name(grp_state s) { return state_names[s]; }
 
 /* Helpers ------------------------------------------------------------------ */
 
-char *grp__kdup(kstr s)
+char *grp__strdup(cn_str s)
 {
     if (s.len < 0)
         return NULL;
@@ -30,7 +30,7 @@ char *grp__kdup(kstr s)
     return p;
 }
 
-static int keq(kstr a, const char *b) { return b && kstr_eq(a, b); }
+static int keq(cn_str a, const char *b) { return b && cn_str_eq(a, b); }
 
 uint32_t grp__hash_of(const char *p, size_t n)
 {
@@ -41,7 +41,7 @@ uint32_t grp__hash_of(const char *p, size_t n)
 }
 
 /* "<prefix>-<uuid v4>" */
-static char *new_member_id(kstr prefix)
+static char *new_member_id(cn_str prefix)
 {
     uint8_t r[16];
     if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -65,30 +65,30 @@ static char *new_member_id(kstr prefix)
     return id;
 }
 
-grp *grp__find(grp_coord *c, kstr id)
+grp *grp__find(grp_coord *c, cn_str id)
 {
     if (id.len < 0)
         return NULL;
     for (grp *g = c->hash[grp__hash_of(id.ptr, (size_t)id.len)]; g; g = g->hnext)
-        if (kstr_eq(id, g->id))
+        if (cn_str_eq(id, g->id))
             return g;
     return NULL;
 }
 
-static grp_member *member_find(grp *g, kstr id)
+static grp_member *member_find(grp *g, cn_str id)
 {
     for (grp_member *m = g->members; m; m = m->next)
-        if (kstr_eq(id, m->id))
+        if (cn_str_eq(id, m->id))
             return m;
     return NULL;
 }
 
-static grp_member *member_find_instance(grp *g, kstr inst)
+static grp_member *member_find_instance(grp *g, cn_str inst)
 {
     if (inst.len < 0)
         return NULL;
     for (grp_member *m = g->members; m; m = m->next)
-        if (m->instance_id && kstr_eq(inst, m->instance_id))
+        if (m->instance_id && cn_str_eq(inst, m->instance_id))
             return m;
     return NULL;
 }
@@ -120,7 +120,7 @@ static void protos_set(grp_member *m, const grp_join_req *req)
     m->protos = xcalloc((size_t)req->n_protocols, sizeof(*m->protos));
     m->n_protos = req->n_protocols;
     for (int i = 0; i < req->n_protocols; i++) {
-        m->protos[i].name = grp__kdup(req->protocols[i].name);
+        m->protos[i].name = grp__strdup(req->protocols[i].name);
         int32_t len = req->protocols[i].metadata.len > 0 ? req->protocols[i].metadata.len : 0;
         m->protos[i].meta = xmalloc((size_t)len + 1);
         memcpy(m->protos[i].meta, req->protocols[i].metadata.ptr, (size_t)len);
@@ -136,7 +136,7 @@ static int protos_equal(const grp_member *m, const grp_join_req *req)
     for (int i = 0; i < m->n_protos; i++) {
         const grp_protocol *p = &req->protocols[i];
         int32_t len = p->metadata.len > 0 ? p->metadata.len : 0;
-        if (!kstr_eq(p->name, m->protos[i].name) || len != m->protos[i].len ||
+        if (!cn_str_eq(p->name, m->protos[i].name) || len != m->protos[i].len ||
             memcmp(p->metadata.ptr, m->protos[i].meta, (size_t)len) != 0)
             return 0;
     }
@@ -191,14 +191,14 @@ static int group_accepts(grp *g, const grp_join_req *req)
 {
     if (!g->members)
         return 1;
-    if (!g->protocol_type || !kstr_eq(req->protocol_type, g->protocol_type))
+    if (!g->protocol_type || !cn_str_eq(req->protocol_type, g->protocol_type))
         return 0;
     for (int i = 0; i < req->n_protocols; i++) {
         int all = 1;
         for (grp_member *m = g->members; m && all; m = m->next) {
             int found = 0;
             for (int k = 0; k < m->n_protos && !found; k++)
-                found = kstr_eq(req->protocols[i].name, m->protos[k].name);
+                found = cn_str_eq(req->protocols[i].name, m->protos[k].name);
             all = found;
         }
         if (all)
@@ -237,17 +237,17 @@ static void persist_meta(grp *g)
     buf[9 + lt] = (uint8_t)ln;
     memcpy(buf + 10 + lt, pn, ln);
     int64_t target;
-    int rc = goff_put_group_meta(g->c->offsets, kstr_c(g->id), (kbytes){buf, (int32_t)n}, &target);
+    int rc = goff_put_group_meta(g->c->offsets, cn_str_c(g->id), (cn_bytes){buf, (int32_t)n}, &target);
     if (rc < 0)
         slog_warn("group %s: storing generation %d failed: %d", g->id, g->generation, rc);
     free(buf);
 }
 
-int32_t grp__load_generation(grp_coord *c, kstr id)
+int32_t grp__load_generation(grp_coord *c, cn_str id)
 {
     if (!c->offsets)
         return 0;
-    kbytes b = goff_group_meta(c->offsets, id);
+    cn_bytes b = goff_group_meta(c->offsets, id);
     if (b.len < 6 || b.ptr[0] != 0 || b.ptr[1] != GRP_META_VERSION)
         return 0;
     return (int32_t)((uint32_t)b.ptr[2] << 24 | (uint32_t)b.ptr[3] << 16 |
@@ -281,9 +281,9 @@ static void answer_sync(grp_member *m, int16_t err)
     if (!err) {
         r.protocol_type = g->protocol_type;
         r.protocol_name = g->protocol_name;
-        r.assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
+        r.assignment = (cn_bytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
     } else {
-        r.assignment = (kbytes){(const uint8_t *)"", 0};
+        r.assignment = (cn_bytes){(const uint8_t *)"", 0};
     }
     cb(ctx, &r);
 }
@@ -301,7 +301,7 @@ static void join_answer_current(grp_member *m, grp_join_cb cb, void *ctx, int sk
             const grp_proto *p = grp__member_proto(o, g->protocol_name);
             list[n].member_id = o->id;
             list[n].instance_id = o->instance_id;
-            list[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
+            list[n].metadata = p ? (cn_bytes){p->meta, p->len} : (cn_bytes){(const uint8_t *)"", 0};
             n++;
         }
     }
@@ -380,9 +380,9 @@ static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
     grp_member *m = xcalloc(1, sizeof(*m));
     m->g = g;
     m->id = id;
-    m->instance_id = grp__kdup(req->instance_id);
-    m->client_id = grp__kdup(req->client_id.len >= 0 ? req->client_id : kstr_c(""));
-    m->client_host = grp__kdup(req->client_host.len >= 0 ? req->client_host : kstr_c(""));
+    m->instance_id = grp__strdup(req->instance_id);
+    m->client_id = grp__strdup(req->client_id.len >= 0 ? req->client_id : cn_str_c(""));
+    m->client_host = grp__strdup(req->client_host.len >= 0 ? req->client_host : cn_str_c(""));
     m->session_ms = req->session_timeout_ms;
     m->rebalance_ms = req->rebalance_timeout_ms;
     protos_set(m, req);
@@ -394,7 +394,7 @@ static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
     *pp = m;
     g->n_members++;
     if (!g->protocol_type)
-        g->protocol_type = grp__kdup(req->protocol_type);
+        g->protocol_type = grp__strdup(req->protocol_type);
     return m;
 }
 
@@ -529,7 +529,7 @@ static void complete_join(grp *g)
         loop_timer_start(c->l, &g->join_timer, max_rebalance_ms(g));
         return;
     }
-    grp_member *leader = g->leader ? member_find(g, kstr_c(g->leader)) : NULL;
+    grp_member *leader = g->leader ? member_find(g, cn_str_c(g->leader)) : NULL;
     if (joined && (!leader || !leader->join_cb)) {
         free(g->leader);                  /* the leader must be one that rejoined */
         g->leader = xstrdup(joined->id);
@@ -572,14 +572,14 @@ static void complete_join(grp *g)
     }
 }
 
-static grp *group_get(grp_coord *c, kstr id, int create)
+static grp *group_get(grp_coord *c, cn_str id, int create)
 {
     grp *g = grp__find(c, id);
     if (g || !create)
         return g;
     g = xcalloc(1, sizeof(*g));
     g->c = c;
-    g->id = grp__kdup(id);
+    g->id = grp__strdup(id);
     g->state = GRP_EMPTY;
     g->generation = grp__load_generation(c, id);
     loop_timer_init(&g->join_timer, join_timer_fired, g);
@@ -610,7 +610,7 @@ void grp__group_free(grp_coord *c, grp *g)
 
 /* API ------------------------------------------------------------------------- */
 
-static int expiry_is_empty(void *arg, kstr group) { return grp_is_empty(arg, group); }
+static int expiry_is_empty(void *arg, cn_str group) { return grp_is_empty(arg, group); }
 
 /* Remove committed offsets of groups that stayed empty past
  * offsets.retention.minutes (and commits whose own expiry passed). */
@@ -752,7 +752,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, "");
             return;
         }
-        kstr prefix = req->instance_id.len >= 0 ? req->instance_id : req->client_id;
+        cn_str prefix = req->instance_id.len >= 0 ? req->instance_id : req->client_id;
         char *nid = new_member_id(prefix);
         if (req->require_known_member_id) {
             grp_pending *p = xcalloc(1, sizeof(*p));
@@ -772,7 +772,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
     /* A member id we handed out with MEMBER_ID_REQUIRED? */
     for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next) {
         grp_pending *p = *pp;
-        if (!kstr_eq(req->member_id, p->id))
+        if (!cn_str_eq(req->member_id, p->id))
             continue;
         *pp = p->next;
         loop_timer_stop(c->l, &p->expire);
@@ -833,13 +833,13 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
 }
 
 /* Common checks of sync/heartbeat/commit: the member and its generation. */
-static int16_t check_member(grp *g, kstr member_id, kstr instance_id, int32_t generation,
+static int16_t check_member(grp *g, cn_str member_id, cn_str instance_id, int32_t generation,
                             grp_member **out)
 {
     *out = NULL;
     if (instance_id.len >= 0) {
         grp_member *byinst = member_find_instance(g, instance_id);
-        if (byinst && !kstr_eq(member_id, byinst->id))
+        if (byinst && !cn_str_eq(member_id, byinst->id))
             return KERR_FENCED_INSTANCE_ID;
     }
     grp_member *m = member_find(g, member_id);
@@ -896,7 +896,7 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
             grp_member *o = member_find(g, req->assignments[i].member_id);
             if (!o)
                 continue;
-            kbytes a = req->assignments[i].assignment;
+            cn_bytes a = req->assignments[i].assignment;
             int32_t len = a.len > 0 ? a.len : 0;
             free(o->assign);
             o->assign = xmalloc((size_t)len + 1);
@@ -915,7 +915,7 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
     }
 }
 
-int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+int16_t grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                       int32_t generation)
 {
     grp *g = grp__find(c, group_id);
@@ -940,7 +940,7 @@ int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance
     }
 }
 
-int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
+int16_t grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id)
 {
     grp *g = grp__find(c, group_id);
     if (!g)
@@ -952,7 +952,7 @@ int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
         /* A client that got MEMBER_ID_REQUIRED and shuts down before
          * rejoining leaves with that id (Kafka: removePendingMember). */
         for (grp_pending *p = g->pending; p; p = p->next)
-            if (kstr_eq(member_id, p->id)) {
+            if (cn_str_eq(member_id, p->id)) {
                 slog_info("group %s: pending member %s left", g->id, p->id);
                 pending_forget(g, p);
                 return KERR_NONE;
@@ -973,7 +973,7 @@ int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
     return KERR_NONE;
 }
 
-int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+int16_t grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                          int32_t generation)
 {
     if (group_id.len <= 0)

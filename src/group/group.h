@@ -32,7 +32,7 @@
 
 #include "broker/broker.h"
 #include "group/offsets.h"
-#include "proto/kafka/kbuf.h"
+#include "util/bytes.h"
 
 typedef struct grp_coord grp_coord;
 typedef struct grp grp;
@@ -53,17 +53,17 @@ void grp_coord_free(grp_coord *c);
 
 /* Join ----------------------------------------------------------------- */
 typedef struct grp_protocol {
-    kstr name;
-    kbytes metadata;
+    cn_str name;
+    cn_bytes metadata;
 } grp_protocol;
 
 typedef struct grp_join_req {
-    kstr group_id;
-    kstr member_id;                 /* "" for a new member */
-    kstr instance_id;               /* len -1: dynamic member */
-    kstr client_id;
-    kstr client_host;
-    kstr protocol_type;
+    cn_str group_id;
+    cn_str member_id;                 /* "" for a new member */
+    cn_str instance_id;               /* len -1: dynamic member */
+    cn_str client_id;
+    cn_str client_host;
+    cn_str protocol_type;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;
     const grp_protocol *protocols;
@@ -74,7 +74,7 @@ typedef struct grp_join_req {
 typedef struct grp_join_member {
     const char *member_id;
     const char *instance_id;        /* NULL: dynamic */
-    kbytes metadata;                /* for the selected protocol */
+    cn_bytes metadata;                /* for the selected protocol */
 } grp_join_member;
 
 typedef struct grp_join_result {
@@ -94,16 +94,16 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx);
 
 /* Sync ----------------------------------------------------------------- */
 typedef struct grp_assignment {
-    kstr member_id;
-    kbytes assignment;
+    cn_str member_id;
+    cn_bytes assignment;
 } grp_assignment;
 
 typedef struct grp_sync_req {
-    kstr group_id;
-    kstr member_id;
-    kstr instance_id;
-    kstr protocol_type;             /* len -1: not sent (before v5) */
-    kstr protocol_name;
+    cn_str group_id;
+    cn_str member_id;
+    cn_str instance_id;
+    cn_str protocol_type;             /* len -1: not sent (before v5) */
+    cn_str protocol_name;
     int32_t generation;
     const grp_assignment *assignments;
     int n_assignments;
@@ -113,22 +113,22 @@ typedef struct grp_sync_result {
     int16_t error;
     const char *protocol_type;
     const char *protocol_name;
-    kbytes assignment;
+    cn_bytes assignment;
 } grp_sync_result;
 
 typedef void (*grp_sync_cb)(void *ctx, const grp_sync_result *r);
 void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx);
 
 /* Heartbeat, leave, commit checks --------------------------------------------- */
-int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+int16_t grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                       int32_t generation);
 /* Remove one member, by member id, or by instance id when member_id is "".
  * Returns a Kafka error code. */
-int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id);
+int16_t grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id);
 /* May this member commit offsets for the group at this generation? A simple
  * commit (generation -1, member "") is allowed when the group has no members.
  * Creates no state. */
-int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
+int16_t grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                          int32_t generation);
 
 /* Admin -------------------------------------------------------------------- */
@@ -137,8 +137,8 @@ typedef struct grp_member_info {
     const char *instance_id;        /* NULL: dynamic */
     const char *client_id;
     const char *client_host;
-    kbytes metadata;                /* for the selected protocol (empty when none) */
-    kbytes assignment;
+    cn_bytes metadata;                /* for the selected protocol (empty when none) */
+    cn_bytes assignment;
 } grp_member_info;
 
 typedef struct grp_info {
@@ -153,18 +153,18 @@ typedef struct grp_info {
 
 /* Describe one group: returns 0 and calls cb, or -1 if the coordinator has
  * never heard of it (no members and no committed offsets). */
-int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_info *g), void *arg);
+int grp_describe(grp_coord *c, cn_str group_id, void (*cb)(void *arg, const grp_info *g), void *arg);
 /* Every known group (live ones and ones that only have committed offsets). */
 void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg);
 /* Delete an empty group and its offsets: NONE, NON_EMPTY_GROUP or
  * GROUP_ID_NOT_FOUND. *wait_target is set for a durable wait when
  * something was written (-1 otherwise). */
-int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target);
+int16_t grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target);
 /* 1 if the group has live members subscribed (consumer protocol) to topic. */
-int grp_subscribed_to(grp_coord *c, kstr group_id, kstr topic_name);
+int grp_subscribed_to(grp_coord *c, cn_str group_id, cn_str topic_name);
 /* 1 if the coordinator knows the group (live, or with committed offsets or
  * a stored generation). */
-int grp_known(grp_coord *c, kstr group_id);
+int grp_known(grp_coord *c, cn_str group_id);
 /* 1 if the group has no members (or does not exist). */
-int grp_is_empty(grp_coord *c, kstr group_id);
+int grp_is_empty(grp_coord *c, cn_str group_id);
 #endif
