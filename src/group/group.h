@@ -160,8 +160,12 @@ void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
  * GROUP_ID_NOT_FOUND. *wait_target is set for a durable wait when
  * something was written (-1 otherwise). */
 int16_t grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target);
-/* 1 if the group has live members subscribed (consumer protocol) to topic. */
-int grp_subscribed_to(grp_coord *c, cn_str group_id, cn_str topic_name);
+/* 1 if the group has live members, its protocol type is protocol_type, and
+ * match(arg, metadata) returns 1 for some member's metadata (for the selected
+ * protocol, else the member's first). The metadata stays opaque here: the
+ * caller knows its encoding (OffsetDelete's "subscribed to topic" check). */
+int grp_any_member_meta(grp_coord *c, cn_str group_id, const char *protocol_type,
+                        int (*match)(void *arg, cn_bytes metadata), void *arg);
 /* 1 if the coordinator knows the group (live, or with committed offsets or
  * a stored generation). */
 int grp_known(grp_coord *c, cn_str group_id);

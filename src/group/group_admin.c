@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/kafka/kbuf.h"
 #include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
@@ -135,31 +134,17 @@ int grp_is_empty(grp_coord *c, cn_str group_id)
     return !g || !g->members;
 }
 
-/* ConsumerProtocolSubscription: i16 version, [string topic] (classic encoding). */
-static int subscription_has(cn_bytes meta, cn_str topic_name)
-{
-    kr r;
-    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
-    (void)kr_i16(&r);
-    int32_t n = kr_i32(&r);
-    for (int32_t i = 0; i < n && !r.err; i++) {
-        cn_str t = kr_str(&r);
-        if (!r.err && t.len == topic_name.len && memcmp(t.ptr, topic_name.ptr, (size_t)t.len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-int grp_subscribed_to(grp_coord *c, cn_str group_id, cn_str topic_name)
+int grp_any_member_meta(grp_coord *c, cn_str group_id, const char *protocol_type,
+                        int (*match)(void *arg, cn_bytes metadata), void *arg)
 {
     grp *g = grp__find(c, group_id);
-    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, protocol_type) != 0)
         return 0;
     for (grp_member *m = g->members; m; m = m->next) {
         const grp_proto *p = g->protocol_name ? grp__member_proto(m, g->protocol_name) : NULL;
         if (!p && m->n_protos > 0)
             p = &m->protos[0];
-        if (p && subscription_has((cn_bytes){p->meta, p->len}, topic_name))
+        if (p && match(arg, (cn_bytes){p->meta, p->len}))
             return 1;
     }
     return 0;

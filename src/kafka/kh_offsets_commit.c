@@ -328,6 +328,25 @@ static void offset_delete_encode(durable_park *dp, int status)
     kafka_offset_delete_response_encode(&dp->resp->w, dp->ver, rsp);
 }
 
+/* ConsumerProtocolSubscription (the "consumer" protocol's member metadata):
+ * i16 version, [string topic], then fields added by later versions. 1 if
+ * *arg (a kstr topic name) is among the topics. */
+static int subscription_has(void *arg, kbytes meta)
+{
+    const kstr *topic_name = arg;
+    kr r;
+    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
+    (void)kr_i16(&r);
+    int32_t n = kr_i32(&r);
+    for (int32_t i = 0; i < n && !r.err; i++) {
+        kstr t = kr_str(&r);
+        if (!r.err && t.len == topic_name->len &&
+            memcmp(t.ptr, topic_name->ptr, (size_t)t.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 void kh_offset_delete(kreq *q)
 {
     kafka_offset_delete_request req;
@@ -350,7 +369,8 @@ void kh_offset_delete(kreq *q)
         rt->name = kreq_strdup(q, t->name);
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
         KARR_ALLOC(q, rt->partitions, np);
-        int subscribed = grp_subscribed_to(gc, req.group_id, t->name);
+        int subscribed = grp_any_member_meta(gc, req.group_id, "consumer", subscription_has,
+                                             &t->name);
         topic *top = broker_topic_find(q->b, t->name);
         for (int32_t j = 0; j < np; j++) {
             kafka_offset_delete_response_offset_delete_response_partition *rp =
