@@ -9,7 +9,6 @@
 #include <sys/random.h>
 
 #include "net/loop.h"
-#include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -237,7 +236,8 @@ static void persist_meta(grp *g)
     buf[9 + lt] = (uint8_t)ln;
     memcpy(buf + 10 + lt, pn, ln);
     int64_t target;
-    int rc = goff_put_group_meta(g->c->offsets, cn_str_c(g->id), (cn_bytes){buf, (int32_t)n}, &target);
+    int rc = goff_put_group_meta(g->c->offsets, cn_str_c(g->id), (cn_bytes){buf, (int32_t)n},
+                                 &target);
     if (rc < 0)
         slog_warn("group %s: storing generation %d failed: %d", g->id, g->generation, rc);
     free(buf);
@@ -256,7 +256,7 @@ int32_t grp__load_generation(grp_coord *c, cn_str id)
 
 /* Answers ------------------------------------------------------------------ */
 
-static void answer_join_error(grp_member *m, int16_t err)
+static void answer_join_error(grp_member *m, int err)
 {
     if (!m->join_cb)
         return;
@@ -268,7 +268,7 @@ static void answer_join_error(grp_member *m, int16_t err)
     cb(ctx, &r);
 }
 
-static void answer_sync(grp_member *m, int16_t err)
+static void answer_sync(grp_member *m, int err)
 {
     if (!m->sync_cb)
         return;
@@ -306,7 +306,7 @@ static void join_answer_current(grp_member *m, grp_join_cb cb, void *ctx, int sk
         }
     }
     grp_join_result r = {
-        .error = KERR_NONE,
+        .error = 0,
         .generation = g->generation,
         .protocol_type = g->protocol_type,
         .protocol_name = g->protocol_name,
@@ -329,7 +329,7 @@ static void session_arm(grp_member *m)
     loop_timer_start(m->g->c->l, &m->session, m->session_ms);
 }
 
-static void member_remove(grp *g, grp_member *m, int16_t err);
+static void member_remove(grp *g, grp_member *m, int err);
 static void prepare_rebalance(grp *g, const char *why);
 static void maybe_complete_join(grp *g);
 
@@ -339,10 +339,10 @@ static void session_expired(loop_timer *t)
     grp *g = m->g;
     slog_info("group %s: member %s left: session timeout (%d ms) expired", g->id, m->id,
               m->session_ms);
-    member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
+    member_remove(g, m, -CN_ENOMEMBER);
 }
 
-/* Forget a member id handed out with MEMBER_ID_REQUIRED; a join phase
+/* Forget a member id handed out with -CN_EMEMBERREQ; a join phase
  * that waited for it may now complete. */
 static void pending_forget(grp *g, grp_pending *p)
 {
@@ -412,7 +412,7 @@ static void member_free(grp *g, grp_member *m)
 
 /* Unlink m, answer whatever it had parked with err, and free it (no
  * rebalance triggered here). */
-static void member_drop(grp *g, grp_member *m, int16_t err)
+static void member_drop(grp *g, grp_member *m, int err)
 {
     for (grp_member **pp = &g->members; *pp; pp = &(*pp)->next)
         if (*pp == m) {
@@ -433,7 +433,7 @@ static void member_drop(grp *g, grp_member *m, int16_t err)
     }
 }
 
-static void member_remove(grp *g, grp_member *m, int16_t err)
+static void member_remove(grp *g, grp_member *m, int err)
 {
     member_drop(g, m, err);
     switch (g->state) {
@@ -485,7 +485,7 @@ static void prepare_rebalance(grp *g, const char *why)
             free(m->assign);
             m->assign = NULL;
             m->assign_len = 0;
-            answer_sync(m, KERR_REBALANCE_IN_PROGRESS);
+            answer_sync(m, -CN_EREBALANCE);
         }
     }
     g->state = GRP_PREPARING;
@@ -517,7 +517,7 @@ static void complete_join(grp *g)
         if (!m->join_cb && !m->instance_id) {
             slog_info("group %s: member %s removed: did not rejoin within the rebalance timeout",
                       g->id, m->id);
-            member_drop(g, m, KERR_UNKNOWN_MEMBER_ID);
+            member_drop(g, m, -CN_ENOMEMBER);
         } else if (m->join_cb && !joined) {
             joined = m;
         }
@@ -549,7 +549,7 @@ static void complete_join(grp *g)
     if (!proto) {
         /* Cannot happen: joins are checked against the members. Be safe. */
         for (m = g->members; m; m = m->next)
-            answer_join_error(m, KERR_INCONSISTENT_GROUP_PROTOCOL);
+            answer_join_error(m, -CN_EGROUPPROTO);
         prepare_rebalance(g, "no common protocol");
         return;
     }
@@ -592,7 +592,7 @@ static grp *group_get(grp_coord *c, cn_str id, int create)
 void grp__group_free(grp_coord *c, grp *g)
 {
     while (g->members)
-        member_drop(g, g->members, KERR_COORDINATOR_NOT_AVAILABLE);
+        member_drop(g, g->members, -CN_EUNAVAIL);
     while (g->pending) {
         grp_pending *p = g->pending;
         g->pending = p->next;
@@ -651,7 +651,7 @@ void grp_coord_free(grp_coord *c)
     free(c);
 }
 
-static void join_error(grp_join_cb cb, void *ctx, int16_t err, const char *member_id)
+static void join_error(grp_join_cb cb, void *ctx, int err, const char *member_id)
 {
     grp_join_result r = {.error = err, .generation = -1, .leader = "",
                          .member_id = member_id ? member_id : ""};
@@ -661,7 +661,7 @@ static void join_error(grp_join_cb cb, void *ctx, int16_t err, const char *membe
 static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
 {
     /* A second join from the same member replaces the first. */
-    answer_join_error(m, KERR_REBALANCE_IN_PROGRESS);
+    answer_join_error(m, -CN_EREBALANCE);
     m->join_cb = cb;
     m->join_ctx = ctx;
     loop_timer_stop(m->g->c->l, &m->session);
@@ -669,7 +669,7 @@ static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
 
 /* Park the join of a member just added and start or join a rebalance.
  * During the initial delay of a group that was empty, each new member
- * (whether it came straight in or through MEMBER_ID_REQUIRED) restarts the
+ * (whether it came straight in or through -CN_EMEMBERREQ) restarts the
  * delay, up to the deadline, as Kafka's InitialDelayedJoin waits again
  * while new members keep arriving. */
 static void new_member_joined(grp *g, grp_member *m, grp_join_cb cb, void *ctx)
@@ -694,26 +694,26 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
     snprintf(midbuf, sizeof(midbuf), "%.*s", req->member_id.len > 0 ? req->member_id.len : 0,
              req->member_id.ptr ? req->member_id.ptr : "");
     if (req->group_id.len <= 0) {
-        join_error(cb, ctx, KERR_INVALID_GROUP_ID, midbuf);
+        join_error(cb, ctx, -CN_EBADGROUP, midbuf);
         return;
     }
     if (req->session_timeout_ms < c->cfg->group_min_session_timeout_ms ||
         req->session_timeout_ms > c->cfg->group_max_session_timeout_ms) {
-        join_error(cb, ctx, KERR_INVALID_SESSION_TIMEOUT, midbuf);
+        join_error(cb, ctx, -CN_ESESSIONTMO, midbuf);
         return;
     }
     if (req->protocol_type.len <= 0 || req->n_protocols <= 0) {
-        join_error(cb, ctx, KERR_INCONSISTENT_GROUP_PROTOCOL, midbuf);
+        join_error(cb, ctx, -CN_EGROUPPROTO, midbuf);
         return;
     }
     int new_member = req->member_id.len <= 0;
     grp *g = group_get(c, req->group_id, new_member);
     if (!g) {
-        join_error(cb, ctx, KERR_UNKNOWN_MEMBER_ID, midbuf);
+        join_error(cb, ctx, -CN_ENOMEMBER, midbuf);
         return;
     }
     if (!group_accepts(g, req)) {
-        join_error(cb, ctx, KERR_INCONSISTENT_GROUP_PROTOCOL, midbuf);
+        join_error(cb, ctx, -CN_EGROUPPROTO, midbuf);
         return;
     }
     if (new_member) {
@@ -723,8 +723,8 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             char *nid = new_member_id(req->instance_id);
             slog_info("group %s: static member %s replaced %s with %s", g->id, old->instance_id,
                       old->id, nid);
-            answer_join_error(old, KERR_FENCED_INSTANCE_ID);
-            answer_sync(old, KERR_FENCED_INSTANCE_ID);
+            answer_join_error(old, -CN_EINSTFENCED);
+            answer_sync(old, -CN_EINSTFENCED);
             int was_leader = g->leader && strcmp(g->leader, old->id) == 0;
             free(old->id);
             old->id = nid;
@@ -749,7 +749,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             return;
         }
         if (g->n_members >= c->cfg->group_max_size) {
-            join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, "");
+            join_error(cb, ctx, -CN_EGROUPFULL, "");
             return;
         }
         cn_str prefix = req->instance_id.len >= 0 ? req->instance_id : req->client_id;
@@ -762,14 +762,14 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             loop_timer_start(c->l, &p->expire, req->session_timeout_ms);
             p->next = g->pending;
             g->pending = p;
-            join_error(cb, ctx, KERR_MEMBER_ID_REQUIRED, nid);
+            join_error(cb, ctx, -CN_EMEMBERREQ, nid);
             return;
         }
         grp_member *m = member_add(g, nid, req);
         new_member_joined(g, m, cb, ctx);
         return;
     }
-    /* A member id we handed out with MEMBER_ID_REQUIRED? */
+    /* A member id we handed out with -CN_EMEMBERREQ? */
     for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next) {
         grp_pending *p = *pp;
         if (!cn_str_eq(req->member_id, p->id))
@@ -779,7 +779,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
         char *nid = p->id;
         free(p);
         if (g->n_members >= c->cfg->group_max_size) {
-            join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, nid);
+            join_error(cb, ctx, -CN_EGROUPFULL, nid);
             free(nid);
             return;
         }
@@ -790,11 +790,11 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
     grp_member *m = member_find(g, req->member_id);
     if (!m) {
         grp_member *byinst = member_find_instance(g, req->instance_id);
-        join_error(cb, ctx, byinst ? KERR_FENCED_INSTANCE_ID : KERR_UNKNOWN_MEMBER_ID, midbuf);
+        join_error(cb, ctx, byinst ? -CN_EINSTFENCED : -CN_ENOMEMBER, midbuf);
         return;
     }
     if (req->instance_id.len >= 0 && !keq(req->instance_id, m->instance_id)) {
-        join_error(cb, ctx, KERR_FENCED_INSTANCE_ID, midbuf);
+        join_error(cb, ctx, -CN_EINSTFENCED, midbuf);
         return;
     }
     int same = protos_equal(m, req);
@@ -827,61 +827,61 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
         }
         break;
     default:
-        join_error(cb, ctx, KERR_UNKNOWN_MEMBER_ID, midbuf);
+        join_error(cb, ctx, -CN_ENOMEMBER, midbuf);
         break;
     }
 }
 
 /* Common checks of sync/heartbeat/commit: the member and its generation. */
-static int16_t check_member(grp *g, cn_str member_id, cn_str instance_id, int32_t generation,
+static int check_member(grp *g, cn_str member_id, cn_str instance_id, int32_t generation,
                             grp_member **out)
 {
     *out = NULL;
     if (instance_id.len >= 0) {
         grp_member *byinst = member_find_instance(g, instance_id);
         if (byinst && !cn_str_eq(member_id, byinst->id))
-            return KERR_FENCED_INSTANCE_ID;
+            return -CN_EINSTFENCED;
     }
     grp_member *m = member_find(g, member_id);
     if (!m)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     if (generation != g->generation)
-        return KERR_ILLEGAL_GENERATION;
+        return -CN_EGENERATION;
     *out = m;
-    return KERR_NONE;
+    return 0;
 }
 
 void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 {
-    grp_sync_result r = {.error = KERR_NONE, .assignment = {(const uint8_t *)"", 0}};
+    grp_sync_result r = {.error = 0, .assignment = {(const uint8_t *)"", 0}};
     grp *g = grp__find(c, req->group_id);
     grp_member *m = NULL;
     if (!g || g->state == GRP_EMPTY || g->state == GRP_DEAD) {
-        r.error = KERR_UNKNOWN_MEMBER_ID;
+        r.error = -CN_ENOMEMBER;
         cb(ctx, &r);
         return;
     }
     r.error = check_member(g, req->member_id, req->instance_id, req->generation, &m);
     if (!r.error && ((req->protocol_type.len >= 0 && !keq(req->protocol_type, g->protocol_type)) ||
                      (req->protocol_name.len >= 0 && !keq(req->protocol_name, g->protocol_name))))
-        r.error = KERR_INCONSISTENT_GROUP_PROTOCOL;
+        r.error = -CN_EGROUPPROTO;
     if (r.error) {
         cb(ctx, &r);
         return;
     }
     switch (g->state) {
     case GRP_PREPARING:
-        r.error = KERR_REBALANCE_IN_PROGRESS;
+        r.error = -CN_EREBALANCE;
         cb(ctx, &r);
         return;
     case GRP_STABLE:
         m->sync_cb = cb;
         m->sync_ctx = ctx;
         session_arm(m);
-        answer_sync(m, KERR_NONE);
+        answer_sync(m, 0);
         return;
     case GRP_COMPLETING:
-        answer_sync(m, KERR_REBALANCE_IN_PROGRESS); /* an earlier parked sync */
+        answer_sync(m, -CN_EREBALANCE); /* an earlier parked sync */
         m->sync_cb = cb;
         m->sync_ctx = ctx;
         session_arm(m);
@@ -906,96 +906,96 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
         g->state = GRP_STABLE;
         slog_info("group %s: stable at generation %d", g->id, g->generation);
         for (grp_member *o = g->members; o; o = o->next)
-            answer_sync(o, KERR_NONE);
+            answer_sync(o, 0);
         return;
     default:
-        r.error = KERR_UNKNOWN_MEMBER_ID;
+        r.error = -CN_ENOMEMBER;
         cb(ctx, &r);
         return;
     }
 }
 
-int16_t grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
+int grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                       int32_t generation)
 {
     grp *g = grp__find(c, group_id);
     if (!g)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     if (g->state == GRP_DEAD)
-        return KERR_COORDINATOR_NOT_AVAILABLE;
+        return -CN_EUNAVAIL;
     grp_member *m;
-    int16_t err = check_member(g, member_id, instance_id, generation, &m);
+    int err = check_member(g, member_id, instance_id, generation, &m);
     if (err)
         return err;
     switch (g->state) {
     case GRP_PREPARING:
         session_arm(m);
-        return KERR_REBALANCE_IN_PROGRESS;
+        return -CN_EREBALANCE;
     case GRP_COMPLETING:
     case GRP_STABLE:
         session_arm(m);
-        return KERR_NONE;
+        return 0;
     default:
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     }
 }
 
-int16_t grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id)
+int grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id)
 {
     grp *g = grp__find(c, group_id);
     if (!g)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     grp_member *m;
     if (member_id.len <= 0) {
         m = member_find_instance(g, instance_id);
     } else {
-        /* A client that got MEMBER_ID_REQUIRED and shuts down before
+        /* A client that got -CN_EMEMBERREQ and shuts down before
          * rejoining leaves with that id (Kafka: removePendingMember). */
         for (grp_pending *p = g->pending; p; p = p->next)
             if (cn_str_eq(member_id, p->id)) {
                 slog_info("group %s: pending member %s left", g->id, p->id);
                 pending_forget(g, p);
-                return KERR_NONE;
+                return 0;
             }
         m = member_find(g, member_id);
         if (instance_id.len >= 0) {
             grp_member *byinst = member_find_instance(g, instance_id);
             if (byinst && byinst != m)
-                return KERR_FENCED_INSTANCE_ID;
+                return -CN_EINSTFENCED;
             if (m && !keq(instance_id, m->instance_id))
-                return KERR_FENCED_INSTANCE_ID;
+                return -CN_EINSTFENCED;
         }
     }
     if (!m)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     slog_info("group %s: member %s left", g->id, m->id);
-    member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
-    return KERR_NONE;
+    member_remove(g, m, -CN_ENOMEMBER);
+    return 0;
 }
 
-int16_t grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
+int grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                          int32_t generation)
 {
     if (group_id.len <= 0)
-        return KERR_INVALID_GROUP_ID;
+        return -CN_EBADGROUP;
     grp *g = grp__find(c, group_id);
     if (generation < 0 && member_id.len <= 0) {
         /* A simple (standalone) commit: only while nobody is a member. */
-        return !g || !g->members ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
+        return !g || !g->members ? 0 : -CN_ENOMEMBER;
     }
     /* A group Kafka would have loaded (offsets or a stored generation) is an
      * empty group there: the member is unknown. */
     if (!g)
-        return generation < 0 || grp_known(c, group_id) ? KERR_UNKNOWN_MEMBER_ID
-                                                        : KERR_ILLEGAL_GENERATION;
+        return generation < 0 || grp_known(c, group_id) ? -CN_ENOMEMBER
+                                                        : -CN_EGENERATION;
     grp_member *m;
-    int16_t err = check_member(g, member_id, instance_id, generation, &m);
+    int err = check_member(g, member_id, instance_id, generation, &m);
     if (err)
         return err;
     /* Only a current member of the current generation learns that the
-     * assignment is not there yet; a stale one gets ILLEGAL_GENERATION. */
+     * assignment is not there yet; a stale one gets -CN_EGENERATION. */
     if (g->state == GRP_COMPLETING)
-        return KERR_REBALANCE_IN_PROGRESS;
+        return -CN_EREBALANCE;
     session_arm(m);
-    return KERR_NONE;
+    return 0;
 }

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -60,7 +59,7 @@ int grp_describe(grp_coord *c, cn_str group_id, void (*cb)(void *arg, const grp_
         free(id);
         return 0;
     }
-    return -1;
+    return -CN_ENOGROUP;
 }
 
 typedef struct list_ctx {
@@ -88,18 +87,18 @@ void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
     }
 }
 
-int16_t grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
+int grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
 {
     *wait_target = -1;
     grp *g = grp__find(c, group_id);
     if (g && g->members)
-        return KERR_NON_EMPTY_GROUP;
+        return -CN_ENOTEMPTY;
     int known = g != NULL;
     if (c->offsets)
         known = known || goff_group_has_offsets(c->offsets, group_id) ||
                 goff_group_meta(c->offsets, group_id).len >= 0;
     if (!known)
-        return KERR_GROUP_ID_NOT_FOUND;
+        return -CN_ENOGROUP;
     if (g) {
         uint32_t h = grp__hash_of(group_id.ptr, (size_t)group_id.len);
         for (grp **pp = &c->hash[h]; *pp; pp = &(*pp)->hnext)
@@ -111,13 +110,20 @@ int16_t grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
     }
     if (c->offsets) {
         int64_t t1 = -1, t2 = -1;
-        if (goff_delete_group(c->offsets, group_id, &t1) < 0 ||
-            goff_put_group_meta(c->offsets, group_id, (cn_bytes){NULL, -1}, &t2) < 0)
-            return KERR_KAFKA_STORAGE_ERROR;
+        int rc = goff_delete_group(c->offsets, group_id, &t1);
+        if (rc == 0)
+            rc = goff_put_group_meta(c->offsets, group_id, (cn_bytes){NULL, -1}, &t2);
+        if (rc < 0) {
+            /* Whatever the store's reason (a name it cannot hold included),
+             * the deletion is not recorded: a storage failure to the caller. */
+            slog_warn("group %.*s: deleting its offsets failed: %s", group_id.len, group_id.ptr,
+                      cn_strerror(rc));
+            return -CN_EIO;
+        }
         *wait_target = CN_MAX(t1, t2);
     }
     slog_info("group %.*s deleted", group_id.len, group_id.ptr);
-    return KERR_NONE;
+    return 0;
 }
 
 int grp_known(grp_coord *c, cn_str group_id)

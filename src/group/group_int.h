@@ -72,9 +72,9 @@ struct grp_coord {
 
 grp *grp__find(grp_coord *c, cn_str id);
 const grp_proto *grp__member_proto(const grp_member *m, const char *name);
-char *grp__strdup(cn_str s);                  /* NUL-terminated copy; NULL for a null string */
+char *grp__strdup(cn_str s);     /* NUL-terminated copy; NULL for a null string */
 int32_t grp__load_generation(grp_coord *c, cn_str id);
 uint32_t grp__hash_of(const char *p, size_t n);
-/* Unlink nothing; answer parked requests with COORDINATOR_NOT_AVAILABLE and free g. */
+/* Unlink nothing; answer parked requests with -CN_EUNAVAIL and free g. */
 void grp__group_free(grp_coord *c, grp *g);
 #endif

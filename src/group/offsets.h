@@ -92,7 +92,7 @@ typedef struct goff_commit_item {
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch;
-    cn_str metadata;                       /* len -1 = null */
+    cn_str metadata;                     /* len -1 = null */
     int64_t expire_ms;                   /* -1 none */
 } goff_commit_item;
 int goff_commit(goff_store *s, cn_str group, const goff_commit_item *items, int n, int64_t now_ms,

@@ -88,8 +88,8 @@ void kh_offset_commit(kreq *q)
     kafka_offset_commit_response_init(rsp);
     int32_t generation = q->ver >= 1 ? req.generation_id_or_member_epoch : -1;
     kstr member = q->ver >= 1 ? req.member_id : kstr_c("");
-    int16_t gerr = grp_check_commit(ksrv_groups(q->ks), req.group_id, member,
-                                    req.group_instance_id, generation);
+    int16_t gerr = kerr_from_cn(grp_check_commit(ksrv_groups(q->ks), req.group_id, member,
+                                                 req.group_instance_id, generation));
     int64_t now = loop_wall_ms();
     int64_t expire = -1;
     if (q->ver >= 2 && q->ver <= 4 && req.retention_time_ms >= 0)
@@ -554,7 +554,8 @@ void kh_delete_groups(kreq *q)
         rsp->results.items[i].group_id = kreq_strdup(q, g);
         int64_t t = -1;
         rsp->results.items[i].error_code =
-            g.len <= 0 ? KERR_INVALID_GROUP_ID : grp_delete(ksrv_groups(q->ks), g, &t);
+            g.len <= 0 ? KERR_INVALID_GROUP_ID
+                       : kerr_from_cn(grp_delete(ksrv_groups(q->ks), g, &t));
         target = CN_MAX(target, t);
     }
     answer_when_durable(q, target, rsp, delete_groups_encode);
