@@ -1,5 +1,68 @@
 /* Consumer-group coordinator state machine: join, sync, heartbeat, leave,
- * commit checks, timers. Admin queries are in group_admin.c. See group.h. */
+ * commit checks, timers. Admin queries are in group_admin.c. See group.h.
+ *
+ * A group is created Empty (group_get); after that its state changes only in
+ * grp__transition(g, event), which applies next_state[][] below and
+ * CN_ASSERTs that the event is legal in g's state (callers raise only events
+ * their state allows: an illegal one is a bug, never bad input). Dead lasts
+ * no time: grp_delete frees the group right after the move.
+ *
+ *              REBALANCE                JOIN_DONE                ASSIGNED
+ *   Empty ------------------> Preparing ------------> Completing ----------> Stable
+ *   ^   |                      |  |  ^                    |                    |
+ *   |   |       ALL_GONE       |  |  |     REBALANCE      |     REBALANCE      |
+ *   +---|----------------------+  |  +--------------------+--------------------+
+ *       | DELETE                  | DELETE (no members left)
+ *       v                         v
+ *      Dead                      Dead
+ *
+ * What each request or timer does in each state, and the function behind it.
+ * Errors drop their CN_ prefix (ENOMEMBER is -CN_ENOMEMBER); =>EVENT is the
+ * grp__transition raised (GRP_EV_EVENT).
+ *
+ *  event \ state   Empty              Preparing           Completing          Stable
+ *  JoinGroup, new  member_add, park,  member_add, park,   member_add, park,   as Completing
+ *  member          =>REBALANCE        maybe_complete_join =>REBALANCE
+ *  (new_member_joined)
+ *  JoinGroup,      ENOMEMBER (no      park_join,          same protocols:     same protocols and
+ *  known member    members)           maybe_complete_join join_answer_current not the leader:
+ *                                                         else park,          join_answer_current
+ *                                                         =>REBALANCE         else park,
+ *                                                                             =>REBALANCE
+ *  JoinGroup, new  as a new member    new id, park,       new id, park,       new id; same
+ *  id for a known                     maybe_complete_join =>REBALANCE         protocols: answer
+ *  static member                                                              now, else park,
+ *                                                                             =>REBALANCE
+ *  SyncGroup       ENOMEMBER          EREBALANCE          park; the leader's: answer the
+ *  (grp_sync)                                             =>ASSIGNED, answer  assignment
+ *                                                         every parked sync
+ *  Heartbeat       ENOMEMBER          EREBALANCE          0                   0
+ *  OffsetCommit    0 for a simple     0                   EREBALANCE          0
+ *  (check_commit)  commit, else
+ *                  ENOMEMBER
+ *  LeaveGroup or   ENOMEMBER (no      member_remove,      member_remove,      as Completing
+ *  session expiry  members)           maybe_complete_join =>REBALANCE
+ *  all joined, or  -                  complete_join:      -                   -
+ *  join_timer_fired                   =>JOIN_DONE, or
+ *                                     =>ALL_GONE if
+ *                                     nobody is left
+ *  DeleteGroups    =>DELETE           =>DELETE if no      ENOTEMPTY           ENOTEMPTY
+ *  (grp_delete)                       members, else
+ *                                     ENOTEMPTY
+ *
+ * Before its cell, JoinGroup checks the request (EBADGROUP, ESESSIONTMO,
+ * EGROUPPROTO), and a new member may get EGROUPFULL, or EMEMBERREQ with a
+ * pending member id to join with (KIP-394). SyncGroup, Heartbeat and
+ * OffsetCommit check the member first (check_member: EINSTFENCED, ENOMEMBER,
+ * EGENERATION).
+ *
+ * The join phase ends early once every member has a parked join and no
+ * pending member id is outstanding (all_joined), except during the initial
+ * delay of a group that was Empty. Members that did not rejoin leave in
+ * complete_join: dynamic ones at once, static ones when their session
+ * expires; while only absent static members remain, the phase waits another
+ * rebalance timeout. Preparing =>REBALANCE restarts the phase: complete_join
+ * raises it if the members share no protocol, which their joins exclude. */
 #include "group/group.h"
 #include "group/group_int.h"
 
@@ -12,10 +75,46 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-static const char *const state_names[] = {"Empty", "PreparingRebalance", "CompletingRebalance",
-                                          "Stable", "Dead"};
+static const char *const state_names[GRP_STATE__COUNT] = {
+    "Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead",
+};
 
-const char *grp_state_name(grp_state s) { return state_names[s]; }
+const char *grp_state_name(grp_state s)
+{
+    return (unsigned)s < GRP_STATE__COUNT ? state_names[s] : "Unknown";
+}
+
+/* Transitions ------------------------------------------------------------------ */
+
+static const char *const event_names[GRP_EV__COUNT] = {
+    "rebalance", "join done", "all gone", "assigned", "delete",
+};
+
+#define NO_MOVE (-1)
+
+/* next_state[from][event], the table in the file header. */
+static const signed char next_state[GRP_STATE__COUNT][GRP_EV__COUNT] = {
+    /*                 REBALANCE      JOIN_DONE       ALL_GONE   ASSIGNED    DELETE */
+    [GRP_EMPTY]      = {GRP_PREPARING, NO_MOVE,        NO_MOVE,   NO_MOVE,    GRP_DEAD},
+    [GRP_PREPARING]  = {GRP_PREPARING, GRP_COMPLETING, GRP_EMPTY, NO_MOVE,    GRP_DEAD},
+    [GRP_COMPLETING] = {GRP_PREPARING, NO_MOVE,        NO_MOVE,   GRP_STABLE, NO_MOVE},
+    [GRP_STABLE]     = {GRP_PREPARING, NO_MOVE,        NO_MOVE,   NO_MOVE,    NO_MOVE},
+    [GRP_DEAD]       = {NO_MOVE,       NO_MOVE,        NO_MOVE,   NO_MOVE,    NO_MOVE},
+};
+
+void grp__transition(grp *g, grp_event ev)
+{
+    CN_ASSERT((unsigned)g->state < GRP_STATE__COUNT && (unsigned)ev < GRP_EV__COUNT);
+    int to = next_state[g->state][ev];
+    if (to == NO_MOVE) {
+        slog_error("group %s: event '%s' is illegal in state %s", g->id, event_names[ev],
+                   state_names[g->state]);
+        cn_assert_fail("legal group transition", __FILE__, __LINE__);
+    }
+    slog_debug("group %s: %s -> %s (%s)", g->id, state_names[g->state], state_names[to],
+               event_names[ev]);
+    g->state = (grp_state)to;
+}
 
 /* Helpers ------------------------------------------------------------------ */
 
@@ -488,7 +587,7 @@ static void prepare_rebalance(grp *g, const char *why)
             answer_sync(m, -CN_EREBALANCE);
         }
     }
-    g->state = GRP_PREPARING;
+    grp__transition(g, GRP_EV_REBALANCE);
     slog_info("group %s: rebalance (generation %d): %s", g->id, g->generation, why);
     int32_t delay = c->cfg->group_initial_rebalance_delay_ms;
     if (was == GRP_EMPTY && delay > 0) {
@@ -538,7 +637,7 @@ static void complete_join(grp *g)
     free(g->protocol_name);
     g->protocol_name = NULL;
     if (!g->members) {
-        g->state = GRP_EMPTY;
+        grp__transition(g, GRP_EV_ALL_GONE);
         free(g->leader);
         g->leader = NULL;
         slog_info("group %s: empty at generation %d", g->id, g->generation);
@@ -556,7 +655,7 @@ static void complete_join(grp *g)
     g->protocol_name = xstrdup(proto);
     if (!g->leader)
         g->leader = xstrdup(g->members->id);
-    g->state = GRP_COMPLETING;
+    grp__transition(g, GRP_EV_JOIN_DONE);
     slog_info("group %s: generation %d with %d member(s), protocol %s, leader %s", g->id,
               g->generation, g->n_members, g->protocol_name, g->leader);
     persist_meta(g);
@@ -580,7 +679,7 @@ static grp *group_get(grp_coord *c, cn_str id, int create)
     g = xcalloc(1, sizeof(*g));
     g->c = c;
     g->id = grp__strdup(id);
-    g->state = GRP_EMPTY;
+    g->state = GRP_EMPTY;            /* every group starts Empty, then only grp__transition */
     g->generation = grp__load_generation(c, id);
     loop_timer_init(&g->join_timer, join_timer_fired, g);
     uint32_t h = grp__hash_of(id.ptr, (size_t)id.len);
@@ -903,7 +1002,7 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
             memcpy(o->assign, a.ptr, (size_t)len);
             o->assign_len = len;
         }
-        g->state = GRP_STABLE;
+        grp__transition(g, GRP_EV_ASSIGNED);
         slog_info("group %s: stable at generation %d", g->id, g->generation);
         for (grp_member *o = g->members; o; o = o->next)
             answer_sync(o, 0);

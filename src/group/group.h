@@ -7,8 +7,11 @@
  *
  * States: EMPTY -> PREPARING (a join phase: waiting for members to
  * (re)join) -> COMPLETING (generation bumped, waiting for the leader's
- * SyncGroup) -> STABLE; back to PREPARING on any membership change; DEAD
- * once deleted. Protocol metadata and assignments are opaque bytes.
+ * SyncGroup) -> STABLE; back to PREPARING on any membership change, to
+ * EMPTY when a join phase ends with nobody; DEAD once deleted (and freed at
+ * once, so no call ever sees it). The transition table, with the function
+ * behind each move, heads group.c. Protocol metadata and assignments are
+ * opaque bytes.
  *
  * Join and sync may park: they answer through a callback, either before the
  * call returns or later (join phase completion, leader's sync, timers). A

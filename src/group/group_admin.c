@@ -100,6 +100,7 @@ int grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
     if (!known)
         return -CN_ENOGROUP;
     if (g) {
+        grp__transition(g, GRP_EV_DELETE);  /* Dead: unlinked and freed right away */
         uint32_t h = grp__hash_of(group_id.ptr, (size_t)group_id.len);
         for (grp **pp = &c->hash[h]; *pp; pp = &(*pp)->hnext)
             if (*pp == g) {

@@ -1227,6 +1227,28 @@ static void test_initial_delay_extended_by_member_id_required_joins(void **state
     assert_int_equal(ja.n_members, 2);
 }
 
+/* PreparingRebalance with no members left (the only member left during the
+ * initial delay) is as deletable as Empty: the group goes Dead and its join
+ * timer with it. */
+static void test_delete_group_preparing_without_members(void **state)
+{
+    fixture *f = *state;
+    jrec ja;
+    jopts o = {.instance = "i1"};
+    join_opts(f, "g", "", &o, &ja);
+    assert_int_equal(ja.calls, 0);
+    assert_int_equal(grp_leave(f->c, K("g"), K(""), K("i1")), 0);
+    assert_int_equal(ja.calls, 1);
+    assert_int_equal(ja.error, -CN_ENOMEMBER);
+    assert_int_equal(state_of(f, "g"), GRP_PREPARING);
+    int64_t wt;
+    assert_int_equal(grp_delete(f->c, K("g"), &wt), 0);
+    drec d;
+    assert_int_equal(grp_describe(f->c, K("g"), on_describe, &d), -CN_ENOGROUP);
+    drive_ms(f, 150);                                 /* past the delay: no timer left */
+    assert_int_equal(grp_known(f->c, K("g")), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1262,6 +1284,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_initial_delay_extended_by_member_id_required_joins,
                                         setup_delay, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_group_preparing_without_members, setup_delay,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
