@@ -933,7 +933,7 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
 
 /* Common checks of sync/heartbeat/commit: the member and its generation. */
 static int check_member(grp *g, cn_str member_id, cn_str instance_id, int32_t generation,
-                            grp_member **out)
+                        grp_member **out)
 {
     *out = NULL;
     if (instance_id.len >= 0) {
@@ -1015,7 +1015,7 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 }
 
 int grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
-                      int32_t generation)
+                  int32_t generation)
 {
     grp *g = grp__find(c, group_id);
     if (!g)
@@ -1073,7 +1073,7 @@ int grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_i
 }
 
 int grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
-                         int32_t generation)
+                     int32_t generation)
 {
     if (group_id.len <= 0)
         return -CN_EBADGROUP;

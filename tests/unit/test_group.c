@@ -670,7 +670,7 @@ static void test_leave_answers_parked_requests(void **state)
 /* Run the loop, heartbeating member m of generation gen every few ms, until
  * the heartbeat answers something other than NONE or max_ms passed. */
 static int heartbeat_until_error(fixture *f, const char *group, const char *m, int32_t gen,
-                                     int64_t max_ms)
+                                 int64_t max_ms)
 {
     int64_t end = loop_now_mono() + max_ms;
     int err = 0;
