@@ -1,5 +1,68 @@
 /* Consumer-group coordinator state machine: join, sync, heartbeat, leave,
- * commit checks, timers. Admin queries are in group_admin.c. See group.h. */
+ * commit checks, timers. Admin queries are in group_admin.c. See group.h.
+ *
+ * A group is created Empty (group_get); after that its state changes only in
+ * grp__transition(g, event), which applies next_state[][] below and
+ * CN_ASSERTs that the event is legal in g's state (callers raise only events
+ * their state allows: an illegal one is a bug, never bad input). Dead lasts
+ * no time: grp_delete frees the group right after the move.
+ *
+ *              REBALANCE                JOIN_DONE                ASSIGNED
+ *   Empty ------------------> Preparing ------------> Completing ----------> Stable
+ *   ^   |                      |  |  ^                    |                    |
+ *   |   |       ALL_GONE       |  |  |     REBALANCE      |     REBALANCE      |
+ *   +---|----------------------+  |  +--------------------+--------------------+
+ *       | DELETE                  | DELETE (no members left)
+ *       v                         v
+ *      Dead                      Dead
+ *
+ * What each request or timer does in each state, and the function behind it.
+ * Errors drop their CN_ prefix (ENOMEMBER is -CN_ENOMEMBER); =>EVENT is the
+ * grp__transition raised (GRP_EV_EVENT).
+ *
+ *  event \ state   Empty              Preparing           Completing          Stable
+ *  JoinGroup, new  member_add, park,  member_add, park,   member_add, park,   as Completing
+ *  member          =>REBALANCE        maybe_complete_join =>REBALANCE
+ *  (new_member_joined)
+ *  JoinGroup,      ENOMEMBER (no      park_join,          same protocols:     same protocols and
+ *  known member    members)           maybe_complete_join join_answer_current not the leader:
+ *                                                         else park,          join_answer_current
+ *                                                         =>REBALANCE         else park,
+ *                                                                             =>REBALANCE
+ *  JoinGroup, new  as a new member    new id, park,       new id, park,       new id; same
+ *  id for a known                     maybe_complete_join =>REBALANCE         protocols: answer
+ *  static member                                                              now, else park,
+ *                                                                             =>REBALANCE
+ *  SyncGroup       ENOMEMBER          EREBALANCE          park; the leader's: answer the
+ *  (grp_sync)                                             =>ASSIGNED, answer  assignment
+ *                                                         every parked sync
+ *  Heartbeat       ENOMEMBER          EREBALANCE          0                   0
+ *  OffsetCommit    0 for a simple     0                   EREBALANCE          0
+ *  (check_commit)  commit, else
+ *                  ENOMEMBER
+ *  LeaveGroup or   ENOMEMBER (no      member_remove,      member_remove,      as Completing
+ *  session expiry  members)           maybe_complete_join =>REBALANCE
+ *  all joined, or  -                  complete_join:      -                   -
+ *  join_timer_fired                   =>JOIN_DONE, or
+ *                                     =>ALL_GONE if
+ *                                     nobody is left
+ *  DeleteGroups    =>DELETE           =>DELETE if no      ENOTEMPTY           ENOTEMPTY
+ *  (grp_delete)                       members, else
+ *                                     ENOTEMPTY
+ *
+ * Before its cell, JoinGroup checks the request (EBADGROUP, ESESSIONTMO,
+ * EGROUPPROTO), and a new member may get EGROUPFULL, or EMEMBERREQ with a
+ * pending member id to join with (KIP-394). SyncGroup, Heartbeat and
+ * OffsetCommit check the member first (check_member: EINSTFENCED, ENOMEMBER,
+ * EGENERATION).
+ *
+ * The join phase ends early once every member has a parked join and no
+ * pending member id is outstanding (all_joined), except during the initial
+ * delay of a group that was Empty. Members that did not rejoin leave in
+ * complete_join: dynamic ones at once, static ones when their session
+ * expires; while only absent static members remain, the phase waits another
+ * rebalance timeout. Preparing =>REBALANCE restarts the phase: complete_join
+ * raises it if the members share no protocol, which their joins exclude. */
 #include "group/group.h"
 #include "group/group_int.h"
 
@@ -9,18 +72,53 @@
 #include <sys/random.h>
 
 #include "net/loop.h"
-#include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
 
-static const char *const state_names[] = {"Empty", "PreparingRebalance", "CompletingRebalance",
-                                          "Stable", "Dead"};
+static const char *const state_names[GRP_STATE__COUNT] = {
+    "Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead",
+};
 
-const char *grp_state_name(grp_state s) { return state_names[s]; }
+const char *grp_state_name(grp_state s)
+{
+    return (unsigned)s < GRP_STATE__COUNT ? state_names[s] : "Unknown";
+}
+
+/* Transitions ------------------------------------------------------------------ */
+
+static const char *const event_names[GRP_EV__COUNT] = {
+    "rebalance", "join done", "all gone", "assigned", "delete",
+};
+
+#define NO_MOVE (-1)
+
+/* next_state[from][event], the table in the file header. */
+static const signed char next_state[GRP_STATE__COUNT][GRP_EV__COUNT] = {
+    /*                 REBALANCE      JOIN_DONE       ALL_GONE   ASSIGNED    DELETE */
+    [GRP_EMPTY]      = {GRP_PREPARING, NO_MOVE,        NO_MOVE,   NO_MOVE,    GRP_DEAD},
+    [GRP_PREPARING]  = {GRP_PREPARING, GRP_COMPLETING, GRP_EMPTY, NO_MOVE,    GRP_DEAD},
+    [GRP_COMPLETING] = {GRP_PREPARING, NO_MOVE,        NO_MOVE,   GRP_STABLE, NO_MOVE},
+    [GRP_STABLE]     = {GRP_PREPARING, NO_MOVE,        NO_MOVE,   NO_MOVE,    NO_MOVE},
+    [GRP_DEAD]       = {NO_MOVE,       NO_MOVE,        NO_MOVE,   NO_MOVE,    NO_MOVE},
+};
+
+void grp__transition(grp *g, grp_event ev)
+{
+    CN_ASSERT((unsigned)g->state < GRP_STATE__COUNT && (unsigned)ev < GRP_EV__COUNT);
+    int to = next_state[g->state][ev];
+    if (to == NO_MOVE) {
+        slog_error("group %s: event '%s' is illegal in state %s", g->id, event_names[ev],
+                   state_names[g->state]);
+        cn_assert_fail("legal group transition", __FILE__, __LINE__);
+    }
+    slog_debug("group %s: %s -> %s (%s)", g->id, state_names[g->state], state_names[to],
+               event_names[ev]);
+    g->state = (grp_state)to;
+}
 
 /* Helpers ------------------------------------------------------------------ */
 
-char *grp__kdup(kstr s)
+char *grp__strdup(cn_str s)
 {
     if (s.len < 0)
         return NULL;
@@ -30,7 +128,7 @@ char *grp__kdup(kstr s)
     return p;
 }
 
-static int keq(kstr a, const char *b) { return b && kstr_eq(a, b); }
+static int keq(cn_str a, const char *b) { return b && cn_str_eq(a, b); }
 
 uint32_t grp__hash_of(const char *p, size_t n)
 {
@@ -41,7 +139,7 @@ uint32_t grp__hash_of(const char *p, size_t n)
 }
 
 /* "<prefix>-<uuid v4>" */
-static char *new_member_id(kstr prefix)
+static char *new_member_id(cn_str prefix)
 {
     uint8_t r[16];
     if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -65,30 +163,30 @@ static char *new_member_id(kstr prefix)
     return id;
 }
 
-grp *grp__find(grp_coord *c, kstr id)
+grp *grp__find(grp_coord *c, cn_str id)
 {
     if (id.len < 0)
         return NULL;
     for (grp *g = c->hash[grp__hash_of(id.ptr, (size_t)id.len)]; g; g = g->hnext)
-        if (kstr_eq(id, g->id))
+        if (cn_str_eq(id, g->id))
             return g;
     return NULL;
 }
 
-static grp_member *member_find(grp *g, kstr id)
+static grp_member *member_find(grp *g, cn_str id)
 {
     for (grp_member *m = g->members; m; m = m->next)
-        if (kstr_eq(id, m->id))
+        if (cn_str_eq(id, m->id))
             return m;
     return NULL;
 }
 
-static grp_member *member_find_instance(grp *g, kstr inst)
+static grp_member *member_find_instance(grp *g, cn_str inst)
 {
     if (inst.len < 0)
         return NULL;
     for (grp_member *m = g->members; m; m = m->next)
-        if (m->instance_id && kstr_eq(inst, m->instance_id))
+        if (m->instance_id && cn_str_eq(inst, m->instance_id))
             return m;
     return NULL;
 }
@@ -120,7 +218,7 @@ static void protos_set(grp_member *m, const grp_join_req *req)
     m->protos = xcalloc((size_t)req->n_protocols, sizeof(*m->protos));
     m->n_protos = req->n_protocols;
     for (int i = 0; i < req->n_protocols; i++) {
-        m->protos[i].name = grp__kdup(req->protocols[i].name);
+        m->protos[i].name = grp__strdup(req->protocols[i].name);
         int32_t len = req->protocols[i].metadata.len > 0 ? req->protocols[i].metadata.len : 0;
         m->protos[i].meta = xmalloc((size_t)len + 1);
         memcpy(m->protos[i].meta, req->protocols[i].metadata.ptr, (size_t)len);
@@ -136,7 +234,7 @@ static int protos_equal(const grp_member *m, const grp_join_req *req)
     for (int i = 0; i < m->n_protos; i++) {
         const grp_protocol *p = &req->protocols[i];
         int32_t len = p->metadata.len > 0 ? p->metadata.len : 0;
-        if (!kstr_eq(p->name, m->protos[i].name) || len != m->protos[i].len ||
+        if (!cn_str_eq(p->name, m->protos[i].name) || len != m->protos[i].len ||
             memcmp(p->metadata.ptr, m->protos[i].meta, (size_t)len) != 0)
             return 0;
     }
@@ -191,14 +289,14 @@ static int group_accepts(grp *g, const grp_join_req *req)
 {
     if (!g->members)
         return 1;
-    if (!g->protocol_type || !kstr_eq(req->protocol_type, g->protocol_type))
+    if (!g->protocol_type || !cn_str_eq(req->protocol_type, g->protocol_type))
         return 0;
     for (int i = 0; i < req->n_protocols; i++) {
         int all = 1;
         for (grp_member *m = g->members; m && all; m = m->next) {
             int found = 0;
             for (int k = 0; k < m->n_protos && !found; k++)
-                found = kstr_eq(req->protocols[i].name, m->protos[k].name);
+                found = cn_str_eq(req->protocols[i].name, m->protos[k].name);
             all = found;
         }
         if (all)
@@ -237,17 +335,18 @@ static void persist_meta(grp *g)
     buf[9 + lt] = (uint8_t)ln;
     memcpy(buf + 10 + lt, pn, ln);
     int64_t target;
-    int rc = goff_put_group_meta(g->c->offsets, kstr_c(g->id), (kbytes){buf, (int32_t)n}, &target);
+    int rc = goff_put_group_meta(g->c->offsets, cn_str_c(g->id), (cn_bytes){buf, (int32_t)n},
+                                 &target);
     if (rc < 0)
         slog_warn("group %s: storing generation %d failed: %d", g->id, g->generation, rc);
     free(buf);
 }
 
-int32_t grp__load_generation(grp_coord *c, kstr id)
+int32_t grp__load_generation(grp_coord *c, cn_str id)
 {
     if (!c->offsets)
         return 0;
-    kbytes b = goff_group_meta(c->offsets, id);
+    cn_bytes b = goff_group_meta(c->offsets, id);
     if (b.len < 6 || b.ptr[0] != 0 || b.ptr[1] != GRP_META_VERSION)
         return 0;
     return (int32_t)((uint32_t)b.ptr[2] << 24 | (uint32_t)b.ptr[3] << 16 |
@@ -256,7 +355,7 @@ int32_t grp__load_generation(grp_coord *c, kstr id)
 
 /* Answers ------------------------------------------------------------------ */
 
-static void answer_join_error(grp_member *m, int16_t err)
+static void answer_join_error(grp_member *m, int err)
 {
     if (!m->join_cb)
         return;
@@ -268,7 +367,7 @@ static void answer_join_error(grp_member *m, int16_t err)
     cb(ctx, &r);
 }
 
-static void answer_sync(grp_member *m, int16_t err)
+static void answer_sync(grp_member *m, int err)
 {
     if (!m->sync_cb)
         return;
@@ -281,9 +380,9 @@ static void answer_sync(grp_member *m, int16_t err)
     if (!err) {
         r.protocol_type = g->protocol_type;
         r.protocol_name = g->protocol_name;
-        r.assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
+        r.assignment = (cn_bytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
     } else {
-        r.assignment = (kbytes){(const uint8_t *)"", 0};
+        r.assignment = (cn_bytes){(const uint8_t *)"", 0};
     }
     cb(ctx, &r);
 }
@@ -301,12 +400,12 @@ static void join_answer_current(grp_member *m, grp_join_cb cb, void *ctx, int sk
             const grp_proto *p = grp__member_proto(o, g->protocol_name);
             list[n].member_id = o->id;
             list[n].instance_id = o->instance_id;
-            list[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
+            list[n].metadata = p ? (cn_bytes){p->meta, p->len} : (cn_bytes){(const uint8_t *)"", 0};
             n++;
         }
     }
     grp_join_result r = {
-        .error = KERR_NONE,
+        .error = 0,
         .generation = g->generation,
         .protocol_type = g->protocol_type,
         .protocol_name = g->protocol_name,
@@ -329,7 +428,7 @@ static void session_arm(grp_member *m)
     loop_timer_start(m->g->c->l, &m->session, m->session_ms);
 }
 
-static void member_remove(grp *g, grp_member *m, int16_t err);
+static void member_remove(grp *g, grp_member *m, int err);
 static void prepare_rebalance(grp *g, const char *why);
 static void maybe_complete_join(grp *g);
 
@@ -339,10 +438,10 @@ static void session_expired(loop_timer *t)
     grp *g = m->g;
     slog_info("group %s: member %s left: session timeout (%d ms) expired", g->id, m->id,
               m->session_ms);
-    member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
+    member_remove(g, m, -CN_ENOMEMBER);
 }
 
-/* Forget a member id handed out with MEMBER_ID_REQUIRED; a join phase
+/* Forget a member id handed out with -CN_EMEMBERREQ; a join phase
  * that waited for it may now complete. */
 static void pending_forget(grp *g, grp_pending *p)
 {
@@ -380,9 +479,9 @@ static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
     grp_member *m = xcalloc(1, sizeof(*m));
     m->g = g;
     m->id = id;
-    m->instance_id = grp__kdup(req->instance_id);
-    m->client_id = grp__kdup(req->client_id.len >= 0 ? req->client_id : kstr_c(""));
-    m->client_host = grp__kdup(req->client_host.len >= 0 ? req->client_host : kstr_c(""));
+    m->instance_id = grp__strdup(req->instance_id);
+    m->client_id = grp__strdup(req->client_id.len >= 0 ? req->client_id : cn_str_c(""));
+    m->client_host = grp__strdup(req->client_host.len >= 0 ? req->client_host : cn_str_c(""));
     m->session_ms = req->session_timeout_ms;
     m->rebalance_ms = req->rebalance_timeout_ms;
     protos_set(m, req);
@@ -394,7 +493,7 @@ static grp_member *member_add(grp *g, char *id, const grp_join_req *req)
     *pp = m;
     g->n_members++;
     if (!g->protocol_type)
-        g->protocol_type = grp__kdup(req->protocol_type);
+        g->protocol_type = grp__strdup(req->protocol_type);
     return m;
 }
 
@@ -412,7 +511,7 @@ static void member_free(grp *g, grp_member *m)
 
 /* Unlink m, answer whatever it had parked with err, and free it (no
  * rebalance triggered here). */
-static void member_drop(grp *g, grp_member *m, int16_t err)
+static void member_drop(grp *g, grp_member *m, int err)
 {
     for (grp_member **pp = &g->members; *pp; pp = &(*pp)->next)
         if (*pp == m) {
@@ -433,7 +532,7 @@ static void member_drop(grp *g, grp_member *m, int16_t err)
     }
 }
 
-static void member_remove(grp *g, grp_member *m, int16_t err)
+static void member_remove(grp *g, grp_member *m, int err)
 {
     member_drop(g, m, err);
     switch (g->state) {
@@ -485,10 +584,10 @@ static void prepare_rebalance(grp *g, const char *why)
             free(m->assign);
             m->assign = NULL;
             m->assign_len = 0;
-            answer_sync(m, KERR_REBALANCE_IN_PROGRESS);
+            answer_sync(m, -CN_EREBALANCE);
         }
     }
-    g->state = GRP_PREPARING;
+    grp__transition(g, GRP_EV_REBALANCE);
     slog_info("group %s: rebalance (generation %d): %s", g->id, g->generation, why);
     int32_t delay = c->cfg->group_initial_rebalance_delay_ms;
     if (was == GRP_EMPTY && delay > 0) {
@@ -517,7 +616,7 @@ static void complete_join(grp *g)
         if (!m->join_cb && !m->instance_id) {
             slog_info("group %s: member %s removed: did not rejoin within the rebalance timeout",
                       g->id, m->id);
-            member_drop(g, m, KERR_UNKNOWN_MEMBER_ID);
+            member_drop(g, m, -CN_ENOMEMBER);
         } else if (m->join_cb && !joined) {
             joined = m;
         }
@@ -529,7 +628,7 @@ static void complete_join(grp *g)
         loop_timer_start(c->l, &g->join_timer, max_rebalance_ms(g));
         return;
     }
-    grp_member *leader = g->leader ? member_find(g, kstr_c(g->leader)) : NULL;
+    grp_member *leader = g->leader ? member_find(g, cn_str_c(g->leader)) : NULL;
     if (joined && (!leader || !leader->join_cb)) {
         free(g->leader);                  /* the leader must be one that rejoined */
         g->leader = xstrdup(joined->id);
@@ -538,7 +637,7 @@ static void complete_join(grp *g)
     free(g->protocol_name);
     g->protocol_name = NULL;
     if (!g->members) {
-        g->state = GRP_EMPTY;
+        grp__transition(g, GRP_EV_ALL_GONE);
         free(g->leader);
         g->leader = NULL;
         slog_info("group %s: empty at generation %d", g->id, g->generation);
@@ -549,14 +648,14 @@ static void complete_join(grp *g)
     if (!proto) {
         /* Cannot happen: joins are checked against the members. Be safe. */
         for (m = g->members; m; m = m->next)
-            answer_join_error(m, KERR_INCONSISTENT_GROUP_PROTOCOL);
+            answer_join_error(m, -CN_EGROUPPROTO);
         prepare_rebalance(g, "no common protocol");
         return;
     }
     g->protocol_name = xstrdup(proto);
     if (!g->leader)
         g->leader = xstrdup(g->members->id);
-    g->state = GRP_COMPLETING;
+    grp__transition(g, GRP_EV_JOIN_DONE);
     slog_info("group %s: generation %d with %d member(s), protocol %s, leader %s", g->id,
               g->generation, g->n_members, g->protocol_name, g->leader);
     persist_meta(g);
@@ -572,15 +671,15 @@ static void complete_join(grp *g)
     }
 }
 
-static grp *group_get(grp_coord *c, kstr id, int create)
+static grp *group_get(grp_coord *c, cn_str id, int create)
 {
     grp *g = grp__find(c, id);
     if (g || !create)
         return g;
     g = xcalloc(1, sizeof(*g));
     g->c = c;
-    g->id = grp__kdup(id);
-    g->state = GRP_EMPTY;
+    g->id = grp__strdup(id);
+    g->state = GRP_EMPTY;            /* every group starts Empty, then only grp__transition */
     g->generation = grp__load_generation(c, id);
     loop_timer_init(&g->join_timer, join_timer_fired, g);
     uint32_t h = grp__hash_of(id.ptr, (size_t)id.len);
@@ -592,7 +691,7 @@ static grp *group_get(grp_coord *c, kstr id, int create)
 void grp__group_free(grp_coord *c, grp *g)
 {
     while (g->members)
-        member_drop(g, g->members, KERR_COORDINATOR_NOT_AVAILABLE);
+        member_drop(g, g->members, -CN_EUNAVAIL);
     while (g->pending) {
         grp_pending *p = g->pending;
         g->pending = p->next;
@@ -610,7 +709,7 @@ void grp__group_free(grp_coord *c, grp *g)
 
 /* API ------------------------------------------------------------------------- */
 
-static int expiry_is_empty(void *arg, kstr group) { return grp_is_empty(arg, group); }
+static int expiry_is_empty(void *arg, cn_str group) { return grp_is_empty(arg, group); }
 
 /* Remove committed offsets of groups that stayed empty past
  * offsets.retention.minutes (and commits whose own expiry passed). */
@@ -651,7 +750,7 @@ void grp_coord_free(grp_coord *c)
     free(c);
 }
 
-static void join_error(grp_join_cb cb, void *ctx, int16_t err, const char *member_id)
+static void join_error(grp_join_cb cb, void *ctx, int err, const char *member_id)
 {
     grp_join_result r = {.error = err, .generation = -1, .leader = "",
                          .member_id = member_id ? member_id : ""};
@@ -661,7 +760,7 @@ static void join_error(grp_join_cb cb, void *ctx, int16_t err, const char *membe
 static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
 {
     /* A second join from the same member replaces the first. */
-    answer_join_error(m, KERR_REBALANCE_IN_PROGRESS);
+    answer_join_error(m, -CN_EREBALANCE);
     m->join_cb = cb;
     m->join_ctx = ctx;
     loop_timer_stop(m->g->c->l, &m->session);
@@ -669,7 +768,7 @@ static void park_join(grp_member *m, grp_join_cb cb, void *ctx)
 
 /* Park the join of a member just added and start or join a rebalance.
  * During the initial delay of a group that was empty, each new member
- * (whether it came straight in or through MEMBER_ID_REQUIRED) restarts the
+ * (whether it came straight in or through -CN_EMEMBERREQ) restarts the
  * delay, up to the deadline, as Kafka's InitialDelayedJoin waits again
  * while new members keep arriving. */
 static void new_member_joined(grp *g, grp_member *m, grp_join_cb cb, void *ctx)
@@ -694,26 +793,26 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
     snprintf(midbuf, sizeof(midbuf), "%.*s", req->member_id.len > 0 ? req->member_id.len : 0,
              req->member_id.ptr ? req->member_id.ptr : "");
     if (req->group_id.len <= 0) {
-        join_error(cb, ctx, KERR_INVALID_GROUP_ID, midbuf);
+        join_error(cb, ctx, -CN_EBADGROUP, midbuf);
         return;
     }
     if (req->session_timeout_ms < c->cfg->group_min_session_timeout_ms ||
         req->session_timeout_ms > c->cfg->group_max_session_timeout_ms) {
-        join_error(cb, ctx, KERR_INVALID_SESSION_TIMEOUT, midbuf);
+        join_error(cb, ctx, -CN_ESESSIONTMO, midbuf);
         return;
     }
     if (req->protocol_type.len <= 0 || req->n_protocols <= 0) {
-        join_error(cb, ctx, KERR_INCONSISTENT_GROUP_PROTOCOL, midbuf);
+        join_error(cb, ctx, -CN_EGROUPPROTO, midbuf);
         return;
     }
     int new_member = req->member_id.len <= 0;
     grp *g = group_get(c, req->group_id, new_member);
     if (!g) {
-        join_error(cb, ctx, KERR_UNKNOWN_MEMBER_ID, midbuf);
+        join_error(cb, ctx, -CN_ENOMEMBER, midbuf);
         return;
     }
     if (!group_accepts(g, req)) {
-        join_error(cb, ctx, KERR_INCONSISTENT_GROUP_PROTOCOL, midbuf);
+        join_error(cb, ctx, -CN_EGROUPPROTO, midbuf);
         return;
     }
     if (new_member) {
@@ -723,8 +822,8 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             char *nid = new_member_id(req->instance_id);
             slog_info("group %s: static member %s replaced %s with %s", g->id, old->instance_id,
                       old->id, nid);
-            answer_join_error(old, KERR_FENCED_INSTANCE_ID);
-            answer_sync(old, KERR_FENCED_INSTANCE_ID);
+            answer_join_error(old, -CN_EINSTFENCED);
+            answer_sync(old, -CN_EINSTFENCED);
             int was_leader = g->leader && strcmp(g->leader, old->id) == 0;
             free(old->id);
             old->id = nid;
@@ -749,10 +848,10 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             return;
         }
         if (g->n_members >= c->cfg->group_max_size) {
-            join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, "");
+            join_error(cb, ctx, -CN_EGROUPFULL, "");
             return;
         }
-        kstr prefix = req->instance_id.len >= 0 ? req->instance_id : req->client_id;
+        cn_str prefix = req->instance_id.len >= 0 ? req->instance_id : req->client_id;
         char *nid = new_member_id(prefix);
         if (req->require_known_member_id) {
             grp_pending *p = xcalloc(1, sizeof(*p));
@@ -762,24 +861,24 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
             loop_timer_start(c->l, &p->expire, req->session_timeout_ms);
             p->next = g->pending;
             g->pending = p;
-            join_error(cb, ctx, KERR_MEMBER_ID_REQUIRED, nid);
+            join_error(cb, ctx, -CN_EMEMBERREQ, nid);
             return;
         }
         grp_member *m = member_add(g, nid, req);
         new_member_joined(g, m, cb, ctx);
         return;
     }
-    /* A member id we handed out with MEMBER_ID_REQUIRED? */
+    /* A member id we handed out with -CN_EMEMBERREQ? */
     for (grp_pending **pp = &g->pending; *pp; pp = &(*pp)->next) {
         grp_pending *p = *pp;
-        if (!kstr_eq(req->member_id, p->id))
+        if (!cn_str_eq(req->member_id, p->id))
             continue;
         *pp = p->next;
         loop_timer_stop(c->l, &p->expire);
         char *nid = p->id;
         free(p);
         if (g->n_members >= c->cfg->group_max_size) {
-            join_error(cb, ctx, KERR_GROUP_MAX_SIZE_REACHED, nid);
+            join_error(cb, ctx, -CN_EGROUPFULL, nid);
             free(nid);
             return;
         }
@@ -790,11 +889,11 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
     grp_member *m = member_find(g, req->member_id);
     if (!m) {
         grp_member *byinst = member_find_instance(g, req->instance_id);
-        join_error(cb, ctx, byinst ? KERR_FENCED_INSTANCE_ID : KERR_UNKNOWN_MEMBER_ID, midbuf);
+        join_error(cb, ctx, byinst ? -CN_EINSTFENCED : -CN_ENOMEMBER, midbuf);
         return;
     }
     if (req->instance_id.len >= 0 && !keq(req->instance_id, m->instance_id)) {
-        join_error(cb, ctx, KERR_FENCED_INSTANCE_ID, midbuf);
+        join_error(cb, ctx, -CN_EINSTFENCED, midbuf);
         return;
     }
     int same = protos_equal(m, req);
@@ -827,61 +926,61 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
         }
         break;
     default:
-        join_error(cb, ctx, KERR_UNKNOWN_MEMBER_ID, midbuf);
+        join_error(cb, ctx, -CN_ENOMEMBER, midbuf);
         break;
     }
 }
 
 /* Common checks of sync/heartbeat/commit: the member and its generation. */
-static int16_t check_member(grp *g, kstr member_id, kstr instance_id, int32_t generation,
-                            grp_member **out)
+static int check_member(grp *g, cn_str member_id, cn_str instance_id, int32_t generation,
+                        grp_member **out)
 {
     *out = NULL;
     if (instance_id.len >= 0) {
         grp_member *byinst = member_find_instance(g, instance_id);
-        if (byinst && !kstr_eq(member_id, byinst->id))
-            return KERR_FENCED_INSTANCE_ID;
+        if (byinst && !cn_str_eq(member_id, byinst->id))
+            return -CN_EINSTFENCED;
     }
     grp_member *m = member_find(g, member_id);
     if (!m)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     if (generation != g->generation)
-        return KERR_ILLEGAL_GENERATION;
+        return -CN_EGENERATION;
     *out = m;
-    return KERR_NONE;
+    return 0;
 }
 
 void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 {
-    grp_sync_result r = {.error = KERR_NONE, .assignment = {(const uint8_t *)"", 0}};
+    grp_sync_result r = {.error = 0, .assignment = {(const uint8_t *)"", 0}};
     grp *g = grp__find(c, req->group_id);
     grp_member *m = NULL;
     if (!g || g->state == GRP_EMPTY || g->state == GRP_DEAD) {
-        r.error = KERR_UNKNOWN_MEMBER_ID;
+        r.error = -CN_ENOMEMBER;
         cb(ctx, &r);
         return;
     }
     r.error = check_member(g, req->member_id, req->instance_id, req->generation, &m);
     if (!r.error && ((req->protocol_type.len >= 0 && !keq(req->protocol_type, g->protocol_type)) ||
                      (req->protocol_name.len >= 0 && !keq(req->protocol_name, g->protocol_name))))
-        r.error = KERR_INCONSISTENT_GROUP_PROTOCOL;
+        r.error = -CN_EGROUPPROTO;
     if (r.error) {
         cb(ctx, &r);
         return;
     }
     switch (g->state) {
     case GRP_PREPARING:
-        r.error = KERR_REBALANCE_IN_PROGRESS;
+        r.error = -CN_EREBALANCE;
         cb(ctx, &r);
         return;
     case GRP_STABLE:
         m->sync_cb = cb;
         m->sync_ctx = ctx;
         session_arm(m);
-        answer_sync(m, KERR_NONE);
+        answer_sync(m, 0);
         return;
     case GRP_COMPLETING:
-        answer_sync(m, KERR_REBALANCE_IN_PROGRESS); /* an earlier parked sync */
+        answer_sync(m, -CN_EREBALANCE); /* an earlier parked sync */
         m->sync_cb = cb;
         m->sync_ctx = ctx;
         session_arm(m);
@@ -896,106 +995,106 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
             grp_member *o = member_find(g, req->assignments[i].member_id);
             if (!o)
                 continue;
-            kbytes a = req->assignments[i].assignment;
+            cn_bytes a = req->assignments[i].assignment;
             int32_t len = a.len > 0 ? a.len : 0;
             free(o->assign);
             o->assign = xmalloc((size_t)len + 1);
             memcpy(o->assign, a.ptr, (size_t)len);
             o->assign_len = len;
         }
-        g->state = GRP_STABLE;
+        grp__transition(g, GRP_EV_ASSIGNED);
         slog_info("group %s: stable at generation %d", g->id, g->generation);
         for (grp_member *o = g->members; o; o = o->next)
-            answer_sync(o, KERR_NONE);
+            answer_sync(o, 0);
         return;
     default:
-        r.error = KERR_UNKNOWN_MEMBER_ID;
+        r.error = -CN_ENOMEMBER;
         cb(ctx, &r);
         return;
     }
 }
 
-int16_t grp_heartbeat(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
-                      int32_t generation)
+int grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
+                  int32_t generation)
 {
     grp *g = grp__find(c, group_id);
     if (!g)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     if (g->state == GRP_DEAD)
-        return KERR_COORDINATOR_NOT_AVAILABLE;
+        return -CN_EUNAVAIL;
     grp_member *m;
-    int16_t err = check_member(g, member_id, instance_id, generation, &m);
+    int err = check_member(g, member_id, instance_id, generation, &m);
     if (err)
         return err;
     switch (g->state) {
     case GRP_PREPARING:
         session_arm(m);
-        return KERR_REBALANCE_IN_PROGRESS;
+        return -CN_EREBALANCE;
     case GRP_COMPLETING:
     case GRP_STABLE:
         session_arm(m);
-        return KERR_NONE;
+        return 0;
     default:
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     }
 }
 
-int16_t grp_leave(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id)
+int grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id)
 {
     grp *g = grp__find(c, group_id);
     if (!g)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     grp_member *m;
     if (member_id.len <= 0) {
         m = member_find_instance(g, instance_id);
     } else {
-        /* A client that got MEMBER_ID_REQUIRED and shuts down before
+        /* A client that got -CN_EMEMBERREQ and shuts down before
          * rejoining leaves with that id (Kafka: removePendingMember). */
         for (grp_pending *p = g->pending; p; p = p->next)
-            if (kstr_eq(member_id, p->id)) {
+            if (cn_str_eq(member_id, p->id)) {
                 slog_info("group %s: pending member %s left", g->id, p->id);
                 pending_forget(g, p);
-                return KERR_NONE;
+                return 0;
             }
         m = member_find(g, member_id);
         if (instance_id.len >= 0) {
             grp_member *byinst = member_find_instance(g, instance_id);
             if (byinst && byinst != m)
-                return KERR_FENCED_INSTANCE_ID;
+                return -CN_EINSTFENCED;
             if (m && !keq(instance_id, m->instance_id))
-                return KERR_FENCED_INSTANCE_ID;
+                return -CN_EINSTFENCED;
         }
     }
     if (!m)
-        return KERR_UNKNOWN_MEMBER_ID;
+        return -CN_ENOMEMBER;
     slog_info("group %s: member %s left", g->id, m->id);
-    member_remove(g, m, KERR_UNKNOWN_MEMBER_ID);
-    return KERR_NONE;
+    member_remove(g, m, -CN_ENOMEMBER);
+    return 0;
 }
 
-int16_t grp_check_commit(grp_coord *c, kstr group_id, kstr member_id, kstr instance_id,
-                         int32_t generation)
+int grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
+                     int32_t generation)
 {
     if (group_id.len <= 0)
-        return KERR_INVALID_GROUP_ID;
+        return -CN_EBADGROUP;
     grp *g = grp__find(c, group_id);
     if (generation < 0 && member_id.len <= 0) {
         /* A simple (standalone) commit: only while nobody is a member. */
-        return !g || !g->members ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
+        return !g || !g->members ? 0 : -CN_ENOMEMBER;
     }
     /* A group Kafka would have loaded (offsets or a stored generation) is an
      * empty group there: the member is unknown. */
     if (!g)
-        return generation < 0 || grp_known(c, group_id) ? KERR_UNKNOWN_MEMBER_ID
-                                                        : KERR_ILLEGAL_GENERATION;
+        return generation < 0 || grp_known(c, group_id) ? -CN_ENOMEMBER
+                                                        : -CN_EGENERATION;
     grp_member *m;
-    int16_t err = check_member(g, member_id, instance_id, generation, &m);
+    int err = check_member(g, member_id, instance_id, generation, &m);
     if (err)
         return err;
     /* Only a current member of the current generation learns that the
-     * assignment is not there yet; a stale one gets ILLEGAL_GENERATION. */
+     * assignment is not there yet; a stale one gets -CN_EGENERATION. */
     if (g->state == GRP_COMPLETING)
-        return KERR_REBALANCE_IN_PROGRESS;
+        return -CN_EREBALANCE;
     session_arm(m);
-    return KERR_NONE;
+    return 0;
 }

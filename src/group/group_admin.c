@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/kafka/kerr.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -21,8 +20,8 @@ static void describe_group(grp *g, void (*cb)(void *arg, const grp_info *info), 
         mi[n].instance_id = m->instance_id;
         mi[n].client_id = m->client_id;
         mi[n].client_host = m->client_host;
-        mi[n].metadata = p ? (kbytes){p->meta, p->len} : (kbytes){(const uint8_t *)"", 0};
-        mi[n].assignment = (kbytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
+        mi[n].metadata = p ? (cn_bytes){p->meta, p->len} : (cn_bytes){(const uint8_t *)"", 0};
+        mi[n].assignment = (cn_bytes){m->assign ? m->assign : (const uint8_t *)"", m->assign_len};
         n++;
     }
     grp_info info = {
@@ -46,7 +45,7 @@ static void describe_offsets_only(const char *id, int32_t generation,
     cb(arg, &info);
 }
 
-int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_info *g), void *arg)
+int grp_describe(grp_coord *c, cn_str group_id, void (*cb)(void *arg, const grp_info *g), void *arg)
 {
     grp *g = grp__find(c, group_id);
     if (g) {
@@ -55,12 +54,12 @@ int grp_describe(grp_coord *c, kstr group_id, void (*cb)(void *arg, const grp_in
     }
     if (c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
                        goff_group_meta(c->offsets, group_id).len >= 0)) {
-        char *id = grp__kdup(group_id);
+        char *id = grp__strdup(group_id);
         describe_offsets_only(id, grp__load_generation(c, group_id), cb, arg);
         free(id);
         return 0;
     }
-    return -1;
+    return -CN_ENOGROUP;
 }
 
 typedef struct list_ctx {
@@ -72,9 +71,9 @@ typedef struct list_ctx {
 static void list_offset_group(void *arg, const char *group)
 {
     list_ctx *lc = arg;
-    if (grp__find(lc->c, kstr_c(group)))
+    if (grp__find(lc->c, cn_str_c(group)))
         return; /* listed with the live groups */
-    describe_offsets_only(group, grp__load_generation(lc->c, kstr_c(group)), lc->cb, lc->arg);
+    describe_offsets_only(group, grp__load_generation(lc->c, cn_str_c(group)), lc->cb, lc->arg);
 }
 
 void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
@@ -88,19 +87,20 @@ void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
     }
 }
 
-int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target)
+int grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
 {
     *wait_target = -1;
     grp *g = grp__find(c, group_id);
     if (g && g->members)
-        return KERR_NON_EMPTY_GROUP;
+        return -CN_ENOTEMPTY;
     int known = g != NULL;
     if (c->offsets)
         known = known || goff_group_has_offsets(c->offsets, group_id) ||
                 goff_group_meta(c->offsets, group_id).len >= 0;
     if (!known)
-        return KERR_GROUP_ID_NOT_FOUND;
+        return -CN_ENOGROUP;
     if (g) {
+        grp__transition(g, GRP_EV_DELETE);  /* Dead: unlinked and freed right away */
         uint32_t h = grp__hash_of(group_id.ptr, (size_t)group_id.len);
         for (grp **pp = &c->hash[h]; *pp; pp = &(*pp)->hnext)
             if (*pp == g) {
@@ -111,16 +111,23 @@ int16_t grp_delete(grp_coord *c, kstr group_id, int64_t *wait_target)
     }
     if (c->offsets) {
         int64_t t1 = -1, t2 = -1;
-        if (goff_delete_group(c->offsets, group_id, &t1) < 0 ||
-            goff_put_group_meta(c->offsets, group_id, (kbytes){NULL, -1}, &t2) < 0)
-            return KERR_KAFKA_STORAGE_ERROR;
+        int rc = goff_delete_group(c->offsets, group_id, &t1);
+        if (rc == 0)
+            rc = goff_put_group_meta(c->offsets, group_id, (cn_bytes){NULL, -1}, &t2);
+        if (rc < 0) {
+            /* Whatever the store's reason (a name it cannot hold included),
+             * the deletion is not recorded: a storage failure to the caller. */
+            slog_warn("group %.*s: deleting its offsets failed: %s", group_id.len, group_id.ptr,
+                      cn_strerror(rc));
+            return -CN_EIO;
+        }
         *wait_target = CN_MAX(t1, t2);
     }
     slog_info("group %.*s deleted", group_id.len, group_id.ptr);
-    return KERR_NONE;
+    return 0;
 }
 
-int grp_known(grp_coord *c, kstr group_id)
+int grp_known(grp_coord *c, cn_str group_id)
 {
     if (grp__find(c, group_id))
         return 1;
@@ -128,37 +135,23 @@ int grp_known(grp_coord *c, kstr group_id)
                           goff_group_meta(c->offsets, group_id).len >= 0);
 }
 
-int grp_is_empty(grp_coord *c, kstr group_id)
+int grp_is_empty(grp_coord *c, cn_str group_id)
 {
     grp *g = grp__find(c, group_id);
     return !g || !g->members;
 }
 
-/* ConsumerProtocolSubscription: i16 version, [string topic] (classic encoding). */
-static int subscription_has(kbytes meta, kstr topic_name)
-{
-    kr r;
-    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
-    (void)kr_i16(&r);
-    int32_t n = kr_i32(&r);
-    for (int32_t i = 0; i < n && !r.err; i++) {
-        kstr t = kr_str(&r);
-        if (!r.err && t.len == topic_name.len && memcmp(t.ptr, topic_name.ptr, (size_t)t.len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-int grp_subscribed_to(grp_coord *c, kstr group_id, kstr topic_name)
+int grp_any_member_meta(grp_coord *c, cn_str group_id, const char *protocol_type,
+                        int (*match)(void *arg, cn_bytes metadata), void *arg)
 {
     grp *g = grp__find(c, group_id);
-    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)
+    if (!g || !g->members || !g->protocol_type || strcmp(g->protocol_type, protocol_type) != 0)
         return 0;
     for (grp_member *m = g->members; m; m = m->next) {
         const grp_proto *p = g->protocol_name ? grp__member_proto(m, g->protocol_name) : NULL;
         if (!p && m->n_protos > 0)
             p = &m->protos[0];
-        if (p && subscription_has((kbytes){p->meta, p->len}, topic_name))
+        if (p && match(arg, (cn_bytes){p->meta, p->len}))
             return 1;
     }
     return 0;

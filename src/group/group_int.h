@@ -10,6 +10,18 @@
 
 #define GRP_HASH 256
 #define GRP_META_VERSION 0
+#define GRP_STATE__COUNT (GRP_DEAD + 1)
+
+/* What moves a group from one state to another; the table in group.c says
+ * where each may happen and what it leads to. */
+typedef enum {
+    GRP_EV_REBALANCE,               /* membership or metadata changed: prepare_rebalance */
+    GRP_EV_JOIN_DONE,               /* join phase over, members left: complete_join */
+    GRP_EV_ALL_GONE,                /* join phase over, nobody left: complete_join */
+    GRP_EV_ASSIGNED,                /* the leader's SyncGroup: grp_sync */
+    GRP_EV_DELETE,                  /* DeleteGroups of a group without members: grp_delete */
+    GRP_EV__COUNT
+} grp_event;
 
 typedef struct grp_proto {
     char *name;
@@ -70,11 +82,15 @@ struct grp_coord {
     loop_timer expiry;              /* offsets.retention.check.interval.ms */
 };
 
-grp *grp__find(grp_coord *c, kstr id);
+/* The one place g->state changes (after its creation as Empty): the move
+ * next_state[g->state][ev] of the table in group.c. An event the table does
+ * not allow in g's state is a bug: logged, then CN_ASSERT fails. */
+void grp__transition(grp *g, grp_event ev);
+grp *grp__find(grp_coord *c, cn_str id);
 const grp_proto *grp__member_proto(const grp_member *m, const char *name);
-char *grp__kdup(kstr s);                  /* NUL-terminated copy; NULL for a null string */
-int32_t grp__load_generation(grp_coord *c, kstr id);
+char *grp__strdup(cn_str s);     /* NUL-terminated copy; NULL for a null string */
+int32_t grp__load_generation(grp_coord *c, cn_str id);
 uint32_t grp__hash_of(const char *p, size_t n);
-/* Unlink nothing; answer parked requests with COORDINATOR_NOT_AVAILABLE and free g. */
+/* Unlink nothing; answer parked requests with -CN_EUNAVAIL and free g. */
 void grp__group_free(grp_coord *c, grp *g);
 #endif

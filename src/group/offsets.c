@@ -40,13 +40,13 @@ static uint64_t hash_bytes(uint64_t seed, const void *p, size_t n)
     return mix64(h);
 }
 
-static uint64_t node_hash(const goff_store *s, const goff_group *g, kstr tp, int32_t part)
+static uint64_t node_hash(const goff_store *s, const goff_group *g, cn_str tp, int32_t part)
 {
     return mix64(g->hash ^ hash_bytes(s->seed + 1, tp.ptr, (size_t)tp.len) ^
                  ((uint64_t)(uint32_t)part * 0x9e3779b97f4a7c15ULL));
 }
 
-static int name_ok(kstr k)
+static int name_ok(cn_str k)
 {
     return k.len >= 0 && k.len <= GOFF_STR_MAX && (k.len == 0 || k.ptr);
 }
@@ -62,7 +62,7 @@ static char *dup_bytes(const char *p, int32_t len)
 
 /* Group table ------------------------------------------------------------- */
 
-static goff_group *group_find(goff_store *s, kstr name)
+static goff_group *group_find(goff_store *s, cn_str name)
 {
     if (!name_ok(name))
         return NULL;
@@ -89,7 +89,7 @@ static void group_grow(goff_store *s)
     s->gmask = n - 1;
 }
 
-static goff_group *group_get(goff_store *s, kstr name)
+static goff_group *group_get(goff_store *s, cn_str name)
 {
     goff_group *g = group_find(s, name);
     if (g)
@@ -121,12 +121,12 @@ static void group_release(goff_store *s, goff_group *g)
     free(g);
 }
 
-static kstr group_kstr(const goff_group *g)
+static cn_str group_kstr(const goff_group *g)
 {
-    return (kstr){g->name, g->name_len};
+    return (cn_str){g->name, g->name_len};
 }
 
-static void group_set_meta(goff_store *s, goff_group *g, kbytes blob)
+static void group_set_meta(goff_store *s, goff_group *g, cn_bytes blob)
 {
     if (g->meta_len >= 0)
         s->live_bytes -= goff__meta_rec_bytes(g->name_len, g->meta_len);
@@ -144,7 +144,7 @@ static void group_set_meta(goff_store *s, goff_group *g, kbytes blob)
 
 /* Node table ----------------------------------------------------------------- */
 
-static goff_node *node_find(goff_store *s, goff_group *g, kstr tp, int32_t part)
+static goff_node *node_find(goff_store *s, goff_group *g, cn_str tp, int32_t part)
 {
     if (!g || !name_ok(tp))
         return NULL;
@@ -177,8 +177,8 @@ static int32_t meta_len_of(const goff_entry *e)
 }
 
 /* Insert or overwrite (group, topic, part) with a copy of the values. */
-static void node_put(goff_store *s, kstr group, kstr tp, int32_t part, int64_t offset,
-                     int32_t epoch, kstr metadata, int64_t commit_ms, int64_t expire_ms)
+static void node_put(goff_store *s, cn_str group, cn_str tp, int32_t part, int64_t offset,
+                     int32_t epoch, cn_str metadata, int64_t commit_ms, int64_t expire_ms)
 {
     goff_group *g = group_get(s, group);
     goff_node *n = node_find(s, g, tp, part);
@@ -234,9 +234,9 @@ static void node_remove(goff_store *s, goff_node *n)
     free(n);
 }
 
-static kstr node_topic(const goff_node *n)
+static cn_str node_topic(const goff_node *n)
 {
-    return (kstr){n->topic, n->topic_len};
+    return (cn_str){n->topic, n->topic_len};
 }
 
 /* Replay ----------------------------------------------------------------------- */
@@ -378,13 +378,13 @@ partition *goff_partition(goff_store *s)
 
 /* Offsets ------------------------------------------------------------------------ */
 
-const goff_entry *goff_get(goff_store *s, kstr group, kstr tp, int32_t part)
+const goff_entry *goff_get(goff_store *s, cn_str group, cn_str tp, int32_t part)
 {
     goff_node *n = node_find(s, group_find(s, group), tp, part);
     return n ? &n->e : NULL;
 }
 
-int goff_commit(goff_store *s, kstr group, const goff_commit_item *items, int n, int64_t now_ms,
+int goff_commit(goff_store *s, cn_str group, const goff_commit_item *items, int n, int64_t now_ms,
                 int64_t *wait_target)
 {
     if (!name_ok(group) || n < 0 || (n > 0 && !items))
@@ -415,7 +415,7 @@ int goff_commit(goff_store *s, kstr group, const goff_commit_item *items, int n,
     return 0;
 }
 
-int goff_delete(goff_store *s, kstr group, kstr tp, int32_t part, int64_t *wait_target)
+int goff_delete(goff_store *s, cn_str group, cn_str tp, int32_t part, int64_t *wait_target)
 {
     if (!name_ok(group) || !name_ok(tp))
         return -CN_EINVAL;
@@ -424,7 +424,7 @@ int goff_delete(goff_store *s, kstr group, kstr tp, int32_t part, int64_t *wait_
     if (n) {
         goff__recs rb;
         goff__recs_init(&rb);
-        goff__recs_offset(&rb, group, tp, part, NULL, (kstr){NULL, -1});
+        goff__recs_offset(&rb, group, tp, part, NULL, (cn_str){NULL, -1});
         int rc = goff__recs_append(s, &rb, loop_wall_ms());
         goff__recs_fini(&rb);
         if (rc < 0)
@@ -436,7 +436,7 @@ int goff_delete(goff_store *s, kstr group, kstr tp, int32_t part, int64_t *wait_
     return 0;
 }
 
-int goff_delete_group(goff_store *s, kstr group, int64_t *wait_target)
+int goff_delete_group(goff_store *s, cn_str group, int64_t *wait_target)
 {
     if (!name_ok(group))
         return -CN_EINVAL;
@@ -445,7 +445,7 @@ int goff_delete_group(goff_store *s, kstr group, int64_t *wait_target)
         goff__recs rb;
         goff__recs_init(&rb);
         for (goff_node *n = g->entries; n; n = n->gnext)
-            goff__recs_offset(&rb, group, node_topic(n), n->partition, NULL, (kstr){NULL, -1});
+            goff__recs_offset(&rb, group, node_topic(n), n->partition, NULL, (cn_str){NULL, -1});
         if (g->meta_len >= 0)
             goff__recs_meta(&rb, group, NULL);
         int rc = goff__recs_append(s, &rb, loop_wall_ms());
@@ -454,7 +454,7 @@ int goff_delete_group(goff_store *s, kstr group, int64_t *wait_target)
             return rc;
         while (g->entries)
             node_remove(s, g->entries);
-        group_set_meta(s, g, (kbytes){NULL, -1});
+        group_set_meta(s, g, (cn_bytes){NULL, -1});
         group_release(s, g);
     }
     *wait_target = log_end_offset(s->p->log);
@@ -473,7 +473,7 @@ static int node_cmp(const void *a, const void *b)
     return x->partition < y->partition ? -1 : x->partition > y->partition;
 }
 
-void goff_foreach(goff_store *s, kstr group,
+void goff_foreach(goff_store *s, cn_str group,
                   void (*cb)(void *arg, const char *topic_name, int32_t part, const goff_entry *e),
                   void *arg)
 {
@@ -498,7 +498,7 @@ void goff_foreach_group(goff_store *s, void (*cb)(void *arg, const char *group),
                 cb(arg, g->name);
 }
 
-int goff_group_has_offsets(goff_store *s, kstr group)
+int goff_group_has_offsets(goff_store *s, cn_str group)
 {
     goff_group *g = group_find(s, group);
     return g && g->n_entries > 0;
@@ -511,7 +511,7 @@ int64_t goff_count(const goff_store *s)
 
 /* Group metadata ------------------------------------------------------------------ */
 
-int goff_put_group_meta(goff_store *s, kstr group, kbytes blob, int64_t *wait_target)
+int goff_put_group_meta(goff_store *s, cn_str group, cn_bytes blob, int64_t *wait_target)
 {
     if (!name_ok(group) || blob.len < -1 || blob.len > META_MAX || (blob.len > 0 && !blob.ptr))
         return -CN_EINVAL;
@@ -533,21 +533,21 @@ int goff_put_group_meta(goff_store *s, kstr group, kbytes blob, int64_t *wait_ta
     return 0;
 }
 
-kbytes goff_group_meta(goff_store *s, kstr group)
+cn_bytes goff_group_meta(goff_store *s, cn_str group)
 {
     goff_group *g = group_find(s, group);
     if (!g || g->meta_len < 0)
-        return (kbytes){NULL, -1};
-    return (kbytes){g->meta, g->meta_len};
+        return (cn_bytes){NULL, -1};
+    return (cn_bytes){g->meta, g->meta_len};
 }
 
-void goff_foreach_group_meta(goff_store *s, void (*cb)(void *arg, const char *group, kbytes blob),
+void goff_foreach_group_meta(goff_store *s, void (*cb)(void *arg, const char *group, cn_bytes blob),
                              void *arg)
 {
     for (size_t i = 0; i <= s->gmask; i++)
         for (goff_group *g = s->gtab[i]; g; g = g->hnext)
             if (g->meta_len >= 0)
-                cb(arg, g->name, (kbytes){g->meta, g->meta_len});
+                cb(arg, g->name, (cn_bytes){g->meta, g->meta_len});
 }
 
 /* Expiry --------------------------------------------------------------------------- */
@@ -565,7 +565,7 @@ static int remove_nodes(goff_store *s, goff_node **v, size_t n)
         goff__recs_reset(&rb);
         for (size_t i = done; i < end; i++)
             goff__recs_offset(&rb, group_kstr(v[i]->g), node_topic(v[i]), v[i]->partition, NULL,
-                              (kstr){NULL, -1});
+                              (cn_str){NULL, -1});
         int rc = goff__recs_append(s, &rb, now);
         if (rc < 0) {
             slog_error("%s: writing expiry tombstones failed: %d", BROKER_OFFSETS_TOPIC, rc);
@@ -583,7 +583,7 @@ static int remove_nodes(goff_store *s, goff_node **v, size_t n)
 }
 
 int goff_expire(goff_store *s, int64_t now_ms, int64_t retention_ms,
-                int (*is_empty)(void *arg, kstr group), void *arg)
+                int (*is_empty)(void *arg, cn_str group), void *arg)
 {
     if (s->n_nodes == 0)
         return 0;
@@ -651,12 +651,12 @@ int goff_compact(goff_store *s)
     for (size_t i = 0; i <= s->gmask && rc == 0; i++)
         for (goff_group *g = s->gtab[i]; g && rc == 0; g = g->hnext) {
             if (g->meta_len >= 0) {
-                kbytes blob = {g->meta, g->meta_len};
+                cn_bytes blob = {g->meta, g->meta_len};
                 goff__recs_meta(&rb, group_kstr(g), &blob);
             }
             for (goff_node *n = g->entries; n; n = n->gnext) {
                 goff__recs_offset(&rb, group_kstr(g), node_topic(n), n->partition, &n->e,
-                                  kstr_c(n->e.metadata));
+                                  cn_str_c(n->e.metadata));
                 if (rb.n >= COMPACT_BATCH_RECS || rb.buf.len >= COMPACT_BATCH_BYTES) {
                     rc = goff__recs_append(s, &rb, now);
                     goff__recs_reset(&rb);

@@ -39,7 +39,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
-#include "proto/kafka/kbuf.h"
+#include "util/bytes.h"
 
 typedef struct goff_store goff_store;
 
@@ -77,7 +77,7 @@ typedef struct goff_entry {
 /* Look up. NULL when nothing is committed (or a name is null / too long).
  * The pointer is valid until the next call that changes the store. No
  * allocation. */
-const goff_entry *goff_get(goff_store *s, kstr group, kstr topic, int32_t partition);
+const goff_entry *goff_get(goff_store *s, cn_str group, cn_str topic, int32_t partition);
 
 /* One commit request: n items for one group. Validates every item (group and
  * topic not null and <= 32767 bytes, metadata <= 32767 bytes; otherwise
@@ -88,35 +88,35 @@ const goff_entry *goff_get(goff_store *s, kstr group, kstr topic, int32_t partit
  * Returns 0, -CN_EINVAL, or the append's -CN_EIO/-CN_ENOSPC; on error nothing
  * is applied. */
 typedef struct goff_commit_item {
-    kstr topic;
+    cn_str topic;
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch;
-    kstr metadata;                       /* len -1 = null */
+    cn_str metadata;                     /* len -1 = null */
     int64_t expire_ms;                   /* -1 none */
 } goff_commit_item;
-int goff_commit(goff_store *s, kstr group, const goff_commit_item *items, int n, int64_t now_ms,
+int goff_commit(goff_store *s, cn_str group, const goff_commit_item *items, int n, int64_t now_ms,
                 int64_t *wait_target);
 
 /* Remove the offset of one topic-partition (OffsetDelete): one tombstone.
  * Nothing committed there: nothing written, returns 0. Same return and
  * wait_target contract as goff_commit. */
-int goff_delete(goff_store *s, kstr group, kstr topic, int32_t partition, int64_t *wait_target);
+int goff_delete(goff_store *s, cn_str group, cn_str topic, int32_t partition, int64_t *wait_target);
 /* Remove a whole group (DeleteGroups): tombstones for every committed offset
  * AND for its metadata blob, in one batch. Unknown group: returns 0, nothing
  * written. */
-int goff_delete_group(goff_store *s, kstr group, int64_t *wait_target);
+int goff_delete_group(goff_store *s, cn_str group, int64_t *wait_target);
 
 /* Call cb for each committed partition of group, ordered by topic name
  * (bytewise, shorter first on a common prefix) then partition. Allocates a
  * temporary array of the group's entries. */
-void goff_foreach(goff_store *s, kstr group,
+void goff_foreach(goff_store *s, cn_str group,
                   void (*cb)(void *arg, const char *topic, int32_t partition, const goff_entry *e),
                   void *arg);
 /* Call cb for each group that has at least one committed offset (no order). */
 void goff_foreach_group(goff_store *s, void (*cb)(void *arg, const char *group), void *arg);
 /* 1 if the group has at least one committed offset, else 0. */
-int goff_group_has_offsets(goff_store *s, kstr group);
+int goff_group_has_offsets(goff_store *s, cn_str group);
 /* Number of committed offsets in the whole store. */
 int64_t goff_count(const goff_store *s);
 
@@ -126,12 +126,12 @@ int64_t goff_count(const goff_store *s);
  * blob for group: one record in one batch. Deleting a group with no blob
  * writes nothing. Same return/wait contract as goff_commit (-CN_EINVAL for a
  * bad group name or a blob over 64 MiB). */
-int goff_put_group_meta(goff_store *s, kstr group, kbytes blob, int64_t *wait_target);
+int goff_put_group_meta(goff_store *s, cn_str group, cn_bytes blob, int64_t *wait_target);
 /* The blob, or len -1 when none. Valid until the next change to the store. */
-kbytes goff_group_meta(goff_store *s, kstr group);
+cn_bytes goff_group_meta(goff_store *s, cn_str group);
 /* Call cb for each group that has a blob (no order); for the coordinator to
  * rebuild its groups after a restart. */
-void goff_foreach_group_meta(goff_store *s, void (*cb)(void *arg, const char *group, kbytes blob),
+void goff_foreach_group_meta(goff_store *s, void (*cb)(void *arg, const char *group, cn_bytes blob),
                              void *arg);
 
 /* Expiry and compaction ------------------------------------------------------ */
@@ -148,7 +148,7 @@ void goff_foreach_group_meta(goff_store *s, void (*cb)(void *arg, const char *gr
  * fails). is_empty is called at most once per group, and only for groups
  * whose newest commit is past retention. */
 int goff_expire(goff_store *s, int64_t now_ms, int64_t retention_ms,
-                int (*is_empty)(void *arg, kstr group), void *arg);
+                int (*is_empty)(void *arg, cn_str group), void *arg);
 
 /* Compact when the bytes of the log since its start are more than
  * 4 x the live bytes + 1 MiB (see goff_compact). Cheap otherwise; nothing

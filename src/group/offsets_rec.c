@@ -38,8 +38,8 @@ static void recs_push(goff__recs *rb, size_t ko, size_t vo, int null_value)
     rb->n++;
 }
 
-void goff__recs_offset(goff__recs *rb, kstr group, kstr tp, int32_t part,
-                       const goff_entry *v, kstr md)
+void goff__recs_offset(goff__recs *rb, cn_str group, cn_str tp, int32_t part,
+                       const goff_entry *v, cn_str md)
 {
     size_t ko = rb->buf.len;
     kw_i16(&rb->buf, GOFF_KEY_OFFSET);
@@ -58,7 +58,7 @@ void goff__recs_offset(goff__recs *rb, kstr group, kstr tp, int32_t part,
     recs_push(rb, ko, vo, v == NULL);
 }
 
-void goff__recs_meta(goff__recs *rb, kstr group, const kbytes *blob)
+void goff__recs_meta(goff__recs *rb, cn_str group, const cn_bytes *blob)
 {
     size_t ko = rb->buf.len;
     kw_i16(&rb->buf, GOFF_KEY_GROUP_META);

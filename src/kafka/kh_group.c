@@ -1,5 +1,6 @@
 /* JoinGroup, SyncGroup, Heartbeat, LeaveGroup: decode, call the group
- * coordinator (src/group), encode. Join and sync may be answered later: the
+ * coordinator (src/group), encode; its core errors become Kafka codes
+ * through kerr_from_cn(). Join and sync may be answered later: the
  * response slot is kept in a small context in the slot's arena. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static void on_join(void *vctx, const grp_join_result *r)
     park_ctx *p = vctx;
     kafka_join_group_response rsp;
     kafka_join_group_response_init(&rsp);
-    rsp.error_code = r->error;
+    rsp.error_code = kerr_from_cn(r->error);
     rsp.generation_id = r->generation;
     /* Before v7 the protocol name is not nullable. */
     rsp.protocol_type = opt_str(r->protocol_type);
@@ -103,7 +104,7 @@ static void on_sync(void *vctx, const grp_sync_result *r)
     park_ctx *p = vctx;
     kafka_sync_group_response rsp;
     kafka_sync_group_response_init(&rsp);
-    rsp.error_code = r->error;
+    rsp.error_code = kerr_from_cn(r->error);
     rsp.protocol_type = opt_str(r->protocol_type);
     rsp.protocol_name = opt_str(r->protocol_name);
     rsp.assignment = r->assignment;
@@ -146,8 +147,9 @@ void kh_heartbeat(kreq *q)
     }
     kafka_heartbeat_response rsp;
     kafka_heartbeat_response_init(&rsp);
-    rsp.error_code = grp_heartbeat(ksrv_groups(q->ks), req.group_id, req.member_id,
-                                   req.group_instance_id, req.generation_id);
+    rsp.error_code = kerr_from_cn(grp_heartbeat(ksrv_groups(q->ks), req.group_id,
+                                                req.member_id, req.group_instance_id,
+                                                req.generation_id));
     kafka_heartbeat_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
 }
@@ -163,7 +165,7 @@ void kh_leave_group(kreq *q)
     kafka_leave_group_response_init(&rsp);
     grp_coord *gc = ksrv_groups(q->ks);
     if (q->ver < 3) {
-        rsp.error_code = grp_leave(gc, req.group_id, req.member_id, NULL_STR);
+        rsp.error_code = kerr_from_cn(grp_leave(gc, req.group_id, req.member_id, NULL_STR));
     } else {
         int32_t n = req.members.n > 0 ? req.members.n : 0;
         KARR_ALLOC(q, rsp.members, n);
@@ -172,7 +174,8 @@ void kh_leave_group(kreq *q)
             kafka_leave_group_response_member_response *mr = &rsp.members.items[i];
             mr->member_id = mi->member_id;
             mr->group_instance_id = mi->group_instance_id;
-            mr->error_code = grp_leave(gc, req.group_id, mi->member_id, mi->group_instance_id);
+            mr->error_code =
+                kerr_from_cn(grp_leave(gc, req.group_id, mi->member_id, mi->group_instance_id));
         }
         /* Kafka: the top-level error is for the group as a whole. */
         rsp.error_code = KERR_NONE;

@@ -88,8 +88,8 @@ void kh_offset_commit(kreq *q)
     kafka_offset_commit_response_init(rsp);
     int32_t generation = q->ver >= 1 ? req.generation_id_or_member_epoch : -1;
     kstr member = q->ver >= 1 ? req.member_id : kstr_c("");
-    int16_t gerr = grp_check_commit(ksrv_groups(q->ks), req.group_id, member,
-                                    req.group_instance_id, generation);
+    int16_t gerr = kerr_from_cn(grp_check_commit(ksrv_groups(q->ks), req.group_id, member,
+                                                 req.group_instance_id, generation));
     int64_t now = loop_wall_ms();
     int64_t expire = -1;
     if (q->ver >= 2 && q->ver <= 4 && req.retention_time_ms >= 0)
@@ -328,6 +328,25 @@ static void offset_delete_encode(durable_park *dp, int status)
     kafka_offset_delete_response_encode(&dp->resp->w, dp->ver, rsp);
 }
 
+/* ConsumerProtocolSubscription (the "consumer" protocol's member metadata):
+ * i16 version, [string topic], then fields added by later versions. 1 if
+ * *arg (a kstr topic name) is among the topics. */
+static int subscription_has(void *arg, kbytes meta)
+{
+    const kstr *topic_name = arg;
+    kr r;
+    kr_init(&r, meta.ptr, meta.len > 0 ? (size_t)meta.len : 0, NULL);
+    (void)kr_i16(&r);
+    int32_t n = kr_i32(&r);
+    for (int32_t i = 0; i < n && !r.err; i++) {
+        kstr t = kr_str(&r);
+        if (!r.err && t.len == topic_name->len &&
+            memcmp(t.ptr, topic_name->ptr, (size_t)t.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 void kh_offset_delete(kreq *q)
 {
     kafka_offset_delete_request req;
@@ -350,7 +369,8 @@ void kh_offset_delete(kreq *q)
         rt->name = kreq_strdup(q, t->name);
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
         KARR_ALLOC(q, rt->partitions, np);
-        int subscribed = grp_subscribed_to(gc, req.group_id, t->name);
+        int subscribed = grp_any_member_meta(gc, req.group_id, "consumer", subscription_has,
+                                             &t->name);
         topic *top = broker_topic_find(q->b, t->name);
         for (int32_t j = 0; j < np; j++) {
             kafka_offset_delete_response_offset_delete_response_partition *rp =
@@ -534,7 +554,8 @@ void kh_delete_groups(kreq *q)
         rsp->results.items[i].group_id = kreq_strdup(q, g);
         int64_t t = -1;
         rsp->results.items[i].error_code =
-            g.len <= 0 ? KERR_INVALID_GROUP_ID : grp_delete(ksrv_groups(q->ks), g, &t);
+            g.len <= 0 ? KERR_INVALID_GROUP_ID
+                       : kerr_from_cn(grp_delete(ksrv_groups(q->ks), g, &t));
         target = CN_MAX(target, t);
     }
     answer_when_durable(q, target, rsp, delete_groups_encode);

@@ -205,8 +205,8 @@ void kh_txn_offset_commit(kreq *q)
     if (req.group_id.len <= 0)
         gerr = KERR_INVALID_GROUP_ID;
     else if (q->ver >= 3 && (req.generation_id >= 0 || req.member_id.len > 0))
-        gerr = grp_check_commit(ksrv_groups(q->ks), req.group_id, req.member_id,
-                                req.group_instance_id, req.generation_id);
+        gerr = kerr_from_cn(grp_check_commit(ksrv_groups(q->ks), req.group_id, req.member_id,
+                                             req.group_instance_id, req.generation_id));
     int32_t nt = req.topics.n > 0 ? req.topics.n : 0;
     int total = 0;
     for (int32_t i = 0; i < nt; i++)

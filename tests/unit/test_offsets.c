@@ -20,6 +20,7 @@
 
 #include "broker/broker.h"
 #include "group/offsets.h"
+#include "proto/kafka/kbuf.h"   /* kw: the tests write records by hand */
 #include "record/batch.h"
 #include "net/loop.h"
 #include "util/common.h"
