@@ -55,6 +55,7 @@ APIS = [
     (18, "ApiVersions", 0, 4, "kh_api_versions"),
     (19, "CreateTopics", 0, 7, "kh_create_topics"),
     (20, "DeleteTopics", 0, 6, "kh_delete_topics"),
+    (21, "DeleteRecords", 0, 2, "kh_delete_records"),
     (22, "InitProducerId", 0, 4, "kh_init_producer_id"),
     (24, "AddPartitionsToTxn", 0, 3, "kh_add_partitions_to_txn"),
     (25, "AddOffsetsToTxn", 0, 3, "kh_add_offsets_to_txn"),

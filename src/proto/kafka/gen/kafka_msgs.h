@@ -38,6 +38,7 @@
 #include "proto/kafka/gen/kmsg_api_versions.h"
 #include "proto/kafka/gen/kmsg_create_topics.h"
 #include "proto/kafka/gen/kmsg_delete_topics.h"
+#include "proto/kafka/gen/kmsg_delete_records.h"
 #include "proto/kafka/gen/kmsg_init_producer_id.h"
 #include "proto/kafka/gen/kmsg_add_partitions_to_txn.h"
 #include "proto/kafka/gen/kmsg_add_offsets_to_txn.h"
@@ -72,6 +73,7 @@ enum kafka_api_key {
     KAFKA_API_API_VERSIONS = 18,
     KAFKA_API_CREATE_TOPICS = 19,
     KAFKA_API_DELETE_TOPICS = 20,
+    KAFKA_API_DELETE_RECORDS = 21,
     KAFKA_API_INIT_PRODUCER_ID = 22,
     KAFKA_API_ADD_PARTITIONS_TO_TXN = 24,
     KAFKA_API_ADD_OFFSETS_TO_TXN = 25,
@@ -123,6 +125,8 @@ enum kafka_api_key {
 #define KAFKA_CREATE_TOPICS_FIRST_FLEXIBLE 5
 #define KAFKA_DELETE_TOPICS_MAX_VERSION 6
 #define KAFKA_DELETE_TOPICS_FIRST_FLEXIBLE 4
+#define KAFKA_DELETE_RECORDS_MAX_VERSION 2
+#define KAFKA_DELETE_RECORDS_FIRST_FLEXIBLE 2
 #define KAFKA_INIT_PRODUCER_ID_MAX_VERSION 5
 #define KAFKA_INIT_PRODUCER_ID_FIRST_FLEXIBLE 2
 #define KAFKA_ADD_PARTITIONS_TO_TXN_MAX_VERSION 5
