@@ -1,11 +1,14 @@
-"""DeleteRecords (API key 21) over the raw wire, then what real clients see.
+"""DeleteRecords (API key 21): over the raw wire, and from librdkafka.
 
 Neither Debian's confluent-kafka (1.7.0, no AdminClient.delete_records) nor
-kafka-python 2.0.2 can send DeleteRecords, so the requests are hand-encoded
-(v0 classic, v2 flexible); librdkafka then checks the low watermark
-(ListOffsets earliest) and that consuming from the beginning starts there.
+kafka-python 2.0.2 can send DeleteRecords, so most requests are
+hand-encoded (v0 classic, v2 flexible), and one test calls librdkafka's own
+rd_kafka_DeleteRecords (2.0.2, the library confluent-kafka loads) through
+ctypes. librdkafka then checks the low watermark (ListOffsets earliest) and
+that consuming from the beginning starts there.
 """
-import pytest
+import ctypes
+import ctypes.util
 
 import ckhelp
 import kwire
@@ -146,3 +149,97 @@ def test_survives_restart(broker_factory, topic):
     assert ckhelp.watermarks(b.bootstrap, topic, 0) == (5, 8)
     assert consumed_offsets(b.bootstrap, topic, 0) == [5, 6, 7]
     b.stop()
+
+
+# ---------------------------------------------------------------- librdkafka
+
+class _TP(ctypes.Structure):
+    _fields_ = [("topic", ctypes.c_char_p), ("partition", ctypes.c_int32),
+                ("offset", ctypes.c_int64), ("metadata", ctypes.c_void_p),
+                ("metadata_size", ctypes.c_size_t), ("opaque", ctypes.c_void_p),
+                ("err", ctypes.c_int), ("_private", ctypes.c_void_p)]
+
+
+class _TPList(ctypes.Structure):
+    _fields_ = [("cnt", ctypes.c_int), ("size", ctypes.c_int),
+                ("elems", ctypes.POINTER(_TP))]
+
+
+def _rdkafka():
+    lib = ctypes.CDLL(ctypes.util.find_library("rdkafka") or "librdkafka.so.1")
+    vp = ctypes.c_void_p
+    for name, res, args in [
+            ("rd_kafka_conf_new", vp, []),
+            ("rd_kafka_conf_set", ctypes.c_int,
+             [vp, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]),
+            ("rd_kafka_new", vp, [ctypes.c_int, vp, ctypes.c_char_p, ctypes.c_size_t]),
+            ("rd_kafka_destroy", None, [vp]),
+            ("rd_kafka_queue_new", vp, [vp]),
+            ("rd_kafka_queue_destroy", None, [vp]),
+            ("rd_kafka_queue_poll", vp, [vp, ctypes.c_int]),
+            ("rd_kafka_topic_partition_list_new", ctypes.POINTER(_TPList), [ctypes.c_int]),
+            ("rd_kafka_topic_partition_list_add", ctypes.POINTER(_TP),
+             [ctypes.POINTER(_TPList), ctypes.c_char_p, ctypes.c_int32]),
+            ("rd_kafka_topic_partition_list_destroy", None, [ctypes.POINTER(_TPList)]),
+            ("rd_kafka_DeleteRecords_new", vp, [ctypes.POINTER(_TPList)]),
+            ("rd_kafka_DeleteRecords_destroy", None, [vp]),
+            ("rd_kafka_DeleteRecords", None, [vp, ctypes.POINTER(vp), ctypes.c_size_t, vp, vp]),
+            ("rd_kafka_event_error", ctypes.c_int, [vp]),
+            ("rd_kafka_event_error_string", ctypes.c_char_p, [vp]),
+            ("rd_kafka_event_DeleteRecords_result", vp, [vp]),
+            ("rd_kafka_DeleteRecords_result_offsets", ctypes.POINTER(_TPList), [vp]),
+            ("rd_kafka_event_destroy", None, [vp])]:
+        f = getattr(lib, name)
+        f.restype = res
+        f.argtypes = args
+    return lib
+
+
+def rdkafka_delete_records(bootstrap, before, timeout=30):
+    """rd_kafka_DeleteRecords (librdkafka, as confluent-kafka >= 1.9 calls it).
+
+    before: {(topic, partition): offset} -> {(topic, partition): (offset, err)}
+    """
+    lib = _rdkafka()
+    errstr = ctypes.create_string_buffer(512)
+    conf = lib.rd_kafka_conf_new()
+    for k, v in (("bootstrap.servers", bootstrap), ("log_level", "3")):
+        assert lib.rd_kafka_conf_set(conf, k.encode(), v.encode(), errstr, 512) == 0, errstr.value
+    rk = lib.rd_kafka_new(0, conf, errstr, 512)  # RD_KAFKA_PRODUCER; owns conf
+    assert rk, errstr.value
+    q = lib.rd_kafka_queue_new(rk)
+    tpl = lib.rd_kafka_topic_partition_list_new(len(before))
+    try:
+        for (t, p), off in before.items():
+            lib.rd_kafka_topic_partition_list_add(tpl, t.encode(), p).contents.offset = off
+        dr = ctypes.c_void_p(lib.rd_kafka_DeleteRecords_new(tpl))
+        lib.rd_kafka_DeleteRecords(rk, ctypes.byref(dr), 1, None, q)
+        lib.rd_kafka_DeleteRecords_destroy(dr)
+        ev = lib.rd_kafka_queue_poll(q, timeout * 1000)
+        assert ev, "no DeleteRecords result within %ds" % timeout
+        try:
+            assert lib.rd_kafka_event_error(ev) == 0, lib.rd_kafka_event_error_string(ev)
+            res = lib.rd_kafka_event_DeleteRecords_result(ev)
+            assert res
+            out_list = lib.rd_kafka_DeleteRecords_result_offsets(res).contents
+            return {(out_list.elems[i].topic.decode(), out_list.elems[i].partition):
+                    (out_list.elems[i].offset, out_list.elems[i].err)
+                    for i in range(out_list.cnt)}
+        finally:
+            lib.rd_kafka_event_destroy(ev)
+    finally:
+        lib.rd_kafka_topic_partition_list_destroy(tpl)
+        lib.rd_kafka_queue_destroy(q)
+        lib.rd_kafka_destroy(rk)
+
+
+def test_librdkafka_delete_records(broker, topic):
+    ckhelp.create_topic(broker.bootstrap, topic, partitions=2)
+    produce_batches(broker.bootstrap, topic, 0, 7)
+    produce_batches(broker.bootstrap, topic, 1, 3)
+    res = rdkafka_delete_records(broker.bootstrap, {(topic, 0): 5, (topic, 1): -1})
+    assert res == {(topic, 0): (5, 0), (topic, 1): (3, 0)}
+    assert ckhelp.watermarks(broker.bootstrap, topic, 0) == (5, 7)
+    assert consumed_offsets(broker.bootstrap, topic, 0) == [5, 6]
+    res = rdkafka_delete_records(broker.bootstrap, {(topic, 0): 8})
+    assert res[(topic, 0)][1] == OFFSET_OUT_OF_RANGE
