@@ -21,7 +21,7 @@ static arena a1, a2;
 static kw w1, w2;
 
 /* b1 (in w1) must decode from a2, consume everything, and re-encode to b1. */
-#define RT(name, NAME)                                                         \
+#define RT(name, NAME, ...)                                                    \
     static void rt_##name(kr *r, int16_t ver)                                  \
     {                                                                          \
         kafka_##name##_request m, m2;                                          \
@@ -48,7 +48,7 @@ typedef struct api {
     void (*rt)(kr *r, int16_t ver);
 } api;
 
-#define ROW(name, NAME) {KAFKA_API_##NAME, KAFKA_##NAME##_MAX_VERSION, rt_##name},
+#define ROW(name, NAME, ...) {KAFKA_API_##NAME, KAFKA_##NAME##_MAX_VERSION, rt_##name},
 static const api apis[] = {FUZZ_KAFKA_APIS(ROW)};
 #undef ROW
 #define N_APIS ((int)(sizeof(apis) / sizeof(apis[0])))

@@ -28,7 +28,7 @@ static void put(const char *name, int16_t ver, const kw *w)
     }
 }
 
-#define GEN(name, NAME)                                                        \
+#define GEN(name, NAME, ...)                                                   \
     for (int16_t v = 0; v <= KAFKA_##NAME##_MAX_VERSION; v++) {                \
         kafka_##name##_request m, m2;                                          \
         kafka_##name##_request_init(&m);                                       \

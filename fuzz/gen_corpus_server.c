@@ -179,6 +179,25 @@ static void delete_topics(int16_t v, const char *file, const char *name)
     FRAME(file, KAFKA_API_DELETE_TOPICS, v, kafka_delete_topics_request_encode, &m);
 }
 
+static void delete_records(int16_t v, const char *file, int64_t offset)
+{
+    kafka_delete_records_request m;
+    kafka_delete_records_request_init(&m);
+    kafka_delete_records_request_delete_records_topic t;
+    kafka_delete_records_request_delete_records_topic_init(&t);
+    kafka_delete_records_request_delete_records_partition p;
+    kafka_delete_records_request_delete_records_partition_init(&p);
+    p.partition_index = 0;
+    p.offset = offset;
+    t.name = topic_name;
+    t.partitions.items = &p;
+    t.partitions.n = 1;
+    m.topics.items = &t;
+    m.topics.n = 1;
+    m.timeout_ms = 1000;
+    FRAME(file, KAFKA_API_DELETE_RECORDS, v, kafka_delete_records_request_encode, &m);
+}
+
 static void create_partitions(int16_t v, const char *file, const char *name, int32_t count)
 {
     kafka_create_partitions_request m;
@@ -317,6 +336,16 @@ int main(int argc, char **argv)
     describe_configs(4, NULL, 2, "fz3");
     delete_topics(4, NULL, "fz3");
     conv_end("conv-admin");
+    delete_records(0, "delete_records-v0", 1);
+    delete_records(2, "delete_records-v2-hw", -1);
+    conv_begin();
+    metadata(12, NULL, 0);
+    produce(9, NULL, -1, 0);
+    produce(9, NULL, 1, 0);
+    delete_records(2, NULL, 2);
+    list_offsets(1, NULL, -2);
+    fetch(12, NULL, 0, 1);
+    conv_end("conv-delete-records");
     kw_fini(&conv);
     return 0;
 }

@@ -42,6 +42,8 @@ struct partition {
     struct pst_table *ps;           /* producer state (idempotence, transactions) */
     int64_t snap_offset;            /* log end covered by the last producer snapshot */
     durable_wait *waits;            /* unordered; fired when durable >= target */
+    durable_wait *start_waits;      /* DeleteRecords; fired when the log start
+                                     * durable >= target (log_start_durable) */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
 };
 
@@ -143,6 +145,14 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
 int64_t broker_lso(const partition *p);
 /* Park w until p's durable offset >= w->target (requests an fsync). */
 void broker_wait_durable(broker *b, partition *p, durable_wait *w);
+/* DeleteRecords: move p's log start to offset (log_delete_before: at most the
+ * high watermark; at or below the current start nothing moves) and park w
+ * until that start is durable: w->target is set to the log start after the
+ * call, and w->cb gets 0, or -CN_EIO when the sync failed or the topic was
+ * deleted meanwhile; it may run before this returns. Returns 0 when w was
+ * taken, else -CN_ERANGE (offset < 0 or above the high watermark), -CN_EIO
+ * or -CN_ENOSPC, and w is not used. */
+int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait *w);
 /* Remove a parked wait (connection gone is NOT a reason: the slot completes). */
 
 /* Data-arrival listeners: after any loop iteration that appended to any

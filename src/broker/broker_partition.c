@@ -25,10 +25,28 @@ void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
     o->preallocate = c->preallocate;
 }
 
+/* Fire the DeleteRecords waits whose start is durable (all when status < 0). */
+static void partition_fire_start_waits(partition *p, int status)
+{
+    int64_t durable = log_start_durable(p->log);
+    durable_wait **pp = &p->start_waits;
+    while (*pp) {
+        durable_wait *w = *pp;
+        if (status < 0 || w->target <= durable) {
+            *pp = w->next;
+            w->next = NULL;
+            w->cb(w, status < 0 ? -CN_EIO : 0);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
 static void partition_durable_cb(log_partition *lp, int64_t durable, int status, void *arg)
 {
     (void)lp;
     partition *p = arg;
+    partition_fire_start_waits(p, status);
     durable_wait **pp = &p->waits;
     while (*pp) {
         durable_wait *w = *pp;
@@ -160,6 +178,12 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
 /* Complete every parked wait with status. */
 static void partition_end_waits(partition *p, int status)
 {
+    while (p->start_waits) {
+        durable_wait *w = p->start_waits;
+        p->start_waits = w->next;
+        w->next = NULL;
+        w->cb(w, status);
+    }
     while (p->waits) {
         durable_wait *w = p->waits;
         p->waits = w->next;
@@ -248,6 +272,29 @@ int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *
         return rc;
     log_set_high_watermark(p->log, log_end_offset(p->log));
     b->appended = 1;
+    return 0;
+}
+
+int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait *w)
+{
+    (void)b;
+    int64_t before = log_start_offset(p->log);
+    int rc = log_delete_before(p->log, offset);
+    if (rc < 0)
+        return rc;
+    int64_t start = log_start_offset(p->log);
+    if (start > before) {
+        pst_truncate_head(p->ps, start);
+        slog_info("%s-%d: records before %lld deleted (DeleteRecords)", p->t->name, p->id,
+                  (long long)start);
+    }
+    w->target = start;
+    w->next = p->start_waits;
+    p->start_waits = w;
+    /* A job runs (or is queued behind the one in flight) and its completion
+     * fires w; with nothing left to sync the start is durable already. */
+    log_sync_request(p->log);
+    partition_fire_start_waits(p, log_failed(p->log) ? -CN_EIO : 0);
     return 0;
 }
 

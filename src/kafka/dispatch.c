@@ -12,49 +12,12 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-/* Versions we implement. Ranges follow ../shared/protocol/kafka/CLIENTS.md:
- * librdkafka 2.0.2 enables features only when exact versions are in range —
- * RecordBatch v2 needs Produce 3 and Fetch 4; it compresses at all only if
- * Produce 0 is in range (gzip, snappy, lz4 are checked against Produce 0..0),
- * LZ4 also needs FindCoordinator 0, zstd needs Produce 7 and Fetch 10 — and
- * kafka-python infers the broker generation from the maxima. Cairn stores
- * only magic-2 batches: Produce v0-v2 are decoded, and their older message
- * formats get UNSUPPORTED_FOR_MESSAGE_FORMAT per partition (no client we
- * serve sends them once Produce 3 is offered). Fetch starts at v4, the first
- * version that carries magic-2 batches without down-conversion. */
-const ksrv_api ksrv_apis[] = {
-    {KAFKA_API_PRODUCE, 0, 11, kh_produce},
-    {KAFKA_API_FETCH, 4, 12, kh_fetch},
-    {KAFKA_API_LIST_OFFSETS, 0, 6, kh_list_offsets},
-    {KAFKA_API_METADATA, 0, 12, kh_metadata},
-    {KAFKA_API_OFFSET_COMMIT, 0, 8, kh_offset_commit},
-    {KAFKA_API_OFFSET_FETCH, 0, 8, kh_offset_fetch},
-    {KAFKA_API_FIND_COORDINATOR, 0, 4, kh_find_coordinator},
-    {KAFKA_API_JOIN_GROUP, 0, 9, kh_join_group},
-    {KAFKA_API_HEARTBEAT, 0, 4, kh_heartbeat},
-    {KAFKA_API_LEAVE_GROUP, 0, 5, kh_leave_group},
-    {KAFKA_API_SYNC_GROUP, 0, 5, kh_sync_group},
-    {KAFKA_API_DESCRIBE_GROUPS, 0, 5, kh_describe_groups},
-    {KAFKA_API_LIST_GROUPS, 0, 5, kh_list_groups},
-    {KAFKA_API_API_VERSIONS, 0, 4, kh_api_versions},
-    {KAFKA_API_CREATE_TOPICS, 0, 7, kh_create_topics},
-    {KAFKA_API_DELETE_TOPICS, 0, 6, kh_delete_topics},
-    {KAFKA_API_DESCRIBE_CONFIGS, 0, 4, kh_describe_configs},
-    {KAFKA_API_ALTER_CONFIGS, 0, 2, kh_alter_configs},
-    {KAFKA_API_CREATE_PARTITIONS, 0, 3, kh_create_partitions},
-    {KAFKA_API_DELETE_GROUPS, 0, 2, kh_delete_groups},
-    {KAFKA_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, kh_incremental_alter_configs},
-    {KAFKA_API_OFFSET_DELETE, 0, 0, kh_offset_delete},
-    {KAFKA_API_DESCRIBE_CLUSTER, 0, 1, kh_describe_cluster},
-    {KAFKA_API_INIT_PRODUCER_ID, 0, 4, kh_init_producer_id},
-    {KAFKA_API_ADD_PARTITIONS_TO_TXN, 0, 3, kh_add_partitions_to_txn},
-    {KAFKA_API_ADD_OFFSETS_TO_TXN, 0, 3, kh_add_offsets_to_txn},
-    {KAFKA_API_END_TXN, 0, 3, kh_end_txn},
-    {KAFKA_API_TXN_OFFSET_COMMIT, 0, 3, kh_txn_offset_commit},
-    {KAFKA_API_DESCRIBE_PRODUCERS, 0, 0, kh_describe_producers},
-    {KAFKA_API_DESCRIBE_TRANSACTIONS, 0, 0, kh_describe_transactions},
-    {KAFKA_API_LIST_TRANSACTIONS, 0, 1, kh_list_transactions},
-};
+/* Versions we implement, one row per API in KAFKA_APIS (generated from the
+ * APIS table in tools/kafka_gen.py, which also explains the ranges), in key
+ * order. */
+#define KSRV_API_ROW(name, NAME, key, min, max, handler) {KAFKA_API_##NAME, min, max, handler},
+const ksrv_api ksrv_apis[] = {KAFKA_APIS(KSRV_API_ROW)};
+#undef KSRV_API_ROW
 const int ksrv_n_apis = (int)CN_ARRAY_LEN(ksrv_apis);
 
 struct ksrv {

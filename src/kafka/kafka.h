@@ -66,38 +66,11 @@ struct txn_coord *ksrv_txn(ksrv *ks);
     ((arr).n = (int32_t)(count),                                                       \
      (arr).items = kreq_alloc((q), (size_t)((count) > 0 ? (count) : 0), sizeof(*(arr).items)))
 
-/* Handlers (one file each or per family). */
-void kh_api_versions(kreq *q);
-void kh_metadata(kreq *q);
-void kh_produce(kreq *q);
-void kh_fetch(kreq *q);
-void kh_list_offsets(kreq *q);
-void kh_create_topics(kreq *q);
-void kh_delete_topics(kreq *q);
-void kh_create_partitions(kreq *q);
-void kh_describe_configs(kreq *q);
-void kh_alter_configs(kreq *q);
-void kh_incremental_alter_configs(kreq *q);
-void kh_describe_cluster(kreq *q);
-void kh_find_coordinator(kreq *q);
-void kh_join_group(kreq *q);
-void kh_sync_group(kreq *q);
-void kh_heartbeat(kreq *q);
-void kh_leave_group(kreq *q);
-void kh_offset_commit(kreq *q);
-void kh_offset_fetch(kreq *q);
-void kh_offset_delete(kreq *q);
-void kh_list_groups(kreq *q);
-void kh_describe_groups(kreq *q);
-void kh_delete_groups(kreq *q);
-void kh_init_producer_id(kreq *q);
-void kh_add_partitions_to_txn(kreq *q);
-void kh_add_offsets_to_txn(kreq *q);
-void kh_txn_offset_commit(kreq *q);
-void kh_end_txn(kreq *q);
-void kh_describe_transactions(kreq *q);
-void kh_list_transactions(kreq *q);
-void kh_describe_producers(kreq *q);
+/* Handlers (one file each or per family): one per API in KAFKA_APIS
+ * (proto/kafka/gen/kafka_apis.h). */
+#define KSRV_HANDLER_DECL(name, NAME, key, min, max, handler) void handler(kreq *q);
+KAFKA_APIS(KSRV_HANDLER_DECL)
+#undef KSRV_HANDLER_DECL
 
 /* Per-partition error of an offset commit (OffsetCommit, TxnOffsetCommit):
  * group_error if set, else unknown topic/partition or oversized metadata. */

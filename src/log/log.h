@@ -77,6 +77,11 @@ int64_t log_end_offset(const log_partition *p);
 int64_t log_high_watermark(const log_partition *p);
 void log_set_high_watermark(log_partition *p, int64_t hw);
 int64_t log_durable_offset(const log_partition *p);
+/* The log start a crash can no longer take back: log_start as of the last
+ * completed sync (a job, or log_partition_sync_now, or open). Moves after
+ * log_delete_before once the log-start file is synced; DeleteRecords
+ * answers when it reaches the new start. Only grows. */
+int64_t log_start_durable(const log_partition *p);
 int32_t log_leader_epoch(const log_partition *p);
 void log_set_leader_epoch(log_partition *p, int32_t epoch);
 int64_t log_size_bytes(const log_partition *p);       /* sum of segment sizes */

@@ -80,6 +80,7 @@ typedef struct log_sync_job {
     size_t n_fds, cap_fds;
     size_t n_data;                 /* fds[0..n_data) get fdatasync, the rest fsync */
     int64_t target;                /* log_end at submit */
+    int64_t start_target;          /* log_start at submit */
     int status;                    /* 0 or -CN_E*, written by the syncer */
 } log_sync_job;
 
@@ -102,6 +103,7 @@ struct log_partition {
     int dead;                      /* closed while in flight: freed on completion */
     int start_fd;                  /* log-start file, -1 when never written */
     int start_unsynced;            /* log-start file written since the last sync */
+    int64_t start_durable;         /* log_start covered by the last completed sync */
     log_sync_job job;
     uint8_t *rbuf;                 /* LOG_READ_CHUNK bytes for header walks */
 };

@@ -139,6 +139,7 @@ int64_t log_start_offset(const log_partition *p) { return p->log_start; }
 int64_t log_end_offset(const log_partition *p) { return p->log_end; }
 int64_t log_high_watermark(const log_partition *p) { return p->hw; }
 int64_t log_durable_offset(const log_partition *p) { return p->durable; }
+int64_t log_start_durable(const log_partition *p) { return p->start_durable; }
 int32_t log_leader_epoch(const log_partition *p) { return p->epoch; }
 void log_set_leader_epoch(log_partition *p, int32_t epoch) { p->epoch = epoch; }
 int64_t log_size_bytes(const log_partition *p) { return p->size_bytes; }

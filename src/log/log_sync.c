@@ -154,6 +154,7 @@ static void job_complete(log_partition *p)
         p->sync_again = 0;
     } else {
         p->durable = CN_MAX(p->durable, job->target);
+        p->start_durable = CN_MAX(p->start_durable, job->start_target);
         log__close_synced_indexes(p);
         if (p->sync_again) {
             p->sync_again = 0;
@@ -206,6 +207,7 @@ static int job_build(log_partition *p)
     job->status = 0;
     job->p = p;
     job->target = p->log_end;
+    job->start_target = p->log_start;
     int rc = 0;
     for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
         log_segment *seg = p->segs[i];
@@ -250,6 +252,7 @@ void log_sync_request(log_partition *p)
         /* Every file is already synced; appends may still be ahead of
          * durable only if they were covered by sync_now. */
         p->durable = CN_MAX(p->durable, p->log_end);
+        p->start_durable = CN_MAX(p->start_durable, p->log_start);
         return;
     }
     if (rc < 0) {
@@ -309,6 +312,7 @@ int log_partition_sync_now(log_partition *p)
         log__close_synced_indexes(p);
     }
     p->durable = CN_MAX(p->durable, p->log_end);
+    p->start_durable = CN_MAX(p->start_durable, p->log_start);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* Unit tests for broker/broker: topic create/validate/delete, persistence of
  * topic metadata and configs across reopen, adding partitions, removal of
- * orphan partition directories, appends with durability waits, and the
- * topic-name rule. Each test runs a real loop (for the syncer's eventfd) on a
+ * orphan partition directories, appends with durability waits, DeleteRecords
+ * (answered once the new log start is durable), and the topic-name rule. Each test runs a real loop (for the syncer's eventfd) on a
  * fresh temporary data directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -239,6 +239,77 @@ static void test_append_and_durable_wait(void **state)
     free(buf);
 }
 
+/* Drive the loop until x fired (bounded). */
+static void run_until_fired(fixture *f, waiter *x)
+{
+    loop_timer tm;
+    loop_timer_init(&tm, stop_when_fired, NULL);
+    for (int i = 0; i < 200 && !x->fired; i++) {
+        loop_timer_start(f->l, &tm, 10);
+        loop_run_once(f->l, 10);
+    }
+    loop_timer_stop(f->l, &tm);
+}
+
+static void test_delete_records(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    topic *t = NULL;
+    assert_int_equal(broker_topic_create(f->b, cn_str_c("dr"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
+                     KERR_NONE);
+    batch_build_rec recs[2] = {{"k", 1, "v1", 2, 1000}, {NULL, -1, "v2", 2, 1001}};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(batch_build(recs, 2, 0, 0, &buf, &len), 0);
+    int64_t base = -1;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(broker_append(f->b, t->parts[0], buf, len, &base), 0);
+    partition *p = t->parts[0];
+    assert_int_equal(log_high_watermark(p->log), 6);
+
+    /* Out of range: w untouched. */
+    waiter bad = {.w = {.cb = on_durable}};
+    assert_int_equal(broker_delete_records(f->b, p, 7, &bad.w), -CN_ERANGE);
+    assert_int_equal(bad.fired, 0);
+
+    /* Answered once the new start is durable, not before. */
+    waiter w = {.w = {.cb = on_durable}};
+    assert_int_equal(broker_delete_records(f->b, p, 3, &w.w), 0);
+    assert_int_equal(w.w.target, 3);
+    assert_int_equal(log_start_offset(p->log), 3);
+    if (!w.fired)
+        assert_true(log_start_durable(p->log) < 3);
+    run_until_fired(f, &w);
+    assert_int_equal(w.fired, 1);
+    assert_int_equal(w.status, 0);
+    assert_true(log_start_durable(p->log) >= 3);
+
+    /* At or below the start: nothing moves, answered at once with the start. */
+    waiter w2 = {.w = {.cb = on_durable}};
+    assert_int_equal(broker_delete_records(f->b, p, 1, &w2.w), 0);
+    assert_int_equal(w2.fired, 1);
+    assert_int_equal(w2.w.target, 3);
+
+    /* Survives a restart. */
+    fx_close(f);
+    fx_open(f);
+    t = broker_topic_find(f->b, cn_str_c("dr"));
+    assert_non_null(t);
+    assert_int_equal(log_start_offset(t->parts[0]->log), 3);
+    assert_int_equal(log_end_offset(t->parts[0]->log), 6);
+
+    /* Topic deleted while the answer waits: the wait fails. */
+    waiter w3 = {.w = {.cb = on_durable}};
+    assert_int_equal(broker_delete_records(f->b, t->parts[0], 6, &w3.w), 0);
+    if (!w3.fired) {
+        assert_int_equal(broker_topic_delete(f->b, t), 0);
+        assert_int_equal(w3.fired, 1);
+        assert_int_equal(w3.status, -CN_EIO);
+    }
+    free(buf);
+}
+
 /* Several front ends wait on appends: each listener runs once per loop
  * iteration that appended, and one may remove another during notification. */
 typedef struct counting_listener {
@@ -300,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_partitions_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_durable_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_listeners, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

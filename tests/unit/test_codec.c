@@ -474,42 +474,21 @@ static void test_fetch_response_round_trip_all_versions(void **state)
         assert_int_equal(M##_decode(&bad, (int16_t)(kafka_api_max_schema_version(KEY) + 1), &got), -1);  \
     }
 
-#define APIS(X)                                                                                 \
-    X(produce, KAFKA_API_PRODUCE) X(fetch, KAFKA_API_FETCH) X(list_offsets, KAFKA_API_LIST_OFFSETS) \
-    X(metadata, KAFKA_API_METADATA) X(offset_commit, KAFKA_API_OFFSET_COMMIT)                   \
-    X(offset_fetch, KAFKA_API_OFFSET_FETCH) X(find_coordinator, KAFKA_API_FIND_COORDINATOR)     \
-    X(join_group, KAFKA_API_JOIN_GROUP) X(heartbeat, KAFKA_API_HEARTBEAT)                       \
-    X(leave_group, KAFKA_API_LEAVE_GROUP) X(sync_group, KAFKA_API_SYNC_GROUP)                   \
-    X(describe_groups, KAFKA_API_DESCRIBE_GROUPS) X(list_groups, KAFKA_API_LIST_GROUPS)         \
-    X(sasl_handshake, KAFKA_API_SASL_HANDSHAKE) X(api_versions, KAFKA_API_API_VERSIONS)         \
-    X(create_topics, KAFKA_API_CREATE_TOPICS) X(delete_topics, KAFKA_API_DELETE_TOPICS)         \
-    X(delete_records, KAFKA_API_DELETE_RECORDS) X(init_producer_id, KAFKA_API_INIT_PRODUCER_ID) \
-    X(add_partitions_to_txn, KAFKA_API_ADD_PARTITIONS_TO_TXN)                                   \
-    X(add_offsets_to_txn, KAFKA_API_ADD_OFFSETS_TO_TXN) X(end_txn, KAFKA_API_END_TXN)           \
-    X(txn_offset_commit, KAFKA_API_TXN_OFFSET_COMMIT)                                           \
-    X(describe_configs, KAFKA_API_DESCRIBE_CONFIGS) X(alter_configs, KAFKA_API_ALTER_CONFIGS)   \
-    X(sasl_authenticate, KAFKA_API_SASL_AUTHENTICATE)                                           \
-    X(create_partitions, KAFKA_API_CREATE_PARTITIONS) X(delete_groups, KAFKA_API_DELETE_GROUPS) \
-    X(incremental_alter_configs, KAFKA_API_INCREMENTAL_ALTER_CONFIGS)                           \
-    X(offset_delete, KAFKA_API_OFFSET_DELETE) X(describe_cluster, KAFKA_API_DESCRIBE_CLUSTER)   \
-    X(describe_producers, KAFKA_API_DESCRIBE_PRODUCERS)                                         \
-    X(describe_transactions, KAFKA_API_DESCRIBE_TRANSACTIONS)                                   \
-    X(list_transactions, KAFKA_API_LIST_TRANSACTIONS)
-
-#define DEF(api, KEY)                                      \
-    RT(kafka_##api##_request, KEY)                         \
-    RT(kafka_##api##_response, KEY)
-APIS(DEF)
+/* Every generated API (the KAFKA_APIS X-macro, proto/kafka/gen/kafka_apis.h). */
+#define DEF(api, NAME, ...)                                \
+    RT(kafka_##api##_request, KAFKA_API_##NAME)            \
+    RT(kafka_##api##_response, KAFKA_API_##NAME)
+KAFKA_APIS(DEF)
 
 static void test_every_message_round_trips_defaults(void **state)
 {
     (void)state;
     arena a;
     arena_init(&a, 0, 0);
-#define CALL(api, KEY)                  \
+#define CALL(api, ...)                  \
     rt_kafka_##api##_request(&a);       \
     rt_kafka_##api##_response(&a);
-    APIS(CALL)
+    KAFKA_APIS(CALL)
     arena_fini(&a);
 }
 
@@ -529,11 +508,39 @@ static void test_api_table(void **state)
     assert_false(kafka_request_is_flexible(KAFKA_API_PRODUCE, 8));
     assert_true(kafka_request_is_flexible(KAFKA_API_PRODUCE, 9));
     assert_true(kafka_request_is_flexible(KAFKA_API_API_VERSIONS, 5)); /* above max */
-    assert_false(kafka_request_is_flexible(KAFKA_API_SASL_HANDSHAKE, 1));
+    assert_false(kafka_request_is_flexible(KAFKA_API_OFFSET_DELETE, 0));
     assert_true(kafka_response_is_flexible(KAFKA_API_DESCRIBE_CLUSTER, 0));
     assert_false(kafka_request_is_flexible(7, 3));
     assert_int_equal(KAFKA_PRODUCE_MAX_VERSION, 11);
     assert_int_equal(KAFKA_PRODUCE_FIRST_FLEXIBLE, 9);
+}
+
+/* The served-API list: key order, constants agree, ranges inside the codec,
+ * and nothing generated that is not served (SASL waits for its handlers). */
+static void test_kafka_apis_table(void **state)
+{
+    (void)state;
+    static const struct { int key, enum_key, min, max, schema_max; } rows[] = {
+#define ROW(name, NAME, key, min, max, handler) \
+    {key, KAFKA_API_##NAME, min, max, KAFKA_##NAME##_MAX_VERSION},
+        KAFKA_APIS(ROW)
+#undef ROW
+    };
+    assert_int_equal(CN_ARRAY_LEN(rows), KAFKA_APIS_COUNT);
+    int served = 0;
+    for (size_t i = 0; i < CN_ARRAY_LEN(rows); i++) {
+        assert_int_equal(rows[i].key, rows[i].enum_key);
+        if (i > 0)
+            assert_true(rows[i].key > rows[i - 1].key);
+        assert_true(0 <= rows[i].min && rows[i].min <= rows[i].max);
+        assert_true(rows[i].max <= rows[i].schema_max);
+        assert_true(kafka_api_known((int16_t)rows[i].key));
+    }
+    for (int16_t k = 0; k < KAFKA_API__COUNT; k++)
+        served += kafka_api_known(k);
+    assert_int_equal(served, KAFKA_APIS_COUNT); /* every codec is served */
+    assert_false(kafka_api_known(17));          /* SaslHandshake */
+    assert_false(kafka_api_known(36));          /* SaslAuthenticate */
 }
 
 static void test_header_unknown_key_uses_v1(void **state)
@@ -582,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_fetch_response_round_trip_all_versions),
         cmocka_unit_test(test_every_message_round_trips_defaults),
         cmocka_unit_test(test_api_table),
+        cmocka_unit_test(test_kafka_apis_table),
         cmocka_unit_test(test_header_unknown_key_uses_v1),
         cmocka_unit_test(test_error_names),
     };

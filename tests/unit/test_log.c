@@ -429,6 +429,57 @@ static void test_delete_before(void **state)
     tmpdir_remove(dir);
 }
 
+/* log_start_durable follows log_delete_before only once a sync covering the
+ * log-start file completed: never synchronously through the syncer, not by
+ * a job built before the move, and at once when there is nothing to sync. */
+static void test_delete_before_start_durable(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    log_options o = test_opts();
+    o.segment_bytes = 200;
+    log_syncer *sy = NULL;
+    assert_int_equal(log_syncer_new(&sy), 0);
+    log_partition *p = NULL;
+    assert_int_equal(log_partition_open(dir, &o, sy, &p), 0);
+    for (int i = 0; i < 5; i++)
+        append_one(p, 100, 1, 10, 0);
+    log_set_high_watermark(p, 5);
+    assert_int_equal(log_start_durable(p), 0);
+    log_sync_request(p); /* a job built before the move: start_target 0 */
+    assert_int_equal(log_delete_before(p, 3), 0);
+    assert_int_equal(log_start_offset(p), 3);
+    assert_int_equal(log_start_durable(p), 0);
+    log_sync_request(p); /* rides after the one in flight */
+    WAIT_FOR(sy, log_start_durable(p) == 3);
+    assert_int_equal(log_durable_offset(p), 5);
+
+    /* A no-op move needs no sync; nothing unsynced keeps it as it is. */
+    assert_int_equal(log_delete_before(p, 2), 0);
+    log_sync_request(p);
+    assert_int_equal(log_start_durable(p), 3);
+
+    /* Blocking sync covers it too. */
+    assert_int_equal(log_delete_before(p, 4), 0);
+    assert_int_equal(log_start_durable(p), 3);
+    assert_int_equal(log_partition_sync_now(p), 0);
+    assert_int_equal(log_start_durable(p), 4);
+    log_partition_close(p);
+    log_syncer_free(sy);
+
+    /* Reopen: the recovered start is durable (open syncs). */
+    assert_int_equal(log_partition_open(dir, &o, NULL, &p), 0);
+    assert_int_equal(log_start_offset(p), 4);
+    assert_int_equal(log_start_durable(p), 4);
+    /* NULL syncer: the sync runs inline. */
+    assert_int_equal(log_delete_before(p, 5), 0);
+    assert_int_equal(log_start_durable(p), 4);
+    log_sync_request(p);
+    assert_int_equal(log_start_durable(p), 5);
+    log_partition_close(p);
+    tmpdir_remove(dir);
+}
+
 static void test_destroy_removes_directory(void **state)
 {
     (void)state;
@@ -456,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_sync_request_through_syncer),
         cmocka_unit_test(test_sync_inline_and_close_in_callback),
         cmocka_unit_test(test_delete_before),
+        cmocka_unit_test(test_delete_before_start_durable),
         cmocka_unit_test(test_destroy_removes_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
