@@ -143,7 +143,11 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
 int64_t broker_lso(const partition *p);
 /* Park w until p's durable offset >= w->target (requests an fsync). */
 void broker_wait_durable(broker *b, partition *p, durable_wait *w);
-/* Remove a parked wait (connection gone is NOT a reason: the slot completes). */
+/* Remove w from p's parked waits without calling it; a no-op when w is not
+ * parked there (it already fired). For owners that go away before the
+ * partition does (the internal logs' owners at close). A connection gone is
+ * NOT a reason: its slot completes. */
+void broker_wait_cancel(partition *p, durable_wait *w);
 
 /* Data-arrival hook: called in a loop hook after any append in that loop
  * iteration (used to wake parked fetches). One listener. */
