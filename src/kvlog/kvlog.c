@@ -20,6 +20,7 @@
 int kvl_open(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out)
 {
     *out = NULL;
+    CN_ASSERT(ops->on_record);
     if (!broker_topic_name_reserved(cn_str_c(name)))
         return -CN_EINVAL;
     partition *p = NULL;
@@ -131,13 +132,16 @@ size_t kvl_batch_bytes(const kvl_batch *bt)
 
 int kvl_append(kvl *l, const kvl_batch *bt, int64_t ts, int64_t *out_target)
 {
+    static const uint8_t none[1];
     if (bt->n > 0) {
+        /* Every key is non-null, even an empty one in an empty buffer. */
+        const uint8_t *bytes = bt->buf ? bt->buf : none;
         batch_build_rec *recs = xmalloc((size_t)bt->n * sizeof(*recs));
         for (int i = 0; i < bt->n; i++) {
             const struct kvl__rec *r = &bt->recs[i];
-            recs[i].key = bt->buf + r->ko;
+            recs[i].key = bytes + r->ko;
             recs[i].key_len = r->kl;
-            recs[i].value = r->vl < 0 ? NULL : bt->buf + r->vo;
+            recs[i].value = r->vl < 0 ? NULL : bytes + r->vo;
             recs[i].value_len = r->vl;
             recs[i].ts = ts;
         }
@@ -227,6 +231,7 @@ static void compact_durable(durable_wait *w, int status)
 
 int kvl_compact(kvl *l)
 {
+    CN_ASSERT(l->ops.compact);
     if (l->compacting)
         return -CN_EAGAIN;
     log_partition *lp = l->p->log;
@@ -257,6 +262,7 @@ int kvl_compact(kvl *l)
 
 int kvl_maybe_compact(kvl *l)
 {
+    CN_ASSERT(l->ops.live_bytes);
     if (l->compacting ||
         l->log_bytes <= KVL_COMPACT_FACTOR * l->ops.live_bytes(l->arg) + KVL_COMPACT_SLACK)
         return 0;

@@ -290,6 +290,33 @@ static void test_batch_bytes(void **state)
     fx_open(f);
 }
 
+/* What the owner sees for an empty key and value: lengths 0, not -1. */
+static int saw_empty;
+static int on_record_empty(void *arg, const batch_record *r, const char **why)
+{
+    (void)arg;
+    (void)why;
+    saw_empty += r->key_len == 0 && r->value_len == 0;
+    return 0;
+}
+
+static void test_empty_key_and_value(void **state)
+{
+    fixture *f = *state;
+    kvl_batch bt;
+    kvl_batch_init(&bt);
+    kvl_batch_add(&bt, NULL, 0, NULL, 0);
+    assert_int_equal(kvl_append(f->kv, &bt, 1, NULL), 0);
+    kvl_batch_fini(&bt);
+    fx_close(f);
+    static const kvl_ops empty_ops = {on_record_empty, NULL, NULL};
+    assert_int_equal(loop_new(&f->l), 0);
+    assert_int_equal(broker_open(&f->cfg, f->l, &f->b), 0);
+    saw_empty = 0;
+    assert_int_equal(kvl_open(f->b, NAME, &empty_ops, NULL, &f->kv), 0);
+    assert_int_equal(saw_empty, 1);
+}
+
 typedef struct waiter {
     durable_wait w;
     int fired;
@@ -513,6 +540,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_key_and_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_crash_before_start_moves, setup,
