@@ -6,15 +6,32 @@
  * them back at open and compacts the log.
  *
  * Framing (what this module writes; the owner's key and value bytes go in
- * unchanged). Each kvl_append writes ONE record batch v2 exactly as
- * batch_build makes it (layout in record/batch.h): uncompressed, CreateTime,
- * producer id/epoch/sequence -1, base timestamp = the ts given, every
- * record's timestamp delta 0, offset deltas 0..n-1, no headers. Per record:
- *   key    the owner's bytes, never null (length >= 0)
- *   value  the owner's bytes; null (length -1) is a tombstone
- * The owner's key and value formats are documented where the owner encodes
- * them (group/offsets.h, txn/txn_rec.c). Nothing else is stored: no version
- * of our own, so logs written before this module replay unchanged.
+ * unchanged). Each kvl_append writes ONE record batch v2 (layout in
+ * record/batch.h), built by batch_build, with these values (big-endian):
+ *    0  int64 baseOffset         written by the log at append
+ *    8  int32 batchLength        bytes after this field
+ *   12  int32 leaderEpoch        written by the log at append
+ *   16  int8  magic              2
+ *   17  int32 crc                CRC-32C of bytes 21..end
+ *   21  int16 attributes         0 (uncompressed, CreateTime, not
+ *                                transactional, not control)
+ *   23  int32 lastOffsetDelta    n - 1
+ *   27  int64 baseTimestamp      ts given to kvl_append (wall ms)
+ *   35  int64 maxTimestamp       the same ts
+ *   43  int64 producerId         -1
+ *   51  int16 producerEpoch      -1
+ *   53  int32 baseSequence       -1
+ *   57  int32 recordsCount       n
+ *   61  n records, i = 0..n-1, in the order added (zigzag varints):
+ *         varint length, int8 attributes 0, varlong timestampDelta 0,
+ *         varint offsetDelta i, varint keyLen (>= 0: keys are never null)
+ *         + key, varint valueLen (-1: tombstone, no bytes) + value,
+ *         varint headerCount 0
+ * Validity: a batch counts only if its length is sane, magic is 2 and the
+ * CRC matches. The owner's key and value formats are documented where the
+ * owner encodes them (group/offsets.h, txn/txn_rec.c). Nothing else is
+ * stored, no version of our own: both owners wrote exactly this before the
+ * module existed, so their old logs replay unchanged.
  *
  * Replay (kvl_open): every batch from the log start to the log end, in
  * offset order, and in each batch its records in order; records below the
@@ -34,7 +51,8 @@
  *
  * Compaction (kvl_compact): the owner's ops->compact callback hands every
  * live record to kvl_compact_add, which re-appends them after everything
- * else as batches of at most 1000 records / 1 MiB; once those are fsynced,
+ * else as batches closed at 1000 records or 1 MiB of keys and values; once
+ * those are fsynced,
  * the log start moves to the first re-appended offset (log_delete_before)
  * and whole segments below it are deleted. Across a crash at any point, the
  * log that survives replays to the same state: before the start moves it
@@ -42,8 +60,9 @@
  * only repeat live values; a log start that did not reach the disk leaves
  * the old records in front again; a moved start always has the complete
  * re-appended state after it (it moves only once that state is durable).
- * The owner must not let a record that was live before compaction be
- * dropped without a tombstone written after it (it would come back).
+ * So every removal must be written as a tombstone: a key the owner only
+ * forgets in memory vanishes at the next compaction, yet comes back from the
+ * older records on any replay before that.
  *
  * Ownership: the broker owns the partition (broker_internal_partition) and
  * closes it; the kvl owns its memory and its compaction wait. Pointers given
@@ -62,8 +81,8 @@
 typedef struct kvl kvl;
 typedef struct kvl_compaction kvl_compaction;
 
-/* Compaction: re-appended batches hold at most this many records / bytes of
- * keys and values; a log is compacted by kvl_maybe_compact when its bytes
+/* Compaction: a re-appended batch is closed once it holds this many records
+ * or bytes of keys and values; a log is compacted by kvl_maybe_compact when its bytes
  * since the log start exceed KVL_COMPACT_FACTOR x live bytes + slack. */
 #define KVL_COMPACT_BATCH_RECS 1000
 #define KVL_COMPACT_BATCH_BYTES ((size_t)1 << 20)
