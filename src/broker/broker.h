@@ -153,7 +153,11 @@ void broker_wait_durable(broker *b, partition *p, durable_wait *w);
  * taken, else -CN_ERANGE (offset < 0 or above the high watermark), -CN_EIO
  * or -CN_ENOSPC, and w is not used. */
 int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait *w);
-/* Remove a parked wait (connection gone is NOT a reason: the slot completes). */
+/* Remove w from p's parked waits without calling it; a no-op when w is not
+ * parked there (it already fired). For owners that go away before the
+ * partition does (the internal logs' owners at close). A connection gone is
+ * NOT a reason: its slot completes. */
+void broker_wait_cancel(partition *p, durable_wait *w);
 
 /* Data-arrival listeners: after any loop iteration that appended to any
  * partition, every registered listener's cb runs once (in a loop hook, not

@@ -309,3 +309,13 @@ void broker_wait_durable(broker *b, partition *p, durable_wait *w)
     p->waits = w;
     log_sync_request(p->log);
 }
+
+void broker_wait_cancel(partition *p, durable_wait *w)
+{
+    for (durable_wait **pp = &p->waits; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            w->next = NULL;
+            return;
+        }
+}

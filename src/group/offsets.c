@@ -1,19 +1,16 @@
 /* Committed offsets store: hash tables, replay at open, the public API,
- * expiry and compaction. Contract and record format in offsets.h. */
+ * expiry and compaction. Contract and record format in offsets.h; the log
+ * itself (batches, replay, durability, compaction protocol) is kvlog's. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "broker/replay.h"
 #include "group/offsets_int.h"
 #include "util/common.h"
 #include "util/slog.h"
 
-#define COMPACT_BATCH_RECS 1000
-#define COMPACT_BATCH_BYTES ((size_t)1 << 20)
-#define COMPACT_SLACK ((int64_t)1 << 20)
 #define META_MAX ((int32_t)64 << 20)
 
 /* Hashing ------------------------------------------------------------------- */
@@ -241,27 +238,12 @@ static cn_str node_topic(const goff_node *n)
 
 /* Replay ----------------------------------------------------------------------- */
 
-typedef struct replay_ctx {
-    goff_store *s;
-    int64_t start;          /* records below the log start are skipped */
-    int64_t applied, skipped;
-} replay_ctx;
-
-static int replay_rec(const batch_record *r, void *arg)
+static int replay_rec(void *arg, const batch_record *r, const char **why)
 {
-    replay_ctx *c = arg;
-    goff_store *s = c->s;
-    if (r->offset < c->start)
-        return 0;
+    goff_store *s = arg;
     goff__rec d;
-    const char *why;
-    if (goff__rec_decode(r, &d, &why) < 0) {
-        if (c->skipped++ < 10)
-            slog_warn("%s: skipping record at offset %lld: %s", BROKER_OFFSETS_TOPIC,
-                      (long long)r->offset, why);
-        return 0;
-    }
-    c->applied++;
+    if (goff__rec_decode(r, &d, why) < 0)
+        return -CN_EPROTO;
     if (d.kind == GOFF_KEY_OFFSET) {
         if (d.tombstone) {
             goff_group *g = group_find(s, d.group);
@@ -284,27 +266,14 @@ static int replay_rec(const batch_record *r, void *arg)
     return 0;
 }
 
-static void replay_batch(void *arg, const batch_info *bi, const uint8_t *batch, size_t len)
+static int compact_records(void *arg, kvl_compaction *cx);
+
+static int64_t live_bytes(void *arg)
 {
-    (void)bi;
-    (void)batch;
-    replay_ctx *c = arg;
-    c->s->log_bytes += (int64_t)len;
+    return ((goff_store *)arg)->live_bytes;
 }
 
-static int replay(goff_store *s)
-{
-    replay_ctx c = {.s = s, .start = log_start_offset(s->p->log)};
-    static const broker_replay_ops ops = {replay_batch, replay_rec};
-    int rc = broker_replay(s->p, BROKER_OFFSETS_TOPIC, s->scratch, &ops, &c);
-    if (c.skipped)
-        slog_warn("%s: %lld record(s) skipped during replay", BROKER_OFFSETS_TOPIC,
-                  (long long)c.skipped);
-    if (rc == 0)
-        slog_info("%s: replayed %lld record(s): %zu group(s), %zu offset(s)", BROKER_OFFSETS_TOPIC,
-                  (long long)c.applied, s->n_groups, s->n_nodes);
-    return rc;
-}
+static const kvl_ops store_ops = {replay_rec, compact_records, live_bytes};
 
 /* Open / close ------------------------------------------------------------- */
 
@@ -331,25 +300,22 @@ static void free_all(goff_store *s)
 int goff_open(broker *b, goff_store **out)
 {
     *out = NULL;
-    partition *p = NULL;
-    int rc = broker_internal_partition(b, BROKER_OFFSETS_TOPIC, &p);
-    if (rc < 0)
-        return rc;
     goff_store *s = xcalloc(1, sizeof(*s));
-    s->b = b;
-    s->p = p;
     if (getrandom(&s->seed, sizeof(s->seed), 0) != (ssize_t)sizeof(s->seed))
         s->seed = (uint64_t)(uintptr_t)s ^ 0x5bd1e995ULL;
     s->gmask = 15;
     s->gtab = xcalloc(s->gmask + 1, sizeof(*s->gtab));
     s->nmask = 63;
     s->ntab = xcalloc(s->nmask + 1, sizeof(*s->ntab));
-    s->scratch = batch_scratch_new();
-    rc = replay(s);
+    int rc = kvl_open(b, BROKER_OFFSETS_TOPIC, &store_ops, s, &s->log);
     if (rc < 0) {
         goff_close(s);
         return rc;
     }
+    kvl_stats st;
+    kvl_get_stats(s->log, &st);
+    slog_info("%s: replayed %lld record(s): %zu group(s), %zu offset(s)", BROKER_OFFSETS_TOPIC,
+              (long long)st.replayed, s->n_groups, s->n_nodes);
     *out = s;
     return 0;
 }
@@ -358,22 +324,14 @@ void goff_close(goff_store *s)
 {
     if (!s)
         return;
-    if (s->compacting) {
-        /* Take our wait off the partition's list; the broker outlives us. */
-        for (durable_wait **pp = &s->p->waits; *pp; pp = &(*pp)->next)
-            if (*pp == &s->cw) {
-                *pp = s->cw.next;
-                break;
-            }
-    }
+    kvl_close(s->log);
     free_all(s);
-    batch_scratch_free(s->scratch);
     free(s);
 }
 
 partition *goff_partition(goff_store *s)
 {
-    return s->p;
+    return kvl_partition(s->log);
 }
 
 /* Offsets ------------------------------------------------------------------------ */
@@ -411,7 +369,7 @@ int goff_commit(goff_store *s, cn_str group, const goff_commit_item *items, int 
                      it->metadata, now_ms, it->expire_ms);
         }
     }
-    *wait_target = log_end_offset(s->p->log);
+    *wait_target = kvl_end(s->log);
     return 0;
 }
 
@@ -432,7 +390,7 @@ int goff_delete(goff_store *s, cn_str group, cn_str tp, int32_t part, int64_t *w
         node_remove(s, n);
         group_release(s, g);
     }
-    *wait_target = log_end_offset(s->p->log);
+    *wait_target = kvl_end(s->log);
     return 0;
 }
 
@@ -457,7 +415,7 @@ int goff_delete_group(goff_store *s, cn_str group, int64_t *wait_target)
         group_set_meta(s, g, (cn_bytes){NULL, -1});
         group_release(s, g);
     }
-    *wait_target = log_end_offset(s->p->log);
+    *wait_target = kvl_end(s->log);
     return 0;
 }
 
@@ -529,7 +487,7 @@ int goff_put_group_meta(goff_store *s, cn_str group, cn_bytes blob, int64_t *wai
         group_set_meta(s, g, blob);
         group_release(s, g);
     }
-    *wait_target = log_end_offset(s->p->log);
+    *wait_target = kvl_end(s->log);
     return 0;
 }
 
@@ -561,7 +519,7 @@ static int remove_nodes(goff_store *s, goff_node **v, size_t n)
     int64_t now = loop_wall_ms();
     size_t done = 0;
     while (done < n) {
-        size_t end = CN_MIN(n, done + COMPACT_BATCH_RECS);
+        size_t end = CN_MIN(n, done + KVL_COMPACT_BATCH_RECS);
         goff__recs_reset(&rb);
         for (size_t i = done; i < end; i++)
             goff__recs_offset(&rb, group_kstr(v[i]->g), node_topic(v[i]), v[i]->partition, NULL,
@@ -613,90 +571,47 @@ int goff_expire(goff_store *s, int64_t now_ms, int64_t retention_ms,
 
 /* Compaction ------------------------------------------------------------------------ */
 
-static void compact_durable(durable_wait *w, int status)
+/* kvlog's compaction callback: every live record, each group's blob before
+ * its offsets. */
+static int compact_records(void *arg, kvl_compaction *cx)
 {
-    goff_store *s = (goff_store *)((char *)w - offsetof(goff_store, cw));
-    s->compacting = 0;
-    log_partition *lp = s->p->log;
-    if (status < 0) {
-        slog_error("%s: compaction not finished: fsync failed", BROKER_OFFSETS_TOPIC);
-        return;
-    }
-    int64_t before = log_start_offset(lp);
-    if (s->compact_from <= before)
-        return;
-    int rc = log_delete_before(lp, s->compact_from);
-    if (rc < 0) {
-        slog_error("%s: compaction could not move the log start to %lld: %d",
-                   BROKER_OFFSETS_TOPIC, (long long)s->compact_from, rc);
-        return;
-    }
-    log_sync_request(lp);
-    slog_info("%s: compacted, log start %lld -> %lld", BROKER_OFFSETS_TOPIC, (long long)before,
-              (long long)s->compact_from);
-}
-
-int goff_compact(goff_store *s)
-{
-    if (s->compacting)
-        return -CN_EAGAIN;
-    log_partition *lp = s->p->log;
-    int64_t first = log_end_offset(lp);
-    int64_t old_bytes = s->log_bytes;
-    s->log_bytes = 0;
-    int64_t now = loop_wall_ms();
-    goff__recs rb;
-    goff__recs_init(&rb);
+    goff_store *s = arg;
+    kw w;
+    kw_init(&w);
     int rc = 0;
+    size_t kl;
     for (size_t i = 0; i <= s->gmask && rc == 0; i++)
         for (goff_group *g = s->gtab[i]; g && rc == 0; g = g->hnext) {
             if (g->meta_len >= 0) {
                 cn_bytes blob = {g->meta, g->meta_len};
-                goff__recs_meta(&rb, group_kstr(g), &blob);
+                kw_reset(&w);
+                goff__enc_meta(&w, group_kstr(g), &blob, &kl);
+                rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl,
+                                     (int32_t)(w.len - kl));
             }
-            for (goff_node *n = g->entries; n; n = n->gnext) {
-                goff__recs_offset(&rb, group_kstr(g), node_topic(n), n->partition, &n->e,
-                                  cn_str_c(n->e.metadata));
-                if (rb.n >= COMPACT_BATCH_RECS || rb.buf.len >= COMPACT_BATCH_BYTES) {
-                    rc = goff__recs_append(s, &rb, now);
-                    goff__recs_reset(&rb);
-                    if (rc < 0)
-                        break;
-                }
-            }
-            if (rc == 0 && (rb.n >= COMPACT_BATCH_RECS || rb.buf.len >= COMPACT_BATCH_BYTES)) {
-                rc = goff__recs_append(s, &rb, now);
-                goff__recs_reset(&rb);
+            for (goff_node *n = g->entries; n && rc == 0; n = n->gnext) {
+                kw_reset(&w);
+                goff__enc_offset(&w, group_kstr(g), node_topic(n), n->partition, &n->e,
+                                 cn_str_c(n->e.metadata), &kl);
+                rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl,
+                                     (int32_t)(w.len - kl));
             }
         }
-    if (rc == 0)
-        rc = goff__recs_append(s, &rb, now);
-    goff__recs_fini(&rb);
-    if (rc < 0) {
-        /* What was re-appended only duplicates live records. */
-        s->log_bytes += old_bytes;
-        slog_error("%s: compaction append failed: %d", BROKER_OFFSETS_TOPIC, rc);
-        return rc;
-    }
-    if (first <= log_start_offset(lp))
-        return 0;
-    s->compacting = 1;
-    s->compact_from = first;
-    s->cw.next = NULL;
-    s->cw.target = log_end_offset(lp);
-    s->cw.cb = compact_durable;
-    broker_wait_durable(s->b, s->p, &s->cw);
-    return 0;
+    kw_fini(&w);
+    return rc;
+}
+
+int goff_compact(goff_store *s)
+{
+    return kvl_compact(s->log);
 }
 
 int goff_maybe_compact(goff_store *s)
 {
-    if (s->compacting || s->log_bytes <= 4 * s->live_bytes + COMPACT_SLACK)
-        return 0;
-    return goff_compact(s);
+    return kvl_maybe_compact(s->log);
 }
 
 int goff_compacting(const goff_store *s)
 {
-    return s->compacting;
+    return kvl_compacting(s->log);
 }

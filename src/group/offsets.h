@@ -53,9 +53,8 @@ typedef struct goff_store goff_store;
 /* Open / close ------------------------------------------------------------ */
 
 /* Open the store on broker b: opens the internal partition and replays it
- * (log start to log end; every batch read with log_read + pread, records with
- * batch_foreach), rebuilding the in-memory map. Returns 0, or -CN_EIO when the
- * log cannot be read, -CN_E* from broker_internal_partition. */
+ * (kvl_open: log start to log end), rebuilding the in-memory map. Returns 0,
+ * or -CN_EIO when the log cannot be read, -CN_E* from kvl_open. */
 int goff_open(broker *b, goff_store **out);
 /* Free the memory. NULL is a no-op. Does not close the partition (the broker
  * does); a compaction still waiting for its fsync is abandoned (its old

@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 #include "group/offsets.h"
-/* TODO(#9): the record codec still borrows the Kafka codec's kw/kr; it goes
- * when these records move to the neutral internal key-value log. */
+#include "kvlog/kvlog.h"
+/* TODO(#9): the record codec still borrows the Kafka codec's kw/kr. */
 #include "proto/kafka/kbuf.h"
 #include "record/batch.h"
 
@@ -37,26 +37,19 @@ typedef struct goff_node {
 } goff_node;
 
 struct goff_store {
-    broker *b;
-    partition *p;
+    kvl *log;                       /* __consumer_offsets */
     uint64_t seed;                  /* hash seed (names come from clients) */
     goff_group **gtab;
     size_t gmask, n_groups;
     goff_node **ntab;
     size_t nmask, n_nodes;
     int64_t live_bytes;             /* estimated bytes of a compacted log */
-    int64_t log_bytes;              /* batch bytes from the compaction point (or log start) on */
-    batch_scratch *scratch;
-    durable_wait cw;                /* the pending compaction's wait */
-    int compacting;
-    int64_t compact_from;
 };
 
-/* Record batch under construction: keys and values in one byte buffer. */
+/* Records under construction: each is encoded into w, then copied into bt. */
 typedef struct goff__recs {
-    kw buf;
-    struct { size_t ko; int32_t kl; size_t vo; int32_t vl; } *r;
-    int n, cap;
+    kvl_batch bt;
+    kw w;
 } goff__recs;
 
 void goff__recs_init(goff__recs *rb);
@@ -67,9 +60,13 @@ void goff__recs_reset(goff__recs *rb);
 void goff__recs_offset(goff__recs *rb, cn_str group, cn_str topic, int32_t partition,
                        const goff_entry *value, cn_str md);
 void goff__recs_meta(goff__recs *rb, cn_str group, const cn_bytes *blob);
-/* Build one batch of the records (timestamp ts) and append it to s's
- * partition; adds its size to s->log_bytes. 0 or -CN_E*. */
+/* Append the records as one batch (timestamp ts). 0 or -CN_E*. */
 int goff__recs_append(goff_store *s, goff__recs *rb, int64_t ts);
+/* Encode one record into w (appended): the key, then the value unless it is
+ * a tombstone (value / blob NULL). *key_len is the key's size. */
+void goff__enc_offset(kw *w, cn_str group, cn_str topic, int32_t partition, const goff_entry *value,
+                      cn_str md, size_t *key_len);
+void goff__enc_meta(kw *w, cn_str group, const cn_bytes *blob, size_t *key_len);
 
 /* Record sizes, for the live-bytes estimate. */
 int64_t goff__offset_rec_bytes(int32_t group_len, int32_t topic_len, int32_t meta_len);

@@ -1,5 +1,5 @@
-/* Record codec of the offsets store (format in offsets.h) and the batch
- * builder that appends a set of records to the internal partition. */
+/* Record codec of the offsets store (format in offsets.h; this file writes
+ * every key and value byte, kvlog frames them into batches). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,94 +8,78 @@
 
 void goff__recs_init(goff__recs *rb)
 {
-    memset(rb, 0, sizeof(*rb));
-    kw_init(&rb->buf);
+    kvl_batch_init(&rb->bt);
+    kw_init(&rb->w);
 }
 
 void goff__recs_fini(goff__recs *rb)
 {
-    kw_fini(&rb->buf);
-    free(rb->r);
-    memset(rb, 0, sizeof(*rb));
+    kvl_batch_fini(&rb->bt);
+    kw_fini(&rb->w);
 }
 
 void goff__recs_reset(goff__recs *rb)
 {
-    kw_reset(&rb->buf);
-    rb->n = 0;
+    kvl_batch_reset(&rb->bt);
 }
 
-static void recs_push(goff__recs *rb, size_t ko, size_t vo, int null_value)
+void goff__enc_offset(kw *w, kstr group, kstr tp, int32_t part, const goff_entry *v, kstr md,
+                      size_t *key_len)
 {
-    if (rb->n == rb->cap) {
-        rb->cap = rb->cap ? rb->cap * 2 : 16;
-        rb->r = xrealloc(rb->r, (size_t)rb->cap * sizeof(*rb->r));
+    size_t k0 = w->len;
+    kw_i16(w, GOFF_KEY_OFFSET);
+    kw_str(w, group);
+    kw_str(w, tp);
+    kw_i32(w, part);
+    *key_len = w->len - k0;
+    if (v) {
+        kw_i16(w, GOFF_VALUE_OFFSET_V1);
+        kw_i64(w, v->offset);
+        kw_i32(w, v->leader_epoch);
+        kw_str(w, md);
+        kw_i64(w, v->commit_ms);
+        kw_i64(w, v->expire_ms);
     }
-    rb->r[rb->n].ko = ko;
-    rb->r[rb->n].kl = (int32_t)(vo - ko);
-    rb->r[rb->n].vo = vo;
-    rb->r[rb->n].vl = null_value ? -1 : (int32_t)(rb->buf.len - vo);
-    rb->n++;
+}
+
+void goff__enc_meta(kw *w, kstr group, const kbytes *blob, size_t *key_len)
+{
+    size_t k0 = w->len;
+    kw_i16(w, GOFF_KEY_GROUP_META);
+    kw_str(w, group);
+    *key_len = w->len - k0;
+    if (blob) {
+        kw_i16(w, GOFF_VALUE_GROUP_META_V0);
+        kw_raw(w, blob->ptr, (size_t)blob->len);
+    }
+}
+
+/* Move the record encoded in rb->w into the batch. */
+static void recs_push(goff__recs *rb, size_t key_len, int null_value)
+{
+    kvl_batch_add(&rb->bt, rb->w.buf, (int32_t)key_len, rb->w.buf + key_len,
+                  null_value ? -1 : (int32_t)(rb->w.len - key_len));
+    kw_reset(&rb->w);
 }
 
 void goff__recs_offset(goff__recs *rb, cn_str group, cn_str tp, int32_t part,
                        const goff_entry *v, cn_str md)
 {
-    size_t ko = rb->buf.len;
-    kw_i16(&rb->buf, GOFF_KEY_OFFSET);
-    kw_str(&rb->buf, group);
-    kw_str(&rb->buf, tp);
-    kw_i32(&rb->buf, part);
-    size_t vo = rb->buf.len;
-    if (v) {
-        kw_i16(&rb->buf, GOFF_VALUE_OFFSET_V1);
-        kw_i64(&rb->buf, v->offset);
-        kw_i32(&rb->buf, v->leader_epoch);
-        kw_str(&rb->buf, md);
-        kw_i64(&rb->buf, v->commit_ms);
-        kw_i64(&rb->buf, v->expire_ms);
-    }
-    recs_push(rb, ko, vo, v == NULL);
+    size_t kl;
+    goff__enc_offset(&rb->w, group, tp, part, v, md, &kl);
+    recs_push(rb, kl, v == NULL);
 }
 
 void goff__recs_meta(goff__recs *rb, cn_str group, const cn_bytes *blob)
 {
-    size_t ko = rb->buf.len;
-    kw_i16(&rb->buf, GOFF_KEY_GROUP_META);
-    kw_str(&rb->buf, group);
-    size_t vo = rb->buf.len;
-    if (blob) {
-        kw_i16(&rb->buf, GOFF_VALUE_GROUP_META_V0);
-        kw_raw(&rb->buf, blob->ptr, (size_t)blob->len);
-    }
-    recs_push(rb, ko, vo, blob == NULL);
+    size_t kl;
+    goff__enc_meta(&rb->w, group, blob, &kl);
+    recs_push(rb, kl, blob == NULL);
 }
 
 int goff__recs_append(goff_store *s, goff__recs *rb, int64_t ts)
 {
-    if (rb->n == 0)
-        return 0;
-    batch_build_rec *recs = xmalloc((size_t)rb->n * sizeof(*recs));
-    for (int i = 0; i < rb->n; i++) {
-        recs[i].key = rb->buf.buf + rb->r[i].ko;
-        recs[i].key_len = rb->r[i].kl;
-        recs[i].value = rb->r[i].vl < 0 ? NULL : rb->buf.buf + rb->r[i].vo;
-        recs[i].value_len = rb->r[i].vl;
-        recs[i].ts = ts;
-    }
-    uint8_t *batch = NULL;
-    size_t len = 0;
-    int rc = batch_build(recs, rb->n, BATCH_COMPRESSION_NONE, 0, &batch, &len);
-    free(recs);
-    if (rc < 0)
-        return -CN_ENOMEM;
-    int64_t base = 0;
-    rc = broker_append(s->b, s->p, batch, len, &base);
-    free(batch);
-    if (rc < 0)
-        return rc;
-    s->log_bytes += (int64_t)len;
-    return 0;
+    return kvl_append(s->log, &rb->bt, ts, NULL);
 }
 
 /* Record overhead in a batch (attributes, varints, header count) plus the

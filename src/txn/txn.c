@@ -1,6 +1,7 @@
 /* Transaction coordinator: producer ids, the per-transactional.id state
  * machine, its persistence in __transaction_state (format in txn_rec.c),
- * recovery, timeouts and compaction. Contract in txn.h.
+ * recovery, timeouts and compaction. Contract in txn.h. The log itself
+ * (batches, replay, durability, the compaction protocol) is kvlog's.
  *
  * Transitions and the function behind each (Kafka's TransactionCoordinator).
  * Errors are CN_E* codes; Kafka's names, which kerr_from_cn gives on the
@@ -43,11 +44,6 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-#include "broker/replay.h"
-
-#define COMPACT_BATCH_RECS 1000
-#define COMPACT_BATCH_BYTES ((size_t)1 << 20)
-#define COMPACT_SLACK ((int64_t)1 << 20)
 #define REC_OVERHEAD 80                 /* batch header + record framing, roughly */
 
 static const char *const state_names[TXN_STATE__COUNT] = {
@@ -341,91 +337,29 @@ static void reply_durable(txn_coord *c, txn_cb cb, void *arg, int64_t pid, int16
 
 /* Appending records ------------------------------------------------------------- */
 
-typedef struct rec_buf {
-    kw w;
-    struct { size_t ko, kl, vo, vl; } *r;
-    int n, cap;
-} rec_buf;
-
-static void rb_init(rec_buf *rb)
+/* Append the record encoded in w (key_len bytes of key, then the value) as
+ * one batch. 0 or -CN_E*. */
+static int append_rec(txn_coord *c, const kw *w, size_t key_len)
 {
-    memset(rb, 0, sizeof(*rb));
-    kw_init(&rb->w);
-}
-
-static void rb_fini(rec_buf *rb)
-{
-    kw_fini(&rb->w);
-    free(rb->r);
-}
-
-static void rb_push(rec_buf *rb, size_t start, size_t key_len)
-{
-    if (rb->n == rb->cap) {
-        rb->cap = rb->cap ? rb->cap * 2 : 8;
-        rb->r = xrealloc(rb->r, (size_t)rb->cap * sizeof(*rb->r));
-    }
-    rb->r[rb->n].ko = start;
-    rb->r[rb->n].kl = key_len;
-    rb->r[rb->n].vo = start + key_len;
-    rb->r[rb->n].vl = rb->w.len - start - key_len;
-    rb->n++;
-}
-
-static void rb_meta(rec_buf *rb, const txn_meta *m)
-{
-    size_t start = rb->w.len, kl;
-    txn__enc_meta(&rb->w, m, &kl);
-    rb_push(rb, start, kl);
-}
-
-static void rb_block(rec_buf *rb, int64_t end)
-{
-    size_t start = rb->w.len, kl;
-    txn__enc_block(&rb->w, end, &kl);
-    rb_push(rb, start, kl);
-}
-
-/* Append rb's records as one batch. 0 or -CN_E*. */
-static int rb_append(txn_coord *c, rec_buf *rb)
-{
-    if (rb->n == 0)
-        return 0;
-    int64_t now = loop_wall_ms();
-    batch_build_rec *recs = xmalloc((size_t)rb->n * sizeof(*recs));
-    for (int i = 0; i < rb->n; i++) {
-        recs[i].key = rb->w.buf + rb->r[i].ko;
-        recs[i].key_len = (int32_t)rb->r[i].kl;
-        recs[i].value = rb->w.buf + rb->r[i].vo;
-        recs[i].value_len = (int32_t)rb->r[i].vl;
-        recs[i].ts = now;
-    }
-    uint8_t *batch = NULL;
-    size_t len = 0;
-    int rc = batch_build(recs, rb->n, BATCH_COMPRESSION_NONE, 0, &batch, &len);
-    free(recs);
-    if (rc < 0)
-        return -CN_ENOMEM;
-    int64_t base;
-    rc = broker_append(c->b, c->p, batch, len, &base);
-    free(batch);
-    if (rc < 0)
-        return rc;
-    c->log_bytes += (int64_t)len;
-    c->last_target = log_end_offset(c->p->log);
-    return 0;
+    kvl_batch bt;
+    kvl_batch_init(&bt);
+    kvl_batch_add(&bt, w->buf, (int32_t)key_len, w->buf + key_len, (int32_t)(w->len - key_len));
+    int rc = kvl_append(c->log, &bt, loop_wall_ms(), &c->last_target);
+    kvl_batch_fini(&bt);
+    return rc;
 }
 
 /* Append m's current state. 0, or -CN_E* (the coordinator is then failed). */
 static int persist(txn_coord *c, txn_meta *m)
 {
     m->update_ms = loop_wall_ms();
-    rec_buf rb;
-    rb_init(&rb);
-    rb_meta(&rb, m);
-    int rc = rb_append(c, &rb);
-    int64_t bytes = (int64_t)rb.w.len + REC_OVERHEAD;
-    rb_fini(&rb);
+    kw w;
+    kw_init(&w);
+    size_t kl;
+    txn__enc_meta(&w, m, &kl);
+    int rc = append_rec(c, &w, kl);
+    int64_t bytes = (int64_t)w.len + REC_OVERHEAD;
+    kw_fini(&w);
     if (rc < 0) {
         coord_fail(c, "append", rc);
         return rc;
@@ -441,11 +375,12 @@ static int alloc_pid(txn_coord *c, int64_t *out)
 {
     if (c->next_pid >= c->block_end) {
         int64_t end = c->next_pid + TXN_PID_BLOCK;
-        rec_buf rb;
-        rb_init(&rb);
-        rb_block(&rb, end);
-        int rc = rb_append(c, &rb);
-        rb_fini(&rb);
+        kw w;
+        kw_init(&w);
+        size_t kl;
+        txn__enc_block(&w, end, &kl);
+        int rc = append_rec(c, &w, kl);
+        kw_fini(&w);
         if (rc < 0) {
             coord_fail(c, "append", rc);
             return rc;
@@ -591,24 +526,12 @@ static void fence_abort(txn_coord *c, txn_meta *m)
 
 /* Replay ---------------------------------------------------------------------- */
 
-typedef struct replay_ctx {
-    txn_coord *c;
-    int64_t applied, skipped;
-} replay_ctx;
-
-static int replay_rec(const batch_record *r, void *arg)
+static int replay_rec(void *arg, const batch_record *r, const char **why)
 {
-    replay_ctx *rc = arg;
-    txn_coord *c = rc->c;
+    txn_coord *c = arg;
     txn__rec d;
-    const char *why;
-    if (txn__rec_decode(r, &d, &why) < 0) {
-        if (rc->skipped++ < 10)
-            slog_warn("%s: skipping record at offset %lld: %s", BROKER_TXN_TOPIC,
-                      (long long)r->offset, why);
-        return 0;
-    }
-    rc->applied++;
+    if (txn__rec_decode(r, &d, why) < 0)
+        return -CN_EPROTO;
     if (d.kind == TXN_KEY_PID_BLOCK) {
         c->block_end = CN_MAX(c->block_end, d.block_end);
         return 0;
@@ -630,13 +553,14 @@ static int replay_rec(const batch_record *r, void *arg)
     return 0;
 }
 
-static void replay_batch(void *arg, const batch_info *bi, const uint8_t *batch, size_t len)
+static int compact_records(void *arg, kvl_compaction *cx);
+
+static int64_t live_bytes(void *arg)
 {
-    (void)bi;
-    (void)batch;
-    replay_ctx *rc = arg;
-    rc->c->log_bytes += (int64_t)len;
+    return ((txn_coord *)arg)->live_bytes;
 }
+
+static const kvl_ops log_ops = {replay_rec, compact_records, live_bytes};
 
 /* Timer ----------------------------------------------------------------------- */
 
@@ -653,34 +577,24 @@ static void on_timer(loop_timer *t)
 int txn_open(broker *b, goff_store *offsets, txn_coord **out)
 {
     *out = NULL;
-    partition *p = NULL;
-    int rc = broker_internal_partition(b, BROKER_TXN_TOPIC, &p);
-    if (rc < 0)
-        return rc;
     txn_coord *c = xcalloc(1, sizeof(*c));
     c->b = b;
-    c->p = p;
     c->offsets = offsets;
     c->l = broker_loop(b);
     if (getrandom(&c->seed, sizeof(c->seed), 0) != (ssize_t)sizeof(c->seed))
         c->seed = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
     c->mask = 15;
     c->tab = xcalloc(c->mask + 1, sizeof(*c->tab));
-    c->scratch = batch_scratch_new();
-    replay_ctx rctx = {.c = c};
-    static const broker_replay_ops ops = {replay_batch, replay_rec};
-    rc = broker_replay(p, BROKER_TXN_TOPIC, c->scratch, &ops, &rctx);
+    int rc = kvl_open(b, BROKER_TXN_TOPIC, &log_ops, c, &c->log);
     if (rc < 0) {
         txn_close(c);
         return rc;
     }
-    if (rctx.skipped)
-        slog_warn("%s: %lld record(s) skipped during replay", BROKER_TXN_TOPIC,
-                  (long long)rctx.skipped);
+    c->p = kvl_partition(c->log);
     /* A fresh block after a restart: ids of the last block may be out. */
     c->next_pid = CN_MAX(c->next_pid, c->block_end);
     c->block_end = c->next_pid;
-    c->last_target = c->block_target = log_end_offset(p->log);
+    c->last_target = c->block_target = kvl_end(c->log);
     c->live_bytes += REC_OVERHEAD + 12;
     int n_prepared = 0, n_ongoing = 0;
     for (size_t i = 0; i <= c->mask; i++)
@@ -692,8 +606,10 @@ int txn_open(broker *b, goff_store *offsets, txn_coord **out)
                 n_ongoing++;
             }
         }
+    kvl_stats st;
+    kvl_get_stats(c->log, &st);
     slog_info("%s: replayed %lld record(s): %zu transactional id(s), %d completing, %d ongoing, "
-              "next producer id %lld", BROKER_TXN_TOPIC, (long long)rctx.applied, c->n, n_prepared,
+              "next producer id %lld", BROKER_TXN_TOPIC, (long long)st.replayed, c->n, n_prepared,
               n_ongoing, (long long)c->next_pid);
     loop_timer_init(&c->timer, on_timer, c);
     loop_timer_start(c->l, &c->timer, broker_config(b)->txn_abort_check_ms);
@@ -710,21 +626,17 @@ void txn_close(txn_coord *c)
     /* Take our waits off the partitions' lists; the broker outlives us. */
     while (c->ops) {
         txn_op *op = c->ops;
-        for (durable_wait **pp = &op->p->waits; *pp; pp = &(*pp)->next)
-            if (*pp == &op->w) {
-                *pp = op->w.next;
-                break;
-            }
+        broker_wait_cancel(op->p, &op->w);
         c->ops = op->next;
         free(op);
     }
+    kvl_close(c->log);
     for (size_t i = 0; c->tab && i <= c->mask; i++)
         for (txn_meta *m = c->tab[i], *next; m; m = next) {
             next = m->hnext;
             meta_free(m);
         }
     free(c->tab);
-    batch_scratch_free(c->scratch);
     free(c);
 }
 
@@ -1103,68 +1015,35 @@ int txn_completing(const txn_coord *c)
     return 0;
 }
 
-static void compact_fire(txn_op *op, int status)
+/* kvlog's compaction callback: the pid block end first, then every
+ * transactional id's state. */
+static int compact_records(void *arg, kvl_compaction *cx)
 {
-    txn_coord *c = op->c;
-    c->compacting = 0;
-    if (status < 0) {
-        slog_error("%s: compaction not finished: fsync failed", BROKER_TXN_TOPIC);
-        return;
-    }
-    log_partition *lp = c->p->log;
-    int64_t before = log_start_offset(lp);
-    if (c->compact_from <= before)
-        return;
-    int rc = log_delete_before(lp, c->compact_from);
-    if (rc < 0) {
-        slog_error("%s: compaction could not move the log start to %lld: %d", BROKER_TXN_TOPIC,
-                   (long long)c->compact_from, rc);
-        return;
-    }
-    log_sync_request(lp);
-    slog_info("%s: compacted, log start %lld -> %lld", BROKER_TXN_TOPIC, (long long)before,
-              (long long)c->compact_from);
+    txn_coord *c = arg;
+    kw w;
+    kw_init(&w);
+    size_t kl;
+    txn__enc_block(&w, c->block_end, &kl);
+    int rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
+    for (size_t i = 0; i <= c->mask && rc == 0; i++)
+        for (txn_meta *m = c->tab[i]; m && rc == 0; m = m->hnext) {
+            kw_reset(&w);
+            txn__enc_meta(&w, m, &kl);
+            rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
+        }
+    kw_fini(&w);
+    return rc;
 }
 
 /* Re-append every live record after the existing ones; once durable, move
- * the log start to the first of them. A crash in between leaves duplicates
- * that replay resolves (later wins). */
+ * the log start to the first of them (kvl_compact). A crash in between
+ * leaves duplicates that replay resolves (later wins). */
 int txn_maybe_compact(txn_coord *c, int force)
 {
-    if (c->failed || c->compacting)
+    if (c->failed || kvl_compacting(c->log))
         return 0;
-    if (!force && c->log_bytes <= 4 * c->live_bytes + COMPACT_SLACK)
-        return 0;
-    log_partition *lp = c->p->log;
-    int64_t first = log_end_offset(lp);
-    int64_t old_bytes = c->log_bytes;
-    c->log_bytes = 0;
-    rec_buf rb;
-    rb_init(&rb);
-    rb_block(&rb, c->block_end);
-    int rc = 0;
-    for (size_t i = 0; i <= c->mask && rc == 0; i++)
-        for (txn_meta *m = c->tab[i]; m && rc == 0; m = m->hnext) {
-            rb_meta(&rb, m);
-            if (rb.n >= COMPACT_BATCH_RECS || rb.w.len >= COMPACT_BATCH_BYTES) {
-                rc = rb_append(c, &rb);
-                kw_reset(&rb.w);
-                rb.n = 0;
-            }
-        }
-    if (rc == 0)
-        rc = rb_append(c, &rb);
-    rb_fini(&rb);
-    if (rc < 0) {
-        c->log_bytes += old_bytes;
+    int rc = force ? kvl_compact(c->log) : kvl_maybe_compact(c->log);
+    if (rc < 0)
         coord_fail(c, "compaction append", rc);
-        return rc;
-    }
-    if (first <= log_start_offset(lp))
-        return 0;
-    c->compacting = 1;
-    c->compact_from = first;
-    txn_op *op = op_new(c, compact_fire);
-    op_wait(op, c->p, c->last_target);
-    return 0;
+    return rc;
 }

@@ -5,8 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "record/batch.h"
+#include "kvlog/kvlog.h"
 #include "net/loop.h"
+#include "record/batch.h"
 #include "txn/txn.h"
 #include "util/bytes.h"
 /* Only for kw/kr, the byte writer and reader of the record codec below
@@ -73,10 +74,10 @@ typedef struct txn_op {
 
 struct txn_coord {
     broker *b;
-    partition *p;                   /* __transaction_state */
+    kvl *log;                       /* __transaction_state */
+    partition *p;                   /* its partition, for durable waits */
     goff_store *offsets;            /* may be NULL (tests) */
     loop *l;
-    batch_scratch *scratch;
     uint64_t seed;
     txn_meta **tab;
     size_t mask, n;
@@ -88,9 +89,7 @@ struct txn_coord {
     loop_timer timer;
     int failed;                     /* the log failed: every request gets -CN_EUNAVAIL */
     int n_completing;
-    int64_t live_bytes, log_bytes;
-    int compacting;
-    int64_t compact_from;
+    int64_t live_bytes;             /* estimated bytes of a compacted log */
 };
 
 /* Record codec (txn_rec.c). */

@@ -1,16 +1,20 @@
-/* Internal-log replay shared by the offsets store and the transaction
- * coordinator (contract in replay.h). Reads up to 1 MiB per log_read slice
- * into one growing buffer with pread. */
+/* Replay of an internal key-value log at open (contract in kvlog.h): reads
+ * the partition from its log start to its log end, up to 1 MiB per log_read
+ * slice, into one growing buffer with pread, checks each batch (length,
+ * magic 2, CRC-32C) and hands its records to the owner. Uses plain log_read,
+ * not log_read_verified: a bad batch is skipped here rather than ending the
+ * read. */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "broker/replay.h"
+#include "kvlog/kvlog_int.h"
 #include "util/common.h"
 #include "util/crc32c.h"
 #include "util/slog.h"
 
 #define REPLAY_READ_BYTES ((int64_t)1 << 20)
+#define REPLAY_WARN_MAX 10          /* skipped records logged one by one */
 
 static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
 {
@@ -26,26 +30,34 @@ static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
     return 0;
 }
 
-typedef struct rec_filter {
-    const broker_replay_ops *ops;
-    void *arg;
-    int64_t start;
-} rec_filter;
+typedef struct replay_ctx {
+    kvl *l;
+    int64_t start;                  /* records below the log start are not passed */
+} replay_ctx;
 
-static int filter_rec(const batch_record *r, void *arg)
+static int replay_rec(const batch_record *r, void *arg)
 {
-    rec_filter *f = arg;
-    if (r->offset < f->start)
+    replay_ctx *c = arg;
+    kvl *l = c->l;
+    if (r->offset < c->start)
         return 0;
-    return f->ops->record(r, f->arg);
+    const char *why = NULL;
+    if (l->ops.on_record(l->arg, r, &why) < 0) {
+        if (l->skipped++ < REPLAY_WARN_MAX)
+            slog_warn("%s: skipping record at offset %lld: %s", l->name, (long long)r->offset,
+                      why ? why : "rejected");
+        return 0;
+    }
+    l->replayed++;
+    return 0;
 }
 
-int broker_replay(partition *p, const char *name, batch_scratch *scratch,
-                  const broker_replay_ops *ops, void *arg)
+int kvl__replay(kvl *l)
 {
-    log_partition *lp = p->log;
+    log_partition *lp = l->p->log;
+    const char *name = l->name;
     int64_t off = log_start_offset(lp), end = log_end_offset(lp);
-    rec_filter f = {ops, arg, off};
+    replay_ctx c = {l, off};
     uint8_t *buf = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -80,8 +92,9 @@ int broker_replay(partition *p, const char *name, batch_scratch *scratch,
         while (pos + BATCH_HEADER_SIZE <= len) {
             batch_info bi;
             batch_parse_header(buf + pos, len - pos, &bi);
-            int64_t total = (int64_t)bi.batch_length + 12;
-            if (bi.batch_length < 49 || (size_t)total > len - pos) {
+            int64_t total = (int64_t)bi.batch_length + BATCH_LOG_OVERHEAD;
+            if (bi.batch_length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
+                (size_t)total > len - pos) {
                 slog_error("%s: damaged batch at offset %lld; replay stops there", name,
                            (long long)bi.base_offset);
                 goto out;
@@ -90,14 +103,14 @@ int broker_replay(partition *p, const char *name, batch_scratch *scratch,
             if (bi.magic != 2) {
                 slog_warn("%s: skipping batch at offset %lld: magic %d", name,
                           (long long)bi.base_offset, bi.magic);
-            } else if (crc32c(0, bp + 21, (size_t)total - 21) != bi.crc) {
+            } else if (crc32c(0, bp + BATCH_OFF_ATTRIBUTES,
+                              (size_t)total - BATCH_OFF_ATTRIBUTES) != bi.crc) {
                 slog_warn("%s: skipping batch at offset %lld: CRC mismatch", name,
                           (long long)bi.base_offset);
             } else {
-                if (ops->batch)
-                    ops->batch(arg, &bi, bp, (size_t)total);
-                if (!bi.control && ops->record) {
-                    int err = batch_foreach(bp, (size_t)total, scratch, filter_rec, &f);
+                l->log_bytes += total;
+                if (!bi.control) {
+                    int err = batch_foreach(bp, (size_t)total, l->scratch, replay_rec, &c);
                     if (err)
                         slog_warn("%s: batch at offset %lld is malformed (%s); rest "
                                   "skipped", name, (long long)bi.base_offset, cn_strerror(err));
@@ -115,5 +128,7 @@ int broker_replay(partition *p, const char *name, batch_scratch *scratch,
     }
 out:
     free(buf);
+    if (l->skipped)
+        slog_warn("%s: %lld record(s) skipped during replay", name, (long long)l->skipped);
     return rc;
 }
