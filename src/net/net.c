@@ -81,16 +81,9 @@ static void conn_parse(net_conn *c);
 
 /* Slots ---------------------------------------------------------------- */
 
-static void resp_release_splices(net_resp *r)
-{
-    for (size_t i = 0; i < r->w.n_splices; i++)
-        log_slice_release(r->w.splices[i].slice);
-}
-
 static void resp_free(net_resp *r)
 {
-    resp_release_splices(r);
-    kw_fini(&r->w);
+    kw_fini(&r->w); /* releases the splices */
     arena_fini(&r->a);
     free(r);
 }
@@ -98,8 +91,7 @@ static void resp_free(net_resp *r)
 /* Back to the connection's free list (or freed when the conn is gone). */
 static void resp_recycle(net_conn *c, net_resp *r)
 {
-    resp_release_splices(r);
-    kw_reset(&r->w);
+    kw_reset(&r->w); /* releases the splices: their bytes are sent */
     arena_reset(&r->a);
     r->ctx = NULL;
     r->next = c->free_slots;
@@ -132,14 +124,6 @@ net_resp *net_resp_new(net_conn *c)
 }
 
 int net_resp_alive(const net_resp *r) { return r->conn && !r->conn->closed; }
-
-log_slice *net_resp_slice(net_resp *r)
-{
-    log_slice *s = arena_alloc(&r->a, sizeof(*s));
-    if (!s)
-        abort(); /* unlimited arena: xmalloc semantics */
-    return s;
-}
 
 static void resp_finish(net_resp *r, int state)
 {
@@ -345,12 +329,12 @@ static void conn_flush(net_conn *c)
             bstart = bend;
             if (i == r->w.n_splices)
                 break;
-            log_slice *sl = r->w.splices[i].slice;
-            size_t slen = (size_t)r->w.splices[i].len;
+            const wbuf_splice *sp = &r->w.splices[i];
+            size_t slen = sp->len;
             if (pos < vstart + slen) {
                 size_t off = pos - vstart;
-                off_t foff = (off_t)(sl->pos + (int64_t)off);
-                ssize_t w = sendfile(fd, sl->fd, &foff, slen - off);
+                off_t foff = (off_t)(sp->f.pos + (int64_t)off);
+                ssize_t w = sendfile(fd, sp->f.fd, &foff, slen - off);
                 if (w < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK) {
                         done = 0;

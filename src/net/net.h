@@ -14,9 +14,9 @@
  *
  * A response is built in r->w: net_resp_new writes a 4-byte size placeholder,
  * the handler writes header and body, net_resp_ready patches the size. Bytes
- * of files are sent with sendfile: the handler takes a log_slice from
- * net_resp_slice (owned by the slot, released after sending) and splices it
- * into the writer with kw_splice.
+ * of files are sent with sendfile: the handler splices a file range into
+ * the writer with kw_splice; the writer holds its reference until the slot
+ * is sent (or dropped) and then releases it (util/wbuf.h).
  *
  * Limits: a frame size outside 8..max_frame_bytes closes the connection;
  * reading pauses while a connection has max_inflight unanswered slots (so
@@ -35,7 +35,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log/log.h"
 #include "net/loop.h"
 #include "proto/kafka/kbuf.h"
 #include "util/arena.h"
@@ -86,6 +85,4 @@ void net_resp_ready(net_resp *r);
 void net_resp_drop(net_resp *r);
 /* 1 while the slot's connection is open. */
 int net_resp_alive(const net_resp *r);
-/* A slice owned by the slot (zeroed); released after the response is sent. */
-log_slice *net_resp_slice(net_resp *r);
 #endif
