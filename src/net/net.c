@@ -107,6 +107,7 @@ static void resp_recycle(net_conn *c, net_resp *r)
 
 net_resp *net_resp_new(net_conn *c)
 {
+    CN_ASSERT(!c->closed); /* a closed connection's slots are not counted in refs */
     net_resp *r = c->free_slots;
     if (r) {
         c->free_slots = r->next;

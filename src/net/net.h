@@ -95,8 +95,9 @@ typedef struct net_proto {
      * the size prefix); net's bound on a frame is the sum. */
     size_t frame_overhead;
     /* Optional. A connection was accepted: make its context in *out_cctx.
-     * May take response slots (a greeting). 0, or -CN_E* to refuse it (the
-     * connection is closed, conn_close is not called). */
+     * May take response slots (a greeting; set *out_cctx first, resp_seal
+     * reads it). 0, or -CN_E* to refuse it (net closes the connection and
+     * does not call conn_close); must not close the connection itself. */
     int (*conn_open)(void *arg, net_conn *c, void **out_cctx);
     /* Optional. The connection closed, for any reason (peer, limit, error,
      * net_conn_close, net_server_free): free cctx. Slots still pending stay
