@@ -100,9 +100,10 @@ typedef struct net_proto {
      * does not call conn_close); must not close the connection itself. */
     int (*conn_open)(void *arg, net_conn *c, void **out_cctx);
     /* Optional. The connection closed, for any reason (peer, limit, error,
-     * net_conn_close, net_server_free): free cctx. Slots still pending stay
-     * valid (net_resp_alive is 0) and must still be finished. Must not call
-     * net_conn_close. */
+     * net_conn_close, net_server_free): free cctx. It runs inside
+     * net_conn_close, so a frame handler that closes its own connection must
+     * not touch cctx afterwards. Slots still pending stay valid
+     * (net_resp_alive is 0) and must still be finished. */
     void (*conn_close)(void *arg, net_conn *c, void *cctx);
     /* Required. buf[0..len) (len > 0) are the buffered bytes from the start
      * of the next frame. Returns the frame's length n (1..len) if it is
