@@ -4,7 +4,7 @@
  *
  * Once per process: a data directory from mkdtemp under /dev/shm, else /tmp
  * (removed at exit), a config with small segments, the loop, the broker, the Kafka front
- * end and a server on 127.0.0.1, port 0. Per input: a fresh non-blocking
+ * end and a server on 127.0.0.1, port 0, with the Kafka protocol table. Per input: a fresh non-blocking
  * client connection writes the input as a byte stream of frames (when its
  * first 4 bytes are not a plausible frame size, the whole input is sent as
  * one frame), half-closes, and the loop is driven by hand (loop_run_once)
@@ -55,12 +55,6 @@ static struct {
     uint64_t n_inputs;
     int fd_baseline;         /* open fds after the first reset; 0 = not yet */
 } g;
-
-static void on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg)
-{
-    (void)arg;
-    ksrv_on_frame(c, frame, len, g.ks);
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -120,7 +114,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .max_inflight = 128,
         .max_connections = 64,
     };
-    if (net_server_new(g.l, "127.0.0.1", 0, &lim, on_frame, NULL, &g.srv) < 0)
+    if (net_server_new(g.l, "127.0.0.1", 0, &lim, &ksrv_proto, g.ks, &g.srv) < 0)
         die("net_server_new");
     broker_set_advertised(g.b, "127.0.0.1", net_server_port(g.srv));
     g.addr.sin_family = AF_INET;

@@ -161,7 +161,7 @@ int main(int argc, char **argv)
         .partial_ms = cfg.request_read_timeout_ms,
     };
     net_server *srv = NULL;
-    if (net_server_new(l, cfg.listen_host, cfg.listen_port, &lim, ksrv_on_frame, ks, &srv) < 0) {
+    if (net_server_new(l, cfg.listen_host, cfg.listen_port, &lim, &ksrv_proto, ks, &srv) < 0) {
         ksrv_free(ks);
         core_close(c);
         return 1;

@@ -158,7 +158,7 @@ void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg)
         net_conn_close(c, why);
         return;
     }
-    q.resp = net_resp_new(c);
+    q.resp = ksrv__resp_new(c);
     q.r.a = &q.resp->a;
     if (bad_version) {
         kafka_response_header_encode(&q.resp->w, api->key, 0, q.hdr.correlation_id);

@@ -1,4 +1,5 @@
 /* Kafka front end: turns frames from the net layer into calls on the broker.
+ * Its framing (int32 size prefix) is the protocol table ksrv_proto.
  *
  * ksrv owns the request dispatcher and the state handlers share (parked
  * fetches, the batch-validation scratch). Each handler (kh_*.c) gets a kreq:
@@ -42,8 +43,15 @@ typedef struct kreq {
 ksrv *ksrv_new(core *c);
 /* Answer parked fetches and free; NULL is a no-op. */
 void ksrv_free(ksrv *ks);
-/* The net layer's frame callback (arg is the ksrv). */
+/* The Kafka protocol table (framing.c): serve a listener with it and the
+ * ksrv as arg, net_server_new(l, host, port, &lim, &ksrv_proto, ks, &srv). */
+extern const net_proto ksrv_proto;
+/* One request, its size prefix already removed (arg is the ksrv): decode the
+ * header, take the response slot, run the handler. */
 void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg);
+/* A response slot whose writer holds the size placeholder that the
+ * framing patches at net_resp_ready (framing.c). */
+net_resp *ksrv__resp_new(net_conn *c);
 
 /* The core's error (0 or -CN_E*, util/common.h) as a Kafka error code
  * (kerr_map.c). Unknown values give UNKNOWN_SERVER_ERROR. */

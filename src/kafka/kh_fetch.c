@@ -1,8 +1,10 @@
 /* Fetch: serve record batches straight from segment files with sendfile.
  *
  * Each partition's data is a log_slice (a file range holding a reference to
- * its segment file) spliced into the response; no record bytes are copied
- * into user space. The response max_bytes is soft in Kafka's way (KIP-74):
+ * its segment file) spliced into the response as a wbuf_file whose release
+ * is log_slice_release: the response buffer holds the reference until the
+ * bytes are sent (util/wbuf.h), so retention cannot close the file under a
+ * queued response. No record bytes are copied into user space. The response max_bytes is soft in Kafka's way (KIP-74):
  * the first batch found is returned whole even if it is larger.
  *
  * Long poll: when fewer than min_bytes are available and max_wait_ms > 0, the
@@ -71,10 +73,21 @@ static void aborted_list(kreq *q, partition *p, int64_t from, int64_t to,
     pd->aborted_transactions.n = ac.n;
 }
 
+/* A partition's records in a response: the log slice and the file range the
+ * response buffer splices (ref = &sl). Lives in the slot arena. */
+typedef struct fetch_slice {
+    log_slice sl;
+    wbuf_file file;
+} fetch_slice;
+
+static void fetch_slice_release(void *ref) { log_slice_release(ref); }
+
 /* Walk the request; with rsp == NULL only count available bytes, otherwise
- * build the response with slices owned by resp. Returns the byte count. */
+ * build the response, whose records fields splice slices from the slot
+ * arena (the encoder hands their references to q->resp->w). Returns the byte
+ * count. */
 static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver,
-                          kafka_fetch_response *rsp, net_resp *resp, kreq *q)
+                          kafka_fetch_response *rsp, kreq *q)
 {
     int64_t total = 0;
     int64_t budget = ver >= 3 ? req->max_bytes : INT32_MAX;
@@ -130,7 +143,12 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                 want = 1;
             if (want <= 0)
                 continue;
-            log_slice tmp, *sl = pd ? net_resp_slice(resp) : &tmp;
+            log_slice tmp, *sl = &tmp;
+            fetch_slice *fs = NULL;
+            if (pd) {
+                fs = kreq_alloc(q, 1, sizeof(*fs));
+                sl = &fs->sl;
+            }
             int rc = log_read_verified(p->log, fp->fetch_offset, limit, want, sl);
             if (rc == -CN_ERANGE) {
                 if (pd)
@@ -150,8 +168,10 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
             }
             pd->error_code = KERR_NONE;
             if (sl->len > 0) {
+                fs->file = (wbuf_file){ .fd = sl->fd, .pos = sl->pos,
+                                        .release = fetch_slice_release, .ref = sl };
                 pd->records.len = (int32_t)sl->len;
-                pd->records.slice = sl;
+                pd->records.file = &fs->file;
             } else {
                 log_slice_release(sl);
             }
@@ -170,7 +190,7 @@ static void fetch_respond(broker *b, const kafka_fetch_request *req, int16_t ver
     kafka_fetch_response_init(&rsp);
     rsp.error_code = KERR_NONE;
     rsp.session_id = 0; /* sessionless: every fetch is a full fetch */
-    fetch_eval(b, req, ver, &rsp, resp, &q);
+    fetch_eval(b, req, ver, &rsp, &q);
     kafka_fetch_response_encode(&resp->w, ver, &rsp);
     net_resp_ready(resp);
 }
@@ -202,7 +222,7 @@ void kh_fetch_wake(ksrv *ks)
     fetch_park *fp = st->head;
     while (fp) {
         fetch_park *next = fp->next;
-        if (fetch_eval(fp->b, &fp->req, fp->ver, NULL, NULL, NULL) >= fp->req.min_bytes)
+        if (fetch_eval(fp->b, &fp->req, fp->ver, NULL, NULL) >= fp->req.min_bytes)
             park_answer(fp);
         fp = next;
     }
@@ -218,7 +238,7 @@ void kh_fetch(kreq *q)
         return;
     }
     if (req.max_wait_ms <= 0 || req.min_bytes <= 0 ||
-        fetch_eval(q->b, &req, q->ver, NULL, NULL, NULL) >= req.min_bytes) {
+        fetch_eval(q->b, &req, q->ver, NULL, NULL) >= req.min_bytes) {
         fetch_respond(q->b, &req, q->ver, q->resp);
         return;
     }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,6 +174,18 @@ int loop_add_hook(loop *l, loop_hook_cb cb, void *arg)
     l->hooks[l->n_hooks].arg = arg;
     l->n_hooks++;
     return 0;
+}
+
+void loop_remove_hook(loop *l, loop_hook_cb cb, void *arg)
+{
+    for (int i = 0; i < l->n_hooks; i++) {
+        if (l->hooks[i].cb == cb && l->hooks[i].arg == arg) {
+            memmove(&l->hooks[i], &l->hooks[i + 1],
+                    (size_t)(l->n_hooks - i - 1) * sizeof(l->hooks[0]));
+            l->n_hooks--;
+            return;
+        }
+    }
 }
 
 void loop_stop(loop *l) { l->stop = 1; }

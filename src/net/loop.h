@@ -49,8 +49,12 @@ void loop_timer_start(loop *l, loop_timer *t, int64_t ms);
 void loop_timer_stop(loop *l, loop_timer *t);
 int loop_timer_armed(const loop_timer *t);
 
-/* Run cb(arg) after each batch of events and timers. At most 8 hooks. */
+/* Run cb(arg) after each batch of events and timers. At most 8 hooks.
+ * 0 or -CN_ENOMEM when all are taken. */
 int loop_add_hook(loop *l, loop_hook_cb cb, void *arg);
+/* Remove the hook added with this cb and arg (no-op if absent). Not from a
+ * hook. */
+void loop_remove_hook(loop *l, loop_hook_cb cb, void *arg);
 
 /* Run until loop_stop. Returns 0, or -errno if epoll_wait failed. */
 int loop_run(loop *l);

@@ -1,9 +1,13 @@
-/* TCP server, connections, framing and ordered responses. See net.h.
+/* TCP servers, connections, framing through the protocol table, and ordered
+ * responses. See net.h.
  *
  * Read path: level-triggered EPOLLIN; one read(2) per event into the
- * connection's buffer, which grows to hold the largest frame seen (bounded by
- * max_frame_bytes) and is kept; complete frames are handed to the callback in
- * place, then a partial tail is moved to the front.
+ * connection's buffer. proto->frame_len delimits frames; complete ones are
+ * handed to proto->on_frame in place, then a partial tail is moved to the
+ * front. The buffer grows to the frame length frame_len hints (net_scan.need)
+ * in one step, else doubles when full; it is kept unless it grew past
+ * NET_RBUF_KEEP. A frame may not exceed frame_max = max_frame_bytes +
+ * proto->frame_overhead, so the buffer is bounded whatever frame_len does.
  *
  * Write path: responses leave in slot order. Consecutive ready responses
  * without file splices go out in one writev; a splice goes out with sendfile
@@ -50,8 +54,10 @@ struct net_conn {
     net_resp *head, *tail;       /* slots in request order */
     int n_slots;
     net_resp *free_slots;        /* recycled */
+    void *cctx;                  /* the protocol's per-connection context */
     int refs;                    /* pending slots held by handlers after close */
     int closed;
+    int opened;                  /* proto->conn_open succeeded (conn_close is owed) */
     int paused;                  /* reading stopped: too many slots */
     int64_t last_active;         /* monotonic ms of the last bytes in or out */
     int64_t partial_since;       /* monotonic ms when a partial frame started, 0 none */
@@ -65,8 +71,9 @@ struct net_server {
     char host[64];
     int port;
     net_limits lim;
-    net_frame_cb cb;
-    void *arg;
+    size_t frame_max;            /* lim.max_frame_bytes + proto->frame_overhead */
+    const net_proto *proto;
+    void *arg;                   /* the protocol's */
     net_conn *conns;             /* open */
     net_conn *graveyard;         /* closed, waiting to be freed */
     int n_conns;
@@ -81,16 +88,9 @@ static void conn_parse(net_conn *c);
 
 /* Slots ---------------------------------------------------------------- */
 
-static void resp_release_splices(net_resp *r)
-{
-    for (size_t i = 0; i < r->w.n_splices; i++)
-        log_slice_release(r->w.splices[i].slice);
-}
-
 static void resp_free(net_resp *r)
 {
-    resp_release_splices(r);
-    kw_fini(&r->w);
+    wbuf_fini(&r->w); /* releases the splices */
     arena_fini(&r->a);
     free(r);
 }
@@ -98,8 +98,7 @@ static void resp_free(net_resp *r)
 /* Back to the connection's free list (or freed when the conn is gone). */
 static void resp_recycle(net_conn *c, net_resp *r)
 {
-    resp_release_splices(r);
-    kw_reset(&r->w);
+    wbuf_reset(&r->w); /* releases the splices: their bytes are sent (or dropped) */
     arena_reset(&r->a);
     r->ctx = NULL;
     r->next = c->free_slots;
@@ -108,12 +107,13 @@ static void resp_recycle(net_conn *c, net_resp *r)
 
 net_resp *net_resp_new(net_conn *c)
 {
+    CN_ASSERT(!c->closed); /* a closed connection's slots are not counted in refs */
     net_resp *r = c->free_slots;
     if (r) {
         c->free_slots = r->next;
     } else {
         r = xcalloc(1, sizeof(*r));
-        kw_init(&r->w);
+        wbuf_init(&r->w);
         arena_init(&r->a, NET_RESP_ARENA_BLOCK, 0);
     }
     r->next = NULL;
@@ -121,7 +121,6 @@ net_resp *net_resp_new(net_conn *c)
     r->state = RESP_PENDING;
     r->sent = 0;
     r->ctx = NULL;
-    kw_i32(&r->w, 0); /* size, patched by net_resp_ready */
     if (c->tail)
         c->tail->next = r;
     else
@@ -133,26 +132,19 @@ net_resp *net_resp_new(net_conn *c)
 
 int net_resp_alive(const net_resp *r) { return r->conn && !r->conn->closed; }
 
-log_slice *net_resp_slice(net_resp *r)
-{
-    log_slice *s = arena_alloc(&r->a, sizeof(*s));
-    if (!s)
-        abort(); /* unlimited arena: xmalloc semantics */
-    return s;
-}
-
 static void resp_finish(net_resp *r, int state)
 {
     net_conn *c = r->conn;
     r->state = state;
-    if (state == RESP_READY)
-        kw_put_i32_at(&r->w, 0, (int32_t)(kw_total(&r->w) - 4));
     if (c->closed) {
         /* The connection went away while this slot was parked. */
         resp_free(r);
         c->refs--; /* the graveyard hook frees c once this reaches 0 */
         return;
     }
+    const net_proto *p = c->srv->proto;
+    if (state == RESP_READY && p->resp_seal)
+        p->resp_seal(c->srv->arg, c->cctx, r);
     if (c->head == r)
         conn_flush(c);
 }
@@ -164,6 +156,7 @@ void net_resp_drop(net_resp *r) { resp_finish(r, RESP_NONE); }
 
 const char *net_conn_peer(const net_conn *c) { return c->peer; }
 uint64_t net_conn_id(const net_conn *c) { return c->id; }
+void *net_conn_ctx(const net_conn *c) { return c->cctx; }
 
 static void list_remove(net_conn **list, net_conn *c)
 {
@@ -203,6 +196,9 @@ void net_conn_close(net_conn *c, const char *reason)
     net_server *s = c->srv;
     slog_info("connection %llu from %s closed: %s", (unsigned long long)c->id, c->peer, reason);
     c->closed = 1;
+    if (c->opened && s->proto->conn_close)
+        s->proto->conn_close(s->arg, c, c->cctx);
+    c->cctx = NULL;
     loop_io_stop(s->l, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
@@ -345,12 +341,12 @@ static void conn_flush(net_conn *c)
             bstart = bend;
             if (i == r->w.n_splices)
                 break;
-            log_slice *sl = r->w.splices[i].slice;
-            size_t slen = (size_t)r->w.splices[i].len;
+            const wbuf_splice *sp = &r->w.splices[i];
+            size_t slen = sp->len;
             if (pos < vstart + slen) {
                 size_t off = pos - vstart;
-                off_t foff = (off_t)(sl->pos + (int64_t)off);
-                ssize_t w = sendfile(fd, sl->fd, &foff, slen - off);
+                off_t foff = (off_t)(sp->f.pos + (int64_t)off);
+                ssize_t w = sendfile(fd, sp->f.fd, &foff, slen - off);
                 if (w < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK) {
                         done = 0;
@@ -374,7 +370,7 @@ static void conn_flush(net_conn *c)
             vstart += slen;
         }
         if (!done) {
-            if (r->sent == kw_total(&r->w))
+            if (r->sent == wbuf_total(&r->w))
                 continue;
             goto blocked;
         }
@@ -403,43 +399,61 @@ static void conn_parse(net_conn *c)
     c->parsing = 0;
 }
 
+/* A frame that cannot be served: one warning line, then close. */
+static void conn_reject(net_conn *c, const char *why)
+{
+    slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer, why);
+    net_conn_close(c, why);
+}
+
 static void conn_parse_frames(net_conn *c)
 {
     net_server *s = c->srv;
+    const net_proto *proto = s->proto;
     size_t off = 0;
-    while (!c->closed && c->rlen - off >= 4) {
+    while (!c->closed && c->rlen > off) {
         if (c->n_slots >= s->lim.max_inflight) {
             c->paused = 1;
             conn_update_events(c, c->head && c->head->state == RESP_READY);
             break;
         }
         const uint8_t *p = c->rbuf + off;
-        int32_t size = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-                                 (uint32_t)p[2] << 8 | p[3]);
-        if (size < 8 || size > s->lim.max_frame_bytes) {
-            char why[96];
-            snprintf(why, sizeof(why), "invalid frame size %d (limit %d)", size,
-                     s->lim.max_frame_bytes);
-            slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer, why);
-            net_conn_close(c, why);
+        size_t avail = c->rlen - off;
+        net_scan scan;
+        scan.need = 0;
+        scan.why[0] = '\0';
+        int64_t n = proto->frame_len(c->cctx, p, avail, &s->lim, &scan);
+        if (n < 0) {
+            if (!scan.why[0])
+                snprintf(scan.why, sizeof(scan.why), "malformed %s frame: %s", proto->name,
+                         cn_strerror((int)n));
+            conn_reject(c, scan.why);
             return;
         }
-        if (c->rlen - off - 4 < (size_t)size) {
-            /* Make room for the whole frame. */
-            size_t need = (size_t)size + 4;
-            if (need > c->rcap) {
+        CN_ASSERT((uint64_t)n <= avail);
+        size_t len = n > 0 ? (size_t)n : scan.need;
+        if (len > s->frame_max || (n == 0 && len == 0 && avail >= s->frame_max)) {
+            char why[96];
+            snprintf(why, sizeof(why), "%s frame larger than %zu bytes", proto->name,
+                     s->frame_max);
+            conn_reject(c, why);
+            return;
+        }
+        if (n == 0) {
+            /* Make room for the whole frame when its length is known. */
+            if (len > c->rcap) {
                 if (off > 0) {
                     memmove(c->rbuf, c->rbuf + off, c->rlen - off);
                     c->rlen -= off;
                     off = 0;
                 }
-                c->rcap = need;
+                c->rcap = len;
                 c->rbuf = xrealloc(c->rbuf, c->rcap);
             }
             break;
         }
-        off += 4 + (size_t)size;
-        s->cb(c, p + 4, (size_t)size, s->arg);
+        off += len;
+        proto->on_frame(s->arg, c, c->cctx, p, len);
     }
     if (c->closed)
         return;
@@ -462,6 +476,7 @@ static void conn_parse_frames(net_conn *c)
 static void conn_io_cb(loop_io *io, uint32_t events)
 {
     net_conn *c = io->data;
+    net_server *s = c->srv;
     if (c->closed)
         return;
     if (events & EPOLLOUT) {
@@ -476,7 +491,11 @@ static void conn_io_cb(loop_io *io, uint32_t events)
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
         if (c->rlen == c->rcap) {
             /* No buffer yet, or full with a partial frame conn_parse sized for. */
-            c->rcap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
+            size_t cap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
+            /* A partial frame of frame_max bytes is already a verdict. */
+            if (c->rcap > 0 && c->rcap < s->frame_max && cap > s->frame_max)
+                cap = s->frame_max;
+            c->rcap = cap;
             c->rbuf = xrealloc(c->rbuf, c->rcap);
         }
         ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
@@ -491,7 +510,7 @@ static void conn_io_cb(loop_io *io, uint32_t events)
             return;
         }
         c->rlen += (size_t)n;
-        c->last_active = loop_now(c->srv->l);
+        c->last_active = loop_now(s->l);
     }
     if (!c->paused && !c->parsing)
         conn_parse(c);
@@ -573,12 +592,21 @@ static void accept_cb(loop_io *io, uint32_t events)
         }
         list_push(&s->conns, c);
         s->n_conns++;
-        slog_debug("connection %llu from %s", (unsigned long long)c->id, c->peer);
+        slog_debug("%s connection %llu from %s", s->proto->name, (unsigned long long)c->id,
+                   c->peer);
+        if (s->proto->conn_open) {
+            int rc = s->proto->conn_open(s->arg, c, &c->cctx);
+            if (rc < 0) {
+                net_conn_close(c, cn_strerror(rc));
+                continue;
+            }
+        }
+        c->opened = 1;
     }
 }
 
 int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
-                   net_frame_cb cb, void *arg, net_server **out)
+                   const net_proto *proto, void *arg, net_server **out)
 {
     *out = NULL;
     struct sockaddr_storage sa;
@@ -633,22 +661,28 @@ int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
         s->lim.max_inflight = 128;
     if (s->lim.max_connections <= 0)
         s->lim.max_connections = 10000;
-    s->cb = cb;
+    s->proto = proto;
     s->arg = arg;
+    s->frame_max = (size_t)(lim->max_frame_bytes > 0 ? lim->max_frame_bytes : 0) +
+                   proto->frame_overhead;
     snprintf(s->host, sizeof(s->host), "%s", host);
     s->port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                               : ((struct sockaddr_in6 *)&got)->sin6_port);
-    int rc = loop_io_start(l, &s->lio, fd, EPOLLIN, accept_cb, s);
-    if (rc == 0)
-        rc = loop_add_hook(l, server_reap, s);
-    loop_timer_init(&s->sweep, sweep_cb, s);
-    if (rc == 0 && (s->lim.idle_ms > 0 || s->lim.partial_ms > 0))
-        loop_timer_start(l, &s->sweep, NET_SWEEP_MS);
+    int rc = loop_add_hook(l, server_reap, s);
+    if (rc == 0) {
+        rc = loop_io_start(l, &s->lio, fd, EPOLLIN, accept_cb, s);
+        if (rc < 0)
+            loop_remove_hook(l, server_reap, s);
+    }
     if (rc < 0) {
+        slog_error("listen on %s:%d failed: %s", host, port, cn_strerror(rc));
         close(fd);
         free(s);
         return rc;
     }
+    loop_timer_init(&s->sweep, sweep_cb, s);
+    if (s->lim.idle_ms > 0 || s->lim.partial_ms > 0)
+        loop_timer_start(l, &s->sweep, NET_SWEEP_MS);
     *out = s;
     return 0;
 }
@@ -665,6 +699,7 @@ void net_server_free(net_server *s)
     loop_timer_stop(s->l, &s->sweep);
     loop_io_stop(s->l, &s->lio);
     close(s->lio.fd);
+    loop_remove_hook(s->l, server_reap, s);
     /* Pending slots belong to handlers that are shut down first; free all. */
     while (s->graveyard) {
         net_conn *c = s->graveyard;

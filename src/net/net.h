@@ -1,50 +1,66 @@
-/* TCP server for length-prefixed request/response protocols (Kafka framing:
- * int32 size, then size bytes).
+/* TCP servers for request/response protocols, protocol-neutral: each
+ * listener is given a protocol table (net_proto) that says how its byte
+ * stream splits into frames and what to do with each frame. net knows fds
+ * and bytes; the protocol (the Kafka front end's ksrv_proto, later AMQP
+ * 0-9-1 and HTTP/1.1) knows frames and their meaning. Several servers, each
+ * with its own protocol, may run on one loop.
  *
- * The server accepts connections on one listening socket and reads frames.
- * Each complete frame goes to the frame callback, which must either close the
- * connection (net_conn_close) or create exactly one response slot with
- * net_resp_new — in request order — and later finish it with net_resp_ready
- * (a response to send) or net_resp_drop (no response, e.g. Produce acks=0).
- * Slots may finish in any order; responses leave in slot order, so pipelined
- * requests on a connection are answered in order.
+ * Reading: the connection's buffered bytes go to proto->frame_len, which
+ * returns the length of the next complete frame (0: need more bytes; <0:
+ * close the connection with a reason). Each complete frame goes to
+ * proto->on_frame in place; the frame bytes are valid only during that call,
+ * so a handler that parks a request copies what it needs (into a slot's
+ * arena). Examples of frame_len: Kafka reads an int32 size prefix; AMQP
+ * 0-9-1 returns 8 for the protocol header "AMQP\0\0\x09\x01" (tracked in its
+ * per-connection context), then 7 + size + 1 from each frame's type/channel/
+ * size header; HTTP/1.1 finds CRLFCRLF, then adds Content-Length or walks
+ * the chunks (it may remember how far it scanned in its context).
  *
- * The frame bytes are valid only during the callback: a handler that parks a
- * request copies what it needs (into the slot's arena).
+ * Responses: a frame handler answers by taking response slots with
+ * net_resp_new, in the order the answers must leave (Kafka: exactly one per
+ * request; a protocol may also take slots outside on_frame, e.g. for
+ * server-initiated frames, or none for frames without an answer). Each slot
+ * is finished later with net_resp_ready (send r->w) or net_resp_drop (send
+ * nothing). Slots may finish in any order; they leave in slot order, so
+ * pipelined requests are answered in order. The protocol writes every byte
+ * of a response into r->w, its own framing included; proto->resp_seal, if
+ * set, runs at net_resp_ready to finish the framing (Kafka patches its size
+ * prefix). File bytes go out with sendfile: splice a file range into r->w
+ * (wbuf_splice_file, or the Kafka kw_splice); the slot holds that range's
+ * reference until its bytes are sent and then releases it (util/wbuf.h).
  *
- * A response is built in r->w: net_resp_new writes a 4-byte size placeholder,
- * the handler writes header and body, net_resp_ready patches the size. Bytes
- * of files are sent with sendfile: the handler takes a log_slice from
- * net_resp_slice (owned by the slot, released after sending) and splices it
- * into the writer with kw_splice.
+ * Limits: a frame longer than max_frame_bytes + proto->frame_overhead
+ * (whether frame_len returns it, hints it in net_scan.need, or finds no end
+ * within that many bytes) closes the connection; a protocol applies its own
+ * exact rule in frame_len (Kafka: size field outside 8..max_frame_bytes).
+ * Reading pauses while a connection has max_inflight unfinished or unsent
+ * slots (so buffered responses per connection are bounded); a connection
+ * with nothing in flight for idle_ms, or holding an incomplete frame for
+ * partial_ms (slow-loris), is closed by a once-a-second sweep; more than
+ * max_connections open are closed at accept. A connection's read buffer is
+ * allocated on its first bytes and freed after a large frame, so an idle
+ * connection holds no buffer.
  *
- * Limits: a frame size outside 8..max_frame_bytes closes the connection;
- * reading pauses while a connection has max_inflight unanswered slots (so
- * buffered responses per connection are bounded); a connection with nothing
- * in flight for idle_ms, or holding an incomplete frame for partial_ms
- * (slow-loris), is closed by a once-a-second sweep. A connection's read
- * buffer is allocated on its first bytes and shrunk back after a large
- * frame, so an idle connection holds no buffer.
- *
- * Ownership: the server owns connections and slots. A slot finished after its
- * connection closed is simply freed. Steady state allocates nothing: slots,
- * their writers and arenas are recycled per connection.
- * Single-threaded: the loop thread only. */
+ * Ownership: the server owns connections and slots. A slot finished after
+ * its connection closed is simply freed (its splices released). The
+ * per-connection context belongs to the protocol: made by conn_open, given
+ * back to conn_close. Steady state allocates nothing: slots, their buffers
+ * and arenas are recycled per connection. Single-threaded: the loop thread
+ * only. */
 #ifndef CAIRN_NET_H
 #define CAIRN_NET_H
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log/log.h"
 #include "net/loop.h"
-#include "proto/kafka/kbuf.h"
 #include "util/arena.h"
+#include "util/wbuf.h"
 
 typedef struct net_server net_server;
 typedef struct net_conn net_conn;
 
 typedef struct net_resp {
-    kw w;                        /* the frame being built (size prefix first) */
+    wbuf w;                      /* the bytes to send, framing included, and file splices */
     arena a;                     /* scratch for this request; reset on reuse */
     void *ctx;                   /* handler's */
     /* private */
@@ -54,21 +70,65 @@ typedef struct net_resp {
     size_t sent;                 /* bytes of this response already sent */
 } net_resp;
 
-typedef void (*net_frame_cb)(net_conn *c, const uint8_t *frame, size_t len, void *arg);
-
 typedef struct net_limits {
-    int32_t max_frame_bytes;     /* socket.request.max.bytes */
+    int32_t max_frame_bytes;     /* socket.request.max.bytes (see frame_overhead) */
     int max_inflight;            /* slots per connection before reading pauses */
     int max_connections;         /* accepted connections at once (more are closed at accept) */
     int64_t idle_ms;             /* close connections with nothing in flight this long (0: never) */
     int64_t partial_ms;          /* close connections that leave a frame incomplete this long */
 } net_limits;
 
-/* Listen on host:port (port 0 picks one; see net_server_port). 0 or -errno
- * with a log line. */
+/* What frame_len reports besides its return value. net zeroes need and
+ * why[0] before each call. */
+typedef struct net_scan {
+    size_t need;                 /* with 0 returned: the whole frame's length when already
+                                    known (the read buffer is sized for it once), else 0 */
+    char why[96];                /* with <0 returned: the reason, for the log line */
+} net_scan;
+
+/* A protocol: how a listener's byte stream is framed and served. Callbacks
+ * run on the loop thread; arg is the one given to net_server_new, cctx the
+ * connection's context from conn_open (NULL without conn_open). */
+typedef struct net_proto {
+    const char *name;            /* "kafka": for log lines */
+    /* Bytes of framing a frame may have beyond lim.max_frame_bytes (Kafka 4,
+     * the size prefix); net's bound on a frame is the sum. */
+    size_t frame_overhead;
+    /* Optional. A connection was accepted: make its context in *out_cctx.
+     * May take response slots (a greeting; set *out_cctx first, resp_seal
+     * reads it). 0, or -CN_E* to refuse it (net closes the connection and
+     * does not call conn_close); must not close the connection itself. */
+    int (*conn_open)(void *arg, net_conn *c, void **out_cctx);
+    /* Optional. The connection closed, for any reason (peer, limit, error,
+     * net_conn_close, net_server_free): free cctx. It runs inside
+     * net_conn_close, so a frame handler that closes its own connection must
+     * not touch cctx afterwards. Slots still pending stay valid
+     * (net_resp_alive is 0) and must still be finished. */
+    void (*conn_close)(void *arg, net_conn *c, void *cctx);
+    /* Required. buf[0..len) (len > 0) are the buffered bytes from the start
+     * of the next frame. Returns the frame's length n (1..len) if it is
+     * complete; 0 if more bytes are needed (optionally out->need); a negative
+     * -CN_E* to close the connection (out->why says why; one warning line).
+     * Called again from the start of the frame when more bytes arrive. */
+    int64_t (*frame_len)(void *cctx, const uint8_t *buf, size_t len, const net_limits *lim,
+                         net_scan *out);
+    /* Required. One complete frame, as frame_len delimited it. May take slots,
+     * finish them, or close the connection. */
+    void (*on_frame)(void *arg, net_conn *c, void *cctx, const uint8_t *frame, size_t len);
+    /* Optional. net_resp_ready on an open connection: finish r->w's framing
+     * (e.g. patch a length written as a placeholder) before it is queued. */
+    void (*resp_seal)(void *arg, void *cctx, net_resp *r);
+} net_proto;
+
+/* Server -------------------------------------------------------------------- */
+/* Listen on host:port (port 0 picks one; see net_server_port) and serve
+ * proto (borrowed: must outlive the server, as must arg). 0 or -errno /
+ * -CN_EINVAL with a log line. */
 int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
-                   net_frame_cb cb, void *arg, net_server **out);
-/* Close every connection and the listener, free everything. */
+                   const net_proto *proto, void *arg, net_server **out);
+/* Close every connection (conn_close runs for each) and the listener, free
+ * everything, including slots still pending (their handlers must be shut
+ * down first). NULL is a no-op. */
 void net_server_free(net_server *s);
 int net_server_port(const net_server *s);
 const char *net_server_host(const net_server *s);
@@ -78,14 +138,17 @@ const char *net_server_host(const net_server *s);
  * valid until finished. Safe to call from the frame callback. */
 void net_conn_close(net_conn *c, const char *reason);
 const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
-uint64_t net_conn_id(const net_conn *c);
+uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
+void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
 
 /* Response slots ------------------------------------------------------------- */
+/* A slot at the end of the connection's queue, with r->w empty and r->a
+ * reset. The connection must be open. */
 net_resp *net_resp_new(net_conn *c);
+/* Send r->w after every earlier slot (resp_seal first). r belongs to net again. */
 void net_resp_ready(net_resp *r);
+/* Send nothing for this slot (releases r->w's splices). r belongs to net again. */
 void net_resp_drop(net_resp *r);
 /* 1 while the slot's connection is open. */
 int net_resp_alive(const net_resp *r);
-/* A slice owned by the slot (zeroed); released after the response is sent. */
-log_slice *net_resp_slice(net_resp *r);
 #endif

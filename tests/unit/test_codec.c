@@ -285,14 +285,14 @@ static void test_hostile_array_count_no_huge_alloc(void **state)
 static void test_fetch_v4_response_splices_records(void **state)
 {
     (void)state;
-    int slice_token;
+    wbuf_file file = { .fd = -1, .pos = 0, .release = NULL, .ref = NULL };
     kafka_fetch_response_partition_data p;
     kafka_fetch_response_partition_data_init(&p);
     p.partition_index = 0;
     p.high_watermark = 5;
     p.last_stable_offset = 5;
     p.aborted_transactions.n = -1;
-    p.records = (krecords){ NULL, 3, &slice_token };
+    p.records = (krecords){ NULL, 3, &file };
     kafka_fetch_response_fetchable_topic_response t;
     kafka_fetch_response_fetchable_topic_response_init(&t);
     t.topic = kstr_c("t");

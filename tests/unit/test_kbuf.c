@@ -411,16 +411,20 @@ static void test_records_and_splices(void **state)
 {
     (void)state;
     int slice_token;
+    wbuf_file file = { .fd = 7, .pos = 42, .release = NULL, .ref = &slice_token };
     kw w;
     kw_init(&w);
-    kw_records(&w, (krecords){ NULL, 100, &slice_token });
+    kw_records(&w, (krecords){ NULL, 100, &file });
     kw_crecords(&w, (krecords){ (const uint8_t *)"ab", 2, NULL });
     kw_records(&w, (krecords){ NULL, -1, NULL });
     static const uint8_t want[] = { 0x00, 0x00, 0x00, 0x64, 0x03, 'a', 'b', 0xff, 0xff, 0xff, 0xff };
     assert_bytes(&w, want, sizeof(want));
     assert_int_equal(w.n_splices, 1);
     assert_int_equal(w.splices[0].at, 4);
-    assert_ptr_equal(w.splices[0].slice, &slice_token);
+    assert_int_equal(w.splices[0].len, 100);
+    assert_int_equal(w.splices[0].f.fd, 7);
+    assert_int_equal(w.splices[0].f.pos, 42);
+    assert_ptr_equal(w.splices[0].f.ref, &slice_token);
     assert_int_equal(kw_total(&w), sizeof(want) + 100);
 
     kr r;
@@ -428,7 +432,7 @@ static void test_records_and_splices(void **state)
     krecords rec = kr_crecords(&r);
     assert_int_equal(rec.len, 2);
     assert_ptr_equal(rec.ptr, want + 5);
-    assert_null(rec.slice);
+    assert_null(rec.file);
     assert_int_equal(kr_records(&r).len, -1);
     kw_fini(&w);
 }

@@ -215,13 +215,13 @@ kbytes kr_cbytes(kr *r)
 krecords kr_records(kr *r)
 {
     kbytes b = kr_bytes(r);
-    return (krecords){ .ptr = b.ptr, .len = b.len, .slice = NULL };
+    return (krecords){ .ptr = b.ptr, .len = b.len, .file = NULL };
 }
 
 krecords kr_crecords(kr *r)
 {
     kbytes b = kr_cbytes(r);
-    return (krecords){ .ptr = b.ptr, .len = b.len, .slice = NULL };
+    return (krecords){ .ptr = b.ptr, .len = b.len, .file = NULL };
 }
 
 /* Count n (-1 = null) must fit the remaining bytes at min_elem_size each. */
@@ -284,34 +284,22 @@ void *kr_alloc(kr *r, size_t n, size_t sz)
 
 void kw_init(kw *w)
 {
-    memset(w, 0, sizeof(*w));
+    wbuf_init(w);
 }
 
 void kw_fini(kw *w)
 {
-    free(w->buf);
-    free(w->splices);
-    memset(w, 0, sizeof(*w));
+    wbuf_fini(w);
 }
 
 void kw_reset(kw *w)
 {
-    w->len = 0;
-    w->n_splices = 0;
+    wbuf_reset(w);
 }
 
 uint8_t *kw_reserve(kw *w, size_t n)
 {
-    if (w->cap - w->len < n) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap - w->len < n)
-            cap *= 2;
-        w->buf = xrealloc(w->buf, cap);
-        w->cap = cap;
-    }
-    uint8_t *q = w->buf + w->len;
-    w->len += n;
-    return q;
+    return wbuf_reserve(w, n);
 }
 
 static void put_be(uint8_t *q, uint64_t v, int n)
@@ -410,8 +398,7 @@ void kw_uuid(kw *w, kuuid v)
 
 void kw_raw(kw *w, const void *p, size_t n)
 {
-    if (n)
-        memcpy(kw_reserve(w, n), p, n);
+    wbuf_append(w, p, n);
 }
 
 void kw_str(kw *w, kstr s)
@@ -448,11 +435,9 @@ void kw_cbytes(kw *w, kbytes b)
 
 static void records_body(kw *w, krecords rec)
 {
-    if (rec.len <= 0)
-        return;
-    if (rec.slice)
-        kw_splice(w, rec.slice, rec.len);
-    else
+    if (rec.file)
+        kw_splice(w, rec.file, rec.len); /* also len <= 0: the reference is ours */
+    else if (rec.len > 0)
         kw_raw(w, rec.ptr, (size_t)rec.len);
 }
 
@@ -500,21 +485,14 @@ void kw_tag_end(kw *w, size_t mark)
     put_uvar(w->buf + mark, size);
 }
 
-void kw_splice(kw *w, void *slice, int32_t len)
+void kw_splice(kw *w, const wbuf_file *f, int32_t len)
 {
-    if (w->n_splices == w->cap_splices) {
-        w->cap_splices = w->cap_splices ? w->cap_splices * 2 : 4;
-        w->splices = xrealloc(w->splices, w->cap_splices * sizeof(*w->splices));
-    }
-    w->splices[w->n_splices++] = (kw_splice_ent){ .at = w->len, .slice = slice, .len = len };
+    wbuf_splice_file(w, f, len > 0 ? (size_t)len : 0);
 }
 
 size_t kw_total(const kw *w)
 {
-    size_t t = w->len;
-    for (size_t i = 0; i < w->n_splices; i++)
-        t += (size_t)(w->splices[i].len > 0 ? w->splices[i].len : 0);
-    return t;
+    return wbuf_total(w);
 }
 
 /* ---- helpers ---- */

@@ -7,12 +7,13 @@
  * returned as views into the reader's buffer (zero copy): they live as long as
  * that buffer. Arrays are allocated from r->a (the request arena).
  *
- * Writer (kw): appends big-endian values to buf, growing it with xrealloc
- * (the caller reuses one kw across responses, so steady state allocates
- * nothing). A writer may also carry "splices": places where bytes held
- * elsewhere (a file range for sendfile) are to be sent between buf[at-1] and
- * buf[at]; kw_splice records one. The net layer sends buf and splices in
- * order. Not thread-safe. */
+ * Writer (kw): big-endian and varint helpers over the neutral output buffer
+ * of util/wbuf.h (kw is a wbuf: the net layer's response buffer can be
+ * written with these directly). It grows with xrealloc; the caller reuses
+ * one kw across responses, so steady state allocates nothing. A writer may
+ * also carry splices, file ranges sent with sendfile between buf[at-1] and
+ * buf[at]; kw_splice records one and takes over its reference (released by
+ * kw_reset / kw_fini, see wbuf.h). Not thread-safe. */
 #ifndef CAIRN_KBUF_H
 #define CAIRN_KBUF_H
 #include <stddef.h>
@@ -20,6 +21,7 @@
 
 #include "util/arena.h"
 #include "util/bytes.h"
+#include "util/wbuf.h"
 
 /* The codec's string, bytes and UUID views are the neutral ones of
  * util/bytes.h (len -1 = null), so decoded fields pass to the core as they
@@ -29,13 +31,13 @@ typedef cn_bytes kbytes;
 typedef cn_uuid kuuid;
 
 /* A RECORDS field. Decoded: ptr/len view into the request (len -1 = null).
- * Encoded: when slice != NULL, the length prefix is written from len and the
- * bytes come from the splice (kw_splice(w, slice, len)); otherwise ptr/len are
- * copied. */
+ * Encoded: when file != NULL, the length prefix is written from len and the
+ * bytes are len bytes of that file range, spliced (kw_splice(w, file, len):
+ * the writer takes over file->ref); otherwise ptr/len are copied. */
 typedef struct krecords {
     const uint8_t *ptr;
     int32_t len;
-    void *slice;
+    const wbuf_file *file;
 } krecords;
 
 
@@ -66,8 +68,8 @@ kstr kr_str(kr *r);
 kstr kr_cstr(kr *r);
 kbytes kr_bytes(kr *r);                /* int32 length */
 kbytes kr_cbytes(kr *r);               /* uvarint length+1 */
-krecords kr_records(kr *r);            /* as kr_bytes; slice = NULL */
-krecords kr_crecords(kr *r);           /* as kr_cbytes; slice = NULL */
+krecords kr_records(kr *r);            /* as kr_bytes; file = NULL */
+krecords kr_crecords(kr *r);           /* as kr_cbytes; file = NULL */
 /* Array length: classic int32 (-1 null) or compact uvarint (0 null). Fails
  * when the count could not fit in the remaining bytes (each element takes at
  * least min_elem_size bytes), so hostile counts cannot force huge allocations. */
@@ -82,22 +84,12 @@ void kr_fail(kr *r);
 /* Allocate n elements of size sz from r->a, zeroed; fails the reader on NULL. */
 void *kr_alloc(kr *r, size_t n, size_t sz);
 
-typedef struct kw_splice_ent {
-    size_t at;          /* bytes of buf sent before this splice */
-    void *slice;        /* opaque to kbuf (a log_slice * for the net layer) */
-    int32_t len;
-} kw_splice_ent;
-
-typedef struct kw {
-    uint8_t *buf;
-    size_t len, cap;
-    kw_splice_ent *splices;
-    size_t n_splices, cap_splices;
-} kw;
+/* The writer is the neutral buffer itself (buf, len, splices: see wbuf.h). */
+typedef wbuf kw;
 
 void kw_init(kw *w);
 void kw_fini(kw *w);
-/* Forget the contents, keep the memory. */
+/* Forget the contents (releasing splices), keep the memory. */
 void kw_reset(kw *w);
 /* Room for n more bytes; returns a pointer to write them and advances len. */
 uint8_t *kw_reserve(kw *w, size_t n);
@@ -118,7 +110,8 @@ void kw_cstr(kw *w, kstr s);
 void kw_bytes(kw *w, kbytes b);
 void kw_cbytes(kw *w, kbytes b);
 /* RECORDS: int32 (or compact) length from rec.len (-1 = null), then the bytes
- * from rec.slice via kw_splice when set, else copied from rec.ptr. */
+ * from rec.file via kw_splice when set (its reference is taken over even when
+ * len <= 0), else copied from rec.ptr. */
 void kw_records(kw *w, krecords rec);
 void kw_crecords(kw *w, krecords rec);
 void kw_array_len(kw *w, int32_t n);   /* -1 = null */
@@ -132,8 +125,9 @@ void kw_put_i32_at(kw *w, size_t pos, int32_t v);
  * in between. */
 size_t kw_tag_begin(kw *w, uint32_t tag);
 void kw_tag_end(kw *w, size_t mark);
-/* Record that len bytes held by slice follow the current end of buf. */
-void kw_splice(kw *w, void *slice, int32_t len);
+/* Record that len bytes of the file range f follow the current end of buf;
+ * the writer takes over f->ref (released by kw_reset or kw_fini). */
+void kw_splice(kw *w, const wbuf_file *f, int32_t len);
 /* Total bytes the writer will send: buf plus every splice. */
 size_t kw_total(const kw *w);
 

@@ -1,0 +1,69 @@
+/* Kafka framing: the protocol table the Kafka listener is served with.
+ *
+ * Wire: every request and every response is a frame of
+ *     int32 size (big-endian, bytes that follow), then size bytes.
+ * A request's size must be 8..socket.request.max.bytes (8: the smallest
+ * request header, api_key + api_version + correlation_id); anything else
+ * closes the connection with one warning line, as Kafka does. The body goes
+ * to ksrv_on_frame without its size prefix.
+ *
+ * A response slot starts with a 4-byte placeholder (ksrv__resp_new), the
+ * handler encodes header and body after it with kw, and resp_seal patches
+ * the size once the handler calls net_resp_ready (file splices included:
+ * wbuf_total). No per-connection state: conn_open/conn_close are unset. */
+#include <stdio.h>
+
+#include "kafka/kafka.h"
+#include "util/bytes.h"
+#include "util/common.h"
+
+#define KAFKA_SIZE_BYTES 4
+#define KAFKA_MIN_REQUEST 8
+
+static int64_t kafka_frame_len(void *cctx, const uint8_t *buf, size_t len,
+                               const net_limits *lim, net_scan *out)
+{
+    (void)cctx;
+    if (len < KAFKA_SIZE_BYTES)
+        return 0;
+    int32_t size = (int32_t)be_get32(buf);
+    if (size < KAFKA_MIN_REQUEST || size > lim->max_frame_bytes) {
+        snprintf(out->why, sizeof(out->why), "invalid frame size %d (limit %d)", size,
+                 lim->max_frame_bytes);
+        return -CN_EPROTO;
+    }
+    size_t whole = KAFKA_SIZE_BYTES + (size_t)size;
+    if (len < whole) {
+        out->need = whole;
+        return 0;
+    }
+    return (int64_t)whole;
+}
+
+static void kafka_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, size_t len)
+{
+    (void)cctx;
+    ksrv_on_frame(c, frame + KAFKA_SIZE_BYTES, len - KAFKA_SIZE_BYTES, arg);
+}
+
+static void kafka_resp_seal(void *arg, void *cctx, net_resp *r)
+{
+    (void)arg;
+    (void)cctx;
+    kw_put_i32_at(&r->w, 0, (int32_t)(kw_total(&r->w) - KAFKA_SIZE_BYTES));
+}
+
+net_resp *ksrv__resp_new(net_conn *c)
+{
+    net_resp *r = net_resp_new(c);
+    kw_i32(&r->w, 0); /* size, patched by kafka_resp_seal */
+    return r;
+}
+
+const net_proto ksrv_proto = {
+    .name = "kafka",
+    .frame_overhead = KAFKA_SIZE_BYTES,
+    .frame_len = kafka_frame_len,
+    .on_frame = kafka_on_frame,
+    .resp_seal = kafka_resp_seal,
+};

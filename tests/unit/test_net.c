@@ -1,0 +1,488 @@
+/* Unit tests for the protocol seam of src/net: a toy line protocol of this
+ * file's own (frames end in '\n') served over real loopback sockets, with
+ * the loop driven by hand from the test thread.
+ *
+ * The toy protocol: "PARK" takes a slot the test finishes later; "DROP"
+ * takes a slot and drops it; "FILE pos len" answers "F:" plus len bytes of a
+ * temporary file spliced with sendfile; "BAD..." makes frame_len refuse the
+ * frame; any other line is answered "> line". resp_seal appends the '\n'
+ * of every answer. Checked: pipelined answers in order (a parked answer
+ * holds back later ones), splices sent in place and released only after
+ * their bytes left (or when their connection closed), frames split across
+ * reads ("need more"), oversized frames and refused frames closing the
+ * connection, the in-flight limit pausing reads, per-connection contexts
+ * opened and closed once, and two listeners with their own protocols on one
+ * loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/loop.h"
+#include "net/net.h"
+#include "util/common.h"
+#include "util/slog.h"
+#include "util/wbuf.h"
+
+#define MAX_PARKED 8
+#define FILE_TEXT "0123456789abcdefghijklmnopqrstuvwxyz"
+
+/* What the toy protocol saw, per server. */
+typedef struct toy {
+    const char *prefix;          /* answers start with this */
+    int file_fd;                 /* the temporary file FILE splices from */
+    int opens, closes;           /* conn_open / conn_close calls */
+    int frames;                  /* on_frame calls */
+    int need_more;               /* frame_len calls that returned 0 */
+    int releases;                /* splice references released */
+    net_resp *parked[MAX_PARKED];
+    int n_parked;
+} toy;
+
+/* Per-connection context: the frames this connection carried. */
+typedef struct toy_conn {
+    toy *t;
+    int frames;
+} toy_conn;
+
+static int toy_open(void *arg, net_conn *c, void **out_cctx)
+{
+    (void)c;
+    toy *t = arg;
+    toy_conn *tc = xcalloc(1, sizeof(*tc));
+    tc->t = t;
+    t->opens++;
+    *out_cctx = tc;
+    return 0;
+}
+
+static void toy_close(void *arg, net_conn *c, void *cctx)
+{
+    toy *t = arg;
+    assert_ptr_equal(net_conn_ctx(c), cctx);
+    t->closes++;
+    free(cctx);
+}
+
+static int64_t toy_frame_len(void *cctx, const uint8_t *buf, size_t len, const net_limits *lim,
+                             net_scan *out)
+{
+    (void)lim;
+    toy_conn *tc = cctx;
+    const uint8_t *nl = memchr(buf, '\n', len);
+    if (!nl) {
+        tc->t->need_more++;
+        return 0;
+    }
+    if (len >= 3 && memcmp(buf, "BAD", 3) == 0) {
+        snprintf(out->why, sizeof(out->why), "toy: refused line");
+        return -CN_EPROTO;
+    }
+    return nl - buf + 1;
+}
+
+static void toy_release(void *ref)
+{
+    toy *t = ref;
+    t->releases++;
+}
+
+static void toy_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, size_t len)
+{
+    toy *t = arg;
+    toy_conn *tc = cctx;
+    t->frames++;
+    tc->frames++;
+    size_t n = len - 1; /* without '\n' */
+    net_resp *r = net_resp_new(c);
+    if (n == 4 && memcmp(frame, "PARK", 4) == 0) {
+        assert_true(t->n_parked < MAX_PARKED);
+        t->parked[t->n_parked++] = r;
+        return;
+    }
+    if (n == 4 && memcmp(frame, "DROP", 4) == 0) {
+        net_resp_drop(r);
+        return;
+    }
+    wbuf_append(&r->w, t->prefix, strlen(t->prefix));
+    unsigned pos, flen;
+    char line[64];
+    snprintf(line, sizeof(line), "%.*s", (int)n, (const char *)frame);
+    if (sscanf(line, "FILE %u %u", &pos, &flen) == 2) {
+        wbuf_append(&r->w, "F:", 2);
+        wbuf_file f = { .fd = t->file_fd, .pos = pos, .release = toy_release, .ref = t };
+        wbuf_splice_file(&r->w, &f, flen);
+    } else {
+        wbuf_append(&r->w, frame, n);
+    }
+    net_resp_ready(r);
+}
+
+static void toy_seal(void *arg, void *cctx, net_resp *r)
+{
+    (void)arg;
+    assert_non_null(cctx);
+    wbuf_append(&r->w, "\n", 1);
+}
+
+static const net_proto toy_proto = {
+    .name = "toy",
+    .frame_overhead = 1, /* the '\n' */
+    .conn_open = toy_open,
+    .conn_close = toy_close,
+    .frame_len = toy_frame_len,
+    .on_frame = toy_on_frame,
+    .resp_seal = toy_seal,
+};
+
+/* A toy server on 127.0.0.1 with its loop, and a temporary file. */
+typedef struct fixture {
+    loop *l;
+    net_server *srv;
+    toy t;
+    char path[64];
+} fixture;
+
+static void fixture_start(fixture *fx, int32_t max_frame, int max_inflight)
+{
+    memset(fx, 0, sizeof(*fx));
+    fx->t.prefix = "> ";
+    snprintf(fx->path, sizeof(fx->path), "/tmp/cairn-test-net-XXXXXX");
+    fx->t.file_fd = mkstemp(fx->path);
+    assert_true(fx->t.file_fd >= 0);
+    assert_int_equal(write(fx->t.file_fd, FILE_TEXT, strlen(FILE_TEXT)),
+                     (ssize_t)strlen(FILE_TEXT));
+    assert_int_equal(loop_new(&fx->l), 0);
+    net_limits lim = { .max_frame_bytes = max_frame, .max_inflight = max_inflight,
+                       .max_connections = 16 };
+    assert_int_equal(net_server_new(fx->l, "127.0.0.1", 0, &lim, &toy_proto, &fx->t, &fx->srv),
+                     0);
+}
+
+static void fixture_stop(fixture *fx)
+{
+    net_server_free(fx->srv);
+    loop_free(fx->l);
+    close(fx->t.file_fd);
+    unlink(fx->path);
+}
+
+static int client_connect(const net_server *srv)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)net_server_port(srv)) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    assert_true(rc == 0 || errno == EINPROGRESS);
+    return fd;
+}
+
+static void client_send(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    assert_int_equal(send(fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* What a client has received. */
+typedef struct inbox {
+    char buf[4096];
+    size_t len;
+    int eof;
+} inbox;
+
+/* Drive the loop and read fd until `want` bytes arrived, EOF, or ~2 s. With
+ * want 0, run a few passes (let the server act on what it has). */
+static void pump(loop *l, int fd, inbox *in, size_t want)
+{
+    int passes = want ? 400 : 5;
+    for (int i = 0; i < passes; i++) {
+        loop_run_once(l, 5);
+        for (;;) {
+            ssize_t n = recv(fd, in->buf + in->len, sizeof(in->buf) - 1 - in->len, 0);
+            if (n > 0) {
+                in->len += (size_t)n;
+                continue;
+            }
+            if (n == 0)
+                in->eof = 1;
+            break;
+        }
+        in->buf[in->len] = '\0';
+        if (in->eof || (want && in->len >= want))
+            return;
+    }
+}
+
+static void pump_until(loop *l, int fd, inbox *in, const char *want)
+{
+    pump(l, fd, in, strlen(want));
+    assert_string_equal(in->buf, want);
+}
+
+static void test_pipelined_lines_answered_in_order(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "one\ntwo\nDROP\nthree\n");
+    pump_until(fx.l, fd, &in, "> one\n> two\n> three\n");
+    assert_int_equal(fx.t.frames, 4);
+    assert_int_equal(fx.t.opens, 1);
+    assert_int_equal(fx.t.closes, 0);
+    close(fd);
+    pump(fx.l, -1, &in, 0);
+    assert_int_equal(fx.t.closes, 1);
+    fixture_stop(&fx);
+}
+
+static void test_frame_split_across_reads_waits_for_more(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "hel");
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 0);
+    assert_true(fx.t.need_more >= 1);
+    assert_int_equal(in.len, 0);
+    client_send(fd, "lo\nwor");
+    pump_until(fx.l, fd, &in, "> hello\n");
+    int need_before = fx.t.need_more;
+    client_send(fd, "ld\n");
+    pump_until(fx.l, fd, &in, "> hello\n> world\n");
+    assert_int_equal(fx.t.frames, 2);
+    assert_true(need_before >= 2); /* "hel", then "wor" after "hello" */
+    assert_false(in.eof);
+    close(fd);
+    fixture_stop(&fx);
+}
+
+static void test_splice_sent_in_place_and_released_after_send(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    /* The parked head holds back the ready FILE answer: its splice must
+     * stay referenced until it is sent. */
+    client_send(fd, "PARK\nFILE 3 5\nafter\n");
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 3);
+    assert_int_equal(fx.t.n_parked, 1);
+    assert_int_equal(in.len, 0);
+    assert_int_equal(fx.t.releases, 0);
+    net_resp *r = fx.t.parked[0];
+    assert_true(net_resp_alive(r));
+    wbuf_append(&r->w, "parked", 6);
+    net_resp_ready(r);
+    pump_until(fx.l, fd, &in, "parked\n> F:34567\n> after\n");
+    assert_int_equal(fx.t.releases, 1);
+    /* A splice at offset 0 of a longer file, and one of the file's tail. */
+    client_send(fd, "FILE 0 10\nFILE 30 6\n");
+    pump_until(fx.l, fd, &in, "parked\n> F:34567\n> after\n> F:0123456789\n> F:uvwxyz\n");
+    assert_int_equal(fx.t.releases, 3);
+    close(fd);
+    fixture_stop(&fx);
+}
+
+static void test_queued_splice_released_when_connection_closes(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "PARK\nFILE 0 4\n");
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.n_parked, 1);
+    assert_int_equal(fx.t.releases, 0);
+    close(fd); /* the server sees EOF and closes; the FILE answer is unsent */
+    pump(fx.l, -1, &in, 0);
+    assert_int_equal(fx.t.closes, 1);
+    assert_int_equal(fx.t.releases, 1);
+    net_resp *r = fx.t.parked[0];
+    assert_false(net_resp_alive(r));
+    net_resp_ready(r); /* finishing a slot of a closed connection frees it */
+    pump(fx.l, -1, &in, 0);
+    fixture_stop(&fx);
+}
+
+static void test_oversized_frame_closes_connection(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    char big[200];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    client_send(fd, "ok\n");
+    client_send(fd, big); /* no '\n' within 64 + 1 bytes */
+    pump(fx.l, fd, &in, 1000);
+    assert_true(in.eof);
+    assert_string_equal(in.buf, "> ok\n");
+    assert_int_equal(fx.t.frames, 1);
+    assert_int_equal(fx.t.closes, 1);
+    close(fd);
+
+    /* A line of exactly max + overhead bytes is still a frame. */
+    fd = client_connect(fx.srv);
+    memset(&in, 0, sizeof(in));
+    char line[66];
+    memset(line, 'b', 64);
+    line[64] = '\n';
+    line[65] = '\0';
+    client_send(fd, line);
+    pump(fx.l, fd, &in, 2 + 64 + 1);
+    assert_false(in.eof);
+    assert_int_equal(in.len, 2 + 64 + 1);
+    close(fd);
+    fixture_stop(&fx);
+}
+
+static void test_frame_len_refusal_closes_connection(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "fine\nBAD line\nnever\n");
+    pump(fx.l, fd, &in, 1000);
+    assert_true(in.eof);
+    assert_string_equal(in.buf, "> fine\n");
+    assert_int_equal(fx.t.frames, 1);
+    assert_int_equal(fx.t.opens, 1);
+    assert_int_equal(fx.t.closes, 1);
+    close(fd);
+    fixture_stop(&fx);
+}
+
+static void test_inflight_limit_pauses_reading(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 2);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "PARK\nPARK\nx\n");
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 2); /* "x" waits: two slots in flight */
+    net_resp *a = fx.t.parked[0], *b = fx.t.parked[1];
+    wbuf_append(&b->w, "b", 1);
+    net_resp_ready(b);
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 2); /* b is ready but not sent: still in flight */
+    assert_int_equal(in.len, 0);
+    wbuf_append(&a->w, "a", 1);
+    net_resp_ready(a);
+    pump_until(fx.l, fd, &in, "a\nb\n> x\n");
+    assert_int_equal(fx.t.frames, 3);
+    close(fd);
+    fixture_stop(&fx);
+}
+
+static void test_two_listeners_on_one_loop(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    toy t2;
+    memset(&t2, 0, sizeof(t2));
+    t2.prefix = "2> ";
+    t2.file_fd = fx.t.file_fd;
+    net_limits lim = { .max_frame_bytes = 8, .max_inflight = 4, .max_connections = 1 };
+    net_server *s2 = NULL;
+    assert_int_equal(net_server_new(fx.l, "127.0.0.1", 0, &lim, &toy_proto, &t2, &s2), 0);
+    assert_int_not_equal(net_server_port(s2), net_server_port(fx.srv));
+    int fd1 = client_connect(fx.srv), fd2 = client_connect(s2);
+    inbox in1 = {0}, in2 = {0};
+    client_send(fd1, "hello\n");
+    client_send(fd2, "hello\n");
+    pump_until(fx.l, fd1, &in1, "> hello\n");
+    pump_until(fx.l, fd2, &in2, "2> hello\n");
+    /* The second listener's own limits: 8 + 1 bytes per frame, one connection. */
+    int fd3 = client_connect(s2);
+    inbox in3 = {0};
+    pump(fx.l, fd3, &in3, 1);
+    assert_true(in3.eof);
+    client_send(fd1, "long line!\n");
+    client_send(fd2, "long line!\n");
+    pump_until(fx.l, fd1, &in1, "> hello\n> long line!\n");
+    pump(fx.l, fd2, &in2, 1000);
+    assert_true(in2.eof);
+    assert_int_equal(t2.opens, 1);
+    assert_int_equal(t2.closes, 1);
+    close(fd1);
+    close(fd2);
+    close(fd3);
+    net_server_free(s2);
+    /* The first server still runs after the second is gone. */
+    int fd4 = client_connect(fx.srv);
+    inbox in4 = {0};
+    client_send(fd4, "still\n");
+    pump_until(fx.l, fd4, &in4, "> still\n");
+    close(fd4);
+    fixture_stop(&fx);
+    assert_int_equal(fx.t.opens, fx.t.closes);
+}
+
+static void test_wbuf_releases_splices_once(void **state)
+{
+    (void)state;
+    toy t;
+    memset(&t, 0, sizeof(t));
+    wbuf w;
+    wbuf_init(&w);
+    wbuf_append(&w, "ab", 2);
+    wbuf_file f = { .fd = -1, .pos = 7, .release = toy_release, .ref = &t };
+    wbuf_splice_file(&w, &f, 10);
+    wbuf_append(&w, "c", 1);
+    wbuf_splice_file(&w, &f, 0);
+    assert_int_equal(w.n_splices, 2);
+    assert_int_equal(w.splices[0].at, 2);
+    assert_int_equal(w.splices[1].at, 3);
+    assert_int_equal(wbuf_total(&w), 13);
+    wbuf_reset(&w);
+    assert_int_equal(t.releases, 2);
+    assert_int_equal(wbuf_total(&w), 0);
+    wbuf_splice_file(&w, &f, 1);
+    wbuf_fini(&w);
+    assert_int_equal(t.releases, 3);
+}
+
+int main(void)
+{
+    slog_set_level(SLOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipelined_lines_answered_in_order),
+        cmocka_unit_test(test_frame_split_across_reads_waits_for_more),
+        cmocka_unit_test(test_splice_sent_in_place_and_released_after_send),
+        cmocka_unit_test(test_queued_splice_released_when_connection_closes),
+        cmocka_unit_test(test_oversized_frame_closes_connection),
+        cmocka_unit_test(test_frame_len_refusal_closes_connection),
+        cmocka_unit_test(test_inflight_limit_pauses_reading),
+        cmocka_unit_test(test_two_listeners_on_one_loop),
+        cmocka_unit_test(test_wbuf_releases_splices_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
