@@ -576,28 +576,28 @@ int goff_expire(goff_store *s, int64_t now_ms, int64_t retention_ms,
 static int compact_records(void *arg, kvl_compaction *cx)
 {
     goff_store *s = arg;
-    kw w;
-    kw_init(&w);
+    wbuf w;
+    wbuf_init(&w);
     int rc = 0;
     size_t kl;
     for (size_t i = 0; i <= s->gmask && rc == 0; i++)
         for (goff_group *g = s->gtab[i]; g && rc == 0; g = g->hnext) {
             if (g->meta_len >= 0) {
                 cn_bytes blob = {g->meta, g->meta_len};
-                kw_reset(&w);
+                wbuf_reset(&w);
                 goff__enc_meta(&w, group_kstr(g), &blob, &kl);
                 rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl,
                                      (int32_t)(w.len - kl));
             }
             for (goff_node *n = g->entries; n && rc == 0; n = n->gnext) {
-                kw_reset(&w);
+                wbuf_reset(&w);
                 goff__enc_offset(&w, group_kstr(g), node_topic(n), n->partition, &n->e,
                                  cn_str_c(n->e.metadata), &kl);
                 rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl,
                                      (int32_t)(w.len - kl));
             }
         }
-    kw_fini(&w);
+    wbuf_fini(&w);
     return rc;
 }
 

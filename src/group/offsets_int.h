@@ -7,8 +7,7 @@
 
 #include "group/offsets.h"
 #include "kvlog/kvlog.h"
-/* TODO(#9): the record codec still borrows the Kafka codec's kw/kr. */
-#include "proto/kafka/kbuf.h"
+#include "util/bin.h"
 #include "record/batch.h"
 
 /* One group: in the group table while it has offsets or a blob. */
@@ -49,7 +48,7 @@ struct goff_store {
 /* Records under construction: each is encoded into w, then copied into bt. */
 typedef struct goff__recs {
     kvl_batch bt;
-    kw w;
+    wbuf w;
 } goff__recs;
 
 void goff__recs_init(goff__recs *rb);
@@ -64,9 +63,9 @@ void goff__recs_meta(goff__recs *rb, cn_str group, const cn_bytes *blob);
 int goff__recs_append(goff_store *s, goff__recs *rb, int64_t ts);
 /* Encode one record into w (appended): the key, then the value unless it is
  * a tombstone (value / blob NULL). *key_len is the key's size. */
-void goff__enc_offset(kw *w, cn_str group, cn_str topic, int32_t partition, const goff_entry *value,
+void goff__enc_offset(wbuf *w, cn_str group, cn_str topic, int32_t partition, const goff_entry *value,
                       cn_str md, size_t *key_len);
-void goff__enc_meta(kw *w, cn_str group, const cn_bytes *blob, size_t *key_len);
+void goff__enc_meta(wbuf *w, cn_str group, const cn_bytes *blob, size_t *key_len);
 
 /* Record sizes, for the live-bytes estimate. */
 int64_t goff__offset_rec_bytes(int32_t group_len, int32_t topic_len, int32_t meta_len);

@@ -9,13 +9,13 @@
 void goff__recs_init(goff__recs *rb)
 {
     kvl_batch_init(&rb->bt);
-    kw_init(&rb->w);
+    wbuf_init(&rb->w);
 }
 
 void goff__recs_fini(goff__recs *rb)
 {
     kvl_batch_fini(&rb->bt);
-    kw_fini(&rb->w);
+    wbuf_fini(&rb->w);
 }
 
 void goff__recs_reset(goff__recs *rb)
@@ -23,34 +23,34 @@ void goff__recs_reset(goff__recs *rb)
     kvl_batch_reset(&rb->bt);
 }
 
-void goff__enc_offset(kw *w, kstr group, kstr tp, int32_t part, const goff_entry *v, kstr md,
+void goff__enc_offset(wbuf *w, cn_str group, cn_str tp, int32_t part, const goff_entry *v, cn_str md,
                       size_t *key_len)
 {
     size_t k0 = w->len;
-    kw_i16(w, GOFF_KEY_OFFSET);
-    kw_str(w, group);
-    kw_str(w, tp);
-    kw_i32(w, part);
+    bin_put_i16(w, GOFF_KEY_OFFSET);
+    bin_put_str(w, group);
+    bin_put_str(w, tp);
+    bin_put_i32(w, part);
     *key_len = w->len - k0;
     if (v) {
-        kw_i16(w, GOFF_VALUE_OFFSET_V1);
-        kw_i64(w, v->offset);
-        kw_i32(w, v->leader_epoch);
-        kw_str(w, md);
-        kw_i64(w, v->commit_ms);
-        kw_i64(w, v->expire_ms);
+        bin_put_i16(w, GOFF_VALUE_OFFSET_V1);
+        bin_put_i64(w, v->offset);
+        bin_put_i32(w, v->leader_epoch);
+        bin_put_str(w, md);
+        bin_put_i64(w, v->commit_ms);
+        bin_put_i64(w, v->expire_ms);
     }
 }
 
-void goff__enc_meta(kw *w, kstr group, const kbytes *blob, size_t *key_len)
+void goff__enc_meta(wbuf *w, cn_str group, const cn_bytes *blob, size_t *key_len)
 {
     size_t k0 = w->len;
-    kw_i16(w, GOFF_KEY_GROUP_META);
-    kw_str(w, group);
+    bin_put_i16(w, GOFF_KEY_GROUP_META);
+    bin_put_str(w, group);
     *key_len = w->len - k0;
     if (blob) {
-        kw_i16(w, GOFF_VALUE_GROUP_META_V0);
-        kw_raw(w, blob->ptr, (size_t)blob->len);
+        bin_put_i16(w, GOFF_VALUE_GROUP_META_V0);
+        bin_put_raw(w, blob->ptr, (size_t)blob->len);
     }
 }
 
@@ -59,7 +59,7 @@ static void recs_push(goff__recs *rb, size_t key_len, int null_value)
 {
     kvl_batch_add(&rb->bt, rb->w.buf, (int32_t)key_len, rb->w.buf + key_len,
                   null_value ? -1 : (int32_t)(rb->w.len - key_len));
-    kw_reset(&rb->w);
+    wbuf_reset(&rb->w);
 }
 
 void goff__recs_offset(goff__recs *rb, cn_str group, cn_str tp, int32_t part,
@@ -105,34 +105,34 @@ int goff__rec_decode(const batch_record *r, goff__rec *out, const char **why)
         *why = "key missing or too short";
         return -CN_EPROTO;
     }
-    kr k;
-    kr_init(&k, r->key, (size_t)r->key_len, NULL);
-    int16_t kv = kr_i16(&k);
+    bin_reader k;
+    bin_reader_init(&k, r->key, (size_t)r->key_len);
+    int16_t kv = bin_i16(&k);
     out->tombstone = r->value_len < 0;
-    kr v;
-    kr_init(&v, r->value, r->value_len < 0 ? 0 : (size_t)r->value_len, NULL);
+    bin_reader v;
+    bin_reader_init(&v, r->value, r->value_len < 0 ? 0 : (size_t)r->value_len);
     if (kv == GOFF_KEY_OFFSET) {
         out->kind = GOFF_KEY_OFFSET;
-        out->group = kr_str(&k);
-        out->topic = kr_str(&k);
-        out->partition = kr_i32(&k);
-        if (k.err || kr_remaining(&k) || out->group.len < 0 || out->topic.len < 0) {
+        out->group = bin_str(&k);
+        out->topic = bin_str(&k);
+        out->partition = bin_i32(&k);
+        if (k.err || bin_remaining(&k) || out->group.len < 0 || out->topic.len < 0) {
             *why = "malformed offset key";
             return -CN_EPROTO;
         }
         if (out->tombstone)
             return 0;
-        int16_t vv = kr_i16(&v);
+        int16_t vv = bin_i16(&v);
         if (v.err || vv != GOFF_VALUE_OFFSET_V1) {
             *why = "unknown offset value version";
             return -CN_EPROTO;
         }
-        out->offset = kr_i64(&v);
-        out->leader_epoch = kr_i32(&v);
-        out->metadata = kr_str(&v);
-        out->commit_ms = kr_i64(&v);
-        out->expire_ms = kr_i64(&v);
-        if (v.err || kr_remaining(&v)) {
+        out->offset = bin_i64(&v);
+        out->leader_epoch = bin_i32(&v);
+        out->metadata = bin_str(&v);
+        out->commit_ms = bin_i64(&v);
+        out->expire_ms = bin_i64(&v);
+        if (v.err || bin_remaining(&v)) {
             *why = "malformed offset value";
             return -CN_EPROTO;
         }
@@ -140,21 +140,21 @@ int goff__rec_decode(const batch_record *r, goff__rec *out, const char **why)
     }
     if (kv == GOFF_KEY_GROUP_META) {
         out->kind = GOFF_KEY_GROUP_META;
-        out->group = kr_str(&k);
-        if (k.err || kr_remaining(&k) || out->group.len < 0) {
+        out->group = bin_str(&k);
+        if (k.err || bin_remaining(&k) || out->group.len < 0) {
             *why = "malformed group metadata key";
             return -CN_EPROTO;
         }
         out->blob.len = -1;
         if (out->tombstone)
             return 0;
-        int16_t vv = kr_i16(&v);
+        int16_t vv = bin_i16(&v);
         if (v.err || vv != GOFF_VALUE_GROUP_META_V0) {
             *why = "unknown group metadata value version";
             return -CN_EPROTO;
         }
-        out->blob.len = (int32_t)kr_remaining(&v);
-        out->blob.ptr = kr_raw(&v, (size_t)out->blob.len);
+        out->blob.len = (int32_t)bin_remaining(&v);
+        out->blob.ptr = bin_take(&v, (size_t)out->blob.len);
         return 0;
     }
     *why = "unknown key version";

@@ -339,7 +339,7 @@ static void reply_durable(txn_coord *c, txn_cb cb, void *arg, int64_t pid, int16
 
 /* Append the record encoded in w (key_len bytes of key, then the value) as
  * one batch. 0 or -CN_E*. */
-static int append_rec(txn_coord *c, const kw *w, size_t key_len)
+static int append_rec(txn_coord *c, const wbuf *w, size_t key_len)
 {
     kvl_batch bt;
     kvl_batch_init(&bt);
@@ -353,13 +353,13 @@ static int append_rec(txn_coord *c, const kw *w, size_t key_len)
 static int persist(txn_coord *c, txn_meta *m)
 {
     m->update_ms = loop_wall_ms();
-    kw w;
-    kw_init(&w);
+    wbuf w;
+    wbuf_init(&w);
     size_t kl;
     txn__enc_meta(&w, m, &kl);
     int rc = append_rec(c, &w, kl);
     int64_t bytes = (int64_t)w.len + REC_OVERHEAD;
-    kw_fini(&w);
+    wbuf_fini(&w);
     if (rc < 0) {
         coord_fail(c, "append", rc);
         return rc;
@@ -375,12 +375,12 @@ static int alloc_pid(txn_coord *c, int64_t *out)
 {
     if (c->next_pid >= c->block_end) {
         int64_t end = c->next_pid + TXN_PID_BLOCK;
-        kw w;
-        kw_init(&w);
+        wbuf w;
+        wbuf_init(&w);
         size_t kl;
         txn__enc_block(&w, end, &kl);
         int rc = append_rec(c, &w, kl);
-        kw_fini(&w);
+        wbuf_fini(&w);
         if (rc < 0) {
             coord_fail(c, "append", rc);
             return rc;
@@ -1020,18 +1020,18 @@ int txn_completing(const txn_coord *c)
 static int compact_records(void *arg, kvl_compaction *cx)
 {
     txn_coord *c = arg;
-    kw w;
-    kw_init(&w);
+    wbuf w;
+    wbuf_init(&w);
     size_t kl;
     txn__enc_block(&w, c->block_end, &kl);
     int rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
     for (size_t i = 0; i <= c->mask && rc == 0; i++)
         for (txn_meta *m = c->tab[i]; m && rc == 0; m = m->hnext) {
-            kw_reset(&w);
+            wbuf_reset(&w);
             txn__enc_meta(&w, m, &kl);
             rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
         }
-    kw_fini(&w);
+    wbuf_fini(&w);
     return rc;
 }
 

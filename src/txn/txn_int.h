@@ -10,9 +10,7 @@
 #include "record/batch.h"
 #include "txn/txn.h"
 #include "util/bytes.h"
-/* Only for kw/kr, the byte writer and reader of the record codec below
- * (persistence): errors and strings here are the core's (CN_E*, cn_str). */
-#include "proto/kafka/kbuf.h"
+#include "util/bin.h"
 
 /* Record kinds (first int16 of each key) and value versions. */
 #define TXN_KEY_PID_BLOCK 0
@@ -104,8 +102,8 @@ typedef struct txn__rec {
 
 /* Encode the key and value of m, or of a pid block, into w; *key_len is the
  * key's size (the value follows it). */
-void txn__enc_meta(kw *w, const txn_meta *m, size_t *key_len);
-void txn__enc_block(kw *w, int64_t block_end, size_t *key_len);
+void txn__enc_meta(wbuf *w, const txn_meta *m, size_t *key_len);
+void txn__enc_block(wbuf *w, int64_t block_end, size_t *key_len);
 /* Decode a record. 0, or -CN_EPROTO with *why set. On success with kind TXN
  * and a value, the caller frees out->v.parts, out->v.groups[i].offs and
  * out->v.groups with txn__rec_fini. */

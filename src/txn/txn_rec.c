@@ -32,47 +32,47 @@
 #include "txn/txn_int.h"
 #include "util/common.h"
 
-void txn__enc_block(kw *w, int64_t block_end, size_t *key_len)
+void txn__enc_block(wbuf *w, int64_t block_end, size_t *key_len)
 {
     size_t k0 = w->len;
-    kw_i16(w, TXN_KEY_PID_BLOCK);
+    bin_put_i16(w, TXN_KEY_PID_BLOCK);
     *key_len = w->len - k0;
-    kw_i16(w, TXN_VALUE_V0);
-    kw_i64(w, block_end);
+    bin_put_i16(w, TXN_VALUE_V0);
+    bin_put_i64(w, block_end);
 }
 
-void txn__enc_meta(kw *w, const txn_meta *m, size_t *key_len)
+void txn__enc_meta(wbuf *w, const txn_meta *m, size_t *key_len)
 {
     size_t k0 = w->len;
-    kw_i16(w, TXN_KEY_TXN);
-    kw_str(w, m->tid);
+    bin_put_i16(w, TXN_KEY_TXN);
+    bin_put_str(w, m->tid);
     *key_len = w->len - k0;
-    kw_i16(w, TXN_VALUE_V0);
-    kw_i64(w, m->pid);
-    kw_i64(w, m->last_pid);
-    kw_i16(w, m->epoch);
-    kw_i16(w, m->last_epoch);
-    kw_i32(w, m->timeout_ms);
-    kw_i8(w, (int8_t)m->state);
-    kw_i64(w, m->start_ms);
-    kw_i64(w, m->update_ms);
-    kw_i32(w, m->n_parts);
+    bin_put_i16(w, TXN_VALUE_V0);
+    bin_put_i64(w, m->pid);
+    bin_put_i64(w, m->last_pid);
+    bin_put_i16(w, m->epoch);
+    bin_put_i16(w, m->last_epoch);
+    bin_put_i32(w, m->timeout_ms);
+    bin_put_i8(w, (int8_t)m->state);
+    bin_put_i64(w, m->start_ms);
+    bin_put_i64(w, m->update_ms);
+    bin_put_i32(w, m->n_parts);
     for (int i = 0; i < m->n_parts; i++) {
-        kw_str(w, m->parts[i].topic);
-        kw_i32(w, m->parts[i].partition);
+        bin_put_str(w, m->parts[i].topic);
+        bin_put_i32(w, m->parts[i].partition);
     }
-    kw_i32(w, m->n_groups);
+    bin_put_i32(w, m->n_groups);
     for (int i = 0; i < m->n_groups; i++) {
         const txn_group *g = &m->groups[i];
-        kw_str(w, g->name);
-        kw_i32(w, g->n_offs);
+        bin_put_str(w, g->name);
+        bin_put_i32(w, g->n_offs);
         for (int j = 0; j < g->n_offs; j++) {
             const txn_off *o = &g->offs[j];
-            kw_str(w, o->tp.topic);
-            kw_i32(w, o->tp.partition);
-            kw_i64(w, o->offset);
-            kw_i32(w, o->leader_epoch);
-            kw_str(w, o->metadata);
+            bin_put_str(w, o->tp.topic);
+            bin_put_i32(w, o->tp.partition);
+            bin_put_i64(w, o->offset);
+            bin_put_i32(w, o->leader_epoch);
+            bin_put_str(w, o->metadata);
         }
     }
 }
@@ -90,22 +90,22 @@ void txn__rec_fini(txn__rec *r)
 
 /* Each array element takes at least min bytes: bounds a count before
  * allocating for it. */
-static int count_ok(kr *r, int32_t n, size_t min)
+static int count_ok(bin_reader *r, int32_t n, size_t min)
 {
-    return !r->err && n >= 0 && (size_t)n <= kr_remaining(r) / min;
+    return !r->err && n >= 0 && (size_t)n <= bin_remaining(r) / min;
 }
 
-static int dec_value(kr *r, txn__rec *out, const char **why)
+static int dec_value(bin_reader *r, txn__rec *out, const char **why)
 {
     txn_meta *v = &out->v;
-    v->pid = kr_i64(r);
-    v->last_pid = kr_i64(r);
-    v->epoch = kr_i16(r);
-    v->last_epoch = kr_i16(r);
-    v->timeout_ms = kr_i32(r);
-    int8_t st = kr_i8(r);
-    v->start_ms = kr_i64(r);
-    v->update_ms = kr_i64(r);
+    v->pid = bin_i64(r);
+    v->last_pid = bin_i64(r);
+    v->epoch = bin_i16(r);
+    v->last_epoch = bin_i16(r);
+    v->timeout_ms = bin_i32(r);
+    int8_t st = bin_i8(r);
+    v->start_ms = bin_i64(r);
+    v->update_ms = bin_i64(r);
     if (r->err) {
         *why = "short value";
         return -CN_EPROTO;
@@ -115,7 +115,7 @@ static int dec_value(kr *r, txn__rec *out, const char **why)
         return -CN_EPROTO;
     }
     v->state = (txn_state)st;
-    int32_t np = kr_i32(r);
+    int32_t np = bin_i32(r);
     if (!count_ok(r, np, 6)) {
         *why = "bad partition count";
         return -CN_EPROTO;
@@ -123,12 +123,12 @@ static int dec_value(kr *r, txn__rec *out, const char **why)
     v->parts = xcalloc((size_t)(np ? np : 1), sizeof(*v->parts));
     v->n_parts = np;
     for (int32_t i = 0; i < np; i++) {
-        v->parts[i].topic = kr_str(r);
-        v->parts[i].partition = kr_i32(r);
+        v->parts[i].topic = bin_str(r);
+        v->parts[i].partition = bin_i32(r);
         if (v->parts[i].topic.len < 0)
-            kr_fail(r);
+            bin_fail(r);
     }
-    int32_t ng = kr_i32(r);
+    int32_t ng = bin_i32(r);
     if (!count_ok(r, ng, 6)) {
         *why = "bad group count";
         return -CN_EPROTO;
@@ -137,8 +137,8 @@ static int dec_value(kr *r, txn__rec *out, const char **why)
     for (int32_t i = 0; i < ng; i++) {
         txn_group *g = &v->groups[i];
         v->n_groups = i + 1;
-        g->name = kr_str(r);
-        int32_t no = kr_i32(r);
+        g->name = bin_str(r);
+        int32_t no = bin_i32(r);
         if (g->name.len < 0 || !count_ok(r, no, 20)) {
             *why = "bad group";
             return -CN_EPROTO;
@@ -147,13 +147,13 @@ static int dec_value(kr *r, txn__rec *out, const char **why)
         g->n_offs = no;
         for (int32_t j = 0; j < no; j++) {
             txn_off *o = &g->offs[j];
-            o->tp.topic = kr_str(r);
-            o->tp.partition = kr_i32(r);
-            o->offset = kr_i64(r);
-            o->leader_epoch = kr_i32(r);
-            o->metadata = kr_str(r);
+            o->tp.topic = bin_str(r);
+            o->tp.partition = bin_i32(r);
+            o->offset = bin_i64(r);
+            o->leader_epoch = bin_i32(r);
+            o->metadata = bin_str(r);
             if (o->tp.topic.len < 0)
-                kr_fail(r);
+                bin_fail(r);
         }
     }
     if (r->err) {
@@ -171,11 +171,11 @@ int txn__rec_decode(const batch_record *rec, txn__rec *out, const char **why)
         *why = "short key";
         return -CN_EPROTO;
     }
-    kr k;
-    kr_init(&k, rec->key, (size_t)rec->key_len, NULL);
-    out->kind = kr_i16(&k);
+    bin_reader k;
+    bin_reader_init(&k, rec->key, (size_t)rec->key_len);
+    out->kind = bin_i16(&k);
     if (out->kind == TXN_KEY_TXN) {
-        out->tid = kr_str(&k);
+        out->tid = bin_str(&k);
         if (k.err || out->tid.len < 0) {
             *why = "bad transactional id";
             return -CN_EPROTO;
@@ -192,15 +192,15 @@ int txn__rec_decode(const batch_record *rec, txn__rec *out, const char **why)
         }
         return 0;
     }
-    kr r;
-    kr_init(&r, rec->value, (size_t)rec->value_len, NULL);
-    int16_t ver = kr_i16(&r);
+    bin_reader r;
+    bin_reader_init(&r, rec->value, (size_t)rec->value_len);
+    int16_t ver = bin_i16(&r);
     if (r.err || ver != TXN_VALUE_V0) {
         *why = "unknown value version";
         return -CN_EPROTO;
     }
     if (out->kind == TXN_KEY_PID_BLOCK) {
-        out->block_end = kr_i64(&r);
+        out->block_end = bin_i64(&r);
         if (r.err || out->block_end < 0) {
             *why = "bad pid block";
             return -CN_EPROTO;

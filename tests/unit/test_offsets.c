@@ -20,7 +20,7 @@
 
 #include "broker/broker.h"
 #include "group/offsets.h"
-#include "proto/kafka/kbuf.h"   /* kw: the tests write records by hand */
+#include "util/bin.h"   /* the tests write records by hand */
 #include "record/batch.h"
 #include "net/loop.h"
 #include "util/common.h"
@@ -541,31 +541,31 @@ static void append_raw(fixture *f, const batch_build_rec *recs, int n, int corru
 
 static size_t enc_offset_key(uint8_t *p, int16_t version, const char *g, const char *t, int32_t part)
 {
-    kw w;
-    kw_init(&w);
-    kw_i16(&w, version);
-    kw_str(&w, K(g));
-    kw_str(&w, K(t));
-    kw_i32(&w, part);
+    wbuf w;
+    wbuf_init(&w);
+    bin_put_i16(&w, version);
+    bin_put_str(&w, K(g));
+    bin_put_str(&w, K(t));
+    bin_put_i32(&w, part);
     memcpy(p, w.buf, w.len);
     size_t n = w.len;
-    kw_fini(&w);
+    wbuf_fini(&w);
     return n;
 }
 
 static size_t enc_offset_value(uint8_t *p, int16_t version, int64_t off)
 {
-    kw w;
-    kw_init(&w);
-    kw_i16(&w, version);
-    kw_i64(&w, off);
-    kw_i32(&w, -1);
-    kw_str(&w, K("md"));
-    kw_i64(&w, 1);
-    kw_i64(&w, -1);
+    wbuf w;
+    wbuf_init(&w);
+    bin_put_i16(&w, version);
+    bin_put_i64(&w, off);
+    bin_put_i32(&w, -1);
+    bin_put_str(&w, K("md"));
+    bin_put_i64(&w, 1);
+    bin_put_i64(&w, -1);
     memcpy(p, w.buf, w.len);
     size_t n = w.len;
-    kw_fini(&w);
+    wbuf_fini(&w);
     return n;
 }
 
