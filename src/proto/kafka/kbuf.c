@@ -49,14 +49,6 @@ const uint8_t *kr_raw(kr *r, size_t n)
     return take(r, n);
 }
 
-static uint64_t be(const uint8_t *q, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | q[i];
-    return v;
-}
-
 int8_t kr_i8(kr *r)
 {
     const uint8_t *q = take(r, 1);
@@ -66,31 +58,31 @@ int8_t kr_i8(kr *r)
 int16_t kr_i16(kr *r)
 {
     const uint8_t *q = take(r, 2);
-    return q ? (int16_t)(uint16_t)be(q, 2) : 0;
+    return q ? (int16_t)be_get16(q) : 0;
 }
 
 int32_t kr_i32(kr *r)
 {
     const uint8_t *q = take(r, 4);
-    return q ? (int32_t)(uint32_t)be(q, 4) : 0;
+    return q ? (int32_t)be_get32(q) : 0;
 }
 
 int64_t kr_i64(kr *r)
 {
     const uint8_t *q = take(r, 8);
-    return q ? (int64_t)be(q, 8) : 0;
+    return q ? (int64_t)be_get64(q) : 0;
 }
 
 uint16_t kr_u16(kr *r)
 {
     const uint8_t *q = take(r, 2);
-    return q ? (uint16_t)be(q, 2) : 0;
+    return q ? be_get16(q) : 0;
 }
 
 uint32_t kr_u32(kr *r)
 {
     const uint8_t *q = take(r, 4);
-    return q ? (uint32_t)be(q, 4) : 0;
+    return q ? be_get32(q) : 0;
 }
 
 double kr_f64(kr *r)
@@ -98,7 +90,7 @@ double kr_f64(kr *r)
     const uint8_t *q = take(r, 8);
     if (!q)
         return 0;
-    uint64_t u = be(q, 8);
+    uint64_t u = be_get64(q);
     double d;
     memcpy(&d, &u, sizeof(d));
     return d;
@@ -302,14 +294,6 @@ uint8_t *kw_reserve(kw *w, size_t n)
     return wbuf_reserve(w, n);
 }
 
-static void put_be(uint8_t *q, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        q[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
 void kw_i8(kw *w, int8_t v)
 {
     *kw_reserve(w, 1) = (uint8_t)v;
@@ -317,34 +301,34 @@ void kw_i8(kw *w, int8_t v)
 
 void kw_i16(kw *w, int16_t v)
 {
-    put_be(kw_reserve(w, 2), (uint16_t)v, 2);
+    be_put16(kw_reserve(w, 2), (uint16_t)v);
 }
 
 void kw_i32(kw *w, int32_t v)
 {
-    put_be(kw_reserve(w, 4), (uint32_t)v, 4);
+    be_put32(kw_reserve(w, 4), (uint32_t)v);
 }
 
 void kw_i64(kw *w, int64_t v)
 {
-    put_be(kw_reserve(w, 8), (uint64_t)v, 8);
+    be_put64(kw_reserve(w, 8), (uint64_t)v);
 }
 
 void kw_u16(kw *w, uint16_t v)
 {
-    put_be(kw_reserve(w, 2), v, 2);
+    be_put16(kw_reserve(w, 2), (uint16_t)v);
 }
 
 void kw_u32(kw *w, uint32_t v)
 {
-    put_be(kw_reserve(w, 4), v, 4);
+    be_put32(kw_reserve(w, 4), (uint32_t)v);
 }
 
 void kw_f64(kw *w, double v)
 {
     uint64_t u;
     memcpy(&u, &v, sizeof(u));
-    put_be(kw_reserve(w, 8), u, 8);
+    be_put64(kw_reserve(w, 8), (uint64_t)u);
 }
 
 void kw_bool(kw *w, int v)
@@ -352,28 +336,9 @@ void kw_bool(kw *w, int v)
     *kw_reserve(w, 1) = v ? 1 : 0;
 }
 
-static int uvar_len(uint64_t v)
-{
-    int n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static void put_uvar(uint8_t *q, uint64_t v)
-{
-    while (v >= 0x80) {
-        *q++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *q = (uint8_t)v;
-}
-
 static void uvar_w(kw *w, uint64_t v)
 {
-    put_uvar(kw_reserve(w, (size_t)uvar_len(v)), v);
+    uvarint_put(kw_reserve(w, uvarint_size(v)), v);
 }
 
 void kw_uvarint(kw *w, uint32_t v)
@@ -466,7 +431,7 @@ void kw_carray_len(kw *w, int32_t n)
 void kw_put_i32_at(kw *w, size_t pos, int32_t v)
 {
     CN_ASSERT(pos + 4 <= w->len);
-    put_be(w->buf + pos, (uint32_t)v, 4);
+    be_put32(w->buf + pos, (uint32_t)v);
 }
 
 size_t kw_tag_begin(kw *w, uint32_t tag)
@@ -479,10 +444,10 @@ void kw_tag_end(kw *w, size_t mark)
 {
     CN_ASSERT(mark <= w->len);
     size_t size = w->len - mark;
-    int n = uvar_len(size);
+    int n = (int)uvarint_size(size);
     kw_reserve(w, (size_t)n);
     memmove(w->buf + mark + n, w->buf + mark, size);
-    put_uvar(w->buf + mark, size);
+    uvarint_put(w->buf + mark, size);
 }
 
 void kw_splice(kw *w, const wbuf_file *f, int32_t len)
