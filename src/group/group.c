@@ -72,6 +72,7 @@
 #include <sys/random.h>
 
 #include "net/loop.h"
+#include "util/bin.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -307,39 +308,29 @@ static int group_accepts(grp *g, const grp_join_req *req)
 
 /* Persistence of the generation ---------------------------------------------- */
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 static void persist_meta(grp *g)
 {
     if (!g->c->offsets)
         return;
-    /* version i16, generation i32, protocol type and name as i16-length strings */
+    /* Blob: i16 version, i32 generation, protocol type and name as str
+     * (util/bin.h: i16 length, then the bytes). */
     const char *pt = g->protocol_type ? g->protocol_type : "";
     const char *pn = g->protocol_name ? g->protocol_name : "";
-    size_t lt = CN_MIN(strlen(pt), 32767), ln = CN_MIN(strlen(pn), 32767);
-    size_t n = 2 + 4 + 2 + lt + 2 + ln;
-    uint8_t *buf = xmalloc(n);
-    buf[0] = 0;
-    buf[1] = GRP_META_VERSION;
-    put_u32(buf + 2, (uint32_t)g->generation);
-    buf[6] = (uint8_t)(lt >> 8);
-    buf[7] = (uint8_t)lt;
-    memcpy(buf + 8, pt, lt);
-    buf[8 + lt] = (uint8_t)(ln >> 8);
-    buf[9 + lt] = (uint8_t)ln;
-    memcpy(buf + 10 + lt, pn, ln);
+    cn_str st = {pt, (int32_t)CN_MIN(strlen(pt), 32767)};
+    cn_str sn = {pn, (int32_t)CN_MIN(strlen(pn), 32767)};
+    wbuf w;
+    wbuf_init(&w);
+    bin_put_i16(&w, GRP_META_VERSION);
+    bin_put_i32(&w, g->generation);
+    bin_put_str(&w, st);
+    bin_put_str(&w, sn);
     int64_t target;
-    int rc = goff_put_group_meta(g->c->offsets, cn_str_c(g->id), (cn_bytes){buf, (int32_t)n},
-                                 &target);
+    int rc = goff_put_group_meta(g->c->offsets, cn_str_c(g->id),
+                                 (cn_bytes){w.buf, (int32_t)w.len}, &target);
     if (rc < 0)
-        slog_warn("group %s: storing generation %d failed: %d", g->id, g->generation, rc);
-    free(buf);
+        slog_warn("group %s: storing generation %d failed: %s", g->id, g->generation,
+                  cn_strerror(rc));
+    wbuf_fini(&w);
 }
 
 int32_t grp__load_generation(grp_coord *c, cn_str id)
@@ -347,10 +338,12 @@ int32_t grp__load_generation(grp_coord *c, cn_str id)
     if (!c->offsets)
         return 0;
     cn_bytes b = goff_group_meta(c->offsets, id);
-    if (b.len < 6 || b.ptr[0] != 0 || b.ptr[1] != GRP_META_VERSION)
+    bin_reader r;
+    bin_reader_init(&r, b.ptr, b.len < 0 ? 0 : (size_t)b.len);
+    if (bin_i16(&r) != GRP_META_VERSION)
         return 0;
-    return (int32_t)((uint32_t)b.ptr[2] << 24 | (uint32_t)b.ptr[3] << 16 |
-                     (uint32_t)b.ptr[4] << 8 | b.ptr[5]);
+    int32_t gen = bin_i32(&r);
+    return r.err ? 0 : gen;
 }
 
 /* Answers ------------------------------------------------------------------ */
