@@ -1,6 +1,7 @@
-/* cairn: entry point. Parses the command line, loads configuration, opens the
- * broker's data directory, listens, and runs the event loop until SIGINT or
- * SIGTERM, then shuts down cleanly (every partition fsynced). */
+/* cairn: entry point. Parses the command line and loads configuration, then
+ * builds the server (server/server.h: loop, core, front ends, listeners) and
+ * runs it until SIGINT or SIGTERM, then shuts down cleanly (every partition
+ * fsynced). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,10 +12,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "core/core.h"
-#include "kafka/kafka.h"
 #include "net/loop.h"
-#include "net/net.h"
+#include "server/server.h"
 #include "util/slog.h"
 
 #define CAIRN_VERSION "0.1.0"
@@ -36,7 +35,7 @@ static void usage(FILE *out)
 
 typedef struct sig_watch {
     loop_io io;
-    loop *l;
+    srv *s;
 } sig_watch;
 
 static void on_signal(loop_io *io, uint32_t events)
@@ -46,7 +45,7 @@ static void on_signal(loop_io *io, uint32_t events)
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         slog_info("received signal %u, shutting down", si.ssi_signo);
-        loop_stop(w->l);
+        srv_stop(w->s);
     }
 }
 
@@ -136,52 +135,26 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGTERM);
     sigprocmask(SIG_BLOCK, &mask, NULL);
 
-    loop *l = NULL;
-    if (loop_new(&l) < 0) {
-        slog_error("cannot create the event loop");
-        return 1;
-    }
-    sig_watch sw = {.l = l};
-    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd < 0 || loop_io_start(l, &sw.io, sfd, EPOLLIN, on_signal, &sw) < 0) {
-        slog_error("cannot watch signals: %s", strerror(errno));
-        return 1;
-    }
     slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);
-    core *c = NULL;
-    if (core_open(&cfg, l, &c) < 0)
-        return 1;
-    broker *b = c->b;
-    ksrv *ks = ksrv_new(c);
-    net_limits lim = {
-        .max_frame_bytes = cfg.socket_request_max_bytes,
-        .max_inflight = 128,
-        .max_connections = cfg.max_connections,
-        .idle_ms = cfg.connections_max_idle_ms,
-        .partial_ms = cfg.request_read_timeout_ms,
-    };
-    net_server *srv = NULL;
-    if (net_server_new(l, cfg.listen_host, cfg.listen_port, &lim, &ksrv_proto, ks, &srv) < 0) {
-        ksrv_free(ks);
-        core_close(c);
+    srv *server = NULL;
+    if (srv_open(&cfg, &server) < 0) {
+        config_fini(&cfg);
         return 1;
     }
-    const char *adv = cfg.listen_host;
-    if (strcmp(adv, "0.0.0.0") == 0 || adv[0] == '\0')
-        adv = "127.0.0.1";
-    broker_set_advertised(b, adv, net_server_port(srv));
-    slog_info("listening on %s:%d", cfg.listen_host, net_server_port(srv));
-    int rc = loop_run(l);
-    if (rc < 0)
-        slog_error("event loop failed: %s", strerror(-rc));
+    sig_watch sw = {.s = server};
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0 || loop_io_start(srv_loop(server), &sw.io, sfd, EPOLLIN, on_signal, &sw) < 0) {
+        slog_error("cannot watch signals: %s", strerror(errno));
+        srv_close(server);
+        config_fini(&cfg);
+        return 1;
+    }
+    int rc = srv_run(server);
     /* Parked fetches answer, then the broker fsyncs and completes parked
-     * produces, and only then do the connections go. */
-    ksrv_free(ks);
-    core_close(c);
-    net_server_free(srv);
-    loop_io_stop(l, &sw.io);
+     * produces, and only then do the connections go (srv_close). */
+    loop_io_stop(srv_loop(server), &sw.io);
     close(sfd);
-    loop_free(l);
+    srv_close(server);
     config_fini(&cfg);
     slog_info("stopped");
     return rc < 0 ? 1 : 0;
