@@ -14,6 +14,7 @@ int16_t kerr_from_cn(int rc)
     case CN_EINVAL: return KERR_INVALID_REQUEST;
     case CN_EEXIST: return KERR_TOPIC_ALREADY_EXISTS;
     case CN_ENOENT: return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    case CN_ERANGE: return KERR_OFFSET_OUT_OF_RANGE;
     /* record batches */
     case CN_EFORMAT: return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
     case CN_ETOOBIG: return KERR_MESSAGE_TOO_LARGE;

@@ -72,7 +72,7 @@ static int16_t delete_one(kreq *q, dr_park *pk, partition *p, int64_t offset, dr
     int rc = broker_delete_records(q->b, p, offset, &dw->w);
     if (rc < 0) {
         pk->pending--;
-        return rc == -CN_ERANGE ? KERR_OFFSET_OUT_OF_RANGE : kerr_from_cn(rc);
+        return kerr_from_cn(rc);
     }
     return KERR_NONE;
 }

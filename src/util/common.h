@@ -21,7 +21,7 @@
 #define CN_ENOENT ENOENT
 #define CN_EEXIST EEXIST
 #define CN_EPROTO EPROTO
-#define CN_ERANGE ERANGE
+#define CN_ERANGE ERANGE    /* offset or value out of range */
 #define CN_ECORRUPT EBADMSG /* checksum or structure check failed */
 #define CN_EAGAIN EAGAIN
 
