@@ -702,6 +702,20 @@ void grp__group_free(grp_coord *c, grp *g)
 
 /* API ------------------------------------------------------------------------- */
 
+int grp_known(grp_coord *c, cn_str group_id)
+{
+    if (grp__find(c, group_id))
+        return 1;
+    return c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
+                          goff_group_meta(c->offsets, group_id).len >= 0);
+}
+
+int grp_is_empty(grp_coord *c, cn_str group_id)
+{
+    grp *g = grp__find(c, group_id);
+    return !g || !g->members;
+}
+
 static int expiry_is_empty(void *arg, cn_str group) { return grp_is_empty(arg, group); }
 
 /* Remove committed offsets of groups that stayed empty past

@@ -127,20 +127,6 @@ int grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
     return 0;
 }
 
-int grp_known(grp_coord *c, cn_str group_id)
-{
-    if (grp__find(c, group_id))
-        return 1;
-    return c->offsets && (goff_group_has_offsets(c->offsets, group_id) ||
-                          goff_group_meta(c->offsets, group_id).len >= 0);
-}
-
-int grp_is_empty(grp_coord *c, cn_str group_id)
-{
-    grp *g = grp__find(c, group_id);
-    return !g || !g->members;
-}
-
 int grp_any_member_meta(grp_coord *c, cn_str group_id, const char *protocol_type,
                         int (*match)(void *arg, cn_bytes metadata), void *arg)
 {
