@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "kafka/kafka.h"
 #include "net/loop.h"
 #include "server/server.h"
+#include "util/common.h"
 #include "util/slog.h"
 
 #define CAIRN_VERSION "0.1.0"
@@ -136,8 +138,10 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &mask, NULL);
 
     slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);
+    /* The front ends this program serves, peers on one core. */
+    static const srv_frontend *const frontends[] = {&ksrv_frontend};
     srv *server = NULL;
-    if (srv_open(&cfg, &server) < 0) {
+    if (srv_open(&cfg, frontends, (int)CN_ARRAY_LEN(frontends), &server) < 0) {
         config_fini(&cfg);
         return 1;
     }

@@ -204,7 +204,7 @@ void broker__partition_close(partition *p, int destroy)
     } else {
         int rc = log_partition_sync_now(p->log);
         if (rc < 0)
-            slog_error("final fsync of %s-%d failed: %d", p->t->name, p->id, rc);
+            slog_error("final fsync of %s-%d failed: %s", p->t->name, p->id, cn_strerror(rc));
         partition_end_waits(p, rc < 0 ? -CN_EIO : 0);
         if (rc == 0)
             broker__partition_snapshot(p);

@@ -526,7 +526,8 @@ static int remove_nodes(goff_store *s, goff_node **v, size_t n)
                               (cn_str){NULL, -1});
         int rc = goff__recs_append(s, &rb, now);
         if (rc < 0) {
-            slog_error("%s: writing expiry tombstones failed: %d", BROKER_OFFSETS_TOPIC, rc);
+            slog_error("%s: writing expiry tombstones failed: %s", BROKER_OFFSETS_TOPIC,
+                       cn_strerror(rc));
             break;
         }
         for (size_t i = done; i < end; i++) {

@@ -60,6 +60,11 @@ void ksrv_free(ksrv *ks)
     free(ks);
 }
 
+void ksrv_advertise(ksrv *ks, const char *host, int port)
+{
+    broker_set_advertised(ks->b, host, port);
+}
+
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
 grp_coord *ksrv_groups(ksrv *ks) { return ks->groups; }
 goff_store *ksrv_offsets(ksrv *ks) { return ks->offsets; }

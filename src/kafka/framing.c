@@ -1,4 +1,6 @@
-/* Kafka framing: the protocol table the Kafka listener is served with.
+/* How the Kafka front end plugs into the server: its framing (the protocol
+ * table its listeners are served with, ksrv_proto) and its row of the
+ * server's front-end table (ksrv_frontend).
  *
  * Wire: every request and every response is a frame of
  *     int32 size (big-endian, bytes that follow), then size bytes.
@@ -10,8 +12,12 @@
  * A response slot starts with a 4-byte placeholder (ksrv__resp_new), the
  * handler encodes header and body after it with kw, and resp_seal patches
  * the size once the handler calls net_resp_ready (file splices included:
- * wbuf_total). No per-connection state: conn_open/conn_close are unset. */
+ * wbuf_total). No per-connection state: conn_open/conn_close are unset.
+ *
+ * Listeners: one, on cfg->listen_host:listen_port (`listeners`, --listen);
+ * its bound address is what Metadata advertises (0.0.0.0 as 127.0.0.1). */
 #include <stdio.h>
+#include <string.h>
 
 #include "kafka/kafka.h"
 #include "util/bytes.h"
@@ -66,4 +72,31 @@ const net_proto ksrv_proto = {
     .frame_len = kafka_frame_len,
     .on_frame = kafka_on_frame,
     .resp_seal = kafka_resp_seal,
+};
+
+static void *kafka_create(core *c) { return ksrv_new(c); }
+static void kafka_destroy(void *fe) { ksrv_free(fe); }
+
+static int kafka_addresses(const cairn_config *cfg, srv_addr *out, int max)
+{
+    if (max < 1)
+        return 0;
+    out[0] = (srv_addr){cfg->listen_host, cfg->listen_port};
+    return 1;
+}
+
+static void kafka_bound(void *fe, const char *host, int port)
+{
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+        host = "127.0.0.1";
+    ksrv_advertise(fe, host, port);
+}
+
+const srv_frontend ksrv_frontend = {
+    .name = "kafka",
+    .create = kafka_create,
+    .destroy = kafka_destroy,
+    .proto = &ksrv_proto,
+    .addresses = kafka_addresses,
+    .bound = kafka_bound,
 };

@@ -20,6 +20,7 @@
 
 #include "broker/broker.h"
 #include "core/core.h"
+#include "server/server.h"
 #include "record/batch.h"
 #include "net/net.h"
 #include "proto/kafka/gen/kafka_msgs.h"
@@ -46,6 +47,10 @@ void ksrv_free(ksrv *ks);
 /* The Kafka protocol table (framing.c): serve a listener with it and the
  * ksrv as arg, net_server_new(l, host, port, &lim, &ksrv_proto, ks, &srv). */
 extern const net_proto ksrv_proto;
+/* The Kafka row of the server's front-end table (server/server.h). */
+extern const srv_frontend ksrv_frontend;
+/* Metadata and FindCoordinator answer with this host and port. */
+void ksrv_advertise(ksrv *ks, const char *host, int port);
 /* One request, its size prefix already removed (arg is the ksrv): decode the
  * header, take the response slot, run the handler. */
 void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg);

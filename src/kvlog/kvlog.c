@@ -249,7 +249,7 @@ int kvl_compact(kvl *l)
     if (rc < 0) {
         /* What was re-appended only duplicates live records. */
         l->log_bytes += old_bytes;
-        slog_error("%s: compaction append failed: %d", l->name, rc);
+        slog_error("%s: compaction append failed: %s", l->name, cn_strerror(rc));
         return rc;
     }
     if (first <= log_start_offset(lp))

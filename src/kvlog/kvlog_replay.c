@@ -65,7 +65,7 @@ int kvl__replay(kvl *l)
         log_slice sl;
         rc = log_read(lp, off, end, REPLAY_READ_BYTES, &sl);
         if (rc < 0) {
-            slog_error("%s: reading offset %lld failed: %d", name, (long long)off, rc);
+            slog_error("%s: reading offset %lld failed: %s", name, (long long)off, cn_strerror(rc));
             rc = -CN_EIO;
             break;
         }

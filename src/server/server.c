@@ -5,56 +5,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka/kafka.h"
-#include "net/net.h"
 #include "util/common.h"
 #include "util/slog.h"
 
-/* One front end: created on the core, serving listeners with proto. */
-typedef struct srv_frontend {
-    const char *name;
-    void *(*create)(core *c);
-    void (*destroy)(void *fe);
-    const net_proto *proto;
-} srv_frontend;
-
-static void *kafka_create(core *c) { return ksrv_new(c); }
-static void kafka_destroy(void *fe) { ksrv_free(fe); }
-
-static const srv_frontend frontends[] = {
-    {"kafka", kafka_create, kafka_destroy, &ksrv_proto},
-};
-#define N_FRONTENDS ((int)CN_ARRAY_LEN(frontends))
-
 /* One bound listener. */
 typedef struct srv_listener {
-    int fe;                         /* index into frontends */
+    int fe;                         /* index into s->fes */
     net_server *ns;
 } srv_listener;
 
+#define SRV_MAX_FRONTENDS 8
 #define SRV_MAX_LISTENERS 16
 
 struct srv {
     cairn_config *cfg;
     loop *l;
     core *core;
-    void *fe[N_FRONTENDS];          /* front end state, NULL when not created */
+    const srv_frontend *fes[SRV_MAX_FRONTENDS];
+    int n_fes;
+    void *fe[SRV_MAX_FRONTENDS];    /* front end state, NULL when not created */
     srv_listener ls[SRV_MAX_LISTENERS];
     int n_ls;
 };
 
-static int frontend_index(const char *name)
+static int frontend_index(const srv *s, const char *name)
 {
-    for (int i = 0; i < N_FRONTENDS; i++)
-        if (strcmp(frontends[i].name, name) == 0)
+    for (int i = 0; i < s->n_fes; i++)
+        if (strcmp(s->fes[i]->name, name) == 0)
             return i;
     return -1;
 }
 
-static int srv_listen(srv *s, const char *frontend, const char *host, int port)
+static int listen_one(srv *s, int i, const srv_addr *a)
 {
-    int i = frontend_index(frontend);
-    CN_ASSERT(i >= 0 && s->n_ls < SRV_MAX_LISTENERS);
+    if (s->n_ls == SRV_MAX_LISTENERS) {
+        slog_error("%s: more than %d listeners", s->fes[i]->name, SRV_MAX_LISTENERS);
+        return -CN_ERANGE;
+    }
     const cairn_config *cfg = s->cfg;
     net_limits lim = {
         .max_frame_bytes = cfg->socket_request_max_bytes,
@@ -64,18 +51,25 @@ static int srv_listen(srv *s, const char *frontend, const char *host, int port)
         .partial_ms = cfg->request_read_timeout_ms,
     };
     net_server *ns = NULL;
-    int rc = net_server_new(s->l, host, port, &lim, frontends[i].proto, s->fe[i], &ns);
+    int rc = net_server_new(s->l, a->host, a->port, &lim, s->fes[i]->proto, s->fe[i], &ns);
     if (rc < 0)
         return rc;
     s->ls[s->n_ls++] = (srv_listener){i, ns};
-    slog_info("%s listening on %s:%d", frontend, host, net_server_port(ns));
+    int port = net_server_port(ns);
+    if (s->fes[i]->bound)
+        s->fes[i]->bound(s->fe[i], a->host, port);
+    slog_info("%s listening on %s:%d", s->fes[i]->name, a->host, port);
     return 0;
 }
 
-int srv_open(cairn_config *cfg, srv **out)
+int srv_open(cairn_config *cfg, const srv_frontend *const *fes, int n_fes, srv **out)
 {
+    CN_ASSERT(n_fes >= 0 && n_fes <= SRV_MAX_FRONTENDS);
     srv *s = xcalloc(1, sizeof(*s));
     s->cfg = cfg;
+    for (int i = 0; i < n_fes; i++)
+        s->fes[i] = fes[i];
+    s->n_fes = n_fes;
     int rc = loop_new(&s->l);
     if (rc < 0) {
         slog_error("cannot create the event loop: %s", cn_strerror(rc));
@@ -85,16 +79,20 @@ int srv_open(cairn_config *cfg, srv **out)
     rc = core_open(cfg, s->l, &s->core);
     if (rc < 0)
         goto fail;
-    for (int i = 0; i < N_FRONTENDS; i++)
-        s->fe[i] = frontends[i].create(s->core);
-    rc = srv_listen(s, "kafka", cfg->listen_host, cfg->listen_port);
-    if (rc < 0)
-        goto fail;
-    /* Metadata answers with this host and port. */
-    const char *adv = cfg->listen_host;
-    if (strcmp(adv, "0.0.0.0") == 0 || adv[0] == '\0')
-        adv = "127.0.0.1";
-    broker_set_advertised(s->core->b, adv, srv_port(s, "kafka"));
+    for (int i = 0; i < n_fes; i++) {
+        s->fe[i] = fes[i]->create(s->core);
+        if (!s->fe[i]) {
+            rc = -CN_ENOMEM;
+            goto fail;
+        }
+    }
+    for (int i = 0; i < n_fes; i++) {
+        srv_addr addrs[SRV_MAX_LISTENERS];
+        int n = fes[i]->addresses(cfg, addrs, SRV_MAX_LISTENERS);
+        for (int k = 0; k < n; k++)
+            if ((rc = listen_one(s, i, &addrs[k])) < 0)
+                goto fail;
+    }
     *out = s;
     return 0;
 fail:
@@ -107,7 +105,7 @@ core *srv_core(srv *s) { return s->core; }
 
 int srv_port(const srv *s, const char *frontend)
 {
-    int i = frontend_index(frontend);
+    int i = frontend_index(s, frontend);
     for (int k = 0; k < s->n_ls; k++)
         if (s->ls[k].fe == i)
             return net_server_port(s->ls[k].ns);
@@ -128,9 +126,9 @@ void srv_close(srv *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < N_FRONTENDS; i++)
+    for (int i = 0; i < s->n_fes; i++)
         if (s->fe[i])
-            frontends[i].destroy(s->fe[i]);
+            s->fes[i]->destroy(s->fe[i]);
     core_close(s->core);
     for (int k = 0; k < s->n_ls; k++)
         net_server_free(s->ls[k].ns);

@@ -2,30 +2,55 @@
  * core's services (core/core.h) and every listener with the front end that
  * serves it, all built from a configuration the caller owns.
  *
- * Front ends are rows of one table (server.c): a name, how to create and free
- * the front end on the core, and the protocol table its listeners use
- * (net_proto). Kafka is the only row today; AMQP and HTTP join as rows with
- * their own listeners, peers of Kafka on the same core.
+ * The server speaks no protocol. Front ends are handed to it as a table of
+ * srv_frontend rows, each exported by its front end (ksrv_frontend in
+ * kafka.h); the cairn program's table is in main.c: Kafka today, AMQP and
+ * HTTP join as rows, peers of Kafka on the same core. A row says
+ * how to create and free the front end on the core, which protocol table
+ * (net_proto) its listeners use, and where it listens.
  *
- * Order. srv_open: loop, core (recovery and replay), front ends, listeners
- * (the Kafka one also sets the advertised host and port). srv_close: front
- * ends first (parked requests answer), then the core (every partition
+ * Order. srv_open: loop, core (recovery and replay), every front end, then
+ * every listener (each front end's `bound` hook hears its address). srv_close:
+ * front ends first (parked requests answer), then the core (every partition
  * fsynced, parked durable waits completed), then the listeners (connections
  * close after their answers were queued), then the loop.
  *
- * Ownership: cfg is the caller's and must outlive the server. Loop thread
- * only; srv_stop may be called from a callback on the loop (a signal watch). */
+ * Ownership: cfg and the table are the caller's and must outlive the server.
+ * Loop thread only; srv_stop may be called from a callback on the loop (a
+ * signal watch). */
 #ifndef CAIRN_SERVER_H
 #define CAIRN_SERVER_H
 #include "config/config.h"
 #include "core/core.h"
 #include "net/loop.h"
+#include "net/net.h"
+
+/* One address a front end listens on. */
+typedef struct srv_addr {
+    const char *host;
+    int port;                       /* 0: the kernel picks one */
+} srv_addr;
+
+/* One front end. */
+typedef struct srv_frontend {
+    const char *name;               /* "kafka": log lines and srv_port */
+    /* Create on the core; NULL on failure (logged). */
+    void *(*create)(core *c);
+    void (*destroy)(void *fe);
+    const net_proto *proto;         /* its listeners' protocol; arg is the front end */
+    /* Where to listen per cfg: fills at most max addresses (pointers into
+     * cfg), returns how many (0: this front end is off). */
+    int (*addresses)(const cairn_config *cfg, srv_addr *out, int max);
+    /* Optional: a listener of this front end is bound at host:port (after
+     * port 0 was resolved), e.g. to advertise it. */
+    void (*bound)(void *fe, const char *host, int port);
+} srv_frontend;
 
 typedef struct srv srv;
 
 /* Build everything and listen. 0 or -CN_E* (logged); on failure nothing is
  * left open. */
-int srv_open(cairn_config *cfg, srv **out);
+int srv_open(cairn_config *cfg, const srv_frontend *const *fes, int n_fes, srv **out);
 loop *srv_loop(srv *s);
 core *srv_core(srv *s);
 /* Port a front end's first listener is bound to (after port 0 picked one),

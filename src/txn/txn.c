@@ -451,9 +451,9 @@ static void complete_start(txn_coord *c, txn_meta *m)
         int64_t off;
         int rc = broker_write_marker(c->b, p, m->pid, m->epoch, commit, 0, &off);
         if (rc < 0) {
-            slog_error("%s: %s marker on %s-%d failed: %d", BROKER_TXN_TOPIC,
+            slog_error("%s: %s marker on %s-%d failed: %s", BROKER_TXN_TOPIC,
                        commit ? "COMMIT" : "ABORT", m->parts[i].topic.ptr,
-                       m->parts[i].partition, rc);
+                       m->parts[i].partition, cn_strerror(rc));
             m->comp_failed = 1;
             continue;
         }
@@ -473,8 +473,8 @@ static void complete_start(txn_coord *c, txn_meta *m)
             int rc = goff_commit(c->offsets, g->name, items, g->n_offs, loop_wall_ms(), &target);
             free(items);
             if (rc < 0) {
-                slog_error("%s: committing offsets of group %s for %s failed: %d",
-                           BROKER_TXN_TOPIC, g->name.ptr, m->tid.ptr, rc);
+                slog_error("%s: committing offsets of group %s for %s failed: %s",
+                           BROKER_TXN_TOPIC, g->name.ptr, m->tid.ptr, cn_strerror(rc));
                 m->comp_failed = 1;
                 continue;
             }
