@@ -129,22 +129,55 @@ static inline int uvarint_get(const uint8_t **pp, const uint8_t *end, int max_by
     }
     return -1;
 }
-/* Zigzag 32-bit varint (at most 5 bytes). 0 or -1. */
+/* Zigzag 32-bit varint (at most 5 bytes; a 5th byte's spare high bits are
+ * dropped, as Kafka's readers do). 0 or -1 (truncated or overlong). The
+ * record validator calls this per field: one-byte values take the first
+ * branch, and the loop stays 32-bit. */
 static inline int varint_get(const uint8_t **pp, const uint8_t *end, int32_t *out)
 {
-    uint64_t u;
-    if (uvarint_get(pp, end, 5, &u) < 0)
-        return -1;
-    *out = (int32_t)zz_dec64((uint32_t)u);
-    return 0;
+    const uint8_t *p = *pp;
+    if (__builtin_expect(p < end && !(*p & 0x80), 1)) {
+        uint32_t v = *p;
+        *out = (int32_t)((v >> 1) ^ (0u - (v & 1)));
+        *pp = p + 1;
+        return 0;
+    }
+    uint32_t v = 0;
+    for (int shift = 0; shift <= 28; shift += 7) {
+        if (p == end)
+            return -1;
+        uint8_t b = *p++;
+        v |= (uint32_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = (int32_t)((v >> 1) ^ (0u - (v & 1)));
+            return 0;
+        }
+    }
+    return -1;
 }
 /* Zigzag 64-bit varlong (at most 10 bytes). 0 or -1. */
 static inline int varlong_get(const uint8_t **pp, const uint8_t *end, int64_t *out)
 {
-    uint64_t u;
-    if (uvarint_get(pp, end, 10, &u) < 0)
-        return -1;
-    *out = zz_dec64(u);
-    return 0;
+    const uint8_t *p = *pp;
+    if (__builtin_expect(p < end && !(*p & 0x80), 1)) {
+        uint64_t v = *p;
+        *out = (int64_t)((v >> 1) ^ (0ull - (v & 1)));
+        *pp = p + 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int shift = 0; shift <= 63; shift += 7) {
+        if (p == end)
+            return -1;
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = (int64_t)((v >> 1) ^ (0ull - (v & 1)));
+            return 0;
+        }
+    }
+    return -1;
 }
 #endif
