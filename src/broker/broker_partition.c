@@ -25,14 +25,14 @@ void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
     o->preallocate = c->preallocate;
 }
 
-/* Fire the DeleteRecords waits whose start is durable (all when status < 0). */
-static void partition_fire_start_waits(partition *p, int status)
+/* Fire the waits of *list whose target is <= reached (all when status < 0,
+ * with -CN_EIO); the others stay, in order. */
+static void fire_waits(durable_wait **list, int64_t reached, int status)
 {
-    int64_t durable = log_start_durable(p->log);
-    durable_wait **pp = &p->start_waits;
+    durable_wait **pp = list;
     while (*pp) {
         durable_wait *w = *pp;
-        if (status < 0 || w->target <= durable) {
+        if (status < 0 || w->target <= reached) {
             *pp = w->next;
             w->next = NULL;
             w->cb(w, status < 0 ? -CN_EIO : 0);
@@ -42,22 +42,18 @@ static void partition_fire_start_waits(partition *p, int status)
     }
 }
 
+/* Fire the DeleteRecords waits whose start is durable (all when status < 0). */
+static void partition_fire_start_waits(partition *p, int status)
+{
+    fire_waits(&p->start_waits, log_start_durable(p->log), status);
+}
+
 static void partition_durable_cb(log_partition *lp, int64_t durable, int status, void *arg)
 {
     (void)lp;
     partition *p = arg;
     partition_fire_start_waits(p, status);
-    durable_wait **pp = &p->waits;
-    while (*pp) {
-        durable_wait *w = *pp;
-        if (status < 0 || w->target <= durable) {
-            *pp = w->next;
-            w->next = NULL;
-            w->cb(w, status < 0 ? -CN_EIO : 0);
-        } else {
-            pp = &w->next;
-        }
-    }
+    fire_waits(&p->waits, durable, status);
 }
 
 /* Rebuild producer state from batch headers in [from, log end). */
