@@ -534,6 +534,19 @@ def emit_methods_h(spec_name, classes):
     for c in classes:
         out.append('#include "proto/amqp/gen/amqpg_%s.h"' % c.cname)
     out += ["",
+            "/* An argument's wire type (amqp_arg_info.type). */",
+            "enum amqp_arg_type {",
+            "    AMQP_ARG_OCTET, AMQP_ARG_SHORT, AMQP_ARG_LONG, AMQP_ARG_LONGLONG,",
+            "    AMQP_ARG_TIMESTAMP, AMQP_ARG_BIT, AMQP_ARG_SHORTSTR, AMQP_ARG_LONGSTR,",
+            "    AMQP_ARG_TABLE",
+            "};",
+            "/* One argument of a method (or property of a class): its spec name, wire",
+            " * type and place in the struct, for generic code (logging, tests). */",
+            "typedef struct amqp_arg_info {",
+            "    const char *name;            /* \"routing-key\" */",
+            "    uint8_t type;                /* enum amqp_arg_type */",
+            "    uint16_t offset;             /* offsetof the field in the struct */",
+            "} amqp_arg_info;", "",
             "/* One row of the method table. */",
             "typedef struct amqp_method_info {",
             "    uint16_t class_id;",
@@ -544,6 +557,8 @@ def emit_methods_h(spec_name, classes):
             "    uint8_t content;             /* a content header and body follow */",
             "    uint8_t senders;             /* AMQP_FROM_CLIENT | AMQP_FROM_SERVER */",
             "    size_t size;                 /* sizeof the argument struct */",
+            "    const amqp_arg_info *args;   /* the arguments in wire order */",
+            "    uint8_t n_args;",
             "    void (*init)(void *m);",
             "    int (*decode)(bin_reader *r, void *out);",
             "    int (*encode)(wbuf *w, const void *in);",
@@ -591,7 +606,10 @@ def emit_methods_h(spec_name, classes):
             " * headers table, extra bytes. */",
             "int amqp_content_header_decode(const uint8_t *p, size_t len, amqp_content_header *out);",
             "/* Writes it (class id as given). 0, or -CN_EINVAL with nothing written. */",
-            "int amqp_content_header_encode(wbuf *w, const amqp_content_header *in);", "",
+            "int amqp_content_header_encode(wbuf *w, const amqp_content_header *in);",
+            "/* The basic class's properties in flag order (bit 15 first). */",
+            "extern const amqp_arg_info amqp_basic_property_args[%d];" % len(
+                [c for c in classes if c.props][0].props), "",
             "/* Reply codes: the spec name (\"NOT_FOUND\") or NULL, and the kind",
             " * (AMQP_REPLY_KIND_*; -1 for a code the spec does not define). */",
             "const char *amqp_reply_name(uint16_t code);",
@@ -613,6 +631,21 @@ def emit_table_c(spec_name, classes):
                        % (m.cname, m.stype))
             out.append("static int enc_%s(wbuf *w, const void *in) { return %s_encode(w, in); }"
                        % (m.cname, m.stype))
+    out.append("")
+
+    def arg_rows(st, args):
+        return ['    {"%s", AMQP_ARG_%s, offsetof(%s, %s)},' % (a.name, a.type.upper(), st, a.cname)
+                for a in args]
+    for c in classes:
+        for m in c.methods:
+            if m.args:
+                out.append("static const amqp_arg_info args_%s[] = {" % m.cname)
+                out += arg_rows(m.stype, m.args)
+                out.append("};")
+    basic = [c for c in classes if c.props][0]
+    out.append("const amqp_arg_info amqp_basic_property_args[%d] = {" % len(basic.props))
+    out += arg_rows("amqp_basic_properties", basic.props)
+    out.append("};")
     out += ["", "const amqp_method_info amqp_methods[AMQP_METHODS_COUNT] = {"]
     for c in classes:
         for m in c.methods:
@@ -620,7 +653,9 @@ def emit_table_c(spec_name, classes):
             out.append('    {%d, %d, AMQP_%s, "%s", %d, %d, %s, sizeof(%s),'
                        % (c.id, m.id, m.const, m.full, int(m.sync), int(m.content), senders,
                           m.stype))
-            out.append("     init_%s, dec_%s, enc_%s}," % (m.cname, m.cname, m.cname))
+            out.append("     %s, %d, init_%s, dec_%s, enc_%s},"
+                       % ("args_" + m.cname if m.args else "NULL", len(m.args),
+                          m.cname, m.cname, m.cname))
     out += ["};", ""]
     body = ["int i;", "switch (class_id) {"]
     base = 0

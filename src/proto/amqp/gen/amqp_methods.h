@@ -33,6 +33,20 @@
 #include "proto/amqp/gen/amqpg_tx.h"
 #include "proto/amqp/gen/amqpg_confirm.h"
 
+/* An argument's wire type (amqp_arg_info.type). */
+enum amqp_arg_type {
+    AMQP_ARG_OCTET, AMQP_ARG_SHORT, AMQP_ARG_LONG, AMQP_ARG_LONGLONG,
+    AMQP_ARG_TIMESTAMP, AMQP_ARG_BIT, AMQP_ARG_SHORTSTR, AMQP_ARG_LONGSTR,
+    AMQP_ARG_TABLE
+};
+/* One argument of a method (or property of a class): its spec name, wire
+ * type and place in the struct, for generic code (logging, tests). */
+typedef struct amqp_arg_info {
+    const char *name;            /* "routing-key" */
+    uint8_t type;                /* enum amqp_arg_type */
+    uint16_t offset;             /* offsetof the field in the struct */
+} amqp_arg_info;
+
 /* One row of the method table. */
 typedef struct amqp_method_info {
     uint16_t class_id;
@@ -43,6 +57,8 @@ typedef struct amqp_method_info {
     uint8_t content;             /* a content header and body follow */
     uint8_t senders;             /* AMQP_FROM_CLIENT | AMQP_FROM_SERVER */
     size_t size;                 /* sizeof the argument struct */
+    const amqp_arg_info *args;   /* the arguments in wire order */
+    uint8_t n_args;
     void (*init)(void *m);
     int (*decode)(bin_reader *r, void *out);
     int (*encode)(wbuf *w, const void *in);
@@ -159,6 +175,8 @@ typedef struct amqp_content_header {
 int amqp_content_header_decode(const uint8_t *p, size_t len, amqp_content_header *out);
 /* Writes it (class id as given). 0, or -CN_EINVAL with nothing written. */
 int amqp_content_header_encode(wbuf *w, const amqp_content_header *in);
+/* The basic class's properties in flag order (bit 15 first). */
+extern const amqp_arg_info amqp_basic_property_args[14];
 
 /* Reply codes: the spec name ("NOT_FOUND") or NULL, and the kind
  * (AMQP_REPLY_KIND_*; -1 for a code the spec does not define). */

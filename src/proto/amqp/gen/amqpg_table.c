@@ -205,139 +205,398 @@ static void init_confirm_select_ok(void *m) { amqp_confirm_select_ok_init(m); }
 static int dec_confirm_select_ok(bin_reader *r, void *out) { return amqp_confirm_select_ok_decode(r, out); }
 static int enc_confirm_select_ok(wbuf *w, const void *in) { return amqp_confirm_select_ok_encode(w, in); }
 
+static const amqp_arg_info args_connection_start[] = {
+    {"version-major", AMQP_ARG_OCTET, offsetof(amqp_connection_start, version_major)},
+    {"version-minor", AMQP_ARG_OCTET, offsetof(amqp_connection_start, version_minor)},
+    {"server-properties", AMQP_ARG_TABLE, offsetof(amqp_connection_start, server_properties)},
+    {"mechanisms", AMQP_ARG_LONGSTR, offsetof(amqp_connection_start, mechanisms)},
+    {"locales", AMQP_ARG_LONGSTR, offsetof(amqp_connection_start, locales)},
+};
+static const amqp_arg_info args_connection_start_ok[] = {
+    {"client-properties", AMQP_ARG_TABLE, offsetof(amqp_connection_start_ok, client_properties)},
+    {"mechanism", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_start_ok, mechanism)},
+    {"response", AMQP_ARG_LONGSTR, offsetof(amqp_connection_start_ok, response)},
+    {"locale", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_start_ok, locale)},
+};
+static const amqp_arg_info args_connection_secure[] = {
+    {"challenge", AMQP_ARG_LONGSTR, offsetof(amqp_connection_secure, challenge)},
+};
+static const amqp_arg_info args_connection_secure_ok[] = {
+    {"response", AMQP_ARG_LONGSTR, offsetof(amqp_connection_secure_ok, response)},
+};
+static const amqp_arg_info args_connection_tune[] = {
+    {"channel-max", AMQP_ARG_SHORT, offsetof(amqp_connection_tune, channel_max)},
+    {"frame-max", AMQP_ARG_LONG, offsetof(amqp_connection_tune, frame_max)},
+    {"heartbeat", AMQP_ARG_SHORT, offsetof(amqp_connection_tune, heartbeat)},
+};
+static const amqp_arg_info args_connection_tune_ok[] = {
+    {"channel-max", AMQP_ARG_SHORT, offsetof(amqp_connection_tune_ok, channel_max)},
+    {"frame-max", AMQP_ARG_LONG, offsetof(amqp_connection_tune_ok, frame_max)},
+    {"heartbeat", AMQP_ARG_SHORT, offsetof(amqp_connection_tune_ok, heartbeat)},
+};
+static const amqp_arg_info args_connection_open[] = {
+    {"virtual-host", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_open, virtual_host)},
+    {"capabilities", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_open, capabilities)},
+    {"insist", AMQP_ARG_BIT, offsetof(amqp_connection_open, insist)},
+};
+static const amqp_arg_info args_connection_open_ok[] = {
+    {"known-hosts", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_open_ok, known_hosts)},
+};
+static const amqp_arg_info args_connection_close[] = {
+    {"reply-code", AMQP_ARG_SHORT, offsetof(amqp_connection_close, reply_code)},
+    {"reply-text", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_close, reply_text)},
+    {"class-id", AMQP_ARG_SHORT, offsetof(amqp_connection_close, class_id)},
+    {"method-id", AMQP_ARG_SHORT, offsetof(amqp_connection_close, method_id)},
+};
+static const amqp_arg_info args_connection_blocked[] = {
+    {"reason", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_blocked, reason)},
+};
+static const amqp_arg_info args_connection_update_secret[] = {
+    {"new-secret", AMQP_ARG_LONGSTR, offsetof(amqp_connection_update_secret, new_secret)},
+    {"reason", AMQP_ARG_SHORTSTR, offsetof(amqp_connection_update_secret, reason)},
+};
+static const amqp_arg_info args_channel_open[] = {
+    {"out-of-band", AMQP_ARG_SHORTSTR, offsetof(amqp_channel_open, out_of_band)},
+};
+static const amqp_arg_info args_channel_open_ok[] = {
+    {"channel-id", AMQP_ARG_LONGSTR, offsetof(amqp_channel_open_ok, channel_id)},
+};
+static const amqp_arg_info args_channel_flow[] = {
+    {"active", AMQP_ARG_BIT, offsetof(amqp_channel_flow, active)},
+};
+static const amqp_arg_info args_channel_flow_ok[] = {
+    {"active", AMQP_ARG_BIT, offsetof(amqp_channel_flow_ok, active)},
+};
+static const amqp_arg_info args_channel_close[] = {
+    {"reply-code", AMQP_ARG_SHORT, offsetof(amqp_channel_close, reply_code)},
+    {"reply-text", AMQP_ARG_SHORTSTR, offsetof(amqp_channel_close, reply_text)},
+    {"class-id", AMQP_ARG_SHORT, offsetof(amqp_channel_close, class_id)},
+    {"method-id", AMQP_ARG_SHORT, offsetof(amqp_channel_close, method_id)},
+};
+static const amqp_arg_info args_access_request[] = {
+    {"realm", AMQP_ARG_SHORTSTR, offsetof(amqp_access_request, realm)},
+    {"exclusive", AMQP_ARG_BIT, offsetof(amqp_access_request, exclusive)},
+    {"passive", AMQP_ARG_BIT, offsetof(amqp_access_request, passive)},
+    {"active", AMQP_ARG_BIT, offsetof(amqp_access_request, active)},
+    {"write", AMQP_ARG_BIT, offsetof(amqp_access_request, write)},
+    {"read", AMQP_ARG_BIT, offsetof(amqp_access_request, read)},
+};
+static const amqp_arg_info args_access_request_ok[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_access_request_ok, ticket)},
+};
+static const amqp_arg_info args_exchange_declare[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_exchange_declare, ticket)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_declare, exchange)},
+    {"type", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_declare, type)},
+    {"passive", AMQP_ARG_BIT, offsetof(amqp_exchange_declare, passive)},
+    {"durable", AMQP_ARG_BIT, offsetof(amqp_exchange_declare, durable)},
+    {"auto-delete", AMQP_ARG_BIT, offsetof(amqp_exchange_declare, auto_delete)},
+    {"internal", AMQP_ARG_BIT, offsetof(amqp_exchange_declare, internal)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_exchange_declare, nowait)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_exchange_declare, arguments)},
+};
+static const amqp_arg_info args_exchange_delete[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_exchange_delete, ticket)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_delete, exchange)},
+    {"if-unused", AMQP_ARG_BIT, offsetof(amqp_exchange_delete, if_unused)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_exchange_delete, nowait)},
+};
+static const amqp_arg_info args_exchange_bind[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_exchange_bind, ticket)},
+    {"destination", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_bind, destination)},
+    {"source", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_bind, source)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_bind, routing_key)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_exchange_bind, nowait)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_exchange_bind, arguments)},
+};
+static const amqp_arg_info args_exchange_unbind[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_exchange_unbind, ticket)},
+    {"destination", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_unbind, destination)},
+    {"source", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_unbind, source)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_exchange_unbind, routing_key)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_exchange_unbind, nowait)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_exchange_unbind, arguments)},
+};
+static const amqp_arg_info args_queue_declare[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_queue_declare, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_declare, queue)},
+    {"passive", AMQP_ARG_BIT, offsetof(amqp_queue_declare, passive)},
+    {"durable", AMQP_ARG_BIT, offsetof(amqp_queue_declare, durable)},
+    {"exclusive", AMQP_ARG_BIT, offsetof(amqp_queue_declare, exclusive)},
+    {"auto-delete", AMQP_ARG_BIT, offsetof(amqp_queue_declare, auto_delete)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_queue_declare, nowait)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_queue_declare, arguments)},
+};
+static const amqp_arg_info args_queue_declare_ok[] = {
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_declare_ok, queue)},
+    {"message-count", AMQP_ARG_LONG, offsetof(amqp_queue_declare_ok, message_count)},
+    {"consumer-count", AMQP_ARG_LONG, offsetof(amqp_queue_declare_ok, consumer_count)},
+};
+static const amqp_arg_info args_queue_bind[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_queue_bind, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_bind, queue)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_bind, exchange)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_bind, routing_key)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_queue_bind, nowait)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_queue_bind, arguments)},
+};
+static const amqp_arg_info args_queue_purge[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_queue_purge, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_purge, queue)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_queue_purge, nowait)},
+};
+static const amqp_arg_info args_queue_purge_ok[] = {
+    {"message-count", AMQP_ARG_LONG, offsetof(amqp_queue_purge_ok, message_count)},
+};
+static const amqp_arg_info args_queue_delete[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_queue_delete, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_delete, queue)},
+    {"if-unused", AMQP_ARG_BIT, offsetof(amqp_queue_delete, if_unused)},
+    {"if-empty", AMQP_ARG_BIT, offsetof(amqp_queue_delete, if_empty)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_queue_delete, nowait)},
+};
+static const amqp_arg_info args_queue_delete_ok[] = {
+    {"message-count", AMQP_ARG_LONG, offsetof(amqp_queue_delete_ok, message_count)},
+};
+static const amqp_arg_info args_queue_unbind[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_queue_unbind, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_unbind, queue)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_unbind, exchange)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_queue_unbind, routing_key)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_queue_unbind, arguments)},
+};
+static const amqp_arg_info args_basic_qos[] = {
+    {"prefetch-size", AMQP_ARG_LONG, offsetof(amqp_basic_qos, prefetch_size)},
+    {"prefetch-count", AMQP_ARG_SHORT, offsetof(amqp_basic_qos, prefetch_count)},
+    {"global", AMQP_ARG_BIT, offsetof(amqp_basic_qos, global)},
+};
+static const amqp_arg_info args_basic_consume[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_basic_consume, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_consume, queue)},
+    {"consumer-tag", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_consume, consumer_tag)},
+    {"no-local", AMQP_ARG_BIT, offsetof(amqp_basic_consume, no_local)},
+    {"no-ack", AMQP_ARG_BIT, offsetof(amqp_basic_consume, no_ack)},
+    {"exclusive", AMQP_ARG_BIT, offsetof(amqp_basic_consume, exclusive)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_basic_consume, nowait)},
+    {"arguments", AMQP_ARG_TABLE, offsetof(amqp_basic_consume, arguments)},
+};
+static const amqp_arg_info args_basic_consume_ok[] = {
+    {"consumer-tag", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_consume_ok, consumer_tag)},
+};
+static const amqp_arg_info args_basic_cancel[] = {
+    {"consumer-tag", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_cancel, consumer_tag)},
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_basic_cancel, nowait)},
+};
+static const amqp_arg_info args_basic_cancel_ok[] = {
+    {"consumer-tag", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_cancel_ok, consumer_tag)},
+};
+static const amqp_arg_info args_basic_publish[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_basic_publish, ticket)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_publish, exchange)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_publish, routing_key)},
+    {"mandatory", AMQP_ARG_BIT, offsetof(amqp_basic_publish, mandatory)},
+    {"immediate", AMQP_ARG_BIT, offsetof(amqp_basic_publish, immediate)},
+};
+static const amqp_arg_info args_basic_return[] = {
+    {"reply-code", AMQP_ARG_SHORT, offsetof(amqp_basic_return, reply_code)},
+    {"reply-text", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_return, reply_text)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_return, exchange)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_return, routing_key)},
+};
+static const amqp_arg_info args_basic_deliver[] = {
+    {"consumer-tag", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_deliver, consumer_tag)},
+    {"delivery-tag", AMQP_ARG_LONGLONG, offsetof(amqp_basic_deliver, delivery_tag)},
+    {"redelivered", AMQP_ARG_BIT, offsetof(amqp_basic_deliver, redelivered)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_deliver, exchange)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_deliver, routing_key)},
+};
+static const amqp_arg_info args_basic_get[] = {
+    {"ticket", AMQP_ARG_SHORT, offsetof(amqp_basic_get, ticket)},
+    {"queue", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_get, queue)},
+    {"no-ack", AMQP_ARG_BIT, offsetof(amqp_basic_get, no_ack)},
+};
+static const amqp_arg_info args_basic_get_ok[] = {
+    {"delivery-tag", AMQP_ARG_LONGLONG, offsetof(amqp_basic_get_ok, delivery_tag)},
+    {"redelivered", AMQP_ARG_BIT, offsetof(amqp_basic_get_ok, redelivered)},
+    {"exchange", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_get_ok, exchange)},
+    {"routing-key", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_get_ok, routing_key)},
+    {"message-count", AMQP_ARG_LONG, offsetof(amqp_basic_get_ok, message_count)},
+};
+static const amqp_arg_info args_basic_get_empty[] = {
+    {"cluster-id", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_get_empty, cluster_id)},
+};
+static const amqp_arg_info args_basic_ack[] = {
+    {"delivery-tag", AMQP_ARG_LONGLONG, offsetof(amqp_basic_ack, delivery_tag)},
+    {"multiple", AMQP_ARG_BIT, offsetof(amqp_basic_ack, multiple)},
+};
+static const amqp_arg_info args_basic_reject[] = {
+    {"delivery-tag", AMQP_ARG_LONGLONG, offsetof(amqp_basic_reject, delivery_tag)},
+    {"requeue", AMQP_ARG_BIT, offsetof(amqp_basic_reject, requeue)},
+};
+static const amqp_arg_info args_basic_recover_async[] = {
+    {"requeue", AMQP_ARG_BIT, offsetof(amqp_basic_recover_async, requeue)},
+};
+static const amqp_arg_info args_basic_recover[] = {
+    {"requeue", AMQP_ARG_BIT, offsetof(amqp_basic_recover, requeue)},
+};
+static const amqp_arg_info args_basic_nack[] = {
+    {"delivery-tag", AMQP_ARG_LONGLONG, offsetof(amqp_basic_nack, delivery_tag)},
+    {"multiple", AMQP_ARG_BIT, offsetof(amqp_basic_nack, multiple)},
+    {"requeue", AMQP_ARG_BIT, offsetof(amqp_basic_nack, requeue)},
+};
+static const amqp_arg_info args_confirm_select[] = {
+    {"nowait", AMQP_ARG_BIT, offsetof(amqp_confirm_select, nowait)},
+};
+const amqp_arg_info amqp_basic_property_args[14] = {
+    {"content-type", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, content_type)},
+    {"content-encoding", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, content_encoding)},
+    {"headers", AMQP_ARG_TABLE, offsetof(amqp_basic_properties, headers)},
+    {"delivery-mode", AMQP_ARG_OCTET, offsetof(amqp_basic_properties, delivery_mode)},
+    {"priority", AMQP_ARG_OCTET, offsetof(amqp_basic_properties, priority)},
+    {"correlation-id", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, correlation_id)},
+    {"reply-to", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, reply_to)},
+    {"expiration", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, expiration)},
+    {"message-id", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, message_id)},
+    {"timestamp", AMQP_ARG_TIMESTAMP, offsetof(amqp_basic_properties, timestamp)},
+    {"type", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, type)},
+    {"user-id", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, user_id)},
+    {"app-id", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, app_id)},
+    {"cluster-id", AMQP_ARG_SHORTSTR, offsetof(amqp_basic_properties, cluster_id)},
+};
+
 const amqp_method_info amqp_methods[AMQP_METHODS_COUNT] = {
     {10, 10, AMQP_CONNECTION_START, "connection.start", 1, 0, AMQP_FROM_SERVER, sizeof(amqp_connection_start),
-     init_connection_start, dec_connection_start, enc_connection_start},
+     args_connection_start, 5, init_connection_start, dec_connection_start, enc_connection_start},
     {10, 11, AMQP_CONNECTION_START_OK, "connection.start-ok", 0, 0, AMQP_FROM_CLIENT, sizeof(amqp_connection_start_ok),
-     init_connection_start_ok, dec_connection_start_ok, enc_connection_start_ok},
+     args_connection_start_ok, 4, init_connection_start_ok, dec_connection_start_ok, enc_connection_start_ok},
     {10, 20, AMQP_CONNECTION_SECURE, "connection.secure", 1, 0, AMQP_FROM_SERVER, sizeof(amqp_connection_secure),
-     init_connection_secure, dec_connection_secure, enc_connection_secure},
+     args_connection_secure, 1, init_connection_secure, dec_connection_secure, enc_connection_secure},
     {10, 21, AMQP_CONNECTION_SECURE_OK, "connection.secure-ok", 0, 0, AMQP_FROM_CLIENT, sizeof(amqp_connection_secure_ok),
-     init_connection_secure_ok, dec_connection_secure_ok, enc_connection_secure_ok},
+     args_connection_secure_ok, 1, init_connection_secure_ok, dec_connection_secure_ok, enc_connection_secure_ok},
     {10, 30, AMQP_CONNECTION_TUNE, "connection.tune", 1, 0, AMQP_FROM_SERVER, sizeof(amqp_connection_tune),
-     init_connection_tune, dec_connection_tune, enc_connection_tune},
+     args_connection_tune, 3, init_connection_tune, dec_connection_tune, enc_connection_tune},
     {10, 31, AMQP_CONNECTION_TUNE_OK, "connection.tune-ok", 0, 0, AMQP_FROM_CLIENT, sizeof(amqp_connection_tune_ok),
-     init_connection_tune_ok, dec_connection_tune_ok, enc_connection_tune_ok},
+     args_connection_tune_ok, 3, init_connection_tune_ok, dec_connection_tune_ok, enc_connection_tune_ok},
     {10, 40, AMQP_CONNECTION_OPEN, "connection.open", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_connection_open),
-     init_connection_open, dec_connection_open, enc_connection_open},
+     args_connection_open, 3, init_connection_open, dec_connection_open, enc_connection_open},
     {10, 41, AMQP_CONNECTION_OPEN_OK, "connection.open-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_connection_open_ok),
-     init_connection_open_ok, dec_connection_open_ok, enc_connection_open_ok},
+     args_connection_open_ok, 1, init_connection_open_ok, dec_connection_open_ok, enc_connection_open_ok},
     {10, 50, AMQP_CONNECTION_CLOSE, "connection.close", 1, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_connection_close),
-     init_connection_close, dec_connection_close, enc_connection_close},
+     args_connection_close, 4, init_connection_close, dec_connection_close, enc_connection_close},
     {10, 51, AMQP_CONNECTION_CLOSE_OK, "connection.close-ok", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_connection_close_ok),
-     init_connection_close_ok, dec_connection_close_ok, enc_connection_close_ok},
+     NULL, 0, init_connection_close_ok, dec_connection_close_ok, enc_connection_close_ok},
     {10, 60, AMQP_CONNECTION_BLOCKED, "connection.blocked", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_connection_blocked),
-     init_connection_blocked, dec_connection_blocked, enc_connection_blocked},
+     args_connection_blocked, 1, init_connection_blocked, dec_connection_blocked, enc_connection_blocked},
     {10, 61, AMQP_CONNECTION_UNBLOCKED, "connection.unblocked", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_connection_unblocked),
-     init_connection_unblocked, dec_connection_unblocked, enc_connection_unblocked},
+     NULL, 0, init_connection_unblocked, dec_connection_unblocked, enc_connection_unblocked},
     {10, 70, AMQP_CONNECTION_UPDATE_SECRET, "connection.update-secret", 1, 0, AMQP_FROM_SERVER, sizeof(amqp_connection_update_secret),
-     init_connection_update_secret, dec_connection_update_secret, enc_connection_update_secret},
+     args_connection_update_secret, 2, init_connection_update_secret, dec_connection_update_secret, enc_connection_update_secret},
     {10, 71, AMQP_CONNECTION_UPDATE_SECRET_OK, "connection.update-secret-ok", 0, 0, AMQP_FROM_CLIENT, sizeof(amqp_connection_update_secret_ok),
-     init_connection_update_secret_ok, dec_connection_update_secret_ok, enc_connection_update_secret_ok},
+     NULL, 0, init_connection_update_secret_ok, dec_connection_update_secret_ok, enc_connection_update_secret_ok},
     {20, 10, AMQP_CHANNEL_OPEN, "channel.open", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_channel_open),
-     init_channel_open, dec_channel_open, enc_channel_open},
+     args_channel_open, 1, init_channel_open, dec_channel_open, enc_channel_open},
     {20, 11, AMQP_CHANNEL_OPEN_OK, "channel.open-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_channel_open_ok),
-     init_channel_open_ok, dec_channel_open_ok, enc_channel_open_ok},
+     args_channel_open_ok, 1, init_channel_open_ok, dec_channel_open_ok, enc_channel_open_ok},
     {20, 20, AMQP_CHANNEL_FLOW, "channel.flow", 1, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_channel_flow),
-     init_channel_flow, dec_channel_flow, enc_channel_flow},
+     args_channel_flow, 1, init_channel_flow, dec_channel_flow, enc_channel_flow},
     {20, 21, AMQP_CHANNEL_FLOW_OK, "channel.flow-ok", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_channel_flow_ok),
-     init_channel_flow_ok, dec_channel_flow_ok, enc_channel_flow_ok},
+     args_channel_flow_ok, 1, init_channel_flow_ok, dec_channel_flow_ok, enc_channel_flow_ok},
     {20, 40, AMQP_CHANNEL_CLOSE, "channel.close", 1, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_channel_close),
-     init_channel_close, dec_channel_close, enc_channel_close},
+     args_channel_close, 4, init_channel_close, dec_channel_close, enc_channel_close},
     {20, 41, AMQP_CHANNEL_CLOSE_OK, "channel.close-ok", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_channel_close_ok),
-     init_channel_close_ok, dec_channel_close_ok, enc_channel_close_ok},
+     NULL, 0, init_channel_close_ok, dec_channel_close_ok, enc_channel_close_ok},
     {30, 10, AMQP_ACCESS_REQUEST, "access.request", 1, 0, 0, sizeof(amqp_access_request),
-     init_access_request, dec_access_request, enc_access_request},
+     args_access_request, 6, init_access_request, dec_access_request, enc_access_request},
     {30, 11, AMQP_ACCESS_REQUEST_OK, "access.request-ok", 0, 0, 0, sizeof(amqp_access_request_ok),
-     init_access_request_ok, dec_access_request_ok, enc_access_request_ok},
+     args_access_request_ok, 1, init_access_request_ok, dec_access_request_ok, enc_access_request_ok},
     {40, 10, AMQP_EXCHANGE_DECLARE, "exchange.declare", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_exchange_declare),
-     init_exchange_declare, dec_exchange_declare, enc_exchange_declare},
+     args_exchange_declare, 9, init_exchange_declare, dec_exchange_declare, enc_exchange_declare},
     {40, 11, AMQP_EXCHANGE_DECLARE_OK, "exchange.declare-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_exchange_declare_ok),
-     init_exchange_declare_ok, dec_exchange_declare_ok, enc_exchange_declare_ok},
+     NULL, 0, init_exchange_declare_ok, dec_exchange_declare_ok, enc_exchange_declare_ok},
     {40, 20, AMQP_EXCHANGE_DELETE, "exchange.delete", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_exchange_delete),
-     init_exchange_delete, dec_exchange_delete, enc_exchange_delete},
+     args_exchange_delete, 4, init_exchange_delete, dec_exchange_delete, enc_exchange_delete},
     {40, 21, AMQP_EXCHANGE_DELETE_OK, "exchange.delete-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_exchange_delete_ok),
-     init_exchange_delete_ok, dec_exchange_delete_ok, enc_exchange_delete_ok},
+     NULL, 0, init_exchange_delete_ok, dec_exchange_delete_ok, enc_exchange_delete_ok},
     {40, 30, AMQP_EXCHANGE_BIND, "exchange.bind", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_exchange_bind),
-     init_exchange_bind, dec_exchange_bind, enc_exchange_bind},
+     args_exchange_bind, 6, init_exchange_bind, dec_exchange_bind, enc_exchange_bind},
     {40, 31, AMQP_EXCHANGE_BIND_OK, "exchange.bind-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_exchange_bind_ok),
-     init_exchange_bind_ok, dec_exchange_bind_ok, enc_exchange_bind_ok},
+     NULL, 0, init_exchange_bind_ok, dec_exchange_bind_ok, enc_exchange_bind_ok},
     {40, 40, AMQP_EXCHANGE_UNBIND, "exchange.unbind", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_exchange_unbind),
-     init_exchange_unbind, dec_exchange_unbind, enc_exchange_unbind},
+     args_exchange_unbind, 6, init_exchange_unbind, dec_exchange_unbind, enc_exchange_unbind},
     {40, 51, AMQP_EXCHANGE_UNBIND_OK, "exchange.unbind-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_exchange_unbind_ok),
-     init_exchange_unbind_ok, dec_exchange_unbind_ok, enc_exchange_unbind_ok},
+     NULL, 0, init_exchange_unbind_ok, dec_exchange_unbind_ok, enc_exchange_unbind_ok},
     {50, 10, AMQP_QUEUE_DECLARE, "queue.declare", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_queue_declare),
-     init_queue_declare, dec_queue_declare, enc_queue_declare},
+     args_queue_declare, 8, init_queue_declare, dec_queue_declare, enc_queue_declare},
     {50, 11, AMQP_QUEUE_DECLARE_OK, "queue.declare-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_queue_declare_ok),
-     init_queue_declare_ok, dec_queue_declare_ok, enc_queue_declare_ok},
+     args_queue_declare_ok, 3, init_queue_declare_ok, dec_queue_declare_ok, enc_queue_declare_ok},
     {50, 20, AMQP_QUEUE_BIND, "queue.bind", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_queue_bind),
-     init_queue_bind, dec_queue_bind, enc_queue_bind},
+     args_queue_bind, 6, init_queue_bind, dec_queue_bind, enc_queue_bind},
     {50, 21, AMQP_QUEUE_BIND_OK, "queue.bind-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_queue_bind_ok),
-     init_queue_bind_ok, dec_queue_bind_ok, enc_queue_bind_ok},
+     NULL, 0, init_queue_bind_ok, dec_queue_bind_ok, enc_queue_bind_ok},
     {50, 30, AMQP_QUEUE_PURGE, "queue.purge", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_queue_purge),
-     init_queue_purge, dec_queue_purge, enc_queue_purge},
+     args_queue_purge, 3, init_queue_purge, dec_queue_purge, enc_queue_purge},
     {50, 31, AMQP_QUEUE_PURGE_OK, "queue.purge-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_queue_purge_ok),
-     init_queue_purge_ok, dec_queue_purge_ok, enc_queue_purge_ok},
+     args_queue_purge_ok, 1, init_queue_purge_ok, dec_queue_purge_ok, enc_queue_purge_ok},
     {50, 40, AMQP_QUEUE_DELETE, "queue.delete", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_queue_delete),
-     init_queue_delete, dec_queue_delete, enc_queue_delete},
+     args_queue_delete, 5, init_queue_delete, dec_queue_delete, enc_queue_delete},
     {50, 41, AMQP_QUEUE_DELETE_OK, "queue.delete-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_queue_delete_ok),
-     init_queue_delete_ok, dec_queue_delete_ok, enc_queue_delete_ok},
+     args_queue_delete_ok, 1, init_queue_delete_ok, dec_queue_delete_ok, enc_queue_delete_ok},
     {50, 50, AMQP_QUEUE_UNBIND, "queue.unbind", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_queue_unbind),
-     init_queue_unbind, dec_queue_unbind, enc_queue_unbind},
+     args_queue_unbind, 5, init_queue_unbind, dec_queue_unbind, enc_queue_unbind},
     {50, 51, AMQP_QUEUE_UNBIND_OK, "queue.unbind-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_queue_unbind_ok),
-     init_queue_unbind_ok, dec_queue_unbind_ok, enc_queue_unbind_ok},
+     NULL, 0, init_queue_unbind_ok, dec_queue_unbind_ok, enc_queue_unbind_ok},
     {60, 10, AMQP_BASIC_QOS, "basic.qos", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_basic_qos),
-     init_basic_qos, dec_basic_qos, enc_basic_qos},
+     args_basic_qos, 3, init_basic_qos, dec_basic_qos, enc_basic_qos},
     {60, 11, AMQP_BASIC_QOS_OK, "basic.qos-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_basic_qos_ok),
-     init_basic_qos_ok, dec_basic_qos_ok, enc_basic_qos_ok},
+     NULL, 0, init_basic_qos_ok, dec_basic_qos_ok, enc_basic_qos_ok},
     {60, 20, AMQP_BASIC_CONSUME, "basic.consume", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_basic_consume),
-     init_basic_consume, dec_basic_consume, enc_basic_consume},
+     args_basic_consume, 8, init_basic_consume, dec_basic_consume, enc_basic_consume},
     {60, 21, AMQP_BASIC_CONSUME_OK, "basic.consume-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_basic_consume_ok),
-     init_basic_consume_ok, dec_basic_consume_ok, enc_basic_consume_ok},
+     args_basic_consume_ok, 1, init_basic_consume_ok, dec_basic_consume_ok, enc_basic_consume_ok},
     {60, 30, AMQP_BASIC_CANCEL, "basic.cancel", 1, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_basic_cancel),
-     init_basic_cancel, dec_basic_cancel, enc_basic_cancel},
+     args_basic_cancel, 2, init_basic_cancel, dec_basic_cancel, enc_basic_cancel},
     {60, 31, AMQP_BASIC_CANCEL_OK, "basic.cancel-ok", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_basic_cancel_ok),
-     init_basic_cancel_ok, dec_basic_cancel_ok, enc_basic_cancel_ok},
+     args_basic_cancel_ok, 1, init_basic_cancel_ok, dec_basic_cancel_ok, enc_basic_cancel_ok},
     {60, 40, AMQP_BASIC_PUBLISH, "basic.publish", 0, 1, AMQP_FROM_CLIENT, sizeof(amqp_basic_publish),
-     init_basic_publish, dec_basic_publish, enc_basic_publish},
+     args_basic_publish, 5, init_basic_publish, dec_basic_publish, enc_basic_publish},
     {60, 50, AMQP_BASIC_RETURN, "basic.return", 0, 1, AMQP_FROM_SERVER, sizeof(amqp_basic_return),
-     init_basic_return, dec_basic_return, enc_basic_return},
+     args_basic_return, 4, init_basic_return, dec_basic_return, enc_basic_return},
     {60, 60, AMQP_BASIC_DELIVER, "basic.deliver", 0, 1, AMQP_FROM_SERVER, sizeof(amqp_basic_deliver),
-     init_basic_deliver, dec_basic_deliver, enc_basic_deliver},
+     args_basic_deliver, 5, init_basic_deliver, dec_basic_deliver, enc_basic_deliver},
     {60, 70, AMQP_BASIC_GET, "basic.get", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_basic_get),
-     init_basic_get, dec_basic_get, enc_basic_get},
+     args_basic_get, 3, init_basic_get, dec_basic_get, enc_basic_get},
     {60, 71, AMQP_BASIC_GET_OK, "basic.get-ok", 0, 1, AMQP_FROM_SERVER, sizeof(amqp_basic_get_ok),
-     init_basic_get_ok, dec_basic_get_ok, enc_basic_get_ok},
+     args_basic_get_ok, 5, init_basic_get_ok, dec_basic_get_ok, enc_basic_get_ok},
     {60, 72, AMQP_BASIC_GET_EMPTY, "basic.get-empty", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_basic_get_empty),
-     init_basic_get_empty, dec_basic_get_empty, enc_basic_get_empty},
+     args_basic_get_empty, 1, init_basic_get_empty, dec_basic_get_empty, enc_basic_get_empty},
     {60, 80, AMQP_BASIC_ACK, "basic.ack", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_basic_ack),
-     init_basic_ack, dec_basic_ack, enc_basic_ack},
+     args_basic_ack, 2, init_basic_ack, dec_basic_ack, enc_basic_ack},
     {60, 90, AMQP_BASIC_REJECT, "basic.reject", 0, 0, AMQP_FROM_CLIENT, sizeof(amqp_basic_reject),
-     init_basic_reject, dec_basic_reject, enc_basic_reject},
+     args_basic_reject, 2, init_basic_reject, dec_basic_reject, enc_basic_reject},
     {60, 100, AMQP_BASIC_RECOVER_ASYNC, "basic.recover-async", 0, 0, AMQP_FROM_CLIENT, sizeof(amqp_basic_recover_async),
-     init_basic_recover_async, dec_basic_recover_async, enc_basic_recover_async},
+     args_basic_recover_async, 1, init_basic_recover_async, dec_basic_recover_async, enc_basic_recover_async},
     {60, 110, AMQP_BASIC_RECOVER, "basic.recover", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_basic_recover),
-     init_basic_recover, dec_basic_recover, enc_basic_recover},
+     args_basic_recover, 1, init_basic_recover, dec_basic_recover, enc_basic_recover},
     {60, 111, AMQP_BASIC_RECOVER_OK, "basic.recover-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_basic_recover_ok),
-     init_basic_recover_ok, dec_basic_recover_ok, enc_basic_recover_ok},
+     NULL, 0, init_basic_recover_ok, dec_basic_recover_ok, enc_basic_recover_ok},
     {60, 120, AMQP_BASIC_NACK, "basic.nack", 0, 0, AMQP_FROM_CLIENT | AMQP_FROM_SERVER, sizeof(amqp_basic_nack),
-     init_basic_nack, dec_basic_nack, enc_basic_nack},
+     args_basic_nack, 3, init_basic_nack, dec_basic_nack, enc_basic_nack},
     {90, 10, AMQP_TX_SELECT, "tx.select", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_tx_select),
-     init_tx_select, dec_tx_select, enc_tx_select},
+     NULL, 0, init_tx_select, dec_tx_select, enc_tx_select},
     {90, 11, AMQP_TX_SELECT_OK, "tx.select-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_tx_select_ok),
-     init_tx_select_ok, dec_tx_select_ok, enc_tx_select_ok},
+     NULL, 0, init_tx_select_ok, dec_tx_select_ok, enc_tx_select_ok},
     {90, 20, AMQP_TX_COMMIT, "tx.commit", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_tx_commit),
-     init_tx_commit, dec_tx_commit, enc_tx_commit},
+     NULL, 0, init_tx_commit, dec_tx_commit, enc_tx_commit},
     {90, 21, AMQP_TX_COMMIT_OK, "tx.commit-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_tx_commit_ok),
-     init_tx_commit_ok, dec_tx_commit_ok, enc_tx_commit_ok},
+     NULL, 0, init_tx_commit_ok, dec_tx_commit_ok, enc_tx_commit_ok},
     {90, 30, AMQP_TX_ROLLBACK, "tx.rollback", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_tx_rollback),
-     init_tx_rollback, dec_tx_rollback, enc_tx_rollback},
+     NULL, 0, init_tx_rollback, dec_tx_rollback, enc_tx_rollback},
     {90, 31, AMQP_TX_ROLLBACK_OK, "tx.rollback-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_tx_rollback_ok),
-     init_tx_rollback_ok, dec_tx_rollback_ok, enc_tx_rollback_ok},
+     NULL, 0, init_tx_rollback_ok, dec_tx_rollback_ok, enc_tx_rollback_ok},
     {85, 10, AMQP_CONFIRM_SELECT, "confirm.select", 1, 0, AMQP_FROM_CLIENT, sizeof(amqp_confirm_select),
-     init_confirm_select, dec_confirm_select, enc_confirm_select},
+     args_confirm_select, 1, init_confirm_select, dec_confirm_select, enc_confirm_select},
     {85, 11, AMQP_CONFIRM_SELECT_OK, "confirm.select-ok", 0, 0, AMQP_FROM_SERVER, sizeof(amqp_confirm_select_ok),
-     init_confirm_select_ok, dec_confirm_select_ok, enc_confirm_select_ok},
+     NULL, 0, init_confirm_select_ok, dec_confirm_select_ok, enc_confirm_select_ok},
 };
 
 const amqp_method_info *amqp_method_find(uint16_t class_id, uint16_t method_id)
