@@ -673,7 +673,7 @@ def emit_table_c(spec_name, classes):
        body)
     fn(out, "int amqp_method_decode(const uint8_t *p, size_t len, amqp_method *out)", [
         "bin_reader r;",
-        "bin_reader_init(&r, p, len);",
+        "amqp_reader_init(&r, p, len);",
         "out->class_id = amqp_rd_u16(&r);",
         "out->method_id = amqp_rd_u16(&r);",
         "out->info = NULL;",
@@ -709,7 +709,7 @@ def emit_table_c(spec_name, classes):
         "return 0;"])
     fn(out, "int amqp_content_header_decode(const uint8_t *p, size_t len, amqp_content_header *out)", [
         "bin_reader r;",
-        "bin_reader_init(&r, p, len);",
+        "amqp_reader_init(&r, p, len);",
         "memset(out, 0, sizeof(*out));",
         "out->class_id = amqp_rd_u16(&r);",
         "out->weight = amqp_rd_u16(&r);",

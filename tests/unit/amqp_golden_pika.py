@@ -6,9 +6,16 @@ int8/16 or unsigned tags, which the C tests cover by hand). Prints C
 arrays; paste them into the test when they change:
 
     /usr/bin/python3 tests/unit/amqp_golden_pika.py
+
+With --corpus DIR it writes the seed corpus of fuzz/fuzz_amqp.c instead
+(fuzz/corpus/amqp): each frame, all of them as one stream, each payload
+alone, and the field tables alone.
 """
 import datetime
 import decimal
+import os
+import struct
+import sys
 
 from pika import frame, spec
 
@@ -58,6 +65,29 @@ GOLDEN = [
                  "dec": decimal.Decimal("3.14"), "raw": b"\x00\xff"})).marshal()),
 ]
 
-if __name__ == "__main__":
+def write_corpus(d):
+    os.makedirs(d, exist_ok=True)
+    files = {}
     for name, b in GOLDEN:
-        print(carray(name, b))
+        name = name[2:]
+        files["frame-" + name] = b
+        files["payload-" + name] = b[7:-1]
+    files["stream-all"] = b"".join(b for _, b in GOLDEN) + frame.Heartbeat().marshal()
+    # the field tables alone (without their u32 length), for fuzz_amqp's table reader
+    ch = dict(GOLDEN)["g_content_header"][7:-1]
+    n = struct.unpack(">I", ch[25:29])[0]
+    files["table-headers"] = ch[29:29 + n]
+    qd = dict(GOLDEN)["g_queue_declare"][7:-1]
+    n = struct.unpack(">I", qd[13:17])[0]
+    files["table-queue-args"] = qd[17:17 + n]
+    for name in sorted(files):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(files[name])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--corpus":
+        write_corpus(sys.argv[2])
+    else:
+        for name, b in GOLDEN:
+            print(carray(name, b))

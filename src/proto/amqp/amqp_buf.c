@@ -97,7 +97,7 @@ static int check_level(const uint8_t *p, uint32_t len, int is_table, int depth)
     if (depth > AMQP_TABLE_MAX_DEPTH)
         return -CN_EPROTO;
     bin_reader r;
-    bin_reader_init(&r, p, len);
+    amqp_reader_init(&r, p, len);
     amqp_value v;
     while (!r.err && r.p < r.end) {
         if (is_table)
@@ -123,8 +123,8 @@ amqp_table amqp_rd_table(bin_reader *r)
     return t;
 }
 
-void amqp_table_iter(amqp_iter *it, amqp_table t) { bin_reader_init(&it->r, t.ptr, t.len); }
-void amqp_array_iter(amqp_iter *it, amqp_array a) { bin_reader_init(&it->r, a.ptr, a.len); }
+void amqp_table_iter(amqp_iter *it, amqp_table t) { amqp_reader_init(&it->r, t.ptr, t.len); }
+void amqp_array_iter(amqp_iter *it, amqp_array a) { amqp_reader_init(&it->r, a.ptr, a.len); }
 
 int amqp_table_next(amqp_iter *it, cn_str *out_key, amqp_value *out)
 {

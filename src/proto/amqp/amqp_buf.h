@@ -104,6 +104,13 @@ typedef struct amqp_value {
 
 /* ---- primitives: reading (bin_reader, sticky -CN_EPROTO) ---- */
 
+/* bin_reader_init that also takes (NULL, 0), the empty table's view
+ * (pointer arithmetic on NULL is undefined even with a zero offset). */
+static inline void amqp_reader_init(bin_reader *r, const void *p, size_t len)
+{
+    bin_reader_init(r, p ? p : (const void *)"", p ? len : 0);
+}
+
 static inline uint8_t amqp_rd_u8(bin_reader *r) { return (uint8_t)bin_i8(r); }
 static inline uint16_t amqp_rd_u16(bin_reader *r) { return (uint16_t)bin_i16(r); }
 static inline uint32_t amqp_rd_u32(bin_reader *r) { return (uint32_t)bin_i32(r); }

@@ -718,7 +718,7 @@ const amqp_method_info *amqp_method_find(uint16_t class_id, uint16_t method_id)
 int amqp_method_decode(const uint8_t *p, size_t len, amqp_method *out)
 {
     bin_reader r;
-    bin_reader_init(&r, p, len);
+    amqp_reader_init(&r, p, len);
     out->class_id = amqp_rd_u16(&r);
     out->method_id = amqp_rd_u16(&r);
     out->info = NULL;
@@ -763,7 +763,7 @@ int amqp_method_frame(wbuf *w, uint16_t channel, uint32_t id, const void *args)
 int amqp_content_header_decode(const uint8_t *p, size_t len, amqp_content_header *out)
 {
     bin_reader r;
-    bin_reader_init(&r, p, len);
+    amqp_reader_init(&r, p, len);
     memset(out, 0, sizeof(*out));
     out->class_id = amqp_rd_u16(&r);
     out->weight = amqp_rd_u16(&r);
