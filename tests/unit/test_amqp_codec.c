@@ -820,6 +820,35 @@ static void test_table_any_nonzero_bool_is_true(void **state)
     assert_true(i == UINT32_MAX);
 }
 
+/* The empty table's view {NULL, 0} and an empty payload at NULL read as
+ * empty, without arithmetic on NULL (the fuzzer's first input). */
+static void test_empty_views(void **state)
+{
+    (void)state;
+    amqp_table t = {NULL, 0};
+    amqp_value v;
+    amqp_iter it;
+    cn_str k;
+    assert_int_equal(amqp_table_check(t), 0);
+    assert_int_equal(amqp_table_get(t, "x", &v), -CN_ENOENT);
+    amqp_table_iter(&it, t);
+    assert_int_equal(amqp_table_next(&it, &k, &v), 0);
+    amqp_array_iter(&it, (amqp_array){NULL, 0});
+    assert_int_equal(amqp_array_next(&it, &v), 0);
+    amqp_method m;
+    assert_int_equal(amqp_method_decode(NULL, 0, &m), -CN_EPROTO);
+    amqp_content_header h;
+    assert_int_equal(amqp_content_header_decode(NULL, 0, &h), -CN_EPROTO);
+    wbuf w;
+    wbuf_init(&w);
+    amqp_queue_declare q;
+    amqp_queue_declare_init(&q);                  /* arguments = {NULL, 0} */
+    assert_int_equal(amqp_method_encode(&w, AMQP_QUEUE_DECLARE, &q), 0);
+    assert_int_equal(amqp_method_decode(w.buf, w.len, &m), 0);
+    assert_int_equal(m.args.queue_declare.arguments.len, 0);
+    wbuf_fini(&w);
+}
+
 /* n tables nested in one another under key "n": depth n + 1. */
 static void nest(wbuf *w, int n, uint8_t tag)
 {
@@ -1120,6 +1149,7 @@ int main(void)
         cmocka_unit_test(test_every_property_round_trips),
         cmocka_unit_test(test_table_every_tag),
         cmocka_unit_test(test_table_any_nonzero_bool_is_true),
+        cmocka_unit_test(test_empty_views),
         cmocka_unit_test(test_table_nesting_bounded),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_bad_tables_rejected),
