@@ -347,8 +347,8 @@ def emit_class_h(spec_name, c):
         out.append(" * present (%s*); the others' fields are zero after decode and" % P)
         out.append(" * ignored by encode. */")
         out.append("typedef struct %s {" % st)
-        out.append("    uint16_t flags;")
         w = max(len(p.ctype()) for p in c.props)
+        out.append("    %s flags;            /* %s*: which are present */" % ("uint16_t".ljust(w), P))
         for p in c.props:
             out.append("    %s %s;%s /* %s */" % (p.ctype().ljust(w), p.cname,
                                                  " " * max(0, 16 - len(p.cname)), arg_comment(p)))

@@ -205,7 +205,7 @@ int amqp_basic_nack_encode(wbuf *w, const amqp_basic_nack *in);
  * present (AMQP_BASIC_FLAG_*); the others' fields are zero after decode and
  * ignored by encode. */
 typedef struct amqp_basic_properties {
-    uint16_t flags;
+    uint16_t   flags;            /* AMQP_BASIC_FLAG_*: which are present */
     cn_str     content_type;     /* shortstr, at most 255 bytes */
     cn_str     content_encoding; /* shortstr, at most 255 bytes */
     amqp_table headers;          /* field table, raw view */
