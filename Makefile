@@ -126,16 +126,24 @@ fuzz-smoke:
 layers:
 	@$(PY) tools/layers.py
 
-# Codec generation from ../shared/protocol/kafka/messages (output committed).
-SCHEMAS ?= ../shared/protocol/kafka/messages
+# Codec generation (output committed): Kafka from ../shared/protocol/kafka/messages
+# (docs/codec.md), AMQP 0-9-1 from ../shared/protocol/amqp (docs/amqp-codec.md).
+SCHEMAS   ?= ../shared/protocol/kafka/messages
+AMQP_SPEC ?= ../shared/protocol/amqp/amqp-rabbitmq-0.9.1.json
 gen:
 	$(PY) tools/kafka_gen.py $(SCHEMAS) src/proto/kafka/gen
+	$(PY) tools/amqp_gen.py $(AMQP_SPEC) src/proto/amqp/gen
 gen-check:
 	@if [ -d $(SCHEMAS) ]; then \
 	  tmp=$$(mktemp -d); $(PY) tools/kafka_gen.py $(SCHEMAS) $$tmp && \
 	  diff -r -q $$tmp src/proto/kafka/gen && echo "gen-check: generated codec is up to date"; \
 	  rc=$$?; rm -rf $$tmp; exit $$rc; \
 	else echo "gen-check: $(SCHEMAS) absent, skipped"; fi
+	@if [ -f $(AMQP_SPEC) ]; then \
+	  tmp=$$(mktemp -d); $(PY) tools/amqp_gen.py $(AMQP_SPEC) $$tmp && \
+	  diff -r -q $$tmp src/proto/amqp/gen && echo "gen-check: generated AMQP codec is up to date"; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc; \
+	else echo "gen-check: $(AMQP_SPEC) absent, skipped"; fi
 
 # Cairn side by side with Redis, NATS and RabbitMQ and the machine's limits
 # (bench/README.md); writes bench/results/<date>.{md,json,png}.
