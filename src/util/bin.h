@@ -33,10 +33,13 @@ typedef struct bin_reader {
 static inline void bin_reader_init(bin_reader *r, const void *buf, size_t len)
 {
     r->p = buf;
-    r->end = r->p + len;
+    r->end = len ? r->p + len : r->p;   /* NULL + 0 is undefined in C */
     r->err = 0;
 }
-static inline size_t bin_remaining(const bin_reader *r) { return r->err ? 0 : (size_t)(r->end - r->p); }
+static inline size_t bin_remaining(const bin_reader *r)
+{
+    return r->err || r->p == r->end ? 0 : (size_t)(r->end - r->p);
+}
 static inline void bin_fail(bin_reader *r)
 {
     if (!r->err)
@@ -50,7 +53,8 @@ static inline const uint8_t *bin_take(bin_reader *r, size_t n)
         return NULL;
     }
     const uint8_t *q = r->p;
-    r->p += n;
+    if (n)
+        r->p += n;   /* no arithmetic on a NULL buffer of length 0 */
     return q;
 }
 static inline int8_t bin_i8(bin_reader *r)

@@ -156,6 +156,10 @@ static void test_bin_reader_fails_sticky(void **state)
     assert_int_equal(bin_i16(&r), 0);
     assert_int_equal(r.err, -CN_EPROTO);
     assert_null(bin_take(&r, 1));
+    bin_reader_init(&r, NULL, 0);              /* empty input: no arithmetic on NULL */
+    assert_int_equal(bin_remaining(&r), 0);
+    assert_int_equal(bin_str(&r).len, 0);
+    assert_int_equal(r.err, -CN_EPROTO);
 }
 
 static void test_str_views(void **state)
