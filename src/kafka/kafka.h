@@ -1,5 +1,7 @@
-/* Kafka front end: turns frames from the net layer into calls on the broker.
- * Its framing (int32 size prefix) is the protocol table ksrv_proto.
+/* Kafka front end: turns frames from the net layer into calls on the core
+ * (broker, groups, offsets, transactions; core/core.h). Its framing (int32
+ * size prefix) is the protocol table ksrv_proto, and ksrv_frontend is its
+ * row of the server's front-end table.
  *
  * ksrv owns the request dispatcher and the state handlers share (parked
  * fetches, the batch-validation scratch). Each handler (kh_*.c) gets a kreq:
@@ -20,9 +22,9 @@
 
 #include "broker/broker.h"
 #include "core/core.h"
-#include "server/server.h"
-#include "record/batch.h"
 #include "net/net.h"
+#include "record/batch.h"
+#include "server/server.h"
 #include "proto/kafka/gen/kafka_msgs.h"
 #include "proto/kafka/kbuf.h"
 #include "proto/kafka/kerr.h"
