@@ -498,8 +498,12 @@ static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_
             }
             rc = parse_listener(p, (size_t)(e - p), host, sizeof(host), &port, &plaintext, err,
                                 err_len);
-            if (rc < 0)
+            if (rc < 0) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "%s", err); /* "listeners: ..." */
+                set_err(err, err_len, "amqp.%s", msg);
                 break;
+            }
             hosts[n] = xstrdup(host);
             ports[n++] = port;
             if (!comma)
