@@ -238,6 +238,8 @@ void asrv__chan_error(asrv_conn *ac, uint16_t ch, uint16_t code, uint16_t class_
 
 static void arm(asrv_conn *ac)
 {
+    if (ac->state == ASRV_OPEN && !ac->heartbeat)
+        return; /* nothing left to time: heartbeats are off */
     int64_t ms = ac->heartbeat ? (int64_t)ac->heartbeat * 500 : 1000;
     if (ac->state < ASRV_OPEN && ms > 1000)
         ms = 1000; /* the handshake timeout's resolution */
