@@ -503,3 +503,27 @@ def test_explicit_address_that_cannot_bind_fails_startup(broker, broker_factory)
         b.start()
     assert not b.alive()
     assert b.proc.returncode == 1
+
+
+# ---------------------------------------------------------------- amqp-tools (librabbitmq)
+
+def amqp_tool(name, url, *args):
+    import shutil
+    import subprocess
+    if not shutil.which(name):
+        pytest.skip("%s not installed (Debian amqp-tools)" % name)
+    return subprocess.run([name, "--url", url] + list(args), capture_output=True, text=True,
+                          timeout=20)
+
+
+def test_amqp_tools_connect_and_get_540_for_later_steps(broker):
+    base = "amqp://guest:guest@%s:%d" % (broker.host, broker.amqp_port)
+    p = amqp_tool("amqp-declare-queue", base, "-q", "q1")
+    assert p.returncode != 0
+    assert "540" in p.stderr and "queue.declare is not implemented yet" in p.stderr, p.stderr
+    p = amqp_tool("amqp-declare-queue", "amqp://guest:bad@%s:%d" % (broker.host, broker.amqp_port),
+                  "-q", "q1")
+    assert p.returncode != 0 and "403" in p.stderr and "ACCESS_REFUSED" in p.stderr, p.stderr
+    p = amqp_tool("amqp-declare-queue", base + "/other", "-q", "q1")
+    assert p.returncode != 0 and "530" in p.stderr, p.stderr
+    still_serves(broker)
