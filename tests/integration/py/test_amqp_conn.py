@@ -527,3 +527,50 @@ def test_amqp_tools_connect_and_get_540_for_later_steps(broker):
     p = amqp_tool("amqp-declare-queue", base + "/other", "-q", "q1")
     assert p.returncode != 0 and "530" in p.stderr, p.stderr
     still_serves(broker)
+
+
+# ---------------------------------------------------------------- no IPv6
+
+def _netns_without_ipv6():
+    import subprocess
+    probe = "ip link set lo up && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1"
+    try:
+        ok = subprocess.run(["unshare", "-rn", "sh", "-c", probe], capture_output=True,
+                            timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        pytest.skip("cannot make a network namespace without IPv6 (unshare -rn)")
+    return "ip link set lo up && sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && exec \"$@\""
+
+
+def test_default_ipv6_address_is_optional_but_explicit_one_is_not(tmp_path):
+    """Without IPv6 the default [::1]:5672 is skipped with a warning (a fresh
+    network namespace: 5672 is free there); an explicit [::1] fails start-up."""
+    import signal
+    import subprocess
+    from cairn_broker import cairn_bin
+    script = _netns_without_ipv6()
+    log = tmp_path / "ns.log"
+    base = ["unshare", "-rn", "sh", "-c", script, "sh", cairn_bin(), "--listen",
+            "127.0.0.1:9092", "--data-dir", str(tmp_path / "data")]
+    with open(log, "wb") as f:
+        p = subprocess.Popen(base, stdout=f, stderr=f)
+    try:
+        deadline = time.time() + 10
+        while "amqp listening on 127.0.0.1:5672" not in log.read_text():
+            assert p.poll() is None, log.read_text()
+            assert time.time() < deadline, log.read_text()
+            time.sleep(0.05)
+        text = log.read_text()
+        assert "cannot listen on ::1:5672" in text and "going on without it" in text
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0, log.read_text()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    r = subprocess.run(base + ["--amqp-listen", "[::1]:5672"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1, r.stderr
+    assert "listen on ::1:5672 failed" in r.stderr
