@@ -146,6 +146,14 @@ static cn_str reply_text(char *buf, size_t cap, uint16_t code, const char *text)
     return (cn_str){buf, n};
 }
 
+/* Client bytes (vhost, user names) go into log lines: no control characters. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 static const char *method_name(uint16_t class_id, uint16_t method_id, char *buf, size_t cap)
 {
     const amqp_method_info *mi = amqp_method_find(class_id, method_id);
@@ -172,6 +180,7 @@ static void vconn_error(asrv_conn *ac, uint16_t code, uint16_t class_id, uint16_
         return;
     char text[256], buf[300], mname[16];
     vsnprintf(text, sizeof(text), fmt, ap);
+    printable(text);
     if (class_id)
         slog_warn("amqp connection %llu from %s: %s (reply %u %s, method %s)",
                   (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c), text, code,
@@ -220,6 +229,7 @@ void asrv__chan_error(asrv_conn *ac, uint16_t ch, uint16_t code, uint16_t class_
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    printable(text);
     slog_info("amqp connection %llu from %s: channel %u: %s (reply %u %s, method %s)",
               (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c), ch, text, code,
               amqp_reply_name(code) ? amqp_reply_name(code) : "?",
@@ -328,9 +338,11 @@ static int table_true(amqp_table t, const char *key)
  * (a field table without its length: LOGIN, PASSWORD) response. 0 or -1. */
 static int credentials(cn_str mech, cn_str resp, cn_str *user, cn_str *pass)
 {
+    if (resp.len <= 0 || !resp.ptr)
+        return -1;
     if (cn_str_eq(mech, "PLAIN")) {
-        const char *p = resp.ptr, *end = resp.ptr + (resp.len > 0 ? resp.len : 0);
-        const char *z1 = resp.len > 0 ? memchr(p, 0, (size_t)(end - p)) : NULL;
+        const char *p = resp.ptr, *end = resp.ptr + resp.len;
+        const char *z1 = memchr(p, 0, (size_t)(end - p));
         if (!z1)
             return -1;
         const char *z2 = memchr(z1 + 1, 0, (size_t)(end - z1 - 1));
@@ -340,7 +352,7 @@ static int credentials(cn_str mech, cn_str resp, cn_str *user, cn_str *pass)
         *pass = (cn_str){z2 + 1, (int32_t)(end - z2 - 1)};
         return 0;
     }
-    amqp_table t = {(const uint8_t *)resp.ptr, resp.len > 0 ? (uint32_t)resp.len : 0};
+    amqp_table t = {(const uint8_t *)resp.ptr, (uint32_t)resp.len};
     amqp_value lv, pv;
     if (amqp_table_check(t) < 0 || amqp_table_get(t, "LOGIN", &lv) != 0 ||
         amqp_table_get(t, "PASSWORD", &pv) != 0 || lv.tag != AMQP_T_LONGSTR ||
@@ -370,19 +382,21 @@ static void on_start_ok(asrv_conn *ac, const amqp_connection_start_ok *m)
     int ok = credentials(m->mechanism, m->response, &user, &pass) == 0 &&
              cn_str_eq(user, "guest") && cn_str_eq(pass, "guest");
     if (!ok) {
-        int ul = user.len > 64 ? 64 : (user.len > 0 ? user.len : 0);
+        char uname[65];
+        snprintf(uname, sizeof(uname), "%.*s", user.len > 64 ? 64 : (user.len > 0 ? user.len : 0),
+                 user.ptr ? user.ptr : "");
+        printable(uname);
         if (ac->auth_failure_close) {
             asrv__conn_error(ac, AMQP_ACCESS_REFUSED, AMQP_CLASS_CONNECTION, 11,
-                             "Login was refused using authentication mechanism %.*s (user '%.*s')",
-                             (int)m->mechanism.len, m->mechanism.ptr, ul,
-                             user.ptr ? user.ptr : "");
+                             "Login was refused using authentication mechanism %.*s (user '%s')",
+                             (int)m->mechanism.len, m->mechanism.ptr, uname);
             return;
         }
-        slog_warn("amqp connection %llu from %s: login refused (mechanism %.*s, user '%.*s'); "
+        slog_warn("amqp connection %llu from %s: login refused (mechanism %.*s, user '%s'); "
                   "closed without connection.close (the client did not announce "
                   "authentication_failure_close)",
                   (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c),
-                  (int)m->mechanism.len, m->mechanism.ptr, ul, user.ptr ? user.ptr : "");
+                  (int)m->mechanism.len, m->mechanism.ptr, uname);
         drop(ac, "AMQP login refused");
         return;
     }
