@@ -78,7 +78,7 @@ trap 'exit 130' INT TERM
 
 # --- broker ------------------------------------------------------------------
 mkdir -p "$TMP/data"
-"$CAIRN_BIN" --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" --set num.partitions=1 \
+"$CAIRN_BIN" --listen "127.0.0.1:$PORT" --amqp-listen off --data-dir "$TMP/data" --set num.partitions=1 \
   >"$TMP/broker.out" 2>"$TMP/broker.log" &
 BROKER_PID=$!
 

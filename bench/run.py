@@ -108,7 +108,7 @@ class Server:
 
 def start_cairn(tmp):
     s = Server("cairn", tmp); s.port = free_port()
-    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{s.port}",
+    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{s.port}", "--amqp-listen", "off",
              "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
     return s
 

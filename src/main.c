@@ -12,23 +12,27 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "amqp/amqp.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
 #include "server/server.h"
 #include "util/common.h"
 #include "util/slog.h"
 
-#define CAIRN_VERSION "0.1.0"
-
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: cairn [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--set key=value ...]\n"
+            "usage: cairn [--config FILE] [--listen HOST:PORT] [--amqp-listen HOST:PORT ...]\n"
+            "             [--data-dir DIR] [--set key=value ...]\n"
             "       cairn --help | --version\n\n"
-            "Cairn is a message broker that speaks the Kafka protocol. With no options it\n"
-            "listens on 127.0.0.1:9092 and keeps its data in ./data.\n\n"
+            "Cairn is a message broker that speaks the Kafka protocol and AMQP 0-9-1. With\n"
+            "no options it listens for Kafka on 127.0.0.1:9092, for AMQP on 127.0.0.1:5672\n"
+            "and [::1]:5672, and keeps its data in ./data.\n\n"
             "  --config FILE       read key=value lines (Kafka broker property names)\n"
             "  --listen HOST:PORT  same as --set listeners=PLAINTEXT://HOST:PORT\n"
+            "  --amqp-listen HOST:PORT\n"
+            "                      AMQP address; repeatable: the first replaces the default\n"
+            "                      amqp.listeners, later ones add to it; 'off' disables AMQP\n"
             "  --data-dir DIR      same as --set log.dirs=DIR\n"
             "  --set KEY=VALUE     set one property (applied after --config)\n"
             "  --help              this text and every property with its default\n"
@@ -66,6 +70,7 @@ int main(int argc, char **argv)
     cairn_config cfg;
     config_init(&cfg);
     const char *config_file = NULL;
+    int amqp_flags = 0; /* --amqp-listen seen so far */
     /* First pass: --help, --version, --config (file values come before overrides). */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -101,6 +106,16 @@ int main(int argc, char **argv)
             char buf[300];
             snprintf(buf, sizeof(buf), "PLAINTEXT://%s", v);
             if (apply(&cfg, "listeners", buf) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--amqp-listen") == 0 && v) {
+            /* The first replaces the list (config file's or default), later ones append. */
+            char buf[1024];
+            if (amqp_flags++ == 0 || strcmp(v, "off") == 0 || cfg.n_amqp == 0)
+                snprintf(buf, sizeof(buf), "%s", v);
+            else
+                snprintf(buf, sizeof(buf), "%s,%s", cfg.amqp_listeners, v);
+            if (apply(&cfg, "amqp.listeners", buf) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--data-dir") == 0 && v) {
@@ -139,7 +154,7 @@ int main(int argc, char **argv)
 
     slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);
     /* The front ends this program serves, peers on one core. */
-    static const srv_frontend *const frontends[] = {&ksrv_frontend};
+    static const srv_frontend *const frontends[] = {&ksrv_frontend, &asrv_frontend};
     srv *server = NULL;
     if (srv_open(&cfg, frontends, (int)CN_ARRAY_LEN(frontends), &server) < 0) {
         config_fini(&cfg);

@@ -29,6 +29,7 @@ typedef enum {
     CFG_BOOL,      /* int, 0 or 1, from "true" / "false" */
     CFG_ENUM,      /* int, index into choices */
     CFG_LISTENERS, /* char * (owned), also sets listen_host and listen_port */
+    CFG_AMQP_LISTENERS, /* char * (owned), also sets n_amqp, amqp_host, amqp_port */
     CFG_ALIAS,     /* another name for key `target`, value multiplied by scale */
     CFG_IGNORED,   /* a Kafka key with no meaning in Cairn: accepted, ignored */
 } cfg_type;
@@ -75,6 +76,11 @@ static const cfg_entry cfg_table[] = {
      .doc = "Where Kafka clients connect: [PLAINTEXT://]HOST:PORT; empty HOST means "
             "0.0.0.0, [ADDR]:PORT for IPv6. Of a comma-separated list the first "
             "PLAINTEXT entry is used."},
+    {.name = "amqp.listeners", .type = CFG_AMQP_LISTENERS, .off = CFG_OFF(amqp_listeners),
+     .def = CONFIG_AMQP_DEFAULT_LISTENERS,
+     .doc = "Where AMQP 0-9-1 clients connect: comma-separated HOST:PORT, [ADDR]:PORT for "
+            "IPv6, empty HOST means 0.0.0.0; off disables AMQP. With the default, an "
+            "address that cannot be bound (no IPv6) is skipped with a warning."},
     C_STR("log.dirs", log_dirs, "./data", check_one_dir,
           "Data directory, one subdirectory per partition (a single directory)."),
     C_I32("node.id", node_id, "1", 0, INT32_MAX, "This broker's id in Metadata responses."),
@@ -456,6 +462,72 @@ static int apply_listeners(cairn_config *c, const char *v, char *err, size_t err
     return 0;
 }
 
+/* "off", or a comma-separated list of HOST:PORT (no listener names). */
+static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
+{
+    char *hosts[CONFIG_AMQP_MAX_LISTENERS];
+    int ports[CONFIG_AMQP_MAX_LISTENERS];
+    int n = 0, rc = 0;
+    if (strcmp(v, "off") != 0) {
+        const char *p = v;
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            const char *end = comma ? comma : p + strlen(p);
+            while (p < end && isspace((unsigned char)*p))
+                p++;
+            const char *e = end;
+            while (e > p && isspace((unsigned char)e[-1]))
+                e--;
+            char host[256];
+            int port, plaintext;
+            if (e == p) {
+                set_err(err, err_len, "amqp.listeners: empty item in '%s' (or 'off')", v);
+                rc = -CN_EINVAL;
+                break;
+            }
+            if (memmem(p, (size_t)(e - p), "://", 3)) {
+                set_err(err, err_len, "amqp.listeners: '%.*s' is not HOST:PORT", (int)(e - p), p);
+                rc = -CN_EINVAL;
+                break;
+            }
+            if (n == CONFIG_AMQP_MAX_LISTENERS) {
+                set_err(err, err_len, "amqp.listeners: more than %d addresses",
+                        CONFIG_AMQP_MAX_LISTENERS);
+                rc = -CN_EINVAL;
+                break;
+            }
+            rc = parse_listener(p, (size_t)(e - p), host, sizeof(host), &port, &plaintext, err,
+                                err_len);
+            if (rc < 0) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "%s", err); /* "listeners: ..." */
+                set_err(err, err_len, "amqp.%s", msg);
+                break;
+            }
+            hosts[n] = xstrdup(host);
+            ports[n++] = port;
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+    }
+    if (rc < 0) {
+        for (int i = 0; i < n; i++)
+            free(hosts[i]);
+        return rc;
+    }
+    for (int i = 0; i < c->n_amqp; i++)
+        free(c->amqp_host[i]);
+    for (int i = 0; i < n; i++) {
+        c->amqp_host[i] = hosts[i];
+        c->amqp_port[i] = ports[i];
+    }
+    c->n_amqp = n;
+    c->amqp_default = 0; /* config_init sets it after applying the defaults */
+    slot_set_str(&c->amqp_listeners, v);
+    return 0;
+}
+
 /* Broker config ---------------------------------------------------------- */
 
 /* Validate v for entry e and store it in c; name is the key as the user wrote
@@ -471,6 +543,8 @@ static int cfg_apply(const cfg_entry *e, const char *name, cairn_config *c, cons
         return 0;
     case CFG_LISTENERS:
         return apply_listeners(c, v, err, err_len);
+    case CFG_AMQP_LISTENERS:
+        return apply_amqp_listeners(c, v, err, err_len);
     case CFG_STR:
         if (!*v) {
             set_err(err, err_len, "%s: value must not be empty", name);
@@ -522,14 +596,18 @@ void config_init(cairn_config *c)
             slog_error("bad built-in default: %s", err);
         CN_ASSERT(rc == 0);
     }
+    c->amqp_default = 1;
 }
 
 void config_fini(cairn_config *c)
 {
     for (size_t i = 0; i < CN_ARRAY_LEN(cfg_table); i++)
-        if (cfg_table[i].type == CFG_STR || cfg_table[i].type == CFG_LISTENERS)
+        if (cfg_table[i].type == CFG_STR || cfg_table[i].type == CFG_LISTENERS ||
+            cfg_table[i].type == CFG_AMQP_LISTENERS)
             free(*(char **)field(c, cfg_table[i].off));
     free(c->listen_host);
+    for (int i = 0; i < c->n_amqp; i++)
+        free(c->amqp_host[i]);
     memset(c, 0, sizeof(*c));
 }
 

@@ -11,6 +11,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The program's version: `cairn --version`, the log, and what front ends
+ * announce (AMQP's server-properties). */
+#define CAIRN_VERSION "0.1.0"
+
+/* Most AMQP listen addresses (amqp.listeners items). */
+#define CONFIG_AMQP_MAX_LISTENERS 8
+/* The built-in amqp.listeners. */
+#define CONFIG_AMQP_DEFAULT_LISTENERS "127.0.0.1:5672,[::1]:5672"
+
 typedef enum { TS_CREATE_TIME = 0, TS_LOG_APPEND_TIME = 1 } config_ts_type;
 
 /* Broker-wide settings. Strings are owned by the struct (config_fini frees). */
@@ -18,6 +27,12 @@ typedef struct cairn_config {
     char *listeners;             /* listeners: "PLAINTEXT://127.0.0.1:9092" */
     char *listen_host;           /* derived from listeners */
     int listen_port;             /* derived from listeners */
+    char *amqp_listeners;        /* amqp.listeners: "127.0.0.1:5672,[::1]:5672" or "off" */
+    /* Derived from amqp_listeners (n_amqp 0 when "off"); the hosts are owned. */
+    int n_amqp;
+    char *amqp_host[CONFIG_AMQP_MAX_LISTENERS];
+    int amqp_port[CONFIG_AMQP_MAX_LISTENERS];
+    int amqp_default;            /* 1 while amqp.listeners holds the built-in default */
     char *log_dirs;              /* log.dirs: "./data" (one directory) */
     int32_t node_id;             /* node.id (alias broker.id): 1 */
     int32_t num_partitions;      /* num.partitions: 1 */

@@ -52,6 +52,11 @@ static int listen_one(srv *s, int i, const srv_addr *a)
     };
     net_server *ns = NULL;
     int rc = net_server_new(s->l, a->host, a->port, &lim, s->fes[i]->proto, s->fe[i], &ns);
+    if (rc < 0 && a->optional) {
+        slog_warn("%s: cannot listen on %s:%d (%s); going on without it", s->fes[i]->name,
+                  a->host, a->port, cn_strerror(rc));
+        return 0;
+    }
     if (rc < 0)
         return rc;
     s->ls[s->n_ls++] = (srv_listener){i, ns};

@@ -29,6 +29,10 @@
 typedef struct srv_addr {
     const char *host;
     int port;                       /* 0: the kernel picks one */
+    /* 1: failing to bind it is a warning and the server goes on without it
+     * (a default address the machine may lack, such as [::1] without IPv6);
+     * 0: failing to bind it fails srv_open. */
+    int optional;
 } srv_addr;
 
 /* One front end. */

@@ -103,7 +103,8 @@ class Broker:
         self.proc = None
 
     def start(self, settings, env_extra=None, wait=True):
-        argv = [self.bin, "--listen", self.bootstrap, "--data-dir", self.data]
+        argv = [self.bin, "--listen", self.bootstrap, "--amqp-listen", "off", "--data-dir",
+                self.data]
         for k, v in settings.items():
             argv += ["--set", "%s=%s" % (k, v)]
         env = dict(os.environ)

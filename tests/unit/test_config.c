@@ -242,6 +242,47 @@ static void test_listeners_reject_bad_values(void **state)
     config_fini(&c);
 }
 
+static void test_amqp_listeners(void **state)
+{
+    (void)state;
+    cairn_config c;
+    config_init(&c);
+    /* Default: two addresses, IPv6 in brackets; marked as the default. */
+    assert_string_equal(c.amqp_listeners, "127.0.0.1:5672,[::1]:5672");
+    assert_int_equal(c.n_amqp, 2);
+    assert_string_equal(c.amqp_host[0], "127.0.0.1");
+    assert_int_equal(c.amqp_port[0], 5672);
+    assert_string_equal(c.amqp_host[1], "::1");
+    assert_int_equal(c.amqp_port[1], 5672);
+    assert_int_equal(c.amqp_default, 1);
+    /* A list, with spaces and an empty host (every interface). */
+    set_ok(&c, "amqp.listeners", "127.0.0.1:5673, [::1]:5674 ,:5675");
+    assert_int_equal(c.n_amqp, 3);
+    assert_string_equal(c.amqp_host[1], "::1");
+    assert_int_equal(c.amqp_port[1], 5674);
+    assert_string_equal(c.amqp_host[2], "0.0.0.0");
+    assert_int_equal(c.amqp_default, 0);
+    /* Bad values change nothing and name the key. */
+    expect_set_error(&c, "amqp.listeners", "host:0", -CN_EINVAL, "amqp.listeners: port 0");
+    expect_set_error(&c, "amqp.listeners", "::1:5672", -CN_EINVAL, "needs [brackets]");
+    expect_set_error(&c, "amqp.listeners", "a:1,", -CN_EINVAL, "empty item");
+    expect_set_error(&c, "amqp.listeners", "", -CN_EINVAL, "empty item");
+    expect_set_error(&c, "amqp.listeners", "amqp://h:5672", -CN_EINVAL, "is not HOST:PORT");
+    expect_set_error(&c, "amqp.listeners", "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9", -CN_EINVAL,
+                     "more than 8");
+    assert_int_equal(c.n_amqp, 3);
+    assert_string_equal(c.amqp_listeners, "127.0.0.1:5673, [::1]:5674 ,:5675");
+    /* off: no address. */
+    set_ok(&c, "amqp.listeners", "off");
+    assert_int_equal(c.n_amqp, 0);
+    assert_string_equal(c.amqp_listeners, "off");
+    /* Setting the default's text explicitly is not the default any more. */
+    set_ok(&c, "amqp.listeners", "127.0.0.1:5672,[::1]:5672");
+    assert_int_equal(c.n_amqp, 2);
+    assert_int_equal(c.amqp_default, 0);
+    config_fini(&c);
+}
+
 static void test_ignored_kafka_keys_are_accepted(void **state)
 {
     (void)state;
@@ -503,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_aliases_set_canonical_fields),
         cmocka_unit_test(test_listeners_parse_host_and_port),
         cmocka_unit_test(test_listeners_reject_bad_values),
+        cmocka_unit_test(test_amqp_listeners),
         cmocka_unit_test(test_ignored_kafka_keys_are_accepted),
         cmocka_unit_test(test_load_file_with_comments_and_whitespace),
         cmocka_unit_test(test_load_file_errors_name_file_and_line),

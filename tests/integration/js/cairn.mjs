@@ -29,7 +29,8 @@ export async function startBroker (settings = {}) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'cairn-js-'))
   const logPath = join(dir, 'broker.log')
-  const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data')]
+  // AMQP off: these suites speak Kafka, and the default 5672 would collide between parallel brokers.
+  const args = ['--listen', `127.0.0.1:${port}`, '--amqp-listen', 'off', '--data-dir', join(dir, 'data')]
   for (const [k, v] of Object.entries(settings)) args.push('--set', `${k}=${v}`)
   const logFd = openSync(logPath, 'a')
   const proc = spawn(CAIRN_BIN, args, { stdio: ['ignore', logFd, logFd] })

@@ -1,0 +1,35 @@
+/* AMQP 0-9-1 front end (RabbitMQ's dialect, issue 10; plan in
+ * docs/amqp-plan.md): a peer of the Kafka front end on the same core.
+ *
+ * Today it serves the connection layer only: the protocol header, the
+ * handshake (Start/StartOk with PLAIN and AMQPLAIN, Tune/TuneOk, Open on
+ * vhost "/"), heartbeats both ways, Close/CloseOk on the connection,
+ * channel open/close/flow. Every method of the later steps (exchange.*,
+ * queue.*, basic.*, confirm.*, tx.*) is answered with connection.close 540
+ * NOT_IMPLEMENTED. The connection state machine and its table are in
+ * conn.c; channel methods in ah_channel.c; framing and the server row in
+ * framing.c.
+ *
+ * asrv owns the per-connection contexts (made by the protocol's conn_open,
+ * freed by conn_close) and the server-properties table it announces. It
+ * holds the core but owns nothing of it. Loop thread only. */
+#ifndef CAIRN_AMQP_H
+#define CAIRN_AMQP_H
+#include "core/core.h"
+#include "net/net.h"
+#include "server/server.h"
+
+typedef struct asrv asrv;
+
+/* Create the front end on the core (free it before core_close). Never NULL. */
+asrv *asrv_new(core *c);
+/* Free; connections still open keep no reference to it after their
+ * listeners are freed (srv_close order). NULL is a no-op. */
+void asrv_free(asrv *as);
+/* The AMQP protocol table (framing.c): serve a listener with it and the asrv
+ * as arg. */
+extern const net_proto asrv_proto;
+/* The AMQP row of the server's front-end table (server/server.h): listens on
+ * every address of amqp.listeners (none when "off"). */
+extern const srv_frontend asrv_frontend;
+#endif
