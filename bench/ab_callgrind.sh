@@ -22,8 +22,10 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 run() {  # run NAME BIN -> prints Ir
   local name=$1 bin=$2 port d
   port=$(free_port); d=$TMP/$name; mkdir -p "$d"
+  local amqp_off=()   # brokers side by side must not share 5672; older builds lack the flag
+  "$bin" --help 2>/dev/null | grep -q -- --amqp-listen && amqp_off=(--amqp-listen off)
   valgrind --tool=callgrind --callgrind-out-file="$d/callgrind.out" "$bin" \
-    --listen "127.0.0.1:$port" --amqp-listen off --data-dir "$d/data" --set num.partitions=1 2>"$d/log" &
+    --listen "127.0.0.1:$port" "${amqp_off[@]}" --data-dir "$d/data" --set num.partitions=1 2>"$d/log" &
   local vp=$!
   for _ in $(seq 300); do grep -q "listening" "$d/log" 2>/dev/null && break; sleep 0.2; done
   local b="--bootstrap 127.0.0.1:$port --quiet"

@@ -78,7 +78,10 @@ trap 'exit 130' INT TERM
 
 # --- broker ------------------------------------------------------------------
 mkdir -p "$TMP/data"
-"$CAIRN_BIN" --listen "127.0.0.1:$PORT" --amqp-listen off --data-dir "$TMP/data" --set num.partitions=1 \
+# AMQP off (brokers side by side must not share 5672); older builds lack the flag.
+AMQP_OFF=()
+"$CAIRN_BIN" --help 2>/dev/null | grep -q -- --amqp-listen && AMQP_OFF=(--amqp-listen off)
+"$CAIRN_BIN" --listen "127.0.0.1:$PORT" "${AMQP_OFF[@]}" --data-dir "$TMP/data" --set num.partitions=1 \
   >"$TMP/broker.out" 2>"$TMP/broker.log" &
 BROKER_PID=$!
 
