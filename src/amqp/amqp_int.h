@@ -22,12 +22,115 @@
 /* After we send connection.close, wait this long for close-ok. */
 #define ASRV_CLOSE_WAIT_MS 1000
 
+/* Exchanges, queues, bindings and messages (ah_queue.c). For now all of it
+ * lives in memory (docs/amqp-plan.md "What exists today"): the kvlog
+ * __amqp_meta and the queue partitions are the next stages. */
+typedef struct amsg {            /* one published message, shared by the queues it went to */
+    int refs;
+    cn_str exchange, routing_key; /* copies (in buf) */
+    uint8_t *hdr;                /* the content header payload as the client sent it */
+    size_t hdr_len;
+    uint8_t *body;
+    size_t body_len;
+    char *buf;                   /* exchange + routing key bytes */
+} amsg;
+
+typedef struct aq_entry {
+    amsg *m;
+    int redelivered;
+} aq_entry;
+
+struct asrv_conn;
+struct aconsumer;
+
+typedef struct aqueue {
+    char *name;
+    int32_t name_len;
+    uint64_t id;
+    uint8_t durable, exclusive, auto_delete, deleted;
+    struct asrv_conn *owner;     /* exclusive: the declaring connection */
+    uint8_t *args;               /* the declare arguments (copy) */
+    uint32_t args_len;
+    aq_entry *ring;              /* ready messages: ring[(head + i) % cap], i < n */
+    size_t cap, head, n;
+    struct aconsumer **cons;     /* consumers, served round-robin from rr */
+    int n_cons, cap_cons, rr;
+    int had_consumer;            /* auto-delete: deleted when the last one cancels */
+    int refs;                    /* 1 while declared + 1 per unacked delivery */
+} aqueue;
+
+enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
+
+typedef struct abinding {
+    aqueue *q;
+    char *key;
+    int32_t key_len;
+    uint8_t *args;
+    uint32_t args_len;
+} abinding;
+
+typedef struct aexchange {
+    char *name;
+    int32_t name_len;
+    int type;
+    uint8_t durable, auto_delete, internal, builtin;
+    abinding *b;
+    int n_b, cap_b;
+} aexchange;
+
 struct asrv {
     core *core;
     loop *l;
     wbuf props;                  /* server-properties table entries (connection.start) */
     struct asrv_conn *conns;     /* open connections (for the shutdown Close) */
+    aexchange **ex;
+    int n_ex, cap_ex;
+    aqueue **q;
+    int n_q, cap_q;
+    uint64_t next_qid;
+    uint64_t gen;                /* server-named queues and consumer tags */
 };
+
+/* A delivery awaiting its ack (per channel, in tag order). */
+typedef struct adelivery {
+    uint64_t tag;
+    aqueue *q;                   /* holds a ref */
+    amsg *m;                     /* holds a ref */
+    struct aconsumer *cons;      /* NULL for basic.get */
+} adelivery;
+
+typedef struct aconsumer {
+    struct asrv_conn *ac;
+    uint16_t ch;
+    char tag[256];
+    int32_t tag_len;
+    aqueue *q;
+    uint8_t no_ack, exclusive;
+    uint16_t prefetch;           /* 0: unlimited */
+    uint32_t unacked;
+} aconsumer;
+
+/* Per open channel: delivery tags, unacked deliveries, consumers, prefetch,
+ * confirms and the content being assembled. */
+typedef struct achan {
+    uint64_t next_tag;           /* last delivery tag given */
+    adelivery *unacked;
+    size_t n_unacked, cap_unacked;
+    aconsumer **cons;
+    int n_cons, cap_cons;
+    uint16_t prefetch;           /* basic.qos prefetch_count for new consumers */
+    uint8_t confirm;             /* confirm.select done */
+    uint64_t pub_seq;            /* publishes seen in confirm mode */
+    /* content assembly: a basic.publish waiting for its header and body */
+    int pending;                 /* 0 none, 1 waiting header, 2 waiting body */
+    char pub_exchange[256], pub_key[256];
+    int32_t pub_exchange_len, pub_key_len;
+    uint8_t pub_mandatory;
+    uint8_t *pub_hdr;
+    size_t pub_hdr_len;
+    uint64_t body_size;
+    wbuf body;
+} achan;
 
 /* Connection states; the transition table is in conn.c. */
 typedef enum {
@@ -62,6 +165,7 @@ typedef struct asrv_conn {
     uint8_t *chan;               /* ACH_* per channel 0..channel_max (chan[0] unused) */
     uint8_t *chan_flow;          /* channel.flow active per channel (1 = deliver) */
     int n_chan;                  /* channels open or closing */
+    achan **cs;                  /* per open channel (NULL when free or closing) */
 } asrv_conn;
 
 /* conn.c: the net_proto callbacks (framing.c wires them) */
@@ -86,6 +190,31 @@ void asrv__chan_error(asrv_conn *ac, uint16_t ch, uint16_t code, uint16_t class_
 
 /* Send 320 CONNECTION_FORCED to every connection and forget them (asrv_free). */
 void asrv__shutdown(asrv *as);
+
+/* ah_queue.c: exchange.* and queue.* methods; the routing tables. */
+void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m);
+void asrv__meta_init(asrv *as);
+void asrv__meta_free(asrv *as);
+/* Route m (exchange, routing key, headers) into every matching queue;
+ * returns the number of queues; -1 when the exchange does not exist. */
+int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table headers);
+aqueue *asrv__queue_find(asrv *as, cn_str name);
+void asrv__queue_unref(aqueue *q);
+void asrv__queue_push(aqueue *q, amsg *m, int redelivered, int front);
+int asrv__queue_pop(aqueue *q, aq_entry *out);
+void asrv__queue_delete(asrv *as, aqueue *q);
+void amsg_unref(amsg *m);
+
+/* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
+void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);
+void ah_content(asrv_conn *ac, uint16_t ch, const amqp_frame *f);
+/* Deliver ready messages of q to its consumers (round-robin, prefetch). */
+void asrv__dispatch(aqueue *q);
+/* Channel ch is going away (closed by either side, or the connection):
+ * requeue its unacked deliveries (redelivered), cancel its consumers. */
+void asrv__chan_release(asrv_conn *ac, uint16_t ch);
+/* The connection goes away: release every channel, delete its exclusive queues. */
+void asrv__conn_release(asrv_conn *ac);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */

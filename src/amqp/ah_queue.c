@@ -1,0 +1,690 @@
+/* exchange.* and queue.* methods, the routing tables and the ready
+ * messages of each queue (amqp_int.h).
+ *
+ * Everything here is in memory for now: exchanges, queues and bindings die
+ * with the process whatever their durable flag, and so do messages
+ * (docs/amqp-plan.md "What exists today"; the kvlog __amqp_meta and one
+ * internal partition per durable queue are the next stages).
+ *
+ * Pre-declared: the default exchange "" (direct; every queue is bound to
+ * it under its own name, implicitly), amq.direct, amq.fanout, amq.topic,
+ * amq.headers and amq.match (headers). Declaring a name under "amq." (or
+ * "") without passive is 403 ACCESS_REFUSED, as RabbitMQ. Soft errors
+ * (404 NOT_FOUND, 403, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) close
+ * the channel; an unknown exchange type is 503 COMMAND_INVALID on the
+ * connection; queue arguments of features not built (TTL, DLX, length
+ * limits, priorities, streams) are 540 NOT_IMPLEMENTED. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "amqp/amqp_int.h"
+#include "amqp/route.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+static int str_is(cn_str s, const char *p, int32_t len)
+{
+    int32_t sl = s.len > 0 ? s.len : 0;
+    return sl == len && (len == 0 || memcmp(s.ptr, p, (size_t)len) == 0);
+}
+
+static char *dup_bytes(const void *p, size_t n)
+{
+    char *d = xmalloc(n + 1);
+    if (n)
+        memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
+static int32_t slen(cn_str s) { return s.len > 0 ? s.len : 0; }
+
+#define SARG(s) (int)slen(s), (s).ptr ? (s).ptr : ""
+
+/* Messages ---------------------------------------------------------------- */
+
+void amsg_unref(amsg *m)
+{
+    if (m && --m->refs == 0) {
+        free(m->hdr);
+        free(m->body);
+        free(m->buf);
+        free(m);
+    }
+}
+
+/* Queues ------------------------------------------------------------------ */
+
+void asrv__queue_push(aqueue *q, amsg *m, int redelivered, int front)
+{
+    if (q->n == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 16;
+        aq_entry *r = xmalloc(ncap * sizeof(*r));
+        for (size_t i = 0; i < q->n; i++)
+            r[i] = q->ring[(q->head + i) % q->cap];
+        free(q->ring);
+        q->ring = r;
+        q->cap = ncap;
+        q->head = 0;
+    }
+    m->refs++;
+    aq_entry e = {m, redelivered};
+    if (front) {
+        q->head = (q->head + q->cap - 1) % q->cap;
+        q->ring[q->head] = e;
+    } else {
+        q->ring[(q->head + q->n) % q->cap] = e;
+    }
+    q->n++;
+}
+
+int asrv__queue_pop(aqueue *q, aq_entry *out)
+{
+    if (!q->n)
+        return 0;
+    *out = q->ring[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->n--;
+    return 1; /* the caller takes the ring's ref */
+}
+
+static uint32_t queue_purge(aqueue *q)
+{
+    uint32_t n = (uint32_t)q->n;
+    aq_entry e;
+    while (asrv__queue_pop(q, &e))
+        amsg_unref(e.m);
+    return n;
+}
+
+void asrv__queue_unref(aqueue *q)
+{
+    if (q && --q->refs == 0) {
+        queue_purge(q);
+        free(q->ring);
+        free(q->cons);
+        free(q->args);
+        free(q->name);
+        free(q);
+    }
+}
+
+aqueue *asrv__queue_find(asrv *as, cn_str name)
+{
+    for (int i = 0; i < as->n_q; i++)
+        if (str_is(name, as->q[i]->name, as->q[i]->name_len))
+            return as->q[i];
+    return NULL;
+}
+
+static aexchange *exchange_find(asrv *as, cn_str name)
+{
+    for (int i = 0; i < as->n_ex; i++)
+        if (str_is(name, as->ex[i]->name, as->ex[i]->name_len))
+            return as->ex[i];
+    return NULL;
+}
+
+static void binding_free(abinding *b)
+{
+    free(b->key);
+    free(b->args);
+}
+
+static void exchange_free(aexchange *x)
+{
+    for (int i = 0; i < x->n_b; i++)
+        binding_free(&x->b[i]);
+    free(x->b);
+    free(x->name);
+    free(x);
+}
+
+static void exchange_remove(asrv *as, aexchange *x)
+{
+    for (int i = 0; i < as->n_ex; i++)
+        if (as->ex[i] == x) {
+            as->ex[i] = as->ex[--as->n_ex];
+            break;
+        }
+    exchange_free(x);
+}
+
+/* Remove binding i of x; an auto-delete exchange goes with its last one. */
+static void binding_remove(asrv *as, aexchange *x, int i)
+{
+    binding_free(&x->b[i]);
+    x->b[i] = x->b[--x->n_b];
+    if (x->auto_delete && x->n_b == 0 && !x->builtin)
+        exchange_remove(as, x);
+}
+
+void asrv__queue_delete(asrv *as, aqueue *q)
+{
+    if (q->deleted)
+        return;
+    q->deleted = 1;
+    for (int i = 0; i < as->n_ex; i++) {
+        aexchange *x = as->ex[i];
+        for (int j = x->n_b - 1; j >= 0; j--)
+            if (x->b[j].q == q) {
+                int n_before = as->n_ex;
+                binding_remove(as, x, j);
+                if (as->n_ex != n_before) { /* x itself went (auto-delete) */
+                    i--;
+                    break;
+                }
+            }
+    }
+    for (int i = 0; i < as->n_q; i++)
+        if (as->q[i] == q) {
+            as->q[i] = as->q[--as->n_q];
+            break;
+        }
+    /* Consumers: told with basic.cancel (consumer_cancel_notify). */
+    while (q->n_cons) {
+        aconsumer *c = q->cons[q->n_cons - 1];
+        q->n_cons--;
+        achan *cs = c->ac->cs ? c->ac->cs[c->ch] : NULL;
+        if (cs) {
+            for (int k = 0; k < cs->n_cons; k++)
+                if (cs->cons[k] == c) {
+                    cs->cons[k] = cs->cons[--cs->n_cons];
+                    break;
+                }
+            /* unacked deliveries of c stay on the channel (cons cleared) */
+            for (size_t k = 0; k < cs->n_unacked; k++)
+                if (cs->unacked[k].cons == c)
+                    cs->unacked[k].cons = NULL;
+            if (c->ac->state == ASRV_OPEN) { /* consumer_cancel_notify */
+                amqp_basic_cancel bc;
+                amqp_basic_cancel_init(&bc);
+                bc.consumer_tag = (cn_str){c->tag, c->tag_len};
+                bc.nowait = 1;
+                asrv__send_method(c->ac, c->ch, AMQP_BASIC_CANCEL, &bc);
+            }
+        }
+        free(c);
+    }
+    queue_purge(q);
+    asrv__queue_unref(q);
+}
+
+/* Routing ----------------------------------------------------------------- */
+
+static int binding_matches(const aexchange *x, const abinding *b, const amsg *m,
+                           amqp_table headers)
+{
+    switch (x->type) {
+    case AX_FANOUT:
+        return 1;
+    case AX_DIRECT:
+        return str_is(m->routing_key, b->key, b->key_len);
+    case AX_TOPIC:
+        return asrv_topic_match((cn_str){b->key, b->key_len}, m->routing_key);
+    case AX_HEADERS:
+        return asrv_headers_match((amqp_table){b->args, b->args_len}, headers);
+    }
+    return 0;
+}
+
+int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table headers)
+{
+    cn_str xname = {ex, ex_len};
+    if (ex_len == 0) {
+        aqueue *q = asrv__queue_find(as, m->routing_key);
+        if (!q)
+            return 0;
+        asrv__queue_push(q, m, 0, 0);
+        asrv__dispatch(q);
+        return 1;
+    }
+    aexchange *x = exchange_find(as, xname);
+    if (!x)
+        return -1;
+    /* Each queue once, however many of its bindings match. */
+    aqueue *hit[64];
+    aqueue **hits = hit;
+    int n = 0, cap = 64;
+    for (int i = 0; i < x->n_b; i++) {
+        abinding *b = &x->b[i];
+        if (!binding_matches(x, b, m, headers))
+            continue;
+        int dup = 0;
+        for (int j = 0; j < n && !dup; j++)
+            dup = hits[j] == b->q;
+        if (dup)
+            continue;
+        if (n == cap) {
+            aqueue **nh = xmalloc((size_t)cap * 2 * sizeof(*nh));
+            memcpy(nh, hits, (size_t)n * sizeof(*nh));
+            if (hits != hit)
+                free(hits);
+            hits = nh;
+            cap *= 2;
+        }
+        hits[n++] = b->q;
+    }
+    for (int j = 0; j < n; j++) {
+        hits[j]->refs++; /* dispatch may delete nothing, but be safe */
+        asrv__queue_push(hits[j], m, 0, 0);
+    }
+    for (int j = 0; j < n; j++) {
+        asrv__dispatch(hits[j]);
+        asrv__queue_unref(hits[j]);
+    }
+    if (hits != hit)
+        free(hits);
+    return n;
+}
+
+/* Exchanges --------------------------------------------------------------- */
+
+static aexchange *exchange_add(asrv *as, cn_str name, int type)
+{
+    aexchange *x = xcalloc(1, sizeof(*x));
+    x->name = dup_bytes(name.ptr, (size_t)slen(name));
+    x->name_len = slen(name);
+    x->type = type;
+    if (as->n_ex == as->cap_ex) {
+        as->cap_ex = as->cap_ex ? as->cap_ex * 2 : 16;
+        as->ex = xrealloc(as->ex, (size_t)as->cap_ex * sizeof(*as->ex));
+    }
+    as->ex[as->n_ex++] = x;
+    return x;
+}
+
+static int exchange_type(cn_str t)
+{
+    if (cn_str_eq(t, "direct"))
+        return AX_DIRECT;
+    if (cn_str_eq(t, "fanout"))
+        return AX_FANOUT;
+    if (cn_str_eq(t, "topic"))
+        return AX_TOPIC;
+    if (cn_str_eq(t, "headers"))
+        return AX_HEADERS;
+    return -1;
+}
+
+static const char *const type_names[] = {"direct", "fanout", "topic", "headers"};
+
+void asrv__meta_init(asrv *as)
+{
+    static const struct {
+        const char *name;
+        int type;
+    } builtin[] = {
+        {"", AX_DIRECT},           {"amq.direct", AX_DIRECT},   {"amq.fanout", AX_FANOUT},
+        {"amq.topic", AX_TOPIC},   {"amq.headers", AX_HEADERS}, {"amq.match", AX_HEADERS},
+    };
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+        aexchange *x = exchange_add(as, cn_str_c(builtin[i].name), builtin[i].type);
+        x->durable = 1;
+        x->builtin = 1;
+    }
+    as->next_qid = 1;
+}
+
+void asrv__meta_free(asrv *as)
+{
+    while (as->n_q)
+        asrv__queue_delete(as, as->q[as->n_q - 1]);
+    for (int i = 0; i < as->n_ex; i++)
+        exchange_free(as->ex[i]);
+    free(as->ex);
+    free(as->q);
+    as->ex = NULL;
+    as->q = NULL;
+    as->n_ex = as->n_q = 0;
+}
+
+static int reserved_name(cn_str name)
+{
+    return slen(name) == 0 || (slen(name) >= 4 && memcmp(name.ptr, "amq.", 4) == 0);
+}
+
+static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_declare *m)
+{
+    asrv *as = ac->as;
+    aexchange *x = exchange_find(as, m->exchange);
+    if (m->passive) {
+        if (!x) {
+            asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_EXCHANGE, 10,
+                             "no exchange '%.*s' in vhost '/'", SARG(m->exchange));
+            return;
+        }
+    } else {
+        if (reserved_name(m->exchange)) {
+            asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_EXCHANGE, 10,
+                             "exchange name '%.*s' contains reserved prefix 'amq.*'",
+                             SARG(m->exchange));
+            return;
+        }
+        int type = exchange_type(m->type);
+        if (type < 0) {
+            if (slen(m->type) > 0 && m->type.len >= 2 && memcmp(m->type.ptr, "x-", 2) == 0)
+                asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, AMQP_CLASS_EXCHANGE, 10,
+                                 "exchange type '%.*s' is not implemented", SARG(m->type));
+            else
+                asrv__conn_error(ac, AMQP_COMMAND_INVALID, AMQP_CLASS_EXCHANGE, 10,
+                                 "unknown exchange type '%.*s'", SARG(m->type));
+            return;
+        }
+        if (slen(m->exchange) == 0 || m->exchange.len > 255)
+            return;
+        if (x) {
+            if (x->type != type || x->durable != m->durable || x->auto_delete != m->auto_delete ||
+                x->internal != m->internal) {
+                asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_EXCHANGE, 10,
+                                 "inequivalent arg for exchange '%.*s': declared type '%s' "
+                                 "durable %u auto_delete %u internal %u",
+                                 SARG(m->exchange), type_names[x->type], x->durable,
+                                 x->auto_delete, x->internal);
+                return;
+            }
+        } else {
+            x = exchange_add(as, m->exchange, type);
+            x->durable = m->durable;
+            x->auto_delete = m->auto_delete;
+            x->internal = m->internal;
+        }
+    }
+    if (!m->nowait) {
+        amqp_exchange_declare_ok ok;
+        amqp_exchange_declare_ok_init(&ok);
+        asrv__send_method(ac, ch, AMQP_EXCHANGE_DECLARE_OK, &ok);
+    }
+}
+
+static void on_exchange_delete(asrv_conn *ac, uint16_t ch, const amqp_exchange_delete *m)
+{
+    asrv *as = ac->as;
+    if (reserved_name(m->exchange)) {
+        asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_EXCHANGE, 20,
+                         "exchange '%.*s' cannot be deleted", SARG(m->exchange));
+        return;
+    }
+    aexchange *x = exchange_find(as, m->exchange);
+    if (x) {
+        if (m->if_unused && x->n_b > 0) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_EXCHANGE, 20,
+                             "exchange '%.*s' in use", SARG(m->exchange));
+            return;
+        }
+        exchange_remove(as, x);
+    }
+    if (!m->nowait) {
+        amqp_exchange_delete_ok ok;
+        amqp_exchange_delete_ok_init(&ok);
+        asrv__send_method(ac, ch, AMQP_EXCHANGE_DELETE_OK, &ok);
+    }
+}
+
+/* Queues: declare, bind, unbind, purge, delete ----------------------------- */
+
+/* The queue named name for connection ac: NULL after a soft error (404
+ * when missing, 405 when another connection's exclusive queue). */
+static aqueue *queue_get(asrv_conn *ac, uint16_t ch, cn_str name, uint16_t mid)
+{
+    aqueue *q = asrv__queue_find(ac->as, name);
+    if (!q) {
+        asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_QUEUE, mid,
+                         "no queue '%.*s' in vhost '/'", SARG(name));
+        return NULL;
+    }
+    if (q->exclusive && q->owner != ac) {
+        asrv__chan_error(ac, ch, AMQP_RESOURCE_LOCKED, AMQP_CLASS_QUEUE, mid,
+                         "cannot obtain exclusive access to locked queue '%.*s' in vhost '/'",
+                         SARG(name));
+        return NULL;
+    }
+    return q;
+}
+
+/* 0 when the queue arguments are all supported; else answers 540. */
+static int queue_args_ok(asrv_conn *ac, amqp_table args)
+{
+    if (amqp_table_check(args) < 0) {
+        asrv__conn_error(ac, AMQP_SYNTAX_ERROR, AMQP_CLASS_QUEUE, 10, "malformed arguments");
+        return -1;
+    }
+    amqp_iter it;
+    amqp_table_iter(&it, args);
+    cn_str k;
+    amqp_value v;
+    while (amqp_table_next(&it, &k, &v) > 0) {
+        if (str_is(k, "x-queue-mode", 12))
+            continue;
+        if (str_is(k, "x-queue-type", 12) && v.tag == AMQP_T_LONGSTR &&
+            str_is(v.u.str, "classic", 7))
+            continue;
+        if (slen(k) >= 2 && memcmp(k.ptr, "x-", 2) == 0) {
+            asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, AMQP_CLASS_QUEUE, 10,
+                             "queue argument '%.*s' is not implemented yet", SARG(k));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void declare_ok(asrv_conn *ac, uint16_t ch, const aqueue *q)
+{
+    amqp_queue_declare_ok ok;
+    amqp_queue_declare_ok_init(&ok);
+    ok.queue = (cn_str){q->name, q->name_len};
+    ok.message_count = (uint32_t)q->n;
+    ok.consumer_count = (uint32_t)q->n_cons;
+    asrv__send_method(ac, ch, AMQP_QUEUE_DECLARE_OK, &ok);
+}
+
+static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declare *m)
+{
+    asrv *as = ac->as;
+    if (m->passive) {
+        aqueue *q = queue_get(ac, ch, m->queue, 10);
+        if (q && !m->nowait)
+            declare_ok(ac, ch, q);
+        return;
+    }
+    char gen[64];
+    cn_str name = m->queue;
+    if (slen(name) == 0) {
+        unsigned long long r = (unsigned long long)time(NULL) ^ ((unsigned long long)rand() << 20);
+        int n = snprintf(gen, sizeof(gen), "amq.gen-%llx-%llu", r, (unsigned long long)++as->gen);
+        name = (cn_str){gen, n};
+    } else if (reserved_name(name)) {
+        asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_QUEUE, 10,
+                         "queue name '%.*s' contains reserved prefix 'amq.*'", SARG(name));
+        return;
+    }
+    if (queue_args_ok(ac, m->arguments) < 0)
+        return;
+    aqueue *q = asrv__queue_find(as, name);
+    if (q) {
+        if (q->exclusive && q->owner != ac) {
+            asrv__chan_error(ac, ch, AMQP_RESOURCE_LOCKED, AMQP_CLASS_QUEUE, 10,
+                             "cannot obtain exclusive access to locked queue '%.*s' in vhost '/'",
+                             SARG(name));
+            return;
+        }
+        if (q->durable != m->durable || q->exclusive != m->exclusive ||
+            q->auto_delete != m->auto_delete) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_QUEUE, 10,
+                             "inequivalent arg for queue '%.*s': declared durable %u exclusive "
+                             "%u auto_delete %u",
+                             SARG(name), q->durable, q->exclusive, q->auto_delete);
+            return;
+        }
+    } else {
+        q = xcalloc(1, sizeof(*q));
+        q->name = dup_bytes(name.ptr, (size_t)name.len);
+        q->name_len = name.len;
+        q->id = as->next_qid++;
+        q->durable = m->durable;
+        q->exclusive = m->exclusive;
+        q->auto_delete = m->auto_delete;
+        q->owner = m->exclusive ? ac : NULL;
+        q->args_len = m->arguments.len;
+        q->args = (uint8_t *)dup_bytes(m->arguments.ptr, m->arguments.len);
+        q->refs = 1;
+        if (as->n_q == as->cap_q) {
+            as->cap_q = as->cap_q ? as->cap_q * 2 : 16;
+            as->q = xrealloc(as->q, (size_t)as->cap_q * sizeof(*as->q));
+        }
+        as->q[as->n_q++] = q;
+    }
+    if (!m->nowait)
+        declare_ok(ac, ch, q);
+}
+
+/* 0 and *out, or a soft error sent and -1. */
+static int bind_target(asrv_conn *ac, uint16_t ch, cn_str exchange, uint16_t mid,
+                       aexchange **out)
+{
+    if (slen(exchange) == 0) {
+        asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_QUEUE, mid,
+                         "operation not permitted on the default exchange");
+        return -1;
+    }
+    *out = exchange_find(ac->as, exchange);
+    if (!*out) {
+        asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_QUEUE, mid,
+                         "no exchange '%.*s' in vhost '/'", SARG(exchange));
+        return -1;
+    }
+    return 0;
+}
+
+static int binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args)
+{
+    for (int i = 0; i < x->n_b; i++) {
+        const abinding *b = &x->b[i];
+        if (b->q == q && str_is(key, b->key, b->key_len) && b->args_len == args.len &&
+            (args.len == 0 || memcmp(b->args, args.ptr, args.len) == 0))
+            return i;
+    }
+    return -1;
+}
+
+static void on_queue_bind(asrv_conn *ac, uint16_t ch, const amqp_queue_bind *m)
+{
+    aqueue *q = queue_get(ac, ch, m->queue, 20);
+    if (!q)
+        return;
+    aexchange *x;
+    if (bind_target(ac, ch, m->exchange, 20, &x) < 0)
+        return;
+    if (amqp_table_check(m->arguments) < 0) {
+        asrv__conn_error(ac, AMQP_SYNTAX_ERROR, AMQP_CLASS_QUEUE, 20, "malformed arguments");
+        return;
+    }
+    if (binding_find(x, q, m->routing_key, m->arguments) < 0) {
+        if (x->n_b == x->cap_b) {
+            x->cap_b = x->cap_b ? x->cap_b * 2 : 8;
+            x->b = xrealloc(x->b, (size_t)x->cap_b * sizeof(*x->b));
+        }
+        abinding *b = &x->b[x->n_b++];
+        b->q = q;
+        b->key = dup_bytes(m->routing_key.ptr, (size_t)slen(m->routing_key));
+        b->key_len = slen(m->routing_key);
+        b->args = (uint8_t *)dup_bytes(m->arguments.ptr, m->arguments.len);
+        b->args_len = m->arguments.len;
+    }
+    if (!m->nowait) {
+        amqp_queue_bind_ok ok;
+        amqp_queue_bind_ok_init(&ok);
+        asrv__send_method(ac, ch, AMQP_QUEUE_BIND_OK, &ok);
+    }
+}
+
+static void on_queue_unbind(asrv_conn *ac, uint16_t ch, const amqp_queue_unbind *m)
+{
+    aqueue *q = queue_get(ac, ch, m->queue, 50);
+    if (!q)
+        return;
+    aexchange *x;
+    if (bind_target(ac, ch, m->exchange, 50, &x) < 0)
+        return;
+    int i = binding_find(x, q, m->routing_key, m->arguments);
+    if (i >= 0)
+        binding_remove(ac->as, x, i);
+    amqp_queue_unbind_ok ok;
+    amqp_queue_unbind_ok_init(&ok);
+    asrv__send_method(ac, ch, AMQP_QUEUE_UNBIND_OK, &ok);
+}
+
+static void on_queue_purge(asrv_conn *ac, uint16_t ch, const amqp_queue_purge *m)
+{
+    aqueue *q = queue_get(ac, ch, m->queue, 30);
+    if (!q)
+        return;
+    uint32_t n = queue_purge(q);
+    if (!m->nowait) {
+        amqp_queue_purge_ok ok;
+        amqp_queue_purge_ok_init(&ok);
+        ok.message_count = n;
+        asrv__send_method(ac, ch, AMQP_QUEUE_PURGE_OK, &ok);
+    }
+}
+
+static void on_queue_delete(asrv_conn *ac, uint16_t ch, const amqp_queue_delete *m)
+{
+    uint32_t n = 0;
+    aqueue *q = asrv__queue_find(ac->as, m->queue);
+    if (q) {
+        if (!(q = queue_get(ac, ch, m->queue, 40)))
+            return;
+        if (m->if_unused && q->n_cons > 0) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_QUEUE, 40,
+                             "queue '%.*s' in use", SARG(m->queue));
+            return;
+        }
+        if (m->if_empty && q->n > 0) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_QUEUE, 40,
+                             "queue '%.*s' is not empty", SARG(m->queue));
+            return;
+        }
+        n = (uint32_t)q->n;
+        asrv__queue_delete(ac->as, q);
+    }
+    if (!m->nowait) {
+        amqp_queue_delete_ok ok;
+        amqp_queue_delete_ok_init(&ok);
+        ok.message_count = n;
+        asrv__send_method(ac, ch, AMQP_QUEUE_DELETE_OK, &ok);
+    }
+}
+
+void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m)
+{
+    switch (m->info->id) {
+    case AMQP_EXCHANGE_DECLARE:
+        on_exchange_declare(ac, ch, &m->args.exchange_declare);
+        break;
+    case AMQP_EXCHANGE_DELETE:
+        on_exchange_delete(ac, ch, &m->args.exchange_delete);
+        break;
+    case AMQP_QUEUE_DECLARE:
+        on_queue_declare(ac, ch, &m->args.queue_declare);
+        break;
+    case AMQP_QUEUE_BIND:
+        on_queue_bind(ac, ch, &m->args.queue_bind);
+        break;
+    case AMQP_QUEUE_UNBIND:
+        on_queue_unbind(ac, ch, &m->args.queue_unbind);
+        break;
+    case AMQP_QUEUE_PURGE:
+        on_queue_purge(ac, ch, &m->args.queue_purge);
+        break;
+    case AMQP_QUEUE_DELETE:
+        on_queue_delete(ac, ch, &m->args.queue_delete);
+        break;
+    default: /* exchange.bind/unbind: a later step */
+        asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, m->class_id, m->method_id,
+                         "%s is not implemented yet", m->info->name);
+        break;
+    }
+}
