@@ -1,10 +1,25 @@
 /* exchange.* and queue.* methods, the routing tables and the ready
  * messages of each queue (amqp_int.h).
  *
- * Everything here is in memory for now: exchanges, queues and bindings die
- * with the process whatever their durable flag, and so do messages
- * (docs/amqp-plan.md "What exists today"; the kvlog __amqp_meta and one
- * internal partition per durable queue are the next stages).
+ * Durable exchanges, durable non-exclusive queues and the bindings between
+ * durable ends are kept in the kvlog __amqp_meta (format below) and
+ * replayed at start; the rest lives in memory only. Messages are in memory
+ * for now (docs/amqp-plan.md "What exists today": one internal partition
+ * per durable queue is the next stage).
+ *
+ * __amqp_meta records (util/bin.h encodings: str = int16 length + bytes,
+ * bytes = int32 length + bytes, big-endian integers). A removal is a
+ * tombstone of the same key. Metadata writes go to the page cache at once
+ * and are durable within the log flush window (declare-ok does not wait).
+ *   exchange  key:   int8 'E', str vhost "/", str name
+ *             value: int8 version 1, int8 type (0 direct, 1 fanout, 2 topic,
+ *                    3 headers), int8 flags (1 auto-delete, 2 internal)
+ *   queue     key:   int8 'Q', str vhost "/", str name
+ *             value: int8 version 1, int64 queue id, int8 flags
+ *                    (1 auto-delete), bytes declare arguments (field table)
+ *   binding   key:   int8 'B', str vhost "/", str exchange, str queue,
+ *                    str routing key, bytes arguments (field table)
+ *             value: int8 version 1
  *
  * Pre-declared: the default exchange "" (direct; every queue is bound to
  * it under its own name, implicitly), amq.direct, amq.fanout, amq.topic,
@@ -21,6 +36,9 @@
 
 #include "amqp/amqp_int.h"
 #include "amqp/route.h"
+#include "kvlog/kvlog.h"
+#include "net/loop.h"
+#include "util/bin.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -53,6 +71,115 @@ void amsg_unref(amsg *m)
         free(m->buf);
         free(m);
     }
+}
+
+/* Persistence (__amqp_meta) ------------------------------------------------ */
+
+static int queue_persisted(const aqueue *q) { return q->durable && !q->exclusive; }
+static int exchange_persisted(const aexchange *x) { return x->durable && !x->builtin; }
+static int binding_persisted(const aexchange *x, const abinding *b)
+{
+    return x->durable && queue_persisted(b->q);
+}
+
+static void key_exchange(wbuf *k, const aexchange *x)
+{
+    bin_put_i8(k, 'E');
+    bin_put_str(k, cn_str_c("/"));
+    bin_put_str(k, (cn_str){x->name, x->name_len});
+}
+
+static void val_exchange(wbuf *v, const aexchange *x)
+{
+    bin_put_i8(v, 1);
+    bin_put_i8(v, (int8_t)x->type);
+    bin_put_i8(v, (int8_t)((x->auto_delete ? 1 : 0) | (x->internal ? 2 : 0)));
+}
+
+static void key_queue(wbuf *k, const aqueue *q)
+{
+    bin_put_i8(k, 'Q');
+    bin_put_str(k, cn_str_c("/"));
+    bin_put_str(k, (cn_str){q->name, q->name_len});
+}
+
+static void val_queue(wbuf *v, const aqueue *q)
+{
+    bin_put_i8(v, 1);
+    bin_put_i64(v, (int64_t)q->id);
+    bin_put_i8(v, (int8_t)(q->auto_delete ? 1 : 0));
+    bin_put_bytes(v, (cn_bytes){q->args, (int32_t)q->args_len});
+}
+
+static void key_binding(wbuf *k, const aexchange *x, const abinding *b)
+{
+    bin_put_i8(k, 'B');
+    bin_put_str(k, cn_str_c("/"));
+    bin_put_str(k, (cn_str){x->name, x->name_len});
+    bin_put_str(k, (cn_str){b->q->name, b->q->name_len});
+    bin_put_str(k, (cn_str){b->key, b->key_len});
+    bin_put_bytes(k, (cn_bytes){b->args, (int32_t)b->args_len});
+}
+
+/* Append one record (value NULL: tombstone). */
+static void meta_write(asrv *as, const wbuf *k, const wbuf *v)
+{
+    if (!as->meta)
+        return;
+    kvl_batch bt;
+    kvl_batch_init(&bt);
+    kvl_batch_add(&bt, k->buf, (int32_t)k->len, v ? v->buf : NULL, v ? (int32_t)v->len : -1);
+    int rc = kvl_append(as->meta, &bt, loop_wall_ms(), NULL);
+    kvl_batch_fini(&bt);
+    if (rc < 0)
+        slog_error("amqp: writing %s failed (%s): the metadata change is not persisted",
+                   BROKER_AMQP_META_TOPIC, cn_strerror(rc));
+    else
+        kvl_maybe_compact(as->meta);
+}
+
+enum { META_PUT, META_DEL };
+
+static void meta_exchange(asrv *as, const aexchange *x, int op)
+{
+    if (!exchange_persisted(x))
+        return;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    key_exchange(&k, x);
+    val_exchange(&v, x);
+    meta_write(as, &k, op == META_PUT ? &v : NULL);
+    wbuf_fini(&k);
+    wbuf_fini(&v);
+}
+
+static void meta_queue(asrv *as, const aqueue *q, int op)
+{
+    if (!queue_persisted(q))
+        return;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    key_queue(&k, q);
+    val_queue(&v, q);
+    meta_write(as, &k, op == META_PUT ? &v : NULL);
+    wbuf_fini(&k);
+    wbuf_fini(&v);
+}
+
+static void meta_binding(asrv *as, const aexchange *x, const abinding *b, int op)
+{
+    if (!binding_persisted(x, b))
+        return;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    key_binding(&k, x, b);
+    bin_put_i8(&v, 1);
+    meta_write(as, &k, op == META_PUT ? &v : NULL);
+    wbuf_fini(&k);
+    wbuf_fini(&v);
 }
 
 /* Queues ------------------------------------------------------------------ */
@@ -142,8 +269,12 @@ static void exchange_free(aexchange *x)
     free(x);
 }
 
+/* Forget x and its bindings (tombstones for the persisted ones). */
 static void exchange_remove(asrv *as, aexchange *x)
 {
+    for (int i = 0; i < x->n_b; i++)
+        meta_binding(as, x, &x->b[i], META_DEL);
+    meta_exchange(as, x, META_DEL);
     for (int i = 0; i < as->n_ex; i++)
         if (as->ex[i] == x) {
             as->ex[i] = as->ex[--as->n_ex];
@@ -155,6 +286,7 @@ static void exchange_remove(asrv *as, aexchange *x)
 /* Remove binding i of x; an auto-delete exchange goes with its last one. */
 static void binding_remove(asrv *as, aexchange *x, int i)
 {
+    meta_binding(as, x, &x->b[i], META_DEL);
     binding_free(&x->b[i]);
     x->b[i] = x->b[--x->n_b];
     if (x->auto_delete && x->n_b == 0 && !x->builtin)
@@ -166,6 +298,7 @@ void asrv__queue_delete(asrv *as, aqueue *q)
     if (q->deleted)
         return;
     q->deleted = 1;
+    meta_queue(as, q, META_DEL);
     for (int i = 0; i < as->n_ex; i++) {
         aexchange *x = as->ex[i];
         for (int j = x->n_b - 1; j >= 0; j--)
@@ -311,6 +444,197 @@ static int exchange_type(cn_str t)
 
 static const char *const type_names[] = {"direct", "fanout", "topic", "headers"};
 
+static aqueue *queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
+{
+    aqueue *q = xcalloc(1, sizeof(*q));
+    q->name = dup_bytes(name.ptr, (size_t)slen(name));
+    q->name_len = slen(name);
+    q->id = id;
+    q->args_len = args.len;
+    q->args = (uint8_t *)dup_bytes(args.ptr, args.len);
+    q->refs = 1;
+    if (as->n_q == as->cap_q) {
+        as->cap_q = as->cap_q ? as->cap_q * 2 : 16;
+        as->q = xrealloc(as->q, (size_t)as->cap_q * sizeof(*as->q));
+    }
+    as->q[as->n_q++] = q;
+    return q;
+}
+
+static void binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args)
+{
+    if (x->n_b == x->cap_b) {
+        x->cap_b = x->cap_b ? x->cap_b * 2 : 8;
+        x->b = xrealloc(x->b, (size_t)x->cap_b * sizeof(*x->b));
+    }
+    abinding *b = &x->b[x->n_b++];
+    b->q = q;
+    b->key = dup_bytes(key.ptr, (size_t)slen(key));
+    b->key_len = slen(key);
+    b->args = (uint8_t *)dup_bytes(args.ptr, args.len);
+    b->args_len = args.len;
+}
+
+static int binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args)
+{
+    for (int i = 0; i < x->n_b; i++) {
+        const abinding *b = &x->b[i];
+        if (b->q == q && str_is(key, b->key, b->key_len) && b->args_len == args.len &&
+            (args.len == 0 || memcmp(b->args, args.ptr, args.len) == 0))
+            return i;
+    }
+    return -1;
+}
+
+/* Replay of __amqp_meta --------------------------------------------------- */
+
+static int meta_on_record(void *arg, const batch_record *r, const char **why)
+{
+    asrv *as = arg;
+    bin_reader k, v;
+    bin_reader_init(&k, r->key, (size_t)r->key_len);
+    int kind = bin_i8(&k);
+    cn_str vhost = bin_str(&k);
+    cn_str name = bin_str(&k);
+    if (k.err || !cn_str_eq(vhost, "/")) {
+        *why = "malformed key";
+        return -1;
+    }
+    int tomb = r->value_len < 0;
+    bin_reader_init(&v, r->value, tomb ? 0 : (size_t)r->value_len);
+    if (!tomb && bin_i8(&v) != 1) {
+        *why = "unknown value version";
+        return -1;
+    }
+    if (kind == 'E') {
+        aexchange *x = exchange_find(as, name);
+        if (tomb) {
+            if (x && !x->builtin)
+                exchange_remove(as, x);
+            return 0;
+        }
+        int type = bin_i8(&v), flags = bin_i8(&v);
+        if (v.err || bin_remaining(&k) || type < AX_DIRECT || type > AX_HEADERS) {
+            *why = "malformed exchange";
+            return -1;
+        }
+        if (!x)
+            x = exchange_add(as, name, type);
+        x->type = type;
+        x->durable = 1;
+        x->auto_delete = flags & 1;
+        x->internal = (flags & 2) ? 1 : 0;
+        return 0;
+    }
+    if (kind == 'Q') {
+        aqueue *q = asrv__queue_find(as, name);
+        if (tomb) {
+            if (q)
+                asrv__queue_delete(as, q);
+            return 0;
+        }
+        uint64_t id = (uint64_t)bin_i64(&v);
+        int flags = bin_i8(&v);
+        cn_bytes args = bin_bytes(&v);
+        if (v.err || bin_remaining(&k) || args.len < 0) {
+            *why = "malformed queue";
+            return -1;
+        }
+        if (!q)
+            q = queue_add(as, name, id, (amqp_table){args.ptr, (uint32_t)args.len});
+        q->durable = 1;
+        q->auto_delete = flags & 1;
+        if (id >= as->next_qid)
+            as->next_qid = id + 1;
+        return 0;
+    }
+    if (kind == 'B') {
+        cn_str qname = bin_str(&k), key = bin_str(&k);
+        cn_bytes args = bin_bytes(&k);
+        if (k.err || bin_remaining(&k) || args.len < 0) {
+            *why = "malformed binding";
+            return -1;
+        }
+        aexchange *x = exchange_find(as, name);
+        aqueue *q = asrv__queue_find(as, qname);
+        if (!x || !q) {
+            *why = "binding of a missing exchange or queue";
+            return -1;
+        }
+        amqp_table at = {args.ptr, (uint32_t)args.len};
+        int i = binding_find(x, q, key, at);
+        if (tomb) {
+            if (i >= 0) {
+                binding_free(&x->b[i]);
+                x->b[i] = x->b[--x->n_b];
+            }
+        } else if (i < 0) {
+            binding_add(x, q, key, at);
+        }
+        return 0;
+    }
+    *why = "unknown record kind";
+    return -1;
+}
+
+static int meta_compact(void *arg, kvl_compaction *cx)
+{
+    asrv *as = arg;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    int rc = 0;
+    for (int i = 0; i < as->n_ex && !rc; i++) {
+        const aexchange *x = as->ex[i];
+        if (!exchange_persisted(x))
+            continue;
+        wbuf_reset(&k);
+        wbuf_reset(&v);
+        key_exchange(&k, x);
+        val_exchange(&v, x);
+        rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
+    }
+    for (int i = 0; i < as->n_q && !rc; i++) {
+        const aqueue *q = as->q[i];
+        if (!queue_persisted(q))
+            continue;
+        wbuf_reset(&k);
+        wbuf_reset(&v);
+        key_queue(&k, q);
+        val_queue(&v, q);
+        rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
+    }
+    uint8_t one = 1;
+    for (int i = 0; i < as->n_ex && !rc; i++) {
+        const aexchange *x = as->ex[i];
+        for (int j = 0; j < x->n_b && !rc; j++) {
+            if (!binding_persisted(x, &x->b[j]))
+                continue;
+            wbuf_reset(&k);
+            key_binding(&k, x, &x->b[j]);
+            rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, &one, 1);
+        }
+    }
+    wbuf_fini(&k);
+    wbuf_fini(&v);
+    return rc;
+}
+
+static int64_t meta_live_bytes(void *arg)
+{
+    asrv *as = arg;
+    int64_t n = 0;
+    for (int i = 0; i < as->n_ex; i++) {
+        n += 32 + as->ex[i]->name_len;
+        for (int j = 0; j < as->ex[i]->n_b; j++)
+            n += 48 + as->ex[i]->name_len + as->ex[i]->b[j].key_len +
+                 as->ex[i]->b[j].q->name_len + as->ex[i]->b[j].args_len;
+    }
+    for (int i = 0; i < as->n_q; i++)
+        n += 48 + as->q[i]->name_len + as->q[i]->args_len;
+    return n;
+}
+
 void asrv__meta_init(asrv *as)
 {
     static const struct {
@@ -326,10 +650,23 @@ void asrv__meta_init(asrv *as)
         x->builtin = 1;
     }
     as->next_qid = 1;
+    static const kvl_ops ops = {meta_on_record, meta_compact, meta_live_bytes};
+    int rc = kvl_open(as->core->b, BROKER_AMQP_META_TOPIC, &ops, as, &as->meta);
+    if (rc < 0) {
+        slog_error("amqp: cannot open %s (%s): durable exchanges, queues and bindings are "
+                   "neither replayed nor persisted",
+                   BROKER_AMQP_META_TOPIC, cn_strerror(rc));
+        as->meta = NULL;
+        return;
+    }
+    slog_info("amqp: %d exchanges, %d queues from %s", as->n_ex, as->n_q,
+              BROKER_AMQP_META_TOPIC);
 }
 
 void asrv__meta_free(asrv *as)
 {
+    kvl_close(as->meta); /* first: tearing down the tables is not a deletion */
+    as->meta = NULL;
     while (as->n_q)
         asrv__queue_delete(as, as->q[as->n_q - 1]);
     for (int i = 0; i < as->n_ex; i++)
@@ -390,6 +727,7 @@ static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_
             x->durable = m->durable;
             x->auto_delete = m->auto_delete;
             x->internal = m->internal;
+            meta_exchange(as, x, META_PUT);
         }
     }
     if (!m->nowait) {
@@ -519,22 +857,12 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
             return;
         }
     } else {
-        q = xcalloc(1, sizeof(*q));
-        q->name = dup_bytes(name.ptr, (size_t)name.len);
-        q->name_len = name.len;
-        q->id = as->next_qid++;
+        q = queue_add(as, name, as->next_qid++, m->arguments);
         q->durable = m->durable;
         q->exclusive = m->exclusive;
         q->auto_delete = m->auto_delete;
         q->owner = m->exclusive ? ac : NULL;
-        q->args_len = m->arguments.len;
-        q->args = (uint8_t *)dup_bytes(m->arguments.ptr, m->arguments.len);
-        q->refs = 1;
-        if (as->n_q == as->cap_q) {
-            as->cap_q = as->cap_q ? as->cap_q * 2 : 16;
-            as->q = xrealloc(as->q, (size_t)as->cap_q * sizeof(*as->q));
-        }
-        as->q[as->n_q++] = q;
+        meta_queue(as, q, META_PUT);
     }
     if (!m->nowait)
         declare_ok(ac, ch, q);
@@ -558,17 +886,6 @@ static int bind_target(asrv_conn *ac, uint16_t ch, cn_str exchange, uint16_t mid
     return 0;
 }
 
-static int binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args)
-{
-    for (int i = 0; i < x->n_b; i++) {
-        const abinding *b = &x->b[i];
-        if (b->q == q && str_is(key, b->key, b->key_len) && b->args_len == args.len &&
-            (args.len == 0 || memcmp(b->args, args.ptr, args.len) == 0))
-            return i;
-    }
-    return -1;
-}
-
 static void on_queue_bind(asrv_conn *ac, uint16_t ch, const amqp_queue_bind *m)
 {
     aqueue *q = queue_get(ac, ch, m->queue, 20);
@@ -582,16 +899,8 @@ static void on_queue_bind(asrv_conn *ac, uint16_t ch, const amqp_queue_bind *m)
         return;
     }
     if (binding_find(x, q, m->routing_key, m->arguments) < 0) {
-        if (x->n_b == x->cap_b) {
-            x->cap_b = x->cap_b ? x->cap_b * 2 : 8;
-            x->b = xrealloc(x->b, (size_t)x->cap_b * sizeof(*x->b));
-        }
-        abinding *b = &x->b[x->n_b++];
-        b->q = q;
-        b->key = dup_bytes(m->routing_key.ptr, (size_t)slen(m->routing_key));
-        b->key_len = slen(m->routing_key);
-        b->args = (uint8_t *)dup_bytes(m->arguments.ptr, m->arguments.len);
-        b->args_len = m->arguments.len;
+        binding_add(x, q, m->routing_key, m->arguments);
+        meta_binding(ac->as, x, &x->b[x->n_b - 1], META_PUT);
     }
     if (!m->nowait) {
         amqp_queue_bind_ok ok;

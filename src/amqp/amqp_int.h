@@ -88,6 +88,7 @@ struct asrv {
     aqueue **q;
     int n_q, cap_q;
     uint64_t next_qid;
+    struct kvl *meta;            /* __amqp_meta (NULL when it could not be opened) */
     uint64_t gen;                /* server-named queues and consumer tags */
 };
 
@@ -193,6 +194,8 @@ void asrv__shutdown(asrv *as);
 
 /* ah_queue.c: exchange.* and queue.* methods; the routing tables. */
 void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m);
+/* Pre-declare the built-in exchanges, then open __amqp_meta and replay the
+ * durable exchanges, queues and bindings. */
 void asrv__meta_init(asrv *as);
 void asrv__meta_free(asrv *as);
 /* Route m (exchange, routing key, headers) into every matching queue;

@@ -291,7 +291,8 @@ static int topic_load(broker *b, const char *name, const char *path)
 
 int broker_topic_name_reserved(cn_str name)
 {
-    return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC);
+    return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC) ||
+           cn_str_eq(name, BROKER_AMQP_META_TOPIC);
 }
 
 int broker_internal_partition(broker *b, const char *name, partition **out)
