@@ -33,8 +33,13 @@
  *  connection.close    close-ok, =>PEER_CLOSE (every state but CLOSING, where
  *                      it is answered the same way)
  *  channel.*           503            503             503             ah_channel
- *  exchange/queue/     503            503             503             540 NOT_IMPLEMENTED
- *  basic/confirm/tx                                                   (later steps)
+ *  exchange/queue     503            503             503             ah_queue
+ *  basic/confirm      503            503             503             ah_basic
+ *  tx/access          503            503             503             540 NOT_IMPLEMENTED
+ *
+ * A channel with a basic.publish waiting for its content takes only its
+ * header and body frames (ah_content); a method on it first is 505
+ * UNEXPECTED_FRAME.
  *
  * Frame-level errors (a frame above frame_max, a bad end octet, an unknown
  * frame type, a heartbeat off channel 0) get Close 501 FRAME_ERROR and the
