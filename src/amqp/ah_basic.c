@@ -14,7 +14,8 @@
  * (406 PRECONDITION_FAILED on an unknown tag); requeued messages go to the
  * front of their queue, redelivered. Consumers of a queue are served
  * round-robin, each bounded by the channel's basic.qos prefetch_count at
- * the time it subscribed (per consumer, as RabbitMQ's global=false). A
+ * the time it subscribed (per consumer, as RabbitMQ's global=false; a
+ * global=true qos is applied the same way, not shared by the channel). A
  * closed channel or connection requeues its unacked deliveries. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,8 +392,13 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
     int n = asrv__route(ac->as, m->exchange.ptr, m->exchange.len, m, headers);
     if (n < 0) {
         amsg_unref(m);
-        asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_BASIC, 40,
-                         "no exchange '%.*s' in vhost '/'", (int)xl, cs->pub_exchange);
+        if (n == -2)
+            asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_BASIC, 40,
+                             "cannot publish to internal exchange '%.*s' in vhost '/'", (int)xl,
+                             cs->pub_exchange);
+        else
+            asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_BASIC, 40,
+                             "no exchange '%.*s' in vhost '/'", (int)xl, cs->pub_exchange);
         return;
     }
     if (n == 0 && cs->pub_mandatory) {

@@ -377,6 +377,8 @@ int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table he
     aexchange *x = exchange_find(as, xname);
     if (!x)
         return -1;
+    if (x->internal)
+        return -2;
     /* Each queue once, however many of its bindings match. */
     aqueue *hit[64];
     aqueue **hits = hit;

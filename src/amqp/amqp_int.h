@@ -199,7 +199,8 @@ void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m);
 void asrv__meta_init(asrv *as);
 void asrv__meta_free(asrv *as);
 /* Route m (exchange, routing key, headers) into every matching queue;
- * returns the number of queues; -1 when the exchange does not exist. */
+ * returns the number of queues; -1 when the exchange does not exist, -2
+ * when it is internal (not for publishers). */
 int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table headers);
 aqueue *asrv__queue_find(asrv *as, cn_str name);
 void asrv__queue_unref(aqueue *q);

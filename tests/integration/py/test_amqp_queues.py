@@ -277,6 +277,17 @@ def test_errors_close_the_channel_only(broker):
     assert ei.value.reply_code == 406
     ch = conn.channel()
     assert ch.queue_delete('del-q').method.message_count == 1
+    ch.exchange_declare('internal-x', 'fanout', internal=True)
+    ch.basic_publish('internal-x', '', b'no')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.queue_declare('after-internal')
+    assert ei.value.reply_code == 403
+    ch = conn.channel()
+    ch.basic_publish('no-such-x', '', b'no')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.queue_declare('after-missing-x')
+    assert ei.value.reply_code == 404
+    ch = conn.channel()
     ch.queue_declare('ok-after-errors')
     conn.close()
 
