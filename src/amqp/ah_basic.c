@@ -55,7 +55,7 @@ static achan *chan_of(asrv_conn *ac, uint16_t ch)
     return ac->cs ? ac->cs[ch] : NULL;
 }
 
-static uint64_t add_unacked(achan *cs, aqueue *q, amsg *m, aconsumer *c)
+static uint64_t add_unacked(achan *cs, aqueue *q, amsg *m, aconsumer *c, const aq_entry *e)
 {
     if (cs->n_unacked == cs->cap_unacked) {
         cs->cap_unacked = cs->cap_unacked ? cs->cap_unacked * 2 : 16;
@@ -63,7 +63,7 @@ static uint64_t add_unacked(achan *cs, aqueue *q, amsg *m, aconsumer *c)
     }
     uint64_t tag = ++cs->next_tag;
     q->refs++;
-    cs->unacked[cs->n_unacked++] = (adelivery){tag, q, m, c};
+    cs->unacked[cs->n_unacked++] = (adelivery){tag, q, m, e->off, e->seq, c};
     return tag;
 }
 
@@ -85,8 +85,10 @@ static void deliver(aconsumer *c, aq_entry e)
     d.routing_key = e.m->routing_key;
     if (c->no_ack) {
         d.delivery_tag = ++cs->next_tag;
+        if (c->ac->as)
+            asrv__store_settled(c->ac->as, c->q, e.off);
     } else {
-        d.delivery_tag = add_unacked(cs, c->q, e.m, c);
+        d.delivery_tag = add_unacked(cs, c->q, e.m, c, &e);
         c->unacked++;
     }
     send_content(c->ac, c->ch, AMQP_BASIC_DELIVER, &d, e.m);
@@ -118,7 +120,7 @@ void asrv__dispatch(aqueue *q)
  * requeue (2, to the front of the queue, redelivered, in tag order). */
 enum { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE };
 
-static void settle(achan *cs, size_t lo, size_t hi, int how)
+static void settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
 {
     size_t n = hi - lo;
     if (!n)
@@ -130,7 +132,9 @@ static void settle(achan *cs, size_t lo, size_t hi, int how)
     for (size_t i = n; i-- > 0;) {
         adelivery *d = &tmp[i];
         if (how == SETTLE_REQUEUE && !d->q->deleted)
-            asrv__queue_push(d->q, d->m, 1, 1);
+            asrv__queue_push(d->q, d->m, 1, d->seq, d->off);
+        else if (how != SETTLE_REQUEUE && ac->as)
+            asrv__store_settled(ac->as, d->q, d->off);
         if (d->cons)
             d->cons->unacked--;
         amsg_unref(d->m);
@@ -161,7 +165,7 @@ static void on_settle(asrv_conn *ac, uint16_t ch, const amqp_method *m, uint64_t
 {
     achan *cs = chan_of(ac, ch);
     if (multiple && tag == 0) {
-        settle(cs, 0, cs->n_unacked, how);
+        settle(ac, cs, 0, cs->n_unacked, how);
         return;
     }
     ssize_t i = find_tag(cs, tag);
@@ -170,7 +174,7 @@ static void on_settle(asrv_conn *ac, uint16_t ch, const amqp_method *m, uint64_t
                          "unknown delivery tag %llu", (unsigned long long)tag);
         return;
     }
-    settle(cs, multiple ? 0 : (size_t)i, (size_t)i + 1, how);
+    settle(ac, cs, multiple ? 0 : (size_t)i, (size_t)i + 1, how);
 }
 
 /* Consumers ---------------------------------------------------------------- */
@@ -319,10 +323,12 @@ static void on_get(asrv_conn *ac, uint16_t ch, const amqp_basic_get *m)
     ok.exchange = e.m->exchange;
     ok.routing_key = e.m->routing_key;
     ok.message_count = (uint32_t)q->n;
-    ok.delivery_tag = m->no_ack ? ++cs->next_tag : add_unacked(cs, q, e.m, NULL);
+    ok.delivery_tag = m->no_ack ? ++cs->next_tag : add_unacked(cs, q, e.m, NULL, &e);
     send_content(ac, ch, AMQP_BASIC_GET_OK, &ok, e.m);
-    if (m->no_ack)
+    if (m->no_ack) {
+        asrv__store_settled(ac->as, q, e.off);
         amsg_unref(e.m);
+    }
 }
 
 /* Publish ------------------------------------------------------------------ */
@@ -357,13 +363,130 @@ static void on_publish(asrv_conn *ac, uint16_t ch, const amqp_basic_publish *m)
     cs->pending = 1;
 }
 
-static void send_confirm(asrv_conn *ac, uint16_t ch, achan *cs)
+/* Publisher confirms. Each publish in confirm mode gets an aconfirm, queued
+ * on its channel in publish order; it is ready at once unless the message
+ * was appended to queue partitions, then when every one of them is durable
+ * up to the append (broker_wait_durable: one group-commit fsync serves all
+ * publishers). Ready confirms at the head of the queue leave together: one
+ * basic.ack with multiple=1 for a run (basic.nack when a sync failed). A
+ * channel that goes away orphans its waiting confirms; the last wait's
+ * callback frees them. */
+typedef struct aconfirm_wait {
+    durable_wait w;              /* first: the callback casts back */
+    struct aconfirm *cf;
+} aconfirm_wait;
+
+typedef struct aconfirm {
+    struct aconfirm *next;
+    uint64_t seq;
+    int n_wait;                  /* partitions not durable yet */
+    int failed;
+    int orphan;                  /* the channel is gone */
+    asrv_conn *ac;
+    uint16_t ch;
+    aconfirm_wait *waits;
+} aconfirm;
+
+static void confirm_free(aconfirm *cf)
 {
-    amqp_basic_ack a;
-    amqp_basic_ack_init(&a);
-    a.delivery_tag = cs->pub_seq;
-    a.multiple = 0;
-    asrv__send_method(ac, ch, AMQP_BASIC_ACK, &a);
+    free(cf->waits);
+    free(cf);
+}
+
+static void confirms_flush(asrv_conn *ac, achan *cs)
+{
+    uint16_t ch = 0;
+    while (cs->cf_head && cs->cf_head->n_wait == 0) {
+        aconfirm *cf = cs->cf_head;
+        ch = cf->ch;
+        /* the run of ready confirms of the same kind */
+        aconfirm *last = cf;
+        while (last->next && last->next->n_wait == 0 && last->next->failed == cf->failed)
+            last = last->next;
+        uint64_t upto = last->seq;
+        int multiple = last != cf, failed = cf->failed;
+        cs->cf_head = last->next;
+        if (!cs->cf_head)
+            cs->cf_tail = NULL;
+        last->next = NULL;
+        while (cf) {
+            aconfirm *n = cf->next;
+            confirm_free(cf);
+            cf = n;
+        }
+        if (failed) {
+            amqp_basic_nack nk;
+            amqp_basic_nack_init(&nk);
+            nk.delivery_tag = upto;
+            nk.multiple = (uint8_t)multiple;
+            asrv__send_method(ac, ch, AMQP_BASIC_NACK, &nk);
+        } else {
+            amqp_basic_ack a;
+            amqp_basic_ack_init(&a);
+            a.delivery_tag = upto;
+            a.multiple = (uint8_t)multiple;
+            asrv__send_method(ac, ch, AMQP_BASIC_ACK, &a);
+        }
+    }
+}
+
+static void on_durable(durable_wait *w, int status)
+{
+    aconfirm *cf = ((aconfirm_wait *)w)->cf;
+    if (status < 0)
+        cf->failed = 1;
+    if (--cf->n_wait > 0)
+        return;
+    if (cf->orphan) {
+        confirm_free(cf);
+        return;
+    }
+    achan *cs = cf->ac->cs ? cf->ac->cs[cf->ch] : NULL;
+    if (cs && cf->ac->state == ASRV_OPEN)
+        confirms_flush(cf->ac, cs);
+}
+
+static void confirm_add(asrv_conn *ac, uint16_t ch, achan *cs, const astored *st)
+{
+    aconfirm *cf = xcalloc(1, sizeof(*cf));
+    cf->seq = cs->pub_seq;
+    cf->ac = ac;
+    cf->ch = ch;
+    cf->failed = st->failed;
+    if (cs->cf_tail)
+        cs->cf_tail->next = cf;
+    else
+        cs->cf_head = cf;
+    cs->cf_tail = cf;
+    if (st->n) {
+        cf->waits = xcalloc((size_t)st->n, sizeof(*cf->waits));
+        cf->n_wait = st->n + 1; /* + 1 while parking: a wait may fire at once */
+        for (int i = 0; i < st->n; i++) {
+            cf->waits[i].cf = cf;
+            cf->waits[i].w.target = st->target[i];
+            cf->waits[i].w.cb = on_durable;
+            broker_wait_durable(ac->as->core->b, st->p[i], &cf->waits[i].w);
+        }
+        cf->n_wait--;
+    }
+    if (cf->n_wait == 0)
+        confirms_flush(ac, cs);
+}
+
+/* The channel goes: its confirms are never sent. */
+static void confirms_orphan(achan *cs)
+{
+    aconfirm *cf = cs->cf_head;
+    while (cf) {
+        aconfirm *n = cf->next;
+        cf->next = NULL;
+        if (cf->n_wait > 0)
+            cf->orphan = 1; /* freed by its last wait */
+        else
+            confirm_free(cf);
+        cf = n;
+    }
+    cs->cf_head = cs->cf_tail = NULL;
 }
 
 static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
@@ -386,11 +509,17 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
 
     amqp_content_header h;
     amqp_table headers = {NULL, 0};
-    if (amqp_content_header_decode(m->hdr, m->hdr_len, &h) == 0 &&
-        (h.props.flags & AMQP_BASIC_FLAG_HEADERS))
-        headers = h.props.headers;
-    int n = asrv__route(ac->as, m->exchange.ptr, m->exchange.len, m, headers);
+    if (amqp_content_header_decode(m->hdr, m->hdr_len, &h) == 0) {
+        if (h.props.flags & AMQP_BASIC_FLAG_HEADERS)
+            headers = h.props.headers;
+        m->persistent = (h.props.flags & AMQP_BASIC_FLAG_DELIVERY_MODE) &&
+                        h.props.delivery_mode == 2;
+    }
+    astored st = {0};
+    int n = asrv__route(ac->as, m->exchange.ptr, m->exchange.len, m, headers, &st);
     if (n < 0) {
+        free(st.p);
+        free(st.target);
         amsg_unref(m);
         if (n == -2)
             asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_BASIC, 40,
@@ -411,7 +540,9 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
         send_content(ac, ch, AMQP_BASIC_RETURN, &r, m);
     }
     if (cs->confirm)
-        send_confirm(ac, ch, cs);
+        confirm_add(ac, ch, cs, &st);
+    free(st.p);
+    free(st.target);
     amsg_unref(m);
 }
 
@@ -469,10 +600,11 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
     size_t n = cs->n_unacked;
     for (size_t i = n; i-- > 0;) {
         if (!un[i].q->deleted)
-            asrv__queue_push(un[i].q, un[i].m, 1, 1);
+            asrv__queue_push(un[i].q, un[i].m, 1, un[i].seq, un[i].off);
         amsg_unref(un[i].m);
     }
     cs->n_unacked = 0;
+    confirms_orphan(cs);
     while (cs->n_cons)
         consumer_remove(ac, cs, cs->cons[cs->n_cons - 1]);
     for (size_t i = 0; i < n; i++)
@@ -548,7 +680,7 @@ void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m)
         return;
     case AMQP_BASIC_RECOVER:
     case AMQP_BASIC_RECOVER_ASYNC: {
-        settle(cs, 0, cs->n_unacked, SETTLE_REQUEUE);
+        settle(ac, cs, 0, cs->n_unacked, SETTLE_REQUEUE);
         if (m->info->id == AMQP_BASIC_RECOVER) {
             amqp_basic_recover_ok ok;
             amqp_basic_recover_ok_init(&ok);

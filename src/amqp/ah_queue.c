@@ -121,14 +121,13 @@ static void key_binding(wbuf *k, const aexchange *x, const abinding *b)
     bin_put_bytes(k, (cn_bytes){b->args, (int32_t)b->args_len});
 }
 
-/* Append one record (value NULL: tombstone). */
-static void meta_write(asrv *as, const wbuf *k, const wbuf *v)
+void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t vl)
 {
     if (!as->meta)
         return;
     kvl_batch bt;
     kvl_batch_init(&bt);
-    kvl_batch_add(&bt, k->buf, (int32_t)k->len, v ? v->buf : NULL, v ? (int32_t)v->len : -1);
+    kvl_batch_add(&bt, k, (int32_t)kl, v, v ? vl : -1);
     int rc = kvl_append(as->meta, &bt, loop_wall_ms(), NULL);
     kvl_batch_fini(&bt);
     if (rc < 0)
@@ -136,6 +135,12 @@ static void meta_write(asrv *as, const wbuf *k, const wbuf *v)
                    BROKER_AMQP_META_TOPIC, cn_strerror(rc));
     else
         kvl_maybe_compact(as->meta);
+}
+
+/* Append one record (value NULL: tombstone). */
+static void meta_write(asrv *as, const wbuf *k, const wbuf *v)
+{
+    asrv__meta_write(as, k->buf, k->len, v ? v->buf : NULL, v ? (int32_t)v->len : -1);
 }
 
 enum { META_PUT, META_DEL };
@@ -184,7 +189,7 @@ static void meta_binding(asrv *as, const aexchange *x, const abinding *b, int op
 
 /* Queues ------------------------------------------------------------------ */
 
-void asrv__queue_push(aqueue *q, amsg *m, int redelivered, int front)
+void asrv__queue_push(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t off)
 {
     if (q->n == q->cap) {
         size_t ncap = q->cap ? q->cap * 2 : 16;
@@ -197,13 +202,20 @@ void asrv__queue_push(aqueue *q, amsg *m, int redelivered, int front)
         q->head = 0;
     }
     m->refs++;
-    aq_entry e = {m, redelivered};
-    if (front) {
-        q->head = (q->head + q->cap - 1) % q->cap;
-        q->ring[q->head] = e;
-    } else {
+    aq_entry e = {m, redelivered, off, seq ? seq : ++q->next_seq};
+    if (!seq) {
         q->ring[(q->head + q->n) % q->cap] = e;
+        q->n++;
+        return;
     }
+    /* Requeue: before the first entry enqueued after it (usually near the head). */
+    size_t i = 0;
+    while (i < q->n && q->ring[(q->head + i) % q->cap].seq < seq)
+        i++;
+    q->head = (q->head + q->cap - 1) % q->cap;
+    for (size_t j = 0; j < i; j++)
+        q->ring[(q->head + j) % q->cap] = q->ring[(q->head + j + 1) % q->cap];
+    q->ring[(q->head + i) % q->cap] = e;
     q->n++;
 }
 
@@ -217,19 +229,24 @@ int asrv__queue_pop(aqueue *q, aq_entry *out)
     return 1; /* the caller takes the ring's ref */
 }
 
-static uint32_t queue_purge(aqueue *q)
+/* Drop the ready messages (settled in the queue's storage when as is set). */
+static uint32_t queue_purge(asrv *as, aqueue *q)
 {
     uint32_t n = (uint32_t)q->n;
     aq_entry e;
-    while (asrv__queue_pop(q, &e))
+    while (asrv__queue_pop(q, &e)) {
+        if (as)
+            asrv__store_settled(as, q, e.off);
         amsg_unref(e.m);
+    }
     return n;
 }
 
 void asrv__queue_unref(aqueue *q)
 {
     if (q && --q->refs == 0) {
-        queue_purge(q);
+        queue_purge(NULL, q);
+        free(q->acked);
         free(q->ring);
         free(q->cons);
         free(q->args);
@@ -341,7 +358,8 @@ void asrv__queue_delete(asrv *as, aqueue *q)
         }
         free(c);
     }
-    queue_purge(q);
+    asrv__store_drop(as, q);
+    queue_purge(NULL, q);
     asrv__queue_unref(q);
 }
 
@@ -363,14 +381,36 @@ static int binding_matches(const aexchange *x, const abinding *b, const amsg *m,
     return 0;
 }
 
-int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table headers)
+/* Enqueue m on q: appended to q's partition first when both are durable. */
+static void enqueue(asrv *as, aqueue *q, amsg *m, astored *st)
+{
+    int64_t off = -1;
+    if (q->p && m->persistent) {
+        off = asrv__store_append(as, q, m);
+        if (off < 0) {
+            st->failed = 1;
+        } else {
+            if (st->n == st->cap) {
+                st->cap = st->cap ? st->cap * 2 : 4;
+                st->p = xrealloc(st->p, (size_t)st->cap * sizeof(*st->p));
+                st->target = xrealloc(st->target, (size_t)st->cap * sizeof(*st->target));
+            }
+            st->p[st->n] = q->p;
+            st->target[st->n++] = off + 1;
+        }
+    }
+    asrv__queue_push(q, m, 0, 0, off);
+}
+
+int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table headers,
+                astored *st)
 {
     cn_str xname = {ex, ex_len};
     if (ex_len == 0) {
         aqueue *q = asrv__queue_find(as, m->routing_key);
         if (!q)
             return 0;
-        asrv__queue_push(q, m, 0, 0);
+        enqueue(as, q, m, st);
         asrv__dispatch(q);
         return 1;
     }
@@ -404,7 +444,7 @@ int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table he
     }
     for (int j = 0; j < n; j++) {
         hits[j]->refs++; /* dispatch may delete nothing, but be safe */
-        asrv__queue_push(hits[j], m, 0, 0);
+        enqueue(as, hits[j], m, st);
     }
     for (int j = 0; j < n; j++) {
         asrv__dispatch(hits[j]);
@@ -497,6 +537,16 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
     bin_reader_init(&k, r->key, (size_t)r->key_len);
     int kind = bin_i8(&k);
     cn_str vhost = bin_str(&k);
+    if (kind == 'A') {
+        uint64_t qid = (uint64_t)bin_i64(&k);
+        if (k.err || bin_remaining(&k) || !cn_str_eq(vhost, "/") ||
+            asrv__store_replay_acks(as, qid, r->value_len < 0 ? NULL : r->value,
+                                    r->value_len) < 0) {
+            *why = "malformed ack state";
+            return -1;
+        }
+        return 0;
+    }
     cn_str name = bin_str(&k);
     if (k.err || !cn_str_eq(vhost, "/")) {
         *why = "malformed key";
@@ -606,6 +656,22 @@ static int meta_compact(void *arg, kvl_compaction *cx)
         val_queue(&v, q);
         rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
     }
+    for (int i = 0; i < as->n_q && !rc; i++) {
+        const aqueue *q = as->q[i];
+        if (!queue_persisted(q) || !q->p)
+            continue;
+        wbuf_reset(&k);
+        wbuf_reset(&v);
+        bin_put_i8(&k, 'A');
+        bin_put_str(&k, cn_str_c("/"));
+        bin_put_i64(&k, (int64_t)q->id);
+        bin_put_i8(&v, 1);
+        bin_put_i64(&v, q->floor);
+        bin_put_i32(&v, (int32_t)q->n_acked);
+        for (size_t j = 0; j < q->n_acked; j++)
+            bin_put_i64(&v, q->acked[j]);
+        rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
+    }
     uint8_t one = 1;
     for (int i = 0; i < as->n_ex && !rc; i++) {
         const aexchange *x = as->ex[i];
@@ -652,6 +718,7 @@ void asrv__meta_init(asrv *as)
         x->builtin = 1;
     }
     as->next_qid = 1;
+    asrv__store_init(as);
     static const kvl_ops ops = {meta_on_record, meta_compact, meta_live_bytes};
     int rc = kvl_open(as->core->b, BROKER_AMQP_META_TOPIC, &ops, as, &as->meta);
     if (rc < 0) {
@@ -663,12 +730,24 @@ void asrv__meta_init(asrv *as)
     }
     slog_info("amqp: %d exchanges, %d queues from %s", as->n_ex, as->n_q,
               BROKER_AMQP_META_TOPIC);
+    /* Queue ids are never reused, even after a deleted queue's records are
+     * compacted away: start above the wall clock (ms x 1024). */
+    uint64_t clock_id = (uint64_t)loop_wall_ms() * 1024;
+    if (as->next_qid < clock_id)
+        as->next_qid = clock_id;
+    for (int i = 0; i < as->n_q; i++)
+        if (queue_persisted(as->q[i]))
+            asrv__store_open(as, as->q[i]);
 }
 
 void asrv__meta_free(asrv *as)
 {
+    asrv__store_flush(as); /* the last acks, synced by broker_close */
+    asrv__store_fini(as);
     kvl_close(as->meta); /* first: tearing down the tables is not a deletion */
     as->meta = NULL;
+    for (int i = 0; i < as->n_q; i++)
+        as->q[i]->p = NULL; /* nor a reason to trim their partitions */
     while (as->n_q)
         asrv__queue_delete(as, as->q[as->n_q - 1]);
     for (int i = 0; i < as->n_ex; i++)
@@ -865,6 +944,8 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
         q->auto_delete = m->auto_delete;
         q->owner = m->exclusive ? ac : NULL;
         meta_queue(as, q, META_PUT);
+        if (queue_persisted(q))
+            asrv__store_open(as, q);
     }
     if (!m->nowait)
         declare_ok(ac, ch, q);
@@ -932,7 +1013,7 @@ static void on_queue_purge(asrv_conn *ac, uint16_t ch, const amqp_queue_purge *m
     aqueue *q = queue_get(ac, ch, m->queue, 30);
     if (!q)
         return;
-    uint32_t n = queue_purge(q);
+    uint32_t n = queue_purge(ac->as, q);
     if (!m->nowait) {
         amqp_queue_purge_ok ok;
         amqp_queue_purge_ok_init(&ok);

@@ -291,8 +291,10 @@ static int topic_load(broker *b, const char *name, const char *path)
 
 int broker_topic_name_reserved(cn_str name)
 {
+    size_t pl = sizeof(BROKER_AMQP_QUEUE_PREFIX) - 1;
     return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC) ||
-           cn_str_eq(name, BROKER_AMQP_META_TOPIC);
+           cn_str_eq(name, BROKER_AMQP_META_TOPIC) ||
+           (name.len >= (int32_t)pl && memcmp(name.ptr, BROKER_AMQP_QUEUE_PREFIX, pl) == 0);
 }
 
 int broker_internal_partition(broker *b, const char *name, partition **out)

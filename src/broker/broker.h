@@ -116,6 +116,8 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_TXN_TOPIC "__transaction_state"
 /* The AMQP front end's metadata kvlog (exchanges, queues, bindings). */
 #define BROKER_AMQP_META_TOPIC "__amqp_meta"
+/* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
+#define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);
 /* Open (creating if absent) partition 0 of an internal log stored as
  * <log.dirs>/<name>-0. It is not listed among topics and not served to

@@ -416,3 +416,54 @@ def test_durable_metadata_survives_restart(broker_factory):
     conn.close()
     # 6 built-in exchanges + dx, and dq
     assert "7 exchanges, 1 queues from __amqp_meta" in b.log_text()
+
+
+def test_persistent_messages_survive_restart_acked_do_not_return(broker_factory):
+    b = broker_factory()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.queue_declare('pq', durable=True)
+    ch.confirm_delivery()
+    for i in range(10):
+        ch.basic_publish('', 'pq', b'p%d' % i, pika.BasicProperties(delivery_mode=2,
+                                                                   content_type='text/plain'))
+    ch.basic_publish('', 'pq', b'transient')
+    got = drain(ch, 'pq', 4)  # p0..p3 acked
+    assert [x for _, _, x in got] == [b'p0', b'p1', b'p2', b'p3']
+    m, _, body = ch.basic_get('pq')  # p4 delivered, not acked
+    assert body == b'p4'
+    conn.close()
+    b.restart()
+    conn = connect(b)
+    ch = conn.channel()
+    got = drain(ch, 'pq', 6)
+    assert [x for _, _, x in got] == [b'p%d' % i for i in range(4, 10)]
+    assert all(p.content_type == 'text/plain' and p.delivery_mode == 2 for _, p, _ in got)
+    assert ch.basic_get('pq') == (None, None, None)  # the transient one is gone
+    conn.close()
+    b.restart()
+    conn = connect(b)
+    ch = conn.channel()
+    assert ch.queue_declare('pq', durable=True, passive=True).method.message_count == 0
+    conn.close()
+
+
+def test_confirmed_messages_survive_kill9(broker_factory):
+    b = broker_factory()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.exchange_declare('dfan', 'fanout', durable=True)
+    for q in ('k1', 'k2'):
+        ch.queue_declare(q, durable=True)
+        ch.queue_bind(q, 'dfan')
+    ch.confirm_delivery()
+    for i in range(200):
+        ch.basic_publish('dfan', '', b'%d' % i, pika.BasicProperties(delivery_mode=2))
+    b.kill9()
+    b.start()
+    conn = connect(b)
+    ch = conn.channel()
+    for q in ('k1', 'k2'):
+        got = drain(ch, q, 200, timeout=10)
+        assert [int(x) for _, _, x in got] == list(range(200)), q
+    conn.close()
