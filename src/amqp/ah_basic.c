@@ -6,8 +6,9 @@
  * every matching queue; unroutable and mandatory: basic.return 312
  * NO_ROUTE with the content; immediate: 540 NOT_IMPLEMENTED (RabbitMQ 3).
  * In confirm mode every publish is then acked with its sequence number:
- * messages are in memory for now, so a confirm means "routed", not
- * "durable" (docs/amqp-plan.md).
+ * at once for a transient message or one routed to no durable queue, else
+ * once every queue partition it was appended to is durable (see
+ * "Publisher confirms" below).
  *
  * Delivery: each channel numbers its deliveries (delivery tags from 1) and
  * keeps the unacked ones in tag order; basic.ack/reject/nack settle them

@@ -3,9 +3,9 @@
  *
  * Durable exchanges, durable non-exclusive queues and the bindings between
  * durable ends are kept in the kvlog __amqp_meta (format below) and
- * replayed at start; the rest lives in memory only. Messages are in memory
- * for now (docs/amqp-plan.md "What exists today": one internal partition
- * per durable queue is the next stage).
+ * replayed at start; the rest lives in memory only. Ready messages are
+ * served from a ring in memory per queue; durable queues also append their
+ * persistent messages to a partition (ah_store.c), read back at start.
  *
  * __amqp_meta records (util/bin.h encodings: str = int16 length + bytes,
  * bytes = int32 length + bytes, big-endian integers). A removal is a

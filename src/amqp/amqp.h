@@ -5,8 +5,9 @@
  * and AMQPLAIN, Tune/TuneOk, Open on vhost "/"), heartbeats both ways,
  * Close/CloseOk, channel open/close/flow (conn.c, ah_channel.c), exchanges,
  * queues and bindings with the durable ones in the kvlog __amqp_meta
- * (ah_queue.c), publish, get, consume, acks and confirms with messages held
- * in memory (ah_basic.c). tx.* and the other methods docs/amqp-plan.md lists
+ * (ah_queue.c), publish, get, consume, acks and confirms (ah_basic.c), and
+ * durable queue storage: one internal partition per durable queue for its
+ * persistent messages, ack state in __amqp_meta (ah_store.c). tx.* and the other methods docs/amqp-plan.md lists
  * are answered with connection.close 540 NOT_IMPLEMENTED. Framing and the
  * server row are in framing.c.
  *
