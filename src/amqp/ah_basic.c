@@ -505,7 +505,8 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
     cs->pub_hdr = NULL;
     m->body_len = cs->body.len;
     m->body = xmalloc(m->body_len ? m->body_len : 1);
-    memcpy(m->body, cs->body.buf, m->body_len);
+    if (m->body_len)
+        memcpy(m->body, cs->body.buf, m->body_len);
     publish_reset(cs);
 
     amqp_content_header h;

@@ -92,8 +92,10 @@ static void advance_floor(aqueue *q)
             q->floor++;
         i++;
     }
-    memmove(q->acked, q->acked + i, (q->n_acked - i) * sizeof(*q->acked));
-    q->n_acked -= i;
+    if (i) {
+        memmove(q->acked, q->acked + i, (q->n_acked - i) * sizeof(*q->acked));
+        q->n_acked -= i;
+    }
 }
 
 static void arm_flush(asrv *as)
