@@ -26,7 +26,10 @@
  * At start (asrv__store_open, after __amqp_meta's replay) the partition is
  * read from max(floor, log start) to its end; records at settled offsets are
  * skipped, the others become ready messages again, in offset order, with
- * redelivered 0 (delivery state before the restart is not kept). */
+ * redelivered 0 (delivery state before the restart is not kept).
+ *
+ * queue.delete drops the partition (broker_internal_partition_drop: closed,
+ * directory removed) and tombstones the ack state. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,9 +366,9 @@ void asrv__store_drop(asrv *as, aqueue *q)
     ack_key(&k, q->id);
     asrv__meta_write(as, k.buf, k.len, NULL, -1);
     wbuf_fini(&k);
-    int64_t end = log_high_watermark(q->p->log);
-    if (end > log_start_offset(q->p->log))
-        log_delete_before(q->p->log, end);
+    char name[64];
+    part_name(q, name, sizeof(name));
+    broker_internal_partition_drop(as->core->b, name);
     q->p = NULL;
 }
 

@@ -242,7 +242,7 @@ int asrv__store_open(asrv *as, aqueue *q);
 int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m);
 /* Stored offset off of q was acked or dropped. */
 void asrv__store_settled(asrv *as, aqueue *q, int64_t off);
-/* q is deleted: trim its partition to its end. */
+/* q is deleted: drop its partition (closed, directory removed) and its ack state. */
 void asrv__store_drop(asrv *as, aqueue *q);
 /* Replay of an ack-state record (value NULL: tombstone). 0 or -1. */
 int asrv__store_replay_acks(asrv *as, uint64_t qid, const uint8_t *v, int32_t len);

@@ -326,6 +326,24 @@ int broker_internal_partition(broker *b, const char *name, partition **out)
     return 0;
 }
 
+void broker_internal_partition_drop(broker *b, const char *name)
+{
+    for (topic **pp = &b->internal; *pp; pp = &(*pp)->lnext) {
+        topic *t = *pp;
+        if (strcmp(t->name, name) != 0)
+            continue;
+        *pp = t->lnext;
+        broker__partition_close(t->parts[0], 1);
+        t->parts[0] = NULL;
+        slog_info("dropped internal log %s", name);
+        topic_free(t);
+        break;
+    }
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/%s-0", b->dir, name);
+    broker__rm_rf(dir);
+}
+
 /* Remove partition directories that belong to no topic. */
 static void remove_orphans(broker *b)
 {

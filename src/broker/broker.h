@@ -126,6 +126,11 @@ int broker_topic_name_reserved(cn_str name);
  * owner compacts it). The broker owns it and closes it in broker_close.
  * Returns 0 or -CN_E*. */
 int broker_internal_partition(broker *b, const char *name, partition **out);
+/* Close the internal partition name (if open) and delete its data and
+ * directory (its owner deleted what it stored there). Parked durable waits
+ * on it get -CN_EIO. Its partition pointer is invalid afterwards. A name
+ * not open is removed from disk if present. */
+void broker_internal_partition_drop(broker *b, const char *name);
 
 /* Partitions ------------------------------------------------------------- */
 /* Append one validated batch; sets the high watermark and notifies waiters

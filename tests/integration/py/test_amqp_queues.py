@@ -468,3 +468,24 @@ def test_confirmed_messages_survive_kill9(broker_factory):
         got = drain(ch, q, 200, timeout=10)
         assert [int(x) for _, _, x in got] == list(range(200)), q
     conn.close()
+
+
+def test_queue_delete_drops_its_partition(broker_factory):
+    import os
+    b = broker_factory()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.queue_declare('short-lived', durable=True)
+    ch.basic_publish('', 'short-lived', b'x', pika.BasicProperties(delivery_mode=2))
+    parts = [d for d in os.listdir(b.data_dir) if d.startswith('__amqp_q-')]
+    assert len(parts) == 1
+    assert ch.queue_delete('short-lived').method.message_count == 1
+    assert [d for d in os.listdir(b.data_dir) if d.startswith('__amqp_q-')] == []
+    conn.close()
+    b.restart()
+    conn = connect(b)
+    ch = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.queue_declare('short-lived', passive=True)
+    assert ei.value.reply_code == 404
+    conn.close()
