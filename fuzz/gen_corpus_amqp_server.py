@@ -48,6 +48,81 @@ CH_CLOSE = method(1, 20, 40, struct.pack(">H", 200) + ss(b"ok") + struct.pack(">
 HB = frame(8, 0, b"")
 AMQPLAIN = ss(b"LOGIN") + b"S" + ls(b"guest") + ss(b"PASSWORD") + b"S" + ls(b"guest")
 
+def q_declare(name, bits, args=b"\0\0\0\0", ch=1):
+    """bits: 1 passive, 2 durable, 4 exclusive, 8 auto-delete, 16 nowait."""
+    return method(ch, 50, 10, struct.pack(">H", 0) + ss(name) + bytes([bits]) + args)
+
+
+def Q_DECLARE(name, bits):
+    return q_declare(name, bits)
+
+
+def x_declare(name, typ, bits=0, ch=1):
+    return method(ch, 40, 10, struct.pack(">H", 0) + ss(name) + ss(typ) + bytes([bits])
+                  + b"\0\0\0\0")
+
+
+def x_delete(name):
+    return method(1, 40, 20, struct.pack(">H", 0) + ss(name) + b"\x00")
+
+
+def q_bind(q, x, key, args=b"\0\0\0\0"):
+    return method(1, 50, 20, struct.pack(">H", 0) + ss(q) + ss(x) + ss(key) + b"\x00" + args)
+
+
+def q_unbind(q, x, key):
+    return method(1, 50, 50, struct.pack(">H", 0) + ss(q) + ss(x) + ss(key) + b"\0\0\0\0")
+
+
+def queue_purge(q):
+    return method(1, 50, 30, struct.pack(">H", 0) + ss(q) + b"\x00")
+
+
+def queue_delete(q):
+    return method(1, 50, 40, struct.pack(">H", 0) + ss(q) + b"\x00")
+
+
+def publish(x, key, mandatory=0):
+    return method(1, 60, 40, struct.pack(">H", 0) + ss(x) + ss(key) + bytes([mandatory]))
+
+
+def content(body, props=b"\x00\x00"):
+    return frame(2, 1, struct.pack(">HHQ", 60, 0, len(body)) + props) + \
+        (frame(3, 1, body) if body else b"")
+
+
+def consume(q, tag, bits=0):
+    return method(1, 60, 20, struct.pack(">H", 0) + ss(q) + ss(tag) + bytes([bits])
+                  + b"\0\0\0\0")
+
+
+def basic_get(q, no_ack=0):
+    return method(1, 60, 70, struct.pack(">H", 0) + ss(q) + bytes([no_ack]))
+
+
+def ack(tag, multiple=0, ch=1):
+    return method(ch, 60, 80, struct.pack(">Q", tag) + bytes([multiple]))
+
+
+def nack(tag, multiple, requeue):
+    return method(1, 60, 120, struct.pack(">Q", tag) + bytes([multiple | (requeue << 1)]))
+
+
+def reject(tag, requeue):
+    return method(1, 60, 90, struct.pack(">Q", tag) + bytes([requeue]))
+
+
+def table(entries):
+    b = b""
+    for k, v in entries:
+        b += ss(k) + b"S" + ls(v)
+    return struct.pack(">I", len(b)) + b
+
+
+HDR_ARGS = table([(b"x-match", b"any"), (b"format", b"pdf")])
+DELIVERY_MODE_2 = struct.pack(">H", 1 << 12) + b"\x02"
+HDR_PROPS = struct.pack(">H", 1 << 13) + table([(b"format", b"pdf")])
+
 seeds = {
     "handshake_plain": HEADER + start_ok() + TUNE_OK + OPEN + CLOSE,
     "handshake_amqplain": HEADER + start_ok(b"AMQPLAIN", AMQPLAIN) + TUNE_OK + OPEN + CH_OPEN
@@ -58,10 +133,34 @@ seeds = {
     "wrong_header": b"AMQP\x01\x01\x00\x0a",
     "channels": CH_OPEN + CH_FLOW + method(1, 20, 20, b"\x01") + CH_CLOSE + CH_OPEN
     + method(2, 20, 10, ss(b"")) + HB + CLOSE,
-    "queue_declare_540": CH_OPEN + method(1, 50, 10, struct.pack(">H", 0) + ss(b"q") + b"\x00"
-                                          + struct.pack(">I", 0)) + method(0, 10, 51),
-    "publish_540": CH_OPEN + method(1, 60, 40, struct.pack(">H", 0) + ss(b"") + ss(b"q") + b"\x00")
-    + frame(2, 1, struct.pack(">HHQH", 60, 0, 5, 0)) + frame(3, 1, b"hello"),
+    "tx_select_540": CH_OPEN + method(1, 90, 10) + method(0, 10, 51),
+    "publish_unroutable": CH_OPEN + publish(b"", b"q") + content(b"hello"),
+    "declare_publish_get": CH_OPEN + Q_DECLARE(b"q1", 2) + publish(b"", b"q1")
+    + content(b"hello", props=DELIVERY_MODE_2) + basic_get(b"q1") + ack(1) + basic_get(b"q1")
+    + queue_delete(b"q1") + CH_CLOSE + CLOSE,
+    "exchanges_bindings": CH_OPEN + x_declare(b"events", b"fanout")
+    + x_declare(b"tp", b"topic", 2) + x_declare(b"hx", b"headers")
+    + Q_DECLARE(b"", 4) + Q_DECLARE(b"a", 0) + q_bind(b"a", b"tp", b"*.x.#")
+    + q_bind(b"a", b"hx", b"", HDR_ARGS) + q_bind(b"a", b"events", b"")
+    + publish(b"tp", b"k.x.y", mandatory=1) + content(b"t")
+    + publish(b"hx", b"", 1) + content(b"h", props=HDR_PROPS)
+    + publish(b"events", b"") + content(b"f" * 300)
+    + publish(b"tp", b"nomatch", mandatory=1) + content(b"")
+    + q_unbind(b"a", b"tp", b"*.x.#") + queue_purge(b"a") + x_delete(b"events") + CLOSE,
+    "consume_ack_nack": CH_OPEN + method(1, 60, 10, struct.pack(">IH", 0, 2) + b"\x00")
+    + Q_DECLARE(b"w", 0) + consume(b"w", b"") + consume(b"w", b"c2")
+    + b"".join(publish(b"", b"w") + content(b"m%d" % i) for i in range(4))
+    + ack(1) + nack(2, 0, 1) + reject(3, 1) + method(1, 60, 110, b"\x01")
+    + method(1, 60, 30, ss(b"c2") + b"\x00") + ack(0, 1) + CH_CLOSE + CLOSE,
+    "confirms": CH_OPEN + method(1, 85, 10, b"\x00") + Q_DECLARE(b"d", 2)
+    + b"".join(publish(b"", b"d") + content(b"p", props=DELIVERY_MODE_2) for i in range(3))
+    + CLOSE,
+    "soft_errors": CH_OPEN + Q_DECLARE(b"missing", 1) + method(1, 20, 41)
+    + method(2, 20, 10, ss(b"")) + x_declare(b"amq.x", b"direct", 0, ch=2) + method(2, 20, 41)
+    + method(3, 20, 10, ss(b"")) + ack(7, ch=3) + CLOSE,
+    "content_split": CH_OPEN + Q_DECLARE(b"s", 0) + publish(b"", b"s")
+    + frame(2, 1, struct.pack(">HHQH", 60, 0, 6, 0)) + frame(3, 1, b"abc") + frame(3, 1, b"def")
+    + publish(b"", b"s") + Q_DECLARE(b"s", 0),
     "heartbeats": HB + HB + CH_OPEN + HB,
     "bad_end": CH_OPEN + frame(1, 1, struct.pack(">HH", 20, 20) + b"\x01", end=0),
     "peer_close_while_closing": method(0, 20, 10, ss(b"")) + CLOSE,

@@ -4,9 +4,11 @@
  * channel we are closing).
  *
  * channel.flow only records the client's wish (1: deliver, 0: pause) in
- * ac->chan_flow and confirms it: nothing is delivered yet (basic.consume is
- * a later step), and the delivery code will read the flag. */
+ * ac->chan_flow and confirms it; delivery (ah_basic.c) skips paused
+ * channels and resumes when the flow is active again. channel.open makes the
+ * channel's achan, channel.close releases it (unacked deliveries requeued). */
 #include "amqp/amqp_int.h"
+#include "util/common.h"
 #include "util/slog.h"
 
 static void on_open(asrv_conn *ac, uint16_t ch, const amqp_method *m)
@@ -18,6 +20,8 @@ static void on_open(asrv_conn *ac, uint16_t ch, const amqp_method *m)
     }
     ac->chan[ch] = ACH_OPEN;
     ac->chan_flow[ch] = 1;
+    ac->cs[ch] = xcalloc(1, sizeof(achan));
+    wbuf_init(&ac->cs[ch]->body);
     ac->n_chan++;
     amqp_channel_open_ok ok;
     amqp_channel_open_ok_init(&ok);
@@ -26,6 +30,7 @@ static void on_open(asrv_conn *ac, uint16_t ch, const amqp_method *m)
 
 static void on_close(asrv_conn *ac, uint16_t ch)
 {
+    asrv__chan_release(ac, ch);
     ac->chan[ch] = ACH_FREE;
     ac->n_chan--;
     amqp_channel_close_ok ok;
@@ -35,11 +40,15 @@ static void on_close(asrv_conn *ac, uint16_t ch)
 
 static void on_flow(asrv_conn *ac, uint16_t ch, const amqp_channel_flow *m)
 {
+    int was = ac->chan_flow[ch];
     ac->chan_flow[ch] = m->active ? 1 : 0;
     amqp_channel_flow_ok ok;
     amqp_channel_flow_ok_init(&ok);
     ok.active = m->active;
     asrv__send_method(ac, ch, AMQP_CHANNEL_FLOW_OK, &ok);
+    if (!was && m->active && ac->cs[ch]) /* resume: serve this channel's consumers */
+        for (int i = 0; i < ac->cs[ch]->n_cons; i++)
+            asrv__dispatch(ac->cs[ch]->cons[i]->q);
 }
 
 void ah_channel(asrv_conn *ac, uint16_t ch, const amqp_method *m)

@@ -1,18 +1,20 @@
 /* AMQP 0-9-1 front end (RabbitMQ's dialect, issue 10; plan in
  * docs/amqp-plan.md): a peer of the Kafka front end on the same core.
  *
- * Today it serves the connection layer only: the protocol header, the
- * handshake (Start/StartOk with PLAIN and AMQPLAIN, Tune/TuneOk, Open on
- * vhost "/"), heartbeats both ways, Close/CloseOk on the connection,
- * channel open/close/flow. Every method of the later steps (exchange.*,
- * queue.*, basic.*, confirm.*, tx.*) is answered with connection.close 540
- * NOT_IMPLEMENTED. The connection state machine and its table are in
- * conn.c; channel methods in ah_channel.c; framing and the server row in
- * framing.c.
+ * It serves the protocol header, the handshake (Start/StartOk with PLAIN
+ * and AMQPLAIN, Tune/TuneOk, Open on vhost "/"), heartbeats both ways,
+ * Close/CloseOk, channel open/close/flow (conn.c, ah_channel.c), exchanges,
+ * queues and bindings with the durable ones in the kvlog __amqp_meta
+ * (ah_queue.c), publish, get, consume, acks and confirms (ah_basic.c), and
+ * durable queue storage: one internal partition per durable queue for its
+ * persistent messages, ack state in __amqp_meta (ah_store.c). tx.* and the other methods docs/amqp-plan.md lists
+ * are answered with connection.close 540 NOT_IMPLEMENTED. Framing and the
+ * server row are in framing.c.
  *
  * asrv owns the per-connection contexts (made by the protocol's conn_open,
- * freed by conn_close) and the server-properties table it announces. It
- * holds the core but owns nothing of it. Loop thread only. */
+ * freed by conn_close), the server-properties table it announces, the
+ * routing tables, the messages and its kvlog handle (the broker owns the
+ * partition). Loop thread only. */
 #ifndef CAIRN_AMQP_H
 #define CAIRN_AMQP_H
 #include "core/core.h"

@@ -33,8 +33,13 @@
  *  connection.close    close-ok, =>PEER_CLOSE (every state but CLOSING, where
  *                      it is answered the same way)
  *  channel.*           503            503             503             ah_channel
- *  exchange/queue/     503            503             503             540 NOT_IMPLEMENTED
- *  basic/confirm/tx                                                   (later steps)
+ *  exchange/queue     503            503             503             ah_queue
+ *  basic/confirm      503            503             503             ah_basic
+ *  tx/access          503            503             503             540 NOT_IMPLEMENTED
+ *
+ * A channel with a basic.publish waiting for its content takes only its
+ * header and body frames (ah_content); a method on it first is 505
+ * UNEXPECTED_FRAME.
  *
  * Frame-level errors (a frame above frame_max, a bad end octet, an unknown
  * frame type, a heartbeat off channel 0) get Close 501 FRAME_ERROR and the
@@ -242,6 +247,7 @@ void asrv__chan_error(asrv_conn *ac, uint16_t ch, uint16_t code, uint16_t class_
     cl.method_id = method_id;
     asrv__send_method(ac, ch, AMQP_CHANNEL_CLOSE, &cl);
     ac->chan[ch] = ACH_CLOSING;
+    asrv__chan_release(ac, ch); /* its deliveries go back now, not at close-ok */
 }
 
 /* Timer: handshake timeout, heartbeats, close-ok wait --------------------- */
@@ -430,6 +436,7 @@ static void on_tune_ok(asrv_conn *ac, const amqp_connection_tune_ok *m)
     ac->heartbeat = m->heartbeat; /* the client's choice counts; 0 turns them off */
     ac->chan = xcalloc((size_t)cm + 1, 1);
     ac->chan_flow = xcalloc((size_t)cm + 1, 1);
+    ac->cs = xcalloc((size_t)cm + 1, sizeof(*ac->cs));
     arm(ac);
 }
 
@@ -529,12 +536,30 @@ static void on_channel_method(asrv_conn *ac, uint16_t ch, const amqp_method *m)
                          "%s on channel %u, which is not open", m->info->name, ch);
         return;
     }
+    if (ac->cs[ch] && ac->cs[ch]->pending) {
+        asrv__conn_error(ac, AMQP_UNEXPECTED_FRAME, m->class_id, m->method_id,
+                         "%s on channel %u while a message's content is expected",
+                         m->info->name, ch);
+        return;
+    }
     if (m->class_id == AMQP_CLASS_CHANNEL) {
         ah_channel(ac, ch, m);
         return;
     }
-    /* exchange.*, queue.*, basic.*, confirm.*, tx.*, access.*: later steps of
-     * issue 10 (docs/amqp-plan.md). */
+    if (!ac->as) {
+        asrv__conn_error(ac, AMQP_CONNECTION_FORCED, m->class_id, m->method_id,
+                         "broker shutdown");
+        return;
+    }
+    if (m->class_id == AMQP_CLASS_EXCHANGE || m->class_id == AMQP_CLASS_QUEUE) {
+        ah_queue(ac, ch, m);
+        return;
+    }
+    if (m->class_id == AMQP_CLASS_BASIC || m->class_id == AMQP_CLASS_CONFIRM) {
+        ah_basic(ac, ch, m);
+        return;
+    }
+    /* tx.*, access.*: later steps of issue 10 (docs/amqp-plan.md). */
     asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, m->class_id, m->method_id,
                      "%s is not implemented yet", m->info->name);
 }
@@ -670,6 +695,9 @@ void asrv__on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, si
         else if (ac->state == ASRV_OPEN && f.channel <= ac->channel_max &&
                  ac->chan[f.channel] == ACH_CLOSING)
             return; /* discarded while the channel closes */
+        else if (ac->state == ASRV_OPEN && f.channel <= ac->channel_max && ac->cs[f.channel] &&
+                 ac->cs[f.channel]->pending)
+            ah_content(ac, f.channel, &f);
         else
             asrv__conn_error(ac, AMQP_UNEXPECTED_FRAME, 0, 0,
                              "content frame (type %u) on channel %u without a content method",
@@ -704,6 +732,8 @@ void asrv__conn_close(void *arg, net_conn *c, void *cctx)
     (void)c;
     asrv_conn *ac = cctx;
     loop_timer_stop(ac->l, &ac->timer);
+    ac->state = ASRV_CLOSED; /* nothing more is delivered to it */
+    asrv__conn_release(ac);
     if (ac->as) {
         if (ac->prev)
             ac->prev->next = ac->next;
@@ -714,6 +744,7 @@ void asrv__conn_close(void *arg, net_conn *c, void *cctx)
     }
     free(ac->chan);
     free(ac->chan_flow);
+    free(ac->cs);
     free(ac);
 }
 

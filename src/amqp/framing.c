@@ -70,6 +70,7 @@ asrv *asrv_new(core *c)
     as->l = c->l;
     wbuf_init(&as->props);
     build_props(&as->props);
+    asrv__meta_init(as);
     return as;
 }
 
@@ -78,6 +79,7 @@ void asrv_free(asrv *as)
     if (!as)
         return;
     asrv__shutdown(as);
+    asrv__meta_free(as);
     wbuf_fini(&as->props);
     free(as);
 }

@@ -291,7 +291,10 @@ static int topic_load(broker *b, const char *name, const char *path)
 
 int broker_topic_name_reserved(cn_str name)
 {
-    return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC);
+    size_t pl = sizeof(BROKER_AMQP_QUEUE_PREFIX) - 1;
+    return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC) ||
+           cn_str_eq(name, BROKER_AMQP_META_TOPIC) ||
+           (name.len >= (int32_t)pl && memcmp(name.ptr, BROKER_AMQP_QUEUE_PREFIX, pl) == 0);
 }
 
 int broker_internal_partition(broker *b, const char *name, partition **out)
@@ -321,6 +324,24 @@ int broker_internal_partition(broker *b, const char *name, partition **out)
     b->internal = t;
     *out = t->parts[0];
     return 0;
+}
+
+void broker_internal_partition_drop(broker *b, const char *name)
+{
+    for (topic **pp = &b->internal; *pp; pp = &(*pp)->lnext) {
+        topic *t = *pp;
+        if (strcmp(t->name, name) != 0)
+            continue;
+        *pp = t->lnext;
+        broker__partition_close(t->parts[0], 1);
+        t->parts[0] = NULL;
+        slog_info("dropped internal log %s", name);
+        topic_free(t);
+        break;
+    }
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/%s-0", b->dir, name);
+    broker__rm_rf(dir);
 }
 
 /* Remove partition directories that belong to no topic. */

@@ -114,6 +114,10 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
  * with these names. */
 #define BROKER_OFFSETS_TOPIC "__consumer_offsets"
 #define BROKER_TXN_TOPIC "__transaction_state"
+/* The AMQP front end's metadata kvlog (exchanges, queues, bindings). */
+#define BROKER_AMQP_META_TOPIC "__amqp_meta"
+/* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
+#define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);
 /* Open (creating if absent) partition 0 of an internal log stored as
  * <log.dirs>/<name>-0. It is not listed among topics and not served to
@@ -122,6 +126,11 @@ int broker_topic_name_reserved(cn_str name);
  * owner compacts it). The broker owns it and closes it in broker_close.
  * Returns 0 or -CN_E*. */
 int broker_internal_partition(broker *b, const char *name, partition **out);
+/* Close the internal partition name (if open) and delete its data and
+ * directory (its owner deleted what it stored there). Parked durable waits
+ * on it get -CN_EIO. Its partition pointer is invalid afterwards. A name
+ * not open is removed from disk if present. */
+void broker_internal_partition_drop(broker *b, const char *name);
 
 /* Partitions ------------------------------------------------------------- */
 /* Append one validated batch; sets the high watermark and notifies waiters

@@ -136,7 +136,7 @@ int kvl_append(kvl *l, const kvl_batch *bt, int64_t ts, int64_t *out_target)
     if (bt->n > 0) {
         /* Every key is non-null, even an empty one in an empty buffer. */
         const uint8_t *bytes = bt->buf ? bt->buf : none;
-        batch_build_rec *recs = xmalloc((size_t)bt->n * sizeof(*recs));
+        batch_build_rec *recs = xcalloc((size_t)bt->n, sizeof(*recs)); /* no headers */
         for (int i = 0; i < bt->n; i++) {
             const struct kvl__rec *r = &bt->recs[i];
             recs[i].key = bytes + r->ko;

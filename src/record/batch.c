@@ -70,6 +70,18 @@ static int rd_field(const uint8_t **pp, const uint8_t *end, int32_t min_len,
     return 0;
 }
 
+int batch_header_next(const uint8_t **pp, const uint8_t *end, batch_header *out)
+{
+    if (*pp >= end)
+        return 0;
+    const uint8_t *k, *v;
+    if (rd_field(pp, end, 0, &k, &out->key_len) || rd_field(pp, end, -1, &v, &out->value_len))
+        return -1;
+    out->key = k;
+    out->value = v;
+    return 1;
+}
+
 /* ---- header ---- */
 
 int batch_parse_header(const uint8_t *buf, size_t len, batch_info *out)
@@ -138,6 +150,7 @@ static int walk_records(const uint8_t *p, size_t len, const batch_info *bi, int 
             rd_field(&p, rend, -1, &r.value, &r.value_len) || varint_get(&p, rend, &n_hdr) ||
             n_hdr < 0)
             return BATCH_ERR_INVALID_RECORD;
+        r.headers = p;
         for (int32_t h = 0; h < n_hdr; h++) {   /* each header takes >= 2 bytes */
             const uint8_t *hp;
             int32_t hl;
@@ -146,6 +159,7 @@ static int walk_records(const uint8_t *p, size_t len, const batch_info *bi, int 
         }
         if (p != rend)
             return BATCH_ERR_INVALID_RECORD;
+        r.headers_len = (size_t)(p - r.headers);
         if (cb) {
             /* Unsigned sums: hostile deltas wrap instead of overflowing. */
             r.offset = (int64_t)((uint64_t)bi->base_offset + (uint64_t)(int64_t)off_delta);

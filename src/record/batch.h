@@ -168,7 +168,24 @@ typedef struct batch_record {
     const uint8_t *value;
     int32_t value_len;
     int32_t n_headers;
+    /* The record's headers section: n_headers entries (varint keyLen, key,
+     * varint valueLen (-1: null), value), already checked; walk it with
+     * batch_header_next. */
+    const uint8_t *headers;
+    size_t headers_len;
 } batch_record;
+
+/* One record header: a key (never null) and a value (NULL with len -1 = null). */
+typedef struct batch_header {
+    const void *key;
+    int32_t key_len;
+    const void *value;
+    int32_t value_len;
+} batch_header;
+
+/* The next header of a batch_record's headers section: *pp advances.
+ * Returns 1 with *out set, 0 at end, -1 when malformed. */
+int batch_header_next(const uint8_t **pp, const uint8_t *end, batch_header *out);
 
 /* Call cb for each record of one whole batch at batch (len >= its total size;
  * extra bytes after it are ignored), decompressing through s. cb returns
@@ -180,13 +197,18 @@ typedef struct batch_record {
 int batch_foreach(const uint8_t *batch, size_t len, batch_scratch *s,
                   int (*cb)(const batch_record *r, void *arg), void *arg);
 
-/* One record for batch_build. key/value NULL with len -1 = null. ts in ms. */
+/* One record for batch_build. key/value NULL with len -1 = null. ts in ms.
+ * headers[0..n_headers) are written in order (keys must not be NULL unless
+ * key_len is 0); none when n_headers is 0. Zero-initialize the struct
+ * (an initializer list or calloc) so fields added later default to 0. */
 typedef struct batch_build_rec {
     const void *key;
     int32_t key_len;
     const void *value;
     int32_t value_len;
     int64_t ts;
+    const batch_header *headers;
+    int32_t n_headers;
 } batch_build_rec;
 
 /* Build one v2 batch holding recs[0..n) with offset deltas 0..n-1, CreateTime,

@@ -56,9 +56,17 @@ static void encode_record(bbuf *b, const batch_build_rec *r, int32_t index, int6
     int64_t ts_delta = (int64_t)((uint64_t)r->ts - (uint64_t)base_ts);
     int32_t klen = r->key ? r->key_len : -1;
     int32_t vlen = r->value ? r->value_len : -1;
+    int32_t nh = r->n_headers > 0 ? r->n_headers : 0;
+    size_t hbytes = 0;
+    for (int32_t h = 0; h < nh; h++) {
+        const batch_header *hd = &r->headers[h];
+        int32_t hk = hd->key_len > 0 ? hd->key_len : 0;
+        int32_t hv = hd->value ? hd->value_len : -1;
+        hbytes += varint_size(hk) + (size_t)hk + varint_size(hv) + (hv > 0 ? (size_t)hv : 0);
+    }
     size_t body = 1 + varint_size(ts_delta) + varint_size(index) + varint_size(klen) +
                   (klen > 0 ? (size_t)klen : 0) + varint_size(vlen) +
-                  (vlen > 0 ? (size_t)vlen : 0) + varint_size(0);
+                  (vlen > 0 ? (size_t)vlen : 0) + varint_size(nh) + hbytes;
     bb_varint(b, (int32_t)body);
     uint8_t attrs = 0;
     bb_put(b, &attrs, 1);
@@ -70,7 +78,18 @@ static void encode_record(bbuf *b, const batch_build_rec *r, int32_t index, int6
     bb_varint(b, vlen);
     if (vlen > 0)
         bb_put(b, r->value, (size_t)vlen);
-    bb_varint(b, 0);                          /* no headers */
+    bb_varint(b, nh);
+    for (int32_t h = 0; h < nh; h++) {
+        const batch_header *hd = &r->headers[h];
+        int32_t hk = hd->key_len > 0 ? hd->key_len : 0;
+        int32_t hv = hd->value ? hd->value_len : -1;
+        bb_varint(b, hk);
+        if (hk > 0)
+            bb_put(b, hd->key, (size_t)hk);
+        bb_varint(b, hv);
+        if (hv > 0)
+            bb_put(b, hd->value, (size_t)hv);
+    }
 }
 
 int batch__build_ex(const batch_build_rec *recs, int n, int compression, int snappy_xerial,
@@ -80,8 +99,15 @@ int batch__build_ex(const batch_build_rec *recs, int n, int compression, int sna
         !out || !out_len)
         return -1;
     for (int i = 0; i < n; i++)
-        if ((recs[i].key && recs[i].key_len < 0) || (recs[i].value && recs[i].value_len < 0))
+    {
+        if ((recs[i].key && recs[i].key_len < 0) || (recs[i].value && recs[i].value_len < 0) ||
+            recs[i].n_headers < 0 || (recs[i].n_headers > 0 && !recs[i].headers))
             return -1;
+        for (int32_t h = 0; h < recs[i].n_headers; h++)
+            if ((recs[i].headers[h].key_len > 0 && !recs[i].headers[h].key) ||
+                (recs[i].headers[h].value && recs[i].headers[h].value_len < 0))
+                return -1;
+    }
     int64_t base_ts = n > 0 ? recs[0].ts : -1, max_ts = base_ts;
     bbuf recb = {0};
     for (int i = 0; i < n; i++) {

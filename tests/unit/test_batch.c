@@ -737,6 +737,62 @@ static void test_foreach_stops_when_callback_asks(void **state)
     batch_scratch_free(s);
 }
 
+/* Record headers: built, validated, iterated back in order (a null value too). */
+static int hdr_cb(const batch_record *r, void *arg)
+{
+    int *n = arg;
+    const uint8_t *p = r->headers, *end = r->headers + r->headers_len;
+    batch_header h;
+    if (r->offset == 0) {
+        assert_int_equal(r->n_headers, 2);
+        assert_int_equal(batch_header_next(&p, end, &h), 1);
+        assert_int_equal(h.key_len, 6);
+        assert_memory_equal(h.key, "amqp.a", 6);
+        assert_int_equal(h.value_len, 3);
+        assert_memory_equal(h.value, "xyz", 3);
+        assert_int_equal(batch_header_next(&p, end, &h), 1);
+        assert_int_equal(h.key_len, 1);
+        assert_int_equal(h.value_len, -1);
+        assert_null(h.value);
+    } else {
+        assert_int_equal(r->n_headers, 0);
+    }
+    assert_int_equal(batch_header_next(&p, end, &h), 0);
+    (*n)++;
+    return 0;
+}
+
+static void test_build_with_headers(void **state)
+{
+    (void)state;
+    batch_header hs[2] = {{"amqp.a", 6, "xyz", 3}, {"k", 1, NULL, -1}};
+    batch_build_rec r[2] = {{"key", 3, "value", 5, 1000, hs, 2}, {NULL, -1, "v", 1, 1001, NULL, 0}};
+    for (int comp = 0; comp <= 1; comp++) {
+        uint8_t *b;
+        size_t len;
+        assert_int_equal(batch_build(r, 2, comp, 0, &b, &len), 0);
+        batch_info bi;
+        int nb = 0;
+        batch_scratch *s = batch_scratch_new();
+        assert_int_equal(batch_validate(b, len, 1 << 20, s, &bi, 1, &nb), 0);
+        assert_int_equal(nb, 1);
+        int n = 0;
+        assert_int_equal(batch_foreach(b, len, s, hdr_cb, &n), 0);
+        assert_int_equal(n, 2);
+        batch_scratch_free(s);
+        free(b);
+    }
+    /* malformed headers section */
+    const uint8_t bad[] = {0x06, 'a'};
+    const uint8_t *p = bad;
+    batch_header h;
+    assert_int_equal(batch_header_next(&p, bad + sizeof(bad), &h), -1);
+    batch_build_rec nohdr = {"k", 1, "v", 1, 0, NULL, 1};
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(batch_build(&nohdr, 1, 0, 0, &b, &len), -1);
+}
+
 static void test_build_rejects_bad_arguments(void **state)
 {
     (void)state;
@@ -755,6 +811,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_batch_validates_and_iterates),
+        cmocka_unit_test(test_build_with_headers),
         cmocka_unit_test(test_builder_matches_golden_header_fields),
         cmocka_unit_test(test_roundtrip_none),
         cmocka_unit_test(test_roundtrip_gzip),

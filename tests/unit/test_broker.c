@@ -184,6 +184,29 @@ static void test_orphans_removed(void **state)
     assert_null(broker_topic_find(f->b, cn_str_c("ghost")));
 }
 
+/* An internal partition dropped: closed, its directory gone, reopened empty. */
+static void test_internal_partition_drop(void **state)
+{
+    fixture *f = *state;
+    partition *p;
+    assert_int_equal(broker_internal_partition(f->b, "__amqp_q-7", &p), 0);
+    batch_build_rec rec = {"k", 1, "v", 1, 1000};
+    uint8_t *batch;
+    size_t len;
+    assert_int_equal(batch_build(&rec, 1, 0, 0, &batch, &len), 0);
+    int64_t base;
+    assert_int_equal(broker_append(f->b, p, batch, len, &base), 0);
+    free(batch);
+    assert_true(path_exists(f->dir, "__amqp_q-7-0"));
+    broker_internal_partition_drop(f->b, "__amqp_q-7");
+    assert_false(path_exists(f->dir, "__amqp_q-7-0"));
+    broker_internal_partition_drop(f->b, "__amqp_q-7"); /* not open: a no-op */
+    assert_int_equal(broker_internal_partition(f->b, "__amqp_q-7", &p), 0);
+    assert_int_equal(log_end_offset(p->log), 0);
+    assert_true(broker_topic_name_reserved(cn_str_c("__amqp_q-7")));
+    assert_true(broker_topic_name_reserved(cn_str_c("__amqp_meta")));
+}
+
 typedef struct waiter {
     durable_wait w;
     int fired;
@@ -367,6 +390,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_rule),
+        cmocka_unit_test_setup_teardown(test_internal_partition_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_persist_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_partitions_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
