@@ -9,7 +9,7 @@ PKGS=(
   build-essential clang llvm libclang-rt-14-dev pkg-config valgrind
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   libcmocka-dev librdkafka-dev kcat
-  python3-pytest python3-confluent-kafka python3-kafka python3-pika amqp-tools
+  python3-pytest python3-confluent-kafka python3-kafka python3-pika amqp-tools python3-kombu python3-amqp
   python3-snappy python3-lz4 python3-zstandard
   nodejs npm
   libhiredis-dev libnats-dev librabbitmq-dev

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Integration tests: real Kafka clients (kcat, confluent-kafka, kafka-python,
-# kafkajs) against a real Cairn broker process.
+# kafkajs) and AMQP 0-9-1 clients (pika, amqp-tools, kombu, amqplib)
+# against a real Cairn broker process.
 #
 #   bash tests/integration/run.sh BUILD_DIR [pytest args...]
 #
 # CAIRN_BIN overrides the broker binary (default: BUILD_DIR/cairn, made absolute).
-# SKIP_JS=1 skips the kafkajs suite; SKIP_PY=1 skips the Python suites.
+# SKIP_JS=1 skips the js suites (kafkajs, amqplib); SKIP_PY=1 skips the Python suites.
 # Exits non-zero if any suite fails.
 set -uo pipefail
 
@@ -38,15 +39,15 @@ if [ "${SKIP_PY:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_JS:-0}" != 1 ]; then
-  echo "== kafkajs suite (node --test)"
+  echo "== js suites: kafkajs, amqplib (node --test)"
   js="$here/js"
   # (re)install when node_modules is missing or older than the lockfile
-  if [ ! -d "$js/node_modules/kafkajs" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  if [ ! -d "$js/node_modules/kafkajs" ] || [ ! -d "$js/node_modules/amqplib" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
     (cd "$js" && npm ci --no-audit --no-fund --loglevel=error) || { echo "integration: npm ci failed" >&2; exit 1; }
   fi
-  (cd "$js" && timeout 600 node --test test_kafkajs.mjs test_kafkajs_groups.mjs test_kafkajs_eos.mjs)
+  (cd "$js" && timeout 600 node --test test_kafkajs.mjs test_kafkajs_groups.mjs test_kafkajs_eos.mjs test_amqplib.mjs)
   rc=$?
-  if [ $rc -ne 0 ]; then echo "integration: kafkajs suite FAILED (exit $rc)" >&2; status=1; fi
+  if [ $rc -ne 0 ]; then echo "integration: js suites FAILED (exit $rc)" >&2; status=1; fi
 fi
 
 exit $status

@@ -24,13 +24,17 @@ export function freePort () {
   })
 }
 
-export async function startBroker (settings = {}) {
+// opts.amqp: also serve AMQP 0-9-1 on another free loopback port (exposed as
+// amqpPort / amqpUrl); without it AMQP is off, as the Kafka suites need.
+export async function startBroker (settings = {}, opts = {}) {
   if (!existsSync(CAIRN_BIN)) throw new Error(`broker binary ${CAIRN_BIN} not found (build it or set CAIRN_BIN)`)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'cairn-js-'))
   const logPath = join(dir, 'broker.log')
-  // AMQP off: these suites speak Kafka, and the default 5672 would collide between parallel brokers.
-  const args = ['--listen', `127.0.0.1:${port}`, '--amqp-listen', 'off', '--data-dir', join(dir, 'data')]
+  // Never the default 5672: it would collide between parallel brokers.
+  const amqpPort = opts.amqp ? await freePort() : null
+  const args = ['--listen', `127.0.0.1:${port}`,
+    '--amqp-listen', amqpPort ? `127.0.0.1:${amqpPort}` : 'off', '--data-dir', join(dir, 'data')]
   for (const [k, v] of Object.entries(settings)) args.push('--set', `${k}=${v}`)
   const logFd = openSync(logPath, 'a')
   const proc = spawn(CAIRN_BIN, args, { stdio: ['ignore', logFd, logFd] })
@@ -39,7 +43,11 @@ export async function startBroker (settings = {}) {
   let exited = null
   proc.on('exit', (code, sig) => { exited = { code, sig } })
   const deadline = Date.now() + START_TIMEOUT_MS
-  while (!log().includes('listening on')) {
+  const ready = () => {
+    const t = log()
+    return t.includes('listening on') && (!amqpPort || t.includes('amqp listening on'))
+  }
+  while (!ready()) {
     if (exited) throw new Error(`broker exited (${JSON.stringify(exited)}) before listening:\n${log()}`)
     if (Date.now() > deadline) {
       proc.kill('SIGKILL')
@@ -52,6 +60,8 @@ export async function startBroker (settings = {}) {
     dir,
     log,
     bootstrap: `127.0.0.1:${port}`,
+    amqpPort,
+    amqpUrl: amqpPort ? `amqp://guest:guest@127.0.0.1:${amqpPort}/` : null,
     alive: () => exited === null,
     async stop () {
       if (exited) return exited
