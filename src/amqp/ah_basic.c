@@ -180,6 +180,19 @@ static void on_settle(asrv_conn *ac, uint16_t ch, const amqp_method *m, uint64_t
 
 /* Consumers ---------------------------------------------------------------- */
 
+void asrv__chan_forget_consumer(achan *cs, aconsumer *c)
+{
+    for (int k = 0; k < cs->n_cons; k++)
+        if (cs->cons[k] == c) {
+            cs->cons[k] = cs->cons[--cs->n_cons];
+            break;
+        }
+    /* c's unacked deliveries stay on the channel, with no consumer */
+    for (size_t k = 0; k < cs->n_unacked; k++)
+        if (cs->unacked[k].cons == c)
+            cs->unacked[k].cons = NULL;
+}
+
 static void consumer_remove(asrv_conn *ac, achan *cs, aconsumer *c)
 {
     aqueue *q = c->q;
@@ -195,14 +208,7 @@ static void consumer_remove(asrv_conn *ac, achan *cs, aconsumer *c)
                 q->rr = 0;
             break;
         }
-    for (int k = 0; k < cs->n_cons; k++)
-        if (cs->cons[k] == c) {
-            cs->cons[k] = cs->cons[--cs->n_cons];
-            break;
-        }
-    for (size_t k = 0; k < cs->n_unacked; k++)
-        if (cs->unacked[k].cons == c)
-            cs->unacked[k].cons = NULL;
+    asrv__chan_forget_consumer(cs, c);
     free(c);
     if (q->auto_delete && q->n_cons == 0 && ac->as)
         asrv__queue_delete(ac->as, q);

@@ -339,15 +339,7 @@ void asrv__queue_delete(asrv *as, aqueue *q)
         q->n_cons--;
         achan *cs = c->ac->cs ? c->ac->cs[c->ch] : NULL;
         if (cs) {
-            for (int k = 0; k < cs->n_cons; k++)
-                if (cs->cons[k] == c) {
-                    cs->cons[k] = cs->cons[--cs->n_cons];
-                    break;
-                }
-            /* unacked deliveries of c stay on the channel (cons cleared) */
-            for (size_t k = 0; k < cs->n_unacked; k++)
-                if (cs->unacked[k].cons == c)
-                    cs->unacked[k].cons = NULL;
+            asrv__chan_forget_consumer(cs, c);
             if (c->ac->state == ASRV_OPEN) { /* consumer_cancel_notify */
                 amqp_basic_cancel bc;
                 amqp_basic_cancel_init(&bc);

@@ -262,6 +262,9 @@ void asrv__dispatch(aqueue *q);
 /* Channel ch is going away (closed by either side, or the connection):
  * requeue its unacked deliveries (redelivered), cancel its consumers. */
 void asrv__chan_release(asrv_conn *ac, uint16_t ch);
+/* Take consumer c off channel cs's list; its unacked deliveries stay on the
+ * channel with no consumer (ah_basic.c). Does not free c. */
+void asrv__chan_forget_consumer(achan *cs, aconsumer *c);
 /* The connection goes away: release every channel, delete its exclusive queues. */
 void asrv__conn_release(asrv_conn *ac);
 
