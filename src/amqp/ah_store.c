@@ -52,7 +52,8 @@ static void part_name(const aqueue *q, char *buf, size_t cap)
 
 /* Acked set ------------------------------------------------------------------ */
 
-static void acked_insert(aqueue *q, int64_t off)
+/* Index of the first settled offset >= off (n_acked when none). */
+static size_t acked_lower_bound(const aqueue *q, int64_t off)
 {
     size_t lo = 0, hi = q->n_acked;
     while (lo < hi) {
@@ -62,6 +63,12 @@ static void acked_insert(aqueue *q, int64_t off)
         else
             hi = mid;
     }
+    return lo;
+}
+
+static void acked_insert(aqueue *q, int64_t off)
+{
+    size_t lo = acked_lower_bound(q, off);
     if (lo < q->n_acked && q->acked[lo] == off)
         return;
     if (q->n_acked == q->cap_acked) {
@@ -75,14 +82,7 @@ static void acked_insert(aqueue *q, int64_t off)
 
 static int acked_has(const aqueue *q, int64_t off)
 {
-    size_t lo = 0, hi = q->n_acked;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (q->acked[mid] < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = acked_lower_bound(q, off);
     return lo < q->n_acked && q->acked[lo] == off;
 }
 
