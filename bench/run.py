@@ -112,6 +112,13 @@ def start_cairn(tmp):
              "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
     return s
 
+def start_cairn_amqp(tmp):
+    """Cairn with its AMQP listener on the port the generator uses (Kafka on another free port)."""
+    s = Server("cairn-amqp", tmp); s.port = free_port()
+    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{free_port()}",
+             "--amqp-listen", f"127.0.0.1:{s.port}", "--data-dir", os.path.join(s.dir, "data")])
+    return s
+
 def start_redis(tmp, fsync):
     s = Server(f"redis-{fsync}", tmp); s.port = free_port()
     s.spawn(["redis-server", "--bind", "127.0.0.1", "--port", str(s.port), "--dir", s.dir, "--save", "",
@@ -148,17 +155,21 @@ CONFIGS = [
     # name, durability class, server key, generator
     ("cairn acks=all", "durable", "cairn", gen("loadgen", "--acks", "all")),
     ("cairn acks=1", "relaxed", "cairn", gen("loadgen", "--acks", "1")),
+    ("cairn amqp durable", "durable", "cairn-amqp", gen("lg_amqp", "--window", str(WINDOW))),
+    ("cairn amqp transient", "relaxed", "cairn-amqp", gen("lg_amqp", "--transient", "--window", str(WINDOW))),
     ("redis always", "durable", "redis-always", gen("lg_redis", "--window", str(WINDOW))),
     ("redis everysec", "relaxed", "redis-everysec", gen("lg_redis", "--window", str(WINDOW))),
     ("nats jetstream", "relaxed", "nats", gen("lg_nats", "--window", str(WINDOW))),
     ("rabbitmq classic", "durable", "rabbitmq", gen("lg_amqp", "--window", str(WINDOW))),
     ("rabbitmq quorum", "durable", "rabbitmq", gen("lg_amqp", "--quorum", "--window", str(WINDOW))),
 ]
-STARTERS = {"cairn": start_cairn, "redis-always": lambda t: start_redis(t, "always"),
+STARTERS = {"cairn": start_cairn, "cairn-amqp": start_cairn_amqp, "redis-always": lambda t: start_redis(t, "always"),
             "redis-everysec": lambda t: start_redis(t, "everysec"), "nats": start_nats, "rabbitmq": start_rabbit}
 DURABILITY = {
     "cairn acks=all": "acked after fdatasync (group commit)",
     "cairn acks=1": "acked after write to page cache; fsync every 1 s",
+    "cairn amqp durable": "AMQP: durable queue, persistent msgs, confirm after fdatasync (group commit)",
+    "cairn amqp transient": "AMQP: non-durable queue, transient msgs (memory only), confirm after routing",
     "redis always": "appendfsync always: reply after the AOF fsync of each event-loop pass",
     "redis everysec": "appendfsync everysec: reply after write; fsync every 1 s",
     "nats jetstream": "file storage, PubAck after write; NATS 2.9 never fsyncs (relaxed)",
@@ -241,7 +252,9 @@ def main():
                                        capture_output=True, text=True, check=True).stdout)
     log("machine limits:", json.dumps(limits))
     results, versions, failures = [], {}, []
-    keys = ["cairn"] if SMOKE else ["cairn", "redis-always", "redis-everysec", "nats", "rabbitmq"]
+    keys = ["cairn", "cairn-amqp"] if SMOKE else ["cairn", "cairn-amqp", "redis-always", "redis-everysec", "nats", "rabbitmq"]
+    if os.environ.get("BENCH_SYSTEMS"):  # e.g. BENCH_SYSTEMS=cairn-amqp,rabbitmq: a subset, same report
+        keys = [k for k in keys if k in os.environ["BENCH_SYSTEMS"].split(",")]
     try:
         for key in keys:
             cfgs = [c for c in CONFIGS if c[2] == key]
@@ -301,7 +314,7 @@ def build_report(results, L, machine, stamp, versions, failures, elapsed):
           f"{L['fsync_us']['p50']:.0f} / {L['fsync_us']['p99']:.0f} | {fmt(L['crc32c_mbps'])} | {fmt(L['memcpy_mbps'])} |", "",
           "## Durability of each row", ""]
     for k, v in DURABILITY.items():
-        md.append(f"- **{k}** ({'durable' if k in ('cairn acks=all', 'redis always', 'rabbitmq classic', 'rabbitmq quorum') else 'relaxed'}): {v}")
+        md.append(f"- **{k}** ({next(c[1] for c in CONFIGS if c[0] == k)}): {v}")
     md += ["", "## Throughput (produce: acked records; consume: from a pre-filled log)", "",
            "| scenario | size B | parts | class | system | records | rec/s | MB/s | ack p50 / p99 ms | broker CPU s / M rec | note |",
            "|---|---:|---:|---|---|---:|---:|---:|---|---:|---|"]
@@ -351,11 +364,39 @@ def build_report(results, L, machine, stamp, versions, failures, elapsed):
         ratios.append(row)
         md.append(f"| {row['scenario']} | {row['size']} | {row['partitions']} | {row['cls']} | {row['cairn']} | {row['best']} | "
                   f"{fmt(row['vs_peer'], 2)} | {row['limit']} | {fmt(row['vs_limit'], 3)} |")
+    md += amqp_ratios(results, ratios)
     if failures:
         md += ["", "Not run: " + "; ".join(failures)]
     md += ["", "MB = 10^6 payload bytes. Broker CPU = utime+stime of the server process (all threads) from /proc/PID/stat "
            "across the phase, including idle time in the phase. Clock ticks are 10 ms, so small phases are coarse."]
     return {"md": "\n".join(md) + "\n", "ratios": ratios}
+
+def amqp_ratios(results, ratios):
+    """Cairn's AMQP rows against RabbitMQ on the same machine (issue 10's target:
+    >= 5x the throughput of quorum queues at the same durability, a lower p99)."""
+    md = ["", "## Cairn AMQP vs RabbitMQ", "",
+          "Throughput: Cairn AMQP rec/s / RabbitMQ rec/s (>1 = Cairn faster). Latency: RabbitMQ p99 / Cairn p99 (>1 = Cairn lower).", "",
+          "| scenario | size B | parts | Cairn AMQP row | Cairn | vs rabbitmq quorum | vs rabbitmq classic |",
+          "|---|---:|---:|---|---:|---:|---:|"]
+    def find(sy, r):
+        return next((p for p in results if p["system"] == sy and p["scenario"] == r["scenario"] and p["size"] == r["size"]
+                     and p["partitions"] == r["partitions"] and p.get("records")), None)
+    for r in results:
+        if not r["system"].startswith("cairn amqp") or not r.get("records"):
+            continue
+        vals = []
+        for peer in ("rabbitmq quorum", "rabbitmq classic"):
+            p = find(peer, r)
+            if r["scenario"] == "e2e":
+                v = p["lat"]["p99"] / r["lat"]["p99"] if p and r["lat"].get("p99") else None
+            else:
+                v = r["rps"] / p["rps"] if p and p.get("rps") else None
+            vals.append(v)
+            ratios.append(dict(scenario=r["scenario"], size=r["size"], partitions=r["partitions"], cls=r["cls"],
+                               system=r["system"], peer=peer, vs_peer=v))
+        me = f"p99 {r['lat'].get('p99', 0) / 1000:.2f} ms" if r["scenario"] == "e2e" else f"{r['rps']:,.0f} rec/s"
+        md.append(f"| {r['scenario']} | {r['size']} | {r['partitions']} | {r['system']} | {me} | {fmt(vals[0], 2)} | {fmt(vals[1], 2)} |")
+    return md
 
 def plots(results, base):
     if not shutil.which("gnuplot"):

@@ -4,6 +4,9 @@
  * Partition i is the durable queue "<topic>.<i>" (classic, or quorum with
  * --quorum), declared if missing; records go round-robin over the queues
  * through the default exchange as persistent messages (delivery_mode 2).
+ * --transient: a non-durable queue and transient messages (delivery_mode 1);
+ * confirms then only say the broker took the message. Any AMQP 0-9-1 server
+ * (RabbitMQ, Cairn's AMQP listener) can be the target.
  * produce: publisher confirms (confirm.select); at most --window messages
  *   unconfirmed; basic.ack (also "multiple") is the ack. For a persistent
  *   message on a durable queue RabbitMQ confirms after the message is on
@@ -20,11 +23,12 @@
 
 #include "lg/lg_common.h"
 
-static int g_quorum;
+static int g_quorum, g_transient;
 
 static int extra_opt(const char *name, const char *val, int *used, void *arg) {
     (void)val; (void)used; (void)arg;
     if (!strcmp(name, "--quorum")) { g_quorum = 1; return 1; }
+    if (!strcmp(name, "--transient")) { g_transient = 1; return 1; }
     return 0;
 }
 
@@ -59,7 +63,8 @@ static amqp_connection_state_t connect_or_die(const lg_opts *o) {
         amqp_table_entry_t e = {amqp_cstring_bytes("x-queue-type"),
                                 {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("quorum")}};
         amqp_table_t args = {g_quorum ? 1 : 0, g_quorum ? &e : NULL};
-        amqp_queue_declare(c, 1, amqp_cstring_bytes(lg_part_name(o, i, q, sizeof q)), 0, 1, 0, 0, args);
+        amqp_queue_declare(c, 1, amqp_cstring_bytes(lg_part_name(o, i, q, sizeof q)), 0, !g_transient, 0, 0,
+                           args);
         die_on_rpc(amqp_get_rpc_reply(c), "queue.declare");
     }
     return c;
@@ -135,7 +140,7 @@ static void *run_produce(void *arg) {
         lg_part_name(o, i, q[i], sizeof q[i]);
     amqp_basic_properties_t props = {0};
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-    props.delivery_mode = 2;
+    props.delivery_mode = g_transient ? 1 : 2;
     uint64_t published = 0, confirmed = 0;
     uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9);
     int broken = 0;
@@ -221,11 +226,13 @@ static void run_consume(const lg_opts *o, amqp_connection_state_t c, lg_hist *la
 
 int main(int argc, char **argv) {
     lg_opts o;
-    if (lg_parse(argc, argv, &o, "rabbitmq", " [--quorum]", extra_opt, NULL))
+    if (lg_parse(argc, argv, &o, "rabbitmq", " [--quorum | --transient]", extra_opt, NULL))
         return 2;
     lg_install_signals();
     if (g_quorum)
         o.system = "rabbitmq-quorum";
+    if (g_transient)
+        o.system = "amqp-transient";
     static prod p;
     static lg_hist lat;
     char note[256] = "";
