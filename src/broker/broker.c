@@ -495,9 +495,9 @@ int broker_open(cairn_config *cfg, loop *l, broker **out)
         slog_error("cannot write %s/meta.properties: %s", b->dir, strerror(-rc));
         goto fail;
     }
-    rc = log_syncer_new(&b->syncer);
+    rc = log_syncer_new(&b->syncer, cfg->sync_threads);
     if (rc < 0) {
-        slog_error("cannot start the fsync thread: %s", strerror(-rc));
+        slog_error("cannot start the fsync threads: %s", strerror(-rc));
         goto fail;
     }
     rc = loop_io_start(l, &b->sync_io, log_syncer_fd(b->syncer), EPOLLIN,

@@ -103,6 +103,9 @@ static const cfg_entry cfg_table[] = {
     C_I64("log.flush.interval.ms", flush_interval_ms, "1000", 1, INT64_MAX,
           "Longest time appended data waits for fsync; bounds what acks=0/1 writes can lose "
           "in a crash."),
+    C_I32("log.sync.threads", sync_threads, "4", 1, 64,
+          "Threads that run fsync jobs: jobs of different partitions run at once, so the file "
+          "system can fold their fdatasyncs into one journal commit."),
     C_BOOL("log.preallocate", preallocate, "false", "Allocate segment files at full size."),
     C_I32("message.max.bytes", message_max_bytes, "1048588", 0, INT32_MAX,
           "Largest record batch accepted; default of the topic key max.message.bytes."),

@@ -44,6 +44,7 @@ typedef struct cairn_config {
     int32_t index_interval_bytes;/* log.index.interval.bytes: 4096 */
     int64_t retention_check_ms;  /* log.retention.check.interval.ms: 300000 */
     int64_t flush_interval_ms;   /* log.flush.interval.ms: 1000; bounds acks=0/1 loss window */
+    int32_t sync_threads;        /* log.sync.threads: 4; fsync jobs of different partitions at once */
     int preallocate;             /* log.preallocate: false */
     int32_t message_max_bytes;   /* message.max.bytes: 1048588 */
     int32_t socket_request_max_bytes; /* socket.request.max.bytes: 104857600 */

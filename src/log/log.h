@@ -159,13 +159,15 @@ int log_enforce_retention(log_partition *p, int64_t now_ms);
  * 0, -CN_ERANGE (offset < 0 or > high watermark), -CN_EIO or -CN_ENOSPC. */
 int log_delete_before(log_partition *p, int64_t offset);
 
-/* Syncer thread ------------------------------------------------------------ */
+/* Syncer threads ----------------------------------------------------------- */
 
-/* One thread that runs fdatasync jobs off the loop thread. Completion is
- * posted to an eventfd; the loop calls log_syncer_drain() when it is readable
- * and the durable callbacks run there. */
-int log_syncer_new(log_syncer **out);     /* 0, -CN_EIO or -CN_ENOMEM */
-/* Runs the jobs still queued, joins the thread, then delivers their
+/* `threads` threads (at least 1) that run fdatasync jobs off the loop
+ * thread, jobs of different partitions at the same time (one job per
+ * partition at most). Completion is posted to an eventfd; the loop calls
+ * log_syncer_drain() when it is readable and the durable callbacks run
+ * there, in completion order (not submit order across partitions). */
+int log_syncer_new(log_syncer **out, int threads); /* 0, -CN_EIO or -CN_ENOMEM */
+/* Runs the jobs still queued, joins the threads, then delivers their
  * completions as log_syncer_drain() does. Partitions using s must not
  * request syncs afterwards. NULL is a no-op. */
 void log_syncer_free(log_syncer *s);

@@ -1,4 +1,4 @@
-/* Durability: the syncer thread, group commit, and blocking syncs.
+/* Durability: the syncer threads, group commit, and blocking syncs.
  *
  * A sync job lists dup()s of the fds that may hold unsynced data: the .log
  * of every segment marked unsynced (fdatasync), its open index files
@@ -12,8 +12,15 @@
  * is built; a failed job fails the partition (sticky, no retry), so a flag
  * cleared for a job that failed never matters again.
  *
+ * Threads: a small pool (log.sync.threads) takes jobs from one FIFO. Jobs
+ * of different partitions run at the same time, which lets the file system
+ * fold their fdatasyncs into one journal commit (measured on ext4 here:
+ * 16 files, 1 thread 6.6 ms per round of fdatasyncs, 4 threads 2.6 ms).
+ * Jobs of one partition never overlap (one job per partition), so a
+ * partition's durable offset still only grows.
+ *
  * Thread hand-off: the loop thread fills a job and links it on the syncer's
- * todo list under the mutex; the worker takes it, runs it without the lock,
+ * todo list under the mutex; a worker takes it, runs it without the lock,
  * writes status, links it on the done list under the mutex and bumps the
  * eventfd. log_syncer_drain (loop thread) takes the done list and runs each
  * completion: durable := target, close index fds that are synced and no
@@ -33,7 +40,8 @@
 #include "util/slog.h"
 
 struct log_syncer {
-    pthread_t thread;
+    pthread_t *threads;
+    int n_threads;                     /* started */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     log_sync_job *todo, *todo_tail;    /* submitted, not yet run (FIFO) */
@@ -91,9 +99,23 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int log_syncer_new(log_syncer **out)
+/* Stop and join the started workers (they finish the todo list first). */
+static void stop_workers(log_syncer *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    s->n_threads = 0;
+}
+
+int log_syncer_new(log_syncer **out, int threads)
 {
     *out = NULL;
+    if (threads < 1)
+        threads = 1;
     log_syncer *s = xcalloc(1, sizeof(*s));
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->efd < 0) {
@@ -102,14 +124,20 @@ int log_syncer_new(log_syncer **out)
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    int rc = pthread_create(&s->thread, NULL, worker_main, s);
-    if (rc != 0) {
-        slog_error("syncer thread start failed err=%d", rc);
-        pthread_cond_destroy(&s->cv);
-        pthread_mutex_destroy(&s->mu);
-        close(s->efd);
-        free(s);
-        return rc == EAGAIN ? -CN_ENOMEM : -CN_EIO;
+    s->threads = xcalloc((size_t)threads, sizeof(*s->threads));
+    for (int i = 0; i < threads; i++) {
+        int rc = pthread_create(&s->threads[i], NULL, worker_main, s);
+        if (rc != 0) {
+            slog_error("syncer thread start failed err=%d", rc);
+            stop_workers(s);
+            pthread_cond_destroy(&s->cv);
+            pthread_mutex_destroy(&s->mu);
+            close(s->efd);
+            free(s->threads);
+            free(s);
+            return rc == EAGAIN ? -CN_ENOMEM : -CN_EIO;
+        }
+        s->n_threads++;
     }
     *out = s;
     return 0;
@@ -119,15 +147,12 @@ void log_syncer_free(log_syncer *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
+    stop_workers(s);
     log_syncer_drain(s); /* queued jobs ran: deliver them, free dead partitions */
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     close(s->efd);
+    free(s->threads);
     free(s);
 }
 

@@ -78,6 +78,7 @@ static void test_defaults_match_documented_values(void **state)
     assert_int_equal(c.index_interval_bytes, 4096);
     assert_int_equal(c.retention_check_ms, 300000);
     assert_int_equal(c.flush_interval_ms, 1000);
+    assert_int_equal(c.sync_threads, 4);
     assert_int_equal(c.preallocate, 0);
     assert_int_equal(c.message_max_bytes, 1048588);
     assert_int_equal(c.socket_request_max_bytes, 104857600);

@@ -299,7 +299,7 @@ static void test_sync_request_through_syncer(void **state)
     log_options o = test_opts();
     o.segment_bytes = 250;
     log_syncer *sy = NULL;
-    assert_int_equal(log_syncer_new(&sy), 0);
+    assert_int_equal(log_syncer_new(&sy, 2), 0);
     log_partition *p = NULL;
     assert_int_equal(log_partition_open(dir, &o, sy, &p), 0);
     cb_rec r = {0};
@@ -365,7 +365,7 @@ static void test_sync_inline_and_close_in_callback(void **state)
     assert_int_equal(r.calls, 1);
 
     log_syncer *sy = NULL;
-    assert_int_equal(log_syncer_new(&sy), 0);
+    assert_int_equal(log_syncer_new(&sy, 2), 0);
     log_partition *q = NULL;
     assert_int_equal(log_partition_open(dir, &o, sy, &q), 0);
     log_partition_close(p); /* q reopened the same files; p's fds are its own */
@@ -439,7 +439,7 @@ static void test_delete_before_start_durable(void **state)
     log_options o = test_opts();
     o.segment_bytes = 200;
     log_syncer *sy = NULL;
-    assert_int_equal(log_syncer_new(&sy), 0);
+    assert_int_equal(log_syncer_new(&sy, 2), 0);
     log_partition *p = NULL;
     assert_int_equal(log_partition_open(dir, &o, sy, &p), 0);
     for (int i = 0; i < 5; i++)
