@@ -14,10 +14,12 @@
  * keeps the unacked ones in tag order; basic.ack/reject/nack settle them
  * (406 PRECONDITION_FAILED on an unknown tag); requeued messages go to the
  * front of their queue, redelivered. Consumers of a queue are served
- * round-robin, each bounded by the channel's basic.qos prefetch_count at
- * the time it subscribed (per consumer, as RabbitMQ's global=false; a
- * global=true qos is applied the same way, not shared by the channel). A
- * closed channel or connection requeues its unacked deliveries. */
+ * round-robin, each bounded by the channel's basic.qos prefetch_count
+ * (global=false) at the time it subscribed, and all of a channel's
+ * consumers together by its global=true prefetch_count, as RabbitMQ does
+ * (the two limits combine; unacked deliveries of a cancelled consumer
+ * still count against the channel's). A closed channel or connection
+ * requeues its unacked deliveries. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,15 +66,27 @@ static uint64_t add_unacked(achan *cs, aqueue *q, amsg *m, aconsumer *c, const a
     }
     uint64_t tag = ++cs->next_tag;
     q->refs++;
-    cs->unacked[cs->n_unacked++] = (adelivery){tag, q, m, e->off, e->seq, c};
+    cs->unacked[cs->n_unacked++] = (adelivery){tag, q, m, e->off, e->seq, c, c != NULL};
+    if (c)
+        cs->cons_unacked++;
     return tag;
 }
 
 static int can_take(const aconsumer *c)
 {
     asrv_conn *ac = c->ac;
-    return ac->state == ASRV_OPEN && chan_of(ac, c->ch) && ac->chan[c->ch] == ACH_OPEN &&
-           ac->chan_flow[c->ch] && (c->no_ack || !c->prefetch || c->unacked < c->prefetch);
+    achan *cs = chan_of(ac, c->ch);
+    return ac->state == ASRV_OPEN && cs && ac->chan[c->ch] == ACH_OPEN && ac->chan_flow[c->ch] &&
+           (c->no_ack || ((!c->prefetch || c->unacked < c->prefetch) &&
+                          (!cs->prefetch_global || cs->cons_unacked < cs->prefetch_global)));
+}
+
+/* Credit of cs's global prefetch was freed (or raised): its consumers'
+ * queues may deliver again, not only the queues that were settled. */
+static void dispatch_channel(achan *cs)
+{
+    for (int k = 0; k < cs->n_cons; k++)
+        asrv__dispatch(cs->cons[k]->q);
 }
 
 static void deliver(aconsumer *c, aq_entry e)
@@ -138,10 +152,14 @@ static void settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
             asrv__store_settled(ac->as, d->q, d->off);
         if (d->cons)
             d->cons->unacked--;
+        if (d->by_consumer)
+            cs->cons_unacked--;
         amsg_unref(d->m);
     }
     for (size_t i = 0; i < n; i++)
         asrv__dispatch(tmp[i].q);
+    if (cs->prefetch_global)
+        dispatch_channel(cs);
     for (size_t i = 0; i < n; i++)
         asrv__queue_unref(tmp[i].q);
     free(tmp);
@@ -656,10 +674,15 @@ void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m)
                              "prefetch_size %u is not implemented (use 0)", a->prefetch_size);
             return;
         }
-        cs->prefetch = a->prefetch_count;
+        if (a->global)
+            cs->prefetch_global = a->prefetch_count;
+        else
+            cs->prefetch = a->prefetch_count;
         amqp_basic_qos_ok ok;
         amqp_basic_qos_ok_init(&ok);
         asrv__send_method(ac, ch, AMQP_BASIC_QOS_OK, &ok);
+        if (a->global)
+            dispatch_channel(cs); /* a raised or removed limit applies at once */
         return;
     }
     case AMQP_BASIC_CONSUME:

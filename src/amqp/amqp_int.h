@@ -112,7 +112,8 @@ typedef struct adelivery {
     amsg *m;                     /* holds a ref */
     int64_t off;                 /* as aq_entry.off */
     uint64_t seq;                /* as aq_entry.seq */
-    struct aconsumer *cons;      /* NULL for basic.get */
+    struct aconsumer *cons;      /* NULL for basic.get (and once the consumer is gone) */
+    uint8_t by_consumer;         /* counts against the channel's global prefetch */
 } adelivery;
 
 typedef struct aconsumer {
@@ -134,7 +135,9 @@ typedef struct achan {
     size_t n_unacked, cap_unacked;
     aconsumer **cons;
     int n_cons, cap_cons;
-    uint16_t prefetch;           /* basic.qos prefetch_count for new consumers */
+    uint16_t prefetch;           /* basic.qos prefetch_count for new consumers (global=0) */
+    uint16_t prefetch_global;    /* basic.qos global=1: shared by the channel's consumers; 0 none */
+    uint32_t cons_unacked;       /* unacked consumer deliveries (by_consumer) on the channel */
     uint8_t confirm;             /* confirm.select done */
     uint64_t pub_seq;            /* publishes seen in confirm mode */
     struct aconfirm *cf_head, *cf_tail; /* confirms not sent yet, in publish order */

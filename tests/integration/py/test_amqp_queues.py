@@ -147,6 +147,41 @@ def test_work_queue_prefetch_fair(broker):
     conn.close()
 
 
+def test_global_qos_shared_by_the_channels_consumers(broker):
+    """basic.qos global=true bounds the channel's consumers together; the
+    per-consumer limit (global=false) still applies on top (RabbitMQ)."""
+    conn = connect(broker)
+    ch = conn.channel()
+    for q in ('gq1', 'gq2'):
+        ch.queue_declare(q)
+        for i in range(5):
+            ch.basic_publish('', q, b'%s-%d' % (q.encode(), i))
+    ch.basic_qos(prefetch_count=3, global_qos=True)
+    ch.basic_qos(prefetch_count=2)            # per consumer, for the next consumers
+    got = []
+    ch.basic_consume('gq1', lambda c, m, p, b: got.append(m))
+    ch.basic_consume('gq2', lambda c, m, p, b: got.append(m))
+    conn.process_data_events(time_limit=0.5)
+    assert len(got) == 3                       # the channel's limit, not 2 + 2
+    per_q = {}
+    for m in got:
+        per_q[m.routing_key] = per_q.get(m.routing_key, 0) + 1
+    assert max(per_q.values()) <= 2            # and each consumer's own
+    ch.basic_ack(got[0].delivery_tag)         # one credit back: exactly one more
+    conn.process_data_events(time_limit=0.5)
+    assert len(got) == 4
+    ch.basic_qos(prefetch_count=0, global_qos=True)   # lifted: the per-consumer limits remain
+    conn.process_data_events(time_limit=0.5)
+    assert len(got) == 4 + 1                   # 2 unacked on each consumer (one was acked)
+    ch.basic_ack(0, multiple=True)
+    deadline = time.time() + 5
+    while len(got) < 10 and time.time() < deadline:
+        conn.process_data_events(time_limit=0.2)
+        ch.basic_ack(0, multiple=True)
+    assert sorted(m.routing_key for m in got) == ['gq1'] * 5 + ['gq2'] * 5
+    conn.close()
+
+
 def test_fanout_to_two_exclusive_server_named(broker):
     conn = connect(broker)
     ch = conn.channel()
