@@ -133,7 +133,8 @@ seeds = {
     "wrong_header": b"AMQP\x01\x01\x00\x0a",
     "channels": CH_OPEN + CH_FLOW + method(1, 20, 20, b"\x01") + CH_CLOSE + CH_OPEN
     + method(2, 20, 10, ss(b"")) + HB + CLOSE,
-    "tx_select_540": CH_OPEN + method(1, 90, 10) + method(0, 10, 51),
+    "tx_select_commit": CH_OPEN + method(1, 90, 10) + publish(b"", b"q") + content(b"tx")
+    + method(1, 90, 20) + method(1, 90, 30) + CH_CLOSE + CLOSE,
     "publish_unroutable": CH_OPEN + publish(b"", b"q") + content(b"hello"),
     "declare_publish_get": CH_OPEN + Q_DECLARE(b"q1", 2) + publish(b"", b"q1")
     + content(b"hello", props=DELIVERY_MODE_2) + basic_get(b"q1") + ack(1) + basic_get(b"q1")

@@ -17,7 +17,10 @@
  * round-robin, each bounded by the channel's basic.qos prefetch_count at
  * the time it subscribed (per consumer, as RabbitMQ's global=false; a
  * global=true qos is applied the same way, not shared by the channel). A
- * closed channel or connection requeues its unacked deliveries. */
+ * closed channel or connection requeues its unacked deliveries.
+ *
+ * On a channel in tx mode (ah_tx.c) complete publishes and ack/nack/reject
+ * are handed to ah_tx.c, which applies them at tx.commit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

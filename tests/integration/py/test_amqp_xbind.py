@@ -192,6 +192,37 @@ def test_auto_delete_source_goes_with_its_last_binding(broker):
     conn.close()
 
 
+def test_auto_delete_cascade_and_queue_bindings(broker):
+    conn = connect(broker)
+    ch = conn.channel()
+    # s1 -> s2 -> d, both sources auto-delete: deleting d takes s2, then s1
+    ch.exchange_declare('adc-s1', 'fanout', auto_delete=True)
+    ch.exchange_declare('adc-s2', 'fanout', auto_delete=True)
+    ch.exchange_declare('adc-d', 'fanout')
+    ch.exchange_bind('adc-s2', 'adc-s1')
+    ch.exchange_bind('adc-d', 'adc-s2')
+    ch.exchange_delete('adc-d')
+    for x in ('adc-s1', 'adc-s2'):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+            ch.exchange_declare(x, 'fanout', passive=True)
+        assert ei.value.reply_code == 404, x
+        ch = conn.channel()
+    # an auto-delete exchange with a queue binding and an exchange binding
+    # stays while either is left
+    ch.exchange_declare('adc-x', 'fanout', auto_delete=True)
+    ch.exchange_declare('adc-y', 'fanout')
+    ch.queue_declare('adc-q')
+    ch.queue_bind('adc-q', 'adc-x')
+    ch.exchange_bind('adc-y', 'adc-x')
+    ch.queue_delete('adc-q')
+    ch.exchange_declare('adc-x', 'fanout', auto_delete=True, passive=True)
+    ch.exchange_unbind('adc-y', 'adc-x')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.exchange_declare('adc-x', 'fanout', passive=True)
+    assert ei.value.reply_code == 404
+    conn.close()
+
+
 def test_alternate_exchange_catches_unroutable(broker):
     conn = connect(broker)
     ch = conn.channel()
@@ -287,6 +318,7 @@ def test_durable_exchange_binding_survives_restart(broker_factory):
     ch.basic_publish('rs-s', 'a.z', b'again')
     assert bodies(ch, 'rs-q') == [b'again']
     conn.close()
+    b.stop()  # a clean exit (under ASan: no leaks)
 
 
 def test_kombu_exchange_bind(broker):
