@@ -37,7 +37,10 @@
  * (404 NOT_FOUND, 403, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) close
  * the channel; an unknown exchange type is 503 COMMAND_INVALID on the
  * connection; queue arguments of features not built (TTL, DLX, length
- * limits, priorities, streams) are 540 NOT_IMPLEMENTED. */
+ * limits, priorities, streams) are 540 NOT_IMPLEMENTED.
+ *
+ * Exchange-to-exchange bindings, alternate exchanges and the routing walk
+ * over them live in ah_xbind.c; their records are written here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

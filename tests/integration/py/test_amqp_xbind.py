@@ -352,3 +352,36 @@ def test_kombu_exchange_bind(broker):
         p.publish({'n': 3}, routing_key='orders.new', serializer='json')
         time.sleep(0.2)
         assert q.get() is None
+
+
+def test_exchange_bindings_survive_metadata_compaction(broker_factory):
+    """Enough bind/unbind churn to compact __amqp_meta: the live exchange
+    bindings are rewritten by the compaction and still replay."""
+    b = broker_factory()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.exchange_declare('cp-s', 'direct', durable=True)
+    ch.exchange_declare('cp-d', 'fanout', durable=True,
+                        arguments={'alternate-exchange': 'cp-alt'})
+    ch.exchange_declare('cp-alt', 'fanout', durable=True)
+    ch.queue_declare('cp-q', durable=True)
+    ch.queue_bind('cp-q', 'cp-d')
+    ch.exchange_bind('cp-d', 'cp-s', 'keep')
+    churn = 'c' * 200
+    for i in range(2500):
+        ch.exchange_bind('cp-d', 'cp-s', churn)
+        ch.exchange_unbind('cp-d', 'cp-s', churn)
+    conn.close()
+    assert '__amqp_meta: compacted' in b.log_text(1000000)
+    b.restart()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.basic_publish('cp-s', 'keep', b'kept')
+    ch.basic_publish('cp-s', churn, b'churned')
+    assert bodies(ch, 'cp-q') == [b'kept']
+    ch.exchange_declare('cp-d', 'fanout', durable=True, passive=True)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.exchange_declare('cp-d', 'fanout', durable=True)  # its AE came back
+    assert ei.value.reply_code == 406
+    conn.close()
+    b.stop()
