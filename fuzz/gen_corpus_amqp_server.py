@@ -133,7 +133,20 @@ seeds = {
     "wrong_header": b"AMQP\x01\x01\x00\x0a",
     "channels": CH_OPEN + CH_FLOW + method(1, 20, 20, b"\x01") + CH_CLOSE + CH_OPEN
     + method(2, 20, 10, ss(b"")) + HB + CLOSE,
-    "tx_select_540": CH_OPEN + method(1, 90, 10) + method(0, 10, 51),
+    "tx_select_commit": CH_OPEN + method(1, 90, 10) + publish(b"", b"q") + content(b"tx")
+    + method(1, 90, 20) + method(1, 90, 30) + CH_CLOSE + CLOSE,
+    "exchange_bind_ae": CH_OPEN + x_declare(b"s", b"topic") + x_declare(b"d", b"fanout")
+    + method(1, 40, 10, struct.pack(">H", 0) + ss(b"m") + ss(b"direct") + b"\x00"
+             + table([(b"alternate-exchange", b"d")]))
+    + method(1, 40, 30, struct.pack(">H", 0) + ss(b"d") + ss(b"s") + ss(b"a.#") + b"\x00"
+             + b"\0\0\0\0")
+    + method(1, 40, 30, struct.pack(">H", 0) + ss(b"s") + ss(b"d") + ss(b"") + b"\x00"
+             + b"\0\0\0\0")
+    + Q_DECLARE(b"xq", 0) + q_bind(b"xq", b"d", b"") + publish(b"s", b"a.b", 1) + content(b"e")
+    + publish(b"m", b"none", 1) + content(b"ae")
+    + method(1, 40, 40, struct.pack(">H", 0) + ss(b"d") + ss(b"s") + ss(b"a.#") + b"\x00"
+             + b"\0\0\0\0")
+    + x_delete(b"d") + CLOSE,
     "publish_unroutable": CH_OPEN + publish(b"", b"q") + content(b"hello"),
     "declare_publish_get": CH_OPEN + Q_DECLARE(b"q1", 2) + publish(b"", b"q1")
     + content(b"hello", props=DELIVERY_MODE_2) + basic_get(b"q1") + ack(1) + basic_get(b"q1")

@@ -19,7 +19,10 @@
  * consumers together by its global=true prefetch_count, as RabbitMQ does
  * (the two limits combine; unacked deliveries of a cancelled consumer
  * still count against the channel's). A closed channel or connection
- * requeues its unacked deliveries. */
+ * requeues its unacked deliveries.
+ *
+ * On a channel in tx mode (ah_tx.c) complete publishes and ack/nack/reject
+ * are handed to ah_tx.c, which applies them at tx.commit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,10 +134,8 @@ void asrv__dispatch(aqueue *q)
     }
 }
 
-/* Settling deliveries [lo, hi) of cs->unacked: ack (requeue 0, drop 1) or
- * requeue (2, to the front of the queue, redelivered, in tag order). */
-enum { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE };
-
+/* Settling deliveries [lo, hi) of cs->unacked: ack, drop or requeue (to
+ * the front of the queue, redelivered, in tag order); SETTLE_* in amqp_int.h. */
 static void settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
 {
     size_t n = hi - lo;
@@ -183,6 +184,10 @@ static void on_settle(asrv_conn *ac, uint16_t ch, const amqp_method *m, uint64_t
                       int multiple, int how)
 {
     achan *cs = chan_of(ac, ch);
+    if (cs->tx) { /* transactions: applied at tx.commit (ah_tx.c) */
+        asrv__tx_settle(ac, ch, cs, m, tag, multiple, how);
+        return;
+    }
     if (multiple && tag == 0) {
         settle(ac, cs, 0, cs->n_unacked, how);
         return;
@@ -541,6 +546,10 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
         m->persistent = (h.props.flags & AMQP_BASIC_FLAG_DELIVERY_MODE) &&
                         h.props.delivery_mode == 2;
     }
+    if (cs->tx) { /* transactions: routed at tx.commit (ah_tx.c) */
+        asrv__tx_publish(ac, ch, cs, m, cs->pub_mandatory);
+        return;
+    }
     astored st = {0};
     int n = asrv__route(ac->as, m->exchange.ptr, m->exchange.len, m, headers, &st);
     if (n < 0) {
@@ -631,6 +640,7 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
     }
     cs->n_unacked = 0;
     confirms_orphan(cs);
+    asrv__tx_release(cs);
     while (cs->n_cons)
         consumer_remove(ac, cs, cs->cons[cs->n_cons - 1]);
     for (size_t i = 0; i < n; i++)
@@ -720,6 +730,11 @@ void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m)
         return;
     }
     case AMQP_CONFIRM_SELECT:
+        if (cs->tx) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, m->class_id, m->method_id,
+                             "cannot switch from tx to confirm mode");
+            return;
+        }
         cs->confirm = 1;
         if (!m->args.confirm_select.nowait) {
             amqp_confirm_select_ok ok;
@@ -732,4 +747,22 @@ void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m)
                          "%s is not implemented yet", m->info->name);
         return;
     }
+}
+
+/* For ah_tx.c ---------------------------------------------------------------- */
+
+void asrv__chan_settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
+{
+    settle(ac, cs, lo, hi, how);
+}
+
+ssize_t asrv__chan_find_tag(const achan *cs, uint64_t tag)
+{
+    return find_tag(cs, tag);
+}
+
+void asrv__send_content(asrv_conn *ac, uint16_t ch, uint32_t id, const void *args,
+                        const amsg *m)
+{
+    send_content(ac, ch, id, args, m);
 }

@@ -12,13 +12,22 @@
  * tombstone of the same key. Metadata writes go to the page cache at once
  * and are durable within the log flush window (declare-ok does not wait).
  *   exchange  key:   int8 'E', str vhost "/", str name
- *             value: int8 version 1, int8 type (0 direct, 1 fanout, 2 topic,
- *                    3 headers), int8 flags (1 auto-delete, 2 internal)
+ *             value: int8 version (1, or 2 when declared with arguments),
+ *                    int8 type (0 direct, 1 fanout, 2 topic, 3 headers),
+ *                    int8 flags (1 auto-delete, 2 internal),
+ *                    version 2 only: bytes declare arguments (field table;
+ *                    alternate-exchange is taken from it at replay)
  *   queue     key:   int8 'Q', str vhost "/", str name
  *             value: int8 version 1, int64 queue id, int8 flags
  *                    (1 auto-delete), bytes declare arguments (field table)
  *   binding   key:   int8 'B', str vhost "/", str exchange, str queue,
  *                    str routing key, bytes arguments (field table)
+ *             value: int8 version 1
+ *   exchange-to-exchange binding (ah_xbind.c), kept when both ends are
+ *   durable (built-in exchanges count as durable):
+ *             key:   int8 'X', str vhost "/", str source exchange,
+ *                    str destination exchange, str routing key,
+ *                    bytes arguments (field table)
  *             value: int8 version 1
  *
  * Pre-declared: the default exchange "" (direct; every queue is bound to
@@ -28,7 +37,10 @@
  * (404 NOT_FOUND, 403, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) close
  * the channel; an unknown exchange type is 503 COMMAND_INVALID on the
  * connection; queue arguments of features not built (TTL, DLX, length
- * limits, priorities, streams) are 540 NOT_IMPLEMENTED. */
+ * limits, priorities, streams) are 540 NOT_IMPLEMENTED.
+ *
+ * Exchange-to-exchange bindings, alternate exchanges and the routing walk
+ * over them live in ah_xbind.c; their records are written here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,9 +103,11 @@ static void key_exchange(wbuf *k, const aexchange *x)
 
 static void val_exchange(wbuf *v, const aexchange *x)
 {
-    bin_put_i8(v, 1);
+    bin_put_i8(v, x->args_len ? 2 : 1);
     bin_put_i8(v, (int8_t)x->type);
     bin_put_i8(v, (int8_t)((x->auto_delete ? 1 : 0) | (x->internal ? 2 : 0)));
+    if (x->args_len)
+        bin_put_bytes(v, (cn_bytes){x->args, (int32_t)x->args_len});
 }
 
 static void key_queue(wbuf *k, const aqueue *q)
@@ -117,6 +131,21 @@ static void key_binding(wbuf *k, const aexchange *x, const abinding *b)
     bin_put_str(k, cn_str_c("/"));
     bin_put_str(k, (cn_str){x->name, x->name_len});
     bin_put_str(k, (cn_str){b->q->name, b->q->name_len});
+    bin_put_str(k, (cn_str){b->key, b->key_len});
+    bin_put_bytes(k, (cn_bytes){b->args, (int32_t)b->args_len});
+}
+
+static int xbind_persisted(const aexchange *src, const abinding *b)
+{
+    return src->durable && b->dx->durable;
+}
+
+static void key_xbind(wbuf *k, const aexchange *src, const abinding *b)
+{
+    bin_put_i8(k, 'X');
+    bin_put_str(k, cn_str_c("/"));
+    bin_put_str(k, (cn_str){src->name, src->name_len});
+    bin_put_str(k, (cn_str){b->dx->name, b->dx->name_len});
     bin_put_str(k, (cn_str){b->key, b->key_len});
     bin_put_bytes(k, (cn_bytes){b->args, (int32_t)b->args_len});
 }
@@ -183,6 +212,20 @@ static void meta_binding(asrv *as, const aexchange *x, const abinding *b, int op
     key_binding(&k, x, b);
     bin_put_i8(&v, 1);
     meta_write(as, &k, op == META_PUT ? &v : NULL);
+    wbuf_fini(&k);
+    wbuf_fini(&v);
+}
+
+void asrv__meta_xbind(asrv *as, const aexchange *src, const abinding *b, int put)
+{
+    if (!xbind_persisted(src, b))
+        return;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    key_xbind(&k, src, b);
+    bin_put_i8(&v, 1);
+    meta_write(as, &k, put ? &v : NULL);
     wbuf_fini(&k);
     wbuf_fini(&v);
 }
@@ -271,6 +314,11 @@ static aexchange *exchange_find(asrv *as, cn_str name)
     return NULL;
 }
 
+aexchange *asrv__exchange_find(asrv *as, cn_str name)
+{
+    return exchange_find(as, name);
+}
+
 static void binding_free(abinding *b)
 {
     free(b->key);
@@ -282,6 +330,11 @@ static void exchange_free(aexchange *x)
     for (int i = 0; i < x->n_b; i++)
         binding_free(&x->b[i]);
     free(x->b);
+    for (int i = 0; i < x->n_xb; i++)
+        binding_free(&x->xb[i]);
+    free(x->xb);
+    free(x->args);
+    free(x->ae);
     free(x->name);
     free(x);
 }
@@ -289,6 +342,7 @@ static void exchange_free(aexchange *x)
 /* Forget x and its bindings (tombstones for the persisted ones). */
 static void exchange_remove(asrv *as, aexchange *x)
 {
+    asrv__xbind_exchange_gone(as, x);
     for (int i = 0; i < x->n_b; i++)
         meta_binding(as, x, &x->b[i], META_DEL);
     meta_exchange(as, x, META_DEL);
@@ -300,13 +354,18 @@ static void exchange_remove(asrv *as, aexchange *x)
     exchange_free(x);
 }
 
+void asrv__exchange_remove(asrv *as, aexchange *x)
+{
+    exchange_remove(as, x);
+}
+
 /* Remove binding i of x; an auto-delete exchange goes with its last one. */
 static void binding_remove(asrv *as, aexchange *x, int i)
 {
     meta_binding(as, x, &x->b[i], META_DEL);
     binding_free(&x->b[i]);
     x->b[i] = x->b[--x->n_b];
-    if (x->auto_delete && x->n_b == 0 && !x->builtin)
+    if (x->auto_delete && x->n_b == 0 && x->n_xb == 0 && !x->builtin)
         exchange_remove(as, x);
 }
 
@@ -322,8 +381,8 @@ void asrv__queue_delete(asrv *as, aqueue *q)
             if (x->b[j].q == q) {
                 int n_before = as->n_ex;
                 binding_remove(as, x, j);
-                if (as->n_ex != n_before) { /* x itself went (auto-delete) */
-                    i--;
+                if (as->n_ex != n_before) { /* x went (auto-delete), maybe others: again */
+                    i = -1;
                     break;
                 }
             }
@@ -373,6 +432,12 @@ static int binding_matches(const aexchange *x, const abinding *b, const amsg *m,
     return 0;
 }
 
+int asrv__binding_matches(const aexchange *x, const abinding *b, const amsg *m,
+                          amqp_table headers)
+{
+    return binding_matches(x, b, m, headers);
+}
+
 /* Enqueue m on q: appended to q's partition first when both are durable. */
 static void enqueue(asrv *as, aqueue *q, amsg *m, astored *st)
 {
@@ -411,29 +476,13 @@ int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table he
         return -1;
     if (x->internal)
         return -2;
-    /* Each queue once, however many of its bindings match. */
-    aqueue *hit[64];
-    aqueue **hits = hit;
-    int n = 0, cap = 64;
-    for (int i = 0; i < x->n_b; i++) {
-        abinding *b = &x->b[i];
-        if (!binding_matches(x, b, m, headers))
-            continue;
-        int dup = 0;
-        for (int j = 0; j < n && !dup; j++)
-            dup = hits[j] == b->q;
-        if (dup)
-            continue;
-        if (n == cap) {
-            aqueue **nh = xmalloc((size_t)cap * 2 * sizeof(*nh));
-            memcpy(nh, hits, (size_t)n * sizeof(*nh));
-            if (hits != hit)
-                free(hits);
-            hits = nh;
-            cap *= 2;
-        }
-        hits[n++] = b->q;
-    }
+    /* Each queue once, however many bindings (queue, exchange, alternate
+     * exchange: ah_xbind.c) lead to it. */
+    aroute r;
+    asrv__route_init(&r);
+    asrv__xroute(as, x, m, headers, &r);
+    aqueue **hits = r.q;
+    int n = r.n;
     for (int j = 0; j < n; j++) {
         hits[j]->refs++; /* dispatch may delete nothing, but be safe */
         enqueue(as, hits[j], m, st);
@@ -442,8 +491,7 @@ int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table he
         asrv__dispatch(hits[j]);
         asrv__queue_unref(hits[j]);
     }
-    if (hits != hit)
-        free(hits);
+    asrv__route_fini(&r);
     return n;
 }
 
@@ -546,7 +594,8 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
     }
     int tomb = r->value_len < 0;
     bin_reader_init(&v, r->value, tomb ? 0 : (size_t)r->value_len);
-    if (!tomb && bin_i8(&v) != 1) {
+    int version = tomb ? 0 : bin_i8(&v);
+    if (!tomb && version != 1 && !(kind == 'E' && version == 2)) {
         *why = "unknown value version";
         return -1;
     }
@@ -558,12 +607,17 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
             return 0;
         }
         int type = bin_i8(&v), flags = bin_i8(&v);
-        if (v.err || bin_remaining(&k) || type < AX_DIRECT || type > AX_HEADERS) {
+        cn_bytes args = {NULL, 0};
+        if (version == 2)
+            args = bin_bytes(&v);
+        if (v.err || bin_remaining(&k) || type < AX_DIRECT || type > AX_HEADERS ||
+            args.len < 0) {
             *why = "malformed exchange";
             return -1;
         }
         if (!x)
             x = exchange_add(as, name, type);
+        asrv__exchange_set_args(x, (amqp_table){args.ptr, (uint32_t)args.len});
         x->type = type;
         x->durable = 1;
         x->auto_delete = flags & 1;
@@ -614,6 +668,28 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
             }
         } else if (i < 0) {
             binding_add(x, q, key, at);
+        }
+        return 0;
+    }
+    if (kind == 'X') {
+        cn_str dname = bin_str(&k), key = bin_str(&k);
+        cn_bytes args = bin_bytes(&k);
+        if (k.err || bin_remaining(&k) || args.len < 0) {
+            *why = "malformed exchange binding";
+            return -1;
+        }
+        aexchange *src = exchange_find(as, name), *dst = exchange_find(as, dname);
+        if (!src || !dst) {
+            *why = "exchange binding of a missing exchange";
+            return -1;
+        }
+        amqp_table at = {args.ptr, (uint32_t)args.len};
+        int i = asrv__xbind_find(src, dst, key, at);
+        if (tomb) {
+            if (i >= 0)
+                asrv__xbind_forget(src, i);
+        } else if (i < 0) {
+            asrv__xbind_add(src, dst, key, at);
         }
         return 0;
     }
@@ -674,6 +750,13 @@ static int meta_compact(void *arg, kvl_compaction *cx)
             key_binding(&k, x, &x->b[j]);
             rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, &one, 1);
         }
+        for (int j = 0; j < x->n_xb && !rc; j++) {
+            if (!xbind_persisted(x, &x->xb[j]))
+                continue;
+            wbuf_reset(&k);
+            key_xbind(&k, x, &x->xb[j]);
+            rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, &one, 1);
+        }
     }
     wbuf_fini(&k);
     wbuf_fini(&v);
@@ -685,7 +768,10 @@ static int64_t meta_live_bytes(void *arg)
     asrv *as = arg;
     int64_t n = 0;
     for (int i = 0; i < as->n_ex; i++) {
-        n += 32 + as->ex[i]->name_len;
+        n += 32 + as->ex[i]->name_len + as->ex[i]->args_len;
+        for (int j = 0; j < as->ex[i]->n_xb; j++)
+            n += 48 + as->ex[i]->name_len + as->ex[i]->xb[j].key_len +
+                 as->ex[i]->xb[j].dx->name_len + as->ex[i]->xb[j].args_len;
         for (int j = 0; j < as->ex[i]->n_b; j++)
             n += 48 + as->ex[i]->name_len + as->ex[i]->b[j].key_len +
                  as->ex[i]->b[j].q->name_len + as->ex[i]->b[j].args_len;
@@ -785,7 +871,18 @@ static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_
         }
         if (slen(m->exchange) == 0 || m->exchange.len > 255)
             return;
+        cn_str ae;
+        if (asrv__exchange_args_or_reply(ac, ch, m->exchange, m->arguments, &ae) < 0)
+            return;
         if (x) {
+            if (!str_is(ae, x->ae ? x->ae : "", x->ae_len)) {
+                asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_EXCHANGE, 10,
+                                 "inequivalent arg 'alternate-exchange' for exchange '%.*s' in "
+                                 "vhost '/': received '%.*s' but current is '%.*s'",
+                                 SARG(m->exchange), SARG(ae), (int)x->ae_len,
+                                 x->ae ? x->ae : "");
+                return;
+            }
             if (x->type != type || x->durable != m->durable || x->auto_delete != m->auto_delete ||
                 x->internal != m->internal) {
                 asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_EXCHANGE, 10,
@@ -800,6 +897,7 @@ static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_
             x->durable = m->durable;
             x->auto_delete = m->auto_delete;
             x->internal = m->internal;
+            asrv__exchange_set_args(x, m->arguments);
             meta_exchange(as, x, META_PUT);
         }
     }
@@ -820,7 +918,7 @@ static void on_exchange_delete(asrv_conn *ac, uint16_t ch, const amqp_exchange_d
     }
     aexchange *x = exchange_find(as, m->exchange);
     if (x) {
-        if (m->if_unused && x->n_b > 0) {
+        if (m->if_unused && (x->n_b > 0 || x->n_xb > 0)) {
             asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_EXCHANGE, 20,
                              "exchange '%.*s' in use", SARG(m->exchange));
             return;
@@ -1066,7 +1164,11 @@ void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m)
     case AMQP_QUEUE_DELETE:
         on_queue_delete(ac, ch, &m->args.queue_delete);
         break;
-    default: /* exchange.bind/unbind: a later step */
+    case AMQP_EXCHANGE_BIND:
+    case AMQP_EXCHANGE_UNBIND:
+        ah_xbind(ac, ch, m);
+        break;
+    default:
         asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, m->class_id, m->method_id,
                          "%s is not implemented yet", m->info->name);
         break;

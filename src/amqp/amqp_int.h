@@ -4,6 +4,7 @@
 #ifndef CAIRN_AMQP_INT_H
 #define CAIRN_AMQP_INT_H
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "amqp/amqp.h"
 #include "broker/broker.h"
@@ -78,6 +79,9 @@ typedef struct abinding {
     int32_t key_len;
     uint8_t *args;
     uint32_t args_len;
+    /* Exchange-to-exchange bindings (ah_xbind.c): the destination exchange,
+     * with q NULL; NULL in queue bindings. */
+    struct aexchange *dx;
 } abinding;
 
 typedef struct aexchange {
@@ -87,6 +91,14 @@ typedef struct aexchange {
     uint8_t durable, auto_delete, internal, builtin;
     abinding *b;
     int n_b, cap_b;
+    /* Exchange-to-exchange bindings and the alternate exchange (ah_xbind.c). */
+    abinding *xb;                /* bindings with this exchange as the source (dx set) */
+    int n_xb, cap_xb;
+    uint8_t *args;               /* the declare arguments (copy), persisted */
+    uint32_t args_len;
+    char *ae;                    /* alternate-exchange name (NUL-terminated), NULL: none */
+    int32_t ae_len;
+    uint64_t route_seen;         /* == asrv.route_gen: reached by the current publish */
 } aexchange;
 
 struct asrv {
@@ -103,6 +115,7 @@ struct asrv {
     uint64_t gen;                /* server-named queues and consumer tags */
     loop_timer flush;            /* writes dirty ack states once per loop iteration */
     int flush_armed;
+    uint64_t route_gen;          /* ah_xbind.c: one per routed publish (cycle guard) */
 };
 
 /* A delivery awaiting its ack (per channel, in tag order). */
@@ -114,6 +127,10 @@ typedef struct adelivery {
     uint64_t seq;                /* as aq_entry.seq */
     struct aconsumer *cons;      /* NULL for basic.get (and once the consumer is gone) */
     uint8_t by_consumer;         /* counts against the channel's global prefetch */
+    /* Transactions (ah_tx.c): 0, or 1 + SETTLE_* when an ack/nack/reject of
+     * this delivery waits for tx.commit (it is no longer "unacked" for the
+     * client: a second ack of its tag is 406; tx.rollback clears it). */
+    uint8_t tx_settle;
 } adelivery;
 
 typedef struct aconsumer {
@@ -150,6 +167,10 @@ typedef struct achan {
     size_t pub_hdr_len;
     uint64_t body_size;
     wbuf body;
+    /* Transactions (ah_tx.c): tx.select done; the buffered publishes and the
+     * commits waiting for durability (NULL until tx.select). */
+    uint8_t tx;
+    struct atx *txs;
 } achan;
 
 /* Connection states; the transition table is in conn.c. */
@@ -270,6 +291,78 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch);
 void asrv__chan_forget_consumer(achan *cs, aconsumer *c);
 /* The connection goes away: release every channel, delete its exclusive queues. */
 void asrv__conn_release(asrv_conn *ac);
+
+/* ah_basic.c, for ah_tx.c. Settling deliveries [lo, hi) of cs->unacked:
+ * ack (SETTLE_ACK), drop (SETTLE_DROP) or back to the front of their queue,
+ * redelivered (SETTLE_REQUEUE). */
+enum { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE };
+void asrv__chan_settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how);
+/* Index of tag in cs->unacked (tags ascend), or -1. */
+ssize_t asrv__chan_find_tag(const achan *cs, uint64_t tag);
+/* Send a method with content (method, header and body frames) on ch. */
+void asrv__send_content(asrv_conn *ac, uint16_t ch, uint32_t id, const void *args,
+                        const amsg *m);
+
+/* ah_queue.c, for ah_xbind.c and ah_tx.c. */
+aexchange *asrv__exchange_find(asrv *as, cn_str name);
+/* Forget x, its bindings (tombstones for persisted ones) and the
+ * exchange-to-exchange bindings it is either end of. */
+void asrv__exchange_remove(asrv *as, aexchange *x);
+/* 1 if binding b of exchange x (queue or exchange binding) matches m. */
+int asrv__binding_matches(const aexchange *x, const abinding *b, const amsg *m,
+                          amqp_table headers);
+/* Write (put 1) or tombstone (put 0) the __amqp_meta record of
+ * exchange-to-exchange binding b of src, when both ends are durable. */
+void asrv__meta_xbind(asrv *as, const aexchange *src, const abinding *b, int put);
+
+/* ah_xbind.c: exchange.bind/unbind, the exchange-to-exchange binding
+ * table and alternate exchanges (RabbitMQ semantics), and the routing walk
+ * over them. */
+void ah_xbind(asrv_conn *ac, uint16_t ch, const amqp_method *m);
+/* The queues one publish reaches (each once). */
+typedef struct aroute {
+    aqueue **q;
+    int n, cap;
+    aqueue *inl[32];
+} aroute;
+void asrv__route_init(aroute *r);
+void asrv__route_fini(aroute *r);
+/* Collect into r every queue m reaches from exchange x: x's matching queue
+ * bindings, then recursively the exchanges its matching exchange bindings
+ * lead to; an exchange none of whose bindings match passes m to its
+ * alternate exchange, if that exists. Each exchange is visited at most once
+ * per call (cycles end), each queue is collected once. */
+void asrv__xroute(asrv *as, aexchange *x, const amsg *m, amqp_table headers, aroute *r);
+/* Index of the exchange binding src -> dst (key, args), or -1. */
+int asrv__xbind_find(const aexchange *src, const aexchange *dst, cn_str key, amqp_table args);
+/* Add binding src -> dst (no metadata written, no check for a duplicate). */
+void asrv__xbind_add(aexchange *src, aexchange *dst, cn_str key, amqp_table args);
+/* Forget binding i of src (no metadata written, no auto-delete): replay. */
+void asrv__xbind_forget(aexchange *src, int i);
+/* x goes: remove (tombstoned) the exchange bindings it is either end of;
+ * a source that loses its last binding this way and is auto-delete goes too. */
+void asrv__xbind_exchange_gone(asrv *as, aexchange *x);
+/* Declare arguments: 0 and *out_ae (alternate-exchange, len 0: none), or
+ * -1 after a soft error on ch (406 when alternate-exchange is not a longstr). */
+int asrv__exchange_args_or_reply(asrv_conn *ac, uint16_t ch, cn_str xname, amqp_table args,
+                                 cn_str *out_ae);
+/* Set x's declare arguments (a copy) and its alternate exchange from them. */
+void asrv__exchange_set_args(aexchange *x, amqp_table args);
+
+/* ah_tx.c: tx.select/commit/rollback (RabbitMQ semantics). */
+void ah_tx(asrv_conn *ac, uint16_t ch, const amqp_method *m);
+/* A complete publish on a channel in tx mode: buffered until tx.commit
+ * (takes m's ref). Answers 404/403 for a missing/internal exchange and 506
+ * RESOURCE_ERROR above ASRV_TX_MAX_BYTES, closing the channel. */
+void asrv__tx_publish(asrv_conn *ac, uint16_t ch, achan *cs, amsg *m, int mandatory);
+/* basic.ack/nack/reject on a channel in tx mode: marked, applied at commit. */
+void asrv__tx_settle(asrv_conn *ac, uint16_t ch, achan *cs, const amqp_method *m, uint64_t tag,
+                     int multiple, int how);
+/* The channel goes: drop its buffered publishes, orphan its waiting commits. */
+void asrv__tx_release(achan *cs);
+/* Most bytes of publishes (bodies, headers, names, bookkeeping) one
+ * transaction buffers before tx.commit. */
+#define ASRV_TX_MAX_BYTES ((size_t)64 << 20)
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */

@@ -35,7 +35,8 @@
  *  channel.*           503            503             503             ah_channel
  *  exchange/queue     503            503             503             ah_queue
  *  basic/confirm      503            503             503             ah_basic
- *  tx/access          503            503             503             540 NOT_IMPLEMENTED
+ *  tx                 503            503             503             ah_tx
+ *  access             503            503             503             540 NOT_IMPLEMENTED
  *
  * A channel with a basic.publish waiting for its content takes only its
  * header and body frames (ah_content); a method on it first is 505
@@ -559,7 +560,11 @@ static void on_channel_method(asrv_conn *ac, uint16_t ch, const amqp_method *m)
         ah_basic(ac, ch, m);
         return;
     }
-    /* tx.*, access.*: later steps of issue 10 (docs/amqp-plan.md). */
+    if (m->class_id == AMQP_CLASS_TX) {
+        ah_tx(ac, ch, m);
+        return;
+    }
+    /* access.*: not served (docs/amqp-plan.md). */
     asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, m->class_id, m->method_id,
                      "%s is not implemented yet", m->info->name);
 }
