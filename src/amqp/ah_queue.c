@@ -610,7 +610,7 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
         cn_bytes args = {NULL, 0};
         if (version == 2)
             args = bin_bytes(&v);
-        if (v.err || bin_remaining(&k) || type < AX_DIRECT || type > AX_HEADERS ||
+        if (v.err || bin_remaining(&v) || type < AX_DIRECT || type > AX_HEADERS ||
             args.len < 0) {
             *why = "malformed exchange";
             return -1;
@@ -634,7 +634,7 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
         uint64_t id = (uint64_t)bin_i64(&v);
         int flags = bin_i8(&v);
         cn_bytes args = bin_bytes(&v);
-        if (v.err || bin_remaining(&k) || args.len < 0) {
+        if (v.err || bin_remaining(&v) || args.len < 0) {
             *why = "malformed queue";
             return -1;
         }
