@@ -249,6 +249,10 @@ static aconsumer *consumer_find(achan *cs, cn_str tag)
 static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
 {
     achan *cs = chan_of(ac, ch);
+    if (asrv__reply_is_queue(m->queue)) {
+        asrv__reply_consume(ac, ch, cs, m);
+        return;
+    }
     aqueue *q = asrv__queue_find(ac->as, m->queue);
     if (!q) {
         asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_BASIC, 20,
@@ -312,7 +316,7 @@ static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
 static void on_cancel(asrv_conn *ac, uint16_t ch, const amqp_basic_cancel *m)
 {
     achan *cs = chan_of(ac, ch);
-    aconsumer *c = consumer_find(cs, m->consumer_tag);
+    aconsumer *c = asrv__reply_cancel(cs, m->consumer_tag) ? NULL : consumer_find(cs, m->consumer_tag);
     if (!m->nowait) {
         amqp_basic_cancel_ok ok;
         amqp_basic_cancel_ok_init(&ok);
@@ -545,6 +549,16 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
             headers = h.props.headers;
         m->persistent = (h.props.flags & AMQP_BASIC_FLAG_DELIVERY_MODE) &&
                         h.props.delivery_mode == 2;
+        if ((h.props.flags & AMQP_BASIC_FLAG_REPLY_TO) && asrv__reply_is_queue(h.props.reply_to)) {
+            if (asrv__reply_rewrite(ac, ch, cs, m) < 0) {
+                amsg_unref(m);
+                return;
+            }
+            /* m->hdr was replaced: headers must view the new bytes */
+            if ((h.props.flags & AMQP_BASIC_FLAG_HEADERS) &&
+                amqp_content_header_decode(m->hdr, m->hdr_len, &h) == 0)
+                headers = h.props.headers;
+        }
     }
     if (cs->tx) { /* transactions: routed at tx.commit (ah_tx.c) */
         asrv__tx_publish(ac, ch, cs, m, cs->pub_mandatory);

@@ -464,6 +464,9 @@ int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table he
 {
     cn_str xname = {ex, ex_len};
     if (ex_len == 0) {
+        int r = asrv__reply_deliver(as, m);
+        if (r >= 0)
+            return r;
         aqueue *q = asrv__queue_find(as, m->routing_key);
         if (!q)
             return 0;

@@ -171,6 +171,10 @@ typedef struct achan {
      * commits waiting for durability (NULL until tx.select). */
     uint8_t tx;
     struct atx *txs;
+    /* Direct reply-to (ah_reply.c): the channel's reply consumer, 0 none. */
+    uint64_t reply_id;
+    char reply_tag[256];
+    int32_t reply_tag_len;
 } achan;
 
 /* Connection states; the transition table is in conn.c. */
@@ -192,6 +196,7 @@ typedef struct asrv_conn {
     asrv *as;                    /* NULL after asrv__shutdown */
     loop *l;
     net_conn *c;
+    uint64_t uid;                /* unique among this server's connections (as->gen) */
     struct asrv_conn *prev, *next; /* in as->conns */
     asrv_state state;
     uint32_t frame_max;          /* largest whole frame accepted now */
@@ -363,6 +368,21 @@ void asrv__tx_release(achan *cs);
 /* Most bytes of publishes (bodies, headers, names, bookkeeping) one
  * transaction buffers before tx.commit. */
 #define ASRV_TX_MAX_BYTES ((size_t)64 << 20)
+
+/* ah_reply.c: direct reply-to, the amq.rabbitmq.reply-to pseudo-queue. */
+/* name is "amq.rabbitmq.reply-to" itself. */
+int asrv__reply_is_queue(cn_str name);
+/* basic.consume on the pseudo-queue: answers consume-ok or a channel error. */
+void asrv__reply_consume(asrv_conn *ac, uint16_t ch, achan *cs, const amqp_basic_consume *m);
+/* basic.cancel: 1 when tag was cs's reply consumer (now gone), else 0. */
+int asrv__reply_cancel(achan *cs, cn_str tag);
+/* A publish on ch: a reply_to of "amq.rabbitmq.reply-to" is rewritten in
+ * m's content header to this channel's reply name. 0, or -1 after a
+ * channel error (no reply consumer on ch: drop m). */
+int asrv__reply_rewrite(asrv_conn *ac, uint16_t ch, achan *cs, amsg *m);
+/* Default-exchange routing of m: -1 when the routing key is not a reply
+ * name; else 1 delivered to its reply consumer, 0 nobody there. */
+int asrv__reply_deliver(asrv *as, const amsg *m);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */

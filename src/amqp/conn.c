@@ -718,6 +718,7 @@ int asrv__conn_open(void *arg, net_conn *c, void **out_cctx)
     ac->as = as;
     ac->l = as->l;
     ac->c = c;
+    ac->uid = ++as->gen;
     ac->state = ASRV_HEADER;
     ac->frame_max = ASRV_FRAME_MIN;
     ac->opened_at = ac->last_recv = ac->last_sent = loop_now(as->l);
