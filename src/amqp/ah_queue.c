@@ -28,7 +28,8 @@
  * (404 NOT_FOUND, 403, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) close
  * the channel; an unknown exchange type is 503 COMMAND_INVALID on the
  * connection; queue arguments of features not built (TTL, DLX, length
- * limits, priorities, streams) are 540 NOT_IMPLEMENTED. */
+ * limits, priorities) are 540 NOT_IMPLEMENTED. `x-queue-type: stream`
+ * queues are Kafka topics (ah_stream.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
