@@ -21,7 +21,8 @@
  * through the time index as ListOffsets; none: "next"), or an interval
  * string "<n>Y|M|D|h|m|s" (now minus it, as a timestamp). Every consumer
  * has its own cursor (next offset per partition); it reads one slice of
- * at most STREAM_READ_BYTES at a time (log_read_verified), decodes the
+ * about 1 KiB per record of credit, at most STREAM_READ_BYTES (the first
+ * batch whole, KIP-74) at a time (log_read_verified), decodes the
  * batches of the slice only until it holds as many records as the
  * consumer has credit, and keeps those decoded (never more than one slice)
  * until they are delivered. Reads stop at the last stable offset; control
@@ -70,6 +71,8 @@ struct astream_cur {
     int32_t rr;                  /* partition to read next */
     srec *ready;                 /* decoded, not delivered: ready[head..n) */
     size_t head, n, cap;
+    int32_t bad_part;            /* a read failed there at bad_pos: logged once */
+    int64_t bad_pos;
 };
 
 struct astream_state {
@@ -388,10 +391,13 @@ static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
     return 0;
 }
 
-/* Read one slice of p (from *pos, below to) into st->buf: its length, 0
- * when there is nothing, -1 on an error (logged). *pos is moved up to the
- * log start when retention passed it. */
-static ssize_t read_slice(astream_state *st, partition *p, int64_t *pos, int64_t to)
+/* Read one slice of p (from *pos, below to, about max bytes: the first
+ * batch whole) into st->buf: its length, 0 when there is nothing, -1 on an
+ * error (logged once per position: the cursor stays there, as a Kafka
+ * consumer would, until the data is readable). *pos is moved up to the log
+ * start when retention passed it. */
+static ssize_t read_slice(astream_state *st, astream_cur *cur, partition *p, int64_t *pos,
+                          int64_t to, int64_t max)
 {
     int64_t start = log_start_offset(p->log);
     if (*pos < start)
@@ -399,8 +405,12 @@ static ssize_t read_slice(astream_state *st, partition *p, int64_t *pos, int64_t
     if (*pos >= to)
         return 0;
     log_slice sl;
-    int rc = log_read_verified(p->log, *pos, to, STREAM_READ_BYTES, &sl);
+    int rc = log_read_verified(p->log, *pos, to, max, &sl);
     if (rc < 0) {
+        if (cur->bad_part == p->id && cur->bad_pos == *pos)
+            return -1;
+        cur->bad_part = p->id;
+        cur->bad_pos = *pos;
         slog_warn("amqp: stream %s-%d: read at offset %lld failed (%s)", p->t->name, p->id,
                   (long long)*pos, cn_strerror(rc));
         return -1;
@@ -464,7 +474,10 @@ static size_t cur_load(astream_state *st, astream_cur *cur, topic *t, int32_t i,
     int64_t *pos = &cur->pos[i];
     size_t before = cur->n - cur->head;
     while (cur->n - cur->head - before < want) {
-        ssize_t len = read_slice(st, p, pos, lso);
+        /* about 1 KiB per record of credit: little is decoded in vain */
+        int64_t max = want < (size_t)(STREAM_READ_BYTES >> 10) ? (int64_t)want << 10
+                                                                : STREAM_READ_BYTES;
+        ssize_t len = read_slice(st, cur, p, pos, lso, max);
         if (len <= 0)
             break;
         int64_t from = *pos;
@@ -700,6 +713,7 @@ astream_cur *asrv__stream_consume(asrv_conn *ac, uint16_t ch, aqueue *q,
         return NULL;
     }
     astream_cur *cur = xcalloc(1, sizeof(*cur));
+    cur->bad_part = -1;
     cur->topic_id = t->id;
     cur->n_pos = t->n_parts;
     cur->pos = xcalloc((size_t)t->n_parts, sizeof(*cur->pos));

@@ -370,3 +370,49 @@ def test_consume_rules(broker):
     conn.channel().queue_delete('rules_stream')
     conn.close()
     ckhelp.wait_topic(broker.bootstrap, 'rules_stream', 1)
+
+
+def test_last_is_the_last_batch(broker):
+    t = 'kstream_last'
+    ckhelp.create_topic(broker.bootstrap, t)
+    p = ckhelp.producer(broker.bootstrap, linger_ms=50)
+    p.produce(t, value=b'a')
+    ckhelp.flush(p)
+    for v in (b'b', b'c', b'd'):
+        p.produce(t, value=v)
+    ckhelp.flush(p)  # one batch of three records
+    conn = connect(broker)
+    ch = conn.channel()
+    declare_stream(ch, t)
+    assert [b for _, _, b in stream_read(ch, t, 3, 'last')] == [b'b', b'c', b'd']
+    conn.close()
+
+
+def test_topic_deleted_and_recreated_under_a_consumer(broker):
+    t = 'kstream_recreate'
+    conn = connect(broker)
+    ch = conn.channel()
+    declare_stream(ch, t)
+    ch.confirm_delivery()
+    for i in range(3):
+        ch.basic_publish('', t, b'old%d' % i)
+    cch = conn.channel()
+    cch.basic_qos(prefetch_count=10)
+    got = []
+    cch.basic_consume(t, lambda c, m, p, b: (got.append(b), c.basic_ack(m.delivery_tag)),
+                      arguments={'x-stream-offset': 'first'})
+    deadline = time.time() + 5
+    while len(got) < 3 and time.time() < deadline:
+        conn.process_data_events(time_limit=0.1)
+    assert got == [b'old0', b'old1', b'old2']
+    adm = ckhelp.admin(broker.bootstrap)
+    adm.delete_topics([t])[t].result(10)
+    conn.process_data_events(time_limit=0.3)
+    # the next publish creates the topic again; the consumer reads it from its start
+    ch.basic_publish('', t, b'new0')
+    deadline = time.time() + 5
+    while len(got) < 4 and time.time() < deadline:
+        conn.process_data_events(time_limit=0.1)
+    assert got[3:] == [b'new0']
+    conn.close()
+    assert ckhelp.watermarks(broker.bootstrap, t, 0) == (0, 1)
