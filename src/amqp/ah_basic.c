@@ -263,7 +263,7 @@ static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
         return;
     }
     astream_cur *scur = NULL;
-    if (q->stream && !(scur = asrv__stream_consume(ac, ch, q, m, cs->prefetch)))
+    if (q->stream && !(scur = asrv__stream_consume_or_reply(ac, ch, q, m, cs->prefetch)))
         return;
     aconsumer *c = xcalloc(1, sizeof(*c));
     c->scur = scur;

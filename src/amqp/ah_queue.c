@@ -924,7 +924,7 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
         return;
     int stream = asrv__stream_arg(m->arguments);
     aqueue *q = asrv__queue_find(as, name);
-    if (!q && stream && asrv__stream_declare_check(ac, ch, name, m) < 0)
+    if (!q && stream && asrv__stream_declare_or_reply(ac, ch, name, m) < 0)
         return;
     if (q) {
         if (q->exclusive && q->owner != ac) {

@@ -156,8 +156,8 @@ static topic *stream_topic(asrv *as, const aqueue *q, int create)
     return t;
 }
 
-int asrv__stream_declare_check(asrv_conn *ac, uint16_t ch, cn_str name,
-                               const amqp_queue_declare *m)
+int asrv__stream_declare_or_reply(asrv_conn *ac, uint16_t ch, cn_str name,
+                                  const amqp_queue_declare *m)
 {
     const char *bad = m->auto_delete ? "auto-delete"
                       : m->exclusive ? "exclusive-owner"
@@ -674,8 +674,8 @@ static int64_t parse_age(cn_str s)
     return -1;
 }
 
-astream_cur *asrv__stream_consume(asrv_conn *ac, uint16_t ch, aqueue *q,
-                                  const amqp_basic_consume *m, uint16_t prefetch)
+astream_cur *asrv__stream_consume_or_reply(asrv_conn *ac, uint16_t ch, aqueue *q,
+                                           const amqp_basic_consume *m, uint16_t prefetch)
 {
     asrv *as = ac->as;
     cn_str qn = {q->name, q->name_len};

@@ -287,12 +287,12 @@ int asrv__stream_arg(amqp_table args);
 /* A new stream queue named name: 0, or -1 after a soft error (406: not
  * durable, exclusive, auto-delete, not a topic name) or a hard one (the
  * topic cannot be created). Creates the topic when it is missing. */
-int asrv__stream_declare_check(asrv_conn *ac, uint16_t ch, cn_str name,
-                               const amqp_queue_declare *m);
+int asrv__stream_declare_or_reply(asrv_conn *ac, uint16_t ch, cn_str name,
+                                  const amqp_queue_declare *m);
 /* basic.consume on stream q: the consumer's cursor, or NULL after an error
  * (406 without prefetch or a bad x-stream-offset, 540 with no-ack). */
-astream_cur *asrv__stream_consume(asrv_conn *ac, uint16_t ch, aqueue *q,
-                                  const amqp_basic_consume *m, uint16_t prefetch);
+astream_cur *asrv__stream_consume_or_reply(asrv_conn *ac, uint16_t ch, aqueue *q,
+                                           const amqp_basic_consume *m, uint16_t prefetch);
 void asrv__stream_consumer_free(aconsumer *c);
 /* Deliver from the topic to q's consumers while they have credit. */
 void asrv__stream_dispatch(aqueue *q);
