@@ -9,6 +9,7 @@
 #include "broker/broker.h"
 #include "net/loop.h"
 #include "proto/amqp/amqp_buf.h"
+#include "record/batch.h"
 #include "proto/amqp/gen/amqp_methods.h"
 #include "util/wbuf.h"
 
@@ -300,6 +301,16 @@ void asrv__stream_dispatch(aqueue *q);
 void asrv__stream_publish(asrv *as, aqueue *q, amsg *m, astored *st);
 void asrv__stream_init(asrv *as);
 void asrv__stream_fini(asrv *as);
+/* ah_stream_map.c: the property mapping (table in ARCHITECTURE.md). The
+ * message of record r (of partition part of a topic of n_parts), with a
+ * ref for the caller; and the one-record batch of m (*out malloc'ed, the
+ * caller frees; now: wall ms for a message without a timestamp): 0 or -1. */
+amsg *asrv__stream_record_msg(const batch_record *r, int32_t part, int32_t n_parts);
+int asrv__stream_msg_batch(const amsg *m, int64_t now, uint8_t **out, size_t *out_len);
+/* Kafka's murmur2 of key (Utils.murmur2, as an unsigned value), and the
+ * partition Kafka's default partitioner gives key among n_parts (>= 1). */
+uint32_t asrv__murmur2(const void *key, size_t len);
+int32_t asrv__stream_key_partition(const void *key, size_t len, int32_t n_parts);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */
