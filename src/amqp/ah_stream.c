@@ -16,7 +16,7 @@
  * refused (540), both as RabbitMQ. `x-stream-offset` picks the start per
  * partition: "first" (log start), "last" (the base offset of the last
  * batch below the last stable offset), "next" (default: the last stable
- * offset), a number (clamped to [log start, last stable offset]), a
+ * offset), a number (clamped to [log start, high watermark]), a
  * timestamp (AMQP 'T', seconds: the first record with a timestamp >= it,
  * through the time index as ListOffsets; none: "next"), or an interval
  * string "<n>Y|M|D|h|m|s" (now minus it, as a timestamp). Every consumer
@@ -419,7 +419,8 @@ static int ts_cb(const batch_record *r, void *arg)
     return 0;
 }
 
-/* First offset of p with a timestamp >= ts (ListOffsets' lookup); the last
+/* First offset of p with a timestamp >= ts (ListOffsets' lookup; it may
+ * lie above the last stable offset: the cursor waits there); the last
  * stable offset when there is none. */
 static int64_t offset_for_time(astream_state *st, partition *p, int64_t ts)
 {
@@ -437,7 +438,7 @@ static int64_t offset_for_time(astream_state *st, partition *p, int64_t ts)
     if (pread_all(sl.fd, st->buf, len, sl.pos) == 0)
         batch_foreach(st->buf, len, st->scratch, ts_cb, &f);
     log_slice_release(&sl);
-    return f.offset < 0 ? lso : CN_MIN(f.offset, lso);
+    return f.offset < 0 ? lso : f.offset;
 }
 
 /* The base offset of the last batch below the last stable offset. */
@@ -543,11 +544,12 @@ astream_cur *asrv__stream_consume_or_reply(asrv_conn *ac, uint16_t ch, aqueue *q
     for (int32_t i = 0; i < t->n_parts; i++) {
         partition *p = t->parts[i];
         int64_t start = log_start_offset(p->log), lso = broker_lso(p);
+        int64_t hw = log_high_watermark(p->log);
         switch (spec) {
         case SPEC_FIRST: cur->pos[i] = start; break;
         case SPEC_LAST: cur->pos[i] = offset_last(as->stream, p); break;
         case SPEC_NEXT: cur->pos[i] = lso; break;
-        case SPEC_OFFSET: cur->pos[i] = arg < start ? start : arg > lso ? lso : arg; break;
+        case SPEC_OFFSET: cur->pos[i] = arg < start ? start : CN_MIN(arg, hw); break;
         case SPEC_TIME: cur->pos[i] = offset_for_time(as->stream, p, arg); break;
         }
     }

@@ -416,3 +416,47 @@ def test_topic_deleted_and_recreated_under_a_consumer(broker):
     assert got[3:] == [b'new0']
     conn.close()
     assert ckhelp.watermarks(broker.bootstrap, t, 0) == (0, 1)
+
+
+def test_confirmed_stream_publishes_survive_kill9(broker_factory):
+    b = broker_factory()
+    conn = connect(b)
+    ch = conn.channel()
+    declare_stream(ch, 'kill_stream')
+    ch.confirm_delivery()
+    for i in range(100):
+        ch.basic_publish('', 'kill_stream', b'%d' % i)  # transient too: a stream keeps all
+    b.kill9()
+    b.start()
+    assert ckhelp.watermarks(b.bootstrap, 'kill_stream', 0)[1] >= 100
+    conn = connect(b)
+    got = stream_read(conn.channel(), 'kill_stream', 100, 'first', timeout=10)
+    assert [int(x) for _, _, x in got] == list(range(100))
+    conn.close()
+
+
+def test_numeric_offset_and_timestamp_above_the_data_wait(broker):
+    t = 'kstream_ahead'
+    ckhelp.create_topic(broker.bootstrap, t)
+    kafka_write(broker, t, [(None, b'r0', [], BASE_TS), (None, b'r1', [], BASE_TS + 1000)])
+    conn = connect(broker)
+    ch = conn.channel()
+    declare_stream(ch, t)
+    ch.basic_qos(prefetch_count=10)
+    got = []
+    ch.basic_consume(t, lambda c, m, p, b: (got.append(b), c.basic_ack(m.delivery_tag)),
+                     arguments={'x-stream-offset': 1})
+    later = datetime.datetime.utcfromtimestamp(time.time() + 3600)  # an hour ahead
+    ch.basic_consume(t, lambda c, m, p, b: (got.append(b'T' + b), c.basic_ack(m.delivery_tag)),
+                     arguments={'x-stream-offset': later})
+    deadline = time.time() + 3
+    while len(got) < 1 and time.time() < deadline:
+        conn.process_data_events(time_limit=0.1)
+    assert got == [b'r1']
+    kafka_write(broker, t, [(None, b'r2', [], int(time.time() * 1000))])
+    deadline = time.time() + 5
+    while len(got) < 3 and time.time() < deadline:
+        conn.process_data_events(time_limit=0.1)
+    # "next" for the timestamp consumer (nothing that new); both see r2
+    assert sorted(got) == [b'Tr2', b'r1', b'r2']
+    conn.close()
