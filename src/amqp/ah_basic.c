@@ -75,7 +75,7 @@ static uint64_t add_unacked(achan *cs, aqueue *q, amsg *m, aconsumer *c, const a
     return tag;
 }
 
-static int can_take(const aconsumer *c)
+int asrv__can_take(const aconsumer *c)
 {
     asrv_conn *ac = c->ac;
     achan *cs = chan_of(ac, c->ch);
@@ -92,7 +92,7 @@ static void dispatch_channel(achan *cs)
         asrv__dispatch(cs->cons[k]->q);
 }
 
-static void deliver(aconsumer *c, aq_entry e)
+void asrv__deliver(aconsumer *c, aq_entry e)
 {
     achan *cs = chan_of(c->ac, c->ch);
     amqp_basic_deliver d;
@@ -116,11 +116,15 @@ static void deliver(aconsumer *c, aq_entry e)
 
 void asrv__dispatch(aqueue *q)
 {
+    if (q->stream) {
+        asrv__stream_dispatch(q);
+        return;
+    }
     while (q->n && q->n_cons && !q->deleted) {
         aconsumer *c = NULL;
         for (int k = 0; k < q->n_cons; k++) {
             int i = (q->rr + k) % q->n_cons;
-            if (can_take(q->cons[i])) {
+            if (asrv__can_take(q->cons[i])) {
                 c = q->cons[i];
                 q->rr = (i + 1) % q->n_cons;
                 break;
@@ -130,7 +134,7 @@ void asrv__dispatch(aqueue *q)
             return;
         aq_entry e;
         asrv__queue_pop(q, &e);
-        deliver(c, e);
+        asrv__deliver(c, e);
     }
 }
 
@@ -147,7 +151,7 @@ static void settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
     cs->n_unacked -= n;
     for (size_t i = n; i-- > 0;) {
         adelivery *d = &tmp[i];
-        if (how == SETTLE_REQUEUE && !d->q->deleted)
+        if (how == SETTLE_REQUEUE && !d->q->deleted && !d->q->stream)
             asrv__queue_push(d->q, d->m, 1, d->seq, d->off);
         else if (how != SETTLE_REQUEUE && ac->as)
             asrv__store_settled(ac->as, d->q, d->off);
@@ -232,6 +236,7 @@ static void consumer_remove(asrv_conn *ac, achan *cs, aconsumer *c)
             break;
         }
     asrv__chan_forget_consumer(cs, c);
+    asrv__stream_consumer_free(c);
     free(c);
     if (q->auto_delete && q->n_cons == 0 && ac->as)
         asrv__queue_delete(ac->as, q);
@@ -284,7 +289,11 @@ static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
                          "attempt to reuse consumer tag '%.*s'", SARG(tag));
         return;
     }
+    astream_cur *scur = NULL;
+    if (q->stream && !(scur = asrv__stream_consume_or_reply(ac, ch, q, m, cs->prefetch)))
+        return;
     aconsumer *c = xcalloc(1, sizeof(*c));
+    c->scur = scur;
     c->ac = ac;
     c->ch = ch;
     memcpy(c->tag, tag.ptr, (size_t)tag.len);
@@ -341,6 +350,12 @@ static void on_get(asrv_conn *ac, uint16_t ch, const amqp_basic_get *m)
     if (q->exclusive && q->owner != ac) {
         asrv__chan_error(ac, ch, AMQP_RESOURCE_LOCKED, AMQP_CLASS_BASIC, 70,
                          "cannot obtain exclusive access to locked queue '%.*s' in vhost '/'",
+                         SARG(m->queue));
+        return;
+    }
+    if (q->stream) { /* as RabbitMQ */
+        asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, AMQP_CLASS_BASIC, 70,
+                         "basic.get not supported by stream queue '%.*s' in vhost '/'",
                          SARG(m->queue));
         return;
     }
@@ -648,7 +663,7 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
     adelivery *un = cs->unacked;
     size_t n = cs->n_unacked;
     for (size_t i = n; i-- > 0;) {
-        if (!un[i].q->deleted)
+        if (!un[i].q->deleted && !un[i].q->stream)
             asrv__queue_push(un[i].q, un[i].m, 1, un[i].seq, un[i].off);
         amsg_unref(un[i].m);
     }

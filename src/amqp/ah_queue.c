@@ -37,7 +37,8 @@
  * (404 NOT_FOUND, 403, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) close
  * the channel; an unknown exchange type is 503 COMMAND_INVALID on the
  * connection; queue arguments of features not built (TTL, DLX, length
- * limits, priorities, streams) are 540 NOT_IMPLEMENTED.
+ * limits, priorities) are 540 NOT_IMPLEMENTED. `x-queue-type: stream`
+ * queues are Kafka topics (ah_stream.c).
  *
  * Exchange-to-exchange bindings, alternate exchanges and the routing walk
  * over them live in ah_xbind.c; their records are written here. */
@@ -407,6 +408,7 @@ void asrv__queue_delete(asrv *as, aqueue *q)
                 asrv__send_method(c->ac, c->ch, AMQP_BASIC_CANCEL, &bc);
             }
         }
+        asrv__stream_consumer_free(c);
         free(c);
     }
     asrv__store_drop(as, q);
@@ -441,6 +443,10 @@ int asrv__binding_matches(const aexchange *x, const abinding *b, const amsg *m,
 /* Enqueue m on q: appended to q's partition first when both are durable. */
 static void enqueue(asrv *as, aqueue *q, amsg *m, astored *st)
 {
+    if (q->stream) {
+        asrv__stream_publish(as, q, m, st);
+        return;
+    }
     int64_t off = -1;
     if (q->p && m->persistent) {
         off = asrv__store_append(as, q, m);
@@ -537,6 +543,7 @@ static aqueue *queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
     q->id = id;
     q->args_len = args.len;
     q->args = (uint8_t *)dup_bytes(args.ptr, args.len);
+    q->stream = (uint8_t)asrv__stream_arg(args);
     q->refs = 1;
     if (as->n_q == as->cap_q) {
         as->cap_q = as->cap_q ? as->cap_q * 2 : 16;
@@ -800,6 +807,7 @@ void asrv__meta_init(asrv *as)
     }
     as->next_qid = 1;
     asrv__store_init(as);
+    asrv__stream_init(as);
     static const kvl_ops ops = {meta_on_record, meta_compact, meta_live_bytes};
     int rc = kvl_open(as->core->b, BROKER_AMQP_META_TOPIC, &ops, as, &as->meta);
     if (rc < 0) {
@@ -825,6 +833,7 @@ void asrv__meta_free(asrv *as)
 {
     asrv__store_flush(as); /* the last acks, synced by broker_close */
     asrv__store_fini(as);
+    asrv__stream_fini(as);
     kvl_close(as->meta); /* first: tearing down the tables is not a deletion */
     as->meta = NULL;
     for (int i = 0; i < as->n_q; i++)
@@ -971,7 +980,7 @@ static int queue_args_ok(asrv_conn *ac, amqp_table args)
         if (str_is(k, "x-queue-mode", 12))
             continue;
         if (str_is(k, "x-queue-type", 12) && v.tag == AMQP_T_LONGSTR &&
-            str_is(v.u.str, "classic", 7))
+            (str_is(v.u.str, "classic", 7) || str_is(v.u.str, "stream", 6)))
             continue;
         if (slen(k) >= 2 && memcmp(k.ptr, "x-", 2) == 0) {
             asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, AMQP_CLASS_QUEUE, 10,
@@ -1014,7 +1023,10 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
     }
     if (queue_args_ok(ac, m->arguments) < 0)
         return;
+    int stream = asrv__stream_arg(m->arguments);
     aqueue *q = asrv__queue_find(as, name);
+    if (!q && stream && asrv__stream_declare_or_reply(ac, ch, name, m) < 0)
+        return;
     if (q) {
         if (q->exclusive && q->owner != ac) {
             asrv__chan_error(ac, ch, AMQP_RESOURCE_LOCKED, AMQP_CLASS_QUEUE, 10,
@@ -1028,6 +1040,13 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
                              "inequivalent arg for queue '%.*s': declared durable %u exclusive "
                              "%u auto_delete %u",
                              SARG(name), q->durable, q->exclusive, q->auto_delete);
+            return;
+        }
+        if (q->stream != stream) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_QUEUE, 10,
+                             "inequivalent arg 'x-queue-type' for queue '%.*s' in vhost '/': "
+                             "received '%s' but current is '%s'", SARG(name),
+                             stream ? "stream" : "classic", q->stream ? "stream" : "classic");
             return;
         }
     } else {

@@ -290,6 +290,8 @@ static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
 
 int asrv__store_open(asrv *as, aqueue *q)
 {
+    if (q->stream)
+        return 0; /* its data is its topic (ah_stream.c) */
     char name[64];
     part_name(q, name, sizeof(name));
     int rc = broker_internal_partition(as->core->b, name, &q->p);

@@ -10,6 +10,7 @@
 #include "broker/broker.h"
 #include "net/loop.h"
 #include "proto/amqp/amqp_buf.h"
+#include "record/batch.h"
 #include "proto/amqp/gen/amqp_methods.h"
 #include "util/wbuf.h"
 
@@ -69,6 +70,9 @@ typedef struct aqueue {
     int64_t *acked;              /* settled offsets above floor, ascending */
     size_t n_acked, cap_acked;
     int dirty;                   /* ack state to write to __amqp_meta */
+    /* Streams (ah_stream.c): x-queue-type stream, over the Kafka topic of
+     * the queue's name; no ring, no partition of its own. */
+    uint8_t stream;
 } aqueue;
 
 enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
@@ -113,6 +117,7 @@ struct asrv {
     uint64_t next_qid;
     struct kvl *meta;            /* __amqp_meta (NULL when it could not be opened) */
     uint64_t gen;                /* server-named queues and consumer tags */
+    struct astream_state *stream; /* streams (ah_stream.c): append listener, read buffers */
     loop_timer flush;            /* writes dirty ack states once per loop iteration */
     int flush_armed;
     uint64_t route_gen;          /* ah_xbind.c: one per routed publish (cycle guard) */
@@ -142,6 +147,7 @@ typedef struct aconsumer {
     uint8_t no_ack, exclusive;
     uint16_t prefetch;           /* 0: unlimited */
     uint32_t unacked;
+    struct astream_cur *scur;    /* streams (ah_stream.c): the read cursor, owned */
 } aconsumer;
 
 /* Per open channel: delivery tags, unacked deliveries, consumers, prefetch,
@@ -383,6 +389,44 @@ int asrv__reply_rewrite(asrv_conn *ac, uint16_t ch, achan *cs, amsg *m);
 /* Default-exchange routing of m: -1 when the routing key is not a reply
  * name; else 1 delivered to its reply consumer, 0 nobody there. */
 int asrv__reply_deliver(asrv *as, const amsg *m);
+
+/* ah_basic.c, for ah_stream.c: 1 if c may take a delivery now (channel
+ * open and flowing, prefetch credit left); deliver e to c (takes e.m's ref). */
+int asrv__can_take(const aconsumer *c);
+void asrv__deliver(aconsumer *c, aq_entry e);
+
+/* ah_stream.c: stream queues (docs/amqp-plan.md "Kafka and AMQP on the same
+ * data"; contracts at the top of ah_stream.c). */
+typedef struct astream_cur astream_cur;
+typedef struct astream_state astream_state;
+/* 1 if the declare arguments ask for x-queue-type stream. */
+int asrv__stream_arg(amqp_table args);
+/* A new stream queue named name: 0, or -1 after a soft error (406: not
+ * durable, exclusive, auto-delete, not a topic name) or a hard one (the
+ * topic cannot be created). Creates the topic when it is missing. */
+int asrv__stream_declare_or_reply(asrv_conn *ac, uint16_t ch, cn_str name,
+                                  const amqp_queue_declare *m);
+/* basic.consume on stream q: the consumer's cursor, or NULL after an error
+ * (406 without prefetch or a bad x-stream-offset, 540 with no-ack). */
+astream_cur *asrv__stream_consume_or_reply(asrv_conn *ac, uint16_t ch, aqueue *q,
+                                           const amqp_basic_consume *m, uint16_t prefetch);
+void asrv__stream_consumer_free(aconsumer *c);
+/* Deliver from the topic to q's consumers while they have credit. */
+void asrv__stream_dispatch(aqueue *q);
+/* Append m to q's topic; the partition and target go to st (confirms). */
+void asrv__stream_publish(asrv *as, aqueue *q, amsg *m, astored *st);
+void asrv__stream_init(asrv *as);
+void asrv__stream_fini(asrv *as);
+/* ah_stream_map.c: the property mapping (table in ARCHITECTURE.md). The
+ * message of record r (of partition part of a topic of n_parts), with a
+ * ref for the caller; and the one-record batch of m (*out malloc'ed, the
+ * caller frees; now: wall ms for a message without a timestamp): 0 or -1. */
+amsg *asrv__stream_record_msg(const batch_record *r, int32_t part, int32_t n_parts);
+int asrv__stream_msg_batch(const amsg *m, int64_t now, uint8_t **out, size_t *out_len);
+/* Kafka's murmur2 of key (Utils.murmur2, as an unsigned value), and the
+ * partition Kafka's default partitioner gives key among n_parts (>= 1). */
+uint32_t asrv__murmur2(const void *key, size_t len);
+int32_t asrv__stream_key_partition(const void *key, size_t len, int32_t n_parts);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */
