@@ -270,7 +270,8 @@ static int load_record(const batch_record *r, void *arg)
         memcpy(m->body, r->value, (size_t)r->value_len);
     m->body_len = (size_t)r->value_len;
     m->persistent = 1;
-    asrv__queue_push(q, m, 0, 0, r->offset);
+    asrv__msg_props(m); /* priority, expiration; TTLs count from the append */
+    asrv__queue_push_t(q, m, 0, 0, r->offset, r->timestamp);
     amsg_unref(m);
     lc->n++;
     return 0;
