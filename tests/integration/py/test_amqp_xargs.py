@@ -48,6 +48,14 @@ def wait_count(ch, queue, n, timeout=5):
         time.sleep(0.05)
 
 
+def pump(conn, cond, timeout=5):
+    """Process events until cond() holds or timeout; returns cond()."""
+    deadline = time.time() + timeout
+    while not cond() and time.time() < deadline:
+        conn.process_data_events(time_limit=0.05)
+    return cond()
+
+
 def closed_with(broker, code, fn):
     conn = connect(broker)
     ch = conn.channel()
@@ -184,12 +192,13 @@ def test_per_message_expiration(broker):
 def test_x_expires_deletes_unused_queue(broker):
     conn = connect(broker)
     ch = conn.channel()
-    ch.queue_declare('expiring', arguments={'x-expires': 400})
+    ch.queue_declare('expiring', arguments={'x-expires': 700})
     ch.basic_publish('', 'expiring', b'x')
-    for _ in range(4):  # redeclares keep it alive
-        time.sleep(0.2)
-        ch.queue_declare('expiring', arguments={'x-expires': 400})
-    time.sleep(0.9)
+    for _ in range(4):  # redeclares keep it alive (and the message in it)
+        time.sleep(0.25)
+        ok = ch.queue_declare('expiring', arguments={'x-expires': 700})
+        assert ok.method.message_count == 1
+    time.sleep(1.5)
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
         ch.queue_declare('expiring', passive=True)
     assert ei.value.reply_code == 404
@@ -323,16 +332,17 @@ def test_single_active_consumer_failover(broker):
     ch2.basic_consume('sac', cb(2, True))
     for i in range(4):
         ch1.basic_publish('', 'sac', b'%d' % i)
-    conn.process_data_events(time_limit=0.5)
+    assert pump(conn, lambda: len(got[1]) == 2)
+    conn.process_data_events(time_limit=0.3)
     # the active consumer is full (prefetch 2): the other one still gets nothing
     assert got[1] == [b'0', b'1'] and got[2] == []
     ch1.basic_cancel(t1)
     ch1.close()  # its unacked come back; the second consumer is the active one now
-    conn.process_data_events(time_limit=0.5)
+    assert pump(conn, lambda: len(got[2]) == 4)
     assert sorted(got[2]) == [b'0', b'1', b'2', b'3']
     ch3 = conn.channel()
     ch3.basic_publish('', 'sac', b'4')
-    conn.process_data_events(time_limit=0.3)
+    assert pump(conn, lambda: len(got[2]) == 5)
     assert got[2][-1] == b'4'
     conn.close()
 
@@ -399,7 +409,7 @@ def test_durable_priority_and_ttl_survive_restart(broker_factory):
     ch = conn.channel()
     ch.queue_declare('ddead', durable=True)
     ch.queue_declare('dprio', durable=True, arguments={
-        'x-max-priority': 5, 'x-message-ttl': 4000, 'x-dead-letter-exchange': '',
+        'x-max-priority': 5, 'x-message-ttl': 5000, 'x-dead-letter-exchange': '',
         'x-dead-letter-routing-key': 'ddead'})
     ch.confirm_delivery()
     t0 = time.time()
@@ -408,22 +418,24 @@ def test_durable_priority_and_ttl_survive_restart(broker_factory):
                             (b'p5', 5, None)):
         ch.basic_publish('', 'dprio', body, pika.BasicProperties(delivery_mode=2, priority=prio,
                                                                  expiration=exp))
+    # e5 expires at the head (timer) and is dead-lettered
+    assert wait_count(ch, 'ddead', 1) == 1
     conn.close()
+    time.sleep(max(0, t0 + 2.5 - time.time()))
     b.restart()
-    time.sleep(max(0, t0 + 0.5 - time.time()))
     conn = connect(b)
     ch = conn.channel()
-    # e5 expired (counted from its append, before the restart) and was dead-lettered
-    assert wait_count(ch, 'ddead', 1) == 1
+    assert ch.queue_declare('dprio', durable=True, passive=True).method.message_count == 3
     m, _, body = ch.basic_get('dprio')
     assert body == b'p5'
     ch.basic_ack(m.delivery_tag)
     m, _, body = ch.basic_get('dprio')
     assert body == b'p3'
     ch.basic_ack(m.delivery_tag)
-    # p1 expires 4 s after its publish, not after the restart
-    assert wait_count(ch, 'ddead', 2, timeout=t0 + 6 - time.time()) == 2
-    assert time.time() - t0 < 6
+    # p1 expires 5 s after its publish (>= 2.5 s before the restart), not 5 s
+    # after the restart
+    assert wait_count(ch, 'ddead', 2, timeout=t0 + 10 - time.time()) == 2
+    assert time.time() - t0 < 7
     conn.close()
     b.restart()
     conn = connect(b)
