@@ -211,7 +211,7 @@ void asrv__dlx_publish(aqueue *q, const amsg *m, int reason)
         memcpy(n->body, m->body, m->body_len);
     n->persistent = m->persistent;
     n->priority = m->priority;
-    n->ttl = -1;
+    n->has_ttl = 0; /* the expiration property is removed */
     wbuf_fini(&cw);
     /* Route with the header the copy carries (headers exchanges match it). */
     amqp_content_header nh;

@@ -34,7 +34,8 @@
 int asrv__msg_props(amsg *m)
 {
     m->priority = 0;
-    m->ttl = -1;
+    m->has_ttl = 0;
+    m->ttl = 0;
     amqp_content_header h;
     if (amqp_content_header_decode(m->hdr, m->hdr_len, &h) < 0)
         return 0;
@@ -51,6 +52,7 @@ int asrv__msg_props(amsg *m)
             v = v * 10 + (e.ptr[i] - '0');
         }
         m->ttl = v;
+        m->has_ttl = 1;
     }
     return 0;
 }
@@ -59,7 +61,7 @@ int asrv__msg_props(amsg *m)
 static int64_t expiry(const aqueue *q, const aq_entry *e)
 {
     int64_t ttl = q->xa.message_ttl;
-    if (e->m->ttl >= 0 && (ttl < 0 || e->m->ttl < ttl))
+    if (e->m->has_ttl && (ttl < 0 || e->m->ttl < ttl))
         ttl = e->m->ttl;
     return ttl < 0 ? INT64_MAX : e->t + ttl;
 }

@@ -38,7 +38,8 @@ typedef struct amsg {            /* one published message, shared by the queues 
     uint8_t persistent;          /* delivery_mode 2 */
     /* Queue arguments (ah_qx.c): from the content header (asrv__msg_props). */
     uint8_t priority;            /* the priority property, 0 when absent */
-    int64_t ttl;                 /* the expiration property in ms, -1 when absent */
+    uint8_t has_ttl;             /* the expiration property is set (0 from xcalloc: none) */
+    int64_t ttl;                 /* the expiration property in ms */
 } amsg;
 
 typedef struct aq_entry {
