@@ -134,7 +134,7 @@ static void settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
     memcpy(tmp, cs->unacked + lo, n * sizeof(*tmp));
     memmove(cs->unacked + lo, cs->unacked + hi, (cs->n_unacked - hi) * sizeof(*tmp));
     cs->n_unacked -= n;
-    if (how == SETTLE_DROP) /* reject/nack requeue=false: dead-letter, in tag order */
+    if (how == SETTLE_DROP && ac->as) /* reject/nack requeue=false: dead-letter, in tag order */
         for (size_t i = 0; i < n; i++)
             asrv__dlx_publish(tmp[i].q, tmp[i].m, ADL_REJECTED);
     for (size_t i = n; i-- > 0;) {

@@ -489,3 +489,48 @@ def test_kombu_priority_and_dlx(broker):
         m.ack()
         sq.close()
         dsq.close()
+
+
+def test_reject_cycle_counts_and_edge_cases(broker):
+    conn = connect(broker)
+    ch = conn.channel()
+    # a queue dead-lettering rejected messages to itself: x-death's entry
+    # for (queue, rejected) is bumped, not repeated
+    ch.queue_declare('selfq', arguments={'x-dead-letter-exchange': ''})
+    ch.basic_publish('', 'selfq', b'boomerang')
+    for _ in range(3):
+        m, _, _ = ch.basic_get('selfq')
+        ch.basic_reject(m.delivery_tag, requeue=False)
+    m, p, b = ch.basic_get('selfq', auto_ack=True)
+    assert b == b'boomerang' and not m.redelivered
+    xd = p.headers['x-death']
+    assert len(xd) == 1 and xd[0]['count'] == 3 and xd[0]['reason'] == 'rejected'
+    # a missing dead-letter exchange: the expired message is dropped
+    ch.queue_declare('nodlx', arguments={'x-message-ttl': 50, 'x-dead-letter-exchange': 'nope'})
+    ch.basic_publish('', 'nodlx', b'x')
+    assert wait_count(ch, 'nodlx', 0) == 0
+    # x-expires deletes a queue whose message is still unacked on a channel;
+    # settling it afterwards (reject, DLX) is harmless
+    ch.queue_declare('gone-dead')
+    ch.queue_declare('gone', arguments={'x-expires': 200, 'x-dead-letter-exchange': '',
+                                        'x-dead-letter-routing-key': 'gone-dead'})
+    ch.basic_publish('', 'gone', b'held')
+    m, _, _ = ch.basic_get('gone')
+    time.sleep(0.6)
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    assert ch.queue_declare('gone-dead', passive=True).method.message_count == 0
+    # an exclusive TTL queue goes with its connection while its timer is armed
+    c2 = connect(broker)
+    x = c2.channel()
+    x.queue_declare('excl-ttl', exclusive=True, arguments={'x-message-ttl': 300,
+                                                           'x-expires': 400})
+    x.basic_publish('', 'excl-ttl', b'x')
+    c2.close()
+    time.sleep(0.6)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.queue_declare('excl-ttl', passive=True)
+    assert ei.value.reply_code == 404
+    conn.close()
+    conn = connect(broker)
+    conn.channel().queue_declare('selfq', arguments={'x-dead-letter-exchange': ''})
+    conn.close()
