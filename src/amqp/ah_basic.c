@@ -17,7 +17,11 @@
  * round-robin, each bounded by the channel's basic.qos prefetch_count at
  * the time it subscribed (per consumer, as RabbitMQ's global=false; a
  * global=true qos is applied the same way, not shared by the channel). A
- * closed channel or connection requeues its unacked deliveries. */
+ * closed channel or connection requeues its unacked deliveries. With
+ * x-single-active-consumer only the first registered consumer is served;
+ * when it goes the next one takes over. Expired heads are dropped (or
+ * dead-lettered) before each delivery and basic.get (ah_qx.c), and
+ * reject/nack with requeue=false dead-letters (ah_dlx.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -278,7 +278,8 @@ void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t
 /* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
 void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);
 void ah_content(asrv_conn *ac, uint16_t ch, const amqp_frame *f);
-/* Deliver ready messages of q to its consumers (round-robin, prefetch). */
+/* Deliver ready messages of q to its consumers (round-robin, prefetch;
+ * only the first with x-single-active-consumer; expired heads dropped). */
 void asrv__dispatch(aqueue *q);
 /* Channel ch is going away (closed by either side, or the connection):
  * requeue its unacked deliveries (redelivered), cancel its consumers. */
