@@ -22,7 +22,11 @@
  * requeues its unacked deliveries.
  *
  * On a channel in tx mode (ah_tx.c) complete publishes and ack/nack/reject
- * are handed to ah_tx.c, which applies them at tx.commit. */
+ * are handed to ah_tx.c, which applies them at tx.commit. With
+ * x-single-active-consumer only the first registered consumer is served;
+ * when it goes the next one takes over. Expired heads are dropped (or
+ * dead-lettered) before each delivery and basic.get (ah_qx.c), and
+ * reject/nack with requeue=false dead-letters (ah_dlx.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +73,9 @@ static uint64_t add_unacked(achan *cs, aqueue *q, amsg *m, aconsumer *c, const a
     }
     uint64_t tag = ++cs->next_tag;
     q->refs++;
-    cs->unacked[cs->n_unacked++] = (adelivery){tag, q, m, e->off, e->seq, c, c != NULL};
+    cs->unacked[cs->n_unacked++] = (adelivery){.tag = tag, .q = q, .m = m, .off = e->off,
+                                               .seq = e->seq, .cons = c, .by_consumer = c != NULL,
+                                               .t = e->t};
     if (c)
         cs->cons_unacked++;
     return tag;
@@ -121,9 +127,13 @@ void asrv__dispatch(aqueue *q)
         return;
     }
     while (q->n && q->n_cons && !q->deleted) {
+        if (asrv__qx_expire(q)) /* TTL: expired heads are never delivered */
+            continue;
         aconsumer *c = NULL;
-        for (int k = 0; k < q->n_cons; k++) {
-            int i = (q->rr + k) % q->n_cons;
+        /* x-single-active-consumer: only the first registered one takes */
+        int span = q->xa.single_active ? 1 : q->n_cons;
+        for (int k = 0; k < span; k++) {
+            int i = q->xa.single_active ? 0 : (q->rr + k) % q->n_cons;
             if (asrv__can_take(q->cons[i])) {
                 c = q->cons[i];
                 q->rr = (i + 1) % q->n_cons;
@@ -149,10 +159,13 @@ static void settle(asrv_conn *ac, achan *cs, size_t lo, size_t hi, int how)
     memcpy(tmp, cs->unacked + lo, n * sizeof(*tmp));
     memmove(cs->unacked + lo, cs->unacked + hi, (cs->n_unacked - hi) * sizeof(*tmp));
     cs->n_unacked -= n;
+    if (how == SETTLE_DROP && ac->as) /* reject/nack requeue=false: dead-letter, in tag order */
+        for (size_t i = 0; i < n; i++)
+            asrv__dlx_publish(tmp[i].q, tmp[i].m, ADL_REJECTED);
     for (size_t i = n; i-- > 0;) {
         adelivery *d = &tmp[i];
         if (how == SETTLE_REQUEUE && !d->q->deleted && !d->q->stream)
-            asrv__queue_push(d->q, d->m, 1, d->seq, d->off);
+            asrv__queue_push_t(d->q, d->m, 1, d->seq, d->off, d->t);
         else if (how != SETTLE_REQUEUE && ac->as)
             asrv__store_settled(ac->as, d->q, d->off);
         if (d->cons)
@@ -238,8 +251,14 @@ static void consumer_remove(asrv_conn *ac, achan *cs, aconsumer *c)
     asrv__chan_forget_consumer(cs, c);
     asrv__stream_consumer_free(c);
     free(c);
-    if (q->auto_delete && q->n_cons == 0 && ac->as)
+    if (q->auto_delete && q->n_cons == 0 && ac->as) {
         asrv__queue_delete(ac->as, q);
+    } else if (!q->deleted) {
+        if (q->n_cons == 0)
+            asrv__qx_touch(q); /* x-expires counts from the last consumer */
+        else if (q->xa.single_active && ac->as)
+            asrv__dispatch(q); /* the next consumer becomes the active one */
+    }
 }
 
 static aconsumer *consumer_find(achan *cs, cn_str tag)
@@ -308,6 +327,7 @@ static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
     }
     q->cons[q->n_cons++] = c;
     q->had_consumer = 1;
+    asrv__qx_touch(q);
     if (cs->n_cons == cs->cap_cons) {
         cs->cap_cons = cs->cap_cons ? cs->cap_cons * 2 : 4;
         cs->cons = xrealloc(cs->cons, (size_t)cs->cap_cons * sizeof(*cs->cons));
@@ -359,6 +379,8 @@ static void on_get(asrv_conn *ac, uint16_t ch, const amqp_basic_get *m)
                          SARG(m->queue));
         return;
     }
+    asrv__qx_touch(q);
+    asrv__qx_expire(q);
     aq_entry e;
     if (!asrv__queue_pop(q, &e)) {
         amqp_basic_get_empty ge;
@@ -579,6 +601,12 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
         asrv__tx_publish(ac, ch, cs, m, cs->pub_mandatory);
         return;
     }
+    if (asrv__msg_props(m) < 0) { /* priority, expiration (queue arguments) */
+        amsg_unref(m);
+        asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_BASIC, 40,
+                         "invalid expiration property (not a non-negative integer of ms)");
+        return;
+    }
     astored st = {0};
     int n = asrv__route(ac->as, m->exchange.ptr, m->exchange.len, m, headers, &st);
     if (n < 0) {
@@ -664,7 +692,7 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
     size_t n = cs->n_unacked;
     for (size_t i = n; i-- > 0;) {
         if (!un[i].q->deleted && !un[i].q->stream)
-            asrv__queue_push(un[i].q, un[i].m, 1, un[i].seq, un[i].off);
+            asrv__queue_push_t(un[i].q, un[i].m, 1, un[i].seq, un[i].off, un[i].t);
         amsg_unref(un[i].m);
     }
     cs->n_unacked = 0;

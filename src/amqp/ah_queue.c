@@ -36,8 +36,8 @@
  * "") without passive is 403 ACCESS_REFUSED, as RabbitMQ. Soft errors
  * (404 NOT_FOUND, 403, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) close
  * the channel; an unknown exchange type is 503 COMMAND_INVALID on the
- * connection; queue arguments of features not built (TTL, DLX, length
- * limits, priorities) are 540 NOT_IMPLEMENTED. `x-queue-type: stream`
+ * connection; queue arguments are checked as RabbitMQ does (qargs.h: 406
+ * for a bad one or an inequivalent redeclare). `x-queue-type: stream`
  * queues are Kafka topics (ah_stream.c).
  *
  * Exchange-to-exchange bindings, alternate exchanges and the routing walk
@@ -233,7 +233,23 @@ void asrv__meta_xbind(asrv *as, const aexchange *src, const abinding *b, int put
 
 /* Queues ------------------------------------------------------------------ */
 
-void asrv__queue_push(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t off)
+/* Insert e at index i of q's ring (room for it is there). */
+static void ring_insert(aqueue *q, size_t i, aq_entry e)
+{
+    if (i < q->n / 2) { /* shift the entries before i one place to the front */
+        q->head = (q->head + q->cap - 1) % q->cap;
+        for (size_t j = 0; j < i; j++)
+            q->ring[(q->head + j) % q->cap] = q->ring[(q->head + j + 1) % q->cap];
+    } else { /* shift the entries from i one place to the back */
+        for (size_t j = q->n; j > i; j--)
+            q->ring[(q->head + j) % q->cap] = q->ring[(q->head + j - 1) % q->cap];
+    }
+    q->ring[(q->head + i) % q->cap] = e;
+    q->n++;
+}
+
+void asrv__queue_push_t(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t off,
+                        int64_t t)
 {
     if (q->n == q->cap) {
         size_t ncap = q->cap ? q->cap * 2 : 16;
@@ -246,21 +262,31 @@ void asrv__queue_push(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t
         q->head = 0;
     }
     m->refs++;
-    aq_entry e = {m, redelivered, off, seq ? seq : ++q->next_seq};
-    if (!seq) {
-        q->ring[(q->head + q->n) % q->cap] = e;
-        q->n++;
-        return;
+    q->ready_bytes += m->body_len;
+    /* Priority queues (x-max-priority): the message's priority, capped. */
+    uint8_t prio = m->priority < q->xa.max_priority ? m->priority : q->xa.max_priority;
+    aq_entry e = {m, redelivered, off, seq ? seq : ++q->next_seq, t, prio};
+    size_t i;
+    if (!seq) { /* new: after every entry of the same or a higher priority */
+        i = q->n;
+        while (i > 0 && q->ring[(q->head + i - 1) % q->cap].prio < prio)
+            i--;
+    } else { /* requeue: at its place (priority, then enqueue order) */
+        i = 0;
+        while (i < q->n) {
+            const aq_entry *o = &q->ring[(q->head + i) % q->cap];
+            if (o->prio < prio || (o->prio == prio && o->seq > seq))
+                break;
+            i++;
+        }
     }
-    /* Requeue: before the first entry enqueued after it (usually near the head). */
-    size_t i = 0;
-    while (i < q->n && q->ring[(q->head + i) % q->cap].seq < seq)
-        i++;
-    q->head = (q->head + q->cap - 1) % q->cap;
-    for (size_t j = 0; j < i; j++)
-        q->ring[(q->head + j) % q->cap] = q->ring[(q->head + j + 1) % q->cap];
-    q->ring[(q->head + i) % q->cap] = e;
-    q->n++;
+    ring_insert(q, i, e);
+    asrv__qx_arm(q);
+}
+
+void asrv__queue_push(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t off)
+{
+    asrv__queue_push_t(q, m, redelivered, seq, off, loop_wall_ms());
 }
 
 int asrv__queue_pop(aqueue *q, aq_entry *out)
@@ -270,6 +296,7 @@ int asrv__queue_pop(aqueue *q, aq_entry *out)
     *out = q->ring[q->head];
     q->head = (q->head + 1) % q->cap;
     q->n--;
+    q->ready_bytes -= out->m->body_len;
     return 1; /* the caller takes the ring's ref */
 }
 
@@ -375,6 +402,7 @@ void asrv__queue_delete(asrv *as, aqueue *q)
     if (q->deleted)
         return;
     q->deleted = 1;
+    asrv__qx_fini(q); /* queue arguments: its timer */
     meta_queue(as, q, META_DEL);
     for (int i = 0; i < as->n_ex; i++) {
         aexchange *x = as->ex[i];
@@ -447,6 +475,10 @@ static void enqueue(asrv *as, aqueue *q, amsg *m, astored *st)
         asrv__stream_publish(as, q, m, st);
         return;
     }
+    if (asrv__qx_reject(q, m)) { /* x-overflow reject-publish(-dlx): nacked */
+        st->failed = 1;
+        return;
+    }
     int64_t off = -1;
     if (q->p && m->persistent) {
         off = asrv__store_append(as, q, m);
@@ -463,6 +495,7 @@ static void enqueue(asrv *as, aqueue *q, amsg *m, astored *st)
         }
     }
     asrv__queue_push(q, m, 0, 0, off);
+    asrv__qx_after_push(q); /* x-overflow drop-head */
 }
 
 int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table headers,
@@ -545,6 +578,7 @@ static aqueue *queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
     q->args = (uint8_t *)dup_bytes(args.ptr, args.len);
     q->stream = (uint8_t)asrv__stream_arg(args);
     q->refs = 1;
+    asrv__qx_init(as, q); /* queue arguments (qargs.h) */
     if (as->n_q == as->cap_q) {
         as->cap_q = as->cap_q ? as->cap_q * 2 : 16;
         as->q = xrealloc(as->q, (size_t)as->cap_q * sizeof(*as->q));
@@ -965,30 +999,24 @@ static aqueue *queue_get(asrv_conn *ac, uint16_t ch, cn_str name, uint16_t mid)
     return q;
 }
 
-/* 0 when the queue arguments are all supported; else answers 540. */
-static int queue_args_ok(asrv_conn *ac, amqp_table args)
+/* 0 when the queue arguments are valid (qargs.h); else the error is sent
+ * (502 malformed, 406 invalid, 540 not implemented) and -1. */
+static int queue_args_ok(asrv_conn *ac, uint16_t ch, cn_str name, const amqp_queue_declare *m)
 {
-    if (amqp_table_check(args) < 0) {
+    if (amqp_table_check(m->arguments) < 0) {
         asrv__conn_error(ac, AMQP_SYNTAX_ERROR, AMQP_CLASS_QUEUE, 10, "malformed arguments");
         return -1;
     }
-    amqp_iter it;
-    amqp_table_iter(&it, args);
-    cn_str k;
-    amqp_value v;
-    while (amqp_table_next(&it, &k, &v) > 0) {
-        if (str_is(k, "x-queue-mode", 12))
-            continue;
-        if (str_is(k, "x-queue-type", 12) && v.tag == AMQP_T_LONGSTR &&
-            (str_is(v.u.str, "classic", 7) || str_is(v.u.str, "stream", 6)))
-            continue;
-        if (slen(k) >= 2 && memcmp(k.ptr, "x-", 2) == 0) {
-            asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, AMQP_CLASS_QUEUE, 10,
-                             "queue argument '%.*s' is not implemented yet", SARG(k));
-            return -1;
-        }
-    }
-    return 0;
+    aqargs xa;
+    aqargs_err err;
+    if (asrv_qargs_parse(m->arguments, m->durable, m->exclusive, m->auto_delete, &xa, &err) == 0)
+        return 0;
+    if (err.code == AMQP_NOT_IMPLEMENTED)
+        asrv__conn_error(ac, AMQP_NOT_IMPLEMENTED, AMQP_CLASS_QUEUE, 10, "%s", err.text);
+    else
+        asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_QUEUE, 10,
+                         "%s for queue '%.*s' in vhost '/'", err.text, SARG(name));
+    return -1;
 }
 
 static void declare_ok(asrv_conn *ac, uint16_t ch, const aqueue *q)
@@ -1006,6 +1034,8 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
     asrv *as = ac->as;
     if (m->passive) {
         aqueue *q = queue_get(ac, ch, m->queue, 10);
+        if (q)
+            asrv__qx_touch(q);
         if (q && !m->nowait)
             declare_ok(ac, ch, q);
         return;
@@ -1021,7 +1051,7 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
                          "queue name '%.*s' contains reserved prefix 'amq.*'", SARG(name));
         return;
     }
-    if (queue_args_ok(ac, m->arguments) < 0)
+    if (queue_args_ok(ac, ch, name, m) < 0)
         return;
     int stream = asrv__stream_arg(m->arguments);
     aqueue *q = asrv__queue_find(as, name);
@@ -1049,6 +1079,13 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
                              stream ? "stream" : "classic", q->stream ? "stream" : "classic");
             return;
         }
+        aqargs_err err;
+        if (asrv_qargs_equiv((amqp_table){q->args, q->args_len}, m->arguments, &err) < 0) {
+            asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_QUEUE, 10,
+                             "%s for queue '%.*s' in vhost '/'", err.text, SARG(name));
+            return;
+        }
+        asrv__qx_touch(q);
     } else {
         q = queue_add(as, name, as->next_qid++, m->arguments);
         q->durable = m->durable;

@@ -26,7 +26,10 @@
  * At start (asrv__store_open, after __amqp_meta's replay) the partition is
  * read from max(floor, log start) to its end; records at settled offsets are
  * skipped, the others become ready messages again, in offset order, with
- * redelivered 0 (delivery state before the restart is not kept).
+ * redelivered 0 (delivery state before the restart is not kept), their
+ * enqueue time being the record timestamp (TTLs keep counting, ah_qx.c).
+ * Messages dropped, expired or dead-lettered by the queue arguments are
+ * settled like acked ones.
  *
  * queue.delete drops the partition (broker_internal_partition_drop: closed,
  * directory removed) and tombstones the ack state. */
@@ -270,7 +273,8 @@ static int load_record(const batch_record *r, void *arg)
         memcpy(m->body, r->value, (size_t)r->value_len);
     m->body_len = (size_t)r->value_len;
     m->persistent = 1;
-    asrv__queue_push(q, m, 0, 0, r->offset);
+    asrv__msg_props(m); /* priority, expiration; TTLs count from the append */
+    asrv__queue_push_t(q, m, 0, 0, r->offset, r->timestamp);
     amsg_unref(m);
     lc->n++;
     return 0;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "amqp/amqp.h"
+#include "amqp/qargs.h"
 #include "broker/broker.h"
 #include "net/loop.h"
 #include "proto/amqp/amqp_buf.h"
@@ -37,6 +38,10 @@ typedef struct amsg {            /* one published message, shared by the queues 
     size_t body_len;
     char *buf;                   /* exchange + routing key bytes */
     uint8_t persistent;          /* delivery_mode 2 */
+    /* Queue arguments (ah_qx.c): from the content header (asrv__msg_props). */
+    uint8_t priority;            /* the priority property, 0 when absent */
+    uint8_t has_ttl;             /* the expiration property is set (0 from xcalloc: none) */
+    int64_t ttl;                 /* the expiration property in ms */
 } amsg;
 
 typedef struct aq_entry {
@@ -44,6 +49,9 @@ typedef struct aq_entry {
     int redelivered;
     int64_t off;                 /* offset in the queue partition, -1 when memory only */
     uint64_t seq;                /* enqueue order: requeued messages go back to their place */
+    /* Queue arguments (ah_qx.c) */
+    int64_t t;                   /* wall ms of the enqueue (TTLs count from it) */
+    uint8_t prio;                /* priority in this queue (0 unless x-max-priority) */
 } aq_entry;
 
 struct asrv_conn;
@@ -73,6 +81,13 @@ typedef struct aqueue {
     /* Streams (ah_stream.c): x-queue-type stream, over the Kafka topic of
      * the queue's name; no ring, no partition of its own. */
     uint8_t stream;
+    /* Queue arguments (ah_qargs.c parses them; ah_qx.c: TTL, x-expires,
+     * length limits, priorities; ah_dlx.c: dead-lettering). */
+    struct asrv *as;
+    aqargs xa;                   /* views into args */
+    size_t ready_bytes;          /* body bytes of the ready messages */
+    int64_t last_used;           /* wall ms: x-expires counts from here */
+    loop_timer xt;               /* head expiry and x-expires (armed while needed) */
 } aqueue;
 
 enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
@@ -136,6 +151,7 @@ typedef struct adelivery {
      * this delivery waits for tx.commit (it is no longer "unacked" for the
      * client: a second ack of its tag is 406; tx.rollback clears it). */
     uint8_t tx_settle;
+    int64_t t;                   /* as aq_entry.t (queue arguments, ah_qx.c) */
 } adelivery;
 
 typedef struct aconsumer {
@@ -266,6 +282,11 @@ void asrv__queue_unref(aqueue *q);
 /* Enqueue m (a new ref): at the tail when seq is 0 (a new message), else
  * (a requeue) at its place in enqueue order. */
 void asrv__queue_push(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t off);
+/* The same with the enqueue time t (wall ms; asrv__queue_push: now). Ready
+ * messages are kept in priority order (x-max-priority; higher first), then
+ * in enqueue order. */
+void asrv__queue_push_t(aqueue *q, amsg *m, int redelivered, uint64_t seq, int64_t off,
+                        int64_t t);
 int asrv__queue_pop(aqueue *q, aq_entry *out);
 void asrv__queue_delete(asrv *as, aqueue *q);
 void amsg_unref(amsg *m);
@@ -292,7 +313,8 @@ void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t
 /* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
 void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);
 void ah_content(asrv_conn *ac, uint16_t ch, const amqp_frame *f);
-/* Deliver ready messages of q to its consumers (round-robin, prefetch). */
+/* Deliver ready messages of q to its consumers (round-robin, prefetch;
+ * only the first with x-single-active-consumer; expired heads dropped). */
 void asrv__dispatch(aqueue *q);
 /* Channel ch is going away (closed by either side, or the connection):
  * requeue its unacked deliveries (redelivered), cancel its consumers. */
@@ -427,6 +449,37 @@ int asrv__stream_msg_batch(const amsg *m, int64_t now, uint8_t **out, size_t *ou
  * partition Kafka's default partitioner gives key among n_parts (>= 1). */
 uint32_t asrv__murmur2(const void *key, size_t len);
 int32_t asrv__stream_key_partition(const void *key, size_t len, int32_t n_parts);
+
+/* ah_qx.c: queue arguments at run time (TTL, x-expires, length limits,
+ * priorities). */
+/* Read m's priority and expiration properties (m->hdr) into m. 0, or -1
+ * when the expiration is not a non-negative integer string (406). */
+int asrv__msg_props(amsg *m);
+/* Arm (or stop) q's timer: the expiry of its head, x-expires while unused. */
+void asrv__qx_arm(aqueue *q);
+/* Before enqueueing new message m on q: 1 when the queue is full and its
+ * x-overflow is reject-publish(-dlx) (m is then not enqueued; dead-lettered
+ * for -dlx), else 0. */
+int asrv__qx_reject(aqueue *q, amsg *m);
+/* After an enqueue: drop-head over the length limits, arm the timer. */
+void asrv__qx_after_push(aqueue *q);
+/* Drop (dead-letter) the expired messages at the head of q; how many. */
+int asrv__qx_expire(aqueue *q);
+/* q was used (declare, get, consumer count change): restart x-expires. */
+void asrv__qx_touch(aqueue *q);
+/* Set up q's argument state (after q->args is set; q->as, q->xa). */
+void asrv__qx_init(asrv *as, aqueue *q);
+/* q is deleted: stop its timer. */
+void asrv__qx_fini(aqueue *q);
+/* Remove ready entry e (popped by the caller) of q for reason (ADL_*): settled
+ * in storage, dead-lettered when q has a DLX; takes e's ref. */
+void asrv__qx_drop(aqueue *q, aq_entry e, int reason);
+
+/* ah_dlx.c: dead-lettering. Reasons, as RabbitMQ names them in x-death. */
+enum { ADL_REJECTED, ADL_EXPIRED, ADL_MAXLEN };
+/* Re-publish m (dead in q for reason) through q's dead-letter exchange with
+ * an updated x-death header; nothing when q has none. m is not consumed. */
+void asrv__dlx_publish(aqueue *q, const amsg *m, int reason);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */
