@@ -130,18 +130,23 @@ void asrv__dispatch(aqueue *q)
         if (asrv__qx_expire(q)) /* TTL: expired heads are never delivered */
             continue;
         aconsumer *c = NULL;
-        /* x-single-active-consumer: only the first registered one takes */
-        int span = q->xa.single_active ? 1 : q->n_cons;
+        /* x-single-active-consumer: only the first registered one takes.
+         * Else round-robin from rr among the consumers of the highest
+         * x-priority that can take (a scan of all only when some consumer
+         * has a priority). */
+        int span = q->xa.single_active ? 1 : q->n_cons, ci = -1;
         for (int k = 0; k < span; k++) {
             int i = q->xa.single_active ? 0 : (q->rr + k) % q->n_cons;
-            if (asrv__can_take(q->cons[i])) {
+            if (asrv__can_take(q->cons[i]) && (!c || q->cons[i]->priority > c->priority)) {
                 c = q->cons[i];
-                q->rr = (i + 1) % q->n_cons;
-                break;
+                ci = i;
+                if (!q->n_prio_cons)
+                    break;
             }
         }
         if (!c)
             return;
+        q->rr = (ci + 1) % q->n_cons;
         aq_entry e;
         asrv__queue_pop(q, &e);
         asrv__deliver(c, e);
@@ -240,6 +245,8 @@ static void consumer_remove(asrv_conn *ac, achan *cs, aconsumer *c)
         if (q->cons[k] == c) {
             memmove(q->cons + k, q->cons + k + 1, (size_t)(q->n_cons - k - 1) * sizeof(*q->cons));
             q->n_cons--;
+            if (c->priority)
+                q->n_prio_cons--;
             if (q->rr > k)
                 q->rr--;
             if (q->n_cons)
@@ -308,10 +315,22 @@ static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
                          "attempt to reuse consumer tag '%.*s'", SARG(tag));
         return;
     }
+    /* Consumer priority (RabbitMQ's x-priority): an integer, default 0. */
+    int64_t prio = 0;
+    amqp_value pv;
+    if (amqp_table_get(m->arguments, "x-priority", &pv) == 0 &&
+        (amqp_value_int(&pv, &prio) < 0 || prio < INT32_MIN || prio > INT32_MAX)) {
+        asrv__chan_error(ac, ch, AMQP_PRECONDITION_FAILED, AMQP_CLASS_BASIC, 20,
+                         "invalid arg 'x-priority' for consumer: not a 32-bit integer");
+        return;
+    }
     astream_cur *scur = NULL;
     if (q->stream && !(scur = asrv__stream_consume_or_reply(ac, ch, q, m, cs->prefetch)))
         return;
     aconsumer *c = xcalloc(1, sizeof(*c));
+    c->priority = (int32_t)prio;
+    if (prio)
+        q->n_prio_cons++;
     c->scur = scur;
     c->ac = ac;
     c->ch = ch;

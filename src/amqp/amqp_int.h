@@ -70,6 +70,7 @@ typedef struct aqueue {
     uint64_t next_seq;
     struct aconsumer **cons;     /* consumers, served round-robin from rr */
     int n_cons, cap_cons, rr;
+    int n_prio_cons;             /* consumers with a non-zero x-priority */
     int had_consumer;            /* auto-delete: deleted when the last one cancels */
     int refs;                    /* 1 while declared + 1 per unacked delivery */
     /* Storage (ah_store.c): durable queues only. */
@@ -162,6 +163,7 @@ typedef struct aconsumer {
     aqueue *q;
     uint8_t no_ack, exclusive;
     uint16_t prefetch;           /* 0: unlimited */
+    int32_t priority;            /* x-priority consumer argument (default 0) */
     uint32_t unacked;
     struct astream_cur *scur;    /* streams (ah_stream.c): the read cursor, owned */
 } aconsumer;

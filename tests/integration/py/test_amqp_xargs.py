@@ -538,3 +538,31 @@ def test_reject_cycle_counts_and_edge_cases(broker):
     conn = connect(broker)
     conn.channel().queue_declare('selfq', arguments={'x-dead-letter-exchange': ''})
     conn.close()
+
+
+def test_consumer_priorities(broker):
+    """x-priority on basic.consume (RabbitMQ): the highest-priority consumer
+    with credit gets the messages; a lower one only when the higher ones are
+    full; equal priorities share round-robin."""
+    conn = connect(broker)
+    ch = conn.channel()
+    ch.queue_declare('cprio')
+    ch.basic_qos(prefetch_count=2)
+    got = {'hi': [], 'lo': [], 'lo2': []}
+    ch.basic_consume('cprio', lambda c, m, p, b: got['lo'].append(m.delivery_tag))
+    ch.basic_consume('cprio', lambda c, m, p, b: got['hi'].append(m.delivery_tag),
+                     arguments={'x-priority': 10})
+    ch.basic_consume('cprio', lambda c, m, p, b: got['lo2'].append(m.delivery_tag))
+    for i in range(6):
+        ch.basic_publish('', 'cprio', b'%d' % i)
+    pump(conn, lambda: sum(len(v) for v in got.values()) == 6)
+    assert len(got['hi']) == 2                 # full first (prefetch 2) ...
+    assert len(got['lo']) == 2 and len(got['lo2']) == 2   # ... then the rest, round-robin
+    ch.basic_ack(0, multiple=True)
+    for i in range(2):
+        ch.basic_publish('', 'cprio', b'again')
+    pump(conn, lambda: len(got['hi']) == 4)
+    assert len(got['lo']) == 2 and len(got['lo2']) == 2   # freed credit: the high one again
+    closed_with(broker, 406, lambda c: c.basic_consume('cprio', lambda *a: None,
+                                                       arguments={'x-priority': 'high'}))
+    conn.close()
