@@ -513,6 +513,8 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
     m->body = xmalloc(m->body_len ? m->body_len : 1);
     if (m->body_len)
         memcpy(m->body, cs->body.buf, m->body_len);
+    asrv__mem_charge(ac->as, m);
+    asrv__mem_add(ac->as, -(int64_t)cs->body.len); /* the assembled copy goes */
     publish_reset(cs);
 
     amqp_content_header h;
@@ -587,6 +589,7 @@ void ah_content(asrv_conn *ac, uint16_t ch, const amqp_frame *f)
             return;
         }
         wbuf_append(&cs->body, f->payload, f->size);
+        asrv__mem_add(ac->as, f->size);
         if (cs->body.len == cs->body_size)
             publish_done(ac, ch, cs);
         return;
@@ -622,6 +625,7 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
     free(un);
     free(cs->cons);
     free(cs->pub_hdr);
+    asrv__mem_add(ac->as, -(int64_t)cs->body.len);
     wbuf_fini(&cs->body);
     free(cs);
 }

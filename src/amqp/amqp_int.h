@@ -35,6 +35,9 @@ typedef struct amsg {            /* one published message, shared by the queues 
     size_t body_len;
     char *buf;                   /* exchange + routing key bytes */
     uint8_t persistent;          /* delivery_mode 2 */
+    /* Resource alarms (ah_alarm.c): the bytes counted for this message. */
+    struct amem *mem;            /* holds a ref; NULL: not counted */
+    size_t mem_bytes;
 } amsg;
 
 typedef struct aq_entry {
@@ -103,6 +106,18 @@ struct asrv {
     uint64_t gen;                /* server-named queues and consumer tags */
     loop_timer flush;            /* writes dirty ack states once per loop iteration */
     int flush_armed;
+    /* Resource alarms (ah_alarm.c). */
+    struct amem *mem;            /* message bytes held (a ref: messages may outlive asrv) */
+    uint64_t mem_high, mem_low;  /* the memory alarm sets at >= high, clears below low */
+    int64_t disk_limit;          /* amqp.disk.free.limit.bytes; 0: no check */
+    int64_t disk_free;           /* last statvfs of the data directory, -1 unknown */
+    uint64_t disk_written;       /* bytes appended to queue partitions since */
+    int alarms;                  /* ASRV_ALARM_* set now */
+    loop_timer alarm_eval;       /* re-evaluates the alarms soon after the count crosses */
+    loop_timer disk_timer;       /* statvfs every ASRV_DISK_CHECK_MS */
+    int64_t alarm_logged_at;     /* last alarm change logged at info/warn (1 a second) */
+    uint64_t alarm_flaps;        /* changes logged at debug since */
+    loop_timer alarm_log;        /* logs the flaps' outcome */
 };
 
 /* A delivery awaiting its ack (per channel, in tag order). */
@@ -183,6 +198,10 @@ typedef struct asrv_conn {
     uint8_t *chan_flow;          /* channel.flow active per channel (1 = deliver) */
     int n_chan;                  /* channels open or closing */
     achan **cs;                  /* per open channel (NULL when free or closing) */
+    /* Resource alarms (ah_alarm.c). */
+    uint8_t cap_blocked;         /* the client announced the connection.blocked capability */
+    uint8_t blocked_sent;        /* connection.blocked sent, connection.unblocked owed */
+    uint8_t blocked;             /* it published during an alarm: reading is paused */
 } asrv_conn;
 
 /* conn.c: the net_proto callbacks (framing.c wires them) */
@@ -267,6 +286,33 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch);
 void asrv__chan_forget_consumer(achan *cs, aconsumer *c);
 /* The connection goes away: release every channel, delete its exclusive queues. */
 void asrv__conn_release(asrv_conn *ac);
+
+/* ah_alarm.c: resource alarms (docs/amqp-plan.md "Backpressure"). While
+ * an alarm is set (memory: the bytes of messages held reached
+ * amqp.memory.high.watermark.bytes, until they fall below 90% of it; disk:
+ * the data directory's free space is below amqp.disk.free.limit.bytes),
+ * every connection that announced the connection.blocked capability is
+ * sent connection.blocked, and a connection that publishes (basic.publish
+ * or content frames) stops being read after that frame until the alarms
+ * clear (then connection.unblocked). Heartbeats keep going out; the missed-
+ * heartbeat check is off while we do not read. */
+enum { ASRV_ALARM_MEMORY = 1, ASRV_ALARM_DISK = 2 };
+#define ASRV_DISK_CHECK_MS 1000
+void asrv__alarm_init(asrv *as);
+void asrv__alarm_fini(asrv *as);
+/* Count m's bytes (body, header, names) in as's total (once per message). */
+void asrv__mem_charge(asrv *as, amsg *m);
+/* m is freed: take its bytes off the total (amsg_unref). */
+void asrv__mem_release(amsg *m);
+/* n bytes were appended to a queue partition (the disk check comes sooner). */
+void asrv__disk_wrote(asrv *as, size_t n);
+/* Content being received: delta bytes more (or fewer) held. as may be NULL. */
+void asrv__mem_add(asrv *as, int64_t delta);
+/* Before f is dispatched: a publishing frame while an alarm is set pauses
+ * reading ac after it. */
+void asrv__alarm_frame(asrv_conn *ac, const amqp_frame *f);
+/* The connection is open (open-ok sent): connection.blocked if an alarm is set. */
+void asrv__alarm_conn_open(asrv_conn *ac);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */

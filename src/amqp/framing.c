@@ -70,6 +70,7 @@ asrv *asrv_new(core *c)
     as->l = c->l;
     wbuf_init(&as->props);
     build_props(&as->props);
+    asrv__alarm_init(as); /* before meta_init: loaded messages are counted */
     asrv__meta_init(as);
     return as;
 }
@@ -80,6 +81,7 @@ void asrv_free(asrv *as)
         return;
     asrv__shutdown(as);
     asrv__meta_free(as);
+    asrv__alarm_fini(as);
     wbuf_fini(&as->props);
     free(as);
 }

@@ -59,6 +59,9 @@ struct net_conn {
     int closed;
     int opened;                  /* proto->conn_open succeeded (conn_close is owed) */
     int paused;                  /* reading stopped: too many slots */
+    int held;                    /* reading stopped by the protocol (net_conn_pause_read) */
+    int on_resume;               /* in srv->resume: buffered frames to parse */
+    struct net_conn *resume_next;
     int64_t last_active;         /* monotonic ms of the last bytes in or out */
     int64_t partial_since;       /* monotonic ms when a partial frame started, 0 none */
     int parsing;                 /* inside conn_parse (no re-entry) */
@@ -76,6 +79,7 @@ struct net_server {
     void *arg;                   /* the protocol's */
     net_conn *conns;             /* open */
     net_conn *graveyard;         /* closed, waiting to be freed */
+    net_conn *resume;            /* resumed with frames buffered: parsed by the hook */
     int n_conns;
     uint64_t next_id;
     loop_timer sweep;            /* idle and slow-request checks */
@@ -85,6 +89,7 @@ struct net_server {
 static void conn_io_cb(loop_io *io, uint32_t events);
 static void conn_flush(net_conn *c);
 static void conn_parse(net_conn *c);
+static void conn_update_events(net_conn *c, int want_out);
 
 /* Slots ---------------------------------------------------------------- */
 
@@ -158,6 +163,32 @@ const char *net_conn_peer(const net_conn *c) { return c->peer; }
 uint64_t net_conn_id(const net_conn *c) { return c->id; }
 void *net_conn_ctx(const net_conn *c) { return c->cctx; }
 
+void net_conn_pause_read(net_conn *c)
+{
+    if (c->closed || c->held)
+        return;
+    c->held = 1;
+    conn_update_events(c, (c->io.events & EPOLLOUT) != 0);
+}
+
+void net_conn_resume_read(net_conn *c)
+{
+    if (c->closed || !c->held)
+        return;
+    c->held = 0;
+    c->last_active = loop_now(c->srv->l);
+    if (c->rlen > 0)
+        c->partial_since = c->last_active; /* the slow-request clock starts again */
+    conn_update_events(c, (c->io.events & EPOLLOUT) != 0);
+    if (!c->closed && c->rlen > 0 && !c->on_resume) {
+        c->on_resume = 1;
+        c->resume_next = c->srv->resume;
+        c->srv->resume = c;
+    }
+}
+
+int net_conn_read_paused(const net_conn *c) { return c->held; }
+
 static void list_remove(net_conn **list, net_conn *c)
 {
     if (c->prev)
@@ -221,9 +252,19 @@ void net_conn_close(net_conn *c, const char *reason)
     list_push(&s->graveyard, c);
 }
 
+/* After each batch: parse what resumed connections hold buffered (frames
+ * that arrived before net_conn_pause_read), then free closed connections. */
 static void server_reap(void *arg)
 {
     net_server *s = arg;
+    while (s->resume) {
+        net_conn *r = s->resume;
+        s->resume = r->resume_next;
+        r->resume_next = NULL;
+        r->on_resume = 0;
+        if (!r->closed && !r->held && !r->paused && !r->parsing)
+            conn_parse(r);
+    }
     net_conn *c = s->graveyard;
     while (c) {
         net_conn *next = c->next;
@@ -237,7 +278,7 @@ static void server_reap(void *arg)
 
 static void conn_update_events(net_conn *c, int want_out)
 {
-    uint32_t ev = (c->paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
+    uint32_t ev = (c->paused || c->held ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
     if (loop_io_modify(c->srv->l, &c->io, ev) < 0)
         net_conn_close(c, "epoll_ctl failed");
 }
@@ -380,7 +421,7 @@ static void conn_flush(net_conn *c)
         c->paused = 0;
         conn_update_events(c, 0);
         /* Frames may already be buffered. */
-        if (!c->parsing)
+        if (!c->parsing && !c->held)
             conn_parse(c);
         return;
     }
@@ -411,7 +452,7 @@ static void conn_parse_frames(net_conn *c)
     net_server *s = c->srv;
     const net_proto *proto = s->proto;
     size_t off = 0;
-    while (!c->closed && c->rlen > off) {
+    while (!c->closed && c->rlen > off && !c->held) {
         if (c->n_slots >= s->lim.max_inflight) {
             c->paused = 1;
             conn_update_events(c, c->head && c->head->state == RESP_READY);
@@ -484,11 +525,11 @@ static void conn_io_cb(loop_io *io, uint32_t events)
         if (c->closed)
             return;
     }
-    if ((events & (EPOLLHUP | EPOLLERR)) && c->paused) {
+    if ((events & (EPOLLHUP | EPOLLERR)) && (c->paused || c->held)) {
         net_conn_close(c, "peer hung up");
         return;
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused && !c->held) {
         if (c->rlen == c->rcap) {
             /* No buffer yet, or full with a partial frame conn_parse sized for. */
             size_t cap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
@@ -512,7 +553,7 @@ static void conn_io_cb(loop_io *io, uint32_t events)
         c->rlen += (size_t)n;
         c->last_active = loop_now(s->l);
     }
-    if (!c->paused && !c->parsing)
+    if (!c->paused && !c->held && !c->parsing)
         conn_parse(c);
 }
 
@@ -524,7 +565,9 @@ static void sweep_cb(loop_timer *t)
     net_conn *c = s->conns;
     while (c) {
         net_conn *next = c->next;
-        if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
+        if (c->held) {
+            /* we stopped reading it: neither idle nor slow */
+        } else if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
             now - c->partial_since > s->lim.partial_ms) {
             char why[96];
             snprintf(why, sizeof(why), "request incomplete after %lld ms (%zu bytes received)",
@@ -700,6 +743,7 @@ void net_server_free(net_server *s)
     loop_io_stop(s->l, &s->lio);
     close(s->lio.fd);
     loop_remove_hook(s->l, server_reap, s);
+    s->resume = NULL; /* every connection is closed */
     /* Pending slots belong to handlers that are shut down first; free all. */
     while (s->graveyard) {
         net_conn *c = s->graveyard;
