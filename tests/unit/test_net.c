@@ -10,7 +10,9 @@
  * holds back later ones), splices sent in place and released only after
  * their bytes left (or when their connection closed), frames split across
  * reads ("need more"), oversized frames and refused frames closing the
- * connection, the in-flight limit pausing reads, per-connection contexts
+ * connection, the in-flight limit pausing reads, "HOLD" pausing reads from
+ * on_frame until net_conn_resume_read (writes go on; buffered frames are
+ * handed over from the loop, not inside resume), per-connection contexts
  * opened and closed once, and two listeners with their own protocols on one
  * loop. */
 #include <setjmp.h>
@@ -48,6 +50,7 @@ typedef struct toy {
     int releases;                /* splice references released */
     net_resp *parked[MAX_PARKED];
     int n_parked;
+    net_conn *held;              /* the connection that sent HOLD */
 } toy;
 
 /* Per-connection context: the frames this connection carried. */
@@ -114,6 +117,10 @@ static void toy_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fram
     if (n == 4 && memcmp(frame, "DROP", 4) == 0) {
         net_resp_drop(r);
         return;
+    }
+    if (n == 4 && memcmp(frame, "HOLD", 4) == 0) {
+        t->held = c;
+        net_conn_pause_read(c);
     }
     wbuf_append(&r->w, t->prefix, strlen(t->prefix));
     unsigned pos, flen;
@@ -401,6 +408,39 @@ static void test_inflight_limit_pauses_reading(void **state)
     fixture_stop(&fx);
 }
 
+static void test_pause_read_holds_frames_until_resume(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "HOLD\nx\ny\n");
+    pump_until(fx.l, fd, &in, "> HOLD\n");
+    assert_int_equal(fx.t.frames, 1); /* x and y stay buffered */
+    assert_true(net_conn_read_paused(fx.t.held));
+    client_send(fd, "z\n");          /* not read either */
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 1);
+    /* Writing goes on: a server-initiated answer leaves while held. */
+    net_resp *r = net_resp_new(fx.t.held);
+    wbuf_append(&r->w, "push", 4);
+    net_resp_ready(r);
+    pump_until(fx.l, fd, &in, "> HOLD\npush\n");
+    net_conn_resume_read(fx.t.held);
+    assert_int_equal(fx.t.frames, 1); /* buffered frames come from the loop, not here */
+    assert_false(net_conn_read_paused(fx.t.held));
+    pump_until(fx.l, fd, &in, "> HOLD\npush\n> x\n> y\n> z\n");
+    assert_int_equal(fx.t.frames, 4);
+    /* Held again; the server closes it (conn_close once, nothing parsed). */
+    client_send(fd, "HOLD\nw\n");
+    pump_until(fx.l, fd, &in, "> HOLD\npush\n> x\n> y\n> z\n> HOLD\n");
+    close(fd);
+    fixture_stop(&fx);
+    assert_int_equal(fx.t.frames, 5);
+    assert_int_equal(fx.t.closes, 1);
+}
+
 static void test_two_listeners_on_one_loop(void **state)
 {
     (void)state;
@@ -481,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_oversized_frame_closes_connection),
         cmocka_unit_test(test_frame_len_refusal_closes_connection),
         cmocka_unit_test(test_inflight_limit_pauses_reading),
+        cmocka_unit_test(test_pause_read_holds_frames_until_resume),
         cmocka_unit_test(test_two_listeners_on_one_loop),
         cmocka_unit_test(test_wbuf_releases_splices_once),
     };
