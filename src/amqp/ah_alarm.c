@@ -168,6 +168,28 @@ void asrv__alarm_conn_open(asrv_conn *ac)
 
 /* Evaluation ------------------------------------------------------------------ */
 
+/* fn on every connection. A send that fails closes its connection, whose
+ * release can requeue and deliver to others, and a failed write there
+ * closes those: so walk a snapshot of the net connections (net frees them
+ * only from its loop hook, and a closed one has no context any more). */
+static void for_each_conn(asrv *as, void (*fn)(asrv_conn *ac))
+{
+    size_t n = 0, i = 0;
+    for (asrv_conn *ac = as->conns; ac; ac = ac->next)
+        n++;
+    if (!n)
+        return;
+    net_conn **cs = xmalloc(n * sizeof(*cs));
+    for (asrv_conn *ac = as->conns; ac; ac = ac->next)
+        cs[i++] = ac->c;
+    for (i = 0; i < n; i++) {
+        asrv_conn *ac = net_conn_ctx(cs[i]);
+        if (ac && ac->as == as)
+            fn(ac);
+    }
+    free(cs);
+}
+
 /* A busy consumer makes the memory alarm flap (set at the watermark, clear
  * 10% below, set again): one line per second at most, the rest at debug. */
 #define ALARM_LOG(lvl, ...)                                                                  \
@@ -227,18 +249,11 @@ static void alarms_set(asrv *as, int next)
     if (down & ASRV_ALARM_DISK)
         ALARM_LOG(slog_info, "amqp: disk alarm cleared: %.1f MiB free on %s", MIB(as->disk_free),
                   as->core->cfg->log_dirs);
-    /* Connections may close while we send (a failed write): take next first. */
     if (!prev) {
-        for (asrv_conn *ac = as->conns, *n; ac; ac = n) {
-            n = ac->next;
-            send_blocked(ac);
-        }
+        for_each_conn(as, send_blocked);
     } else if (!next) {
         ALARM_LOG(slog_info, "amqp: all alarms cleared: publishers are unblocked");
-        for (asrv_conn *ac = as->conns, *n; ac; ac = n) {
-            n = ac->next;
-            unblock(ac);
-        }
+        for_each_conn(as, unblock);
     }
 }
 
