@@ -31,7 +31,14 @@
  * unread, so TCP pushes back on the publisher. Connections that only
  * consume keep flowing, so their acks drain memory. When the last alarm
  * clears, connection.unblocked goes to the connections that were told, and
- * paused ones are read again (their missed-heartbeat clock restarts). */
+ * paused ones are read again (their missed-heartbeat clock restarts).
+ *
+ * Slow consumers. A consumer is not given a delivery while its connection
+ * has ASRV_OUT_HIGH bytes queued unsent (net_conn_out_bytes; with or
+ * without acks, so a no-ack consumer on a slow link is bounded too): the
+ * message stays in its queue, where it is counted, and net calls on_drain
+ * when the socket took the queue down to ASRV_OUT_LOW; then the queues of
+ * that connection's consumers are dispatched again. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +171,52 @@ void asrv__alarm_conn_open(asrv_conn *ac)
 {
     if (ac->as && ac->as->alarms)
         send_blocked(ac);
+}
+
+/* Slow consumers ----------------------------------------------------------------- */
+
+int asrv__out_ok(asrv_conn *ac)
+{
+    if (net_conn_out_bytes(ac->c) < ASRV_OUT_HIGH)
+        return 1;
+    if (!ac->out_waiting) {
+        ac->out_waiting = 1;
+        slog_debug("amqp connection %llu from %s: %zu bytes unsent, deliveries wait",
+                   (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c),
+                   net_conn_out_bytes(ac->c));
+        net_conn_want_drain(ac->c, ASRV_OUT_LOW);
+    }
+    return 0;
+}
+
+void asrv__on_drain(void *arg, net_conn *c, void *cctx)
+{
+    (void)arg;
+    (void)c;
+    asrv_conn *ac = cctx;
+    ac->out_waiting = 0;
+    if (!ac->as || !ac->cs)
+        return;
+    /* Collect the queues first (with a ref each): a delivery that fails to
+     * write closes its connection, which frees ac and its channels. */
+    size_t n = 0, cap = 0;
+    aqueue **qs = NULL;
+    for (uint32_t ch = 1; ch <= ac->channel_max; ch++) {
+        achan *cs = ac->cs[ch];
+        for (int k = 0; cs && k < cs->n_cons; k++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                qs = xrealloc(qs, cap * sizeof(*qs));
+            }
+            qs[n] = cs->cons[k]->q;
+            qs[n++]->refs++;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        asrv__dispatch(qs[i]);
+    for (size_t i = 0; i < n; i++)
+        asrv__queue_unref(qs[i]);
+    free(qs);
 }
 
 /* Evaluation ------------------------------------------------------------------ */

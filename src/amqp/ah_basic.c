@@ -72,7 +72,8 @@ static int can_take(const aconsumer *c)
 {
     asrv_conn *ac = c->ac;
     return ac->state == ASRV_OPEN && chan_of(ac, c->ch) && ac->chan[c->ch] == ACH_OPEN &&
-           ac->chan_flow[c->ch] && (c->no_ack || !c->prefetch || c->unacked < c->prefetch);
+           ac->chan_flow[c->ch] && (c->no_ack || !c->prefetch || c->unacked < c->prefetch) &&
+           asrv__out_ok(ac); /* its socket keeps up (ah_alarm.c) */
 }
 
 static void deliver(aconsumer *c, aq_entry e)

@@ -202,6 +202,7 @@ typedef struct asrv_conn {
     uint8_t cap_blocked;         /* the client announced the connection.blocked capability */
     uint8_t blocked_sent;        /* connection.blocked sent, connection.unblocked owed */
     uint8_t blocked;             /* it published during an alarm: reading is paused */
+    uint8_t out_waiting;         /* deliveries held back: net_conn_want_drain armed */
 } asrv_conn;
 
 /* conn.c: the net_proto callbacks (framing.c wires them) */
@@ -313,6 +314,15 @@ void asrv__mem_add(asrv *as, int64_t delta);
 void asrv__alarm_frame(asrv_conn *ac, const amqp_frame *f);
 /* The connection is open (open-ok sent): connection.blocked if an alarm is set. */
 void asrv__alarm_conn_open(asrv_conn *ac);
+/* Slow consumers: deliveries to ac stop while ASRV_OUT_HIGH bytes wait to be
+ * sent on its socket (they stay in their queues, counted, so the memory
+ * alarm bounds them) and resume when it drained to ASRV_OUT_LOW. 1 when
+ * ac may be sent a delivery now; 0 arms the drain callback. */
+#define ASRV_OUT_HIGH (1024 * 1024)
+#define ASRV_OUT_LOW (256 * 1024)
+int asrv__out_ok(asrv_conn *ac);
+/* net_proto.on_drain: dispatch the queues of ac's consumers again. */
+void asrv__on_drain(void *arg, net_conn *c, void *cctx);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */

@@ -26,6 +26,7 @@ const net_proto asrv_proto = {
     .conn_close = asrv__conn_close,
     .frame_len = asrv__frame_len,
     .on_frame = asrv__on_frame,
+    .on_drain = asrv__on_drain, /* slow consumers (ah_alarm.c) */
 };
 
 static void put_str(wbuf *w, const char *key, const char *val)

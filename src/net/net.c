@@ -14,6 +14,13 @@
  * between the buffer parts around it. EPOLLOUT is watched only while output
  * is blocked.
  *
+ * Flow control: a connection paused by the protocol (net_conn_pause_read)
+ * has EPOLLIN off like one over max_inflight; out_bytes counts the bytes of
+ * ready slots not completely sent (added at net_resp_ready, taken off when
+ * the slot leaves). Work that must not run inside the call that makes it
+ * due (on_drain, parsing frames buffered before a resume) is put on the
+ * server's deferred list and done by the loop hook.
+ *
  * Freeing: a closed connection is unlinked from the loop at once but freed in
  * a loop hook after the current batch of events, and only when no pending
  * slot still points at it. */
@@ -60,8 +67,12 @@ struct net_conn {
     int opened;                  /* proto->conn_open succeeded (conn_close is owed) */
     int paused;                  /* reading stopped: too many slots */
     int held;                    /* reading stopped by the protocol (net_conn_pause_read) */
-    int on_resume;               /* in srv->resume: buffered frames to parse */
-    struct net_conn *resume_next;
+    size_t out_bytes;            /* bytes of ready slots not sent completely */
+    size_t drain_below;          /* net_conn_want_drain: on_drain at or below this */
+    int want_drain;              /* net_conn_want_drain armed */
+    int drain_due;               /* on_drain to call from the hook */
+    int deferred;                /* in srv->deferred */
+    struct net_conn *deferred_next;
     int64_t last_active;         /* monotonic ms of the last bytes in or out */
     int64_t partial_since;       /* monotonic ms when a partial frame started, 0 none */
     int parsing;                 /* inside conn_parse (no re-entry) */
@@ -79,7 +90,7 @@ struct net_server {
     void *arg;                   /* the protocol's */
     net_conn *conns;             /* open */
     net_conn *graveyard;         /* closed, waiting to be freed */
-    net_conn *resume;            /* resumed with frames buffered: parsed by the hook */
+    net_conn *deferred;          /* work for the hook: on_drain, buffered frames to parse */
     int n_conns;
     uint64_t next_id;
     loop_timer sweep;            /* idle and slow-request checks */
@@ -90,6 +101,8 @@ static void conn_io_cb(loop_io *io, uint32_t events);
 static void conn_flush(net_conn *c);
 static void conn_parse(net_conn *c);
 static void conn_update_events(net_conn *c, int want_out);
+static void conn_defer(net_conn *c);
+static void conn_check_drain(net_conn *c);
 
 /* Slots ---------------------------------------------------------------- */
 
@@ -150,6 +163,8 @@ static void resp_finish(net_resp *r, int state)
     const net_proto *p = c->srv->proto;
     if (state == RESP_READY && p->resp_seal)
         p->resp_seal(c->srv->arg, c->cctx, r);
+    if (state == RESP_READY)
+        c->out_bytes += wbuf_total(&r->w);
     if (c->head == r)
         conn_flush(c);
 }
@@ -180,14 +195,22 @@ void net_conn_resume_read(net_conn *c)
     if (c->rlen > 0)
         c->partial_since = c->last_active; /* the slow-request clock starts again */
     conn_update_events(c, (c->io.events & EPOLLOUT) != 0);
-    if (!c->closed && c->rlen > 0 && !c->on_resume) {
-        c->on_resume = 1;
-        c->resume_next = c->srv->resume;
-        c->srv->resume = c;
-    }
+    if (!c->closed && c->rlen > 0)
+        conn_defer(c);
 }
 
 int net_conn_read_paused(const net_conn *c) { return c->held; }
+
+size_t net_conn_out_bytes(const net_conn *c) { return c->out_bytes; }
+
+void net_conn_want_drain(net_conn *c, size_t below)
+{
+    if (c->closed)
+        return;
+    c->want_drain = 1;
+    c->drain_below = below;
+    conn_check_drain(c);
+}
 
 static void list_remove(net_conn **list, net_conn *c)
 {
@@ -252,17 +275,42 @@ void net_conn_close(net_conn *c, const char *reason)
     list_push(&s->graveyard, c);
 }
 
-/* After each batch: parse what resumed connections hold buffered (frames
- * that arrived before net_conn_pause_read), then free closed connections. */
+/* Work that must not run inside the call that made it due: the hook does it. */
+static void conn_defer(net_conn *c)
+{
+    if (c->deferred)
+        return;
+    c->deferred = 1;
+    c->deferred_next = c->srv->deferred;
+    c->srv->deferred = c;
+}
+
+/* net_conn_want_drain is armed and the output fell low enough. */
+static void conn_check_drain(net_conn *c)
+{
+    if (c->want_drain && c->out_bytes <= c->drain_below) {
+        c->want_drain = 0;
+        c->drain_due = 1;
+        conn_defer(c);
+    }
+}
+
+/* After each batch: the deferred work (on_drain calls; frames that were
+ * buffered when net_conn_resume_read ran), then free closed connections. */
 static void server_reap(void *arg)
 {
     net_server *s = arg;
-    while (s->resume) {
-        net_conn *r = s->resume;
-        s->resume = r->resume_next;
-        r->resume_next = NULL;
-        r->on_resume = 0;
-        if (!r->closed && !r->held && !r->paused && !r->parsing)
+    while (s->deferred) {
+        net_conn *r = s->deferred;
+        s->deferred = r->deferred_next;
+        r->deferred_next = NULL;
+        r->deferred = 0;
+        if (r->drain_due && !r->closed) {
+            r->drain_due = 0;
+            if (s->proto->on_drain)
+                s->proto->on_drain(s->arg, r, r->cctx);
+        }
+        if (!r->closed && !r->held && !r->paused && !r->parsing && r->rlen > 0)
             conn_parse(r);
     }
     net_conn *c = s->graveyard;
@@ -292,6 +340,10 @@ static void conn_pop_head(net_conn *c)
     if (!c->head)
         c->tail = NULL;
     c->n_slots--;
+    if (r->state == RESP_READY) {
+        size_t n = wbuf_total(&r->w);
+        c->out_bytes = c->out_bytes > n ? c->out_bytes - n : 0;
+    }
     resp_recycle(c, r);
 }
 
@@ -417,6 +469,7 @@ static void conn_flush(net_conn *c)
         }
         conn_pop_head(c);
     }
+    conn_check_drain(c);
     if (c->paused && c->n_slots < c->srv->lim.max_inflight) {
         c->paused = 0;
         conn_update_events(c, 0);
@@ -743,7 +796,7 @@ void net_server_free(net_server *s)
     loop_io_stop(s->l, &s->lio);
     close(s->lio.fd);
     loop_remove_hook(s->l, server_reap, s);
-    s->resume = NULL; /* every connection is closed */
+    s->deferred = NULL; /* every connection is closed */
     /* Pending slots belong to handlers that are shut down first; free all. */
     while (s->graveyard) {
         net_conn *c = s->graveyard;

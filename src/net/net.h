@@ -118,6 +118,9 @@ typedef struct net_proto {
     /* Optional. net_resp_ready on an open connection: finish r->w's framing
      * (e.g. patch a length written as a placeholder) before it is queued. */
     void (*resp_seal)(void *arg, void *cctx, net_resp *r);
+    /* Optional. The queued output fell as low as net_conn_want_drain asked
+     * (once per want_drain; from a loop hook). May take slots or close. */
+    void (*on_drain)(void *arg, net_conn *c, void *cctx);
 } net_proto;
 
 /* Server -------------------------------------------------------------------- */
@@ -153,6 +156,14 @@ void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
 void net_conn_pause_read(net_conn *c);
 void net_conn_resume_read(net_conn *c);
 int net_conn_read_paused(const net_conn *c);    /* 1 between pause and resume */
+/* Output backpressure: the bytes of finished (ready) slots not completely
+ * sent yet, file splices included. A protocol that pushes data on its own
+ * (deliveries to a consumer) stops while this is high and arms
+ * net_conn_want_drain: proto->on_drain is then called once, from a loop
+ * hook (never inside this call or a net_resp_* call), when the count is at
+ * or below `below` (at once, from the hook, if it already is). */
+size_t net_conn_out_bytes(const net_conn *c);
+void net_conn_want_drain(net_conn *c, size_t below);
 
 /* Response slots ------------------------------------------------------------- */
 /* A slot at the end of the connection's queue, with r->w empty and r->a

@@ -9,6 +9,8 @@ broker, as RabbitMQ's memory and disk alarms behave:
 * disk: with the data directory on a small tmpfs (the test_disk_full
   method), free space below amqp.disk.free.limit.bytes blocks persistent
   publishers until space is freed;
+* a slow no-ack consumer (it does not read its socket) is not pushed more
+  than about 1 MiB: the rest waits in the queue, under the memory alarm;
 * a full disk (no disk alarm): a publish whose append fails with ENOSPC is
   nacked under confirms, and every confirmed message survives a restart.
 The alarm state changes are logged."""
@@ -195,6 +197,36 @@ def test_consumer_connection_keeps_flowing_during_alarm(broker):
     assert pub.error is None and pub.sent == 400
     ch.queue_delete(q)
     conn.close()
+
+
+def test_slow_noack_consumer_does_not_grow_memory(broker):
+    """A no-ack consumer that does not read its socket: deliveries stop once
+    about ASRV_OUT_HIGH (1 MiB) waits unsent, the rest stays in the queue
+    (counted), so the memory alarm blocks the publisher and RSS stays
+    bounded; once the consumer reads, everything arrives in order."""
+    q = "alarm-slow"
+    cons = connect(broker)
+    cch = cons.channel()
+    cch.queue_declare(q)
+    got = []
+    cch.basic_consume(q, lambda c, m, p, b: got.append(int(b.split(b"|")[0])), auto_ack=True)
+    rss0 = rss_kib(broker.proc.pid)
+    pub = Publisher(broker, q, N_FLOOD)
+    pub.start()                       # the consumer's pika does not read meanwhile
+    assert pub.blocked.wait(30), "no connection.blocked (sent %d, error %r)" % (pub.sent, pub.error)
+    time.sleep(1)
+    assert pub.is_alive() and pub.sent < N_FLOOD and pub.error is None
+    rss1 = rss_kib(broker.proc.pid)
+    assert rss1 - rss0 < 16 * 1024, "RSS grew from %d KiB to %d KiB" % (rss0, rss1)
+    assert queue_depth(broker, q) > 0, "everything was pushed to the slow consumer"
+    deadline = time.time() + 120
+    while len(got) < N_FLOOD and time.time() < deadline:
+        cons.process_data_events(time_limit=0.2)
+    assert got == list(range(N_FLOOD)), "consumed %d of %d" % (len(got), N_FLOOD)
+    pub.join(30)
+    assert pub.error is None and pub.sent == N_FLOOD and pub.unblocked.is_set()
+    cch.queue_delete(q)
+    cons.close()
 
 
 # ---------------------------------------------------------------- disk
