@@ -87,7 +87,8 @@ int asrv__can_take(const aconsumer *c)
     achan *cs = chan_of(ac, c->ch);
     return ac->state == ASRV_OPEN && cs && ac->chan[c->ch] == ACH_OPEN && ac->chan_flow[c->ch] &&
            (c->no_ack || ((!c->prefetch || c->unacked < c->prefetch) &&
-                          (!cs->prefetch_global || cs->cons_unacked < cs->prefetch_global)));
+                          (!cs->prefetch_global || cs->cons_unacked < cs->prefetch_global))) &&
+           asrv__out_ok(ac); /* its socket keeps up (ah_alarm.c) */
 }
 
 /* Credit of cs's global prefetch was freed (or raised): its consumers'
@@ -596,6 +597,8 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
     m->body = xmalloc(m->body_len ? m->body_len : 1);
     if (m->body_len)
         memcpy(m->body, cs->body.buf, m->body_len);
+    asrv__mem_charge(ac->as, m);
+    asrv__mem_add(ac->as, -(int64_t)cs->body.len); /* the assembled copy goes */
     publish_reset(cs);
 
     amqp_content_header h;
@@ -690,6 +693,7 @@ void ah_content(asrv_conn *ac, uint16_t ch, const amqp_frame *f)
             return;
         }
         wbuf_append(&cs->body, f->payload, f->size);
+        asrv__mem_add(ac->as, f->size);
         if (cs->body.len == cs->body_size)
             publish_done(ac, ch, cs);
         return;
@@ -726,6 +730,7 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
     free(un);
     free(cs->cons);
     free(cs->pub_hdr);
+    asrv__mem_add(ac->as, -(int64_t)cs->body.len);
     wbuf_fini(&cs->body);
     free(cs);
 }

@@ -213,6 +213,7 @@ void asrv__dlx_publish(aqueue *q, const amsg *m, int reason)
     n->priority = m->priority;
     n->has_ttl = 0; /* the expiration property is removed */
     wbuf_fini(&cw);
+    asrv__mem_charge(as, n); /* held like any publish (resource alarms) */
     /* Route with the header the copy carries (headers exchanges match it). */
     amqp_content_header nh;
     amqp_table nt = {NULL, 0};

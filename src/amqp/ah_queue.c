@@ -79,6 +79,7 @@ static int32_t slen(cn_str s) { return s.len > 0 ? s.len : 0; }
 void amsg_unref(amsg *m)
 {
     if (m && --m->refs == 0) {
+        asrv__mem_release(m);
         free(m->hdr);
         free(m->body);
         free(m->buf);

@@ -218,6 +218,8 @@ int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m)
     int64_t base;
     int rc = broker_append(as->core->b, q->p, batch, len, &base);
     free(batch);
+    if (rc == 0)
+        asrv__disk_wrote(as, len); /* resource alarms: the disk check comes sooner */
     if (rc < 0) {
         slog_error("amqp: queue '%s': append failed (%s): the message is kept in memory only",
                    q->name, cn_strerror(rc));
@@ -231,6 +233,7 @@ int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m)
 typedef struct load_ctx {
     aqueue *q;
     int64_t n;
+    asrv *as;                    /* resource alarms: loaded messages are counted */
 } load_ctx;
 
 static int load_record(const batch_record *r, void *arg)
@@ -274,6 +277,7 @@ static int load_record(const batch_record *r, void *arg)
     m->body_len = (size_t)r->value_len;
     m->persistent = 1;
     asrv__msg_props(m); /* priority, expiration; TTLs count from the append */
+    asrv__mem_charge(lc->as, m);
     asrv__queue_push_t(q, m, 0, 0, r->offset, r->timestamp);
     amsg_unref(m);
     lc->n++;
@@ -310,7 +314,7 @@ int asrv__store_open(asrv *as, aqueue *q)
     if (q->floor < start)
         q->floor = start;
     advance_floor(q);
-    load_ctx lc = {q, 0};
+    load_ctx lc = {q, 0, as};
     batch_scratch *s = batch_scratch_new();
     uint8_t *buf = NULL;
     size_t cap = 0;

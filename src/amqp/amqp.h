@@ -7,7 +7,9 @@
  * queues and bindings with the durable ones in the kvlog __amqp_meta
  * (ah_queue.c), publish, get, consume, acks and confirms (ah_basic.c), and
  * durable queue storage: one internal partition per durable queue for its
- * persistent messages, ack state in __amqp_meta (ah_store.c). tx.* and the other methods docs/amqp-plan.md lists
+ * persistent messages, ack state in __amqp_meta (ah_store.c), and
+ * backpressure: memory and disk alarms that block publishers with
+ * connection.blocked, slow consumers held back (ah_alarm.c). tx.* and the other methods docs/amqp-plan.md lists
  * are answered with connection.close 540 NOT_IMPLEMENTED. Framing and the
  * server row are in framing.c.
  *

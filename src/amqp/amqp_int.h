@@ -42,6 +42,9 @@ typedef struct amsg {            /* one published message, shared by the queues 
     uint8_t priority;            /* the priority property, 0 when absent */
     uint8_t has_ttl;             /* the expiration property is set (0 from xcalloc: none) */
     int64_t ttl;                 /* the expiration property in ms */
+    /* Resource alarms (ah_alarm.c): the bytes counted for this message. */
+    struct amem *mem;            /* holds a ref; NULL: not counted */
+    size_t mem_bytes;
 } amsg;
 
 typedef struct aq_entry {
@@ -137,6 +140,18 @@ struct asrv {
     loop_timer flush;            /* writes dirty ack states once per loop iteration */
     int flush_armed;
     uint64_t route_gen;          /* ah_xbind.c: one per routed publish (cycle guard) */
+    /* Resource alarms (ah_alarm.c). */
+    struct amem *mem;            /* message bytes held (a ref: messages may outlive asrv) */
+    uint64_t mem_high, mem_low;  /* the memory alarm sets at >= high, clears below low */
+    int64_t disk_limit;          /* amqp.disk.free.limit.bytes; 0: no check */
+    int64_t disk_free;           /* last statvfs of the data directory, -1 unknown */
+    uint64_t disk_written;       /* bytes appended to queue partitions since */
+    int alarms;                  /* ASRV_ALARM_* set now */
+    loop_timer alarm_eval;       /* re-evaluates the alarms soon after the count crosses */
+    loop_timer disk_timer;       /* statvfs every ASRV_DISK_CHECK_MS */
+    int64_t alarm_logged_at;     /* last alarm change logged at info/warn (1 a second) */
+    uint64_t alarm_flaps;        /* changes logged at debug since */
+    loop_timer alarm_log;        /* logs the flaps' outcome */
 };
 
 /* A delivery awaiting its ack (per channel, in tag order). */
@@ -236,6 +251,11 @@ typedef struct asrv_conn {
     uint8_t *chan_flow;          /* channel.flow active per channel (1 = deliver) */
     int n_chan;                  /* channels open or closing */
     achan **cs;                  /* per open channel (NULL when free or closing) */
+    /* Resource alarms (ah_alarm.c). */
+    uint8_t cap_blocked;         /* the client announced the connection.blocked capability */
+    uint8_t blocked_sent;        /* connection.blocked sent, connection.unblocked owed */
+    uint8_t blocked;             /* it published during an alarm: reading is paused */
+    uint8_t out_waiting;         /* deliveries held back: net_conn_want_drain armed */
 } asrv_conn;
 
 /* conn.c: the net_proto callbacks (framing.c wires them) */
@@ -482,6 +502,42 @@ enum { ADL_REJECTED, ADL_EXPIRED, ADL_MAXLEN };
 /* Re-publish m (dead in q for reason) through q's dead-letter exchange with
  * an updated x-death header; nothing when q has none. m is not consumed. */
 void asrv__dlx_publish(aqueue *q, const amsg *m, int reason);
+
+/* ah_alarm.c: resource alarms (docs/amqp-plan.md "Backpressure"). While
+ * an alarm is set (memory: the bytes of messages held reached
+ * amqp.memory.high.watermark.bytes, until they fall below 90% of it; disk:
+ * the data directory's free space is below amqp.disk.free.limit.bytes),
+ * every connection that announced the connection.blocked capability is
+ * sent connection.blocked, and a connection that publishes (basic.publish
+ * or content frames) stops being read after that frame until the alarms
+ * clear (then connection.unblocked). Heartbeats keep going out; the missed-
+ * heartbeat check is off while we do not read. */
+enum { ASRV_ALARM_MEMORY = 1, ASRV_ALARM_DISK = 2 };
+#define ASRV_DISK_CHECK_MS 1000
+void asrv__alarm_init(asrv *as);
+void asrv__alarm_fini(asrv *as);
+/* Count m's bytes (body, header, names) in as's total (once per message). */
+void asrv__mem_charge(asrv *as, amsg *m);
+/* m is freed: take its bytes off the total (amsg_unref). */
+void asrv__mem_release(amsg *m);
+/* n bytes were appended to a queue partition (the disk check comes sooner). */
+void asrv__disk_wrote(asrv *as, size_t n);
+/* Content being received: delta bytes more (or fewer) held. as may be NULL. */
+void asrv__mem_add(asrv *as, int64_t delta);
+/* Before f is dispatched: a publishing frame while an alarm is set pauses
+ * reading ac after it. */
+void asrv__alarm_frame(asrv_conn *ac, const amqp_frame *f);
+/* The connection is open (open-ok sent): connection.blocked if an alarm is set. */
+void asrv__alarm_conn_open(asrv_conn *ac);
+/* Slow consumers: deliveries to ac stop while ASRV_OUT_HIGH bytes wait to be
+ * sent on its socket (they stay in their queues, counted, so the memory
+ * alarm bounds them) and resume when it drained to ASRV_OUT_LOW. 1 when
+ * ac may be sent a delivery now; 0 arms the drain callback. */
+#define ASRV_OUT_HIGH (1024 * 1024)
+#define ASRV_OUT_LOW (256 * 1024)
+int asrv__out_ok(asrv_conn *ac);
+/* net_proto.on_drain: dispatch the queues of ac's consumers again. */
+void asrv__on_drain(void *arg, net_conn *c, void *cctx);
 
 /* ah_channel.c: a channel.* method m on channel ch of an OPEN connection
  * (ch >= 1; the channel is ACH_FREE only for channel.open). */

@@ -283,7 +283,8 @@ static void on_tick(loop_timer *t)
     }
     if (ac->heartbeat) {
         int64_t iv = (int64_t)ac->heartbeat * 1000;
-        if (now - ac->last_recv >= 2 * iv) {
+        /* not while a resource alarm keeps us from reading (ah_alarm.c) */
+        if (!ac->blocked && now - ac->last_recv >= 2 * iv) {
             slog_warn("amqp connection %llu from %s: missed heartbeats, nothing received for "
                       "%lld ms (heartbeat %u s)",
                       (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c),
@@ -374,8 +375,10 @@ static void on_start_ok(asrv_conn *ac, const amqp_connection_start_ok *m)
 {
     amqp_value caps;
     if (amqp_table_get(m->client_properties, "capabilities", &caps) == 0 &&
-        caps.tag == AMQP_T_TABLE)
+        caps.tag == AMQP_T_TABLE) {
         ac->auth_failure_close = table_true(caps.u.table, "authentication_failure_close");
+        ac->cap_blocked = table_true(caps.u.table, "connection.blocked"); /* ah_alarm.c */
+    }
     if (!cn_str_eq(m->mechanism, "PLAIN") && !cn_str_eq(m->mechanism, "AMQPLAIN")) {
         asrv__conn_error(ac, AMQP_COMMAND_INVALID, AMQP_CLASS_CONNECTION, 11,
                          "unknown authentication mechanism '%.*s' (PLAIN, AMQPLAIN)",
@@ -458,6 +461,7 @@ static void on_open(asrv_conn *ac, const amqp_connection_open *m)
               "heartbeat %u s)",
               (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c), ac->frame_max,
               ac->channel_max, ac->heartbeat);
+    asrv__alarm_conn_open(ac);
 }
 
 /* Dispatch -------------------------------------------------------------------- */
@@ -683,6 +687,7 @@ void asrv__on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, si
                     frame[len - 1]);
         return;
     }
+    asrv__alarm_frame(ac, &f); /* a publish during an alarm: the last frame read */
     switch (f.type) {
     case AMQP_FRAME_HEARTBEAT:
         if (f.channel != 0)

@@ -26,6 +26,7 @@ const net_proto asrv_proto = {
     .conn_close = asrv__conn_close,
     .frame_len = asrv__frame_len,
     .on_frame = asrv__on_frame,
+    .on_drain = asrv__on_drain, /* slow consumers (ah_alarm.c) */
 };
 
 static void put_str(wbuf *w, const char *key, const char *val)
@@ -70,6 +71,7 @@ asrv *asrv_new(core *c)
     as->l = c->l;
     wbuf_init(&as->props);
     build_props(&as->props);
+    asrv__alarm_init(as); /* before meta_init: loaded messages are counted */
     asrv__meta_init(as);
     return as;
 }
@@ -80,6 +82,7 @@ void asrv_free(asrv *as)
         return;
     asrv__shutdown(as);
     asrv__meta_free(as);
+    asrv__alarm_fini(as);
     wbuf_fini(&as->props);
     free(as);
 }

@@ -81,6 +81,14 @@ static const cfg_entry cfg_table[] = {
      .doc = "Where AMQP 0-9-1 clients connect: comma-separated HOST:PORT, [ADDR]:PORT for "
             "IPv6, empty HOST means 0.0.0.0; off disables AMQP. With the default, an "
             "address that cannot be bound (no IPv6) is skipped with a warning."},
+    /* Resource alarms of the AMQP front end (src/amqp/ah_alarm.c). */
+    C_I64("amqp.memory.high.watermark.bytes", amqp_mem_high_bytes, "0", 0, INT64_MAX,
+          "Bytes of AMQP messages held in memory (bodies, headers, names, content being "
+          "received) above which the memory alarm blocks publishing connections "
+          "(connection.blocked); it clears below 90%. 0: 20% of physical memory."),
+    C_I64("amqp.disk.free.limit.bytes", amqp_disk_free_limit_bytes, "52428800", 0, INT64_MAX,
+          "Free space on the data directory's filesystem below which the disk alarm blocks "
+          "publishing AMQP connections (checked every second); 0 turns the check off."),
     C_STR("log.dirs", log_dirs, "./data", check_one_dir,
           "Data directory, one subdirectory per partition (a single directory)."),
     C_I32("node.id", node_id, "1", 0, INT32_MAX, "This broker's id in Metadata responses."),

@@ -33,6 +33,8 @@ typedef struct cairn_config {
     char *amqp_host[CONFIG_AMQP_MAX_LISTENERS];
     int amqp_port[CONFIG_AMQP_MAX_LISTENERS];
     int amqp_default;            /* 1 while amqp.listeners holds the built-in default */
+    int64_t amqp_mem_high_bytes; /* amqp.memory.high.watermark.bytes: 0 = 20% of RAM */
+    int64_t amqp_disk_free_limit_bytes; /* amqp.disk.free.limit.bytes: 52428800 */
     char *log_dirs;              /* log.dirs: "./data" (one directory) */
     int32_t node_id;             /* node.id (alias broker.id): 1 */
     int32_t num_partitions;      /* num.partitions: 1 */

@@ -14,6 +14,13 @@
  * between the buffer parts around it. EPOLLOUT is watched only while output
  * is blocked.
  *
+ * Flow control: a connection paused by the protocol (net_conn_pause_read)
+ * has EPOLLIN off like one over max_inflight; out_bytes counts the bytes of
+ * ready slots not completely sent (added at net_resp_ready, taken off when
+ * the slot leaves). Work that must not run inside the call that makes it
+ * due (on_drain, parsing frames buffered before a resume) is put on the
+ * server's deferred list and done by the loop hook.
+ *
  * Freeing: a closed connection is unlinked from the loop at once but freed in
  * a loop hook after the current batch of events, and only when no pending
  * slot still points at it. */
@@ -59,6 +66,13 @@ struct net_conn {
     int closed;
     int opened;                  /* proto->conn_open succeeded (conn_close is owed) */
     int paused;                  /* reading stopped: too many slots */
+    int held;                    /* reading stopped by the protocol (net_conn_pause_read) */
+    size_t out_bytes;            /* bytes of ready slots not sent completely */
+    size_t drain_below;          /* net_conn_want_drain: on_drain at or below this */
+    int want_drain;              /* net_conn_want_drain armed */
+    int drain_due;               /* on_drain to call from the hook */
+    int deferred;                /* in srv->deferred */
+    struct net_conn *deferred_next;
     int64_t last_active;         /* monotonic ms of the last bytes in or out */
     int64_t partial_since;       /* monotonic ms when a partial frame started, 0 none */
     int parsing;                 /* inside conn_parse (no re-entry) */
@@ -76,6 +90,7 @@ struct net_server {
     void *arg;                   /* the protocol's */
     net_conn *conns;             /* open */
     net_conn *graveyard;         /* closed, waiting to be freed */
+    net_conn *deferred;          /* work for the hook: on_drain, buffered frames to parse */
     int n_conns;
     uint64_t next_id;
     loop_timer sweep;            /* idle and slow-request checks */
@@ -85,6 +100,9 @@ struct net_server {
 static void conn_io_cb(loop_io *io, uint32_t events);
 static void conn_flush(net_conn *c);
 static void conn_parse(net_conn *c);
+static void conn_update_events(net_conn *c, int want_out);
+static void conn_defer(net_conn *c);
+static void conn_check_drain(net_conn *c);
 
 /* Slots ---------------------------------------------------------------- */
 
@@ -145,6 +163,8 @@ static void resp_finish(net_resp *r, int state)
     const net_proto *p = c->srv->proto;
     if (state == RESP_READY && p->resp_seal)
         p->resp_seal(c->srv->arg, c->cctx, r);
+    if (state == RESP_READY)
+        c->out_bytes += wbuf_total(&r->w);
     if (c->head == r)
         conn_flush(c);
 }
@@ -157,6 +177,40 @@ void net_resp_drop(net_resp *r) { resp_finish(r, RESP_NONE); }
 const char *net_conn_peer(const net_conn *c) { return c->peer; }
 uint64_t net_conn_id(const net_conn *c) { return c->id; }
 void *net_conn_ctx(const net_conn *c) { return c->cctx; }
+
+void net_conn_pause_read(net_conn *c)
+{
+    if (c->closed || c->held)
+        return;
+    c->held = 1;
+    conn_update_events(c, (c->io.events & EPOLLOUT) != 0);
+}
+
+void net_conn_resume_read(net_conn *c)
+{
+    if (c->closed || !c->held)
+        return;
+    c->held = 0;
+    c->last_active = loop_now(c->srv->l);
+    if (c->rlen > 0)
+        c->partial_since = c->last_active; /* the slow-request clock starts again */
+    conn_update_events(c, (c->io.events & EPOLLOUT) != 0);
+    if (!c->closed && c->rlen > 0)
+        conn_defer(c);
+}
+
+int net_conn_read_paused(const net_conn *c) { return c->held; }
+
+size_t net_conn_out_bytes(const net_conn *c) { return c->out_bytes; }
+
+void net_conn_want_drain(net_conn *c, size_t below)
+{
+    if (c->closed)
+        return;
+    c->want_drain = 1;
+    c->drain_below = below;
+    conn_check_drain(c);
+}
 
 static void list_remove(net_conn **list, net_conn *c)
 {
@@ -221,9 +275,44 @@ void net_conn_close(net_conn *c, const char *reason)
     list_push(&s->graveyard, c);
 }
 
+/* Work that must not run inside the call that made it due: the hook does it. */
+static void conn_defer(net_conn *c)
+{
+    if (c->deferred)
+        return;
+    c->deferred = 1;
+    c->deferred_next = c->srv->deferred;
+    c->srv->deferred = c;
+}
+
+/* net_conn_want_drain is armed and the output fell low enough. */
+static void conn_check_drain(net_conn *c)
+{
+    if (c->want_drain && c->out_bytes <= c->drain_below) {
+        c->want_drain = 0;
+        c->drain_due = 1;
+        conn_defer(c);
+    }
+}
+
+/* After each batch: the deferred work (on_drain calls; frames that were
+ * buffered when net_conn_resume_read ran), then free closed connections. */
 static void server_reap(void *arg)
 {
     net_server *s = arg;
+    while (s->deferred) {
+        net_conn *r = s->deferred;
+        s->deferred = r->deferred_next;
+        r->deferred_next = NULL;
+        r->deferred = 0;
+        if (r->drain_due && !r->closed) {
+            r->drain_due = 0;
+            if (s->proto->on_drain)
+                s->proto->on_drain(s->arg, r, r->cctx);
+        }
+        if (!r->closed && !r->held && !r->paused && !r->parsing && r->rlen > 0)
+            conn_parse(r);
+    }
     net_conn *c = s->graveyard;
     while (c) {
         net_conn *next = c->next;
@@ -237,7 +326,7 @@ static void server_reap(void *arg)
 
 static void conn_update_events(net_conn *c, int want_out)
 {
-    uint32_t ev = (c->paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
+    uint32_t ev = (c->paused || c->held ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
     if (loop_io_modify(c->srv->l, &c->io, ev) < 0)
         net_conn_close(c, "epoll_ctl failed");
 }
@@ -251,6 +340,10 @@ static void conn_pop_head(net_conn *c)
     if (!c->head)
         c->tail = NULL;
     c->n_slots--;
+    if (r->state == RESP_READY) {
+        size_t n = wbuf_total(&r->w);
+        c->out_bytes = c->out_bytes > n ? c->out_bytes - n : 0;
+    }
     resp_recycle(c, r);
 }
 
@@ -376,11 +469,12 @@ static void conn_flush(net_conn *c)
         }
         conn_pop_head(c);
     }
+    conn_check_drain(c);
     if (c->paused && c->n_slots < c->srv->lim.max_inflight) {
         c->paused = 0;
         conn_update_events(c, 0);
         /* Frames may already be buffered. */
-        if (!c->parsing)
+        if (!c->parsing && !c->held)
             conn_parse(c);
         return;
     }
@@ -411,7 +505,7 @@ static void conn_parse_frames(net_conn *c)
     net_server *s = c->srv;
     const net_proto *proto = s->proto;
     size_t off = 0;
-    while (!c->closed && c->rlen > off) {
+    while (!c->closed && c->rlen > off && !c->held) {
         if (c->n_slots >= s->lim.max_inflight) {
             c->paused = 1;
             conn_update_events(c, c->head && c->head->state == RESP_READY);
@@ -484,11 +578,11 @@ static void conn_io_cb(loop_io *io, uint32_t events)
         if (c->closed)
             return;
     }
-    if ((events & (EPOLLHUP | EPOLLERR)) && c->paused) {
+    if ((events & (EPOLLHUP | EPOLLERR)) && (c->paused || c->held)) {
         net_conn_close(c, "peer hung up");
         return;
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused) {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused && !c->held) {
         if (c->rlen == c->rcap) {
             /* No buffer yet, or full with a partial frame conn_parse sized for. */
             size_t cap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
@@ -512,7 +606,7 @@ static void conn_io_cb(loop_io *io, uint32_t events)
         c->rlen += (size_t)n;
         c->last_active = loop_now(s->l);
     }
-    if (!c->paused && !c->parsing)
+    if (!c->paused && !c->held && !c->parsing)
         conn_parse(c);
 }
 
@@ -524,7 +618,9 @@ static void sweep_cb(loop_timer *t)
     net_conn *c = s->conns;
     while (c) {
         net_conn *next = c->next;
-        if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
+        if (c->held) {
+            /* we stopped reading it: neither idle nor slow */
+        } else if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
             now - c->partial_since > s->lim.partial_ms) {
             char why[96];
             snprintf(why, sizeof(why), "request incomplete after %lld ms (%zu bytes received)",
@@ -700,6 +796,7 @@ void net_server_free(net_server *s)
     loop_io_stop(s->l, &s->lio);
     close(s->lio.fd);
     loop_remove_hook(s->l, server_reap, s);
+    s->deferred = NULL; /* every connection is closed */
     /* Pending slots belong to handlers that are shut down first; free all. */
     while (s->graveyard) {
         net_conn *c = s->graveyard;

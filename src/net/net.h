@@ -118,6 +118,9 @@ typedef struct net_proto {
     /* Optional. net_resp_ready on an open connection: finish r->w's framing
      * (e.g. patch a length written as a placeholder) before it is queued. */
     void (*resp_seal)(void *arg, void *cctx, net_resp *r);
+    /* Optional. The queued output fell as low as net_conn_want_drain asked
+     * (once per want_drain; from a loop hook). May take slots or close. */
+    void (*on_drain)(void *arg, net_conn *c, void *cctx);
 } net_proto;
 
 /* Server -------------------------------------------------------------------- */
@@ -140,6 +143,27 @@ void net_conn_close(net_conn *c, const char *reason);
 const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
 uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
 void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
+/* Flow control by the protocol (AMQP's resource alarms block publishers this
+ * way): pause stops reading the socket and handing frames to on_frame; called
+ * from on_frame, the current frame finishes and the frames after it stay
+ * buffered. Writing goes on (responses, heartbeats), a peer hang-up still
+ * closes the connection, and the idle and slow-request sweeps skip it.
+ * resume reads again; frames already buffered are handed to on_frame from a
+ * loop hook after the current batch of events, never inside this call (so
+ * resume may be called from any callback). Independent of the max_inflight
+ * pause: reading runs when neither holds it. Both are no-ops when already in
+ * that state or on a closed connection. */
+void net_conn_pause_read(net_conn *c);
+void net_conn_resume_read(net_conn *c);
+int net_conn_read_paused(const net_conn *c);    /* 1 between pause and resume */
+/* Output backpressure: the bytes of finished (ready) slots not completely
+ * sent yet, file splices included. A protocol that pushes data on its own
+ * (deliveries to a consumer) stops while this is high and arms
+ * net_conn_want_drain: proto->on_drain is then called once, from a loop
+ * hook (never inside this call or a net_resp_* call), when the count is at
+ * or below `below` (at once, from the hook, if it already is). */
+size_t net_conn_out_bytes(const net_conn *c);
+void net_conn_want_drain(net_conn *c, size_t below);
 
 /* Response slots ------------------------------------------------------------- */
 /* A slot at the end of the connection's queue, with r->w empty and r->a

@@ -284,6 +284,25 @@ static void test_amqp_listeners(void **state)
     config_fini(&c);
 }
 
+static void test_amqp_alarm_keys(void **state)
+{
+    (void)state;
+    cairn_config c;
+    config_init(&c);
+    assert_int_equal(c.amqp_mem_high_bytes, 0); /* 0: 20% of physical memory */
+    assert_int_equal(c.amqp_disk_free_limit_bytes, 52428800);
+    set_ok(&c, "amqp.memory.high.watermark.bytes", "2097152");
+    assert_int_equal(c.amqp_mem_high_bytes, 2097152);
+    set_ok(&c, "amqp.disk.free.limit.bytes", "0");
+    assert_int_equal(c.amqp_disk_free_limit_bytes, 0);
+    expect_set_error(&c, "amqp.memory.high.watermark.bytes", "-1", -CN_EINVAL,
+                     "amqp.memory.high.watermark.bytes");
+    expect_set_error(&c, "amqp.disk.free.limit.bytes", "lots", -CN_EINVAL,
+                     "amqp.disk.free.limit.bytes");
+    assert_int_equal(c.amqp_mem_high_bytes, 2097152);
+    config_fini(&c);
+}
+
 static void test_ignored_kafka_keys_are_accepted(void **state)
 {
     (void)state;
@@ -546,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_listeners_parse_host_and_port),
         cmocka_unit_test(test_listeners_reject_bad_values),
         cmocka_unit_test(test_amqp_listeners),
+        cmocka_unit_test(test_amqp_alarm_keys),
         cmocka_unit_test(test_ignored_kafka_keys_are_accepted),
         cmocka_unit_test(test_load_file_with_comments_and_whitespace),
         cmocka_unit_test(test_load_file_errors_name_file_and_line),

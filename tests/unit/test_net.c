@@ -10,7 +10,10 @@
  * holds back later ones), splices sent in place and released only after
  * their bytes left (or when their connection closed), frames split across
  * reads ("need more"), oversized frames and refused frames closing the
- * connection, the in-flight limit pausing reads, per-connection contexts
+ * connection, the in-flight limit pausing reads, "HOLD" pausing reads from
+ * on_frame until net_conn_resume_read (writes go on; buffered frames are
+ * handed over from the loop, not inside resume), on_drain once when the
+ * unsent output falls to the level asked, per-connection contexts
  * opened and closed once, and two listeners with their own protocols on one
  * loop. */
 #include <setjmp.h>
@@ -48,6 +51,8 @@ typedef struct toy {
     int releases;                /* splice references released */
     net_resp *parked[MAX_PARKED];
     int n_parked;
+    net_conn *held;              /* the connection that sent HOLD */
+    int drains;                  /* on_drain calls */
 } toy;
 
 /* Per-connection context: the frames this connection carried. */
@@ -115,6 +120,10 @@ static void toy_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fram
         net_resp_drop(r);
         return;
     }
+    if (n == 4 && memcmp(frame, "HOLD", 4) == 0) {
+        t->held = c;
+        net_conn_pause_read(c);
+    }
     wbuf_append(&r->w, t->prefix, strlen(t->prefix));
     unsigned pos, flen;
     char line[64];
@@ -136,6 +145,13 @@ static void toy_seal(void *arg, void *cctx, net_resp *r)
     wbuf_append(&r->w, "\n", 1);
 }
 
+static void toy_drain(void *arg, net_conn *c, void *cctx)
+{
+    toy *t = arg;
+    assert_ptr_equal(net_conn_ctx(c), cctx);
+    t->drains++;
+}
+
 static const net_proto toy_proto = {
     .name = "toy",
     .frame_overhead = 1, /* the '\n' */
@@ -144,6 +160,7 @@ static const net_proto toy_proto = {
     .frame_len = toy_frame_len,
     .on_frame = toy_on_frame,
     .resp_seal = toy_seal,
+    .on_drain = toy_drain,
 };
 
 /* A toy server on 127.0.0.1 with its loop, and a temporary file. */
@@ -401,6 +418,86 @@ static void test_inflight_limit_pauses_reading(void **state)
     fixture_stop(&fx);
 }
 
+static void test_pause_read_holds_frames_until_resume(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "HOLD\nx\ny\n");
+    pump_until(fx.l, fd, &in, "> HOLD\n");
+    assert_int_equal(fx.t.frames, 1); /* x and y stay buffered */
+    assert_true(net_conn_read_paused(fx.t.held));
+    client_send(fd, "z\n");          /* not read either */
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 1);
+    /* Writing goes on: a server-initiated answer leaves while held. */
+    net_resp *r = net_resp_new(fx.t.held);
+    wbuf_append(&r->w, "push", 4);
+    net_resp_ready(r);
+    pump_until(fx.l, fd, &in, "> HOLD\npush\n");
+    net_conn_resume_read(fx.t.held);
+    assert_int_equal(fx.t.frames, 1); /* buffered frames come from the loop, not here */
+    assert_false(net_conn_read_paused(fx.t.held));
+    pump_until(fx.l, fd, &in, "> HOLD\npush\n> x\n> y\n> z\n");
+    assert_int_equal(fx.t.frames, 4);
+    /* Held again; the server closes it (conn_close once, nothing parsed). */
+    client_send(fd, "HOLD\nw\n");
+    pump_until(fx.l, fd, &in, "> HOLD\npush\n> x\n> y\n> z\n> HOLD\n");
+    close(fd);
+    fixture_stop(&fx);
+    assert_int_equal(fx.t.frames, 5);
+    assert_int_equal(fx.t.closes, 1);
+}
+
+static void test_drain_called_once_when_output_falls(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "HOLD\n");
+    pump_until(fx.l, fd, &in, "> HOLD\n");
+    net_conn *c = fx.t.held;
+    net_conn_resume_read(c);
+    /* Already low: on_drain comes from the loop, not from the call. */
+    net_conn_want_drain(c, 1 << 20);
+    assert_int_equal(fx.t.drains, 0);
+    pump(fx.l, -1, &in, 0);
+    assert_int_equal(fx.t.drains, 1);
+    /* The client reads nothing: push until the socket is full. */
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof(chunk));
+    size_t pushed = 0;
+    for (int i = 0; i < 512 && net_conn_out_bytes(c) < 4 * sizeof(chunk); i++) {
+        net_resp *r = net_resp_new(c);
+        wbuf_append(&r->w, chunk, sizeof(chunk));
+        net_resp_ready(r); /* the toy's seal adds '\n' */
+        pushed += sizeof(chunk) + 1;
+        loop_run_once(fx.l, 0);
+    }
+    assert_true(net_conn_out_bytes(c) >= 4 * sizeof(chunk));
+    net_conn_want_drain(c, sizeof(chunk));
+    pump(fx.l, -1, &in, 0);
+    assert_int_equal(fx.t.drains, 1); /* still full */
+    /* The client reads: on_drain once the unsent bytes are down to 64 KiB. */
+    size_t got = 0;
+    char buf[65536];
+    for (int i = 0; i < 4000 && got < pushed; i++) {
+        loop_run_once(fx.l, 1);
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+            got += (size_t)n;
+    }
+    assert_int_equal(got, pushed + strlen("> HOLD\n") - in.len);
+    assert_int_equal(net_conn_out_bytes(c), 0);
+    assert_int_equal(fx.t.drains, 2);
+    close(fd);
+    fixture_stop(&fx);
+}
+
 static void test_two_listeners_on_one_loop(void **state)
 {
     (void)state;
@@ -481,6 +578,8 @@ int main(void)
         cmocka_unit_test(test_oversized_frame_closes_connection),
         cmocka_unit_test(test_frame_len_refusal_closes_connection),
         cmocka_unit_test(test_inflight_limit_pauses_reading),
+        cmocka_unit_test(test_pause_read_holds_frames_until_resume),
+        cmocka_unit_test(test_drain_called_once_when_output_falls),
         cmocka_unit_test(test_two_listeners_on_one_loop),
         cmocka_unit_test(test_wbuf_releases_splices_once),
     };
