@@ -68,6 +68,10 @@ typedef struct aqueue {
     int64_t *acked;              /* settled offsets above floor, ascending */
     size_t n_acked, cap_acked;
     int dirty;                   /* ack state to write to __amqp_meta */
+    /* Redelivered after a restart (ah_redeliver.c): every stored offset
+     * below dend may have been handed to a client; dend_written is the
+     * value in the last ack-state record written. */
+    int64_t dend, dend_written;
 } aqueue;
 
 enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
@@ -103,6 +107,10 @@ struct asrv {
     uint64_t gen;                /* server-named queues and consumer tags */
     loop_timer flush;            /* writes dirty ack states once per loop iteration */
     int flush_armed;
+    /* Redelivered after a restart (ah_redeliver.c): deliveries held back
+     * until the ack-state record that covers them is written. */
+    struct net_resp **held;
+    int n_held, cap_held;
 };
 
 /* A delivery awaiting its ack (per channel, in tag order). */
@@ -253,6 +261,19 @@ void asrv__store_fini(asrv *as);
 void asrv__store_flush(asrv *as);
 /* ah_queue.c, for ah_store.c: write one __amqp_meta record (v NULL: tombstone). */
 void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t vl);
+
+/* Mark q dirty (its ack state is written by the next flush) and arm the flush. */
+void asrv__store_dirty(asrv *as, aqueue *q);
+
+/* ah_redeliver.c: which stored messages may have been delivered before a
+ * restart. Called with the response r that carries stored offset off of q
+ * to a client (basic.deliver, basic.get-ok), before it is made ready:
+ * raises q's delivered mark and returns 1 when r must wait for the flush
+ * that writes the mark (the flush then makes it ready), else 0 (the caller
+ * makes r ready). as NULL, q memory-only or off < 0: 0. */
+int asrv__redeliver_hold(asrv *as, aqueue *q, int64_t off, struct net_resp *r);
+/* The flush wrote every dirty mark: make the held responses ready. */
+void asrv__redeliver_release(asrv *as);
 
 /* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
 void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);
