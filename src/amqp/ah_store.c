@@ -226,6 +226,40 @@ int asrv__store_replay_acks(asrv *as, uint64_t qid, const uint8_t *v, int32_t le
 
 /* Append ----------------------------------------------------------------------- */
 
+void asrv__stored_add(astored *st, partition *p, int64_t target)
+{
+    if (st->n == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 4;
+        st->p = xrealloc(st->p, (size_t)st->cap * sizeof(*st->p));
+        st->target = xrealloc(st->target, (size_t)st->cap * sizeof(*st->target));
+    }
+    st->p[st->n] = p;
+    st->target[st->n++] = target;
+}
+
+/* A confirmed message must survive a power loss, and so must the queue that
+ * holds it: without its declare record the partition is an orphan at the
+ * next start. The wait is needed only until __amqp_meta's first sync after
+ * the declare (then q->meta_end is 0). */
+void asrv__store_meta_wait(asrv *as, aqueue *q, astored *st)
+{
+    if (!q->meta_end || !as->meta)
+        return;
+    partition *mp = kvl_partition(as->meta);
+    if (log_durable_offset(mp->log) >= q->meta_end) {
+        q->meta_end = 0;
+        return;
+    }
+    for (int i = 0; i < st->n; i++) {
+        if (st->p[i] == mp) {
+            if (st->target[i] < q->meta_end)
+                st->target[i] = q->meta_end;
+            return;
+        }
+    }
+    asrv__stored_add(st, mp, q->meta_end);
+}
+
 int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m)
 {
     batch_header h[2] = {

@@ -72,6 +72,9 @@ typedef struct aqueue {
      * below dend may have been handed to a client; dend_written is the
      * value in the last ack-state record written. */
     int64_t dend, dend_written;
+    /* Confirms wait for the queue's own record too (ah_store.c): the
+     * __amqp_meta end after its declare (0: replayed, durable). */
+    int64_t meta_end;
 } aqueue;
 
 enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
@@ -262,6 +265,12 @@ void asrv__store_flush(asrv *as);
 /* ah_queue.c, for ah_store.c: write one __amqp_meta record (v NULL: tombstone). */
 void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t vl);
 
+/* Add a durability target (partition p durable up to target) to st. */
+void asrv__stored_add(astored *st, partition *p, int64_t target);
+/* A persistent message was appended to q: when q's declare record in
+ * __amqp_meta is not durable yet, add it to st (a confirm must not
+ * outrun the queue it names). */
+void asrv__store_meta_wait(asrv *as, aqueue *q, astored *st);
 /* Mark q dirty (its ack state is written by the next flush) and arm the flush. */
 void asrv__store_dirty(asrv *as, aqueue *q);
 

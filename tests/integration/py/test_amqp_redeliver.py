@@ -6,13 +6,19 @@ basic.get-ok, not acked) comes back with redelivered=True, after kill -9 too;
 one that was never delivered comes back with redelivered=False. Also: an ack
 state that runs past the end of the queue's partition (a power loss cut the
 partition but not __amqp_meta) is cut back, so new messages at the reused
-offsets are not taken as acked."""
+offsets are not taken as acked. With the fault-injection build (simulated
+power loss, skipped when build-fault/cairn is not built): acks and marks are
+fsynced within log.flush.interval.ms."""
 import glob
 import os
+import signal
 import struct
 import time
 
 import pika
+import pytest
+
+from cairn_broker import _REPO
 
 from test_amqp_queues import connect, drain
 
@@ -152,3 +158,52 @@ def test_ack_state_past_a_cut_partition_is_cut_back(broker_factory):
     b.start()
     assert flags_after_restart(b, 'cut', 3) == [(b'new0', False), (b'new1', False),
                                                 (b'new2', False)]
+
+
+def fault_bin():
+    b = os.environ.get("CAIRN_FAULT_BIN") or os.path.join(_REPO, "build-fault", "cairn")
+    if not os.access(b, os.X_OK):
+        pytest.skip("no fault-injection build (make BUILD=build-fault FAULT=1 build-fault/cairn)")
+    return os.path.abspath(b)
+
+
+def test_acks_and_marks_fsynced_within_flush_interval(broker_factory):
+    """The broker's flush timer syncs internal partitions too (__amqp_meta):
+    after a power loss (the fault build's SIGUSR1, mode 1: every file cut to
+    what was fsynced) acks older than the interval stay, and so do the marks."""
+    b = broker_factory({"log.flush.interval.ms": 100}, start=False)
+    b.bin = fault_bin()
+    b.start()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.queue_declare('fq', durable=True)
+    publish_confirmed(ch, 'fq', [b'f%d' % i for i in range(6)])
+    tags = []
+    for i in range(6):
+        m, _, body = ch.basic_get('fq')
+        assert body == b'f%d' % i
+        tags.append(m.delivery_tag)
+    ch.basic_ack(tags[3], multiple=True)               # f0..f3 acked, f4 and f5 not
+    ch.queue_declare('fq', durable=True, passive=True)
+    time.sleep(0.6)                                    # several flush intervals
+    b.proc.send_signal(signal.SIGUSR1)
+    assert b.proc.wait(20) == 137
+    b.start()
+    assert flags_after_restart(b, 'fq', 2) == [(b'f4', True), (b'f5', True)]
+
+
+def test_confirmed_messages_keep_their_queue_after_power_loss(broker_factory):
+    """A confirm waits for the queue's declare record in __amqp_meta too:
+    a power loss right after the confirms (long before the flush timer)
+    keeps the queue and its messages."""
+    b = broker_factory({"log.flush.interval.ms": 60000}, start=False)
+    b.bin = fault_bin()
+    b.start()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.queue_declare('pq2', durable=True)
+    publish_confirmed(ch, 'pq2', [b'c0', b'c1', b'c2'])
+    b.proc.send_signal(signal.SIGUSR1)
+    assert b.proc.wait(20) == 137
+    b.start()
+    assert flags_after_restart(b, 'pq2', 3) == [(b'c0', False), (b'c1', False), (b'c2', False)]
