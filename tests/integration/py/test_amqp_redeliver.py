@@ -121,13 +121,15 @@ def batch_ends(path):
     return ends
 
 
-def test_ack_state_past_a_cut_partition_is_cut_back(broker_factory):
+@pytest.mark.parametrize("keep", [3, 2])
+def test_ack_state_past_a_cut_partition_is_cut_back(broker_factory, keep):
     """A power loss may keep __amqp_meta's ack record but cut the queue
     partition's unsynced tail. Here the cut is made by hand: of five
-    messages 0, 1, 2 and 4 are acked (floor 3, settled {4}), then the
-    partition is cut back to offsets 0..2 (not below the floor: the
-    log-start file already says 3). New confirmed messages reuse offsets
-    3..5; the one at 4 must not count as acked at the next start."""
+    messages 0, 1, 2 and 4 are acked (floor 3, settled {4}; the partition's
+    log-start file says 3), then the partition is cut back to its first
+    `keep` offsets. New confirmed messages reuse the offsets from there and
+    must all survive the next crash: none may count as acked (ack state cut
+    back) or as deleted (keep 2: the log-start file is cut back too)."""
     b = broker_factory()
     conn = connect(b)
     ch = conn.channel()
@@ -148,7 +150,7 @@ def test_ack_state_past_a_cut_partition_is_cut_back(broker_factory):
     assert len(segs) == 1
     ends = batch_ends(segs[0])
     assert len(ends) == 5
-    os.truncate(segs[0], ends[2])                      # keep offsets 0..2
+    os.truncate(segs[0], ends[keep - 1])
     b.start()
     assert "ack state cut back" in b.log_text()
     conn = connect(b)
