@@ -41,21 +41,24 @@ static int32_t slen(cn_str s) { return s.len > 0 ? s.len : 0; }
 
 /* Sending content ----------------------------------------------------------- */
 
-/* A method with content: method frame, header frame, body frames. */
+/* A method with content: method frame, header frame, body frames. q and off:
+ * the queue and stored offset it delivers (NULL, -1: not a delivery); such a
+ * response may wait for its delivered mark (ah_redeliver.c). */
 static void send_content(asrv_conn *ac, uint16_t ch, uint32_t id, const void *args,
-                         const amsg *m)
+                         const amsg *m, aqueue *q, int64_t off)
 {
     net_resp *r = net_resp_new(ac->c);
     int rc = amqp_method_frame(&r->w, ch, id, args);
     CN_ASSERT(rc == 0);
     amqp_frame_write(&r->w, AMQP_FRAME_HEADER, ch, m->hdr, m->hdr_len);
     size_t chunk = ac->frame_max - 8;
-    for (size_t off = 0; off < m->body_len; off += chunk) {
-        size_t n = m->body_len - off < chunk ? m->body_len - off : chunk;
-        amqp_frame_write(&r->w, AMQP_FRAME_BODY, ch, m->body + off, n);
+    for (size_t at = 0; at < m->body_len; at += chunk) {
+        size_t n = m->body_len - at < chunk ? m->body_len - at : chunk;
+        amqp_frame_write(&r->w, AMQP_FRAME_BODY, ch, m->body + at, n);
     }
     ac->last_sent = loop_now(ac->l);
-    net_resp_ready(r);
+    if (!asrv__redeliver_hold(ac->as, q, off, r))
+        net_resp_ready(r);
 }
 
 /* Delivery ----------------------------------------------------------------- */
@@ -116,7 +119,7 @@ void asrv__deliver(aconsumer *c, aq_entry e)
         d.delivery_tag = add_unacked(cs, c->q, e.m, c, &e);
         c->unacked++;
     }
-    send_content(c->ac, c->ch, AMQP_BASIC_DELIVER, &d, e.m);
+    send_content(c->ac, c->ch, AMQP_BASIC_DELIVER, &d, e.m, c->q, e.off);
     if (c->no_ack)
         amsg_unref(e.m);
 }
@@ -415,7 +418,7 @@ static void on_get(asrv_conn *ac, uint16_t ch, const amqp_basic_get *m)
     ok.routing_key = e.m->routing_key;
     ok.message_count = (uint32_t)q->n;
     ok.delivery_tag = m->no_ack ? ++cs->next_tag : add_unacked(cs, q, e.m, NULL, &e);
-    send_content(ac, ch, AMQP_BASIC_GET_OK, &ok, e.m);
+    send_content(ac, ch, AMQP_BASIC_GET_OK, &ok, e.m, q, e.off);
     if (m->no_ack) {
         asrv__store_settled(ac->as, q, e.off);
         amsg_unref(e.m);
@@ -651,7 +654,7 @@ static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
         r.reply_text = cn_str_c("NO_ROUTE");
         r.exchange = m->exchange;
         r.routing_key = m->routing_key;
-        send_content(ac, ch, AMQP_BASIC_RETURN, &r, m);
+        send_content(ac, ch, AMQP_BASIC_RETURN, &r, m, NULL, -1);
     }
     if (cs->confirm)
         confirm_add(ac, ch, cs, &st);
@@ -845,5 +848,5 @@ ssize_t asrv__chan_find_tag(const achan *cs, uint64_t tag)
 void asrv__send_content(asrv_conn *ac, uint16_t ch, uint32_t id, const void *args,
                         const amsg *m)
 {
-    send_content(ac, ch, id, args, m);
+    send_content(ac, ch, id, args, m, NULL, -1);
 }

@@ -486,13 +486,8 @@ static void enqueue(asrv *as, aqueue *q, amsg *m, astored *st)
         if (off < 0) {
             st->failed = 1;
         } else {
-            if (st->n == st->cap) {
-                st->cap = st->cap ? st->cap * 2 : 4;
-                st->p = xrealloc(st->p, (size_t)st->cap * sizeof(*st->p));
-                st->target = xrealloc(st->target, (size_t)st->cap * sizeof(*st->target));
-            }
-            st->p[st->n] = q->p;
-            st->target[st->n++] = off + 1;
+            asrv__stored_add(st, q->p, off + 1);
+            asrv__store_meta_wait(as, q, st); /* the queue's own record, if not durable yet */
         }
     }
     asrv__queue_push(q, m, 0, 0, off);
@@ -1094,6 +1089,7 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
         q->auto_delete = m->auto_delete;
         q->owner = m->exclusive ? ac : NULL;
         meta_queue(as, q, META_PUT);
+        q->meta_end = as->meta ? kvl_end(as->meta) : 0;
         if (queue_persisted(q))
             asrv__store_open(as, q);
     }

@@ -21,15 +21,28 @@
  * last window may come back as deliveries; an acked message never comes back
  * after a clean shutdown (it syncs).
  *   ack state key:   int8 'A', str vhost "/", int64 queue id
- *             value: int8 version 1, int64 floor, int32 n, n x int64 offset
+ *             value: int8 version 2, int64 floor, int32 n, n x int64 offset,
+ *                    int64 delivered end
+ * (big-endian, util/bin.h). The delivered end (ah_redeliver.c) is one past
+ * the highest stored offset ever handed to a client: every offset below it
+ * may have been delivered. Version 1 records (written before it existed) are
+ * the same without it and still load, with delivered end 0.
  *
  * At start (asrv__store_open, after __amqp_meta's replay) the partition is
  * read from max(floor, log start) to its end; records at settled offsets are
  * skipped, the others become ready messages again, in offset order, with
- * redelivered 0 (delivery state before the restart is not kept), their
- * enqueue time being the record timestamp (TTLs keep counting, ah_qx.c).
- * Messages dropped, expired or dead-lettered by the queue arguments are
- * settled like acked ones.
+ * redelivered 1 below the delivered end and 0 from it on, their enqueue
+ * time being the record timestamp (TTLs keep counting, ah_qx.c). Messages
+ * dropped, expired or dead-lettered by the queue arguments are settled
+ * like acked ones.
+ *
+ * A power loss can cut the partition's unsynced tail while the kvlog kept
+ * a later ack state (each file keeps its own unsynced tail): the floor, the
+ * settled offsets or the delivered end may then lie past the partition's
+ * end, at offsets that new messages will reuse. Open clamps them to the end
+ * and, when it did, writes and fsyncs the record before anything is
+ * appended, else a new confirmed message at a reused offset would count as
+ * settled at the next start.
  *
  * queue.delete drops the partition (broker_internal_partition_drop: closed,
  * directory removed) and tombstones the ack state. */
@@ -104,8 +117,9 @@ static void advance_floor(aqueue *q)
     }
 }
 
-static void arm_flush(asrv *as)
+void asrv__store_dirty(asrv *as, aqueue *q)
 {
+    q->dirty = 1;
     if (!as->flush_armed) {
         as->flush_armed = 1;
         loop_timer_start(as->l, &as->flush, 0);
@@ -118,8 +132,7 @@ void asrv__store_settled(asrv *as, aqueue *q, int64_t off)
         return;
     acked_insert(q, off);
     advance_floor(q);
-    q->dirty = 1;
-    arm_flush(as);
+    asrv__store_dirty(as, q);
 }
 
 /* Ack-state records -------------------------------------------------------------- */
@@ -137,12 +150,16 @@ static void write_acks(asrv *as, aqueue *q)
     wbuf_init(&k);
     wbuf_init(&v);
     ack_key(&k, q->id);
-    bin_put_i8(&v, 1);
+    /* version 2: int8 2, int64 floor, int32 n, n x int64 settled offset,
+     * int64 delivered end (the layout in the file header) */
+    bin_put_i8(&v, 2);
     bin_put_i64(&v, q->floor);
     bin_put_i32(&v, (int32_t)q->n_acked);
     for (size_t i = 0; i < q->n_acked; i++)
         bin_put_i64(&v, q->acked[i]);
+    bin_put_i64(&v, q->dend);
     asrv__meta_write(as, k.buf, k.len, v.buf, (int32_t)v.len);
+    q->dend_written = q->dend;
     wbuf_fini(&k);
     wbuf_fini(&v);
     /* Trim whole segments below the floor (their messages are all settled). */
@@ -156,13 +173,18 @@ static void write_acks(asrv *as, aqueue *q)
 
 void asrv__store_flush(asrv *as)
 {
-    for (int i = 0; i < as->n_q; i++) {
-        aqueue *q = as->q[i];
-        if (q->dirty && q->p && !q->deleted) {
-            q->dirty = 0;
-            write_acks(as, q);
+    do {
+        for (int i = 0; i < as->n_q; i++) {
+            aqueue *q = as->q[i];
+            if (q->dirty && q->p && !q->deleted) {
+                q->dirty = 0;
+                write_acks(as, q);
+            }
         }
-    }
+        /* Deliveries that waited for their delivered mark (ah_redeliver.c);
+         * releasing them can hold new ones. */
+        asrv__redeliver_release(as);
+    } while (as->n_held);
 }
 
 static void on_flush(loop_timer *t)
@@ -182,23 +204,64 @@ int asrv__store_replay_acks(asrv *as, uint64_t qid, const uint8_t *v, int32_t le
         return 0; /* the queue went before (tombstone replayed earlier) */
     q->n_acked = 0;
     q->floor = 0;
+    q->dend = q->dend_written = 0;
     if (!v)
         return 0;
     bin_reader r;
     bin_reader_init(&r, v, (size_t)len);
-    if (bin_i8(&r) != 1)
+    int version = bin_i8(&r);
+    if (version != 1 && version != 2)
         return -1;
     int64_t floor = bin_i64(&r);
     int32_t n = bin_i32(&r);
-    if (r.err || n < 0 || (size_t)n * 8 != bin_remaining(&r))
+    size_t tail = version == 2 ? 8 : 0; /* the delivered end */
+    if (r.err || n < 0 || (size_t)n * 8 + tail != bin_remaining(&r))
         return -1;
     q->floor = floor;
     for (int32_t i = 0; i < n; i++)
         acked_insert(q, bin_i64(&r));
+    if (version == 2) {
+        int64_t dend = bin_i64(&r);
+        q->dend = q->dend_written = dend > 0 ? dend : 0;
+    }
     return 0;
 }
 
 /* Append ----------------------------------------------------------------------- */
+
+void asrv__stored_add(astored *st, partition *p, int64_t target)
+{
+    if (st->n == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 4;
+        st->p = xrealloc(st->p, (size_t)st->cap * sizeof(*st->p));
+        st->target = xrealloc(st->target, (size_t)st->cap * sizeof(*st->target));
+    }
+    st->p[st->n] = p;
+    st->target[st->n++] = target;
+}
+
+/* A confirmed message must survive a power loss, and so must the queue that
+ * holds it: without its declare record the partition is an orphan at the
+ * next start. The wait is needed only until __amqp_meta's first sync after
+ * the declare (then q->meta_end is 0). */
+void asrv__store_meta_wait(asrv *as, aqueue *q, astored *st)
+{
+    if (!q->meta_end || !as->meta)
+        return;
+    partition *mp = kvl_partition(as->meta);
+    if (log_durable_offset(mp->log) >= q->meta_end) {
+        q->meta_end = 0;
+        return;
+    }
+    for (int i = 0; i < st->n; i++) {
+        if (st->p[i] == mp) {
+            if (st->target[i] < q->meta_end)
+                st->target[i] = q->meta_end;
+            return;
+        }
+    }
+    asrv__stored_add(st, mp, q->meta_end);
+}
 
 int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m)
 {
@@ -278,10 +341,43 @@ static int load_record(const batch_record *r, void *arg)
     m->persistent = 1;
     asrv__msg_props(m); /* priority, expiration; TTLs count from the append */
     asrv__mem_charge(lc->as, m);
-    asrv__queue_push_t(q, m, 0, 0, r->offset, r->timestamp);
+    asrv__queue_push_t(q, m, r->offset < q->dend, 0, r->offset, r->timestamp);
     amsg_unref(m);
     lc->n++;
     return 0;
+}
+
+/* The ack state may refer to offsets past the partition's end after a power
+ * loss (file header): forget those and make that durable now, before a new
+ * message can reuse one of those offsets. */
+static void clamp_to_end(asrv *as, aqueue *q, int64_t end)
+{
+    int changed = 0;
+    if (q->floor > end) {
+        q->floor = end;
+        changed = 1;
+    }
+    size_t n = acked_lower_bound(q, end);
+    if (n < q->n_acked) {
+        q->n_acked = n;
+        changed = 1;
+    }
+    if (q->dend > end) {
+        q->dend = end;
+        changed = 1;
+    }
+    if (!changed)
+        return;
+    slog_warn("amqp: queue '%s': its ack state went past the end of its partition (%lld): "
+              "a power loss cut the partition; ack state cut back to it", q->name,
+              (long long)end);
+    write_acks(as, q);
+    if (as->meta) {
+        int rc = log_partition_sync_now(kvl_partition(as->meta)->log);
+        if (rc < 0)
+            slog_error("amqp: queue '%s': syncing %s failed (%s)", q->name,
+                       BROKER_AMQP_META_TOPIC, cn_strerror(rc));
+    }
 }
 
 static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
@@ -314,6 +410,7 @@ int asrv__store_open(asrv *as, aqueue *q)
     if (q->floor < start)
         q->floor = start;
     advance_floor(q);
+    clamp_to_end(as, q, end);
     load_ctx lc = {q, 0, as};
     batch_scratch *s = batch_scratch_new();
     uint8_t *buf = NULL;

@@ -92,6 +92,13 @@ typedef struct aqueue {
     size_t ready_bytes;          /* body bytes of the ready messages */
     int64_t last_used;           /* wall ms: x-expires counts from here */
     loop_timer xt;               /* head expiry and x-expires (armed while needed) */
+    /* Redelivered after a restart (ah_redeliver.c): every stored offset
+     * below dend may have been handed to a client; dend_written is the
+     * value in the last ack-state record written. */
+    int64_t dend, dend_written;
+    /* Confirms wait for the queue's own record too (ah_store.c): the
+     * __amqp_meta end after its declare (0: replayed, durable). */
+    int64_t meta_end;
 } aqueue;
 
 enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
@@ -152,6 +159,10 @@ struct asrv {
     int64_t alarm_logged_at;     /* last alarm change logged at info/warn (1 a second) */
     uint64_t alarm_flaps;        /* changes logged at debug since */
     loop_timer alarm_log;        /* logs the flaps' outcome */
+    /* Redelivered after a restart (ah_redeliver.c): deliveries held back
+     * until the ack-state record that covers them is written. */
+    struct net_resp **held;
+    int n_held, cap_held;
 };
 
 /* A delivery awaiting its ack (per channel, in tag order). */
@@ -331,6 +342,25 @@ void asrv__store_fini(asrv *as);
 void asrv__store_flush(asrv *as);
 /* ah_queue.c, for ah_store.c: write one __amqp_meta record (v NULL: tombstone). */
 void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t vl);
+
+/* Add a durability target (partition p durable up to target) to st. */
+void asrv__stored_add(astored *st, partition *p, int64_t target);
+/* A persistent message was appended to q: when q's declare record in
+ * __amqp_meta is not durable yet, add it to st (a confirm must not
+ * outrun the queue it names). */
+void asrv__store_meta_wait(asrv *as, aqueue *q, astored *st);
+/* Mark q dirty (its ack state is written by the next flush) and arm the flush. */
+void asrv__store_dirty(asrv *as, aqueue *q);
+
+/* ah_redeliver.c: which stored messages may have been delivered before a
+ * restart. Called with the response r that carries stored offset off of q
+ * to a client (basic.deliver, basic.get-ok), before it is made ready:
+ * raises q's delivered mark and returns 1 when r must wait for the flush
+ * that writes the mark (the flush then makes it ready), else 0 (the caller
+ * makes r ready). as NULL, q memory-only or off < 0: 0. */
+int asrv__redeliver_hold(asrv *as, aqueue *q, int64_t off, struct net_resp *r);
+/* The flush wrote every dirty mark: make the held responses ready. */
+void asrv__redeliver_release(asrv *as);
 
 /* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
 void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);

@@ -408,15 +408,23 @@ static int load_meta(broker *b)
 
 /* Timers and hooks -------------------------------------------------------- */
 
-static void flush_timer_cb(loop_timer *tm)
+static void flush_topics(topic *list)
 {
-    broker *b = tm->data;
-    for (topic *t = b->list; t; t = t->lnext)
+    for (topic *t = list; t; t = t->lnext)
         for (int32_t i = 0; i < t->n_parts; i++) {
             log_partition *lp = t->parts[i]->log;
             if (log_durable_offset(lp) < log_end_offset(lp))
                 log_sync_request(lp);
         }
+}
+
+/* Every log.flush.interval.ms: topics and internal partitions (kvlogs such
+ * as __amqp_meta, AMQP queue partitions) alike. */
+static void flush_timer_cb(loop_timer *tm)
+{
+    broker *b = tm->data;
+    flush_topics(b->list);
+    flush_topics(b->internal);
     loop_timer_start(b->l, tm, b->cfg->flush_interval_ms);
 }
 

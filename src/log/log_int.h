@@ -198,6 +198,9 @@ int log__should_roll_time(const log_partition *p, const log_segment *seg, int64_
 
 /* log_recover.c ------------------------------------------------------------ */
 int log__recover(log_partition *p);
+/* Write offset to the log-start file (opened on first use; synced by the
+ * next sync). 0 or -CN_E*. */
+int log__write_start(log_partition *p, int64_t offset);
 
 /* log_retention.c ---------------------------------------------------------- */
 /* Drop segs[0] (never the active one): unlink its files, free it, move

@@ -291,7 +291,18 @@ static void load_start(log_partition *p)
         slog_warn("recovery ignored invalid log start file dir=%s", p->dir);
         return;
     }
-    int64_t start = CN_MIN((int64_t)be_get64(b), p->log_end);
+    int64_t start = (int64_t)be_get64(b);
+    if (start > p->log_end) {
+        /* The file outlived the data it pointed past (a power loss cut the
+         * log's unsynced tail, the start write survived). New records will
+         * reuse the offsets up to it: write the end now (open syncs it),
+         * else the next open would take them as deleted. */
+        slog_warn("recovery: log start file says %lld, past the log end %lld; cut back "
+                  "dir=%s", (long long)start, (long long)p->log_end, p->dir);
+        start = p->log_end;
+        if (log__write_start(p, start) < 0)
+            slog_error("recovery: rewriting the log start file failed dir=%s", p->dir);
+    }
     while (p->n_segs > 1 && p->segs[1]->base <= start)
         log__delete_oldest(p, "log-start");
     p->log_start = CN_MAX(p->log_start, start);

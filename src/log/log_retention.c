@@ -71,7 +71,7 @@ int log_enforce_retention(log_partition *p, int64_t now_ms)
 }
 
 /* Write offset to the log-start file (opened on first use). 0 or -CN_E*. */
-static int write_start(log_partition *p, int64_t offset)
+int log__write_start(log_partition *p, int64_t offset)
 {
     if (p->start_fd < 0) {
         char path[LOG_PATH_MAX];
@@ -99,7 +99,7 @@ int log_delete_before(log_partition *p, int64_t offset)
         return -CN_ERANGE;
     if (offset <= p->log_start)
         return 0;
-    int rc = write_start(p, offset);
+    int rc = log__write_start(p, offset);
     if (rc < 0) {
         slog_warn("log start write failed dir=%s offset=%lld err=%d", p->dir,
                   (long long)offset, -rc);

@@ -30,12 +30,32 @@ the Kafka protocol, CRC-32C recomputed here):
 * the group's committed offsets are the last acknowledged commit (or a
   later one that was in flight at the crash).
 
+AMQP load runs alongside in every cycle (--no-amqp turns it off): a pika
+publisher with publisher confirms sends numbered persistent messages (body
+with a checksum, as the Kafka records) to the durable queue "crashq", and a
+pika consumer with manual acks (prefetch 50) records what it receives and
+acks each message; both reconnect after the crash. At each check, with the
+publisher paused and the consumer still draining:
+
+* every confirmed message has been delivered at least once (waited for up to
+  20 s), across the whole run: none lost;
+* every delivered body passes its checksum and was published by the harness;
+* with kill -9, a message delivered again must carry redelivered=True (the
+  broker writes its delivered mark before a delivery leaves); with
+  --power-loss the mark of the last flush window may be lost, so this is
+  only counted.
+
+Duplicates (messages delivered more than once: unacked at the crash, or
+acks the crash lost) are reported with the confirmed and delivered totals,
+not failed: AMQP acks have no confirmation.
+
 Prints "N cycles, 0 violations", or the first violation with the seed that
 reproduces the schedule, and exits 1. The schedule (kill times, pauses,
 settings) comes from the seed; thread timing does not.
 """
 import argparse
 import hashlib
+import logging
 import os
 import random
 import shutil
@@ -56,9 +76,14 @@ import kwire  # noqa: E402  (CRC-32C, batch parser, raw requests)
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+import pika  # noqa: E402
+import pika.exceptions  # noqa: E402
+
+logging.getLogger("pika").setLevel(logging.CRITICAL)  # reconnects are expected
 
 TOPIC = "crash"
 GROUP = "crash-g"
+AQUEUE = "crashq"
 
 
 class Violation(Exception):
@@ -100,10 +125,12 @@ class Broker:
         self.log_path = log_path
         self.port = free_port()
         self.bootstrap = "127.0.0.1:%d" % self.port
+        self.amqp_port = free_port() if args.amqp else None
         self.proc = None
 
     def start(self, settings, env_extra=None, wait=True):
-        argv = [self.bin, "--listen", self.bootstrap, "--amqp-listen", "off", "--data-dir",
+        amqp = "127.0.0.1:%d" % self.amqp_port if self.amqp_port else "off"
+        argv = [self.bin, "--listen", self.bootstrap, "--amqp-listen", amqp, "--data-dir",
                 self.data]
         for k, v in settings.items():
             argv += ["--set", "%s=%s" % (k, v)]
@@ -286,6 +313,181 @@ class ConsumerThread(threading.Thread):
             self.c.close()
         except KafkaException:
             pass
+
+
+
+# ------------------------------------------------------------------ AMQP load
+
+class AmqpState:
+    """What the AMQP clients were told and what they received (lock)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.published = set()     # every message id handed to basic_publish
+        self.confirmed = set()     # ids whose publish was confirmed (basic.ack)
+        self.delivered = {}        # id -> times delivered
+        self.deliveries = 0
+        self.flag_first = 0        # redelivered=True on a first delivery (allowed)
+        self.unflagged_again = 0   # delivered again with redelivered=False
+
+
+def amqp_connect(port):
+    params = pika.ConnectionParameters("127.0.0.1", port, connection_attempts=1,
+                                       socket_timeout=2, blocked_connection_timeout=None,
+                                       heartbeat=0)
+    return pika.BlockingConnection(params)
+
+
+AMQP_ERRORS = (pika.exceptions.AMQPError, OSError)
+
+
+class AmqpPublisher(threading.Thread):
+    """Numbered persistent messages with publisher confirms, in bursts."""
+
+    def __init__(self, port, ast, rng, run_ev, stop_ev):
+        super().__init__(daemon=True, name="amqp-publisher")
+        self.port, self.ast, self.rng = port, ast, rng
+        self.run_ev, self.stop_ev = run_ev, stop_ev
+        self.idle = threading.Event()
+        self.seq = 0
+        self.conn = self.ch = None
+
+    def drop(self):
+        try:
+            if self.conn is not None and self.conn.is_open:
+                self.conn.close()
+        except Exception:  # noqa: BLE001  (the broker is gone anyway)
+            pass
+        self.conn = self.ch = None
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            if not self.run_ev.is_set():
+                self.idle.set()
+                self.run_ev.wait(0.05)
+                continue
+            self.idle.clear()
+            try:
+                if self.ch is None:
+                    self.conn = amqp_connect(self.port)
+                    self.ch = self.conn.channel()
+                    self.ch.queue_declare(AQUEUE, durable=True)
+                    self.ch.confirm_delivery()
+                for _ in range(self.rng.randint(1, 5)):
+                    self.seq += 1
+                    rid = "q-%d" % self.seq
+                    body = make_value(rid, "y" * self.rng.randint(0, 300))
+                    with self.ast.lock:
+                        self.ast.published.add(rid)
+                    self.ch.basic_publish("", AQUEUE, body,
+                                          pika.BasicProperties(delivery_mode=2))
+                    with self.ast.lock:  # returned without NackError: confirmed
+                        self.ast.confirmed.add(rid)
+            except AMQP_ERRORS:
+                self.drop()  # the message in flight is in doubt: not confirmed
+                time.sleep(0.05)
+                continue
+            time.sleep(self.rng.random() * 0.02)
+        self.drop()
+
+
+class AmqpConsumer(threading.Thread):
+    """Manual acks, prefetch 50; records every delivery. Never pauses. Acks
+    lag (multiple=True up to the last tag, once 30 are pending or the oldest
+    is 200 ms old), so a crash finds deliveries unacked."""
+
+    def __init__(self, port, ast, power_loss, stop_ev):
+        super().__init__(daemon=True, name="amqp-consumer")
+        self.port, self.ast, self.power_loss, self.stop_ev = port, ast, power_loss, stop_ev
+        self.conn = self.ch = None
+        self.last_tag = self.n_unacked = 0
+        self.since = 0.0
+
+    def ack(self, force=False):
+        if self.n_unacked and (force or self.n_unacked >= 30 or
+                               time.time() - self.since >= 0.2):
+            self.ch.basic_ack(self.last_tag, multiple=True)
+            self.n_unacked = 0
+
+    def on_message(self, ch, m, props, body):
+        try:
+            rid = check_value(body)
+        except Violation as e:
+            raise_later.append(Violation("AMQP consumer got a corrupt message: %s" % e))
+            return
+        with self.ast.lock:
+            n = self.ast.delivered.get(rid, 0)
+            if rid not in self.ast.published:
+                raise_later.append(Violation("AMQP consumer got %s, which was never published"
+                                             % rid))
+            if n and not m.redelivered:
+                self.ast.unflagged_again += 1
+                if not self.power_loss:
+                    raise_later.append(Violation(
+                        "AMQP message %s delivered again with redelivered=False (kill -9 "
+                        "keeps the delivered mark)" % rid))
+            if not n and m.redelivered:
+                self.ast.flag_first += 1
+            self.ast.delivered[rid] = n + 1
+            self.ast.deliveries += 1
+        self.last_tag = m.delivery_tag
+        if not self.n_unacked:
+            self.since = time.time()
+        self.n_unacked += 1
+        self.ack()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            try:
+                if self.ch is None:
+                    self.n_unacked = 0
+                    self.conn = amqp_connect(self.port)
+                    self.ch = self.conn.channel()
+                    self.ch.queue_declare(AQUEUE, durable=True)
+                    self.ch.basic_qos(prefetch_count=50)
+                    self.ch.basic_consume(AQUEUE, self.on_message, auto_ack=False)
+                self.conn.process_data_events(time_limit=0.05)
+                self.ack()
+            except AMQP_ERRORS:
+                try:
+                    if self.conn is not None and self.conn.is_open:
+                        self.conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self.conn = self.ch = None
+                time.sleep(0.05)
+        try:
+            if self.conn is not None and self.conn.is_open:
+                self.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def amqp_check(ast, timeout=20.0):
+    """Every confirmed message delivered at least once (the consumer drains
+    while the publisher is paused)."""
+    deadline = time.time() + timeout
+    while True:
+        if raise_later:
+            raise raise_later[0]
+        with ast.lock:
+            missing = [r for r in ast.confirmed if r not in ast.delivered]
+        if not missing:
+            return
+        if time.time() > deadline:
+            missing.sort(key=lambda r: int(r.split("-")[1]))
+            raise Violation("AMQP: %d confirmed message(s) never delivered within %.0f s of the "
+                            "check, e.g. %s" % (len(missing), timeout, missing[:10]))
+        time.sleep(0.02)
+
+
+def amqp_summary(ast):
+    with ast.lock:
+        dups = sum(1 for n in ast.delivered.values() if n > 1)
+        return ("amqp: %d published, %d confirmed, %d delivered (%d deliveries), %d delivered "
+                "more than once, %d again without redelivered, %d first deliveries flagged "
+                "redelivered" % (len(ast.published), len(ast.confirmed), len(ast.delivered),
+                                 ast.deliveries, dups, ast.unflagged_again, ast.flag_first))
 
 
 # ------------------------------------------------------------------ reader
@@ -506,6 +708,8 @@ def main():
     ap.add_argument("--time-limit", type=float, default=0, help="stop after this many seconds (0: none)")
     ap.add_argument("--dir", default=None, help="data dir (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and broker log")
+    ap.add_argument("--no-amqp", dest="amqp", action="store_false",
+                    help="no AMQP publisher and consumer (Kafka load only)")
     args = ap.parse_args()
     if not args.bin:
         args.bin = os.path.join(REPO, "build-fault" if args.power_loss else "build", "cairn")
@@ -529,6 +733,8 @@ def main():
     st = State(args.partitions)
     checker = Checker(args.partitions, args.power_loss)
     run_ev, stop_ev = threading.Event(), threading.Event()
+    amqp_stop = threading.Event()
+    ast = AmqpState()
     threads = []
     t0 = time.time()
     done = 0
@@ -545,6 +751,10 @@ def main():
                    ProducerThread("one", "1", br.bootstrap, st, random.Random(prng.random()),
                                   args.partitions, run_ev, stop_ev),
                    ConsumerThread(br.bootstrap, st, run_ev, stop_ev)]
+        if args.amqp:
+            threads += [AmqpPublisher(br.amqp_port, ast, random.Random(prng.random()), run_ev,
+                                      stop_ev),
+                        AmqpConsumer(br.amqp_port, ast, args.power_loss, amqp_stop)]
         for t in threads:
             t.args_power = args.power_loss
             t.start()
@@ -572,6 +782,8 @@ def main():
             time.sleep(rng.uniform(0.2, 0.6))  # reconnect, deliver what was queued
             run_ev.clear()
             for t in threads:
+                if isinstance(t, AmqpConsumer):
+                    continue  # drains while the others are paused
                 if not t.idle.wait(15):
                     print("crash: cycle %d: %s still busy, checking anyway" % (cycle, t.name),
                           flush=True)
@@ -579,6 +791,8 @@ def main():
                 raise raise_later[0]
             barrier(br.bootstrap, st, args.partitions, cycle)
             total = checker.check(br.bootstrap, st)
+            if args.amqp:
+                amqp_check(ast)
             done = cycle
             if cycle % 10 == 0 or cycle == args.cycles:
                 print("crash: cycle %d, %d records in the log, %.0fs" % (cycle, total, time.time() - t0),
@@ -590,10 +804,16 @@ def main():
         stop_ev.set()
         run_ev.set()
         for t in threads:
-            t.join(30)
+            if not isinstance(t, AmqpConsumer):
+                t.join(30)
         br.stop()
         br.start(base_settings)
         checker.check(br.bootstrap, st)
+        if args.amqp:
+            amqp_check(ast)
+            amqp_stop.set()
+            for t in threads:
+                t.join(30)
         br.stop()
         ok = True
         with st.lock:
@@ -602,10 +822,14 @@ def main():
             n_com = sum(1 for p in st.commits for c in st.commits[p] if c[1])
         print("crash: checked %d acks=all and %d acks=1 acknowledged records, %d acknowledged "
               "commits" % (n_all, n_one, n_com))
+        if args.amqp:
+            print("crash: " + amqp_summary(ast))
         print("%d cycles, 0 violations (%s, seed %d, %.0fs)" % (done, kind, seed, time.time() - t0))
         return 0
     except Violation as e:
         print("VIOLATION in cycle %d: %s" % (cycle, e))
+        if args.amqp:
+            print("crash: " + amqp_summary(ast))
         print("reproduce the schedule with: /usr/bin/python3 tests/crash/crash.py %s--seed %d "
               "--cycles %d --bin %s" % ("--power-loss " if args.power_loss else "", seed, cycle, args.bin))
         print("broker log and data kept in %s" % work)
@@ -613,6 +837,7 @@ def main():
         return 1
     finally:
         stop_ev.set()
+        amqp_stop.set()
         run_ev.set()
         if br.proc and br.proc.poll() is None:
             br.proc.kill()

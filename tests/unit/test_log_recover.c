@@ -4,7 +4,8 @@
  * half-written segment left by a roll is emptied; every whole batch is kept;
  * a reopen after a clean close gives the same offsets and bytes; an old
  * segment that lost its tail drops the segments after the gap; a batch
- * damaged in place is kept and never served by log_read_verified. */
+ * damaged in place is kept and never served by log_read_verified; a
+ * log-start file past the log end is cut back to it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -298,6 +299,44 @@ static void test_flip_in_old_segment_not_served(void **state)
     tmpdir_remove(dir);
 }
 
+/* The log-start file points past the log end (a power loss cut the log's
+ * unsynced tail while the start write survived): open cuts the file back to
+ * the end, so records appended after it at the reused offsets are not taken
+ * as deleted at the next open. */
+static void test_start_file_past_end(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    log_options o = opts();
+    log_partition *p = NULL;
+    assert_int_equal(log_partition_open(dir, &o, NULL, &p), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(append_one(p, 150, 1, 100 + i, 0), i); /* one segment, 0-4 */
+    log_set_high_watermark(p, 5);
+    assert_int_equal(log_delete_before(p, 3), 0);
+    assert_int_equal(log_partition_sync_now(p), 0);
+    log_partition_close(p);
+    char path[512];
+    seg_file(dir, 0, ".log", path, sizeof(path));
+    assert_int_equal(truncate(path, 300), 0); /* offsets 0 and 1 remain */
+    assert_int_equal(log_partition_open(dir, &o, NULL, &p), 0);
+    assert_int_equal(log_end_offset(p), 2);
+    assert_int_equal(log_start_offset(p), 2);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(append_one(p, 150, 1, 200 + i, 0), 2 + i);
+    assert_int_equal(log_partition_sync_now(p), 0);
+    log_partition_close(p);
+    assert_int_equal(log_partition_open(dir, &o, NULL, &p), 0);
+    assert_int_equal(log_start_offset(p), 2); /* was 3: offset 2 silently gone */
+    assert_int_equal(log_end_offset(p), 5);
+    log_slice s;
+    assert_int_equal(log_read(p, 2, 5, 1, &s), 0);
+    assert_int_equal(s.len, 150);
+    log_slice_release(&s);
+    log_partition_close(p);
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_preallocated_segments_recover),
         cmocka_unit_test(test_gap_after_old_segment),
         cmocka_unit_test(test_flip_in_old_segment_not_served),
+        cmocka_unit_test(test_start_file_past_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
