@@ -457,130 +457,48 @@ static void on_publish(asrv_conn *ac, uint16_t ch, const amqp_basic_publish *m)
     cs->pending = 1;
 }
 
-/* Publisher confirms. Each publish in confirm mode gets an aconfirm, queued
- * on its channel in publish order; it is ready at once unless the message
- * was appended to queue partitions, then when every one of them is durable
- * up to the append (broker_wait_durable: one group-commit fsync serves all
- * publishers). Ready confirms at the head of the queue leave together: one
- * basic.ack with multiple=1 for a run (basic.nack when a sync failed). A
- * channel that goes away orphans its waiting confirms; the last wait's
- * callback frees them. */
-typedef struct aconfirm_wait {
-    durable_wait w;              /* first: the callback casts back */
-    struct aconfirm *cf;
-} aconfirm_wait;
-
-typedef struct aconfirm {
-    struct aconfirm *next;
+/* Publisher confirms. Each publish in confirm mode gets an entry in its
+ * channel's pending queue (ah_pending.c), in publish order; it is ready at
+ * once unless the message was appended to queue partitions, then when every
+ * one of them is durable up to the append (one group-commit fsync serves
+ * all publishers). Ready confirms at the head leave together: one basic.ack
+ * with multiple=1 for a run (basic.nack when a sync failed). */
+static void confirms_flush(asrv_conn *ac, uint16_t ch)
+{
+    achan *cs = chan_of(ac, ch);
+    if (!cs)
+        return;
     uint64_t seq;
-    int n_wait;                  /* partitions not durable yet */
     int failed;
-    int orphan;                  /* the channel is gone */
-    asrv_conn *ac;
-    uint16_t ch;
-    aconfirm_wait *waits;
-} aconfirm;
-
-static void confirm_free(aconfirm *cf)
-{
-    free(cf->waits);
-    free(cf);
-}
-
-static void confirms_flush(asrv_conn *ac, achan *cs)
-{
-    uint16_t ch = 0;
-    while (cs->cf_head && cs->cf_head->n_wait == 0) {
-        aconfirm *cf = cs->cf_head;
-        ch = cf->ch;
+    while (asrv__pending_peek(&cs->confirms, &seq, &failed)) {
         /* the run of ready confirms of the same kind */
-        aconfirm *last = cf;
-        while (last->next && last->next->n_wait == 0 && last->next->failed == cf->failed)
-            last = last->next;
-        uint64_t upto = last->seq;
-        int multiple = last != cf, failed = cf->failed;
-        cs->cf_head = last->next;
-        if (!cs->cf_head)
-            cs->cf_tail = NULL;
-        last->next = NULL;
-        while (cf) {
-            aconfirm *n = cf->next;
-            confirm_free(cf);
-            cf = n;
+        uint64_t upto = seq, s;
+        int n = 0, f;
+        while (asrv__pending_peek(&cs->confirms, &s, &f) && f == failed) {
+            upto = s;
+            asrv__pending_pop(&cs->confirms);
+            n++;
         }
         if (failed) {
             amqp_basic_nack nk;
             amqp_basic_nack_init(&nk);
             nk.delivery_tag = upto;
-            nk.multiple = (uint8_t)multiple;
+            nk.multiple = (uint8_t)(n > 1);
             asrv__send_method(ac, ch, AMQP_BASIC_NACK, &nk);
         } else {
             amqp_basic_ack a;
             amqp_basic_ack_init(&a);
             a.delivery_tag = upto;
-            a.multiple = (uint8_t)multiple;
+            a.multiple = (uint8_t)(n > 1);
             asrv__send_method(ac, ch, AMQP_BASIC_ACK, &a);
         }
     }
 }
 
-static void on_durable(durable_wait *w, int status)
-{
-    aconfirm *cf = ((aconfirm_wait *)w)->cf;
-    if (status < 0)
-        cf->failed = 1;
-    if (--cf->n_wait > 0)
-        return;
-    if (cf->orphan) {
-        confirm_free(cf);
-        return;
-    }
-    achan *cs = cf->ac->cs ? cf->ac->cs[cf->ch] : NULL;
-    if (cs && cf->ac->state == ASRV_OPEN)
-        confirms_flush(cf->ac, cs);
-}
-
 static void confirm_add(asrv_conn *ac, uint16_t ch, achan *cs, const astored *st)
 {
-    aconfirm *cf = xcalloc(1, sizeof(*cf));
-    cf->seq = cs->pub_seq;
-    cf->ac = ac;
-    cf->ch = ch;
-    cf->failed = st->failed;
-    if (cs->cf_tail)
-        cs->cf_tail->next = cf;
-    else
-        cs->cf_head = cf;
-    cs->cf_tail = cf;
-    if (st->n) {
-        cf->waits = xcalloc((size_t)st->n, sizeof(*cf->waits));
-        cf->n_wait = st->n + 1; /* + 1 while parking: a wait may fire at once */
-        for (int i = 0; i < st->n; i++) {
-            cf->waits[i].cf = cf;
-            cf->waits[i].w.target = st->target[i];
-            cf->waits[i].w.cb = on_durable;
-            broker_wait_durable(ac->as->core->b, st->p[i], &cf->waits[i].w);
-        }
-        cf->n_wait--;
-    }
-    if (cf->n_wait == 0)
-        confirms_flush(ac, cs);
-}
-
-/* The channel goes: its confirms are never sent. */
-static void confirms_orphan(achan *cs)
-{
-    aconfirm *cf = cs->cf_head;
-    while (cf) {
-        aconfirm *n = cf->next;
-        cf->next = NULL;
-        if (cf->n_wait > 0)
-            cf->orphan = 1; /* freed by its last wait */
-        else
-            confirm_free(cf);
-        cf = n;
-    }
-    cs->cf_head = cs->cf_tail = NULL;
+    if (asrv__pending_add(&cs->confirms, ac, ch, cs->pub_seq, st, confirms_flush))
+        confirms_flush(ac, ch);
 }
 
 static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
@@ -722,7 +640,7 @@ void asrv__chan_release(asrv_conn *ac, uint16_t ch)
         amsg_unref(un[i].m);
     }
     cs->n_unacked = 0;
-    confirms_orphan(cs);
+    asrv__pending_orphan(&cs->confirms);
     asrv__tx_release(cs);
     while (cs->n_cons)
         consumer_remove(ac, cs, cs->cons[cs->n_cons - 1]);

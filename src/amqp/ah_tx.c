@@ -44,28 +44,11 @@ typedef struct atx_pub {
     uint8_t mandatory;
 } atx_pub;
 
-struct atx_commit;
-
-typedef struct atx_wait {
-    durable_wait w;              /* first: the callback casts back */
-    struct atx_commit *c;
-} atx_wait;
-
-typedef struct atx_commit {
-    struct atx_commit *next;
-    int n_wait;                  /* partitions not durable yet */
-    int failed;                  /* an append or a sync failed */
-    int orphan;                  /* the channel is gone */
-    asrv_conn *ac;
-    uint16_t ch;
-    atx_wait *waits;
-} atx_commit;
-
 struct atx {
     atx_pub *pubs;               /* buffered publishes, in publish order */
     size_t n_pubs, cap_pubs;
     size_t bytes;                /* what they hold (bounded by ASRV_TX_MAX_BYTES) */
-    atx_commit *c_head, *c_tail; /* commits not answered yet, in commit order */
+    apending_q commits;          /* commits not answered yet, in commit order */
 };
 
 static size_t pub_cost(const amsg *m)
@@ -149,25 +132,18 @@ void asrv__tx_settle(asrv_conn *ac, uint16_t ch, achan *cs, const amqp_method *m
 
 /* Commit --------------------------------------------------------------------- */
 
-static void commit_free(atx_commit *c)
-{
-    free(c->waits);
-    free(c);
-}
-
 /* Answer the ready commits at the head of the channel's queue. */
-static void commits_flush(asrv_conn *ac, uint16_t ch, achan *cs)
+static void commits_flush(asrv_conn *ac, uint16_t ch)
 {
-    struct atx *t = cs->txs;
-    while (t->c_head && t->c_head->n_wait == 0) {
-        atx_commit *c = t->c_head;
-        t->c_head = c->next;
-        if (!t->c_head)
-            t->c_tail = NULL;
-        int failed = c->failed;
-        commit_free(c);
+    achan *cs = ac->cs ? ac->cs[ch] : NULL;
+    if (!cs || !cs->txs)
+        return;
+    uint64_t seq;
+    int failed;
+    while (asrv__pending_peek(&cs->txs->commits, &seq, &failed)) {
+        asrv__pending_pop(&cs->txs->commits);
         if (failed) {
-            /* releases the channel (and t): nothing more to do here */
+            /* releases the channel (and its atx): nothing more to do here */
             asrv__chan_error(ac, ch, AMQP_INTERNAL_ERROR, AMQP_CLASS_TX, 20,
                              "tx.commit: a message could not be stored or synced");
             return;
@@ -176,23 +152,6 @@ static void commits_flush(asrv_conn *ac, uint16_t ch, achan *cs)
         amqp_tx_commit_ok_init(&ok);
         asrv__send_method(ac, ch, AMQP_TX_COMMIT_OK, &ok);
     }
-}
-
-static void on_durable(durable_wait *w, int status)
-{
-    atx_commit *c = ((atx_wait *)w)->c;
-    if (status < 0)
-        c->failed = 1;
-    if (--c->n_wait > 0)
-        return;
-    if (c->orphan) {
-        commit_free(c);
-        return;
-    }
-    asrv_conn *ac = c->ac;
-    achan *cs = ac->cs ? ac->cs[c->ch] : NULL;
-    if (cs && cs->txs && ac->state == ASRV_OPEN)
-        commits_flush(ac, c->ch, cs);
 }
 
 /* Route the buffered publishes (returns for the unroutable mandatory ones),
@@ -250,30 +209,11 @@ static void on_commit(asrv_conn *ac, uint16_t ch, achan *cs)
     astored st = {0};
     commit_publishes(ac, ch, t, &st);
     commit_settles(ac, cs);
-    atx_commit *c = xcalloc(1, sizeof(*c));
-    c->ac = ac;
-    c->ch = ch;
-    c->failed = st.failed;
-    if (t->c_tail)
-        t->c_tail->next = c;
-    else
-        t->c_head = c;
-    t->c_tail = c;
-    if (st.n) {
-        c->waits = xcalloc((size_t)st.n, sizeof(*c->waits));
-        c->n_wait = st.n + 1; /* + 1 while parking: a wait may fire at once */
-        for (int i = 0; i < st.n; i++) {
-            c->waits[i].c = c;
-            c->waits[i].w.target = st.target[i];
-            c->waits[i].w.cb = on_durable;
-            broker_wait_durable(ac->as->core->b, st.p[i], &c->waits[i].w);
-        }
-        c->n_wait--;
-    }
+    int ready = asrv__pending_add(&t->commits, ac, ch, 0, &st, commits_flush);
     free(st.p);
     free(st.target);
-    if (c->n_wait == 0)
-        commits_flush(ac, ch, cs);
+    if (ready)
+        commits_flush(ac, ch);
 }
 
 static void on_rollback(asrv_conn *ac, uint16_t ch, achan *cs)
@@ -294,16 +234,7 @@ void asrv__tx_release(achan *cs)
     if (!t)
         return;
     drop_pubs(t);
-    atx_commit *c = t->c_head;
-    while (c) {
-        atx_commit *n = c->next;
-        c->next = NULL;
-        if (c->n_wait > 0)
-            c->orphan = 1; /* freed by its last wait */
-        else
-            commit_free(c);
-        c = n;
-    }
+    asrv__pending_orphan(&t->commits);
     free(t->pubs);
     free(t);
     cs->txs = NULL;

@@ -194,6 +194,12 @@ typedef struct aconsumer {
     struct astream_cur *scur;    /* streams (ah_stream.c): the read cursor, owned */
 } aconsumer;
 
+/* Replies waiting for durability, in order (ah_pending.c). */
+typedef struct apending apending;
+typedef struct apending_q {
+    apending *head, *tail;
+} apending_q;
+
 /* Per open channel: delivery tags, unacked deliveries, consumers, prefetch,
  * confirms and the content being assembled. */
 typedef struct achan {
@@ -207,7 +213,7 @@ typedef struct achan {
     uint32_t cons_unacked;       /* unacked consumer deliveries (by_consumer) on the channel */
     uint8_t confirm;             /* confirm.select done */
     uint64_t pub_seq;            /* publishes seen in confirm mode */
-    struct aconfirm *cf_head, *cf_tail; /* confirms not sent yet, in publish order */
+    apending_q confirms;         /* confirms not sent yet, in publish order (seq) */
     /* content assembly: a basic.publish waiting for its header and body */
     int pending;                 /* 0 none, 1 waiting header, 2 waiting body */
     char pub_exchange[256], pub_key[256];
@@ -361,6 +367,25 @@ void asrv__store_dirty(asrv *as, aqueue *q);
 int asrv__redeliver_hold(asrv *as, aqueue *q, int64_t off, struct net_resp *r);
 /* The flush wrote every dirty mark: make the held responses ready. */
 void asrv__redeliver_release(asrv *as);
+
+/* ah_pending.c: replies that wait for durability, in order per channel
+ * (publisher confirms, tx.commit-ok; contracts at the top of the file). */
+/* Called when an entry of (ac, ch) became ready (ac is OPEN): the owner
+ * looks its channel up (it may be gone) and takes the ready head run. */
+typedef void (*apending_ready_fn)(asrv_conn *ac, uint16_t ch);
+/* Add an entry carrying seq to q's tail; it waits until every partition of
+ * st is durable up to its target (failed when st->failed or a sync fails).
+ * 1 when it is ready already (the owner takes the ready heads now), else 0
+ * (ready(ac, ch) runs when its last wait fires). st is not kept. */
+int asrv__pending_add(apending_q *q, asrv_conn *ac, uint16_t ch, uint64_t seq, const astored *st,
+                      apending_ready_fn ready);
+/* 1 and the head's seq and failed flag when the head is ready, else 0. */
+int asrv__pending_peek(const apending_q *q, uint64_t *seq, int *failed);
+/* Free the head (it must be ready: asrv__pending_peek said 1). */
+void asrv__pending_pop(apending_q *q);
+/* The channel goes: waiting entries are freed by their last wait, ready
+ * ones now; q is empty after. */
+void asrv__pending_orphan(apending_q *q);
 
 /* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
 void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);
