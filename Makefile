@@ -63,13 +63,16 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cairn
 	./$(BUILD)/cairn
 
-# Every test: generated-code check, module floors, unit tests, the ASan+UBSan build of unit
+# Every test: generated-code check, module floors, the release and fault-injection builds
+# (integration tests that simulate a power loss run build-fault/cairn, so it must be
+# current before the first integration stage), unit tests, the ASan+UBSan build of unit
 # and integration tests, fuzz smoke, benchmark smoke, the integration tests
 # with real clients against the release build, then the crash harness smoke.
 test: deps
 	@$(MAKE) --no-print-directory gen-check
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory asan-test
 	@$(MAKE) --no-print-directory fuzz-smoke
