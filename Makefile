@@ -45,9 +45,12 @@ $(BUILD)/libcairn.a: $(LIB_OBJ)
 $(BUILD)/cairn: $(BUILD)/obj/src/main.o $(BUILD)/libcairn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A unit test may link one more library (UNIT_LIBS_<test>). libraft is linked
+# by its link test only until src/cluster uses it; then -lraft joins LDLIBS.
+UNIT_LIBS_test_raft_link := -lraft
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) $(UNIT_LIBS_$*) -lcmocka
 
 # Every tool links the shared load-generator code and its own client library.
 LG_COMMON          := tools/lg/lg_common.c
