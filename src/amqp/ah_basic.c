@@ -495,10 +495,66 @@ static void confirms_flush(asrv_conn *ac, uint16_t ch)
     }
 }
 
+/* Confirms that are ready at once (transient messages, nothing to sync)
+ * leave at the end of the loop pass: a burst of publishes read in one pass
+ * gets one basic.ack with multiple=1 instead of one ack each. */
+static void on_confirm_timer(loop_timer *t)
+{
+    asrv *as = t->data;
+    asrv_conn *ac;
+    while ((ac = as->confirm_due)) {
+        as->confirm_due = ac->due_next;
+        ac->due_next = NULL;
+        ac->due_linked = 0;
+        int n = ac->n_due;
+        ac->n_due = 0;
+        for (int i = 0; i < n; i++) {
+            uint16_t ch = ac->due_ch[i];
+            achan *cs = chan_of(ac, ch);
+            if (!cs || !cs->confirm_due)
+                continue; /* closed (and maybe reopened) since */
+            cs->confirm_due = 0;
+            if (ac->state == ASRV_OPEN)
+                confirms_flush(ac, ch);
+        }
+    }
+}
+
+void asrv__basic_init(asrv *as)
+{
+    loop_timer_init(&as->confirm_timer, on_confirm_timer, as);
+}
+
+void asrv__basic_fini(asrv *as)
+{
+    loop_timer_stop(as->l, &as->confirm_timer);
+    as->confirm_due = NULL;
+}
+
+static void confirm_due(asrv_conn *ac, uint16_t ch, achan *cs)
+{
+    if (cs->confirm_due)
+        return;
+    cs->confirm_due = 1;
+    if (ac->n_due == ac->cap_due) {
+        ac->cap_due = ac->cap_due ? ac->cap_due * 2 : 4;
+        ac->due_ch = xrealloc(ac->due_ch, (size_t)ac->cap_due * sizeof(*ac->due_ch));
+    }
+    ac->due_ch[ac->n_due++] = ch;
+    asrv *as = ac->as;
+    if (!ac->due_linked) {
+        ac->due_linked = 1;
+        ac->due_next = as->confirm_due;
+        as->confirm_due = ac;
+    }
+    if (!loop_timer_armed(&as->confirm_timer))
+        loop_timer_start(as->l, &as->confirm_timer, 0);
+}
+
 static void confirm_add(asrv_conn *ac, uint16_t ch, achan *cs, const astored *st)
 {
     if (asrv__pending_add(&cs->confirms, ac, ch, cs->pub_seq, st, confirms_flush))
-        confirms_flush(ac, ch);
+        confirm_due(ac, ch, cs);
 }
 
 static void publish_done(asrv_conn *ac, uint16_t ch, achan *cs)
@@ -662,6 +718,17 @@ void asrv__conn_release(asrv_conn *ac)
         for (uint32_t ch = 1; ch <= ac->channel_max; ch++)
             asrv__chan_release(ac, (uint16_t)ch);
     asrv *as = ac->as;
+    if (ac->due_linked && as) /* off the end-of-pass confirm list */
+        for (asrv_conn **pp = &as->confirm_due; *pp; pp = &(*pp)->due_next)
+            if (*pp == ac) {
+                *pp = ac->due_next;
+                break;
+            }
+    ac->due_linked = 0;
+    ac->due_next = NULL;
+    free(ac->due_ch);
+    ac->due_ch = NULL;
+    ac->n_due = ac->cap_due = 0;
     if (!as)
         return;
     for (int i = as->n_q - 1; i >= 0; i--) {

@@ -143,6 +143,8 @@ struct asrv {
     uint64_t next_qid;
     struct kvl *meta;            /* __amqp_meta (NULL when it could not be opened) */
     uint64_t gen;                /* server-named queues and consumer tags */
+    struct asrv_conn *confirm_due; /* connections with ready confirms to send */
+    loop_timer confirm_timer;    /* sends them at the end of the loop pass */
     struct astream_state *stream; /* streams (ah_stream.c): append listener, read buffers */
     loop_timer flush;            /* writes dirty ack states once per loop iteration */
     int flush_armed;
@@ -214,6 +216,7 @@ typedef struct achan {
     uint8_t confirm;             /* confirm.select done */
     uint64_t pub_seq;            /* publishes seen in confirm mode */
     apending_q confirms;         /* confirms not sent yet, in publish order (seq) */
+    uint8_t confirm_due;         /* ready confirms wait for the end of the loop pass */
     /* content assembly: a basic.publish waiting for its header and body */
     int pending;                 /* 0 none, 1 waiting header, 2 waiting body */
     char pub_exchange[256], pub_key[256];
@@ -253,6 +256,12 @@ typedef struct asrv_conn {
     loop *l;
     net_conn *c;
     uint64_t uid;                /* unique among this server's connections (as->gen) */
+    /* Confirms coalesced per loop pass (ah_basic.c): channels with ready
+     * confirms, and the link in as->confirm_due. */
+    uint16_t *due_ch;
+    int n_due, cap_due;
+    uint8_t due_linked;
+    struct asrv_conn *due_next;
     struct asrv_conn *prev, *next; /* in as->conns */
     asrv_state state;
     uint32_t frame_max;          /* largest whole frame accepted now */
@@ -390,6 +399,9 @@ void asrv__pending_orphan(apending_q *q);
 /* ah_basic.c: basic.* and confirm.* methods, content frames, delivery. */
 void ah_basic(asrv_conn *ac, uint16_t ch, const amqp_method *m);
 void ah_content(asrv_conn *ac, uint16_t ch, const amqp_frame *f);
+/* Set up / stop the end-of-pass confirm timer (asrv_new / asrv_free). */
+void asrv__basic_init(asrv *as);
+void asrv__basic_fini(asrv *as);
 /* Deliver ready messages of q to its consumers (round-robin, prefetch;
  * only the first with x-single-active-consumer; expired heads dropped). */
 void asrv__dispatch(aqueue *q);

@@ -72,6 +72,7 @@ asrv *asrv_new(core *c)
     wbuf_init(&as->props);
     build_props(&as->props);
     asrv__alarm_init(as); /* before meta_init: loaded messages are counted */
+    asrv__basic_init(as);
     asrv__meta_init(as);
     return as;
 }
@@ -82,6 +83,7 @@ void asrv_free(asrv *as)
         return;
     asrv__shutdown(as);
     asrv__meta_free(as);
+    asrv__basic_fini(as);
     asrv__alarm_fini(as);
     wbuf_fini(&as->props);
     free(as);
