@@ -770,14 +770,7 @@ static int meta_compact(void *arg, kvl_compaction *cx)
             continue;
         wbuf_reset(&k);
         wbuf_reset(&v);
-        bin_put_i8(&k, 'A');
-        bin_put_str(&k, cn_str_c("/"));
-        bin_put_i64(&k, (int64_t)q->id);
-        bin_put_i8(&v, 1);
-        bin_put_i64(&v, q->floor);
-        bin_put_i32(&v, (int32_t)q->n_acked);
-        for (size_t j = 0; j < q->n_acked; j++)
-            bin_put_i64(&v, q->acked[j]);
+        asrv__store_ack_record(q, &k, &v); /* the same record write_acks writes */
         rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
     }
     uint8_t one = 1;

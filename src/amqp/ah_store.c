@@ -144,20 +144,25 @@ static void ack_key(wbuf *k, uint64_t qid)
     bin_put_i64(k, (int64_t)qid);
 }
 
+void asrv__store_ack_record(const aqueue *q, wbuf *k, wbuf *v)
+{
+    ack_key(k, q->id);
+    /* version 2: int8 2, int64 floor, int32 n, n x int64 settled offset,
+     * int64 delivered end (the layout in the file header) */
+    bin_put_i8(v, 2);
+    bin_put_i64(v, q->floor);
+    bin_put_i32(v, (int32_t)q->n_acked);
+    for (size_t i = 0; i < q->n_acked; i++)
+        bin_put_i64(v, q->acked[i]);
+    bin_put_i64(v, q->dend);
+}
+
 static void write_acks(asrv *as, aqueue *q)
 {
     wbuf k, v;
     wbuf_init(&k);
     wbuf_init(&v);
-    ack_key(&k, q->id);
-    /* version 2: int8 2, int64 floor, int32 n, n x int64 settled offset,
-     * int64 delivered end (the layout in the file header) */
-    bin_put_i8(&v, 2);
-    bin_put_i64(&v, q->floor);
-    bin_put_i32(&v, (int32_t)q->n_acked);
-    for (size_t i = 0; i < q->n_acked; i++)
-        bin_put_i64(&v, q->acked[i]);
-    bin_put_i64(&v, q->dend);
+    asrv__store_ack_record(q, &k, &v);
     asrv__meta_write(as, k.buf, k.len, v.buf, (int32_t)v.len);
     q->dend_written = q->dend;
     wbuf_fini(&k);

@@ -348,6 +348,9 @@ int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m);
 void asrv__store_settled(asrv *as, aqueue *q, int64_t off);
 /* q is deleted: drop its partition (closed, directory removed) and its ack state. */
 void asrv__store_drop(asrv *as, aqueue *q);
+/* Encode q's ack-state record (key and value, the format in ah_store.c's
+ * header) into k and v: write_acks and __amqp_meta compaction both use it. */
+void asrv__store_ack_record(const aqueue *q, wbuf *k, wbuf *v);
 /* Replay of an ack-state record (value NULL: tombstone). 0 or -1. */
 int asrv__store_replay_acks(asrv *as, uint64_t qid, const uint8_t *v, int32_t len);
 void asrv__store_init(asrv *as);

@@ -209,3 +209,27 @@ def test_confirmed_messages_keep_their_queue_after_power_loss(broker_factory):
     assert b.proc.wait(20) == 137
     b.start()
     assert flags_after_restart(b, 'pq2', 3) == [(b'c0', False), (b'c1', False), (b'c2', False)]
+
+
+def test_delivered_mark_survives_metadata_compaction(broker_factory):
+    """The compaction of __amqp_meta rewrites each queue's ack state: it must
+    keep the delivered mark (it once wrote the version-1 record without it,
+    so a compaction made delivered messages come back redelivered=False)."""
+    b = broker_factory()
+    conn = connect(b)
+    ch = conn.channel()
+    ch.queue_declare('cmq', durable=True)
+    publish_confirmed(ch, 'cmq', [b'c0', b'c1', b'c2'])
+    m, _, body = ch.basic_get('cmq')                   # delivered, not acked
+    assert body == b'c0' and not m.redelivered
+    ch2 = conn.channel()
+    ch2.exchange_declare('cmx', 'direct', durable=True)
+    churn = 'k' * 200
+    for _ in range(2500):                              # metadata churn: a compaction
+        ch2.queue_bind('cmq', 'cmx', churn)
+        ch2.queue_unbind('cmq', 'cmx', churn)
+    assert '__amqp_meta: compacted' in b.log_text(1000000)
+    b.kill9()
+    b.start()
+    assert flags_after_restart(b, 'cmq', 3) == [(b'c0', True), (b'c1', False), (b'c2', False)]
+    b.stop()
