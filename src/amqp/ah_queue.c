@@ -7,28 +7,7 @@
  * served from a ring in memory per queue; durable queues also append their
  * persistent messages to a partition (ah_store.c), read back at start.
  *
- * __amqp_meta records (util/bin.h encodings: str = int16 length + bytes,
- * bytes = int32 length + bytes, big-endian integers). A removal is a
- * tombstone of the same key. Metadata writes go to the page cache at once
- * and are durable within the log flush window (declare-ok does not wait).
- *   exchange  key:   int8 'E', str vhost "/", str name
- *             value: int8 version (1, or 2 when declared with arguments),
- *                    int8 type (0 direct, 1 fanout, 2 topic, 3 headers),
- *                    int8 flags (1 auto-delete, 2 internal),
- *                    version 2 only: bytes declare arguments (field table;
- *                    alternate-exchange is taken from it at replay)
- *   queue     key:   int8 'Q', str vhost "/", str name
- *             value: int8 version 1, int64 queue id, int8 flags
- *                    (1 auto-delete), bytes declare arguments (field table)
- *   binding   key:   int8 'B', str vhost "/", str exchange, str queue,
- *                    str routing key, bytes arguments (field table)
- *             value: int8 version 1
- *   exchange-to-exchange binding (ah_xbind.c), kept when both ends are
- *   durable (built-in exchanges count as durable):
- *             key:   int8 'X', str vhost "/", str source exchange,
- *                    str destination exchange, str routing key,
- *                    bytes arguments (field table)
- *             value: int8 version 1
+ * The __amqp_meta records and their replay and compaction are in ah_meta.c.
  *
  * Pre-declared: the default exchange "" (direct; every queue is bound to
  * it under its own name, implicitly), amq.direct, amq.fanout, amq.topic,
@@ -41,7 +20,7 @@
  * queues are Kafka topics (ah_stream.c).
  *
  * Exchange-to-exchange bindings, alternate exchanges and the routing walk
- * over them live in ah_xbind.c; their records are written here. */
+ * over them live in ah_xbind.c; their records in ah_meta.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +30,6 @@
 #include "amqp/route.h"
 #include "kvlog/kvlog.h"
 #include "net/loop.h"
-#include "util/bin.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -85,151 +63,6 @@ void amsg_unref(amsg *m)
         free(m->buf);
         free(m);
     }
-}
-
-/* Persistence (__amqp_meta) ------------------------------------------------ */
-
-static int queue_persisted(const aqueue *q) { return q->durable && !q->exclusive; }
-static int exchange_persisted(const aexchange *x) { return x->durable && !x->builtin; }
-static int binding_persisted(const aexchange *x, const abinding *b)
-{
-    return x->durable && queue_persisted(b->q);
-}
-
-static void key_exchange(wbuf *k, const aexchange *x)
-{
-    bin_put_i8(k, 'E');
-    bin_put_str(k, cn_str_c("/"));
-    bin_put_str(k, (cn_str){x->name, x->name_len});
-}
-
-static void val_exchange(wbuf *v, const aexchange *x)
-{
-    bin_put_i8(v, x->args_len ? 2 : 1);
-    bin_put_i8(v, (int8_t)x->type);
-    bin_put_i8(v, (int8_t)((x->auto_delete ? 1 : 0) | (x->internal ? 2 : 0)));
-    if (x->args_len)
-        bin_put_bytes(v, (cn_bytes){x->args, (int32_t)x->args_len});
-}
-
-static void key_queue(wbuf *k, const aqueue *q)
-{
-    bin_put_i8(k, 'Q');
-    bin_put_str(k, cn_str_c("/"));
-    bin_put_str(k, (cn_str){q->name, q->name_len});
-}
-
-static void val_queue(wbuf *v, const aqueue *q)
-{
-    bin_put_i8(v, 1);
-    bin_put_i64(v, (int64_t)q->id);
-    bin_put_i8(v, (int8_t)(q->auto_delete ? 1 : 0));
-    bin_put_bytes(v, (cn_bytes){q->args, (int32_t)q->args_len});
-}
-
-static void key_binding(wbuf *k, const aexchange *x, const abinding *b)
-{
-    bin_put_i8(k, 'B');
-    bin_put_str(k, cn_str_c("/"));
-    bin_put_str(k, (cn_str){x->name, x->name_len});
-    bin_put_str(k, (cn_str){b->q->name, b->q->name_len});
-    bin_put_str(k, (cn_str){b->key, b->key_len});
-    bin_put_bytes(k, (cn_bytes){b->args, (int32_t)b->args_len});
-}
-
-static int xbind_persisted(const aexchange *src, const abinding *b)
-{
-    return src->durable && b->dx->durable;
-}
-
-static void key_xbind(wbuf *k, const aexchange *src, const abinding *b)
-{
-    bin_put_i8(k, 'X');
-    bin_put_str(k, cn_str_c("/"));
-    bin_put_str(k, (cn_str){src->name, src->name_len});
-    bin_put_str(k, (cn_str){b->dx->name, b->dx->name_len});
-    bin_put_str(k, (cn_str){b->key, b->key_len});
-    bin_put_bytes(k, (cn_bytes){b->args, (int32_t)b->args_len});
-}
-
-void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t vl)
-{
-    if (!as->meta)
-        return;
-    kvl_batch bt;
-    kvl_batch_init(&bt);
-    kvl_batch_add(&bt, k, (int32_t)kl, v, v ? vl : -1);
-    int rc = kvl_append(as->meta, &bt, loop_wall_ms(), NULL);
-    kvl_batch_fini(&bt);
-    if (rc < 0)
-        slog_error("amqp: writing %s failed (%s): the metadata change is not persisted",
-                   BROKER_AMQP_META_TOPIC, cn_strerror(rc));
-    else
-        kvl_maybe_compact(as->meta);
-}
-
-/* Append one record (value NULL: tombstone). */
-static void meta_write(asrv *as, const wbuf *k, const wbuf *v)
-{
-    asrv__meta_write(as, k->buf, k->len, v ? v->buf : NULL, v ? (int32_t)v->len : -1);
-}
-
-enum { META_PUT, META_DEL };
-
-static void meta_exchange(asrv *as, const aexchange *x, int op)
-{
-    if (!exchange_persisted(x))
-        return;
-    wbuf k, v;
-    wbuf_init(&k);
-    wbuf_init(&v);
-    key_exchange(&k, x);
-    val_exchange(&v, x);
-    meta_write(as, &k, op == META_PUT ? &v : NULL);
-    wbuf_fini(&k);
-    wbuf_fini(&v);
-}
-
-static void meta_queue(asrv *as, const aqueue *q, int op)
-{
-    if (!queue_persisted(q))
-        return;
-    wbuf k, v;
-    wbuf_init(&k);
-    wbuf_init(&v);
-    key_queue(&k, q);
-    val_queue(&v, q);
-    meta_write(as, &k, op == META_PUT ? &v : NULL);
-    wbuf_fini(&k);
-    wbuf_fini(&v);
-}
-
-static void meta_binding(asrv *as, const aexchange *x, const abinding *b, int op)
-{
-    if (!binding_persisted(x, b))
-        return;
-    wbuf k, v;
-    wbuf_init(&k);
-    wbuf_init(&v);
-    key_binding(&k, x, b);
-    bin_put_i8(&v, 1);
-    meta_write(as, &k, op == META_PUT ? &v : NULL);
-    wbuf_fini(&k);
-    wbuf_fini(&v);
-}
-
-void asrv__meta_xbind(asrv *as, const aexchange *src, const abinding *b, int put)
-{
-    if (!xbind_persisted(src, b))
-        return;
-    wbuf k, v;
-    wbuf_init(&k);
-    wbuf_init(&v);
-    key_xbind(&k, src, b);
-    bin_put_i8(&v, 1);
-    meta_write(as, &k, put ? &v : NULL);
-    wbuf_fini(&k);
-    wbuf_fini(&v);
 }
 
 /* Queues ------------------------------------------------------------------ */
@@ -348,19 +181,19 @@ aexchange *asrv__exchange_find(asrv *as, cn_str name)
     return exchange_find(as, name);
 }
 
-static void binding_free(abinding *b)
+void asrv__binding_free(abinding *b)
 {
     free(b->key);
     free(b->args);
 }
 
-static void exchange_free(aexchange *x)
+void asrv__exchange_free(aexchange *x)
 {
     for (int i = 0; i < x->n_b; i++)
-        binding_free(&x->b[i]);
+        asrv__binding_free(&x->b[i]);
     free(x->b);
     for (int i = 0; i < x->n_xb; i++)
-        binding_free(&x->xb[i]);
+        asrv__binding_free(&x->xb[i]);
     free(x->xb);
     free(x->args);
     free(x->ae);
@@ -373,14 +206,14 @@ static void exchange_remove(asrv *as, aexchange *x)
 {
     asrv__xbind_exchange_gone(as, x);
     for (int i = 0; i < x->n_b; i++)
-        meta_binding(as, x, &x->b[i], META_DEL);
-    meta_exchange(as, x, META_DEL);
+        asrv__meta_binding(as, x, &x->b[i], 0);
+    asrv__meta_exchange(as, x, 0);
     for (int i = 0; i < as->n_ex; i++)
         if (as->ex[i] == x) {
             as->ex[i] = as->ex[--as->n_ex];
             break;
         }
-    exchange_free(x);
+    asrv__exchange_free(x);
 }
 
 void asrv__exchange_remove(asrv *as, aexchange *x)
@@ -391,8 +224,8 @@ void asrv__exchange_remove(asrv *as, aexchange *x)
 /* Remove binding i of x; an auto-delete exchange goes with its last one. */
 static void binding_remove(asrv *as, aexchange *x, int i)
 {
-    meta_binding(as, x, &x->b[i], META_DEL);
-    binding_free(&x->b[i]);
+    asrv__meta_binding(as, x, &x->b[i], 0);
+    asrv__binding_free(&x->b[i]);
     x->b[i] = x->b[--x->n_b];
     if (x->auto_delete && x->n_b == 0 && x->n_xb == 0 && !x->builtin)
         exchange_remove(as, x);
@@ -404,7 +237,7 @@ void asrv__queue_delete(asrv *as, aqueue *q)
         return;
     q->deleted = 1;
     asrv__qx_fini(q); /* queue arguments: its timer */
-    meta_queue(as, q, META_DEL);
+    asrv__meta_queue(as, q, 0);
     for (int i = 0; i < as->n_ex; i++) {
         aexchange *x = as->ex[i];
         for (int j = x->n_b - 1; j >= 0; j--)
@@ -535,7 +368,7 @@ int asrv__route(asrv *as, const char *ex, int32_t ex_len, amsg *m, amqp_table he
 
 /* Exchanges --------------------------------------------------------------- */
 
-static aexchange *exchange_add(asrv *as, cn_str name, int type)
+aexchange *asrv__exchange_add(asrv *as, cn_str name, int type)
 {
     aexchange *x = xcalloc(1, sizeof(*x));
     x->name = dup_bytes(name.ptr, (size_t)slen(name));
@@ -564,7 +397,7 @@ static int exchange_type(cn_str t)
 
 static const char *const type_names[] = {"direct", "fanout", "topic", "headers"};
 
-static aqueue *queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
+aqueue *asrv__queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
 {
     aqueue *q = xcalloc(1, sizeof(*q));
     q->name = dup_bytes(name.ptr, (size_t)slen(name));
@@ -583,7 +416,7 @@ static aqueue *queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
     return q;
 }
 
-static void binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args)
+void asrv__binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args)
 {
     if (x->n_b == x->cap_b) {
         x->cap_b = x->cap_b ? x->cap_b * 2 : 8;
@@ -597,7 +430,7 @@ static void binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args)
     b->args_len = args.len;
 }
 
-static int binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args)
+int asrv__binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args)
 {
     for (int i = 0; i < x->n_b; i++) {
         const abinding *b = &x->b[i];
@@ -606,270 +439,6 @@ static int binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_ta
             return i;
     }
     return -1;
-}
-
-/* Replay of __amqp_meta --------------------------------------------------- */
-
-static int meta_on_record(void *arg, const batch_record *r, const char **why)
-{
-    asrv *as = arg;
-    bin_reader k, v;
-    bin_reader_init(&k, r->key, (size_t)r->key_len);
-    int kind = bin_i8(&k);
-    cn_str vhost = bin_str(&k);
-    if (kind == 'A') {
-        uint64_t qid = (uint64_t)bin_i64(&k);
-        if (k.err || bin_remaining(&k) || !cn_str_eq(vhost, "/") ||
-            asrv__store_replay_acks(as, qid, r->value_len < 0 ? NULL : r->value,
-                                    r->value_len) < 0) {
-            *why = "malformed ack state";
-            return -1;
-        }
-        return 0;
-    }
-    cn_str name = bin_str(&k);
-    if (k.err || !cn_str_eq(vhost, "/")) {
-        *why = "malformed key";
-        return -1;
-    }
-    int tomb = r->value_len < 0;
-    bin_reader_init(&v, r->value, tomb ? 0 : (size_t)r->value_len);
-    int version = tomb ? 0 : bin_i8(&v);
-    if (!tomb && version != 1 && !(kind == 'E' && version == 2)) {
-        *why = "unknown value version";
-        return -1;
-    }
-    if (kind == 'E') {
-        aexchange *x = exchange_find(as, name);
-        if (tomb) {
-            if (x && !x->builtin)
-                exchange_remove(as, x);
-            return 0;
-        }
-        int type = bin_i8(&v), flags = bin_i8(&v);
-        cn_bytes args = {NULL, 0};
-        if (version == 2)
-            args = bin_bytes(&v);
-        if (v.err || bin_remaining(&v) || type < AX_DIRECT || type > AX_HEADERS ||
-            args.len < 0) {
-            *why = "malformed exchange";
-            return -1;
-        }
-        if (!x)
-            x = exchange_add(as, name, type);
-        asrv__exchange_set_args(x, (amqp_table){args.ptr, (uint32_t)args.len});
-        x->type = type;
-        x->durable = 1;
-        x->auto_delete = flags & 1;
-        x->internal = (flags & 2) ? 1 : 0;
-        return 0;
-    }
-    if (kind == 'Q') {
-        aqueue *q = asrv__queue_find(as, name);
-        if (tomb) {
-            if (q)
-                asrv__queue_delete(as, q);
-            return 0;
-        }
-        uint64_t id = (uint64_t)bin_i64(&v);
-        int flags = bin_i8(&v);
-        cn_bytes args = bin_bytes(&v);
-        if (v.err || bin_remaining(&v) || args.len < 0) {
-            *why = "malformed queue";
-            return -1;
-        }
-        if (!q)
-            q = queue_add(as, name, id, (amqp_table){args.ptr, (uint32_t)args.len});
-        q->durable = 1;
-        q->auto_delete = flags & 1;
-        if (id >= as->next_qid)
-            as->next_qid = id + 1;
-        return 0;
-    }
-    if (kind == 'B') {
-        cn_str qname = bin_str(&k), key = bin_str(&k);
-        cn_bytes args = bin_bytes(&k);
-        if (k.err || bin_remaining(&k) || args.len < 0) {
-            *why = "malformed binding";
-            return -1;
-        }
-        aexchange *x = exchange_find(as, name);
-        aqueue *q = asrv__queue_find(as, qname);
-        if (!x || !q) {
-            *why = "binding of a missing exchange or queue";
-            return -1;
-        }
-        amqp_table at = {args.ptr, (uint32_t)args.len};
-        int i = binding_find(x, q, key, at);
-        if (tomb) {
-            if (i >= 0) {
-                binding_free(&x->b[i]);
-                x->b[i] = x->b[--x->n_b];
-            }
-        } else if (i < 0) {
-            binding_add(x, q, key, at);
-        }
-        return 0;
-    }
-    if (kind == 'X') {
-        cn_str dname = bin_str(&k), key = bin_str(&k);
-        cn_bytes args = bin_bytes(&k);
-        if (k.err || bin_remaining(&k) || args.len < 0) {
-            *why = "malformed exchange binding";
-            return -1;
-        }
-        aexchange *src = exchange_find(as, name), *dst = exchange_find(as, dname);
-        if (!src || !dst) {
-            *why = "exchange binding of a missing exchange";
-            return -1;
-        }
-        amqp_table at = {args.ptr, (uint32_t)args.len};
-        int i = asrv__xbind_find(src, dst, key, at);
-        if (tomb) {
-            if (i >= 0)
-                asrv__xbind_forget(src, i);
-        } else if (i < 0) {
-            asrv__xbind_add(src, dst, key, at);
-        }
-        return 0;
-    }
-    *why = "unknown record kind";
-    return -1;
-}
-
-static int meta_compact(void *arg, kvl_compaction *cx)
-{
-    asrv *as = arg;
-    wbuf k, v;
-    wbuf_init(&k);
-    wbuf_init(&v);
-    int rc = 0;
-    for (int i = 0; i < as->n_ex && !rc; i++) {
-        const aexchange *x = as->ex[i];
-        if (!exchange_persisted(x))
-            continue;
-        wbuf_reset(&k);
-        wbuf_reset(&v);
-        key_exchange(&k, x);
-        val_exchange(&v, x);
-        rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
-    }
-    for (int i = 0; i < as->n_q && !rc; i++) {
-        const aqueue *q = as->q[i];
-        if (!queue_persisted(q))
-            continue;
-        wbuf_reset(&k);
-        wbuf_reset(&v);
-        key_queue(&k, q);
-        val_queue(&v, q);
-        rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
-    }
-    for (int i = 0; i < as->n_q && !rc; i++) {
-        const aqueue *q = as->q[i];
-        if (!queue_persisted(q) || !q->p)
-            continue;
-        wbuf_reset(&k);
-        wbuf_reset(&v);
-        asrv__store_ack_record(q, &k, &v); /* the same record write_acks writes */
-        rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
-    }
-    uint8_t one = 1;
-    for (int i = 0; i < as->n_ex && !rc; i++) {
-        const aexchange *x = as->ex[i];
-        for (int j = 0; j < x->n_b && !rc; j++) {
-            if (!binding_persisted(x, &x->b[j]))
-                continue;
-            wbuf_reset(&k);
-            key_binding(&k, x, &x->b[j]);
-            rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, &one, 1);
-        }
-        for (int j = 0; j < x->n_xb && !rc; j++) {
-            if (!xbind_persisted(x, &x->xb[j]))
-                continue;
-            wbuf_reset(&k);
-            key_xbind(&k, x, &x->xb[j]);
-            rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, &one, 1);
-        }
-    }
-    wbuf_fini(&k);
-    wbuf_fini(&v);
-    return rc;
-}
-
-static int64_t meta_live_bytes(void *arg)
-{
-    asrv *as = arg;
-    int64_t n = 0;
-    for (int i = 0; i < as->n_ex; i++) {
-        n += 32 + as->ex[i]->name_len + as->ex[i]->args_len;
-        for (int j = 0; j < as->ex[i]->n_xb; j++)
-            n += 48 + as->ex[i]->name_len + as->ex[i]->xb[j].key_len +
-                 as->ex[i]->xb[j].dx->name_len + as->ex[i]->xb[j].args_len;
-        for (int j = 0; j < as->ex[i]->n_b; j++)
-            n += 48 + as->ex[i]->name_len + as->ex[i]->b[j].key_len +
-                 as->ex[i]->b[j].q->name_len + as->ex[i]->b[j].args_len;
-    }
-    for (int i = 0; i < as->n_q; i++)
-        n += 48 + as->q[i]->name_len + as->q[i]->args_len;
-    return n;
-}
-
-void asrv__meta_init(asrv *as)
-{
-    static const struct {
-        const char *name;
-        int type;
-    } builtin[] = {
-        {"", AX_DIRECT},           {"amq.direct", AX_DIRECT},   {"amq.fanout", AX_FANOUT},
-        {"amq.topic", AX_TOPIC},   {"amq.headers", AX_HEADERS}, {"amq.match", AX_HEADERS},
-    };
-    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
-        aexchange *x = exchange_add(as, cn_str_c(builtin[i].name), builtin[i].type);
-        x->durable = 1;
-        x->builtin = 1;
-    }
-    as->next_qid = 1;
-    asrv__store_init(as);
-    asrv__stream_init(as);
-    static const kvl_ops ops = {meta_on_record, meta_compact, meta_live_bytes};
-    int rc = kvl_open(as->core->b, BROKER_AMQP_META_TOPIC, &ops, as, &as->meta);
-    if (rc < 0) {
-        slog_error("amqp: cannot open %s (%s): durable exchanges, queues and bindings are "
-                   "neither replayed nor persisted",
-                   BROKER_AMQP_META_TOPIC, cn_strerror(rc));
-        as->meta = NULL;
-        return;
-    }
-    slog_info("amqp: %d exchanges, %d queues from %s", as->n_ex, as->n_q,
-              BROKER_AMQP_META_TOPIC);
-    /* Queue ids are never reused, even after a deleted queue's records are
-     * compacted away: start above the wall clock (ms x 1024). */
-    uint64_t clock_id = (uint64_t)loop_wall_ms() * 1024;
-    if (as->next_qid < clock_id)
-        as->next_qid = clock_id;
-    for (int i = 0; i < as->n_q; i++)
-        if (queue_persisted(as->q[i]))
-            asrv__store_open(as, as->q[i]);
-}
-
-void asrv__meta_free(asrv *as)
-{
-    asrv__store_flush(as); /* the last acks, synced by broker_close */
-    asrv__store_fini(as);
-    asrv__stream_fini(as);
-    kvl_close(as->meta); /* first: tearing down the tables is not a deletion */
-    as->meta = NULL;
-    for (int i = 0; i < as->n_q; i++)
-        as->q[i]->p = NULL; /* nor a reason to trim their partitions */
-    while (as->n_q)
-        asrv__queue_delete(as, as->q[as->n_q - 1]);
-    for (int i = 0; i < as->n_ex; i++)
-        exchange_free(as->ex[i]);
-    free(as->ex);
-    free(as->q);
-    as->ex = NULL;
-    as->q = NULL;
-    as->n_ex = as->n_q = 0;
 }
 
 static int reserved_name(cn_str name)
@@ -928,12 +497,12 @@ static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_
                 return;
             }
         } else {
-            x = exchange_add(as, m->exchange, type);
+            x = asrv__exchange_add(as, m->exchange, type);
             x->durable = m->durable;
             x->auto_delete = m->auto_delete;
             x->internal = m->internal;
             asrv__exchange_set_args(x, m->arguments);
-            meta_exchange(as, x, META_PUT);
+            asrv__meta_exchange(as, x, 1);
         }
     }
     if (!m->nowait) {
@@ -1076,14 +645,14 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
         }
         asrv__qx_touch(q);
     } else {
-        q = queue_add(as, name, as->next_qid++, m->arguments);
+        q = asrv__queue_add(as, name, as->next_qid++, m->arguments);
         q->durable = m->durable;
         q->exclusive = m->exclusive;
         q->auto_delete = m->auto_delete;
         q->owner = m->exclusive ? ac : NULL;
-        meta_queue(as, q, META_PUT);
+        asrv__meta_queue(as, q, 1);
         q->meta_end = as->meta ? kvl_end(as->meta) : 0;
-        if (queue_persisted(q))
+        if (asrv__queue_persisted(q))
             asrv__store_open(as, q);
     }
     if (!m->nowait)
@@ -1120,9 +689,9 @@ static void on_queue_bind(asrv_conn *ac, uint16_t ch, const amqp_queue_bind *m)
         asrv__conn_error(ac, AMQP_SYNTAX_ERROR, AMQP_CLASS_QUEUE, 20, "malformed arguments");
         return;
     }
-    if (binding_find(x, q, m->routing_key, m->arguments) < 0) {
-        binding_add(x, q, m->routing_key, m->arguments);
-        meta_binding(ac->as, x, &x->b[x->n_b - 1], META_PUT);
+    if (asrv__binding_find(x, q, m->routing_key, m->arguments) < 0) {
+        asrv__binding_add(x, q, m->routing_key, m->arguments);
+        asrv__meta_binding(ac->as, x, &x->b[x->n_b - 1], 1);
     }
     if (!m->nowait) {
         amqp_queue_bind_ok ok;
@@ -1139,7 +708,7 @@ static void on_queue_unbind(asrv_conn *ac, uint16_t ch, const amqp_queue_unbind 
     aexchange *x;
     if (bind_target(ac, ch, m->exchange, 50, &x) < 0)
         return;
-    int i = binding_find(x, q, m->routing_key, m->arguments);
+    int i = asrv__binding_find(x, q, m->routing_key, m->arguments);
     if (i >= 0)
         binding_remove(ac->as, x, i);
     amqp_queue_unbind_ok ok;

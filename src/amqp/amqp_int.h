@@ -358,8 +358,24 @@ void asrv__store_fini(asrv *as);
 /* Write the ack state of every dirty queue now (also done once per loop
  * iteration by the flush timer). */
 void asrv__store_flush(asrv *as);
-/* ah_queue.c, for ah_store.c: write one __amqp_meta record (v NULL: tombstone). */
+/* ah_meta.c: the __amqp_meta records (format at the top of ah_meta.c). */
+/* Write one record (v NULL: tombstone); compaction is checked after. */
 void asrv__meta_write(asrv *as, const void *k, size_t kl, const void *v, int32_t vl);
+/* Write (put 1) or tombstone (put 0) the record of x / q / binding b of x,
+ * when it is persisted (durable, not built-in; a binding: both ends). */
+void asrv__meta_exchange(asrv *as, const aexchange *x, int put);
+void asrv__meta_queue(asrv *as, const aqueue *q, int put);
+void asrv__meta_binding(asrv *as, const aexchange *x, const abinding *b, int put);
+/* A queue whose declaration and messages are stored: durable, not exclusive. */
+static inline int asrv__queue_persisted(const aqueue *q) { return q->durable && !q->exclusive; }
+/* ah_queue.c, for ah_meta.c's replay: the tables without metadata writes. */
+aexchange *asrv__exchange_add(asrv *as, cn_str name, int type);
+void asrv__exchange_free(aexchange *x);
+aqueue *asrv__queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args);
+void asrv__binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args);
+/* Index of queue binding (q, key, args) of x, or -1. */
+int asrv__binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args);
+void asrv__binding_free(abinding *b);
 
 /* Add a durability target (partition p durable up to target) to st. */
 void asrv__stored_add(astored *st, partition *p, int64_t target);
