@@ -309,8 +309,9 @@ void asrv__shutdown(asrv *as);
 
 /* ah_queue.c: exchange.* and queue.* methods; the routing tables. */
 void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m);
-/* Pre-declare the built-in exchanges, then open __amqp_meta and replay the
- * durable exchanges, queues and bindings. */
+/* ah_meta.c: pre-declare the built-in exchanges, then open __amqp_meta and
+ * replay the durable exchanges, queues and bindings; asrv__meta_free closes
+ * it and frees the tables. */
 void asrv__meta_init(asrv *as);
 void asrv__meta_free(asrv *as);
 /* Route m (exchange, routing key, headers) into every matching queue;
@@ -452,7 +453,7 @@ void asrv__exchange_remove(asrv *as, aexchange *x);
 /* 1 if binding b of exchange x (queue or exchange binding) matches m. */
 int asrv__binding_matches(const aexchange *x, const abinding *b, const amsg *m,
                           amqp_table headers);
-/* Write (put 1) or tombstone (put 0) the __amqp_meta record of
+/* ah_meta.c: write (put 1) or tombstone (put 0) the __amqp_meta record of
  * exchange-to-exchange binding b of src, when both ends are durable. */
 void asrv__meta_xbind(asrv *as, const aexchange *src, const abinding *b, int put);
 
