@@ -65,7 +65,10 @@ typedef void (*log_durable_cb)(log_partition *p, int64_t durable_offset, int sta
  * or corrupt tail is truncated to the last whole batch and logged (slog_warn),
  * and that segment's indexes are rebuilt. Indexes of older segments are loaded
  * and sanity-checked, and rebuilt from the log if missing or invalid.
- * Returns 0 or -CN_EIO / -CN_ENOMEM. */
+ * With opt->raft, the raft log is recovered too (section "Raft log").
+ * Returns 0 or -CN_EIO / -CN_ENOMEM, -CN_EINVAL (dir too long), or
+ * -CN_ECORRUPT (raft: raft.meta's anchor unreadable, or the first
+ * segment's .rindex lost after retention deleted the anchor's segment). */
 int log_partition_open(const char *dir, const log_options *opt, log_syncer *syncer,
                        log_partition **out);
 /* Close files (NULL is a no-op). Does not fsync: callers that want a clean
