@@ -647,6 +647,8 @@ static int cut(log_partition *p, int64_t offset, int64_t side_from, int recoveri
         seg->size = pos;
         seg->preallocated = 0;
         seg->unsynced = 1;
+        if (pos == 0)
+            seg->created_ms = -1; /* the roll clock starts at the next append */
         int rc = seg_cut_memory(p, seg);
         if (rc == 0)
             rc = log__index_write_all(p, seg) < 0 ? -CN_EIO : 0;
