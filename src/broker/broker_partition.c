@@ -23,6 +23,7 @@ void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
     o->retention_bytes = t->cfg.retention_bytes;
     o->index_interval_bytes = c->index_interval_bytes;
     o->preallocate = c->preallocate;
+    o->raft = 0; /* issue 12 step 2 turns it on */
 }
 
 /* Fire the waits of *list whose target is <= reached (all when status < 0,

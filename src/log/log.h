@@ -8,6 +8,11 @@
  *                                   u32 BE relative offset, u32 BE file position
  *   00000000000000000000.timeindex  time index, 12-byte entries:
  *                                   i64 BE max timestamp so far, u32 BE relative offset
+ *   00000000000000000000.rindex     (raft only) raft index of the segment's batches:
+ *                                   u64 BE index of the first batch, then one 8-byte
+ *                                   entry per .index entry (format in log_raft.c)
+ *   raft.meta                       (raft only) the side log: the anchor and the
+ *                                   non-batch Raft entries (format in log_raft.c)
  * The file name is the segment's base offset, 20 digits, zero padded.
  *
  * Threading: every function is loop-thread only, except inside the syncer
@@ -33,6 +38,10 @@ typedef struct log_options {
     int64_t retention_bytes;        /* delete oldest segments beyond this size; -1 = keep */
     int32_t index_interval_bytes;   /* an index entry at least every this many bytes */
     int preallocate;                /* reserve segment_bytes with fallocate on create */
+    int raft;                       /* the log is a Raft log (section "Raft log" below):
+                                     * keep .rindex files and raft.meta. Fixed at open (a
+                                     * directory is always opened with the same value);
+                                     * 0 writes no new file and costs nothing. */
 } log_options;
 
 /* A byte range of one segment file, for sendfile(). Holds a reference on the
@@ -56,7 +65,10 @@ typedef void (*log_durable_cb)(log_partition *p, int64_t durable_offset, int sta
  * or corrupt tail is truncated to the last whole batch and logged (slog_warn),
  * and that segment's indexes are rebuilt. Indexes of older segments are loaded
  * and sanity-checked, and rebuilt from the log if missing or invalid.
- * Returns 0 or -CN_EIO / -CN_ENOMEM. */
+ * With opt->raft, the raft log is recovered too (section "Raft log").
+ * Returns 0 or -CN_EIO / -CN_ENOMEM, -CN_EINVAL (dir too long), or
+ * -CN_ECORRUPT (raft: raft.meta's anchor unreadable, or the first
+ * segment's .rindex lost after retention deleted the anchor's segment). */
 int log_partition_open(const char *dir, const log_options *opt, log_syncer *syncer,
                        log_partition **out);
 /* Close files (NULL is a no-op). Does not fsync: callers that want a clean
@@ -158,6 +170,110 @@ int log_enforce_retention(log_partition *p, int64_t now_ms);
  * between the first segment's base and offset, never lose others. Returns
  * 0, -CN_ERANGE (offset < 0 or > high watermark), -CN_EIO or -CN_ENOSPC. */
 int log_delete_before(log_partition *p, int64_t offset);
+
+/* Raft log (opt.raft = 1) ---------------------------------------------------
+ *
+ * The partition is a Raft log: every record batch is one command entry (its
+ * term is the batch's partitionLeaderEpoch) and the entries that are not
+ * batches (configurations, barriers) live in the side log raft.meta, in the
+ * order of their raft index. The raft index of a batch is not stored in it:
+ * it follows from the anchor (raft.meta's first record: the entry just
+ * before the raft log, index 0 and term 0 at creation, and the offset where
+ * raft batches begin) by counting batches and side entries; .rindex files
+ * keep it per segment so that lookups need not walk from the anchor.
+ *
+ * The first open with raft = 1 rolls a non-empty active segment so that raft
+ * batches begin in a segment of their own (earlier ones are not entries)
+ * and writes the anchor. Recovery checks that every side entry sits at the
+ * index its position gives and that terms never go down, cuts the raft log
+ * at the first violation (logged), and rebuilds a .rindex that is missing or
+ * does not match its segment from the .log and raft.meta.
+ *
+ * Write ordering (what makes a power loss safe): a batch is never written
+ * while an earlier side entry or a truncation is not yet durable, so a lost
+ * side entry can never shift the indexes of batches that survived. Appends
+ * made meanwhile return -CN_EAGAIN; log_raft_busy() says when, and the
+ * durable callback tells when to retry. Side entries may follow each other
+ * freely. All functions: loop thread only. */
+
+typedef struct log_raft_entry {
+    int64_t index;
+    int64_t term;
+    int is_batch;                   /* 1: a record batch; 0: a side entry */
+    /* batch: */
+    int64_t offset;                 /* base offset */
+    int64_t next_offset;            /* last offset + 1 */
+    int64_t len;                    /* bytes (batchLength + 12) */
+    /* side entry: */
+    uint8_t type;                   /* the caller's type, 1..254 */
+    const uint8_t *payload;         /* valid until the next truncate or close */
+    uint32_t payload_len;
+} log_raft_entry;
+
+/* Append one batch that keeps the base offset and leader epoch already in it
+ * (a follower's copy of the leader's batch). The same checks as log_append,
+ * and: its base offset must be log_end (-CN_ERANGE otherwise, nothing
+ * written), its epoch >= 0 and, in raft mode, >= the last entry's term
+ * (-CN_EINVAL). Raft mode: -CN_EAGAIN while log_raft_busy() >= 1. Returns 0,
+ * or -CN_EIO/-CN_ENOSPC as log_append. Works without raft mode too. */
+int log_append_at(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms);
+
+/* Cut the tail: remove every batch at or after offset (which must be the
+ * base offset of a batch or log_end: -CN_EINVAL otherwise) and, in raft
+ * mode, every side entry after them (side entries positioned at offset,
+ * i.e. before that batch, stay). Segments after it are deleted, its segment
+ * is cut, its indexes rewritten; log_end becomes offset, and the high
+ * watermark and durable offset are lowered to it. -CN_ERANGE when offset <
+ * log_start, > log_end, or (raft) below the anchor's offset. The caller
+ * guarantees that nothing at or after offset is committed (Raft: only a
+ * follower, only above its commit index) and that no slice of the cut range
+ * is being used for anything but discarding. Not durable at once: the cut
+ * is synced by a sync job that this call requests; in raft mode appends
+ * return -CN_EAGAIN until then. A crash before that sync leaves, after
+ * recovery, either the cut log or a prefix of the old log that contains the
+ * cut log (how: log_raft.c). Returns 0, -CN_EIO (partition failed). */
+int log_truncate_from(log_partition *p, int64_t offset);
+
+/* Raft mode only (-CN_EINVAL otherwise). Append a side entry at index (must
+ * be the last index + 1: -CN_ERANGE otherwise) with term (>= the last
+ * term: -CN_EINVAL), type 1..254 and payload (copied; at most
+ * LOG_RAFT_META_MAX bytes) to raft.meta. Durable with the next sync job
+ * (call log_sync_request); until that sync completes batch appends return
+ * -CN_EAGAIN. Returns 0, -CN_EAGAIN (a truncation is not yet durable),
+ * -CN_EIO or -CN_ENOSPC. */
+#define LOG_RAFT_META_MAX (1 << 20)
+int log_raft_append_meta(log_partition *p, int64_t index, int64_t term, uint8_t type,
+                         const uint8_t *payload, uint32_t len);
+
+/* Truncate the raft log from index (the entry at index and all after it):
+ * a batch cuts as log_truncate_from(its offset); a side entry cuts the side
+ * entries from it on and the batches after it. The same contract, return
+ * values and durability as log_truncate_from; index = last index + 1 is a
+ * no-op; -CN_ERANGE when index <= the anchor index, > last index + 1, or
+ * names an entry deleted below the log start. */
+int log_raft_truncate(log_partition *p, int64_t index);
+
+/* The entry at index. Returns 0, -CN_ERANGE when index <= the anchor index
+ * or > the last index, -CN_ENOENT when it was deleted below the log start,
+ * -CN_EIO (read error or inconsistent files), -CN_EINVAL (not raft mode). */
+int log_raft_entry_at(log_partition *p, int64_t index, log_raft_entry *out);
+
+/* Raft index and term of the batch that holds offset. Returns 0, -CN_ERANGE
+ * when offset is outside [max(log_start, anchor offset), log_end), -CN_EIO,
+ * -CN_EINVAL (not raft mode). */
+int log_raft_index_of(log_partition *p, int64_t offset, int64_t *out_index, int64_t *out_term);
+
+/* Index and term of the last entry (the anchor's when the raft log is
+ * empty). Raft mode only (else both 0). */
+void log_raft_last(const log_partition *p, int64_t *out_index, int64_t *out_term);
+/* The anchor: index and term of the entry just before the raft log, and the
+ * offset where its batches begin. Raft mode only (else all 0). */
+void log_raft_anchor(const log_partition *p, int64_t *out_index, int64_t *out_term,
+                     int64_t *out_offset);
+/* 0: appends allowed; 1: batch appends wait for a sync (a side entry or a
+ * cut of raft.meta is not durable yet); 2: every append waits (a truncation
+ * is not durable yet). Always 0 without raft mode. */
+int log_raft_busy(const log_partition *p);
 
 /* Syncer threads ----------------------------------------------------------- */
 

@@ -70,7 +70,25 @@ typedef struct log_segment {
     size_t n_idx, cap_idx;
     log_tidx_ent *tidx;
     size_t n_tidx, cap_tidx;
+    /* Raft mode only (log_raft.c); 0/NULL/-1 otherwise. */
+    int ridx_fd;                   /* .rindex, -1 when closed */
+    int64_t rfirst;                /* raft index of the first batch, 0 = none (yet) */
+    int64_t rlast;                 /* raft index of the last batch, 0 = none */
+    int64_t rlast_term;            /* its term (epoch) */
+    uint32_t *ridx;                /* ridx[j]: raft index of the batch at idx[j], minus rfirst */
+    size_t n_ridx, cap_ridx;       /* n_ridx == n_idx once rfirst is set */
 } log_segment;
+
+/* A side entry of raft.meta, in memory (log_raft.c). */
+typedef struct log_rmeta {
+    int64_t index;
+    int64_t term;
+    int64_t offset;                /* log_end when appended: it sits before that batch */
+    int64_t file_pos;              /* of its record in raft.meta */
+    uint8_t type;
+    uint32_t len;
+    uint8_t *payload;              /* malloc'd, NULL when len == 0 */
+} log_rmeta;
 
 /* One fsync job; embedded in its partition (one in flight at most). */
 typedef struct log_sync_job {
@@ -81,6 +99,7 @@ typedef struct log_sync_job {
     size_t n_data;                 /* fds[0..n_data) get fdatasync, the rest fsync */
     int64_t target;                /* log_end at submit */
     int64_t start_target;          /* log_start at submit */
+    uint64_t hold_seq;             /* raft: p->hold_seq at submit */
     int status;                    /* 0 or -CN_E*, written by the syncer */
 } log_sync_job;
 
@@ -106,6 +125,19 @@ struct log_partition {
     int64_t start_durable;         /* log_start covered by the last completed sync */
     log_sync_job job;
     uint8_t *rbuf;                 /* LOG_READ_CHUNK bytes for header walks */
+    /* Raft mode (opt.raft at open; log_raft.c). */
+    int raft;
+    int meta_fd;                   /* raft.meta, -1 when not open */
+    int64_t meta_size;             /* bytes of valid records */
+    int meta_unsynced;
+    log_rmeta *rm;                 /* side entries by index (and offset) */
+    size_t n_rm, cap_rm;
+    int64_t anchor_index, anchor_term, anchor_off;
+    int64_t rlast, rlast_term;     /* last entry (anchor when none) */
+    int hold;                      /* log_raft_busy(): 0, 1 or 2 */
+    uint64_t hold_seq;             /* bumped by each event that sets hold */
+    int64_t meta_cut_pos;          /* hold 2: cut raft.meta here once the .log cut is
+                                    * durable; -1 none */
 };
 
 /* Parsed batch header fields the log uses. */
@@ -210,6 +242,21 @@ void log__delete_oldest(log_partition *p, const char *reason);
 /* log_read.c --------------------------------------------------------------- */
 /* Index of the segment that may hold offset (largest base <= offset). */
 size_t log__seg_find(const log_partition *p, int64_t offset);
+
+/* log_raft.c --------------------------------------------------------------- */
+/* Open raft.meta, rebuild or check .rindex files, check the side entries
+ * against the batches (cutting the raft log at the first inconsistency).
+ * After log__recover; open syncs afterwards. 0 or -CN_E*. */
+int log__raft_recover(log_partition *p);
+/* A batch of len bytes at pos with epoch was just appended to seg (mask as
+ * from log__index_track). Writes .rindex. 0 or -errno (then nothing changed
+ * in memory; the caller undoes the append). */
+int log__raft_track(log_partition *p, log_segment *seg, int64_t pos, int64_t epoch, int mask);
+int log__raft_seg_open(log_partition *p, log_segment *seg);  /* create an empty .rindex */
+void log__raft_free(log_partition *p);
+/* Sync job hooks: a completed job (status 0) with hold_seq may lift or
+ * advance the hold; sync_now lifts it. 0 or -CN_EIO. */
+int log__raft_synced(log_partition *p, uint64_t hold_seq, int blocking);
 
 /* log_sync.c --------------------------------------------------------------- */
 void log__partition_free(log_partition *p);     /* memory only; files closed */

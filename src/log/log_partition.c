@@ -50,6 +50,9 @@ int log_partition_open(const char *dir, const log_options *opt, log_syncer *sync
     p->dir = xstrdup(dir);
     p->dir_fd = -1;
     p->start_fd = -1;
+    p->meta_fd = -1;
+    p->meta_cut_pos = -1;
+    p->raft = opt->raft != 0;
     p->opt = *opt;
     p->syncer = syncer;
     p->rbuf = xmalloc(LOG_READ_CHUNK);
@@ -65,6 +68,8 @@ int log_partition_open(const char *dir, const log_options *opt, log_syncer *sync
         goto fail;
     }
     rc = log__recover(p);
+    if (rc == 0 && p->raft)
+        rc = log__raft_recover(p);
     if (rc < 0)
         goto fail;
     /* What recovery kept is what counts as durable: make it so. */
@@ -95,6 +100,9 @@ void log_partition_close(log_partition *p)
     if (p->start_fd >= 0)
         close(p->start_fd);
     p->start_fd = -1;
+    if (p->meta_fd >= 0)
+        close(p->meta_fd);
+    p->meta_fd = -1;
     if (p->sync_inflight) {
         p->dead = 1; /* the syncer's drain frees it */
         return;
@@ -127,6 +135,7 @@ void log_partition_destroy(log_partition *p)
 void log_partition_set_options(log_partition *p, const log_options *opt)
 {
     p->opt = *opt;
+    p->opt.raft = p->raft; /* fixed at open */
 }
 
 void log_partition_set_durable_cb(log_partition *p, log_durable_cb cb, void *arg)
@@ -185,8 +194,10 @@ static int should_roll(const log_partition *p, const log_segment *seg, size_t le
            p->log_end + lod - seg->base > (int64_t)INT32_MAX;
 }
 
-int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
-               int64_t *out_base_offset)
+/* log_append and log_append_at. keep: the batch's base offset must be
+ * log_end and its epoch stays; otherwise both are stamped. */
+static int append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms, int keep,
+                  int64_t *out_base_offset)
 {
     if (p->failed)
         return -CN_EIO;
@@ -195,6 +206,20 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
     int32_t lod = (int32_t)be_get32(batch + BATCH_OFF_LAST_OFFSET_DELTA);
     if (lod < 0)
         return -CN_EINVAL;
+    int32_t epoch = p->epoch;
+    if (keep) {
+        if ((int64_t)be_get64(batch + BATCH_OFF_BASE_OFFSET) != p->log_end)
+            return -CN_ERANGE;
+        epoch = (int32_t)be_get32(batch + BATCH_OFF_LEADER_EPOCH);
+        if (epoch < 0)
+            return -CN_EINVAL;
+    }
+    if (p->raft) {
+        if (p->hold)
+            return -CN_EAGAIN; /* a side entry or a cut is not durable yet */
+        if (epoch < p->rlast_term)
+            return -CN_EINVAL;
+    }
     log_segment *seg = log__active(p);
     if (should_roll(p, seg, len, lod, now_ms)) {
         int rc = log__roll(p);
@@ -203,8 +228,10 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
         seg = log__active(p);
     }
     int64_t base = p->log_end;
-    be_put64(batch + BATCH_OFF_BASE_OFFSET, (uint64_t)base);
-    be_put32(batch + BATCH_OFF_LEADER_EPOCH, (uint32_t)p->epoch);
+    if (!keep) {
+        be_put64(batch + BATCH_OFF_BASE_OFFSET, (uint64_t)base);
+        be_put32(batch + BATCH_OFF_LEADER_EPOCH, (uint32_t)epoch);
+    }
     int64_t old_max_ts = seg->max_ts, old_since = seg->bytes_since_idx;
     int rc = log__pwrite_all(seg->file->fd, batch, len, seg->size);
     if (rc < 0)
@@ -213,6 +240,8 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
     int mask = log__index_track(seg, base, seg->size, (int64_t)len, max_ts,
                                 p->opt.index_interval_bytes);
     rc = log__index_append_files(seg, mask);
+    if (rc == 0 && p->raft)
+        rc = log__raft_track(p, seg, seg->size, epoch, mask);
     if (rc < 0)
         return append_fail(p, seg, -rc, mask, old_max_ts, old_since);
     if (seg->verified == seg->size)
@@ -225,4 +254,16 @@ int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
     p->log_end = base + lod + 1;
     *out_base_offset = base;
     return 0;
+}
+
+int log_append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms,
+               int64_t *out_base_offset)
+{
+    return append(p, batch, len, now_ms, 0, out_base_offset);
+}
+
+int log_append_at(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms)
+{
+    int64_t base;
+    return append(p, batch, len, now_ms, 1, &base);
 }

@@ -264,6 +264,8 @@ static void remove_orphans(log_partition *p)
         int64_t base = parse_name(de->d_name, ".index");
         if (base < 0)
             base = parse_name(de->d_name, ".timeindex");
+        if (base < 0 && p->raft)
+            base = parse_name(de->d_name, ".rindex");
         if (base < 0)
             continue;
         size_t i = log__seg_find(p, base);
@@ -396,6 +398,7 @@ int log__recover(log_partition *p)
         seg->file = log__file_new(fd);
         seg->idx_fd = -1;
         seg->tidx_fd = -1;
+        seg->ridx_fd = -1;
         seg->max_ts = -1;
         seg->created_ms = -1;
         seg->bad_logged = -1;

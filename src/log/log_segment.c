@@ -1,5 +1,6 @@
 /* Segment files: naming, creation, trimming, unlinking, and rolling the active
- * segment. A segment is <dir>/<base, 20 digits>.{log,index,timeindex}. With
+ * segment. A segment is <dir>/<base, 20 digits>.{log,index,timeindex} (and
+ * .rindex in raft mode). With
  * preallocate the .log is fallocated to segment_bytes on creation (the tail
  * of the file then reads as zeros, where recovery stops) and trimmed to its
  * real length when it stops being active or the partition closes. A roll
@@ -24,9 +25,9 @@ void log__seg_path(const log_partition *p, int64_t base, const char *ext, char *
 
 static void seg_unlink_files(const log_partition *p, int64_t base)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    static const char *const exts[] = {".log", ".index", ".timeindex", ".rindex"};
     char path[LOG_PATH_MAX];
-    for (size_t i = 0; i < CN_ARRAY_LEN(exts); i++) {
+    for (size_t i = 0; i < CN_ARRAY_LEN(exts) - (p->raft ? 0 : 1); i++) {
         log__seg_path(p, base, exts[i], path, sizeof(path));
         unlink(path);
     }
@@ -40,6 +41,7 @@ int log__seg_create(log_partition *p, int64_t base, log_segment **out)
     seg->base = base;
     seg->idx_fd = -1;
     seg->tidx_fd = -1;
+    seg->ridx_fd = -1;
     seg->max_ts = -1;
     seg->created_ms = -1;
     seg->bad_logged = -1;
@@ -62,6 +64,11 @@ int log__seg_create(log_partition *p, int64_t base, log_segment **out)
     if (seg->tidx_fd < 0) {
         rc = -errno;
         goto fail;
+    }
+    if (p->raft) {
+        rc = log__raft_seg_open(p, seg);
+        if (rc < 0)
+            goto fail;
     }
     if (p->opt.preallocate && p->opt.segment_bytes > 0) {
         if (fallocate(fd, 0, 0, (off_t)p->opt.segment_bytes) == 0)
@@ -90,9 +97,12 @@ void log__seg_free(log_segment *seg)
         close(seg->idx_fd);
     if (seg->tidx_fd >= 0)
         close(seg->tidx_fd);
+    if (seg->ridx_fd >= 0)
+        close(seg->ridx_fd);
     log__file_unref(seg->file);
     free(seg->idx);
     free(seg->tidx);
+    free(seg->ridx);
     free(seg);
 }
 

@@ -181,7 +181,12 @@ static void job_complete(log_partition *p)
         p->durable = CN_MAX(p->durable, job->target);
         p->start_durable = CN_MAX(p->start_durable, job->start_target);
         log__close_synced_indexes(p);
-        if (p->sync_again) {
+        int r = log__raft_synced(p, job->hold_seq, 0);
+        if (r < 0)
+            status = r;
+        else if (r > 0)
+            p->sync_again = 1;
+        if (p->sync_again && !p->failed) {
             p->sync_again = 0;
             log_sync_request(p);
         }
@@ -233,6 +238,7 @@ static int job_build(log_partition *p)
     job->p = p;
     job->target = p->log_end;
     job->start_target = p->log_start;
+    job->hold_seq = p->hold_seq;
     int rc = 0;
     for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
         log_segment *seg = p->segs[i];
@@ -243,9 +249,13 @@ static int job_build(log_partition *p)
             rc = job_add(job, seg->idx_fd);
         if (rc == 0 && seg->tidx_fd >= 0)
             rc = job_add(job, seg->tidx_fd);
+        if (rc == 0 && seg->ridx_fd >= 0)
+            rc = job_add(job, seg->ridx_fd);
     }
     if (rc == 0 && p->start_unsynced && p->start_fd >= 0)
         rc = job_add(job, p->start_fd);
+    if (rc == 0 && p->meta_unsynced && p->meta_fd >= 0)
+        rc = job_add(job, p->meta_fd);
     job->n_data = job->n_fds;
     if (rc == 0 && p->dir_unsynced)
         rc = job_add(job, p->dir_fd);
@@ -260,6 +270,7 @@ static int job_build(log_partition *p)
     for (size_t i = 0; i < p->n_segs; i++)
         p->segs[i]->unsynced = 0;
     p->start_unsynced = 0;
+    p->meta_unsynced = 0;
     p->dir_unsynced = 0;
     return 0;
 }
@@ -317,10 +328,13 @@ int log_partition_sync_now(log_partition *p)
         log_segment *seg = p->segs[i];
         if (fault_fdatasync(seg->file->fd) < 0 ||
             (seg->idx_fd >= 0 && fault_fdatasync(seg->idx_fd) < 0) ||
-            (seg->tidx_fd >= 0 && fault_fdatasync(seg->tidx_fd) < 0))
+            (seg->tidx_fd >= 0 && fault_fdatasync(seg->tidx_fd) < 0) ||
+            (seg->ridx_fd >= 0 && fault_fdatasync(seg->ridx_fd) < 0))
             rc = -errno;
     }
     if (rc == 0 && p->start_fd >= 0 && fault_fdatasync(p->start_fd) < 0)
+        rc = -errno;
+    if (rc == 0 && p->meta_fd >= 0 && fault_fdatasync(p->meta_fd) < 0)
         rc = -errno;
     if (rc == 0 && fsync(p->dir_fd) < 0)
         rc = -errno;
@@ -333,9 +347,12 @@ int log_partition_sync_now(log_partition *p)
         for (size_t i = 0; i < p->n_segs; i++)
             p->segs[i]->unsynced = 0;
         p->start_unsynced = 0;
+        p->meta_unsynced = 0;
         p->dir_unsynced = 0;
         log__close_synced_indexes(p);
     }
+    if (log__raft_synced(p, 0, 1) < 0)
+        return -CN_EIO;
     p->durable = CN_MAX(p->durable, p->log_end);
     p->start_durable = CN_MAX(p->start_durable, p->log_start);
     return 0;
@@ -351,13 +368,17 @@ void log__close_synced_indexes(log_partition *p)
             close(seg->idx_fd);
         if (seg->tidx_fd >= 0)
             close(seg->tidx_fd);
+        if (seg->ridx_fd >= 0)
+            close(seg->ridx_fd);
         seg->idx_fd = -1;
         seg->tidx_fd = -1;
+        seg->ridx_fd = -1;
     }
 }
 
 void log__partition_free(log_partition *p)
 {
+    log__raft_free(p);
     free(p->job.fds);
     free(p->rbuf);
     free(p->segs);
