@@ -119,6 +119,30 @@ def table(entries):
     return struct.pack(">I", len(b)) + b
 
 
+def ttable(entries):
+    """A field table with typed values: (key, tag, packed value bytes)."""
+    b = b""
+    for k, tag, v in entries:
+        b += ss(k) + tag + v
+    return struct.pack(">I", len(b)) + b
+
+
+def I(n):
+    return struct.pack(">i", n)
+
+
+def S(v):
+    return ls(v)
+
+
+QARGS = ttable([(b"x-message-ttl", b"I", I(50)), (b"x-dead-letter-exchange", b"S", S(b"dlx")),
+                (b"x-max-length", b"I", I(2)), (b"x-overflow", b"S", S(b"reject-publish-dlx")),
+                (b"x-max-priority", b"I", I(5)), (b"x-single-active-consumer", b"t", b"\x01")])
+STREAM_ARGS = ttable([(b"x-queue-type", b"S", S(b"stream"))])
+PRIO_PROPS = struct.pack(">H", 1 << 11) + b"\x03"                  # priority 3
+EXPIRE_PROPS = struct.pack(">H", 1 << 7) + ss(b"10")               # expiration "10"
+REPLY_PROPS = struct.pack(">H", 1 << 9) + ss(b"amq.rabbitmq.reply-to")
+
 HDR_ARGS = table([(b"x-match", b"any"), (b"format", b"pdf")])
 DELIVERY_MODE_2 = struct.pack(">H", 1 << 12) + b"\x02"
 HDR_PROPS = struct.pack(">H", 1 << 13) + table([(b"format", b"pdf")])
@@ -174,6 +198,26 @@ seeds = {
     "content_split": CH_OPEN + Q_DECLARE(b"s", 0) + publish(b"", b"s")
     + frame(2, 1, struct.pack(">HHQH", 60, 0, 6, 0)) + frame(3, 1, b"abc") + frame(3, 1, b"def")
     + publish(b"", b"s") + Q_DECLARE(b"s", 0),
+    "queue_arguments": CH_OPEN + x_declare(b"dlx", b"fanout") + Q_DECLARE(b"dead", 0)
+    + q_bind(b"dead", b"dlx", b"") + q_declare(b"qa", 0, QARGS)
+    + b"".join(publish(b"", b"qa") + content(b"m%d" % i, props=PRIO_PROPS) for i in range(4))
+    + publish(b"", b"qa") + content(b"e", props=EXPIRE_PROPS)
+    + method(1, 60, 10, struct.pack(">IH", 0, 1) + b"\x01")          # global qos 1
+    + method(1, 60, 20, struct.pack(">H", 0) + ss(b"qa") + ss(b"p") + b"\x00"
+             + ttable([(b"x-priority", b"I", I(7))]))
+    + reject(1, 0) + nack(0, 1, 0) + q_declare(b"qa", 0, STREAM_ARGS) + CLOSE,
+    "stream_queue": CH_OPEN + q_declare(b"sq", 2, STREAM_ARGS)
+    + publish(b"", b"sq") + content(b"s1", props=DELIVERY_MODE_2)
+    + method(1, 60, 10, struct.pack(">IH", 0, 10) + b"\x00")
+    + method(1, 60, 20, struct.pack(">H", 0) + ss(b"sq") + ss(b"sc") + b"\x00"
+             + ttable([(b"x-stream-offset", b"S", S(b"first"))]))
+    + ack(1) + basic_get(b"sq") + CLOSE,
+    "direct_reply_to": CH_OPEN + method(1, 60, 20, struct.pack(">H", 0)
+                                        + ss(b"amq.rabbitmq.reply-to") + ss(b"") + b"\x02"
+                                        + b"\0\0\0\0")
+    + Q_DECLARE(b"rpc", 0) + publish(b"", b"rpc") + content(b"req", props=REPLY_PROPS)
+    + basic_get(b"rpc", 1) + publish(b"", b"amq.rabbitmq.reply-to.1.1.1") + content(b"resp")
+    + CLOSE,
     "heartbeats": HB + HB + CH_OPEN + HB,
     "bad_end": CH_OPEN + frame(1, 1, struct.pack(">HH", 20, 20) + b"\x01", end=0),
     "peer_close_while_closing": method(0, 20, 10, ss(b"")) + CLOSE,
