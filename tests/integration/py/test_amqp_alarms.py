@@ -23,20 +23,11 @@ import pika
 import pika.exceptions
 import pytest
 
+from test_amqp_queues import connect  # noqa: E402  (the shared pika fixtures)
+
 WATERMARK = 2 * 1024 * 1024
 MSG = 32 * 1024
 N_FLOOD = 2000                       # 64 MiB attempted against a 2 MiB watermark
-
-
-def params(broker, **kw):
-    kw.setdefault("connection_attempts", 1)
-    kw.setdefault("socket_timeout", 5)
-    kw.setdefault("blocked_connection_timeout", None)
-    return pika.ConnectionParameters(broker.host, broker.amqp_port, **kw)
-
-
-def connect(broker, **kw):
-    return pika.BlockingConnection(params(broker, **kw))
 
 
 def rss_kib(pid):

@@ -21,8 +21,8 @@ def params(broker, **kw):
     return pika.ConnectionParameters(broker.host, broker.amqp_port, **kw)
 
 
-def connect(broker):
-    return pika.BlockingConnection(params(broker))
+def connect(broker, **kw):
+    return pika.BlockingConnection(params(broker, **kw))
 
 
 def drain(ch, queue, n, timeout=5, ack=True):

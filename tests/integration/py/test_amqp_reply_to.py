@@ -7,12 +7,9 @@ import pika
 import pika.exceptions
 import pytest
 
+from test_amqp_queues import connect  # noqa: E402  (the shared pika fixtures)
+
 REPLY = 'amq.rabbitmq.reply-to'
-
-
-def connect(broker):
-    return pika.BlockingConnection(pika.ConnectionParameters(
-        broker.host, broker.amqp_port, connection_attempts=1, socket_timeout=5))
 
 
 def test_rpc_round_trip(broker):

@@ -16,13 +16,9 @@ from confluent_kafka import TopicPartition
 
 import ckhelp
 
+from test_amqp_queues import connect  # noqa: E402  (the shared pika fixtures)
+
 BASE_TS = 1_700_000_000_000  # ms, a whole second
-
-
-def connect(broker):
-    return pika.BlockingConnection(pika.ConnectionParameters(
-        broker.host, broker.amqp_port, connection_attempts=1, socket_timeout=5,
-        blocked_connection_timeout=None))
 
 
 def declare_stream(ch, name):

@@ -14,16 +14,7 @@ import pika
 import pika.exceptions
 import pytest
 
-
-def params(broker, **kw):
-    kw.setdefault("connection_attempts", 1)
-    kw.setdefault("socket_timeout", 5)
-    kw.setdefault("blocked_connection_timeout", None)
-    return pika.ConnectionParameters(broker.host, broker.amqp_port, **kw)
-
-
-def connect(broker):
-    return pika.BlockingConnection(params(broker))
+from test_amqp_queues import connect  # noqa: E402  (the shared pika fixtures)
 
 
 def bodies(ch, q):
