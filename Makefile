@@ -48,6 +48,7 @@ $(BUILD)/cairn: $(BUILD)/obj/src/main.o $(BUILD)/libcairn.a
 # A unit test may link one more library (UNIT_LIBS_<test>). libraft is linked
 # by its link test only until src/cluster uses it; then -lraft joins LDLIBS.
 UNIT_LIBS_test_raft_link := -lraft
+UNIT_LIBS_test_repl := -lraft
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) $(UNIT_LIBS_$*) -lcmocka

@@ -34,6 +34,7 @@ int16_t kerr_from_cn(int rc)
     case CN_ETXNTIMEOUT: return KERR_INVALID_TRANSACTION_TIMEOUT;
     /* groups */
     case CN_EUNAVAIL: return KERR_COORDINATOR_NOT_AVAILABLE;
+    case CN_ENOTLEADER: return KERR_NOT_LEADER_OR_FOLLOWER;
     case CN_EBADGROUP: return KERR_INVALID_GROUP_ID;
     case CN_ENOGROUP: return KERR_GROUP_ID_NOT_FOUND;
     case CN_ENOTEMPTY: return KERR_NON_EMPTY_GROUP;

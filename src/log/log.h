@@ -270,6 +270,10 @@ void log_raft_last(const log_partition *p, int64_t *out_index, int64_t *out_term
  * offset where its batches begin. Raft mode only (else all 0). */
 void log_raft_anchor(const log_partition *p, int64_t *out_index, int64_t *out_term,
                      int64_t *out_offset);
+/* Index of the last entry a completed sync covers (at open: the last
+ * entry; lowered by truncations, so it never names a cut entry). What a
+ * Raft replica may report as persisted. Raft mode only (else 0). */
+int64_t log_raft_durable(const log_partition *p);
 /* 0: appends allowed; 1: batch appends wait for a sync (a side entry or a
  * cut of raft.meta is not durable yet); 2: every append waits (a truncation
  * is not durable yet). Always 0 without raft mode. */
@@ -288,5 +292,11 @@ int log_syncer_new(log_syncer **out, int threads); /* 0, -CN_EIO or -CN_ENOMEM *
  * request syncs afterwards. NULL is a no-op. */
 void log_syncer_free(log_syncer *s);
 int log_syncer_fd(const log_syncer *s);   /* eventfd to poll for readability */
+/* fdatasync one file that is not a partition's (repl's raft.votes) on the
+ * syncer threads: fd is dup()ed at once (the caller may close its own), and
+ * done(arg, 0 or -CN_EIO) runs from log_syncer_drain() (or before this
+ * returns with a NULL syncer). The caller keeps arg alive until done runs.
+ * Returns 0 or -CN_EIO (dup failed; done does not run). */
+int log_syncer_fdatasync(log_syncer *s, int fd, void (*done)(void *arg, int status), void *arg);
 void log_syncer_drain(log_syncer *s);     /* loop thread: run completions */
 #endif

@@ -100,6 +100,9 @@ typedef struct log_sync_job {
     int64_t target;                /* log_end at submit */
     int64_t start_target;          /* log_start at submit */
     uint64_t hold_seq;             /* raft: p->hold_seq at submit */
+    int64_t rtarget;               /* raft: last index at submit (lowered by cuts) */
+    void (*done)(void *arg, int status); /* p == NULL: a file job (log_syncer_fdatasync) */
+    void *done_arg;
     int status;                    /* 0 or -CN_E*, written by the syncer */
 } log_sync_job;
 
@@ -134,6 +137,7 @@ struct log_partition {
     size_t n_rm, cap_rm;
     int64_t anchor_index, anchor_term, anchor_off;
     int64_t rlast, rlast_term;     /* last entry (anchor when none) */
+    int64_t rdurable;              /* last entry covered by a completed sync */
     int hold;                      /* log_raft_busy(): 0, 1 or 2 */
     uint64_t hold_seq;             /* bumped by each event that sets hold */
     int64_t meta_cut_pos;          /* hold 2: cut raft.meta here once the .log cut is

@@ -688,6 +688,9 @@ static int cut(log_partition *p, int64_t offset, int64_t side_from, int recoveri
     }
     if (p->raft) {
         recount_last(p);
+        p->rdurable = CN_MIN(p->rdurable, p->rlast);
+        if (p->sync_inflight)
+            p->job.rtarget = CN_MIN(p->job.rtarget, p->rlast);
         if (!recovering) {
             p->hold = CN_MAX(p->hold, batches ? 2 : 1);
             p->hold_seq++;
@@ -895,6 +898,11 @@ int log_raft_index_of(log_partition *p, int64_t offset, int64_t *out_index, int6
     *out_index = st.r;
     *out_term = epoch;
     return 0;
+}
+
+int64_t log_raft_durable(const log_partition *p)
+{
+    return p->raft ? p->rdurable : 0;
 }
 
 void log_raft_last(const log_partition *p, int64_t *out_index, int64_t *out_term)

@@ -180,6 +180,7 @@ static void job_complete(log_partition *p)
     } else {
         p->durable = CN_MAX(p->durable, job->target);
         p->start_durable = CN_MAX(p->start_durable, job->start_target);
+        p->rdurable = CN_MAX(p->rdurable, CN_MIN(job->rtarget, p->rlast));
         log__close_synced_indexes(p);
         int r = log__raft_synced(p, job->hold_seq, 0);
         if (r < 0)
@@ -208,7 +209,13 @@ void log_syncer_drain(log_syncer *s)
     while (job) {
         log_sync_job *next = job->next;
         job->next = NULL;
-        job_complete(job->p);
+        if (job->p) {
+            job_complete(job->p);
+        } else {
+            job->done(job->done_arg, job->status);
+            free(job->fds);
+            free(job);
+        }
         job = next;
     }
 }
@@ -239,6 +246,7 @@ static int job_build(log_partition *p)
     job->target = p->log_end;
     job->start_target = p->log_start;
     job->hold_seq = p->hold_seq;
+    job->rtarget = p->rlast;
     int rc = 0;
     for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
         log_segment *seg = p->segs[i];
@@ -289,6 +297,8 @@ void log_sync_request(log_partition *p)
          * durable only if they were covered by sync_now. */
         p->durable = CN_MAX(p->durable, p->log_end);
         p->start_durable = CN_MAX(p->start_durable, p->log_start);
+        if (!p->hold)
+            p->rdurable = CN_MAX(p->rdurable, p->rlast);
         return;
     }
     if (rc < 0) {
@@ -314,6 +324,35 @@ void log_sync_request(log_partition *p)
     s->todo_tail = &p->job;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+int log_syncer_fdatasync(log_syncer *s, int fd, void (*done)(void *arg, int status), void *arg)
+{
+    log_sync_job *job = xcalloc(1, sizeof(*job));
+    job->done = done;
+    job->done_arg = arg;
+    if (job_add(job, fd) < 0) {
+        free(job->fds);
+        free(job);
+        return -CN_EIO;
+    }
+    job->n_data = 1;
+    if (!s) {
+        job->status = job_run(job);
+        done(arg, job->status);
+        free(job->fds);
+        free(job);
+        return 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->todo_tail)
+        s->todo_tail->next = job;
+    else
+        s->todo = job;
+    s->todo_tail = job;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
 }
 
 int log_partition_sync_now(log_partition *p)
@@ -353,6 +392,7 @@ int log_partition_sync_now(log_partition *p)
     }
     if (log__raft_synced(p, 0, 1) < 0)
         return -CN_EIO;
+    p->rdurable = CN_MAX(p->rdurable, p->rlast);
     p->durable = CN_MAX(p->durable, p->log_end);
     p->start_durable = CN_MAX(p->start_durable, p->log_start);
     return 0;

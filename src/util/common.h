@@ -59,6 +59,8 @@ enum {
     CN_EGROUPPROTO,    /* protocol type or protocols do not match the group's */
     CN_EGROUPFULL,     /* group.max.size reached */
     CN_ESESSIONTMO,    /* session timeout out of the allowed range */
+    /* replication (src/repl) */
+    CN_ENOTLEADER,     /* this replica is not the partition's leader */
     CN_E_LAST
 };
 /* Short English description of -err or err (CN_E* or errno). Static storage. */

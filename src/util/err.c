@@ -30,6 +30,7 @@ static const char *const cn_err_names[CN_E_LAST - CN_E_BASE] = {
     [CN_EGROUPPROTO - CN_E_BASE] = "inconsistent group protocol",
     [CN_EGROUPFULL - CN_E_BASE] = "group is full",
     [CN_ESESSIONTMO - CN_E_BASE] = "invalid session timeout",
+    [CN_ENOTLEADER - CN_E_BASE] = "not the leader",
 };
 
 const char *cn_strerror(int err)

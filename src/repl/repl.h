@@ -1,0 +1,122 @@
+/* Replication groups: one Raft group per partition, on libraft's raft_step
+ * API (cowsql/raft >= 0.22; docs/cluster-plan.md). libraft decides; this
+ * module does its I/O: the group's log is the partition's raft log (src/log
+ * with opt.raft: a record batch is a command entry whose term is the
+ * batch's leader epoch, barriers and configurations are side entries in
+ * raft.meta), term and vote live in the node's raft.votes file, messages go
+ * out through a callback in the rg_msg.h encoding, and time comes in as an
+ * argument (milliseconds, any monotonic origin) so that a simulation can
+ * drive it.
+ *
+ * Durability rules kept here:
+ * - term and vote are fdatasynced (raft.votes) before any message of the
+ *   step that changed them leaves; later messages of that group queue
+ *   behind them, other groups' messages do not wait;
+ * - entries reach the page cache during the step; rg_node_flush (once per
+ *   loop turn) asks for one sync per partition that got entries, and
+ *   libraft hears RAFT_PERSISTED_ENTRIES only for what a completed sync
+ *   covered (log_raft_durable), so an acknowledgement always means
+ *   durable;
+ * - a new leader submits a barrier entry, so its commit index (and the
+ *   high watermark derived from it) covers everything before it once an
+ *   entry of its own term is durable on a majority.
+ *
+ * Single voter: leader as soon as it starts, no timers, no messages; an
+ * entry commits when its sync completes (the sync a batch needs anyway).
+ *
+ * Threading: loop thread only (the syncer threads are log's). Ownership: a
+ * group does not own its partition (the caller opens it with opt.raft = 1,
+ * keeps it open while the group lives, and closes it after
+ * rg_group_close); the group sets the partition's durable callback and
+ * forwards it (rg_node_cb.durable). Errors: 0 or -CN_E*. */
+#ifndef CAIRN_REPL_H
+#define CAIRN_REPL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log/log.h"
+
+typedef struct rg_node rg_node;
+typedef struct rg_group rg_group;
+
+typedef struct rg_node_cb {
+    /* Send msg (rg_msg.h) of group group_id to node `to`. The bytes are
+     * valid only during the call. May drop it (Raft retries). */
+    void (*send)(void *arg, uint64_t to, uint64_t group_id, const uint8_t *msg, size_t len);
+    /* Role, term, leader or commit index of g changed. May be NULL. */
+    void (*changed)(void *arg, rg_group *g);
+    /* The partition's durable callback, forwarded (log.h). May be NULL. */
+    void (*durable)(void *arg, rg_group *g, int64_t durable_offset, int status);
+    void *arg;
+} rg_node_cb;
+
+/* Open this node's replication state in dir (raft.votes is created there
+ * when absent). node_id > 0. syncer: log's syncer threads (NULL: syncs run
+ * inline, for tests). Returns 0, -CN_EIO (file), -CN_ECORRUPT (raft.votes
+ * holds a pair of slots with no valid one), -CN_EINVAL. */
+int rg_node_open(const char *dir, uint64_t node_id, log_syncer *syncer, const rg_node_cb *cb,
+                 rg_node **out);
+/* Close every group still open, then the node (after a votes sync in
+ * flight completes: syncer drain or syncer free). NULL is a no-op. */
+void rg_node_close(rg_node *n);
+uint64_t rg_node_id(const rg_node *n);
+/* Election and heartbeat timeouts for groups opened afterwards (defaults
+ * 1000 and 100 ms) and the seed of their randomness (libraft's
+ * raft_seed, mixed with the group id): a simulation replays by seed. */
+void rg_node_set_timeouts(rg_node *n, unsigned election_ms, unsigned heartbeat_ms, uint64_t seed);
+
+/* Open the group group_id over partition p (opened with opt.raft = 1 and
+ * this node's syncer). A raft log with no entry is bootstrapped: entry 1 is
+ * the configuration "voters" (voter ids, this node need not be one), made
+ * durable before this returns, as a new group's first entry is the same on
+ * every replica. Otherwise voters is ignored and the group starts from the
+ * disk: term and vote from raft.votes, entries from the log. Returns 0,
+ * -CN_EEXIST (group id open), -CN_EINVAL (not a raft log, no voters),
+ * -CN_EIO, -CN_ENOMEM. */
+int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_t *voters,
+                  size_t n_voters, int64_t now, rg_group **out);
+/* Stop the group (libraft state freed; nothing written). The partition
+ * stays open: the caller closes it afterwards. NULL is a no-op. */
+void rg_group_close(rg_group *g);
+rg_group *rg_group_find(const rg_node *n, uint64_t group_id);
+
+/* Leader only: append one record batch (validated by the caller, as for
+ * log_append) as a command entry of the current term. The batch's base
+ * offset and leader epoch are written in place. On 0, *out_offset is its
+ * base offset and *out_index its raft index: it is committed once
+ * rg_commit_index() >= index. Returns 0, -CN_ENOTLEADER, -CN_EAGAIN (the
+ * log waits for a sync of a side entry, e.g. the barrier of a new term:
+ * retry after the next durable callback), or log_append's errors. */
+int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out_offset,
+              int64_t *out_index);
+
+/* A message from node `from` for group group_id: decoded and stepped.
+ * Returns 0, -CN_ENOENT (no such group here), -CN_EPROTO (bad bytes; the
+ * caller should drop the connection). */
+int rg_receive(rg_node *n, uint64_t from, uint64_t group_id, const uint8_t *msg, size_t len,
+               int64_t now);
+
+/* Step every group whose timeout (election, heartbeat) is due. Returns the
+ * next deadline over all groups (INT64_MAX: none). */
+int64_t rg_node_tick(rg_node *n, int64_t now);
+/* End of a loop turn: write changed vote slots and ask for their sync, ask
+ * for one sync per partition that got entries, retry entries that waited
+ * for a sync. */
+void rg_node_flush(rg_node *n, int64_t now);
+
+/* State --------------------------------------------------------------------- */
+int rg_is_leader(const rg_group *g);
+uint64_t rg_leader_id(const rg_group *g);   /* 0: unknown */
+int64_t rg_term(const rg_group *g);
+int64_t rg_commit_index(const rg_group *g);
+/* The log offset the commit index covers (the end of the last committed
+ * batch): what consumers may read up to (the high watermark). */
+int64_t rg_commit_offset(const rg_group *g);
+uint64_t rg_group_id(const rg_group *g);
+log_partition *rg_partition(const rg_group *g);
+int rg_voters(const rg_group *g);           /* voters in the configuration */
+/* Stopped after a storage failure, a bad message from the leader or a
+ * conflict with a committed entry: the group does nothing more. */
+int rg_failed(const rg_group *g);
+
+#endif

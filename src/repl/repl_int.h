@@ -1,0 +1,117 @@
+/* Inside the repl module: the node and group structures and the functions
+ * its files share. Not for other modules. */
+#ifndef CAIRN_REPL_INT_H
+#define CAIRN_REPL_INT_H
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "repl/repl.h"
+#include "util/wbuf.h"
+
+/* Side entry types in raft.meta (log_raft_append_meta's type). */
+#define RG_SIDE_BARRIER 2
+#define RG_SIDE_CHANGE 3
+
+/* One message that waits for a votes sync (bytes owned). */
+typedef struct rg_held {
+    uint64_t to;
+    uint8_t *bytes;
+    size_t len;
+} rg_held;
+
+/* An entry received or submitted but not yet in the log: the log waits for
+ * a sync (log_raft_busy). Bytes owned. */
+typedef struct rg_pending {
+    int64_t index;
+    int64_t term;
+    enum raft_entry_type type;
+    uint8_t *bytes;
+    size_t len;
+} rg_pending;
+
+/* Vote slots of one group in raft.votes (rg_votes.c). */
+typedef struct rg_vslot {
+    uint64_t group_id;
+    uint64_t term, vote;
+    uint32_t seq;                   /* of the newest slot written */
+    int64_t pair;                   /* pair number in the file */
+    int live;                       /* a group with this id is open */
+} rg_vslot;
+
+struct rg_group {
+    rg_node *node;
+    uint64_t id;
+    log_partition *p;
+    struct raft raft;
+    int raft_started;               /* raft_init done: raft_close needed */
+    rg_vslot *vs;                   /* its vote slots (index into node's table) */
+    size_t vs_i;
+    int64_t deadline;               /* next RAFT_TIMEOUT; INT64_MAX none */
+    int64_t reported;               /* last index told as persisted */
+    int need_sync;                  /* entries written this turn */
+    int submitting;                 /* entries of this step are our own (log_append) */
+    int64_t sub_offset;             /* base offset of the batch just submitted */
+    uint64_t hold_gen;              /* messages wait for this votes generation */
+    rg_held *held;
+    size_t n_held, cap_held;
+    rg_pending *pend;
+    size_t n_pend, cap_pend;
+    int want_barrier;               /* became leader: submit a barrier */
+    int64_t *changes;               /* indexes of configuration entries not yet
+                                     * applied as committed (ascending) */
+    size_t n_changes, cap_changes;
+    uint64_t last_leader;
+    int64_t last_term, last_commit;
+    int last_state;
+    int failed;                     /* storage or protocol failure: stopped */
+};
+
+struct rg_node {
+    uint64_t id;
+    char *dir;
+    log_syncer *syncer;
+    int64_t now_ms;                 /* time of the latest call that gave one */
+    uint64_t seed;                  /* libraft's randomness, per group from this */
+    unsigned election_ms, heartbeat_ms;
+    rg_node_cb cb;
+    /* raft.votes (rg_votes.c) */
+    int votes_fd;
+    rg_vslot *slots;
+    size_t n_slots, cap_slots;
+    int64_t next_pair;
+    uint64_t votes_gen;             /* bumped by every slot write */
+    uint64_t votes_synced;          /* generation covered by the last completed sync */
+    uint64_t votes_syncing;         /* generation the sync in flight covers */
+    int votes_inflight;
+    int dead;                       /* closed while a votes sync was in flight */
+    /* groups */
+    rg_group **groups;
+    size_t n_groups, cap_groups;
+    wbuf out;                       /* encode buffer for messages */
+    struct raft_entry *rx_entries;  /* decode scratch */
+    size_t rx_cap;
+    uint8_t *rd_buf;                /* read scratch for entry bytes */
+    size_t rd_cap;
+};
+
+/* rg_votes.c */
+int rg__votes_open(rg_node *n);                 /* load or create raft.votes */
+void rg__votes_close(rg_node *n);
+/* The slot of group_id (created zeroed when absent). */
+size_t rg__votes_slot(rg_node *n, uint64_t group_id);
+/* Write term/vote of slot i (pwrite, page cache). 0 or -CN_EIO. */
+int rg__votes_set(rg_node *n, size_t i, uint64_t term, uint64_t vote);
+/* Blocking fdatasync (group creation). 0 or -CN_EIO. */
+int rg__votes_sync_now(rg_node *n);
+/* Ask for a sync of what was written (flush). */
+void rg__votes_sync_request(rg_node *n);
+
+/* rg_group.c */
+void rg__group_flush(rg_group *g, int64_t now);
+void rg__group_release_held(rg_group *g);
+void rg__group_timeout(rg_group *g, int64_t now);
+int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now);
+void rg__group_free(rg_group *g);
+
+#endif

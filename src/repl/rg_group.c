@@ -1,0 +1,728 @@
+/* One replication group: libraft's state machine over a partition's raft
+ * log. Every event goes through step(), and every update libraft hands
+ * back is carried out by apply() in this order: term and vote to
+ * raft.votes (messages of the group wait for their sync), truncation and
+ * new entries to the log (or the pending queue while the log waits for a
+ * sync), messages out (or held), commit index and role (the owner's
+ * `changed` callback), the next timeout. After apply, follow-ups that are
+ * steps of their own: committed configurations (RAFT_CONFIGURATION) and a
+ * new leader's barrier (RAFT_SUBMIT). */
+#include "repl/repl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "record/batch.h"
+#include "repl/rg_msg.h"
+#include "util/bytes.h"
+#include "util/common.h"
+#include "util/crc32c.h"
+#include "util/slog.h"
+
+static void step(rg_group *g, struct raft_event *ev);
+
+static int single_voter(const rg_group *g)
+{
+    const struct raft_configuration *c = &g->raft.configuration;
+    return c->n == 1 && c->servers[0].id == g->node->id;
+}
+
+/* Entries into the log ------------------------------------------------------------ */
+
+static int64_t log_last(const rg_group *g)
+{
+    int64_t last, term;
+    log_raft_last(g->p, &last, &term);
+    return last;
+}
+
+/* Last index we hold, written or pending. */
+static int64_t held_last(const rg_group *g)
+{
+    return g->n_pend ? g->pend[g->n_pend - 1].index : log_last(g);
+}
+
+/* A follower's copy of a leader's batch: whole, magic 2, CRC good, and its
+ * leader epoch is the entry's term. */
+static int batch_ok(const uint8_t *b, size_t len, int64_t term)
+{
+    if (len < 61 || (int64_t)(int32_t)be_get32(b + BATCH_OFF_LENGTH) + 12 != (int64_t)len ||
+        b[BATCH_OFF_MAGIC] != 2 || (int64_t)(int32_t)be_get32(b + BATCH_OFF_LEADER_EPOCH) != term)
+        return 0;
+    return crc32c(0, b + BATCH_OFF_ATTRIBUTES, len - BATCH_OFF_ATTRIBUTES) ==
+           be_get32(b + BATCH_OFF_CRC);
+}
+
+/* Write one entry. 0, -CN_EAGAIN (the log waits for a sync), or an error
+ * that stops the group. */
+static int write_entry(rg_group *g, int64_t index, int64_t term, enum raft_entry_type type,
+                       uint8_t *bytes, size_t len, int own)
+{
+    log_partition *p = g->p;
+    switch (type) {
+    case RAFT_COMMAND:
+        if (own) {
+            log_set_leader_epoch(p, (int32_t)term);
+            return log_append(p, bytes, len, g->node->now_ms, &g->sub_offset);
+        }
+        if (!batch_ok(bytes, len, term)) {
+            slog_error("repl: bad batch from the leader group=%llu index=%lld",
+                       (unsigned long long)g->id, (long long)index);
+            return -CN_ECORRUPT;
+        }
+        return log_append_at(p, bytes, len, g->node->now_ms);
+    case RAFT_BARRIER:
+        return log_raft_append_meta(p, index, term, RG_SIDE_BARRIER, NULL, 0);
+    case RAFT_CHANGE:
+        return log_raft_append_meta(p, index, term, RG_SIDE_CHANGE, bytes, (uint32_t)len);
+    }
+    return -CN_EINVAL;
+}
+
+static void fail(rg_group *g, int rc, const char *what)
+{
+    if (!g->failed)
+        slog_error("repl: group stopped group=%llu on %s: %s", (unsigned long long)g->id, what,
+                   cn_strerror(rc));
+    g->failed = 1;
+}
+
+static void pend_push(rg_group *g, int64_t index, int64_t term, enum raft_entry_type type,
+                      const uint8_t *bytes, size_t len)
+{
+    if (g->n_pend == g->cap_pend) {
+        g->cap_pend = g->cap_pend ? g->cap_pend * 2 : 8;
+        g->pend = xrealloc(g->pend, g->cap_pend * sizeof(*g->pend));
+    }
+    rg_pending *e = &g->pend[g->n_pend++];
+    e->index = index;
+    e->term = term;
+    e->type = type;
+    e->len = len;
+    e->bytes = len ? xmalloc(len) : NULL;
+    if (len)
+        memcpy(e->bytes, bytes, len);
+}
+
+static void pend_drop_from(rg_group *g, int64_t index)
+{
+    while (g->n_pend && g->pend[g->n_pend - 1].index >= index)
+        free(g->pend[--g->n_pend].bytes);
+}
+
+/* Write what waited, in order, until the log says wait again. */
+static void pend_drain(rg_group *g)
+{
+    size_t done = 0;
+    while (done < g->n_pend && !g->failed) {
+        rg_pending *e = &g->pend[done];
+        int rc = write_entry(g, e->index, e->term, e->type, e->bytes, e->len, 0);
+        if (rc == -CN_EAGAIN)
+            break;
+        if (rc < 0) {
+            fail(g, rc, "write");
+            break;
+        }
+        free(e->bytes);
+        done++;
+        g->need_sync = 1;
+    }
+    if (done) {
+        memmove(g->pend, g->pend + done, (g->n_pend - done) * sizeof(*g->pend));
+        g->n_pend -= done;
+    }
+}
+
+static void changes_drop_from(rg_group *g, int64_t index)
+{
+    while (g->n_changes && g->changes[g->n_changes - 1] >= index)
+        g->n_changes--;
+}
+
+static void changes_push(rg_group *g, int64_t index)
+{
+    if (g->n_changes == g->cap_changes) {
+        g->cap_changes = g->cap_changes ? g->cap_changes * 2 : 4;
+        g->changes = xrealloc(g->changes, g->cap_changes * sizeof(*g->changes));
+    }
+    g->changes[g->n_changes++] = index;
+}
+
+/* The entries of an update: cut what conflicts, then write or queue. */
+static void apply_entries(rg_group *g, const struct raft_update *up)
+{
+    int64_t index = (int64_t)up->entries.index;
+    if (index <= held_last(g)) {
+        changes_drop_from(g, index);
+        if (index > log_last(g)) {
+            pend_drop_from(g, index);
+        } else {
+            pend_drop_from(g, 0);
+            int rc = log_raft_truncate(g->p, index);
+            if (rc < 0) {
+                fail(g, rc, "truncate");
+                return;
+            }
+        }
+        g->reported = CN_MIN(g->reported, index - 1);
+    }
+    for (unsigned i = 0; i < up->entries.n; i++) {
+        const struct raft_entry *e = &up->entries.batch[i];
+        int64_t at = index + (int64_t)i;
+        int own = g->submitting;
+        if (e->type == RAFT_CHANGE)
+            changes_push(g, at);
+        int rc = -CN_EAGAIN;
+        if (!g->n_pend)
+            rc = write_entry(g, at, (int64_t)e->term, e->type, e->buf.base, e->buf.len, own);
+        if (rc == -CN_EAGAIN && !own) {
+            pend_push(g, at, (int64_t)e->term, e->type, e->buf.base, e->buf.len);
+            continue;
+        }
+        if (rc < 0) {
+            fail(g, rc, "append");
+            return;
+        }
+        g->need_sync = 1;
+    }
+}
+
+/* Entries out (the encoder's source) ------------------------------------------------ */
+
+static int entry_src(void *arg, uint64_t index, uint64_t *term, enum raft_entry_type *type,
+                     const uint8_t **out, size_t *len)
+{
+    rg_group *g = arg;
+    rg_node *n = g->node;
+    if ((int64_t)index > log_last(g)) {
+        for (size_t i = 0; i < g->n_pend; i++)
+            if (g->pend[i].index == (int64_t)index) {
+                *term = (uint64_t)g->pend[i].term;
+                *type = g->pend[i].type;
+                *out = g->pend[i].bytes;
+                *len = g->pend[i].len;
+                return 0;
+            }
+        return -CN_ERANGE;
+    }
+    log_raft_entry e;
+    int rc = log_raft_entry_at(g->p, (int64_t)index, &e);
+    if (rc < 0)
+        return rc;
+    *term = (uint64_t)e.term;
+    if (!e.is_batch) {
+        *type = e.type == RG_SIDE_CHANGE ? RAFT_CHANGE : RAFT_BARRIER;
+        *out = e.payload;
+        *len = e.payload_len;
+        return 0;
+    }
+    *type = RAFT_COMMAND;
+    log_slice s;
+    rc = log_read(g->p, e.offset, e.next_offset, e.len, &s);
+    if (rc < 0)
+        return rc;
+    if (s.len != e.len) {
+        log_slice_release(&s);
+        return -CN_EIO;
+    }
+    if ((size_t)s.len > n->rd_cap) {
+        n->rd_cap = (size_t)s.len;
+        n->rd_buf = xrealloc(n->rd_buf, n->rd_cap);
+    }
+    ssize_t got = pread(s.fd, n->rd_buf, (size_t)s.len, s.pos);
+    log_slice_release(&s);
+    if (got != (ssize_t)e.len)
+        return -CN_EIO;
+    *out = n->rd_buf;
+    *len = (size_t)e.len;
+    return 0;
+}
+
+/* Messages ------------------------------------------------------------------------- */
+
+static void held_push(rg_group *g, uint64_t to, const uint8_t *b, size_t len)
+{
+    if (g->n_held == g->cap_held) {
+        g->cap_held = g->cap_held ? g->cap_held * 2 : 8;
+        g->held = xrealloc(g->held, g->cap_held * sizeof(*g->held));
+    }
+    rg_held *h = &g->held[g->n_held++];
+    h->to = to;
+    h->len = len;
+    h->bytes = xmalloc(len ? len : 1);
+    memcpy(h->bytes, b, len);
+}
+
+void rg__group_release_held(rg_group *g)
+{
+    rg_node *n = g->node;
+    if (!g->n_held || g->hold_gen > n->votes_synced)
+        return;
+    for (size_t i = 0; i < g->n_held; i++) {
+        n->cb.send(n->cb.arg, g->held[i].to, g->id, g->held[i].bytes, g->held[i].len);
+        free(g->held[i].bytes);
+    }
+    g->n_held = 0;
+}
+
+static void send_messages(rg_group *g, const struct raft_update *up)
+{
+    rg_node *n = g->node;
+    for (unsigned i = 0; i < up->messages.n; i++) {
+        const struct raft_message *m = &up->messages.batch[i];
+        wbuf_reset(&n->out);
+        int rc = rg_msg_encode(&n->out, m, entry_src, g);
+        if (rc < 0) {
+            /* An entry could not be read: drop the message (Raft resends;
+             * a storage failure shows in the partition). */
+            slog_warn("repl: message not sent group=%llu to=%llu type=%d: %s",
+                      (unsigned long long)g->id, (unsigned long long)m->server_id, (int)m->type,
+                      cn_strerror(rc));
+            continue;
+        }
+        if (g->n_held || g->hold_gen > n->votes_synced)
+            held_push(g, m->server_id, n->out.buf, n->out.len);
+        else
+            n->cb.send(n->cb.arg, m->server_id, g->id, n->out.buf, n->out.len);
+    }
+}
+
+/* Apply and step ----------------------------------------------------------------------- */
+
+static void apply(rg_group *g, const struct raft_update *up)
+{
+    rg_node *n = g->node;
+    struct raft *r = &g->raft;
+    if (up->flags & (RAFT_UPDATE_CURRENT_TERM | RAFT_UPDATE_VOTED_FOR)) {
+        int rc = rg__votes_set(n, g->vs_i, raft_current_term(r), raft_voted_for(r));
+        if (rc < 0) {
+            fail(g, rc, "raft.votes write");
+            return;
+        }
+        g->hold_gen = n->votes_gen;
+    }
+    if (up->flags & RAFT_UPDATE_ENTRIES)
+        apply_entries(g, up);
+    if (g->failed)
+        return;
+    if (up->flags & RAFT_UPDATE_SNAPSHOT) {
+        /* Snapshots are not built yet (cluster plan, step 3): every
+         * replica keeps the whole raft log, so a leader never sends one. */
+        fail(g, -CN_EINVAL, "snapshot install");
+        return;
+    }
+    if (up->flags & RAFT_UPDATE_MESSAGES)
+        send_messages(g, up);
+    if ((up->flags & RAFT_UPDATE_STATE) && raft_state(r) == RAFT_LEADER)
+        g->want_barrier = 1;
+    g->deadline = single_voter(g) ? INT64_MAX : (int64_t)raft_timeout(r);
+}
+
+/* Committed configuration entries -> RAFT_CONFIGURATION. */
+static void apply_configurations(rg_group *g)
+{
+    int64_t commit = (int64_t)raft_commit_index(&g->raft);
+    while (g->n_changes && g->changes[0] <= commit && g->changes[0] <= log_last(g) &&
+           !g->failed) {
+        int64_t index = g->changes[0];
+        memmove(g->changes, g->changes + 1, (g->n_changes - 1) * sizeof(*g->changes));
+        g->n_changes--;
+        log_raft_entry e;
+        if (log_raft_entry_at(g->p, index, &e) < 0 || e.is_batch) {
+            fail(g, -CN_EIO, "configuration read");
+            return;
+        }
+        struct raft_event ev = {.time = (raft_time)g->node->now_ms, .type = RAFT_CONFIGURATION};
+        ev.configuration.index = (raft_index)index;
+        raft_configuration_init(&ev.configuration.conf);
+        struct raft_buffer b = {(void *)(uintptr_t)e.payload, e.payload_len};
+        if (raft_configuration_decode(&b, &ev.configuration.conf) != 0) {
+            raft_configuration_close(&ev.configuration.conf);
+            fail(g, -CN_ECORRUPT, "configuration decode");
+            return;
+        }
+        step(g, &ev); /* libraft takes the configuration */
+    }
+}
+
+static void submit_barrier(rg_group *g)
+{
+    static char zero[8];
+    struct raft_entry e = {.term = raft_current_term(&g->raft), .type = RAFT_BARRIER,
+                           .buf = {zero, sizeof(zero)}, .batch = zero};
+    struct raft_event ev = {.time = (raft_time)g->node->now_ms, .type = RAFT_SUBMIT};
+    ev.submit.entries = &e;
+    ev.submit.n = 1;
+    /* Barriers are written empty; buf only satisfies libraft. */
+    e.buf.len = 0;
+    g->submitting = 1;
+    step(g, &ev);
+    g->submitting = 0;
+}
+
+static void notify(rg_group *g)
+{
+    rg_node *n = g->node;
+    struct raft *r = &g->raft;
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    raft_leader(r, &lid, &laddr);
+    int state = raft_state(r);
+    int64_t term = (int64_t)raft_current_term(r), commit = (int64_t)raft_commit_index(r);
+    if (lid == g->last_leader && state == g->last_state && term == g->last_term &&
+        commit == g->last_commit)
+        return;
+    g->last_leader = lid;
+    g->last_state = state;
+    g->last_term = term;
+    g->last_commit = commit;
+    if (n->cb.changed)
+        n->cb.changed(n->cb.arg, g);
+}
+
+static void step(rg_group *g, struct raft_event *ev)
+{
+    if (g->failed)
+        return;
+    struct raft_update up = {0};
+    int rc = raft_step(&g->raft, ev, &up);
+    if (rc != 0) {
+        /* RAFT_SHUTDOWN: a committed entry conflicts (a replica lost data
+         * it acknowledged); others: out of memory. Either way this
+         * replica stops rather than serve a wrong log. */
+        slog_error("repl: raft_step failed group=%llu event=%d: %s (%s)",
+                   (unsigned long long)g->id, (int)ev->type, raft_strerror(rc),
+                   raft_errmsg(&g->raft));
+        g->failed = 1;
+        return;
+    }
+    apply(g, &up);
+    if (up.flags & RAFT_UPDATE_COMMIT_INDEX)
+        apply_configurations(g);
+    if (g->want_barrier && raft_state(&g->raft) == RAFT_LEADER && !g->failed) {
+        g->want_barrier = 0;
+        submit_barrier(g);
+    }
+    notify(g);
+}
+
+/* Tell libraft what a completed sync made durable. */
+static void report_persisted(rg_group *g)
+{
+    int64_t d = log_raft_durable(g->p);
+    int64_t last = (int64_t)raft_last_index(&g->raft);
+    d = CN_MIN(d, last);
+    if (d <= g->reported || g->failed)
+        return;
+    g->reported = d;
+    struct raft_event ev = {.time = (raft_time)g->node->now_ms, .type = RAFT_PERSISTED_ENTRIES};
+    ev.persisted_entries.index = (raft_index)d;
+    step(g, &ev);
+}
+
+static void on_durable(log_partition *p, int64_t durable_offset, int status, void *arg)
+{
+    rg_group *g = arg;
+    rg_node *n = g->node;
+    if (status < 0) {
+        fail(g, status, "sync");
+    } else {
+        pend_drain(g);
+        report_persisted(g);
+    }
+    if (n->cb.durable)
+        n->cb.durable(n->cb.arg, g, durable_offset, status);
+    (void)p;
+}
+
+/* Start from disk ------------------------------------------------------------------------ */
+
+static int bootstrap(rg_group *g, const uint64_t *voters, size_t n_voters)
+{
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rc = 0;
+    for (size_t i = 0; i < n_voters && rc == 0; i++) {
+        char addr[24];
+        snprintf(addr, sizeof(addr), "%llu", (unsigned long long)voters[i]);
+        if (raft_configuration_add(&conf, voters[i], addr, RAFT_VOTER) != 0)
+            rc = -CN_EINVAL;
+    }
+    struct raft_buffer buf = {0};
+    if (rc == 0 && raft_configuration_encode(&conf, &buf) != 0)
+        rc = -CN_ENOMEM;
+    raft_configuration_close(&conf);
+    if (rc < 0)
+        return rc;
+    rc = log_raft_append_meta(g->p, 1, 1, RG_SIDE_CHANGE, buf.base, (uint32_t)buf.len);
+    raft_free(buf.base);
+    if (rc == 0)
+        rc = log_partition_sync_now(g->p);
+    return rc;
+}
+
+/* RAFT_START: term and vote, then every entry after the anchor (terms
+ * only; configurations with their bytes). */
+static int start(rg_group *g, int64_t now)
+{
+    rg_node *n = g->node;
+    int64_t ai, at, ao, last, lt;
+    log_raft_anchor(g->p, &ai, &at, &ao);
+    log_raft_last(g->p, &last, &lt);
+    if (ai != 0) {
+        /* A snapshot anchor: not produced yet (snapshots come with the
+         * simulation step). */
+        slog_error("repl: raft log starts after a snapshot, not supported yet group=%llu",
+                   (unsigned long long)g->id);
+        return -CN_EINVAL;
+    }
+    size_t ne = (size_t)(last - ai);
+    struct raft_entry *ents = ne ? xcalloc(ne, sizeof(*ents)) : NULL;
+    static char empty[1];
+    int rc = 0;
+    for (size_t i = 0; i < ne && rc == 0; i++) {
+        log_raft_entry e;
+        rc = log_raft_entry_at(g->p, ai + 1 + (int64_t)i, &e);
+        if (rc < 0)
+            break;
+        ents[i].term = (raft_term)e.term;
+        ents[i].batch = empty;
+        ents[i].buf.base = empty;
+        ents[i].buf.len = 0;
+        if (e.is_batch) {
+            ents[i].type = RAFT_COMMAND;
+        } else if (e.type == RG_SIDE_CHANGE) {
+            ents[i].type = RAFT_CHANGE;
+            ents[i].buf.base = (void *)(uintptr_t)e.payload;
+            ents[i].buf.len = e.payload_len;
+            if (i > 0)
+                changes_push(g, e.index);
+        } else {
+            ents[i].type = RAFT_BARRIER;
+        }
+    }
+    if (rc < 0) {
+        free(ents);
+        return rc;
+    }
+    rg_vslot *v = &n->slots[g->vs_i];
+    uint64_t term = v->term;
+    if (term < (uint64_t)lt) {
+        /* The vote slot lags the log (a new group, or a crash between the
+         * first entry and its vote sync): the log's last term is a term
+         * this node took part in. */
+        term = (uint64_t)lt;
+    }
+    struct raft_event ev = {.time = (raft_time)now, .type = RAFT_START};
+    ev.start.term = term;
+    ev.start.voted_for = term == v->term ? v->vote : 0;
+    ev.start.metadata = NULL;
+    ev.start.start_index = 1;
+    ev.start.entries = ents;
+    ev.start.n_entries = (unsigned)ne;
+    if (term != v->term) {
+        rc = rg__votes_set(n, g->vs_i, term, ev.start.voted_for);
+        if (rc == 0)
+            rc = rg__votes_sync_now(n);
+        if (rc < 0) {
+            free(ents);
+            return rc;
+        }
+    }
+    g->reported = last;
+    step(g, &ev);
+    free(ents);
+    return g->failed ? -CN_EIO : 0;
+}
+
+int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_t *voters,
+                  size_t n_voters, int64_t now, rg_group **out)
+{
+    *out = NULL;
+    if (rg_group_find(n, group_id))
+        return -CN_EEXIST;
+    int64_t ai, at, ao, last, lt;
+    log_raft_anchor(p, &ai, &at, &ao);
+    log_raft_last(p, &last, &lt);
+    n->now_ms = now;
+    rg_group *g = xcalloc(1, sizeof(*g));
+    g->node = n;
+    g->id = group_id;
+    g->p = p;
+    g->deadline = INT64_MAX;
+    g->last_state = -1;
+    char addr[24];
+    snprintf(addr, sizeof(addr), "%llu", (unsigned long long)n->id);
+    if (raft_init(&g->raft, NULL, NULL, n->id, addr) != 0) {
+        free(g);
+        return -CN_ENOMEM;
+    }
+    g->raft_started = 1;
+    raft_seed(&g->raft, (unsigned)(n->seed ^ (group_id * 0x9E3779B97F4A7C15ull) ^ n->id));
+    raft_set_pre_vote(&g->raft, true);
+    raft_set_election_timeout(&g->raft, n->election_ms);
+    raft_set_heartbeat_timeout(&g->raft, n->heartbeat_ms);
+    g->vs_i = rg__votes_slot(n, group_id);
+    int rc = 0;
+    if (last == ai) {
+        if (n_voters == 0)
+            rc = -CN_EINVAL;
+        else
+            rc = bootstrap(g, voters, n_voters);
+    }
+    if (n->n_groups == n->cap_groups) {
+        n->cap_groups = n->cap_groups ? n->cap_groups * 2 : 16;
+        n->groups = xrealloc(n->groups, n->cap_groups * sizeof(*n->groups));
+    }
+    n->groups[n->n_groups++] = g;
+    log_partition_set_durable_cb(p, on_durable, g);
+    if (rc == 0)
+        rc = start(g, now);
+    if (rc < 0) {
+        rg_group_close(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void rg__group_free(rg_group *g)
+{
+    log_partition_set_durable_cb(g->p, NULL, NULL);
+    if (g->raft_started)
+        raft_close(&g->raft, NULL);
+    for (size_t i = 0; i < g->n_held; i++)
+        free(g->held[i].bytes);
+    free(g->held);
+    pend_drop_from(g, 0);
+    free(g->pend);
+    free(g->changes);
+    free(g);
+}
+
+void rg_group_close(rg_group *g)
+{
+    if (!g)
+        return;
+    rg_node *n = g->node;
+    for (size_t i = 0; i < n->n_groups; i++)
+        if (n->groups[i] == g) {
+            n->groups[i] = n->groups[--n->n_groups];
+            break;
+        }
+    rg__group_free(g);
+}
+
+/* Events from the node ------------------------------------------------------------------ */
+
+void rg__group_timeout(rg_group *g, int64_t now)
+{
+    if (g->failed || now < g->deadline)
+        return;
+    struct raft_event ev = {.time = (raft_time)now, .type = RAFT_TIMEOUT};
+    step(g, &ev);
+}
+
+int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now)
+{
+    rg_node *n = g->node;
+    struct raft_message m;
+    int rc = rg_msg_decode(msg, len, &m, &n->rx_entries, &n->rx_cap);
+    if (rc < 0)
+        return rc;
+    char addr[24];
+    snprintf(addr, sizeof(addr), "%llu", (unsigned long long)from);
+    m.server_id = from;
+    m.server_address = addr;
+    struct raft_event ev = {.time = (raft_time)now, .type = RAFT_RECEIVE};
+    ev.receive.message = &m;
+    if (g->failed) {
+        if (m.type == RAFT_INSTALL_SNAPSHOT)
+            raft_configuration_close(&m.install_snapshot.conf);
+        return 0;
+    }
+    step(g, &ev);
+    return 0;
+}
+
+void rg__group_flush(rg_group *g, int64_t now)
+{
+    (void)now;
+    if (g->need_sync && !g->failed) {
+        g->need_sync = 0;
+        log_sync_request(g->p);
+    }
+}
+
+/* Submit and state ------------------------------------------------------------------------- */
+
+int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out_offset,
+              int64_t *out_index)
+{
+    if (g->failed)
+        return -CN_EIO;
+    if (raft_state(&g->raft) != RAFT_LEADER)
+        return -CN_ENOTLEADER;
+    if (g->n_pend || log_raft_busy(g->p))
+        return -CN_EAGAIN;
+    g->node->now_ms = now;
+    struct raft_entry e = {.term = raft_current_term(&g->raft), .type = RAFT_COMMAND,
+                           .buf = {batch, len}, .batch = batch};
+    struct raft_event ev = {.time = (raft_time)now, .type = RAFT_SUBMIT};
+    ev.submit.entries = &e;
+    ev.submit.n = 1;
+    int64_t before = log_last(g);
+    g->sub_offset = -1;
+    g->submitting = 1;
+    step(g, &ev);
+    g->submitting = 0;
+    if (g->failed)
+        return -CN_EIO;
+    if (log_last(g) != before + 1 || g->sub_offset < 0)
+        return -CN_EIO;
+    *out_offset = g->sub_offset;
+    *out_index = before + 1;
+    return 0;
+}
+
+int rg_is_leader(const rg_group *g)
+{
+    return !g->failed && raft_state((struct raft *)&g->raft) == RAFT_LEADER;
+}
+
+uint64_t rg_leader_id(const rg_group *g)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    raft_leader((struct raft *)&g->raft, &id, &addr);
+    return id;
+}
+
+int64_t rg_term(const rg_group *g) { return (int64_t)raft_current_term(&g->raft); }
+int64_t rg_commit_index(const rg_group *g) { return (int64_t)raft_commit_index(&g->raft); }
+uint64_t rg_group_id(const rg_group *g) { return g->id; }
+log_partition *rg_partition(const rg_group *g) { return g->p; }
+int rg_failed(const rg_group *g) { return g->failed; }
+
+int rg_voters(const rg_group *g)
+{
+    int v = 0;
+    for (unsigned i = 0; i < g->raft.configuration.n; i++)
+        v += g->raft.configuration.servers[i].role == RAFT_VOTER;
+    return v;
+}
+
+int64_t rg_commit_offset(const rg_group *g)
+{
+    int64_t ai, at, ao;
+    log_raft_anchor(g->p, &ai, &at, &ao);
+    int64_t c = CN_MIN(rg_commit_index(g), log_last(g));
+    if (c <= ai)
+        return ao;
+    log_raft_entry e;
+    if (log_raft_entry_at(g->p, c, &e) < 0)
+        return ao;
+    return e.is_batch ? e.next_offset : e.offset;
+}

@@ -1,0 +1,604 @@
+/* Unit tests for src/repl (replication groups on libraft over the raft log):
+ * - the message codec round-trips every message type, and refuses every
+ *   truncation and trailing byte of a valid message;
+ * - raft.votes keeps term and vote across a reopen and survives a torn
+ *   slot; a pair with no valid slot is refused;
+ * - a single-voter group is leader at once, commits after the sync the
+ *   batch needs anyway, and comes back leader with its data;
+ * - three nodes in one process (real partitions in temp dirs, syncs
+ *   inline, a message queue as the network, a virtual clock): a leader is
+ *   elected, batches replicate byte for byte; an isolated leader's
+ *   uncommitted tail is cut when it rejoins under a new leader; a follower
+ *   that restarts from its files catches up. After every phase: at most one
+ *   leader per term, committed prefixes identical on all nodes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "log_test_util.h"
+#include "repl/repl.h"
+#include "repl/repl_int.h"
+#include "repl/rg_msg.h"
+#include "util/common.h"
+
+/* Codec --------------------------------------------------------------------------- */
+
+static const char *ent_bytes[] = {"first entry", "", "the third"};
+
+static int src3(void *arg, uint64_t index, uint64_t *term, enum raft_entry_type *type,
+                const uint8_t **out, size_t *len)
+{
+    (void)arg;
+    assert_true(index >= 6 && index <= 8);
+    *term = 3;
+    *type = index == 7 ? RAFT_BARRIER : RAFT_COMMAND;
+    *out = (const uint8_t *)ent_bytes[index - 6];
+    *len = strlen(ent_bytes[index - 6]);
+    return 0;
+}
+
+static void roundtrip(const struct raft_message *m, struct raft_message *back, wbuf *w,
+                      struct raft_entry **ents, size_t *cap)
+{
+    wbuf_reset(w);
+    assert_int_equal(rg_msg_encode(w, m, src3, NULL), 0);
+    assert_int_equal(rg_msg_decode(w->buf, w->len, back, ents, cap), 0);
+    assert_int_equal(back->type, m->type);
+    /* Every shorter prefix and one trailing byte are refused. */
+    for (size_t cut = 0; cut < w->len; cut++) {
+        struct raft_message x;
+        struct raft_entry *xents = NULL;
+        size_t xcap = 0;
+        assert_int_equal(rg_msg_decode(w->buf, cut, &x, &xents, &xcap), -CN_EPROTO);
+        free(xents);
+    }
+    uint8_t *longer = malloc(w->len + 1);
+    memcpy(longer, w->buf, w->len);
+    longer[w->len] = 0;
+    struct raft_message x;
+    struct raft_entry *xents = NULL;
+    size_t xcap = 0;
+    int rc = rg_msg_decode(longer, w->len + 1, &x, &xents, &xcap);
+    free(xents);
+    if (m->type == RAFT_INSTALL_SNAPSHOT && rc == 0)
+        raft_configuration_close(&x.install_snapshot.conf);
+    assert_int_equal(rc, -CN_EPROTO);
+    free(longer);
+}
+
+static void test_msg_codec(void **state)
+{
+    (void)state;
+    wbuf w;
+    wbuf_init(&w);
+    struct raft_entry *ents = NULL;
+    size_t cap = 0;
+    struct raft_message m, b;
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES;
+    m.append_entries = (struct raft_append_entries){.version = 0, .term = 3, .prev_log_index = 5,
+                                                    .prev_log_term = 2, .leader_commit = 4,
+                                                    .n_entries = 3};
+    roundtrip(&m, &b, &w, &ents, &cap);
+    assert_int_equal(b.append_entries.term, 3);
+    assert_int_equal(b.append_entries.prev_log_index, 5);
+    assert_int_equal(b.append_entries.prev_log_term, 2);
+    assert_int_equal(b.append_entries.leader_commit, 4);
+    assert_int_equal(b.append_entries.n_entries, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(b.append_entries.entries[i].term, 3);
+        assert_int_equal(b.append_entries.entries[i].type, i == 1 ? RAFT_BARRIER : RAFT_COMMAND);
+        assert_int_equal(b.append_entries.entries[i].buf.len, strlen(ent_bytes[i]));
+        assert_memory_equal(b.append_entries.entries[i].buf.base, ent_bytes[i],
+                            strlen(ent_bytes[i]));
+        assert_non_null(b.append_entries.entries[i].batch);
+    }
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES_RESULT;
+    m.append_entries_result = (struct raft_append_entries_result){
+        .version = 1, .term = 9, .rejected = 7, .last_log_index = 8, .features = 1,
+        .capacity = 500};
+    roundtrip(&m, &b, &w, &ents, &cap);
+    assert_int_equal(b.append_entries_result.version, 1);
+    assert_int_equal(b.append_entries_result.term, 9);
+    assert_int_equal(b.append_entries_result.rejected, 7);
+    assert_int_equal(b.append_entries_result.last_log_index, 8);
+    assert_int_equal(b.append_entries_result.features, 1);
+    assert_int_equal(b.append_entries_result.capacity, 500);
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_REQUEST_VOTE;
+    m.request_vote = (struct raft_request_vote){.version = 2, .term = 4, .candidate_id = 3,
+                                                .last_log_index = 10, .last_log_term = 3,
+                                                .disrupt_leader = true, .pre_vote = true};
+    roundtrip(&m, &b, &w, &ents, &cap);
+    assert_int_equal(b.request_vote.candidate_id, 3);
+    assert_int_equal(b.request_vote.last_log_index, 10);
+    assert_int_equal(b.request_vote.last_log_term, 3);
+    assert_true(b.request_vote.disrupt_leader);
+    assert_true(b.request_vote.pre_vote);
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_REQUEST_VOTE_RESULT;
+    m.request_vote_result = (struct raft_request_vote_result){
+        .version = 2, .term = 4, .vote_granted = true, .pre_vote = false, .features = 1,
+        .capacity = 7};
+    roundtrip(&m, &b, &w, &ents, &cap);
+    assert_int_equal(b.request_vote_result.version, 2);
+    assert_true(b.request_vote_result.vote_granted);
+    assert_false(b.request_vote_result.pre_vote);
+    assert_int_equal(b.request_vote_result.capacity, 7);
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_TIMEOUT_NOW;
+    m.timeout_now = (struct raft_timeout_now){.version = 0, .term = 5, .last_log_index = 12,
+                                              .last_log_term = 5};
+    roundtrip(&m, &b, &w, &ents, &cap);
+    assert_int_equal(b.timeout_now.last_log_index, 12);
+
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_INSTALL_SNAPSHOT;
+    m.install_snapshot.term = 6;
+    m.install_snapshot.last_index = 40;
+    m.install_snapshot.last_term = 5;
+    m.install_snapshot.conf_index = 1;
+    raft_configuration_init(&m.install_snapshot.conf);
+    assert_int_equal(raft_configuration_add(&m.install_snapshot.conf, 1, "1", RAFT_VOTER), 0);
+    assert_int_equal(raft_configuration_add(&m.install_snapshot.conf, 2, "2", RAFT_STANDBY), 0);
+    m.install_snapshot.data = (struct raft_buffer){(void *)"snap", 4};
+    wbuf_reset(&w);
+    assert_int_equal(rg_msg_encode(&w, &m, src3, NULL), 0);
+    assert_int_equal(rg_msg_decode(w.buf, w.len, &b, &ents, &cap), 0);
+    assert_int_equal(b.install_snapshot.last_index, 40);
+    assert_int_equal(b.install_snapshot.conf.n, 2);
+    assert_int_equal(b.install_snapshot.conf.servers[1].id, 2);
+    assert_int_equal(b.install_snapshot.conf.servers[1].role, RAFT_STANDBY);
+    assert_int_equal(b.install_snapshot.data.len, 4);
+    raft_configuration_close(&b.install_snapshot.conf);
+    for (size_t cut = 0; cut < w.len; cut++) {
+        struct raft_message x;
+        int rc = rg_msg_decode(w.buf, cut, &x, &ents, &cap);
+        assert_int_equal(rc, -CN_EPROTO);
+    }
+    raft_configuration_close(&m.install_snapshot.conf);
+
+    /* Unknown message and entry types. */
+    uint8_t bad[] = {9, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    assert_int_equal(rg_msg_decode(bad, sizeof(bad), &b, &ents, &cap), -CN_EPROTO);
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES;
+    m.append_entries.n_entries = 1;
+    m.append_entries.prev_log_index = 5;
+    wbuf_reset(&w);
+    assert_int_equal(rg_msg_encode(&w, &m, src3, NULL), 0);
+    w.buf[1 + 1 + 8 * 4 + 4 + 8] = 7; /* the entry's type */
+    assert_int_equal(rg_msg_decode(w.buf, w.len, &b, &ents, &cap), -CN_EPROTO);
+    /* A count far above the bytes present is refused before allocating. */
+    w.buf[1 + 1 + 8 * 4] = 0x7f;
+    assert_int_equal(rg_msg_decode(w.buf, w.len, &b, &ents, &cap), -CN_EPROTO);
+    free(ents);
+    wbuf_fini(&w);
+}
+
+/* raft.votes ---------------------------------------------------------------------- */
+
+static void nosend(void *arg, uint64_t to, uint64_t gid, const uint8_t *m, size_t len)
+{
+    (void)arg, (void)to, (void)gid, (void)m, (void)len;
+    fail_msg("a lone node sent a message");
+}
+
+static void test_votes_file(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    rg_node_cb cb = {.send = nosend};
+    rg_node *n = NULL;
+    assert_int_equal(rg_node_open(dir, 1, NULL, &cb, &n), 0);
+    size_t a = rg__votes_slot(n, 77), b = rg__votes_slot(n, 78);
+    assert_int_equal(rg__votes_set(n, a, 3, 2), 0);
+    assert_int_equal(rg__votes_set(n, b, 5, 0), 0);
+    assert_int_equal(rg__votes_set(n, a, 4, 1), 0); /* the other slot of the pair */
+    assert_int_equal(rg__votes_sync_now(n), 0);
+    rg_node_close(n);
+
+    assert_int_equal(rg_node_open(dir, 1, NULL, &cb, &n), 0);
+    a = rg__votes_slot(n, 77);
+    b = rg__votes_slot(n, 78);
+    assert_int_equal(n->slots[a].term, 4);
+    assert_int_equal(n->slots[a].vote, 1);
+    assert_int_equal(n->slots[b].term, 5);
+    rg_node_close(n);
+
+    /* Tear the newest slot of group 77 (slot 0 of pair 0, sequence 2): the
+     * older one (term 3, vote 2) is what a torn write leaves. */
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/raft.votes", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t junk[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), 10), 5);
+    assert_int_equal(rg_node_open(dir, 1, NULL, &cb, &n), 0);
+    a = rg__votes_slot(n, 77);
+    assert_int_equal(n->slots[a].term, 3);
+    assert_int_equal(n->slots[a].vote, 2);
+    rg_node_close(n);
+    /* Both slots bad: refused. */
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), 32 + 10), 5);
+    close(fd);
+    assert_int_equal(rg_node_open(dir, 1, NULL, &cb, &n), -CN_ECORRUPT);
+    tmpdir_remove(dir);
+}
+
+/* A cluster in one process ------------------------------------------------------------ */
+
+#define MAXN 5
+#define GID 42
+
+typedef struct qmsg {
+    uint64_t from, to;
+    uint8_t *b;
+    size_t len;
+} qmsg;
+
+typedef struct sim {
+    int n;
+    char *ndir[MAXN], *pdir[MAXN];
+    rg_node *node[MAXN];
+    log_partition *part[MAXN];
+    rg_group *g[MAXN];
+    int up[MAXN];
+    int cut[MAXN][MAXN];         /* link from i to j down */
+    qmsg *q;
+    size_t nq, capq;
+    int64_t now;
+    int64_t leader_of_term[64];  /* node id + 1 per term seen leading */
+    int64_t max_commit_off[MAXN];
+    int64_t hw_seen;             /* largest committed offset any node showed */
+} sim;
+
+typedef struct sendctx {
+    sim *s;
+    int from;
+} sendctx;
+static sendctx ctxs[MAXN];
+
+static void qsend(void *arg, uint64_t to, uint64_t gid, const uint8_t *m, size_t len)
+{
+    sendctx *c = arg;
+    sim *s = c->s;
+    assert_int_equal(gid, GID);
+    assert_true(to >= 1 && to <= (uint64_t)s->n);
+    if (s->nq == s->capq) {
+        s->capq = s->capq ? s->capq * 2 : 64;
+        s->q = realloc(s->q, s->capq * sizeof(*s->q));
+    }
+    qmsg *q = &s->q[s->nq++];
+    q->from = (uint64_t)c->from + 1;
+    q->to = to;
+    q->len = len;
+    q->b = malloc(len ? len : 1);
+    memcpy(q->b, m, len);
+}
+
+static log_options ropts(void)
+{
+    log_options o = test_opts();
+    o.segment_bytes = 4000;
+    o.index_interval_bytes = 300;
+    o.raft = 1;
+    return o;
+}
+
+static void node_start(sim *s, int i)
+{
+    ctxs[i] = (sendctx){s, i};
+    rg_node_cb cb = {.send = qsend, .arg = &ctxs[i]};
+    assert_int_equal(rg_node_open(s->ndir[i], (uint64_t)i + 1, NULL, &cb, &s->node[i]), 0);
+    rg_node_set_timeouts(s->node[i], 1000, 100, 1234);
+    log_options o = ropts();
+    assert_int_equal(log_partition_open(s->pdir[i], &o, NULL, &s->part[i]), 0);
+    uint64_t voters[MAXN];
+    for (int k = 0; k < s->n; k++)
+        voters[k] = (uint64_t)k + 1;
+    assert_int_equal(rg_group_open(s->node[i], GID, s->part[i], voters, (size_t)s->n, s->now,
+                                   &s->g[i]),
+                     0);
+    s->up[i] = 1;
+    s->max_commit_off[i] = 0; /* the commit index is volatile: it restarts low */
+}
+
+static void node_stop(sim *s, int i)
+{
+    rg_node_close(s->node[i]); /* closes the group */
+    log_partition_close(s->part[i]);
+    s->node[i] = NULL;
+    s->g[i] = NULL;
+    s->part[i] = NULL;
+    s->up[i] = 0;
+}
+
+static void sim_init(sim *s, int n)
+{
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    s->now = 1000;
+    for (int i = 0; i < n; i++) {
+        s->ndir[i] = tmpdir_new();
+        s->pdir[i] = tmpdir_new();
+    }
+    for (int i = 0; i < n; i++)
+        node_start(s, i);
+}
+
+static void sim_free(sim *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (s->up[i])
+            node_stop(s, i);
+        tmpdir_remove(s->ndir[i]);
+        tmpdir_remove(s->pdir[i]);
+    }
+    for (size_t k = 0; k < s->nq; k++)
+        free(s->q[k].b);
+    free(s->q);
+}
+
+/* Every batch of the committed prefix of node i, as bytes (for comparing
+ * replicas): what a consumer could read. */
+static size_t committed_bytes(sim *s, int i, uint8_t *out, size_t cap)
+{
+    log_partition *p = s->part[i];
+    int64_t hw = rg_commit_offset(s->g[i]);
+    int64_t off = 0;
+    size_t n = 0;
+    while (off < hw) {
+        log_slice sl;
+        assert_int_equal(log_read(p, off, hw, 1 << 20, &sl), 0);
+        assert_true(sl.len > 0);
+        assert_true(n + (size_t)sl.len <= cap);
+        assert_int_equal(pread(sl.fd, out + n, (size_t)sl.len, sl.pos), sl.len);
+        n += (size_t)sl.len;
+        /* Advance past the last whole batch of the slice. */
+        int64_t pos = 0;
+        while (pos < sl.len) {
+            int64_t blen = (int64_t)(int32_t)be_get32(out + n - (size_t)sl.len + pos + 8) + 12;
+            int64_t base = (int64_t)be_get64(out + n - (size_t)sl.len + pos);
+            int32_t lod = (int32_t)be_get32(out + n - (size_t)sl.len + pos + 23);
+            off = base + lod + 1;
+            pos += blen;
+        }
+        log_slice_release(&sl);
+    }
+    return n;
+}
+
+/* Invariants after every step: one leader per term; a committed offset
+ * never goes back on a node that stayed up. */
+static void check(sim *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (!s->up[i])
+            continue;
+        assert_false(rg_failed(s->g[i]));
+        if (rg_is_leader(s->g[i])) {
+            int64_t t = rg_term(s->g[i]);
+            assert_true(t < 64);
+            if (s->leader_of_term[t])
+                assert_int_equal(s->leader_of_term[t], i + 1);
+            s->leader_of_term[t] = i + 1;
+        }
+        int64_t c = rg_commit_offset(s->g[i]);
+        assert_true(c >= s->max_commit_off[i]);
+        s->max_commit_off[i] = c;
+    }
+}
+
+/* Advance time by ms in steps of 5 ms: timers, deliveries, flushes. */
+static void run(sim *s, int64_t ms)
+{
+    for (int64_t t = 0; t < ms; t += 5) {
+        s->now += 5;
+        for (int i = 0; i < s->n; i++)
+            if (s->up[i])
+                rg_node_tick(s->node[i], s->now);
+        /* Deliver what is queued now (messages sent meanwhile wait a turn). */
+        size_t nq = s->nq;
+        qmsg *q = s->q;
+        s->q = NULL;
+        s->nq = s->capq = 0;
+        for (size_t k = 0; k < nq; k++) {
+            int from = (int)q[k].from - 1, to = (int)q[k].to - 1;
+            if (s->up[to] && !s->cut[from][to])
+                assert_int_equal(
+                    rg_receive(s->node[to], q[k].from, GID, q[k].b, q[k].len, s->now), 0);
+            free(q[k].b);
+        }
+        free(q);
+        for (int i = 0; i < s->n; i++)
+            if (s->up[i])
+                rg_node_flush(s->node[i], s->now);
+        check(s);
+    }
+}
+
+static int leader(sim *s)
+{
+    int l = -1;
+    int64_t best = -1;
+    for (int i = 0; i < s->n; i++)
+        if (s->up[i] && rg_is_leader(s->g[i]) && rg_term(s->g[i]) > best) {
+            best = rg_term(s->g[i]);
+            l = i;
+        }
+    return l;
+}
+
+static int run_until_leader(sim *s, int not)
+{
+    for (int k = 0; k < 200; k++) {
+        run(s, 50);
+        int l = leader(s);
+        if (l >= 0 && l != not) {
+            /* and its barrier committed */
+            if (rg_commit_index(s->g[l]) >= 2)
+                return l;
+        }
+    }
+    fail_msg("no leader elected");
+    return -1;
+}
+
+static int64_t submit(sim *s, int l, uint8_t seed)
+{
+    uint8_t b[300];
+    make_batch(b, 100 + seed % 150, 2, 100, seed);
+    int64_t off = -1, idx = -1;
+    int rc;
+    for (int k = 0; (rc = rg_submit(s->g[l], b, 100 + seed % 150, s->now, &off, &idx)) == -CN_EAGAIN &&
+                    k < 100;
+         k++)
+        run(s, 5);
+    assert_int_equal(rc, 0);
+    return idx;
+}
+
+static void assert_replicas_equal(sim *s, int64_t min_off)
+{
+    static uint8_t a[1 << 20], b[1 << 20];
+    int ref = -1;
+    size_t na = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->up[i])
+            continue;
+        assert_true(rg_commit_offset(s->g[i]) >= min_off);
+        if (ref < 0) {
+            ref = i;
+            na = committed_bytes(s, i, a, sizeof(a));
+            continue;
+        }
+        size_t nb = committed_bytes(s, i, b, sizeof(b));
+        size_t n = na < nb ? na : nb;
+        assert_true(n > 0 || min_off == 0);
+        assert_memory_equal(a, b, n);
+    }
+}
+
+static void test_single_voter(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 1);
+    assert_true(rg_is_leader(s.g[0]));
+    assert_int_equal(rg_voters(s.g[0]), 1);
+    run(&s, 10); /* the barrier's sync */
+    int64_t t0 = rg_term(s.g[0]);
+    assert_int_equal(rg_commit_index(s.g[0]), 2); /* configuration, barrier */
+    int64_t idx = 0;
+    for (int k = 0; k < 30; k++)
+        idx = submit(&s, 0, (uint8_t)k);
+    assert_true(rg_commit_index(s.g[0]) < idx); /* not before the sync */
+    run(&s, 5);
+    assert_int_equal(rg_commit_index(s.g[0]), idx);
+    assert_int_equal(rg_commit_offset(s.g[0]), 60);
+    assert_int_equal(log_end_offset(s.part[0]), 60);
+    assert_int_equal(rg_node_tick(s.node[0], s.now), INT64_MAX); /* no timers */
+    node_stop(&s, 0);
+    node_start(&s, 0);
+    assert_true(rg_is_leader(s.g[0]));
+    assert_int_equal(rg_term(s.g[0]), t0);
+    run(&s, 10);
+    assert_int_equal(rg_commit_index(s.g[0]), idx + 1); /* its new barrier */
+    assert_int_equal(rg_commit_offset(s.g[0]), 60);
+    sim_free(&s);
+}
+
+static void test_three_nodes(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int64_t idx = 0;
+    for (int k = 0; k < 40; k++) {
+        idx = submit(&s, l, (uint8_t)k);
+        if (k % 7 == 0)
+            run(&s, 5);
+    }
+    run(&s, 300);
+    for (int i = 0; i < 3; i++)
+        assert_true(rg_commit_index(s.g[i]) >= idx);
+    assert_replicas_equal(&s, 80);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rg_leader_id(s.g[i]), l + 1);
+
+    /* Isolate the leader; it takes batches it can never commit. */
+    int old = l;
+    for (int i = 0; i < 3; i++)
+        s.cut[old][i] = s.cut[i][old] = 1;
+    for (int k = 0; k < 5; k++)
+        submit(&s, old, (uint8_t)(100 + k));
+    int64_t old_end = log_end_offset(s.part[old]);
+    assert_int_equal(old_end, 90);
+    l = run_until_leader(&s, old);
+    assert_true(rg_term(s.g[l]) > rg_term(s.g[old]) || !rg_is_leader(s.g[old]));
+    for (int k = 0; k < 8; k++)
+        submit(&s, l, (uint8_t)(200 + k));
+    run(&s, 300);
+    /* Heal: the old leader steps down, its tail is cut and replaced. */
+    for (int i = 0; i < 3; i++)
+        s.cut[old][i] = s.cut[i][old] = 0;
+    run(&s, 1500);
+    assert_false(rg_is_leader(s.g[old]));
+    assert_int_equal(rg_leader_id(s.g[old]), l + 1);
+    assert_int_equal(log_end_offset(s.part[old]), log_end_offset(s.part[l]));
+    assert_int_equal(log_end_offset(s.part[l]), 80 + 16);
+    assert_replicas_equal(&s, 96);
+
+    /* A follower restarts from its files and catches up. */
+    int f = (l + 1) % 3;
+    node_stop(&s, f);
+    for (int k = 0; k < 6; k++)
+        submit(&s, l, (uint8_t)(50 + k));
+    run(&s, 200);
+    node_start(&s, f);
+    run(&s, 1500);
+    assert_replicas_equal(&s, 108);
+    assert_int_equal(log_end_offset(s.part[f]), 108);
+
+    /* Whole-cluster restart: everything committed is still there. */
+    for (int i = 0; i < 3; i++)
+        node_stop(&s, i);
+    for (int i = 0; i < 3; i++)
+        node_start(&s, i);
+    l = run_until_leader(&s, -1);
+    run(&s, 300);
+    assert_replicas_equal(&s, 108);
+    sim_free(&s);
+}
+
+/* LeakSanitizer (asan-unit): libraft 0.22.1 loses one 8-byte block in a
+ * candidate's step on a RequestVoteResult in the whole-cluster restart
+ * phase (seen once per run; stack ends in raft_step, no frame of ours
+ * allocates it; docs/cluster-plan.md, open questions). Only this binary
+ * ignores leaks inside libraft. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libraft.so\n";
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_msg_codec),
+        cmocka_unit_test(test_votes_file),
+        cmocka_unit_test(test_single_voter),
+        cmocka_unit_test(test_three_nodes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
