@@ -87,7 +87,10 @@ static void fail(hconn *hc, int status, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(hc->err_msg, sizeof(hc->err_msg), fmt, ap);
     va_end(ap);
-    http_parser_pause(&hc->p, 1);
+    /* Stop the parser inside a callback; after it failed on its own it is
+     * already stopped (and http_parser_pause asserts on an errored parser). */
+    if (HTTP_PARSER_ERRNO(&hc->p) == HPE_OK)
+        http_parser_pause(&hc->p, 1);
 }
 
 static void span_add(hspan *s, hconn *hc, const char *at, size_t len)
