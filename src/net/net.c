@@ -635,7 +635,11 @@ static void sweep_cb(loop_timer *t)
     net_conn *c = s->conns;
     while (c) {
         net_conn *next = c->next;
-        if (c->held) {
+        if (c->close_after && c->out_bytes > 0 && s->lim.partial_ms > 0 &&
+            now - c->last_active > s->lim.partial_ms) {
+            /* closing after its answers, which the peer does not read */
+            net_conn_close(c, "answers not read before the close");
+        } else if (c->held) {
             /* we stopped reading it: neither idle nor slow */
         } else if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
             now - c->partial_since > s->lim.partial_ms) {

@@ -148,7 +148,9 @@ void net_conn_close(net_conn *c, const char *reason);
  * stops now (as net_conn_pause_read; frames after the current one are never
  * handed to on_frame), the close itself runs from a loop hook with reason
  * in its log line. For protocols that answer an error and then hang up
- * (HTTP's "Connection: close"). reason is copied. No-op when closed. */
+ * (HTTP's "Connection: close"). A peer that does not read those answers
+ * (output queued, no progress for request.read.timeout.ms) is closed by the
+ * sweep. reason is copied. No-op when closed. */
 void net_conn_close_after(net_conn *c, const char *reason);
 const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
 uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
