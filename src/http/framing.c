@@ -281,10 +281,9 @@ static int64_t http_frame_len(void *cctx, const uint8_t *buf, size_t len, const 
     if (hc->headers_done) {
         if (!hc->continue_sent) {
             size_t vl;
-            if (header_get(hc, buf, "expect", &vl)) {
-                hc->continue_sent = 1;
+            hc->continue_sent = 1; /* checked once per request */
+            if (header_get(hc, buf, "expect", &vl))
                 send_continue(hc);
-            }
         }
         if ((hc->p.flags & F_CONTENTLENGTH) && !(hc->p.flags & F_CHUNKED))
             out->need = hc->scanned + (size_t)hc->p.content_length; /* what is left of it */
@@ -383,6 +382,7 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     q->resp = r;
     q->method = hc->p.method;
     q->keep_alive = http_should_keep_alive(&hc->p);
+    q->http10 = hc->p.http_major == 1 && hc->p.http_minor == 0;
     q->target = hh_alloc(q, hc->url.len + 1);
     memcpy(q->target, frame + hc->url.off, hc->url.len);
     size_t vl;

@@ -51,6 +51,7 @@ typedef struct hreq {
     hroute route;
     int method;                  /* enum http_method */
     int keep_alive;              /* 0: "Connection: close" on the reply, then close */
+    int http10;                  /* HTTP/1.0: keep-alive must be said ("Connection: keep-alive") */
     char *target;                /* request target as sent (arena, for log lines) */
     char *query;                 /* raw query after '?' (arena), NULL when none */
     char *seg[HREQ_MAX_SEGS];    /* path segments, percent-decoded (arena) */

@@ -55,14 +55,18 @@ static json_t *text_json(char *msg)
     return json_string(msg);
 }
 
-static void put_head(wbuf *w, int status, const char *ctype, size_t len, int close,
+/* conn: 0 keep-alive (HTTP/1.1's default: nothing said), 1 close, 2
+ * keep-alive said (an HTTP/1.0 client asked for it). */
+static void put_head(wbuf *w, int status, const char *ctype, size_t len, int conn,
                      const char *extra)
 {
+    static const char *const conn_hdr[] = {"", "Connection: close\r\n",
+                                           "Connection: keep-alive\r\n"};
     char head[512];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n%s",
-                     status, hh_status_text(status), ctype, len, close ? "Connection: close\r\n" : "");
+                     status, hh_status_text(status), ctype, len, conn_hdr[conn]);
     wbuf_append(w, head, (size_t)n);
     if (extra)
         wbuf_append(w, extra, strlen(extra));
@@ -81,7 +85,7 @@ void hh_reply(hreq *q, int status, const char *ctype, const void *body, size_t l
         return;
     }
     wbuf *w = &q->resp->w;
-    put_head(w, status, ctype, len, !q->keep_alive, extra);
+    put_head(w, status, ctype, len, !q->keep_alive ? 1 : q->http10 ? 2 : 0, extra);
     if (len)
         wbuf_append(w, body, len);
     net_resp_ready(q->resp);

@@ -153,7 +153,15 @@ def test_connection_close_and_http_1_0(broker):
     s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
     st, h, b, _ = read_response(s)
     assert st == 200 and json.loads(b) == {"status": "ok"}
+    assert h["connection"] == "close"
     assert wait_closed(s)
+    s.close()
+    # HTTP/1.0 with keep-alive asked for: said back, and the connection stays
+    s = raw_connect(broker)
+    for _ in range(3):
+        s.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        st, h, b, _ = read_response(s)
+        assert st == 200 and h["connection"] == "keep-alive"
     s.close()
 
 
