@@ -18,7 +18,8 @@
  * Limits: request line + headers above http.max.header.bytes: 431; more than
  * HCONN_MAX_HEADERS headers: 431; a body above http.max.body.bytes (by
  * Content-Length, before the body is read, or counted while chunks arrive):
- * 413; anything http_parser rejects: 400 (an unknown method: 501). Each of
+ * 413, as is a chunked body in more than HCONN_MAX_BODY_PIECES chunks;
+ * anything http_parser rejects: 400 (an unknown method: 501). Each of
  * these ends the frame at what is buffered; on_frame answers with a JSON
  * error and "Connection: close", logs one line, and the connection closes
  * once the answer is sent (net_conn_close_after): the byte stream is out of
@@ -45,6 +46,9 @@
 #include "util/slog.h"
 
 #define HCONN_MAX_HEADERS 64
+/* Chunked bodies are kept as a list of pieces until on_frame joins them:
+ * bound it (16 bytes each), so tiny chunks cannot cost more than the body. */
+#define HCONN_MAX_BODY_PIECES 65536
 /* Framing bytes allowed beyond socket.request.max.bytes (headers, chunk
  * sizes): net closes a connection whose frame passes the sum. */
 #define HSRV_FRAME_OVERHEAD (1u << 20)
@@ -178,6 +182,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
     size_t off = (size_t)((const uint8_t *)at - hc->base);
     if (hc->n_body > 0 && hc->body[hc->n_body - 1].off + hc->body[hc->n_body - 1].len == off) {
         hc->body[hc->n_body - 1].len += len; /* contiguous: one piece */
+        return 0;
+    }
+    if (hc->n_body == HCONN_MAX_BODY_PIECES) {
+        fail(hc, 413, "body_too_large", "chunked body in more than %d chunks",
+             HCONN_MAX_BODY_PIECES);
         return 0;
     }
     if (hc->n_body == hc->cap_body) {

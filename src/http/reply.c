@@ -114,12 +114,17 @@ static void error_v(hreq *q, int status, const char *code, json_t *extra, const 
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     const char *method = http_method_str((enum http_method)q->method);
+    char line[512]; /* one log line: no control bytes from the client */
+    snprintf(line, sizeof(line), "%s", msg);
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     if (status >= 500)
         slog_warn("http: %d %s %s %s from %s: %s", status, code, method, q->target,
-                  net_conn_peer(q->c), msg);
+                  net_conn_peer(q->c), line);
     else
         slog_info("http: %d %s %s %s from %s: %s", status, code, method, q->target,
-                  net_conn_peer(q->c), msg);
+                  net_conn_peer(q->c), line);
     json_t *j = extra ? extra : json_object();
     json_object_set_new(j, "error_code", json_string(code));
     json_object_set_new(j, "message", text_json(msg));
