@@ -374,8 +374,9 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     hconn *hc = cctx;
     net_resp *r = net_resp_new(c);
     if (hc->err_status) {
-        slog_warn("http: connection %llu from %s: %d %s: %s", (unsigned long long)net_conn_id(c),
-                  net_conn_peer(c), hc->err_status, hc->err_code, hc->err_msg);
+        hsrv__log_error(hs, 1, "http: connection %llu from %s: %d %s: %s",
+                        (unsigned long long)net_conn_id(c), net_conn_peer(c), hc->err_status,
+                        hc->err_code, hc->err_msg);
         hs->requests[HROUTE_NONE][hc->err_status >= 500 ? HCLASS_5XX : HCLASS_4XX]++;
         hh_reply_raw_error(r, hc->err_status, hc->err_code, hc->err_msg);
         net_conn_close_after(c, "malformed HTTP request");

@@ -76,6 +76,10 @@ struct hsrv {
      * front end that was freed meanwhile (hsrv__durable_end). */
     int n_durable;
     int freed;
+    /* Error log lines this second (hsrv__log_error's rate limit). */
+    int64_t log_window_ms;
+    int log_lines;
+    uint64_t log_suppressed;
     /* Requests answered, per route and status class (hh_metrics.c). */
     uint64_t requests[HROUTE__COUNT][HCLASS__COUNT];
 };
@@ -89,6 +93,13 @@ char *hsrv__pct_decode(hreq *q, const char *s, size_t len, int plus_space);
  * request must be answered before _end, which may free hs. */
 void hsrv__durable_begin(hsrv *hs);
 void hsrv__durable_end(hsrv *hs);
+
+/* One error log line (warn: 1 for warn level, else info), at most
+ * HSRV_LOG_PER_SEC a second; the lines dropped are counted and reported
+ * once the next second starts (STYLE §7: peer errors are rate-limited).
+ * (reply.c) */
+#define HSRV_LOG_PER_SEC 100
+void hsrv__log_error(hsrv *hs, int warn, const char *fmt, ...) CN_PRINTF(3, 4);
 
 /* Dispatch (router.c) ---------------------------------------------------------- */
 /* Route q (method and segments set) to its handler, or answer 404 / 405. */

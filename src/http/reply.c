@@ -108,6 +108,33 @@ void hh_reply_json(hreq *q, int status, json_t *j)
     wbuf_fini(&body);
 }
 
+void hsrv__log_error(hsrv *hs, int warn, const char *fmt, ...)
+{
+    int64_t now = loop_now(hs->l);
+    if (now - hs->log_window_ms >= 1000) {
+        if (hs->log_suppressed)
+            slog_warn("http: %llu more error line(s) suppressed (at most %d a second)",
+                      (unsigned long long)hs->log_suppressed, HSRV_LOG_PER_SEC);
+        hs->log_window_ms = now;
+        hs->log_lines = 0;
+        hs->log_suppressed = 0;
+    }
+    if (hs->log_lines >= HSRV_LOG_PER_SEC) {
+        hs->log_suppressed++;
+        return;
+    }
+    hs->log_lines++;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (warn)
+        slog_warn("%s", line);
+    else
+        slog_info("%s", line);
+}
+
 static void error_v(hreq *q, int status, const char *code, json_t *extra, const char *fmt,
                     va_list ap)
 {
@@ -119,12 +146,8 @@ static void error_v(hreq *q, int status, const char *code, json_t *extra, const 
     for (char *p = line; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
-    if (status >= 500)
-        slog_warn("http: %d %s %s %s from %s: %s", status, code, method, q->target,
-                  net_conn_peer(q->c), line);
-    else
-        slog_info("http: %d %s %s %s from %s: %s", status, code, method, q->target,
-                  net_conn_peer(q->c), line);
+    hsrv__log_error(q->hs, status >= 500, "http: %d %s %s %s from %s: %s", status, code, method,
+                    q->target, net_conn_peer(q->c), line);
     json_t *j = extra ? extra : json_object();
     json_object_set_new(j, "error_code", json_string(code));
     json_object_set_new(j, "message", text_json(msg));

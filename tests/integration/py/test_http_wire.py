@@ -340,3 +340,21 @@ def test_tiny_chunks_are_bounded(broker):
     assert b"65536 chunks" in b
     s.close()
     assert get(broker, "/healthz")[0] == 200
+
+
+def test_error_log_lines_are_rate_limited(broker_factory):
+    b = broker_factory()
+    s = raw_connect(b, timeout=20)
+    s.sendall(b"".join(b"GET /flood-%d HTTP/1.1\r\n\r\n" % i for i in range(300)))
+    buf = b""
+    for _ in range(300):
+        st, _, _, buf = read_response(s, buf)
+        assert st == 404
+    time.sleep(1.1)
+    s.sendall(b"GET /flood-last HTTP/1.1\r\n\r\n")
+    assert read_response(s, buf)[0] == 404
+    s.close()
+    log = b.log_text(1000000)
+    lines = [ln for ln in log.splitlines() if "404 not_found GET /flood-" in ln]
+    assert 100 <= len(lines) <= 101, len(lines)
+    assert "http: 200 more error line(s) suppressed (at most 100 a second)" in log
