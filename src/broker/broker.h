@@ -50,6 +50,14 @@ struct partition {
                                      * durable >= target (log_start_durable) */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
     int leading;                    /* replicated: this node led at the last change */
+    /* Counters since start, for metrics (never reset, no allocation):
+     * records and batch bytes stored by broker_produce (client data, not
+     * markers or duplicates), and bytes of stored batches front ends sent to
+     * readers (each front end adds what it sends: broker_note_read). */
+    int64_t produced_records;
+    int64_t produced_bytes;
+    int64_t read_records;           /* only where a front end decodes records */
+    int64_t read_bytes;
 };
 
 struct topic {
@@ -199,6 +207,21 @@ int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait 
  * partition does (the internal logs' owners at close). A connection gone is
  * NOT a reason: its slot completes. */
 void broker_wait_cancel(partition *p, durable_wait *w);
+
+/* A front end sent n_records records (0 when it does not count them, as a
+ * zero-copy Kafka fetch) in n_bytes bytes of stored batches from p. */
+static inline void broker_note_read(partition *p, int64_t n_records, int64_t n_bytes)
+{
+    p->read_records += n_records;
+    p->read_bytes += n_bytes;
+}
+
+/* Kafka's default partitioner for keyed records: murmur2 of the key
+ * (org.apache.kafka.common.utils.Utils.murmur2, as an unsigned value) with
+ * the sign bit cleared, modulo n_parts (> 0). Every front end that picks a
+ * partition from a key uses it, so Kafka, AMQP streams and HTTP agree. */
+uint32_t broker_murmur2(const void *key, size_t len);
+int32_t broker_key_partition(const void *key, size_t len, int32_t n_parts);
 
 /* Data-arrival listeners: after any loop iteration that appended to any
  * partition, every registered listener's cb runs once (in a loop hook, not

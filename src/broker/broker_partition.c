@@ -345,6 +345,8 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
         return rc;
     if (bi.producer_id >= 0)
         pst_update(p->ps, &bi, *base_offset, -1, -1);
+    p->produced_records += bi.record_count;
+    p->produced_bytes += (int64_t)len;
     return 0;
 }
 
