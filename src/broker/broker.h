@@ -123,6 +123,11 @@ typedef struct broker_kv {
 int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv *configs,
                         int n_configs, int validate_only, char *msg, size_t msg_len,
                         topic **out);
+/* Create a topic with a given id (a cluster applying its metadata log: every
+ * node creates it alike). Not validate-only; otherwise as broker_topic_create_rf. */
+int broker_topic_create_id(broker *b, cn_str name, int32_t n_parts, int32_t rf, cn_uuid id,
+                           const broker_kv *configs, int n_configs, char *msg, size_t msg_len,
+                           topic **out);
 /* The same with a replication factor (-1: default.replication.factor).
  * -CN_EREPLICATION (with msg) when it is not 1 or the node count. */
 int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
@@ -149,6 +154,8 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_TXN_TOPIC "__transaction_state"
 /* The AMQP front end's metadata kvlog (exchanges, queues, bindings). */
 #define BROKER_AMQP_META_TOPIC "__amqp_meta"
+/* A cluster's metadata log (src/cluster/cluster_meta.c). */
+#define BROKER_CLUSTER_META_TOPIC "__cluster_meta"
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
 #define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);
@@ -159,6 +166,9 @@ int broker_topic_name_reserved(cn_str name);
  * owner compacts it). The broker owns it and closes it in broker_close.
  * Returns 0 or -CN_E*. */
 int broker_internal_partition(broker *b, const char *name, partition **out);
+/* The same, replicated to every node of the cluster as a Raft group (its
+ * log a raft log): -CN_EINVAL on a single node. */
+int broker_internal_partition_replicated(broker *b, const char *name, partition **out);
 /* Close the internal partition name (if open) and delete its data and
  * directory (its owner deleted what it stored there). Parked durable waits
  * on it get -CN_EIO. Its partition pointer is invalid afterwards. A name

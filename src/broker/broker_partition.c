@@ -124,6 +124,8 @@ static void rg_changed(void *arg, rg_group *g)
         slog_info("%s-%d: no longer leader (term %lld, leader %lld)", p->t->name, p->id,
                   (long long)rg_term(g), (long long)rg_leader_id(g));
     }
+    if (leader != p->leading)
+        b->appended = 1; /* listeners (the metadata group's controller) look again */
     p->leading = leader;
 }
 

@@ -168,6 +168,8 @@ static void apply_entries(rg_group *g, const struct raft_update *up)
         }
         g->reported = CN_MIN(g->reported, index - 1);
     }
+    if (up->entries.n > 0 && g->rx_block && up->entries.batch[0].batch == g->rx_block)
+        g->rx_block_taken = 1; /* persisted here: we free the block (rg__group_receive) */
     for (unsigned i = 0; i < up->entries.n; i++) {
         const struct raft_entry *e = &up->entries.batch[i];
         int64_t at = index + (int64_t)i;
@@ -656,7 +658,36 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
             raft_configuration_close(&m.install_snapshot.conf);
         return 0;
     }
+    /* AppendEntries: libraft owns entries[0].batch as a raft_malloc'd
+     * block: it frees it itself when it answers at once (a rejection,
+     * nothing new), and hands the entries back in the update when they must
+     * be persisted, then the block is ours to free once they are written
+     * (apply_entries marks that). So the entries are copied out of the
+     * receive buffer into one block. */
+    void *block = NULL;
+    if (m.type == RAFT_APPEND_ENTRIES && m.append_entries.n_entries > 0) {
+        size_t total = 0;
+        for (unsigned i = 0; i < m.append_entries.n_entries; i++)
+            total += m.append_entries.entries[i].buf.len;
+        block = raft_malloc(total ? total : 1);
+        if (!block)
+            return -CN_ENOMEM;
+        size_t at = 0;
+        for (unsigned i = 0; i < m.append_entries.n_entries; i++) {
+            struct raft_entry *e = &m.append_entries.entries[i];
+            if (e->buf.len)
+                memcpy((char *)block + at, e->buf.base, e->buf.len);
+            e->buf.base = (char *)block + at;
+            e->batch = block;
+            at += e->buf.len;
+        }
+    }
+    g->rx_block = block;
+    g->rx_block_taken = 0;
     step(g, &ev);
+    if (block && g->rx_block_taken)
+        raft_free(block);
+    g->rx_block = NULL;
     return 0;
 }
 
