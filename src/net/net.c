@@ -748,18 +748,16 @@ static void accept_cb(loop_io *io, uint32_t events)
     }
 }
 
-int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
-                   const net_proto *proto, void *arg, net_server **out)
+/* Parse host (IPv4, IPv6 with or without brackets, "localhost") and port
+ * into sa. 0 or -CN_EINVAL. */
+static int parse_addr(const char *host, int port, struct sockaddr_storage *sa, socklen_t *sl)
 {
-    *out = NULL;
-    struct sockaddr_storage sa;
-    socklen_t sl;
-    memset(&sa, 0, sizeof(sa));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&sa;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&sa;
+    memset(sa, 0, sizeof(*sa));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
     const char *h = host;
     char hbuf[64];
-    if (h[0] == '[') { /* [::1] */
+    if (h[0] == '[') {
         size_t n = strlen(h);
         if (n < 3 || n - 2 >= sizeof(hbuf))
             return -CN_EINVAL;
@@ -769,17 +767,28 @@ int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
     }
     if (strcmp(h, "localhost") == 0)
         h = "127.0.0.1";
-    if (h[0] == '\0')
-        h = "0.0.0.0";
     if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)port);
-        sl = sizeof(*a4);
-    } else if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+        *sl = sizeof(*a4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
-        sl = sizeof(*a6);
-    } else {
+        *sl = sizeof(*a6);
+        return 0;
+    }
+    return -CN_EINVAL;
+}
+
+int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
+                   const net_proto *proto, void *arg, net_server **out)
+{
+    *out = NULL;
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    if (parse_addr(host[0] ? host : "0.0.0.0", port, &sa, &sl) < 0) {
         slog_error("listen: cannot parse host '%s' (use an IP address)", host);
         return -CN_EINVAL;
     }
@@ -828,40 +837,6 @@ int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
         loop_timer_start(l, &s->sweep, NET_SWEEP_MS);
     *out = s;
     return 0;
-}
-
-/* Parse host (IPv4, IPv6 with or without brackets, "localhost") and port
- * into sa. 0 or -CN_EINVAL. */
-static int parse_addr(const char *host, int port, struct sockaddr_storage *sa, socklen_t *sl)
-{
-    memset(sa, 0, sizeof(*sa));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
-    const char *h = host;
-    char hbuf[64];
-    if (h[0] == '[') {
-        size_t n = strlen(h);
-        if (n < 3 || n - 2 >= sizeof(hbuf))
-            return -CN_EINVAL;
-        memcpy(hbuf, h + 1, n - 2);
-        hbuf[n - 2] = '\0';
-        h = hbuf;
-    }
-    if (strcmp(h, "localhost") == 0)
-        h = "127.0.0.1";
-    if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *sl = sizeof(*a4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *sl = sizeof(*a6);
-        return 0;
-    }
-    return -CN_EINVAL;
 }
 
 int net_server_connect(net_server *s, const char *host, int port, void *conn_arg,
