@@ -546,6 +546,50 @@ static void test_two_listeners_on_one_loop(void **state)
     assert_int_equal(fx.t.opens, fx.t.closes);
 }
 
+/* net_server_connect: a second server dials the first; a slot taken at
+ * once leaves when the connect completes; the first server hands over the
+ * frame; a dial to a port nobody listens on still ends in conn_close. */
+static void test_outgoing_connection(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    toy t2;
+    memset(&t2, 0, sizeof(t2));
+    t2.prefix = "2> ";
+    t2.file_fd = fx.t.file_fd;
+    net_limits lim = { .max_frame_bytes = 64, .max_inflight = 4, .max_connections = 4 };
+    net_server *s2 = NULL;
+    assert_int_equal(net_server_new(fx.l, "127.0.0.1", 0, &lim, &toy_proto, &t2, &s2), 0);
+    net_conn *c = NULL;
+    int user = 7;
+    assert_int_equal(net_server_connect(s2, "127.0.0.1", net_server_port(fx.srv), &user, &c), 0);
+    assert_non_null(c);
+    assert_ptr_equal(net_conn_user(c), &user);
+    assert_int_equal(t2.opens, 1); /* conn_open at once */
+    net_resp *r = net_resp_new(c);
+    wbuf_append(&r->w, "PARK", 4); /* the seal adds '\n' */
+    net_resp_ready(r);
+    for (int i = 0; i < 200 && fx.t.n_parked == 0; i++)
+        loop_run_once(fx.l, 10);
+    assert_int_equal(fx.t.n_parked, 1); /* the first server got the frame */
+    assert_false(net_conn_connecting(c));
+    net_resp_drop(fx.t.parked[--fx.t.n_parked]);
+    /* Nobody listens on the port of a server just freed: conn_close follows. */
+    net_server *s3 = NULL;
+    assert_int_equal(net_server_new(fx.l, "127.0.0.1", 0, &lim, &toy_proto, &t2, &s3), 0);
+    int dead_port = net_server_port(s3);
+    net_server_free(s3);
+    int closes = t2.closes;
+    assert_int_equal(net_server_connect(s2, "127.0.0.1", dead_port, NULL, &c), 0);
+    for (int i = 0; i < 200 && t2.closes == closes; i++)
+        loop_run_once(fx.l, 10);
+    assert_int_equal(t2.closes, closes + 1);
+    assert_int_equal(net_server_connect(s2, "not an address", 1, NULL, &c), -CN_EINVAL);
+    net_server_free(s2);
+    fixture_stop(&fx);
+}
+
 static void test_close_after_waits_for_earlier_answers(void **state)
 {
     (void)state;
@@ -610,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_drain_called_once_when_output_falls),
         cmocka_unit_test(test_two_listeners_on_one_loop),
         cmocka_unit_test(test_close_after_waits_for_earlier_answers),
+        cmocka_unit_test(test_outgoing_connection),
         cmocka_unit_test(test_wbuf_releases_splices_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
