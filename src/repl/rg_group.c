@@ -340,7 +340,8 @@ static void apply_configurations(rg_group *g)
         ev.configuration.index = (raft_index)index;
         raft_configuration_init(&ev.configuration.conf);
         struct raft_buffer b = {(void *)(uintptr_t)e.payload, e.payload_len};
-        if (raft_configuration_decode(&b, &ev.configuration.conf) != 0) {
+        if (!rg_conf_valid(e.payload, e.payload_len) ||
+            raft_configuration_decode(&b, &ev.configuration.conf) != 0) {
             raft_configuration_close(&ev.configuration.conf);
             fail(g, -CN_ECORRUPT, "configuration decode");
             return;
@@ -501,6 +502,10 @@ static int start(rg_group *g, int64_t now)
             ents[i].type = RAFT_COMMAND;
         } else if (e.type == RG_SIDE_CHANGE) {
             ents[i].type = RAFT_CHANGE;
+            if (!rg_conf_valid(e.payload, e.payload_len)) {
+                rc = -CN_ECORRUPT;
+                break;
+            }
             ents[i].buf.base = (void *)(uintptr_t)e.payload;
             ents[i].buf.len = e.payload_len;
             if (i > 0)

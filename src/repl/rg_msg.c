@@ -95,6 +95,36 @@ int rg_msg_encode(wbuf *w, const struct raft_message *m, rg_entry_src src, void 
 
 static uint64_t u64(bin_reader *r) { return (uint64_t)bin_i64(r); }
 
+#define RG_CONF_MAX_SERVERS 1024
+
+int rg_conf_valid(const uint8_t *buf, size_t len)
+{
+    if (len < 9 || buf[0] != 1)
+        return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | buf[1 + i];
+    if (n == 0 || n > RG_CONF_MAX_SERVERS)
+        return 0;
+    size_t pos = 9;
+    for (uint64_t i = 0; i < n; i++) {
+        if (len - pos < 8 + 1 + 1)
+            return 0;
+        pos += 8;                                   /* id */
+        const uint8_t *nul = memchr(buf + pos, 0, len - pos);
+        if (!nul || nul == buf + pos)
+            return 0;                               /* no terminator, or empty address */
+        pos = (size_t)(nul - buf) + 1;
+        if (pos >= len || buf[pos] > 2)
+            return 0;                               /* role: standby, voter, spare */
+        pos++;
+    }
+    for (; pos < len; pos++)
+        if (buf[pos] != 0 || len - pos > 8)
+            return 0;                               /* only padding may follow */
+    return 1;
+}
+
 /* A u32 length, then that many bytes as a view. */
 static const uint8_t *blob(bin_reader *r, size_t *len)
 {
@@ -139,8 +169,8 @@ int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
             e->type = (enum raft_entry_type)et;
             size_t blen = 0;
             const uint8_t *b = blob(&r, &blen);
-            if (r.err)
-                return -CN_EPROTO;
+            if (r.err || (et == RAFT_CHANGE && !rg_conf_valid(b, blen)))
+                return -CN_EPROTO; /* libraft decodes configurations unchecked */
             e->buf.base = (void *)(uintptr_t)b;
             e->buf.len = blen;
             e->batch = (void *)(uintptr_t)buf; /* libraft asserts non-NULL; never freed by it */
@@ -197,6 +227,8 @@ int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
         const uint8_t *conf = blob(&r, &clen);
         const uint8_t *data = blob(&r, &dlen);
         if (r.err || bin_remaining(&r))
+            return -CN_EPROTO;
+        if (!rg_conf_valid(conf, clen))
             return -CN_EPROTO;
         struct raft_buffer cb = {(void *)(uintptr_t)conf, clen};
         raft_configuration_init(&a->conf);

@@ -64,4 +64,12 @@ int rg_msg_encode(wbuf *w, const struct raft_message *m, rg_entry_src src, void 
 int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
                   struct raft_entry **entries, size_t *cap_entries);
 
+/* 1 when buf[0..len) is a whole configuration in libraft's encoding
+ * (u8 format 1, u64 little-endian server count, then per server u64 id, a
+ * NUL-terminated address, u8 role 0..2; zero padding to 8 bytes), else 0.
+ * libraft's own decoder does not check bounds (it strlen()s past the end of
+ * a short buffer: found by fuzz_rg_msg), so every configuration that comes
+ * from a peer or from disk passes here first. */
+int rg_conf_valid(const uint8_t *buf, size_t len);
+
 #endif

@@ -166,6 +166,28 @@ static void test_msg_codec(void **state)
     }
     raft_configuration_close(&m.install_snapshot.conf);
 
+    /* Configurations are checked before libraft decodes them (its decoder
+     * reads past the end of a short buffer): every cut of a real one is
+     * refused, the whole one passes. */
+    {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        assert_int_equal(raft_configuration_add(&conf, 1, "1", RAFT_VOTER), 0);
+        assert_int_equal(raft_configuration_add(&conf, 22, "node-22", RAFT_SPARE), 0);
+        struct raft_buffer cb;
+        assert_int_equal(raft_configuration_encode(&conf, &cb), 0);
+        assert_true(rg_conf_valid(cb.base, cb.len));
+        size_t unpadded = cb.len;
+        while (unpadded > 0 && ((uint8_t *)cb.base)[unpadded - 1] == 0)
+            unpadded--;
+        for (size_t cut = 0; cut < unpadded; cut++)
+            assert_false(rg_conf_valid(cb.base, cut));
+        ((uint8_t *)cb.base)[0] = 2; /* unknown format */
+        assert_false(rg_conf_valid(cb.base, cb.len));
+        raft_free(cb.base);
+        raft_configuration_close(&conf);
+    }
+
     /* Unknown message and entry types. */
     uint8_t bad[] = {9, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     assert_int_equal(rg_msg_decode(bad, sizeof(bad), &b, &ents, &cap), -CN_EPROTO);
