@@ -58,6 +58,11 @@ int rg_msg_encode(wbuf *w, const struct raft_message *m, rg_entry_src src, void 
  * InstallSnapshot's configuration is decoded into m->install_snapshot.conf
  * (the caller releases it with raft_configuration_close unless libraft took
  * it) and its data points into buf. Returns 0 or -CN_EPROTO. */
+/* Install libraft's heap (once per process; rg_node_open does it): the
+ * standard allocator, except that raft_free ignores the batch token that
+ * rg_msg_decode puts in every decoded entry (libraft frees a received
+ * AppendEntries' batch when it answers it at once). */
+void rg_msg_heap_install(void);
 int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
                   struct raft_entry **entries, size_t *cap_entries);
 
