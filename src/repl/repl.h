@@ -108,6 +108,8 @@ void rg_node_flush(rg_node *n, int64_t now);
 int rg_is_leader(const rg_group *g);
 uint64_t rg_leader_id(const rg_group *g);   /* 0: unknown */
 int64_t rg_term(const rg_group *g);
+/* The highest commit index libraft reported since the group opened: it
+ * never goes back while the group is open (libraft's own may; rg_group.c). */
 int64_t rg_commit_index(const rg_group *g);
 /* The log offset the commit index covers (the end of the last committed
  * batch): what consumers may read up to (the high watermark). */

@@ -63,6 +63,8 @@ struct rg_group {
     size_t n_changes, cap_changes;
     uint64_t last_leader;
     int64_t last_term, last_commit;
+    int64_t commit_max;             /* highest commit index libraft reported
+                                     * (rg_commit_index: it never goes back) */
     int last_state;
     int failed;                     /* storage or protocol failure: stopped */
 };

@@ -370,7 +370,7 @@ static void notify(rg_group *g)
     const char *laddr = NULL;
     raft_leader(r, &lid, &laddr);
     int state = raft_state(r);
-    int64_t term = (int64_t)raft_current_term(r), commit = (int64_t)raft_commit_index(r);
+    int64_t term = (int64_t)raft_current_term(r), commit = rg_commit_index(g);
     if (lid == g->last_leader && state == g->last_state && term == g->last_term &&
         commit == g->last_commit)
         return;
@@ -399,6 +399,12 @@ static void step(rg_group *g, struct raft_event *ev)
         return;
     }
     apply(g, &up);
+    /* libraft 0.22.1 may lower a follower's commit index: an AppendEntries
+     * whose prev_log_index + n_entries is below it, with a higher
+     * leader_commit, sets it to that lower index (replicationAppend; seen
+     * by the simulation, docs/cluster-plan.md open questions). What was
+     * committed stays committed: keep the highest. */
+    g->commit_max = CN_MAX(g->commit_max, (int64_t)raft_commit_index(&g->raft));
     if (up.flags & RAFT_UPDATE_COMMIT_INDEX)
         apply_configurations(g);
     if (g->want_barrier && raft_state(&g->raft) == RAFT_LEADER && !g->failed) {
@@ -701,7 +707,10 @@ uint64_t rg_leader_id(const rg_group *g)
 }
 
 int64_t rg_term(const rg_group *g) { return (int64_t)raft_current_term(&g->raft); }
-int64_t rg_commit_index(const rg_group *g) { return (int64_t)raft_commit_index(&g->raft); }
+int64_t rg_commit_index(const rg_group *g)
+{
+    return CN_MAX(g->commit_max, (int64_t)raft_commit_index(&g->raft));
+}
 uint64_t rg_group_id(const rg_group *g) { return g->id; }
 log_partition *rg_partition(const rg_group *g) { return g->p; }
 int rg_failed(const rg_group *g) { return g->failed; }

@@ -583,6 +583,18 @@ static void test_three_nodes(void **state)
 
 /* Regressions found by the simulation (tests/sim/sim_repl.c) ----------------------- */
 
+static void send_to(sim *s, int from, int to, const struct raft_message *m)
+{
+    wbuf w;
+    wbuf_init(&w);
+    assert_int_equal(rg_msg_encode(&w, m, src3, NULL), 0);
+    uint8_t *b = malloc(w.len); /* as a transport's buffer: the caller frees it */
+    memcpy(b, w.buf, w.len);
+    assert_int_equal(rg_receive(s->node[to], (uint64_t)from + 1, GID, b, w.len, s->now), 0);
+    free(b);
+    wbuf_fini(&w);
+}
+
 /* libraft frees a received AppendEntries' entry batch when it answers at
  * once (here: every entry already held); the batch must not be the
  * caller's message buffer. Delivering every AppendEntries twice crashed
@@ -617,6 +629,37 @@ static void test_duplicate_append_entries(void **state)
     sim_free(&s);
 }
 
+/* libraft lowered a follower's commit index on an AppendEntries whose
+ * prev_log_index + n_entries is below it; rg_commit_index never goes
+ * back. */
+static void test_commit_index_monotonic(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int64_t idx = 0;
+    for (int k = 0; k < 6; k++)
+        idx = submit(&s, l, (uint8_t)k);
+    run(&s, 300);
+    int f = (l + 1) % 3;
+    int64_t c = rg_commit_index(s.g[f]);
+    assert_true(c >= idx);
+    struct raft_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES;
+    m.append_entries.term = (raft_term)rg_term(s.g[l]);
+    m.append_entries.prev_log_index = (raft_index)c - 3;
+    m.append_entries.prev_log_term = (raft_term)rg_term(s.g[l]);
+    m.append_entries.leader_commit = (raft_index)c + 10;
+    send_to(&s, l, f, &m);
+    assert_int_equal(rg_commit_index(s.g[f]), c);
+    int64_t hw = rg_commit_offset(s.g[f]);
+    run(&s, 300);
+    assert_true(rg_commit_offset(s.g[f]) >= hw);
+    sim_free(&s);
+}
+
 /* LeakSanitizer (asan-unit): libraft 0.22.1 loses one 8-byte block in a
  * candidate's step on a RequestVoteResult in the whole-cluster restart
  * phase (seen once per run; stack ends in raft_step, no frame of ours
@@ -636,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_single_voter),
         cmocka_unit_test(test_three_nodes),
         cmocka_unit_test(test_duplicate_append_entries),
+        cmocka_unit_test(test_commit_index_monotonic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
