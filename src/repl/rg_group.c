@@ -631,6 +631,31 @@ void rg__group_timeout(rg_group *g, int64_t now)
     step(g, &ev);
 }
 
+/* libraft 0.22.1 (progressMaybeDecrement, probe state) takes a rejection
+ * that arrives after a later success from the same follower (messages
+ * reordered or duplicated) as current and sets that follower's next index
+ * to last_log_index + 1, below its match index; from then on the leader
+ * sends it only empty AppendEntries (the in-flight count underflows) and
+ * ignores its answers: the follower never catches up (found by the
+ * simulation; docs/cluster-plan.md, open questions). A rejection at or
+ * below the match index is stale (the follower acknowledged a matching
+ * entry there): dropped. A rejection above it never moves next below the
+ * match index + 1 (the follower holds the matched entries). Returns 1 to
+ * drop the message. */
+static int stale_rejection(rg_group *g, uint64_t from, struct raft_append_entries_result *a)
+{
+    struct raft *r = &g->raft;
+    raft_index match = 0;
+    if (a->rejected == 0 || g->failed || raft_state(r) != RAFT_LEADER ||
+        a->term != raft_current_term(r) || raft_match_index(r, from, &match) != 0)
+        return 0;
+    if (a->rejected <= match)
+        return 1;
+    if (a->last_log_index < match)
+        a->last_log_index = match;
+    return 0;
+}
+
 int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now)
 {
     rg_node *n = g->node;
@@ -642,6 +667,8 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
     snprintf(addr, sizeof(addr), "%llu", (unsigned long long)from);
     m.server_id = from;
     m.server_address = addr;
+    if (m.type == RAFT_APPEND_ENTRIES_RESULT && stale_rejection(g, from, &m.append_entries_result))
+        return 0;
     struct raft_event ev = {.time = (raft_time)now, .type = RAFT_RECEIVE};
     ev.receive.message = &m;
     if (g->failed) {
