@@ -382,12 +382,23 @@ static void notify(rg_group *g)
         n->cb.changed(n->cb.arg, g);
 }
 
-static void step(rg_group *g, struct raft_event *ev)
+/* Refusals of a request (RAFT_SUBMIT, RAFT_TRANSFER): libraft changed
+ * nothing, the group goes on. */
+static int refusal(int rc)
+{
+    return rc == RAFT_NOTLEADER || rc == RAFT_NOTFOUND || rc == RAFT_BADID ||
+           rc == RAFT_CANTCHANGE || rc == RAFT_MALFORMED || rc == RAFT_NOSPACE;
+}
+
+/* One event: 0, or (soft only) libraft's refusal code. */
+static int step_rc(rg_group *g, struct raft_event *ev, int soft)
 {
     if (g->failed)
-        return;
+        return 0;
     struct raft_update up = {0};
     int rc = raft_step(&g->raft, ev, &up);
+    if (rc != 0 && soft && refusal(rc))
+        return rc;
     if (rc != 0) {
         /* RAFT_SHUTDOWN: a committed entry conflicts (a replica lost data
          * it acknowledged); others: out of memory. Either way this
@@ -396,7 +407,7 @@ static void step(rg_group *g, struct raft_event *ev)
                    (unsigned long long)g->id, (int)ev->type, raft_strerror(rc),
                    raft_errmsg(&g->raft));
         g->failed = 1;
-        return;
+        return 0;
     }
     apply(g, &up);
     /* libraft 0.22.1 may lower a follower's commit index: an AppendEntries
@@ -412,6 +423,20 @@ static void step(rg_group *g, struct raft_event *ev)
         submit_barrier(g);
     }
     notify(g);
+    return 0;
+}
+
+static void step(rg_group *g, struct raft_event *ev)
+{
+    step_rc(g, ev, 0);
+}
+
+int rg__group_request(rg_group *g, struct raft_event *ev, int own)
+{
+    g->submitting = own;
+    int rc = step_rc(g, ev, 1);
+    g->submitting = 0;
+    return rc;
 }
 
 /* Tell libraft what a completed sync made durable. */
@@ -696,7 +721,9 @@ int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out
 {
     if (g->failed)
         return -CN_EIO;
-    if (raft_state(&g->raft) != RAFT_LEADER)
+    /* A leader handing over (rg_transfer) takes no entries: libraft
+     * refuses them with RAFT_NOTLEADER. */
+    if (raft_state(&g->raft) != RAFT_LEADER || raft_transferee(&g->raft) != 0)
         return -CN_ENOTLEADER;
     if (g->n_pend || log_raft_busy(g->p))
         return -CN_EAGAIN;
@@ -709,10 +736,14 @@ int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out
     int64_t before = log_last(g);
     g->sub_offset = -1;
     g->submitting = 1;
-    step(g, &ev);
+    int rc = step_rc(g, &ev, 1);
     g->submitting = 0;
     if (g->failed)
         return -CN_EIO;
+    if (rc == RAFT_NOTLEADER)
+        return -CN_ENOTLEADER;
+    if (rc != 0)
+        return -CN_EINVAL;
     if (log_last(g) != before + 1 || g->sub_offset < 0)
         return -CN_EIO;
     *out_offset = g->sub_offset;

@@ -699,6 +699,35 @@ static void test_commit_index_monotonic(void **state)
     sim_free(&s);
 }
 
+/* rg_transfer: while a transfer runs the leader refuses submits (libraft
+ * answers RAFT_NOTLEADER, which stopped the group before); the target
+ * becomes leader. */
+static void test_transfer(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    submit(&s, l, 1);
+    run(&s, 300);
+    int t = (l + 1) % 3;
+    assert_int_equal(rg_transfer(s.g[l], (uint64_t)l + 1, s.now), -CN_EINVAL); /* itself */
+    assert_int_equal(rg_transfer(s.g[t], (uint64_t)l + 1, s.now), -CN_ENOTLEADER);
+    assert_int_equal(rg_transfer(s.g[l], (uint64_t)t + 1, s.now), 0);
+    uint8_t b[200];
+    make_batch(b, 150, 1, 100, 7);
+    int64_t off, ix;
+    int rc = rg_submit(s.g[l], b, 150, s.now, &off, &ix);
+    assert_true(rc == -CN_ENOTLEADER);
+    assert_false(rg_failed(s.g[l]));
+    run(&s, 500);
+    assert_true(rg_is_leader(s.g[t]));
+    assert_int_equal(rg_leader_id(s.g[l]), t + 1);
+    for (int i = 0; i < 3; i++)
+        assert_false(rg_failed(s.g[i]));
+    sim_free(&s);
+}
+
 /* LeakSanitizer (asan-unit): libraft 0.22.1 loses one 8-byte block in a
  * candidate's step on a RequestVoteResult in the whole-cluster restart
  * phase (seen once per run; stack ends in raft_step, no frame of ours
@@ -720,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_append_entries),
         cmocka_unit_test(test_stale_rejection),
         cmocka_unit_test(test_commit_index_monotonic),
+        cmocka_unit_test(test_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
