@@ -411,6 +411,13 @@ int log__recover(log_partition *p)
         if (!last && next < bases[i + 1]) {
             drop_after_gap(p, seg, next, bases, i + 1, n);
             n = i + 1;
+            /* It is the tail now: its index files must be open for
+             * appending, as a tail's are (indexes loaded as they were
+             * left none open). */
+            if ((seg->idx_fd < 0 || seg->tidx_fd < 0) && log__index_write_all(p, seg) < 0) {
+                rc = -CN_EIO;
+                goto fail;
+            }
         }
         log__seg_push(p, seg);
         seg = NULL;
