@@ -728,17 +728,6 @@ static void test_transfer(void **state)
     sim_free(&s);
 }
 
-/* LeakSanitizer (asan-unit): libraft 0.22.1 loses one 8-byte block in a
- * candidate's step on a RequestVoteResult in the whole-cluster restart
- * phase (seen once per run; stack ends in raft_step, no frame of ours
- * allocates it; docs/cluster-plan.md, open questions). Only this binary
- * ignores leaks inside libraft. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libraft.so\n";
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
