@@ -136,7 +136,7 @@ struct sim {
     int crash_mode;                  /* 0: random per crash; 1, 2: power loss (fault.h
                                       * modes); 3: process crash (page cache kept) */
     /* membership (group 0, 5 nodes): the node taken out and its stage */
-    int mem_node, mem_stage;
+    int mem_node, mem_stage, mem_role;
     int64_t mem_index, mem_since;
     /* stats */
     long elections, crashes, cuts_mode2, kills, crash_all, stalls, partitions, transfers, transfer_ok, member_changes,
@@ -714,7 +714,7 @@ static void transfer(sim *s)
 }
 
 /* Membership (group 1): take a voter out (remove), bring it back as a
- * standby, catch it up, promote it to voter. One stage at a time, each
+ * standby or a spare, catch it up, promote it to voter. One stage at a time, each
  * after the previous change committed on the leader. */
 static void membership(sim *s)
 {
@@ -744,14 +744,16 @@ static void membership(sim *s)
             s->mem_stage = 0;
             return;
         }
-        rc = rg_set_role(grp, (uint64_t)s->mem_node + 1, RG_ROLE_STANDBY, s->now, &idx);
+        s->mem_role = rnd(s, 2) ? RG_ROLE_STANDBY : RG_ROLE_SPARE;
+        rc = rg_set_role(grp, (uint64_t)s->mem_node + 1, s->mem_role, s->now, &idx);
         if (rc == 0) {
             s->mem_stage = 2;
-            s->fault = "membership: standby added";
+            s->fault = s->mem_role == RG_ROLE_STANDBY ? "membership: standby added"
+                                                      : "membership: spare added";
         }
         break;
     case 2:
-        if (rg_role(grp, (uint64_t)s->mem_node + 1) != RG_ROLE_STANDBY) {
+        if (rg_role(grp, (uint64_t)s->mem_node + 1) != s->mem_role) {
             s->mem_stage = 0;
             return;
         }
@@ -766,7 +768,7 @@ static void membership(sim *s)
         int st = rg_catch_up_status(grp, (uint64_t)s->mem_node + 1);
         if (st == RG_CATCH_UP_RUNNING && s->now - s->mem_since < 5000)
             return;
-        if (rg_role(grp, (uint64_t)s->mem_node + 1) != RG_ROLE_STANDBY) {
+        if (rg_role(grp, (uint64_t)s->mem_node + 1) != s->mem_role) {
             s->mem_stage = 0;
             return;
         }
@@ -947,7 +949,7 @@ static void settle(sim *s)
                     int r = rg_role(grp, (uint64_t)i + 1);
                     if (r == RG_ROLE_NONE)
                         rg_set_role(grp, (uint64_t)i + 1, RG_ROLE_STANDBY, s->now, &idx);
-                    else if (r == RG_ROLE_STANDBY)
+                    else if (r == RG_ROLE_STANDBY || r == RG_ROLE_SPARE)
                         rg_set_role(grp, (uint64_t)i + 1, RG_ROLE_VOTER, s->now, &idx);
                 }
             }
