@@ -4,9 +4,10 @@
  * (/dev/shm when present), a manual syncer (log_syncer_new_manual) whose
  * fsyncs complete at virtual times in any order, a message queue with
  * seeded drop, delay, duplication and reorder, network partitions that
- * heal, crashes that cut every file of a node back to what a power loss
- * leaves (the CAIRN_FAULT build: fault_cut_dir, mode 1 or 2), restarts from
- * the files, leadership transfers and membership changes. One step is one
+ * heal, disk stalls, crashes that cut every file of a node back to what a
+ * power loss leaves (the CAIRN_FAULT build: fault_cut_dir, mode 1 or 2) or
+ * keep it (a process crash), of one node or all, restarts from the files,
+ * leadership transfers and membership changes (rg_admin.c). One step is one
  * virtual millisecond. Everything comes from the seed: a run replays
  * exactly with the command line it prints.
  *
@@ -22,6 +23,7 @@
  *
  * Usage: sim_repl [--seed S] [--steps N] [--nodes K] [--groups G]
  *                 [--seeds A-B] [--time-limit SEC] [-v]
+ * SIM_TRACE=ms prints every delivered message from that virtual time on.
  * With no --seed: the smoke (seeds 1..40, 8000 steps, 3 and 5 nodes
  * alternately; a time limit of 150 s keeps it bounded on a loaded machine). */
 #include <errno.h>
