@@ -99,6 +99,8 @@ typedef struct node {
     int up;
     int64_t up_at;                  /* restart time while down */
     int64_t stall_until;            /* its disk completes no sync before this */
+    int64_t clk_off;                /* its clock: clk_off + now * (1 + clk_ppm / 1e6) */
+    int64_t clk_ppm;
     int restarts;
     char dir[300];
     char pdir[MAXG][320];
@@ -156,6 +158,14 @@ static struct {
 static char replay[512];
 
 static void dump(sim *s);
+
+/* Node i's clock (ms): its own origin and rate, monotonic like the real
+ * one (repl takes time from any monotonic origin). */
+static int64_t ntime(const sim *s, int i)
+{
+    const node *n = &s->nd[i];
+    return n->clk_off + s->now + s->now * n->clk_ppm / 1000000;
+}
 
 static void violation(sim *s, const char *fmt, ...) CN_PRINTF(2, 3);
 static void violation(sim *s, const char *fmt, ...)
@@ -299,7 +309,7 @@ static void deliver_due(sim *s)
         if (s->trace && n->up && !s->cut[m->from][m->to] && s->now >= s->trace_from)
             trace_msg(s, m);
         if (n->up && !s->cut[m->from][m->to]) {
-            int rc = rg_receive(n->rn, (uint64_t)m->from + 1, m->gid, m->b, m->len, s->now);
+            int rc = rg_receive(n->rn, (uint64_t)m->from + 1, m->gid, m->b, m->len, ntime(s, m->to));
             if (rc < 0)
                 violation(s, "rg_receive node=%d group=%llu from=%d: %s", m->to + 1,
                           (unsigned long long)m->gid, m->from + 1, cn_strerror(rc));
@@ -349,7 +359,7 @@ static void node_open(sim *s, int i)
         if (rc < 0)
             violation(s, "log_partition_open node=%d group=%d: %s", i + 1, g + 1,
                       cn_strerror(rc));
-        rc = rg_group_open(n->rn, (uint64_t)g + 1, n->p[g], voters, (size_t)s->n, s->now,
+        rc = rg_group_open(n->rn, (uint64_t)g + 1, n->p[g], voters, (size_t)s->n, ntime(s, i),
                            &n->g[g]);
         if (rc < 0)
             violation(s, "rg_group_open node=%d group=%d: %s", i + 1, g + 1, cn_strerror(rc));
@@ -634,7 +644,7 @@ static int64_t submit(sim *s, int g)
     size_t len = make_batch(s, b, BATCH_HEADER_SIZE + 8 + rnd(s, 400), ++s->payload_id);
     int64_t off = -1, idx = -1;
     rg_group *grp = s->nd[l].g[g];
-    int rc = rg_submit(grp, b, len, s->now, &off, &idx);
+    int rc = rg_submit(grp, b, len, ntime(s, l), &off, &idx);
     if (rc == -CN_EAGAIN) {
         s->eagain++;
         return 0;
@@ -704,7 +714,7 @@ static void transfer(sim *s)
     if (l < 0)
         return;
     uint64_t to = rnd(s, (unsigned)s->n + 1); /* 0: libraft picks */
-    int rc = rg_transfer(s->nd[l].g[g], to, s->now);
+    int rc = rg_transfer(s->nd[l].g[g], to, ntime(s, l));
     if (rc == 0) {
         s->transfers++;
         s->transfer_to[g] = to;
@@ -733,7 +743,7 @@ static void membership(sim *s)
         int v = (int)rnd(s, (unsigned)s->n);
         if (v == l || rg_role(grp, (uint64_t)v + 1) != RG_ROLE_VOTER || rg_voters(grp) <= 3)
             return;
-        rc = rg_set_role(grp, (uint64_t)v + 1, RG_ROLE_NONE, s->now, &idx);
+        rc = rg_set_role(grp, (uint64_t)v + 1, RG_ROLE_NONE, ntime(s, l), &idx);
         if (rc == 0) {
             s->mem_node = v;
             s->mem_stage = 1;
@@ -747,7 +757,7 @@ static void membership(sim *s)
             return;
         }
         s->mem_role = rnd(s, 2) ? RG_ROLE_STANDBY : RG_ROLE_SPARE;
-        rc = rg_set_role(grp, (uint64_t)s->mem_node + 1, s->mem_role, s->now, &idx);
+        rc = rg_set_role(grp, (uint64_t)s->mem_node + 1, s->mem_role, ntime(s, l), &idx);
         if (rc == 0) {
             s->mem_stage = 2;
             s->fault = s->mem_role == RG_ROLE_STANDBY ? "membership: standby added"
@@ -759,7 +769,7 @@ static void membership(sim *s)
             s->mem_stage = 0;
             return;
         }
-        rc = rg_catch_up(grp, (uint64_t)s->mem_node + 1, s->now);
+        rc = rg_catch_up(grp, (uint64_t)s->mem_node + 1, ntime(s, l));
         if (rc == 0) {
             s->mem_stage = 3;
             s->mem_since = s->now;
@@ -774,7 +784,7 @@ static void membership(sim *s)
             s->mem_stage = 0;
             return;
         }
-        rc = rg_set_role(grp, (uint64_t)s->mem_node + 1, RG_ROLE_VOTER, s->now, &idx);
+        rc = rg_set_role(grp, (uint64_t)s->mem_node + 1, RG_ROLE_VOTER, ntime(s, l), &idx);
         if (rc == 0) {
             s->mem_stage = 0;
             s->fault = st == RG_CATCH_UP_FINISHED ? "membership: promoted after catch-up"
@@ -846,14 +856,14 @@ static void one_step(sim *s)
     deliver_due(s);
     for (int i = 0; i < s->n; i++)
         if (s->nd[i].up)
-            rg_node_tick(s->nd[i].rn, s->now);
+            rg_node_tick(s->nd[i].rn, ntime(s, i));
     if (!s->settling)
         for (int g = 0; g < s->ng; g++)
             if (rnd(s, s->submit_every) == 0)
                 submit(s, g);
     for (int i = 0; i < s->n; i++)
         if (s->nd[i].up)
-            rg_node_flush(s->nd[i].rn, s->now);
+            rg_node_flush(s->nd[i].rn, ntime(s, i));
     check(s);
     if (s->step % 2000 == 0)
         recheck_all(s);
@@ -950,9 +960,9 @@ static void settle(sim *s)
                     int64_t idx;
                     int r = rg_role(grp, (uint64_t)i + 1);
                     if (r == RG_ROLE_NONE)
-                        rg_set_role(grp, (uint64_t)i + 1, RG_ROLE_STANDBY, s->now, &idx);
+                        rg_set_role(grp, (uint64_t)i + 1, RG_ROLE_STANDBY, ntime(s, l), &idx);
                     else if (r == RG_ROLE_STANDBY || r == RG_ROLE_SPARE)
-                        rg_set_role(grp, (uint64_t)i + 1, RG_ROLE_VOTER, s->now, &idx);
+                        rg_set_role(grp, (uint64_t)i + 1, RG_ROLE_VOTER, ntime(s, l), &idx);
                 }
             }
         }
@@ -1014,6 +1024,10 @@ static int run_one(uint64_t seed, int64_t steps, int nodes, int groups, int verb
     s->submit_every = 2 + rnd(s, 10);
     s->stall_every = 800 + rnd(s, 3000);
     s->crash_mode = (int)rnd(s, 4);
+    for (int i = 0; i < nodes; i++) {
+        s->nd[i].clk_off = (int64_t)rnd(s, 1u << 30);
+        s->nd[i].clk_ppm = (int64_t)rnd(s, 200001) - 100000; /* +-10 % */
+    }
     const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(s->base, sizeof(s->base), "%s/cairn-sim-%llu-XXXXXX", shm, (unsigned long long)seed);
     if (!mkdtemp(s->base)) {
