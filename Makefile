@@ -7,7 +7,7 @@ OPT     ?= -O2 -g
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
            -Isrc -MMD -MP -pthread
-LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd
+LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd -lraft
 # Power-loss simulation build (src/util/fault.h): make BUILD=build-fault FAULT=1 build-fault/cairn
 ifneq ($(FAULT),)
 CFLAGS  += -DCAIRN_FAULT
@@ -45,10 +45,7 @@ $(BUILD)/libcairn.a: $(LIB_OBJ)
 $(BUILD)/cairn: $(BUILD)/obj/src/main.o $(BUILD)/libcairn.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# A unit test may link one more library (UNIT_LIBS_<test>). libraft is linked
-# by its link test only until src/cluster uses it; then -lraft joins LDLIBS.
-UNIT_LIBS_test_raft_link := -lraft
-UNIT_LIBS_test_repl := -lraft
+# A unit test may link one more library (UNIT_LIBS_<test>).
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) $(UNIT_LIBS_$*) -lcmocka
@@ -126,7 +123,7 @@ crash-smoke: $(BUILD)/cairn
 # nodes); sim-long: 1000 longer runs. SIM_ARGS adds options (--seed S ...).
 $(BUILD)/tests/sim_repl: tests/sim/sim_repl.c $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS) -lraft
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LDLIBS)
 sim:
 	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/tests/sim_repl
 	@build-fault/tests/sim_repl $(SIM_ARGS)

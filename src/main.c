@@ -34,6 +34,11 @@ static void usage(FILE *out)
             "                      AMQP address; repeatable: the first replaces the default\n"
             "                      amqp.listeners, later ones add to it; 'off' disables AMQP\n"
             "  --data-dir DIR      same as --set log.dirs=DIR\n"
+            "  --node-id N         same as --set node.id=N\n"
+            "  --cluster-listen HOST:PORT\n"
+            "                      where the other nodes connect (cluster.listeners)\n"
+            "  --peers ID@HOST:PORT,...\n"
+            "                      the cluster's nodes, this one included (cluster.peers)\n"
             "  --set KEY=VALUE     set one property (applied after --config)\n"
             "  --help              this text and every property with its default\n"
             "  --version           print the version\n\n");
@@ -120,6 +125,18 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--data-dir") == 0 && v) {
             if (apply(&cfg, "log.dirs", v) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--node-id") == 0 && v) {
+            if (apply(&cfg, "node.id", v) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--cluster-listen") == 0 && v) {
+            if (apply(&cfg, "cluster.listeners", v) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--peers") == 0 && v) {
+            if (apply(&cfg, "cluster.peers", v) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--set") == 0 && v) {

@@ -17,6 +17,7 @@
 
 #include "broker/pstate.h"
 #include "record/batch.h"
+#include "repl/repl.h"
 #include "util/common.h"
 #include "util/fault.h"
 #include "util/slog.h"
@@ -180,6 +181,8 @@ static int topic_write_conf(broker *b, const topic *t)
     if (!f)
         return -CN_ENOMEM;
     fprintf(f, "topic.id=%s\npartitions=%d\n", idhex, t->n_parts);
+    if (t->rf > 1)
+        fprintf(f, "replication.factor=%d\n", t->rf);
     topic_config_write(&t->cfg, f);
     fclose(f);
     int rc = broker__write_atomic(b->meta_dir, path, buf, len);
@@ -241,6 +244,7 @@ static int topic_load(broker *b, const char *name, const char *path)
     topic *t = xcalloc(1, sizeof(*t));
     t->b = b;
     t->name = xstrdup(name);
+    t->rf = 1;
     topic_config_defaults(b->cfg, &t->cfg);
     char line[1024];
     int n_parts = -1, lineno = 0, rc = 0;
@@ -261,6 +265,8 @@ static int topic_load(broker *b, const char *name, const char *path)
                 rc = -CN_EINVAL;
         } else if (strcmp(k, "partitions") == 0) {
             n_parts = atoi(v);
+        } else if (strcmp(k, "replication.factor") == 0) {
+            t->rf = atoi(v);
         } else if (topic_config_set(&t->cfg, b->cfg, k, v) < 0) {
             slog_warn("%s:%d: ignoring bad topic config %s=%s", path, lineno, k, v);
         }
@@ -268,6 +274,14 @@ static int topic_load(broker *b, const char *name, const char *path)
             break;
     }
     fclose(f);
+    if (t->rf > 1 && (!b->rg || t->rf != b->n_nodes)) {
+        /* A replicated topic needs its cluster: refuse to serve it alone,
+         * which could take writes a majority never saw. */
+        slog_error("topic %s has replication factor %d but this node runs %s; not loaded",
+                   name, t->rf, b->rg ? "a cluster of another size" : "alone");
+        topic_free(t);
+        return -CN_ECORRUPT;
+    }
     if (rc < 0 || n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
         slog_error("%s is damaged (line %d); topic %s not loaded", path, lineno, name);
         topic_free(t);
@@ -397,6 +411,19 @@ static int load_meta(broker *b)
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t rnd[22];
     random_bytes(rnd, sizeof(rnd));
+    if (b->rg) {
+        /* Every node of a cluster must report the same id (clients refuse
+         * brokers of different clusters): derive it from the node ids
+         * until the metadata group stores one (cluster plan step 5). */
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (int i = 0; i < b->n_nodes; i++)
+            for (int k = 0; k < 4; k++)
+                h = (h ^ (uint8_t)((uint32_t)b->nodes[i] >> (8 * k))) * 0x100000001b3ull;
+        for (int i = 0; i < 22; i++) {
+            h = (h ^ (uint64_t)i) * 0x100000001b3ull;
+            rnd[i] = (uint8_t)(h >> 29);
+        }
+    }
     for (int i = 0; i < 22; i++)
         b->cluster_id[i] = b64[rnd[i] & 63];
     b->cluster_id[22] = '\0';
@@ -434,6 +461,8 @@ static void retention_timer_cb(loop_timer *tm)
     int64_t now = loop_wall_ms();
     for (topic *t = b->list; t; t = t->lnext)
         for (int32_t i = 0; i < t->n_parts; i++) {
+            if (t->parts[i]->rg)
+                continue; /* trimming a raft log needs snapshots (cluster plan) */
             int n = log_enforce_retention(t->parts[i]->log, now);
             if (n > 0) {
                 slog_info("retention deleted %d segment(s) of %s-%d", n, t->name, i);
@@ -484,10 +513,31 @@ static void syncer_io_cb(loop_io *io, uint32_t events)
 
 int broker_open(cairn_config *cfg, loop *l, broker **out)
 {
+    return broker_open_repl(cfg, l, NULL, out);
+}
+
+const int32_t *broker_nodes(const broker *b, int *n)
+{
+    *n = b->n_nodes;
+    return b->nodes;
+}
+
+int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker **out)
+{
     *out = NULL;
     broker *b = xcalloc(1, sizeof(*b));
     b->cfg = cfg;
     b->l = l;
+    if (repl && repl->node && repl->n_nodes > 0) {
+        b->rg = repl->node;
+        b->n_nodes = repl->n_nodes;
+        b->nodes = xcalloc((size_t)repl->n_nodes, sizeof(*b->nodes));
+        memcpy(b->nodes, repl->nodes, (size_t)repl->n_nodes * sizeof(*b->nodes));
+    } else {
+        b->n_nodes = 1;
+        b->nodes = xcalloc(1, sizeof(*b->nodes));
+        b->nodes[0] = cfg->node_id;
+    }
     b->dir = xstrdup(cfg->log_dirs);
     size_t n = strlen(b->dir) + 16;
     b->meta_dir = xmalloc(n);
@@ -512,6 +562,8 @@ int broker_open(cairn_config *cfg, loop *l, broker **out)
                        syncer_io_cb, b);
     if (rc < 0)
         goto fail;
+    if (b->rg)
+        rg_node_set_syncer(b->rg, b->syncer);
     DIR *d = opendir(b->meta_dir);
     if (!d) {
         rc = -errno;
@@ -583,6 +635,7 @@ void broker_close(broker *b)
     }
     free(b->meta_dir);
     free(b->dir);
+    free(b->nodes);
     free(b);
 }
 
@@ -626,9 +679,28 @@ int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv
                             int n_configs, int validate_only, char *msg, size_t msg_len,
                             topic **out)
 {
+    return broker_topic_create_rf(b, name, n_parts, -1, configs, n_configs, validate_only, msg,
+                                  msg_len, out);
+}
+
+int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
+                           const broker_kv *configs, int n_configs, int validate_only, char *msg,
+                           size_t msg_len, topic **out)
+{
     if (out)
         *out = NULL;
     msg[0] = '\0';
+    if (rf == -1)
+        rf = b->cfg->default_replication_factor;
+    if (rf == -1)
+        rf = b->n_nodes;
+    if (rf != 1 && rf != b->n_nodes) {
+        snprintf(msg, msg_len,
+                 "replication factor must be 1 or the cluster's node count %d (placement of "
+                 "fewer replicas is not built yet)",
+                 b->n_nodes);
+        return -CN_EREPLICATION;
+    }
     if (!broker_topic_name_valid(name)) {
         snprintf(msg, msg_len, "topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-]");
         return -CN_EBADNAME;
@@ -657,6 +729,7 @@ int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv
         return err;
     }
     random_bytes(t->id.b, 16);
+    t->rf = rf;
     t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
     for (int32_t i = 0; i < n_parts; i++) {
         /* A leftover directory from an interrupted create/delete is not ours. */
@@ -682,7 +755,8 @@ int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv
         return -CN_EIO;
     }
     topic_link(b, t);
-    slog_info("created topic %s with %d partition(s)", t->name, t->n_parts);
+    slog_info("created topic %s with %d partition(s), replication factor %d", t->name,
+              t->n_parts, t->rf);
     if (out)
         *out = t;
     return 0;

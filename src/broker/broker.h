@@ -32,19 +32,24 @@ typedef struct partition partition;
 typedef struct durable_wait {
     struct durable_wait *next;
     int64_t target;                 /* log end after the append */
-    void (*cb)(struct durable_wait *w, int status);   /* status 0 or -CN_EIO */
+    void (*cb)(struct durable_wait *w, int status);   /* status 0, -CN_EIO, or
+                                                       * -CN_ENOTLEADER (replicated: leadership
+                                                       * lost while parked) */
 } durable_wait;
 
 struct partition {
     topic *t;
     int32_t id;
     log_partition *log;
+    struct rg_group *rg;            /* replicated (topic rf > 1 in a cluster): its Raft
+                                     * group, NULL otherwise (src/repl) */
     struct pst_table *ps;           /* producer state (idempotence, transactions) */
     int64_t snap_offset;            /* log end covered by the last producer snapshot */
     durable_wait *waits;            /* unordered; fired when durable >= target */
     durable_wait *start_waits;      /* DeleteRecords; fired when the log start
                                      * durable >= target (log_start_durable) */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
+    int leading;                    /* replicated: this node led at the last change */
 };
 
 struct topic {
@@ -52,6 +57,7 @@ struct topic {
     char *name;
     cn_uuid id;
     topic_config cfg;
+    int32_t rf;                     /* replication factor: 1 = this node only */
     partition **parts;
     int32_t n_parts;
     struct topic *hnext;            /* hash chain */
@@ -61,6 +67,20 @@ struct topic {
 /* Open the data directory, load every topic and recover its partitions.
  * l is used for the syncer's completions. 0 or -CN_E* (logged). */
 int broker_open(cairn_config *cfg, loop *l, broker **out);
+/* Replication (issue 12, docs/cluster-plan.md): a topic with replication
+ * factor > 1 keeps each partition as a Raft group on node (its log a raft
+ * log); the replicas are every node of the cluster (until placement lands:
+ * the factor must be 1 or the node count). */
+typedef struct broker_repl {
+    struct rg_node *node;           /* the node's replication groups (src/repl) */
+    const int32_t *nodes;           /* every node id of the cluster, this one included */
+    int n_nodes;
+} broker_repl;
+/* broker_open for a cluster node: repl is copied (the node must outlive the
+ * broker; its syncer becomes the broker's). repl NULL: broker_open. */
+int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker **out);
+/* Node ids of the cluster (n 1 and this node on a single node). */
+const int32_t *broker_nodes(const broker *b, int *n);
 /* fsync every partition, close everything. */
 void broker_close(broker *b);
 
@@ -95,6 +115,11 @@ typedef struct broker_kv {
 int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv *configs,
                         int n_configs, int validate_only, char *msg, size_t msg_len,
                         topic **out);
+/* The same with a replication factor (-1: default.replication.factor).
+ * -CN_EREPLICATION (with msg) when it is not 1 or the node count. */
+int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
+                           const broker_kv *configs, int n_configs, int validate_only, char *msg,
+                           size_t msg_len, topic **out);
 /* Auto-create with broker defaults if auto.create.topics.enable. */
 topic *broker_topic_auto_create(broker *b, cn_str name);
 /* Delete a topic and its data. Parked requests on it are failed first.
@@ -149,6 +174,13 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
  * epoch is older than the producer's current epoch on p. */
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
                         int32_t coordinator_epoch, int64_t *offset);
+/* Replication state of p for Metadata: the leader's node id (this node for
+ * an unreplicated partition; -1 while unknown), its epoch (the Raft term;
+ * the log's leader epoch when unreplicated) and whether this node leads
+ * (accepts produce and serves fetch). */
+int32_t broker_partition_leader(const partition *p);
+int32_t broker_partition_epoch(const partition *p);
+int broker_partition_is_leader(const partition *p);
 /* Last stable offset: the first offset of the oldest open transaction, or
  * the high watermark when none is open (and never above it). */
 int64_t broker_lso(const partition *p);

@@ -32,6 +32,10 @@ struct broker {
     int appended;                    /* an append happened this iteration */
     broker_listener *listeners;      /* append listeners (doubly linked) */
     broker_listener *notify_next;    /* next listener to call during notification */
+    /* Replication (broker_open_repl); rg NULL on a single node. */
+    struct rg_node *rg;
+    int32_t *nodes;                  /* cluster node ids (the local one when single) */
+    int n_nodes;
 };
 
 /* broker_fs.c: 0 or -errno. */
@@ -51,4 +55,7 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out);
 void broker__partition_close(partition *p, int destroy);
 /* Write a producer-state snapshot if the log grew since the last one. */
 void broker__partition_snapshot(partition *p);
+/* The Raft group id of a replicated partition: a hash of topic name and
+ * partition (the same on every node; never 0, the metadata group's). */
+uint64_t broker__group_id(const char *tname, int32_t part);
 #endif

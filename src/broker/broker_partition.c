@@ -10,6 +10,7 @@
 
 #include "broker/pstate.h"
 #include "record/batch.h"
+#include "repl/repl.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -23,7 +24,27 @@ void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
     o->retention_bytes = t->cfg.retention_bytes;
     o->index_interval_bytes = c->index_interval_bytes;
     o->preallocate = c->preallocate;
-    o->raft = 0; /* issue 12 step 2 turns it on */
+    /* A replicated partition's log is its Raft log; it keeps every segment
+     * until Raft snapshots can move its start (cluster plan, step 3+). */
+    o->raft = t->rf > 1;
+    if (o->raft) {
+        o->retention_ms = -1;
+        o->retention_bytes = -1;
+    }
+}
+
+uint64_t broker__group_id(const char *tname, int32_t part)
+{
+    /* FNV-1a 64 over "<topic>\0<partition as 4 bytes BE>". */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *c = tname;; c++) {
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+        if (!*c)
+            break;
+    }
+    for (int i = 3; i >= 0; i--)
+        h = (h ^ (uint8_t)((uint32_t)part >> (8 * i))) * 0x100000001b3ull;
+    return h ? h : 1;
 }
 
 /* Fire the waits of *list whose target is <= reached (all when status < 0,
@@ -36,7 +57,7 @@ static void fire_waits(durable_wait **list, int64_t reached, int status)
         if (status < 0 || w->target <= reached) {
             *pp = w->next;
             w->next = NULL;
-            w->cb(w, status < 0 ? -CN_EIO : 0);
+            w->cb(w, status < 0 ? (status == -CN_ENOTLEADER ? status : -CN_EIO) : 0);
         } else {
             pp = &w->next;
         }
@@ -55,6 +76,73 @@ static void partition_durable_cb(log_partition *lp, int64_t durable, int status,
     partition *p = arg;
     partition_fire_start_waits(p, status);
     fire_waits(&p->waits, durable, status);
+}
+
+static int partition_load_producers(partition *p, const char *dir);
+
+/* A replicated partition's log is durable somewhere: DeleteRecords waits
+ * hear it; produce waits hear commits (rg_changed). */
+static void rg_durable(void *arg, rg_group *g, int64_t durable, int status)
+{
+    (void)g, (void)durable;
+    partition *p = arg;
+    partition_fire_start_waits(p, status);
+    if (status < 0)
+        fire_waits(&p->waits, 0, status);
+}
+
+/* Role, term or commit index moved: the high watermark is the commit
+ * offset; acks=all produces complete on it; a new leader rebuilds the
+ * producer state from the replicated log (followers do not keep it). */
+static void rg_changed(void *arg, rg_group *g)
+{
+    partition *p = arg;
+    broker *b = p->t->b;
+    int64_t hw = CN_MIN(rg_commit_offset(g), log_end_offset(p->log));
+    if (hw != log_high_watermark(p->log)) {
+        log_set_high_watermark(p->log, hw);
+        b->appended = 1; /* parked fetches look again */
+    }
+    fire_waits(&p->waits, hw, rg_failed(g) ? -CN_EIO : 0);
+    int leader = rg_is_leader(g);
+    if (!leader && p->waits) {
+        /* What is parked may never commit, or its offsets may be taken by
+         * another leader's entries: answer NOT_LEADER now (an idempotent
+         * producer's retry is deduplicated if it committed after all). */
+        fire_waits(&p->waits, 0, -CN_ENOTLEADER);
+    }
+    if (leader && !p->leading) {
+        char dir[4400];
+        snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, p->t->name, p->id);
+        pst_free(p->ps);
+        p->ps = pst_new();
+        p->snap_offset = 0;
+        if (partition_load_producers(p, dir) < 0)
+            slog_error("%s-%d: producer state not rebuilt on leadership", p->t->name, p->id);
+        slog_info("%s-%d: leader for term %lld", p->t->name, p->id, (long long)rg_term(g));
+    } else if (!leader && p->leading) {
+        slog_info("%s-%d: no longer leader (term %lld, leader %lld)", p->t->name, p->id,
+                  (long long)rg_term(g), (long long)rg_leader_id(g));
+    }
+    p->leading = leader;
+}
+
+int32_t broker_partition_leader(const partition *p)
+{
+    if (!p->rg)
+        return p->t->b->cfg->node_id;
+    uint64_t id = rg_leader_id(p->rg);
+    return id ? (int32_t)id : -1;
+}
+
+int32_t broker_partition_epoch(const partition *p)
+{
+    return p->rg ? (int32_t)rg_term(p->rg) : log_leader_epoch(p->log);
+}
+
+int broker_partition_is_leader(const partition *p)
+{
+    return !p->rg || rg_is_leader(p->rg);
 }
 
 /* Rebuild producer state from batch headers in [from, log end). */
@@ -131,6 +219,8 @@ static int partition_load_producers(partition *p, const char *dir)
 
 void broker__partition_snapshot(partition *p)
 {
+    if (p->rg && !p->leading)
+        return; /* a follower keeps no producer state: its snapshot would be empty */
     int64_t end = log_end_offset(p->log);
     if (end == p->snap_offset)
         return;
@@ -162,6 +252,24 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
     log_set_high_watermark(p->log, log_end_offset(p->log));
     p->ps = pst_new();
     rc = partition_load_producers(p, dir);
+    if (rc == 0 && o.raft) {
+        if (!b->rg) {
+            rc = -CN_EINVAL;
+        } else {
+            uint64_t voters[64];
+            int nv = CN_MIN(b->n_nodes, 64);
+            for (int i = 0; i < nv; i++)
+                voters[i] = (uint64_t)b->nodes[i];
+            /* Nothing is readable until a leader's commit says so. */
+            log_set_high_watermark(p->log, log_start_offset(p->log));
+            rc = rg_group_open(b->rg, broker__group_id(t->name, id), p->log, voters,
+                               (size_t)nv, loop_now(b->l), &p->rg);
+            if (rc == 0) {
+                rg_group_set_cb(p->rg, rg_changed, rg_durable, p);
+                rg_changed(p, p->rg);
+            }
+        }
+    }
     if (rc < 0) {
         pst_free(p->ps);
         log_partition_close(p->log);
@@ -195,6 +303,10 @@ void broker__partition_close(partition *p, int destroy)
 {
     if (!p)
         return;
+    if (p->rg) {
+        rg_group_close(p->rg);
+        p->rg = NULL;
+    }
     if (destroy) {
         partition_end_waits(p, -CN_EIO);
         log_partition_destroy(p->log);
@@ -213,6 +325,8 @@ void broker__partition_close(partition *p, int destroy)
 
 int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
 {
+    if (p->rg && !rg_is_leader(p->rg))
+        return -CN_ENOTLEADER; /* before the producer rules: a follower has no producer state */
     batch_info bi;
     if (batch_parse_header(batch, len, &bi) < 0)
         return -CN_ECORRUPT;
@@ -237,6 +351,8 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
                         int32_t coordinator_epoch, int64_t *offset)
 {
+    if (p->rg && !rg_is_leader(p->rg))
+        return -CN_ENOTLEADER;
     const pst_producer *known = pst_get(p->ps, pid);
     if (known && epoch < known->epoch) {
         /* Kafka refuses a marker from an older epoch: it would un-fence. */
@@ -264,6 +380,16 @@ int64_t broker_lso(const partition *p)
 
 int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
 {
+    if (p->rg) {
+        int64_t index;
+        int rc = rg_submit(p->rg, batch, len, loop_wall_ms(), base_offset, &index);
+        if (rc == -CN_EAGAIN)
+            return -CN_ELEADERWAIT;
+        if (rc < 0)
+            return rc;
+        b->appended = 1; /* the high watermark moves with the commit (rg_changed) */
+        return 0;
+    }
     int rc = log_append(p->log, batch, len, loop_wall_ms(), base_offset);
     if (rc < 0)
         return rc;
@@ -275,6 +401,8 @@ int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *
 int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait *w)
 {
     (void)b;
+    if (p->rg)
+        return -CN_EINVAL; /* moving a raft log's start needs snapshots (cluster plan) */
     int64_t before = log_start_offset(p->log);
     int rc = log_delete_before(p->log, offset);
     if (rc < 0)
@@ -298,6 +426,17 @@ int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait 
 void broker_wait_durable(broker *b, partition *p, durable_wait *w)
 {
     (void)b;
+    if (p->rg) {
+        /* acks=all on a replicated partition: committed = durable on a
+         * majority. The group's flush asks for the syncs. */
+        if (log_high_watermark(p->log) >= w->target) {
+            w->cb(w, 0);
+            return;
+        }
+        w->next = p->waits;
+        p->waits = w;
+        return;
+    }
     if (log_durable_offset(p->log) >= w->target) {
         w->cb(w, 0);
         return;

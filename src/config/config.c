@@ -64,6 +64,10 @@ typedef struct cfg_entry {
 #define C_IGNORED(n) {.name = n, .type = CFG_IGNORED}
 
 static int check_one_dir(const char *name, const char *v, char *err, size_t err_len);
+static int check_cluster_listeners(const char *name, const char *v, char *err, size_t err_len);
+static int check_peers(const char *name, const char *v, char *err, size_t err_len);
+static int parse_listener(const char *s, size_t n, char *host, size_t host_len, int *out_port,
+                          int *out_plaintext, char *err, size_t err_len);
 
 /* Index order must match config_ts_type. */
 static const char *const ts_type_names[] = {"CreateTime", "LogAppendTime", NULL};
@@ -92,6 +96,14 @@ static const cfg_entry cfg_table[] = {
     C_STR("log.dirs", log_dirs, "./data", check_one_dir,
           "Data directory, one subdirectory per partition (a single directory)."),
     C_I32("node.id", node_id, "1", 0, INT32_MAX, "This broker's id in Metadata responses."),
+    C_STR("cluster.listeners", cluster_listeners, "off", check_cluster_listeners,
+          "Where the other nodes of a cluster connect (HOST:PORT), or off for a single node."),
+    C_STR("cluster.peers", cluster_peers, "off", check_peers,
+          "The cluster's nodes as ID@HOST:PORT of their cluster listeners, comma-separated, "
+          "this node included; off for a single node."),
+    C_I32("default.replication.factor", default_replication_factor, "-1", -1, CONFIG_MAX_PEERS,
+          "Replicas of a topic created without a replication factor; -1: every node of the "
+          "cluster (1 on a single node)."),
     C_I32("num.partitions", num_partitions, "1", 1, 100000,
           "Partition count of automatically created topics."),
     C_BOOL("auto.create.topics.enable", auto_create_topics, "true",
@@ -347,6 +359,93 @@ static int parse_scalar(const cfg_entry *e, const char *name, const char *v, int
 
 /* Kafka's log.dirs is a list; silently using "a,b" as one path would hide
  * the data of a migrated config. */
+int config_parse_hostport(const char *v, char *host, size_t host_len, int *port, char *err,
+                          size_t err_len)
+{
+    int plaintext;
+    if (strstr(v, "://")) {
+        set_err(err, err_len, "'%s' is not HOST:PORT", v);
+        return -CN_EINVAL;
+    }
+    int rc = parse_listener(v, strlen(v), host, host_len, port, &plaintext, err, err_len);
+    if (rc == 0 && (*port <= 0 || host[0] == '\0')) {
+        set_err(err, err_len, "'%s' needs a host and a port above 0", v);
+        return -CN_EINVAL;
+    }
+    return rc;
+}
+
+int config_parse_peers(const char *v, config_peer *out, int max, int *n, char *err,
+                       size_t err_len)
+{
+    *n = 0;
+    if (strcmp(v, "off") == 0)
+        return 0;
+    const char *p = v;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[160];
+        if (len == 0 || len >= sizeof(item)) {
+            set_err(err, err_len, "cluster.peers: bad item in '%s' (ID@HOST:PORT,...)", v);
+            return -CN_EINVAL;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *at = strchr(item, '@');
+        char *end = NULL;
+        long id = at ? strtol(item, &end, 10) : 0;
+        if (!at || end != at || id <= 0 || id > INT32_MAX) {
+            set_err(err, err_len, "cluster.peers: '%s' is not ID@HOST:PORT with an id above 0",
+                    item);
+            return -CN_EINVAL;
+        }
+        if (*n == max) {
+            set_err(err, err_len, "cluster.peers: more than %d nodes", max);
+            return -CN_EINVAL;
+        }
+        config_peer *pe = &out[*n];
+        pe->id = (int32_t)id;
+        char e2[200];
+        if (config_parse_hostport(at + 1, pe->host, sizeof(pe->host), &pe->port, e2,
+                                  sizeof(e2)) < 0) {
+            set_err(err, err_len, "cluster.peers: %s", e2);
+            return -CN_EINVAL;
+        }
+        for (int i = 0; i < *n; i++)
+            if (out[i].id == pe->id) {
+                set_err(err, err_len, "cluster.peers: node id %d listed twice", pe->id);
+                return -CN_EINVAL;
+            }
+        (*n)++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static int check_cluster_listeners(const char *name, const char *v, char *err, size_t err_len)
+{
+    if (strcmp(v, "off") == 0)
+        return 0;
+    char host[64], e2[200];
+    int port;
+    if (config_parse_hostport(v, host, sizeof(host), &port, e2, sizeof(e2)) < 0) {
+        set_err(err, err_len, "%s: %s (or off)", name, e2);
+        return -CN_EINVAL;
+    }
+    return 0;
+}
+
+static int check_peers(const char *name, const char *v, char *err, size_t err_len)
+{
+    config_peer peers[CONFIG_MAX_PEERS];
+    int n;
+    (void)name;
+    return config_parse_peers(v, peers, CONFIG_MAX_PEERS, &n, err, err_len);
+}
+
 static int check_one_dir(const char *name, const char *v, char *err, size_t err_len)
 {
     if (!strchr(v, ','))

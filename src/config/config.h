@@ -37,6 +37,10 @@ typedef struct cairn_config {
     int64_t amqp_disk_free_limit_bytes; /* amqp.disk.free.limit.bytes: 52428800 */
     char *log_dirs;              /* log.dirs: "./data" (one directory) */
     int32_t node_id;             /* node.id (alias broker.id): 1 */
+    /* Cluster (issue 12; src/cluster): "off" and "" for a single node. */
+    char *cluster_listeners;     /* cluster.listeners: "off" or HOST:PORT */
+    char *cluster_peers;         /* cluster.peers: "ID@HOST:PORT,..." (this node included) or "off" */
+    int32_t default_replication_factor; /* default.replication.factor: -1 = every node */
     int32_t num_partitions;      /* num.partitions: 1 */
     int auto_create_topics;      /* auto.create.topics.enable: true */
     int64_t retention_ms;        /* log.retention.ms: 604800000 (-1 = forever) */
@@ -121,4 +125,20 @@ int topic_config_lookup(const char *name);
 /* Serialise overrides as key=value lines (for the topic's metadata file) and
  * parse them back. */
 int topic_config_write(const topic_config *t, FILE *out);
+/* Cluster addresses --------------------------------------------------------- */
+#define CONFIG_MAX_PEERS 16
+typedef struct config_peer {
+    int32_t id;
+    char host[64];
+    int port;
+} config_peer;
+/* HOST:PORT (listener syntax, no scheme) into host/port. 0 or -CN_EINVAL
+ * with a message in err. */
+int config_parse_hostport(const char *v, char *host, size_t host_len, int *port, char *err,
+                          size_t err_len);
+/* cluster.peers: comma-separated ID@HOST:PORT, ids 1..INT32_MAX and
+ * distinct, at most CONFIG_MAX_PEERS; "off" gives 0 peers. 0 or -CN_EINVAL with
+ * a message in err. */
+int config_parse_peers(const char *v, config_peer *out, int max, int *n, char *err,
+                       size_t err_len);
 #endif

@@ -12,7 +12,15 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     core *c = xcalloc(1, sizeof(*c));
     c->cfg = cfg;
     c->l = l;
-    int rc = broker_open(cfg, l, &c->b);
+    int rc = cluster_open(cfg, l, &c->cl);
+    if (rc < 0)
+        goto fail;
+    broker_repl repl = {0};
+    if (c->cl) {
+        repl.node = cluster_rg(c->cl);
+        repl.nodes = cluster_node_ids(c->cl, &repl.n_nodes);
+    }
+    rc = broker_open_repl(cfg, l, c->cl ? &repl : NULL, &c->b);
     if (rc < 0)
         goto fail;
     rc = goff_open(c->b, &c->offsets);
@@ -45,5 +53,6 @@ void core_close(core *c)
         goff_close(c->offsets);
     if (c->b)
         broker_close(c->b);
+    cluster_close(c->cl); /* after the broker: its partitions' groups are closed */
     free(c);
 }

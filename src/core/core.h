@@ -17,6 +17,7 @@
 #ifndef CAIRN_CORE_H
 #define CAIRN_CORE_H
 #include "broker/broker.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "group/group.h"
 #include "group/offsets.h"
@@ -27,6 +28,7 @@ typedef struct core {
     const cairn_config *cfg;
     loop *l;
     broker *b;
+    cluster *cl;                    /* NULL on a single node (no cluster.peers) */
     goff_store *offsets;
     grp_coord *groups;
     txn_coord *txn;

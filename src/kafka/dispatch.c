@@ -27,6 +27,7 @@ struct ksrv {
     goff_store *offsets;
     grp_coord *groups;
     txn_coord *txn;
+    cluster *cl;                     /* NULL on a single node */
     broker_listener appends;         /* wakes parked fetches */
 };
 
@@ -43,6 +44,7 @@ ksrv *ksrv_new(core *c)
     ks->offsets = c->offsets;
     ks->groups = c->groups;
     ks->txn = c->txn;
+    ks->cl = c->cl;
     ks->scratch = batch_scratch_new();
     kh_fetch_init(ks);
     ks->appends.cb = on_append;
@@ -68,6 +70,7 @@ void ksrv_advertise(ksrv *ks, const char *host, int port)
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
 grp_coord *ksrv_groups(ksrv *ks) { return ks->groups; }
 goff_store *ksrv_offsets(ksrv *ks) { return ks->offsets; }
+cluster *ksrv_cluster(ksrv *ks) { return ks->cl; }
 txn_coord *ksrv_txn(ksrv *ks) { return ks->txn; }
 struct kh_fetch_state **ksrv_fetch_state(ksrv *ks) { return &ks->fetch; }
 

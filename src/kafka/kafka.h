@@ -75,6 +75,8 @@ void kreq_bad(kreq *q, const char *what);
 batch_scratch *ksrv_scratch(ksrv *ks);
 struct grp_coord *ksrv_groups(ksrv *ks);
 struct goff_store *ksrv_offsets(ksrv *ks);
+/* The cluster (its nodes for Metadata), NULL on a single node. */
+struct cluster *ksrv_cluster(ksrv *ks);
 struct txn_coord *ksrv_txn(ksrv *ks);
 
 #define KARR_ALLOC(q, arr, count)                                                      \

@@ -1,5 +1,11 @@
 /* ApiVersions, Metadata and DescribeCluster: what the cluster looks like.
- * A single node is every partition's leader and only replica. */
+ * A single node is every partition's leader and only replica. In a cluster
+ * (src/cluster) the brokers are its nodes with the Kafka addresses their
+ * HELLOs gave (a node not heard from yet is left out); a replicated
+ * partition's leader is its Raft leader (LEADER_NOT_AVAILABLE while none is
+ * known), its epoch the term, its replicas every node, its ISR the nodes
+ * connected to this one (a truthful ISR from match indexes comes with the
+ * cluster plan's step 6). */
 #include <string.h>
 
 #include "kafka/kafka.h"
@@ -26,9 +32,41 @@ void kh_api_versions(kreq *q)
 }
 
 
+/* Replica ids of t's partitions and how many are "in sync" (first n_isr). */
+static int32_t *replicas_of(kreq *q, const topic *t, int *n, int *n_isr)
+{
+    int nn;
+    const int32_t *ids = broker_nodes(q->b, &nn);
+    if (t->rf <= 1) {
+        int32_t *one = kreq_alloc(q, 1, sizeof(*one));
+        one[0] = broker_node_id(q->b);
+        *n = *n_isr = 1;
+        return one;
+    }
+    int32_t *out = kreq_alloc(q, (size_t)nn, sizeof(*out));
+    cluster *cl = ksrv_cluster(q->ks);
+    int k = 0;
+    /* Connected nodes first (the ISR), then the others. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < nn; i++) {
+            int conn = 1;
+            if (cl)
+                for (int m = 0; m < nn; m++) {
+                    cluster_member mb = cluster_member_at(cl, m);
+                    if (mb.id == ids[i])
+                        conn = mb.connected;
+                }
+            if (conn == (pass == 0))
+                out[k++] = ids[i];
+            if (pass == 0 && i == nn - 1)
+                *n_isr = k;
+        }
+    *n = k;
+    return out;
+}
+
 static void fill_topic(kreq *q, kafka_metadata_response_metadata_response_topic *rt, topic *t)
 {
-    int32_t node = broker_node_id(q->b);
     rt->error_code = KERR_NONE;
     rt->name = kstr_c(t->name);
     rt->topic_id = t->id;
@@ -37,15 +75,21 @@ static void fill_topic(kreq *q, kafka_metadata_response_metadata_response_topic 
     KARR_ALLOC(q, rt->partitions, t->n_parts);
     for (int32_t i = 0; i < t->n_parts; i++) {
         kafka_metadata_response_metadata_response_partition *p = &rt->partitions.items[i];
-        p->error_code = KERR_NONE;
         p->partition_index = i;
-        p->leader_id = node;
-        p->leader_epoch = log_leader_epoch(t->parts[i]->log);
-        KARR_ALLOC(q, p->replica_nodes, 1);
-        p->replica_nodes.items[0] = node;
-        KARR_ALLOC(q, p->isr_nodes, 1);
-        p->isr_nodes.items[0] = node;
-        KARR_ALLOC(q, p->offline_replicas, 0);
+        p->leader_id = broker_partition_leader(t->parts[i]);
+        p->error_code = p->leader_id < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
+        p->leader_epoch = broker_partition_epoch(t->parts[i]);
+        int n = 0, n_isr = 0;
+        int32_t *reps = replicas_of(q, t, &n, &n_isr);
+        KARR_ALLOC(q, p->replica_nodes, n);
+        for (int k = 0; k < n; k++)
+            p->replica_nodes.items[k] = reps[k];
+        KARR_ALLOC(q, p->isr_nodes, n_isr);
+        for (int k = 0; k < n_isr; k++)
+            p->isr_nodes.items[k] = reps[k];
+        KARR_ALLOC(q, p->offline_replicas, n - n_isr);
+        for (int k = n_isr; k < n; k++)
+            p->offline_replicas.items[k - n_isr] = reps[k];
     }
 }
 
@@ -58,11 +102,29 @@ void kh_metadata(kreq *q)
     }
     kafka_metadata_response rsp;
     kafka_metadata_response_init(&rsp);
-    KARR_ALLOC(q, rsp.brokers, 1);
+    cluster *cl = ksrv_cluster(q->ks);
+    int nn = 0;
+    if (cl)
+        cluster_node_ids(cl, &nn);
+    KARR_ALLOC(q, rsp.brokers, cl ? nn : 1);
     rsp.brokers.items[0].node_id = broker_node_id(q->b);
     rsp.brokers.items[0].host = kstr_c(broker_adv_host(q->b));
     rsp.brokers.items[0].port = broker_adv_port(q->b);
     rsp.brokers.items[0].rack = (kstr){NULL, -1};
+    if (cl) {
+        int k = 1; /* this node first, with the address it really listens on */
+        for (int i = 0; i < nn; i++) {
+            cluster_member m = cluster_member_at(cl, i);
+            if (m.id == broker_node_id(q->b) || m.kafka_port <= 0)
+                continue;
+            rsp.brokers.items[k].node_id = m.id;
+            rsp.brokers.items[k].host = kreq_strdup(q, kstr_c(m.kafka_host));
+            rsp.brokers.items[k].port = m.kafka_port;
+            rsp.brokers.items[k].rack = (kstr){NULL, -1};
+            k++;
+        }
+        rsp.brokers.n = k;
+    }
     rsp.cluster_id = kstr_c(broker_cluster_id(q->b));
     rsp.controller_id = broker_node_id(q->b);
     rsp.cluster_authorized_operations = AUTH_OPS_UNSET;

@@ -126,6 +126,12 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                     pd->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            if (!broker_partition_is_leader(p)) {
+                /* Replicated: only the leader serves (no follower fetching). */
+                if (pd)
+                    pd->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
+                continue;
+            }
             int64_t hw = log_high_watermark(p->log);
             int64_t lso = broker_lso(p);
             /* read_committed readers stop at the last stable offset. */

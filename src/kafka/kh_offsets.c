@@ -95,7 +95,11 @@ void kh_list_offsets(kreq *q)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            pr->leader_epoch = log_leader_epoch(p->log);
+            if (!broker_partition_is_leader(p)) {
+                pr->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
+                continue;
+            }
+            pr->leader_epoch = broker_partition_epoch(p);
             int64_t off = -1, ts = -1;
             int16_t err = KERR_NONE;
             if (lp->timestamp == TS_LATEST)

@@ -39,7 +39,7 @@ static void on_durable(durable_wait *w, int status)
 {
     prod_wait *pw = (prod_wait *)w;
     if (status < 0) {
-        pw->pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+        pw->pr->error_code = kerr_from_cn(status); /* storage error, or not leader */
         pw->pr->base_offset = -1;
     }
     if (--pw->pk->pending == 0)

@@ -46,10 +46,6 @@ void kh_create_topics(kreq *q)
         if (dup) {
             err = KERR_INVALID_REQUEST;
             snprintf(msg, sizeof(msg), "topic listed more than once in the request");
-        } else if (ct->replication_factor != -1 && ct->replication_factor != 1) {
-            err = KERR_INVALID_REPLICATION_FACTOR;
-            snprintf(msg, sizeof(msg), "replication factor %d is larger than the 1 broker here",
-                     ct->replication_factor);
         } else if (ct->assignments.n > 0) {
             if (n_parts != -1) {
                 err = KERR_INVALID_REQUEST;
@@ -75,8 +71,9 @@ void kh_create_topics(kreq *q)
                 kv[j].key = ct->configs.items[j].name;
                 kv[j].value = ct->configs.items[j].value;
             }
-            err = kerr_from_cn(broker_topic_create(q->b, ct->name, n_parts, kv, nc,
-                                                   req.validate_only, msg, sizeof(msg), &t));
+            int32_t rf = ct->assignments.n > 0 ? 1 : ct->replication_factor;
+            err = kerr_from_cn(broker_topic_create_rf(q->b, ct->name, n_parts, rf, kv, nc,
+                                                      req.validate_only, msg, sizeof(msg), &t));
         }
         tr->error_code = err;
         tr->error_message = msg_str(q, msg);
@@ -84,7 +81,7 @@ void kh_create_topics(kreq *q)
             continue;
         tr->num_partitions = t ? t->n_parts : (n_parts == -1 ? broker_config(q->b)->num_partitions
                                                              : n_parts);
-        tr->replication_factor = 1;
+        tr->replication_factor = (int16_t)(t ? t->rf : 1);
         if (t)
             tr->topic_id = t->id;
         if (t) {

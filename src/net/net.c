@@ -76,6 +76,8 @@ struct net_conn {
     int64_t last_active;         /* monotonic ms of the last bytes in or out */
     int64_t partial_since;       /* monotonic ms when a partial frame started, 0 none */
     int parsing;                 /* inside conn_parse (no re-entry) */
+    int connecting;              /* outgoing: connect(2) not finished; output waits */
+    void *user;                  /* net_server_connect's conn_arg; NULL when accepted */
     struct net_conn *next, *prev;   /* server's open list, or its graveyard */
 };
 
@@ -177,6 +179,8 @@ void net_resp_drop(net_resp *r) { resp_finish(r, RESP_NONE); }
 const char *net_conn_peer(const net_conn *c) { return c->peer; }
 uint64_t net_conn_id(const net_conn *c) { return c->id; }
 void *net_conn_ctx(const net_conn *c) { return c->cctx; }
+void *net_conn_user(const net_conn *c) { return c->user; }
+int net_conn_connecting(const net_conn *c) { return c->connecting; }
 
 void net_conn_pause_read(net_conn *c)
 {
@@ -326,6 +330,8 @@ static void server_reap(void *arg)
 
 static void conn_update_events(net_conn *c, int want_out)
 {
+    if (c->connecting)
+        want_out = 1; /* the connect's completion shows as writable */
     uint32_t ev = (c->paused || c->held ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
     if (loop_io_modify(c->srv->l, &c->io, ev) < 0)
         net_conn_close(c, "epoll_ctl failed");
@@ -350,6 +356,8 @@ static void conn_pop_head(net_conn *c)
 /* Send what can be sent. Returns with EPOLLOUT armed if the socket is full. */
 static void conn_flush(net_conn *c)
 {
+    if (c->connecting)
+        return;
     int fd = c->io.fd;
     for (;;) {
         while (c->head && c->head->state == RESP_NONE)
@@ -573,6 +581,24 @@ static void conn_io_cb(loop_io *io, uint32_t events)
     net_server *s = c->srv;
     if (c->closed)
         return;
+    if (c->connecting) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            err = errno;
+        if (err) {
+            net_conn_close(c, strerror(err));
+            return;
+        }
+        c->connecting = 0;
+        c->last_active = loop_now(s->l);
+        slog_info("%s connection %llu to %s established", s->proto->name,
+                  (unsigned long long)c->id, c->peer);
+        conn_update_events(c, c->head != NULL);
+        events |= EPOLLOUT;
+    }
     if (events & EPOLLOUT) {
         conn_flush(c);
         if (c->closed)
@@ -780,6 +806,92 @@ int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
     if (s->lim.idle_ms > 0 || s->lim.partial_ms > 0)
         loop_timer_start(l, &s->sweep, NET_SWEEP_MS);
     *out = s;
+    return 0;
+}
+
+/* Parse host (IPv4, IPv6 with or without brackets, "localhost") and port
+ * into sa. 0 or -CN_EINVAL. */
+static int parse_addr(const char *host, int port, struct sockaddr_storage *sa, socklen_t *sl)
+{
+    memset(sa, 0, sizeof(*sa));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
+    const char *h = host;
+    char hbuf[64];
+    if (h[0] == '[') {
+        size_t n = strlen(h);
+        if (n < 3 || n - 2 >= sizeof(hbuf))
+            return -CN_EINVAL;
+        memcpy(hbuf, h + 1, n - 2);
+        hbuf[n - 2] = '\0';
+        h = hbuf;
+    }
+    if (strcmp(h, "localhost") == 0)
+        h = "127.0.0.1";
+    if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *sl = sizeof(*a4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *sl = sizeof(*a6);
+        return 0;
+    }
+    return -CN_EINVAL;
+}
+
+int net_server_connect(net_server *s, const char *host, int port, void *conn_arg,
+                       net_conn **out)
+{
+    *out = NULL;
+    struct sockaddr_storage sa;
+    socklen_t sl;
+    if (parse_addr(host, port, &sa, &sl) < 0) {
+        slog_error("connect: cannot parse host '%s' (use an IP address)", host);
+        return -CN_EINVAL;
+    }
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int connecting = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sl) < 0) {
+        if (errno != EINPROGRESS) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        connecting = 1;
+    }
+    net_conn *c = xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->id = ++s->next_id;
+    c->last_active = loop_now(s->l);
+    c->connecting = connecting;
+    c->user = conn_arg;
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    if (loop_io_start(s->l, &c->io, fd, EPOLLIN | EPOLLOUT, conn_io_cb, c) < 0) {
+        close(fd);
+        free(c);
+        return -CN_EIO;
+    }
+    list_push(&s->conns, c);
+    s->n_conns++;
+    if (s->proto->conn_open) {
+        int rc = s->proto->conn_open(s->arg, c, &c->cctx);
+        if (rc < 0) {
+            net_conn_close(c, cn_strerror(rc));
+            return rc;
+        }
+    }
+    c->opened = 1;
+    if (!connecting)
+        conn_update_events(c, c->head != NULL);
+    *out = c;
     return 0;
 }
 

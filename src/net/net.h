@@ -134,6 +134,15 @@ int net_server_new(loop *l, const char *host, int port, const net_limits *lim,
  * down first). NULL is a no-op. */
 void net_server_free(net_server *s);
 int net_server_port(const net_server *s);
+/* Dial host:port (an IP address, like listeners: no DNS on the loop) and
+ * serve the connection with s's protocol, as if accepted: conn_open runs at
+ * once (so conn_close always follows, also when the connect fails), frames
+ * are read from it, slots may be taken at once and leave once connected.
+ * conn_arg is the caller's (net_conn_user). The connection counts against
+ * max_connections and the sweeps like any other. 0 with *out set, or
+ * -CN_EINVAL (address) / -errno (socket) with nothing made. */
+int net_server_connect(net_server *s, const char *host, int port, void *conn_arg,
+                       net_conn **out);
 const char *net_server_host(const net_server *s);
 
 /* Connection ---------------------------------------------------------------- */
@@ -143,6 +152,8 @@ void net_conn_close(net_conn *c, const char *reason);
 const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
 uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
 void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
+void *net_conn_user(const net_conn *c);         /* net_server_connect's conn_arg, or NULL */
+int net_conn_connecting(const net_conn *c);     /* 1 until an outgoing connect completes */
 /* Flow control by the protocol (AMQP's resource alarms block publishers this
  * way): pause stops reading the socket and handing frames to on_frame; called
  * from on_frame, the current frame finishes and the frames after it stay

@@ -79,6 +79,14 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
  * stays open: the caller closes it afterwards. NULL is a no-op. */
 void rg_group_close(rg_group *g);
 rg_group *rg_group_find(const rg_node *n, uint64_t group_id);
+/* The syncer for raft.votes, when it exists only after rg_node_open (the
+ * broker makes it). Set before any group opens. */
+void rg_node_set_syncer(rg_node *n, log_syncer *syncer);
+/* Per-group callbacks instead of the node's changed/durable (either may be
+ * NULL: then the node's runs). arg is given back as their first argument. */
+void rg_group_set_cb(rg_group *g, void (*changed)(void *arg, rg_group *g),
+                     void (*durable)(void *arg, rg_group *g, int64_t durable_offset, int status),
+                     void *arg);
 
 /* Leader only: append one record batch (validated by the caller, as for
  * log_append) as a command entry of the current term. The batch's base

@@ -58,6 +58,9 @@ struct rg_group {
     rg_pending *pend;
     size_t n_pend, cap_pend;
     int want_barrier;               /* became leader: submit a barrier */
+    void (*changed)(void *arg, rg_group *g);             /* rg_group_set_cb */
+    void (*durable)(void *arg, rg_group *g, int64_t off, int status);
+    void *cb_arg;
     int64_t *changes;               /* indexes of configuration entries not yet
                                      * applied as committed (ascending) */
     size_t n_changes, cap_changes;

@@ -401,7 +401,9 @@ static void notify(rg_group *g)
     g->last_state = state;
     g->last_term = term;
     g->last_commit = commit;
-    if (n->cb.changed)
+    if (g->changed)
+        g->changed(g->cb_arg, g);
+    else if (n->cb.changed)
         n->cb.changed(n->cb.arg, g);
 }
 
@@ -486,7 +488,9 @@ static void on_durable(log_partition *p, int64_t durable_offset, int status, voi
         pend_drain(g);
         report_persisted(g);
     }
-    if (n->cb.durable)
+    if (g->durable)
+        g->durable(g->cb_arg, g, durable_offset, status);
+    else if (n->cb.durable)
         n->cb.durable(n->cb.arg, g, durable_offset, status);
     (void)p;
 }
@@ -640,6 +644,15 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     }
     *out = g;
     return 0;
+}
+
+void rg_group_set_cb(rg_group *g, void (*changed)(void *arg, rg_group *g),
+                     void (*durable)(void *arg, rg_group *g, int64_t durable_offset, int status),
+                     void *arg)
+{
+    g->changed = changed;
+    g->durable = durable;
+    g->cb_arg = arg;
 }
 
 void rg__group_free(rg_group *g)

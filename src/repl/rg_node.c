@@ -67,6 +67,7 @@ void rg_node_close(rg_node *n)
 }
 
 uint64_t rg_node_id(const rg_node *n) { return n->id; }
+void rg_node_set_syncer(rg_node *n, log_syncer *syncer) { n->syncer = syncer; }
 
 rg_group *rg_group_find(const rg_node *n, uint64_t group_id)
 {

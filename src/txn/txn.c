@@ -593,6 +593,14 @@ int txn_open(broker *b, goff_store *offsets, txn_coord **out)
     c->p = kvl_partition(c->log);
     /* A fresh block after a restart: ids of the last block may be out. */
     c->next_pid = CN_MAX(c->next_pid, c->block_end);
+    /* In a cluster every node still runs its own coordinator on its own
+     * __transaction_state (until it is a replicated partition, cluster plan
+     * step 7): node n hands out ids from n << 40, so ids never collide
+     * across nodes and a new producer never inherits another's sequences. */
+    int n_nodes;
+    broker_nodes(b, &n_nodes);
+    if (n_nodes > 1)
+        c->next_pid = CN_MAX(c->next_pid, (int64_t)broker_node_id(b) << 40);
     c->block_end = c->next_pid;
     c->last_target = c->block_target = kvl_end(c->log);
     c->live_bytes += REC_OVERHEAD + 12;

@@ -61,6 +61,8 @@ enum {
     CN_ESESSIONTMO,    /* session timeout out of the allowed range */
     /* replication (src/repl) */
     CN_ENOTLEADER,     /* this replica is not the partition's leader */
+    CN_ELEADERWAIT,    /* the leader is not ready yet (a new term's barrier) */
+    CN_EREPLICATION,   /* invalid replication factor */
     CN_E_LAST
 };
 /* Short English description of -err or err (CN_E* or errno). Static storage. */

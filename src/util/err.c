@@ -31,6 +31,8 @@ static const char *const cn_err_names[CN_E_LAST - CN_E_BASE] = {
     [CN_EGROUPFULL - CN_E_BASE] = "group is full",
     [CN_ESESSIONTMO - CN_E_BASE] = "invalid session timeout",
     [CN_ENOTLEADER - CN_E_BASE] = "not the leader",
+    [CN_ELEADERWAIT - CN_E_BASE] = "leader not available yet",
+    [CN_EREPLICATION - CN_E_BASE] = "invalid replication factor",
 };
 
 const char *cn_strerror(int err)

@@ -1,0 +1,448 @@
+/* Cluster transport (format and rules in cluster.h). */
+#include "cluster/cluster.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "net/net.h"
+#include "util/bin.h"
+#include "util/bytes.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+#define CL_VERSION 1
+#define CL_HELLO 1
+#define CL_RAFT 2
+#define CL_TICK_MS 10
+#define CL_BACKOFF_MIN 100
+#define CL_BACKOFF_MAX 2000
+#define CL_FRAME_MAX (64 << 20)
+
+typedef struct cl_peer {
+    int32_t id;
+    char host[64];
+    int port;
+    char khost[64];                 /* its Kafka listener, from its HELLO */
+    int kport;
+    net_conn *conn;                 /* HELLO exchanged: frames may flow */
+    net_conn *dialing;              /* our connection before its HELLO answer */
+    net_resp *out;                  /* this turn's frames to it, sealed by the hook */
+    net_resp *orphan;               /* out of a connection that closed: dropped by the
+                                     * hook (a slot may not be finished inside net's
+                                     * conn_close callback) */
+    int64_t next_dial;              /* mono ms; we dial peers with a higher id */
+    int backoff;
+} cl_peer;
+
+struct cluster {
+    const cairn_config *cfg;
+    loop *l;
+    int32_t self;
+    int32_t ids[CONFIG_MAX_PEERS];  /* every node, sorted */
+    int n_ids;
+    cl_peer peers[CONFIG_MAX_PEERS];/* the others */
+    int n_peers;
+    net_server *srv;
+    net_proto proto;
+    rg_node *rg;
+    loop_timer tick;
+    int hooked;
+};
+
+typedef struct cl_conn {
+    cluster *c;
+    cl_peer *peer;                  /* outgoing: known at once; accepted: after HELLO */
+    int outgoing;
+    int ready;                      /* HELLO exchanged */
+} cl_conn;
+
+static cl_peer *peer_by_id(cluster *c, int32_t id)
+{
+    for (int i = 0; i < c->n_peers; i++)
+        if (c->peers[i].id == id)
+            return &c->peers[i];
+    return NULL;
+}
+
+/* Frames out ----------------------------------------------------------------------- */
+
+static void send_hello(cluster *c, net_conn *nc, int32_t to)
+{
+    net_resp *r = net_resp_new(nc);
+    wbuf *w = &r->w;
+    size_t at = w->len;
+    bin_put_i32(w, 0); /* length, patched below */
+    bin_put_i8(w, CL_HELLO);
+    bin_put_i16(w, CL_VERSION);
+    bin_put_i32(w, c->self);
+    bin_put_i32(w, to);
+    bin_put_str(w, cn_str_c(c->cfg->listen_host ? c->cfg->listen_host : ""));
+    bin_put_i32(w, c->cfg->listen_port);
+    be_put32(w->buf + at, (uint32_t)(w->len - at - 4));
+    net_resp_ready(r);
+}
+
+/* rg_node's send: queue one RAFT frame in the peer's slot of this turn. */
+static void rg_send(void *arg, uint64_t to, uint64_t group_id, const uint8_t *msg, size_t len)
+{
+    cluster *c = arg;
+    cl_peer *p = peer_by_id(c, (int32_t)to);
+    if (!p || !p->conn)
+        return; /* not connected: Raft resends */
+    if (!p->out)
+        p->out = net_resp_new(p->conn);
+    wbuf *w = &p->out->w;
+    bin_put_i32(w, (int32_t)(1 + 8 + len));
+    bin_put_i8(w, CL_RAFT);
+    bin_put_i64(w, (int64_t)group_id);
+    bin_put_raw(w, msg, len);
+}
+
+/* After each loop turn: the groups' syncs, then one write per peer. */
+static void cl_hook(void *arg)
+{
+    cluster *c = arg;
+    rg_node_flush(c->rg, loop_now(c->l));
+    for (int i = 0; i < c->n_peers; i++) {
+        cl_peer *p = &c->peers[i];
+        if (p->orphan) {
+            net_resp_drop(p->orphan);
+            p->orphan = NULL;
+        }
+        if (p->out) {
+            net_resp_ready(p->out);
+            p->out = NULL;
+        }
+    }
+}
+
+/* Connections ------------------------------------------------------------------------ */
+
+static void dial(cluster *c, cl_peer *p)
+{
+    net_conn *nc = NULL;
+    int rc = net_server_connect(c->srv, p->host, p->port, p, &nc);
+    if (rc < 0) {
+        slog_warn("cluster: cannot dial node %d at %s:%d: %s", p->id, p->host, p->port,
+                  cn_strerror(rc));
+        p->next_dial = loop_now(c->l) + p->backoff;
+        p->backoff = CN_MIN(p->backoff * 2, CL_BACKOFF_MAX);
+    }
+    /* else conn_open ran and set p->dialing */
+}
+
+static int cl_conn_open(void *arg, net_conn *nc, void **out)
+{
+    cluster *c = arg;
+    cl_conn *cc = xcalloc(1, sizeof(*cc));
+    cc->c = c;
+    cl_peer *p = net_conn_user(nc);
+    if (p) {
+        cc->peer = p;
+        cc->outgoing = 1;
+        p->dialing = nc;
+        *out = cc;
+        send_hello(c, nc, p->id);
+        return 0;
+    }
+    *out = cc;
+    return 0;
+}
+
+static void cl_conn_close(void *arg, net_conn *nc, void *cctx)
+{
+    cluster *c = arg;
+    cl_conn *cc = cctx;
+    cl_peer *p = cc->peer;
+    if (p) {
+        if (p->conn == nc) {
+            p->conn = NULL;
+            if (p->out) {
+                p->orphan = p->out;
+                p->out = NULL;
+            }
+            slog_warn("cluster: connection to node %d lost", p->id);
+        }
+        if (p->dialing == nc)
+            p->dialing = NULL;
+        if (cc->outgoing && !p->conn && !p->dialing) {
+            p->next_dial = loop_now(c->l) + p->backoff;
+            p->backoff = CN_MIN(p->backoff * 2, CL_BACKOFF_MAX);
+        }
+    }
+    free(cc);
+}
+
+static int64_t cl_frame_len(void *cctx, const uint8_t *buf, size_t len, const net_limits *lim,
+                            net_scan *out)
+{
+    (void)cctx, (void)lim;
+    if (len < 4)
+        return 0;
+    uint32_t n = be_get32(buf);
+    if (n < 1 || n > CL_FRAME_MAX) {
+        snprintf(out->why, sizeof(out->why), "cluster frame length %u out of range", n);
+        return -CN_EPROTO;
+    }
+    if (len < 4 + (size_t)n) {
+        out->need = 4 + (size_t)n;
+        return 0;
+    }
+    return 4 + (int64_t)n;
+}
+
+static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, bin_reader *r)
+{
+    int version = bin_i16(r);
+    int32_t from = bin_i32(r), to = bin_i32(r);
+    cn_str kh = bin_str(r);
+    int32_t kport = bin_i32(r);
+    if (r->err || bin_remaining(r) || version != CL_VERSION || to != c->self ||
+        kh.len < 0 || kh.len >= 64) {
+        slog_warn("cluster: bad HELLO from %s (version %d, for node %d)", net_conn_peer(nc),
+                  version, to);
+        net_conn_close(nc, "bad cluster HELLO");
+        return;
+    }
+    cl_peer *p = peer_by_id(c, from);
+    if (!p || (cc->outgoing && p != cc->peer) || (!cc->outgoing && from > c->self)) {
+        slog_warn("cluster: HELLO from node %d at %s refused (not a peer, or it should not "
+                  "dial us)", from, net_conn_peer(nc));
+        net_conn_close(nc, "unexpected cluster node");
+        return;
+    }
+    if (p->conn && p->conn != nc) {
+        net_conn *old = p->conn;
+        p->conn = NULL;
+        if (p->out) {
+            net_resp_drop(p->out);
+            p->out = NULL;
+        }
+        net_conn_close(old, "replaced by a new connection from the same node");
+    }
+    memcpy(p->khost, kh.ptr, (size_t)kh.len);
+    p->khost[kh.len] = '\0';
+    p->kport = kport;
+    cc->peer = p;
+    cc->ready = 1;
+    p->conn = nc;
+    if (p->dialing == nc)
+        p->dialing = NULL;
+    p->backoff = CL_BACKOFF_MIN;
+    if (!cc->outgoing)
+        send_hello(c, nc, from);
+    slog_info("cluster: connected to node %d (%s, Kafka at %s:%d)", p->id, net_conn_peer(nc),
+              p->khost, p->kport);
+}
+
+static void cl_on_frame(void *arg, net_conn *nc, void *cctx, const uint8_t *frame, size_t len)
+{
+    cluster *c = arg;
+    cl_conn *cc = cctx;
+    bin_reader r;
+    bin_reader_init(&r, frame + 4, len - 4);
+    int type = (uint8_t)bin_i8(&r);
+    if (type == CL_HELLO) {
+        if (cc->ready) {
+            net_conn_close(nc, "second cluster HELLO");
+            return;
+        }
+        on_hello(c, nc, cc, &r);
+        return;
+    }
+    if (type != CL_RAFT || !cc->ready) {
+        slog_warn("cluster: unexpected frame type %d from %s", type, net_conn_peer(nc));
+        net_conn_close(nc, "bad cluster frame");
+        return;
+    }
+    uint64_t gid = (uint64_t)bin_i64(&r);
+    size_t n = bin_remaining(&r);
+    const uint8_t *msg = bin_take(&r, n);
+    if (r.err) {
+        net_conn_close(nc, "short cluster frame");
+        return;
+    }
+    int rc = rg_receive(c->rg, (uint64_t)cc->peer->id, gid, msg, n, loop_now(c->l));
+    if (rc == -CN_EPROTO) {
+        slog_warn("cluster: malformed Raft message from node %d (group %llu)", cc->peer->id,
+                  (unsigned long long)gid);
+        net_conn_close(nc, "malformed Raft message");
+    }
+    /* -CN_ENOENT: a group this node does not have (yet): dropped. */
+}
+
+static void tick_cb(loop_timer *t)
+{
+    cluster *c = t->data;
+    int64_t now = loop_now(c->l);
+    rg_node_tick(c->rg, now);
+    for (int i = 0; i < c->n_peers; i++) {
+        cl_peer *p = &c->peers[i];
+        if (p->id > c->self && !p->conn && !p->dialing && now >= p->next_dial)
+            dial(c, p);
+    }
+    loop_timer_start(c->l, &c->tick, CL_TICK_MS);
+}
+
+/* Open / close ----------------------------------------------------------------------- */
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+        return -CN_EINVAL;
+    for (char *s = buf + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -CN_EIO;
+            *s = '/';
+        }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return -CN_EIO;
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
+{
+    *out = NULL;
+    config_peer peers[CONFIG_MAX_PEERS];
+    int n = 0;
+    char err[256];
+    if (!cfg->cluster_peers || !cfg->cluster_peers[0] || strcmp(cfg->cluster_peers, "off") == 0)
+        return 0;
+    if (config_parse_peers(cfg->cluster_peers, peers, CONFIG_MAX_PEERS, &n, err,
+                           sizeof(err)) < 0) {
+        slog_error("%s", err);
+        return -CN_EINVAL;
+    }
+    cluster *c = xcalloc(1, sizeof(*c));
+    c->cfg = cfg;
+    c->l = l;
+    c->self = cfg->node_id;
+    const config_peer *me = NULL;
+    for (int i = 0; i < n; i++) {
+        c->ids[c->n_ids++] = peers[i].id;
+        if (peers[i].id == c->self) {
+            me = &peers[i];
+            continue;
+        }
+        cl_peer *p = &c->peers[c->n_peers++];
+        p->id = peers[i].id;
+        snprintf(p->host, sizeof(p->host), "%s", peers[i].host);
+        p->port = peers[i].port;
+        p->backoff = CL_BACKOFF_MIN;
+    }
+    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
+    if (!me) {
+        slog_error("cluster.peers does not name this node (node.id %d)", c->self);
+        free(c);
+        return -CN_EINVAL;
+    }
+    char host[64];
+    int port = me->port;
+    snprintf(host, sizeof(host), "%s", me->host);
+    if (cfg->cluster_listeners && strcmp(cfg->cluster_listeners, "off") != 0 &&
+        config_parse_hostport(cfg->cluster_listeners, host, sizeof(host), &port, err,
+                              sizeof(err)) < 0) {
+        slog_error("cluster.listeners: %s", err);
+        free(c);
+        return -CN_EINVAL;
+    }
+    if (mkdir_p(cfg->log_dirs) < 0) {
+        slog_error("cannot create data directory %s", cfg->log_dirs);
+        free(c);
+        return -CN_EIO;
+    }
+    rg_node_cb cb = {.send = rg_send, .arg = c};
+    int rc = rg_node_open(cfg->log_dirs, (uint64_t)c->self, NULL, &cb, &c->rg);
+    if (rc < 0) {
+        slog_error("cannot open %s/raft.votes: %s", cfg->log_dirs, cn_strerror(rc));
+        free(c);
+        return rc;
+    }
+    c->proto = (net_proto){
+        .name = "cluster",
+        .frame_overhead = 4,
+        .conn_open = cl_conn_open,
+        .conn_close = cl_conn_close,
+        .frame_len = cl_frame_len,
+        .on_frame = cl_on_frame,
+    };
+    net_limits lim = {.max_frame_bytes = CL_FRAME_MAX, .max_inflight = 1 << 16,
+                      .max_connections = 4 * CONFIG_MAX_PEERS, .idle_ms = 0,
+                      .partial_ms = 60000};
+    rc = net_server_new(l, host, port, &lim, &c->proto, c, &c->srv);
+    if (rc < 0) {
+        rg_node_close(c->rg);
+        free(c);
+        return rc == -CN_EINVAL ? rc : -CN_EIO;
+    }
+    slog_info("cluster listening on %s:%d as node %d of %d", host, net_server_port(c->srv),
+              c->self, c->n_ids);
+    loop_add_hook(l, cl_hook, c);
+    c->hooked = 1;
+    loop_timer_init(&c->tick, tick_cb, c);
+    loop_timer_start(l, &c->tick, CL_TICK_MS);
+    *out = c;
+    return 0;
+}
+
+void cluster_close(cluster *c)
+{
+    if (!c)
+        return;
+    loop_timer_stop(c->l, &c->tick);
+    if (c->hooked)
+        loop_remove_hook(c->l, cl_hook, c);
+    for (int i = 0; i < c->n_peers; i++) {
+        if (c->peers[i].out) {
+            net_resp_drop(c->peers[i].out);
+            c->peers[i].out = NULL;
+        }
+        if (c->peers[i].orphan) {
+            net_resp_drop(c->peers[i].orphan);
+            c->peers[i].orphan = NULL;
+        }
+    }
+    net_server_free(c->srv);
+    rg_node_close(c->rg);
+    free(c);
+}
+
+rg_node *cluster_rg(cluster *c) { return c->rg; }
+int32_t cluster_self(const cluster *c) { return c->self; }
+int cluster_port(const cluster *c) { return net_server_port(c->srv); }
+
+const int32_t *cluster_node_ids(const cluster *c, int *n)
+{
+    *n = c->n_ids;
+    return c->ids;
+}
+
+cluster_member cluster_member_at(const cluster *c, int i)
+{
+    cluster_member m = {.id = c->ids[i], .kafka_host = "", .kafka_port = 0};
+    if (m.id == c->self) {
+        m.kafka_host = c->cfg->listen_host ? c->cfg->listen_host : "";
+        m.kafka_port = c->cfg->listen_port;
+        m.connected = 1;
+        return m;
+    }
+    cl_peer *p = peer_by_id((cluster *)c, m.id);
+    if (p) {
+        m.kafka_host = p->khost;
+        m.kafka_port = p->kport;
+        m.connected = p->conn != NULL;
+    }
+    return m;
+}
