@@ -158,7 +158,9 @@ int rg_role(const rg_group *g, uint64_t id);
 int rg_set_role(rg_group *g, uint64_t id, int role, int64_t now, int64_t *out_index);
 /* Catch up a standby or spare before promoting it: libraft replicates to
  * it in rounds; RG_CATCH_UP_FINISHED when a round took less than an
- * election timeout (then rg_set_role(.., RG_ROLE_VOTER)). */
+ * election timeout (then rg_set_role(.., RG_ROLE_VOTER)). A round ends
+ * when the server's match index moves, so one already up to date finishes
+ * with the next entry (submit one). */
 #define RG_CATCH_UP_NONE 0
 #define RG_CATCH_UP_RUNNING 1
 #define RG_CATCH_UP_ABORTED 2
