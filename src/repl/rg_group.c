@@ -717,6 +717,36 @@ static int stale_rejection(rg_group *g, uint64_t from, struct raft_append_entrie
     return 0;
 }
 
+/* libraft 0.22.1 (replicationAppend) records a received configuration
+ * entry as its uncommitted configuration at the index of the first new
+ * entry of the AppendEntries, not at its own: when the entry is not the
+ * first new one, the RAFT_CONFIGURATION of its commit never matches, the
+ * uncommitted index stays set, and that node can make no membership change
+ * as leader again (RAFT_CANTCHANGE; found by the simulation, seed 20 of 5
+ * nodes; docs/cluster-plan.md open questions). So an AppendEntries is
+ * stepped in parts that each start at a configuration entry: a new
+ * configuration entry is then always the first new one of its part. */
+static void receive_split(rg_group *g, struct raft_message *m, struct raft_event *ev)
+{
+    struct raft_append_entries *a = &m->append_entries;
+    struct raft_entry *all = a->entries;
+    unsigned n = a->n_entries, start = 0;
+    raft_index prev = a->prev_log_index;
+    raft_term prev_term = a->prev_log_term;
+    for (unsigned i = 1; i <= n && !g->failed; i++) {
+        if (i < n && all[i].type != RAFT_CHANGE)
+            continue;
+        a->prev_log_index = prev + start;
+        a->prev_log_term = start ? all[start - 1].term : prev_term;
+        a->entries = all + start;
+        a->n_entries = i - start;
+        step(g, ev);
+        start = i;
+    }
+    if (n == 0)
+        step(g, ev);
+}
+
 int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now)
 {
     rg_node *n = g->node;
@@ -737,7 +767,10 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
             raft_configuration_close(&m.install_snapshot.conf);
         return 0;
     }
-    step(g, &ev);
+    if (m.type == RAFT_APPEND_ENTRIES)
+        receive_split(g, &m, &ev);
+    else
+        step(g, &ev);
     return 0;
 }
 

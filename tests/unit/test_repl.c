@@ -779,6 +779,46 @@ static void test_membership(void **state)
     sim_free(&s);
 }
 
+/* A configuration entry that is not the first new entry of an
+ * AppendEntries: libraft 0.22.1 records it at the wrong index, and the
+ * follower, once leader, could never change the configuration again
+ * (RAFT_CANTCHANGE forever) until rg split such messages. */
+static void test_config_entry_mid_append(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int f = (l + 1) % 3;
+    for (int i = 0; i < 3; i++)
+        s.cut[f][i] = s.cut[i][f] = 1;
+    submit(&s, l, 1);
+    int64_t ix = 0;
+    assert_int_equal(rg_set_role(s.g[l], 9, RG_ROLE_SPARE, s.now, &ix), 0);
+    submit(&s, l, 2);
+    run(&s, 300);
+    assert_true(rg_commit_index(s.g[l]) >= ix);
+    for (int i = 0; i < 3; i++)
+        s.cut[f][i] = s.cut[i][f] = 0; /* f gets [batch, change, batch] at once */
+    run(&s, 500);
+    assert_true(rg_commit_index(s.g[f]) >= ix + 1);
+    assert_int_equal(rg_role(s.g[f], 9), RG_ROLE_SPARE);
+    assert_int_equal(rg_transfer(s.g[l], (uint64_t)f + 1, s.now), 0);
+    run(&s, 500);
+    assert_true(rg_is_leader(s.g[f]));
+    run(&s, 200); /* its barrier commits */
+    int rc = -CN_EAGAIN;
+    for (int k = 0; k < 20 && rc == -CN_EAGAIN; k++) {
+        rc = rg_set_role(s.g[f], 9, RG_ROLE_NONE, s.now, &ix);
+        run(&s, 50);
+    }
+    assert_int_equal(rc, 0);
+    run(&s, 300);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rg_role(s.g[i], 9), RG_ROLE_NONE);
+    sim_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -791,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_commit_index_monotonic),
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_config_entry_mid_append),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
