@@ -359,7 +359,11 @@ static void node_open(sim *s, int i)
         if (rc < 0)
             violation(s, "log_partition_open node=%d group=%d: %s", i + 1, g + 1,
                       cn_strerror(rc));
-        rc = rg_group_open(n->rn, (uint64_t)g + 1, n->p[g], voters, (size_t)s->n, ntime(s, i),
+        /* With 5 nodes, group 1 starts with voters 1-4: node 5 opens it
+         * over an empty log with the same first entry and is added later
+         * (membership), as a node that never had the group. */
+        size_t nv = s->n == 5 && g == 0 ? 4 : (size_t)s->n;
+        rc = rg_group_open(n->rn, (uint64_t)g + 1, n->p[g], voters, nv, ntime(s, i),
                            &n->g[g]);
         if (rc < 0)
             violation(s, "rg_group_open node=%d group=%d: %s", i + 1, g + 1, cn_strerror(rc));
@@ -725,7 +729,8 @@ static void transfer(sim *s)
     }
 }
 
-/* Membership (group 1): take a voter out (remove), bring it back as a
+/* Membership (group 1, 5 nodes): add node 5, which never had the group,
+ * then over and over take a voter out (remove), bring it back as a
  * standby or a spare, catch it up, promote it to voter. One stage at a time, each
  * after the previous change committed on the leader. */
 static void membership(sim *s)
@@ -893,12 +898,14 @@ static void dump(sim *s)
             fprintf(stderr,
                     "    raft commit %llu last_stored? durable %lld busy %d pending %zu held %zu "
                     "need_sync %d reported %lld syncs queued %zu votes gen %llu synced %llu "
-                    "inflight %d\n",
+                    "inflight %d changes %zu first %lld uncommitted conf %llu\n",
                     (unsigned long long)raft_commit_index(&grp->raft),
                     (long long)log_raft_durable(n->p[g]), log_raft_busy(n->p[g]), grp->n_pend,
                     grp->n_held, grp->need_sync, (long long)grp->reported,
                     log_syncer_pending(n->sy), (unsigned long long)n->rn->votes_gen,
-                    (unsigned long long)n->rn->votes_synced, n->rn->votes_inflight);
+                    (unsigned long long)n->rn->votes_synced, n->rn->votes_inflight,
+                    grp->n_changes, grp->n_changes ? (long long)grp->changes[0] : -1LL,
+                    (unsigned long long)grp->raft.configuration_uncommitted_index);
         }
     }
     fprintf(stderr, "  cuts:");
@@ -1043,6 +1050,10 @@ static int run_one(uint64_t seed, int64_t steps, int nodes, int groups, int verb
     }
     for (int i = 0; i < nodes; i++)
         node_open(s, i);
+    if (nodes == 5) {
+        s->mem_node = 4; /* the first change adds node 5 */
+        s->mem_stage = 1;
+    }
     while (s->step < steps)
         one_step(s);
     settle(s);
