@@ -32,7 +32,9 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 one() { # BIN OUT: one broker, one lg_amqp run, its JSON line appended to OUT
   local bin=$1 out=$2 port kport dir pid
   port=$(free_port) kport=$(free_port) dir=$(mktemp -d "$TMP/data.XXXX")
-  "$bin" --listen "127.0.0.1:$kport" --amqp-listen "127.0.0.1:$port" --data-dir "$dir" \
+  local http_off=()   # older builds lack the flag; 8080 must not be shared
+  "$bin" --help 2>/dev/null | grep -q -- --http-listen && http_off=(--http-listen off)
+  "$bin" --listen "127.0.0.1:$kport" --amqp-listen "127.0.0.1:$port" "${http_off[@]}" --data-dir "$dir" \
     >"$dir.log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do

@@ -24,6 +24,7 @@ run() {  # run NAME BIN -> prints Ir
   port=$(free_port); d=$TMP/$name; mkdir -p "$d"
   local amqp_off=()   # brokers side by side must not share 5672; older builds lack the flag
   "$bin" --help 2>/dev/null | grep -q -- --amqp-listen && amqp_off=(--amqp-listen off)
+  "$bin" --help 2>/dev/null | grep -q -- --http-listen && amqp_off+=(--http-listen off)
   valgrind --tool=callgrind --callgrind-out-file="$d/callgrind.out" "$bin" \
     --listen "127.0.0.1:$port" "${amqp_off[@]}" --data-dir "$d/data" --set num.partitions=1 2>"$d/log" &
   local vp=$!

@@ -40,7 +40,7 @@ def start_broker(binary, delay_ms):
     d = tempfile.mkdtemp(prefix="cairn-groups-")
     port = free_port()
     log = open(os.path.join(d, "broker.log"), "w")
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--amqp-listen", "off", "--data-dir",
+    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port, "--amqp-listen", "off", "--http-listen", "off", "--data-dir",
                              os.path.join(d, "data"), "--set",
                              "group.initial.rebalance.delay.ms=%d" % delay_ms],
                             stderr=log, stdout=log)

@@ -81,6 +81,7 @@ mkdir -p "$TMP/data"
 # AMQP off (brokers side by side must not share 5672); older builds lack the flag.
 AMQP_OFF=()
 "$CAIRN_BIN" --help 2>/dev/null | grep -q -- --amqp-listen && AMQP_OFF=(--amqp-listen off)
+"$CAIRN_BIN" --help 2>/dev/null | grep -q -- --http-listen && AMQP_OFF+=(--http-listen off)
 "$CAIRN_BIN" --listen "127.0.0.1:$PORT" "${AMQP_OFF[@]}" --data-dir "$TMP/data" --set num.partitions=1 \
   >"$TMP/broker.out" 2>"$TMP/broker.log" &
 BROKER_PID=$!

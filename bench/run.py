@@ -108,7 +108,7 @@ class Server:
 
 def start_cairn(tmp):
     s = Server("cairn", tmp); s.port = free_port()
-    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{s.port}", "--amqp-listen", "off",
+    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{s.port}", "--amqp-listen", "off", "--http-listen", "off",
              "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
     return s
 
@@ -116,7 +116,8 @@ def start_cairn_amqp(tmp):
     """Cairn with its AMQP listener on the port the generator uses (Kafka on another free port)."""
     s = Server("cairn-amqp", tmp); s.port = free_port()
     s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{free_port()}",
-             "--amqp-listen", f"127.0.0.1:{s.port}", "--data-dir", os.path.join(s.dir, "data")])
+             "--amqp-listen", f"127.0.0.1:{s.port}", "--http-listen", "off",
+             "--data-dir", os.path.join(s.dir, "data")])
     return s
 
 def start_redis(tmp, fsync):

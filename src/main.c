@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "amqp/amqp.h"
+#include "http/http.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
 #include "server/server.h"
@@ -23,16 +24,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: cairn [--config FILE] [--listen HOST:PORT] [--amqp-listen HOST:PORT ...]\n"
-            "             [--data-dir DIR] [--set key=value ...]\n"
+            "             [--http-listen HOST:PORT ...] [--data-dir DIR] [--set key=value ...]\n"
             "       cairn --help | --version\n\n"
             "Cairn is a message broker that speaks the Kafka protocol and AMQP 0-9-1. With\n"
             "no options it listens for Kafka on 127.0.0.1:9092, for AMQP on 127.0.0.1:5672\n"
-            "and [::1]:5672, and keeps its data in ./data.\n\n"
+            "and [::1]:5672, for HTTP on 127.0.0.1:8080, and keeps its data in ./data.\n\n"
             "  --config FILE       read key=value lines (Kafka broker property names)\n"
             "  --listen HOST:PORT  same as --set listeners=PLAINTEXT://HOST:PORT\n"
             "  --amqp-listen HOST:PORT\n"
             "                      AMQP address; repeatable: the first replaces the default\n"
             "                      amqp.listeners, later ones add to it; 'off' disables AMQP\n"
+            "  --http-listen HOST:PORT\n"
+            "                      HTTP address (REST API, /metrics, /healthz); repeatable like\n"
+            "                      --amqp-listen (http.listeners); 'off' disables HTTP\n"
             "  --data-dir DIR      same as --set log.dirs=DIR\n"
             "  --node-id N         same as --set node.id=N\n"
             "  --cluster-listen HOST:PORT\n"
@@ -76,6 +80,7 @@ int main(int argc, char **argv)
     config_init(&cfg);
     const char *config_file = NULL;
     int amqp_flags = 0; /* --amqp-listen seen so far */
+    int http_flags = 0; /* --http-listen seen so far */
     /* First pass: --help, --version, --config (file values come before overrides). */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -121,6 +126,16 @@ int main(int argc, char **argv)
             else
                 snprintf(buf, sizeof(buf), "%s,%s", cfg.amqp_listeners, v);
             if (apply(&cfg, "amqp.listeners", buf) < 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--http-listen") == 0 && v) {
+            /* As --amqp-listen: the first replaces the list, later ones append. */
+            char buf[1024];
+            if (http_flags++ == 0 || strcmp(v, "off") == 0 || cfg.n_http == 0)
+                snprintf(buf, sizeof(buf), "%s", v);
+            else
+                snprintf(buf, sizeof(buf), "%s,%s", cfg.http_listeners, v);
+            if (apply(&cfg, "http.listeners", buf) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--data-dir") == 0 && v) {
@@ -171,7 +186,8 @@ int main(int argc, char **argv)
 
     slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);
     /* The front ends this program serves, peers on one core. */
-    static const srv_frontend *const frontends[] = {&ksrv_frontend, &asrv_frontend};
+    static const srv_frontend *const frontends[] = {&ksrv_frontend, &asrv_frontend,
+                                                    &hsrv_frontend};
     srv *server = NULL;
     if (srv_open(&cfg, frontends, (int)CN_ARRAY_LEN(frontends), &server) < 0) {
         config_fini(&cfg);

@@ -566,7 +566,7 @@ void asrv__stream_publish(asrv *as, aqueue *q, amsg *m, astored *st)
         return;
     }
     int32_t kl = slen(m->routing_key);
-    int32_t part = kl ? asrv__stream_key_partition(m->routing_key.ptr, (size_t)kl, t->n_parts)
+    int32_t part = kl ? broker_key_partition(m->routing_key.ptr, (size_t)kl, t->n_parts)
                       : (int32_t)(as->stream->rr++ % (uint32_t)t->n_parts);
     partition *p = t->parts[part];
     int64_t now = loop_wall_ms();

@@ -554,10 +554,7 @@ void asrv__stream_fini(asrv *as);
  * caller frees; now: wall ms for a message without a timestamp): 0 or -1. */
 amsg *asrv__stream_record_msg(const batch_record *r, int32_t part, int32_t n_parts);
 int asrv__stream_msg_batch(const amsg *m, int64_t now, uint8_t **out, size_t *out_len);
-/* Kafka's murmur2 of key (Utils.murmur2, as an unsigned value), and the
- * partition Kafka's default partitioner gives key among n_parts (>= 1). */
-uint32_t asrv__murmur2(const void *key, size_t len);
-int32_t asrv__stream_key_partition(const void *key, size_t len, int32_t n_parts);
+/* The partitioner for keyed publishes is the broker's (broker_key_partition). */
 
 /* ah_qx.c: queue arguments at run time (TTL, x-expires, length limits,
  * priorities). */

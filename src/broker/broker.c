@@ -307,11 +307,27 @@ int broker_topic_name_reserved(cn_str name)
 {
     size_t pl = sizeof(BROKER_AMQP_QUEUE_PREFIX) - 1;
     return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC) ||
-           cn_str_eq(name, BROKER_AMQP_META_TOPIC) ||
+           cn_str_eq(name, BROKER_AMQP_META_TOPIC) || cn_str_eq(name, BROKER_CLUSTER_META_TOPIC) ||
            (name.len >= (int32_t)pl && memcmp(name.ptr, BROKER_AMQP_QUEUE_PREFIX, pl) == 0);
 }
 
+static int internal_open(broker *b, const char *name, int32_t rf, partition **out);
+
 int broker_internal_partition(broker *b, const char *name, partition **out)
+{
+    return internal_open(b, name, 1, out);
+}
+
+int broker_internal_partition_replicated(broker *b, const char *name, partition **out)
+{
+    if (!b->rg) {
+        *out = NULL;
+        return -CN_EINVAL;
+    }
+    return internal_open(b, name, b->n_nodes, out);
+}
+
+static int internal_open(broker *b, const char *name, int32_t rf, partition **out)
 {
     *out = NULL;
     for (topic *t = b->internal; t; t = t->lnext)
@@ -326,6 +342,7 @@ int broker_internal_partition(broker *b, const char *name, partition **out)
     t->cfg.retention_ms = -1;
     t->cfg.retention_bytes = -1;
     t->cfg.segment_bytes = 100 * 1024 * 1024;
+    t->rf = rf;
     t->parts = xcalloc(1, sizeof(*t->parts));
     int rc = broker__partition_open(b, t, 0, &t->parts[0]);
     if (rc < 0) {
@@ -683,9 +700,28 @@ int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv
                                   msg_len, out);
 }
 
+static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, const cn_uuid *id,
+                        const broker_kv *configs, int n_configs, int validate_only, char *msg,
+                        size_t msg_len, topic **out);
+
 int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
                            const broker_kv *configs, int n_configs, int validate_only, char *msg,
                            size_t msg_len, topic **out)
+{
+    return topic_create(b, name, n_parts, rf, NULL, configs, n_configs, validate_only, msg,
+                        msg_len, out);
+}
+
+int broker_topic_create_id(broker *b, cn_str name, int32_t n_parts, int32_t rf, cn_uuid id,
+                           const broker_kv *configs, int n_configs, char *msg, size_t msg_len,
+                           topic **out)
+{
+    return topic_create(b, name, n_parts, rf, &id, configs, n_configs, 0, msg, msg_len, out);
+}
+
+static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, const cn_uuid *id,
+                        const broker_kv *configs, int n_configs, int validate_only, char *msg,
+                        size_t msg_len, topic **out)
 {
     if (out)
         *out = NULL;
@@ -728,7 +764,10 @@ int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
         topic_free(t);
         return err;
     }
-    random_bytes(t->id.b, 16);
+    if (id)
+        t->id = *id;
+    else
+        random_bytes(t->id.b, 16);
     t->rf = rf;
     t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
     for (int32_t i = 0; i < n_parts; i++) {
@@ -765,8 +804,8 @@ int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
 topic *broker_topic_auto_create(broker *b, cn_str name)
 {
     topic *t = broker_topic_find(b, name);
-    if (t || !b->cfg->auto_create_topics)
-        return t;
+    if (t || !b->cfg->auto_create_topics || b->rg)
+        return t; /* a cluster creates topics through its metadata group only */
     char msg[256];
     if (broker_topic_create(b, name, -1, NULL, 0, 0, msg, sizeof(msg), &t) != 0) {
         slog_warn("auto-create of topic '%.*s' failed: %s", name.len, name.ptr, msg);

@@ -50,6 +50,14 @@ struct partition {
                                      * durable >= target (log_start_durable) */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
     int leading;                    /* replicated: this node led at the last change */
+    /* Counters since start, for metrics (never reset, no allocation):
+     * records and batch bytes stored by broker_produce (client data, not
+     * markers or duplicates), and bytes of stored batches front ends sent to
+     * readers (each front end adds what it sends: broker_note_read). */
+    int64_t produced_records;
+    int64_t produced_bytes;
+    int64_t read_records;           /* only where a front end decodes records */
+    int64_t read_bytes;
 };
 
 struct topic {
@@ -115,6 +123,11 @@ typedef struct broker_kv {
 int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv *configs,
                         int n_configs, int validate_only, char *msg, size_t msg_len,
                         topic **out);
+/* Create a topic with a given id (a cluster applying its metadata log: every
+ * node creates it alike). Not validate-only; otherwise as broker_topic_create_rf. */
+int broker_topic_create_id(broker *b, cn_str name, int32_t n_parts, int32_t rf, cn_uuid id,
+                           const broker_kv *configs, int n_configs, char *msg, size_t msg_len,
+                           topic **out);
 /* The same with a replication factor (-1: default.replication.factor).
  * -CN_EREPLICATION (with msg) when it is not 1 or the node count. */
 int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
@@ -141,6 +154,8 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_TXN_TOPIC "__transaction_state"
 /* The AMQP front end's metadata kvlog (exchanges, queues, bindings). */
 #define BROKER_AMQP_META_TOPIC "__amqp_meta"
+/* A cluster's metadata log (src/cluster/cluster_meta.c). */
+#define BROKER_CLUSTER_META_TOPIC "__cluster_meta"
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
 #define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);
@@ -151,6 +166,9 @@ int broker_topic_name_reserved(cn_str name);
  * owner compacts it). The broker owns it and closes it in broker_close.
  * Returns 0 or -CN_E*. */
 int broker_internal_partition(broker *b, const char *name, partition **out);
+/* The same, replicated to every node of the cluster as a Raft group (its
+ * log a raft log): -CN_EINVAL on a single node. */
+int broker_internal_partition_replicated(broker *b, const char *name, partition **out);
 /* Close the internal partition name (if open) and delete its data and
  * directory (its owner deleted what it stored there). Parked durable waits
  * on it get -CN_EIO. Its partition pointer is invalid afterwards. A name
@@ -199,6 +217,21 @@ int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait 
  * partition does (the internal logs' owners at close). A connection gone is
  * NOT a reason: its slot completes. */
 void broker_wait_cancel(partition *p, durable_wait *w);
+
+/* A front end sent n_records records (0 when it does not count them, as a
+ * zero-copy Kafka fetch) in n_bytes bytes of stored batches from p. */
+static inline void broker_note_read(partition *p, int64_t n_records, int64_t n_bytes)
+{
+    p->read_records += n_records;
+    p->read_bytes += n_bytes;
+}
+
+/* Kafka's default partitioner for keyed records: murmur2 of the key
+ * (org.apache.kafka.common.utils.Utils.murmur2, as an unsigned value) with
+ * the sign bit cleared, modulo n_parts (> 0). Every front end that picks a
+ * partition from a key uses it, so Kafka, AMQP streams and HTTP agree. */
+uint32_t broker_murmur2(const void *key, size_t len);
+int32_t broker_key_partition(const void *key, size_t len, int32_t n_parts);
 
 /* Data-arrival listeners: after any loop iteration that appended to any
  * partition, every registered listener's cb runs once (in a loop hook, not

@@ -124,6 +124,8 @@ static void rg_changed(void *arg, rg_group *g)
         slog_info("%s-%d: no longer leader (term %lld, leader %lld)", p->t->name, p->id,
                   (long long)rg_term(g), (long long)rg_leader_id(g));
     }
+    if (leader != p->leading)
+        b->appended = 1; /* listeners (the metadata group's controller) look again */
     p->leading = leader;
 }
 
@@ -345,6 +347,8 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
         return rc;
     if (bi.producer_id >= 0)
         pst_update(p->ps, &bi, *base_offset, -1, -1);
+    p->produced_records += bi.record_count;
+    p->produced_bytes += (int64_t)len;
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* Cluster transport (format and rules in cluster.h). */
-#include "cluster/cluster.h"
+#include "cluster/cluster_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,41 +16,11 @@
 #define CL_VERSION 1
 #define CL_HELLO 1
 #define CL_RAFT 2
+/* CL_FORWARD 3 and CL_REPLY 4: cluster_meta.c (cluster_int.h) */
 #define CL_TICK_MS 10
 #define CL_BACKOFF_MIN 100
 #define CL_BACKOFF_MAX 2000
 #define CL_FRAME_MAX (64 << 20)
-
-typedef struct cl_peer {
-    int32_t id;
-    char host[64];
-    int port;
-    char khost[64];                 /* its Kafka listener, from its HELLO */
-    int kport;
-    net_conn *conn;                 /* HELLO exchanged: frames may flow */
-    net_conn *dialing;              /* our connection before its HELLO answer */
-    net_resp *out;                  /* this turn's frames to it, sealed by the hook */
-    net_resp *orphan;               /* out of a connection that closed: dropped by the
-                                     * hook (a slot may not be finished inside net's
-                                     * conn_close callback) */
-    int64_t next_dial;              /* mono ms; we dial peers with a higher id */
-    int backoff;
-} cl_peer;
-
-struct cluster {
-    const cairn_config *cfg;
-    loop *l;
-    int32_t self;
-    int32_t ids[CONFIG_MAX_PEERS];  /* every node, sorted */
-    int n_ids;
-    cl_peer peers[CONFIG_MAX_PEERS];/* the others */
-    int n_peers;
-    net_server *srv;
-    net_proto proto;
-    rg_node *rg;
-    loop_timer tick;
-    int hooked;
-};
 
 typedef struct cl_conn {
     cluster *c;
@@ -86,6 +56,20 @@ static void send_hello(cluster *c, net_conn *nc, int32_t to)
 }
 
 /* rg_node's send: queue one RAFT frame in the peer's slot of this turn. */
+int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, size_t len)
+{
+    cl_peer *p = peer_by_id(c, to);
+    if (!p || !p->conn)
+        return -CN_ENOENT;
+    if (!p->out)
+        p->out = net_resp_new(p->conn);
+    wbuf *w = &p->out->w;
+    bin_put_i32(w, (int32_t)(1 + len));
+    bin_put_i8(w, (int8_t)type);
+    bin_put_raw(w, body, len);
+    return 0;
+}
+
 static void rg_send(void *arg, uint64_t to, uint64_t group_id, const uint8_t *msg, size_t len)
 {
     cluster *c = arg;
@@ -253,6 +237,16 @@ static void cl_on_frame(void *arg, net_conn *nc, void *cctx, const uint8_t *fram
         on_hello(c, nc, cc, &r);
         return;
     }
+    if ((type == CL_FORWARD || type == CL_REPLY) && cc->ready) {
+        size_t n = bin_remaining(&r);
+        const uint8_t *body = bin_take(&r, n);
+        if (cluster__on_meta_frame(c, cc->peer->id, type, body, n) < 0) {
+            slog_warn("cluster: malformed %s frame from node %d",
+                      type == CL_FORWARD ? "FORWARD" : "REPLY", cc->peer->id);
+            net_conn_close(nc, "malformed cluster frame");
+        }
+        return;
+    }
     if (type != CL_RAFT || !cc->ready) {
         slog_warn("cluster: unexpected frame type %d from %s", type, net_conn_peer(nc));
         net_conn_close(nc, "bad cluster frame");
@@ -279,6 +273,8 @@ static void tick_cb(loop_timer *t)
     cluster *c = t->data;
     int64_t now = loop_now(c->l);
     rg_node_tick(c->rg, now);
+    if (c->b)
+        cluster__meta_tick(c);
     for (int i = 0; i < c->n_peers; i++) {
         cl_peer *p = &c->peers[i];
         if (p->id > c->self && !p->conn && !p->dialing && now >= p->next_dial)

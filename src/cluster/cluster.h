@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "net/loop.h"
 #include "repl/repl.h"
+#include "util/bytes.h"
 
 typedef struct cluster cluster;
 
@@ -54,6 +55,36 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out);
 void cluster_close(cluster *c);
 
 rg_node *cluster_rg(cluster *c);
+
+/* The metadata group (cluster_meta.c; record format there) --------------- */
+struct broker;
+struct topic;
+struct broker_kv;
+/* Completion of a topic request: 0 (committed; applied on the controller,
+ * soon on every node), 1 (validate_only: valid), or -CN_E* with msg (may be
+ * NULL): -CN_EEXIST (the name was taken first), -CN_ENOTCONTROLLER (no
+ * controller answered in time, or it lost leadership before the commit:
+ * the request may still take effect), a validation error, -CN_EIO. */
+typedef void (*cluster_op_cb)(void *arg, int status, const char *msg);
+/* After broker_open_repl: open __cluster_meta-0 (replicated to every node)
+ * and apply what it holds (and, from then on, what commits). 0 or -CN_E*. */
+int cluster_meta_start(cluster *c, struct broker *b);
+/* Before broker_close: stop applying; waiting requests get
+ * -CN_ENOTCONTROLLER. NULL or not started: no-op. */
+void cluster_meta_stop(cluster *c);
+/* The controller: the metadata group's leader id, -1 while unknown. */
+int32_t cluster_controller(const cluster *c);
+/* Any node: on the controller, validate as broker_topic_create_rf would
+ * (and against creates in flight) and append the create record; elsewhere,
+ * forward the request to the controller (cluster_meta.c). Returns 0 (cb
+ * runs later, never inside this call), 1 (validate_only, validated here:
+ * cb never runs), or a validation error with msg (cb never runs). */
+int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
+                              const struct broker_kv *configs, int n_configs, int validate_only,
+                              char *msg, size_t msg_len, cluster_op_cb cb, void *arg);
+/* Any node: delete t through the controller; cb as above. 0 (cb later) or
+ * -CN_E* (cb never runs). */
+int cluster_meta_delete_topic(cluster *c, struct topic *t, cluster_op_cb cb, void *arg);
 /* Every node id, sorted ascending (this node included); *n set. */
 const int32_t *cluster_node_ids(const cluster *c, int *n);
 /* Member i (0 <= i < node count, in id order). */

@@ -30,6 +30,7 @@ typedef enum {
     CFG_ENUM,      /* int, index into choices */
     CFG_LISTENERS, /* char * (owned), also sets listen_host and listen_port */
     CFG_AMQP_LISTENERS, /* char * (owned), also sets n_amqp, amqp_host, amqp_port */
+    CFG_HTTP_LISTENERS, /* char * (owned), also sets n_http, http_host, http_port */
     CFG_ALIAS,     /* another name for key `target`, value multiplied by scale */
     CFG_IGNORED,   /* a Kafka key with no meaning in Cairn: accepted, ignored */
 } cfg_type;
@@ -93,6 +94,16 @@ static const cfg_entry cfg_table[] = {
     C_I64("amqp.disk.free.limit.bytes", amqp_disk_free_limit_bytes, "52428800", 0, INT64_MAX,
           "Free space on the data directory's filesystem below which the disk alarm blocks "
           "publishing AMQP connections (checked every second); 0 turns the check off."),
+    /* The HTTP front end (src/http). */
+    {.name = "http.listeners", .type = CFG_HTTP_LISTENERS, .off = CFG_OFF(http_listeners),
+     .def = CONFIG_HTTP_DEFAULT_LISTENERS,
+     .doc = "Where HTTP clients connect (REST API, metrics, health): comma-separated "
+            "HOST:PORT, [ADDR]:PORT for IPv6, empty HOST means 0.0.0.0; off disables HTTP."},
+    C_I64("http.max.body.bytes", http_max_body_bytes, "16777216", 0, INT32_MAX,
+          "Largest HTTP request body accepted (413 above it; also bounded by "
+          "socket.request.max.bytes)."),
+    C_I32("http.max.header.bytes", http_max_header_bytes, "16384", 256, 1048576,
+          "Largest HTTP request line plus headers accepted (431 above it)."),
     C_STR("log.dirs", log_dirs, "./data", check_one_dir,
           "Data directory, one subdirectory per partition (a single directory)."),
     C_I32("node.id", node_id, "1", 0, INT32_MAX, "This broker's id in Metadata responses."),
@@ -573,10 +584,22 @@ static int apply_listeners(cairn_config *c, const char *v, char *err, size_t err
 }
 
 /* "off", or a comma-separated list of HOST:PORT (no listener names). */
-static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
+/* An address list: key names it in messages ("amqp.listeners"), the other
+ * arguments are its fields in cairn_config (max entries). */
+typedef struct addr_list {
+    const char *key;
+    char **hosts;
+    int *ports;
+    int *n;
+    int max;
+    char **slot;
+} addr_list;
+
+static int apply_addr_list(const addr_list *al, const char *v, char *err, size_t err_len)
 {
-    char *hosts[CONFIG_AMQP_MAX_LISTENERS];
-    int ports[CONFIG_AMQP_MAX_LISTENERS];
+    char *hosts[CONFIG_AMQP_MAX_LISTENERS > CONFIG_HTTP_MAX_LISTENERS ? CONFIG_AMQP_MAX_LISTENERS
+                                                                      : CONFIG_HTTP_MAX_LISTENERS];
+    int ports[CN_ARRAY_LEN(hosts)];
     int n = 0, rc = 0;
     if (strcmp(v, "off") != 0) {
         const char *p = v;
@@ -591,18 +614,17 @@ static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_
             char host[256];
             int port, plaintext;
             if (e == p) {
-                set_err(err, err_len, "amqp.listeners: empty item in '%s' (or 'off')", v);
+                set_err(err, err_len, "%s: empty item in '%s' (or 'off')", al->key, v);
                 rc = -CN_EINVAL;
                 break;
             }
             if (memmem(p, (size_t)(e - p), "://", 3)) {
-                set_err(err, err_len, "amqp.listeners: '%.*s' is not HOST:PORT", (int)(e - p), p);
+                set_err(err, err_len, "%s: '%.*s' is not HOST:PORT", al->key, (int)(e - p), p);
                 rc = -CN_EINVAL;
                 break;
             }
-            if (n == CONFIG_AMQP_MAX_LISTENERS) {
-                set_err(err, err_len, "amqp.listeners: more than %d addresses",
-                        CONFIG_AMQP_MAX_LISTENERS);
+            if (n == al->max) {
+                set_err(err, err_len, "%s: more than %d addresses", al->key, al->max);
                 rc = -CN_EINVAL;
                 break;
             }
@@ -611,7 +633,8 @@ static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_
             if (rc < 0) {
                 char msg[256];
                 snprintf(msg, sizeof(msg), "%s", err); /* "listeners: ..." */
-                set_err(err, err_len, "amqp.%s", msg);
+                set_err(err, err_len, "%.*s%s", (int)(strlen(al->key) - strlen("listeners")),
+                        al->key, msg);
                 break;
             }
             hosts[n] = xstrdup(host);
@@ -626,16 +649,32 @@ static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_
             free(hosts[i]);
         return rc;
     }
-    for (int i = 0; i < c->n_amqp; i++)
-        free(c->amqp_host[i]);
+    for (int i = 0; i < *al->n; i++)
+        free(al->hosts[i]);
     for (int i = 0; i < n; i++) {
-        c->amqp_host[i] = hosts[i];
-        c->amqp_port[i] = ports[i];
+        al->hosts[i] = hosts[i];
+        al->ports[i] = ports[i];
     }
-    c->n_amqp = n;
-    c->amqp_default = 0; /* config_init sets it after applying the defaults */
-    slot_set_str(&c->amqp_listeners, v);
+    *al->n = n;
+    slot_set_str(al->slot, v);
     return 0;
+}
+
+static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
+{
+    addr_list al = {"amqp.listeners", c->amqp_host, c->amqp_port, &c->n_amqp,
+                    CONFIG_AMQP_MAX_LISTENERS, &c->amqp_listeners};
+    int rc = apply_addr_list(&al, v, err, err_len);
+    if (rc == 0)
+        c->amqp_default = 0; /* config_init sets it after applying the defaults */
+    return rc;
+}
+
+static int apply_http_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
+{
+    addr_list al = {"http.listeners", c->http_host, c->http_port, &c->n_http,
+                    CONFIG_HTTP_MAX_LISTENERS, &c->http_listeners};
+    return apply_addr_list(&al, v, err, err_len);
 }
 
 /* Broker config ---------------------------------------------------------- */
@@ -655,6 +694,8 @@ static int cfg_apply(const cfg_entry *e, const char *name, cairn_config *c, cons
         return apply_listeners(c, v, err, err_len);
     case CFG_AMQP_LISTENERS:
         return apply_amqp_listeners(c, v, err, err_len);
+    case CFG_HTTP_LISTENERS:
+        return apply_http_listeners(c, v, err, err_len);
     case CFG_STR:
         if (!*v) {
             set_err(err, err_len, "%s: value must not be empty", name);
@@ -713,11 +754,13 @@ void config_fini(cairn_config *c)
 {
     for (size_t i = 0; i < CN_ARRAY_LEN(cfg_table); i++)
         if (cfg_table[i].type == CFG_STR || cfg_table[i].type == CFG_LISTENERS ||
-            cfg_table[i].type == CFG_AMQP_LISTENERS)
+            cfg_table[i].type == CFG_AMQP_LISTENERS || cfg_table[i].type == CFG_HTTP_LISTENERS)
             free(*(char **)field(c, cfg_table[i].off));
     free(c->listen_host);
     for (int i = 0; i < c->n_amqp; i++)
         free(c->amqp_host[i]);
+    for (int i = 0; i < c->n_http; i++)
+        free(c->http_host[i]);
     memset(c, 0, sizeof(*c));
 }
 

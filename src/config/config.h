@@ -20,6 +20,10 @@
 /* The built-in amqp.listeners. */
 #define CONFIG_AMQP_DEFAULT_LISTENERS "127.0.0.1:5672,[::1]:5672"
 
+/* Most HTTP listen addresses (http.listeners items), and the built-in list. */
+#define CONFIG_HTTP_MAX_LISTENERS 8
+#define CONFIG_HTTP_DEFAULT_LISTENERS "127.0.0.1:8080"
+
 typedef enum { TS_CREATE_TIME = 0, TS_LOG_APPEND_TIME = 1 } config_ts_type;
 
 /* Broker-wide settings. Strings are owned by the struct (config_fini frees). */
@@ -35,6 +39,13 @@ typedef struct cairn_config {
     int amqp_default;            /* 1 while amqp.listeners holds the built-in default */
     int64_t amqp_mem_high_bytes; /* amqp.memory.high.watermark.bytes: 0 = 20% of RAM */
     int64_t amqp_disk_free_limit_bytes; /* amqp.disk.free.limit.bytes: 52428800 */
+    char *http_listeners;        /* http.listeners: "127.0.0.1:8080" or "off" */
+    /* Derived from http_listeners (n_http 0 when "off"); the hosts are owned. */
+    int n_http;
+    char *http_host[CONFIG_HTTP_MAX_LISTENERS];
+    int http_port[CONFIG_HTTP_MAX_LISTENERS];
+    int64_t http_max_body_bytes; /* http.max.body.bytes: 16777216 */
+    int32_t http_max_header_bytes; /* http.max.header.bytes: 16384 */
     char *log_dirs;              /* log.dirs: "./data" (one directory) */
     int32_t node_id;             /* node.id (alias broker.id): 1 */
     /* Cluster (issue 12; src/cluster): "off" and "" for a single node. */

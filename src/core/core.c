@@ -23,6 +23,11 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     rc = broker_open_repl(cfg, l, c->cl ? &repl : NULL, &c->b);
     if (rc < 0)
         goto fail;
+    if (c->cl) {
+        rc = cluster_meta_start(c->cl, c->b);
+        if (rc < 0)
+            goto fail;
+    }
     rc = goff_open(c->b, &c->offsets);
     if (rc < 0) {
         slog_error("cannot open the committed-offsets log: %s", cn_strerror(rc));
@@ -51,6 +56,7 @@ void core_close(core *c)
         grp_coord_free(c->groups);
     if (c->offsets)
         goff_close(c->offsets);
+    cluster_meta_stop(c->cl);
     if (c->b)
         broker_close(c->b);
     cluster_close(c->cl); /* after the broker: its partitions' groups are closed */

@@ -65,6 +65,17 @@ static int32_t *replicas_of(kreq *q, const topic *t, int *n, int *n_isr)
     return out;
 }
 
+/* The cluster's controller (the metadata group's leader). While none is
+ * known (an election), this node: a client that sends it CreateTopics gets
+ * NOT_CONTROLLER and looks again, where -1 would make librdkafka's admin
+ * client wait for a metadata refresh that may be minutes away. */
+static int32_t controller_id(kreq *q)
+{
+    cluster *cl = ksrv_cluster(q->ks);
+    int32_t id = cl ? cluster_controller(cl) : -1;
+    return id >= 0 ? id : broker_node_id(q->b);
+}
+
 static void fill_topic(kreq *q, kafka_metadata_response_metadata_response_topic *rt, topic *t)
 {
     rt->error_code = KERR_NONE;
@@ -126,7 +137,7 @@ void kh_metadata(kreq *q)
         rsp.brokers.n = k;
     }
     rsp.cluster_id = kstr_c(broker_cluster_id(q->b));
-    rsp.controller_id = broker_node_id(q->b);
+    rsp.controller_id = controller_id(q);
     rsp.cluster_authorized_operations = AUTH_OPS_UNSET;
     /* v0: an empty list means all topics; v1+: null means all. */
     int all = req.topics.n < 0 || (q->ver == 0 && req.topics.n == 0);
@@ -190,7 +201,7 @@ void kh_describe_cluster(kreq *q)
         rsp.error_message = kstr_c("only broker endpoints (type 1) are served");
     }
     rsp.cluster_id = kstr_c(broker_cluster_id(q->b));
-    rsp.controller_id = broker_node_id(q->b);
+    rsp.controller_id = controller_id(q);
     rsp.cluster_authorized_operations = AUTH_OPS_UNSET;
     KARR_ALLOC(q, rsp.brokers, rsp.error_code ? 0 : 1);
     if (!rsp.error_code) {

@@ -173,6 +173,7 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                 continue;
             }
             pd->error_code = KERR_NONE;
+            broker_note_read(p, 0, sl->len);
             if (sl->len > 0) {
                 fs->file = (wbuf_file){ .fd = sl->fd, .pos = sl->pos,
                                         .release = fetch_slice_release, .ref = sl };

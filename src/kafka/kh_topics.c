@@ -1,4 +1,11 @@
-/* CreateTopics, DeleteTopics, CreatePartitions. */
+/* CreateTopics, DeleteTopics, CreatePartitions.
+ *
+ * In a cluster (src/cluster) topics are created and deleted through the
+ * metadata group: only the controller takes the request (NOT_CONTROLLER
+ * elsewhere: clients find the controller in Metadata), appends the record
+ * and answers each topic once the record is committed and applied on its
+ * node; the request is parked meanwhile (names copied into the slot's
+ * arena). */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +22,59 @@ static kstr msg_str(kreq *q, const char *msg)
     return kreq_strdup(q, kstr_c(msg));
 }
 
+/* A CreateTopics/DeleteTopics request waiting for the metadata group. */
+typedef struct topics_park {
+    net_resp *resp;
+    int16_t ver;
+    int api;                        /* 0 create, 1 delete */
+    int pending;                    /* topics not answered yet, +1 while building */
+    broker *b;
+    kafka_create_topics_response crsp;
+    kafka_delete_topics_response drsp;
+} topics_park;
+
+typedef struct topics_wait {
+    topics_park *pk;
+    int32_t i;
+    kreq q;                         /* a copy for kreq_alloc on the slot's arena */
+} topics_wait;
+
+static void fill_created(kreq *q, kafka_create_topics_response_creatable_topic_result *tr,
+                         topic *t);
+
+static void topics_park_finish(topics_park *pk)
+{
+    if (pk->api == 0)
+        kafka_create_topics_response_encode(&pk->resp->w, pk->ver, &pk->crsp);
+    else
+        kafka_delete_topics_response_encode(&pk->resp->w, pk->ver, &pk->drsp);
+    net_resp_ready(pk->resp);
+}
+
+static void topics_op_done(void *arg, int status, const char *msg)
+{
+    topics_wait *tw = arg;
+    topics_park *pk = tw->pk;
+    kstr m = msg ? kreq_strdup(&tw->q, kstr_c(msg)) : NULL_STR;
+    if (pk->api == 0) {
+        kafka_create_topics_response_creatable_topic_result *tr = &pk->crsp.topics.items[tw->i];
+        tr->error_code = status > 0 ? KERR_NONE : kerr_from_cn(status);
+        if (status == -CN_EEXIST)
+            tr->error_code = KERR_TOPIC_ALREADY_EXISTS;
+        if (status < 0)
+            tr->error_message = m;
+        if (!status)
+            fill_created(&tw->q, tr, broker_topic_find(pk->b, tr->name));
+    } else {
+        pk->drsp.responses.items[tw->i].error_code =
+            status == -CN_ENOENT ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kerr_from_cn(status);
+        if (status < 0)
+            pk->drsp.responses.items[tw->i].error_message = m;
+    }
+    if (--pk->pending == 0)
+        topics_park_finish(pk);
+}
+
 void kh_create_topics(kreq *q)
 {
     kafka_create_topics_request req;
@@ -26,6 +86,7 @@ void kh_create_topics(kreq *q)
     kafka_create_topics_response_init(&rsp);
     int32_t n = req.topics.n > 0 ? req.topics.n : 0;
     KARR_ALLOC(q, rsp.topics, n);
+    topics_park *pk = NULL;         /* a cluster: set when a topic waits for its commit */
     for (int32_t i = 0; i < n; i++) {
         kafka_create_topics_request_creatable_topic *ct = &req.topics.items[i];
         kafka_create_topics_response_creatable_topic_result *tr = &rsp.topics.items[i];
@@ -72,8 +133,34 @@ void kh_create_topics(kreq *q)
                 kv[j].value = ct->configs.items[j].value;
             }
             int32_t rf = ct->assignments.n > 0 ? 1 : ct->replication_factor;
-            err = kerr_from_cn(broker_topic_create_rf(q->b, ct->name, n_parts, rf, kv, nc,
-                                                      req.validate_only, msg, sizeof(msg), &t));
+            cluster *cl = ksrv_cluster(q->ks);
+            if (cl) {
+                if (!pk) {
+                    pk = kreq_alloc(q, 1, sizeof(*pk));
+                    pk->resp = q->resp;
+                    pk->ver = q->ver;
+                    pk->b = q->b;
+                    pk->pending = 1;
+                }
+                topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
+                tw->pk = pk;
+                tw->i = i;
+                tw->q = *q;
+                tr->name = kreq_strdup(q, ct->name);
+                int rc = cluster_meta_create_topic(cl, ct->name, n_parts, rf, kv, nc,
+                                                   req.validate_only, msg, sizeof(msg),
+                                                   topics_op_done, tw);
+                if (rc == 0) {
+                    pk->pending++;
+                    tr->error_code = KERR_NONE;
+                    continue; /* answered by topics_op_done */
+                }
+                err = rc == 1 ? KERR_NONE : kerr_from_cn(rc);
+            } else {
+                err = kerr_from_cn(broker_topic_create_rf(q->b, ct->name, n_parts, rf, kv, nc,
+                                                          req.validate_only, msg, sizeof(msg),
+                                                          &t));
+            }
         }
         tr->error_code = err;
         tr->error_message = msg_str(q, msg);
@@ -81,25 +168,48 @@ void kh_create_topics(kreq *q)
             continue;
         tr->num_partitions = t ? t->n_parts : (n_parts == -1 ? broker_config(q->b)->num_partitions
                                                              : n_parts);
-        tr->replication_factor = (int16_t)(t ? t->rf : 1);
-        if (t)
-            tr->topic_id = t->id;
-        if (t) {
-            KARR_ALLOC(q, tr->configs, TOPIC_CFG__COUNT);
-            for (int k = 0; k < TOPIC_CFG__COUNT; k++) {
-                char buf[64];
-                kafka_create_topics_response_creatable_topic_configs *c = &tr->configs.items[k];
-                c->name = kstr_c(topic_config_name((topic_cfg_key)k));
-                c->value = kreq_strdup(q, kstr_c(topic_config_value(&t->cfg, (topic_cfg_key)k,
-                                                                    buf, sizeof(buf))));
-                c->read_only = 0;
-                c->config_source = (t->cfg.overridden & (1u << k)) ? 1 : 5;
-                c->is_sensitive = 0;
-            }
+        tr->replication_factor = (int16_t)(ct->replication_factor > 0 ? ct->replication_factor
+                                                                       : 1);
+        fill_created(q, tr, t);
+    }
+    if (pk) {
+        /* Names and messages of every result must outlive the frame. */
+        for (int32_t i = 0; i < n; i++) {
+            rsp.topics.items[i].name = kreq_strdup(q, rsp.topics.items[i].name);
+            rsp.topics.items[i].error_message = rsp.topics.items[i].error_message.len > 0
+                                                    ? kreq_strdup(q, rsp.topics.items[i].error_message)
+                                                    : NULL_STR;
         }
+        pk->crsp = rsp;
+        pk->api = 0;
+        if (--pk->pending == 0)
+            topics_park_finish(pk);
+        return;
     }
     kafka_create_topics_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
+}
+
+/* The result fields of a created topic (t NULL: validate-only). */
+static void fill_created(kreq *q, kafka_create_topics_response_creatable_topic_result *tr,
+                         topic *t)
+{
+    if (!t)
+        return;
+    tr->num_partitions = t->n_parts;
+    tr->replication_factor = (int16_t)t->rf;
+    tr->topic_id = t->id;
+    KARR_ALLOC(q, tr->configs, TOPIC_CFG__COUNT);
+    for (int k = 0; k < TOPIC_CFG__COUNT; k++) {
+        char buf[64];
+        kafka_create_topics_response_creatable_topic_configs *c = &tr->configs.items[k];
+        c->name = kstr_c(topic_config_name((topic_cfg_key)k));
+        c->value = kreq_strdup(q, kstr_c(topic_config_value(&t->cfg, (topic_cfg_key)k, buf,
+                                                            sizeof(buf))));
+        c->read_only = 0;
+        c->config_source = (t->cfg.overridden & (1u << k)) ? 1 : 5;
+        c->is_sensitive = 0;
+    }
 }
 
 void kh_delete_topics(kreq *q)
@@ -111,6 +221,7 @@ void kh_delete_topics(kreq *q)
     }
     kafka_delete_topics_response rsp;
     kafka_delete_topics_response_init(&rsp);
+    topics_park *pk = NULL;         /* a cluster: set when a topic waits for its commit */
     int32_t n = q->ver >= 6 ? req.topics.n : req.topic_names.n;
     if (n < 0)
         n = 0;
@@ -139,7 +250,36 @@ void kh_delete_topics(kreq *q)
         r->topic_id = t->id;
         if (r->name.len < 0)
             r->name = kreq_strdup(q, kstr_c(t->name));
-        r->error_code = kerr_from_cn(broker_topic_delete(q->b, t));
+        cluster *cl = ksrv_cluster(q->ks);
+        if (!cl) {
+            r->error_code = kerr_from_cn(broker_topic_delete(q->b, t));
+            continue;
+        }
+        if (!pk) {
+            pk = kreq_alloc(q, 1, sizeof(*pk));
+            pk->resp = q->resp;
+            pk->ver = q->ver;
+            pk->b = q->b;
+            pk->pending = 1;
+            pk->api = 1;
+        }
+        topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
+        tw->pk = pk;
+        tw->i = i;
+        tw->q = *q;
+        int rc = cluster_meta_delete_topic(cl, t, topics_op_done, tw);
+        r->error_code = kerr_from_cn(rc);
+        if (rc == 0)
+            pk->pending++;
+    }
+    if (pk) {
+        for (int32_t i = 0; i < n; i++)
+            if (rsp.responses.items[i].name.len > 0)
+                rsp.responses.items[i].name = kreq_strdup(q, rsp.responses.items[i].name);
+        pk->drsp = rsp;
+        if (--pk->pending == 0)
+            topics_park_finish(pk);
+        return;
     }
     kafka_delete_topics_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);

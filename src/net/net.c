@@ -78,6 +78,8 @@ struct net_conn {
     int parsing;                 /* inside conn_parse (no re-entry) */
     int connecting;              /* outgoing: connect(2) not finished; output waits */
     void *user;                  /* net_server_connect's conn_arg; NULL when accepted */
+    int close_after;             /* net_conn_close_after: close once no slot is left */
+    char close_why[96];
     struct net_conn *next, *prev;   /* server's open list, or its graveyard */
 };
 
@@ -205,6 +207,17 @@ void net_conn_resume_read(net_conn *c)
 
 int net_conn_read_paused(const net_conn *c) { return c->held; }
 
+void net_conn_close_after(net_conn *c, const char *reason)
+{
+    if (c->closed || c->close_after)
+        return;
+    c->close_after = 1;
+    snprintf(c->close_why, sizeof(c->close_why), "%s", reason);
+    net_conn_pause_read(c);
+    if (!c->head)
+        conn_defer(c);
+}
+
 size_t net_conn_out_bytes(const net_conn *c) { return c->out_bytes; }
 
 void net_conn_want_drain(net_conn *c, size_t below)
@@ -314,6 +327,8 @@ static void server_reap(void *arg)
             if (s->proto->on_drain)
                 s->proto->on_drain(s->arg, r, r->cctx);
         }
+        if (!r->closed && r->close_after && !r->head)
+            net_conn_close(r, r->close_why);
         if (!r->closed && !r->held && !r->paused && !r->parsing && r->rlen > 0)
             conn_parse(r);
     }
@@ -478,6 +493,8 @@ static void conn_flush(net_conn *c)
         conn_pop_head(c);
     }
     conn_check_drain(c);
+    if (c->close_after && !c->head)
+        conn_defer(c); /* the hook closes it: never inside a net_resp_* call */
     if (c->paused && c->n_slots < c->srv->lim.max_inflight) {
         c->paused = 0;
         conn_update_events(c, 0);
@@ -644,7 +661,11 @@ static void sweep_cb(loop_timer *t)
     net_conn *c = s->conns;
     while (c) {
         net_conn *next = c->next;
-        if (c->held) {
+        if (c->close_after && c->out_bytes > 0 && s->lim.partial_ms > 0 &&
+            now - c->last_active > s->lim.partial_ms) {
+            /* closing after its answers, which the peer does not read */
+            net_conn_close(c, "answers not read before the close");
+        } else if (c->held) {
             /* we stopped reading it: neither idle nor slow */
         } else if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
             now - c->partial_since > s->lim.partial_ms) {
@@ -894,6 +915,8 @@ int net_server_connect(net_server *s, const char *host, int port, void *conn_arg
     *out = c;
     return 0;
 }
+int net_server_conns_open(const net_server *s) { return s->n_conns; }
+uint64_t net_server_conns_accepted(const net_server *s) { return s->next_id; }
 
 int net_server_port(const net_server *s) { return s->port; }
 const char *net_server_host(const net_server *s) { return s->host; }

@@ -143,12 +143,24 @@ int net_server_port(const net_server *s);
  * -CN_EINVAL (address) / -errno (socket) with nothing made. */
 int net_server_connect(net_server *s, const char *host, int port, void *conn_arg,
                        net_conn **out);
+/* Connections open now, and accepted since the server started (those refused
+ * at accept for max.connections are not counted). For metrics. */
+int net_server_conns_open(const net_server *s);
+uint64_t net_server_conns_accepted(const net_server *s);
 const char *net_server_host(const net_server *s);
 
 /* Connection ---------------------------------------------------------------- */
 /* Close now (log line with reason at info level). Slots still pending stay
  * valid until finished. Safe to call from the frame callback. */
 void net_conn_close(net_conn *c, const char *reason);
+/* Close once every slot taken so far has been sent (or dropped): reading
+ * stops now (as net_conn_pause_read; frames after the current one are never
+ * handed to on_frame), the close itself runs from a loop hook with reason
+ * in its log line. For protocols that answer an error and then hang up
+ * (HTTP's "Connection: close"). A peer that does not read those answers
+ * (output queued, no progress for request.read.timeout.ms) is closed by the
+ * sweep. reason is copied. No-op when closed. */
+void net_conn_close_after(net_conn *c, const char *reason);
 const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
 uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
 void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */

@@ -58,6 +58,8 @@ struct rg_group {
     rg_pending *pend;
     size_t n_pend, cap_pend;
     int want_barrier;               /* became leader: submit a barrier */
+    void *rx_block;                 /* entries of the AppendEntries being stepped */
+    int rx_block_taken;             /* ... handed back to persist: we free it */
     void (*changed)(void *arg, rg_group *g);             /* rg_group_set_cb */
     void (*durable)(void *arg, rg_group *g, int64_t off, int status);
     void *cb_arg;

@@ -168,6 +168,8 @@ static void apply_entries(rg_group *g, const struct raft_update *up)
         }
         g->reported = CN_MIN(g->reported, index - 1);
     }
+    if (up->entries.n > 0 && g->rx_block && up->entries.batch[0].batch == g->rx_block)
+        g->rx_block_taken = 1; /* persisted here: we free the block (rg__group_receive) */
     for (unsigned i = 0; i < up->entries.n; i++) {
         const struct raft_entry *e = &up->entries.batch[i];
         int64_t at = index + (int64_t)i;
@@ -726,13 +728,61 @@ static int stale_rejection(rg_group *g, uint64_t from, struct raft_append_entrie
  * nodes; docs/cluster-plan.md open questions). So an AppendEntries is
  * stepped in parts that each start at a configuration entry: a new
  * configuration entry is then always the first new one of its part. */
-static void receive_split(rg_group *g, struct raft_message *m, struct raft_event *ev)
+/* Step one AppendEntries (or part of one). libraft owns entries[0].batch
+ * as a raft_malloc'd block: it frees it itself when it answers at once (a
+ * rejection, nothing new), and hands the entries back in the update when
+ * they must be persisted, then the block is ours to free once they are
+ * written (apply_entries marks that). So the entries are copied out of the
+ * receive buffer into one block. */
+static int step_append(rg_group *g, struct raft_event *ev)
+{
+    struct raft_append_entries *a = &ev->receive.message->append_entries;
+    void *block = NULL;
+    if (a->n_entries > 0) {
+        size_t total = 0;
+        for (unsigned i = 0; i < a->n_entries; i++)
+            total += a->entries[i].buf.len;
+        block = raft_malloc(total ? total : 1);
+        if (!block)
+            return -CN_ENOMEM;
+        size_t at = 0;
+        for (unsigned i = 0; i < a->n_entries; i++) {
+            struct raft_entry *e = &a->entries[i];
+            if (e->buf.len)
+                memcpy((char *)block + at, e->buf.base, e->buf.len);
+            e->buf.base = (char *)block + at;
+            e->batch = block;
+            at += e->buf.len;
+        }
+    }
+    g->rx_block = block;
+    g->rx_block_taken = 0;
+    step(g, ev);
+    if (block && g->rx_block_taken)
+        raft_free(block);
+    g->rx_block = NULL;
+    return 0;
+}
+
+/* libraft 0.22.1 (replicationAppend) records a received configuration
+ * entry as its uncommitted configuration at the index of the first new
+ * entry of the AppendEntries, not at its own: when the entry is not the
+ * first new one, the RAFT_CONFIGURATION of its commit never matches, the
+ * uncommitted index stays set, and that node can make no membership change
+ * as leader again (RAFT_CANTCHANGE; found by the simulation, seed 20 of 5
+ * nodes; docs/cluster-plan.md open questions). So an AppendEntries is
+ * stepped in parts that each start at a configuration entry (each part
+ * with its own block): a new configuration entry is then always the first
+ * new one of its part. */
+static int receive_split(rg_group *g, struct raft_message *m, struct raft_event *ev)
 {
     struct raft_append_entries *a = &m->append_entries;
     struct raft_entry *all = a->entries;
     unsigned n = a->n_entries, start = 0;
     raft_index prev = a->prev_log_index;
     raft_term prev_term = a->prev_log_term;
+    if (n == 0)
+        return step_append(g, ev);
     for (unsigned i = 1; i <= n && !g->failed; i++) {
         if (i < n && all[i].type != RAFT_CHANGE)
             continue;
@@ -740,11 +790,12 @@ static void receive_split(rg_group *g, struct raft_message *m, struct raft_event
         a->prev_log_term = start ? all[start - 1].term : prev_term;
         a->entries = all + start;
         a->n_entries = i - start;
-        step(g, ev);
+        int rc = step_append(g, ev);
+        if (rc < 0)
+            return rc;
         start = i;
     }
-    if (n == 0)
-        step(g, ev);
+    return 0;
 }
 
 int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now)
@@ -768,9 +819,8 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
         return 0;
     }
     if (m.type == RAFT_APPEND_ENTRIES)
-        receive_split(g, &m, &ev);
-    else
-        step(g, &ev);
+        return receive_split(g, &m, &ev);
+    step(g, &ev);
     return 0;
 }
 

@@ -1,43 +1,11 @@
 /* Raft message codec (format in rg_msg.h). */
 #include "repl/rg_msg.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/bin.h"
 #include "util/common.h"
-
-/* libraft (0.22.1, recvAppendEntries) calls raft_free(entries[0].batch)
- * on a received AppendEntries it answers without persisting anything
- * (rejected, or every entry already held), and keeps it otherwise. Our
- * decoded entries point into the caller's message bytes, which nobody but
- * the caller may free (found by the simulation: a duplicated AppendEntries
- * freed the transport's buffer). So every decoded entry's batch is this
- * token, and the heap we give libraft ignores it. */
-static uint8_t batch_token[16];
-
-static void *h_malloc(void *d, size_t n) { (void)d; return malloc(n); }
-static void h_free(void *d, void *p)
-{
-    (void)d;
-    if (p != (void *)batch_token)
-        free(p);
-}
-static void *h_calloc(void *d, size_t n, size_t size) { (void)d; return calloc(n, size); }
-static void *h_realloc(void *d, void *p, size_t n) { (void)d; return realloc(p, n); }
-static void *h_aligned_alloc(void *d, size_t a, size_t n) { (void)d; return aligned_alloc(a, n); }
-static void h_aligned_free(void *d, size_t a, void *p)
-{
-    (void)d, (void)a;
-    free(p);
-}
-static struct raft_heap heap = {NULL, h_malloc, h_free, h_calloc, h_realloc, h_aligned_alloc,
-                                h_aligned_free};
-static pthread_once_t heap_once = PTHREAD_ONCE_INIT;
-static void heap_install(void) { raft_heap_set(&heap); }
-
-void rg_msg_heap_install(void) { pthread_once(&heap_once, heap_install); }
 
 int rg_msg_encode(wbuf *w, const struct raft_message *m, rg_entry_src src, void *src_arg)
 {
@@ -175,7 +143,7 @@ int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
                 return -CN_EPROTO;
             e->buf.base = (void *)(uintptr_t)b;
             e->buf.len = blen;
-            e->batch = batch_token; /* libraft may raft_free it: ignored (above) */
+            e->batch = (void *)(uintptr_t)buf; /* libraft asserts non-NULL; never freed by it */
         }
         a->entries = n ? *entries : NULL;
         a->n_entries = n;

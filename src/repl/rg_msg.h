@@ -54,15 +54,13 @@ int rg_msg_encode(wbuf *w, const struct raft_message *m, rg_entry_src src, void 
 
 /* Decode buf[0..len) into m (server_id/address are left for the caller).
  * AppendEntries entries go to *entries (grown with realloc, the caller's to
- * free) and their buffers point into buf: m is valid while buf is.
+ * free) and their buffers point into buf: m is valid while buf is. Their
+ * batch field points at buf too, which libraft would free: a caller that
+ * steps the message gives the entries a raft_malloc'd block of their own
+ * first (rg_group.c does).
  * InstallSnapshot's configuration is decoded into m->install_snapshot.conf
  * (the caller releases it with raft_configuration_close unless libraft took
  * it) and its data points into buf. Returns 0 or -CN_EPROTO. */
-/* Install libraft's heap (once per process; rg_node_open does it): the
- * standard allocator, except that raft_free ignores the batch token that
- * rg_msg_decode puts in every decoded entry (libraft frees a received
- * AppendEntries' batch when it answers it at once). */
-void rg_msg_heap_install(void);
 int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
                   struct raft_entry **entries, size_t *cap_entries);
 

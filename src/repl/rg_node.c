@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "repl/rg_msg.h"
 #include "util/common.h"
 
 int rg_node_open(const char *dir, uint64_t node_id, log_syncer *syncer, const rg_node_cb *cb,
@@ -17,7 +16,6 @@ int rg_node_open(const char *dir, uint64_t node_id, log_syncer *syncer, const rg
     *out = NULL;
     if (node_id == 0 || !cb || !cb->send)
         return -CN_EINVAL;
-    rg_msg_heap_install();
     rg_node *n = xcalloc(1, sizeof(*n));
     n->id = node_id;
     n->dir = xstrdup(dir);

@@ -26,6 +26,7 @@ struct srv {
     void *fe[SRV_MAX_FRONTENDS];    /* front end state, NULL when not created */
     srv_listener ls[SRV_MAX_LISTENERS];
     int n_ls;
+    int64_t started_ms;             /* loop_now_mono at the end of srv_open */
 };
 
 static int frontend_index(const srv *s, const char *name)
@@ -98,6 +99,10 @@ int srv_open(cairn_config *cfg, const srv_frontend *const *fes, int n_fes, srv *
             if ((rc = listen_one(s, i, &addrs[k])) < 0)
                 goto fail;
     }
+    s->started_ms = loop_now_mono();
+    for (int i = 0; i < n_fes; i++)
+        if (fes[i]->serving)
+            fes[i]->serving(s->fe[i], s);
     *out = s;
     return 0;
 fail:
@@ -116,6 +121,19 @@ int srv_port(const srv *s, const char *frontend)
             return net_server_port(s->ls[k].ns);
     return -1;
 }
+
+int srv_listeners(const srv *s, srv_listener_info *out, int max)
+{
+    for (int k = 0; k < s->n_ls && k < max; k++) {
+        const srv_listener *l = &s->ls[k];
+        out[k] = (srv_listener_info){s->fes[l->fe]->name, net_server_host(l->ns),
+                                     net_server_port(l->ns), net_server_conns_open(l->ns),
+                                     net_server_conns_accepted(l->ns)};
+    }
+    return s->n_ls;
+}
+
+int64_t srv_started_ms(const srv *s) { return s->started_ms; }
 
 int srv_run(srv *s)
 {

@@ -25,6 +25,8 @@
 #include "net/loop.h"
 #include "net/net.h"
 
+typedef struct srv srv;
+
 /* One address a front end listens on. */
 typedef struct srv_addr {
     const char *host;
@@ -48,9 +50,11 @@ typedef struct srv_frontend {
     /* Optional: a listener of this front end is bound at host:port (after
      * port 0 was resolved), e.g. to advertise it. */
     void (*bound)(void *fe, const char *host, int port);
+    /* Optional: every listener of every front end is bound and srv_open is
+     * about to succeed; s stays valid until destroy. For front ends that
+     * report on the server itself (HTTP's /broker, /readyz, /metrics). */
+    void (*serving)(void *fe, srv *s);
 } srv_frontend;
-
-typedef struct srv srv;
 
 /* Build everything and listen. 0 or -CN_E* (logged); on failure nothing is
  * left open. */
@@ -60,6 +64,19 @@ core *srv_core(srv *s);
 /* Port a front end's first listener is bound to (after port 0 picked one),
  * or -1 when that front end has no listener. */
 int srv_port(const srv *s, const char *frontend);
+/* One bound listener, for reports: its front end, address and connections. */
+typedef struct srv_listener_info {
+    const char *frontend;           /* the row's name */
+    const char *host;               /* as configured */
+    int port;                       /* bound */
+    int conns_open;
+    uint64_t conns_accepted;        /* since start */
+} srv_listener_info;
+/* Fill out[0..max) with the bound listeners in binding order; returns how
+ * many there are (may exceed max). */
+int srv_listeners(const srv *s, srv_listener_info *out, int max);
+/* Monotonic ms when srv_open finished (uptime). */
+int64_t srv_started_ms(const srv *s);
 /* Run the loop until srv_stop. 0, or -errno when the loop failed. */
 int srv_run(srv *s);
 void srv_stop(srv *s);

@@ -63,6 +63,7 @@ enum {
     CN_ENOTLEADER,     /* this replica is not the partition's leader */
     CN_ELEADERWAIT,    /* the leader is not ready yet (a new term's barrier) */
     CN_EREPLICATION,   /* invalid replication factor */
+    CN_ENOTCONTROLLER, /* this node is not the cluster's controller */
     CN_E_LAST
 };
 /* Short English description of -err or err (CN_E* or errno). Static storage. */

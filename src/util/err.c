@@ -33,6 +33,7 @@ static const char *const cn_err_names[CN_E_LAST - CN_E_BASE] = {
     [CN_ENOTLEADER - CN_E_BASE] = "not the leader",
     [CN_ELEADERWAIT - CN_E_BASE] = "leader not available yet",
     [CN_EREPLICATION - CN_E_BASE] = "invalid replication factor",
+    [CN_ENOTCONTROLLER - CN_E_BASE] = "not the controller",
 };
 
 const char *cn_strerror(int err)

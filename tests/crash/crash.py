@@ -130,8 +130,8 @@ class Broker:
 
     def start(self, settings, env_extra=None, wait=True):
         amqp = "127.0.0.1:%d" % self.amqp_port if self.amqp_port else "off"
-        argv = [self.bin, "--listen", self.bootstrap, "--amqp-listen", amqp, "--data-dir",
-                self.data]
+        argv = [self.bin, "--listen", self.bootstrap, "--amqp-listen", amqp, "--http-listen", "off",
+                "--data-dir", self.data]
         for k, v in settings.items():
             argv += ["--set", "%s=%s" % (k, v)]
         env = dict(os.environ)

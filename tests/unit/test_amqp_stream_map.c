@@ -262,15 +262,15 @@ static void test_murmur2(void **state)
 {
     (void)state;
     /* org.apache.kafka.common.utils.UtilsTest.testMurmur2 */
-    assert_int_equal((int32_t)asrv__murmur2("21", 2), -973932308);
-    assert_int_equal((int32_t)asrv__murmur2("foobar", 6), -790332482);
-    assert_int_equal((int32_t)asrv__murmur2("a-little-bit-long-string", 24), -985981536);
-    assert_int_equal((int32_t)asrv__murmur2("a-little-bit-longer-string", 26), -1486304829);
-    assert_int_equal((int32_t)asrv__murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", 48),
+    assert_int_equal((int32_t)broker_murmur2("21", 2), -973932308);
+    assert_int_equal((int32_t)broker_murmur2("foobar", 6), -790332482);
+    assert_int_equal((int32_t)broker_murmur2("a-little-bit-long-string", 24), -985981536);
+    assert_int_equal((int32_t)broker_murmur2("a-little-bit-longer-string", 26), -1486304829);
+    assert_int_equal((int32_t)broker_murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", 48),
                      -58897971);
-    assert_int_equal((int32_t)asrv__murmur2("abc", 3), 479470107);
-    assert_int_equal(asrv__stream_key_partition("foobar", 6, 1), 0);
-    assert_int_equal(asrv__stream_key_partition("foobar", 6, 7),
+    assert_int_equal((int32_t)broker_murmur2("abc", 3), 479470107);
+    assert_int_equal(broker_key_partition("foobar", 6, 1), 0);
+    assert_int_equal(broker_key_partition("foobar", 6, 7),
                      (int32_t)(((uint32_t)-790332482 & 0x7fffffffu) % 7));
 }
 

@@ -284,6 +284,35 @@ static void test_amqp_listeners(void **state)
     config_fini(&c);
 }
 
+static void test_http_listeners_and_limits(void **state)
+{
+    (void)state;
+    cairn_config c;
+    config_init(&c);
+    assert_string_equal(c.http_listeners, "127.0.0.1:8080");
+    assert_int_equal(c.n_http, 1);
+    assert_string_equal(c.http_host[0], "127.0.0.1");
+    assert_int_equal(c.http_port[0], 8080);
+    assert_int_equal(c.http_max_body_bytes, 16777216);
+    assert_int_equal(c.http_max_header_bytes, 16384);
+    set_ok(&c, "http.listeners", "127.0.0.1:18080,[::1]:18081");
+    assert_int_equal(c.n_http, 2);
+    assert_string_equal(c.http_host[1], "::1");
+    assert_int_equal(c.http_port[1], 18081);
+    /* The AMQP list is untouched, and errors name the HTTP key. */
+    assert_int_equal(c.n_amqp, 2);
+    expect_set_error(&c, "http.listeners", "host:0", -CN_EINVAL, "http.listeners: port 0");
+    expect_set_error(&c, "http.listeners", "a:1,", -CN_EINVAL, "http.listeners: empty item");
+    expect_set_error(&c, "http.listeners", "http://h:80", -CN_EINVAL, "is not HOST:PORT");
+    assert_int_equal(c.n_http, 2);
+    set_ok(&c, "http.listeners", "off");
+    assert_int_equal(c.n_http, 0);
+    set_ok(&c, "http.max.body.bytes", "1024");
+    assert_int_equal(c.http_max_body_bytes, 1024);
+    expect_set_error(&c, "http.max.header.bytes", "10", -CN_EINVAL, "http.max.header.bytes");
+    config_fini(&c);
+}
+
 static void test_amqp_alarm_keys(void **state)
 {
     (void)state;
@@ -570,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_load_file_with_comments_and_whitespace),
         cmocka_unit_test(test_load_file_errors_name_file_and_line),
         cmocka_unit_test(test_load_stock_kafka_server_properties),
+        cmocka_unit_test(test_http_listeners_and_limits),
         cmocka_unit_test(test_help_lists_keys_defaults_and_docs),
         cmocka_unit_test(test_topic_defaults_follow_broker),
         cmocka_unit_test(test_topic_set_reset_render_write),

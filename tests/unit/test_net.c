@@ -14,8 +14,9 @@
  * on_frame until net_conn_resume_read (writes go on; buffered frames are
  * handed over from the loop, not inside resume), on_drain once when the
  * unsent output falls to the level asked, per-connection contexts
- * opened and closed once, and two listeners with their own protocols on one
- * loop. */
+ * opened and closed once, two listeners with their own protocols on one
+ * loop, and "QUIT" answering then closing once every earlier answer left
+ * (net_conn_close_after: frames after it are never handed over). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,6 +121,8 @@ static void toy_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fram
         net_resp_drop(r);
         return;
     }
+    if (n == 4 && memcmp(frame, "QUIT", 4) == 0)
+        net_conn_close_after(c, "toy quit");
     if (n == 4 && memcmp(frame, "HOLD", 4) == 0) {
         t->held = c;
         net_conn_pause_read(c);
@@ -543,6 +546,31 @@ static void test_two_listeners_on_one_loop(void **state)
     assert_int_equal(fx.t.opens, fx.t.closes);
 }
 
+static void test_close_after_waits_for_earlier_answers(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "PARK\nQUIT\nafter\n");
+    pump(fx.l, fd, &in, 0);
+    assert_int_equal(fx.t.frames, 2); /* "after" is never handed over */
+    assert_int_equal(in.len, 0);      /* QUIT's answer waits behind PARK's */
+    assert_false(in.eof);
+    assert_int_equal(fx.t.closes, 0);
+    net_resp *r = fx.t.parked[0];
+    wbuf_append(&r->w, "late", 4);
+    net_resp_ready(r);
+    pump_until(fx.l, fd, &in, "late\n> QUIT\n");
+    pump(fx.l, fd, &in, 1);
+    assert_true(in.eof);
+    assert_int_equal(fx.t.frames, 2);
+    assert_int_equal(fx.t.closes, 1);
+    close(fd);
+    fixture_stop(&fx);
+}
+
 static void test_wbuf_releases_splices_once(void **state)
 {
     (void)state;
@@ -581,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_pause_read_holds_frames_until_resume),
         cmocka_unit_test(test_drain_called_once_when_output_falls),
         cmocka_unit_test(test_two_listeners_on_one_loop),
+        cmocka_unit_test(test_close_after_waits_for_earlier_answers),
         cmocka_unit_test(test_wbuf_releases_splices_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -598,7 +598,7 @@ static void send_to(sim *s, int from, int to, const struct raft_message *m)
 /* libraft frees a received AppendEntries' entry batch when it answers at
  * once (here: every entry already held); the batch must not be the
  * caller's message buffer. Delivering every AppendEntries twice crashed
- * (double free) before rg_msg's batch token. */
+ * (double free) before the entries got a block of their own. */
 static void test_duplicate_append_entries(void **state)
 {
     (void)state;
@@ -819,6 +819,37 @@ static void test_config_entry_mid_append(void **state)
     sim_free(&s);
 }
 
+/* An AppendEntries that libraft answers at once (its previous entry is
+ * missing here: a rejection) has its entries' block freed by libraft: the
+ * entries must not point into the caller's receive buffer (a restarted
+ * follower crashed on exactly this). The buffer here is not a heap block's
+ * start, as net's read buffer is not. */
+static void test_rejected_append_entries(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    wbuf w;
+    wbuf_init(&w);
+    struct raft_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES;
+    m.append_entries = (struct raft_append_entries){.term = 3, .prev_log_index = 5,
+                                                    .prev_log_term = 2, .leader_commit = 1,
+                                                    .n_entries = 3};
+    assert_int_equal(rg_msg_encode(&w, &m, src3, NULL), 0);
+    uint8_t *buf = malloc(w.len + 16);
+    memcpy(buf + 16, w.buf, w.len);
+    assert_int_equal(rg_receive(s.node[0], 2, GID, buf + 16, w.len, s.now), 0);
+    rg_node_flush(s.node[0], s.now); /* the new term's sync releases the reply */
+    /* A reply went out (the rejection) and nothing was written. */
+    assert_true(s.nq >= 1);
+    assert_int_equal(log_end_offset(s.part[0]), 0);
+    free(buf);
+    wbuf_fini(&w);
+    sim_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_config_entry_mid_append),
+        cmocka_unit_test(test_rejected_append_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,8 @@ export async function startBroker (settings = {}, opts = {}) {
   // Never the default 5672: it would collide between parallel brokers.
   const amqpPort = opts.amqp ? await freePort() : null
   const args = ['--listen', `127.0.0.1:${port}`,
-    '--amqp-listen', amqpPort ? `127.0.0.1:${amqpPort}` : 'off', '--data-dir', join(dir, 'data')]
+    '--amqp-listen', amqpPort ? `127.0.0.1:${amqpPort}` : 'off', '--http-listen', 'off',
+    '--data-dir', join(dir, 'data')]
   for (const [k, v] of Object.entries(settings)) args.push('--set', `${k}=${v}`)
   const logFd = openSync(logPath, 'a')
   const proc = spawn(CAIRN_BIN, args, { stdio: ['ignore', logFd, logFd] })

@@ -8,6 +8,7 @@ import uuid
 
 READY_MARK = "listening on"
 AMQP_READY_MARK = "amqp listening on"
+HTTP_READY_MARK = "http listening on"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
 
@@ -38,11 +39,15 @@ class BrokerError(AssertionError):
 class Broker:
     """One broker process; keeps port and data dir across restarts."""
 
-    def __init__(self, data_dir, log_path, settings=None, port=None, amqp_port=None):
+    def __init__(self, data_dir, log_path, settings=None, port=None, amqp_port=None,
+                 http_port=None):
         self.bin = cairn_bin()
         self.port = port or free_port()
         # AMQP on a free port too, never the default 5672 (tests run side by side).
         self.amqp_port = amqp_port or free_port()
+        # HTTP likewise, never the default 8080.
+        self.http_port = http_port or free_port()
+        self.http_url = "http://127.0.0.1:%d" % self.http_port
         self.host = "127.0.0.1"
         self.bootstrap = "%s:%d" % (self.host, self.port)
         self.data_dir = str(data_dir)
@@ -55,7 +60,8 @@ class Broker:
     # ------------------------------------------------------------ lifecycle
     def argv(self):
         a = [self.bin, "--listen", self.bootstrap,
-             "--amqp-listen", "%s:%d" % (self.host, self.amqp_port), "--data-dir", self.data_dir]
+             "--amqp-listen", "%s:%d" % (self.host, self.amqp_port),
+             "--http-listen", "%s:%d" % (self.host, self.http_port), "--data-dir", self.data_dir]
         for k, v in self.settings.items():
             a += ["--set", "%s=%s" % (k, v)]
         return a
@@ -79,7 +85,7 @@ class Broker:
         deadline = time.time() + timeout
         while True:
             text = self._log_from(mark)
-            if READY_MARK in text and AMQP_READY_MARK in text:
+            if READY_MARK in text and AMQP_READY_MARK in text and HTTP_READY_MARK in text:
                 return self
             rc = self.proc.poll()
             if rc is not None:

@@ -1,11 +1,16 @@
-"""A replicated cluster of real cairn processes (issue 12, cluster plan step 4).
+"""A replicated cluster of real cairn processes (issue 12, cluster plan steps 4-5).
 
 Three nodes on loopback, each started with node.id, cluster.listeners and
-cluster.peers. A topic with replication factor 3 is created on every node
-(until the metadata group exists, cluster plan step 5, each node keeps its
-own topic registry). Checked with confluent-kafka (librdkafka):
-- Metadata from any node lists the three brokers, a leader per partition,
-  replicas [1, 2, 3] and one cluster id;
+cluster.peers. Topics are created and deleted once, through the controller
+(the metadata group's leader), and appear on every node with one topic id.
+Checked with confluent-kafka (librdkafka):
+- Metadata from any node lists the three brokers, the controller, a leader
+  per partition, replicas [1, 2, 3], one cluster id and one topic id;
+- CreateTopics sent to a node that is not the controller is forwarded to
+  it (KIP-590 style) and the topic appears everywhere; a name taken twice
+  gives TOPIC_ALREADY_EXISTS; DeleteTopics
+  removes the topic from every node; producing to an unknown topic does not
+  create it (auto-creation is off in a cluster);
 - acks=all idempotent produce is acknowledged and every acknowledged record
   is read back;
 - kill -9 of a partition's leader: a new leader takes over with a higher
@@ -65,10 +70,17 @@ def cluster(tmp_path):
 
 
 def create_everywhere(c, topic, parts):
+    """Create once (the admin client finds the controller) and wait until
+    every node has applied it."""
+    a = AdminClient({"bootstrap.servers": c.bootstrap()})
+    fs = a.create_topics([NewTopic(topic, num_partitions=parts, replication_factor=N)])
+    fs[topic].result(30)
+    deadline = time.time() + 20
     for b in c.nodes:
-        a = AdminClient({"bootstrap.servers": b.bootstrap})
-        fs = a.create_topics([NewTopic(topic, num_partitions=parts, replication_factor=N)])
-        fs[topic].result(20)
+        while topic not in metadata(b.bootstrap, topic).topics or \
+                metadata(b.bootstrap, topic).topics[topic].error is not None:
+            assert time.time() < deadline, "topic %s not on node %s" % (topic, b.bootstrap)
+            time.sleep(0.1)
 
 
 def metadata(bootstrap, topic):
@@ -127,15 +139,98 @@ def test_metadata_shows_the_cluster(cluster):
     topic = unique_topic("rmd")
     create_everywhere(cluster, topic, 2)
     leaders = wait_leaders(cluster, topic, 2)
-    ids = set()
+    ids, controllers = set(), set()
     for b in cluster.nodes:
         md = metadata(b.bootstrap, topic)
         assert sorted(md.brokers) == [1, 2, 3]
         ids.add(md.cluster_id)
+        controllers.add(md.controller_id)
         for p in md.topics[topic].partitions.values():
             assert sorted(p.replicas) == [1, 2, 3]
             assert p.leader == leaders[p.id]
     assert len(ids) == 1, "every node reports one cluster id"
+    assert len(controllers) == 1 and controllers.pop() in (1, 2, 3)
+    # One topic id everywhere (DescribeTopics is not served: the log lines
+    # and the .conf files are the evidence): every node's .conf has it.
+    confs = set()
+    for b in cluster.nodes:
+        with open("%s/.topics/%s.conf" % (b.data_dir, topic)) as f:
+            confs.add([l for l in f.read().split("\n") if l.startswith("topic.id=")][0])
+    assert len(confs) == 1, confs
+
+
+def raw_request(bootstrap_node, node_id, req, api_version=(2, 5, 0)):
+    from kafka.client_async import KafkaClient
+    cl = KafkaClient(bootstrap_servers=bootstrap_node.bootstrap, api_version=api_version)
+    try:
+        deadline = time.time() + 10
+        while not cl.ready(node_id) and time.time() < deadline:
+            cl.poll(timeout_ms=100)
+        assert cl.ready(node_id)
+        fut = cl.send(node_id, req)
+        while not fut.is_done:
+            cl.poll(timeout_ms=100)
+        return fut.value
+    finally:
+        cl.close()
+
+
+def test_topics_through_the_controller(cluster):
+    from kafka.protocol.admin import CreateTopicsRequest
+    topic = unique_topic("rctl")
+    create_everywhere(cluster, topic, 1)
+    md = metadata(cluster.bootstrap(), topic)
+    ctl = md.controller_id
+    other = next(i for i in (1, 2, 3) if i != ctl)
+    # To a node that is not the controller: forwarded, created everywhere.
+    fwd = unique_topic("fwd")
+    req = CreateTopicsRequest[3](create_topic_requests=[(fwd, 2, 3, [], [])],
+                                 timeout=10000, validate_only=False)
+    resp = raw_request(cluster.node(other), other, req)
+    assert resp.topic_errors[0][1] == 0, resp
+    deadline = time.time() + 20
+    for b in cluster.nodes:
+        while fwd not in metadata(b.bootstrap, fwd).topics or \
+                metadata(b.bootstrap, fwd).topics[fwd].error is not None:
+            assert time.time() < deadline, "forwarded topic not on %s" % b.bootstrap
+            time.sleep(0.1)
+    # validate_only through a non-controller: valid, nothing created.
+    v = unique_topic("vo")
+    req = CreateTopicsRequest[3](create_topic_requests=[(v, 1, 3, [], [])],
+                                 timeout=10000, validate_only=True)
+    resp = raw_request(cluster.node(other), other, req)
+    assert resp.topic_errors[0][1] == 0, resp
+    # A bad replication factor is refused by the controller, through the forward.
+    req = CreateTopicsRequest[3](create_topic_requests=[(unique_topic("rf2"), 1, 2, [], [])],
+                                 timeout=10000, validate_only=False)
+    resp = raw_request(cluster.node(other), other, req)
+    assert resp.topic_errors[0][1] == 38, resp  # INVALID_REPLICATION_FACTOR
+    time.sleep(0.5)
+    assert v not in metadata(cluster.bootstrap(), v).topics or \
+        metadata(cluster.bootstrap(), v).topics[v].error is not None
+    # The same name again: TOPIC_ALREADY_EXISTS.
+    a = AdminClient({"bootstrap.servers": cluster.bootstrap()})
+    fs = a.create_topics([NewTopic(topic, num_partitions=1, replication_factor=N)])
+    with pytest.raises(Exception) as ei:
+        fs[topic].result(20)
+    assert ei.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+    # Delete once: gone from every node.
+    fs = a.delete_topics([topic])
+    fs[topic].result(30)
+    deadline = time.time() + 20
+    for b in cluster.nodes:
+        while topic in metadata(b.bootstrap, topic).topics and \
+                metadata(b.bootstrap, topic).topics[topic].error is None:
+            assert time.time() < deadline, "topic still on %s" % b.bootstrap
+            time.sleep(0.1)
+    # No auto-creation in a cluster.
+    ghost = unique_topic("ghost")
+    p = Producer({"bootstrap.servers": cluster.bootstrap(), "message.timeout.ms": 3000})
+    p.produce(ghost, b"x")
+    p.flush(10)
+    for b in cluster.nodes:
+        md = metadata(b.bootstrap, ghost)
+        assert ghost not in md.topics or md.topics[ghost].error is not None
 
 
 def test_replicated_produce_survives_leader_kill_and_restart(cluster):

@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""Seed corpus of fuzz/fuzz_http_server.c: valid HTTP/1.1 client streams for
+every route, pipelined and chunked, plus a few malformed ones.
+Run: /usr/bin/python3 fuzz/gen_corpus_http_server.py fuzz/corpus/http_server
+"""
+import json
+import os
+import sys
+
+
+def req(method, path, body=None, headers=(), chunked=False):
+    h = ["%s %s HTTP/1.1" % (method, path), "Host: fuzz"] + list(headers)
+    data = b""
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if chunked:
+            h.append("Transfer-Encoding: chunked")
+            parts = [data[i:i + 7] for i in range(0, len(data), 7)]
+            data = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+        else:
+            h.append("Content-Length: %d" % len(data))
+    return ("\r\n".join(h) + "\r\n\r\n").encode() + data
+
+
+TOPIC = {"name": "fz", "partitions": 2, "configs": {"retention.ms": "60000"}}
+RECORDS = {"records": [
+    {"key": "k", "value": {"a": 1}, "headers": {"h": "v"}},
+    {"value_b64": "AAEC", "partition": 1, "timestamp": 1700000000000},
+    {"key_b64": "AP8=", "value": None, "headers": [["x", {"b64": "AA=="}], ["y", None]]},
+]}
+
+SEEDS = {
+    "health": req("GET", "/healthz") + req("GET", "/readyz"),
+    "broker_metrics": req("GET", "/broker") + req("GET", "/metrics"),
+    "topic_create": req("POST", "/topics", TOPIC),
+    "topic_cycle": req("POST", "/topics", TOPIC) + req("GET", "/topics") +
+    req("GET", "/topics/fz") + req("DELETE", "/topics/fz"),
+    "produce": req("POST", "/topics", TOPIC) + req("POST", "/topics/fz/records", RECORDS),
+    "produce_chunked": req("POST", "/topics/fz/records", RECORDS, chunked=True),
+    "produce_continue": req("POST", "/topics/fz/records", RECORDS,
+                            headers=["Expect: 100-continue"]),
+    "read": req("POST", "/topics/fz/records", RECORDS) +
+    req("GET", "/topics/fz/partitions/0/records?offset=0&max_bytes=100") +
+    req("GET", "/topics/fz/partitions/1/records?offset=0&timeout_ms=10"),
+    "groups": req("GET", "/groups") + req("GET", "/groups/g1") + req("DELETE", "/groups/g1"),
+    "errors": req("PUT", "/topics") + req("GET", "/nope") +
+    req("POST", "/topics/fz/records", b"{bad json") +
+    req("GET", "/topics/fz/partitions/x/records?offset=-1"),
+    "close": req("GET", "/healthz", headers=["Connection: close"]) + req("GET", "/healthz"),
+    "http10": b"GET /healthz HTTP/1.0\r\n\r\n",
+    "bad_method": b"BREW /pot HTTP/1.1\r\n\r\n",
+    "big_header": b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 3000 + b"\r\n\r\n",
+    "pct": req("GET", "/topics/f%7Az/partitions/0/records?offset=%30"),
+}
+
+out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus/http_server"
+os.makedirs(out, exist_ok=True)
+for name, data in SEEDS.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+print("wrote %d seeds to %s" % (len(SEEDS), out))

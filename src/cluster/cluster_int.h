@@ -1,0 +1,65 @@
+/* Inside the cluster module: the cluster object shared by the transport
+ * (cluster.c) and the metadata group (cluster_meta.c). Not for other
+ * modules. */
+#ifndef CAIRN_CLUSTER_INT_H
+#define CAIRN_CLUSTER_INT_H
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "cluster/cluster.h"
+#include "net/net.h"
+#include "record/batch.h"
+
+typedef struct cl_peer {
+    int32_t id;
+    char host[64];
+    int port;
+    char khost[64];                 /* its Kafka listener, from its HELLO */
+    int kport;
+    net_conn *conn;                 /* HELLO exchanged: frames may flow */
+    net_conn *dialing;              /* our connection before its HELLO answer */
+    net_resp *out;                  /* this turn's frames to it, sealed by the hook */
+    net_resp *orphan;               /* out of a connection that closed: dropped by the
+                                     * hook (a slot may not be finished inside net's
+                                     * conn_close callback) */
+    int64_t next_dial;              /* mono ms; we dial peers with a higher id */
+    int backoff;
+} cl_peer;
+
+struct cluster {
+    const cairn_config *cfg;
+    loop *l;
+    int32_t self;
+    int32_t ids[CONFIG_MAX_PEERS];  /* every node, sorted */
+    int n_ids;
+    cl_peer peers[CONFIG_MAX_PEERS];/* the others */
+    int n_peers;
+    net_server *srv;
+    net_proto proto;
+    rg_node *rg;
+    loop_timer tick;
+    int hooked;
+    /* The metadata group (cluster_meta.c). */
+    broker *b;                      /* set by cluster_meta_start */
+    partition *meta;                /* __cluster_meta-0 */
+    broker_listener meta_listener;  /* applies what commits */
+    int64_t applied;                /* meta log offset applied up to */
+    struct cl_op *ops;              /* controller requests waiting for their commit */
+    batch_scratch *scratch;
+    struct cl_fwd *fwds;            /* requests forwarded (or to forward) to the controller */
+    uint64_t next_fwd;
+};
+
+/* Frames of the metadata group's forwarding (format in cluster_meta.c). */
+#define CL_FORWARD 3
+#define CL_REPLY 4
+/* Queue one frame of type with body to node `to` in this turn's write.
+ * 0, or -CN_ENOENT (not connected). */
+int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, size_t len);
+/* A FORWARD or REPLY frame arrived from node `from`. 0 or -CN_EPROTO. */
+int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len);
+/* Every tick: forward what waited for a controller, fail what waited too long. */
+void cluster__meta_tick(cluster *c);
+
+
+#endif

@@ -1,0 +1,586 @@
+/* The metadata group (cluster plan step 5): the cluster's topic registry
+ * as a replicated log, so that every node holds the same topics with the
+ * same ids, and CreateTopics/DeleteTopics on any client's broker become one
+ * decision taken once.
+ *
+ * The log is the internal partition __cluster_meta-0, replicated to every
+ * node (a Raft group like a replicated topic's partition). Its leader is the
+ * controller: it validates a request against its registry and the requests
+ * still in flight, appends one record batch with one record, and answers
+ * once that batch is committed and applied on this node. Every node applies
+ * committed batches in log order (an append listener: the high watermark
+ * moves only on commit). Records (key, value; integers big-endian, str =
+ * i16 length + bytes, as util/bin.h writes them):
+ *   key "T" create topic: str name, i32 partitions, i32 replication factor,
+ *       16 bytes topic id, i32 n, then n x (str config key, str value)
+ *   key "D" delete topic: str name, 16 bytes topic id
+ * Applying is idempotent by topic id, so a node replays the whole log at
+ * every start (its own .topics/ files already hold what it applied
+ * before): a create whose name exists is skipped (same id: applied before;
+ * another id: the name was taken first, and the request that wrote this
+ * record gets TOPIC_ALREADY_EXISTS); a delete removes the topic only when
+ * the ids match. */
+#include "cluster/cluster_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "record/batch.h"
+#include "util/bin.h"
+#include "util/common.h"
+#include "util/slog.h"
+
+typedef struct cl_fwd cl_fwd;
+static void fwd_free(cl_fwd *f);
+
+/* A request for the controller (forwarding, below). */
+struct cl_fwd {
+    struct cl_fwd *next;
+    uint64_t id;
+    int32_t sent_to;                /* 0: not sent */
+    int64_t deadline;
+    wbuf body;                      /* the FORWARD body */
+    cluster_op_cb cb;
+    void *arg;
+};
+
+typedef struct cl_op {
+    struct cl_op *next;
+    int64_t target;                 /* applied once the meta log's applied offset passes it */
+    cn_uuid id;                     /* the topic the record names */
+    char *name;                     /* create: the name (in-flight duplicates) */
+    int status;                     /* set by apply: 0 or -CN_EEXIST */
+    cluster_op_cb cb;
+    void *arg;
+} cl_op;
+
+static cluster *listener_owner(broker_listener *l)
+{
+    return (cluster *)((char *)l - offsetof(cluster, meta_listener));
+}
+
+static void ops_complete(cluster *c, int status_all)
+{
+    cl_op **pp = &c->ops;
+    while (*pp) {
+        cl_op *op = *pp;
+        if (status_all < 0 || op->target <= c->applied) {
+            *pp = op->next;
+            op->cb(op->arg, status_all < 0 ? status_all : op->status,
+                   status_all == -CN_ENOTCONTROLLER ? "controller changed" : NULL);
+            free(op->name);
+            free(op);
+        } else {
+            pp = &op->next;
+        }
+    }
+}
+
+static cl_op *op_by_id(cluster *c, cn_uuid id)
+{
+    for (cl_op *op = c->ops; op; op = op->next)
+        if (memcmp(op->id.b, id.b, 16) == 0)
+            return op;
+    return NULL;
+}
+
+/* Apply one record. */
+static int apply_record(const batch_record *r, void *arg)
+{
+    cluster *c = arg;
+    if (r->key_len != 1 || r->value_len < 0)
+        return 0;
+    bin_reader br;
+    bin_reader_init(&br, r->value, (size_t)r->value_len);
+    char msg[256];
+    if (r->key[0] == 'T') {
+        cn_str name = bin_str(&br);
+        int32_t parts = bin_i32(&br), rf = bin_i32(&br);
+        const uint8_t *idb = bin_take(&br, 16);
+        int32_t n = bin_i32(&br);
+        if (br.err || n < 0 || n > 1000 || name.len <= 0) {
+            slog_error("cluster metadata: bad create record at offset %lld", (long long)r->offset);
+            return 0;
+        }
+        cn_uuid id;
+        memcpy(id.b, idb, 16);
+        broker_kv *kv = n ? xcalloc((size_t)n, sizeof(*kv)) : NULL;
+        for (int32_t i = 0; i < n; i++) {
+            kv[i].key = bin_str(&br);
+            kv[i].value = bin_str(&br);
+        }
+        topic *t = broker_topic_find(c->b, name);
+        cl_op *op = op_by_id(c, id);
+        if (t) {
+            if (memcmp(t->id.b, id.b, 16) != 0 && op)
+                op->status = -CN_EEXIST;
+        } else if (!br.err) {
+            int rc = broker_topic_create_id(c->b, name, parts, rf, id, kv, n, msg, sizeof(msg),
+                                            NULL);
+            if (rc < 0) {
+                slog_error("cluster metadata: creating topic %.*s failed: %s", name.len,
+                           name.ptr, msg);
+                if (op)
+                    op->status = rc;
+            }
+        }
+        free(kv);
+    } else if (r->key[0] == 'D') {
+        cn_str name = bin_str(&br);
+        const uint8_t *idb = bin_take(&br, 16);
+        if (br.err)
+            return 0;
+        topic *t = broker_topic_find(c->b, name);
+        if (t && memcmp(t->id.b, idb, 16) == 0 && broker_topic_delete(c->b, t) < 0) {
+            cn_uuid id;
+            memcpy(id.b, idb, 16);
+            cl_op *op = op_by_id(c, id);
+            if (op)
+                op->status = -CN_EIO;
+        }
+    }
+    return 0;
+}
+
+/* Apply committed batches [applied, high watermark). */
+static void meta_apply(cluster *c)
+{
+    log_partition *lp = c->meta->log;
+    int64_t hw = log_high_watermark(lp);
+    if (c->applied < log_start_offset(lp))
+        c->applied = log_start_offset(lp);
+    while (c->applied < hw) {
+        log_slice sl;
+        if (log_read(lp, c->applied, hw, 1 << 20, &sl) < 0 || sl.len <= 0)
+            break;
+        uint8_t *buf = xmalloc((size_t)sl.len);
+        ssize_t got = pread(sl.fd, buf, (size_t)sl.len, sl.pos);
+        int64_t len = sl.len;
+        log_slice_release(&sl);
+        if (got != len) {
+            free(buf);
+            slog_error("cluster metadata: read failed at offset %lld", (long long)c->applied);
+            break;
+        }
+        size_t pos = 0;
+        while (pos + BATCH_HEADER_SIZE <= (size_t)len) {
+            batch_info bi;
+            if (batch_parse_header(buf + pos, (size_t)len - pos, &bi) < 0)
+                break;
+            size_t total = (size_t)bi.batch_length + 12;
+            if (pos + total > (size_t)len)
+                break;
+            int64_t next = bi.base_offset + bi.last_offset_delta + 1;
+            if (next > c->applied) {
+                if (!bi.control)
+                    batch_foreach(buf + pos, total, c->scratch, apply_record, c);
+                c->applied = next;
+            }
+            pos += total;
+        }
+        free(buf);
+    }
+    ops_complete(c, 0);
+    /* What is still waiting may never commit, or its offsets may be taken
+     * by another controller's records: not ours to answer any more. */
+    if (c->ops && !broker_partition_is_leader(c->meta))
+        ops_complete(c, -CN_ENOTCONTROLLER);
+}
+
+static void meta_listener_cb(broker_listener *l)
+{
+    meta_apply(listener_owner(l));
+}
+
+int cluster_meta_start(cluster *c, broker *b)
+{
+    c->b = b;
+    int rc = broker_internal_partition_replicated(b, BROKER_CLUSTER_META_TOPIC, &c->meta);
+    if (rc < 0) {
+        slog_error("cannot open the cluster metadata log: %s", cn_strerror(rc));
+        return rc;
+    }
+    c->scratch = batch_scratch_new();
+    c->meta_listener.cb = meta_listener_cb;
+    broker_listen_appends(b, &c->meta_listener);
+    c->applied = log_start_offset(c->meta->log);
+    meta_apply(c);
+    return 0;
+}
+
+void cluster_meta_stop(cluster *c)
+{
+    if (!c || !c->b)
+        return;
+    broker_unlisten_appends(c->b, &c->meta_listener);
+    ops_complete(c, -CN_ENOTCONTROLLER);
+    while (c->fwds) {
+        cl_fwd *f = c->fwds;
+        c->fwds = f->next;
+        f->cb(f->arg, -CN_ENOTCONTROLLER, "shutting down");
+        fwd_free(f);
+    }
+    batch_scratch_free(c->scratch);
+    c->scratch = NULL;
+    c->b = NULL;
+    c->meta = NULL;
+}
+
+int32_t cluster_controller(const cluster *c)
+{
+    return c->meta ? broker_partition_leader(c->meta) : -1;
+}
+
+/* Append one record as the controller and park an op on it. */
+static int submit(cluster *c, const char *key, const wbuf *value, cn_uuid id, const char *name,
+                  cluster_op_cb cb, void *arg)
+{
+    batch_build_rec rec = {.key = key, .key_len = 1, .value = value->buf,
+                           .value_len = (int32_t)value->len, .ts = loop_wall_ms()};
+    uint8_t *batch = NULL;
+    size_t len = 0;
+    if (batch_build(&rec, 1, 0, 0, &batch, &len) < 0)
+        return -CN_ENOMEM;
+    int64_t off = -1;
+    int rc = broker_append(c->b, c->meta, batch, len, &off);
+    free(batch);
+    if (rc < 0)
+        return rc;
+    cl_op *op = xcalloc(1, sizeof(*op));
+    op->target = log_end_offset(c->meta->log);
+    op->id = id;
+    op->name = name ? xstrdup(name) : NULL;
+    op->cb = cb;
+    op->arg = arg;
+    op->next = c->ops;
+    c->ops = op;
+    return 0;
+}
+
+static int name_in_flight(cluster *c, cn_str name)
+{
+    for (cl_op *op = c->ops; op; op = op->next)
+        if (op->name && (int32_t)strlen(op->name) == name.len &&
+            memcmp(op->name, name.ptr, (size_t)name.len) == 0)
+            return 1;
+    return 0;
+}
+
+static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
+                      const broker_kv *configs, int n_configs, int validate_only, char *msg,
+                      size_t msg_len, cluster_op_cb cb, void *arg)
+{
+    msg[0] = '\0';
+    if (!c->meta || !broker_partition_is_leader(c->meta)) {
+        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
+                 cluster_controller(c));
+        return -CN_ENOTCONTROLLER;
+    }
+    if (n_parts == -1)
+        n_parts = broker_config(c->b)->num_partitions;
+    int rc = broker_topic_create_rf(c->b, name, n_parts, rf, configs, n_configs, 1, msg, msg_len,
+                                    NULL);
+    if (rc < 0)
+        return rc;
+    if (name_in_flight(c, name)) {
+        snprintf(msg, msg_len, "topic '%.*s' is being created", name.len, name.ptr);
+        return -CN_EEXIST;
+    }
+    if (validate_only)
+        return 1;
+    if (rf == -1)
+        rf = broker_config(c->b)->default_replication_factor;
+    if (rf == -1) {
+        int nn;
+        broker_nodes(c->b, &nn);
+        rf = nn;
+    }
+    cn_uuid id;
+    if (getrandom(id.b, 16, 0) != 16)
+        return -CN_EIO;
+    wbuf w;
+    wbuf_init(&w);
+    bin_put_str(&w, name);
+    bin_put_i32(&w, n_parts);
+    bin_put_i32(&w, rf);
+    bin_put_raw(&w, id.b, 16);
+    bin_put_i32(&w, n_configs);
+    for (int i = 0; i < n_configs; i++) {
+        bin_put_str(&w, configs[i].key);
+        bin_put_str(&w, configs[i].value);
+    }
+    char nbuf[256];
+    snprintf(nbuf, sizeof(nbuf), "%.*s", name.len, name.ptr);
+    rc = submit(c, "T", &w, id, nbuf, cb, arg);
+    wbuf_fini(&w);
+    return rc;
+}
+
+static int ctl_delete(cluster *c, cn_str name, cn_uuid id, char *msg, size_t msg_len,
+                      cluster_op_cb cb, void *arg)
+{
+    msg[0] = '\0';
+    if (!c->meta || !broker_partition_is_leader(c->meta))
+        return -CN_ENOTCONTROLLER;
+    topic *t = broker_topic_find(c->b, name);
+    if (!t || memcmp(t->id.b, id.b, 16) != 0) {
+        snprintf(msg, msg_len, "unknown topic");
+        return -CN_ENOENT;
+    }
+    wbuf w;
+    wbuf_init(&w);
+    bin_put_str(&w, name);
+    bin_put_raw(&w, id.b, 16);
+    int rc = submit(c, "D", &w, id, NULL, cb, arg);
+    wbuf_fini(&w);
+    return rc;
+}
+
+/* Forwarding ---------------------------------------------------------------------------
+ *
+ * A node that is not the controller forwards CreateTopics/DeleteTopics to
+ * it over the cluster connection (as Kafka brokers forward to their
+ * controller, KIP-590), so clients never see NOT_CONTROLLER. Frames (after
+ * the cluster frame's type byte; big-endian, str = i16 length + bytes):
+ *   3 FORWARD  u64 request id, u8 op (1 create, 2 delete), u8 validate_only,
+ *              create: str name, i32 partitions, i32 replication factor,
+ *                      i32 n, n x (str key, str value)
+ *              delete: str name, 16 bytes topic id
+ *   4 REPLY    u64 request id, i32 status (0 done, 1 validated, or -CN_E*),
+ *              str message ("" none)
+ * A request waits (at most CL_FWD_MS) while no controller is known; one
+ * whose controller went away, or that the controller refused with
+ * -CN_ENOTCONTROLLER, is forwarded again to the next controller. */
+#define CL_FWD_MS 15000
+
+
+typedef struct cl_reply_to {
+    cluster *c;
+    int32_t node;
+    uint64_t req;
+} cl_reply_to;
+
+static void send_reply(cluster *c, int32_t node, uint64_t req, int status, const char *msg)
+{
+    wbuf w;
+    wbuf_init(&w);
+    bin_put_i64(&w, (int64_t)req);
+    bin_put_i32(&w, status);
+    bin_put_str(&w, cn_str_c(msg ? msg : ""));
+    cluster__send_frame(c, node, CL_REPLY, w.buf, w.len);
+    wbuf_fini(&w);
+}
+
+static void reply_done(void *arg, int status, const char *msg)
+{
+    cl_reply_to *rt = arg;
+    send_reply(rt->c, rt->node, rt->req, status, msg);
+    free(rt);
+}
+
+/* Run a FORWARD body here, as the controller. Returns what ctl_* return
+ * (0: cb runs later). */
+static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size_t msg_len,
+                    cluster_op_cb cb, void *arg)
+{
+    bin_reader r;
+    bin_reader_init(&r, body, len);
+    (void)bin_i64(&r); /* request id */
+    int op = (uint8_t)bin_i8(&r), vo = (uint8_t)bin_i8(&r);
+    cn_str name = bin_str(&r);
+    if (op == 1) {
+        int32_t parts = bin_i32(&r), rf = bin_i32(&r), n = bin_i32(&r);
+        if (r.err || n < 0 || n > 1000)
+            return -CN_EPROTO;
+        broker_kv *kv = n ? xcalloc((size_t)n, sizeof(*kv)) : NULL;
+        for (int32_t i = 0; i < n; i++) {
+            kv[i].key = bin_str(&r);
+            kv[i].value = bin_str(&r);
+        }
+        int rc = r.err || bin_remaining(&r) ? -CN_EPROTO
+                                            : ctl_create(c, name, parts, rf, kv, n, vo, msg,
+                                                         msg_len, cb, arg);
+        free(kv);
+        return rc;
+    }
+    if (op == 2) {
+        const uint8_t *idb = bin_take(&r, 16);
+        if (r.err || bin_remaining(&r))
+            return -CN_EPROTO;
+        cn_uuid id;
+        memcpy(id.b, idb, 16);
+        return ctl_delete(c, name, id, msg, msg_len, cb, arg);
+    }
+    return -CN_EPROTO;
+}
+
+/* Send or run fwd if a controller is known. Returns 1 when fwd is done
+ * (its cb ran), else 0. */
+static int fwd_dispatch(cluster *c, cl_fwd *f)
+{
+    int32_t ctl = cluster_controller(c);
+    if (ctl < 0 || f->sent_to)
+        return 0;
+    if (ctl == c->self) {
+        char msg[256];
+        int rc = run_body(c, f->body.buf, f->body.len, msg, sizeof(msg), f->cb, f->arg);
+        if (rc != 0)
+            f->cb(f->arg, rc, msg[0] ? msg : NULL);
+        return 1;
+    }
+    if (cluster__send_frame(c, ctl, CL_FORWARD, f->body.buf, f->body.len) == 0)
+        f->sent_to = ctl;
+    return 0;
+}
+
+static void fwd_free(cl_fwd *f)
+{
+    wbuf_fini(&f->body);
+    free(f);
+}
+
+/* Queue a request for the controller (this node is not it, or none is
+ * known). Returns 0 (cb runs later). */
+static int forward(cluster *c, wbuf *body, cluster_op_cb cb, void *arg)
+{
+    cl_fwd *f = xcalloc(1, sizeof(*f));
+    f->id = ++c->next_fwd;
+    be_put64(body->buf, f->id);
+    f->body = *body; /* takes the buffer */
+    f->deadline = loop_now_mono() + CL_FWD_MS;
+    f->cb = cb;
+    f->arg = arg;
+    f->next = c->fwds;
+    c->fwds = f;
+    /* Not dispatched here: a controller that is this node would run it and
+     * call cb inside the caller's call. The tick (10 ms) sends it. */
+    return 0;
+}
+
+void cluster__meta_tick(cluster *c)
+{
+    int64_t now = loop_now_mono();
+    cl_fwd **pp = &c->fwds;
+    while (*pp) {
+        cl_fwd *f = *pp;
+        if (f->sent_to) {
+            int32_t ctl = cluster_controller(c);
+            int up = 0;
+            for (int i = 0; i < c->n_ids; i++) {
+                cluster_member m = cluster_member_at(c, i);
+                if (m.id == f->sent_to)
+                    up = m.connected;
+            }
+            if (!up || ctl != f->sent_to)
+                f->sent_to = 0; /* its controller went away: the next one gets it */
+        }
+        int done = 0;
+        if (!f->sent_to && now >= f->deadline) {
+            f->cb(f->arg, -CN_ENOTCONTROLLER, "no controller reachable");
+            done = 1;
+        } else if (!f->sent_to) {
+            done = fwd_dispatch(c, f);
+        }
+        if (done) {
+            *pp = f->next;
+            fwd_free(f);
+        } else {
+            pp = &f->next;
+        }
+    }
+}
+
+int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len)
+{
+    bin_reader r;
+    bin_reader_init(&r, body, len);
+    uint64_t req = (uint64_t)bin_i64(&r);
+    if (r.err)
+        return -CN_EPROTO;
+    if (type == CL_FORWARD) {
+        if (!c->b)
+            return 0;
+        cl_reply_to *rt = xcalloc(1, sizeof(*rt));
+        rt->c = c;
+        rt->node = from;
+        rt->req = req;
+        char msg[256];
+        int rc = run_body(c, body, len, msg, sizeof(msg), reply_done, rt);
+        if (rc == -CN_EPROTO) {
+            free(rt);
+            return rc;
+        }
+        if (rc != 0) {
+            send_reply(c, from, req, rc, msg);
+            free(rt);
+        }
+        return 0;
+    }
+    int32_t status = bin_i32(&r);
+    cn_str m = bin_str(&r);
+    if (r.err || bin_remaining(&r) || m.len < 0 || m.len > 1000)
+        return -CN_EPROTO;
+    for (cl_fwd **pp = &c->fwds; *pp; pp = &(*pp)->next) {
+        cl_fwd *f = *pp;
+        if (f->id != req || f->sent_to != from)
+            continue;
+        if (status == -CN_ENOTCONTROLLER) {
+            f->sent_to = 0; /* the next controller gets it (tick) */
+            return 0;
+        }
+        char msg[1001];
+        memcpy(msg, m.ptr, (size_t)m.len);
+        msg[m.len] = '\0';
+        *pp = f->next;
+        f->cb(f->arg, status, msg[0] ? msg : NULL);
+        fwd_free(f);
+        return 0;
+    }
+    return 0; /* an answer nobody waits for any more */
+}
+
+static void fwd_header(wbuf *w, int op, int validate_only)
+{
+    wbuf_init(w);
+    bin_put_i64(w, 0); /* request id, set by forward() */
+    bin_put_i8(w, (int8_t)op);
+    bin_put_i8(w, (int8_t)validate_only);
+}
+
+int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
+                              const broker_kv *configs, int n_configs, int validate_only,
+                              char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
+{
+    msg[0] = '\0';
+    if (cluster_controller(c) == c->self)
+        return ctl_create(c, name, n_parts, rf, configs, n_configs, validate_only, msg, msg_len,
+                          cb, arg);
+    wbuf w;
+    fwd_header(&w, 1, validate_only);
+    bin_put_str(&w, name);
+    bin_put_i32(&w, n_parts);
+    bin_put_i32(&w, rf);
+    bin_put_i32(&w, n_configs);
+    for (int i = 0; i < n_configs; i++) {
+        bin_put_str(&w, configs[i].key);
+        bin_put_str(&w, configs[i].value);
+    }
+    return forward(c, &w, cb, arg);
+}
+
+int cluster_meta_delete_topic(cluster *c, topic *t, cluster_op_cb cb, void *arg)
+{
+    char msg[256];
+    if (cluster_controller(c) == c->self) {
+        int rc = ctl_delete(c, cn_str_c(t->name), t->id, msg, sizeof(msg), cb, arg);
+        return rc;
+    }
+    wbuf w;
+    fwd_header(&w, 2, 0);
+    bin_put_str(&w, cn_str_c(t->name));
+    bin_put_raw(&w, t->id.b, 16);
+    return forward(c, &w, cb, arg);
+}

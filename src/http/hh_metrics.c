@@ -1,0 +1,268 @@
+/* GET /metrics: Prometheus text exposition format 0.0.4
+ * (Content-Type text/plain; version=0.0.4). Names follow Prometheus
+ * conventions: a cairn_ prefix, base units in the name (_bytes, _seconds),
+ * _total for counters; the process metrics use the standard process_*
+ * names client libraries export, so stock dashboards find them. Label
+ * values are escaped (\\, \", \n).
+ *
+ * Families, one section (function) each, in output order:
+ *   process     cairn_build_info, cairn_uptime_seconds,
+ *               process_resident_memory_bytes, process_virtual_memory_bytes
+ *               (/proc/self/statm), process_open_fds (/proc/self/fd)
+ *   listeners   cairn_connections{protocol,listener},
+ *               cairn_connections_accepted_total{protocol,listener}
+ *   partitions  cairn_topics, cairn_partition_log_start_offset,
+ *               cairn_partition_log_end_offset, cairn_partition_high_watermark,
+ *               cairn_partition_size_bytes, cairn_produced_records_total,
+ *               cairn_produced_bytes_total, cairn_read_bytes_total,
+ *               cairn_read_records_total (records decoded for a reader: the
+ *               HTTP front end counts them; Kafka's zero-copy fetch adds
+ *               bytes only), each {topic,partition}
+ *   groups      cairn_group_committed_offset and cairn_group_lag
+ *               {group,topic,partition} (lag: high watermark - committed)
+ *   http        cairn_http_requests_total{route,code_class}
+ * Histograms (per-API latency, fsync latency, group-commit batch sizes) are
+ * the next slice's: they get their own section function here, fed by
+ * counters kept where the events happen (docs/http-plan.md). */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/http_int.h"
+
+typedef struct mout {
+    wbuf w;
+} mout;
+
+static void mprintf(mout *m, const char *fmt, ...) CN_PRINTF(2, 3);
+static void mprintf(mout *m, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(buf)) {
+        wbuf_append(&m->w, buf, (size_t)n);
+        return;
+    }
+    char *big = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    wbuf_append(&m->w, big, (size_t)n);
+    free(big);
+}
+
+static void family(mout *m, const char *name, const char *type, const char *help)
+{
+    mprintf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value, escaped, into buf (truncated to fit). */
+static const char *esc(const char *s, char *buf, size_t cap)
+{
+    size_t k = 0;
+    for (; *s && k + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"') {
+            buf[k++] = '\\';
+            buf[k++] = *s;
+        } else if (*s == '\n') {
+            buf[k++] = '\\';
+            buf[k++] = 'n';
+        } else {
+            buf[k++] = *s;
+        }
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* process --------------------------------------------------------------------- */
+
+static void sec_process(mout *m, hsrv *hs)
+{
+    family(m, "cairn_build_info", "gauge", "Cairn version; always 1.");
+    mprintf(m, "cairn_build_info{version=\"%s\"} 1\n", CAIRN_VERSION);
+    int64_t since = hs->server ? srv_started_ms(hs->server) : hs->created_ms;
+    family(m, "cairn_uptime_seconds", "gauge", "Seconds since the server started serving.");
+    mprintf(m, "cairn_uptime_seconds %.3f\n", (double)(loop_now_mono() - since) / 1000.0);
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long vsz = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%lu %lu", &vsz, &rss) != 2)
+            vsz = rss = 0;
+        fclose(f);
+    }
+    family(m, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    mprintf(m, "process_resident_memory_bytes %llu\n", (unsigned long long)rss * (unsigned long long)page);
+    family(m, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    mprintf(m, "process_virtual_memory_bytes %llu\n", (unsigned long long)vsz * (unsigned long long)page);
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.')
+                fds++;
+        closedir(d);
+        fds--; /* the directory stream's own */
+    }
+    family(m, "process_open_fds", "gauge", "Number of open file descriptors.");
+    mprintf(m, "process_open_fds %d\n", fds);
+}
+
+/* listeners ------------------------------------------------------------------- */
+
+static void sec_listeners(mout *m, hsrv *hs)
+{
+    srv_listener_info info[32];
+    int n = hs->server ? srv_listeners(hs->server, info, 32) : 0;
+    if (n > 32)
+        n = 32;
+    char h[128];
+    family(m, "cairn_connections", "gauge", "Client connections open, per listener.");
+    for (int i = 0; i < n; i++)
+        mprintf(m, "cairn_connections{protocol=\"%s\",listener=\"%s:%d\"} %d\n", info[i].frontend,
+                esc(info[i].host, h, sizeof(h)), info[i].port, info[i].conns_open);
+    family(m, "cairn_connections_accepted_total", "counter",
+           "Client connections accepted since start, per listener.");
+    for (int i = 0; i < n; i++)
+        mprintf(m, "cairn_connections_accepted_total{protocol=\"%s\",listener=\"%s:%d\"} %llu\n",
+                info[i].frontend, esc(info[i].host, h, sizeof(h)), info[i].port,
+                (unsigned long long)info[i].conns_accepted);
+}
+
+/* partitions ------------------------------------------------------------------ */
+
+enum { PM_START, PM_END, PM_HW, PM_SIZE, PM_PROD_REC, PM_PROD_BYTES, PM_READ_BYTES,
+       PM_READ_REC, PM__COUNT };
+
+static const struct {
+    const char *name, *type, *help;
+} pmetrics[PM__COUNT] = {
+    [PM_START] = {"cairn_partition_log_start_offset", "gauge", "First offset kept."},
+    [PM_END] = {"cairn_partition_log_end_offset", "gauge", "Offset the next record gets."},
+    [PM_HW] = {"cairn_partition_high_watermark", "gauge", "Offsets below it are readable."},
+    [PM_SIZE] = {"cairn_partition_size_bytes", "gauge", "Bytes of the partition's segments."},
+    [PM_PROD_REC] = {"cairn_produced_records_total", "counter",
+                     "Records stored by producers (any front end) since start."},
+    [PM_PROD_BYTES] = {"cairn_produced_bytes_total", "counter",
+                       "Bytes of record batches stored by producers since start."},
+    [PM_READ_BYTES] = {"cairn_read_bytes_total", "counter",
+                       "Bytes of stored batches sent or decoded for readers since start."},
+    [PM_READ_REC] = {"cairn_read_records_total", "counter",
+                     "Records decoded for readers since start (HTTP reads; Kafka fetches are "
+                     "zero-copy and count bytes only)."},
+};
+
+static int64_t pvalue(partition *p, int k)
+{
+    switch (k) {
+    case PM_START: return log_start_offset(p->log);
+    case PM_END: return log_end_offset(p->log);
+    case PM_HW: return log_high_watermark(p->log);
+    case PM_SIZE: return log_size_bytes(p->log);
+    case PM_PROD_REC: return p->produced_records;
+    case PM_PROD_BYTES: return p->produced_bytes;
+    case PM_READ_BYTES: return p->read_bytes;
+    default: return p->read_records;
+    }
+}
+
+static void sec_partitions(mout *m, hsrv *hs)
+{
+    family(m, "cairn_topics", "gauge", "Topics.");
+    mprintf(m, "cairn_topics %d\n", broker_topic_count(hs->b));
+    char tn[600];
+    for (int k = 0; k < PM__COUNT; k++) {
+        family(m, pmetrics[k].name, pmetrics[k].type, pmetrics[k].help);
+        for (topic *t = broker_topics(hs->b); t; t = t->lnext) {
+            esc(t->name, tn, sizeof(tn));
+            for (int32_t i = 0; i < t->n_parts; i++)
+                mprintf(m, "%s{topic=\"%s\",partition=\"%d\"} %lld\n", pmetrics[k].name, tn, i,
+                        (long long)pvalue(t->parts[i], k));
+        }
+    }
+}
+
+/* groups ---------------------------------------------------------------------- */
+
+typedef struct gctx {
+    mout *m;
+    hsrv *hs;
+    const char *group;
+    int lag;                     /* 0: committed offsets pass, 1: lag pass */
+} gctx;
+
+static void group_offset(void *arg, const char *tname, int32_t part, const goff_entry *e)
+{
+    gctx *g = arg;
+    char gn[600], tn[600];
+    esc(g->group, gn, sizeof(gn));
+    esc(tname, tn, sizeof(tn));
+    if (!g->lag) {
+        mprintf(g->m, "cairn_group_committed_offset{group=\"%s\",topic=\"%s\",partition=\"%d\"} "
+                "%lld\n", gn, tn, part, (long long)e->offset);
+        return;
+    }
+    partition *p = broker_partition(g->hs->b, cn_str_c(tname), part);
+    if (!p)
+        return;
+    int64_t hw = log_high_watermark(p->log);
+    mprintf(g->m, "cairn_group_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"} %lld\n", gn, tn,
+            part, (long long)(hw > e->offset ? hw - e->offset : 0));
+}
+
+static void group_each(void *arg, const char *group)
+{
+    gctx *g = arg;
+    g->group = group;
+    goff_foreach(g->hs->core->offsets, cn_str_c(group), group_offset, g);
+}
+
+static void sec_groups(mout *m, hsrv *hs)
+{
+    gctx g = {m, hs, NULL, 0};
+    family(m, "cairn_group_committed_offset", "gauge",
+           "Committed offset of a consumer group, per partition.");
+    goff_foreach_group(hs->core->offsets, group_each, &g);
+    g.lag = 1;
+    family(m, "cairn_group_lag", "gauge",
+           "High watermark minus the group's committed offset, per partition.");
+    goff_foreach_group(hs->core->offsets, group_each, &g);
+}
+
+/* http ------------------------------------------------------------------------ */
+
+static void sec_http(mout *m, hsrv *hs)
+{
+    static const char *const cls[HCLASS__COUNT] = {"2xx", "4xx", "5xx"};
+    family(m, "cairn_http_requests_total", "counter",
+           "HTTP requests answered, per route and status class.");
+    for (int r = 0; r < HROUTE__COUNT; r++)
+        for (int c = 0; c < HCLASS__COUNT; c++)
+            if (hs->requests[r][c])
+                mprintf(m, "cairn_http_requests_total{route=\"%s\",code_class=\"%s\"} %llu\n",
+                        hsrv__route_name((hroute)r), cls[c],
+                        (unsigned long long)hs->requests[r][c]);
+}
+
+void hh_metrics(hreq *q)
+{
+    mout m;
+    wbuf_init(&m.w);
+    sec_process(&m, q->hs);
+    sec_listeners(&m, q->hs);
+    sec_partitions(&m, q->hs);
+    sec_groups(&m, q->hs);
+    sec_http(&m, q->hs);
+    hh_reply(q, 200, "text/plain; version=0.0.4; charset=utf-8", m.w.buf, m.w.len, NULL);
+    wbuf_fini(&m.w);
+}

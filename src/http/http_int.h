@@ -1,0 +1,177 @@
+/* Private to the HTTP front end: the front end object, one request as the
+ * handlers see it, the route table's ids, and the helpers every handler
+ * uses (replies, errors, query parameters, record encoding).
+ *
+ * A request (hreq) lives in its response slot's arena (net_resp.a), so a
+ * handler that parks it (a long-poll read, a produce waiting for fsync) keeps
+ * it as long as the slot; its body points into the connection's read buffer
+ * and is valid only during dispatch. Every request is answered exactly once
+ * through hh_reply / hh_reply_json / hh_error, which write the status line,
+ * headers and body into the slot and hand it to net (responses leave in
+ * request order). Loop thread only. */
+#ifndef CAIRN_HTTP_INT_H
+#define CAIRN_HTTP_INT_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "record/batch.h"
+#include "util/common.h"
+
+/* Routes (router.c's table, in this order); HROUTE_NONE: 404/405/framing
+ * errors. Metrics count requests per route and status class. */
+typedef enum {
+    HROUTE_NONE = 0,
+    HROUTE_HEALTHZ,
+    HROUTE_READYZ,
+    HROUTE_METRICS,
+    HROUTE_BROKER,
+    HROUTE_TOPICS_LIST,
+    HROUTE_TOPIC_CREATE,
+    HROUTE_TOPIC_DESCRIBE,
+    HROUTE_TOPIC_DELETE,
+    HROUTE_PRODUCE,
+    HROUTE_READ,
+    HROUTE_GROUPS_LIST,
+    HROUTE_GROUP_DESCRIBE,
+    HROUTE_GROUP_DELETE,
+    HROUTE__COUNT
+} hroute;
+
+/* Status classes counted per route: 2xx, 4xx, 5xx (others count as 5xx). */
+enum { HCLASS_2XX, HCLASS_4XX, HCLASS_5XX, HCLASS__COUNT };
+
+#define HREQ_MAX_SEGS 8
+
+typedef struct hreq {
+    struct hsrv *hs;
+    net_conn *c;
+    net_resp *resp;
+    hroute route;
+    int method;                  /* enum http_method */
+    int keep_alive;              /* 0: "Connection: close" on the reply, then close */
+    int http10;                  /* HTTP/1.0: keep-alive must be said ("Connection: keep-alive") */
+    char *target;                /* request target as sent (arena, for log lines) */
+    char *query;                 /* raw query after '?' (arena), NULL when none */
+    char *seg[HREQ_MAX_SEGS];    /* path segments, percent-decoded (arena) */
+    int n_seg;
+    const uint8_t *body;         /* valid during dispatch only */
+    size_t body_len;
+    int body_json;               /* 0: a multipart body (415); any other type is parsed as JSON */
+    int answered;
+} hreq;
+
+struct hsrv {
+    core *core;
+    broker *b;
+    loop *l;
+    const cairn_config *cfg;
+    srv *server;                 /* set by the serving hook; NULL before */
+    int64_t created_ms;          /* monotonic */
+    uint32_t rr;                 /* unkeyed produce: partition of the next request */
+    struct hh_read_state *read;  /* parked long-poll reads (hh_read.c) */
+    /* Requests parked on a durable wait (produce, group delete): the core
+     * completes them in core_close, after hsrv_free, so the last one frees a
+     * front end that was freed meanwhile (hsrv__durable_end). */
+    int n_durable;
+    int freed;
+    /* Error log lines this second (hsrv__log_error's rate limit). */
+    int64_t log_window_ms;
+    int log_lines;
+    uint64_t log_suppressed;
+    /* Requests answered, per route and status class (hh_metrics.c). */
+    uint64_t requests[HROUTE__COUNT][HCLASS__COUNT];
+};
+
+/* Percent-decode s[0..len) into a NUL-terminated arena string; NULL when an
+ * escape is malformed or decodes to NUL. plus_space: '+' is ' ' (queries).
+ * (framing.c) */
+char *hsrv__pct_decode(hreq *q, const char *s, size_t len, int plus_space);
+
+/* A request parks on / comes back from a durable wait (framing.c). The
+ * request must be answered before _end, which may free hs. */
+void hsrv__durable_begin(hsrv *hs);
+void hsrv__durable_end(hsrv *hs);
+
+/* One error log line (warn: 1 for warn level, else info), at most
+ * HSRV_LOG_PER_SEC a second; the lines dropped are counted and reported
+ * once the next second starts (STYLE §7: peer errors are rate-limited).
+ * (reply.c) */
+#define HSRV_LOG_PER_SEC 100
+void hsrv__log_error(hsrv *hs, int warn, const char *fmt, ...) CN_PRINTF(3, 4);
+
+/* Dispatch (router.c) ---------------------------------------------------------- */
+/* Route q (method and segments set) to its handler, or answer 404 / 405. */
+void hsrv__dispatch(hreq *q);
+/* The route's name for metrics labels ("produce", ...). */
+const char *hsrv__route_name(hroute r);
+
+/* Replies (reply.c) -------------------------------------------------------------- */
+/* Send status with body[0..len) of content type ctype; extra: more header
+ * lines, each ending in CRLF, or NULL. Counts the request, finishes the slot
+ * (closing the connection after it unless keep-alive). */
+void hh_reply(hreq *q, int status, const char *ctype, const void *body, size_t len,
+              const char *extra);
+/* Send j (steals the reference) as application/json. */
+void hh_reply_json(hreq *q, int status, json_t *j);
+/* The JSON error {"error_code": code, "message": ...} with status, and one
+ * log line (info for 4xx, warn for 5xx). code: stable snake_case. */
+void hh_error(hreq *q, int status, const char *code, const char *fmt, ...) CN_PRINTF(4, 5);
+/* Same, with more fields in the error object (extra: stolen; may be NULL). */
+void hh_error_obj(hreq *q, int status, const char *code, json_t *extra, const char *fmt, ...)
+    CN_PRINTF(5, 6);
+/* The reason phrase of status ("Not Found"). */
+const char *hh_status_text(int status);
+/* A raw reply (framing errors, before a request exists): status, code and
+ * message as JSON, "Connection: close". */
+void hh_reply_raw_error(net_resp *r, int status, const char *code, const char *msg);
+
+/* Request helpers (reply.c) --------------------------------------------------------- */
+/* Query parameter name: 1 and *out (percent-decoded, arena) when present,
+ * 0 when absent, -1 when its encoding is bad. */
+int hh_query(hreq *q, const char *name, char **out);
+/* Integer query parameter in [lo, hi], def when absent. 0, or -1 after
+ * answering 400 (error code invalid_parameter). */
+int hh_query_i64_or_reply(hreq *q, const char *name, int64_t def, int64_t lo, int64_t hi,
+                          int64_t *out);
+/* Parse the body as a JSON object: the object (caller decrefs), or NULL
+ * after answering 400 (invalid_json / not an object) or 415 (multipart). */
+json_t *hh_body_json_or_reply(hreq *q);
+/* Allocate from the request's arena (zeroed; aborts on exhaustion like xmalloc). */
+void *hh_alloc(hreq *q, size_t n);
+char *hh_strdup(hreq *q, const char *s);
+
+/* Base64 (hh_records.c) ---------------------------------------------------------------- */
+/* Standard alphabet with padding. Decode: 0 and *out (arena) / *out_len, or
+ * -1 when s is not valid base64. */
+int hh_b64_decode(hreq *q, const char *s, size_t len, uint8_t **out, size_t *out_len);
+/* A new JSON string holding the base64 of p[0..len) (never NULL). */
+json_t *hh_b64_json(const void *p, size_t len);
+/* A stored record of partition part as JSON (form at the top of
+ * hh_records.c). */
+json_t *hh_record_json(const batch_record *r, int32_t part);
+
+/* Handlers: one file per family ----------------------------------------------------- */
+void hh_healthz(hreq *q);                  /* hh_health.c */
+void hh_readyz(hreq *q);
+void hh_metrics(hreq *q);                  /* hh_metrics.c */
+void hh_broker(hreq *q);                   /* hh_broker.c */
+void hh_topics_list(hreq *q);              /* hh_topics.c */
+void hh_topic_create(hreq *q);
+void hh_topic_describe(hreq *q);
+void hh_topic_delete(hreq *q);
+void hh_groups_list(hreq *q);              /* hh_groups.c */
+void hh_group_describe(hreq *q);
+void hh_group_delete(hreq *q);
+void hh_produce(hreq *q);                  /* hh_produce.c */
+void hh_read(hreq *q);                     /* hh_read.c */
+void hh_read_init(hsrv *hs);
+void hh_read_fini(hsrv *hs);               /* answers parked reads */
+/* The topic named by path segment i, or NULL after answering 404
+ * unknown_topic (hh_topics.c). */
+topic *hh_topic_or_reply(hreq *q, int i);
+/* Map a core error to an HTTP status and error code for storage and
+ * generic failures (hh_topics.c). */
+int hh_status_from_cn(int rc, const char **code);
+#endif

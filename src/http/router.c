@@ -1,0 +1,95 @@
+/* The route table of the HTTP front end: one row per (method, path pattern),
+ * each naming its handler (STYLE §6: route through one table). A pattern is
+ * a list of segments where "*" matches any one non-empty segment (the
+ * handler reads it from q->seg). A path that matches no pattern gets 404
+ * not_found; one that matches patterns but none with the request's method
+ * gets 405 method_not_allowed with an Allow header listing the methods that
+ * would work. */
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "http/http_int.h"
+
+typedef struct hroute_row {
+    hroute id;
+    const char *name;            /* metrics label */
+    int method;                  /* enum http_method */
+    const char *pattern;         /* "topics/ * /records" without spaces; "" is "/" */
+    void (*handler)(hreq *q);
+} hroute_row;
+
+static const hroute_row routes[] = {
+    {HROUTE_HEALTHZ, "healthz", HTTP_GET, "healthz", hh_healthz},
+    {HROUTE_READYZ, "readyz", HTTP_GET, "readyz", hh_readyz},
+    {HROUTE_METRICS, "metrics", HTTP_GET, "metrics", hh_metrics},
+    {HROUTE_BROKER, "broker", HTTP_GET, "broker", hh_broker},
+    {HROUTE_TOPICS_LIST, "topics_list", HTTP_GET, "topics", hh_topics_list},
+    {HROUTE_TOPIC_CREATE, "topic_create", HTTP_POST, "topics", hh_topic_create},
+    {HROUTE_TOPIC_DESCRIBE, "topic_describe", HTTP_GET, "topics/*", hh_topic_describe},
+    {HROUTE_TOPIC_DELETE, "topic_delete", HTTP_DELETE, "topics/*", hh_topic_delete},
+    {HROUTE_PRODUCE, "produce", HTTP_POST, "topics/*/records", hh_produce},
+    {HROUTE_READ, "read", HTTP_GET, "topics/*/partitions/*/records", hh_read},
+    {HROUTE_GROUPS_LIST, "groups_list", HTTP_GET, "groups", hh_groups_list},
+    {HROUTE_GROUP_DESCRIBE, "group_describe", HTTP_GET, "groups/*", hh_group_describe},
+    {HROUTE_GROUP_DELETE, "group_delete", HTTP_DELETE, "groups/*", hh_group_delete},
+};
+
+const char *hsrv__route_name(hroute r)
+{
+    for (size_t i = 0; i < CN_ARRAY_LEN(routes); i++)
+        if (routes[i].id == r)
+            return routes[i].name;
+    return "other";
+}
+
+static int pattern_match(const char *pat, const hreq *q)
+{
+    int k = 0;
+    const char *p = pat;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (k >= q->n_seg)
+            return 0;
+        const char *s = q->seg[k];
+        if (n == 1 && p[0] == '*') {
+            if (!s[0])
+                return 0;
+        } else if (strlen(s) != n || memcmp(s, p, n) != 0) {
+            return 0;
+        }
+        k++;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return k == q->n_seg;
+}
+
+void hsrv__dispatch(hreq *q)
+{
+    char allow[128] = "";
+    size_t al = 0;
+    for (size_t i = 0; i < CN_ARRAY_LEN(routes); i++) {
+        const hroute_row *r = &routes[i];
+        if (!pattern_match(r->pattern, q))
+            continue;
+        if (r->method == q->method) {
+            q->route = r->id;
+            r->handler(q);
+            return;
+        }
+        const char *m = http_method_str((enum http_method)r->method);
+        if (!strstr(allow, m) && al + strlen(m) + 3 < sizeof(allow))
+            al += (size_t)snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "", m);
+    }
+    if (al) {
+        json_t *extra = json_object();
+        json_object_set_new(extra, "allow", json_string(allow));
+        hh_error_obj(q, 405, "method_not_allowed", extra, "%s is not allowed here (allowed: %s)",
+                     http_method_str((enum http_method)q->method), allow);
+        return;
+    }
+    hh_error(q, 404, "not_found", "no such resource");
+}
