@@ -78,7 +78,7 @@ static void partition_durable_cb(log_partition *lp, int64_t durable, int status,
     fire_waits(&p->waits, durable, status);
 }
 
-static int partition_load_producers(partition *p, const char *dir);
+static int partition_replay(partition *p, int64_t from);
 
 /* A replicated partition's log is durable somewhere: DeleteRecords waits
  * hear it; produce waits hear commits (rg_changed). */
@@ -112,12 +112,14 @@ static void rg_changed(void *arg, rg_group *g)
         fire_waits(&p->waits, 0, -CN_ENOTLEADER);
     }
     if (leader && !p->leading) {
-        char dir[4400];
-        snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, p->t->name, p->id);
+        /* From the whole log, not a producer snapshot: one this node wrote
+         * as an earlier leader may count batches a later leader cut. (Cost:
+         * one pass over the batch headers per leadership won; snapshots at
+         * committed offsets would bound it.) */
         pst_free(p->ps);
         p->ps = pst_new();
-        p->snap_offset = 0;
-        if (partition_load_producers(p, dir) < 0)
+        p->snap_offset = log_start_offset(p->log);
+        if (partition_replay(p, log_start_offset(p->log)) < 0)
             slog_error("%s-%d: producer state not rebuilt on leadership", p->t->name, p->id);
         slog_info("%s-%d: leader for term %lld", p->t->name, p->id, (long long)rg_term(g));
     } else if (!leader && p->leading) {

@@ -427,6 +427,8 @@ static int fwd_dispatch(cluster *c, cl_fwd *f)
     if (ctl == c->self) {
         char msg[256];
         int rc = run_body(c, f->body.buf, f->body.len, msg, sizeof(msg), f->cb, f->arg);
+        if (rc == -CN_ELEADERWAIT || rc == -CN_ENOTCONTROLLER)
+            return 0; /* a new controller's first commit is pending: next tick */
         if (rc != 0)
             f->cb(f->arg, rc, msg[0] ? msg : NULL);
         return 1;
@@ -527,8 +529,8 @@ int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *bo
         cl_fwd *f = *pp;
         if (f->id != req || f->sent_to != from)
             continue;
-        if (status == -CN_ENOTCONTROLLER) {
-            f->sent_to = 0; /* the next controller gets it (tick) */
+        if (status == -CN_ENOTCONTROLLER || status == -CN_ELEADERWAIT) {
+            f->sent_to = 0; /* the next controller (or this one, ready) gets it (tick) */
             return 0;
         }
         char msg[1001];
@@ -555,9 +557,13 @@ int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t 
                               char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
 {
     msg[0] = '\0';
-    if (cluster_controller(c) == c->self)
-        return ctl_create(c, name, n_parts, rf, configs, n_configs, validate_only, msg, msg_len,
-                          cb, arg);
+    if (cluster_controller(c) == c->self) {
+        int rc = ctl_create(c, name, n_parts, rf, configs, n_configs, validate_only, msg,
+                            msg_len, cb, arg);
+        if (rc != -CN_ELEADERWAIT)
+            return rc;
+        msg[0] = '\0'; /* a new controller: queued below until its barrier commits */
+    }
     wbuf w;
     fwd_header(&w, 1, validate_only);
     bin_put_str(&w, name);
@@ -576,7 +582,8 @@ int cluster_meta_delete_topic(cluster *c, topic *t, cluster_op_cb cb, void *arg)
     char msg[256];
     if (cluster_controller(c) == c->self) {
         int rc = ctl_delete(c, cn_str_c(t->name), t->id, msg, sizeof(msg), cb, arg);
-        return rc;
+        if (rc != -CN_ELEADERWAIT)
+            return rc;
     }
     wbuf w;
     fwd_header(&w, 2, 0);
