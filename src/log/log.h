@@ -299,4 +299,21 @@ int log_syncer_fd(const log_syncer *s);   /* eventfd to poll for readability */
  * Returns 0 or -CN_EIO (dup failed; done does not run). */
 int log_syncer_fdatasync(log_syncer *s, int fd, void (*done)(void *arg, int status), void *arg);
 void log_syncer_drain(log_syncer *s);     /* loop thread: run completions */
+
+/* Manual syncer, for simulations (tests/sim): no threads; jobs (partition
+ * syncs and log_syncer_fdatasync files) queue in submit order and run only
+ * when the caller says, so sync completions happen at virtual times and in
+ * any order across partitions and files. log_syncer_run(s, i) runs the
+ * i-th queued job (0: the oldest; the fdatasyncs happen then, covering
+ * what the files hold at that moment) and posts its completion, which
+ * log_syncer_drain delivers as usual. log_syncer_discard throws every
+ * queued job away unrun, as a crash would (fds closed, completion with
+ * -CN_EIO, then drained): call it after every partition and file user of
+ * s is closed (their memory is freed there). log_syncer_free runs what is
+ * still queued first. Returns 0, -CN_EIO/-CN_ENOMEM; run: 0 or -CN_EINVAL
+ * (not manual, i out of range). */
+int log_syncer_new_manual(log_syncer **out);
+size_t log_syncer_pending(const log_syncer *s);
+int log_syncer_run(log_syncer *s, size_t i);
+void log_syncer_discard(log_syncer *s);
 #endif

@@ -147,7 +147,15 @@ static int rebuild(log_partition *p, log_segment *seg, log_win *w, int64_t file_
     int rc = scan(p, seg, w, 0, seg->base, file_size, 1, 0, &sc);
     if (rc < 0)
         return rc;
-    if (sc.end_pos < file_size &&
+    /* A Raft log never keeps a damaged batch in place: it would stay an
+     * entry whose bytes are wrong on this replica (sent to followers as its
+     * leader, or counted as matching). It is cut there like a torn tail
+     * (and the segments after it dropped): what follows was not durable (a
+     * power loss garbling an unsynced old segment's tail while the next
+     * segment's pages survived), or, if it was, the leader sends it again.
+     * Found by tests/sim/sim_repl --seed 504 --steps 20000 --nodes 5
+     * --groups 4. */
+    if (sc.end_pos < file_size && !p->raft &&
         damaged_in_place(w, sc.end_pos, sc.next_offset, file_size, next_base)) {
         log__index_reset(seg);
         rc = scan(p, seg, w, 0, seg->base, file_size, 1, 1, &sc);
@@ -411,6 +419,13 @@ int log__recover(log_partition *p)
         if (!last && next < bases[i + 1]) {
             drop_after_gap(p, seg, next, bases, i + 1, n);
             n = i + 1;
+            /* It is the tail now: its index files must be open for
+             * appending, as a tail's are (indexes loaded as they were
+             * left none open). */
+            if ((seg->idx_fd < 0 || seg->tidx_fd < 0) && log__index_write_all(p, seg) < 0) {
+                rc = -CN_EIO;
+                goto fail;
+            }
         }
         log__seg_push(p, seg);
         seg = NULL;

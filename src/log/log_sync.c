@@ -48,6 +48,7 @@ struct log_syncer {
     log_sync_job *done, *done_tail;    /* run, waiting for log_syncer_drain */
     int efd;                           /* eventfd the worker bumps per job */
     int stop;                          /* worker exits once todo is empty */
+    int manual;                        /* no threads: jobs run by log_syncer_run */
 };
 
 /* Run one job's syncs and close its fds. Returns 0 or -CN_EIO. */
@@ -147,6 +148,8 @@ void log_syncer_free(log_syncer *s)
 {
     if (!s)
         return;
+    while (s->manual && s->todo)
+        log_syncer_run(s, 0);
     stop_workers(s);
     log_syncer_drain(s); /* queued jobs ran: deliver them, free dead partitions */
     pthread_cond_destroy(&s->cv);
@@ -154,6 +157,88 @@ void log_syncer_free(log_syncer *s)
     close(s->efd);
     free(s->threads);
     free(s);
+}
+
+/* Manual syncer (simulations) -------------------------------------------------------
+ *
+ * No threads: submitted jobs wait on the todo list until the caller runs
+ * one (any of them, so completions can be reordered across partitions and
+ * files) or throws them all away as a crash would. The eventfd is bumped as
+ * the threads do, so log_syncer_drain works unchanged. */
+
+int log_syncer_new_manual(log_syncer **out)
+{
+    *out = NULL;
+    log_syncer *s = xcalloc(1, sizeof(*s));
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) {
+        free(s);
+        return -CN_EIO;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->manual = 1;
+    *out = s;
+    return 0;
+}
+
+size_t log_syncer_pending(const log_syncer *s)
+{
+    size_t n = 0;
+    for (const log_sync_job *j = s->todo; j; j = j->next)
+        n++;
+    return n;
+}
+
+/* Unlink the i-th queued job (caller checked i < pending). */
+static log_sync_job *todo_take(log_syncer *s, size_t i)
+{
+    log_sync_job **pp = &s->todo, *prev = NULL;
+    for (; i > 0; i--) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    log_sync_job *job = *pp;
+    *pp = job->next;
+    if (s->todo_tail == job)
+        s->todo_tail = prev;
+    job->next = NULL;
+    return job;
+}
+
+static void done_push(log_syncer *s, log_sync_job *job)
+{
+    if (s->done_tail)
+        s->done_tail->next = job;
+    else
+        s->done = job;
+    s->done_tail = job;
+    uint64_t one = 1;
+    while (write(s->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+int log_syncer_run(log_syncer *s, size_t i)
+{
+    if (!s->manual || i >= log_syncer_pending(s))
+        return -CN_EINVAL;
+    log_sync_job *job = todo_take(s, i);
+    job->status = job_run(job);
+    done_push(s, job);
+    return 0;
+}
+
+void log_syncer_discard(log_syncer *s)
+{
+    while (s->manual && s->todo) {
+        log_sync_job *job = todo_take(s, 0);
+        for (size_t k = 0; k < job->n_fds; k++)
+            close(job->fds[k]);
+        job->n_fds = job->n_data = 0;
+        job->status = -CN_EIO;
+        done_push(s, job);
+    }
+    log_syncer_drain(s);
 }
 
 int log_syncer_fd(const log_syncer *s)

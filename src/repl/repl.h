@@ -116,6 +116,8 @@ void rg_node_flush(rg_node *n, int64_t now);
 int rg_is_leader(const rg_group *g);
 uint64_t rg_leader_id(const rg_group *g);   /* 0: unknown */
 int64_t rg_term(const rg_group *g);
+/* The highest commit index libraft reported since the group opened: it
+ * never goes back while the group is open (libraft's own may; rg_group.c). */
 int64_t rg_commit_index(const rg_group *g);
 /* The log offset the commit index covers (the end of the last committed
  * batch): what consumers may read up to (the high watermark). */
@@ -126,5 +128,44 @@ int rg_voters(const rg_group *g);           /* voters in the configuration */
 /* Stopped after a storage failure, a bad message from the leader or a
  * conflict with a committed entry: the group does nothing more. */
 int rg_failed(const rg_group *g);
+
+/* Administration (rg_admin.c) ---------------------------------------------------
+ * Leader only: -CN_ENOTLEADER elsewhere and while a transfer runs; -CN_EIO
+ * once the group failed. A refusal changes nothing. */
+
+/* Hand leadership to voter `to` (0: a caught-up voter libraft picks).
+ * libraft sends it TimeoutNow once its log matches ours; meanwhile (until
+ * it leads, or an election timeout passes) this leader refuses submits
+ * (-CN_ENOTLEADER). Returns 0, -CN_EINVAL (not another voter, or none). */
+int rg_transfer(rg_group *g, uint64_t to, int64_t now);
+uint64_t rg_transferee(const rg_group *g);   /* 0: no transfer running */
+
+/* Roles in the configuration libraft uses (the latest, committed or not). */
+#define RG_ROLE_NONE 0      /* not in the configuration */
+#define RG_ROLE_SPARE 1     /* no log, no vote */
+#define RG_ROLE_STANDBY 2   /* replicates the log, no vote */
+#define RG_ROLE_VOTER 3
+int rg_role(const rg_group *g, uint64_t id);
+/* Submit a configuration entry that adds node id with role, changes its
+ * role, or removes it (RG_ROLE_NONE); the other servers keep theirs. One
+ * change at a time: -CN_EAGAIN while an earlier one is uncommitted or the
+ * log waits for a truncation sync. -CN_EINVAL: id is this node (transfer
+ * first), already has role, or no voter would remain. On 0 *out_index is
+ * the entry's index: the change is committed once rg_commit_index() >= it
+ * (libraft uses the new configuration from now on). A node added to a
+ * group opens it with rg_group_open over an empty log and the same initial
+ * voters, so its entry 1 is everyone's. */
+int rg_set_role(rg_group *g, uint64_t id, int role, int64_t now, int64_t *out_index);
+/* Catch up a standby or spare before promoting it: libraft replicates to
+ * it in rounds; RG_CATCH_UP_FINISHED when a round took less than an
+ * election timeout (then rg_set_role(.., RG_ROLE_VOTER)). A round ends
+ * when the server's match index moves, so one already up to date finishes
+ * with the next entry (submit one). */
+#define RG_CATCH_UP_NONE 0
+#define RG_CATCH_UP_RUNNING 1
+#define RG_CATCH_UP_ABORTED 2
+#define RG_CATCH_UP_FINISHED 3
+int rg_catch_up(rg_group *g, uint64_t id, int64_t now);
+int rg_catch_up_status(const rg_group *g, uint64_t id);
 
 #endif

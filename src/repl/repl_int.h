@@ -68,6 +68,8 @@ struct rg_group {
     size_t n_changes, cap_changes;
     uint64_t last_leader;
     int64_t last_term, last_commit;
+    int64_t commit_max;             /* highest commit index libraft reported
+                                     * (rg_commit_index: it never goes back) */
     int last_state;
     int failed;                     /* storage or protocol failure: stopped */
 };
@@ -118,5 +120,10 @@ void rg__group_release_held(rg_group *g);
 void rg__group_timeout(rg_group *g, int64_t now);
 int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now);
 void rg__group_free(rg_group *g);
+/* Step a request event (rg_admin.c): 0, or libraft's refusal code
+ * (RAFT_NOTLEADER, RAFT_BADID, RAFT_CANTCHANGE...) when it changed nothing;
+ * other failures stop the group as any step does. own: entries it appends
+ * are this node's (RAFT_SUBMIT). */
+int rg__group_request(rg_group *g, struct raft_event *ev, int own);
 
 #endif

@@ -293,6 +293,27 @@ static void send_messages(rg_group *g, const struct raft_update *up)
 
 /* Apply and step ----------------------------------------------------------------------- */
 
+/* libraft 0.22.1's convertToLeader submits a no-op barrier of its own when
+ * the new leader has entries not yet persisted (last_stored < last index):
+ * an entry kept inside struct raft whose buf.base is raft_malloc(8), handed
+ * over in this step's entries and never freed by libraft. It is written
+ * (barriers carry no bytes) or queued as a copy by now: free it. This was
+ * the 8-byte block LeakSanitizer saw in a candidate's step on a
+ * RequestVoteResult (found with the simulation's ASan build; the path read
+ * from libraft's machine code, docs/cluster-plan.md open questions). */
+static void free_libraft_barrier(rg_group *g, const struct raft_update *up)
+{
+    const char *lo = (const char *)&g->raft, *hi = lo + sizeof(g->raft);
+    for (unsigned i = 0; i < up->entries.n; i++) {
+        struct raft_entry *e = &up->entries.batch[i];
+        if ((const char *)e >= lo && (const char *)e < hi && e->type == RAFT_BARRIER &&
+            e->buf.base) {
+            raft_free(e->buf.base);
+            e->buf.base = NULL;
+        }
+    }
+}
+
 static void apply(rg_group *g, const struct raft_update *up)
 {
     rg_node *n = g->node;
@@ -305,8 +326,10 @@ static void apply(rg_group *g, const struct raft_update *up)
         }
         g->hold_gen = n->votes_gen;
     }
-    if (up->flags & RAFT_UPDATE_ENTRIES)
+    if (up->flags & RAFT_UPDATE_ENTRIES) {
         apply_entries(g, up);
+        free_libraft_barrier(g, up);
+    }
     if (g->failed)
         return;
     if (up->flags & RAFT_UPDATE_SNAPSHOT) {
@@ -373,7 +396,7 @@ static void notify(rg_group *g)
     const char *laddr = NULL;
     raft_leader(r, &lid, &laddr);
     int state = raft_state(r);
-    int64_t term = (int64_t)raft_current_term(r), commit = (int64_t)raft_commit_index(r);
+    int64_t term = (int64_t)raft_current_term(r), commit = rg_commit_index(g);
     if (lid == g->last_leader && state == g->last_state && term == g->last_term &&
         commit == g->last_commit)
         return;
@@ -387,12 +410,23 @@ static void notify(rg_group *g)
         n->cb.changed(n->cb.arg, g);
 }
 
-static void step(rg_group *g, struct raft_event *ev)
+/* Refusals of a request (RAFT_SUBMIT, RAFT_TRANSFER): libraft changed
+ * nothing, the group goes on. */
+static int refusal(int rc)
+{
+    return rc == RAFT_NOTLEADER || rc == RAFT_NOTFOUND || rc == RAFT_BADID ||
+           rc == RAFT_CANTCHANGE || rc == RAFT_MALFORMED || rc == RAFT_NOSPACE;
+}
+
+/* One event: 0, or (soft only) libraft's refusal code. */
+static int step_rc(rg_group *g, struct raft_event *ev, int soft)
 {
     if (g->failed)
-        return;
+        return 0;
     struct raft_update up = {0};
     int rc = raft_step(&g->raft, ev, &up);
+    if (rc != 0 && soft && refusal(rc))
+        return rc;
     if (rc != 0) {
         /* RAFT_SHUTDOWN: a committed entry conflicts (a replica lost data
          * it acknowledged); others: out of memory. Either way this
@@ -401,9 +435,15 @@ static void step(rg_group *g, struct raft_event *ev)
                    (unsigned long long)g->id, (int)ev->type, raft_strerror(rc),
                    raft_errmsg(&g->raft));
         g->failed = 1;
-        return;
+        return 0;
     }
     apply(g, &up);
+    /* libraft 0.22.1 may lower a follower's commit index: an AppendEntries
+     * whose prev_log_index + n_entries is below it, with a higher
+     * leader_commit, sets it to that lower index (replicationAppend; seen
+     * by the simulation, docs/cluster-plan.md open questions). What was
+     * committed stays committed: keep the highest. */
+    g->commit_max = CN_MAX(g->commit_max, (int64_t)raft_commit_index(&g->raft));
     if (up.flags & RAFT_UPDATE_COMMIT_INDEX)
         apply_configurations(g);
     if (g->want_barrier && raft_state(&g->raft) == RAFT_LEADER && !g->failed) {
@@ -411,6 +451,20 @@ static void step(rg_group *g, struct raft_event *ev)
         submit_barrier(g);
     }
     notify(g);
+    return 0;
+}
+
+static void step(rg_group *g, struct raft_event *ev)
+{
+    step_rc(g, ev, 0);
+}
+
+int rg__group_request(rg_group *g, struct raft_event *ev, int own)
+{
+    g->submitting = own;
+    int rc = step_rc(g, ev, 1);
+    g->submitting = 0;
+    return rc;
 }
 
 /* Tell libraft what a completed sync made durable. */
@@ -645,6 +699,110 @@ void rg__group_timeout(rg_group *g, int64_t now)
     step(g, &ev);
 }
 
+/* libraft 0.22.1 (progressMaybeDecrement, probe state) takes a rejection
+ * that arrives after a later success from the same follower (messages
+ * reordered or duplicated) as current and sets that follower's next index
+ * to last_log_index + 1, below its match index; from then on the leader
+ * sends it only empty AppendEntries (the in-flight count underflows) and
+ * ignores its answers: the follower never catches up (found by the
+ * simulation; docs/cluster-plan.md, open questions). A rejection at or
+ * below the match index is stale (the follower acknowledged a matching
+ * entry there): dropped. A rejection above it never moves next below the
+ * match index + 1 (the follower holds the matched entries). Returns 1 to
+ * drop the message. */
+static int stale_rejection(rg_group *g, uint64_t from, struct raft_append_entries_result *a)
+{
+    struct raft *r = &g->raft;
+    raft_index match = 0;
+    if (a->rejected == 0 || g->failed || raft_state(r) != RAFT_LEADER ||
+        a->term != raft_current_term(r) || raft_match_index(r, from, &match) != 0)
+        return 0;
+    if (a->rejected <= match)
+        return 1;
+    if (a->last_log_index < match)
+        a->last_log_index = match;
+    return 0;
+}
+
+/* libraft 0.22.1 (replicationAppend) records a received configuration
+ * entry as its uncommitted configuration at the index of the first new
+ * entry of the AppendEntries, not at its own: when the entry is not the
+ * first new one, the RAFT_CONFIGURATION of its commit never matches, the
+ * uncommitted index stays set, and that node can make no membership change
+ * as leader again (RAFT_CANTCHANGE; found by the simulation, seed 20 of 5
+ * nodes; docs/cluster-plan.md open questions). So an AppendEntries is
+ * stepped in parts that each start at a configuration entry: a new
+ * configuration entry is then always the first new one of its part. */
+/* Step one AppendEntries (or part of one). libraft owns entries[0].batch
+ * as a raft_malloc'd block: it frees it itself when it answers at once (a
+ * rejection, nothing new), and hands the entries back in the update when
+ * they must be persisted, then the block is ours to free once they are
+ * written (apply_entries marks that). So the entries are copied out of the
+ * receive buffer into one block. */
+static int step_append(rg_group *g, struct raft_event *ev)
+{
+    struct raft_append_entries *a = &ev->receive.message->append_entries;
+    void *block = NULL;
+    if (a->n_entries > 0) {
+        size_t total = 0;
+        for (unsigned i = 0; i < a->n_entries; i++)
+            total += a->entries[i].buf.len;
+        block = raft_malloc(total ? total : 1);
+        if (!block)
+            return -CN_ENOMEM;
+        size_t at = 0;
+        for (unsigned i = 0; i < a->n_entries; i++) {
+            struct raft_entry *e = &a->entries[i];
+            if (e->buf.len)
+                memcpy((char *)block + at, e->buf.base, e->buf.len);
+            e->buf.base = (char *)block + at;
+            e->batch = block;
+            at += e->buf.len;
+        }
+    }
+    g->rx_block = block;
+    g->rx_block_taken = 0;
+    step(g, ev);
+    if (block && g->rx_block_taken)
+        raft_free(block);
+    g->rx_block = NULL;
+    return 0;
+}
+
+/* libraft 0.22.1 (replicationAppend) records a received configuration
+ * entry as its uncommitted configuration at the index of the first new
+ * entry of the AppendEntries, not at its own: when the entry is not the
+ * first new one, the RAFT_CONFIGURATION of its commit never matches, the
+ * uncommitted index stays set, and that node can make no membership change
+ * as leader again (RAFT_CANTCHANGE; found by the simulation, seed 20 of 5
+ * nodes; docs/cluster-plan.md open questions). So an AppendEntries is
+ * stepped in parts that each start at a configuration entry (each part
+ * with its own block): a new configuration entry is then always the first
+ * new one of its part. */
+static int receive_split(rg_group *g, struct raft_message *m, struct raft_event *ev)
+{
+    struct raft_append_entries *a = &m->append_entries;
+    struct raft_entry *all = a->entries;
+    unsigned n = a->n_entries, start = 0;
+    raft_index prev = a->prev_log_index;
+    raft_term prev_term = a->prev_log_term;
+    if (n == 0)
+        return step_append(g, ev);
+    for (unsigned i = 1; i <= n && !g->failed; i++) {
+        if (i < n && all[i].type != RAFT_CHANGE)
+            continue;
+        a->prev_log_index = prev + start;
+        a->prev_log_term = start ? all[start - 1].term : prev_term;
+        a->entries = all + start;
+        a->n_entries = i - start;
+        int rc = step_append(g, ev);
+        if (rc < 0)
+            return rc;
+        start = i;
+    }
+    return 0;
+}
+
 int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now)
 {
     rg_node *n = g->node;
@@ -656,6 +814,8 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
     snprintf(addr, sizeof(addr), "%llu", (unsigned long long)from);
     m.server_id = from;
     m.server_address = addr;
+    if (m.type == RAFT_APPEND_ENTRIES_RESULT && stale_rejection(g, from, &m.append_entries_result))
+        return 0;
     struct raft_event ev = {.time = (raft_time)now, .type = RAFT_RECEIVE};
     ev.receive.message = &m;
     if (g->failed) {
@@ -663,36 +823,9 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
             raft_configuration_close(&m.install_snapshot.conf);
         return 0;
     }
-    /* AppendEntries: libraft owns entries[0].batch as a raft_malloc'd
-     * block: it frees it itself when it answers at once (a rejection,
-     * nothing new), and hands the entries back in the update when they must
-     * be persisted, then the block is ours to free once they are written
-     * (apply_entries marks that). So the entries are copied out of the
-     * receive buffer into one block. */
-    void *block = NULL;
-    if (m.type == RAFT_APPEND_ENTRIES && m.append_entries.n_entries > 0) {
-        size_t total = 0;
-        for (unsigned i = 0; i < m.append_entries.n_entries; i++)
-            total += m.append_entries.entries[i].buf.len;
-        block = raft_malloc(total ? total : 1);
-        if (!block)
-            return -CN_ENOMEM;
-        size_t at = 0;
-        for (unsigned i = 0; i < m.append_entries.n_entries; i++) {
-            struct raft_entry *e = &m.append_entries.entries[i];
-            if (e->buf.len)
-                memcpy((char *)block + at, e->buf.base, e->buf.len);
-            e->buf.base = (char *)block + at;
-            e->batch = block;
-            at += e->buf.len;
-        }
-    }
-    g->rx_block = block;
-    g->rx_block_taken = 0;
+    if (m.type == RAFT_APPEND_ENTRIES)
+        return receive_split(g, &m, &ev);
     step(g, &ev);
-    if (block && g->rx_block_taken)
-        raft_free(block);
-    g->rx_block = NULL;
     return 0;
 }
 
@@ -712,7 +845,9 @@ int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out
 {
     if (g->failed)
         return -CN_EIO;
-    if (raft_state(&g->raft) != RAFT_LEADER)
+    /* A leader handing over (rg_transfer) takes no entries: libraft
+     * refuses them with RAFT_NOTLEADER. */
+    if (raft_state(&g->raft) != RAFT_LEADER || raft_transferee(&g->raft) != 0)
         return -CN_ENOTLEADER;
     if (g->n_pend || log_raft_busy(g->p))
         return -CN_EAGAIN;
@@ -725,10 +860,14 @@ int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out
     int64_t before = log_last(g);
     g->sub_offset = -1;
     g->submitting = 1;
-    step(g, &ev);
+    int rc = step_rc(g, &ev, 1);
     g->submitting = 0;
     if (g->failed)
         return -CN_EIO;
+    if (rc == RAFT_NOTLEADER)
+        return -CN_ENOTLEADER;
+    if (rc != 0)
+        return -CN_EINVAL;
     if (log_last(g) != before + 1 || g->sub_offset < 0)
         return -CN_EIO;
     *out_offset = g->sub_offset;
@@ -750,7 +889,10 @@ uint64_t rg_leader_id(const rg_group *g)
 }
 
 int64_t rg_term(const rg_group *g) { return (int64_t)raft_current_term(&g->raft); }
-int64_t rg_commit_index(const rg_group *g) { return (int64_t)raft_commit_index(&g->raft); }
+int64_t rg_commit_index(const rg_group *g)
+{
+    return CN_MAX(g->commit_max, (int64_t)raft_commit_index(&g->raft));
+}
 uint64_t rg_group_id(const rg_group *g) { return g->id; }
 log_partition *rg_partition(const rg_group *g) { return g->p; }
 int rg_failed(const rg_group *g) { return g->failed; }

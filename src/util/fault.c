@@ -37,6 +37,7 @@ static char *dir;
 static int mode = 1;
 static uint64_t rng;
 static int64_t crash_ms = -1;
+static int quiet;                  /* fault_cut_dir: no line per file */
 
 static uint64_t rnd(void)
 {
@@ -187,7 +188,8 @@ static int cut(const char *path, const struct stat *st, int type, struct FTW *ft
         p += (int64_t)n;
     }
     close(fd);
-    fprintf(stderr, "fault: %s written=%lld synced=%lld -> length %lld (garbage from %lld)\n",
+    if (!quiet)
+        fprintf(stderr, "fault: %s written=%lld synced=%lld -> length %lld (garbage from %lld)\n",
             path, (long long)e->written, (long long)e->synced, (long long)len,
             (long long)junk_from);
     return 0;
@@ -226,6 +228,22 @@ static void *crash_main(void *arg)
     }
     nftw(dir, cut, 32, FTW_PHYS);
     _exit(137);
+}
+
+int fault_cut_dir(const char *path, int cut_mode, uint64_t seed)
+{
+    pthread_mutex_lock(&mu);
+    int old_mode = mode;
+    uint64_t old_rng = rng;
+    mode = cut_mode;
+    rng = seed * 0x9E3779B97F4A7C15ull | 1;
+    quiet = 1;
+    int rc = nftw(path, cut, 32, FTW_PHYS);
+    quiet = 0;
+    mode = old_mode;
+    rng = old_rng;
+    pthread_mutex_unlock(&mu);
+    return rc == 0 ? 0 : -CN_EIO;
 }
 
 static uint64_t env_u64(const char *name, uint64_t dflt)

@@ -26,6 +26,11 @@ ssize_t fault_write(int fd, const void *buf, size_t len);
 int fault_ftruncate(int fd, int64_t len);
 int fault_fsync(int fd);
 int fault_fdatasync(int fd);
+/* Simulations (tests/sim): cut every file under path now, as a power loss
+ * would (cut_mode 1 or 2 as above; seed drives mode 2's lengths and
+ * garbage), without exiting or printing a line per file. The caller has
+ * closed its fds of those files. Returns 0 or -CN_EIO (walk failed). */
+int fault_cut_dir(const char *path, int cut_mode, uint64_t seed);
 #else
 static inline void fault_init(const char *data_dir) { (void)data_dir; }
 static inline ssize_t fault_pwrite(int fd, const void *buf, size_t len, int64_t pos)

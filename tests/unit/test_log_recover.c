@@ -257,6 +257,34 @@ static void test_gap_after_old_segment(void **state)
     tmpdir_remove(dir);
 }
 
+/* The same gap, where the old segment's indexes were kept as they were
+ * (its lost batch was not indexed): it became the tail with no index file
+ * open for appending, and the first append that added an index entry
+ * failed the partition (EBADF; found by tests/sim/sim_repl --seed 5
+ * --steps 10000, a replica then stopped). */
+static void test_gap_tail_takes_appends(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    build(dir);
+    char path[512];
+    seg_file(dir, 0, ".log", path, sizeof(path));
+    assert_int_equal(truncate(path, 750), 0);
+    log_options o = opts();
+    o.segment_bytes = 4000; /* segment 0 takes the appends (and index entries) */
+    log_partition *p = NULL;
+    assert_int_equal(log_partition_open(dir, &o, NULL, &p), 0);
+    assert_int_equal(log_end_offset(p), 15);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(append_one(p, 150, 3, 300 + i, 0), 15 + 3 * i);
+    assert_false(log_failed(p));
+    assert_int_equal(p->n_segs, 1);
+    assert_int_equal(log_partition_sync_now(p), 0);
+    log_partition_close(p);
+    reopen_check(dir, 39, 150 * 13);
+    tmpdir_remove(dir);
+}
+
 /* A byte flipped inside an old batch: recovery keeps the segment (later
  * batches are good data) and log_read_verified never serves the batch. */
 static void test_flip_in_old_segment_not_served(void **state)
@@ -348,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_half_written_new_segment),
         cmocka_unit_test(test_preallocated_segments_recover),
         cmocka_unit_test(test_gap_after_old_segment),
+        cmocka_unit_test(test_gap_tail_takes_appends),
         cmocka_unit_test(test_flip_in_old_segment_not_served),
         cmocka_unit_test(test_start_file_past_end),
     };

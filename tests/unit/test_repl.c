@@ -603,15 +603,242 @@ static void test_three_nodes(void **state)
     sim_free(&s);
 }
 
-/* LeakSanitizer (asan-unit): libraft 0.22.1 loses one 8-byte block in a
- * candidate's step on a RequestVoteResult in the whole-cluster restart
- * phase (seen once per run; stack ends in raft_step, no frame of ours
- * allocates it; docs/cluster-plan.md, open questions). Only this binary
- * ignores leaks inside libraft. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
+/* Regressions found by the simulation (tests/sim/sim_repl.c) ----------------------- */
+
+static void send_to(sim *s, int from, int to, const struct raft_message *m)
 {
-    return "leak:libraft.so\n";
+    wbuf w;
+    wbuf_init(&w);
+    assert_int_equal(rg_msg_encode(&w, m, src3, NULL), 0);
+    uint8_t *b = malloc(w.len); /* as a transport's buffer: the caller frees it */
+    memcpy(b, w.buf, w.len);
+    assert_int_equal(rg_receive(s->node[to], (uint64_t)from + 1, GID, b, w.len, s->now), 0);
+    free(b);
+    wbuf_fini(&w);
+}
+
+/* libraft frees a received AppendEntries' entry batch when it answers at
+ * once (here: every entry already held); the batch must not be the
+ * caller's message buffer. Delivering every AppendEntries twice crashed
+ * (double free) before the entries got a block of their own. */
+static void test_duplicate_append_entries(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    for (int k = 0; k < 4; k++) {
+        submit(&s, l, (uint8_t)k);
+        s.now += 5;
+        for (int i = 0; i < 3; i++)
+            rg_node_flush(s.node[i], s.now);
+        /* Deliver the queue twice: the second copy of each AppendEntries
+         * finds its entries held. */
+        for (int rep = 0; rep < 2; rep++)
+            for (size_t q = 0; q < s.nq; q++)
+                assert_int_equal(rg_receive(s.node[s.q[q].to - 1], s.q[q].from, GID, s.q[q].b,
+                                            s.q[q].len, s.now),
+                                 0);
+        for (size_t q = 0; q < s.nq; q++)
+            free(s.q[q].b);
+        s.nq = 0;
+        run(&s, 50);
+    }
+    run(&s, 300);
+    for (int i = 0; i < 3; i++)
+        assert_false(rg_failed(s.g[i]));
+    assert_replicas_equal(&s, 8);
+    sim_free(&s);
+}
+
+/* A stale rejection (sent before a later success from the same follower,
+ * delivered after it) can make libraft set the follower's next index below
+ * its match index; in sim_repl --seed 7 (before the fix) the leader then
+ * never sent that follower entries again. Whether the stall follows
+ * depends on libraft's timing, which this test does not pin down: it
+ * checks that replication to the follower goes on after such rejections. */
+static void test_stale_rejection(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int64_t idx = 0;
+    for (int k = 0; k < 6; k++)
+        idx = submit(&s, l, (uint8_t)k);
+    run(&s, 300);
+    int f = (l + 1) % 3;
+    assert_true(rg_commit_index(s.g[f]) >= idx);
+    struct raft_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES_RESULT;
+    m.append_entries_result.version = 1;
+    m.append_entries_result.term = (raft_term)rg_term(s.g[l]);
+    /* A rejection above the match index: the leader probes... */
+    m.append_entries_result.rejected = (raft_index)idx + 1;
+    m.append_entries_result.last_log_index = (raft_index)idx - 3;
+    send_to(&s, f, l, &m);
+    /* ...then a stale one at the match index, from before the success. */
+    m.append_entries_result.rejected = (raft_index)idx;
+    m.append_entries_result.last_log_index = (raft_index)idx - 2;
+    send_to(&s, f, l, &m);
+    for (int k = 0; k < 6; k++)
+        idx = submit(&s, l, (uint8_t)(20 + k));
+    run(&s, 2000);
+    assert_true(rg_commit_index(s.g[f]) >= idx);
+    assert_int_equal(log_end_offset(s.part[f]), log_end_offset(s.part[l]));
+    sim_free(&s);
+}
+
+/* libraft lowered a follower's commit index on an AppendEntries whose
+ * prev_log_index + n_entries is below it; rg_commit_index never goes
+ * back. */
+static void test_commit_index_monotonic(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int64_t idx = 0;
+    for (int k = 0; k < 6; k++)
+        idx = submit(&s, l, (uint8_t)k);
+    run(&s, 300);
+    int f = (l + 1) % 3;
+    int64_t c = rg_commit_index(s.g[f]);
+    assert_true(c >= idx);
+    struct raft_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_APPEND_ENTRIES;
+    m.append_entries.term = (raft_term)rg_term(s.g[l]);
+    m.append_entries.prev_log_index = (raft_index)c - 3;
+    m.append_entries.prev_log_term = (raft_term)rg_term(s.g[l]);
+    m.append_entries.leader_commit = (raft_index)c + 10;
+    send_to(&s, l, f, &m);
+    assert_int_equal(rg_commit_index(s.g[f]), c);
+    int64_t hw = rg_commit_offset(s.g[f]);
+    run(&s, 300);
+    assert_true(rg_commit_offset(s.g[f]) >= hw);
+    sim_free(&s);
+}
+
+/* rg_transfer: while a transfer runs the leader refuses submits (libraft
+ * answers RAFT_NOTLEADER, which stopped the group before); the target
+ * becomes leader. */
+static void test_transfer(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    submit(&s, l, 1);
+    run(&s, 300);
+    int t = (l + 1) % 3;
+    assert_int_equal(rg_transfer(s.g[l], (uint64_t)l + 1, s.now), -CN_EINVAL); /* itself */
+    assert_int_equal(rg_transfer(s.g[t], (uint64_t)l + 1, s.now), -CN_ENOTLEADER);
+    assert_int_equal(rg_transfer(s.g[l], (uint64_t)t + 1, s.now), 0);
+    uint8_t b[200];
+    make_batch(b, 150, 1, 100, 7);
+    int64_t off, ix;
+    int rc = rg_submit(s.g[l], b, 150, s.now, &off, &ix);
+    assert_true(rc == -CN_ENOTLEADER);
+    assert_false(rg_failed(s.g[l]));
+    run(&s, 500);
+    assert_true(rg_is_leader(s.g[t]));
+    assert_int_equal(rg_leader_id(s.g[l]), t + 1);
+    for (int i = 0; i < 3; i++)
+        assert_false(rg_failed(s.g[i]));
+    sim_free(&s);
+}
+
+/* rg_set_role / rg_catch_up: a voter removed, added back as a standby,
+ * caught up and promoted; refusals change nothing. */
+static void test_membership(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int f = (l + 1) % 3, o = (l + 2) % 3;
+    uint64_t fid = (uint64_t)f + 1;
+    for (int k = 0; k < 4; k++)
+        submit(&s, l, (uint8_t)k);
+    run(&s, 300);
+    int64_t ix = 0;
+    assert_int_equal(rg_set_role(s.g[f], fid, RG_ROLE_NONE, s.now, &ix), -CN_ENOTLEADER);
+    assert_int_equal(rg_set_role(s.g[l], (uint64_t)l + 1, RG_ROLE_NONE, s.now, &ix), -CN_EINVAL);
+    assert_int_equal(rg_set_role(s.g[l], fid, RG_ROLE_VOTER, s.now, &ix), -CN_EINVAL);
+    assert_int_equal(rg_set_role(s.g[l], fid, RG_ROLE_NONE, s.now, &ix), 0);
+    assert_true(ix > 0);
+    assert_int_equal(rg_role(s.g[l], fid), RG_ROLE_NONE);
+    assert_int_equal(rg_voters(s.g[l]), 2);
+    /* One change at a time. */
+    int64_t ix2 = 0;
+    assert_int_equal(rg_set_role(s.g[l], fid, RG_ROLE_STANDBY, s.now, &ix2), -CN_EAGAIN);
+    run(&s, 300);
+    assert_true(rg_commit_index(s.g[l]) >= ix);
+    assert_int_equal(rg_voters(s.g[o]), 2);
+    submit(&s, l, 10); /* commits with two voters */
+    run(&s, 300);
+    assert_int_equal(rg_set_role(s.g[l], fid, RG_ROLE_STANDBY, s.now, &ix), 0);
+    run(&s, 300);
+    assert_int_equal(rg_role(s.g[l], fid), RG_ROLE_STANDBY);
+    assert_int_equal(rg_catch_up(s.g[l], fid, s.now), 0);
+    /* libraft counts a catch-up round when the server's match index moves:
+     * an up-to-date standby finishes with the next entry. */
+    submit(&s, l, 11);
+    for (int k = 0; k < 100 && rg_catch_up_status(s.g[l], fid) == RG_CATCH_UP_RUNNING; k++)
+        run(&s, 50);
+    assert_int_equal(rg_catch_up_status(s.g[l], fid), RG_CATCH_UP_FINISHED);
+    assert_int_equal(rg_set_role(s.g[l], fid, RG_ROLE_VOTER, s.now, &ix), 0);
+    run(&s, 500);
+    assert_true(rg_commit_index(s.g[f]) >= ix);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rg_voters(s.g[i]), 3);
+        assert_false(rg_failed(s.g[i]));
+    }
+    assert_int_equal(log_end_offset(s.part[f]), log_end_offset(s.part[l]));
+    assert_replicas_equal(&s, 10);
+    sim_free(&s);
+}
+
+/* A configuration entry that is not the first new entry of an
+ * AppendEntries: libraft 0.22.1 records it at the wrong index, and the
+ * follower, once leader, could never change the configuration again
+ * (RAFT_CANTCHANGE forever) until rg split such messages. */
+static void test_config_entry_mid_append(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int f = (l + 1) % 3;
+    for (int i = 0; i < 3; i++)
+        s.cut[f][i] = s.cut[i][f] = 1;
+    submit(&s, l, 1);
+    int64_t ix = 0;
+    assert_int_equal(rg_set_role(s.g[l], 9, RG_ROLE_SPARE, s.now, &ix), 0);
+    submit(&s, l, 2);
+    run(&s, 300);
+    assert_true(rg_commit_index(s.g[l]) >= ix);
+    for (int i = 0; i < 3; i++)
+        s.cut[f][i] = s.cut[i][f] = 0; /* f gets [batch, change, batch] at once */
+    run(&s, 500);
+    assert_true(rg_commit_index(s.g[f]) >= ix + 1);
+    assert_int_equal(rg_role(s.g[f], 9), RG_ROLE_SPARE);
+    assert_int_equal(rg_transfer(s.g[l], (uint64_t)f + 1, s.now), 0);
+    run(&s, 500);
+    assert_true(rg_is_leader(s.g[f]));
+    run(&s, 200); /* its barrier commits */
+    int rc = -CN_EAGAIN;
+    for (int k = 0; k < 20 && rc == -CN_EAGAIN; k++) {
+        rc = rg_set_role(s.g[f], 9, RG_ROLE_NONE, s.now, &ix);
+        run(&s, 50);
+    }
+    assert_int_equal(rc, 0);
+    run(&s, 300);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rg_role(s.g[i], 9), RG_ROLE_NONE);
+    sim_free(&s);
 }
 
 /* An AppendEntries that libraft answers at once (its previous entry is
@@ -652,6 +879,12 @@ int main(void)
         cmocka_unit_test(test_votes_file),
         cmocka_unit_test(test_single_voter),
         cmocka_unit_test(test_three_nodes),
+        cmocka_unit_test(test_duplicate_append_entries),
+        cmocka_unit_test(test_stale_rejection),
+        cmocka_unit_test(test_commit_index_monotonic),
+        cmocka_unit_test(test_transfer),
+        cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_config_entry_mid_append),
         cmocka_unit_test(test_rejected_append_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
