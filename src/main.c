@@ -20,18 +20,6 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-/* LeakSanitizer (the ASan+UBSan build of make test): libraft 0.22.1 loses
- * one 8-byte block in a candidate's step on a RequestVoteResult (allocated
- * inside libraft, no frame of ours; docs/cluster-plan.md, open questions).
- * Only leaks whose stack is inside libraft are ignored. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libraft.so\n";
-}
-#endif
-
 static void usage(FILE *out)
 {
     fprintf(out,

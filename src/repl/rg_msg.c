@@ -173,7 +173,8 @@ int rg_msg_decode(const uint8_t *buf, size_t len, struct raft_message *m,
                 return -CN_EPROTO; /* libraft decodes configurations unchecked */
             e->buf.base = (void *)(uintptr_t)b;
             e->buf.len = blen;
-            e->batch = (void *)(uintptr_t)buf; /* libraft asserts non-NULL; never freed by it */
+            e->batch = (void *)(uintptr_t)buf; /* a placeholder: rg_group.c gives the entries a
+                                                * raft_malloc'd block before stepping (libraft frees it) */
         }
         a->entries = n ? *entries : NULL;
         a->n_entries = n;
