@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -25,6 +27,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: cairn [--config FILE] [--listen HOST:PORT] [--amqp-listen HOST:PORT ...]\n"
             "             [--http-listen HOST:PORT ...] [--data-dir DIR] [--set key=value ...]\n"
+            "       cairn dev-cluster [--nodes N] [--base-port P] [--data-dir DIR]\n"
             "       cairn --help | --version\n\n"
             "Cairn is a message broker that speaks the Kafka protocol and AMQP 0-9-1. With\n"
             "no options it listens for Kafka on 127.0.0.1:9092, for AMQP on 127.0.0.1:5672\n"
@@ -74,8 +77,117 @@ static int apply(cairn_config *c, const char *key, const char *value)
     return 0;
 }
 
+/* cairn dev-cluster [--nodes N] [--base-port P] [--data-dir DIR]: N nodes of
+ * one cluster on this machine for trying it out (issue 12): node i
+ * (1..N) serves Kafka on 127.0.0.1:P+i-1 and its cluster listener on
+ * 127.0.0.1:P+100+i-1, keeps its data in DIR/node-i, and has AMQP and HTTP
+ * off (their state is per node until the cluster plan's step 7). Each node
+ * is this program run again (/proc/self/exe) in its own process; SIGINT or
+ * SIGTERM stops them all (SIGTERM each, then wait); the command ends when
+ * every node has exited, with 1 if any exited with an error. */
+static int dev_cluster(int argc, char **argv)
+{
+    int n = 3, base = 9092;
+    const char *dir = "./cluster";
+    for (int i = 2; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--nodes") == 0 && v) {
+            n = atoi(v);
+            i++;
+        } else if (strcmp(argv[i], "--base-port") == 0 && v) {
+            base = atoi(v);
+            i++;
+        } else if (strcmp(argv[i], "--data-dir") == 0 && v) {
+            dir = v;
+            i++;
+        } else {
+            fprintf(stderr, "usage: cairn dev-cluster [--nodes N] [--base-port P] [--data-dir DIR]\n");
+            return 2;
+        }
+    }
+    if (n < 1 || n > CONFIG_MAX_PEERS || base < 1 || base + 100 + n > 65535) {
+        fprintf(stderr, "cairn dev-cluster: --nodes 1..%d and a --base-port that leaves room\n",
+                CONFIG_MAX_PEERS);
+        return 2;
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "cairn dev-cluster: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char peers[CONFIG_MAX_PEERS * 32] = "";
+    for (int i = 1; i <= n; i++)
+        snprintf(peers + strlen(peers), sizeof(peers) - strlen(peers), "%s%d@127.0.0.1:%d",
+                 i > 1 ? "," : "", i, base + 100 + i - 1);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    pid_t pids[CONFIG_MAX_PEERS];
+    int alive = 0, failed = 0;
+    for (int i = 1; i <= n; i++) {
+        char id[16], listen[64], clisten[64], data[4200];
+        snprintf(id, sizeof(id), "%d", i);
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", base + i - 1);
+        snprintf(clisten, sizeof(clisten), "127.0.0.1:%d", base + 100 + i - 1);
+        snprintf(data, sizeof(data), "%s/node-%d", dir, i);
+        char *args[] = {argv[0], "--node-id", id, "--listen", listen, "--cluster-listen", clisten,
+                        "--peers", peers, "--data-dir", data, "--amqp-listen", "off",
+                        "--http-listen", "off", NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+            sigprocmask(SIG_UNBLOCK, &mask, NULL);
+            execv("/proc/self/exe", args);
+            _exit(127);
+        }
+        if (pid < 0) {
+            fprintf(stderr, "cairn dev-cluster: fork: %s\n", strerror(errno));
+            failed = 1;
+            break;
+        }
+        pids[alive++] = pid;
+    }
+    fprintf(stderr, "cairn dev-cluster: %d node(s); Kafka bootstrap ", alive);
+    for (int i = 0; i < alive; i++)
+        fprintf(stderr, "%s127.0.0.1:%d", i ? "," : "", base + i);
+    fprintf(stderr, "; data in %s; Ctrl-C stops all\n", dir);
+    int stopping = failed;
+    if (failed)
+        for (int i = 0; i < alive; i++)
+            kill(pids[i], SIGTERM);
+    int left = alive;
+    while (left > 0) {
+        int sig;
+        if (sigwait(&mask, &sig) != 0)
+            continue;
+        if ((sig == SIGINT || sig == SIGTERM) && !stopping) {
+            stopping = 1;
+            for (int i = 0; i < alive; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGTERM);
+        }
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+            for (int i = 0; i < alive; i++)
+                if (pids[i] == pid) {
+                    pids[i] = -1;
+                    left--;
+                    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                        failed = 1;
+                        fprintf(stderr, "cairn dev-cluster: node %d exited (status %d)\n", i + 1,
+                                status);
+                    }
+                }
+    }
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "dev-cluster") == 0)
+        return dev_cluster(argc, argv);
     cairn_config cfg;
     config_init(&cfg);
     const char *config_file = NULL;
