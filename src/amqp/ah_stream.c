@@ -274,20 +274,6 @@ static int decode_one(const batch_record *r, void *arg)
     return 0;
 }
 
-/* The offset after the last whole batch of buf[0..len) (from when none). */
-static int64_t slice_end(const uint8_t *buf, size_t len, int64_t from)
-{
-    int64_t end = from;
-    size_t off = 0;
-    batch_info bi;
-    while (off + BATCH_HEADER_SIZE <= len && batch_parse_header(buf + off, len - off, &bi) == 0 &&
-           bi.batch_length >= 0 && off + (size_t)bi.batch_length + BATCH_LOG_OVERHEAD <= len) {
-        end = bi.base_offset + bi.last_offset_delta + 1;
-        off += (size_t)bi.batch_length + BATCH_LOG_OVERHEAD;
-    }
-    return end;
-}
-
 /* Decode committed records of partition i from the cursor's position until
  * `want` records are ready (or the slice ends). Returns how many were added. */
 static size_t cur_load(astream_state *st, astream_cur *cur, topic *t, int32_t i, size_t want)
@@ -305,7 +291,7 @@ static size_t cur_load(astream_state *st, astream_cur *cur, topic *t, int32_t i,
             break;
         int64_t from = *pos;
         st->n_ab = 0;
-        pst_aborted_in(p->ps, from, slice_end(st->buf, (size_t)len, from), aborted_one, st);
+        pst_aborted_in(p->ps, from, batch_span_end(st->buf, (size_t)len, from), aborted_one, st);
         size_t off = 0;
         while (off + BATCH_HEADER_SIZE <= (size_t)len &&
                cur->n - cur->head - before < want) {

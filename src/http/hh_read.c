@@ -101,20 +101,6 @@ static int batch_aborted(const struct hh_read_state *st, const batch_info *bi)
     return 0;
 }
 
-/* The offset after the last whole batch of buf[0..len) (from when none). */
-static int64_t slice_end(const uint8_t *buf, size_t len, int64_t from)
-{
-    int64_t end = from;
-    size_t off = 0;
-    batch_info bi;
-    while (off + BATCH_HEADER_SIZE <= len && batch_parse_header(buf + off, len - off, &bi) == 0 &&
-           bi.batch_length >= 0 && off + (size_t)bi.batch_length + BATCH_LOG_OVERHEAD <= len) {
-        end = bi.base_offset + bi.last_offset_delta + 1;
-        off += (size_t)bi.batch_length + BATCH_LOG_OVERHEAD;
-    }
-    return end;
-}
-
 typedef struct decode_ctx {
     json_t *arr;
     int64_t from;
@@ -172,7 +158,7 @@ static void read_respond(struct hh_read_state *st, hreq *q, topic *t, partition 
         }
         int64_t from = pos;
         st->n_ab = 0;
-        pst_aborted_in(p->ps, from, slice_end(st->buf, len, from), aborted_one, st);
+        pst_aborted_in(p->ps, from, batch_span_end(st->buf, len, from), aborted_one, st);
         size_t off = 0;
         while (off + BATCH_HEADER_SIZE <= len) {
             batch_info bi;

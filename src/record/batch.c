@@ -108,6 +108,19 @@ int batch_parse_header(const uint8_t *buf, size_t len, batch_info *out)
     return 0;
 }
 
+int64_t batch_span_end(const uint8_t *buf, size_t len, int64_t from)
+{
+    int64_t end = from;
+    size_t off = 0;
+    batch_info bi;
+    while (off + BATCH_HEADER_SIZE <= len && batch_parse_header(buf + off, len - off, &bi) == 0 &&
+           bi.batch_length >= 0 && off + (size_t)bi.batch_length + BATCH_LOG_OVERHEAD <= len) {
+        end = bi.base_offset + bi.last_offset_delta + 1;
+        off += (size_t)bi.batch_length + BATCH_LOG_OVERHEAD;
+    }
+    return end;
+}
+
 /* Frame checks shared by validate and foreach: magic, header present,
  * batch_length within [49, avail - 12]. Sets *out_total. */
 static int frame_check(const uint8_t *p, size_t avail, batch_info *bi, size_t *out_total)

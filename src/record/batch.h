@@ -124,6 +124,11 @@ void batch_scratch_free(batch_scratch *s);
  * rejected with -CN_ETOOBIG. */
 void batch_scratch_set_limit(batch_scratch *s, size_t max_bytes);
 
+/* The offset after the last whole batch of buf[0..len) (batches back to
+ * back, as a log slice holds them), or `from` when there is none. Reads
+ * headers only. */
+int64_t batch_span_end(const uint8_t *buf, size_t len, int64_t from);
+
 /* Parse the 61-byte header at buf (len >= 61) into *out. Checks nothing but
  * the length: magic, CRC and sizes are the caller's (or batch_validate's)
  * business. Returns 0, or -1 if len < 61. */

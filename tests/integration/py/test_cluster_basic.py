@@ -275,8 +275,7 @@ def test_replicated_produce_survives_leader_kill_and_restart(cluster):
 
 
 def test_follower_refuses_produce(cluster):
-    from kafka import KafkaProducer  # kafka-python
-    from kafka.errors import NotLeaderForPartitionError
+    from kafka.errors import NotLeaderForPartitionError  # kafka-python
     topic = unique_topic("rfol")
     create_everywhere(cluster, topic, 1)
     leader = wait_leaders(cluster, topic, 1)[0]
@@ -307,4 +306,3 @@ def test_follower_refuses_produce(cluster):
         assert err == NotLeaderForPartitionError.errno
     finally:
         cl.close()
-    _ = KafkaProducer, KafkaError
