@@ -22,7 +22,7 @@
  * must be on every node.
  *
  * Usage: sim_repl [--seed S] [--steps N] [--nodes K] [--groups G]
- *                 [--seeds A-B] [--time-limit SEC] [-v]
+ *                 [--seeds A-B] [--time-limit SEC] [-v] (SIMDEBUG=1 with -v: debug log lines)
  * SIM_TRACE=ms prints every delivered message from that virtual time on.
  * With no --seed: the smoke (seeds 1..40, 8000 steps, 3 and 5 nodes
  * alternately; a time limit of 150 s keeps it bounded on a loaded machine). */
@@ -371,6 +371,10 @@ static void node_open(sim *s, int i)
         n->checked[g] = 0;
     }
     n->up = 1;
+    if (s->verbose)
+        for (int g = 0; g < s->ng; g++)
+            printf("  %8lld ms: node %d opened group %d: log end %lld\n", (long long)s->now, i + 1,
+                   g + 1, (long long)log_end_offset(n->p[g]));
 }
 
 /* Stop abruptly: nothing more is synced, queued syncs are lost, then every
@@ -389,6 +393,8 @@ static void node_crash(sim *s, int i)
     int mode = s->crash_mode ? s->crash_mode : 1 + (int)rnd(s, 3);
     uint64_t cut_seed = rng_next(&s->rng);
     s->cuts_mode2 += mode == 2;
+    if (s->verbose)
+        printf("  %8lld ms: node %d crash mode %d\n", (long long)s->now, i + 1, mode);
     s->kills += mode == 3;
 #ifdef CAIRN_FAULT
     if (mode != 3 && fault_cut_dir(n->dir, mode, cut_seed) < 0)
@@ -1112,7 +1118,7 @@ int main(int argc, char **argv)
         }
         if (!v) {
             fprintf(stderr, "usage: %s [--seed S] [--steps N] [--nodes 3|5] [--groups G] "
-                            "[--seeds A-B] [--time-limit SEC] [-v]\n", argv[0]);
+                            "[--seeds A-B] [--time-limit SEC] [-v] (SIMDEBUG=1 with -v: debug log lines)\n", argv[0]);
             return 2;
         }
         i++;
@@ -1140,7 +1146,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "nodes must be 3 or 5, groups 1..%d\n", MAXG);
         return 2;
     }
-    slog_set_level(verbose ? SLOG_WARN : SLOG_ERROR + 1);
+    slog_set_level(verbose ? (getenv("SIMDEBUG") ? SLOG_DEBUG : SLOG_WARN) : SLOG_ERROR + 1);
 #ifndef CAIRN_FAULT
     printf("sim_repl: built without CAIRN_FAULT: crashes keep unsynced data (kill -9 model); "
            "build with FAULT=1 for power loss\n");
