@@ -199,6 +199,13 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
 int32_t broker_partition_leader(const partition *p);
 int32_t broker_partition_epoch(const partition *p);
 int broker_partition_is_leader(const partition *p);
+/* Whether state rebuilt from p's log may be served now (coordinators on an
+ * internal partition): 0 for an unreplicated partition or a leader whose
+ * own term has a committed entry (rg_leader_ready), -CN_ELEADERWAIT for a
+ * leader still waiting for that, -CN_ENOTLEADER otherwise. */
+int broker_partition_serving(partition *p);
+/* 1 when p is a Raft-replicated partition. */
+int broker_partition_replicated(const partition *p);
 /* Last stable offset: the first offset of the oldest open transaction, or
  * the high watermark when none is open (and never above it). */
 int64_t broker_lso(const partition *p);

@@ -149,6 +149,20 @@ int broker_partition_is_leader(const partition *p)
     return !p->rg || rg_is_leader(p->rg);
 }
 
+int broker_partition_serving(partition *p)
+{
+    if (!p->rg)
+        return 0;
+    if (!rg_is_leader(p->rg))
+        return -CN_ENOTLEADER;
+    return rg_leader_ready(p->rg) ? 0 : -CN_ELEADERWAIT;
+}
+
+int broker_partition_replicated(const partition *p)
+{
+    return p->rg != NULL;
+}
+
 /* Rebuild producer state from batch headers in [from, log end). */
 static int partition_replay(partition *p, int64_t from)
 {

@@ -28,7 +28,10 @@ int core_open(cairn_config *cfg, loop *l, core **out)
         if (rc < 0)
             goto fail;
     }
-    rc = goff_open(c->b, &c->offsets);
+    /* In a cluster the committed offsets and the group coordinator live on
+     * the leader of the replicated __consumer_offsets-0 (cluster plan step
+     * 7); the transaction coordinator stays per node for now. */
+    rc = c->cl ? goff_open_replicated(c->b, &c->offsets) : goff_open(c->b, &c->offsets);
     if (rc < 0) {
         slog_error("cannot open the committed-offsets log: %s", cn_strerror(rc));
         goto fail;

@@ -681,10 +681,10 @@ static grp *group_get(grp_coord *c, cn_str id, int create)
     return g;
 }
 
-void grp__group_free(grp_coord *c, grp *g)
+void grp__group_free(grp_coord *c, grp *g, int err)
 {
     while (g->members)
-        member_drop(g, g->members, -CN_EUNAVAIL);
+        member_drop(g, g->members, err);
     while (g->pending) {
         grp_pending *p = g->pending;
         g->pending = p->next;
@@ -698,6 +698,46 @@ void grp__group_free(grp_coord *c, grp *g)
     free(g->protocol_name);
     free(g->leader);
     free(g);
+}
+
+/* Leadership of the offsets log (a cluster) ----------------------------------- */
+
+/* Drop every group: its members' parked joins and syncs answer err. */
+static void drop_all(grp_coord *c, int err)
+{
+    for (int i = 0; i < GRP_HASH; i++)
+        while (c->hash[i]) {
+            grp *g = c->hash[i];
+            c->hash[i] = g->hnext;
+            grp__group_free(c, g, err);
+        }
+}
+
+int grp_coord_serving(grp_coord *c)
+{
+    if (!c->offsets)
+        return 0;
+    int rc = goff_serving(c->offsets);
+    uint64_t gen = goff_generation(c->offsets);
+    if (gen != c->seen_generation) {
+        /* The store was loaded for a new term or dropped: groups built on
+         * the old state go (members rejoin here or at the new coordinator). */
+        c->seen_generation = gen;
+        drop_all(c, -CN_ENOTCOORD);
+    }
+    return rc;
+}
+
+int32_t grp_coord_node(grp_coord *c)
+{
+    return c->offsets ? goff_coordinator(c->offsets) : broker_node_id(c->b);
+}
+
+/* Leadership moves show up as appends (broker_listen_appends). */
+static void on_appends(broker_listener *l)
+{
+    grp_coord *c = (grp_coord *)((char *)l - offsetof(grp_coord, listener));
+    grp_coord_serving(c);
 }
 
 /* API ------------------------------------------------------------------------- */
@@ -724,6 +764,10 @@ static void expiry_fired(loop_timer *t)
 {
     grp_coord *c = t->data;
     int64_t retention = c->cfg->offsets_retention_minutes * 60000;
+    if (grp_coord_serving(c) < 0) {
+        loop_timer_start(c->l, t, c->cfg->offsets_retention_check_ms);
+        return;
+    }
     int n = goff_expire(c->offsets, loop_wall_ms(), retention, expiry_is_empty, c);
     if (n > 0)
         slog_info("offsets expiry removed %d committed offset(s)", n);
@@ -740,6 +784,11 @@ grp_coord *grp_coord_new(broker *b, goff_store *offsets)
     loop_timer_init(&c->expiry, expiry_fired, c);
     if (offsets)
         loop_timer_start(c->l, &c->expiry, c->cfg->offsets_retention_check_ms);
+    if (offsets && goff_replicated(offsets)) {
+        c->listener.cb = on_appends;
+        broker_listen_appends(b, &c->listener);
+        c->listening = 1;
+    }
     return c;
 }
 
@@ -748,12 +797,9 @@ void grp_coord_free(grp_coord *c)
     if (!c)
         return;
     loop_timer_stop(c->l, &c->expiry);
-    for (int i = 0; i < GRP_HASH; i++)
-        while (c->hash[i]) {
-            grp *g = c->hash[i];
-            c->hash[i] = g->hnext;
-            grp__group_free(c, g);
-        }
+    if (c->listening)
+        broker_unlisten_appends(c->b, &c->listener);
+    drop_all(c, -CN_EUNAVAIL);
     free(c);
 }
 
@@ -801,6 +847,11 @@ void grp_join(grp_coord *c, const grp_join_req *req, grp_join_cb cb, void *ctx)
              req->member_id.ptr ? req->member_id.ptr : "");
     if (req->group_id.len <= 0) {
         join_error(cb, ctx, -CN_EBADGROUP, midbuf);
+        return;
+    }
+    int serving = grp_coord_serving(c);
+    if (serving < 0) {
+        join_error(cb, ctx, serving, midbuf);
         return;
     }
     if (req->session_timeout_ms < c->cfg->group_min_session_timeout_ms ||
@@ -959,7 +1010,11 @@ static int check_member(grp *g, cn_str member_id, cn_str instance_id, int32_t ge
 
 void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 {
-    grp_sync_result r = {.error = 0, .assignment = {(const uint8_t *)"", 0}};
+    grp_sync_result r = {.error = grp_coord_serving(c), .assignment = {(const uint8_t *)"", 0}};
+    if (r.error) {
+        cb(ctx, &r);
+        return;
+    }
     grp *g = grp__find(c, req->group_id);
     grp_member *m = NULL;
     if (!g || g->state == GRP_EMPTY || g->state == GRP_DEAD) {
@@ -1024,6 +1079,9 @@ void grp_sync(grp_coord *c, const grp_sync_req *req, grp_sync_cb cb, void *ctx)
 int grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id,
                   int32_t generation)
 {
+    int rc = grp_coord_serving(c);
+    if (rc < 0)
+        return rc;
     grp *g = grp__find(c, group_id);
     if (!g)
         return -CN_ENOMEMBER;
@@ -1048,6 +1106,9 @@ int grp_heartbeat(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instan
 
 int grp_leave(grp_coord *c, cn_str group_id, cn_str member_id, cn_str instance_id)
 {
+    int rc = grp_coord_serving(c);
+    if (rc < 0)
+        return rc;
     grp *g = grp__find(c, group_id);
     if (!g)
         return -CN_ENOMEMBER;
@@ -1084,6 +1145,9 @@ int grp_check_commit(grp_coord *c, cn_str group_id, cn_str member_id, cn_str ins
 {
     if (group_id.len <= 0)
         return -CN_EBADGROUP;
+    int rc = grp_coord_serving(c);
+    if (rc < 0)
+        return rc;
     grp *g = grp__find(c, group_id);
     if (generation < 0 && member_id.len <= 0) {
         /* A simple (standalone) commit: only while nobody is a member. */

@@ -54,6 +54,21 @@ const char *grp_state_name(grp_state s);   /* Kafka's names: "Empty", "Preparing
 
 /* Create on broker b; offsets may be NULL (tests). */
 grp_coord *grp_coord_new(broker *b, goff_store *offsets);
+/* Whether this node coordinates groups now. With a replicated offsets store
+ * (a cluster) only the leader of __consumer_offsets-0 does, once it has
+ * loaded the store for its term (goff_serving); when that changes every
+ * group is dropped (parked joins and syncs answer -CN_ENOTCOORD; members
+ * rejoin at the coordinator). The coordinator watches appends and checks
+ * by itself; callers ask before answering from the store (OffsetFetch,
+ * OffsetDelete, admin). Returns 0, -CN_ENOTCOORD, -CN_ELOADING or
+ * -CN_EUNAVAIL. grp_join, grp_sync, grp_heartbeat, grp_leave,
+ * grp_check_commit, grp_describe, grp_list and grp_delete check it first
+ * and answer its error. */
+int grp_coord_serving(grp_coord *c);
+/* The coordinator's node id (FindCoordinator): this node without a
+ * replicated store, else the leader of __consumer_offsets-0, -1 while
+ * unknown. */
+int32_t grp_coord_node(grp_coord *c);
 void grp_coord_free(grp_coord *c);
 
 /* Join ----------------------------------------------------------------- */
@@ -181,8 +196,9 @@ typedef struct grp_info {
  * stored generation). */
 int grp_describe(grp_coord *c, cn_str group_id, void (*cb)(void *arg, const grp_info *g),
                  void *arg);
-/* Every known group (live ones and ones that only have committed offsets). */
-void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg);
+/* Every known group (live ones and ones that only have committed offsets).
+ * 0, or grp_coord_serving's error (nothing listed). */
+int grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg);
 /* Delete an empty group and its offsets. Returns 0, -CN_ENOTEMPTY,
  * -CN_ENOGROUP, or -CN_EIO when the store could not record the deletion
  * (the group is gone from memory all the same). *wait_target is set for a

@@ -47,6 +47,9 @@ static void describe_offsets_only(const char *id, int32_t generation,
 
 int grp_describe(grp_coord *c, cn_str group_id, void (*cb)(void *arg, const grp_info *g), void *arg)
 {
+    int rc = grp_coord_serving(c);
+    if (rc < 0)
+        return rc;
     grp *g = grp__find(c, group_id);
     if (g) {
         describe_group(g, cb, arg);
@@ -76,8 +79,11 @@ static void list_offset_group(void *arg, const char *group)
     describe_offsets_only(group, grp__load_generation(lc->c, cn_str_c(group)), lc->cb, lc->arg);
 }
 
-void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
+int grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
 {
+    int rc = grp_coord_serving(c);
+    if (rc < 0)
+        return rc;
     for (int i = 0; i < GRP_HASH; i++)
         for (grp *g = c->hash[i]; g; g = g->hnext)
             describe_group(g, cb, arg);
@@ -85,11 +91,15 @@ void grp_list(grp_coord *c, void (*cb)(void *arg, const grp_info *g), void *arg)
         list_ctx lc = {c, cb, arg};
         goff_foreach_group(c->offsets, list_offset_group, &lc);
     }
+    return 0;
 }
 
 int grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
 {
     *wait_target = -1;
+    int rc = grp_coord_serving(c);
+    if (rc < 0)
+        return rc;
     grp *g = grp__find(c, group_id);
     if (g && g->members)
         return -CN_ENOTEMPTY;
@@ -107,11 +117,11 @@ int grp_delete(grp_coord *c, cn_str group_id, int64_t *wait_target)
                 *pp = g->hnext;
                 break;
             }
-        grp__group_free(c, g);
+        grp__group_free(c, g, -CN_EUNAVAIL);
     }
     if (c->offsets) {
         int64_t t1 = -1, t2 = -1;
-        int rc = goff_delete_group(c->offsets, group_id, &t1);
+        rc = goff_delete_group(c->offsets, group_id, &t1);
         if (rc == 0)
             rc = goff_put_group_meta(c->offsets, group_id, (cn_bytes){NULL, -1}, &t2);
         if (rc < 0) {

@@ -80,6 +80,9 @@ struct grp_coord {
     const cairn_config *cfg;
     grp *hash[GRP_HASH];
     loop_timer expiry;              /* offsets.retention.check.interval.ms */
+    broker_listener listener;       /* replicated offsets: leadership moves */
+    int listening;
+    uint64_t seen_generation;       /* goff_generation the groups were built on */
 };
 
 /* The one place g->state changes (after its creation as Empty): the move
@@ -91,6 +94,6 @@ const grp_proto *grp__member_proto(const grp_member *m, const char *name);
 char *grp__strdup(cn_str s);     /* NUL-terminated copy; NULL for a null string */
 int32_t grp__load_generation(grp_coord *c, cn_str id);
 uint32_t grp__hash_of(const char *p, size_t n);
-/* Unlink nothing; answer parked requests with -CN_EUNAVAIL and free g. */
-void grp__group_free(grp_coord *c, grp *g);
+/* Unlink nothing; answer parked requests with err and free g. */
+void grp__group_free(grp_coord *c, grp *g, int err);
 #endif

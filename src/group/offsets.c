@@ -297,27 +297,104 @@ static void free_all(goff_store *s)
     free(s->gtab);
 }
 
-int goff_open(broker *b, goff_store **out)
+static void tables_new(goff_store *s)
+{
+    s->gmask = 15;
+    s->gtab = xcalloc(s->gmask + 1, sizeof(*s->gtab));
+    s->nmask = 63;
+    s->ntab = xcalloc(s->nmask + 1, sizeof(*s->ntab));
+    s->n_groups = 0;
+    s->n_nodes = 0;
+    s->live_bytes = 0;
+}
+
+static int open_common(broker *b, int replicated, goff_store **out)
 {
     *out = NULL;
     goff_store *s = xcalloc(1, sizeof(*s));
     if (getrandom(&s->seed, sizeof(s->seed), 0) != (ssize_t)sizeof(s->seed))
         s->seed = (uint64_t)(uintptr_t)s ^ 0x5bd1e995ULL;
-    s->gmask = 15;
-    s->gtab = xcalloc(s->gmask + 1, sizeof(*s->gtab));
-    s->nmask = 63;
-    s->ntab = xcalloc(s->nmask + 1, sizeof(*s->ntab));
-    int rc = kvl_open(b, BROKER_OFFSETS_TOPIC, &store_ops, s, &s->log);
+    tables_new(s);
+    int rc = replicated ? kvl_open_replicated(b, BROKER_OFFSETS_TOPIC, &store_ops, s, &s->log)
+                        : kvl_open(b, BROKER_OFFSETS_TOPIC, &store_ops, s, &s->log);
     if (rc < 0) {
         goff_close(s);
         return rc;
     }
-    kvl_stats st;
-    kvl_get_stats(s->log, &st);
-    slog_info("%s: replayed %lld record(s): %zu group(s), %zu offset(s)", BROKER_OFFSETS_TOPIC,
-              (long long)st.replayed, s->n_groups, s->n_nodes);
+    if (!replicated) {
+        kvl_stats st;
+        kvl_get_stats(s->log, &st);
+        slog_info("%s: replayed %lld record(s): %zu group(s), %zu offset(s)",
+                  BROKER_OFFSETS_TOPIC, (long long)st.replayed, s->n_groups, s->n_nodes);
+    }
     *out = s;
     return 0;
+}
+
+int goff_open(broker *b, goff_store **out)
+{
+    return open_common(b, 0, out);
+}
+
+int goff_open_replicated(broker *b, goff_store **out)
+{
+    return open_common(b, 1, out);
+}
+
+int goff_serving(goff_store *s)
+{
+    if (!kvl_replicated(s->log))
+        return 0;
+    int rc = kvl_serving(s->log);
+    int64_t term = kvl_term(s->log);
+    if (rc == 0 && s->loaded_term == term)
+        return 0;
+    if (s->loaded_term) {
+        /* Another term, or no longer the leader: what memory holds may
+         * miss what later leaders committed. */
+        free_all(s);
+        tables_new(s);
+        s->loaded_term = 0;
+        s->generation++;
+        slog_info("%s: coordinator state dropped (term %lld)", BROKER_OFFSETS_TOPIC,
+                  (long long)term);
+    }
+    if (rc == -CN_ELEADERWAIT)
+        return -CN_ELOADING;
+    if (rc < 0)
+        return -CN_ENOTCOORD;
+    /* Leader of this term with its barrier committed: the log holds every
+     * committed record, and nothing after them but this term's own. */
+    rc = kvl_replay(s->log);
+    if (rc < 0) {
+        free_all(s);
+        tables_new(s);
+        slog_error("%s: coordinator state not loaded: %s", BROKER_OFFSETS_TOPIC, cn_strerror(rc));
+        return -CN_EUNAVAIL;
+    }
+    s->loaded_term = term;
+    s->generation++;
+    kvl_stats st;
+    kvl_get_stats(s->log, &st);
+    slog_info("%s: coordinator for term %lld: replayed %lld record(s): %zu group(s), "
+              "%zu offset(s)", BROKER_OFFSETS_TOPIC, (long long)term, (long long)st.replayed,
+              s->n_groups, s->n_nodes);
+    return 0;
+}
+
+uint64_t goff_generation(const goff_store *s)
+{
+    return s->generation;
+}
+
+int goff_replicated(const goff_store *s)
+{
+    return kvl_replicated(s->log);
+}
+
+int32_t goff_coordinator(goff_store *s)
+{
+    return broker_partition_leader(kvl_partition(s->log));
 }
 
 void goff_close(goff_store *s)

@@ -56,6 +56,28 @@ typedef struct goff_store goff_store;
  * (kvl_open: log start to log end), rebuilding the in-memory map. Returns 0,
  * or -CN_EIO when the log cannot be read, -CN_E* from kvl_open. */
 int goff_open(broker *b, goff_store **out);
+/* The store of a cluster node: __consumer_offsets is replicated to every
+ * node (kvl_open_replicated) and the store holds state only while this node
+ * is the partition's leader and has loaded it: before any other call, the
+ * caller asks goff_serving (below). Memory starts empty. */
+int goff_open_replicated(broker *b, goff_store **out);
+/* May this node answer for the store now? 0: yes (an unreplicated store
+ * always; a replicated one once it leads with its term's barrier committed,
+ * then the whole log is replayed into memory here, once per term).
+ * -CN_ELOADING: it leads but is not ready; -CN_ENOTCOORD: another node
+ * leads (goff_coordinator says which, -1 while unknown); -CN_EUNAVAIL: the
+ * log could not be read. Whenever leadership goes or the term changes,
+ * memory is emptied. Cheap when nothing changed. */
+int goff_serving(goff_store *s);
+/* Counts every load and every drop of the memory (goff_serving): a holder
+ * of state derived from the store (the group coordinator's groups) rebuilds
+ * or drops it when the number moves. */
+uint64_t goff_generation(const goff_store *s);
+/* Node id of the log's leader: this node for an unreplicated store, -1
+ * while unknown. */
+int32_t goff_coordinator(goff_store *s);
+/* 1 when opened with goff_open_replicated. */
+int goff_replicated(const goff_store *s);
 /* Free the memory. NULL is a no-op. Does not close the partition (the broker
  * does); a compaction still waiting for its fsync is abandoned (its old
  * segments stay until the next compaction). */

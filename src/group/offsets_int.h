@@ -43,6 +43,8 @@ struct goff_store {
     goff_node **ntab;
     size_t nmask, n_nodes;
     int64_t live_bytes;             /* estimated bytes of a compacted log */
+    int64_t loaded_term;            /* replicated: term whose state memory holds, 0 none */
+    uint64_t generation;            /* goff_generation */
 };
 
 /* Records under construction: each is encoded into w, then copied into bt. */

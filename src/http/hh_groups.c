@@ -37,10 +37,25 @@ static int by_id(const void *a, const void *b)
                   json_string_value(json_object_get(y, "group_id")));
 }
 
+/* Not the group coordinator (a cluster: 421 with its node id, the client
+ * asks that node) or not ready (503). */
+static void coord_error(hreq *q, int rc)
+{
+    const char *code;
+    int status = hh_status_from_cn(rc, &code);
+    hh_error(q, status, code, "%s (coordinator: node %d)", cn_strerror(rc),
+             (int)grp_coord_node(q->hs->core->groups));
+}
+
 void hh_groups_list(hreq *q)
 {
     json_t *arr = json_array();
-    grp_list(q->hs->core->groups, list_one, arr);
+    int rc = grp_list(q->hs->core->groups, list_one, arr);
+    if (rc < 0) {
+        json_decref(arr);
+        coord_error(q, rc);
+        return;
+    }
     size_t n = json_array_size(arr);
     json_t **v = hh_alloc(q, (n ? n : 1) * sizeof(*v));
     for (size_t i = 0; i < n; i++)
@@ -111,10 +126,14 @@ void hh_group_describe(hreq *q)
     hsrv *hs = q->hs;
     describe_ctx d = {hs, json_object(), json_array(), 0};
     cn_str g = cn_str_c(q->seg[1]);
-    if (grp_describe(hs->core->groups, g, describe_one, &d) < 0) {
+    int rc = grp_describe(hs->core->groups, g, describe_one, &d);
+    if (rc < 0) {
         json_decref(d.j);
         json_decref(d.offsets);
-        hh_error(q, 404, "unknown_group", "group '%s' does not exist", q->seg[1]);
+        if (rc == -CN_ENOGROUP)
+            hh_error(q, 404, "unknown_group", "group '%s' does not exist", q->seg[1]);
+        else
+            coord_error(q, rc);
         return;
     }
     goff_foreach(hs->core->offsets, g, offset_one, &d);
@@ -156,6 +175,10 @@ void hh_group_delete(hreq *q)
     }
     if (rc == -CN_ENOTEMPTY) {
         hh_error(q, 409, "group_not_empty", "group '%s' still has members", q->seg[1]);
+        return;
+    }
+    if (rc == -CN_ENOTCOORD || rc == -CN_ELOADING) {
+        coord_error(q, rc);
         return;
     }
     if (rc < 0) {

@@ -34,6 +34,8 @@ int hh_status_from_cn(int rc, const char **code)
     case -CN_ENOTLEADER: *code = "not_leader"; return 421;
     case -CN_ELEADERWAIT: *code = "leader_not_available"; return 503;
     case -CN_EREPLICATION: *code = "invalid_replication_factor"; return 400;
+    case -CN_ENOTCOORD: *code = "not_coordinator"; return 421;
+    case -CN_ELOADING: *code = "coordinator_loading"; return 503;
     default: *code = "storage_error"; return 500;
     }
 }

@@ -214,21 +214,51 @@ void kh_describe_cluster(kreq *q)
     kreq_done(q);
 }
 
-/* FindCoordinator: this node coordinates every group. Transaction
- * coordination does not exist yet, so transaction keys get
- * COORDINATOR_NOT_AVAILABLE (clients retry, then report it). */
-static int16_t coordinator_error(int8_t key_type, kstr key, const char **msg)
+/* FindCoordinator. Groups: the leader of __consumer_offsets-0 (this node
+ * on a single node; in a cluster the node the Raft group elected, with the
+ * Kafka address its HELLO gave; COORDINATOR_NOT_AVAILABLE while no leader
+ * or address is known: clients retry). Transactional ids: this node (each
+ * node runs its own transaction coordinator until __transaction_state is
+ * replicated, cluster plan step 7). */
+typedef struct coord_addr {
+    int32_t node;
+    kstr host;
+    int32_t port;
+} coord_addr;
+
+static int16_t coordinator_of(kreq *q, int8_t key_type, kstr key, coord_addr *out,
+                              const char **msg)
 {
     *msg = NULL;
+    out->node = broker_node_id(q->b);
+    out->host = kstr_c(broker_adv_host(q->b));
+    out->port = broker_adv_port(q->b);
     if (key_type == 0) {
         if (key.len <= 0) {
             *msg = "empty group id";
             return KERR_INVALID_GROUP_ID;
         }
-        return KERR_NONE;
+        int32_t id = grp_coord_node(ksrv_groups(q->ks));
+        if (id == out->node)
+            return KERR_NONE;
+        cluster *cl = ksrv_cluster(q->ks);
+        int nn = 0;
+        if (cl && id >= 0) {
+            cluster_node_ids(cl, &nn);
+            for (int i = 0; i < nn; i++) {
+                cluster_member m = cluster_member_at(cl, i);
+                if (m.id == id && m.kafka_port > 0) {
+                    out->node = id;
+                    out->host = kreq_strdup(q, kstr_c(m.kafka_host));
+                    out->port = m.kafka_port;
+                    return KERR_NONE;
+                }
+            }
+        }
+        *msg = "the group coordinator is not known yet";
+        return KERR_COORDINATOR_NOT_AVAILABLE;
     }
     if (key_type == 1) {
-        /* This node coordinates every transactional id. */
         if (key.len <= 0) {
             *msg = "empty transactional id";
             return KERR_INVALID_REQUEST;
@@ -248,26 +278,25 @@ void kh_find_coordinator(kreq *q)
     }
     kafka_find_coordinator_response rsp;
     kafka_find_coordinator_response_init(&rsp);
-    kstr host = kstr_c(broker_adv_host(q->b));
-    int32_t node = broker_node_id(q->b), port = broker_adv_port(q->b);
     const char *msg;
+    coord_addr a;
     if (q->ver < 4) {
-        rsp.error_code = coordinator_error(req.key_type, req.key, &msg);
+        rsp.error_code = coordinator_of(q, req.key_type, req.key, &a, &msg);
         rsp.error_message = msg ? kstr_c(msg) : (kstr){NULL, -1};
-        rsp.node_id = rsp.error_code ? -1 : node;
-        rsp.host = rsp.error_code ? kstr_c("") : host;
-        rsp.port = rsp.error_code ? -1 : port;
+        rsp.node_id = rsp.error_code ? -1 : a.node;
+        rsp.host = rsp.error_code ? kstr_c("") : a.host;
+        rsp.port = rsp.error_code ? -1 : a.port;
     } else {
         int32_t n = req.coordinator_keys.n > 0 ? req.coordinator_keys.n : 0;
         KARR_ALLOC(q, rsp.coordinators, n);
         for (int32_t i = 0; i < n; i++) {
             kafka_find_coordinator_response_coordinator *c = &rsp.coordinators.items[i];
             c->key = req.coordinator_keys.items[i];
-            c->error_code = coordinator_error(req.key_type, c->key, &msg);
+            c->error_code = coordinator_of(q, req.key_type, c->key, &a, &msg);
             c->error_message = msg ? kstr_c(msg) : (kstr){NULL, -1};
-            c->node_id = c->error_code ? -1 : node;
-            c->host = c->error_code ? kstr_c("") : host;
-            c->port = c->error_code ? -1 : port;
+            c->node_id = c->error_code ? -1 : a.node;
+            c->host = c->error_code ? kstr_c("") : a.host;
+            c->port = c->error_code ? -1 : a.port;
         }
     }
     kafka_find_coordinator_response_encode(&q->resp->w, q->ver, &rsp);

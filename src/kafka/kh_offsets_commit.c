@@ -33,6 +33,14 @@ static void durable_done(durable_wait *w, int status)
     net_resp_ready(dp->resp);
 }
 
+/* A store write that did not become durable: the coordinator moved (a
+ * cluster; the client finds the new one and retries) or the storage failed. */
+static int16_t store_error(int status)
+{
+    return status == -CN_ENOTLEADER || status == -CN_ELEADERWAIT ? KERR_NOT_COORDINATOR
+                                                                   : KERR_KAFKA_STORAGE_ERROR;
+}
+
 /* Answer after fsync when target >= 0, at once otherwise. */
 static void answer_when_durable(kreq *q, int64_t target, void *rsp,
                                 void (*encode)(durable_park *dp, int status))
@@ -73,7 +81,7 @@ static void commit_encode(durable_park *dp, int status)
         for (int32_t i = 0; i < rsp->topics.n; i++)
             for (int32_t j = 0; j < rsp->topics.items[i].partitions.n; j++)
                 if (rsp->topics.items[i].partitions.items[j].error_code == KERR_NONE)
-                    rsp->topics.items[i].partitions.items[j].error_code = KERR_KAFKA_STORAGE_ERROR;
+                    rsp->topics.items[i].partitions.items[j].error_code = store_error(status);
     kafka_offset_commit_response_encode(&dp->resp->w, dp->ver, rsp);
 }
 
@@ -127,12 +135,14 @@ void kh_offset_commit(kreq *q)
         }
     }
     int64_t target = -1;
-    if (n_items > 0 && goff_commit(ksrv_offsets(q->ks), req.group_id, items, n_items, now,
-                                   &target) < 0) {
+    int crc = n_items > 0 ? goff_commit(ksrv_offsets(q->ks), req.group_id, items, n_items, now,
+                                        &target)
+                          : 0;
+    if (crc < 0) {
         for (int32_t i = 0; i < nt; i++)
             for (int32_t j = 0; j < rsp->topics.items[i].partitions.n; j++)
                 if (rsp->topics.items[i].partitions.items[j].error_code == KERR_NONE)
-                    rsp->topics.items[i].partitions.items[j].error_code = KERR_KAFKA_STORAGE_ERROR;
+                    rsp->topics.items[i].partitions.items[j].error_code = store_error(crc);
         target = -1;
     }
     if (n_items > 0)
@@ -243,6 +253,43 @@ static int16_t unstable(kreq *q, int require_stable, kstr group, kstr tname, int
     return KERR_UNSTABLE_OFFSET_COMMIT;
 }
 
+/* Not the coordinator (a cluster) or not ready: every requested item
+ * carries err, and nothing is read from the store. */
+static void offset_fetch_refuse(kreq *q, const kafka_offset_fetch_request *req,
+                                kafka_offset_fetch_response *rsp, int16_t err)
+{
+    if (q->ver < 8) {
+        int32_t n = req->topics.n > 0 ? req->topics.n : 0;
+        KARR_ALLOC(q, rsp->topics, n);
+        for (int32_t i = 0; i < n; i++) {
+            rsp->topics.items[i].name = req->topics.items[i].name;
+            int32_t np = req->topics.items[i].partition_indexes.n;
+            np = np > 0 ? np : 0;
+            KARR_ALLOC(q, rsp->topics.items[i].partitions, np);
+            for (int32_t j = 0; j < np; j++) {
+                kafka_offset_fetch_response_offset_fetch_response_partition *p =
+                    &rsp->topics.items[i].partitions.items[j];
+                p->partition_index = req->topics.items[i].partition_indexes.items[j];
+                p->committed_offset = -1;
+                p->committed_leader_epoch = -1;
+                p->metadata = kstr_c("");
+                p->error_code = err;
+            }
+        }
+        rsp->error_code = err;
+    } else {
+        int32_t ng = req->groups.n > 0 ? req->groups.n : 0;
+        KARR_ALLOC(q, rsp->groups, ng);
+        for (int32_t g = 0; g < ng; g++) {
+            rsp->groups.items[g].group_id = req->groups.items[g].group_id;
+            rsp->groups.items[g].error_code = err;
+            KARR_ALLOC(q, rsp->groups.items[g].topics, 0);
+        }
+    }
+    kafka_offset_fetch_response_encode(&q->resp->w, q->ver, rsp);
+    kreq_done(q);
+}
+
 void kh_offset_fetch(kreq *q)
 {
     kafka_offset_fetch_request req;
@@ -252,6 +299,11 @@ void kh_offset_fetch(kreq *q)
     }
     kafka_offset_fetch_response rsp;
     kafka_offset_fetch_response_init(&rsp);
+    int serr = grp_coord_serving(ksrv_groups(q->ks));
+    if (serr < 0) {
+        offset_fetch_refuse(q, &req, &rsp, kerr_from_cn(serr));
+        return;
+    }
     if (q->ver < 8) {
         int32_t n = req.topics.n;
         if (n < 0 && q->ver < 2)
@@ -324,7 +376,7 @@ static void offset_delete_encode(durable_park *dp, int status)
 {
     kafka_offset_delete_response *rsp = dp->rsp;
     if (status < 0 && rsp->error_code == KERR_NONE)
-        rsp->error_code = KERR_KAFKA_STORAGE_ERROR;
+        rsp->error_code = store_error(status);
     kafka_offset_delete_response_encode(&dp->resp->w, dp->ver, rsp);
 }
 
@@ -358,6 +410,14 @@ void kh_offset_delete(kreq *q)
     kafka_offset_delete_response_init(rsp);
     grp_coord *gc = ksrv_groups(q->ks);
     goff_store *gs = ksrv_offsets(q->ks);
+    int serr = grp_coord_serving(gc);
+    if (serr < 0) {
+        rsp->error_code = kerr_from_cn(serr);
+        KARR_ALLOC(q, rsp->topics, 0);
+        kafka_offset_delete_response_encode(&q->resp->w, q->ver, rsp);
+        kreq_done(q);
+        return;
+    }
     int known = grp_known(gc, req.group_id);
     rsp->error_code = known ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND;
     int32_t nt = req.topics.n > 0 ? req.topics.n : 0;
@@ -452,9 +512,9 @@ void kh_list_groups(kreq *q)
                 want_classic = 1;
         }
     }
-    if (want_classic)
-        grp_list(ksrv_groups(q->ks), list_one, &lc);
-    rsp.error_code = KERR_NONE;
+    int lrc = want_classic ? grp_list(ksrv_groups(q->ks), list_one, &lc) : 0;
+    /* Every broker is asked; one that coordinates nothing lists nothing. */
+    rsp.error_code = lrc == -CN_ENOTCOORD ? KERR_NONE : kerr_from_cn(lrc);
     rsp.groups.items = lc.items;
     rsp.groups.n = lc.n;
     kafka_list_groups_response_encode(&q->resp->w, q->ver, &rsp);
@@ -503,6 +563,7 @@ void kh_describe_groups(kreq *q)
     kafka_describe_groups_response_init(&rsp);
     int32_t n = req.groups.n > 0 ? req.groups.n : 0;
     KARR_ALLOC(q, rsp.groups, n);
+    int rc;
     for (int32_t i = 0; i < n; i++) {
         kafka_describe_groups_response_described_group *d = &rsp.groups.items[i];
         d->group_id = req.groups.items[i];
@@ -514,9 +575,10 @@ void kh_describe_groups(kreq *q)
             d->protocol_type = kstr_c("");
             d->protocol_data = kstr_c("");
             KARR_ALLOC(q, d->members, 0);
-        } else if (grp_describe(ksrv_groups(q->ks), req.groups.items[i], describe_one, &dc) < 0) {
+        } else if ((rc = grp_describe(ksrv_groups(q->ks), req.groups.items[i], describe_one,
+                                      &dc)) < 0) {
             /* Kafka describes a group it does not know as Dead, without error. */
-            d->error_code = KERR_NONE;
+            d->error_code = rc == -CN_ENOGROUP ? KERR_NONE : kerr_from_cn(rc);
             d->group_state = kstr_c("Dead");
             d->protocol_type = kstr_c("");
             d->protocol_data = kstr_c("");
@@ -533,7 +595,7 @@ static void delete_groups_encode(durable_park *dp, int status)
     if (status < 0)
         for (int32_t i = 0; i < rsp->results.n; i++)
             if (rsp->results.items[i].error_code == KERR_NONE)
-                rsp->results.items[i].error_code = KERR_KAFKA_STORAGE_ERROR;
+                rsp->results.items[i].error_code = store_error(status);
     kafka_delete_groups_response_encode(&dp->resp->w, dp->ver, rsp);
 }
 

@@ -17,14 +17,25 @@
 
 /* Open / close ------------------------------------------------------------ */
 
-int kvl_open(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out)
+static int replay(kvl *l)
+{
+    l->scratch = batch_scratch_new();
+    int rc = kvl__replay(l);
+    batch_scratch_free(l->scratch);
+    l->scratch = NULL;
+    return rc;
+}
+
+static int open_common(broker *b, const char *name, int replicated, const kvl_ops *ops,
+                       void *arg, kvl **out)
 {
     *out = NULL;
     CN_ASSERT(ops->on_record);
     if (!broker_topic_name_reserved(cn_str_c(name)))
         return -CN_EINVAL;
     partition *p = NULL;
-    int rc = broker_internal_partition(b, name, &p);
+    int rc = replicated ? broker_internal_partition_replicated(b, name, &p)
+                        : broker_internal_partition(b, name, &p);
     if (rc < 0)
         return rc;
     kvl *l = xcalloc(1, sizeof(*l));
@@ -33,16 +44,49 @@ int kvl_open(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **o
     l->name = xstrdup(name);
     l->ops = *ops;
     l->arg = arg;
-    l->scratch = batch_scratch_new();
-    rc = kvl__replay(l);
-    batch_scratch_free(l->scratch);
-    l->scratch = NULL;
-    if (rc < 0) {
-        kvl_close(l);
-        return rc;
+    l->replicated = replicated;
+    if (!replicated) {
+        rc = replay(l);
+        if (rc < 0) {
+            kvl_close(l);
+            return rc;
+        }
     }
     *out = l;
     return 0;
+}
+
+int kvl_open(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out)
+{
+    return open_common(b, name, 0, ops, arg, out);
+}
+
+int kvl_open_replicated(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out)
+{
+    return open_common(b, name, 1, ops, arg, out);
+}
+
+int kvl_replay(kvl *l)
+{
+    l->log_bytes = 0;
+    l->replayed = 0;
+    l->skipped = 0;
+    return replay(l);
+}
+
+int kvl_serving(kvl *l)
+{
+    return broker_partition_serving(l->p);
+}
+
+int64_t kvl_term(const kvl *l)
+{
+    return broker_partition_epoch(l->p);
+}
+
+int kvl_replicated(const kvl *l)
+{
+    return l->replicated;
 }
 
 void kvl_close(kvl *l)
@@ -232,6 +276,8 @@ static void compact_durable(durable_wait *w, int status)
 int kvl_compact(kvl *l)
 {
     CN_ASSERT(l->ops.compact);
+    if (l->replicated)
+        return 0;
     if (l->compacting)
         return -CN_EAGAIN;
     log_partition *lp = l->p->log;
@@ -263,7 +309,8 @@ int kvl_compact(kvl *l)
 int kvl_maybe_compact(kvl *l)
 {
     CN_ASSERT(l->ops.live_bytes);
-    if (l->compacting ||
+    /* A raft log's head is trimmed only below a snapshot (not built yet). */
+    if (l->replicated || l->compacting ||
         l->log_bytes <= KVL_COMPACT_FACTOR * l->ops.live_bytes(l->arg) + KVL_COMPACT_SLACK)
         return 0;
     return kvl_compact(l);

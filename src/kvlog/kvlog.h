@@ -116,6 +116,30 @@ typedef struct kvl_ops {
  * cannot be read (nothing is kept open then; records already replayed stay
  * applied in the owner's memory), or -CN_E* from broker_internal_partition. */
 int kvl_open(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out);
+/* The same on a partition replicated to every node of the cluster
+ * (broker_internal_partition_replicated), for an owner that serves only
+ * where it leads. Nothing is replayed here: the owner calls kvl_replay
+ * when kvl_serving first answers 0 in a new term (kvl_term), after
+ * dropping what it held, and drops its memory again when kvl_serving says
+ * it no longer leads. Its appends are Raft entries (broker_append, leader
+ * only: -CN_ENOTLEADER / -CN_ELEADERWAIT elsewhere) and kvl_wait_durable
+ * waits for their commit (durable on a majority); a wait parked when
+ * leadership goes answers -CN_ENOTLEADER. Compaction is off (kvl_compact
+ * and kvl_maybe_compact do nothing): the head of a raft log is trimmed only
+ * below a snapshot, which the cluster does not build yet. -CN_EINVAL on a
+ * single node. */
+int kvl_open_replicated(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out);
+/* Replay the whole log again (log start to log end) through ops->on_record;
+ * the stats restart. For kvl_open_replicated's owner taking over. 0 or
+ * -CN_EIO. */
+int kvl_replay(kvl *l);
+/* broker_partition_serving of the log's partition: 0 where the owner may
+ * serve (unreplicated, or the leader with its term's barrier committed),
+ * -CN_ELEADERWAIT (leads, not ready), -CN_ENOTLEADER. */
+int kvl_serving(kvl *l);
+/* The partition's epoch (the Raft term when replicated). */
+int64_t kvl_term(const kvl *l);
+int kvl_replicated(const kvl *l);
 /* Free the memory. NULL is a no-op. No fsync, and the partition stays open
  * (broker_close syncs and closes it). A compaction still waiting for its
  * fsync is abandoned: the log start does not move, the re-appended records

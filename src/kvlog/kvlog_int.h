@@ -17,6 +17,7 @@ struct kvl {
     durable_wait cw;                /* the pending compaction's wait */
     int compacting;
     int64_t compact_from;           /* first re-appended offset: the new log start */
+    int replicated;                 /* kvl_open_replicated: a Raft group's log */
 };
 
 /* Replay l's partition from its log start to its log end through

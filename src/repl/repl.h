@@ -122,6 +122,13 @@ int64_t rg_commit_index(const rg_group *g);
 /* The log offset the commit index covers (the end of the last committed
  * batch): what consumers may read up to (the high watermark). */
 int64_t rg_commit_offset(const rg_group *g);
+/* 1 when this node leads and an entry of its own term is committed (the
+ * barrier a new leader submits): every entry of earlier terms that will
+ * ever commit is committed and in its log, so state rebuilt from the log
+ * now is complete (what a coordinator on the partition waits for before it
+ * serves). 0 otherwise, and while a leadership transfer runs. Cheap once
+ * true for a term (cached). */
+int rg_leader_ready(rg_group *g);
 uint64_t rg_group_id(const rg_group *g);
 log_partition *rg_partition(const rg_group *g);
 int rg_voters(const rg_group *g);           /* voters in the configuration */

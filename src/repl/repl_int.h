@@ -58,6 +58,7 @@ struct rg_group {
     rg_pending *pend;
     size_t n_pend, cap_pend;
     int want_barrier;               /* became leader: submit a barrier */
+    int64_t ready_term;             /* rg_leader_ready: term whose entry was seen committed */
     void *rx_block;                 /* entries of the AppendEntries being stepped */
     int rx_block_taken;             /* ... handed back to persist: we free it */
     void (*changed)(void *arg, rg_group *g);             /* rg_group_set_cb */

@@ -893,6 +893,23 @@ int64_t rg_commit_index(const rg_group *g)
 {
     return CN_MAX(g->commit_max, (int64_t)raft_commit_index(&g->raft));
 }
+int rg_leader_ready(rg_group *g)
+{
+    if (!rg_is_leader(g) || raft_transferee(&g->raft) != 0)
+        return 0;
+    int64_t term = (int64_t)raft_current_term(&g->raft);
+    if (g->ready_term == term)
+        return 1;
+    int64_t commit = rg_commit_index(g);
+    if (commit > log_last(g))
+        return 0;
+    log_raft_entry e;
+    if (log_raft_entry_at(g->p, commit, &e) < 0 || e.term != term)
+        return 0;
+    g->ready_term = term;
+    return 1;
+}
+
 uint64_t rg_group_id(const rg_group *g) { return g->id; }
 log_partition *rg_partition(const rg_group *g) { return g->p; }
 int rg_failed(const rg_group *g) { return g->failed; }

@@ -59,6 +59,8 @@ enum {
     CN_EGROUPPROTO,    /* protocol type or protocols do not match the group's */
     CN_EGROUPFULL,     /* group.max.size reached */
     CN_ESESSIONTMO,    /* session timeout out of the allowed range */
+    CN_ENOTCOORD,      /* this node is not the coordinator (another node leads its log) */
+    CN_ELOADING,       /* the coordinator is loading its state (a new leader) */
     /* replication (src/repl) */
     CN_ENOTLEADER,     /* this replica is not the partition's leader */
     CN_ELEADERWAIT,    /* the leader is not ready yet (a new term's barrier) */
