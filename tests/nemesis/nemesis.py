@@ -557,19 +557,22 @@ def run_seed(args, seed, binary):
         avail = []
         for ws, we, label in windows:
             ok = fail = tmo = 0
+            lat = 0.0
             for v, (ts, part) in wl.sent.items():
                 t = ts - t0
                 if not (ws <= t < we):
                     continue
                 if v in wl.acked:
                     ok += 1
+                    lat = max(lat, wl.acked[v][3] - ts)
                 elif v in wl.failed:
                     if wl.failed[v][2]:
                         tmo += 1
                     else:
                         fail += 1
             avail.append({"window": label, "from": round(ws, 1), "to": round(we, 1),
-                          "ok": ok, "failed": fail, "timed_out": tmo})
+                          "ok": ok, "failed": fail, "timed_out": tmo,
+                          "max_ack_s": round(lat, 2)})
         errs = collections.Counter(x[1] for x in wl.failed.values())
         result.update(sent=len(wl.sent), acked=len(wl.acked), failed=len(wl.failed),
                       timed_out=sum(1 for x in wl.failed.values() if x[2]),
@@ -658,14 +661,15 @@ def main():
             totals[k] += res.get(k, 0) or 0
         v = res["violations"]
         totals["violations"] += len(v)
-        avail = " ".join("%s:%d/%d/%d" % (w["window"].split(" ")[0], w["ok"], w["failed"],
-                                          w["timed_out"]) for w in res.get("availability", []))
+        avail = " ".join("%s:%d/%d/%d/%.1fs" % (w["window"].split(" ")[0], w["ok"], w["failed"],
+                                                w["timed_out"], w["max_ack_s"])
+                         for w in res.get("availability", []))
         print("seed %d: %d faults, %s sent, %s acked, %s failed (%s timed out), %s read by the "
               "consumer, %s commits, %s values checked, %d violations, %.1fs"
               % (seed, res.get("faults", 0), res.get("sent"), res.get("acked"), res.get("failed"),
                  res.get("timed_out"), res.get("reads"), res.get("commits"),
                  res.get("values_in_log"), len(v), res["runtime"]), flush=True)
-        print("  availability (window:ok/failed/timed-out): %s" % avail, flush=True)
+        print("  availability (window:ok/failed/timed-out/slowest ack): %s" % avail, flush=True)
         if res.get("errors"):
             print("  producer errors: %s; fatal: %s; commit errors: %s"
                   % (res["errors"], res.get("fatal"), res.get("commit_errors")), flush=True)
