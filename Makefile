@@ -144,6 +144,7 @@ NEMESIS_ARGS ?=
 nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/test_checker.py
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 1-3 --nodes 3 --duration 16 \
+	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
 	  --time-limit 150 $(NEMESIS_ARGS)
 nemesis: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 100-119 --nodes 3 --duration 90 \
