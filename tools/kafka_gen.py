@@ -57,6 +57,7 @@ APIS = [
     (20, "DeleteTopics", 0, 6, "kh_delete_topics"),
     (21, "DeleteRecords", 0, 2, "kh_delete_records"),
     (22, "InitProducerId", 0, 4, "kh_init_producer_id"),
+    (23, "OffsetForLeaderEpoch", 0, 4, "kh_offset_for_leader_epoch"),
     (24, "AddPartitionsToTxn", 0, 3, "kh_add_partitions_to_txn"),
     (25, "AddOffsetsToTxn", 0, 3, "kh_add_offsets_to_txn"),
     (26, "EndTxn", 0, 3, "kh_end_txn"),

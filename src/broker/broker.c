@@ -613,6 +613,7 @@ int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker
     if (cfg->flush_interval_ms > 0)
         loop_timer_start(l, &b->flush_timer, cfg->flush_interval_ms);
     loop_timer_start(l, &b->retention_timer, cfg->retention_check_ms);
+    loop_timer_init(&b->commit_timer, broker__commit_timer_cb, b);
     loop_timer_init(&b->snapshot_timer, snapshot_timer_cb, b);
     loop_timer_start(l, &b->snapshot_timer, BROKER_SNAPSHOT_MS);
     loop_add_hook(l, append_hook, b);
@@ -632,6 +633,7 @@ void broker_close(broker *b)
     loop_timer_stop(b->l, &b->flush_timer);
     loop_timer_stop(b->l, &b->retention_timer);
     loop_timer_stop(b->l, &b->snapshot_timer);
+    loop_timer_stop(b->l, &b->commit_timer);
     while (b->list) {
         topic *t = b->list;
         topic_unlink(b, t);

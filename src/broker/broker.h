@@ -34,7 +34,9 @@ typedef struct durable_wait {
     int64_t target;                 /* log end after the append */
     void (*cb)(struct durable_wait *w, int status);   /* status 0, -CN_EIO, or
                                                        * -CN_ENOTLEADER (replicated: leadership
-                                                       * lost while parked) */
+                                                       * lost while parked), -CN_ECOMMITTMO
+                                                       * (replicated: deadline passed) */
+    int64_t deadline;               /* monotonic ms; 0: none (set by broker_wait_durable*) */
 } durable_wait;
 
 struct partition {
@@ -192,6 +194,9 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
  * epoch is older than the producer's current epoch on p. */
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
                         int32_t coordinator_epoch, int64_t *offset);
+/* Produce on a replicated partition also fails with -CN_ENOQUORUM when
+ * this leader has not heard from a majority of the group lately
+ * (rg_quorum_contact): nothing is appended. */
 /* Replication state of p for Metadata: the leader's node id (this node for
  * an unreplicated partition; -1 while unknown), its epoch (the Raft term;
  * the log's leader epoch when unreplicated) and whether this node leads
@@ -199,6 +204,20 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
 int32_t broker_partition_leader(const partition *p);
 int32_t broker_partition_epoch(const partition *p);
 int broker_partition_is_leader(const partition *p);
+/* Metadata: the node ids of p's replicas (the Raft group's voters; this
+ * node for an unreplicated partition), at most cap written, the count
+ * returned; and whether replica id is in sync (Kafka's ISR): 1 or 0 as the
+ * leader knows it (rg_in_sync), -1 when this node does not lead p. */
+int broker_partition_voters(const partition *p, int32_t *out, int cap);
+int broker_partition_in_sync(const partition *p, int32_t id);
+/* KIP-320 fencing: a client's current_leader_epoch (-1: not given) against
+ * broker_partition_epoch: 0 when equal or not given, -CN_EFENCEDEPOCH when
+ * older (FENCED_LEADER_EPOCH), -CN_EUNKNOWNEPOCH when newer
+ * (UNKNOWN_LEADER_EPOCH). */
+int broker_check_epoch(const partition *p, int32_t current_leader_epoch);
+/* OffsetsForLeaderEpoch: log_epoch_end with the partition's epoch as the
+ * latest. 0 or -CN_E* (then -1s). */
+int broker_epoch_end(partition *p, int32_t epoch, int32_t *out_epoch, int64_t *out_end);
 /* Whether state rebuilt from p's log may be served now (coordinators on an
  * internal partition): 0 for an unreplicated partition or a leader whose
  * own term has a committed entry (rg_leader_ready), -CN_ELEADERWAIT for a
@@ -211,6 +230,11 @@ int broker_partition_replicated(const partition *p);
 int64_t broker_lso(const partition *p);
 /* Park w until p's durable offset >= w->target (requests an fsync). */
 void broker_wait_durable(broker *b, partition *p, durable_wait *w);
+/* The same with a deadline (monotonic ms, loop_now's clock; <= 0: none)
+ * for a replicated partition: a wait whose entry has not committed by then
+ * fires with -CN_ECOMMITTMO (indeterminate: the entry may still commit).
+ * An unreplicated partition's fsync ignores it. */
+void broker_wait_durable_until(broker *b, partition *p, durable_wait *w, int64_t deadline);
 /* DeleteRecords: move p's log start to offset (log_delete_before: at most the
  * high watermark; at or below the current start nothing moves) and park w
  * until that start is durable: w->target is set to the log start after the

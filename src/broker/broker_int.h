@@ -29,6 +29,7 @@ struct broker {
     loop_timer flush_timer;
     loop_timer retention_timer;
     loop_timer snapshot_timer;       /* producer-state snapshots */
+    loop_timer commit_timer;         /* deadlines of waits on replicated partitions */
     int appended;                    /* an append happened this iteration */
     broker_listener *listeners;      /* append listeners (doubly linked) */
     broker_listener *notify_next;    /* next listener to call during notification */
@@ -55,6 +56,8 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out);
 void broker__partition_close(partition *p, int destroy);
 /* Write a producer-state snapshot if the log grew since the last one. */
 void broker__partition_snapshot(partition *p);
+/* commit_timer: fire the replicated waits whose deadline passed, re-arm. */
+void broker__commit_timer_cb(loop_timer *tm);
 /* The Raft group id of a replicated partition: a hash of topic name and
  * partition (the same on every node; never 0, the metadata group's). */
 uint64_t broker__group_id(const char *tname, int32_t part);

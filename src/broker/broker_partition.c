@@ -57,7 +57,8 @@ static void fire_waits(durable_wait **list, int64_t reached, int status)
         if (status < 0 || w->target <= reached) {
             *pp = w->next;
             w->next = NULL;
-            w->cb(w, status < 0 ? (status == -CN_ENOTLEADER ? status : -CN_EIO) : 0);
+            w->cb(w, status < 0 ? (status == -CN_ENOTLEADER || status == -CN_ECOMMITTMO
+                                       ? status : -CN_EIO) : 0);
         } else {
             pp = &w->next;
         }
@@ -147,6 +148,44 @@ int32_t broker_partition_epoch(const partition *p)
 int broker_partition_is_leader(const partition *p)
 {
     return !p->rg || rg_is_leader(p->rg);
+}
+
+int broker_partition_voters(const partition *p, int32_t *out, int cap)
+{
+    if (!p->rg) {
+        if (cap > 0)
+            out[0] = p->t->b->cfg->node_id;
+        return 1;
+    }
+    uint64_t ids[64];
+    int n = rg_voter_ids(p->rg, ids, (int)CN_ARRAY_LEN(ids));
+    for (int i = 0; i < n && i < cap && i < (int)CN_ARRAY_LEN(ids); i++)
+        out[i] = (int32_t)ids[i];
+    return n;
+}
+
+int broker_partition_in_sync(const partition *p, int32_t id)
+{
+    if (!p->rg)
+        return id == p->t->b->cfg->node_id;
+    if (!rg_is_leader(p->rg))
+        return -1;
+    return rg_in_sync(p->rg, (uint64_t)id, loop_now(p->t->b->l));
+}
+
+int broker_check_epoch(const partition *p, int32_t current_leader_epoch)
+{
+    if (current_leader_epoch < 0)
+        return 0;
+    int32_t e = broker_partition_epoch(p);
+    if (current_leader_epoch < e)
+        return -CN_EFENCEDEPOCH;
+    return current_leader_epoch > e ? -CN_EUNKNOWNEPOCH : 0;
+}
+
+int broker_epoch_end(partition *p, int32_t epoch, int32_t *out_epoch, int64_t *out_end)
+{
+    return log_epoch_end(p->log, epoch, broker_partition_epoch(p), out_epoch, out_end);
 }
 
 int broker_partition_serving(partition *p)
@@ -345,6 +384,8 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
 {
     if (p->rg && !rg_is_leader(p->rg))
         return -CN_ENOTLEADER; /* before the producer rules: a follower has no producer state */
+    if (p->rg && !rg_quorum_contact(p->rg, loop_now(b->l)))
+        return -CN_ENOQUORUM; /* would park until the majority is back: fail fast */
     batch_info bi;
     if (batch_parse_header(batch, len, &bi) < 0)
         return -CN_ECORRUPT;
@@ -402,7 +443,7 @@ int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *
 {
     if (p->rg) {
         int64_t index;
-        int rc = rg_submit(p->rg, batch, len, loop_wall_ms(), base_offset, &index);
+        int rc = rg_submit(p->rg, batch, len, loop_now(b->l), base_offset, &index);
         if (rc == -CN_EAGAIN)
             return -CN_ELEADERWAIT;
         if (rc < 0)
@@ -443,9 +484,49 @@ int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait 
     return 0;
 }
 
+/* Fire the waits of p whose deadline passed; returns the earliest deadline
+ * left (INT64_MAX: none). */
+static int64_t expire_waits(partition *p, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    durable_wait **pp = &p->waits;
+    while (*pp) {
+        durable_wait *w = *pp;
+        if (w->deadline > 0 && w->deadline <= now) {
+            *pp = w->next;
+            w->next = NULL;
+            w->cb(w, -CN_ECOMMITTMO);
+        } else {
+            if (w->deadline > 0)
+                next = CN_MIN(next, w->deadline);
+            pp = &w->next;
+        }
+    }
+    return next;
+}
+
+void broker__commit_timer_cb(loop_timer *tm)
+{
+    broker *b = tm->data;
+    int64_t now = loop_now(b->l), next = INT64_MAX;
+    topic *lists[2] = {b->list, b->internal};
+    for (int k = 0; k < 2; k++)
+        for (topic *t = lists[k]; t; t = t->lnext)
+            for (int32_t i = 0; i < t->n_parts; i++)
+                if (t->parts[i]->rg && t->parts[i]->waits)
+                    next = CN_MIN(next, expire_waits(t->parts[i], now));
+    if (next != INT64_MAX)
+        loop_timer_start(b->l, tm, next - now);
+}
+
 void broker_wait_durable(broker *b, partition *p, durable_wait *w)
 {
-    (void)b;
+    broker_wait_durable_until(b, p, w, 0);
+}
+
+void broker_wait_durable_until(broker *b, partition *p, durable_wait *w, int64_t deadline)
+{
+    w->deadline = p->rg && deadline > 0 ? deadline : 0;
     if (p->rg) {
         /* acks=all on a replicated partition: committed = durable on a
          * majority. The group's flush asks for the syncs. */
@@ -455,6 +536,9 @@ void broker_wait_durable(broker *b, partition *p, durable_wait *w)
         }
         w->next = p->waits;
         p->waits = w;
+        if (w->deadline > 0 && (!loop_timer_armed(&b->commit_timer) ||
+                                b->commit_timer.deadline > w->deadline))
+            loop_timer_start(b->l, &b->commit_timer, CN_MAX(w->deadline - loop_now(b->l), 0));
         return;
     }
     if (log_durable_offset(p->log) >= w->target) {

@@ -70,6 +70,12 @@ int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, s
     return 0;
 }
 
+static int64_t rg_wall(void *arg)
+{
+    (void)arg;
+    return loop_wall_ms();
+}
+
 static void rg_send(void *arg, uint64_t to, uint64_t group_id, const uint8_t *msg, size_t len)
 {
     cluster *c = arg;
@@ -359,12 +365,17 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         free(c);
         return -CN_EIO;
     }
-    rg_node_cb cb = {.send = rg_send, .arg = c};
+    rg_node_cb cb = {.send = rg_send, .wall_ms = rg_wall, .arg = c};
     int rc = rg_node_open(cfg->log_dirs, (uint64_t)c->self, NULL, &cb, &c->rg);
     if (rc < 0) {
         slog_error("cannot open %s/raft.votes: %s", cfg->log_dirs, cn_strerror(rc));
         free(c);
         return rc;
+    }
+    {
+        unsigned el = (unsigned)cfg->cluster_election_ms;
+        unsigned hb = el / 10 > 10 ? el / 10 : 10;
+        rg_node_set_timeouts(c->rg, el, hb, (uint64_t)c->self * 0x2545F4914F6CDD1Dull);
     }
     c->proto = (net_proto){
         .name = "cluster",

@@ -112,6 +112,11 @@ static const cfg_entry cfg_table[] = {
     C_STR("cluster.peers", cluster_peers, "off", check_peers,
           "The cluster's nodes as ID@HOST:PORT of their cluster listeners, comma-separated, "
           "this node included; off for a single node."),
+    C_I32("cluster.election.timeout.ms", cluster_election_ms, "1000", 50, 600000,
+          "Raft election timeout of replicated partitions: a follower that hears no leader "
+          "for this long (randomized up to twice it) stands for election; heartbeats go "
+          "every tenth of it. A leader that heard from no majority for half of it answers "
+          "produce with NOT_ENOUGH_REPLICAS."),
     C_I32("default.replication.factor", default_replication_factor, "-1", -1, CONFIG_MAX_PEERS,
           "Replicas of a topic created without a replication factor; -1: every node of the "
           "cluster (1 on a single node)."),

@@ -51,6 +51,7 @@ typedef struct cairn_config {
     /* Cluster (issue 12; src/cluster): "off" and "" for a single node. */
     char *cluster_listeners;     /* cluster.listeners: "off" or HOST:PORT */
     char *cluster_peers;         /* cluster.peers: "ID@HOST:PORT,..." (this node included) or "off" */
+    int32_t cluster_election_ms; /* cluster.election.timeout.ms: 1000 */
     int32_t default_replication_factor; /* default.replication.factor: -1 = every node */
     int32_t num_partitions;      /* num.partitions: 1 */
     int auto_create_topics;      /* auto.create.topics.enable: true */

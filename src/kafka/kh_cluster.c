@@ -3,12 +3,14 @@
  * (src/cluster) the brokers are its nodes with the Kafka addresses their
  * HELLOs gave (a node not heard from yet is left out); a replicated
  * partition's leader is its Raft leader (LEADER_NOT_AVAILABLE while none is
- * known), its epoch the term, its replicas every node, its ISR the nodes
- * connected to this one (a truthful ISR from match indexes comes with the
- * cluster plan's step 6). */
+ * known), its epoch the term, its replicas the group's voters, its ISR (on
+ * the leader) the voters in contact and caught up with the commit index
+ * (fill_replicas), its offline replicas those this node is not connected
+ * to. */
 #include <string.h>
 
 #include "kafka/kafka.h"
+#include "util/common.h"
 
 #define AUTH_OPS_UNSET INT32_MIN /* Kafka's "not requested" */
 
@@ -32,37 +34,50 @@ void kh_api_versions(kreq *q)
 }
 
 
-/* Replica ids of t's partitions and how many are "in sync" (first n_isr). */
-static int32_t *replicas_of(kreq *q, const topic *t, int *n, int *n_isr)
+static int node_connected(kreq *q, int32_t id)
 {
-    int nn;
-    const int32_t *ids = broker_nodes(q->b, &nn);
-    if (t->rf <= 1) {
-        int32_t *one = kreq_alloc(q, 1, sizeof(*one));
-        one[0] = broker_node_id(q->b);
-        *n = *n_isr = 1;
-        return one;
-    }
-    int32_t *out = kreq_alloc(q, (size_t)nn, sizeof(*out));
     cluster *cl = ksrv_cluster(q->ks);
-    int k = 0;
-    /* Connected nodes first (the ISR), then the others. */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < nn; i++) {
-            int conn = 1;
-            if (cl)
-                for (int m = 0; m < nn; m++) {
-                    cluster_member mb = cluster_member_at(cl, m);
-                    if (mb.id == ids[i])
-                        conn = mb.connected;
-                }
-            if (conn == (pass == 0))
-                out[k++] = ids[i];
-            if (pass == 0 && i == nn - 1)
-                *n_isr = k;
-        }
-    *n = k;
-    return out;
+    if (!cl || id == broker_node_id(q->b))
+        return 1;
+    int nn = 0;
+    cluster_node_ids(cl, &nn);
+    for (int m = 0; m < nn; m++) {
+        cluster_member mb = cluster_member_at(cl, m);
+        if (mb.id == id)
+            return mb.connected;
+    }
+    return 0;
+}
+
+/* Replicas of p (the Raft group's voters), the ISR and the offline ones.
+ * ISR: on the leader, the replicas in sync (broker_partition_in_sync: in
+ * contact and caught up with the commit index lately); elsewhere (no match
+ * indexes here) the known leader and the replicas this node is connected
+ * to. Offline: replicas this node has no connection to. */
+static void fill_replicas(kreq *q, partition *part,
+                          kafka_metadata_response_metadata_response_partition *p)
+{
+    int32_t ids[64];
+    int n = broker_partition_voters(part, ids, (int)CN_ARRAY_LEN(ids));
+    n = CN_MIN(n, (int)CN_ARRAY_LEN(ids));
+    int32_t leader = broker_partition_leader(part);
+    KARR_ALLOC(q, p->replica_nodes, n);
+    KARR_ALLOC(q, p->isr_nodes, n);
+    KARR_ALLOC(q, p->offline_replicas, n);
+    int n_isr = 0, n_off = 0;
+    for (int k = 0; k < n; k++) {
+        p->replica_nodes.items[k] = ids[k];
+        int conn = node_connected(q, ids[k]);
+        int sync = broker_partition_in_sync(part, ids[k]);
+        if (sync < 0)
+            sync = ids[k] == leader || (conn && leader >= 0);
+        if (sync)
+            p->isr_nodes.items[n_isr++] = ids[k];
+        if (!conn)
+            p->offline_replicas.items[n_off++] = ids[k];
+    }
+    p->isr_nodes.n = n_isr;
+    p->offline_replicas.n = n_off;
 }
 
 /* The cluster's controller (the metadata group's leader). While none is
@@ -90,17 +105,7 @@ static void fill_topic(kreq *q, kafka_metadata_response_metadata_response_topic 
         p->leader_id = broker_partition_leader(t->parts[i]);
         p->error_code = p->leader_id < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
         p->leader_epoch = broker_partition_epoch(t->parts[i]);
-        int n = 0, n_isr = 0;
-        int32_t *reps = replicas_of(q, t, &n, &n_isr);
-        KARR_ALLOC(q, p->replica_nodes, n);
-        for (int k = 0; k < n; k++)
-            p->replica_nodes.items[k] = reps[k];
-        KARR_ALLOC(q, p->isr_nodes, n_isr);
-        for (int k = 0; k < n_isr; k++)
-            p->isr_nodes.items[k] = reps[k];
-        KARR_ALLOC(q, p->offline_replicas, n - n_isr);
-        for (int k = n_isr; k < n; k++)
-            p->offline_replicas.items[k - n_isr] = reps[k];
+        fill_replicas(q, t->parts[i], p);
     }
 }
 

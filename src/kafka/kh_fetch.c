@@ -85,11 +85,13 @@ static void fetch_slice_release(void *ref) { log_slice_release(ref); }
 /* Walk the request; with rsp == NULL only count available bytes, otherwise
  * build the response, whose records fields splice slices from the slot
  * arena (the encoder hands their references to q->resp->w). Returns the byte
- * count. */
+ * count, or INT64_MAX when a partition has an error that should be answered
+ * at once (leader epoch fencing; not the leader of a replicated partition). */
 static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver,
                           kafka_fetch_response *rsp, kreq *q)
 {
     int64_t total = 0;
+    int urgent = 0; /* an error the client must act on: answer now */
     int64_t budget = ver >= 3 ? req->max_bytes : INT32_MAX;
     if (budget <= 0)
         budget = INT32_MAX;
@@ -126,10 +128,21 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                     pd->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            /* KIP-320 (v9+): a client whose leader epoch is older than the
+             * partition's (FENCED_LEADER_EPOCH) or newer (UNKNOWN_LEADER_EPOCH)
+             * refreshes its metadata; answered at once, not long-polled. */
+            int erc = ver >= 9 ? broker_check_epoch(p, fp->current_leader_epoch) : 0;
+            if (erc < 0) {
+                if (pd)
+                    pd->error_code = kerr_from_cn(erc);
+                urgent = 1;
+                continue;
+            }
             if (!broker_partition_is_leader(p)) {
                 /* Replicated: only the leader serves (no follower fetching). */
                 if (pd)
                     pd->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
+                urgent = broker_partition_replicated(p);
                 continue;
             }
             int64_t hw = log_high_watermark(p->log);
@@ -184,7 +197,7 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
             }
         }
     }
-    return total;
+    return urgent ? INT64_MAX : total;
 }
 
 static void fetch_respond(broker *b, const kafka_fetch_request *req, int16_t ver, net_resp *resp)

@@ -95,6 +95,12 @@ void kh_list_offsets(kreq *q)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            /* KIP-320 (v4+): fence a client with an older or newer epoch. */
+            int erc = q->ver >= 4 ? broker_check_epoch(p, lp->current_leader_epoch) : 0;
+            if (erc < 0) {
+                pr->error_code = kerr_from_cn(erc);
+                continue;
+            }
             if (!broker_partition_is_leader(p)) {
                 pr->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
                 continue;

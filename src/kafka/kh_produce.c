@@ -2,8 +2,11 @@
  *
  * acks=0: append, send nothing. acks=1: answer once the batches are in the
  * page cache. acks=-1 (all): park the request until every partition it
- * wrote to has fsynced past its append (group commit in the log's syncer);
- * the response is encoded when the last partition reports.
+ * wrote to has fsynced past its append (group commit in the log's syncer),
+ * or, replicated, committed on a majority; the response is encoded when
+ * the last partition reports. Replicated: a leader out of contact with a
+ * majority answers NOT_ENOUGH_REPLICAS without appending; a commit that
+ * does not come within the request's timeout_ms: REQUEST_TIMED_OUT.
  *
  * Batches are appended in place from the connection's read buffer (the log
  * stamps base offset and leader epoch into it): no copy before the write. */
@@ -133,7 +136,11 @@ void kh_produce(kreq *q)
                 pw->w.target = log_end_offset(p->log);
                 pw->w.cb = on_durable;
                 pk->pending++;
-                broker_wait_durable(q->b, p, &pw->w);
+                /* A replicated partition that does not commit in time:
+                 * REQUEST_TIMED_OUT (indeterminate), as Kafka. */
+                int64_t dl = req.timeout_ms > 0
+                                 ? loop_now(broker_loop(q->b)) + req.timeout_ms : 0;
+                broker_wait_durable_until(q->b, p, &pw->w, dl);
             }
         }
     }

@@ -171,6 +171,19 @@ int log_enforce_retention(log_partition *p, int64_t now_ms);
  * 0, -CN_ERANGE (offset < 0 or > high watermark), -CN_EIO or -CN_ENOSPC. */
 int log_delete_before(log_partition *p, int64_t offset);
 
+/* Leader epochs (log_epochs.c; OffsetsForLeaderEpoch, Kafka's semantics):
+ * for epoch, *out_end = the first offset written in a later epoch (the log
+ * end for the latest epoch, and for epochs after the last one written) and
+ * *out_epoch = the largest epoch <= epoch that the log holds (epoch itself
+ * when it is below every epoch held, and latest for latest); both -1
+ * (undefined) when epoch < 0 or above latest (the partition's current
+ * epoch, which the caller knows: the Raft term, >= every epoch written). A
+ * Raft log's epochs are its terms (side entries count at their position);
+ * any other log has the one epoch log_leader_epoch. Returns 0, or -CN_EIO /
+ * -CN_ENOENT from the raft index (then both -1). */
+int log_epoch_end(log_partition *p, int32_t epoch, int32_t latest, int32_t *out_epoch,
+                  int64_t *out_end);
+
 /* Raft log (opt.raft = 1) ---------------------------------------------------
  *
  * The partition is a Raft log: every record batch is one command entry (its

@@ -47,6 +47,10 @@ typedef struct rg_node_cb {
     void (*changed)(void *arg, rg_group *g);
     /* The partition's durable callback, forwarded (log.h). May be NULL. */
     void (*durable)(void *arg, rg_group *g, int64_t durable_offset, int status);
+    /* Wall-clock milliseconds for the log (segment roll times): the time
+     * given to the rg_* calls is monotonic. May be NULL: that time is used
+     * (a simulation's virtual clock). */
+    int64_t (*wall_ms)(void *arg);
     void *arg;
 } rg_node_cb;
 
@@ -61,7 +65,7 @@ int rg_node_open(const char *dir, uint64_t node_id, log_syncer *syncer, const rg
 void rg_node_close(rg_node *n);
 uint64_t rg_node_id(const rg_node *n);
 /* Election and heartbeat timeouts for groups opened afterwards (defaults
- * 1000 and 100 ms) and the seed of their randomness (libraft's
+ * 1000 and 100 ms; the broker's from cluster.election.timeout.ms) and the seed of their randomness (libraft's
  * raft_seed, mixed with the group id): a simulation replays by seed. */
 void rg_node_set_timeouts(rg_node *n, unsigned election_ms, unsigned heartbeat_ms, uint64_t seed);
 
@@ -135,6 +139,28 @@ int rg_voters(const rg_group *g);           /* voters in the configuration */
 /* Stopped after a storage failure, a bad message from the leader or a
  * conflict with a committed entry: the group does nothing more. */
 int rg_failed(const rg_group *g);
+
+/* Liveness of the group's members, for a leader's fail-fast and Kafka's ISR.
+ * A peer is "in contact" when a message of this group came from it within
+ * the contact window (half the election timeout, at least two heartbeats)
+ * before now; this node always is. rg_quorum_contact: 1 when this node
+ * leads and a majority of the voters (itself included) are in contact; a
+ * leader without it cannot commit soon, so acks=all producers are failed
+ * at once (NOT_ENOUGH_REPLICAS) instead of parked. A new leader has just
+ * heard a majority's votes, so it starts with contact. */
+int rg_quorum_contact(const rg_group *g, int64_t now);
+int rg_peer_contact(const rg_group *g, uint64_t id, int64_t now);
+int64_t rg_last_contact(const rg_group *g, uint64_t id);   /* -1: never */
+int64_t rg_contact_window(const rg_group *g);
+/* Leader only (0 elsewhere): 1 when voter id is in sync (Kafka's ISR):
+ * this node, or a follower in contact whose match index reached the commit
+ * index within the contact window. */
+int rg_in_sync(const rg_group *g, uint64_t id, int64_t now);
+/* Leader only: the raft index known replicated on voter id (this node: its
+ * last index); -1 elsewhere or for an unknown id. */
+int64_t rg_match_index(const rg_group *g, uint64_t id);
+/* The voters' ids (at most cap written); returns how many there are. */
+int rg_voter_ids(const rg_group *g, uint64_t *out, int cap);
 
 /* Administration (rg_admin.c) ---------------------------------------------------
  * Leader only: -CN_ENOTLEADER elsewhere and while a transfer runs; -CN_EIO

@@ -73,6 +73,12 @@ struct rg_group {
                                      * (rg_commit_index: it never goes back) */
     int last_state;
     int failed;                     /* storage or protocol failure: stopped */
+    /* When each peer was last heard from (any message of this group; time
+     * as given to rg_receive): rg_quorum_contact, rg_peer_contact. */
+    uint64_t *contact_id;
+    int64_t *contact_at;
+    int64_t *caught_at;             /* leader: last answer with match >= commit */
+    size_t n_contact, cap_contact;
 };
 
 struct rg_node {
@@ -102,6 +108,9 @@ struct rg_node {
     uint8_t *rd_buf;                /* read scratch for entry bytes */
     size_t rd_cap;
 };
+
+/* Wall-clock ms for the log (rg_node_cb.wall_ms, or the latest time given). */
+int64_t rg__wall(const rg_node *n);
 
 /* rg_votes.c */
 int rg__votes_open(rg_node *n);                 /* load or create raft.votes */

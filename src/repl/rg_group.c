@@ -65,14 +65,14 @@ static int write_entry(rg_group *g, int64_t index, int64_t term, enum raft_entry
     case RAFT_COMMAND:
         if (own) {
             log_set_leader_epoch(p, (int32_t)term);
-            return log_append(p, bytes, len, g->node->now_ms, &g->sub_offset);
+            return log_append(p, bytes, len, rg__wall(g->node), &g->sub_offset);
         }
         if (!batch_ok(bytes, len, term)) {
             slog_error("repl: bad batch from the leader group=%llu index=%lld",
                        (unsigned long long)g->id, (long long)index);
             return -CN_ECORRUPT;
         }
-        return log_append_at(p, bytes, len, g->node->now_ms);
+        return log_append_at(p, bytes, len, rg__wall(g->node));
     case RAFT_BARRIER:
         return log_raft_append_meta(p, index, term, RG_SIDE_BARRIER, NULL, 0);
     case RAFT_CHANGE:
@@ -673,6 +673,9 @@ void rg__group_free(rg_group *g)
     pend_drop_from(g, 0);
     free(g->pend);
     free(g->changes);
+    free(g->contact_id);
+    free(g->contact_at);
+    free(g->caught_at);
     free(g);
 }
 
@@ -803,6 +806,40 @@ static int receive_split(rg_group *g, struct raft_message *m, struct raft_event 
     return 0;
 }
 
+static size_t contact_slot(rg_group *g, uint64_t from)
+{
+    for (size_t i = 0; i < g->n_contact; i++)
+        if (g->contact_id[i] == from)
+            return i;
+    if (g->n_contact == g->cap_contact) {
+        g->cap_contact = g->cap_contact ? g->cap_contact * 2 : 8;
+        g->contact_id = xrealloc(g->contact_id, g->cap_contact * sizeof(*g->contact_id));
+        g->contact_at = xrealloc(g->contact_at, g->cap_contact * sizeof(*g->contact_at));
+        g->caught_at = xrealloc(g->caught_at, g->cap_contact * sizeof(*g->caught_at));
+    }
+    g->contact_id[g->n_contact] = from;
+    g->contact_at[g->n_contact] = -1;
+    g->caught_at[g->n_contact] = -1;
+    return g->n_contact++;
+}
+
+static void note_contact(rg_group *g, uint64_t from, int64_t now)
+{
+    size_t i = contact_slot(g, from);
+    g->contact_at[i] = CN_MAX(g->contact_at[i], now);
+}
+
+/* After a follower's answer was stepped: caught up with the commit index? */
+static void note_caught_up(rg_group *g, uint64_t from, int64_t now)
+{
+    raft_index idx = 0;
+    if (g->failed || raft_state(&g->raft) != RAFT_LEADER ||
+        raft_match_index(&g->raft, from, &idx) != 0 || (int64_t)idx < rg_commit_index(g))
+        return;
+    size_t i = contact_slot(g, from);
+    g->caught_at[i] = CN_MAX(g->caught_at[i], now);
+}
+
 int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len, int64_t now)
 {
     rg_node *n = g->node;
@@ -814,6 +851,7 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
     snprintf(addr, sizeof(addr), "%llu", (unsigned long long)from);
     m.server_id = from;
     m.server_address = addr;
+    note_contact(g, from, now);
     if (m.type == RAFT_APPEND_ENTRIES_RESULT && stale_rejection(g, from, &m.append_entries_result))
         return 0;
     struct raft_event ev = {.time = (raft_time)now, .type = RAFT_RECEIVE};
@@ -825,7 +863,10 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
     }
     if (m.type == RAFT_APPEND_ENTRIES)
         return receive_split(g, &m, &ev);
+    int result = m.type == RAFT_APPEND_ENTRIES_RESULT;
     step(g, &ev);
+    if (result)
+        note_caught_up(g, from, now);
     return 0;
 }
 
@@ -933,4 +974,82 @@ int64_t rg_commit_offset(const rg_group *g)
     if (log_raft_entry_at(g->p, c, &e) < 0)
         return ao;
     return e.is_batch ? e.next_offset : e.offset;
+}
+
+/* Quorum contact ---------------------------------------------------------------------------- */
+
+int64_t rg_last_contact(const rg_group *g, uint64_t id)
+{
+    if (id == g->node->id)
+        return g->node->now_ms;
+    for (size_t i = 0; i < g->n_contact; i++)
+        if (g->contact_id[i] == id)
+            return g->contact_at[i];
+    return -1;
+}
+
+int64_t rg_contact_window(const rg_group *g)
+{
+    unsigned w = g->node->election_ms / 2;
+    return w > g->node->heartbeat_ms ? (int64_t)w : (int64_t)g->node->heartbeat_ms * 2;
+}
+
+int rg_peer_contact(const rg_group *g, uint64_t id, int64_t now)
+{
+    if (id == g->node->id)
+        return 1;
+    int64_t at = rg_last_contact(g, id);
+    return at >= 0 && now - at <= rg_contact_window(g);
+}
+
+int rg_in_sync(const rg_group *g, uint64_t id, int64_t now)
+{
+    if (!rg_is_leader(g))
+        return 0;
+    if (id == g->node->id)
+        return 1;
+    for (size_t i = 0; i < g->n_contact; i++)
+        if (g->contact_id[i] == id)
+            return g->caught_at[i] >= 0 && now - g->caught_at[i] <= rg_contact_window(g) &&
+                   rg_peer_contact(g, id, now);
+    return 0;
+}
+
+int rg_quorum_contact(const rg_group *g, int64_t now)
+{
+    if (!rg_is_leader(g))
+        return 0;
+    int voters = 0, heard = 0;
+    for (unsigned i = 0; i < g->raft.configuration.n; i++) {
+        const struct raft_server *s = &g->raft.configuration.servers[i];
+        if (s->role != RAFT_VOTER)
+            continue;
+        voters++;
+        heard += rg_peer_contact(g, s->id, now);
+    }
+    return heard > voters / 2;
+}
+
+int64_t rg_match_index(const rg_group *g, uint64_t id)
+{
+    if (!rg_is_leader(g))
+        return -1;
+    if (id == g->node->id)
+        return log_last(g);
+    raft_index idx = 0;
+    if (raft_match_index(&g->raft, id, &idx) != 0)
+        return -1;
+    return (int64_t)idx;
+}
+
+int rg_voter_ids(const rg_group *g, uint64_t *out, int cap)
+{
+    int n = 0;
+    for (unsigned i = 0; i < g->raft.configuration.n; i++)
+        if (g->raft.configuration.servers[i].role == RAFT_VOTER) {
+            if (n < cap)
+                out[n] = g->raft.configuration.servers[i].id;
+            n++;
+        }
+    return n;
 }

@@ -38,6 +38,11 @@ int rg_node_open(const char *dir, uint64_t node_id, log_syncer *syncer, const rg
     return 0;
 }
 
+int64_t rg__wall(const rg_node *n)
+{
+    return n->cb.wall_ms ? n->cb.wall_ms(n->cb.arg) : n->now_ms;
+}
+
 void rg_node_set_timeouts(rg_node *n, unsigned election_ms, unsigned heartbeat_ms, uint64_t seed)
 {
     n->election_ms = election_ms;

@@ -66,6 +66,10 @@ enum {
     CN_ELEADERWAIT,    /* the leader is not ready yet (a new term's barrier) */
     CN_EREPLICATION,   /* invalid replication factor */
     CN_ENOTCONTROLLER, /* this node is not the cluster's controller */
+    CN_ENOQUORUM,      /* the leader has not heard from a majority of its group lately */
+    CN_ECOMMITTMO,     /* not committed within the request's timeout (it may still be) */
+    CN_EFENCEDEPOCH,   /* the client's leader epoch is older than the partition's */
+    CN_EUNKNOWNEPOCH,  /* the client's leader epoch is newer than this replica knows */
     CN_E_LAST
 };
 /* Short English description of -err or err (CN_E* or errno). Static storage. */

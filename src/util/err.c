@@ -36,6 +36,10 @@ static const char *const cn_err_names[CN_E_LAST - CN_E_BASE] = {
     [CN_ELEADERWAIT - CN_E_BASE] = "leader not available yet",
     [CN_EREPLICATION - CN_E_BASE] = "invalid replication factor",
     [CN_ENOTCONTROLLER - CN_E_BASE] = "not the controller",
+    [CN_ENOQUORUM - CN_E_BASE] = "leader out of contact with a majority of replicas",
+    [CN_ECOMMITTMO - CN_E_BASE] = "not committed within the timeout",
+    [CN_EFENCEDEPOCH - CN_E_BASE] = "leader epoch older than the partition's",
+    [CN_EUNKNOWNEPOCH - CN_E_BASE] = "leader epoch newer than known here",
 };
 
 const char *cn_strerror(int err)

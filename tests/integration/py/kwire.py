@@ -399,3 +399,90 @@ def fetch_all_batches(bootstrap, topic, partition, timeout=20.0):
 
 
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+# ---------------------------------------------------------------- leader epochs (KIP-101, KIP-320)
+
+def offset_for_leader_epoch_v3(conn, topic, partition, leader_epoch, current_leader_epoch=-1):
+    """OffsetForLeaderEpoch v3 (consumer: replica_id -1) -> (error, leader_epoch, end_offset)."""
+    body = (i32(-1) + i32(1) + string(topic) + i32(1) + i32(partition)
+            + i32(current_leader_epoch) + i32(leader_epoch))
+    r = Reader(conn.request(23, 3, body))
+    r.i32()  # throttle
+    out = None
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            err, p, ep, end = r.i16(), r.i32(), r.i32(), r.i64()
+            if t == topic and p == partition:
+                out = (err, ep, end)
+    return out
+
+
+def fetch_v9(conn, topic, partition, offset=0, current_leader_epoch=-1, max_bytes=1 << 20,
+             max_wait_ms=100):
+    """Fetch v9 (sessionless, read_uncommitted) -> dict(error, high_watermark, records)."""
+    body = (i32(-1) + i32(max_wait_ms) + i32(1) + i32(max_bytes) + i8(0) + i32(0) + i32(-1)
+            + i32(1) + string(topic) + i32(1) + i32(partition) + i32(current_leader_epoch)
+            + i64(offset) + i64(-1) + i32(max_bytes) + i32(0))
+    r = Reader(conn.request(1, 9, body))
+    r.i32()  # throttle
+    r.i16()  # top-level error
+    r.i32()  # session id
+    res = None
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p, err, hw = r.i32(), r.i16(), r.i64()
+            r.i64()  # lso
+            r.i64()  # log start
+            for _ in range(max(r.i32(), 0)):
+                r.i64(); r.i64()
+            recs = r.nbytes()
+            if t == topic and p == partition:
+                res = dict(error=err, high_watermark=hw, records=recs or b"")
+    return res
+
+
+def list_offsets_v4(conn, topic, partition, timestamp=-1, current_leader_epoch=-1):
+    """ListOffsets v4 -> (error, offset, leader_epoch)."""
+    body = (i32(-1) + i8(0) + i32(1) + string(topic) + i32(1) + i32(partition)
+            + i32(current_leader_epoch) + i64(timestamp))
+    r = Reader(conn.request(2, 4, body))
+    r.i32()  # throttle
+    out = None
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p, err, _ts, off, ep = r.i32(), r.i16(), r.i64(), r.i64(), r.i32()
+            if t == topic and p == partition:
+                out = (err, off, ep)
+    return out
+
+
+def metadata_v7(conn, topics, auto_create=False):
+    """Metadata v7 -> dict(controller, brokers, partitions={(topic, p): dict(error, leader,
+    epoch, replicas, isr, offline)})."""
+    body = i32(len(topics)) + b"".join(string(t) for t in topics) + i8(1 if auto_create else 0)
+    r = Reader(conn.request(3, 7, body))
+    r.i32()  # throttle
+    brokers = []
+    for _ in range(r.i32()):
+        nid = r.i32()
+        r.string(); r.i32(); r.string()
+        brokers.append(nid)
+    r.string()  # cluster id
+    controller = r.i32()
+    parts = {}
+    for _ in range(r.i32()):
+        r.i16()
+        name = r.string()
+        r.i8()
+        for _ in range(r.i32()):
+            err, p, leader, ep = r.i16(), r.i32(), r.i32(), r.i32()
+            reps = [r.i32() for _ in range(r.i32())]
+            isr = [r.i32() for _ in range(r.i32())]
+            off = [r.i32() for _ in range(r.i32())]
+            parts[(name, p)] = dict(error=err, leader=leader, epoch=ep, replicas=reps, isr=isr,
+                                    offline=off)
+    return dict(controller=controller, brokers=brokers, partitions=parts)

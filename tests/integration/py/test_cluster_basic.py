@@ -34,15 +34,16 @@ N = 3
 
 
 class Cluster:
-    def __init__(self, tmp_path, n=N):
+    def __init__(self, tmp_path, n=N, settings=None):
         cports = [free_port() for _ in range(n)]
         peers = ",".join("%d@127.0.0.1:%d" % (i + 1, cports[i]) for i in range(n))
         self.nodes = []
         for i in range(n):
+            st = {"node.id": i + 1, "cluster.listeners": "127.0.0.1:%d" % cports[i],
+                  "cluster.peers": peers}
+            st.update(settings or {})
             b = Broker(tmp_path / ("d%d" % (i + 1)), tmp_path / ("n%d.log" % (i + 1)),
-                       settings={"node.id": i + 1,
-                                 "cluster.listeners": "127.0.0.1:%d" % cports[i],
-                                 "cluster.peers": peers})
+                       settings=st)
             self.nodes.append(b)
 
     def start(self):

@@ -36,6 +36,7 @@
     X(delete_topics, DELETE_TOPICS, 20, 0, 6, kh_delete_topics)                                     \
     X(delete_records, DELETE_RECORDS, 21, 0, 2, kh_delete_records)                                  \
     X(init_producer_id, INIT_PRODUCER_ID, 22, 0, 4, kh_init_producer_id)                            \
+    X(offset_for_leader_epoch, OFFSET_FOR_LEADER_EPOCH, 23, 0, 4, kh_offset_for_leader_epoch)       \
     X(add_partitions_to_txn, ADD_PARTITIONS_TO_TXN, 24, 0, 3, kh_add_partitions_to_txn)             \
     X(add_offsets_to_txn, ADD_OFFSETS_TO_TXN, 25, 0, 3, kh_add_offsets_to_txn)                      \
     X(end_txn, END_TXN, 26, 0, 3, kh_end_txn)                                                       \
@@ -52,6 +53,6 @@
     X(list_transactions, LIST_TRANSACTIONS, 66, 0, 1, kh_list_transactions)
 
 /* Number of entries in KAFKA_APIS. */
-#define KAFKA_APIS_COUNT 32
+#define KAFKA_APIS_COUNT 33
 
 #endif

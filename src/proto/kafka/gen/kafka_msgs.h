@@ -40,6 +40,7 @@
 #include "proto/kafka/gen/kmsg_delete_topics.h"
 #include "proto/kafka/gen/kmsg_delete_records.h"
 #include "proto/kafka/gen/kmsg_init_producer_id.h"
+#include "proto/kafka/gen/kmsg_offset_for_leader_epoch.h"
 #include "proto/kafka/gen/kmsg_add_partitions_to_txn.h"
 #include "proto/kafka/gen/kmsg_add_offsets_to_txn.h"
 #include "proto/kafka/gen/kmsg_end_txn.h"
@@ -75,6 +76,7 @@ enum kafka_api_key {
     KAFKA_API_DELETE_TOPICS = 20,
     KAFKA_API_DELETE_RECORDS = 21,
     KAFKA_API_INIT_PRODUCER_ID = 22,
+    KAFKA_API_OFFSET_FOR_LEADER_EPOCH = 23,
     KAFKA_API_ADD_PARTITIONS_TO_TXN = 24,
     KAFKA_API_ADD_OFFSETS_TO_TXN = 25,
     KAFKA_API_END_TXN = 26,
@@ -129,6 +131,8 @@ enum kafka_api_key {
 #define KAFKA_DELETE_RECORDS_FIRST_FLEXIBLE 2
 #define KAFKA_INIT_PRODUCER_ID_MAX_VERSION 5
 #define KAFKA_INIT_PRODUCER_ID_FIRST_FLEXIBLE 2
+#define KAFKA_OFFSET_FOR_LEADER_EPOCH_MAX_VERSION 4
+#define KAFKA_OFFSET_FOR_LEADER_EPOCH_FIRST_FLEXIBLE 4
 #define KAFKA_ADD_PARTITIONS_TO_TXN_MAX_VERSION 5
 #define KAFKA_ADD_PARTITIONS_TO_TXN_FIRST_FLEXIBLE 3
 #define KAFKA_ADD_OFFSETS_TO_TXN_MAX_VERSION 4

@@ -29,6 +29,7 @@ static const api_row api_rows[KAFKA_API__COUNT] = {
     [KAFKA_API_DELETE_TOPICS] = { "DeleteTopics", 6, 4, 4 },
     [KAFKA_API_DELETE_RECORDS] = { "DeleteRecords", 2, 2, 2 },
     [KAFKA_API_INIT_PRODUCER_ID] = { "InitProducerId", 5, 2, 2 },
+    [KAFKA_API_OFFSET_FOR_LEADER_EPOCH] = { "OffsetForLeaderEpoch", 4, 4, 4 },
     [KAFKA_API_ADD_PARTITIONS_TO_TXN] = { "AddPartitionsToTxn", 5, 3, 3 },
     [KAFKA_API_ADD_OFFSETS_TO_TXN] = { "AddOffsetsToTxn", 4, 3, 3 },
     [KAFKA_API_END_TXN] = { "EndTxn", 4, 3, 3 },
