@@ -40,6 +40,7 @@
  * covers the rest (a topic created later) and re-commits positions older
  * than an hour so offsets.retention.minutes never expires them. */
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,15 @@ struct hh_wh {
 
 static void sub_kick(hh_wh_sub *s);
 static void check_done(struct hh_wh *wh);
+
+static void set_error(hh_wh_sub *s, const char *fmt, ...) CN_PRINTF(2, 3);
+static void set_error(hh_wh_sub *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->c.last_error, sizeof(s->c.last_error), fmt, ap);
+    va_end(ap);
+}
 
 static uint64_t wh_rand(struct hh_wh *wh)
 {
@@ -369,7 +379,7 @@ static int commit(hh_wh_sub *s, int32_t part, int64_t offset)
     int rc = goff_commit(s->wh->hs->core->offsets, cn_str_c(s->group), &it, 1, loop_wall_ms(),
                          &target);
     if (rc < 0)
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "committing the position of "
+        set_error(s, "committing the position of "
                  "partition %d failed: %s", part, cn_strerror(rc));
     else
         s->last_commit_ms = loop_now_mono();
@@ -489,7 +499,7 @@ static void fill(hh_wh_sub *s, partition *p, int64_t pos, int64_t limit)
     log_slice sl;
     int rc = log_read_verified(p->log, pos, limit, WH_READ_BYTES, &sl);
     if (rc < 0) {
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "%s-%d: cannot read at offset %lld "
+        set_error(s, "%s-%d: cannot read at offset %lld "
                  "(%s)", s->topic, p->id, (long long)pos, cn_strerror(rc));
         return;
     }
@@ -673,7 +683,7 @@ static void dlq_durable(durable_wait *w, int status)
     hsrv *hs = s->wh->hs;
     s->state = WH_IDLE;
     if (status < 0) {
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "dead-letter topic %s could not be "
+        set_error(s, "dead-letter topic %s could not be "
                  "synced: %s", s->dlq, cn_strerror(status));
         retry_later(s);
     } else {
@@ -705,7 +715,7 @@ static void dead_letter(hh_wh_sub *s)
     if (!t && !broker_topic_find(hs->b, cn_str_c(s->dlq)))
         broker_topic_create(hs->b, cn_str_c(s->dlq), -1, NULL, 0, 0, msg, sizeof(msg), &t);
     if (!t) {
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "dead-letter topic %s cannot be "
+        set_error(s, "dead-letter topic %s cannot be "
                  "created: %s", s->dlq, msg);
         retry_later(s);
         return;
@@ -741,7 +751,7 @@ static void dead_letter(hh_wh_sub *s)
     }
     free(batch);
     if (rc < 0) {
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "append to dead-letter topic %s "
+        set_error(s, "append to dead-letter topic %s "
                  "failed: %s", s->dlq, cn_strerror(rc));
         retry_later(s);
         return;
@@ -792,10 +802,10 @@ static void finished(hh_wh_sub *s, CURLcode res)
     s->c.failed_attempts++;
     wh->total.failed_attempts++;
     if (res != CURLE_OK)
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "attempt %d: %.200s", s->attempt,
+        set_error(s, "attempt %d: %.200s", s->attempt,
                  s->errbuf[0] ? s->errbuf : curl_easy_strerror(res));
     else
-        snprintf(s->c.last_error, sizeof(s->c.last_error), "attempt %d: HTTP %ld", s->attempt,
+        set_error(s, "attempt %d: HTTP %ld", s->attempt,
                  code);
     if (s->attempt >= s->max_attempts)
         dead_letter(s);
