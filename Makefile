@@ -8,8 +8,8 @@ CFLAGS  ?= $(OPT)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
            -Isrc -MMD -MP -pthread
 LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd -lraft
-# The HTTP front end (src/http): Node's http_parser and jansson (ARCHITECTURE.md).
-LDLIBS  += -lhttp_parser -ljansson
+# The HTTP front end (src/http): Node's http_parser, jansson, libcurl (webhooks) (ARCHITECTURE.md).
+LDLIBS  += -lhttp_parser -ljansson -lcurl
 # Power-loss simulation build (src/util/fault.h): make BUILD=build-fault FAULT=1 build-fault/cairn
 ifneq ($(FAULT),)
 CFLAGS  += -DCAIRN_FAULT

@@ -51,6 +51,13 @@ SEEDS = {
     "bad_method": b"BREW /pot HTTP/1.1\r\n\r\n",
     "big_header": b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 3000 + b"\r\n\r\n",
     "pct": req("GET", "/topics/f%7Az/partitions/0/records?offset=%30"),
+    "events": req("POST", "/event/publish", {"event_type": "fz", "data": {"a": [1, None]},
+                                             "key": "k", "id": "e1"}) +
+    req("POST", "/event/publish", {"event_type": "a b", "data": 1}) +
+    req("POST", "/event/subscribe", {"event_type": "fz", "callback": "ftp://x/"}) +
+    req("POST", "/event/subscribe", {"event_type": "fz", "callback": "http://[::1"}) +
+    req("GET", "/event/subscriptions") + req("GET", "/event/subscriptions/nope") +
+    req("DELETE", "/event/subscriptions/nope"),
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus/http_server"

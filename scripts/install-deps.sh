@@ -20,7 +20,7 @@ PKGS=(
   python3-snappy python3-lz4 python3-zstandard
   nodejs npm
   libhiredis-dev libnats-dev librabbitmq-dev
-  libhttp-parser-dev libjansson-dev python3-prometheus-client python3-requests curl
+  libhttp-parser-dev libjansson-dev libcurl4-openssl-dev python3-prometheus-client python3-requests curl
 )
 if [ "${1:-}" = bench ]; then
   PKGS+=(redis-server nats-server rabbitmq-server gnuplot-nox linux-perf)

@@ -158,6 +158,8 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_AMQP_META_TOPIC "__amqp_meta"
 /* A cluster's metadata log (src/cluster/cluster_meta.c). */
 #define BROKER_CLUSTER_META_TOPIC "__cluster_meta"
+/* The HTTP front end's webhook subscriptions (src/http/hh_webhook.c). */
+#define BROKER_WEBHOOKS_TOPIC "__webhooks"
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
 #define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);

@@ -65,6 +65,7 @@ typedef struct cfg_entry {
 #define C_IGNORED(n) {.name = n, .type = CFG_IGNORED}
 
 static int check_one_dir(const char *name, const char *v, char *err, size_t err_len);
+static int check_dlq_suffix(const char *name, const char *v, char *err, size_t err_len);
 static int check_cluster_listeners(const char *name, const char *v, char *err, size_t err_len);
 static int check_peers(const char *name, const char *v, char *err, size_t err_len);
 static int parse_listener(const char *s, size_t n, char *host, size_t host_len, int *out_port,
@@ -104,6 +105,19 @@ static const cfg_entry cfg_table[] = {
           "socket.request.max.bytes)."),
     C_I32("http.max.header.bytes", http_max_header_bytes, "16384", 256, 1048576,
           "Largest HTTP request line plus headers accepted (431 above it)."),
+    C_I32("http.webhook.max.attempts", http_webhook_max_attempts, "5", 1, 1000,
+          "Delivery attempts of one event to a webhook callback before it goes to the "
+          "dead-letter topic (a subscription's max_attempts overrides it)."),
+    C_I64("http.webhook.backoff.base.ms", http_webhook_backoff_base_ms, "200", 1, 3600000,
+          "Delay before the first retry of a failed webhook delivery; doubled per attempt, "
+          "with jitter (a random 50..100% of the delay)."),
+    C_I64("http.webhook.backoff.max.ms", http_webhook_backoff_max_ms, "30000", 1, 86400000,
+          "Longest delay between two webhook delivery attempts."),
+    C_I32("http.webhook.timeout.ms", http_webhook_timeout_ms, "10000", 100, 600000,
+          "Time a webhook callback has to answer one POST (connect included) before the "
+          "attempt counts as failed (a subscription's timeout_ms overrides it)."),
+    C_STR("http.webhook.dead.letter.suffix", http_webhook_dlq_suffix, ".dlq", check_dlq_suffix,
+          "Events that exhaust their attempts go to the topic <event_type><suffix>."),
     C_STR("log.dirs", log_dirs, "./data", check_one_dir,
           "Data directory, one subdirectory per partition (a single directory)."),
     C_I32("node.id", node_id, "1", 0, INT32_MAX, "This broker's id in Metadata responses."),
@@ -467,6 +481,20 @@ static int check_one_dir(const char *name, const char *v, char *err, size_t err_
     if (!strchr(v, ','))
         return 0;
     set_err(err, err_len, "%s: only one directory is supported, got '%s'", name, v);
+    return -CN_EINVAL;
+}
+
+/* 1..32 of the topic-name characters [a-zA-Z0-9._-]. */
+static int check_dlq_suffix(const char *name, const char *v, char *err, size_t err_len)
+{
+    size_t n = strlen(v);
+    int ok = n >= 1 && n <= 32;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+             (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '_' || v[i] == '-';
+    if (ok)
+        return 0;
+    set_err(err, err_len, "%s: 1..32 of [a-zA-Z0-9._-], got '%s'", name, v);
     return -CN_EINVAL;
 }
 

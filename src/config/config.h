@@ -46,6 +46,12 @@ typedef struct cairn_config {
     int http_port[CONFIG_HTTP_MAX_LISTENERS];
     int64_t http_max_body_bytes; /* http.max.body.bytes: 16777216 */
     int32_t http_max_header_bytes; /* http.max.header.bytes: 16384 */
+    /* Webhook delivery of the HTTP event bus (src/http/hh_webhook.c). */
+    int32_t http_webhook_max_attempts;     /* http.webhook.max.attempts: 5 */
+    int64_t http_webhook_backoff_base_ms;  /* http.webhook.backoff.base.ms: 200 */
+    int64_t http_webhook_backoff_max_ms;   /* http.webhook.backoff.max.ms: 30000 */
+    int32_t http_webhook_timeout_ms;       /* http.webhook.timeout.ms: 10000 */
+    char *http_webhook_dlq_suffix;         /* http.webhook.dead.letter.suffix: ".dlq" */
     char *log_dirs;              /* log.dirs: "./data" (one directory) */
     int32_t node_id;             /* node.id (alias broker.id): 1 */
     /* Cluster (issue 12; src/cluster): "off" and "" for a single node. */

@@ -446,6 +446,7 @@ hsrv *hsrv_new(core *c)
      * frame_len applies the exact one. */
     http_parser_set_max_header_size((uint32_t)c->cfg->http_max_header_bytes + 1);
     hh_read_init(hs);
+    hh_wh_init(hs);
     return hs;
 }
 
@@ -462,6 +463,7 @@ void hsrv_free(hsrv *hs)
     if (!hs)
         return;
     hh_read_fini(hs);
+    hh_wh_fini(hs);
     hs->freed = 1;
     if (hs->n_durable == 0)
         free(hs); /* else the last durable wait frees it (core_close completes them) */

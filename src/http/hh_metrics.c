@@ -21,6 +21,13 @@
  *   groups      cairn_group_committed_offset and cairn_group_lag
  *               {group,topic,partition} (lag: high watermark - committed)
  *   http        cairn_http_requests_total{route,code_class}
+ *   webhooks    cairn_webhook_subscriptions; per subscription
+ *               {subscription,event_type}: cairn_webhook_deliveries_total
+ *               (answered 2xx), cairn_webhook_failed_attempts_total,
+ *               cairn_webhook_retries_total, cairn_webhook_dead_letters_total
+ *               (since start), cairn_webhook_lag (events not yet delivered);
+ *               and the same four counters summed over every subscription,
+ *               deleted ones included, as cairn_webhook_*_all_total
  * Histograms (per-API latency, fsync latency, group-commit batch sizes) are
  * the next slice's: they get their own section function here, fed by
  * counters kept where the events happen (docs/http-plan.md). */
@@ -254,6 +261,72 @@ static void sec_http(mout *m, hsrv *hs)
                         (unsigned long long)hs->requests[r][c]);
 }
 
+/* webhooks ---------------------------------------------------------------------- */
+
+typedef struct wh_metric {
+    mout *m;
+    hsrv *hs;
+    int k;
+} wh_metric;
+
+static const struct {
+    const char *name, *help;
+} wh_families[] = {
+    {"cairn_webhook_deliveries_total", "Events delivered (callback answered 2xx)."},
+    {"cairn_webhook_failed_attempts_total", "Delivery attempts that failed (non-2xx, "
+     "transport error or timeout)."},
+    {"cairn_webhook_retries_total", "Delivery attempts scheduled after a failure."},
+    {"cairn_webhook_dead_letters_total", "Events moved to the dead-letter topic."},
+    {"cairn_webhook_lag", "Events of the subscription's type not yet delivered."},
+};
+
+static uint64_t wh_value(const hh_wh_counters *c, int k)
+{
+    return k == 0 ? c->delivered : k == 1 ? c->failed_attempts : k == 2 ? c->retries
+                                                                        : c->dead_lettered;
+}
+
+static void wh_one(void *arg, hh_wh_sub *s)
+{
+    wh_metric *w = arg;
+    char b1[256], b2[512];
+    uint64_t v = w->k < 4 ? wh_value(hh_wh_sub_counters(s), w->k)
+                          : (uint64_t)hh_wh_lag(w->hs, s, NULL);
+    mprintf(w->m, "%s{subscription=\"%s\",event_type=\"%s\"} %llu\n", wh_families[w->k].name,
+            esc(hh_wh_id(s), b1, sizeof(b1)), esc(hh_wh_event_type(s), b2, sizeof(b2)),
+            (unsigned long long)v);
+}
+
+static void count_one(void *arg, hh_wh_sub *s)
+{
+    (void)s;
+    (*(int *)arg)++;
+}
+
+static void sec_webhooks(mout *m, hsrv *hs)
+{
+    const hh_wh_counters *tot = hh_wh_total(hs);
+    if (!tot)
+        return; /* webhooks are off */
+    int n = 0;
+    hh_wh_foreach(hs, count_one, &n);
+    family(m, "cairn_webhook_subscriptions", "gauge", "Webhook subscriptions.");
+    mprintf(m, "cairn_webhook_subscriptions %d\n", n);
+    for (int k = 0; k < (int)CN_ARRAY_LEN(wh_families); k++) {
+        family(m, wh_families[k].name, k < 4 ? "counter" : "gauge", wh_families[k].help);
+        wh_metric w = {m, hs, k};
+        hh_wh_foreach(hs, wh_one, &w);
+    }
+    static const char *const all[] = {"cairn_webhook_deliveries_all", "cairn_webhook_failed_attempts_all",
+                                      "cairn_webhook_retries_all", "cairn_webhook_dead_letters_all"};
+    for (int k = 0; k < 4; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s_total", all[k]);
+        family(m, name, "counter", "The same summed over every subscription since start.");
+        mprintf(m, "%s %llu\n", name, (unsigned long long)wh_value(tot, k));
+    }
+}
+
 void hh_metrics(hreq *q)
 {
     mout m;
@@ -263,6 +336,7 @@ void hh_metrics(hreq *q)
     sec_partitions(&m, q->hs);
     sec_groups(&m, q->hs);
     sec_http(&m, q->hs);
+    sec_webhooks(&m, q->hs);
     hh_reply(q, 200, "text/plain; version=0.0.4; charset=utf-8", m.w.buf, m.w.len, NULL);
     wbuf_fini(&m.w);
 }

@@ -36,6 +36,11 @@ typedef enum {
     HROUTE_GROUPS_LIST,
     HROUTE_GROUP_DESCRIBE,
     HROUTE_GROUP_DELETE,
+    HROUTE_EVENT_PUBLISH,
+    HROUTE_EVENT_SUBSCRIBE,
+    HROUTE_EVENT_SUBS_LIST,
+    HROUTE_EVENT_SUB_GET,
+    HROUTE_EVENT_SUB_DELETE,
     HROUTE__COUNT
 } hroute;
 
@@ -71,6 +76,7 @@ struct hsrv {
     int64_t created_ms;          /* monotonic */
     uint32_t rr;                 /* unkeyed produce: partition of the next request */
     struct hh_read_state *read;  /* parked long-poll reads (hh_read.c) */
+    struct hh_wh *wh;            /* webhook subscriptions (hh_webhook.c); NULL: off */
     /* Requests parked on a durable wait (produce, group delete): the core
      * completes them in core_close, after hsrv_free, so the last one frees a
      * front end that was freed meanwhile (hsrv__durable_end). */
@@ -168,6 +174,62 @@ void hh_produce(hreq *q);                  /* hh_produce.c */
 void hh_read(hreq *q);                     /* hh_read.c */
 void hh_read_init(hsrv *hs);
 void hh_read_fini(hsrv *hs);               /* answers parked reads */
+void hh_event_publish(hreq *q);            /* hh_events.c */
+void hh_event_subscribe(hreq *q);
+void hh_event_subs_list(hreq *q);
+void hh_event_sub_get(hreq *q);
+void hh_event_sub_delete(hreq *q);
+
+/* Webhook subscriptions and delivery (hh_webhook.c; contract and record
+ * format at its top) ------------------------------------------------------------ */
+/* The record header that carries a published event's "id". */
+#define HH_EVENT_ID_HEADER "event-id"
+/* A subscription's consumer group is this prefix + its id. */
+#define HH_WH_GROUP_PREFIX "cairn.webhook."
+typedef struct hh_wh_sub hh_wh_sub;
+typedef struct hh_wh_spec {
+    const char *id;              /* 1..64 of [A-Za-z0-9._-] */
+    const char *event_type;      /* a valid topic name */
+    const char *callback;        /* an http(s) URL */
+    int32_t max_attempts;
+    int32_t timeout_ms;
+    int from_earliest;           /* start at the log start, not the high watermark */
+} hh_wh_spec;
+typedef struct hh_wh_counters {
+    uint64_t delivered;          /* events answered 2xx */
+    uint64_t failed_attempts;    /* attempts answered non-2xx or failed */
+    uint64_t retries;            /* attempts scheduled after a failure */
+    uint64_t dead_lettered;      /* events moved to the dead-letter topic */
+    int last_status;             /* HTTP status of the last attempt, 0 none */
+    char last_error[256];        /* "" none */
+} hh_wh_counters;
+/* Open the store and start delivery (hs->wh stays NULL in a cluster or when
+ * the store cannot be read: webhooks are off). */
+void hh_wh_init(hsrv *hs);
+/* Stop every transfer and free (before hs is marked freed). */
+void hh_wh_fini(hsrv *hs);
+hh_wh_sub *hh_wh_find(hsrv *hs, const char *id);
+/* Commit sp's starting positions, store it, start delivering. 0 with *out
+ * and the store's durability target, or -CN_E* (nothing kept). */
+int hh_wh_create(hsrv *hs, const hh_wh_spec *sp, hh_wh_sub **out, int64_t *out_target);
+/* Tombstone s, drop its group's offsets, stop and free it. 0 with the
+ * target, or -CN_E* (s unchanged). */
+int hh_wh_delete(hsrv *hs, hh_wh_sub *s, int64_t *out_target);
+/* Park w until the store is durable up to target (kvl_wait_durable). */
+void hh_wh_wait_durable(hsrv *hs, int64_t target, durable_wait *w,
+                        void (*cb)(durable_wait *w, int status));
+/* The subscription as JSON (hh_events.c documents the form). */
+json_t *hh_wh_sub_json(hsrv *hs, hh_wh_sub *s);
+/* Events not yet delivered (high watermark - position, summed); per
+ * partition objects appended to parts when not NULL. */
+int64_t hh_wh_lag(hsrv *hs, hh_wh_sub *s, json_t *parts);
+void hh_wh_foreach(hsrv *hs, void (*cb)(void *arg, hh_wh_sub *s), void *arg);
+const char *hh_wh_id(const hh_wh_sub *s);
+const char *hh_wh_event_type(const hh_wh_sub *s);
+const hh_wh_counters *hh_wh_sub_counters(const hh_wh_sub *s);
+/* Totals since start, deleted subscriptions included; NULL when off. */
+const hh_wh_counters *hh_wh_total(hsrv *hs);
+
 /* The topic named by path segment i, or NULL after answering 404
  * unknown_topic (hh_topics.c). */
 topic *hh_topic_or_reply(hreq *q, int i);

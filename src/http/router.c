@@ -33,6 +33,14 @@ static const hroute_row routes[] = {
     {HROUTE_GROUPS_LIST, "groups_list", HTTP_GET, "groups", hh_groups_list},
     {HROUTE_GROUP_DESCRIBE, "group_describe", HTTP_GET, "groups/*", hh_group_describe},
     {HROUTE_GROUP_DELETE, "group_delete", HTTP_DELETE, "groups/*", hh_group_delete},
+    {HROUTE_EVENT_PUBLISH, "event_publish", HTTP_POST, "event/publish", hh_event_publish},
+    {HROUTE_EVENT_SUBSCRIBE, "event_subscribe", HTTP_POST, "event/subscribe", hh_event_subscribe},
+    {HROUTE_EVENT_SUBS_LIST, "event_subscriptions", HTTP_GET, "event/subscriptions",
+     hh_event_subs_list},
+    {HROUTE_EVENT_SUB_GET, "event_subscription", HTTP_GET, "event/subscriptions/*",
+     hh_event_sub_get},
+    {HROUTE_EVENT_SUB_DELETE, "event_unsubscribe", HTTP_DELETE, "event/subscriptions/*",
+     hh_event_sub_delete},
 };
 
 const char *hsrv__route_name(hroute r)
