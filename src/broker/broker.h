@@ -199,6 +199,53 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
 /* Produce on a replicated partition also fails with -CN_ENOQUORUM when
  * this leader has not heard from a majority of the group lately
  * (rg_quorum_contact): nothing is appended. */
+
+/* Transaction markers on partitions another node leads ------------------------
+ *
+ * A replicated partition's marker must be written by its leader. The
+ * transaction coordinator hands such a marker to broker_marker_remote, which
+ * passes it to the remote writer the cluster registered
+ * (src/cluster/cluster_call.c). That one sends it to the partition's leader,
+ * sends it again when leadership moves or the answer is lost (a repeated
+ * marker is harmless: the second finds no open transaction) and calls cb once
+ * the marker is committed on the leader (in the high watermark), or with an
+ * error when it gave up. The caller owns r until cb ran or it cancelled r. */
+typedef struct broker_marker_req {
+    /* Set by the caller: */
+    const char *topic;              /* NUL-terminated; must outlive the request */
+    int32_t partition;
+    int64_t pid;
+    int16_t epoch;
+    int commit;
+    int32_t coordinator_epoch;
+    void (*cb)(struct broker_marker_req *r, int status);
+    /* status: 0 committed on the leader; -CN_ENOENT the topic or partition is
+     * gone there; -CN_EINVAL the epoch is older than the producer's there;
+     * -CN_ETIMEDOUT no leader took it in time; -CN_EIO and others. */
+    /* The remote writer's, not the caller's: */
+    struct broker_marker_req *next;
+    uint64_t id;
+    int32_t sent_to;                /* node the request is at; 0: none */
+    int64_t deadline;               /* monotonic ms */
+} broker_marker_req;
+
+typedef struct broker_remote_writer {
+    void *ctx;
+    void (*submit)(void *ctx, broker_marker_req *r);   /* cb later, never inside */
+    void (*cancel)(void *ctx, broker_marker_req *r);   /* cb never runs */
+} broker_remote_writer;
+
+/* Register the cluster's remote writer (copied); NULL removes it. */
+void broker_set_remote_writer(broker *b, const broker_remote_writer *w);
+/* 1 when p's markers must go through broker_marker_remote (replicated, and
+ * this node does not lead it now). */
+int broker_marker_is_remote(const partition *p);
+/* Submit r: 0 (r->cb runs later, never inside this call), or -CN_ENOTLEADER
+ * when no remote writer is registered (r is not used). */
+int broker_marker_remote(broker *b, broker_marker_req *r);
+/* Withdraw r before its cb ran (its owner goes away). */
+void broker_marker_cancel(broker *b, broker_marker_req *r);
+
 /* Replication state of p for Metadata: the leader's node id (this node for
  * an unreplicated partition; -1 while unknown), its epoch (the Raft term;
  * the log's leader epoch when unreplicated) and whether this node leads

@@ -37,6 +37,7 @@ struct broker {
     struct rg_node *rg;
     int32_t *nodes;                  /* cluster node ids (the local one when single) */
     int n_nodes;
+    broker_remote_writer remote;     /* markers for partitions led elsewhere */
 };
 
 /* broker_fs.c: 0 or -errno. */

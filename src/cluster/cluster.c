@@ -16,7 +16,8 @@
 #define CL_VERSION 1
 #define CL_HELLO 1
 #define CL_RAFT 2
-/* CL_FORWARD 3 and CL_REPLY 4: cluster_meta.c (cluster_int.h) */
+/* CL_FORWARD 3 and CL_REPLY 4: cluster_meta.c; CL_MARKER 5 and CL_MARKER_DONE 6:
+ * cluster_call.c (cluster_int.h) */
 #define CL_TICK_MS 10
 #define CL_BACKOFF_MIN 100
 #define CL_BACKOFF_MAX 2000
@@ -253,6 +254,16 @@ static void cl_on_frame(void *arg, net_conn *nc, void *cctx, const uint8_t *fram
         }
         return;
     }
+    if ((type == CL_MARKER || type == CL_MARKER_DONE) && cc->ready) {
+        size_t n = bin_remaining(&r);
+        const uint8_t *body = bin_take(&r, n);
+        if (cluster__on_call_frame(c, cc->peer->id, type, body, n) < 0) {
+            slog_warn("cluster: malformed %s frame from node %d",
+                      type == CL_MARKER ? "MARKER" : "MARKER_DONE", cc->peer->id);
+            net_conn_close(nc, "malformed cluster frame");
+        }
+        return;
+    }
     if (type != CL_RAFT || !cc->ready) {
         slog_warn("cluster: unexpected frame type %d from %s", type, net_conn_peer(nc));
         net_conn_close(nc, "bad cluster frame");
@@ -279,8 +290,10 @@ static void tick_cb(loop_timer *t)
     cluster *c = t->data;
     int64_t now = loop_now(c->l);
     rg_node_tick(c->rg, now);
-    if (c->b)
+    if (c->b) {
         cluster__meta_tick(c);
+        cluster__call_tick(c);
+    }
     for (int i = 0; i < c->n_peers; i++) {
         cl_peer *p = &c->peers[i];
         if (p->id > c->self && !p->conn && !p->dialing && now >= p->next_dial)

@@ -19,6 +19,9 @@
  *             the sender has the lower id and that the receiver is itself,
  *             and answers with its own HELLO. Nothing else flows before.
  *   2 RAFT    u64 group id, then one Raft message (src/repl/rg_msg.h).
+ *   3 FORWARD, 4 REPLY: requests for the controller (cluster_meta.c).
+ *   5 MARKER, 6 MARKER_DONE: transaction markers a partition's leader
+ *             writes for another node's coordinator (cluster_call.c).
  * A frame that breaks these rules closes the connection with a log line.
  * Messages to a peer without a connection are dropped (Raft resends). All
  * frames to one peer made in one loop turn leave in one write.

@@ -48,6 +48,10 @@ struct cluster {
     batch_scratch *scratch;
     struct cl_fwd *fwds;            /* requests forwarded (or to forward) to the controller */
     uint64_t next_fwd;
+    /* Markers for partitions led elsewhere (cluster_call.c). */
+    broker_marker_req *mreqs;       /* this node's, until answered */
+    uint64_t next_mreq;
+    struct cl_serve *serves;        /* others' (and its own) this node writes as leader */
 };
 
 /* Frames of the metadata group's forwarding (format in cluster_meta.c). */
@@ -60,6 +64,19 @@ int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, s
 int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len);
 /* Every tick: forward what waited for a controller, fail what waited too long. */
 void cluster__meta_tick(cluster *c);
+
+/* Markers written by a partition's leader for another node (format in
+ * cluster_call.c). */
+#define CL_MARKER 5
+#define CL_MARKER_DONE 6
+/* Register / unregister the broker's remote writer (c->b set). Stop drops
+ * what waits and cancels this node's leader-side waits. */
+void cluster__call_start(cluster *c);
+void cluster__call_stop(cluster *c);
+/* A MARKER or MARKER_DONE frame arrived from node `from`. 0 or -CN_EPROTO. */
+int cluster__on_call_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len);
+/* Every tick: send what waits for a leader, fail what waited too long. */
+void cluster__call_tick(cluster *c);
 
 
 #endif

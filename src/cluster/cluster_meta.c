@@ -208,6 +208,7 @@ int cluster_meta_start(cluster *c, broker *b)
     broker_listen_appends(b, &c->meta_listener);
     c->applied = log_start_offset(c->meta->log);
     meta_apply(c);
+    cluster__call_start(c);
     return 0;
 }
 
@@ -216,6 +217,7 @@ void cluster_meta_stop(cluster *c)
     if (!c || !c->b)
         return;
     broker_unlisten_appends(c->b, &c->meta_listener);
+    cluster__call_stop(c);
     ops_complete(c, -CN_ENOTCONTROLLER);
     while (c->fwds) {
         cl_fwd *f = c->fwds;

@@ -292,16 +292,23 @@ static txn_op *op_new(txn_coord *c, void (*fire)(txn_op *op, int status))
     return op;
 }
 
-/* Park op until p is durable up to target; fire may run before this returns. */
-static void op_wait(txn_op *op, partition *p, int64_t target)
+/* Put op on the coordinator's list (txn_close takes it off). */
+static void op_link(txn_op *op)
 {
     txn_coord *c = op->c;
-    op->p = p;
     op->next = c->ops;
     op->prev = NULL;
     if (c->ops)
         c->ops->prev = op;
     c->ops = op;
+}
+
+/* Park op until p is durable up to target; fire may run before this returns. */
+static void op_wait(txn_op *op, partition *p, int64_t target)
+{
+    txn_coord *c = op->c;
+    op->p = p;
+    op_link(op);
     op->w.next = NULL;
     op->w.target = target;
     op->w.cb = op_durable;
@@ -428,6 +435,49 @@ static void comp_wait(txn_coord *c, txn_meta *m, partition *p, int64_t target)
     op_wait(op, p, target);
 }
 
+static void remote_marker_done(broker_marker_req *r, int status)
+{
+    txn_op *op = (txn_op *)((char *)r - offsetof(txn_op, mr));
+    if (status == -CN_ENOENT) {
+        slog_warn("%s: %s-%d of transaction %s no longer exists on its leader; no marker",
+                  BROKER_TXN_TOPIC, r->topic, r->partition, op->m->tid.ptr);
+        status = 0;
+    } else if (status < 0) {
+        slog_error("%s: %s marker on %s-%d (written by its leader) failed: %s", BROKER_TXN_TOPIC,
+                   r->commit ? "COMMIT" : "ABORT", r->topic, r->partition, cn_strerror(status));
+    }
+    op_unlink(op);
+    op->fire(op, status);
+    free(op);
+}
+
+/* The marker of m on tp goes to the node that leads it (broker.h, "markers on
+ * partitions another node leads"); comp_fire runs once it is committed
+ * there. */
+static void comp_remote(txn_coord *c, txn_meta *m, const txn_tp *tp, int commit)
+{
+    txn_op *op = op_new(c, comp_fire);
+    op->m = m;
+    op->remote = 1;
+    op->mr.topic = tp->topic.ptr;
+    op->mr.partition = tp->partition;
+    op->mr.pid = m->pid;
+    op->mr.epoch = m->epoch;
+    op->mr.commit = commit;
+    op->mr.coordinator_epoch = 0;
+    op->mr.cb = remote_marker_done;
+    int rc = broker_marker_remote(c->b, &op->mr);
+    if (rc < 0) {
+        slog_error("%s: %s marker on %s-%d: no node to write it: %s", BROKER_TXN_TOPIC,
+                   commit ? "COMMIT" : "ABORT", tp->topic.ptr, tp->partition, cn_strerror(rc));
+        m->comp_failed = 1;
+        free(op);
+        return;
+    }
+    m->inflight++;
+    op_link(op);
+}
+
 /* Write the markers of m's transaction to each of its partitions and, on
  * commit, its pending offsets to the offsets store; complete_finish runs when
  * all of those are durable. */
@@ -446,6 +496,10 @@ static void complete_start(txn_coord *c, txn_meta *m)
             slog_warn("%s: %s-%d of transaction %s no longer exists; no marker",
                       BROKER_TXN_TOPIC, m->parts[i].topic.ptr, m->parts[i].partition,
                       m->tid.ptr);
+            continue;
+        }
+        if (broker_marker_is_remote(p)) {
+            comp_remote(c, m, &m->parts[i], commit);
             continue;
         }
         int64_t off;
@@ -634,7 +688,10 @@ void txn_close(txn_coord *c)
     /* Take our waits off the partitions' lists; the broker outlives us. */
     while (c->ops) {
         txn_op *op = c->ops;
-        broker_wait_cancel(op->p, &op->w);
+        if (op->remote)
+            broker_marker_cancel(c->b, &op->mr);
+        else
+            broker_wait_cancel(op->p, &op->w);
         c->ops = op->next;
         free(op);
     }

@@ -68,6 +68,8 @@ typedef struct txn_op {
     int64_t pid;
     int16_t epoch;
     txn_meta *m;
+    int remote;                     /* 1: waits on mr (a marker another node writes), not w */
+    broker_marker_req mr;
 } txn_op;
 
 struct txn_coord {

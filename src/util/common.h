@@ -24,6 +24,7 @@
 #define CN_ERANGE ERANGE    /* offset or value out of range */
 #define CN_ECORRUPT EBADMSG /* checksum or structure check failed */
 #define CN_EAGAIN EAGAIN
+#define CN_ETIMEDOUT ETIMEDOUT /* nobody took a request in time (another node's) */
 
 /* The core's own conditions (values above every errno). */
 enum {
