@@ -466,3 +466,14 @@ cluster_member cluster_member_at(const cluster *c, int i)
     }
     return m;
 }
+
+int cluster_member_by_id(const cluster *c, int32_t id, cluster_member *out)
+{
+    for (int i = 0; i < c->n_ids; i++) {
+        if (c->ids[i] == id) {
+            *out = cluster_member_at(c, i);
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -92,6 +92,8 @@ int cluster_meta_delete_topic(cluster *c, struct topic *t, cluster_op_cb cb, voi
 const int32_t *cluster_node_ids(const cluster *c, int *n);
 /* Member i (0 <= i < node count, in id order). */
 cluster_member cluster_member_at(const cluster *c, int i);
+/* The member whose node id is id: 1 with *out set, 0 when no member has it. */
+int cluster_member_by_id(const cluster *c, int32_t id, cluster_member *out);
 int32_t cluster_self(const cluster *c);
 /* The port the cluster listener is bound to. */
 int cluster_port(const cluster *c);

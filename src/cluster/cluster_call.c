@@ -119,12 +119,8 @@ static void serve_start(cluster *c, cl_serve *s, int64_t pid, int16_t epoch, int
 
 static int node_connected(cluster *c, int32_t id)
 {
-    for (int i = 0; i < c->n_ids; i++) {
-        cluster_member m = cluster_member_at(c, i);
-        if (m.id == id)
-            return m.connected;
-    }
-    return 0;
+    cluster_member m;
+    return cluster_member_by_id(c, id, &m) && m.connected;
 }
 
 /* Send r to its partition's leader, or write it here when this node leads.

@@ -472,12 +472,8 @@ void cluster__meta_tick(cluster *c)
         cl_fwd *f = *pp;
         if (f->sent_to) {
             int32_t ctl = cluster_controller(c);
-            int up = 0;
-            for (int i = 0; i < c->n_ids; i++) {
-                cluster_member m = cluster_member_at(c, i);
-                if (m.id == f->sent_to)
-                    up = m.connected;
-            }
+            cluster_member m;
+            int up = cluster_member_by_id(c, f->sent_to, &m) && m.connected;
             if (!up || ctl != f->sent_to)
                 f->sent_to = 0; /* its controller went away: the next one gets it */
         }

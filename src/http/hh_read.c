@@ -37,7 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/pstate.h"
+#include "http/hh_slice.h"
 #include "http/http_int.h"
 #include "util/slog.h"
 
@@ -61,51 +61,16 @@ struct hh_read_state {
     broker_listener appends;     /* first: the callback casts back */
     hsrv *hs;
     read_park *head;
-    batch_scratch *scratch;
-    uint8_t *buf;                /* one slice being decoded */
-    size_t cap;
-    pst_aborted *ab;             /* aborted transactions of that slice */
-    int n_ab, cap_ab;
+    hh_slice sl;                 /* the slice being decoded */
 };
-
-static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, (off_t)(pos + (int64_t)done));
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-static void aborted_one(void *arg, const pst_aborted *a)
-{
-    struct hh_read_state *st = arg;
-    if (st->n_ab == st->cap_ab) {
-        st->cap_ab = st->cap_ab ? st->cap_ab * 2 : 8;
-        st->ab = xrealloc(st->ab, (size_t)st->cap_ab * sizeof(*st->ab));
-    }
-    st->ab[st->n_ab++] = *a;
-}
-
-static int batch_aborted(const struct hh_read_state *st, const batch_info *bi)
-{
-    if (!bi->transactional)
-        return 0;
-    for (int i = 0; i < st->n_ab; i++)
-        if (st->ab[i].pid == bi->producer_id && st->ab[i].first_offset <= bi->base_offset &&
-            bi->base_offset <= st->ab[i].last_offset)
-            return 1;
-    return 0;
-}
 
 typedef struct decode_ctx {
     json_t *arr;
     int64_t from;
     int32_t part;
     int64_t n;
+    batch_scratch *scratch;
+    const char *tname;
 } decode_ctx;
 
 static int decode_one(const batch_record *r, void *arg)
@@ -118,6 +83,18 @@ static int decode_one(const batch_record *r, void *arg)
     return 0;
 }
 
+static int decode_batch(void *arg, const uint8_t *b, size_t len, const batch_info *bi, int deliver)
+{
+    decode_ctx *d = arg;
+    if (!deliver)
+        return 0;
+    int rc = batch_foreach(b, len, d->scratch, decode_one, d);
+    if (rc < 0)
+        slog_warn("http: %s-%d: batch at offset %lld does not decode (%s); skipped", d->tname,
+                  d->part, (long long)bi->base_offset, cn_strerror(rc));
+    return 0;
+}
+
 /* Answer q with the committed records of p from offset (at most about
  * max_bytes of batches). */
 static void read_respond(struct hh_read_state *st, hreq *q, topic *t, partition *p,
@@ -126,70 +103,27 @@ static void read_respond(struct hh_read_state *st, hreq *q, topic *t, partition 
     int64_t start = log_start_offset(p->log);
     int64_t pos = offset < start ? start : offset; /* retention passed a parked read */
     int64_t limit = broker_lso(p);
-    decode_ctx d = {json_array(), 0, p->id, 0};
+    decode_ctx d = {json_array(), pos, p->id, 0, st->sl.scratch, t->name};
     int64_t used = 0;
     while (pos < limit && used < max_bytes) {
-        log_slice sl;
-        int rc = log_read_verified(p->log, pos, limit, max_bytes - used, &sl);
-        if (rc < 0) {
+        int64_t next;
+        int64_t n = hh_slice_read(&st->sl, p, pos, limit, max_bytes - used, decode_batch, &d,
+                                  &next);
+        if (n < 0) {
             if (d.n > 0)
                 break; /* serve what was read; the next read reports it */
             json_decref(d.arr);
             hh_error(q, 500, "storage_error", "%s-%d: cannot read at offset %lld (%s)", t->name,
-                     p->id, (long long)pos, cn_strerror(rc));
+                     p->id, (long long)pos, cn_strerror((int)n));
             return;
         }
-        size_t len = (size_t)sl.len;
-        if (len == 0) {
-            log_slice_release(&sl);
-            break;
-        }
-        if (len > st->cap) {
-            free(st->buf);
-            st->buf = xmalloc(len);
-            st->cap = len;
-        }
-        rc = pread_all(sl.fd, st->buf, len, sl.pos);
-        log_slice_release(&sl);
-        if (rc < 0) {
-            slog_warn("http: %s-%d: pread failed at offset %lld", t->name, p->id,
-                      (long long)pos);
-            break;
-        }
-        int64_t from = pos;
-        st->n_ab = 0;
-        pst_aborted_in(p->ps, from, batch_span_end(st->buf, len, from), aborted_one, st);
-        size_t off = 0;
-        while (off + BATCH_HEADER_SIZE <= len) {
-            batch_info bi;
-            if (batch_parse_header(st->buf + off, len - off, &bi) < 0 || bi.batch_length < 0)
-                break;
-            size_t total = (size_t)bi.batch_length + BATCH_LOG_OVERHEAD;
-            if (off + total > len)
-                break;
-            int64_t next = bi.base_offset + bi.last_offset_delta + 1;
-            if (next > pos && !bi.control && !batch_aborted(st, &bi)) {
-                d.from = pos;
-                int drc = batch_foreach(st->buf + off, total, st->scratch, decode_one, &d);
-                if (drc < 0)
-                    slog_warn("http: %s-%d: batch at offset %lld does not decode (%s); skipped",
-                              t->name, p->id, (long long)bi.base_offset, cn_strerror(drc));
-            }
-            if (next > pos)
-                pos = next;
-            off += total;
-        }
-        used += (int64_t)len;
-        broker_note_read(p, 0, (int64_t)len);
-        if (pos <= from)
-            break; /* no progress */
+        if (n == 0 || next <= pos)
+            break; /* nothing more, or no progress */
+        used += n;
+        pos = next;
     }
     p->read_records += d.n;
-    if (st->cap > READ_KEEP_BUF) {
-        free(st->buf);
-        st->buf = NULL;
-        st->cap = 0;
-    }
+    hh_slice_trim(&st->sl, READ_KEEP_BUF);
     json_t *j = json_object();
     json_object_set_new(j, "topic", json_string(t->name));
     json_object_set_new(j, "partition", json_integer(p->id));
@@ -260,7 +194,7 @@ void hh_read_init(hsrv *hs)
 {
     struct hh_read_state *st = xcalloc(1, sizeof(*st));
     st->hs = hs;
-    st->scratch = batch_scratch_new();
+    hh_slice_init(&st->sl);
     st->appends.cb = on_appends;
     hs->read = st;
     broker_listen_appends(hs->b, &st->appends);
@@ -274,9 +208,7 @@ void hh_read_fini(hsrv *hs)
     while (st->head)
         park_answer(st->head);
     broker_unlisten_appends(hs->b, &st->appends);
-    batch_scratch_free(st->scratch);
-    free(st->buf);
-    free(st->ab);
+    hh_slice_fini(&st->sl);
     free(st);
     hs->read = NULL;
 }

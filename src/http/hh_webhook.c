@@ -47,7 +47,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "broker/pstate.h"
+#include "http/hh_slice.h"
 #include "http/http_int.h"
 #include "kvlog/kvlog.h"
 #include "util/bin.h"
@@ -114,11 +114,7 @@ struct hh_wh {
     wh_sock *socks;
     hh_wh_sub *subs;
     int n_subs;
-    batch_scratch *scratch;
-    uint8_t *buf;
-    size_t cap;
-    pst_aborted *ab;
-    int n_ab, cap_ab;
+    hh_slice sl;                 /* read ahead of delivery */
     uint64_t rng;
     hh_wh_counters total;        /* of deleted subscriptions too */
 };
@@ -419,39 +415,6 @@ int64_t hh_wh_lag(hsrv *hs, hh_wh_sub *s, json_t *parts)
 
 /* Reading ahead ------------------------------------------------------------------------ */
 
-static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, (off_t)(pos + (int64_t)done));
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-static void aborted_one(void *arg, const pst_aborted *a)
-{
-    struct hh_wh *wh = arg;
-    if (wh->n_ab == wh->cap_ab) {
-        wh->cap_ab = wh->cap_ab ? wh->cap_ab * 2 : 8;
-        wh->ab = xrealloc(wh->ab, (size_t)wh->cap_ab * sizeof(*wh->ab));
-    }
-    wh->ab[wh->n_ab++] = *a;
-}
-
-static int batch_aborted(const struct hh_wh *wh, const batch_info *bi)
-{
-    if (!bi->transactional)
-        return 0;
-    for (int i = 0; i < wh->n_ab; i++)
-        if (wh->ab[i].pid == bi->producer_id && wh->ab[i].first_offset <= bi->base_offset &&
-            bi->base_offset <= wh->ab[i].last_offset)
-            return 1;
-    return 0;
-}
-
 typedef struct fill_ctx {
     hh_wh_sub *s;
     int32_t part;
@@ -492,63 +455,35 @@ static int fill_one(const batch_record *r, void *arg)
     return 0;
 }
 
+static int fill_batch(void *arg, const uint8_t *b, size_t len, const batch_info *bi, int deliver)
+{
+    fill_ctx *f = arg;
+    hh_wh_sub *s = f->s;
+    int64_t end = bi->base_offset + bi->last_offset_delta + 1;
+    if (deliver && batch_foreach(b, len, s->wh->sl.scratch, fill_one, f) < 0)
+        slog_warn("http: webhook %s: %s-%d: batch at offset %lld does not decode; skipped", s->id,
+                  s->topic, f->part, (long long)bi->base_offset);
+    if (s->q_n == 0 && end > f->from) {
+        /* Nothing deliverable in this batch (control, aborted): move the
+         * position past it so it is not read again. */
+        f->from = end;
+        commit(s, f->part, end);
+    }
+    return s->q_n == WH_QUEUE_MAX;
+}
+
 /* Read committed records of p from pos into s's queue (empty before). */
 static void fill(hh_wh_sub *s, partition *p, int64_t pos, int64_t limit)
 {
     struct hh_wh *wh = s->wh;
-    log_slice sl;
-    int rc = log_read_verified(p->log, pos, limit, WH_READ_BYTES, &sl);
-    if (rc < 0) {
-        set_error(s, "%s-%d: cannot read at offset %lld "
-                 "(%s)", s->topic, p->id, (long long)pos, cn_strerror(rc));
-        return;
-    }
-    size_t len = (size_t)sl.len;
-    if (len == 0) {
-        log_slice_release(&sl);
-        return;
-    }
-    if (len > wh->cap) {
-        free(wh->buf);
-        wh->buf = xmalloc(len);
-        wh->cap = len;
-    }
-    rc = pread_all(sl.fd, wh->buf, len, sl.pos);
-    log_slice_release(&sl);
-    if (rc < 0)
-        return;
-    wh->n_ab = 0;
-    pst_aborted_in(p->ps, pos, batch_span_end(wh->buf, len, pos), aborted_one, wh);
     fill_ctx f = {s, p->id, pos};
-    size_t off = 0;
-    while (off + BATCH_HEADER_SIZE <= len && s->q_n < WH_QUEUE_MAX) {
-        batch_info bi;
-        if (batch_parse_header(wh->buf + off, len - off, &bi) < 0 || bi.batch_length < 0)
-            break;
-        size_t total = (size_t)bi.batch_length + BATCH_LOG_OVERHEAD;
-        if (off + total > len)
-            break;
-        int64_t next = bi.base_offset + bi.last_offset_delta + 1;
-        if (next > f.from && !bi.control && !batch_aborted(wh, &bi)) {
-            if (batch_foreach(wh->buf + off, total, wh->scratch, fill_one, &f) < 0)
-                slog_warn("http: webhook %s: %s-%d: batch at offset %lld does not decode; "
-                          "skipped", s->id, s->topic, p->id, (long long)bi.base_offset);
-        }
-        if (s->q_n == 0 && next > f.from) {
-            /* Nothing deliverable in this batch (control, aborted): move
-             * the position past it so it is not read again. */
-            f.from = next;
-            commit(s, p->id, next);
-        }
-        off += total;
-    }
-    broker_note_read(p, 0, (int64_t)len);
+    int64_t next;
+    int64_t rc = hh_slice_read(&wh->sl, p, pos, limit, WH_READ_BYTES, fill_batch, &f, &next);
+    if (rc < 0)
+        set_error(s, "%s-%d: cannot read at offset %lld (%s)", s->topic, p->id, (long long)pos,
+                  cn_strerror((int)rc));
     p->read_records += s->q_n;
-    if (wh->cap > ((size_t)4 << 20)) {
-        free(wh->buf);
-        wh->buf = NULL;
-        wh->cap = 0;
-    }
+    hh_slice_trim(&wh->sl, (size_t)4 << 20);
 }
 
 /* Delivery --------------------------------------------------------------------------- */
@@ -992,7 +927,7 @@ void hh_wh_init(hsrv *hs)
     curl_multi_setopt(wh->multi, CURLMOPT_TIMERDATA, wh);
     loop_timer_init(&wh->curl_timer, on_curl_timer, wh);
     loop_timer_init(&wh->tick, on_tick, wh);
-    wh->scratch = batch_scratch_new();
+    hh_slice_init(&wh->sl);
     wh->appends.cb = on_appends;
     broker_listen_appends(hs->b, &wh->appends);
     loop_timer_start(hs->l, &wh->tick, 0); /* first kick once the loop runs */
@@ -1022,9 +957,7 @@ void hh_wh_fini(hsrv *hs)
     loop_timer_stop(hs->l, &wh->curl_timer);
     curl_global_cleanup();
     kvl_close(wh->kv);
-    batch_scratch_free(wh->scratch);
-    free(wh->buf);
-    free(wh->ab);
+    hh_slice_fini(&wh->sl);
     free(wh);
     hs->wh = NULL;
 }

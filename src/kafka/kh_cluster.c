@@ -39,14 +39,8 @@ static int node_connected(kreq *q, int32_t id)
     cluster *cl = ksrv_cluster(q->ks);
     if (!cl || id == broker_node_id(q->b))
         return 1;
-    int nn = 0;
-    cluster_node_ids(cl, &nn);
-    for (int m = 0; m < nn; m++) {
-        cluster_member mb = cluster_member_at(cl, m);
-        if (mb.id == id)
-            return mb.connected;
-    }
-    return 0;
+    cluster_member m;
+    return cluster_member_by_id(cl, id, &m) && m.connected;
 }
 
 /* Replicas of p (the Raft group's voters), the ISR and the offline ones.
@@ -247,18 +241,12 @@ static int16_t coordinator_of(kreq *q, int8_t key_type, kstr key, coord_addr *ou
         if (id == out->node)
             return KERR_NONE;
         cluster *cl = ksrv_cluster(q->ks);
-        int nn = 0;
-        if (cl && id >= 0) {
-            cluster_node_ids(cl, &nn);
-            for (int i = 0; i < nn; i++) {
-                cluster_member m = cluster_member_at(cl, i);
-                if (m.id == id && m.kafka_port > 0) {
-                    out->node = id;
-                    out->host = kreq_strdup(q, kstr_c(m.kafka_host));
-                    out->port = m.kafka_port;
-                    return KERR_NONE;
-                }
-            }
+        cluster_member m;
+        if (cl && id >= 0 && cluster_member_by_id(cl, id, &m) && m.kafka_port > 0) {
+            out->node = id;
+            out->host = kreq_strdup(q, kstr_c(m.kafka_host));
+            out->port = m.kafka_port;
+            return KERR_NONE;
         }
         *msg = "the group coordinator is not known yet";
         return KERR_COORDINATOR_NOT_AVAILABLE;

@@ -157,6 +157,15 @@ class Broker:
             time.sleep(0.02)
         raise Violation("broker did not start within 20 s")
 
+    def log_tail(self, n=4000):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - n))
+                return f.read().decode("utf-8", "replace")
+        except OSError as e:
+            return "(no log: %s)" % e
+
     def signal(self, sig):
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
@@ -826,7 +835,16 @@ def main():
             print("crash: " + amqp_summary(ast))
         print("%d cycles, 0 violations (%s, seed %d, %.0fs)" % (done, kind, seed, time.time() - t0))
         return 0
-    except Violation as e:
+    except (Violation, OSError) as e:
+        if isinstance(e, OSError):
+            # a client error the harness did not expect (the broker refused a
+            # connection, a socket timed out): say whether the broker is alive
+            # and show the end of its log, so that a CI failure can be read
+            rc = br.proc.poll() if br.proc else None
+            e = Violation("%s: %s (broker %s)\n--- broker log tail:\n%s"
+                          % (type(e).__name__, e,
+                             "exited with %s" % rc if rc is not None else "running",
+                             br.log_tail()))
         print("VIOLATION in cycle %d: %s" % (cycle, e))
         if args.amqp:
             print("crash: " + amqp_summary(ast))
