@@ -12,13 +12,15 @@ the same data directory.
 """
 import ctypes
 import os
-import random
 import signal
-import socket
 import subprocess
+import sys
 import time
 
 from netproxy import NetProxy
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "py"))
+from cairn_broker import free_port  # noqa: E402
 
 READY_MARK = "listening on"
 PR_SET_PDEATHSIG = 1
@@ -29,36 +31,6 @@ _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 def _die_with_parent():
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.setsid()
-
-
-_taken = set()
-
-
-def free_port():
-    """A free port below the kernel's ephemeral range, so that no proxy
-    listener or outgoing connection (which get ephemeral ports) can take it
-    between the check and the node's bind, nor while a killed node is down."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        lo = 32768
-    lo = min(lo, 32768)
-    rng = random.Random()
-    for _ in range(1000):
-        port = rng.randrange(max(1024, lo - 12000), lo)
-        if port in _taken:
-            continue
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            s.close()
-        _taken.add(port)
-        return port
-    raise RuntimeError("no free port below %d" % lo)
 
 
 class Node:

@@ -1,5 +1,6 @@
 """Start/stop a real Cairn broker process for the integration tests."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,12 +21,34 @@ def cairn_bin():
     return os.path.abspath(b)
 
 
+_taken = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port below the kernel's ephemeral range, so that no proxy
+    listener or outgoing connection (which get ephemeral ports) can take it
+    between the check and the node's bind, nor while a killed node is down."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 32768
+    lo = min(lo, 32768)
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(max(1024, lo - 12000), lo)
+        if port in _taken:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _taken.add(port)
+        return port
+    raise RuntimeError("no free port below %d" % lo)
 
 
 def unique_topic(prefix="t"):
