@@ -254,11 +254,19 @@ int32_t broker_partition_leader(const partition *p);
 int32_t broker_partition_epoch(const partition *p);
 int broker_partition_is_leader(const partition *p);
 /* Metadata: the node ids of p's replicas (the Raft group's voters; this
- * node for an unreplicated partition), at most cap written, the count
+ * node for an unreplicated partition) in assignment order, the preferred
+ * leader first (broker_balance.c), at most cap written, the count
  * returned; and whether replica id is in sync (Kafka's ISR): 1 or 0 as the
  * leader knows it (rg_in_sync), -1 when this node does not lead p. */
-int broker_partition_voters(const partition *p, int32_t *out, int cap);
+int broker_partition_replicas(const partition *p, int32_t *out, int cap);
 int broker_partition_in_sync(const partition *p, int32_t id);
+/* p's preferred leader: its first replica. */
+int32_t broker_partition_preferred(const partition *p);
+/* Leader balance (broker_balance.c; auto.leader.rebalance.enable): hand
+ * the partitions this node leads to their preferred leaders where the
+ * imbalance calls for it. Called every leader.imbalance.check.interval.seconds
+ * by the cluster; returns how many transfers started. */
+int broker_balance_leaders(broker *b, int64_t now);
 /* KIP-320 fencing: a client's current_leader_epoch (-1: not given) against
  * broker_partition_epoch: 0 when equal or not given, -CN_EFENCEDEPOCH when
  * older (FENCED_LEADER_EPOCH), -CN_EUNKNOWNEPOCH when newer

@@ -150,20 +150,6 @@ int broker_partition_is_leader(const partition *p)
     return !p->rg || rg_is_leader(p->rg);
 }
 
-int broker_partition_voters(const partition *p, int32_t *out, int cap)
-{
-    if (!p->rg) {
-        if (cap > 0)
-            out[0] = p->t->b->cfg->node_id;
-        return 1;
-    }
-    uint64_t ids[64];
-    int n = rg_voter_ids(p->rg, ids, (int)CN_ARRAY_LEN(ids));
-    for (int i = 0; i < n && i < cap && i < (int)CN_ARRAY_LEN(ids); i++)
-        out[i] = (int32_t)ids[i];
-    return n;
-}
-
 int broker_partition_in_sync(const partition *p, int32_t id)
 {
     if (!p->rg)

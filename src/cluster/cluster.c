@@ -293,6 +293,13 @@ static void tick_cb(loop_timer *t)
     if (c->b) {
         cluster__meta_tick(c);
         cluster__call_tick(c);
+        int64_t every = c->cfg->leader_imbalance_check_s * 1000;
+        if (!c->next_balance)
+            c->next_balance = now + every;
+        else if (now >= c->next_balance) {
+            broker_balance_leaders(c->b, now);
+            c->next_balance = now + every;
+        }
     }
     for (int i = 0; i < c->n_peers; i++) {
         cl_peer *p = &c->peers[i];

@@ -52,6 +52,7 @@ struct cluster {
     broker_marker_req *mreqs;       /* this node's, until answered */
     uint64_t next_mreq;
     struct cl_serve *serves;        /* others' (and its own) this node writes as leader */
+    int64_t next_balance;           /* loop ms of the next leader balance check */
 };
 
 /* Frames of the metadata group's forwarding (format in cluster_meta.c). */

@@ -131,6 +131,15 @@ static const cfg_entry cfg_table[] = {
           "for this long (randomized up to twice it) stands for election; heartbeats go "
           "every tenth of it. A leader that heard from no majority for half of it answers "
           "produce with NOT_ENOUGH_REPLICAS."),
+    C_BOOL("auto.leader.rebalance.enable", auto_leader_rebalance, "true",
+           "In a cluster, hand each replicated partition's leadership back to its preferred "
+           "leader (the first replica Metadata lists) once that node is in sync, when too "
+           "few of the partitions preferring a node are led by it (below)."),
+    C_I64("leader.imbalance.check.interval.seconds", leader_imbalance_check_s, "300", 1,
+          86400 * 365, "How often each node checks the leaders of the partitions it leads."),
+    C_I32("leader.imbalance.per.broker.percentage", leader_imbalance_pct, "10", 0, 100,
+          "A node's partitions go back to it when more than this share of the partitions "
+          "preferring it are led elsewhere."),
     C_I32("default.replication.factor", default_replication_factor, "-1", -1, CONFIG_MAX_PEERS,
           "Replicas of a topic created without a replication factor; -1: every node of the "
           "cluster (1 on a single node)."),

@@ -58,6 +58,9 @@ typedef struct cairn_config {
     char *cluster_listeners;     /* cluster.listeners: "off" or HOST:PORT */
     char *cluster_peers;         /* cluster.peers: "ID@HOST:PORT,..." (this node included) or "off" */
     int32_t cluster_election_ms; /* cluster.election.timeout.ms: 1000 */
+    int auto_leader_rebalance;   /* auto.leader.rebalance.enable: true */
+    int64_t leader_imbalance_check_s; /* leader.imbalance.check.interval.seconds: 300 */
+    int32_t leader_imbalance_pct;     /* leader.imbalance.per.broker.percentage: 10 */
     int32_t default_replication_factor; /* default.replication.factor: -1 = every node */
     int32_t num_partitions;      /* num.partitions: 1 */
     int auto_create_topics;      /* auto.create.topics.enable: true */

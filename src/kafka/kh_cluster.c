@@ -52,7 +52,7 @@ static void fill_replicas(kreq *q, partition *part,
                           kafka_metadata_response_metadata_response_partition *p)
 {
     int32_t ids[64];
-    int n = broker_partition_voters(part, ids, (int)CN_ARRAY_LEN(ids));
+    int n = broker_partition_replicas(part, ids, (int)CN_ARRAY_LEN(ids));
     n = CN_MIN(n, (int)CN_ARRAY_LEN(ids));
     int32_t leader = broker_partition_leader(part);
     KARR_ALLOC(q, p->replica_nodes, n);

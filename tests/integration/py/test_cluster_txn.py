@@ -17,14 +17,15 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from cairn_broker import unique_topic
-from test_cluster_basic import Cluster, create_everywhere, wait_leaders
+from test_cluster_balance import FAST, wait_balanced
+from test_cluster_basic import Cluster, create_everywhere
 
 PARTS = 6
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path).start()
+    c = Cluster(tmp_path, settings=FAST).start()  # leaders on their preferred nodes
     yield c
     c.stop()
 
@@ -54,8 +55,8 @@ def read(bootstrap, topic, isolation, want, timeout=30):
 def test_transaction_over_partitions_led_by_other_nodes(cluster):
     topic = unique_topic("ctx")
     create_everywhere(cluster, topic, PARTS)
-    leaders = wait_leaders(cluster, topic, PARTS)
-    assert len(set(leaders.values())) >= 2, "every partition led by one node: %s" % leaders
+    leaders = wait_balanced(cluster, topic, PARTS)
+    assert len(set(leaders.values())) == 3, "each node leads some: %s" % leaders
 
     p = Producer({"bootstrap.servers": cluster.bootstrap(), "transactional.id": unique_topic("t"),
                   "acks": "all", "linger.ms": 2, "transaction.timeout.ms": 30000})
