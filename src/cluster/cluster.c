@@ -12,6 +12,7 @@
 #include "util/bytes.h"
 #include "util/common.h"
 #include "util/slog.h"
+#include "cluster/cluster_wire.h"
 
 #define CL_VERSION 1
 #define CL_HELLO 1
@@ -47,11 +48,10 @@ static void send_hello(cluster *c, net_conn *nc, int32_t to)
     size_t at = w->len;
     bin_put_i32(w, 0); /* length, patched below */
     bin_put_i8(w, CL_HELLO);
-    bin_put_i16(w, CL_VERSION);
-    bin_put_i32(w, c->self);
-    bin_put_i32(w, to);
-    bin_put_str(w, cn_str_c(c->cfg->listen_host ? c->cfg->listen_host : ""));
-    bin_put_i32(w, c->cfg->listen_port);
+    clw_hello h = {CL_VERSION, c->self, to,
+                   cn_str_c(c->cfg->listen_host ? c->cfg->listen_host : ""),
+                   c->cfg->listen_port};
+    clw_hello_encode(w, &h);
     be_put32(w->buf + at, (uint32_t)(w->len - at - 4));
     net_resp_ready(r);
 }
@@ -185,16 +185,15 @@ static int64_t cl_frame_len(void *cctx, const uint8_t *buf, size_t len, const ne
     return 4 + (int64_t)n;
 }
 
-static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, bin_reader *r)
+static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, const uint8_t *body, size_t len)
 {
-    int version = bin_i16(r);
-    int32_t from = bin_i32(r), to = bin_i32(r);
-    cn_str kh = bin_str(r);
-    int32_t kport = bin_i32(r);
-    if (r->err || bin_remaining(r) || version != CL_VERSION || to != c->self ||
-        kh.len < 0 || kh.len >= 64) {
+    clw_hello h;
+    int bad = clw_hello_decode(body, len, &h) < 0;
+    int32_t from = h.from, to = h.to, kport = h.kafka_port;
+    cn_str kh = h.kafka_host;
+    if (bad || h.version != CL_VERSION || to != c->self) {
         slog_warn("cluster: bad HELLO from %s (version %d, for node %d)", net_conn_peer(nc),
-                  version, to);
+                  bad ? -1 : h.version, bad ? -1 : to);
         net_conn_close(nc, "bad cluster HELLO");
         return;
     }
@@ -241,7 +240,8 @@ static void cl_on_frame(void *arg, net_conn *nc, void *cctx, const uint8_t *fram
             net_conn_close(nc, "second cluster HELLO");
             return;
         }
-        on_hello(c, nc, cc, &r);
+        size_t n = bin_remaining(&r);
+        on_hello(c, nc, cc, bin_take(&r, n), n);
         return;
     }
     if ((type == CL_FORWARD || type == CL_REPLY) && cc->ready) {

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "cluster/cluster_int.h"
-#include "util/bin.h"
+#include "cluster/cluster_wire.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -65,8 +65,8 @@ static void send_done(cluster *c, int32_t node, uint64_t req, int status)
 {
     wbuf w;
     wbuf_init(&w);
-    bin_put_i64(&w, (int64_t)req);
-    bin_put_i32(&w, status);
+    clw_done d = {req, status};
+    clw_done_encode(&w, &d);
     cluster__send_frame(c, node, CL_MARKER_DONE, w.buf, w.len);
     wbuf_fini(&w);
 }
@@ -151,13 +151,9 @@ static int req_dispatch(cluster *c, broker_marker_req *r)
     }
     wbuf w;
     wbuf_init(&w);
-    bin_put_i64(&w, (int64_t)r->id);
-    bin_put_str(&w, cn_str_c(r->topic));
-    bin_put_i32(&w, r->partition);
-    bin_put_i64(&w, r->pid);
-    bin_put_i16(&w, r->epoch);
-    bin_put_i8(&w, r->commit ? 1 : 0);
-    bin_put_i32(&w, r->coordinator_epoch);
+    clw_marker m = {r->id, cn_str_c(r->topic), r->partition, r->pid, r->epoch, r->commit,
+                    r->coordinator_epoch};
+    clw_marker_encode(&w, &m);
     if (cluster__send_frame(c, leader, CL_MARKER, w.buf, w.len) == 0)
         r->sent_to = leader;
     wbuf_fini(&w);
@@ -223,42 +219,34 @@ void cluster__call_stop(cluster *c)
 
 int cluster__on_call_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len)
 {
-    bin_reader r;
-    bin_reader_init(&r, body, len);
-    uint64_t req = (uint64_t)bin_i64(&r);
     if (type == CL_MARKER_DONE) {
-        int32_t status = bin_i32(&r);
-        if (r.err || bin_remaining(&r))
+        clw_done d;
+        if (clw_done_decode(body, len, &d) < 0)
             return -CN_EPROTO;
         for (broker_marker_req *q = c->mreqs; q; q = q->next)
-            if (q->id == req && q->sent_to == from) {
-                req_answer(c, q, status);
+            if (q->id == d.req && q->sent_to == from) {
+                req_answer(c, q, d.status);
                 break;
             }
         return 0; /* else an answer nobody waits for any more */
     }
-    cn_str tname = bin_str(&r);
-    int32_t part = bin_i32(&r);
-    int64_t pid = bin_i64(&r);
-    int16_t epoch = bin_i16(&r);
-    int commit = (uint8_t)bin_i8(&r);
-    int32_t coord_epoch = bin_i32(&r);
-    if (r.err || bin_remaining(&r) || tname.len <= 0 || commit > 1)
+    clw_marker m;
+    if (clw_marker_decode(body, len, &m) < 0)
         return -CN_EPROTO;
     if (!c->b) {
-        send_done(c, from, req, -CN_ENOTLEADER);
+        send_done(c, from, m.req, -CN_ENOTLEADER);
         return 0;
     }
-    partition *p = broker_partition(c->b, tname, part);
+    partition *p = broker_partition(c->b, m.topic, m.partition);
     if (!p) {
-        send_done(c, from, req, -CN_ENOENT);
+        send_done(c, from, m.req, -CN_ENOENT);
         return 0;
     }
     cl_serve *s = xcalloc(1, sizeof(*s));
     s->c = c;
     s->p = p;
     s->node = from;
-    s->req = req;
-    serve_start(c, s, pid, epoch, commit, coord_epoch);
+    s->req = m.req;
+    serve_start(c, s, m.pid, m.epoch, m.commit, m.coordinator_epoch);
     return 0;
 }

@@ -21,6 +21,7 @@
  * record gets TOPIC_ALREADY_EXISTS); a delete removes the topic only when
  * the ids match. */
 #include "cluster/cluster_int.h"
+#include "cluster/cluster_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@
 #include <unistd.h>
 
 #include "record/batch.h"
-#include "util/bin.h"
+#include "util/bytes.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -93,54 +94,34 @@ static int apply_record(const batch_record *r, void *arg)
     cluster *c = arg;
     if (r->key_len != 1 || r->value_len < 0)
         return 0;
-    bin_reader br;
-    bin_reader_init(&br, r->value, (size_t)r->value_len);
+    clw_topic_op t;
+    if (clw_record_decode((char)r->key[0], r->value, (size_t)r->value_len, &t) < 0) {
+        slog_error("cluster metadata: bad record at offset %lld", (long long)r->offset);
+        return 0;
+    }
+    cn_uuid id;
+    memcpy(id.b, t.id, 16);
+    topic *tp = broker_topic_find(c->b, t.name);
+    cl_op *op = op_by_id(c, id);
     char msg[256];
-    if (r->key[0] == 'T') {
-        cn_str name = bin_str(&br);
-        int32_t parts = bin_i32(&br), rf = bin_i32(&br);
-        const uint8_t *idb = bin_take(&br, 16);
-        int32_t n = bin_i32(&br);
-        if (br.err || n < 0 || n > 1000 || name.len <= 0) {
-            slog_error("cluster metadata: bad create record at offset %lld", (long long)r->offset);
-            return 0;
-        }
-        cn_uuid id;
-        memcpy(id.b, idb, 16);
-        broker_kv *kv = n ? xcalloc((size_t)n, sizeof(*kv)) : NULL;
-        for (int32_t i = 0; i < n; i++) {
-            kv[i].key = bin_str(&br);
-            kv[i].value = bin_str(&br);
-        }
-        topic *t = broker_topic_find(c->b, name);
-        cl_op *op = op_by_id(c, id);
-        if (t) {
-            if (memcmp(t->id.b, id.b, 16) != 0 && op)
+    if (t.op == 1) {
+        if (tp) {
+            if (memcmp(tp->id.b, id.b, 16) != 0 && op)
                 op->status = -CN_EEXIST;
-        } else if (!br.err) {
-            int rc = broker_topic_create_id(c->b, name, parts, rf, id, kv, n, msg, sizeof(msg),
-                                            NULL);
+        } else {
+            int rc = broker_topic_create_id(c->b, t.name, t.partitions, t.rf, id, t.configs,
+                                            t.n_configs, msg, sizeof(msg), NULL);
             if (rc < 0) {
-                slog_error("cluster metadata: creating topic %.*s failed: %s", name.len,
-                           name.ptr, msg);
+                slog_error("cluster metadata: creating topic %.*s failed: %s", t.name.len,
+                           t.name.ptr, msg);
                 if (op)
                     op->status = rc;
             }
         }
-        free(kv);
-    } else if (r->key[0] == 'D') {
-        cn_str name = bin_str(&br);
-        const uint8_t *idb = bin_take(&br, 16);
-        if (br.err)
-            return 0;
-        topic *t = broker_topic_find(c->b, name);
-        if (t && memcmp(t->id.b, idb, 16) == 0 && broker_topic_delete(c->b, t) < 0) {
-            cn_uuid id;
-            memcpy(id.b, idb, 16);
-            cl_op *op = op_by_id(c, id);
-            if (op)
-                op->status = -CN_EIO;
-        }
+        clw_configs_free(&t);
+    } else if (tp && memcmp(tp->id.b, id.b, 16) == 0 && broker_topic_delete(c->b, tp) < 0) {
+        if (op)
+            op->status = -CN_EIO;
     }
     return 0;
 }
@@ -305,15 +286,9 @@ static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
         return -CN_EIO;
     wbuf w;
     wbuf_init(&w);
-    bin_put_str(&w, name);
-    bin_put_i32(&w, n_parts);
-    bin_put_i32(&w, rf);
-    bin_put_raw(&w, id.b, 16);
-    bin_put_i32(&w, n_configs);
-    for (int i = 0; i < n_configs; i++) {
-        bin_put_str(&w, configs[i].key);
-        bin_put_str(&w, configs[i].value);
-    }
+    clw_topic_op t = {1, name, n_parts, rf, n_configs, (broker_kv *)configs, {0}};
+    memcpy(t.id, id.b, 16);
+    clw_record_encode(&w, &t);
     char nbuf[256];
     snprintf(nbuf, sizeof(nbuf), "%.*s", name.len, name.ptr);
     rc = submit(c, "T", &w, id, nbuf, cb, arg);
@@ -334,8 +309,9 @@ static int ctl_delete(cluster *c, cn_str name, cn_uuid id, char *msg, size_t msg
     }
     wbuf w;
     wbuf_init(&w);
-    bin_put_str(&w, name);
-    bin_put_raw(&w, id.b, 16);
+    clw_topic_op rec = {.op = 2, .name = name};
+    memcpy(rec.id, id.b, 16);
+    clw_record_encode(&w, &rec);
     int rc = submit(c, "D", &w, id, NULL, cb, arg);
     wbuf_fini(&w);
     return rc;
@@ -369,9 +345,10 @@ static void send_reply(cluster *c, int32_t node, uint64_t req, int status, const
 {
     wbuf w;
     wbuf_init(&w);
-    bin_put_i64(&w, (int64_t)req);
-    bin_put_i32(&w, status);
-    bin_put_str(&w, cn_str_c(msg ? msg : ""));
+    clw_reply rp = {req, status, cn_str_c(msg ? msg : "")};
+    if (rp.msg.len > CLW_MAX_MSG)
+        rp.msg.len = CLW_MAX_MSG;
+    clw_reply_encode(&w, &rp);
     cluster__send_frame(c, node, CL_REPLY, w.buf, w.len);
     wbuf_fini(&w);
 }
@@ -388,35 +365,18 @@ static void reply_done(void *arg, int status, const char *msg)
 static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size_t msg_len,
                     cluster_op_cb cb, void *arg)
 {
-    bin_reader r;
-    bin_reader_init(&r, body, len);
-    (void)bin_i64(&r); /* request id */
-    int op = (uint8_t)bin_i8(&r), vo = (uint8_t)bin_i8(&r);
-    cn_str name = bin_str(&r);
-    if (op == 1) {
-        int32_t parts = bin_i32(&r), rf = bin_i32(&r), n = bin_i32(&r);
-        if (r.err || n < 0 || n > 1000)
-            return -CN_EPROTO;
-        broker_kv *kv = n ? xcalloc((size_t)n, sizeof(*kv)) : NULL;
-        for (int32_t i = 0; i < n; i++) {
-            kv[i].key = bin_str(&r);
-            kv[i].value = bin_str(&r);
-        }
-        int rc = r.err || bin_remaining(&r) ? -CN_EPROTO
-                                            : ctl_create(c, name, parts, rf, kv, n, vo, msg,
-                                                         msg_len, cb, arg);
-        free(kv);
+    clw_forward f;
+    if (clw_forward_decode(body, len, &f) < 0)
+        return -CN_EPROTO;
+    if (f.t.op == 1) {
+        int rc = ctl_create(c, f.t.name, f.t.partitions, f.t.rf, f.t.configs, f.t.n_configs,
+                            f.validate_only, msg, msg_len, cb, arg);
+        clw_configs_free(&f.t);
         return rc;
     }
-    if (op == 2) {
-        const uint8_t *idb = bin_take(&r, 16);
-        if (r.err || bin_remaining(&r))
-            return -CN_EPROTO;
-        cn_uuid id;
-        memcpy(id.b, idb, 16);
-        return ctl_delete(c, name, id, msg, msg_len, cb, arg);
-    }
-    return -CN_EPROTO;
+    cn_uuid id;
+    memcpy(id.b, f.t.id, 16);
+    return ctl_delete(c, f.t.name, id, msg, msg_len, cb, arg);
 }
 
 /* Send or run fwd if a controller is known. Returns 1 when fwd is done
@@ -495,11 +455,9 @@ void cluster__meta_tick(cluster *c)
 
 int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len)
 {
-    bin_reader r;
-    bin_reader_init(&r, body, len);
-    uint64_t req = (uint64_t)bin_i64(&r);
-    if (r.err)
+    if (len < 8)
         return -CN_EPROTO;
+    uint64_t req = be_get64(body);
     if (type == CL_FORWARD) {
         if (!c->b)
             return 0;
@@ -519,10 +477,11 @@ int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *bo
         }
         return 0;
     }
-    int32_t status = bin_i32(&r);
-    cn_str m = bin_str(&r);
-    if (r.err || bin_remaining(&r) || m.len < 0 || m.len > 1000)
+    clw_reply rp;
+    if (clw_reply_decode(body, len, &rp) < 0)
         return -CN_EPROTO;
+    int32_t status = rp.status;
+    cn_str m = rp.msg;
     for (cl_fwd **pp = &c->fwds; *pp; pp = &(*pp)->next) {
         cl_fwd *f = *pp;
         if (f->id != req || f->sent_to != from)
@@ -542,13 +501,6 @@ int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *bo
     return 0; /* an answer nobody waits for any more */
 }
 
-static void fwd_header(wbuf *w, int op, int validate_only)
-{
-    wbuf_init(w);
-    bin_put_i64(w, 0); /* request id, set by forward() */
-    bin_put_i8(w, (int8_t)op);
-    bin_put_i8(w, (int8_t)validate_only);
-}
 
 int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
                               const broker_kv *configs, int n_configs, int validate_only,
@@ -563,15 +515,10 @@ int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t 
         msg[0] = '\0'; /* a new controller: queued below until its barrier commits */
     }
     wbuf w;
-    fwd_header(&w, 1, validate_only);
-    bin_put_str(&w, name);
-    bin_put_i32(&w, n_parts);
-    bin_put_i32(&w, rf);
-    bin_put_i32(&w, n_configs);
-    for (int i = 0; i < n_configs; i++) {
-        bin_put_str(&w, configs[i].key);
-        bin_put_str(&w, configs[i].value);
-    }
+    wbuf_init(&w);
+    clw_forward f = {0, validate_only, {1, name, n_parts, rf, n_configs, (broker_kv *)configs,
+                                        {0}}}; /* request id set by forward() */
+    clw_forward_encode(&w, &f);
     return forward(c, &w, cb, arg);
 }
 
@@ -584,8 +531,9 @@ int cluster_meta_delete_topic(cluster *c, topic *t, cluster_op_cb cb, void *arg)
             return rc;
     }
     wbuf w;
-    fwd_header(&w, 2, 0);
-    bin_put_str(&w, cn_str_c(t->name));
-    bin_put_raw(&w, t->id.b, 16);
+    wbuf_init(&w);
+    clw_forward f = {.t = {.op = 2, .name = cn_str_c(t->name)}};
+    memcpy(f.t.id, t->id.b, 16);
+    clw_forward_encode(&w, &f);
     return forward(c, &w, cb, arg);
 }

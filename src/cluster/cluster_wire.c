@@ -1,0 +1,197 @@
+/* Cluster frame bodies and metadata records (format in cluster_wire.h). */
+#include "cluster/cluster_wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bin.h"
+
+static int done(const bin_reader *r) { return r->err || bin_remaining(r) ? -CN_EPROTO : 0; }
+
+int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    out->version = bin_i16(&r);
+    out->from = bin_i32(&r);
+    out->to = bin_i32(&r);
+    out->kafka_host = bin_str(&r);
+    out->kafka_port = bin_i32(&r);
+    if (out->kafka_host.len < 0 || out->kafka_host.len > CLW_MAX_HOST)
+        return -CN_EPROTO;
+    return done(&r);
+}
+
+void clw_hello_encode(wbuf *w, const clw_hello *h)
+{
+    bin_put_i16(w, h->version);
+    bin_put_i32(w, h->from);
+    bin_put_i32(w, h->to);
+    bin_put_str(w, h->kafka_host);
+    bin_put_i32(w, h->kafka_port);
+}
+
+void clw_configs_free(clw_topic_op *t)
+{
+    free(t->configs);
+    t->configs = NULL;
+    t->n_configs = 0;
+}
+
+/* name, and for a create partitions, rf, [id,] configs; for a delete the id. */
+static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
+{
+    t->configs = NULL;
+    t->n_configs = 0;
+    t->name = bin_str(r);
+    if (r->err || t->name.len <= 0)
+        return -CN_EPROTO;
+    if (t->op == 2) {
+        const uint8_t *id = bin_take(r, 16);
+        if (!id)
+            return -CN_EPROTO;
+        memcpy(t->id, id, 16);
+        return done(r);
+    }
+    t->partitions = bin_i32(r);
+    t->rf = bin_i32(r);
+    memset(t->id, 0, 16);
+    if (create_has_id) {
+        const uint8_t *id = bin_take(r, 16);
+        if (id)
+            memcpy(t->id, id, 16);
+    }
+    int32_t n = bin_i32(r);
+    if (r->err || n < 0 || n > CLW_MAX_CONFIGS)
+        return -CN_EPROTO;
+    if (n > 0) {
+        t->configs = xcalloc((size_t)n, sizeof(*t->configs));
+        t->n_configs = n;
+        for (int32_t i = 0; i < n; i++) {
+            t->configs[i].key = bin_str(r);
+            t->configs[i].value = bin_str(r);
+        }
+    }
+    int rc = done(r);
+    if (rc < 0)
+        clw_configs_free(t);
+    return rc;
+}
+
+static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
+{
+    bin_put_str(w, t->name);
+    if (t->op == 2) {
+        bin_put_raw(w, t->id, 16);
+        return;
+    }
+    bin_put_i32(w, t->partitions);
+    bin_put_i32(w, t->rf);
+    if (create_has_id)
+        bin_put_raw(w, t->id, 16);
+    bin_put_i32(w, t->n_configs);
+    for (int32_t i = 0; i < t->n_configs; i++) {
+        bin_put_str(w, t->configs[i].key);
+        bin_put_str(w, t->configs[i].value);
+    }
+}
+
+int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    out->req = (uint64_t)bin_i64(&r);
+    out->t.op = (uint8_t)bin_i8(&r);
+    out->validate_only = (uint8_t)bin_i8(&r);
+    out->t.configs = NULL;
+    out->t.n_configs = 0;
+    if (r.err || (out->t.op != 1 && out->t.op != 2) || out->validate_only > 1)
+        return -CN_EPROTO;
+    return topic_decode(&r, &out->t, 0);
+}
+
+void clw_forward_encode(wbuf *w, const clw_forward *f)
+{
+    bin_put_i64(w, (int64_t)f->req);
+    bin_put_i8(w, (int8_t)f->t.op);
+    bin_put_i8(w, (int8_t)(f->validate_only ? 1 : 0));
+    topic_encode(w, &f->t, 0);
+}
+
+int clw_reply_decode(const uint8_t *b, size_t len, clw_reply *out)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    out->req = (uint64_t)bin_i64(&r);
+    out->status = bin_i32(&r);
+    out->msg = bin_str(&r);
+    if (out->msg.len < 0 || out->msg.len > CLW_MAX_MSG)
+        return -CN_EPROTO;
+    return done(&r);
+}
+
+void clw_reply_encode(wbuf *w, const clw_reply *rp)
+{
+    bin_put_i64(w, (int64_t)rp->req);
+    bin_put_i32(w, rp->status);
+    bin_put_str(w, rp->msg.ptr ? rp->msg : cn_str_c(""));
+}
+
+int clw_marker_decode(const uint8_t *b, size_t len, clw_marker *out)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    out->req = (uint64_t)bin_i64(&r);
+    out->topic = bin_str(&r);
+    out->partition = bin_i32(&r);
+    out->pid = bin_i64(&r);
+    out->epoch = bin_i16(&r);
+    out->commit = (uint8_t)bin_i8(&r);
+    out->coordinator_epoch = bin_i32(&r);
+    if (out->topic.len <= 0 || out->commit > 1)
+        return -CN_EPROTO;
+    return done(&r);
+}
+
+void clw_marker_encode(wbuf *w, const clw_marker *m)
+{
+    bin_put_i64(w, (int64_t)m->req);
+    bin_put_str(w, m->topic);
+    bin_put_i32(w, m->partition);
+    bin_put_i64(w, m->pid);
+    bin_put_i16(w, m->epoch);
+    bin_put_i8(w, m->commit ? 1 : 0);
+    bin_put_i32(w, m->coordinator_epoch);
+}
+
+int clw_done_decode(const uint8_t *b, size_t len, clw_done *out)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    out->req = (uint64_t)bin_i64(&r);
+    out->status = bin_i32(&r);
+    return done(&r);
+}
+
+void clw_done_encode(wbuf *w, const clw_done *d)
+{
+    bin_put_i64(w, (int64_t)d->req);
+    bin_put_i32(w, d->status);
+}
+
+int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    out->configs = NULL;
+    out->n_configs = 0;
+    if (key != 'T' && key != 'D')
+        return -CN_EPROTO;
+    out->op = key == 'T' ? 1 : 2;
+    return topic_decode(&r, out, 1);
+}
+
+void clw_record_encode(wbuf *w, const clw_topic_op *t)
+{
+    topic_encode(w, t, 1);
+}

@@ -1,0 +1,102 @@
+/* The bodies of cluster frames and of metadata-log records, decoded and
+ * encoded in one place (what a peer sends is parsed here and nowhere else;
+ * fuzz/fuzz_cluster_wire.c round-trips every form).
+ *
+ * Integers big-endian, str = i16 length + bytes (-1: null), as util/bin.h
+ * writes them. A frame is i32 length, u8 type, then the body:
+ *   1 HELLO        i16 version, i32 from node, i32 to node, str Kafka host
+ *                  (< 64 bytes), i32 Kafka port
+ *   2 RAFT         u64 group id, then a Raft message (src/repl/rg_msg.c)
+ *   3 FORWARD      u64 request id, u8 op, u8 validate_only, then
+ *                  op 1 create: str name, i32 partitions, i32 replication
+ *                               factor, i32 n (0..1000), n x (str key, str value)
+ *                  op 2 delete: str name, 16 bytes topic id
+ *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
+ *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
+ *                  i16 producer epoch, u8 commit (1) or abort (0),
+ *                  i32 coordinator epoch
+ *   6 MARKER_DONE  u64 request id, i32 status
+ * Metadata-log records (__cluster_meta-0, cluster_meta.c), key one byte:
+ *   "T" create: str name, i32 partitions, i32 replication factor, 16 bytes
+ *       topic id, i32 n (0..1000), n x (str key, str value)
+ *   "D" delete: str name, 16 bytes topic id
+ *
+ * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
+ * range). What they return points into the input (strs), except configs,
+ * which a decoder allocates and clw_configs_free releases (NULL when n is
+ * 0; freed already on error). */
+#ifndef CAIRN_CLUSTER_CLUSTER_WIRE_H
+#define CAIRN_CLUSTER_CLUSTER_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "util/common.h"
+#include "util/wbuf.h"
+
+#define CLW_MAX_CONFIGS 1000
+#define CLW_MAX_MSG 1000
+#define CLW_MAX_HOST 63
+
+typedef struct clw_hello {
+    int16_t version;
+    int32_t from, to;
+    cn_str kafka_host;
+    int32_t kafka_port;
+} clw_hello;
+
+/* A topic create (FORWARD op 1, record "T": the record carries the id) or
+ * delete (FORWARD op 2, record "D"). */
+typedef struct clw_topic_op {
+    int op;                         /* 1 create, 2 delete */
+    cn_str name;
+    int32_t partitions, rf;         /* create */
+    int32_t n_configs;              /* create */
+    broker_kv *configs;
+    uint8_t id[16];                 /* delete; create in a record */
+} clw_topic_op;
+
+typedef struct clw_forward {
+    uint64_t req;
+    int validate_only;
+    clw_topic_op t;
+} clw_forward;
+
+typedef struct clw_reply {
+    uint64_t req;
+    int32_t status;
+    cn_str msg;
+} clw_reply;
+
+typedef struct clw_marker {
+    uint64_t req;
+    cn_str topic;
+    int32_t partition;
+    int64_t pid;
+    int16_t epoch;
+    int commit;
+    int32_t coordinator_epoch;
+} clw_marker;
+
+typedef struct clw_done {
+    uint64_t req;
+    int32_t status;
+} clw_done;
+
+int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out);
+void clw_hello_encode(wbuf *w, const clw_hello *h);
+int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out);
+void clw_forward_encode(wbuf *w, const clw_forward *f);
+int clw_reply_decode(const uint8_t *b, size_t len, clw_reply *out);
+void clw_reply_encode(wbuf *w, const clw_reply *r);
+int clw_marker_decode(const uint8_t *b, size_t len, clw_marker *out);
+void clw_marker_encode(wbuf *w, const clw_marker *m);
+int clw_done_decode(const uint8_t *b, size_t len, clw_done *out);
+void clw_done_encode(wbuf *w, const clw_done *d);
+/* A metadata record: key 'T' (create, with id) or 'D' (delete). */
+int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out);
+void clw_record_encode(wbuf *w, const clw_topic_op *t);
+void clw_configs_free(clw_topic_op *t);
+
+#endif
