@@ -158,6 +158,9 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_AMQP_META_TOPIC "__amqp_meta"
 /* A cluster's metadata log (src/cluster/cluster_meta.c). */
 #define BROKER_CLUSTER_META_TOPIC "__cluster_meta"
+/* A cluster node's own producer-id blocks for idempotent producers
+ * (src/txn/txn.c; on a single node they are records of __transaction_state). */
+#define BROKER_PIDS_TOPIC "__producer_ids"
 /* The HTTP front end's webhook subscriptions (src/http/hh_webhook.c). */
 #define BROKER_WEBHOOKS_TOPIC "__webhooks"
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
@@ -267,6 +270,12 @@ int32_t broker_partition_preferred(const partition *p);
  * imbalance calls for it. Called every leader.imbalance.check.interval.seconds
  * by the cluster; returns how many transfers started. */
 int broker_balance_leaders(broker *b, int64_t now);
+/* Keep the leadership of internal log follower (partition 0) on the node
+ * that leads internal log lead: where this node leads follower and another
+ * node, in sync, leads lead, hand follower to it (rg_transfer). Called at
+ * every cluster tick for __transaction_state after __consumer_offsets.
+ * Returns 1 when a transfer started. */
+int broker_colocate(broker *b, const char *follower, const char *lead, int64_t now);
 /* KIP-320 fencing: a client's current_leader_epoch (-1: not given) against
  * broker_partition_epoch: 0 when equal or not given, -CN_EFENCEDEPOCH when
  * older (FENCED_LEADER_EPOCH), -CN_EUNKNOWNEPOCH when newer

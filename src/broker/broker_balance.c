@@ -15,10 +15,17 @@
  * hands that partition's leadership to X (rg_transfer: X is told to stand
  * at once; Raft guarantees hold as in any election). A transfer that does
  * not complete within an election timeout is abandoned by libraft; the
- * next check tries again. */
+ * next check tries again.
+ *
+ * Co-location (broker_colocate): the transaction coordinator commits a
+ * transaction's offsets into the offsets store, which only the leader of
+ * __consumer_offsets-0 can write; so the leadership of
+ * __transaction_state-0 follows that leader (checked at every cluster
+ * tick), and leader balance leaves __transaction_state-0 alone. */
 #include "broker/broker_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "repl/repl.h"
 #include "util/slog.h"
@@ -94,10 +101,13 @@ static void each_replicated(broker *b, part_fn fn, void *arg)
 {
     topic *lists[2] = {b->list, b->internal};
     for (int l = 0; l < 2; l++)
-        for (topic *t = lists[l]; t; t = t->lnext)
+        for (topic *t = lists[l]; t; t = t->lnext) {
+            if (l == 1 && strcmp(t->name, BROKER_TXN_TOPIC) == 0)
+                continue; /* follows __consumer_offsets-0 (broker_colocate) */
             for (int32_t i = 0; i < t->n_parts; i++)
                 if (t->parts[i] && t->parts[i]->rg)
                     fn(b, t->parts[i], arg);
+        }
 }
 
 typedef struct bal_state {
@@ -151,4 +161,30 @@ int broker_balance_leaders(broker *b, int64_t now)
     each_replicated(b, count_one, &st);
     each_replicated(b, move_one, &st);
     return st.moved;
+}
+
+static partition *internal(broker *b, const char *name)
+{
+    for (topic *t = b->internal; t; t = t->lnext)
+        if (strcmp(t->name, name) == 0)
+            return t->n_parts > 0 ? t->parts[0] : NULL;
+    return NULL;
+}
+
+int broker_colocate(broker *b, const char *follower, const char *lead, int64_t now)
+{
+    partition *f = internal(b, follower), *l = internal(b, lead);
+    if (!f || !l || !f->rg || !l->rg)
+        return 0;
+    if (!rg_is_leader(f->rg) || !rg_leader_ready(f->rg) || rg_transferee(f->rg) != 0)
+        return 0;
+    uint64_t to = rg_leader_id(l->rg);
+    if (to == 0 || to == (uint64_t)b->cfg->node_id || rg_in_sync(f->rg, to, now) != 1)
+        return 0;
+    int rc = rg_transfer(f->rg, to, now);
+    if (rc < 0)
+        return 0;
+    slog_info("%s-0: handing leadership to node %llu, the leader of %s-0", follower,
+              (unsigned long long)to, lead);
+    return 1;
 }

@@ -293,6 +293,7 @@ static void tick_cb(loop_timer *t)
     if (c->b) {
         cluster__meta_tick(c);
         cluster__call_tick(c);
+        broker_colocate(c->b, BROKER_TXN_TOPIC, BROKER_OFFSETS_TOPIC, now);
         int64_t every = c->cfg->leader_imbalance_check_s * 1000;
         if (!c->next_balance)
             c->next_balance = now + every;

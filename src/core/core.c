@@ -29,15 +29,17 @@ int core_open(cairn_config *cfg, loop *l, core **out)
             goto fail;
     }
     /* In a cluster the committed offsets and the group coordinator live on
-     * the leader of the replicated __consumer_offsets-0 (cluster plan step
-     * 7); the transaction coordinator stays per node for now. */
+     * the leader of the replicated __consumer_offsets-0, the transaction
+     * coordinator on the leader of the replicated __transaction_state-0
+     * (cluster plan step 7), which follows the first (core_colocate). */
     rc = c->cl ? goff_open_replicated(c->b, &c->offsets) : goff_open(c->b, &c->offsets);
     if (rc < 0) {
         slog_error("cannot open the committed-offsets log: %s", cn_strerror(rc));
         goto fail;
     }
     c->groups = grp_coord_new(c->b, c->offsets);
-    rc = txn_open(c->b, c->offsets, &c->txn);
+    rc = c->cl ? txn_open_replicated(c->b, c->offsets, &c->txn)
+               : txn_open(c->b, c->offsets, &c->txn);
     if (rc < 0) {
         slog_error("cannot open the transaction log: %s", cn_strerror(rc));
         goto fail;

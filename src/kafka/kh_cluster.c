@@ -216,9 +216,8 @@ void kh_describe_cluster(kreq *q)
 /* FindCoordinator. Groups: the leader of __consumer_offsets-0 (this node
  * on a single node; in a cluster the node the Raft group elected, with the
  * Kafka address its HELLO gave; COORDINATOR_NOT_AVAILABLE while no leader
- * or address is known: clients retry). Transactional ids: this node (each
- * node runs its own transaction coordinator until __transaction_state is
- * replicated, cluster plan step 7). */
+ * or address is known: clients retry). Transactional ids: the leader of
+ * __transaction_state-0 the same way (txn_coordinator). */
 typedef struct coord_addr {
     int32_t node;
     kstr host;
@@ -237,29 +236,29 @@ static int16_t coordinator_of(kreq *q, int8_t key_type, kstr key, coord_addr *ou
             *msg = "empty group id";
             return KERR_INVALID_GROUP_ID;
         }
-        int32_t id = grp_coord_node(ksrv_groups(q->ks));
-        if (id == out->node)
-            return KERR_NONE;
-        cluster *cl = ksrv_cluster(q->ks);
-        cluster_member m;
-        if (cl && id >= 0 && cluster_member_by_id(cl, id, &m) && m.kafka_port > 0) {
-            out->node = id;
-            out->host = kreq_strdup(q, kstr_c(m.kafka_host));
-            out->port = m.kafka_port;
-            return KERR_NONE;
-        }
-        *msg = "the group coordinator is not known yet";
-        return KERR_COORDINATOR_NOT_AVAILABLE;
-    }
-    if (key_type == 1) {
+    } else if (key_type == 1) {
         if (key.len <= 0) {
             *msg = "empty transactional id";
             return KERR_INVALID_REQUEST;
         }
+    } else {
+        *msg = "unknown coordinator key type";
+        return KERR_INVALID_REQUEST;
+    }
+    int32_t id = key_type == 0 ? grp_coord_node(ksrv_groups(q->ks))
+                               : txn_coordinator(ksrv_txn(q->ks));
+    if (id == out->node)
+        return KERR_NONE;
+    cluster *cl = ksrv_cluster(q->ks);
+    cluster_member m;
+    if (cl && id >= 0 && cluster_member_by_id(cl, id, &m) && m.kafka_port > 0) {
+        out->node = id;
+        out->host = kreq_strdup(q, kstr_c(m.kafka_host));
+        out->port = m.kafka_port;
         return KERR_NONE;
     }
-    *msg = "unknown coordinator key type";
-    return KERR_INVALID_REQUEST;
+    *msg = "the coordinator is not known yet";
+    return KERR_COORDINATOR_NOT_AVAILABLE;
 }
 
 void kh_find_coordinator(kreq *q)

@@ -292,8 +292,9 @@ void kh_describe_transactions(kreq *q)
         s->transactional_id = req.transactional_ids.items[i];
         s->transaction_state = kstr_c("");
         txn_info ti;
-        if (txn_describe(ksrv_txn(q->ks), s->transactional_id, &ti) < 0) {
-            s->error_code = KERR_TRANSACTIONAL_ID_NOT_FOUND;
+        int drc = txn_describe(ksrv_txn(q->ks), s->transactional_id, &ti);
+        if (drc < 0) {
+            s->error_code = drc == -CN_ENOENT ? KERR_TRANSACTIONAL_ID_NOT_FOUND : kerr_from_cn(drc);
             s->producer_id = -1;
             s->producer_epoch = -1;
             s->transaction_start_time_ms = -1;

@@ -323,11 +323,26 @@ static void coord_fail(txn_coord *c, const char *what, int rc)
     c->failed = 1;
 }
 
+/* An append to, or a wait on, log failed with rc. On the replicated
+ * __transaction_state, losing leadership is no storage failure: memory
+ * may now differ from the log, so it is dropped at the next txn_serving,
+ * and the client hears NOT_COORDINATOR. Anything else stops the
+ * coordinator. Returns the error for the client. */
+static int log_error(txn_coord *c, partition *p, const char *what, int rc)
+{
+    if (c->replicated && p == c->p &&
+        (rc == -CN_ENOTLEADER || rc == -CN_ELEADERWAIT || rc == -CN_ECOMMITTMO)) {
+        c->reload = 1;
+        return -CN_ENOTCOORD;
+    }
+    coord_fail(c, what, rc);
+    return -CN_EUNAVAIL;
+}
+
 static void reply_fire(txn_op *op, int status)
 {
-    if (status < 0)
-        coord_fail(op->c, "fsync", status);
-    op->cb(op->arg, status < 0 ? -CN_EUNAVAIL : op->err, op->pid, op->epoch);
+    int err = status < 0 ? log_error(op->c, op->p, "fsync", status) : op->err;
+    op->cb(op->arg, err, op->pid, op->epoch);
 }
 
 /* Answer cb once everything appended so far is durable. */
@@ -345,18 +360,19 @@ static void reply_durable(txn_coord *c, txn_cb cb, void *arg, int64_t pid, int16
 /* Appending records ------------------------------------------------------------- */
 
 /* Append the record encoded in w (key_len bytes of key, then the value) as
- * one batch. 0 or -CN_E*. */
-static int append_rec(txn_coord *c, const wbuf *w, size_t key_len)
+ * one batch to log; *target: the log end after it. 0 or -CN_E*. */
+static int append_rec(kvl *log, const wbuf *w, size_t key_len, int64_t *target)
 {
     kvl_batch bt;
     kvl_batch_init(&bt);
     kvl_batch_add(&bt, w->buf, (int32_t)key_len, w->buf + key_len, (int32_t)(w->len - key_len));
-    int rc = kvl_append(c->log, &bt, loop_wall_ms(), &c->last_target);
+    int rc = kvl_append(log, &bt, loop_wall_ms(), target);
     kvl_batch_fini(&bt);
     return rc;
 }
 
-/* Append m's current state. 0, or -CN_E* (the coordinator is then failed). */
+/* Append m's current state. 0, or -CN_EUNAVAIL (the coordinator is then
+ * failed), or -CN_ENOTCOORD (leadership lost, log_error). */
 static int persist(txn_coord *c, txn_meta *m)
 {
     m->update_ms = loop_wall_ms();
@@ -364,39 +380,41 @@ static int persist(txn_coord *c, txn_meta *m)
     wbuf_init(&w);
     size_t kl;
     txn__enc_meta(&w, m, &kl);
-    int rc = append_rec(c, &w, kl);
+    int rc = append_rec(c->log, &w, kl, &c->last_target);
     int64_t bytes = (int64_t)w.len + REC_OVERHEAD;
     wbuf_fini(&w);
-    if (rc < 0) {
-        coord_fail(c, "append", rc);
-        return rc;
-    }
+    if (rc < 0)
+        return log_error(c, c->p, "append", rc);
     c->live_bytes += bytes - m->rec_bytes;
     m->rec_bytes = bytes;
     return 0;
 }
 
-/* Take a producer id, persisting a new block end first when needed (the
- * caller's reply waits for c->last_target, which covers it). */
-static int alloc_pid(txn_coord *c, int64_t *out)
+/* Take a producer id from a, persisting a new block end first when needed
+ * (the caller's reply waits for *a->last_target, which covers it). 0 or
+ * what log_error gives. */
+static int pids_take(txn_coord *c, txn_pids *a, int64_t *out)
 {
-    if (c->next_pid >= c->block_end) {
-        int64_t end = c->next_pid + TXN_PID_BLOCK;
+    if (a->next >= a->end) {
+        int64_t end = a->next + TXN_PID_BLOCK;
         wbuf w;
         wbuf_init(&w);
         size_t kl;
         txn__enc_block(&w, end, &kl);
-        int rc = append_rec(c, &w, kl);
+        int rc = append_rec(a->log, &w, kl, a->last_target);
         wbuf_fini(&w);
-        if (rc < 0) {
-            coord_fail(c, "append", rc);
-            return rc;
-        }
-        c->block_end = end;
-        c->block_target = c->last_target;
+        if (rc < 0)
+            return log_error(c, kvl_partition(a->log), "append", rc);
+        a->end = end;
+        a->end_target = *a->last_target;
     }
-    *out = c->next_pid++;
+    *out = a->next++;
     return 0;
+}
+
+static int alloc_pid(txn_coord *c, int64_t *out)
+{
+    return pids_take(c, &c->tx, out);
 }
 
 /* Completing Prepare* ---------------------------------------------------------------- */
@@ -513,7 +531,16 @@ static void complete_start(txn_coord *c, txn_meta *m)
         }
         comp_wait(c, m, p, off + 1);
     }
-    if (commit && c->offsets) {
+    int has_offs = 0;
+    for (int i = 0; i < m->n_groups; i++)
+        has_offs |= m->groups[i].n_offs > 0;
+    if (commit && c->offsets && has_offs && goff_serving(c->offsets) < 0) {
+        /* In a cluster another node leads __consumer_offsets-0 for now
+         * (broker_colocate moves this coordinator there): later. */
+        slog_warn("%s: offsets of transaction %s wait for this node to lead %s",
+                  BROKER_TXN_TOPIC, m->tid.ptr, BROKER_OFFSETS_TOPIC);
+        m->comp_failed = 1;
+    } else if (commit && c->offsets) {
         for (int i = 0; i < m->n_groups; i++) {
             txn_group *g = &m->groups[i];
             if (g->n_offs == 0)
@@ -543,10 +570,10 @@ static void complete_start(txn_coord *c, txn_meta *m)
 static void prepare_fire(txn_op *op, int status)
 {
     if (status < 0) {
-        coord_fail(op->c, "fsync", status);
+        int err = log_error(op->c, op->p, "fsync", status);
         if (op->cb)
-            op->cb(op->arg, -CN_EUNAVAIL, -1, -1);
-        return;
+            op->cb(op->arg, err, -1, -1);
+        return; /* the next leader (or a restart) completes it */
     }
     if (op->cb)
         op->cb(op->arg, 0, -1, -1);
@@ -558,8 +585,9 @@ static void prepare_fire(txn_op *op, int status)
 static int prepare(txn_coord *c, txn_meta *m, int commit, txn_cb cb, void *arg)
 {
     m->state = commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT;
-    if (persist(c, m) < 0)
-        return -CN_EUNAVAIL;
+    int rc = persist(c, m);
+    if (rc < 0)
+        return rc;
     txn_op *op = op_new(c, prepare_fire);
     op->m = m;
     op->cb = cb;
@@ -587,7 +615,7 @@ static int replay_rec(void *arg, const batch_record *r, const char **why)
     if (txn__rec_decode(r, &d, why) < 0)
         return -CN_EPROTO;
     if (d.kind == TXN_KEY_PID_BLOCK) {
-        c->block_end = CN_MAX(c->block_end, d.block_end);
+        c->tx.end = CN_MAX(c->tx.end, d.block_end);
         return 0;
     }
     txn_meta *m = meta_find(c, d.tid);
@@ -602,7 +630,7 @@ static int replay_rec(void *arg, const batch_record *r, const char **why)
     c->live_bytes -= m->rec_bytes;
     m->rec_bytes = (int64_t)r->key_len + r->value_len + REC_OVERHEAD;
     c->live_bytes += m->rec_bytes;
-    c->next_pid = CN_MAX(c->next_pid, CN_MAX(m->pid, m->last_pid) + 1);
+    c->tx.next = CN_MAX(c->tx.next, CN_MAX(m->pid, m->last_pid) + 1);
     txn__rec_fini(&d);
     return 0;
 }
@@ -616,6 +644,40 @@ static int64_t live_bytes(void *arg)
 
 static const kvl_ops log_ops = {replay_rec, compact_records, live_bytes};
 
+/* __producer_ids (a cluster node's own blocks): block records only. */
+static int own_replay(void *arg, const batch_record *r, const char **why)
+{
+    txn_coord *c = arg;
+    txn__rec d;
+    if (txn__rec_decode(r, &d, why) < 0)
+        return -CN_EPROTO;
+    if (d.kind == TXN_KEY_PID_BLOCK)
+        c->own.end = CN_MAX(c->own.end, d.block_end);
+    else
+        txn__rec_fini(&d);
+    return 0;
+}
+
+static int own_compact(void *arg, kvl_compaction *cx)
+{
+    txn_coord *c = arg;
+    wbuf w;
+    wbuf_init(&w);
+    size_t kl;
+    txn__enc_block(&w, c->own.end, &kl);
+    int rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
+    wbuf_fini(&w);
+    return rc;
+}
+
+static int64_t own_live_bytes(void *arg)
+{
+    (void)arg;
+    return REC_OVERHEAD + 12;
+}
+
+static const kvl_ops own_ops = {own_replay, own_compact, own_live_bytes};
+
 /* Timer ----------------------------------------------------------------------- */
 
 static void on_timer(loop_timer *t)
@@ -623,40 +685,20 @@ static void on_timer(loop_timer *t)
     txn_coord *c = t->data;
     txn_check_timeouts(c);
     txn_maybe_compact(c, 0);
+    if (c->replicated && !c->failed && kvl_maybe_compact(c->own.log) < 0)
+        coord_fail(c, "compaction append of " BROKER_PIDS_TOPIC, -CN_EIO);
     loop_timer_start(c->l, &c->timer, broker_config(c->b)->txn_abort_check_ms);
 }
 
-/* Open / close ------------------------------------------------------------------ */
+/* Loading and dropping the state (replicated) ---------------------------------------- */
 
-int txn_open(broker *b, goff_store *offsets, txn_coord **out)
+/* After a replay: a fresh block (ids of the last one may be out), and the
+ * transactions left in Prepare* completed now. */
+static void loaded(txn_coord *c, int64_t pid_base)
 {
-    *out = NULL;
-    txn_coord *c = xcalloc(1, sizeof(*c));
-    c->b = b;
-    c->offsets = offsets;
-    c->l = broker_loop(b);
-    if (getrandom(&c->seed, sizeof(c->seed), 0) != (ssize_t)sizeof(c->seed))
-        c->seed = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
-    c->mask = 15;
-    c->tab = xcalloc(c->mask + 1, sizeof(*c->tab));
-    int rc = kvl_open(b, BROKER_TXN_TOPIC, &log_ops, c, &c->log);
-    if (rc < 0) {
-        txn_close(c);
-        return rc;
-    }
-    c->p = kvl_partition(c->log);
-    /* A fresh block after a restart: ids of the last block may be out. */
-    c->next_pid = CN_MAX(c->next_pid, c->block_end);
-    /* In a cluster every node still runs its own coordinator on its own
-     * __transaction_state (until it is a replicated partition, cluster plan
-     * step 7): node n hands out ids from n << 40, so ids never collide
-     * across nodes and a new producer never inherits another's sequences. */
-    int n_nodes;
-    broker_nodes(b, &n_nodes);
-    if (n_nodes > 1)
-        c->next_pid = CN_MAX(c->next_pid, (int64_t)broker_node_id(b) << 40);
-    c->block_end = c->next_pid;
-    c->last_target = c->block_target = kvl_end(c->log);
+    c->tx.next = CN_MAX(CN_MAX(c->tx.next, c->tx.end), pid_base);
+    c->tx.end = c->tx.next;
+    c->last_target = c->tx.end_target = kvl_end(c->log);
     c->live_bytes += REC_OVERHEAD + 12;
     int n_prepared = 0, n_ongoing = 0;
     for (size_t i = 0; i <= c->mask; i++)
@@ -672,8 +714,164 @@ int txn_open(broker *b, goff_store *offsets, txn_coord **out)
     kvl_get_stats(c->log, &st);
     slog_info("%s: replayed %lld record(s): %zu transactional id(s), %d completing, %d ongoing, "
               "next producer id %lld", BROKER_TXN_TOPIC, (long long)st.replayed, c->n, n_prepared,
-              n_ongoing, (long long)c->next_pid);
+              n_ongoing, (long long)c->tx.next);
+}
+
+static void tab_free(txn_coord *c)
+{
+    for (size_t i = 0; c->tab && i <= c->mask; i++)
+        for (txn_meta *m = c->tab[i], *next; m; m = next) {
+            next = m->hnext;
+            meta_free(m);
+        }
+    free(c->tab);
+    c->tab = NULL;
+}
+
+static void tab_new(txn_coord *c)
+{
+    c->mask = 15;
+    c->tab = xcalloc(c->mask + 1, sizeof(*c->tab));
+    c->n = 0;
+}
+
+/* Forget the coordinator's state: waits on __transaction_state and every
+ * transaction's completion are taken back (a reply that waited hears
+ * NOT_COORDINATOR), then the transactional ids. The next leader completes
+ * what was left in Prepare*. Waits on this node's own __producer_ids stay. */
+static void drop_state(txn_coord *c)
+{
+    txn_op *op = c->ops;
+    while (op) {
+        txn_op *next = op->next;
+        if (op->remote || op->m || op->p == c->p) {
+            if (op->remote)
+                broker_marker_cancel(c->b, &op->mr);
+            else
+                broker_wait_cancel(op->p, &op->w);
+            op_unlink(op);
+            if (op->cb)
+                op->cb(op->arg, -CN_ENOTCOORD, -1, -1);
+            free(op);
+        }
+        op = next;
+    }
+    tab_free(c);
+    tab_new(c);
+    c->live_bytes = 0;
+    c->n_completing = 0;
+    c->tx.next = c->tx.end = 0;
+    c->loaded_term = 0;
+    c->reload = 0;
+}
+
+int txn_serving(txn_coord *c)
+{
+    if (!c->replicated)
+        return 0;
+    if (c->failed)
+        return -CN_EUNAVAIL;
+    int rc = kvl_serving(c->log);
+    int64_t term = kvl_term(c->log);
+    if (rc == 0 && c->loaded_term == term && !c->reload)
+        return 0;
+    if (c->loaded_term || c->reload) {
+        drop_state(c);
+        slog_info("%s: coordinator state dropped (term %lld)", BROKER_TXN_TOPIC,
+                  (long long)term);
+    }
+    if (rc == -CN_ELEADERWAIT)
+        return -CN_ELOADING;
+    if (rc < 0)
+        return -CN_ENOTCOORD;
+    /* Leader of this term with its barrier committed: the log holds every
+     * committed record, and nothing after them but this term's own. */
+    rc = kvl_replay(c->log);
+    if (rc < 0) {
+        drop_state(c);
+        slog_error("%s: coordinator state not loaded: %s", BROKER_TXN_TOPIC, cn_strerror(rc));
+        return -CN_EUNAVAIL;
+    }
+    c->loaded_term = term;
+    slog_info("%s: coordinator for term %lld", BROKER_TXN_TOPIC, (long long)term);
+    loaded(c, TXN_CLUSTER_PID_BASE);
+    return 0;
+}
+
+static int serving(txn_coord *c)
+{
+    return c->replicated ? txn_serving(c) : 0;
+}
+
+int32_t txn_coordinator(txn_coord *c)
+{
+    return broker_partition_leader(c->p);
+}
+
+/* Leadership moves show up as appends (broker_listen_appends): a new leader
+ * loads and completes what its predecessor left at once. */
+static void on_appends(broker_listener *l)
+{
+    txn_coord *c = (txn_coord *)((char *)l - offsetof(txn_coord, appends));
+    txn_serving(c);
+}
+
+/* Open / close ------------------------------------------------------------------ */
+
+static txn_coord *coord_new(broker *b, goff_store *offsets)
+{
+    txn_coord *c = xcalloc(1, sizeof(*c));
+    c->b = b;
+    c->offsets = offsets;
+    c->l = broker_loop(b);
+    if (getrandom(&c->seed, sizeof(c->seed), 0) != (ssize_t)sizeof(c->seed))
+        c->seed = (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ULL;
+    tab_new(c);
+    c->tx.last_target = &c->last_target;
+    c->own.last_target = &c->own_target;
     loop_timer_init(&c->timer, on_timer, c);
+    return c;
+}
+
+int txn_open(broker *b, goff_store *offsets, txn_coord **out)
+{
+    *out = NULL;
+    txn_coord *c = coord_new(b, offsets);
+    int rc = kvl_open(b, BROKER_TXN_TOPIC, &log_ops, c, &c->log);
+    if (rc < 0) {
+        txn_close(c);
+        return rc;
+    }
+    c->p = kvl_partition(c->log);
+    c->tx.log = c->log;
+    loaded(c, 0);
+    loop_timer_start(c->l, &c->timer, broker_config(b)->txn_abort_check_ms);
+    *out = c;
+    return 0;
+}
+
+int txn_open_replicated(broker *b, goff_store *offsets, txn_coord **out)
+{
+    *out = NULL;
+    txn_coord *c = coord_new(b, offsets);
+    c->replicated = 1;
+    int rc = kvl_open_replicated(b, BROKER_TXN_TOPIC, &log_ops, c, &c->log);
+    if (rc == 0)
+        rc = kvl_open(b, BROKER_PIDS_TOPIC, &own_ops, c, &c->own.log);
+    if (rc < 0) {
+        txn_close(c);
+        return rc;
+    }
+    c->p = kvl_partition(c->log);
+    c->tx.log = c->log;
+    /* Idempotent producers' ids: node n hands out ids from n << 40 in
+     * blocks recorded in its own log, so ids never collide across nodes nor
+     * with the coordinator's (from TXN_CLUSTER_PID_BASE). */
+    c->own.next = CN_MAX(c->own.end, (int64_t)broker_node_id(b) << 40);
+    c->own.end = c->own.next;
+    c->own_target = c->own.end_target = kvl_end(c->own.log);
+    c->appends.cb = on_appends;
+    broker_listen_appends(b, &c->appends);
     loop_timer_start(c->l, &c->timer, broker_config(b)->txn_abort_check_ms);
     *out = c;
     return 0;
@@ -683,8 +881,9 @@ void txn_close(txn_coord *c)
 {
     if (!c)
         return;
-    if (c->l)
-        loop_timer_stop(c->l, &c->timer);
+    loop_timer_stop(c->l, &c->timer);
+    if (c->appends.cb)
+        broker_unlisten_appends(c->b, &c->appends);
     /* Take our waits off the partitions' lists; the broker outlives us. */
     while (c->ops) {
         txn_op *op = c->ops;
@@ -696,12 +895,8 @@ void txn_close(txn_coord *c)
         free(op);
     }
     kvl_close(c->log);
-    for (size_t i = 0; c->tab && i <= c->mask; i++)
-        for (txn_meta *m = c->tab[i], *next; m; m = next) {
-            next = m->hnext;
-            meta_free(m);
-        }
-    free(c->tab);
+    kvl_close(c->own.log);
+    tab_free(c);
     free(c);
 }
 
@@ -740,8 +935,9 @@ static void init_existing(txn_coord *c, txn_meta *m, int32_t timeout_ms, int64_t
     }
     if (m->epoch >= TXN_EPOCH_MAX) {
         int64_t npid;
-        if (alloc_pid(c, &npid) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int arc = alloc_pid(c, &npid);
+        if (arc < 0) {
+            cb(arg, arc, -1, -1);
             return;
         }
         m->last_pid = m->pid;
@@ -756,8 +952,9 @@ static void init_existing(txn_coord *c, txn_meta *m, int32_t timeout_ms, int64_t
     m->state = TXN_EMPTY;
     m->start_ms = -1;
     meta_clear(m);
-    if (persist(c, m) < 0) {
-        cb(arg, -CN_EUNAVAIL, -1, -1);
+    int prc = persist(c, m);
+    if (prc < 0) {
+        cb(arg, prc, -1, -1);
         return;
     }
     reply_durable(c, cb, arg, m->pid, m->epoch);
@@ -771,9 +968,13 @@ void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid
         return;
     }
     if (tid.len < 0) {
+        /* Idempotent producer: any node answers, from its own blocks in a
+         * cluster. */
+        txn_pids *a = c->replicated ? &c->own : &c->tx;
         int64_t npid;
-        if (alloc_pid(c, &npid) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int arc = pids_take(c, a, &npid);
+        if (arc < 0) {
+            cb(arg, arc, -1, -1);
             return;
         }
         txn_op *op = op_new(c, reply_fire);
@@ -781,11 +982,16 @@ void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid
         op->arg = arg;
         op->pid = npid;
         op->epoch = 0;
-        op_wait(op, c->p, c->block_target);
+        op_wait(op, kvl_partition(a->log), a->end_target);
         return;
     }
     if (tid.len == 0) {
         cb(arg, -CN_EINVAL, -1, -1);
+        return;
+    }
+    int src = serving(c);
+    if (src < 0) {
+        cb(arg, src, -1, -1);
         return;
     }
     if (timeout_ms <= 0 || timeout_ms > broker_config(c->b)->txn_max_timeout_ms) {
@@ -795,8 +1001,9 @@ void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid
     txn_meta *m = meta_find(c, tid);
     if (!m) {
         int64_t npid;
-        if (alloc_pid(c, &npid) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int arc = alloc_pid(c, &npid);
+        if (arc < 0) {
+            cb(arg, arc, -1, -1);
             return;
         }
         m = meta_new(c, tid);
@@ -804,8 +1011,9 @@ void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid
         m->epoch = 0;
         m->timeout_ms = timeout_ms;
         m->state = TXN_EMPTY;
-        if (persist(c, m) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int prc = persist(c, m);
+        if (prc < 0) {
+            cb(arg, prc, -1, -1);
             return;
         }
         reply_durable(c, cb, arg, m->pid, m->epoch);
@@ -818,7 +1026,7 @@ void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid
             return;
         }
         fence_abort(c, m);
-        cb(arg, c->failed ? -CN_EUNAVAIL : -CN_EBUSY, -1, -1);
+        cb(arg, c->failed ? -CN_EUNAVAIL : c->reload ? -CN_ENOTCOORD : -CN_EBUSY, -1, -1);
         return;
     case TXN_PREPARE_COMMIT:
     case TXN_PREPARE_ABORT:
@@ -849,6 +1057,8 @@ static txn_meta *check_producer(txn_coord *c, cn_str tid, int64_t pid, int16_t e
         *err = -CN_EINVAL;
         return NULL;
     }
+    if ((*err = serving(c)) < 0)
+        return NULL;
     txn_meta *m = meta_find(c, tid);
     if (!m || m->pid != pid) {
         *err = -CN_EPIDMAP;
@@ -902,8 +1112,9 @@ void txn_add_partitions(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, co
         begin(m);
         for (int i = 0; i < n; i++)
             meta_add_part(m, tps[i].topic, tps[i].partition);
-        if (persist(c, m) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int prc = persist(c, m);
+        if (prc < 0) {
+            cb(arg, prc, -1, -1);
             return;
         }
     }
@@ -926,8 +1137,9 @@ void txn_add_offsets(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, cn_st
     if (m->state != TXN_ONGOING || !meta_group(m, group)) {
         begin(m);
         meta_add_group(m, group);
-        if (persist(c, m) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int prc = persist(c, m);
+        if (prc < 0) {
+            cb(arg, prc, -1, -1);
             return;
         }
     }
@@ -954,8 +1166,9 @@ void txn_offset_commit(txn_coord *c, cn_str tid, cn_str group, int64_t pid, int1
         for (int i = 0; i < n; i++)
             group_put(g, items[i].topic, items[i].partition, items[i].offset,
                       items[i].leader_epoch, items[i].metadata);
-        if (persist(c, m) < 0) {
-            cb(arg, -CN_EUNAVAIL, -1, -1);
+        int prc = persist(c, m);
+        if (prc < 0) {
+            cb(arg, prc, -1, -1);
             return;
         }
     }
@@ -998,6 +1211,8 @@ void txn_end(txn_coord *c, cn_str tid, int64_t pid, int16_t epoch, int commit, t
 
 int txn_offsets_pending(txn_coord *c, cn_str group, cn_str tname, int32_t part)
 {
+    if (serving(c) < 0)
+        return 1; /* not known here: unstable, the client asks again */
     for (size_t i = 0; i <= c->mask; i++)
         for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
             if (m->state != TXN_ONGOING && m->state != TXN_PREPARE_COMMIT &&
@@ -1028,6 +1243,9 @@ static void fill_info(const txn_meta *m, txn_info *out)
 
 int txn_describe(txn_coord *c, cn_str tid, txn_info *out)
 {
+    int rc = serving(c);
+    if (rc < 0)
+        return rc;
     txn_meta *m = meta_find(c, tid);
     if (!m)
         return -CN_ENOENT;
@@ -1037,6 +1255,8 @@ int txn_describe(txn_coord *c, cn_str tid, txn_info *out)
 
 void txn_foreach(txn_coord *c, void (*cb)(void *arg, const txn_info *ti), void *arg)
 {
+    if (serving(c) < 0)
+        return; /* another node coordinates them */
     for (size_t i = 0; i <= c->mask; i++)
         for (txn_meta *m = c->tab[i]; m; m = m->hnext) {
             txn_info ti;
@@ -1049,7 +1269,7 @@ void txn_foreach(txn_coord *c, void (*cb)(void *arg, const txn_info *ti), void *
 
 int txn_check_timeouts(txn_coord *c)
 {
-    if (c->failed)
+    if (c->failed || serving(c) < 0)
         return 0;
     int64_t now = loop_wall_ms();
     int n = 0;
@@ -1088,7 +1308,7 @@ static int compact_records(void *arg, kvl_compaction *cx)
     wbuf w;
     wbuf_init(&w);
     size_t kl;
-    txn__enc_block(&w, c->block_end, &kl);
+    txn__enc_block(&w, c->tx.end, &kl);
     int rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
     for (size_t i = 0; i <= c->mask && rc == 0; i++)
         for (txn_meta *m = c->tab[i]; m && rc == 0; m = m->hnext) {

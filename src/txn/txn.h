@@ -11,6 +11,10 @@
  *        |    --EndTxn(abort) --> PrepareAbort  --markers durable--> CompleteAbort
  *        |    --timeout / InitProducerId fence (epoch bump)--> PrepareAbort
  *
+ * In a cluster the log is replicated and its leader coordinates
+ * (txn_open_replicated); the operations below answer -CN_ENOTCOORD or
+ * -CN_ELOADING elsewhere.
+ *
  * Every transition is appended to the log before it takes effect for the
  * client: requests are answered once their record is durable. After
  * Prepare* is durable the client is answered, then markers go to every
@@ -61,6 +65,10 @@ int txn_state_parse(cn_str name);
 
 /* Open / close ------------------------------------------------------------ */
 
+/* In a cluster, the first producer id the coordinator hands out; idempotent
+ * producers get theirs from node.id << 40 up (each node its own blocks). */
+#define TXN_CLUSTER_PID_BASE ((int64_t)1 << 56)
+
 /* Open on broker b (opens and replays __transaction_state). offsets is where
  * committed transactional offsets go (may be NULL in tests: offsets are then
  * dropped). Transactions found in Prepare* are completed now (markers
@@ -72,6 +80,23 @@ int txn_open(broker *b, goff_store *offsets, txn_coord **out);
  * NULL is a no-op. Call before broker_close. */
 void txn_close(txn_coord *c);
 partition *txn_partition(txn_coord *c);
+/* The same in a cluster: __transaction_state is replicated to every node
+ * (kvl_open_replicated) and only its leader coordinates, once its term's
+ * barrier committed; it replays the log then (once per term) and completes
+ * the transactions its predecessor left in Prepare*. Elsewhere, requests
+ * for a transactional id answer -CN_ENOTCOORD (NOT_COORDINATOR), or
+ * -CN_ELOADING while the leader is not ready (COORDINATOR_LOAD_IN_PROGRESS).
+ * Idempotent producers (null transactional id) get ids on any node, from
+ * its own log __producer_ids. */
+int txn_open_replicated(broker *b, goff_store *offsets, txn_coord **out);
+/* 0 where this node coordinates transactional ids (always on a single
+ * node); else -CN_ENOTCOORD, -CN_ELOADING or -CN_EUNAVAIL. Loads or drops
+ * the state as leadership comes and goes (every operation checks it). */
+int txn_serving(txn_coord *c);
+/* The node that coordinates transactional ids: the leader of
+ * __transaction_state-0 (-1 while none is known; this node on a single
+ * node). */
+int32_t txn_coordinator(txn_coord *c);
 
 /* Client operations -------------------------------------------------------- */
 

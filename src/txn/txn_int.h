@@ -72,6 +72,16 @@ typedef struct txn_op {
     broker_marker_req mr;
 } txn_op;
 
+/* A producer id allocator: blocks of TXN_PID_BLOCK ids whose end is a
+ * record of log (durable before an id of the block is answered). */
+typedef struct txn_pids {
+    kvl *log;
+    int64_t next;                   /* ids [next, end) may be handed out */
+    int64_t end;
+    int64_t end_target;             /* log end after the last block record */
+    int64_t *last_target;           /* log end after the last record appended to log */
+} txn_pids;
+
 struct txn_coord {
     broker *b;
     kvl *log;                       /* __transaction_state */
@@ -81,10 +91,19 @@ struct txn_coord {
     uint64_t seed;
     txn_meta **tab;
     size_t mask, n;
-    int64_t next_pid;               /* ids [next_pid, block_end) may be handed out */
-    int64_t block_end;
-    int64_t block_target;           /* log end after the last block record */
+    txn_pids tx;                    /* ids of transactional producers (log: __transaction_state) */
     int64_t last_target;            /* log end after the last record we appended */
+    /* In a cluster (txn_open_replicated): __transaction_state is replicated
+     * and this node coordinates only while it leads it; memory holds the
+     * state of the term loaded_term (0: none). Idempotent producers' ids
+     * come from this node's own log __producer_ids (own). */
+    int replicated;
+    int64_t loaded_term;
+    int reload;                     /* an append or wait lost leadership: drop memory */
+    broker_listener appends;        /* leadership moves show up as appends */
+    txn_pids own;
+    int64_t own_target;
+    partition *own_p;
     txn_op *ops;
     loop_timer timer;
     int failed;                     /* the log failed: every request gets -CN_EUNAVAIL */
