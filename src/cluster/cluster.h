@@ -88,6 +88,17 @@ int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t 
 /* Any node: delete t through the controller; cb as above. 0 (cb later) or
  * -CN_E* (cb never runs). */
 int cluster_meta_delete_topic(cluster *c, struct topic *t, cluster_op_cb cb, void *arg);
+/* Any node: grow t to count partitions through the controller (validated
+ * there as broker_topic_add_partitions would), applied on every node.
+ * Returns as cluster_meta_create_topic. */
+int cluster_meta_add_partitions(cluster *c, struct topic *t, int32_t count, int validate_only,
+                                char *msg, size_t msg_len, cluster_op_cb cb, void *arg);
+/* Any node: set t's configs (value null: back to the default) through the
+ * controller (each validated there as broker_topic_set_config would),
+ * applied on every node. Returns as cluster_meta_create_topic. */
+int cluster_meta_set_configs(cluster *c, struct topic *t, const struct broker_kv *kv, int n,
+                             int validate_only, char *msg, size_t msg_len, cluster_op_cb cb,
+                             void *arg);
 /* Every node id, sorted ascending (this node included); *n set. */
 const int32_t *cluster_node_ids(const cluster *c, int *n);
 /* Member i (0 <= i < node count, in id order). */

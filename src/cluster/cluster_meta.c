@@ -14,12 +14,20 @@
  *   key "T" create topic: str name, i32 partitions, i32 replication factor,
  *       16 bytes topic id, i32 n, then n x (str config key, str value)
  *   key "D" delete topic: str name, 16 bytes topic id
+ *   key "P" partitions: str name, 16 bytes topic id, i32 new partition count
+ *   key "C" configs: str name, 16 bytes topic id, i32 n, then n x (str
+ *       config key, str value: null resets it to the default)
+ * (cluster_wire.h holds every form.)
  * Applying is idempotent by topic id, so a node replays the whole log at
  * every start (its own .topics/ files already hold what it applied
  * before): a create whose name exists is skipped (same id: applied before;
  * another id: the name was taken first, and the request that wrote this
  * record gets TOPIC_ALREADY_EXISTS); a delete removes the topic only when
- * the ids match. */
+ * the ids match; a partition count grows the topic when it is larger than
+ * what the topic has (else the request that wrote it gets
+ * INVALID_PARTITIONS: another grew it first); configs are set as listed
+ * (setting a value twice changes nothing). P and C also need the ids to
+ * match; their request is found by the record's offset. */
 #include "cluster/cluster_int.h"
 #include "cluster/cluster_wire.h"
 
@@ -80,6 +88,42 @@ static void ops_complete(cluster *c, int status_all)
     }
 }
 
+/* The request whose record ends at target (one record per batch). */
+static cl_op *op_at(cluster *c, int64_t target)
+{
+    for (cl_op *op = c->ops; op; op = op->next)
+        if (op->target == target)
+            return op;
+    return NULL;
+}
+
+static char *cstr_dup(cn_str s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = xmalloc((size_t)s.len + 1);
+    if (s.len)
+        memcpy(p, s.ptr, (size_t)s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+/* Set t's configs kv[0..n) (null values: defaults); dry: validate only.
+ * 0 or the first error, with msg. */
+static int set_configs(broker *b, topic *t, const broker_kv *kv, int n, int dry, char *msg,
+                       size_t msg_len)
+{
+    for (int i = 0; i < n; i++) {
+        char *key = cstr_dup(kv[i].key), *val = cstr_dup(kv[i].value);
+        int rc = key ? broker_topic_set_config(b, t, key, val, dry, msg, msg_len) : -CN_EINVAL;
+        free(key);
+        free(val);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static cl_op *op_by_id(cluster *c, cn_uuid id)
 {
     for (cl_op *op = c->ops; op; op = op->next)
@@ -119,10 +163,32 @@ static int apply_record(const batch_record *r, void *arg)
             }
         }
         clw_configs_free(&t);
-    } else if (tp && memcmp(tp->id.b, id.b, 16) == 0 && broker_topic_delete(c->b, tp) < 0) {
-        if (op)
-            op->status = -CN_EIO;
+        return 0;
     }
+    int same = tp && memcmp(tp->id.b, id.b, 16) == 0;
+    if (t.op == 2) {
+        if (same && broker_topic_delete(c->b, tp) < 0 && op)
+            op->status = -CN_EIO;
+        return 0;
+    }
+    op = op_at(c, r->offset + 1);
+    int rc = 0;
+    msg[0] = '\0';
+    if (!same)
+        rc = -CN_ENOENT; /* deleted (or recreated) meanwhile */
+    else if (t.op == 3 && t.partitions > tp->n_parts)
+        rc = broker_topic_add_partitions(c->b, tp, t.partitions, 0, msg, sizeof(msg));
+    else if (t.op == 3)
+        rc = op ? -CN_EPARTITIONS : 0; /* another request grew it first; or a replay */
+    else
+        rc = set_configs(c->b, tp, t.configs, t.n_configs, 0, msg, sizeof(msg));
+    if (rc < 0 && rc != -CN_ENOENT && rc != -CN_EPARTITIONS)
+        slog_error("cluster metadata: %s of topic %.*s failed at offset %lld: %s",
+                   t.op == 3 ? "partition count" : "configs", t.name.len, t.name.ptr,
+                   (long long)r->offset, msg[0] ? msg : cn_strerror(rc));
+    if (op)
+        op->status = rc;
+    clw_configs_free(&t);
     return 0;
 }
 
@@ -317,6 +383,39 @@ static int ctl_delete(cluster *c, cn_str name, cn_uuid id, char *msg, size_t msg
     return rc;
 }
 
+/* A change to an existing topic (op 3 partitions, 4 configs) as the
+ * controller: validated against its registry, then the record. */
+static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char *msg,
+                     size_t msg_len, cluster_op_cb cb, void *arg)
+{
+    msg[0] = '\0';
+    if (!c->meta || !broker_partition_is_leader(c->meta)) {
+        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
+                 cluster_controller(c));
+        return -CN_ENOTCONTROLLER;
+    }
+    topic *tp = broker_topic_find(c->b, t->name);
+    if (!tp || memcmp(tp->id.b, t->id, 16) != 0) {
+        snprintf(msg, msg_len, "unknown topic");
+        return -CN_ENOENT;
+    }
+    int rc = t->op == 3 ? broker_topic_add_partitions(c->b, tp, t->partitions, 1, msg, msg_len)
+                        : set_configs(c->b, tp, t->configs, t->n_configs, 1, msg, msg_len);
+    if (rc < 0)
+        return rc;
+    if (validate_only)
+        return 1;
+    cn_uuid id;
+    memcpy(id.b, t->id, 16);
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, t);
+    char key[2] = {clw_record_key(t), '\0'};
+    rc = submit(c, key, &w, id, NULL, cb, arg);
+    wbuf_fini(&w);
+    return rc;
+}
+
 /* Forwarding ---------------------------------------------------------------------------
  *
  * A node that is not the controller forwards CreateTopics/DeleteTopics to
@@ -374,9 +473,14 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
         clw_configs_free(&f.t);
         return rc;
     }
-    cn_uuid id;
-    memcpy(id.b, f.t.id, 16);
-    return ctl_delete(c, f.t.name, id, msg, msg_len, cb, arg);
+    if (f.t.op == 2) {
+        cn_uuid id;
+        memcpy(id.b, f.t.id, 16);
+        return ctl_delete(c, f.t.name, id, msg, msg_len, cb, arg);
+    }
+    int rc = ctl_alter(c, &f.t, f.validate_only, msg, msg_len, cb, arg);
+    clw_configs_free(&f.t);
+    return rc;
 }
 
 /* Send or run fwd if a controller is known. Returns 1 when fwd is done
@@ -536,4 +640,41 @@ int cluster_meta_delete_topic(cluster *c, topic *t, cluster_op_cb cb, void *arg)
     memcpy(f.t.id, t->id.b, 16);
     clw_forward_encode(&w, &f);
     return forward(c, &w, cb, arg);
+}
+
+/* Partitions and configs of an existing topic: on the controller at once,
+ * else forwarded (ctl_alter). */
+static int alter(cluster *c, clw_topic_op *t, int validate_only, char *msg, size_t msg_len,
+                 cluster_op_cb cb, void *arg)
+{
+    msg[0] = '\0';
+    if (cluster_controller(c) == c->self) {
+        int rc = ctl_alter(c, t, validate_only, msg, msg_len, cb, arg);
+        if (rc != -CN_ELEADERWAIT)
+            return rc;
+        msg[0] = '\0'; /* a new controller: queued below until its barrier commits */
+    }
+    wbuf w;
+    wbuf_init(&w);
+    clw_forward f = {0, validate_only, *t}; /* request id set by forward() */
+    clw_forward_encode(&w, &f);
+    return forward(c, &w, cb, arg);
+}
+
+int cluster_meta_add_partitions(cluster *c, topic *t, int32_t count, int validate_only,
+                                char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
+{
+    clw_topic_op op = {.op = 3, .name = cn_str_c(t->name), .partitions = count};
+    memcpy(op.id, t->id.b, 16);
+    return alter(c, &op, validate_only, msg, msg_len, cb, arg);
+}
+
+int cluster_meta_set_configs(cluster *c, topic *t, const broker_kv *kv, int n,
+                             int validate_only, char *msg, size_t msg_len, cluster_op_cb cb,
+                             void *arg)
+{
+    clw_topic_op op = {.op = 4, .name = cn_str_c(t->name), .n_configs = n,
+                       .configs = (broker_kv *)kv};
+    memcpy(op.id, t->id.b, 16);
+    return alter(c, &op, validate_only, msg, msg_len, cb, arg);
 }

@@ -38,7 +38,10 @@ void clw_configs_free(clw_topic_op *t)
     t->n_configs = 0;
 }
 
-/* name, and for a create partitions, rf, [id,] configs; for a delete the id. */
+static int configs_decode(bin_reader *r, clw_topic_op *t);
+
+/* name, and for a create partitions, rf, [id,] configs; otherwise the id,
+ * then a count (op 3) or configs (op 4). */
 static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
 {
     t->configs = NULL;
@@ -46,30 +49,41 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
     t->name = bin_str(r);
     if (r->err || t->name.len <= 0)
         return -CN_EPROTO;
-    if (t->op == 2) {
+    memset(t->id, 0, 16);
+    if (t->op != 1) {
         const uint8_t *id = bin_take(r, 16);
         if (!id)
             return -CN_EPROTO;
         memcpy(t->id, id, 16);
+        if (t->op == 3)
+            t->partitions = bin_i32(r);
+        if (t->op == 4)
+            return configs_decode(r, t);
         return done(r);
     }
     t->partitions = bin_i32(r);
     t->rf = bin_i32(r);
-    memset(t->id, 0, 16);
     if (create_has_id) {
         const uint8_t *id = bin_take(r, 16);
         if (id)
             memcpy(t->id, id, 16);
     }
+    return configs_decode(r, t);
+}
+
+static int configs_decode(bin_reader *r, clw_topic_op *t)
+{
     int32_t n = bin_i32(r);
     if (r->err || n < 0 || n > CLW_MAX_CONFIGS)
         return -CN_EPROTO;
     if (n > 0) {
         t->configs = xcalloc((size_t)n, sizeof(*t->configs));
         t->n_configs = n;
-        for (int32_t i = 0; i < n; i++) {
+        for (int32_t i = 0; i < n && !r->err; i++) {
             t->configs[i].key = bin_str(r);
             t->configs[i].value = bin_str(r);
+            if (t->configs[i].key.len <= 0)
+                bin_fail(r); /* every config has a name */
         }
     }
     int rc = done(r);
@@ -81,14 +95,18 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
 static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
 {
     bin_put_str(w, t->name);
-    if (t->op == 2) {
+    if (t->op != 1) {
         bin_put_raw(w, t->id, 16);
-        return;
+        if (t->op == 3)
+            bin_put_i32(w, t->partitions);
+        if (t->op != 4)
+            return;
+    } else {
+        bin_put_i32(w, t->partitions);
+        bin_put_i32(w, t->rf);
+        if (create_has_id)
+            bin_put_raw(w, t->id, 16);
     }
-    bin_put_i32(w, t->partitions);
-    bin_put_i32(w, t->rf);
-    if (create_has_id)
-        bin_put_raw(w, t->id, 16);
     bin_put_i32(w, t->n_configs);
     for (int32_t i = 0; i < t->n_configs; i++) {
         bin_put_str(w, t->configs[i].key);
@@ -105,7 +123,7 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->validate_only = (uint8_t)bin_i8(&r);
     out->t.configs = NULL;
     out->t.n_configs = 0;
-    if (r.err || (out->t.op != 1 && out->t.op != 2) || out->validate_only > 1)
+    if (r.err || out->t.op < 1 || out->t.op > 4 || out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
 }
@@ -185,10 +203,17 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     bin_reader_init(&r, b, len);
     out->configs = NULL;
     out->n_configs = 0;
-    if (key != 'T' && key != 'D')
+    static const char keys[] = "TDPC";
+    const char *k = key ? strchr(keys, key) : NULL;
+    if (!k)
         return -CN_EPROTO;
-    out->op = key == 'T' ? 1 : 2;
+    out->op = (int)(k - keys) + 1;
     return topic_decode(&r, out, 1);
+}
+
+char clw_record_key(const clw_topic_op *t)
+{
+    return "?TDPC"[t->op >= 1 && t->op <= 4 ? t->op : 0];
 }
 
 void clw_record_encode(wbuf *w, const clw_topic_op *t)

@@ -11,6 +11,9 @@
  *                  op 1 create: str name, i32 partitions, i32 replication
  *                               factor, i32 n (0..1000), n x (str key, str value)
  *                  op 2 delete: str name, 16 bytes topic id
+ *                  op 3 partitions: str name, 16 bytes topic id, i32 new count
+ *                  op 4 configs: str name, 16 bytes topic id, i32 n (0..1000),
+ *                               n x (str key, str value: null = back to default)
  *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
  *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
  *                  i16 producer epoch, u8 commit (1) or abort (0),
@@ -20,6 +23,8 @@
  *   "T" create: str name, i32 partitions, i32 replication factor, 16 bytes
  *       topic id, i32 n (0..1000), n x (str key, str value)
  *   "D" delete: str name, 16 bytes topic id
+ *   "P" partitions: as FORWARD op 3 (the topic's count grows to it)
+ *   "C" configs: as FORWARD op 4 (each key set, or reset with null)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
  * range). What they return points into the input (strs), except configs,
@@ -46,15 +51,16 @@ typedef struct clw_hello {
     int32_t kafka_port;
 } clw_hello;
 
-/* A topic create (FORWARD op 1, record "T": the record carries the id) or
- * delete (FORWARD op 2, record "D"). */
+/* A topic create (FORWARD op 1, record "T": the record carries the id),
+ * delete (op 2, "D"), partition count (op 3, "P") or config change (op 4,
+ * "C"). */
 typedef struct clw_topic_op {
-    int op;                         /* 1 create, 2 delete */
+    int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs */
     cn_str name;
-    int32_t partitions, rf;         /* create */
-    int32_t n_configs;              /* create */
+    int32_t partitions, rf;         /* create; partitions: the new count */
+    int32_t n_configs;              /* create, configs */
     broker_kv *configs;
-    uint8_t id[16];                 /* delete; create in a record */
+    uint8_t id[16];                 /* not in a create FORWARD */
 } clw_topic_op;
 
 typedef struct clw_forward {
@@ -94,9 +100,11 @@ int clw_marker_decode(const uint8_t *b, size_t len, clw_marker *out);
 void clw_marker_encode(wbuf *w, const clw_marker *m);
 int clw_done_decode(const uint8_t *b, size_t len, clw_done *out);
 void clw_done_encode(wbuf *w, const clw_done *d);
-/* A metadata record: key 'T' (create, with id) or 'D' (delete). */
+/* A metadata record: key 'T' (create, with id), 'D', 'P' or 'C'. */
 int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out);
 void clw_record_encode(wbuf *w, const clw_topic_op *t);
+/* The record key of t's op ('T', 'D', 'P', 'C'). */
+char clw_record_key(const clw_topic_op *t);
 void clw_configs_free(clw_topic_op *t);
 
 #endif

@@ -1,6 +1,9 @@
 /* DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics.
  * Broker resources are described (read-only, from the running config);
- * changing broker configs at run time is not supported. */
+ * changing broker configs at run time is not supported. In a cluster a
+ * topic's changes, validated here, go through the metadata group
+ * (cluster_meta_set_configs: the controller validates again, every node
+ * applies them) and the request is parked until they are committed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,12 +188,107 @@ static char *cstr(kreq *q, kstr s)
     return p;
 }
 
-/* Apply ops to topic t. replace: keys not listed go back to defaults
- * (AlterConfigs). Validates everything first; changes nothing on error. */
-static int16_t alter_topic(kreq *q, topic *t, const alter_op *ops, int n, int replace,
-                           int validate_only, char *msg, size_t msg_len)
+/* An alter request parked until the metadata group commits its topics. */
+typedef struct cfg_park {
+    net_resp *resp;
+    int16_t ver;
+    int incremental;
+    int pending;                    /* resources not answered yet, +1 while building */
+    kafka_alter_configs_response arsp;
+    kafka_incremental_alter_configs_response irsp;
+} cfg_park;
+
+typedef struct cfg_wait {
+    cfg_park *pk;
+    int32_t i;
+    kreq q;                         /* a copy for kreq_alloc on the slot's arena */
+} cfg_wait;
+
+static void cfg_park_finish(cfg_park *pk)
 {
+    if (pk->incremental)
+        kafka_incremental_alter_configs_response_encode(&pk->resp->w, pk->ver, &pk->irsp);
+    else
+        kafka_alter_configs_response_encode(&pk->resp->w, pk->ver, &pk->arsp);
+    net_resp_ready(pk->resp);
+}
+
+static void cfg_done(void *arg, int status, const char *msg)
+{
+    cfg_wait *w = arg;
+    cfg_park *pk = w->pk;
+    int16_t err = status >= 0 ? KERR_NONE
+                  : status == -CN_ENOENT ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kerr_from_cn(status);
+    kstr m = status < 0 && msg ? kreq_strdup(&w->q, kstr_c(msg)) : NULL_STR;
+    if (pk->incremental) {
+        pk->irsp.responses.items[w->i].error_code = err;
+        pk->irsp.responses.items[w->i].error_message = m;
+    } else {
+        pk->arsp.responses.items[w->i].error_code = err;
+        pk->arsp.responses.items[w->i].error_message = m;
+    }
+    if (--pk->pending == 0)
+        cfg_park_finish(pk);
+}
+
+/* Where a cluster's change goes: the park (made on first use) and this
+ * resource's index. */
+typedef struct cfg_target {
+    cfg_park **pk;
+    int incremental;
+    int32_t i;
+} cfg_target;
+
+/* In a cluster: send the changes ops make to t (replace: the unlisted
+ * overridden keys go back to defaults) to the metadata group. */
+static int16_t alter_cluster(kreq *q, cluster *cl, topic *t, const alter_op *ops, int n,
+                             int replace, const cfg_target *tg, char *msg, size_t msg_len)
+{
+    broker_kv *kv = kreq_alloc(q, (size_t)(n + TOPIC_CFG__COUNT), sizeof(*kv));
+    int nk = 0;
+    if (replace)
+        for (int k = 0; k < TOPIC_CFG__COUNT; k++) {
+            const char *name = topic_config_name((topic_cfg_key)k);
+            int listed = 0;
+            for (int i = 0; i < n; i++)
+                if (kstr_eq(ops[i].name, name))
+                    listed = 1;
+            if (!listed && (t->cfg.overridden & (1u << k)))
+                kv[nk++] = (broker_kv){cn_str_c(name), {NULL, -1}};
+        }
+    for (int i = 0; i < n; i++)
+        kv[nk++] = (broker_kv){{ops[i].name.ptr, ops[i].name.len},
+                               ops[i].op == OP_DELETE ? (cn_str){NULL, -1}
+                                                      : (cn_str){ops[i].value.ptr,
+                                                                 ops[i].value.len}};
+    cfg_park *pk = *tg->pk;
+    if (!pk) {
+        pk = *tg->pk = kreq_alloc(q, 1, sizeof(*pk));
+        pk->resp = q->resp;
+        pk->ver = q->ver;
+        pk->incremental = tg->incremental;
+        pk->pending = 1;
+    }
+    cfg_wait *w = kreq_alloc(q, 1, sizeof(*w));
+    w->pk = pk;
+    w->i = tg->i;
+    w->q = *q;
+    int rc = cluster_meta_set_configs(cl, t, kv, nk, 0, msg, msg_len, cfg_done, w);
+    if (rc == 0)
+        pk->pending++;
+    return rc >= 0 ? KERR_NONE : kerr_from_cn(rc);
+}
+
+/* Apply ops to topic t. replace: keys not listed go back to defaults
+ * (AlterConfigs). Validates everything first; changes nothing on error.
+ * In a cluster (tg set) the change goes to the metadata group. */
+static int16_t alter_topic(kreq *q, topic *t, const alter_op *ops, int n, int replace,
+                           int validate_only, const cfg_target *tg, char *msg, size_t msg_len)
+{
+    cluster *cl = ksrv_cluster(q->ks);
     for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && cl && !validate_only)
+            return alter_cluster(q, cl, t, ops, n, replace, tg, msg, msg_len);
         int dry = pass == 0 || validate_only;
         if (pass == 1 && validate_only)
             break;
@@ -236,7 +334,8 @@ static int16_t alter_topic(kreq *q, topic *t, const alter_op *ops, int n, int re
 }
 
 static int16_t alter_resource(kreq *q, int8_t type, kstr name, const alter_op *ops, int n,
-                              int replace, int validate_only, kstr *out_msg)
+                              int replace, int validate_only, const cfg_target *tg,
+                              kstr *out_msg)
 {
     char msg[256] = "";
     int16_t err;
@@ -246,7 +345,7 @@ static int16_t alter_resource(kreq *q, int8_t type, kstr name, const alter_op *o
             err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(msg, sizeof(msg), "topic does not exist");
         } else {
-            err = alter_topic(q, t, ops, n, replace, validate_only, msg, sizeof(msg));
+            err = alter_topic(q, t, ops, n, replace, validate_only, tg, msg, sizeof(msg));
         }
     } else if (type == RES_BROKER) {
         err = KERR_INVALID_REQUEST;
@@ -269,6 +368,7 @@ void kh_alter_configs(kreq *q)
     }
     kafka_alter_configs_response rsp;
     kafka_alter_configs_response_init(&rsp);
+    cfg_park *pk = NULL;
     int32_t n = req.resources.n > 0 ? req.resources.n : 0;
     KARR_ALLOC(q, rsp.responses, n);
     for (int32_t i = 0; i < n; i++) {
@@ -283,8 +383,18 @@ void kh_alter_configs(kreq *q)
         kafka_alter_configs_response_alter_configs_resource_response *o = &rsp.responses.items[i];
         o->resource_type = r->resource_type;
         o->resource_name = r->resource_name;
+        cfg_target tg = {&pk, 0, i};
         o->error_code = alter_resource(q, r->resource_type, r->resource_name, ops, nc, 1,
-                                       req.validate_only, &o->error_message);
+                                       req.validate_only, &tg, &o->error_message);
+    }
+    if (pk) {
+        for (int32_t i = 0; i < n; i++)
+            rsp.responses.items[i].resource_name =
+                kreq_strdup(q, rsp.responses.items[i].resource_name);
+        pk->arsp = rsp;
+        if (--pk->pending == 0)
+            cfg_park_finish(pk);
+        return;
     }
     kafka_alter_configs_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
@@ -299,6 +409,7 @@ void kh_incremental_alter_configs(kreq *q)
     }
     kafka_incremental_alter_configs_response rsp;
     kafka_incremental_alter_configs_response_init(&rsp);
+    cfg_park *pk = NULL;
     int32_t n = req.resources.n > 0 ? req.resources.n : 0;
     KARR_ALLOC(q, rsp.responses, n);
     for (int32_t i = 0; i < n; i++) {
@@ -314,8 +425,18 @@ void kh_incremental_alter_configs(kreq *q)
             &rsp.responses.items[i];
         o->resource_type = r->resource_type;
         o->resource_name = r->resource_name;
+        cfg_target tg = {&pk, 1, i};
         o->error_code = alter_resource(q, r->resource_type, r->resource_name, ops, nc, 0,
-                                       req.validate_only, &o->error_message);
+                                       req.validate_only, &tg, &o->error_message);
+    }
+    if (pk) {
+        for (int32_t i = 0; i < n; i++)
+            rsp.responses.items[i].resource_name =
+                kreq_strdup(q, rsp.responses.items[i].resource_name);
+        pk->irsp = rsp;
+        if (--pk->pending == 0)
+            cfg_park_finish(pk);
+        return;
     }
     kafka_incremental_alter_configs_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);

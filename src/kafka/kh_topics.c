@@ -1,11 +1,10 @@
 /* CreateTopics, DeleteTopics, CreatePartitions.
  *
- * In a cluster (src/cluster) topics are created and deleted through the
- * metadata group: only the controller takes the request (NOT_CONTROLLER
- * elsewhere: clients find the controller in Metadata), appends the record
- * and answers each topic once the record is committed and applied on its
- * node; the request is parked meanwhile (names copied into the slot's
- * arena). */
+ * In a cluster (src/cluster) topics are created, deleted and grown through
+ * the metadata group: the request goes to the controller (forwarded by
+ * any node), which appends the record and answers each topic once the
+ * record is committed and applied on its node; the request is parked
+ * meanwhile (names copied into the slot's arena). */
 #include <stdio.h>
 #include <string.h>
 
@@ -26,11 +25,12 @@ static kstr msg_str(kreq *q, const char *msg)
 typedef struct topics_park {
     net_resp *resp;
     int16_t ver;
-    int api;                        /* 0 create, 1 delete */
+    int api;                        /* 0 create, 1 delete, 2 partitions */
     int pending;                    /* topics not answered yet, +1 while building */
     broker *b;
     kafka_create_topics_response crsp;
     kafka_delete_topics_response drsp;
+    kafka_create_partitions_response prsp;
 } topics_park;
 
 typedef struct topics_wait {
@@ -46,8 +46,10 @@ static void topics_park_finish(topics_park *pk)
 {
     if (pk->api == 0)
         kafka_create_topics_response_encode(&pk->resp->w, pk->ver, &pk->crsp);
-    else
+    else if (pk->api == 1)
         kafka_delete_topics_response_encode(&pk->resp->w, pk->ver, &pk->drsp);
+    else
+        kafka_create_partitions_response_encode(&pk->resp->w, pk->ver, &pk->prsp);
     net_resp_ready(pk->resp);
 }
 
@@ -65,11 +67,21 @@ static void topics_op_done(void *arg, int status, const char *msg)
             tr->error_message = m;
         if (!status)
             fill_created(&tw->q, tr, broker_topic_find(pk->b, tr->name));
-    } else {
+    } else if (pk->api == 1) {
         pk->drsp.responses.items[tw->i].error_code =
             status == -CN_ENOENT ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kerr_from_cn(status);
         if (status < 0)
             pk->drsp.responses.items[tw->i].error_message = m;
+    } else {
+        kafka_create_partitions_response_create_partitions_topic_result *r =
+            &pk->prsp.results.items[tw->i];
+        r->error_code = status >= 0 ? KERR_NONE
+                        : status == -CN_ENOENT ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+                                               : kerr_from_cn(status);
+        if (status == -CN_EPARTITIONS && !msg)
+            m = kstr_c("another request changed the partition count first");
+        if (status < 0)
+            r->error_message = m;
     }
     if (--pk->pending == 0)
         topics_park_finish(pk);
@@ -294,6 +306,7 @@ void kh_create_partitions(kreq *q)
     }
     kafka_create_partitions_response rsp;
     kafka_create_partitions_response_init(&rsp);
+    topics_park *pk = NULL;         /* a cluster: set when a topic waits for its commit */
     int32_t n = req.topics.n > 0 ? req.topics.n : 0;
     KARR_ALLOC(q, rsp.results, n);
     for (int32_t i = 0; i < n; i++) {
@@ -319,11 +332,39 @@ void kh_create_partitions(kreq *q)
                 }
             }
         }
-        if (!err)
+        cluster *cl = ksrv_cluster(q->ks);
+        if (!err && cl) {
+            if (!pk) {
+                pk = kreq_alloc(q, 1, sizeof(*pk));
+                pk->resp = q->resp;
+                pk->ver = q->ver;
+                pk->b = q->b;
+                pk->pending = 1;
+                pk->api = 2;
+            }
+            topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
+            tw->pk = pk;
+            tw->i = i;
+            tw->q = *q;
+            int rc = cluster_meta_add_partitions(cl, t, ct->count, req.validate_only, msg,
+                                                 sizeof(msg), topics_op_done, tw);
+            if (rc == 0)
+                pk->pending++;
+            err = rc > 0 ? KERR_NONE : kerr_from_cn(rc);
+        } else if (!err) {
             err = kerr_from_cn(broker_topic_add_partitions(q->b, t, ct->count,
                                                            req.validate_only, msg, sizeof(msg)));
+        }
         r->error_code = err;
         r->error_message = msg_str(q, msg);
+    }
+    if (pk) {
+        for (int32_t i = 0; i < n; i++)
+            rsp.results.items[i].name = kreq_strdup(q, rsp.results.items[i].name);
+        pk->prsp = rsp;
+        if (--pk->pending == 0)
+            topics_park_finish(pk);
+        return;
     }
     kafka_create_partitions_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
