@@ -12,8 +12,10 @@
  * The leader appends the marker (broker_write_marker) and answers once the
  * high watermark passed it, or with -CN_ENOTLEADER / -CN_ELEADERWAIT, upon
  * which the asker sends it again (tick, every 10 ms) to whoever leads then.
- * So does an asker whose leader's connection dropped: a marker may be
- * written twice, which changes nothing (the second closes no transaction).
+ * So does an asker whose leader's connection dropped, or that learns of
+ * another leader (the one asked may be paused or cut off with its
+ * connection open): a marker may be written twice, which changes nothing
+ * (the second closes no transaction).
  * A request nobody committed within CL_MARKER_MS fails with -CN_ETIMEDOUT;
  * the transaction coordinator retries its completion later. When this node
  * leads the partition by the time the request is dispatched, it writes the
@@ -174,6 +176,14 @@ again:
         }
         if (r->sent_to && r->sent_to != c->self && !node_connected(c, r->sent_to))
             r->sent_to = 0; /* its answer is lost: send it again */
+        if (r->sent_to && r->sent_to != c->self) {
+            /* Another node leads now (the one asked may be paused, or cut
+             * off with its connection still open): it gets the marker. */
+            partition *p = broker_partition(c->b, cn_str_c(r->topic), r->partition);
+            int32_t leader = p ? broker_partition_leader(p) : -1;
+            if (leader >= 0 && leader != r->sent_to)
+                r->sent_to = 0;
+        }
         if (!r->sent_to && req_dispatch(c, r))
             goto again;
     }

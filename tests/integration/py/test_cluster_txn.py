@@ -1,15 +1,24 @@
 """Transactions in a replicated cluster (issue 12, cluster plan step 7).
 
-A transaction's markers must be written by each partition's leader; the
-transaction coordinator (still one per node: the node a client's
-FindCoordinator reached) hands markers for partitions another node leads to
-that leader over the cluster connection (src/cluster/cluster_call.c), and
-completes the transaction once every marker is committed there. Checked
-with confluent-kafka against three real processes: a committed and an
-aborted transaction over partitions led by different nodes; a
-read_committed consumer sees exactly the committed records (the last stable
-offset of every partition moves past both transactions, so every marker
-landed), a read_uncommitted one sees both.
+The transaction coordinator is the leader of the replicated
+__transaction_state-0 (src/txn/txn.c, txn_open_replicated). A
+transaction's markers must be written by each partition's leader; the
+coordinator hands markers for partitions another node leads to that leader
+over the cluster connection (src/cluster/cluster_call.c), and completes the
+transaction once every marker is committed there. Checked with
+confluent-kafka against three real processes (leaders balanced, so each
+node leads two of six partitions):
+- a committed and an aborted transaction over partitions led by different
+  nodes: a read_committed consumer sees exactly the committed records (the
+  last stable offset of every partition moves past both transactions, so
+  every marker landed), a read_uncommitted one sees both;
+- kill -9 of the coordinator in the middle of a transaction: the same
+  producer commits it at the next coordinator;
+- a new producer with the same transactional.id fences the old one across
+  that failover;
+- sendOffsetsToTransaction commits the group's offsets with the output;
+- a marker whose partition leader is paused (SIGSTOP) goes to the leader
+  elected in its place.
 """
 import time
 
@@ -225,3 +234,37 @@ def test_send_offsets_to_transaction_in_a_cluster(cluster):
     assert {t.partition: t.offset for t in committed} == ends
     out = read(cluster.bootstrap(), dst, "read_committed", len(seen), parts=2)
     assert sorted(out) == sorted(m.value().upper() for m in seen)
+
+
+def test_marker_goes_to_the_next_leader_of_a_paused_one(cluster):
+    """A marker sent to a partition's leader that then stops answering
+    (SIGSTOP: its connection stays open) is sent again to the leader elected
+    in its place, so the transaction completes without waiting for the
+    request's 15 s deadline."""
+    import os
+    import signal
+    topic = unique_topic("cmp")
+    create_everywhere(cluster, topic, PARTS)
+    leaders = wait_balanced(cluster, topic, PARTS)
+    tid = unique_topic("t")
+    p = producer(cluster, tid)
+    p.init_transactions(30)
+    coord = txn_coordinator(cluster, tid)
+    paused = next(n for n in (1, 2, 3) if n != coord)
+    assert paused in leaders.values()
+    p.begin_transaction()
+    values = [b"m%03d" % i for i in range(60)]
+    for i, v in enumerate(values):
+        p.produce(topic, value=v, partition=i % PARTS)
+    assert p.flush(30) == 0
+    proc = cluster.node(paused).proc
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        p.commit_transaction(60)
+        others = ",".join(b.bootstrap for i, b in enumerate(cluster.nodes, 1) if i != paused)
+        got = read(others, topic, "read_committed", len(values), timeout=12)
+        took = time.time() - t0
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert sorted(got) == sorted(values), "committed records not all visible after %.1fs" % took
