@@ -52,6 +52,8 @@ struct partition {
                                      * durable >= target (log_start_durable) */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
     int leading;                    /* replicated: this node led at the last change */
+    int64_t known_leader;           /* replicated: the leader id seen last (0: none) */
+    int64_t leader_changes;         /* replicated: new leaders this node learnt of */
     /* Counters since start, for metrics (never reset, no allocation):
      * records and batch bytes stored by broker_produce (client data, not
      * markers or duplicates), and bytes of stored batches front ends sent to

@@ -130,6 +130,12 @@ static void rg_changed(void *arg, rg_group *g)
     if (leader != p->leading)
         b->appended = 1; /* listeners (the metadata group's controller) look again */
     p->leading = leader;
+    int64_t lid = (int64_t)rg_leader_id(g);
+    if (lid != p->known_leader) {
+        if (lid)
+            p->leader_changes++;
+        p->known_leader = lid;
+    }
 }
 
 int32_t broker_partition_leader(const partition *p)

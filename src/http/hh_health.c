@@ -14,7 +14,10 @@
  *                      and written in log.dirs (catches read-only mounts,
  *                      a full disk, an immutable directory); nothing is left
  *   storage            no partition is in the failed-storage state (a write
- *                      or fsync error made it stop taking appends) */
+ *                      or fsync error made it stop taking appends)
+ *   cluster            (a cluster node only) a majority of the nodes is
+ *                      reachable (this one and the peers it has a live
+ *                      connection to) and a controller is known */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -115,6 +118,23 @@ void hh_readyz(hreq *q)
         ready = 0;
         addmsg(msg, sizeof(msg), "%zu partition(s) in the failed-storage state; ",
                json_array_size(failed));
+    }
+
+    cluster *cl = hs->core->cl;
+    if (cl) {
+        int nn = 0, up = 0;
+        cluster_node_ids(cl, &nn);
+        for (int i = 0; i < nn; i++)
+            up += cluster_member_at(cl, i).connected;
+        int32_t ctl = cluster_controller(cl);
+        int cl_ok = up * 2 > nn && ctl >= 0;
+        char cdetail[128];
+        snprintf(cdetail, sizeof(cdetail), "%d of %d nodes reachable, controller %d", up, nn, ctl);
+        json_object_set_new(checks, "cluster", check(cl_ok, cdetail));
+        if (!cl_ok) {
+            ready = 0;
+            addmsg(msg, sizeof(msg), "cluster: %s; ", cdetail);
+        }
     }
 
     if (ready) {

@@ -21,6 +21,18 @@
  *   groups      cairn_group_committed_offset and cairn_group_lag
  *               {group,topic,partition} (lag: high watermark - committed)
  *   http        cairn_http_requests_total{route,code_class}
+ *   cluster     (a cluster node only) cairn_cluster_nodes,
+ *               cairn_cluster_node_up{node} (1: this node, or a peer with a
+ *               live connection), cairn_cluster_controller (its node id, -1
+ *               while none), cairn_cluster_leader_partitions (replicated
+ *               partitions this node leads), cairn_cluster_under_replicated_partitions
+ *               (of those, with fewer in-sync replicas than replicas: Kafka's
+ *               UnderReplicatedPartitions), cairn_cluster_leaderless_partitions
+ *               (no leader known here); per replicated partition
+ *               {topic,partition}: cairn_partition_leader (node id, -1),
+ *               cairn_partition_leader_epoch, cairn_partition_replicas,
+ *               cairn_partition_in_sync_replicas (on its leader only),
+ *               cairn_partition_leader_changes_total (new leaders learnt of)
  *   webhooks    cairn_webhook_subscriptions; per subscription
  *               {subscription,event_type}: cairn_webhook_deliveries_total
  *               (answered 2xx), cairn_webhook_failed_attempts_total,
@@ -199,6 +211,94 @@ static void sec_partitions(mout *m, hsrv *hs)
     }
 }
 
+/* cluster --------------------------------------------------------------------- */
+
+typedef struct cl_counts {
+    int leading, under, leaderless;
+} cl_counts;
+
+static int in_sync_count(partition *p, const int32_t *ids, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += broker_partition_in_sync(p, ids[i]) == 1;
+    return k;
+}
+
+static void sec_cluster(mout *m, hsrv *hs)
+{
+    cluster *cl = hs->core->cl;
+    if (!cl)
+        return;
+    int nn = 0;
+    cluster_node_ids(cl, &nn);
+    family(m, "cairn_cluster_nodes", "gauge", "Nodes of the cluster.");
+    mprintf(m, "cairn_cluster_nodes %d\n", nn);
+    family(m, "cairn_cluster_node_up", "gauge",
+           "1 for this node and each peer with a live cluster connection.");
+    for (int i = 0; i < nn; i++) {
+        cluster_member mb = cluster_member_at(cl, i);
+        mprintf(m, "cairn_cluster_node_up{node=\"%d\"} %d\n", mb.id, mb.connected);
+    }
+    family(m, "cairn_cluster_controller", "gauge", "The controller's node id, -1 while none.");
+    mprintf(m, "cairn_cluster_controller %d\n", cluster_controller(cl));
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"cairn_partition_leader", "gauge", "Node id of the partition's leader, -1 while none."},
+        {"cairn_partition_leader_epoch", "gauge", "The partition's leader epoch (Raft term)."},
+        {"cairn_partition_replicas", "gauge", "Replicas of the partition."},
+        {"cairn_partition_in_sync_replicas", "gauge",
+         "Replicas in sync (reported by the partition's leader only)."},
+        {"cairn_partition_leader_changes_total", "counter",
+         "New leaders of the partition this node learnt of since start."},
+    };
+    cl_counts cc = {0};
+    char tn[600];
+    for (int k = 0; k < (int)CN_ARRAY_LEN(fam); k++) {
+        family(m, fam[k].name, fam[k].type, fam[k].help);
+        for (topic *t = broker_topics(hs->b); t; t = t->lnext) {
+            esc(t->name, tn, sizeof(tn));
+            for (int32_t i = 0; i < t->n_parts; i++) {
+                partition *p = t->parts[i];
+                if (!broker_partition_replicated(p))
+                    continue;
+                int32_t ids[64];
+                int n = broker_partition_replicas(p, ids, (int)CN_ARRAY_LEN(ids));
+                n = CN_MIN(n, (int)CN_ARRAY_LEN(ids));
+                int32_t leader = broker_partition_leader(p);
+                int lead = broker_partition_is_leader(p);
+                long long v;
+                if (k == 0) {
+                    v = leader;
+                    cc.leading += lead;
+                    cc.leaderless += leader < 0;
+                } else if (k == 1) {
+                    v = broker_partition_epoch(p);
+                } else if (k == 2) {
+                    v = n;
+                } else if (k == 3) {
+                    if (!lead)
+                        continue;
+                    v = in_sync_count(p, ids, n);
+                    cc.under += v < n;
+                } else {
+                    v = p->leader_changes;
+                }
+                mprintf(m, "%s{topic=\"%s\",partition=\"%d\"} %lld\n", fam[k].name, tn, i, v);
+            }
+        }
+    }
+    family(m, "cairn_cluster_leader_partitions", "gauge", "Replicated partitions this node leads.");
+    mprintf(m, "cairn_cluster_leader_partitions %d\n", cc.leading);
+    family(m, "cairn_cluster_under_replicated_partitions", "gauge",
+           "Partitions this node leads with fewer replicas in sync than replicas.");
+    mprintf(m, "cairn_cluster_under_replicated_partitions %d\n", cc.under);
+    family(m, "cairn_cluster_leaderless_partitions", "gauge",
+           "Replicated partitions without a known leader here.");
+    mprintf(m, "cairn_cluster_leaderless_partitions %d\n", cc.leaderless);
+}
+
 /* groups ---------------------------------------------------------------------- */
 
 typedef struct gctx {
@@ -334,6 +434,7 @@ void hh_metrics(hreq *q)
     sec_process(&m, q->hs);
     sec_listeners(&m, q->hs);
     sec_partitions(&m, q->hs);
+    sec_cluster(&m, q->hs);
     sec_groups(&m, q->hs);
     sec_http(&m, q->hs);
     sec_webhooks(&m, q->hs);
