@@ -36,6 +36,7 @@ int hh_status_from_cn(int rc, const char **code)
     case -CN_EREPLICATION: *code = "invalid_replication_factor"; return 400;
     case -CN_ENOTCOORD: *code = "not_coordinator"; return 421;
     case -CN_ELOADING: *code = "coordinator_loading"; return 503;
+    case -CN_ENOTCONTROLLER: *code = "controller_not_available"; return 503;
     default: *code = "storage_error"; return 500;
     }
 }
@@ -69,6 +70,60 @@ void hh_topics_list(hreq *q)
     json_t *j = json_object();
     json_object_set_new(j, "topics", arr);
     hh_reply_json(q, 200, j);
+}
+
+/* A create or delete waiting for the cluster's metadata group. */
+typedef struct topic_op {
+    hreq *q;
+    const char *name;               /* in the request's arena */
+    int32_t partitions;             /* create: as asked; -1: a delete */
+} topic_op;
+
+static void topic_op_done(void *arg, int status, const char *msg)
+{
+    topic_op *o = arg;
+    hreq *q = o->q;
+    hsrv *hs = q->hs;
+    if (status < 0) {
+        const char *code;
+        int http = hh_status_from_cn(status, &code);
+        if (status == -CN_EEXIST)
+            code = "topic_exists";
+        if (status == -CN_ENOENT)
+            code = "unknown_topic";
+        hh_error(q, http, code, "cannot %s topic '%s': %s", o->partitions < 0 ? "delete" : "create",
+                 o->name, msg ? msg : cn_strerror(status));
+    } else if (o->partitions < 0) {
+        json_t *j = json_object();
+        json_object_set_new(j, "deleted", json_string(o->name));
+        hh_reply_json(q, 200, j);
+    } else {
+        /* Committed and applied on the controller; this node applies it as
+         * the commit reaches it (the id is shown once it has). */
+        json_t *j = json_object();
+        json_object_set_new(j, "name", json_string(o->name));
+        topic *t = hs->freed ? NULL : broker_topic_find(hs->b, cn_str_c(o->name));
+        if (t)
+            json_object_set_new(j, "topic_id", uuid_json(t->id));
+        json_object_set_new(j, "partitions", json_integer(t ? t->n_parts : o->partitions));
+        hh_reply_json(q, 201, j);
+    }
+    hsrv__durable_end(hs);
+}
+
+/* Park q on a metadata-group request that cluster_meta_* returned rc for. */
+static void topic_op_park(hreq *q, topic_op *o, int rc, const char *msg)
+{
+    if (rc == 0) {
+        hsrv__durable_begin(q->hs);
+        return;
+    }
+    const char *code;
+    int status = hh_status_from_cn(rc, &code);
+    if (rc == -CN_EEXIST)
+        code = "topic_exists";
+    hh_error(q, status, code, "cannot %s topic '%s': %s", o->partitions < 0 ? "delete" : "create",
+             o->name, msg && msg[0] ? msg : cn_strerror(rc));
 }
 
 void hh_topic_create(hreq *q)
@@ -124,6 +179,18 @@ void hh_topic_create(hreq *q)
     char msg[256] = "";
     topic *t = NULL;
     const char *tname = json_string_value(name);
+    cluster *cl = q->hs->core->cl;
+    if (cl) {
+        /* Through the controller: every node creates it. */
+        topic_op *o = hh_alloc(q, sizeof(*o));
+        o->q = q;
+        o->name = hh_strdup(q, tname);
+        o->partitions = (int32_t)np;
+        int crc = cluster_meta_create_topic(cl, cn_str_c(tname), (int32_t)np, -1, kv, (int)k, 0,
+                                            msg, sizeof(msg), topic_op_done, o);
+        topic_op_park(q, o, crc, msg);
+        goto out;
+    }
     int rc = broker_topic_create(q->hs->b, cn_str_c(tname), (int32_t)np, kv, (int)k, 0, msg,
                                  sizeof(msg), &t);
     if (rc < 0) {
@@ -185,6 +252,15 @@ void hh_topic_delete(hreq *q)
     if (!t)
         return;
     char *name = hh_strdup(q, t->name);
+    cluster *cl = q->hs->core->cl;
+    if (cl) {
+        topic_op *o = hh_alloc(q, sizeof(*o));
+        o->q = q;
+        o->name = name;
+        o->partitions = -1;
+        topic_op_park(q, o, cluster_meta_delete_topic(cl, t, topic_op_done, o), NULL);
+        return;
+    }
     int rc = broker_topic_delete(q->hs->b, t);
     if (rc < 0) {
         const char *code;

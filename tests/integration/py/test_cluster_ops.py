@@ -123,3 +123,45 @@ def test_metrics_and_readiness_of_a_cluster(cluster):
     assert not body["checks"]["cluster"]["ok"]
     assert "1 of 3 nodes reachable" in body["checks"]["cluster"]["detail"]
     assert "cluster" in body["message"]
+
+
+def http(node, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(node.http_url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_http_topics_through_the_controller(cluster):
+    """POST /topics and DELETE /topics/{t} on any node act on every node
+    (through the metadata group), not on the node asked alone."""
+    from test_cluster_basic import metadata
+    topic = unique_topic("ht")
+    code, body = http(cluster.nodes[1], "POST", "/topics",
+                      {"name": topic, "partitions": 2, "configs": {"retention.ms": 3600000}})
+    assert code == 201 and body["name"] == topic and body["partitions"] == 2, body
+    leaders = wait_leaders(cluster, topic, 2)
+    assert set(leaders.values()) <= {1, 2, 3}
+    for b in cluster.nodes:
+        deadline = time.time() + 20
+        while True:
+            code, d = http(b, "GET", "/topics/" + topic)
+            if code == 200:
+                break
+            assert time.time() < deadline, d
+            time.sleep(0.1)
+        assert len(d["partitions"]) == 2 and d["configs"]["retention.ms"]["value"] == "3600000"
+    code, body = http(cluster.nodes[2], "POST", "/topics", {"name": topic})
+    assert code == 409 and body["error_code"] == "topic_exists", body
+    code, body = http(cluster.nodes[0], "DELETE", "/topics/" + topic)
+    assert code == 200 and body["deleted"] == topic, body
+    deadline = time.time() + 20
+    for b in cluster.nodes:
+        while topic in metadata(b.bootstrap, topic).topics and \
+                metadata(b.bootstrap, topic).topics[topic].error is None:
+            assert time.time() < deadline, "topic still on %s" % b.bootstrap
+            time.sleep(0.1)
