@@ -42,6 +42,32 @@ typedef struct topics_wait {
 static void fill_created(kreq *q, kafka_create_topics_response_creatable_topic_result *tr,
                          topic *t);
 
+/* An explicit replica assignment is valid when it names every node once
+ * (every partition has a replica on each node: the only placement there is
+ * yet; a single node is a cluster of one). msg says what is expected. */
+static int assignment_ok(kreq *q, const int32_t *ids, int32_t n, char *msg, size_t msg_len)
+{
+    int nn = 0;
+    const int32_t *nodes = broker_nodes(q->b, &nn);
+    int ok = n == nn;
+    for (int32_t i = 0; ok && i < n; i++) {
+        int hits = 0;
+        for (int k = 0; k < nn; k++)
+            hits += ids[i] == nodes[k];
+        for (int32_t j = 0; j < i; j++)
+            hits += ids[i] == ids[j] ? 2 : 0;
+        ok = hits == 1;
+    }
+    if (!ok) {
+        char list[256] = "";
+        for (int k = 0; k < nn && strlen(list) + 16 < sizeof(list); k++)
+            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", k ? "," : "",
+                     nodes[k]);
+        snprintf(msg, msg_len, "every partition must have one replica on each broker (%s)", list);
+    }
+    return ok;
+}
+
 static void topics_park_finish(topics_park *pk)
 {
     if (pk->api == 0)
@@ -127,11 +153,12 @@ void kh_create_topics(kreq *q)
             for (int32_t j = 0; !err && j < ct->assignments.n; j++) {
                 kafka_create_topics_request_creatable_replica_assignment *ra =
                     &ct->assignments.items[j];
-                if (ra->partition_index != j || ra->broker_ids.n != 1 ||
-                    ra->broker_ids.items[0] != broker_node_id(q->b)) {
+                if (ra->partition_index != j) {
                     err = KERR_INVALID_REPLICA_ASSIGNMENT;
-                    snprintf(msg, sizeof(msg), "assignments must name partitions 0..n-1 on broker %d",
-                             broker_node_id(q->b));
+                    snprintf(msg, sizeof(msg), "assignments must name partitions 0..n-1");
+                } else if (!assignment_ok(q, ra->broker_ids.items, ra->broker_ids.n, msg,
+                                          sizeof(msg))) {
+                    err = KERR_INVALID_REPLICA_ASSIGNMENT;
                 }
             }
             n_parts = ct->assignments.n;
@@ -325,11 +352,8 @@ void kh_create_partitions(kreq *q)
             for (int32_t j = 0; j < ct->assignments.n && !err; j++) {
                 kafka_create_partitions_request_create_partitions_assignment *a =
                     &ct->assignments.items[j];
-                if (a->broker_ids.n != 1 || a->broker_ids.items[0] != broker_node_id(q->b)) {
+                if (!assignment_ok(q, a->broker_ids.items, a->broker_ids.n, msg, sizeof(msg)))
                     err = KERR_INVALID_REPLICA_ASSIGNMENT;
-                    snprintf(msg, sizeof(msg), "every new partition must be on broker %d",
-                             broker_node_id(q->b));
-                }
             }
         }
         cluster *cl = ksrv_cluster(q->ks);

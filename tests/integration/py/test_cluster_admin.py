@@ -165,3 +165,23 @@ def test_configs_through_the_controller(cluster):
             break
         assert time.time() < deadline, d
         time.sleep(0.1)
+
+
+def test_replica_assignments(cluster):
+    """Explicit assignments are taken when each partition has one replica
+    on every node (the only placement yet), refused otherwise."""
+    from confluent_kafka.admin import NewTopic
+    a = AdminClient({"bootstrap.servers": cluster.bootstrap()})
+    good = unique_topic("ra")
+    a.create_topics([NewTopic(good, 2, replica_assignment=[[1, 2, 3], [3, 1, 2]])])[good].result(30)
+    wait_parts(cluster, good, 2)
+    bad = unique_topic("ra")
+    with pytest.raises(KafkaException) as e:
+        a.create_topics([NewTopic(bad, 2, replica_assignment=[[1], [2]])])[bad].result(30)
+    assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT"
+    assert "one replica on each broker (1,2,3)" in e.value.args[0].str()
+    with pytest.raises(KafkaException) as e:
+        a.create_partitions([NewPartitions(good, 3, replica_assignment=[[1, 1, 2]])])[good].result(30)
+    assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT"
+    a.create_partitions([NewPartitions(good, 3, replica_assignment=[[2, 3, 1]])])[good].result(30)
+    wait_parts(cluster, good, 3)
