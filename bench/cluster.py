@@ -2,7 +2,7 @@
 """Replication cost and failover time (issue 12; cluster plan step 10 folds
 this into `make bench`).
 
-    /usr/bin/python3 bench/cluster.py [--records N] [--rounds R] [--kills K]
+    /usr/bin/python3 bench/cluster.py [--records N] [--rounds R] [--kills K] [--json PATH]
 
 Starts one single node and one 3-node cluster of build/cairn on loopback
 (temporary data directories), creates a 1-partition topic on each (RF 1 and
@@ -12,14 +12,14 @@ records/s per round, the medians, and the ratio single/cluster (the issue's
 target: RF 3 costs at most 2x). Then kills the partition's leader K times
 (restarting it each time) while a producer sends one acks=all record every
 10 ms, and reports failover time = kill -> first acknowledged record after
-it, p50/p99 (the target: under 2 s with default timeouts).
+it, p50/p99 (the target: under 2 s with default timeouts). --json writes
+the figures for `make bench` (bench/run.py full adds them to its report).
 """
 import argparse
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +31,8 @@ CAIRN = os.environ.get("CAIRN_BIN", os.path.join(REPO, "build", "cairn"))
 LOADGEN = os.path.join(REPO, "build", "tools", "loadgen")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(REPO, "tests", "integration", "py"))
+from cairn_broker import free_port  # noqa: E402  (below the ephemeral range: nodes restart)
 
 
 class Node:
@@ -142,7 +138,9 @@ def main():
     ap.add_argument("--records", type=int, default=200000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--json", default=None, help="write the figures there")
     args = ap.parse_args()
+    out = {"records": args.records, "rounds": args.rounds, "rows": [], "failover": None}
     root = tempfile.mkdtemp(prefix="cairn-bench-cluster-")
     single = Node(root, "single", [])
     cports = [free_port() for _ in range(3)]
@@ -167,12 +165,18 @@ def main():
             s, c = statistics.median(s_rates), statistics.median(c_rates)
             print("| %d B | %.0f (%s) | %.0f (%s) | %.2f |" % (
                 size, s, ", ".join("%.0f" % x for x in s_rates), c,
-                ", ".join("%.0f" % x for x in c_rates), s / c if c else float("inf")))
+                ", ".join("%.0f" % x for x in c_rates), s / c if c else float("inf")), flush=True)
+            out["rows"].append({"size": size, "single": s, "cluster": c, "single_rounds": s_rates,
+                                "cluster_rounds": c_rates, "ratio": s / c if c else None})
         if args.kills:
             t = failover_times(nodes, cboot, "b", args.kills)
             print("\nfailover (kill -9 of the leader -> first acked record), %d kills: "
                   "p50 %.2f s, p99 %.2f s, all %s" % (len(t), pct(t, 0.5), pct(t, 0.99),
                                                        ", ".join("%.2f" % x for x in t)))
+            out["failover"] = {"kills": len(t), "p50": pct(t, 0.5), "p99": pct(t, 0.99), "all": t}
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
     finally:
         for n in nodes + [single]:
             try:

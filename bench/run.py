@@ -277,14 +277,20 @@ def main():
                 "nats": subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip() if shutil.which("nats-server") else None,
                 "rabbitmq": subprocess.run(["dpkg-query", "-W", "-f=${Version}", "rabbitmq-server"], capture_output=True, text=True).stdout,
                 "librdkafka": subprocess.run(["dpkg-query", "-W", "-f=${Version}", "librdkafka1"], capture_output=True, text=True).stdout}
+    cluster = None
+    if not SMOKE and (not os.environ.get("BENCH_SYSTEMS") or "cluster" in os.environ["BENCH_SYSTEMS"].split(",")):
+        cluster = run_cluster(tmp, failures)
     report = build_report(results, limits, machine, stamp, versions, failures, time.time() - t_start)
+    if cluster:
+        report["md"] += cluster_md(cluster)
     print(report["md"])
     base = os.path.join(outdir, date if not SMOKE else "smoke")
     open(base + ".md", "w").write(report["md"])
     json.dump({"date": stamp, "machine": machine, "mode": MODE, "limits": limits, "versions": versions,
                "config": {"records": N, "partitions": PARTS, "e2e_rate": E2E_RATE, "e2e_seconds": E2E_SECS,
                           "window": WINDOW, "max_seconds": MAX_S},
-               "durability": DURABILITY, "results": results, "ratios": report["ratios"], "failures": failures},
+               "durability": DURABILITY, "results": results, "ratios": report["ratios"], "failures": failures,
+               "cluster": cluster},
               open(base + ".json", "w"), indent=1)
     if not SMOKE:
         plots(results, base)
@@ -294,6 +300,41 @@ def main():
         if bad or not results:
             sys.exit("bench smoke: failed phases: " + "; ".join(f"{r['system']} {r['scenario']} {r['size']}: {r.get('note')}" for r in bad))
         shutil.rmtree(tmp, ignore_errors=True)
+
+def run_cluster(tmp, failures):
+    """Replication cost and failover (bench/cluster.py): a single node and a
+    3-node cluster of this build side by side, acks=all; None when it fails."""
+    path = os.path.join(tmp, "cluster.json")
+    log("cluster: single node vs 3 nodes RF 3, then leader kills (bench/cluster.py)")
+    try:
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "cluster.py"), "--records", "200000",
+                              "--rounds", "3", "--kills", "5", "--json", path],
+                             capture_output=True, text=True, timeout=1800)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-1000:] or out.stdout[-1000:])
+        return json.load(open(path))
+    except Exception as e:  # reported, not fatal: the peers' rows stand
+        failures.append(f"cluster: {e}"); log(f"SKIP cluster: {e}")
+        return None
+
+
+def cluster_md(c):
+    """The report's replication section: ratio single/cluster per size (the
+    target: RF 3 costs at most 2x) and failover p50/p99."""
+    lines = ["", "## Replication (bench/cluster.py)", "",
+             f"One partition, acks=all, {c['records']} records per round, median of {c['rounds']} alternating rounds "
+             "(librdkafka loadgen); the same build as one node and as a 3-node cluster (RF 3) on this machine.", "",
+             "| size | single node rec/s | 3 nodes RF 3 rec/s | single / cluster |", "| ---: | ---: | ---: | ---: |"]
+    for r in c["rows"]:
+        lines.append(f"| {r['size']} B | {fmt(r['single'])} | {fmt(r['cluster'])} | {r['ratio']:.2f} |" if r["ratio"]
+                     else f"| {r['size']} B | {fmt(r['single'])} | {fmt(r['cluster'])} | n/a |")
+    f = c.get("failover")
+    if f:
+        lines += ["", f"Failover (kill -9 of the partition's leader while a producer sends an acks=all record every "
+                      f"10 ms; time to the first record acknowledged after the kill), {f['kills']} kills: "
+                      f"p50 {f['p50']:.2f} s, p99 {f['p99']:.2f} s."]
+    return "\n".join(lines) + "\n"
+
 
 def limit_for(r, L):
     """Physical limit (MB/s) for a throughput row, and its name."""
