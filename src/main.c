@@ -63,7 +63,7 @@ static void on_signal(loop_io *io, uint32_t events)
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         slog_info("received signal %u, shutting down", si.ssi_signo);
-        srv_stop(w->s);
+        srv_shutdown(w->s);
     }
 }
 

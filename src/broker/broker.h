@@ -278,6 +278,13 @@ int broker_balance_leaders(broker *b, int64_t now);
  * every cluster tick for __transaction_state after __consumer_offsets.
  * Returns 1 when a transfer started. */
 int broker_colocate(broker *b, const char *follower, const char *lead, int64_t now);
+/* Controlled shutdown: hand every replicated partition this node leads
+ * (internal ones too) to an in-sync replica that up(arg, id) says is
+ * reachable, the preferred one first (rg_transfer; one running transfer
+ * per partition). Returns how many
+ * partitions this node still leads with a transfer running (one without an
+ * in-sync replica is not counted: nobody can take it); call again until 0. */
+int broker_hand_off(broker *b, int64_t now, int (*up)(void *arg, int32_t id), void *arg);
 /* KIP-320 fencing: a client's current_leader_epoch (-1: not given) against
  * broker_partition_epoch: 0 when equal or not given, -CN_EFENCEDEPOCH when
  * older (FENCED_LEADER_EPOCH), -CN_EUNKNOWNEPOCH when newer

@@ -188,3 +188,38 @@ int broker_colocate(broker *b, const char *follower, const char *lead, int64_t n
               (unsigned long long)to, lead);
     return 1;
 }
+
+/* An in-sync voter of p other than this node that up() says is reachable,
+ * the preferred one first; 0 when there is none. */
+static uint64_t hand_off_target(broker *b, partition *p, int64_t now,
+                                int (*up)(void *arg, int32_t id), void *arg)
+{
+    uint64_t ids[BAL_MAX_NODES];
+    int n = assignment(p, ids, BAL_MAX_NODES);
+    for (int i = 0; i < n; i++)
+        if (ids[i] != (uint64_t)b->cfg->node_id && rg_in_sync(p->rg, ids[i], now) == 1 &&
+            up(arg, (int32_t)ids[i]))
+            return ids[i];
+    return 0;
+}
+
+int broker_hand_off(broker *b, int64_t now, int (*up)(void *arg, int32_t id), void *arg)
+{
+    int left = 0;
+    topic *lists[2] = {b->list, b->internal};
+    for (int l = 0; l < 2; l++)
+        for (topic *t = lists[l]; t; t = t->lnext)
+            for (int32_t i = 0; i < t->n_parts; i++) {
+                partition *p = t->parts[i];
+                if (!p || !p->rg || !rg_is_leader(p->rg))
+                    continue;
+                if (rg_transferee(p->rg) != 0) {
+                    left++;
+                    continue;
+                }
+                uint64_t to = hand_off_target(b, p, now, up, arg);
+                if (to && rg_transfer(p->rg, to, now) == 0)
+                    left++; /* no replica in sync: nobody to wait for */
+            }
+    return left;
+}

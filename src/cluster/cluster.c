@@ -285,6 +285,45 @@ static void cl_on_frame(void *arg, net_conn *nc, void *cctx, const uint8_t *fram
     /* -CN_ENOENT: a group this node does not have (yet): dropped. */
 }
 
+static int node_up(void *arg, int32_t id)
+{
+    cluster_member m;
+    return cluster_member_by_id(arg, id, &m) && m.connected;
+}
+
+static void hand_off_tick(cluster *c, int64_t now)
+{
+    int left = broker_hand_off(c->b, now, node_up, c);
+    if (left > 0 && now < c->handoff_deadline)
+        return;
+    void (*done)(void *arg) = c->handoff_done;
+    c->handoff_done = NULL;
+    if (left > 0)
+        slog_warn("controlled shutdown: still leading %d partition(s) after %lld ms; stopping",
+                  left, (long long)c->cfg->controlled_shutdown_ms);
+    else
+        slog_info("controlled shutdown: other nodes lead every partition now");
+    done(c->handoff_arg);
+}
+
+void cluster_hand_off(cluster *c, void (*done)(void *arg), void *arg)
+{
+    if (!c->b || !c->cfg->controlled_shutdown || c->handoff_done) {
+        done(arg);
+        return;
+    }
+    int64_t now = loop_now(c->l);
+    int left = broker_hand_off(c->b, now, node_up, c);
+    if (left == 0) {
+        done(arg);
+        return;
+    }
+    slog_info("controlled shutdown: handing %d partition(s) to other nodes", left);
+    c->handoff_done = done;
+    c->handoff_arg = arg;
+    c->handoff_deadline = now + c->cfg->controlled_shutdown_ms;
+}
+
 static void tick_cb(loop_timer *t)
 {
     cluster *c = t->data;
@@ -293,7 +332,10 @@ static void tick_cb(loop_timer *t)
     if (c->b) {
         cluster__meta_tick(c);
         cluster__call_tick(c);
-        broker_colocate(c->b, BROKER_TXN_TOPIC, BROKER_OFFSETS_TOPIC, now);
+        if (c->handoff_done)
+            hand_off_tick(c, now);
+        else
+            broker_colocate(c->b, BROKER_TXN_TOPIC, BROKER_OFFSETS_TOPIC, now);
         int64_t every = c->cfg->leader_imbalance_check_s * 1000;
         if (!c->next_balance)
             c->next_balance = now + every;

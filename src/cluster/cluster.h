@@ -56,6 +56,12 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out);
  * groups must be closed already: the broker closes its partitions first).
  * NULL is a no-op. */
 void cluster_close(cluster *c);
+/* Controlled shutdown (controlled.shutdown.enable): hand the partitions
+ * this node leads to other replicas (broker_hand_off, again at every tick),
+ * then call done(arg) once: when it leads none, or after
+ * controlled.shutdown.timeout.ms. Before cluster_meta_start or with the
+ * setting off, done runs at once (inside this call). */
+void cluster_hand_off(cluster *c, void (*done)(void *arg), void *arg);
 
 rg_node *cluster_rg(cluster *c);
 

@@ -53,6 +53,10 @@ struct cluster {
     uint64_t next_mreq;
     struct cl_serve *serves;        /* others' (and its own) this node writes as leader */
     int64_t next_balance;           /* loop ms of the next leader balance check */
+    /* Controlled shutdown (cluster_hand_off): done != NULL while it runs. */
+    void (*handoff_done)(void *arg);
+    void *handoff_arg;
+    int64_t handoff_deadline;       /* loop ms */
 };
 
 /* Frames of the metadata group's forwarding (format in cluster_meta.c). */

@@ -140,6 +140,12 @@ static const cfg_entry cfg_table[] = {
     C_I32("leader.imbalance.per.broker.percentage", leader_imbalance_pct, "10", 0, 100,
           "A node's partitions go back to it when more than this share of the partitions "
           "preferring it are led elsewhere."),
+    C_BOOL("controlled.shutdown.enable", controlled_shutdown, "true",
+           "In a cluster, a node asked to stop (SIGTERM, SIGINT) first hands the leadership "
+           "of every partition it leads to an in-sync replica, so that clients move on "
+           "without waiting for an election; a second signal stops at once."),
+    C_I64("controlled.shutdown.timeout.ms", controlled_shutdown_ms, "10000", 0, 600000,
+          "Longest a controlled shutdown waits for its partitions to have other leaders."),
     C_I32("default.replication.factor", default_replication_factor, "-1", -1, CONFIG_MAX_PEERS,
           "Replicas of a topic created without a replication factor; -1: every node of the "
           "cluster (1 on a single node)."),

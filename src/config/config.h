@@ -61,6 +61,8 @@ typedef struct cairn_config {
     int auto_leader_rebalance;   /* auto.leader.rebalance.enable: true */
     int64_t leader_imbalance_check_s; /* leader.imbalance.check.interval.seconds: 300 */
     int32_t leader_imbalance_pct;     /* leader.imbalance.per.broker.percentage: 10 */
+    int controlled_shutdown;          /* controlled.shutdown.enable: true */
+    int64_t controlled_shutdown_ms;   /* controlled.shutdown.timeout.ms: 10000 */
     int32_t default_replication_factor; /* default.replication.factor: -1 = every node */
     int32_t num_partitions;      /* num.partitions: 1 */
     int auto_create_topics;      /* auto.create.topics.enable: true */

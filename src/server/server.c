@@ -27,6 +27,7 @@ struct srv {
     srv_listener ls[SRV_MAX_LISTENERS];
     int n_ls;
     int64_t started_ms;             /* loop_now_mono at the end of srv_open */
+    int shutting_down;              /* srv_shutdown calls so far */
 };
 
 static int frontend_index(const srv *s, const char *name)
@@ -144,6 +145,17 @@ int srv_run(srv *s)
 }
 
 void srv_stop(srv *s) { loop_stop(s->l); }
+
+static void handed_off(void *arg) { srv_stop(arg); }
+
+void srv_shutdown(srv *s)
+{
+    if (s->shutting_down++ || !s->core->cl) {
+        srv_stop(s);
+        return;
+    }
+    cluster_hand_off(s->core->cl, handed_off, s);
+}
 
 void srv_close(srv *s)
 {

@@ -80,6 +80,10 @@ int64_t srv_started_ms(const srv *s);
 /* Run the loop until srv_stop. 0, or -errno when the loop failed. */
 int srv_run(srv *s);
 void srv_stop(srv *s);
+/* Stop the way an operator asks (a signal): on a cluster node, hand the
+ * partitions it leads to other nodes first (cluster_hand_off), then
+ * srv_stop; a second call stops at once. */
+void srv_shutdown(srv *s);
 /* Shut down in the order above and free. NULL is a no-op. */
 void srv_close(srv *s);
 #endif

@@ -105,3 +105,49 @@ def test_no_rebalance_when_disabled(tmp_path):
         assert victim not in now.values(), now
     finally:
         c.stop()
+
+
+def test_controlled_shutdown_hands_leadership_over(fast):
+    """SIGTERM of a node that leads partitions: before it exits it hands
+    every one of them to an in-sync replica (controlled.shutdown.enable), so
+    by the time it is gone the others lead everything, with no election to
+    wait for; a producer going on meanwhile loses nothing."""
+    import threading
+    from confluent_kafka import Producer
+    topic = unique_topic("cs")
+    create_everywhere(fast, topic, PARTS)
+    leaders = wait_balanced(fast, topic, PARTS)
+    victim = leaders[0]
+    acked, errors = [], []
+    stop = threading.Event()
+
+    def run():
+        p = Producer({"bootstrap.servers": fast.bootstrap(), "acks": "all",
+                      "enable.idempotence": True, "linger.ms": 1, "message.timeout.ms": 30000})
+        i = 0
+        while not stop.is_set():
+            v = b"s%05d" % i
+            p.produce(topic, value=v, on_delivery=lambda err, m: (errors if err else acked).append(
+                err if err else m.value()))
+            i += 1
+            p.poll(0.002)
+        p.flush(30)
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        time.sleep(1)
+        node = fast.node(victim)
+        node.stop()  # SIGTERM; requires a clean exit
+        now = wait_leaders(fast, topic, PARTS, exclude=(victim,), timeout=5)
+        time.sleep(1)
+    finally:
+        stop.set()
+        t.join(60)
+    log = node.log_text(200000)
+    assert "controlled shutdown: handing" in log, log[-3000:]
+    assert "controlled shutdown: other nodes lead every partition now" in log, log[-3000:]
+    assert victim not in now.values()
+    assert not errors, errors[:5]
+    got = read_all(fast.bootstrap(), topic, PARTS, len(set(acked)))
+    assert set(got) >= set(acked), "every acknowledged record is there"
