@@ -21,7 +21,7 @@
  * transaction's offsets into the offsets store, which only the leader of
  * __consumer_offsets-0 can write; so the leadership of
  * __transaction_state-0 follows that leader (checked at every cluster
- * tick), and leader balance leaves __transaction_state-0 alone. */
+ * tick). Leader balance leaves internal logs alone (each_replicated). */
 #include "broker/broker_int.h"
 
 #include <stdlib.h>
@@ -97,17 +97,16 @@ static bal_node *bal_find(bal_node *ns, int *n, int32_t id)
 
 typedef void (*part_fn)(broker *b, partition *p, void *arg);
 
+/* The topics' replicated partitions. Internal logs stay where elections put
+ * them: each is one partition whose move disturbs every client of it (the
+ * controller's requests in flight, every group's coordinator) for no
+ * balance worth having. */
 static void each_replicated(broker *b, part_fn fn, void *arg)
 {
-    topic *lists[2] = {b->list, b->internal};
-    for (int l = 0; l < 2; l++)
-        for (topic *t = lists[l]; t; t = t->lnext) {
-            if (l == 1 && strcmp(t->name, BROKER_TXN_TOPIC) == 0)
-                continue; /* follows __consumer_offsets-0 (broker_colocate) */
-            for (int32_t i = 0; i < t->n_parts; i++)
-                if (t->parts[i] && t->parts[i]->rg)
-                    fn(b, t->parts[i], arg);
-        }
+    for (topic *t = b->list; t; t = t->lnext)
+        for (int32_t i = 0; i < t->n_parts; i++)
+            if (t->parts[i] && t->parts[i]->rg)
+                fn(b, t->parts[i], arg);
 }
 
 typedef struct bal_state {

@@ -152,6 +152,13 @@ void log_syncer_free(log_syncer *s)
         log_syncer_run(s, 0);
     stop_workers(s);
     log_syncer_drain(s); /* queued jobs ran: deliver them, free dead partitions */
+    /* A completion may have submitted another job (raft.votes changed again
+     * while its sync ran): no worker is left, so run such jobs here. */
+    while (s->todo) {
+        s->manual = 1;
+        log_syncer_run(s, 0);
+        log_syncer_drain(s);
+    }
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     close(s->efd);
