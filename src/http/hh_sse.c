@@ -1,0 +1,589 @@
+/* GET /topics/{topic}/stream: the committed records of a topic as
+ * Server-Sent Events (text/event-stream, WHATWG HTML "Server-sent events").
+ *
+ * Query (errors are JSON, 400/404, before the stream starts):
+ *   partition   one partition (default: every partition of the topic,
+ *               partitions added while streaming included, from their start)
+ *   from        earliest | latest (default latest: the last stable offset,
+ *               so records of a transaction open now that commit later are
+ *               delivered)
+ *   offset      first offset (needs partition=, not with from=; within
+ *               [log start, high watermark] else 400 offset_out_of_range)
+ * Header Last-Event-ID (what EventSource sends when it reconnects): resume
+ * after the records it names; it wins over from/offset for the partitions it
+ * lists. 400 invalid_last_event_id when it does not parse, names a
+ * partition twice or one the topic (or the stream's partition=) does not
+ * have; 400 offset_out_of_range when it is past a partition's high
+ * watermark (another topic of the same name); an offset retention already
+ * removed resumes at the log start.
+ *
+ * Answer: "200, Content-Type: text/event-stream, Connection: close" and no
+ * length: the body is the stream, which ends when the connection closes.
+ * One event per committed record, in offset order per partition:
+ *     id: <event id>
+ *     event: record
+ *     data: <the record in hh_records.c's JSON form, one line>
+ *     <blank line>
+ * Event ids: with partition=P, "P:O" (O the record's offset); over every
+ * partition, "P:O,P:O,..." listing every partition of the stream in
+ * ascending order, each with the offset of the last record delivered from
+ * it (its start position - 1 while nothing was: -1 at an empty start). So
+ * the last id a client saw says, for every partition, where to go on:
+ * resuming continues after each, nothing lost, nothing twice. A partition
+ * an id does not list (added after that stream started) resumes at its
+ * log start.
+ *
+ * What is served is what a read_committed Kafka consumer sees (hh_slice:
+ * up to the last stable offset, no control batches, no aborted
+ * transactions), as the long-poll read serves it. The stream wakes on the
+ * broker's append listener and on its own tick (min(keepalive, 1 s)). A
+ * stream with nothing written for http.sse.keepalive.ms sends ": keepalive"
+ * and a blank line (a comment clients ignore): proxies and clients keep the
+ * connection, and net's idle sweep never closes it while the stream's slot is
+ * open (net_resp_flush).
+ *
+ * Backpressure: events go into the stream's slot (net_resp_flush after each
+ * slice read). When the unsent bytes of the connection reach
+ * http.sse.max.buffered.bytes the stream stops reading the log and arms
+ * net_conn_want_drain at half of it; on_drain (framing.c forwards it) goes
+ * on. So a client that stops reading costs at most that bound plus one
+ * batch's events, and the log is not read for it meanwhile.
+ *
+ * Ends: the topic deleted (or recreated: the topic id is kept) ends the
+ * stream with "event: error" and data {"error_code": "unknown_topic", ...},
+ * then the connection closes; an unreadable log the same with
+ * "storage_error". At shutdown (hh_sse_fini) every stream gets ": shutdown"
+ * and its connection closes once that is sent. A client hanging up ends the
+ * stream (framing.c reads on while streaming and forwards the close).
+ *
+ * Not built: group= (load-balanced delivery with committed positions).
+ * Single node: in a cluster a stream reads this node's copy of each
+ * partition like the long-poll read does. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/hh_slice.h"
+#include "http/http_int.h"
+#include "util/slog.h"
+
+#define SSE_READ_BYTES ((int64_t)256 << 10) /* log bytes per slice read */
+#define SSE_TICK_MAX_MS 1000
+#define SSE_KEEP_BUF ((size_t)1 << 20)      /* the shared slice buffer is freed above it */
+
+struct hh_sse_stream {
+    struct hh_sse_stream *next, *prev;
+    struct hh_sse_state *st;
+    hreq *q;                     /* in its slot's arena; q->resp is the stream's slot */
+    net_conn *c;
+    char *topic;
+    cn_uuid topic_id;
+    int32_t first;               /* first partition */
+    int32_t n;                   /* partitions first..first+n-1 */
+    int all;                     /* every partition: the "P:O,..." id form */
+    int64_t *pos;                /* per partition: the next offset to deliver */
+    int32_t rr;                  /* partition read first next time */
+    int waiting_drain;           /* stopped until on_drain */
+    int conn_gone;               /* its connection closed: end from the timer */
+    int64_t last_write_ms;
+    loop_timer timer;
+};
+
+struct hh_sse_state {
+    hsrv *hs;
+    broker_listener appends;
+    hh_sse_stream *head;
+    hh_slice sl;
+    int open;
+    uint64_t started, events, pauses;
+};
+
+/* Ending ------------------------------------------------------------------------- */
+
+static void stream_free(hh_sse_stream *s)
+{
+    struct hh_sse_state *st = s->st;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        st->head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    st->open--;
+    loop_timer_stop(st->hs->l, &s->timer);
+    free(s->pos);
+    free(s->topic);
+    free(s);
+}
+
+/* End the stream: send tail (NULL: nothing more) and close the connection
+ * after it, or just give the slot back when the connection is gone. */
+static void stream_end(hh_sse_stream *s, const char *tail, const char *why)
+{
+    net_resp *r = s->q->resp;
+    if (!s->conn_gone && net_resp_alive(r)) {
+        hsrv__conn_stream(s->c, NULL);
+        if (tail)
+            wbuf_append(&r->w, tail, strlen(tail));
+        net_resp_ready(r);
+        net_conn_close_after(s->c, why);
+    } else {
+        net_resp_drop(r);
+    }
+    stream_free(s);
+}
+
+static void stream_end_error(hh_sse_stream *s, const char *code, const char *fmt, ...)
+    CN_PRINTF(3, 4);
+static void stream_end_error(hh_sse_stream *s, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    slog_info("http: stream of '%s' to %s ends: %s", s->topic, net_conn_peer(s->c), msg);
+    json_t *j = json_object();
+    json_object_set_new(j, "error_code", json_string(code));
+    json_object_set_new(j, "message", json_string(msg));
+    char *data = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    size_t n = strlen(data) + 32;
+    char *ev = xmalloc(n);
+    snprintf(ev, n, "event: error\ndata: %s\n\n", data);
+    free(data);
+    stream_end(s, ev, "event stream ended");
+    free(ev);
+}
+
+/* Writing events ------------------------------------------------------------------- */
+
+static void put(hh_sse_stream *s, const char *p, size_t n) { wbuf_append(&s->q->resp->w, p, n); }
+
+static void put_i64(hh_sse_stream *s, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%lld", (long long)v);
+    put(s, b, (size_t)n);
+}
+
+static void put_id(hh_sse_stream *s)
+{
+    put(s, "id: ", 4);
+    for (int32_t i = 0; i < s->n; i++) {
+        if (i)
+            put(s, ",", 1);
+        put_i64(s, s->first + i);
+        put(s, ":", 1);
+        put_i64(s, s->pos[i] - 1);
+    }
+    put(s, "\n", 1);
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    put(data, buf, size);
+    return 0;
+}
+
+typedef struct walk {
+    hh_sse_stream *s;
+    int32_t i;                   /* partition index in the stream */
+    int64_t from;                /* records below it are already delivered */
+    int64_t n;                   /* events written */
+    const char *tname;
+} walk;
+
+static int walk_record(const batch_record *r, void *arg)
+{
+    walk *w = arg;
+    if (r->offset < w->from)
+        return 0;
+    hh_sse_stream *s = w->s;
+    s->pos[w->i] = r->offset + 1;
+    put_id(s);
+    put(s, "event: record\ndata: ", 20);
+    json_t *j = hh_record_json(r, s->first + w->i);
+    json_dump_callback(j, dump_cb, s, JSON_COMPACT);
+    json_decref(j);
+    put(s, "\n\n", 2);
+    w->n++;
+    return 0;
+}
+
+static int walk_batch(void *arg, const uint8_t *b, size_t len, const batch_info *bi, int deliver)
+{
+    walk *w = arg;
+    hh_sse_stream *s = w->s;
+    if (deliver) {
+        int rc = batch_foreach(b, len, s->st->sl.scratch, walk_record, w);
+        if (rc < 0)
+            slog_warn("http: %s-%d: batch at offset %lld does not decode (%s); skipped",
+                      w->tname, s->first + w->i, (long long)bi->base_offset, cn_strerror(rc));
+    }
+    /* Stop after this batch once the slot holds the bound (it also holds the
+     * bytes already sent until the next flush: an early stop is harmless). */
+    return s->q->resp->w.len >= (size_t)s->st->hs->cfg->http_sse_max_buffered_bytes;
+}
+
+/* The stream's topic, or NULL when it was deleted or recreated. */
+static topic *stream_topic(hh_sse_stream *s)
+{
+    topic *t = broker_topic_find(s->st->hs->b, cn_str_c(s->topic));
+    if (!t || memcmp(&t->id, &s->topic_id, sizeof(t->id)) != 0)
+        return NULL;
+    return t;
+}
+
+static void stream_flush(hh_sse_stream *s)
+{
+    net_resp *r = s->q->resp;
+    if (r->w.len == 0)
+        return;
+    net_resp_flush(r);
+    s->last_write_ms = loop_now(s->st->hs->l);
+}
+
+/* Write every committed record not delivered yet, until the bound. */
+static void stream_pump(hh_sse_stream *s)
+{
+    struct hh_sse_state *st = s->st;
+    if (s->waiting_drain || s->conn_gone)
+        return;
+    topic *t = stream_topic(s);
+    if (!t) {
+        stream_end_error(s, "unknown_topic", "topic '%s' was deleted", s->topic);
+        return;
+    }
+    if (s->all && t->n_parts > s->n) { /* partitions added: from their start */
+        s->pos = xrealloc(s->pos, (size_t)t->n_parts * sizeof(*s->pos));
+        for (int32_t i = s->n; i < t->n_parts; i++)
+            s->pos[i] = log_start_offset(t->parts[i]->log);
+        s->n = t->n_parts;
+    }
+    size_t bound = (size_t)st->hs->cfg->http_sse_max_buffered_bytes;
+    net_conn *c = s->c;
+    for (int progress = 1; progress;) {
+        progress = 0;
+        for (int32_t k = 0; k < s->n; k++) {
+            int32_t i = (s->rr + k) % s->n;
+            partition *p = t->parts[s->first + i];
+            int64_t limit = broker_lso(p);
+            int64_t start = log_start_offset(p->log);
+            if (s->pos[i] < start)
+                s->pos[i] = start; /* retention passed it */
+            int64_t pos = s->pos[i];
+            if (pos >= limit)
+                continue;
+            walk w = {s, i, pos, 0, t->name};
+            int64_t next;
+            int64_t n = hh_slice_read(&st->sl, p, pos, limit, SSE_READ_BYTES, walk_batch, &w,
+                                      &next);
+            p->read_records += w.n;
+            st->events += (uint64_t)w.n;
+            if (n < 0 && w.n == 0) {
+                stream_end_error(s, "storage_error", "%s-%d: cannot read at offset %lld (%s)",
+                                 t->name, p->id, (long long)pos, cn_strerror((int)n));
+                return;
+            }
+            if (next > s->pos[i])
+                s->pos[i] = next; /* past skipped control and aborted batches too */
+            if (n > 0 && s->pos[i] > pos)
+                progress = 1;
+            stream_flush(s);
+            if (!net_resp_alive(s->q->resp))
+                return; /* the write failed: conn_closed ends it from the timer */
+            if (net_conn_out_bytes(c) >= bound) {
+                s->rr = (i + 1) % s->n;
+                s->waiting_drain = 1;
+                st->pauses++;
+                net_conn_want_drain(c, bound / 2);
+                hh_slice_trim(&st->sl, SSE_KEEP_BUF);
+                return;
+            }
+        }
+        s->rr = s->n ? (s->rr + 1) % s->n : 0;
+    }
+    hh_slice_trim(&st->sl, SSE_KEEP_BUF);
+}
+
+static void stream_tick(loop_timer *tm)
+{
+    hh_sse_stream *s = tm->data;
+    struct hh_sse_state *st = s->st;
+    if (s->conn_gone) {
+        stream_end(s, NULL, NULL);
+        return;
+    }
+    if (!stream_topic(s)) { /* also while it waits for its client to read */
+        stream_end_error(s, "unknown_topic", "topic '%s' was deleted", s->topic);
+        return;
+    }
+    int64_t ka = st->hs->cfg->http_sse_keepalive_ms;
+    stream_pump(s);
+    /* stream_pump may have ended it: only this timer and the listener walk
+     * the list, so look it up before touching s again. */
+    hh_sse_stream *x = st->head;
+    while (x && x != s)
+        x = x->next;
+    if (!x)
+        return;
+    int64_t now = loop_now(st->hs->l);
+    if (!s->waiting_drain && now - s->last_write_ms >= ka) {
+        put(s, ": keepalive\n\n", 13);
+        stream_flush(s);
+    }
+    int64_t wait = s->last_write_ms + ka - now;
+    if (wait > SSE_TICK_MAX_MS || s->waiting_drain)
+        wait = SSE_TICK_MAX_MS;
+    if (wait < 1)
+        wait = 1;
+    loop_timer_start(st->hs->l, &s->timer, wait);
+}
+
+static void on_appends(broker_listener *l)
+{
+    struct hh_sse_state *st = (struct hh_sse_state *)((char *)l - offsetof(struct hh_sse_state,
+                                                                             appends));
+    hh_sse_stream *s = st->head;
+    while (s) {
+        hh_sse_stream *next = s->next;
+        stream_pump(s); /* may free s, never another stream */
+        s = next;
+    }
+}
+
+void hh_sse_conn_closed(hh_sse_stream *s)
+{
+    /* Inside net_conn_close: the slot may not be finished here. */
+    s->conn_gone = 1;
+    loop_timer_start(s->st->hs->l, &s->timer, 0);
+}
+
+void hh_sse_drained(hh_sse_stream *s)
+{
+    s->waiting_drain = 0;
+    stream_pump(s);
+}
+
+/* Lifecycle ------------------------------------------------------------------------ */
+
+void hh_sse_init(hsrv *hs)
+{
+    struct hh_sse_state *st = xcalloc(1, sizeof(*st));
+    st->hs = hs;
+    hh_slice_init(&st->sl);
+    st->appends.cb = on_appends;
+    hs->sse = st;
+    broker_listen_appends(hs->b, &st->appends);
+}
+
+void hh_sse_fini(hsrv *hs)
+{
+    struct hh_sse_state *st = hs->sse;
+    if (!st)
+        return;
+    while (st->head) {
+        hh_sse_stream *s = st->head;
+        stream_end(s, s->conn_gone ? NULL : ": shutdown\n\n", "shutdown");
+    }
+    broker_unlisten_appends(hs->b, &st->appends);
+    hh_slice_fini(&st->sl);
+    free(st);
+    hs->sse = NULL;
+}
+
+void hh_sse_counters_get(hsrv *hs, hh_sse_counters *out)
+{
+    struct hh_sse_state *st = hs->sse;
+    *out = (hh_sse_counters){0};
+    if (!st)
+        return;
+    out->open = st->open;
+    out->started = st->started;
+    out->events = st->events;
+    out->pauses = st->pauses;
+    for (hh_sse_stream *s = st->head; s; s = s->next)
+        if (!s->conn_gone)
+            out->buffered += net_conn_out_bytes(s->c);
+}
+
+/* The handler ------------------------------------------------------------------------ */
+
+/* Parse a decimal integer s[0..len) (optional '-' when neg) into *out. */
+static int parse_num(const char *s, size_t len, int neg, int64_t *out)
+{
+    char b[24];
+    if (len == 0 || len >= sizeof(b))
+        return -1;
+    memcpy(b, s, len);
+    b[len] = '\0';
+    if (!(b[0] >= '0' && b[0] <= '9') && !(neg && b[0] == '-' && len > 1))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(b, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Apply Last-Event-ID to pos[] (per partition of the topic, -2: not listed).
+ * 0, or -1 when it does not parse or names a partition twice or one out of
+ * [0, n_parts). */
+static int parse_last_id(const char *id, int32_t n_parts, int64_t *last)
+{
+    for (int32_t i = 0; i < n_parts; i++)
+        last[i] = -2;
+    const char *p = id;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        int64_t part, off;
+        if (!colon || parse_num(p, (size_t)(colon - p), 0, &part) < 0 ||
+            parse_num(colon + 1, len - (size_t)(colon - p) - 1, 1, &off) < 0 || off < -1 ||
+            part >= n_parts || last[part] != -2)
+            return -1;
+        last[part] = off;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+void hh_stream(hreq *q)
+{
+    hsrv *hs = q->hs;
+    struct hh_sse_state *st = hs->sse;
+    topic *t = hh_topic_or_reply(q, 1);
+    if (!t)
+        return;
+    char *ps = NULL, *from = NULL;
+    int has_part = hh_query(q, "partition", &ps);
+    int has_from = hh_query(q, "from", &from);
+    int64_t pid = -1;
+    if (has_part) {
+        if (has_part < 0 || parse_num(ps, strlen(ps), 0, &pid) < 0 || pid > INT32_MAX) {
+            hh_error(q, 400, "invalid_partition", "partition '%s' is not a non-negative integer",
+                     has_part < 0 ? "?" : ps);
+            return;
+        }
+        if (pid >= t->n_parts) {
+            hh_error(q, 404, "unknown_partition", "topic '%s' has %d partition(s); %lld does "
+                     "not exist", t->name, t->n_parts, (long long)pid);
+            return;
+        }
+    }
+    int earliest = 0;
+    if (has_from) {
+        if (has_from < 0 || (strcmp(from, "earliest") != 0 && strcmp(from, "latest") != 0)) {
+            hh_error(q, 400, "invalid_parameter", "query parameter 'from' must be earliest or "
+                     "latest");
+            return;
+        }
+        earliest = strcmp(from, "earliest") == 0;
+    }
+    char *os = NULL;
+    int has_offset = hh_query(q, "offset", &os);
+    int64_t offset = 0;
+    if (has_offset) {
+        if (!has_part || has_from) {
+            hh_error(q, 400, "invalid_parameter", "query parameter 'offset' needs 'partition' "
+                     "and excludes 'from'");
+            return;
+        }
+        if (hh_query_i64_or_reply(q, "offset", 0, 0, INT64_MAX, &offset) < 0)
+            return;
+        partition *p = t->parts[pid];
+        int64_t start = log_start_offset(p->log), hw = log_high_watermark(p->log);
+        if (offset < start || offset > hw) {
+            json_t *extra = json_object();
+            json_object_set_new(extra, "log_start_offset", json_integer(start));
+            json_object_set_new(extra, "high_watermark", json_integer(hw));
+            hh_error_obj(q, 400, "offset_out_of_range", extra, "offset %lld is outside "
+                         "[%lld, %lld] of %s-%lld", (long long)offset, (long long)start,
+                         (long long)hw, t->name, (long long)pid);
+            return;
+        }
+    }
+    int32_t first = has_part ? (int32_t)pid : 0;
+    int32_t n = has_part ? 1 : t->n_parts;
+    int64_t *pos = xmalloc((size_t)(n ? n : 1) * sizeof(*pos));
+    for (int32_t i = 0; i < n; i++) {
+        partition *p = t->parts[first + i];
+        pos[i] = has_offset ? offset : earliest ? log_start_offset(p->log) : broker_lso(p);
+    }
+    if (q->last_event_id) {
+        int64_t *last = xmalloc((size_t)(t->n_parts ? t->n_parts : 1) * sizeof(*last));
+        int bad = parse_last_id(q->last_event_id, t->n_parts, last) < 0 ||
+                  (has_part && last[first] == -2);
+        for (int32_t i = 0; !bad && i < t->n_parts; i++)
+            if (last[i] != -2 && has_part && i != first)
+                bad = 1; /* a single-partition stream's id names only it */
+        if (bad) {
+            free(last);
+            free(pos);
+            hh_error(q, 400, "invalid_last_event_id", "Last-Event-ID must be P:O or P:O,P:O,... "
+                     "for partitions of '%s'%s", t->name,
+                     has_part ? " (naming the stream's partition)" : "");
+            return;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            partition *p = t->parts[first + i];
+            int64_t l = last[first + i];
+            int64_t want = l == -2 ? log_start_offset(p->log) : l + 1;
+            int64_t start = log_start_offset(p->log), hw = log_high_watermark(p->log);
+            if (want > hw) {
+                free(last);
+                free(pos);
+                hh_error(q, 400, "offset_out_of_range", "Last-Event-ID resumes %s-%d at %lld, "
+                         "past its high watermark %lld", t->name, first + i, (long long)want,
+                         (long long)hw);
+                return;
+            }
+            pos[i] = want < start ? start : want;
+        }
+        free(last);
+    }
+    /* The stream starts: the head now, events as they come. */
+    hh_sse_stream *s = xcalloc(1, sizeof(*s));
+    s->st = st;
+    s->q = q;
+    s->c = q->c;
+    s->topic = xstrdup(t->name);
+    s->topic_id = t->id;
+    s->first = first;
+    s->n = n;
+    s->all = !has_part;
+    s->pos = pos;
+    s->next = st->head;
+    if (st->head)
+        st->head->prev = s;
+    st->head = s;
+    st->open++;
+    st->started++;
+    q->answered = 1;
+    hs->requests[q->route][HCLASS_2XX]++;
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               "Cache-Control: no-store\r\nConnection: close\r\n"
+                               "X-Accel-Buffering: no\r\n\r\n";
+    put(s, head, sizeof(head) - 1);
+    hsrv__conn_stream(q->c, s);
+    loop_timer_init(&s->timer, stream_tick, s);
+    stream_flush(s);
+    stream_pump(s);
+    /* Still open (a failed write closes the connection, which ends it from
+     * the timer): tick for keepalives and missed wake-ups. */
+    for (hh_sse_stream *x = st->head; x; x = x->next)
+        if (x == s) {
+            int64_t ka = hs->cfg->http_sse_keepalive_ms;
+            if (!loop_timer_armed(&s->timer))
+                loop_timer_start(hs->l, &s->timer, ka < SSE_TICK_MAX_MS ? ka : SSE_TICK_MAX_MS);
+            break;
+        }
+}
