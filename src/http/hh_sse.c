@@ -247,16 +247,17 @@ static void stream_flush(hh_sse_stream *s)
     s->last_write_ms = loop_now(s->st->hs->l);
 }
 
-/* Write every committed record not delivered yet, until the bound. */
-static void stream_pump(hh_sse_stream *s)
+/* Write every committed record not delivered yet, until the bound.
+ * Returns 1 when the stream ended (s is freed), else 0. */
+static int stream_pump(hh_sse_stream *s)
 {
     struct hh_sse_state *st = s->st;
     if (s->waiting_drain || s->conn_gone)
-        return;
+        return 0;
     topic *t = stream_topic(s);
     if (!t) {
         stream_end_error(s, "unknown_topic", "topic '%s' was deleted", s->topic);
-        return;
+        return 1;
     }
     if (s->all && t->n_parts > s->n) { /* partitions added: from their start */
         s->pos = xrealloc(s->pos, (size_t)t->n_parts * sizeof(*s->pos));
@@ -287,7 +288,7 @@ static void stream_pump(hh_sse_stream *s)
             if (n < 0 && w.n == 0) {
                 stream_end_error(s, "storage_error", "%s-%d: cannot read at offset %lld (%s)",
                                  t->name, p->id, (long long)pos, cn_strerror((int)n));
-                return;
+                return 1;
             }
             if (next > s->pos[i])
                 s->pos[i] = next; /* past skipped control and aborted batches too */
@@ -295,19 +296,20 @@ static void stream_pump(hh_sse_stream *s)
                 progress = 1;
             stream_flush(s);
             if (!net_resp_alive(s->q->resp))
-                return; /* the write failed: conn_closed ends it from the timer */
+                return 0; /* the write failed: conn_closed ends it from the timer */
             if (net_conn_out_bytes(c) >= bound) {
                 s->rr = (i + 1) % s->n;
                 s->waiting_drain = 1;
                 st->pauses++;
                 net_conn_want_drain(c, bound / 2);
                 hh_slice_trim(&st->sl, SSE_KEEP_BUF);
-                return;
+                return 0;
             }
         }
         s->rr = s->n ? (s->rr + 1) % s->n : 0;
     }
     hh_slice_trim(&st->sl, SSE_KEEP_BUF);
+    return 0;
 }
 
 static void stream_tick(loop_timer *tm)
@@ -323,24 +325,21 @@ static void stream_tick(loop_timer *tm)
         return;
     }
     int64_t ka = st->hs->cfg->http_sse_keepalive_ms;
-    stream_pump(s);
-    /* stream_pump may have ended it: only this timer and the listener walk
-     * the list, so look it up before touching s again. */
-    hh_sse_stream *x = st->head;
-    while (x && x != s)
-        x = x->next;
-    if (!x)
+    if (stream_pump(s))
         return;
     int64_t now = loop_now(st->hs->l);
-    if (!s->waiting_drain && now - s->last_write_ms >= ka) {
+    /* Not while bytes are still unsent: the client is not reading them. */
+    if (!s->conn_gone && net_conn_out_bytes(s->c) == 0 && now - s->last_write_ms >= ka) {
         put(s, ": keepalive\n\n", 13);
         stream_flush(s);
     }
     int64_t wait = s->last_write_ms + ka - now;
-    if (wait > SSE_TICK_MAX_MS || s->waiting_drain)
-        wait = SSE_TICK_MAX_MS;
     if (wait < 1)
-        wait = 1;
+        wait = ka; /* skipped: bytes are still unsent */
+    if (wait > SSE_TICK_MAX_MS)
+        wait = SSE_TICK_MAX_MS;
+    if (s->conn_gone)
+        wait = 0; /* a write failed meanwhile: end it now */
     loop_timer_start(st->hs->l, &s->timer, wait);
 }
 
@@ -351,7 +350,7 @@ static void on_appends(broker_listener *l)
     hh_sse_stream *s = st->head;
     while (s) {
         hh_sse_stream *next = s->next;
-        stream_pump(s); /* may free s, never another stream */
+        (void)stream_pump(s); /* may free s, never another stream */
         s = next;
     }
 }
@@ -366,7 +365,7 @@ void hh_sse_conn_closed(hh_sse_stream *s)
 void hh_sse_drained(hh_sse_stream *s)
 {
     s->waiting_drain = 0;
-    stream_pump(s);
+    (void)stream_pump(s);
 }
 
 /* Lifecycle ------------------------------------------------------------------------ */
@@ -576,14 +575,11 @@ void hh_stream(hreq *q)
     hsrv__conn_stream(q->c, s);
     loop_timer_init(&s->timer, stream_tick, s);
     stream_flush(s);
-    stream_pump(s);
-    /* Still open (a failed write closes the connection, which ends it from
-     * the timer): tick for keepalives and missed wake-ups. */
-    for (hh_sse_stream *x = st->head; x; x = x->next)
-        if (x == s) {
-            int64_t ka = hs->cfg->http_sse_keepalive_ms;
-            if (!loop_timer_armed(&s->timer))
-                loop_timer_start(hs->l, &s->timer, ka < SSE_TICK_MAX_MS ? ka : SSE_TICK_MAX_MS);
-            break;
-        }
+    if (stream_pump(s))
+        return;
+    /* Tick for keepalives and missed wake-ups (already armed at 0 when a
+     * failed write closed the connection: that ends it). */
+    int64_t ka = hs->cfg->http_sse_keepalive_ms;
+    if (!loop_timer_armed(&s->timer))
+        loop_timer_start(hs->l, &s->timer, ka < SSE_TICK_MAX_MS ? ka : SSE_TICK_MAX_MS);
 }

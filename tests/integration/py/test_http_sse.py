@@ -308,7 +308,10 @@ def test_slow_client_does_not_grow_broker_memory(broker):
     assert metric(broker, "cairn_http_sse_backpressure_pauses_total") >= 1
     # The bound, plus at most one slice's events past it.
     assert max_buffered <= BUFFER_BOUND + (400 << 10), max_buffered
-    assert (peak - before) < 30 * 1024, "VmRSS grew from %d to %d kB" % (before, peak)
+    with open("/proc/%d/maps" % broker.proc.pid) as f:
+        sanitized = "libasan" in f.read()
+    if not sanitized:  # ASan's quarantine keeps freed memory resident: the metric says it
+        assert (peak - before) < 30 * 1024, "VmRSS grew from %d to %d kB" % (before, peak)
     # Reading again: every record arrives, in order, none twice.
     f = sock.makefile("rb")
     sock.settimeout(30)
