@@ -246,6 +246,28 @@ def test_aborted_and_open_transactions_never_appear(broker):
     s.close()
 
 
+def test_partitions_added_while_streaming_are_streamed_from_their_start(broker):
+    from confluent_kafka.admin import NewPartitions
+    name = new_topic(broker, 1)
+    s = Stream(broker, "/topics/%s/stream" % name)
+    produce(broker, name, [{"value": "p0"}])
+    assert s.records(1)[0]["id"] == "0:0"
+    a = ckhelp.admin(broker.bootstrap)
+    a.create_partitions([NewPartitions(name, 2)])[name].result(20)
+    p = ckhelp.producer(broker.bootstrap)
+    p.produce(name, value=b"p1-a", partition=1)
+    p.produce(name, value=b"p1-b", partition=1)
+    ckhelp.flush(p)
+    ev = s.records(2)
+    assert [e["data"]["value"] for e in ev] == ["p1-a", "p1-b"]
+    assert [e["id"] for e in ev] == ["0:0,1:0", "0:0,1:1"]
+    s.close()
+    # A resume from an id that predates partition 1 reads it from its start.
+    s = Stream(broker, "/topics/%s/stream" % name, headers={"Last-Event-ID": "0:0"})
+    assert [e["data"]["value"] for e in s.records(2)] == ["p1-a", "p1-b"]
+    s.close()
+
+
 def test_keepalives_keep_an_idle_stream_open(broker):
     name = new_topic(broker, 1)
     # A plain keep-alive connection is closed by the idle sweep...
