@@ -449,11 +449,16 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     }
     int bad_target = parse_target(q, q->target, hc->url.len) < 0;
     hconn_reset(hc);
+    /* Neither q nor hc may be used after the answer: a failed write closes
+     * the connection at once, freeing hc and the answered slot (q's arena).
+     * c itself lives until net's hook; its ctx is NULL once closed. */
+    int keep_alive = q->keep_alive;
     if (bad_target)
         hh_error(q, 400, "bad_request", "request target is not a valid path");
     else
         hsrv__dispatch(q);
-    if (!q->keep_alive)
+    hconn *now = net_conn_ctx(c);
+    if (!keep_alive && !(now && now->stream)) /* a stream closes when it ends */
         net_conn_close_after(c, "Connection: close");
 }
 

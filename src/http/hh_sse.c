@@ -42,6 +42,11 @@
  * connection, and net's idle sweep never closes it while the stream's slot is
  * open (net_resp_flush).
  *
+ * Turns: one wake-up reads at most SSE_TURN_BYTES (1 MiB) of log for a
+ * stream, partitions in turn, one slice each; with more left the stream goes
+ * on from its timer at 0 ms, so a fast client reading a long log from the
+ * start does not hold the loop.
+ *
  * Backpressure: events go into the stream's slot (net_resp_flush after each
  * slice read). When the unsent bytes of the connection reach
  * http.sse.max.buffered.bytes the stream stops reading the log and arms
@@ -71,6 +76,10 @@
 #include "util/slog.h"
 
 #define SSE_READ_BYTES ((int64_t)256 << 10) /* log bytes per slice read */
+/* Log bytes one stream reads per turn: a fast client reading a long log
+ * goes on from its timer on the next loop iteration, so others are served
+ * in between. */
+#define SSE_TURN_BYTES ((int64_t)1 << 20)
 #define SSE_TICK_MAX_MS 1000
 #define SSE_KEEP_BUF ((size_t)1 << 20)      /* the shared slice buffer is freed above it */
 
@@ -87,6 +96,7 @@ struct hh_sse_stream {
     int64_t *pos;                /* per partition: the next offset to deliver */
     int32_t rr;                  /* partition read first next time */
     int waiting_drain;           /* stopped until on_drain */
+    int more;                    /* its turn ended with records left: go on from the timer */
     int conn_gone;               /* its connection closed: end from the timer */
     int64_t last_write_ms;
     loop_timer timer;
@@ -267,6 +277,8 @@ static int stream_pump(hh_sse_stream *s)
     }
     size_t bound = (size_t)st->hs->cfg->http_sse_max_buffered_bytes;
     net_conn *c = s->c;
+    int64_t turn = 0;
+    s->more = 0;
     for (int progress = 1; progress;) {
         progress = 0;
         for (int32_t k = 0; k < s->n; k++) {
@@ -292,8 +304,10 @@ static int stream_pump(hh_sse_stream *s)
             }
             if (next > s->pos[i])
                 s->pos[i] = next; /* past skipped control and aborted batches too */
-            if (n > 0 && s->pos[i] > pos)
+            if (n > 0 && s->pos[i] > pos) {
                 progress = 1;
+                turn += n;
+            }
             stream_flush(s);
             if (!net_resp_alive(s->q->resp))
                 return 0; /* the write failed: conn_closed ends it from the timer */
@@ -307,6 +321,11 @@ static int stream_pump(hh_sse_stream *s)
             }
         }
         s->rr = s->n ? (s->rr + 1) % s->n : 0;
+        if (progress && turn >= SSE_TURN_BYTES) {
+            s->more = 1;
+            loop_timer_start(st->hs->l, &s->timer, 0);
+            break;
+        }
     }
     hh_slice_trim(&st->sl, SSE_KEEP_BUF);
     return 0;
@@ -325,8 +344,8 @@ static void stream_tick(loop_timer *tm)
         return;
     }
     int64_t ka = st->hs->cfg->http_sse_keepalive_ms;
-    if (stream_pump(s))
-        return;
+    if (stream_pump(s) || s->more)
+        return; /* ended, or its timer is armed at 0 to go on */
     int64_t now = loop_now(st->hs->l);
     /* Not while bytes are still unsent: the client is not reading them. */
     if (!s->conn_gone && net_conn_out_bytes(s->c) == 0 && now - s->last_write_ms >= ka) {

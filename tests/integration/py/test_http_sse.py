@@ -361,13 +361,15 @@ def test_topic_deletion_ends_the_stream(broker):
     s.close()
 
 
-def test_client_hang_up_frees_the_stream_and_later_input_is_ignored(broker):
+@pytest.mark.parametrize("first", [b"HTTP/1.1\r\nHost: x", b"HTTP/1.1\r\nConnection: close",
+                                   b"HTTP/1.0"])
+def test_client_hang_up_frees_the_stream_and_later_input_is_ignored(broker, first):
     name = new_topic(broker, 1)
     base = metric(broker, "cairn_http_sse_streams")
     sock = socket.create_connection(("127.0.0.1", broker.http_port), timeout=10)
     # A request pipelined after the stream is never answered (discarded).
-    sock.sendall(b"GET /topics/%s/stream HTTP/1.1\r\nHost: x\r\n\r\n"
-                 b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" % name.encode())
+    sock.sendall(b"GET /topics/%s/stream %s\r\n\r\n"
+                 b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" % (name.encode(), first))
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += sock.recv(4096)
