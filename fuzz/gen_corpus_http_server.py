@@ -65,6 +65,8 @@ SEEDS = {
     "stream_resume": req("GET", "/topics/fz/stream?partition=1",
                          headers=["Last-Event-ID: 1:0", "Accept: text/event-stream"]) +
     req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:-1,1:0"]),
+    "stream_group": req("POST", "/topics", TOPIC) +
+    req("GET", "/topics/fz/stream?group=fzg&from=earliest", headers=["Connection: close"]),
     "stream_errors": req("GET", "/topics/fz/stream?partition=0&offset=99") +
     req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:1,0:2"]) +
     req("GET", "/topics/fz/stream?from=soon") + req("GET", "/topics/nope/stream") +

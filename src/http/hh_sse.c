@@ -9,6 +9,9 @@
  *               delivered)
  *   offset      first offset (needs partition=, not with from=; within
  *               [log start, high watermark] else 400 offset_out_of_range)
+ *   group       load-balanced delivery (below); not with partition=, offset=
+ *               or Last-Event-ID; from= says where partitions the group has
+ *               no committed offset for start
  * Header Last-Event-ID (what EventSource sends when it reconnects): resume
  * after the records it names; it wins over from/offset for the partitions it
  * lists. 400 invalid_last_event_id when it does not parse, names a
@@ -61,9 +64,30 @@
  * and its connection closes once that is sent. A client hanging up ends the
  * stream (framing.c reads on while streaming and forwards the close).
  *
- * Not built: group= (load-balanced delivery with committed positions).
+ * Group streams (group=G): each stream is a member of consumer group G
+ * through the group coordinator (group.h; protocol type "sse", protocol
+ * "range", metadata = the topic name, session 10 s), joined after the head
+ * is sent. The member the coordinator makes leader assigns ranges of the
+ * topic's partitions to the members reading that topic (sorted by member
+ * id); each stream announces what it got with "event: assignment" and data
+ * {"generation", "partitions": [...]} and then delivers those partitions
+ * from G's committed offsets (from= where there are none). Its tick (at
+ * most 1 s) heartbeats; a rebalance stops delivery until the new
+ * assignment. Positions are committed (goff_commit, as OffsetCommit would)
+ * on the tick when every byte the stream wrote was handed to the kernel,
+ * before a rejoin, and at a clean end; a client that hangs up commits
+ * nothing more, so what it had not certainly been given is delivered again
+ * to the group (at least once, except bytes that sat in the kernel's
+ * buffers at the last commit: SSE has no acknowledgement). Leaving the
+ * stream leaves the group at once. A Kafka consumer group of the same name
+ * (protocol type "consumer") makes the join fail: "event: error" with
+ * group_error. Membership callbacks never free a stream: an error is ended
+ * from the timer, and a stream ended while a join or sync is parked is
+ * freed by that callback. Group event ids are "P:O" of the record.
+ *
  * Single node: in a cluster a stream reads this node's copy of each
- * partition like the long-poll read does. */
+ * partition like the long-poll read does, and group= needs the node that
+ * coordinates groups (503 coordinator_unavailable elsewhere). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,6 +95,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group/group.h"
+#include "group/offsets.h"
 #include "http/hh_slice.h"
 #include "http/http_int.h"
 #include "util/slog.h"
@@ -90,8 +116,8 @@ struct hh_sse_stream {
     net_conn *c;
     char *topic;
     cn_uuid topic_id;
-    int32_t first;               /* first partition */
-    int32_t n;                   /* partitions first..first+n-1 */
+    int32_t *ids;                /* its partitions, ascending */
+    int32_t n;
     int all;                     /* every partition: the "P:O,..." id form */
     int64_t *pos;                /* per partition: the next offset to deliver */
     int32_t rr;                  /* partition read first next time */
@@ -100,7 +126,20 @@ struct hh_sse_stream {
     int conn_gone;               /* its connection closed: end from the timer */
     int64_t last_write_ms;
     loop_timer timer;
+    /* group= streams (membership section below); group NULL otherwise. */
+    char *group;
+    char *member;                /* the coordinator's member id ("" before the first join) */
+    int32_t generation;
+    int gstate;                  /* SSE_G_* */
+    int parked;                  /* a join or sync awaits its callback */
+    int ending;                  /* stream_end runs: callbacks do nothing */
+    int zombie;                  /* ended while parked: the callback frees it */
+    int from_earliest;           /* where partitions without a committed offset start */
+    int64_t *committed;          /* per partition: the position last committed */
+    char gerr[160];              /* a membership error to end the stream with (from the timer) */
 };
+
+enum { SSE_G_NONE, SSE_G_JOINING, SSE_G_SYNCING, SSE_G_ACTIVE };
 
 struct hh_sse_state {
     hsrv *hs;
@@ -113,6 +152,19 @@ struct hh_sse_state {
 
 /* Ending ------------------------------------------------------------------------- */
 
+static void stream_release(hh_sse_stream *s)
+{
+    free(s->ids);
+    free(s->pos);
+    free(s->committed);
+    free(s->topic);
+    free(s->group);
+    free(s->member);
+    free(s);
+}
+
+static void group_end(hh_sse_stream *s);
+
 static void stream_free(hh_sse_stream *s)
 {
     struct hh_sse_state *st = s->st;
@@ -124,9 +176,12 @@ static void stream_free(hh_sse_stream *s)
         s->next->prev = s->prev;
     st->open--;
     loop_timer_stop(st->hs->l, &s->timer);
-    free(s->pos);
-    free(s->topic);
-    free(s);
+    s->prev = s->next = NULL;
+    if (s->parked) {
+        s->zombie = 1; /* the coordinator still owes a callback: it frees s */
+        return;
+    }
+    stream_release(s);
 }
 
 /* End the stream: send tail (NULL: nothing more) and close the connection
@@ -134,6 +189,9 @@ static void stream_free(hh_sse_stream *s)
 static void stream_end(hh_sse_stream *s, const char *tail, const char *why)
 {
     net_resp *r = s->q->resp;
+    s->ending = 1;
+    if (s->group)
+        group_end(s);
     if (!s->conn_gone && net_resp_alive(r)) {
         hsrv__conn_stream(s->c, NULL);
         if (tail)
@@ -173,6 +231,8 @@ static void stream_end_error(hh_sse_stream *s, const char *code, const char *fmt
 
 static void put(hh_sse_stream *s, const char *p, size_t n) { wbuf_append(&s->q->resp->w, p, n); }
 
+static void put_s(hh_sse_stream *s, const char *str) { put(s, str, strlen(str)); }
+
 static void put_i64(hh_sse_stream *s, int64_t v)
 {
     char b[24];
@@ -180,15 +240,19 @@ static void put_i64(hh_sse_stream *s, int64_t v)
     put(s, b, (size_t)n);
 }
 
-static void put_id(hh_sse_stream *s)
+/* The id of an event of the stream's partition i: every partition's last
+ * delivered offset ("P:O,..."), or just i's for one-partition and group
+ * streams. */
+static void put_id(hh_sse_stream *s, int32_t i)
 {
     put(s, "id: ", 4);
-    for (int32_t i = 0; i < s->n; i++) {
-        if (i)
+    int32_t from = s->all ? 0 : i, to = s->all ? s->n : i + 1;
+    for (int32_t k = from; k < to; k++) {
+        if (k > from)
             put(s, ",", 1);
-        put_i64(s, s->first + i);
+        put_i64(s, s->ids[k]);
         put(s, ":", 1);
-        put_i64(s, s->pos[i] - 1);
+        put_i64(s, s->pos[k] - 1);
     }
     put(s, "\n", 1);
 }
@@ -214,9 +278,9 @@ static int walk_record(const batch_record *r, void *arg)
         return 0;
     hh_sse_stream *s = w->s;
     s->pos[w->i] = r->offset + 1;
-    put_id(s);
+    put_id(s, w->i);
     put(s, "event: record\ndata: ", 20);
-    json_t *j = hh_record_json(r, s->first + w->i);
+    json_t *j = hh_record_json(r, s->ids[w->i]);
     json_dump_callback(j, dump_cb, s, JSON_COMPACT);
     json_decref(j);
     put(s, "\n\n", 2);
@@ -232,7 +296,7 @@ static int walk_batch(void *arg, const uint8_t *b, size_t len, const batch_info 
         int rc = batch_foreach(b, len, s->st->sl.scratch, walk_record, w);
         if (rc < 0)
             slog_warn("http: %s-%d: batch at offset %lld does not decode (%s); skipped",
-                      w->tname, s->first + w->i, (long long)bi->base_offset, cn_strerror(rc));
+                      w->tname, s->ids[w->i], (long long)bi->base_offset, cn_strerror(rc));
     }
     /* Stop after this batch once the slot holds the bound (it also holds the
      * bytes already sent until the next flush: an early stop is harmless). */
@@ -262,7 +326,7 @@ static void stream_flush(hh_sse_stream *s)
 static int stream_pump(hh_sse_stream *s)
 {
     struct hh_sse_state *st = s->st;
-    if (s->waiting_drain || s->conn_gone)
+    if (s->waiting_drain || s->conn_gone || (s->group && s->gstate != SSE_G_ACTIVE))
         return 0;
     topic *t = stream_topic(s);
     if (!t) {
@@ -271,8 +335,11 @@ static int stream_pump(hh_sse_stream *s)
     }
     if (s->all && t->n_parts > s->n) { /* partitions added: from their start */
         s->pos = xrealloc(s->pos, (size_t)t->n_parts * sizeof(*s->pos));
-        for (int32_t i = s->n; i < t->n_parts; i++)
+        s->ids = xrealloc(s->ids, (size_t)t->n_parts * sizeof(*s->ids));
+        for (int32_t i = s->n; i < t->n_parts; i++) {
+            s->ids[i] = i;
             s->pos[i] = log_start_offset(t->parts[i]->log);
+        }
         s->n = t->n_parts;
     }
     size_t bound = (size_t)st->hs->cfg->http_sse_max_buffered_bytes;
@@ -283,7 +350,9 @@ static int stream_pump(hh_sse_stream *s)
         progress = 0;
         for (int32_t k = 0; k < s->n; k++) {
             int32_t i = (s->rr + k) % s->n;
-            partition *p = t->parts[s->first + i];
+            if (s->ids[i] >= t->n_parts)
+                continue;
+            partition *p = t->parts[s->ids[i]];
             int64_t limit = broker_lso(p);
             int64_t start = log_start_offset(p->log);
             if (s->pos[i] < start)
@@ -331,6 +400,8 @@ static int stream_pump(hh_sse_stream *s)
     return 0;
 }
 
+static void group_tick(hh_sse_stream *s);
+
 static void stream_tick(loop_timer *tm)
 {
     hh_sse_stream *s = tm->data;
@@ -342,6 +413,13 @@ static void stream_tick(loop_timer *tm)
     if (!stream_topic(s)) { /* also while it waits for its client to read */
         stream_end_error(s, "unknown_topic", "topic '%s' was deleted", s->topic);
         return;
+    }
+    if (s->group) {
+        if (s->gerr[0]) {
+            stream_end_error(s, "group_error", "group '%s': %s", s->group, s->gerr);
+            return;
+        }
+        group_tick(s);
     }
     int64_t ka = st->hs->cfg->http_sse_keepalive_ms;
     if (stream_pump(s) || s->more)
@@ -385,6 +463,265 @@ void hh_sse_drained(hh_sse_stream *s)
 {
     s->waiting_drain = 0;
     (void)stream_pump(s);
+}
+
+/* Group streams ------------------------------------------------------------------------ */
+
+#define SSE_G_PROTOCOL_TYPE "sse"
+#define SSE_G_PROTOCOL "range"
+#define SSE_G_SESSION_MS 10000
+#define SSE_G_REBALANCE_MS 10000
+
+static void group_join(hh_sse_stream *s);
+
+/* A membership error: the timer ends the stream (callbacks never free it). */
+static void group_fail(hh_sse_stream *s, const char *what, int rc)
+{
+    snprintf(s->gerr, sizeof(s->gerr), "%s failed: %s", what, cn_strerror(rc));
+    loop_timer_start(s->st->hs->l, &s->timer, 0);
+}
+
+/* Commit the position of every partition that moved (only positions whose
+ * events were handed to the kernel: the caller checks out_bytes). */
+static void group_commit(hh_sse_stream *s)
+{
+    if (s->gstate != SSE_G_ACTIVE || s->n == 0)
+        return;
+    core *co = s->st->hs->core;
+    if (grp_check_commit(co->groups, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+                         s->generation) < 0)
+        return; /* a rebalance is on: the next owner starts at the last commit */
+    goff_commit_item *it = xmalloc((size_t)s->n * sizeof(*it));
+    int k = 0;
+    for (int32_t i = 0; i < s->n; i++)
+        if (s->pos[i] != s->committed[i])
+            it[k++] = (goff_commit_item){cn_str_c(s->topic), s->ids[i], s->pos[i], -1,
+                                         {NULL, -1}, -1};
+    int64_t target;
+    if (k > 0 && goff_commit(co->offsets, cn_str_c(s->group), it, k, loop_wall_ms(), &target) == 0)
+        for (int32_t i = 0; i < s->n; i++)
+            s->committed[i] = s->pos[i];
+    free(it);
+}
+
+/* Take the assignment "P,P,..." (text; "" for none): positions from the
+ * group's committed offsets, else from= (clamped to the log). */
+static void group_assign(hh_sse_stream *s, cn_bytes a)
+{
+    topic *t = stream_topic(s);
+    free(s->ids);
+    free(s->pos);
+    free(s->committed);
+    int32_t n = 0, cap = 8;
+    s->ids = xmalloc((size_t)cap * sizeof(*s->ids));
+    char num[16];
+    int nl = 0;
+    for (int32_t i = 0; i <= a.len; i++) {
+        if (i < a.len && a.ptr[i] >= '0' && a.ptr[i] <= '9' && nl < 10) {
+            num[nl++] = (char)a.ptr[i];
+            continue;
+        }
+        if (nl > 0) {
+            num[nl] = '\0';
+            long v = strtol(num, NULL, 10);
+            if (t && v < t->n_parts) {
+                if (n == cap)
+                    s->ids = xrealloc(s->ids, (size_t)(cap *= 2) * sizeof(*s->ids));
+                s->ids[n++] = (int32_t)v;
+            }
+        }
+        nl = 0;
+    }
+    s->n = n;
+    s->pos = xmalloc((size_t)(n ? n : 1) * sizeof(*s->pos));
+    s->committed = xmalloc((size_t)(n ? n : 1) * sizeof(*s->committed));
+    goff_store *off = s->st->hs->core->offsets;
+    for (int32_t i = 0; i < n; i++) {
+        partition *p = t->parts[s->ids[i]];
+        int64_t start = log_start_offset(p->log), hw = log_high_watermark(p->log);
+        const goff_entry *e = goff_get(off, cn_str_c(s->group), cn_str_c(s->topic), s->ids[i]);
+        int64_t at = e ? e->offset : s->from_earliest ? start : broker_lso(p);
+        at = at < start ? start : at > hw ? hw : at;
+        s->pos[i] = at;
+        s->committed[i] = e ? e->offset : -1;
+    }
+    s->rr = 0;
+    /* Tell the client which partitions it now gets. */
+    put_s(s, "event: assignment\ndata: {\"generation\":");
+    put_i64(s, s->generation);
+    put_s(s, ",\"partitions\":[");
+    for (int32_t i = 0; i < n; i++) {
+        if (i)
+            put(s, ",", 1);
+        put_i64(s, s->ids[i]);
+    }
+    put_s(s, "]}\n\n");
+    stream_flush(s);
+}
+
+static void on_sync(void *ctx, const grp_sync_result *r)
+{
+    hh_sse_stream *s = ctx;
+    s->parked = 0;
+    if (s->zombie) {
+        stream_release(s);
+        return;
+    }
+    if (s->ending)
+        return;
+    if (r->error == -CN_EREBALANCE) {
+        group_join(s);
+        return;
+    }
+    if (r->error) {
+        group_fail(s, "sync", r->error);
+        return;
+    }
+    s->gstate = SSE_G_ACTIVE;
+    group_assign(s, r->assignment);
+    loop_timer_start(s->st->hs->l, &s->timer, 0); /* pump from the timer */
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const grp_join_member *const *)a)->member_id,
+                  (*(const grp_join_member *const *)b)->member_id);
+}
+
+/* The leader's range assignment: the members reading this topic, sorted by
+ * member id, get consecutive ranges of its partitions (others nothing). */
+static void group_sync(hh_sse_stream *s, const grp_join_result *r)
+{
+    topic *t = stream_topic(s);
+    int32_t np = t ? t->n_parts : 0;
+    int m = r->n_members;
+    grp_assignment *as = xcalloc((size_t)(m ? m : 1), sizeof(*as));
+    const grp_join_member **mem = xcalloc((size_t)(m ? m : 1), sizeof(*mem));
+    char **text = xcalloc((size_t)(m ? m : 1), sizeof(*text));
+    int readers = 0;
+    size_t tl = strlen(s->topic);
+    for (int i = 0; i < m; i++) {
+        const grp_join_member *x = &r->members[i];
+        if ((size_t)x->metadata.len == tl && memcmp(x->metadata.ptr, s->topic, tl) == 0)
+            mem[readers++] = x;
+    }
+    qsort(mem, (size_t)readers, sizeof(*mem), member_cmp);
+    int k = 0;
+    for (int i = 0; i < m; i++)
+        as[i].member_id = cn_str_c(r->members[i].member_id);
+    for (int j = 0; j < readers; j++) {
+        int32_t lo = (int32_t)((int64_t)j * np / readers), hi =
+            (int32_t)((int64_t)(j + 1) * np / readers);
+        text[j] = xmalloc((size_t)(hi - lo) * 12 + 1);
+        size_t n = 0;
+        text[j][0] = '\0';
+        for (int32_t p = lo; p < hi; p++)
+            n += (size_t)sprintf(text[j] + n, "%s%d", p > lo ? "," : "", p);
+        for (k = 0; k < m; k++)
+            if (strcmp(r->members[k].member_id, mem[j]->member_id) == 0)
+                as[k].assignment = (cn_bytes){(const uint8_t *)text[j], (int32_t)n};
+    }
+    for (k = 0; k < m; k++)
+        if (!as[k].assignment.ptr)
+            as[k].assignment = (cn_bytes){(const uint8_t *)"", 0};
+    grp_sync_req req = {cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+                        cn_str_c(SSE_G_PROTOCOL_TYPE), cn_str_c(SSE_G_PROTOCOL), s->generation,
+                        as, m};
+    s->gstate = SSE_G_SYNCING;
+    s->parked = 1;
+    grp_sync(s->st->hs->core->groups, &req, on_sync, s);
+    for (int j = 0; j < readers; j++)
+        free(text[j]);
+    free(text);
+    free(mem);
+    free(as);
+}
+
+static void on_join(void *ctx, const grp_join_result *r)
+{
+    hh_sse_stream *s = ctx;
+    s->parked = 0;
+    if (s->zombie) {
+        stream_release(s);
+        return;
+    }
+    if (s->ending)
+        return;
+    if (r->member_id && r->member_id[0]) {
+        free(s->member);
+        s->member = xstrdup(r->member_id);
+    }
+    if (r->error == -CN_EMEMBERREQ || r->error == -CN_EREBALANCE) {
+        group_join(s);
+        return;
+    }
+    if (r->error) {
+        group_fail(s, "join", r->error);
+        return;
+    }
+    s->generation = r->generation;
+    if (r->n_members > 0) {
+        group_sync(s, r); /* the leader */
+        return;
+    }
+    grp_sync_req req = {cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+                        cn_str_c(SSE_G_PROTOCOL_TYPE), cn_str_c(SSE_G_PROTOCOL), s->generation,
+                        NULL, 0};
+    s->gstate = SSE_G_SYNCING;
+    s->parked = 1;
+    grp_sync(s->st->hs->core->groups, &req, on_sync, s);
+}
+
+static void group_join(hh_sse_stream *s)
+{
+    grp_protocol proto = {cn_str_c(SSE_G_PROTOCOL),
+                          {(const uint8_t *)s->topic, (int32_t)strlen(s->topic)}};
+    grp_join_req req = {cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+                        cn_str_c("cairn-http-sse"), cn_str_c(net_conn_peer(s->c)),
+                        cn_str_c(SSE_G_PROTOCOL_TYPE), SSE_G_SESSION_MS, SSE_G_REBALANCE_MS,
+                        &proto, 1, 0};
+    s->gstate = SSE_G_JOINING;
+    s->parked = 1;
+    grp_join(s->st->hs->core->groups, &req, on_join, s);
+}
+
+/* From the stream's timer: the first join, heartbeats, commits. */
+static void group_tick(hh_sse_stream *s)
+{
+    grp_coord *gc = s->st->hs->core->groups;
+    if (s->parked)
+        return; /* a join or sync is under way */
+    if (s->gstate == SSE_G_JOINING) {
+        group_join(s);
+        return;
+    }
+    if (s->gstate != SSE_G_ACTIVE)
+        return;
+    int rc = grp_heartbeat(gc, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+                           s->generation);
+    if (net_conn_out_bytes(s->c) == 0)
+        group_commit(s);
+    if (rc == -CN_EREBALANCE || rc == -CN_EGENERATION || rc == -CN_ENOMEMBER) {
+        if (rc == -CN_ENOMEMBER) {
+            free(s->member);
+            s->member = xstrdup("");
+        }
+        group_join(s); /* stops delivery until the new assignment */
+    } else if (rc < 0) {
+        group_fail(s, "heartbeat", rc);
+    }
+}
+
+/* The stream ends: commit what left (a clean end: everything flushed was
+ * handed to the kernel; after a hang-up nothing more is committed) and
+ * leave, so the others take its partitions at once. */
+static void group_end(hh_sse_stream *s)
+{
+    if (!s->conn_gone && net_resp_alive(s->q->resp) && net_conn_out_bytes(s->c) == 0)
+        group_commit(s);
+    if (s->member && s->member[0])
+        grp_leave(s->st->hs->core->groups, cn_str_c(s->group), cn_str_c(s->member),
+                  (cn_str){NULL, -1});
 }
 
 /* Lifecycle ------------------------------------------------------------------------ */
@@ -506,8 +843,26 @@ void hh_stream(hreq *q)
         }
         earliest = strcmp(from, "earliest") == 0;
     }
-    char *os = NULL;
+    char *os = NULL, *group = NULL;
     int has_offset = hh_query(q, "offset", &os);
+    int has_group = hh_query(q, "group", &group);
+    if (has_group) {
+        if (has_group < 0 || !group[0] || strlen(group) > 255) {
+            hh_error(q, 400, "invalid_parameter", "query parameter 'group' must be 1..255 bytes");
+            return;
+        }
+        if (has_part || has_offset || q->last_event_id) {
+            hh_error(q, 400, "invalid_parameter", "a group stream takes no 'partition', "
+                     "'offset' or Last-Event-ID (its positions are the group's)");
+            return;
+        }
+        int rc = grp_coord_serving(hs->core->groups);
+        if (rc < 0) {
+            hh_error(q, 503, "coordinator_unavailable", "this node does not coordinate groups "
+                     "now (%s)", cn_strerror(rc));
+            return;
+        }
+    }
     int64_t offset = 0;
     if (has_offset) {
         if (!has_part || has_from) {
@@ -530,8 +885,11 @@ void hh_stream(hreq *q)
         }
     }
     int32_t first = has_part ? (int32_t)pid : 0;
-    int32_t n = has_part ? 1 : t->n_parts;
+    int32_t n = has_group ? 0 : has_part ? 1 : t->n_parts; /* a group's come from its sync */
     int64_t *pos = xmalloc((size_t)(n ? n : 1) * sizeof(*pos));
+    int32_t *ids = xmalloc((size_t)(n ? n : 1) * sizeof(*ids));
+    for (int32_t i = 0; i < n; i++)
+        ids[i] = first + i;
     for (int32_t i = 0; i < n; i++) {
         partition *p = t->parts[first + i];
         pos[i] = has_offset ? offset : earliest ? log_start_offset(p->log) : broker_lso(p);
@@ -545,6 +903,7 @@ void hh_stream(hreq *q)
                 bad = 1; /* a single-partition stream's id names only it */
         if (bad) {
             free(last);
+            free(ids);
             free(pos);
             hh_error(q, 400, "invalid_last_event_id", "Last-Event-ID must be P:O or P:O,P:O,... "
                      "for partitions of '%s'%s", t->name,
@@ -558,6 +917,7 @@ void hh_stream(hreq *q)
             int64_t start = log_start_offset(p->log), hw = log_high_watermark(p->log);
             if (want > hw) {
                 free(last);
+                free(ids);
                 free(pos);
                 hh_error(q, 400, "offset_out_of_range", "Last-Event-ID resumes %s-%d at %lld, "
                          "past its high watermark %lld", t->name, first + i, (long long)want,
@@ -575,10 +935,16 @@ void hh_stream(hreq *q)
     s->c = q->c;
     s->topic = xstrdup(t->name);
     s->topic_id = t->id;
-    s->first = first;
+    s->ids = ids;
     s->n = n;
-    s->all = !has_part;
+    s->all = !has_part && !has_group;
     s->pos = pos;
+    if (has_group) {
+        s->group = xstrdup(group);
+        s->member = xstrdup("");
+        s->from_earliest = earliest;
+        s->gstate = SSE_G_JOINING;
+    }
     s->next = st->head;
     if (st->head)
         st->head->prev = s;
@@ -594,6 +960,10 @@ void hh_stream(hreq *q)
     hsrv__conn_stream(q->c, s);
     loop_timer_init(&s->timer, stream_tick, s);
     stream_flush(s);
+    if (s->group) { /* join from the timer: a join may answer at once */
+        loop_timer_start(hs->l, &s->timer, 0);
+        return;
+    }
     if (stream_pump(s))
         return;
     /* Tick for keepalives and missed wake-ups (already armed at 0 when a

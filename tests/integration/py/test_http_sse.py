@@ -31,7 +31,8 @@ BUFFER_BOUND = 65536
 def broker_settings():
     return {"http.sse.keepalive.ms": str(KEEPALIVE_MS),
             "connections.max.idle.ms": str(IDLE_MS),
-            "http.sse.max.buffered.bytes": str(BUFFER_BOUND)}
+            "http.sse.max.buffered.bytes": str(BUFFER_BOUND),
+            "group.initial.rebalance.delay.ms": "0"}
 
 
 def new_topic(broker, partitions=1):
@@ -94,6 +95,8 @@ class Stream:
 
     def close(self):
         self.conn.close()
+        self.resp.close()
+        self.sock.close()  # the server sees the hang-up now
 
 
 def metric(broker, name):
@@ -403,8 +406,92 @@ def test_bad_input_gets_json_errors(broker):
                      headers={"Last-Event-ID": "1:0"}), 400, "invalid_last_event_id")
     assert_error(get(broker, "/topics/%s/stream?partition=0" % name,
                      headers={"Last-Event-ID": "0:5"}), 400, "offset_out_of_range")
+    assert_error(get(broker, "/topics/%s/stream?group=g&partition=0" % name), 400,
+                 "invalid_parameter")
+    assert_error(get(broker, "/topics/%s/stream?group=" % name), 400, "invalid_parameter")
+    assert_error(get(broker, "/topics/%s/stream?group=g" % name,
+                     headers={"Last-Event-ID": "0:0"}), 400, "invalid_parameter")
     st, hdrs, _ = post(broker, "/topics/%s/stream" % name, {})
     assert st == 405 and "GET" in hdrs["allow"]
+
+
+def next_assignment(s):
+    e = s.event()
+    assert e is not None and e["event"] == "assignment", e
+    return e["data"]
+
+
+def wait_committed(broker, group, topic, hw, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        st, _, b = get(broker, "/groups/%s" % group)
+        got = {o["partition"]: o["committed_offset"] for o in b.get("offsets", [])
+               if o["topic"] == topic} if st == 200 else {}
+        if got == hw:
+            return
+        assert time.time() < deadline, (got, hw)
+        time.sleep(0.1)
+
+
+def test_group_streams_share_partitions_and_resume_from_committed_positions(broker):
+    name = new_topic(broker, 4)
+    group = unique_topic("sseg")
+    path = "/topics/%s/stream?group=%s&from=earliest" % (name, group)
+    a = Stream(broker, path)
+    assert next_assignment(a)["partitions"] == [0, 1, 2, 3]
+    b = Stream(broker, path)
+    pb = next_assignment(b)["partitions"]
+    pa = next_assignment(a)["partitions"]  # a hears of the rebalance on its heartbeat
+    assert pa and pb and sorted(pa + pb) == [0, 1, 2, 3], (pa, pb)
+    offs = produce(broker, name, [{"key": "k%d" % i, "value": "v%d" % i} for i in range(40)])
+    n_a = sum(1 for o in offs if o["partition"] in pa)
+    got = a.records(n_a) + b.records(40 - n_a)
+    for e in got[:n_a]:
+        assert e["data"]["partition"] in pa
+    for e in got[n_a:]:
+        assert e["data"]["partition"] in pb
+        assert e["id"] == "%d:%d" % (e["data"]["partition"], e["data"]["offset"])
+    pos = [(e["data"]["partition"], e["data"]["offset"]) for e in got]
+    assert sorted(pos) == sorted((o["partition"], o["offset"]) for o in offs)
+    st, _, desc = get(broker, "/topics/%s" % name)
+    hw = {q["partition"]: q["high_watermark"] for q in desc["partitions"]}
+    wait_committed(broker, group, name, hw)  # positions committed once handed over
+    # b leaves: a takes every partition and goes on where b stopped.
+    b.close()
+    assert next_assignment(a)["partitions"] == [0, 1, 2, 3]
+    offs2 = produce(broker, name, [{"key": "x%d" % i, "value": "w%d" % i} for i in range(12)])
+    got2 = a.records(12)
+    assert sorted((e["data"]["partition"], e["data"]["offset"]) for e in got2) == \
+        sorted((o["partition"], o["offset"]) for o in offs2)
+    for o in offs2:
+        hw[o["partition"]] = max(hw[o["partition"]], o["offset"] + 1)
+    wait_committed(broker, group, name, hw)
+    a.close()
+    # A new member of the group starts at the committed positions: only what is new.
+    offs3 = produce(broker, name, [{"value": "late%d" % i} for i in range(5)])
+    c = Stream(broker, path)
+    assert next_assignment(c)["partitions"] == [0, 1, 2, 3]
+    assert sorted(e["data"]["value"] for e in c.records(5)) == ["late%d" % i for i in range(5)]
+    assert len(offs3) == 5
+    c.close()
+
+
+def test_group_stream_next_to_a_kafka_group_of_that_name_ends_with_an_error(broker):
+    name = new_topic(broker, 1)
+    group = unique_topic("kg")
+    c = ckhelp.consumer(broker.bootstrap, group_id=group)
+    c.subscribe([name])
+    deadline = time.time() + 20
+    while not c.assignment():
+        assert time.time() < deadline, "the Kafka consumer got no assignment"
+        c.poll(0.2)
+    s = Stream(broker, "/topics/%s/stream?group=%s" % (name, group))
+    assert s.status == 200
+    e = s.event()
+    assert e["event"] == "error" and e["data"]["error_code"] == "group_error", e
+    assert s.event() is None
+    s.close()
+    c.close()
 
 
 def test_shutdown_closes_streams(broker_factory):
