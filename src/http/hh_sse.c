@@ -81,9 +81,11 @@
  * buffers at the last commit: SSE has no acknowledgement). Leaving the
  * stream leaves the group at once. A Kafka consumer group of the same name
  * (protocol type "consumer") makes the join fail: "event: error" with
- * group_error. Membership callbacks never free a stream: an error is ended
- * from the timer, and a stream ended while a join or sync is parked is
- * freed by that callback. Group event ids are "P:O" of the record.
+ * group_error. The coordinator is called only from the stream's timer and
+ * at its end, and its callbacks only record and arm the timer (it is not
+ * reentrant); a stream ended while its join or sync is parked lives on as a
+ * zombie until that callback, then its member leaves from the timer. Group
+ * event ids are "P:O" of the record.
  *
  * Single node: in a cluster a stream reads this node's copy of each
  * partition like the long-poll read does, and group= needs the node that
@@ -128,6 +130,7 @@ struct hh_sse_stream {
     loop_timer timer;
     /* group= streams (membership section below); group NULL otherwise. */
     char *group;
+    grp_coord *gc;               /* the coordinator (outlives the front end's streams) */
     char *member;                /* the coordinator's member id ("" before the first join) */
     int32_t generation;
     int gstate;                  /* SSE_G_* */
@@ -137,14 +140,19 @@ struct hh_sse_stream {
     int from_earliest;           /* where partitions without a committed offset start */
     int64_t *committed;          /* per partition: the position last committed */
     char gerr[160];              /* a membership error to end the stream with (from the timer) */
+    /* The sync to send (SSE_G_SYNC_DUE): member ids and their assignments
+     * (the leader's; none for the others). */
+    char **plan_member, **plan_text;
+    int n_plan;
 };
 
-enum { SSE_G_NONE, SSE_G_JOINING, SSE_G_SYNCING, SSE_G_ACTIVE };
+enum { SSE_G_NONE, SSE_G_JOINING, SSE_G_SYNC_DUE, SSE_G_SYNCING, SSE_G_ACTIVE };
 
 struct hh_sse_state {
     hsrv *hs;
     broker_listener appends;
     hh_sse_stream *head;
+    hh_sse_stream *zombies;      /* ended group streams whose member leaves from their timer */
     hh_slice sl;
     int open;
     uint64_t started, events, pauses;
@@ -152,8 +160,11 @@ struct hh_sse_state {
 
 /* Ending ------------------------------------------------------------------------- */
 
+static void plan_free(hh_sse_stream *s);
+
 static void stream_release(hh_sse_stream *s)
 {
+    plan_free(s);
     free(s->ids);
     free(s->pos);
     free(s->committed);
@@ -402,10 +413,16 @@ static int stream_pump(hh_sse_stream *s)
 
 static void group_tick(hh_sse_stream *s);
 
+static void zombie_leave(hh_sse_stream *s);
+
 static void stream_tick(loop_timer *tm)
 {
     hh_sse_stream *s = tm->data;
     struct hh_sse_state *st = s->st;
+    if (s->zombie) {
+        zombie_leave(s);
+        return;
+    }
     if (s->conn_gone) {
         stream_end(s, NULL, NULL);
         return;
@@ -467,18 +484,36 @@ void hh_sse_drained(hh_sse_stream *s)
 
 /* Group streams ------------------------------------------------------------------------ */
 
+/* Rule: the coordinator is called only from the stream's timer (join,
+ * sync, heartbeat) and at its end (leave); its callbacks only record what
+ * came back and arm the timer at 0. The coordinator is not reentrant (a
+ * leave inside a join callback frees members it is walking), and a callback
+ * may come inside the call that parked it. */
+
 #define SSE_G_PROTOCOL_TYPE "sse"
 #define SSE_G_PROTOCOL "range"
 #define SSE_G_SESSION_MS 10000
 #define SSE_G_REBALANCE_MS 10000
 
-static void group_join(hh_sse_stream *s);
+static void arm_now(hh_sse_stream *s) { loop_timer_start(s->st->hs->l, &s->timer, 0); }
 
-/* A membership error: the timer ends the stream (callbacks never free it). */
+/* A membership error: the timer ends the stream. */
 static void group_fail(hh_sse_stream *s, const char *what, int rc)
 {
     snprintf(s->gerr, sizeof(s->gerr), "%s failed: %s", what, cn_strerror(rc));
-    loop_timer_start(s->st->hs->l, &s->timer, 0);
+    arm_now(s);
+}
+
+static void plan_free(hh_sse_stream *s)
+{
+    for (int i = 0; i < s->n_plan; i++) {
+        free(s->plan_member[i]);
+        free(s->plan_text[i]);
+    }
+    free(s->plan_member);
+    free(s->plan_text);
+    s->plan_member = s->plan_text = NULL;
+    s->n_plan = 0;
 }
 
 /* Commit the position of every partition that moved (only positions whose
@@ -487,8 +522,8 @@ static void group_commit(hh_sse_stream *s)
 {
     if (s->gstate != SSE_G_ACTIVE || s->n == 0)
         return;
-    core *co = s->st->hs->core;
-    if (grp_check_commit(co->groups, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+    goff_store *off = s->st->hs->core->offsets;
+    if (grp_check_commit(s->gc, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
                          s->generation) < 0)
         return; /* a rebalance is on: the next owner starts at the last commit */
     goff_commit_item *it = xmalloc((size_t)s->n * sizeof(*it));
@@ -498,7 +533,7 @@ static void group_commit(hh_sse_stream *s)
             it[k++] = (goff_commit_item){cn_str_c(s->topic), s->ids[i], s->pos[i], -1,
                                          {NULL, -1}, -1};
     int64_t target;
-    if (k > 0 && goff_commit(co->offsets, cn_str_c(s->group), it, k, loop_wall_ms(), &target) == 0)
+    if (k > 0 && goff_commit(off, cn_str_c(s->group), it, k, loop_wall_ms(), &target) == 0)
         for (int32_t i = 0; i < s->n; i++)
             s->committed[i] = s->pos[i];
     free(it);
@@ -559,18 +594,53 @@ static void group_assign(hh_sse_stream *s, cn_bytes a)
     stream_flush(s);
 }
 
+/* A stream that ended while its join or sync was parked: once the callback
+ * came, the member it became (if any) leaves from the timer, then it is
+ * freed. When the coordinator itself is going (-CN_EUNAVAIL, at shutdown,
+ * after the front end was freed) it is freed at once, touching nothing else. */
+static void zombie_answered(hh_sse_stream *s, int error)
+{
+    if (error == -CN_EUNAVAIL || !s->member || !s->member[0]) {
+        stream_release(s);
+        return;
+    }
+    struct hh_sse_state *st = s->st;
+    s->prev = NULL;
+    s->next = st->zombies;
+    if (st->zombies)
+        st->zombies->prev = s;
+    st->zombies = s;
+    arm_now(s);
+}
+
+/* From the timer (or hh_sse_fini): leave for a zombie, then free it. */
+static void zombie_leave(hh_sse_stream *s)
+{
+    struct hh_sse_state *st = s->st;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        st->zombies = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    loop_timer_stop(st->hs->l, &s->timer);
+    grp_leave(s->gc, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1});
+    stream_release(s);
+}
+
 static void on_sync(void *ctx, const grp_sync_result *r)
 {
     hh_sse_stream *s = ctx;
     s->parked = 0;
     if (s->zombie) {
-        stream_release(s);
+        zombie_answered(s, r->error);
         return;
     }
     if (s->ending)
         return;
     if (r->error == -CN_EREBALANCE) {
-        group_join(s);
+        s->gstate = SSE_G_JOINING;
+        arm_now(s);
         return;
     }
     if (r->error) {
@@ -579,7 +649,7 @@ static void on_sync(void *ctx, const grp_sync_result *r)
     }
     s->gstate = SSE_G_ACTIVE;
     group_assign(s, r->assignment);
-    loop_timer_start(s->st->hs->l, &s->timer, 0); /* pump from the timer */
+    arm_now(s); /* pump from the timer */
 }
 
 static int member_cmp(const void *a, const void *b)
@@ -588,16 +658,15 @@ static int member_cmp(const void *a, const void *b)
                   (*(const grp_join_member *const *)b)->member_id);
 }
 
-/* The leader's range assignment: the members reading this topic, sorted by
- * member id, get consecutive ranges of its partitions (others nothing). */
-static void group_sync(hh_sse_stream *s, const grp_join_result *r)
+/* The leader's range assignment, kept for the sync: the members reading this
+ * topic, sorted by member id, get consecutive ranges of its partitions
+ * (others nothing). */
+static void group_plan(hh_sse_stream *s, const grp_join_result *r)
 {
     topic *t = stream_topic(s);
     int32_t np = t ? t->n_parts : 0;
     int m = r->n_members;
-    grp_assignment *as = xcalloc((size_t)(m ? m : 1), sizeof(*as));
     const grp_join_member **mem = xcalloc((size_t)(m ? m : 1), sizeof(*mem));
-    char **text = xcalloc((size_t)(m ? m : 1), sizeof(*text));
     int readers = 0;
     size_t tl = strlen(s->topic);
     for (int i = 0; i < m; i++) {
@@ -606,53 +675,48 @@ static void group_sync(hh_sse_stream *s, const grp_join_result *r)
             mem[readers++] = x;
     }
     qsort(mem, (size_t)readers, sizeof(*mem), member_cmp);
-    int k = 0;
-    for (int i = 0; i < m; i++)
-        as[i].member_id = cn_str_c(r->members[i].member_id);
-    for (int j = 0; j < readers; j++) {
-        int32_t lo = (int32_t)((int64_t)j * np / readers), hi =
-            (int32_t)((int64_t)(j + 1) * np / readers);
-        text[j] = xmalloc((size_t)(hi - lo) * 12 + 1);
-        size_t n = 0;
-        text[j][0] = '\0';
-        for (int32_t p = lo; p < hi; p++)
-            n += (size_t)sprintf(text[j] + n, "%s%d", p > lo ? "," : "", p);
-        for (k = 0; k < m; k++)
-            if (strcmp(r->members[k].member_id, mem[j]->member_id) == 0)
-                as[k].assignment = (cn_bytes){(const uint8_t *)text[j], (int32_t)n};
+    s->plan_member = xcalloc((size_t)(m ? m : 1), sizeof(char *));
+    s->plan_text = xcalloc((size_t)(m ? m : 1), sizeof(char *));
+    s->n_plan = m;
+    for (int i = 0; i < m; i++) {
+        s->plan_member[i] = xstrdup(r->members[i].member_id);
+        s->plan_text[i] = xstrdup("");
     }
-    for (k = 0; k < m; k++)
-        if (!as[k].assignment.ptr)
-            as[k].assignment = (cn_bytes){(const uint8_t *)"", 0};
-    grp_sync_req req = {cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
-                        cn_str_c(SSE_G_PROTOCOL_TYPE), cn_str_c(SSE_G_PROTOCOL), s->generation,
-                        as, m};
-    s->gstate = SSE_G_SYNCING;
-    s->parked = 1;
-    grp_sync(s->st->hs->core->groups, &req, on_sync, s);
-    for (int j = 0; j < readers; j++)
-        free(text[j]);
-    free(text);
+    for (int j = 0; j < readers; j++) {
+        int32_t lo = (int32_t)((int64_t)j * np / readers);
+        int32_t hi = (int32_t)((int64_t)(j + 1) * np / readers);
+        char *text = xmalloc((size_t)(hi - lo) * 12 + 1);
+        size_t n = 0;
+        text[0] = '\0';
+        for (int32_t p = lo; p < hi; p++)
+            n += (size_t)sprintf(text + n, "%s%d", p > lo ? "," : "", p);
+        for (int k = 0; k < m; k++)
+            if (strcmp(s->plan_member[k], mem[j]->member_id) == 0) {
+                free(s->plan_text[k]);
+                s->plan_text[k] = xstrdup(text);
+            }
+        free(text);
+    }
     free(mem);
-    free(as);
 }
 
 static void on_join(void *ctx, const grp_join_result *r)
 {
     hh_sse_stream *s = ctx;
     s->parked = 0;
+    if (r->member_id && r->member_id[0]) { /* s is not freed yet in any case */
+        free(s->member);
+        s->member = xstrdup(r->member_id);
+    }
     if (s->zombie) {
-        stream_release(s);
+        zombie_answered(s, r->error);
         return;
     }
     if (s->ending)
         return;
-    if (r->member_id && r->member_id[0]) {
-        free(s->member);
-        s->member = xstrdup(r->member_id);
-    }
     if (r->error == -CN_EMEMBERREQ || r->error == -CN_EREBALANCE) {
-        group_join(s);
+        s->gstate = SSE_G_JOINING;
+        arm_now(s);
         return;
     }
     if (r->error) {
@@ -660,16 +724,11 @@ static void on_join(void *ctx, const grp_join_result *r)
         return;
     }
     s->generation = r->generation;
-    if (r->n_members > 0) {
-        group_sync(s, r); /* the leader */
-        return;
-    }
-    grp_sync_req req = {cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
-                        cn_str_c(SSE_G_PROTOCOL_TYPE), cn_str_c(SSE_G_PROTOCOL), s->generation,
-                        NULL, 0};
-    s->gstate = SSE_G_SYNCING;
-    s->parked = 1;
-    grp_sync(s->st->hs->core->groups, &req, on_sync, s);
+    plan_free(s);
+    if (r->n_members > 0)
+        group_plan(s, r); /* the leader */
+    s->gstate = SSE_G_SYNC_DUE;
+    arm_now(s);
 }
 
 static void group_join(hh_sse_stream *s)
@@ -682,22 +741,42 @@ static void group_join(hh_sse_stream *s)
                         &proto, 1, 0};
     s->gstate = SSE_G_JOINING;
     s->parked = 1;
-    grp_join(s->st->hs->core->groups, &req, on_join, s);
+    grp_join(s->gc, &req, on_join, s);
 }
 
-/* From the stream's timer: the first join, heartbeats, commits. */
+static void group_sync(hh_sse_stream *s)
+{
+    grp_assignment *as = xcalloc((size_t)(s->n_plan ? s->n_plan : 1), sizeof(*as));
+    for (int i = 0; i < s->n_plan; i++)
+        as[i] = (grp_assignment){cn_str_c(s->plan_member[i]),
+                                 {(const uint8_t *)s->plan_text[i],
+                                  (int32_t)strlen(s->plan_text[i])}};
+    grp_sync_req req = {cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+                        cn_str_c(SSE_G_PROTOCOL_TYPE), cn_str_c(SSE_G_PROTOCOL), s->generation,
+                        as, s->n_plan};
+    s->gstate = SSE_G_SYNCING;
+    s->parked = 1;
+    grp_sync(s->gc, &req, on_sync, s);
+    free(as);
+    plan_free(s);
+}
+
+/* From the stream's timer: joins, syncs, heartbeats, commits. */
 static void group_tick(hh_sse_stream *s)
 {
-    grp_coord *gc = s->st->hs->core->groups;
     if (s->parked)
         return; /* a join or sync is under way */
     if (s->gstate == SSE_G_JOINING) {
         group_join(s);
         return;
     }
+    if (s->gstate == SSE_G_SYNC_DUE) {
+        group_sync(s);
+        return;
+    }
     if (s->gstate != SSE_G_ACTIVE)
         return;
-    int rc = grp_heartbeat(gc, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
+    int rc = grp_heartbeat(s->gc, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1},
                            s->generation);
     if (net_conn_out_bytes(s->c) == 0)
         group_commit(s);
@@ -712,16 +791,16 @@ static void group_tick(hh_sse_stream *s)
     }
 }
 
-/* The stream ends: commit what left (a clean end: everything flushed was
- * handed to the kernel; after a hang-up nothing more is committed) and
- * leave, so the others take its partitions at once. */
+/* The stream ends (never inside a coordinator callback): commit what left
+ * (a clean end: everything flushed was handed to the kernel; after a hang-up
+ * nothing more is committed) and leave, so the others take its partitions
+ * at once. A join or sync still parked leaves from its callback (zombie). */
 static void group_end(hh_sse_stream *s)
 {
     if (!s->conn_gone && net_resp_alive(s->q->resp) && net_conn_out_bytes(s->c) == 0)
         group_commit(s);
-    if (s->member && s->member[0])
-        grp_leave(s->st->hs->core->groups, cn_str_c(s->group), cn_str_c(s->member),
-                  (cn_str){NULL, -1});
+    if (!s->parked && s->member && s->member[0])
+        grp_leave(s->gc, cn_str_c(s->group), cn_str_c(s->member), (cn_str){NULL, -1});
 }
 
 /* Lifecycle ------------------------------------------------------------------------ */
@@ -745,6 +824,8 @@ void hh_sse_fini(hsrv *hs)
         hh_sse_stream *s = st->head;
         stream_end(s, s->conn_gone ? NULL : ": shutdown\n\n", "shutdown");
     }
+    while (st->zombies)
+        zombie_leave(st->zombies);
     broker_unlisten_appends(hs->b, &st->appends);
     hh_slice_fini(&st->sl);
     free(st);
@@ -941,6 +1022,7 @@ void hh_stream(hreq *q)
     s->pos = pos;
     if (has_group) {
         s->group = xstrdup(group);
+        s->gc = hs->core->groups;
         s->member = xstrdup("");
         s->from_earliest = earliest;
         s->gstate = SSE_G_JOINING;

@@ -22,6 +22,8 @@ import ckhelp
 from cairn_broker import unique_topic
 from httphelp import assert_error, delete, get, post, produce
 
+pytestmark = pytest.mark.cairn_timeout(60)
+
 KEEPALIVE_MS = 300
 IDLE_MS = 1500
 BUFFER_BOUND = 65536
@@ -474,6 +476,40 @@ def test_group_streams_share_partitions_and_resume_from_committed_positions(brok
     assert sorted(e["data"]["value"] for e in c.records(5)) == ["late%d" % i for i in range(5)]
     assert len(offs3) == 5
     c.close()
+
+
+def test_group_member_hanging_up_during_its_join_leaves_at_once(broker):
+    name = new_topic(broker, 4)
+    group = unique_topic("sseh")
+    path = "/topics/%s/stream?group=%s" % (name, group)
+    a = Stream(broker, path)
+    assert next_assignment(a)["partitions"] == [0, 1, 2, 3]
+    # A second member whose join waits for a's rejoin, gone before it completes.
+    sock = socket.create_connection(("127.0.0.1", broker.http_port), timeout=10)
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    assert b"event: assignment" not in head
+    deadline = time.time() + 5
+    while True:  # its join has arrived (and waits for a's rejoin)
+        st, _, g = get(broker, "/groups/%s" % group)
+        if g["state"] == "PreparingRebalance" or len(g["members"]) == 2:
+            break
+        assert time.time() < deadline, g
+        time.sleep(0.01)
+    sock.close()
+    # a goes through the rebalance that adds the departed member, then the
+    # one its leave starts (well within the 10 s session timeout).
+    t0 = time.time()
+    while True:
+        got = next_assignment(a)
+        if got["partitions"] == [0, 1, 2, 3]:
+            break
+    assert got["generation"] >= 2 and time.time() - t0 < 8
+    st, _, g = get(broker, "/groups/%s" % group)
+    assert st == 200 and len(g["members"]) == 1, g
+    a.close()
 
 
 def test_group_stream_next_to_a_kafka_group_of_that_name_ends_with_an_error(broker):
