@@ -67,6 +67,8 @@ SEEDS = {
     req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:-1,1:0"]),
     "stream_group": req("POST", "/topics", TOPIC) +
     req("GET", "/topics/fz/stream?group=fzg&from=earliest", headers=["Connection: close"]),
+    "stream_group_bytes": req("GET", "/topics/fz/stream?group=g%FF%FE") +
+    req("GET", "/topics/fz/stream?group=%01") + req("GET", "/groups"),
     "stream_errors": req("GET", "/topics/fz/stream?partition=0&offset=99") +
     req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:1,0:2"]) +
     req("GET", "/topics/fz/stream?from=soon") + req("GET", "/topics/nope/stream") +

@@ -928,8 +928,14 @@ void hh_stream(hreq *q)
     int has_offset = hh_query(q, "offset", &os);
     int has_group = hh_query(q, "group", &group);
     if (has_group) {
-        if (has_group < 0 || !group[0] || strlen(group) > 255) {
-            hh_error(q, 400, "invalid_parameter", "query parameter 'group' must be 1..255 bytes");
+        json_t *gj = has_group > 0 ? json_string(group) : NULL; /* NULL: not UTF-8 */
+        int bad = !gj || !group[0] || strlen(group) > 255;
+        json_decref(gj);
+        for (const char *p = group; !bad && *p; p++)
+            bad = (unsigned char)*p < 0x20 || *p == 0x7f;
+        if (bad) {
+            hh_error(q, 400, "invalid_parameter", "query parameter 'group' must be 1..255 bytes "
+                     "of UTF-8 text without control characters");
             return;
         }
         if (has_part || has_offset || q->last_event_id) {

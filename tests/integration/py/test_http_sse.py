@@ -530,6 +530,30 @@ def test_group_stream_next_to_a_kafka_group_of_that_name_ends_with_an_error(brok
     c.close()
 
 
+def test_group_ids_that_are_not_utf8(broker):
+    # Found by fuzz_http_server: a group= stream with a non-UTF-8 id made
+    # GET /groups call strcmp(NULL). Such ids are refused for streams now...
+    name = new_topic(broker, 1)
+    assert_error(get(broker, "/topics/%s/stream?group=g%%FF%%FE" % name), 400,
+                 "invalid_parameter")
+    assert_error(get(broker, "/topics/%s/stream?group=a%%01b" % name), 400,
+                 "invalid_parameter")
+    # ...and a Kafka client may still make one (OffsetCommit v2, simple commit).
+    import kwire
+    from kwire import Conn, Reader, i32, i64, string
+    gid = b"sse-\xff\xfe-" + unique_topic("x").encode()
+    with Conn(broker.bootstrap) as c:
+        body = string(gid) + i32(-1) + string("") + i64(-1) + i32(1)
+        body += string(name) + i32(1) + i32(0) + i64(0) + string(None)
+        r = Reader(c.request(8, 2, body))
+        assert r.i32() == 1 and r.string() == name and r.i32() == 1
+        assert r.i32() == 0 and r.i16() == 0
+    st, _, b = get(broker, "/groups")
+    assert st == 200
+    shown = gid.decode("latin-1").replace("\xff", "?").replace("\xfe", "?")
+    assert shown in [g["group_id"] for g in b["groups"]], b
+
+
 def test_shutdown_closes_streams(broker_factory):
     b = broker_factory({"http.sse.keepalive.ms": "60000"})
     name = new_topic(b, 1)
