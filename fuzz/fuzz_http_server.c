@@ -16,12 +16,14 @@
  * descriptors are counted (files under the data directory excepted: topics
  * an input created are kept state); growth past FD_SLACK over the first
  * count traps (an fd leak). Seeds: fuzz/corpus/http_server (requests for
- * every route, pipelined, chunked; made by fuzz/gen_corpus_http_server.py). */
+ * every route, pipelined, chunked; made by fuzz/gen_corpus_http_server.py).
+ * SIGPIPE is ignored, as the program does. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +81,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     slog_set_level(SLOG_ERROR);
+    /* As src/main.c: a write to a peer that went away is an error, not a
+     * signal (a Server-Sent Events stream writes on after the client left). */
+    signal(SIGPIPE, SIG_IGN);
     const char *base = getenv("FUZZ_SERVER_TMP");
     if (!base)
         base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";

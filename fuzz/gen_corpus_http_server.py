@@ -58,6 +58,21 @@ SEEDS = {
     req("POST", "/event/subscribe", {"event_type": "fz", "callback": "http://[::1"}) +
     req("GET", "/event/subscriptions") + req("GET", "/event/subscriptions/nope") +
     req("DELETE", "/event/subscriptions/nope"),
+    # Server-Sent Events: the stream never ends, so what follows it on the
+    # connection is discarded until the client's half-close ends it.
+    "stream": req("POST", "/topics", TOPIC) + req("POST", "/topics/fz/records", RECORDS) +
+    req("GET", "/topics/fz/stream?from=earliest") + req("GET", "/healthz"),
+    "stream_resume": req("GET", "/topics/fz/stream?partition=1",
+                         headers=["Last-Event-ID: 1:0", "Accept: text/event-stream"]) +
+    req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:-1,1:0"]),
+    "stream_group": req("POST", "/topics", TOPIC) +
+    req("GET", "/topics/fz/stream?group=fzg&from=earliest", headers=["Connection: close"]),
+    "stream_group_bytes": req("GET", "/topics/fz/stream?group=g%FF%FE") +
+    req("GET", "/topics/fz/stream?group=%01") + req("GET", "/groups"),
+    "stream_errors": req("GET", "/topics/fz/stream?partition=0&offset=99") +
+    req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:1,0:2"]) +
+    req("GET", "/topics/fz/stream?from=soon") + req("GET", "/topics/nope/stream") +
+    req("GET", "/topics/fz/stream?partition=0&offset=0", headers=["Last-Event-ID: x"]),
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus/http_server"

@@ -116,6 +116,12 @@ static const cfg_entry cfg_table[] = {
     C_I32("http.webhook.timeout.ms", http_webhook_timeout_ms, "10000", 100, 600000,
           "Time a webhook callback has to answer one POST (connect included) before the "
           "attempt counts as failed (a subscription's timeout_ms overrides it)."),
+    C_I64("http.sse.keepalive.ms", http_sse_keepalive_ms, "15000", 10, 3600000,
+          "A Server-Sent Events stream with nothing to send for this long gets a "
+          "': keepalive' comment line (for proxies and clients' idle timeouts)."),
+    C_I64("http.sse.max.buffered.bytes", http_sse_max_buffered_bytes, "262144", 4096, 67108864,
+          "Unsent bytes a Server-Sent Events stream may queue for its client; above it the "
+          "stream stops reading the log until half of them left (backpressure)."),
     C_STR("http.webhook.dead.letter.suffix", http_webhook_dlq_suffix, ".dlq", check_dlq_suffix,
           "Events that exhaust their attempts go to the topic <event_type><suffix>."),
     C_STR("log.dirs", log_dirs, "./data", check_one_dir,

@@ -52,6 +52,9 @@ typedef struct cairn_config {
     int64_t http_webhook_backoff_max_ms;   /* http.webhook.backoff.max.ms: 30000 */
     int32_t http_webhook_timeout_ms;       /* http.webhook.timeout.ms: 10000 */
     char *http_webhook_dlq_suffix;         /* http.webhook.dead.letter.suffix: ".dlq" */
+    /* Server-Sent Events (src/http/hh_sse.c). */
+    int64_t http_sse_keepalive_ms;         /* http.sse.keepalive.ms: 15000 */
+    int64_t http_sse_max_buffered_bytes;   /* http.sse.max.buffered.bytes: 262144 */
     char *log_dirs;              /* log.dirs: "./data" (one directory) */
     int32_t node_id;             /* node.id (alias broker.id): 1 */
     /* Cluster (issue 12; src/cluster): "off" and "" for a single node. */

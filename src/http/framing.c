@@ -28,6 +28,14 @@
  * connection count are net's (request.read.timeout.ms,
  * connections.max.idle.ms, max.connections).
  *
+ * Server-Sent Events (hh_sse.c): a connection whose response streams
+ * (hsrv__conn_stream) has its later input discarded whole (frame_len takes
+ * everything buffered as one frame, on_frame ignores it): the response has
+ * no end, so nothing sent after the request could be answered, and reading
+ * on lets a client's hang-up close the connection at once. Its close and
+ * net's on_drain are forwarded to the stream. The Last-Event-ID header is
+ * kept in the hreq (the one header a handler reads).
+ *
  * "Expect: 100-continue": once the headers are accepted and the body has not
  * arrived, an interim "100 Continue" is sent in its own slot (it leaves
  * after the answers to earlier pipelined requests, before this one's). This
@@ -73,6 +81,7 @@ typedef struct hconn {
     int headers_done;
     int done;                    /* on_message_complete ran (parser paused) */
     int continue_sent;
+    hh_sse_stream *stream;       /* streaming: input is discarded (hsrv__conn_stream) */
     /* A framing error to answer (status 0: none). */
     int err_status;
     const char *err_code;
@@ -245,8 +254,26 @@ static void http_conn_close(void *arg, net_conn *c, void *cctx)
     (void)arg;
     (void)c;
     hconn *hc = cctx;
+    if (hc->stream)
+        hh_sse_conn_closed(hc->stream);
     free(hc->body);
     free(hc);
+}
+
+static void http_on_drain(void *arg, net_conn *c, void *cctx)
+{
+    (void)arg;
+    (void)c;
+    hconn *hc = cctx;
+    if (hc->stream)
+        hh_sse_drained(hc->stream);
+}
+
+void hsrv__conn_stream(net_conn *c, hh_sse_stream *s)
+{
+    hconn *hc = net_conn_ctx(c);
+    if (hc)
+        hc->stream = s;
 }
 
 static void send_continue(hconn *hc)
@@ -262,8 +289,8 @@ static int64_t http_frame_len(void *cctx, const uint8_t *buf, size_t len, const 
 {
     (void)lim;
     hconn *hc = cctx;
-    if (hc->err_status)
-        return (int64_t)len; /* already failed: on_frame answers */
+    if (hc->err_status || hc->stream)
+        return (int64_t)len; /* already failed: on_frame answers; streaming: discarded */
     hc->base = buf;
     size_t n = http_parser_execute(&hc->p, &parser_settings, (const char *)buf + hc->scanned,
                                    len - hc->scanned);
@@ -372,6 +399,8 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     (void)len;
     hsrv *hs = arg;
     hconn *hc = cctx;
+    if (hc->stream)
+        return; /* bytes sent while a response streams: discarded (frame_len) */
     net_resp *r = net_resp_new(c);
     if (hc->err_status) {
         hsrv__log_error(hs, 1, "http: connection %llu from %s: %d %s: %s",
@@ -400,6 +429,11 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     /* Bodies are parsed as JSON whatever the type says (curl -d sends
      * application/x-www-form-urlencoded), except forms with parts. */
     q->body_json = !ct || !(vl >= 10 && strncasecmp((const char *)ct, "multipart/", 10) == 0);
+    const uint8_t *lei = header_get(hc, frame, "last-event-id", &vl);
+    if (lei && vl > 0) {
+        q->last_event_id = hh_alloc(q, vl + 1);
+        memcpy(q->last_event_id, lei, vl);
+    }
     if (hc->n_body == 1) {
         q->body = frame + hc->body[0].off;
         q->body_len = hc->body[0].len;
@@ -415,11 +449,16 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     }
     int bad_target = parse_target(q, q->target, hc->url.len) < 0;
     hconn_reset(hc);
+    /* Neither q nor hc may be used after the answer: a failed write closes
+     * the connection at once, freeing hc and the answered slot (q's arena).
+     * c itself lives until net's hook; its ctx is NULL once closed. */
+    int keep_alive = q->keep_alive;
     if (bad_target)
         hh_error(q, 400, "bad_request", "request target is not a valid path");
     else
         hsrv__dispatch(q);
-    if (!q->keep_alive)
+    hconn *now = net_conn_ctx(c);
+    if (!keep_alive && !(now && now->stream)) /* a stream closes when it ends */
         net_conn_close_after(c, "Connection: close");
 }
 
@@ -430,6 +469,7 @@ const net_proto hsrv_proto = {
     .conn_close = http_conn_close,
     .frame_len = http_frame_len,
     .on_frame = http_on_frame,
+    .on_drain = http_on_drain,
 };
 
 /* The front end ---------------------------------------------------------------- */
@@ -446,6 +486,7 @@ hsrv *hsrv_new(core *c)
      * frame_len applies the exact one. */
     http_parser_set_max_header_size((uint32_t)c->cfg->http_max_header_bytes + 1);
     hh_read_init(hs);
+    hh_sse_init(hs);
     hh_wh_init(hs);
     return hs;
 }
@@ -463,6 +504,7 @@ void hsrv_free(hsrv *hs)
     if (!hs)
         return;
     hh_read_fini(hs);
+    hh_sse_fini(hs);
     hh_wh_fini(hs);
     hs->freed = 1;
     if (hs->n_durable == 0)

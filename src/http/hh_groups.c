@@ -20,10 +20,27 @@
 
 #include "http/http_int.h"
 
+/* A group id as a JSON string: ids are bytes (a Kafka client may send any),
+ * so one that is not UTF-8 shows with '?' for its bytes above 0x7f rather
+ * than vanish (json_string gives NULL for it). */
+static json_t *id_json(const char *id)
+{
+    json_t *j = json_string(id);
+    if (j)
+        return j;
+    char *c = xstrdup(id);
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(c);
+    free(c);
+    return j;
+}
+
 static void list_one(void *arg, const grp_info *g)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "group_id", json_string(g->group_id));
+    json_object_set_new(o, "group_id", id_json(g->group_id));
     json_object_set_new(o, "state", json_string(grp_state_name(g->state)));
     json_object_set_new(o, "protocol_type", json_string(g->protocol_type));
     json_object_set_new(o, "members", json_integer(g->n_members));
@@ -33,8 +50,9 @@ static void list_one(void *arg, const grp_info *g)
 static int by_id(const void *a, const void *b)
 {
     json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    return strcmp(json_string_value(json_object_get(x, "group_id")),
-                  json_string_value(json_object_get(y, "group_id")));
+    const char *p = json_string_value(json_object_get(x, "group_id"));
+    const char *q = json_string_value(json_object_get(y, "group_id"));
+    return strcmp(p ? p : "", q ? q : "");
 }
 
 /* Not the group coordinator (a cluster: 421 with its node id, the client
@@ -81,7 +99,7 @@ static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_nul
 static void describe_one(void *arg, const grp_info *g)
 {
     describe_ctx *d = arg;
-    json_object_set_new(d->j, "group_id", json_string(g->group_id));
+    json_object_set_new(d->j, "group_id", id_json(g->group_id));
     json_object_set_new(d->j, "state", json_string(grp_state_name(g->state)));
     json_object_set_new(d->j, "protocol_type", json_string(g->protocol_type));
     json_object_set_new(d->j, "protocol", json_string(g->protocol_name));
@@ -158,7 +176,7 @@ static void del_durable(durable_wait *w, int status)
                  "be synced (%s)", dw->group, cn_strerror(status));
     } else {
         json_t *j = json_object();
-        json_object_set_new(j, "deleted", json_string(dw->group));
+        json_object_set_new(j, "deleted", id_json(dw->group));
         hh_reply_json(dw->q, 200, j);
     }
     hsrv__durable_end(hs);

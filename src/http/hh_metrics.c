@@ -40,6 +40,10 @@
  *               (since start), cairn_webhook_lag (events not yet delivered);
  *               and the same four counters summed over every subscription,
  *               deleted ones included, as cairn_webhook_*_all_total
+ *   sse         cairn_http_sse_streams (open now), cairn_http_sse_streams_total,
+ *               cairn_http_sse_events_total, cairn_http_sse_backpressure_pauses_total
+ *               (a stream stopped reading the log for a slow client),
+ *               cairn_http_sse_buffered_bytes (unsent bytes queued for streams)
  * Histograms (per-API latency, fsync latency, group-commit batch sizes) are
  * the next slice's: they get their own section function here, fed by
  * counters kept where the events happen (docs/http-plan.md). */
@@ -427,6 +431,26 @@ static void sec_webhooks(mout *m, hsrv *hs)
     }
 }
 
+/* sse ------------------------------------------------------------------------------ */
+
+static void sec_sse(mout *m, hsrv *hs)
+{
+    hh_sse_counters c;
+    hh_sse_counters_get(hs, &c);
+    family(m, "cairn_http_sse_streams", "gauge", "Server-Sent Events streams open.");
+    mprintf(m, "cairn_http_sse_streams %d\n", c.open);
+    family(m, "cairn_http_sse_streams_total", "counter", "Server-Sent Events streams started.");
+    mprintf(m, "cairn_http_sse_streams_total %llu\n", (unsigned long long)c.started);
+    family(m, "cairn_http_sse_events_total", "counter", "Record events sent on streams.");
+    mprintf(m, "cairn_http_sse_events_total %llu\n", (unsigned long long)c.events);
+    family(m, "cairn_http_sse_backpressure_pauses_total", "counter",
+           "Times a stream stopped reading the log because its client read too slowly.");
+    mprintf(m, "cairn_http_sse_backpressure_pauses_total %llu\n", (unsigned long long)c.pauses);
+    family(m, "cairn_http_sse_buffered_bytes", "gauge",
+           "Bytes queued for stream clients and not sent yet.");
+    mprintf(m, "cairn_http_sse_buffered_bytes %llu\n", (unsigned long long)c.buffered);
+}
+
 void hh_metrics(hreq *q)
 {
     mout m;
@@ -437,6 +461,7 @@ void hh_metrics(hreq *q)
     sec_cluster(&m, q->hs);
     sec_groups(&m, q->hs);
     sec_http(&m, q->hs);
+    sec_sse(&m, q->hs);
     sec_webhooks(&m, q->hs);
     hh_reply(q, 200, "text/plain; version=0.0.4; charset=utf-8", m.w.buf, m.w.len, NULL);
     wbuf_fini(&m.w);

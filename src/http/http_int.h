@@ -33,6 +33,7 @@ typedef enum {
     HROUTE_TOPIC_DELETE,
     HROUTE_PRODUCE,
     HROUTE_READ,
+    HROUTE_STREAM,
     HROUTE_GROUPS_LIST,
     HROUTE_GROUP_DESCRIBE,
     HROUTE_GROUP_DELETE,
@@ -64,6 +65,7 @@ typedef struct hreq {
     const uint8_t *body;         /* valid during dispatch only */
     size_t body_len;
     int body_json;               /* 0: a multipart body (415); any other type is parsed as JSON */
+    char *last_event_id;         /* the Last-Event-ID header (arena), NULL when absent or empty */
     int answered;
 } hreq;
 
@@ -76,6 +78,7 @@ struct hsrv {
     int64_t created_ms;          /* monotonic */
     uint32_t rr;                 /* unkeyed produce: partition of the next request */
     struct hh_read_state *read;  /* parked long-poll reads (hh_read.c) */
+    struct hh_sse_state *sse;    /* Server-Sent Events streams (hh_sse.c) */
     struct hh_wh *wh;            /* webhook subscriptions (hh_webhook.c); NULL: off */
     /* Requests parked on a durable wait (produce, group delete): the core
      * completes them in core_close, after hsrv_free, so the last one frees a
@@ -106,6 +109,27 @@ void hsrv__durable_end(hsrv *hs);
  * (reply.c) */
 #define HSRV_LOG_PER_SEC 100
 void hsrv__log_error(hsrv *hs, int warn, const char *fmt, ...) CN_PRINTF(3, 4);
+
+/* Server-Sent Events (hh_sse.c; contract at its top) ---------------------------------- */
+/* One open stream. While a connection streams, framing.c discards what the
+ * client sends (the response never ends, so no later request can be
+ * answered) and forwards the connection's close and on_drain. */
+typedef struct hh_sse_stream hh_sse_stream;
+void hh_sse_init(hsrv *hs);
+void hh_sse_fini(hsrv *hs);                /* ends every stream (": shutdown") */
+/* The stream's connection closed (from conn_close: the stream ends later,
+ * from its timer, never inside net_conn_close). */
+void hh_sse_conn_closed(hh_sse_stream *s);
+void hh_sse_drained(hh_sse_stream *s);     /* net's on_drain for its connection */
+/* Metrics: streams open, events sent, backpressure pauses, unsent bytes. */
+typedef struct hh_sse_counters {
+    int open;
+    uint64_t started, events, pauses;
+    uint64_t buffered;           /* unsent bytes queued for every open stream now */
+} hh_sse_counters;
+void hh_sse_counters_get(hsrv *hs, hh_sse_counters *out);
+/* Attach s to c's HTTP connection (NULL: detach). (framing.c) */
+void hsrv__conn_stream(net_conn *c, hh_sse_stream *s);
 
 /* Dispatch (router.c) ---------------------------------------------------------- */
 /* Route q (method and segments set) to its handler, or answer 404 / 405. */
@@ -174,6 +198,7 @@ void hh_produce(hreq *q);                  /* hh_produce.c */
 void hh_read(hreq *q);                     /* hh_read.c */
 void hh_read_init(hsrv *hs);
 void hh_read_fini(hsrv *hs);               /* answers parked reads */
+void hh_stream(hreq *q);                   /* hh_sse.c */
 void hh_event_publish(hreq *q);            /* hh_events.c */
 void hh_event_subscribe(hreq *q);
 void hh_event_subs_list(hreq *q);

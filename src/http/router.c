@@ -30,6 +30,7 @@ static const hroute_row routes[] = {
     {HROUTE_TOPIC_DELETE, "topic_delete", HTTP_DELETE, "topics/*", hh_topic_delete},
     {HROUTE_PRODUCE, "produce", HTTP_POST, "topics/*/records", hh_produce},
     {HROUTE_READ, "read", HTTP_GET, "topics/*/partitions/*/records", hh_read},
+    {HROUTE_STREAM, "stream", HTTP_GET, "topics/*/stream", hh_stream},
     {HROUTE_GROUPS_LIST, "groups_list", HTTP_GET, "groups", hh_groups_list},
     {HROUTE_GROUP_DESCRIBE, "group_describe", HTTP_GET, "groups/*", hh_group_describe},
     {HROUTE_GROUP_DELETE, "group_delete", HTTP_DELETE, "groups/*", hh_group_delete},

@@ -14,10 +14,15 @@
  * between the buffer parts around it. EPOLLOUT is watched only while output
  * is blocked.
  *
+ * Streaming slots (net_resp_flush) are sent like ready ones but stay at the
+ * head once their bytes are out; the sent prefix of their buffer is dropped
+ * at the next flush (or the buffer reset when all of it left).
+ *
  * Flow control: a connection paused by the protocol (net_conn_pause_read)
  * has EPOLLIN off like one over max_inflight; out_bytes counts the bytes of
  * ready slots not completely sent (added at net_resp_ready, taken off when
- * the slot leaves). Work that must not run inside the call that makes it
+ * the slot leaves) and the unsent flushed bytes of a streaming slot (each
+ * slot's share is r->counted). Work that must not run inside the call that makes it
  * due (on_drain, parsing frames buffered before a resume) is put on the
  * server's deferred list and done by the loop hook.
  *
@@ -49,7 +54,8 @@
 #define NET_IOV_MAX 64
 #define NET_RESP_ARENA_BLOCK 16384
 
-enum { RESP_PENDING = 0, RESP_READY = 1, RESP_NONE = 2 };
+/* RESP_STREAM: flushed at least once (net_resp_flush), still open. */
+enum { RESP_PENDING = 0, RESP_READY = 1, RESP_NONE = 2, RESP_STREAM = 3 };
 
 struct net_conn {
     net_server *srv;
@@ -142,6 +148,7 @@ net_resp *net_resp_new(net_conn *c)
     r->conn = c;
     r->state = RESP_PENDING;
     r->sent = 0;
+    r->counted = 0;
     r->ctx = NULL;
     if (c->tail)
         c->tail->next = r;
@@ -154,9 +161,26 @@ net_resp *net_resp_new(net_conn *c)
 
 int net_resp_alive(const net_resp *r) { return r->conn && !r->conn->closed; }
 
+/* Count r's unsent bytes in out_bytes again (ready and streaming slots). */
+static void resp_count(net_conn *c, net_resp *r)
+{
+    c->out_bytes -= r->counted;
+    r->counted = r->state == RESP_READY || r->state == RESP_STREAM
+                     ? wbuf_total(&r->w) - r->sent : 0;
+    c->out_bytes += r->counted;
+}
+
+/* The head slot has bytes to send now. */
+static int conn_has_output(const net_conn *c)
+{
+    const net_resp *h = c->head;
+    return h && (h->state == RESP_READY || (h->state == RESP_STREAM && h->sent < h->w.len));
+}
+
 static void resp_finish(net_resp *r, int state)
 {
     net_conn *c = r->conn;
+    int streamed = r->state == RESP_STREAM;
     r->state = state;
     if (c->closed) {
         /* The connection went away while this slot was parked. */
@@ -165,10 +189,30 @@ static void resp_finish(net_resp *r, int state)
         return;
     }
     const net_proto *p = c->srv->proto;
-    if (state == RESP_READY && p->resp_seal)
+    if (state == RESP_READY && p->resp_seal && !streamed)
         p->resp_seal(c->srv->arg, c->cctx, r);
-    if (state == RESP_READY)
-        c->out_bytes += wbuf_total(&r->w);
+    resp_count(c, r); /* a dropped stream's unsent bytes are not owed any more */
+    if (c->head == r)
+        conn_flush(c);
+}
+
+void net_resp_flush(net_resp *r)
+{
+    net_conn *c = r->conn;
+    CN_ASSERT(r->state == RESP_PENDING || r->state == RESP_STREAM);
+    CN_ASSERT(r->w.n_splices == 0);
+    if (c->closed) {
+        wbuf_reset(&r->w);
+        r->sent = 0;
+        return;
+    }
+    if (r->sent > 0) { /* drop the sent prefix: r->w holds only what is owed */
+        memmove(r->w.buf, r->w.buf + r->sent, r->w.len - r->sent);
+        r->w.len -= r->sent;
+        r->sent = 0;
+    }
+    r->state = RESP_STREAM;
+    resp_count(c, r);
     if (c->head == r)
         conn_flush(c);
 }
@@ -278,7 +322,7 @@ void net_conn_close(net_conn *c, const char *reason)
     c->head = c->tail = NULL;
     while (r) {
         net_resp *next = r->next;
-        if (r->state == RESP_PENDING) {
+        if (r->state == RESP_PENDING || r->state == RESP_STREAM) {
             r->next = NULL;
             c->refs++;
         } else {
@@ -361,10 +405,8 @@ static void conn_pop_head(net_conn *c)
     if (!c->head)
         c->tail = NULL;
     c->n_slots--;
-    if (r->state == RESP_READY) {
-        size_t n = wbuf_total(&r->w);
-        c->out_bytes = c->out_bytes > n ? c->out_bytes - n : 0;
-    }
+    c->out_bytes -= r->counted;
+    r->counted = 0;
     resp_recycle(c, r);
 }
 
@@ -378,15 +420,29 @@ static void conn_flush(net_conn *c)
         while (c->head && c->head->state == RESP_NONE)
             conn_pop_head(c);
         net_resp *r = c->head;
-        if (!r || r->state != RESP_READY)
+        if (r && r->state == RESP_STREAM && r->sent == r->w.len) {
+            wbuf_reset(&r->w); /* a stream with everything sent: wait for more */
+            r->sent = 0;
+            break;
+        }
+        if (!r || (r->state != RESP_READY && r->state != RESP_STREAM))
             break;
         if (r->w.n_splices == 0) {
-            /* Gather this and following plain responses into one writev. */
+            /* Gather this and following plain responses into one writev (up
+             * to and including an open stream's unsent bytes). */
             struct iovec iov[NET_IOV_MAX];
             int n = 0;
             for (net_resp *q = r; q && n < NET_IOV_MAX; q = q->next) {
                 if (q->state == RESP_NONE)
                     continue;
+                if (q->state == RESP_STREAM) {
+                    if (q->w.len > q->sent) {
+                        iov[n].iov_base = q->w.buf + q->sent;
+                        iov[n].iov_len = q->w.len - q->sent;
+                        n++;
+                    }
+                    break;
+                }
                 if (q->state != RESP_READY || q->w.n_splices)
                     break;
                 iov[n].iov_base = q->w.buf + q->sent;
@@ -410,6 +466,14 @@ static void conn_flush(net_conn *c)
                     continue;
                 }
                 size_t rem = h->w.len - h->sent;
+                if (h->state == RESP_STREAM) { /* the last one written; stays open */
+                    size_t k = left < rem ? left : rem;
+                    h->sent += k;
+                    left = 0;
+                    c->last_active = loop_now(c->srv->l);
+                    resp_count(c, h);
+                    break;
+                }
                 if (left >= rem) {
                     left -= rem;
                     conn_pop_head(c);
@@ -533,7 +597,7 @@ static void conn_parse_frames(net_conn *c)
     while (!c->closed && c->rlen > off && !c->held) {
         if (c->n_slots >= s->lim.max_inflight) {
             c->paused = 1;
-            conn_update_events(c, c->head && c->head->state == RESP_READY);
+            conn_update_events(c, conn_has_output(c));
             break;
         }
         const uint8_t *p = c->rbuf + off;

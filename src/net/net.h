@@ -29,6 +29,12 @@
  * (wbuf_splice_file, or the Kafka kw_splice); the slot holds that range's
  * reference until its bytes are sent and then releases it (util/wbuf.h).
  *
+ * Streaming: a slot may also be answered in parts (HTTP's Server-Sent
+ * Events): net_resp_flush sends what r->w holds so far and keeps the slot
+ * open; the protocol appends more and flushes again, and ends with
+ * net_resp_ready or net_resp_drop (contract at net_resp_flush). Later slots
+ * of the connection wait until it ends.
+ *
  * Limits: a frame longer than max_frame_bytes + proto->frame_overhead
  * (whether frame_len returns it, hints it in net_scan.need, or finds no end
  * within that many bytes) closes the connection; a protocol applies its own
@@ -68,6 +74,7 @@ typedef struct net_resp {
     net_conn *conn;
     int state;
     size_t sent;                 /* bytes of this response already sent */
+    size_t counted;              /* bytes of it counted in the connection's out_bytes */
 } net_resp;
 
 typedef struct net_limits {
@@ -180,7 +187,8 @@ void net_conn_pause_read(net_conn *c);
 void net_conn_resume_read(net_conn *c);
 int net_conn_read_paused(const net_conn *c);    /* 1 between pause and resume */
 /* Output backpressure: the bytes of finished (ready) slots not completely
- * sent yet, file splices included. A protocol that pushes data on its own
+ * sent yet, file splices included, plus the flushed bytes of a streaming
+ * slot not sent yet (net_resp_flush; counted down as they leave). A protocol that pushes data on its own
  * (deliveries to a consumer) stops while this is high and arms
  * net_conn_want_drain: proto->on_drain is then called once, from a loop
  * hook (never inside this call or a net_resp_* call), when the count is at
@@ -198,4 +206,26 @@ void net_resp_ready(net_resp *r);
 void net_resp_drop(net_resp *r);
 /* 1 while the slot's connection is open. */
 int net_resp_alive(const net_resp *r);
+/* Streaming: send the bytes r->w holds now and keep the slot open (its first
+ * call makes r a streaming slot; r stays the protocol's). The protocol
+ * appends more to r->w later and calls net_resp_flush again; it ends the
+ * stream with net_resp_ready (what r->w holds then is sent, resp_seal is NOT
+ * called for a streaming slot) or net_resp_drop (what was not sent yet is
+ * discarded: close the connection after it). Rules:
+ *  - Bytes leave after every earlier slot has left; later slots of the
+ *    connection wait until the stream ends (so a protocol stops reading
+ *    requests, or discards them, while it streams).
+ *  - After a flush, net may send any bytes r->w holds whenever the loop
+ *    runs: append whole units only (e.g. whole events), then flush.
+ *  - Sent bytes are removed from r->w (at each flush, and r->w is emptied
+ *    when everything was sent), so r->w holds only what is unsent and its
+ *    size is what the protocol lets queue: it bounds that with
+ *    net_conn_out_bytes (flushed bytes not sent yet) and net_conn_want_drain.
+ *  - No file splices in a streaming slot.
+ *  - The slot counts as in flight: the idle sweep (idle_ms) never closes its
+ *    connection, so a quiet stream must send its own keepalives if the peer
+ *    or a proxy needs them.
+ *  - On a closed connection (net_resp_alive 0) a flush discards r->w; the
+ *    slot must still be ended with net_resp_ready or net_resp_drop. */
+void net_resp_flush(net_resp *r);
 #endif

@@ -16,7 +16,12 @@
  * unsent output falls to the level asked, per-connection contexts
  * opened and closed once, two listeners with their own protocols on one
  * loop, and "QUIT" answering then closing once every earlier answer left
- * (net_conn_close_after: frames after it are never handed over). */
+ * (net_conn_close_after: frames after it are never handed over).
+ * "STREAM" takes a slot the test writes in parts (net_resp_flush): parts
+ * leave while it stays open, later answers wait for its end, out_bytes
+ * counts its unsent bytes and on_drain fires as they leave, the sent prefix
+ * does not stay in its buffer, the idle sweep spares its connection, and a
+ * peer that hangs up leaves the slot to be ended by its owner. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +58,7 @@ typedef struct toy {
     net_resp *parked[MAX_PARKED];
     int n_parked;
     net_conn *held;              /* the connection that sent HOLD */
+    net_resp *stream;            /* the slot STREAM took */
     int drains;                  /* on_drain calls */
 } toy;
 
@@ -117,6 +123,12 @@ static void toy_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fram
         t->parked[t->n_parked++] = r;
         return;
     }
+    if (n == 6 && memcmp(frame, "STREAM", 6) == 0) {
+        t->stream = r;
+        wbuf_append(&r->w, "s:", 2);
+        net_resp_flush(r);
+        return;
+    }
     if (n == 4 && memcmp(frame, "DROP", 4) == 0) {
         net_resp_drop(r);
         return;
@@ -174,7 +186,7 @@ typedef struct fixture {
     char path[64];
 } fixture;
 
-static void fixture_start(fixture *fx, int32_t max_frame, int max_inflight)
+static void fixture_start_idle(fixture *fx, int32_t max_frame, int max_inflight, int64_t idle_ms)
 {
     memset(fx, 0, sizeof(*fx));
     fx->t.prefix = "> ";
@@ -185,9 +197,14 @@ static void fixture_start(fixture *fx, int32_t max_frame, int max_inflight)
                      (ssize_t)strlen(FILE_TEXT));
     assert_int_equal(loop_new(&fx->l), 0);
     net_limits lim = { .max_frame_bytes = max_frame, .max_inflight = max_inflight,
-                       .max_connections = 16 };
+                       .max_connections = 16, .idle_ms = idle_ms };
     assert_int_equal(net_server_new(fx->l, "127.0.0.1", 0, &lim, &toy_proto, &fx->t, &fx->srv),
                      0);
+}
+
+static void fixture_start(fixture *fx, int32_t max_frame, int max_inflight)
+{
+    fixture_start_idle(fx, max_frame, max_inflight, 0);
 }
 
 static void fixture_stop(fixture *fx)
@@ -615,6 +632,117 @@ static void test_close_after_waits_for_earlier_answers(void **state)
     fixture_stop(&fx);
 }
 
+static void test_stream_slot_sent_in_parts_before_later_answers(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "STREAM\nafter\n");
+    pump_until(fx.l, fd, &in, "s:");
+    net_resp *r = fx.t.stream;
+    assert_non_null(r);
+    net_conn *c = r->conn;
+    assert_int_equal(fx.t.frames, 2); /* "after" was handed over; its answer waits */
+    assert_int_equal(r->w.len, 0);    /* everything sent: the buffer is empty */
+    wbuf_append(&r->w, "one;", 4);
+    net_resp_flush(r);
+    pump_until(fx.l, fd, &in, "s:one;");
+    wbuf_append(&r->w, "two;", 4);
+    net_resp_flush(r);
+    wbuf_append(&r->w, "end", 3);
+    net_resp_ready(r); /* no seal for a stream: no '\n' after "end" */
+    pump_until(fx.l, fd, &in, "s:one;two;end> after\n");
+    assert_int_equal(net_conn_out_bytes(c), 0);
+    close(fd);
+    fixture_stop(&fx);
+}
+
+static void test_stream_backpressure_and_drain(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start(&fx, 64, 16);
+    int fd = client_connect(fx.srv);
+    inbox in = {0};
+    client_send(fd, "STREAM\n");
+    pump_until(fx.l, fd, &in, "s:");
+    net_resp *r = fx.t.stream;
+    net_conn *c = r->conn;
+    assert_int_equal(net_conn_out_bytes(c), 0);
+    /* The client reads nothing: flush parts until the socket is full. */
+    static char chunk[65536];
+    memset(chunk, 'y', sizeof(chunk));
+    size_t pushed = 0;
+    for (int i = 0; i < 512 && net_conn_out_bytes(c) < 4 * sizeof(chunk); i++) {
+        wbuf_append(&r->w, chunk, sizeof(chunk));
+        net_resp_flush(r);
+        pushed += sizeof(chunk);
+        loop_run_once(fx.l, 0);
+        /* the buffer holds only what is owed (the sent prefix is dropped) */
+        assert_int_equal(r->w.len, net_conn_out_bytes(c));
+    }
+    assert_true(net_conn_out_bytes(c) >= 4 * sizeof(chunk));
+    net_conn_want_drain(c, sizeof(chunk));
+    pump(fx.l, -1, &in, 0);
+    assert_int_equal(fx.t.drains, 0); /* still full */
+    size_t got = 0;
+    char buf[65536];
+    for (int i = 0; i < 4000 && got < pushed; i++) {
+        loop_run_once(fx.l, 1);
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+            got += (size_t)n;
+    }
+    assert_int_equal(got, pushed);
+    assert_int_equal(net_conn_out_bytes(c), 0);
+    assert_int_equal(fx.t.drains, 1);
+    /* The peer hangs up: the slot stays the owner's; flush discards. */
+    close(fd);
+    for (int i = 0; i < 50 && fx.t.closes == 0; i++)
+        loop_run_once(fx.l, 5);
+    assert_int_equal(fx.t.closes, 1);
+    assert_false(net_resp_alive(r));
+    wbuf_append(&r->w, "lost", 4);
+    net_resp_flush(r);
+    assert_int_equal(r->w.len, 0);
+    net_resp_ready(r); /* frees it */
+    pump(fx.l, -1, &in, 0);
+    fixture_stop(&fx);
+}
+
+static void test_idle_sweep_spares_an_open_stream(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_start_idle(&fx, 64, 16, 100);
+    int streaming = client_connect(fx.srv);
+    int idle = client_connect(fx.srv);
+    inbox a = {0}, b = {0};
+    client_send(streaming, "STREAM\n");
+    pump_until(fx.l, streaming, &a, "s:");
+    client_send(idle, "ping\n");
+    pump_until(fx.l, idle, &b, "> ping\n");
+    /* The sweep runs once a second: wait for two. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        pump(fx.l, idle, &b, 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while (!b.eof && (t1.tv_sec - t0.tv_sec) < 3);
+    assert_true(b.eof);                /* the idle one was closed */
+    assert_int_equal(fx.t.closes, 1);  /* and only that one */
+    net_resp *r = fx.t.stream;
+    assert_true(net_resp_alive(r));
+    wbuf_append(&r->w, "still", 5);
+    net_resp_ready(r);
+    pump_until(fx.l, streaming, &a, "s:still");
+    close(streaming);
+    close(idle);
+    fixture_stop(&fx);
+}
+
 static void test_wbuf_releases_splices_once(void **state)
 {
     (void)state;
@@ -655,6 +783,9 @@ int main(void)
         cmocka_unit_test(test_two_listeners_on_one_loop),
         cmocka_unit_test(test_close_after_waits_for_earlier_answers),
         cmocka_unit_test(test_outgoing_connection),
+        cmocka_unit_test(test_stream_slot_sent_in_parts_before_later_answers),
+        cmocka_unit_test(test_stream_backpressure_and_drain),
+        cmocka_unit_test(test_idle_sweep_spares_an_open_stream),
         cmocka_unit_test(test_wbuf_releases_splices_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
