@@ -41,6 +41,8 @@ from offset 0 to the end of every partition:
   read_committed consumer reaches it (no transaction left hanging).
 """
 import collections
+import logging
+import os
 import random
 import threading
 import time
@@ -170,6 +172,17 @@ class TxnWorkload:
         self.events = []          # (t, w, gen, txn index, phase, error text)
         self.tids = ["nem-tx-%d-%d-%d" % (base.seed, w, id(self) & 0xffff) for w in range(nprod)]
         base.isolation = "read_committed"
+        # NEMESIS_CLIENT_DEBUG=eos,protocol: librdkafka debug logs of the
+        # transactional producers into clients.log in the run directory.
+        self.debug = os.environ.get("NEMESIS_CLIENT_DEBUG")
+        self.logger = None
+        if self.debug:
+            self.logger = logging.getLogger("nem-txn-%d" % id(self))
+            self.logger.setLevel(logging.DEBUG)
+            self.logger.propagate = False
+            h = logging.FileHandler(os.path.join(base.cl.workdir, "clients.log"))
+            h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            self.logger.addHandler(h)
 
     def start(self):
         for w in range(self.nprod):
@@ -181,7 +194,10 @@ class TxnWorkload:
 
     def _make(self, w):
         b = self.base
-        return Producer(dict(QUIET, **{
+        extra = {}
+        if self.debug:
+            extra = {"debug": self.debug, "log_level": 7, "logger": self.logger}
+        return Producer(dict(QUIET, **extra, **{
             "bootstrap.servers": b.cl.all_bootstrap(), "transactional.id": self.tids[w],
             "acks": "all", "enable.idempotence": True, "linger.ms": 2,
             "compression.type": "none", "transaction.timeout.ms": self.txn_timeout_ms,
