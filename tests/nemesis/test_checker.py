@@ -78,6 +78,10 @@ def test_each_anomaly_is_reported():
     expect("lost", run(wl, reads), "lost ack")
 
     wl, reads, vals, committed = history()
+    wl.acked[b"s1-w0.0-00000099"] = (0, 4, 0.0, 0.1)   # offset 4 holds vals[8], same session
+    expect("lost, sequence reused", run(wl, reads), "a reused sequence number")
+
+    wl, reads, vals, committed = history()
     wl.acked[vals[0]] = (0, 5, 0.0, 0.1)
     expect("moved", run(wl, reads), "moved")
 
@@ -265,4 +269,4 @@ if __name__ == "__main__":
     test_control_batches_are_not_workload_values()
     test_clean_transactional_history_passes()
     test_each_transactional_anomaly_is_reported()
-    print("nemesis checker self-test: 13 cases ok; transactional checker: 13 cases ok")
+    print("nemesis checker self-test: 14 cases ok; transactional checker: 13 cases ok")

@@ -4,7 +4,9 @@ Workload: `producers` confluent-kafka transactional producers, one
 transactional.id each, run transactions of 2-6 records over several
 partitions (acks=all), back to back. Most are committed, about one in five
 is aborted on purpose (some after flushing its records, so aborted data
-reaches the log). Every transaction's outcome is what the client was told:
+reaches the log; `unflushed_aborts` sets the share that aborts at once,
+with batches possibly in flight). Every transaction's outcome is what the
+client was told:
 
 * committed: commit_transaction returned (possibly after retrying a
   retriable commit error, which librdkafka resumes);
@@ -157,7 +159,7 @@ class TxnWorkload:
     failed, sent, reads, read_conflicts, commits."""
 
     def __init__(self, base, nprod, records=(2, 6), abort_share=0.2, op_timeout=15.0,
-                 txn_timeout_ms=20000, pause=0.01):
+                 txn_timeout_ms=20000, pause=0.01, unflushed_aborts=0.5):
         self.base = base          # a nemesis.Workload: consumer, locks, shared records
         self.nprod = nprod
         self.records = records
@@ -165,6 +167,7 @@ class TxnWorkload:
         self.op_timeout = op_timeout
         self.txn_timeout_ms = txn_timeout_ms
         self.pause = pause
+        self.unflushed_aborts = unflushed_aborts   # share of planned aborts without a flush
         self.txns = {}            # key -> Txn
         self.inits = collections.Counter()   # producer objects made / init errors
         self.errors = collections.Counter()  # error names seen
@@ -285,7 +288,7 @@ class TxnWorkload:
                     txn.records.append((v, part))
                 p.poll(0)
                 if planned == "abort":
-                    if rng.random() < 0.5:
+                    if rng.random() >= self.unflushed_aborts:
                         p.flush(self.op_timeout)   # aborted data reaches the log
                     phase = "abort"
                     p.abort_transaction(self.op_timeout)
