@@ -19,7 +19,16 @@ produce request parked on the old leader is answered NOT_LEADER_OR_FOLLOWER
 (6), yet the record is in the log afterwards. Exit 1 while that is so (the
 answer should say "maybe persisted", as REQUEST_TIMED_OUT does), 0 otherwise.
 
+With --client, the whole chain with a confluent-kafka transactional
+producer on a partition whose leader is not the transaction coordinator: t1
+commits; t2 produces one record while frames to the partition's leader are
+dropped and aborts REPRO_ABORT_AFTER seconds later (default 1.8: after the
+NOT_LEADER answer at ~1.1 s, before a new leader takes the retry); heal; t3
+produces one record and commits. t3's record is acknowledged at t2's offset
+and is not in the log (exit 1).
+
     /usr/bin/python3 tests/nemesis/repro_notleader.py --bin build/cairn
+    /usr/bin/python3 tests/nemesis/repro_notleader.py --bin build/cairn --client
 """
 import argparse
 import os
