@@ -137,20 +137,31 @@ sim-long:
 # Nemesis harness (tests/nemesis, docs/testing.md "Nemesis"): real 3- and 5-node
 # clusters with every node-to-node connection through a per-pair proxy, seeded
 # faults (kills, pauses, partitions, one-way, slow links, restarts), an acks=all
-# idempotent workload and a checker. nemesis-smoke: 3 seeds of 16 s of faults on
-# 3 nodes (about 100 s); nemesis: the long mode (about 1 h: 20 seeds on 3 nodes
-# and 10 on 5, 90 s of faults each). NEMESIS_ARGS adds options (-v, --keep ...).
+# idempotent workload and a checker, or (--txn) transactional producers and a
+# read_committed checker. nemesis-smoke: 2 seeds of 16 s of faults on 3 nodes
+# plus 1 transactional seed (about 100 s); nemesis: the long mode (about 1.5 h:
+# 20 seeds on 3 nodes and 10 on 5, then 10 transactional seeds on 3 nodes and 5
+# on 5, 90 s of faults each). Transactions there abort only after a flush: the
+# known issue in docs/testing.md "Nemesis" (tests/nemesis/repro_notleader.py)
+# makes unflushed aborts lose committed records. NEMESIS_ARGS adds options.
 NEMESIS_ARGS ?=
 nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/test_checker.py
-	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 1-3 --nodes 3 --duration 16 \
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 1-2 --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
-	  --time-limit 150 $(NEMESIS_ARGS)
+	  --time-limit 100 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --seeds 1 \
+	  --nodes 3 --duration 16 \
+	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
 nemesis: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 100-119 --nodes 3 --duration 90 \
 	  --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 200-209 --nodes 5 --duration 90 \
 	  --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
+	  --seeds 300-309 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
+	  --seeds 400-404 --nodes 5 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 
 # Long mode: 1000 cycles of each kind (about 30 minutes each).
 crash-long: $(BUILD)/cairn

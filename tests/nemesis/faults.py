@@ -10,6 +10,13 @@ the same times but may pick another node if leadership went elsewhere.
 Partitions are message-level (netproxy.py): style "drop" black-holes the
 pair's frames and keeps the connection; style "reset" closes the pair's
 connections and refuses new ones until heal.
+
+Targets named "coord" are the transaction coordinator: the leader of
+`__transaction_state-0`, as FindCoordinator (key type 1) names it at run
+time (its leadership follows `__consumer_offsets-0`, so it is the group
+coordinator too). The coordinator kinds are not in KINDS, so the plain
+mode's seeded schedules stay what they were; the transactional mode draws
+from TXN_KINDS, where they weigh double.
 """
 import random
 
@@ -20,6 +27,12 @@ KINDS = [
     "slow-net", "slow-leader", "conn-reset", "rolling-restart",
     "combo",
 ]
+
+COORD_KINDS = ["kill-coord", "pause-coord", "part-coord"]
+
+ALL_KINDS = KINDS + COORD_KINDS
+
+TXN_KINDS = KINDS + COORD_KINDS + COORD_KINDS
 
 COMBO_PARTS = ["kill-random", "pause-random", "part-halves", "oneway-leader", "slow-net",
                "part-leader"]
@@ -33,7 +46,8 @@ def draw(rng, kind, n):
         p["node"] = rng.choice(ids)
     elif kind == "kill-majority":
         p["nodes"] = sorted(rng.sample(ids, n // 2 + 1))
-    elif kind in ("part-leader", "part-halves", "part-bridge", "part-ring", "oneway-leader"):
+    elif kind in ("part-leader", "part-halves", "part-bridge", "part-ring", "oneway-leader",
+                  "part-coord"):
         p["style"] = rng.choice(["drop", "drop", "reset"])
         if kind == "part-halves":
             sh = ids[:]
@@ -100,13 +114,22 @@ def describe(p):
 
 class Nemesis:
     """Applies and heals faults on a Cluster. `leader_of(part_index)` returns
-    the current leader node id of a partition (or None)."""
+    the current leader node id of a partition (or None); `coordinator()` the
+    node id of the transaction coordinator (or None)."""
 
-    def __init__(self, cluster, leader_of, log):
+    def __init__(self, cluster, leader_of, log, coordinator=None):
         self.cl = cluster
         self.leader_of = leader_of
+        self.coordinator = coordinator
         self.log = log
         self.resets = None   # (every_s, next_t) while conn-reset runs
+
+    def _coord(self, p):
+        x = self.coordinator() if self.coordinator else None
+        if x is None:
+            x = sorted(self.cl.ids())[p["part_index"] % self.cl.n]
+            self.log("  no transaction coordinator known; target node %d instead" % x)
+        return x
 
     def _leader(self, p):
         lead = self.leader_of(p["part_index"])
@@ -157,6 +180,18 @@ class Nemesis:
             x = self._leader(p)
             self.log("  SIGSTOP node %d (leader)" % x)
             cl.node(x).pause()
+        elif k == "kill-coord":
+            x = self._coord(p)
+            self.log("  kill -9 node %d (transaction coordinator)" % x)
+            cl.node(x).kill9()
+        elif k == "pause-coord":
+            x = self._coord(p)
+            self.log("  SIGSTOP node %d (transaction coordinator)" % x)
+            cl.node(x).pause()
+        elif k == "part-coord":
+            x = self._coord(p)
+            self.log("  isolate node %d (transaction coordinator), style %s" % (x, p["style"]))
+            self._isolate([[x], [y for y in ids if y != x]], p["style"])
         elif k == "pause-random":
             self.log("  SIGSTOP node %d" % p["node"])
             cl.node(p["node"]).pause()

@@ -21,12 +21,22 @@ force a leader change, read again, and check:
   offset of each partition is at least the last commit acknowledged to the
   consumer (and at most the high watermark).
 
+With --txn the producers are transactional instead (txn.py: transactions
+over several partitions, most committed, some aborted, each outcome as the
+client saw it), the consumer reads read_committed, the fault kinds include
+kill/pause/isolation of the transaction coordinator, and after the checks
+above (control batches aside) a read_committed consumer reads every
+partition to its end: committed transactions whole and once, aborted and
+fenced ones never, unknown outcomes all or nothing, no dirty read, and every
+last stable offset at its high watermark.
+
 Violations print the seed, the schedule, the command that replays it and
 the tail of every node's log (the whole logs stay in the run directory), and
 the program exits 1. Availability (acks ok / failed / timed out per fault
 window) is reported for every run.
 
     /usr/bin/python3 tests/nemesis/nemesis.py --seeds 1-3 --nodes 3 --duration 20
+    /usr/bin/python3 tests/nemesis/nemesis.py --txn --seeds 1-3 --duration 20
 """
 import argparse
 import collections
@@ -50,6 +60,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa
 import kwire  # noqa
 from cluster import Cluster  # noqa
 import faults  # noqa
+import txn as txnmod  # noqa
 
 QUIET = {"log_level": 0}
 TIMEOUT_CODES = {KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
@@ -153,6 +164,9 @@ class Workload:
         self.commits = []     # (t, partition, offset) acknowledged commits
         self.commit_errors = collections.Counter()
         self.threads = []
+        self.isolation = "read_committed"   # librdkafka's default; --txn relies on it
+        self.stop_deadline = float("inf")
+        self.t0 = now()
 
     def start(self):
         for w in range(self.nprod):
@@ -247,6 +261,7 @@ class Workload:
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "enable.partition.eof": False, "metadata.max.age.ms": 2000,
             "topic.metadata.refresh.interval.ms": 1000, "socket.timeout.ms": 5000,
+            "isolation.level": self.isolation,
         }))
         c.assign([TopicPartition(self.topic, p, 0) for p in range(self.parts)])
         pos = {}
@@ -283,6 +298,23 @@ class Workload:
 
 # ---------------------------------------------------------------- checker
 
+def same_session_hint(v, there):
+    """When an acknowledged value is missing and its offset holds an earlier
+    value of the same producer session, the broker answered its batch as a
+    duplicate of that one: the client reused a sequence number (docs/testing.md,
+    "Nemesis", known issue: sequence reuse after an aborted transaction)."""
+    if not there:
+        return ""
+    try:
+        a, b = v.decode().rsplit("-", 1), there.decode().rsplit("-", 1)
+    except Exception:  # noqa: BLE001
+        return ""
+    if a[0] != b[0]:
+        return ""
+    return (" (that offset holds %s, an earlier record of the same producer session: the batch "
+            "was answered as a duplicate of it, a reused sequence number)" % there.decode())
+
+
 def check(wl, reads, reread, committed, violations):
     """reads / reread: partition -> (node, hw, batches). Appends violations."""
     topic_values = {}          # value -> [(partition, offset)]
@@ -300,6 +332,13 @@ def check(wl, reads, reread, committed, violations):
             expect = last + 1
             if b["records"] is None:
                 violations.append("p%d: compressed batch at %d" % (part, base))
+                continue
+            if b["attributes"] & 0x20:   # a control batch: a transaction marker
+                if len(b["records"]) != 1 or last != base:
+                    violations.append("p%d: control batch at %d holds %d records"
+                                      % (part, base, len(b["records"])))
+                for r in b["records"]:
+                    at[(part, r["offset"])] = None
                 continue
             offs = [r["offset"] for r in b["records"]]
             if offs != list(range(base, last + 1)):
@@ -333,8 +372,8 @@ def check(wl, reads, reread, committed, violations):
         if not where:
             lost += 1
             if lost <= 20:
-                violations.append("lost ack: %s acknowledged at p%d@%d, not in the log"
-                                  % (v.decode(), part, off))
+                violations.append("lost ack: %s acknowledged at p%d@%d, not in the log%s"
+                                  % (v.decode(), part, off, same_session_hint(v, at.get((part, off)))))
         elif (part, off) not in where:
             violations.append("moved: %s acknowledged at p%d@%d, found at %s"
                               % (v.decode(), part, off, where))
@@ -471,17 +510,25 @@ def run_seed(args, seed, binary):
 
         wl = Workload(cl, topic, args.partitions, seed, args.producers, args.rate,
                       args.msg_timeout_ms, group=True)
+        tw = None
+        if args.txn:
+            tw = txnmod.TxnWorkload(wl, args.producers, txn_timeout_ms=args.txn_timeout_ms,
+                                   op_timeout=args.txn_op_timeout,
+                                   unflushed_aborts=args.txn_unflushed_aborts)
         leader_cache = {}
 
         def leader_of(idx):
             ls = leaders(cl, topic, args.partitions)
             leader_cache.update(ls)
             return ls.get(idx % args.partitions)
-        nem = faults.Nemesis(cl, leader_of, log)
+
+        def coordinator():
+            return txnmod.txn_coordinator(cl, tw.tids[0] if tw else "nem-probe")
+        nem = faults.Nemesis(cl, leader_of, log, coordinator)
         windows = [(0.0, 2.0, "warmup")]
         t0 = now()
         wl.t0 = t0
-        wl.start()
+        (tw or wl).start()
         for start, fend, hend, p in sched:
             while now() - t0 < start:
                 time.sleep(0.05)
@@ -509,9 +556,23 @@ def run_seed(args, seed, binary):
         tail0 = now() - t0
         time.sleep(args.tail)
         windows.append((tail0, now() - t0, "after heal"))
-        stuck = wl.stop(args.msg_timeout_ms / 1000.0 + 20)
+        if tw:
+            stuck = tw.stop(3 * args.txn_op_timeout + 10)
+        else:
+            stuck = wl.stop(args.msg_timeout_ms / 1000.0 + 20)
         if stuck:
             violations.append("%d client thread(s) did not stop" % len(stuck))
+        if tw:
+            tc = tw.counts()
+            log("transactions: %d committed, %d aborted, %d never committed, %d unknown, %d "
+                "open; %d given up with their producer; %d producers made, %d init errors; "
+                "errors %s" % (tc["committed"], tc["aborted"], tc["never"], tc["unknown"],
+                               tc[None], tc["fenced"], tw.inits["made"],
+                               tw.inits["init_errors"], dict(tw.errors)))
+            for ev in tw.events[:40]:
+                log("  client error at %.2fs: transactional id %d gen %d txn %d in %s: %s" % ev)
+            if len(tw.events) > 40:
+                log("  ... %d client errors in all" % len(tw.events))
         log("workload stopped: %d sent, %d acked, %d failed (%d timed out), %d fatal producer "
             "errors, %d reads, %d commits" % (len(wl.sent), len(wl.acked), len(wl.failed),
                                               sum(1 for x in wl.failed.values() if x[2]),
@@ -551,6 +612,21 @@ def run_seed(args, seed, binary):
             violations.append(str(e))
         nvals = check(wl, reads, reread, committed, violations)
         result.update(values_in_log=nvals)
+        if tw:
+            stable = txnmod.stable_offsets(cl, topic, args.partitions,
+                                           args.txn_timeout_ms / 1000.0 + 20)
+            log("last stable offsets: " + ", ".join("p%d hw %d lso %d" % (p, h, s_)
+                                                     for p, (h, s_) in sorted(stable.items())))
+            ends = {p: stable.get(p, (0, 0))[0] for p in range(args.partitions)}
+            rc, eof = txnmod.read_committed_all(cl.all_bootstrap(), topic, args.partitions, ends)
+            log("read_committed: " + ", ".join("p%d %d records, end %s" % (p, len(rc[p]), eof.get(p))
+                                                for p in range(args.partitions)))
+            tres = txnmod.check_txn(tw.txns, rc, dict(wl.reads), stable, eof, violations)
+            result.update(txn={k: tres.get(k, 0) for k in
+                               ("committed", "aborted", "never", "unknown", "unknown_visible",
+                                "unknown_invisible", "visible_values")},
+                          txn_fenced=tw.counts()["fenced"], txn_errors=dict(tw.errors),
+                          txn_producers=tw.inits["made"])
         if cl.dead():
             violations.append("node(s) %s exited by themselves" % cl.dead())
         # Availability per window.
@@ -629,6 +705,12 @@ def main():
     ap.add_argument("--msg-timeout-ms", type=int, default=10000)
     ap.add_argument("--recover-timeout", type=float, default=45.0)
     ap.add_argument("--kinds", default=None, help="comma list of fault kinds (default: all)")
+    ap.add_argument("--txn", action="store_true",
+                    help="transactional workload and checker (txn.py); kinds from TXN_KINDS")
+    ap.add_argument("--txn-timeout-ms", type=int, default=20000)
+    ap.add_argument("--txn-op-timeout", type=float, default=15.0)
+    ap.add_argument("--txn-unflushed-aborts", type=float, default=0.5,
+                    help="share of planned aborts made without flushing first (0: none)")
     ap.add_argument("--time-limit", type=float, default=0, help="stop starting seeds after this")
     ap.add_argument("--dir", default=None, help="run directory (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep run directories of passing seeds")
@@ -637,8 +719,10 @@ def main():
     if args.kinds:
         args.kinds = args.kinds.split(",")
         for k in args.kinds:
-            if k not in faults.KINDS:
-                ap.error("unknown fault kind %s (known: %s)" % (k, ", ".join(faults.KINDS)))
+            if k not in faults.ALL_KINDS:
+                ap.error("unknown fault kind %s (known: %s)" % (k, ", ".join(faults.ALL_KINDS)))
+    elif args.txn:
+        args.kinds = faults.TXN_KINDS
     if not os.access(args.bin, os.X_OK):
         ap.error("no cairn binary at %s (make build/cairn, or --bin)" % args.bin)
     made_dir = args.dir is None
@@ -673,6 +757,19 @@ def main():
         if res.get("errors"):
             print("  producer errors: %s; fatal: %s; commit errors: %s"
                   % (res["errors"], res.get("fatal"), res.get("commit_errors")), flush=True)
+        tx = res.get("txn")
+        if tx:
+            for k in ("committed", "aborted", "never", "unknown", "unknown_visible",
+                      "unknown_invisible"):
+                totals["txn_" + k] += tx.get(k, 0)
+            totals["txn_fenced"] += res.get("txn_fenced", 0)
+            print("  transactions: %d committed, %d aborted, %d never committed, %d unknown "
+                  "(%d visible, %d not), %d given up with their producer (%d producers); "
+                  "%d values visible under read_committed; client errors %s"
+                  % (tx["committed"], tx["aborted"], tx["never"], tx["unknown"],
+                     tx["unknown_visible"], tx["unknown_invisible"], res.get("txn_fenced", 0),
+                     res.get("txn_producers", 0), tx["visible_values"], res.get("txn_errors")),
+                  flush=True)
         if v:
             failed.append(seed)
             print("\n".join(lines))
@@ -682,10 +779,17 @@ def main():
             for i in cl.ids():
                 print("----- tail of node %d log (%s)" % (i, cl.node(i).log_path))
                 print(cl.node(i).log_tail(3000))
+            kinds = ""
+            if args.kinds and args.kinds != (faults.TXN_KINDS if args.txn else faults.KINDS):
+                kinds = " --kinds " + ",".join(args.kinds)
             print("replay: /usr/bin/python3 tests/nemesis/nemesis.py --seeds %d --nodes %d "
-                  "--duration %g --partitions %d --producers %d --rate %g%s -v"
+                  "--duration %g --partitions %d --producers %d --rate %g --fault-min %g "
+                  "--fault-max %g --heal-min %g --heal-max %g%s%s -v"
                   % (seed, args.nodes, args.duration, args.partitions, args.producers, args.rate,
-                     (" --kinds " + ",".join(args.kinds)) if args.kinds else ""))
+                     args.fault_min, args.fault_max, args.heal_min, args.heal_max,
+                     (" --txn --txn-op-timeout %g --txn-unflushed-aborts %g"
+                      % (args.txn_op_timeout, args.txn_unflushed_aborts)) if args.txn else "",
+                     kinds))
             print("kept: %s" % res["dir"], flush=True)
         elif not args.keep:
             shutil.rmtree(res["dir"], ignore_errors=True)
@@ -695,6 +799,12 @@ def main():
              totals["timed_out"], totals["values_in_log"], totals["reads"], totals["commits"],
              totals["violations"], (" (seeds %s)" % failed) if failed else "", now() - T0),
           flush=True)
+    if totals["txn_committed"] or totals["txn_aborted"] or totals["txn_unknown"]:
+        print("nemesis: transactions %d committed, %d aborted, %d never committed, %d unknown "
+              "(%d visible, %d not), %d given up with their producer"
+              % (totals["txn_committed"], totals["txn_aborted"], totals["txn_never"],
+                 totals["txn_unknown"], totals["txn_unknown_visible"],
+                 totals["txn_unknown_invisible"], totals["txn_fenced"]), flush=True)
     if made_dir and not failed and not args.keep:
         shutil.rmtree(args.dir, ignore_errors=True)
     return 1 if failed else 0

@@ -2,7 +2,12 @@
 """The nemesis checker must see each anomaly it claims to check: a clean
 history passes, and each injected fault (lost ack, moved ack, duplicate, gap,
 overlap, bad CRC, reorder, a served record that changed, a log that differs
-after a leader change, a commit that went backwards) is reported.
+after a leader change, a commit that went backwards) is reported; and the
+transactional checker (txn.check_txn) flags a lost commit, a visible abort,
+a visible never-committed (fenced) transaction, a partly visible unknown
+transaction, a duplicate, reordered and foreign records, a dirty read and a
+hanging transaction, while a clean history (unknown outcomes resolved either
+way) passes.
 
 Runs standalone (`make nemesis-smoke` runs it first) or under pytest.
 """
@@ -16,6 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration", "py"))
 
 import kwire  # noqa: E402
 from nemesis import check  # noqa: E402
+from txn import Txn, check_txn  # noqa: E402
 
 
 class FakeWorkload:
@@ -72,6 +78,10 @@ def test_each_anomaly_is_reported():
     expect("lost", run(wl, reads), "lost ack")
 
     wl, reads, vals, committed = history()
+    wl.acked[b"s1-w0.0-00000099"] = (0, 4, 0.0, 0.1)   # offset 4 holds vals[8], same session
+    expect("lost, sequence reused", run(wl, reads), "a reused sequence number")
+
+    wl, reads, vals, committed = history()
     wl.acked[vals[0]] = (0, 5, 0.0, 0.1)
     expect("moved", run(wl, reads), "moved")
 
@@ -115,7 +125,148 @@ def test_each_anomaly_is_reported():
     expect("commit order", run(wl, reads, None, committed), "acknowledged after")
 
 
+def test_control_batches_are_not_workload_values():
+    wl, reads, vals, committed = history()
+    marker = batch(6, [b"\x00\x00\x00\x00\x00\x00"])
+    raw = bytearray(marker[2])
+    raw[21:23] = struct.pack(">h", 0x30)   # transactional + control
+    crc = kwire.crc32c(bytes(raw[21:]))
+    raw[17:21] = struct.pack(">I", crc)
+    raw = bytes(raw)
+    reads[0] = (1, 7, reads[0][2] + [(6, 6, raw, kwire.parse_record_batches(raw)[0])])
+    assert run(wl, reads) == []
+
+
+# ---------------------------------------------------------------- transactions
+
+def txn_history():
+    """Two transactional ids over three partitions: t0 commits #0, aborts #1,
+    commits #2; t1 commits #0, its #1 has an unknown outcome (committed in
+    the end), its #2 an unknown one (aborted in the end), its #3 was never
+    committed (its producer fenced). rc: what read_committed shows."""
+    txns = {}
+    seq = {0: 0, 1: 0}
+
+    def mk(w, i, outcome, parts, gen=0, fenced=False):
+        t = Txn((w, i), w, gen, "abort" if outcome == "aborted" else "commit", 0.0)
+        t.outcome = outcome
+        t.fenced = fenced
+        for q in parts:
+            t.records.append((("s1-t%d.%d-%08d" % (w, gen, seq[w])).encode(), q))
+            seq[w] += 1
+        txns[t.key] = t
+        return t
+    visible = [mk(0, 0, "committed", [0, 1, 2]), None, None]
+    mk(0, 1, "aborted", [0, 1])
+    visible[1] = mk(0, 2, "committed", [1, 2])
+    visible[2] = mk(1, 0, "committed", [0, 2, 2])
+    u1 = mk(1, 1, "unknown", [0, 1])
+    mk(1, 2, "unknown", [1, 2])
+    mk(1, 3, "never", [0, 2], fenced=True)
+    rc = {0: [], 1: [], 2: []}
+    off = {0: 0, 1: 0, 2: 0}
+    for t in visible + [u1]:
+        for v, q in t.records:
+            rc[q].append((off[q], v))
+            off[q] += 3   # aborted data and markers between
+    stable = {q: (off[q] + 1, off[q] + 1) for q in rc}
+    eof = {q: off[q] + 1 for q in rc}
+    served = {(0, rc[0][0][0]): rc[0][0][1]}
+    return txns, rc, served, stable, eof
+
+
+def run_txn(txns, rc, served, stable, eof):
+    v = []
+    res = check_txn(txns, rc, served, stable, eof, v)
+    return v, res
+
+
+def test_clean_transactional_history_passes():
+    v, res = run_txn(*txn_history())
+    assert v == [], v
+    assert (res["committed"], res["aborted"], res["never"], res["unknown"]) == (3, 1, 1, 2)
+    assert (res["unknown_visible"], res["unknown_invisible"]) == (1, 1)
+
+
+def find(txns, key):
+    return txns[key]
+
+
+def test_each_transactional_anomaly_is_reported():
+    # a committed transaction missing one record on one partition
+    txns, rc, served, stable, eof = txn_history()
+    v0 = find(txns, (0, 2)).records[1][0]
+    rc[2] = [x for x in rc[2] if x[1] != v0]
+    expect("lost commit", run_txn(txns, rc, served, stable, eof)[0], "lost commit")
+
+    # a record of an aborted transaction visible
+    txns, rc, served, stable, eof = txn_history()
+    v1, q1 = find(txns, (0, 1)).records[0]
+    rc[q1].append((1000, v1))
+    expect("visible abort", run_txn(txns, rc, served, stable, eof)[0], "visible abort")
+
+    # a record of a fenced producer's never-committed transaction visible
+    txns, rc, served, stable, eof = txn_history()
+    v2, q2 = find(txns, (1, 3)).records[1]
+    rc[q2].append((1000, v2))
+    expect("fenced visible", run_txn(txns, rc, served, stable, eof)[0], "visible uncommitted")
+
+    # an unknown transaction visible on one of its partitions only
+    txns, rc, served, stable, eof = txn_history()
+    v3, q3 = find(txns, (1, 2)).records[0]
+    rc[q3].append((1000, v3))
+    expect("atomicity", run_txn(txns, rc, served, stable, eof)[0], "atomicity")
+
+    # the same: the visible unknown transaction loses one of its partitions
+    txns, rc, served, stable, eof = txn_history()
+    v4, q4 = find(txns, (1, 1)).records[1]
+    rc[q4] = [x for x in rc[q4] if x[1] != v4]
+    expect("atomicity 2", run_txn(txns, rc, served, stable, eof)[0], "atomicity")
+
+    # a committed record visible twice
+    txns, rc, served, stable, eof = txn_history()
+    rc[0].append((1000, rc[0][0][1]))
+    expect("duplicate", run_txn(txns, rc, served, stable, eof)[0], "visible 2 times")
+
+    # two committed transactions of one producer in the wrong order on a partition
+    txns, rc, served, stable, eof = txn_history()
+    (o1, a), (o2, b) = rc[1][0], rc[1][1]
+    rc[1][0], rc[1][1] = (o1, b), (o2, a)
+    expect("order", run_txn(txns, rc, served, stable, eof)[0], "order")
+
+    # a record the workload never wrote
+    txns, rc, served, stable, eof = txn_history()
+    rc[2].append((1000, b"s1-t9.0-00000001"))
+    expect("foreign", run_txn(txns, rc, served, stable, eof)[0], "not written by the workload")
+
+    # a record served under read_committed during the run, gone at the end
+    txns, rc, served, stable, eof = txn_history()
+    v5, q5 = find(txns, (1, 2)).records[0]
+    served[(q5, 1)] = v5
+    expect("dirty read", run_txn(txns, rc, served, stable, eof)[0], "dirty read")
+
+    # a partition whose last stable offset stays below its high watermark
+    txns, rc, served, stable, eof = txn_history()
+    hw, _ = stable[1]
+    stable[1] = (hw, hw - 2)
+    eof[1] = hw - 2
+    expect("hanging", run_txn(txns, rc, served, stable, eof)[0], "hanging transaction")
+
+    # the read_committed consumer never reached the end of a partition
+    txns, rc, served, stable, eof = txn_history()
+    del eof[2]
+    expect("consumer end", run_txn(txns, rc, served, stable, eof)[0], "read_committed consumer ended")
+
+    # a transaction whose producer thread never ended it
+    txns, rc, served, stable, eof = txn_history()
+    find(txns, (1, 2)).outcome = None
+    expect("open", run_txn(txns, rc, served, stable, eof)[0], "no outcome")
+
+
 if __name__ == "__main__":
     test_clean_history_passes()
     test_each_anomaly_is_reported()
-    print("nemesis checker self-test: 12 cases ok")
+    test_control_batches_are_not_workload_values()
+    test_clean_transactional_history_passes()
+    test_each_transactional_anomaly_is_reported()
+    print("nemesis checker self-test: 14 cases ok; transactional checker: 13 cases ok")
