@@ -141,9 +141,9 @@ sim-long:
 # read_committed checker. nemesis-smoke: 2 seeds of 16 s of faults on 3 nodes
 # plus 1 transactional seed (about 100 s); nemesis: the long mode (about 1.5 h:
 # 20 seeds on 3 nodes and 10 on 5, then 10 transactional seeds on 3 nodes and 5
-# on 5, 90 s of faults each). Transactions there abort only after a flush: the
-# known issue in docs/testing.md "Nemesis" (tests/nemesis/repro_notleader.py)
-# makes unflushed aborts lose committed records. NEMESIS_ARGS adds options.
+# on 5, 90 s of faults each). Transactions there abort only after a flush (the
+# lost-record bug of docs/testing.md "Nemesis", tests/nemesis/repro_notleader.py,
+# is fixed; unflushed aborts are left to --txn-unflushed-aborts). NEMESIS_ARGS adds options.
 NEMESIS_ARGS ?=
 nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/test_checker.py

@@ -32,10 +32,12 @@ typedef struct partition partition;
 typedef struct durable_wait {
     struct durable_wait *next;
     int64_t target;                 /* log end after the append */
-    void (*cb)(struct durable_wait *w, int status);   /* status 0, -CN_EIO, or
-                                                       * -CN_ENOTLEADER (replicated: leadership
-                                                       * lost while parked), -CN_ECOMMITTMO
-                                                       * (replicated: deadline passed) */
+    void (*cb)(struct durable_wait *w, int status);   /* status 0 (committed), -CN_EIO,
+                                                       * or replicated: -CN_ENOTLEADER (a new
+                                                       * leader cut the batch: not written),
+                                                       * -CN_ECOMMITTMO (deadline passed, or
+                                                       * 2 election timeouts after this node
+                                                       * stepped down: outcome unknown) */
     int64_t deadline;               /* monotonic ms; 0: none (set by broker_wait_durable*) */
 } durable_wait;
 

@@ -65,6 +65,23 @@ static void fire_waits(durable_wait **list, int64_t reached, int status)
     }
 }
 
+/* Fire the waits of *list whose target is above cut (their batch was cut
+ * from the log) with status; the others stay, in order. */
+static void fire_waits_above(durable_wait **list, int64_t cut, int status)
+{
+    durable_wait **pp = list;
+    while (*pp) {
+        durable_wait *w = *pp;
+        if (w->target > cut) {
+            *pp = w->next;
+            w->next = NULL;
+            w->cb(w, status);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
 /* Fire the DeleteRecords waits whose start is durable (all when status < 0). */
 static void partition_fire_start_waits(partition *p, int status)
 {
@@ -104,14 +121,21 @@ static void rg_changed(void *arg, rg_group *g)
         log_set_high_watermark(p->log, hw);
         b->appended = 1; /* parked fetches look again */
     }
+    /* Entries cut by a new leader never commit: their waits hear
+     * NOT_LEADER (definitely not written). A leader that steps down keeps
+     * its other waits: what it appended may still commit under the next
+     * leader (the commit index reaches it here: success) or be cut (above),
+     * or the wait's deadline passes (REQUEST_TIMED_OUT: outcome unknown).
+     * Answering NOT_LEADER at the step-down, as before, told clients "not
+     * written" of batches that then committed; librdkafka rewinds its
+     * sequences on such an answer when the transaction is aborted, and the
+     * next batch was taken for a duplicate (a lost record, found by the
+     * transactional nemesis, tests/nemesis/repro_notleader.py). */
+    int64_t cut;
+    if (rg_take_truncation(g, &cut))
+        fire_waits_above(&p->waits, cut, -CN_ENOTLEADER);
     fire_waits(&p->waits, hw, rg_failed(g) ? -CN_EIO : 0);
     int leader = rg_is_leader(g);
-    if (!leader && p->waits) {
-        /* What is parked may never commit, or its offsets may be taken by
-         * another leader's entries: answer NOT_LEADER now (an idempotent
-         * producer's retry is deduplicated if it committed after all). */
-        fire_waits(&p->waits, 0, -CN_ENOTLEADER);
-    }
     if (leader && !p->leading) {
         /* From the whole log, not a producer snapshot: one this node wrote
          * as an earlier leader may count batches a later leader cut. (Cost:
@@ -126,6 +150,17 @@ static void rg_changed(void *arg, rg_group *g)
     } else if (!leader && p->leading) {
         slog_info("%s-%d: no longer leader (term %lld, leader %lld)", p->t->name, p->id,
                   (long long)rg_term(g), (long long)rg_leader_id(g));
+        /* The outcome of what waits here is known once a new leader's
+         * commit index or entries reach this node, normally within an
+         * election; a node cut off from the others would never know:
+         * bound the wait (then REQUEST_TIMED_OUT, and clients move on). */
+        int64_t bound = loop_now(b->l) + 2 * (int64_t)b->cfg->cluster_election_ms;
+        for (durable_wait *w = p->waits; w; w = w->next)
+            if (w->deadline == 0 || w->deadline > bound)
+                w->deadline = bound;
+        if (p->waits && (!loop_timer_armed(&b->commit_timer) ||
+                         b->commit_timer.deadline > bound))
+            loop_timer_start(b->l, &b->commit_timer, CN_MAX(bound - loop_now(b->l), 0));
     }
     if (leader != p->leading)
         b->appended = 1; /* listeners (the metadata group's controller) look again */

@@ -55,7 +55,7 @@ static void req_unlink(cluster *c, broker_marker_req *r)
 /* An answer for r (from its leader or from this node): retry or finish. */
 static void req_answer(cluster *c, broker_marker_req *r, int status)
 {
-    if (status == -CN_ENOTLEADER || status == -CN_ELEADERWAIT) {
+    if (status == -CN_ENOTLEADER || status == -CN_ELEADERWAIT || status == -CN_ECOMMITTMO) {
         r->sent_to = 0; /* whoever leads at the next tick gets it */
         return;
     }

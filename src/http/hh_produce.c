@@ -220,7 +220,19 @@ static void produce_finish(produce_ctx *pc)
 static void on_durable(durable_wait *w, int status)
 {
     produce_ctx *pc = ((ppart *)w)->pc;
-    if (status < 0 && !pc->status) {
+    if (status == -CN_ENOTLEADER && !pc->status) {
+        /* A cluster: a new leader cut them from this node's log. */
+        pc->status = 421;
+        pc->code = "not_leader";
+        snprintf(pc->msg, sizeof(pc->msg), "this node lost leadership and the records were not "
+                 "kept: send them again to the new leader");
+    } else if (status == -CN_ECOMMITTMO && !pc->status) {
+        /* A cluster: no majority confirmed them in time. */
+        pc->status = 503;
+        pc->code = "commit_unknown";
+        snprintf(pc->msg, sizeof(pc->msg), "records were written here but no majority confirmed "
+                 "them in time: they may or may not be kept");
+    } else if (status < 0 && !pc->status) {
         pc->status = 500;
         pc->code = "storage_error";
         snprintf(pc->msg, sizeof(pc->msg), "records were written but could not be synced: %s",

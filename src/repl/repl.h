@@ -126,6 +126,11 @@ int64_t rg_commit_index(const rg_group *g);
 /* The log offset the commit index covers (the end of the last committed
  * batch): what consumers may read up to (the high watermark). */
 int64_t rg_commit_offset(const rg_group *g);
+/* 1 with *log_end = the lowest log end offset a truncation of this
+ * replica's log left (a new leader's entries replaced uncommitted ones)
+ * since the last call, 0 when none happened. Entries past it were never
+ * committed: what waited for them can be told so. */
+int rg_take_truncation(rg_group *g, int64_t *log_end);
 /* 1 when this node leads and an entry of its own term is committed (the
  * barrier a new leader submits): every entry of earlier terms that will
  * ever commit is committed and in its log, so state rebuilt from the log

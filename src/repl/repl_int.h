@@ -49,6 +49,8 @@ struct rg_group {
     size_t vs_i;
     int64_t deadline;               /* next RAFT_TIMEOUT; INT64_MAX none */
     int64_t reported;               /* last index told as persisted */
+    int64_t cut_to;                 /* lowest log end a truncation left since
+                                     * rg_take_truncation; INT64_MAX: none */
     int need_sync;                  /* entries written this turn */
     int submitting;                 /* entries of this step are our own (log_append) */
     int64_t sub_offset;             /* base offset of the batch just submitted */

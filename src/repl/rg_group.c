@@ -165,6 +165,7 @@ static void apply_entries(rg_group *g, const struct raft_update *up)
                 fail(g, rc, "truncate");
                 return;
             }
+            g->cut_to = CN_MIN(g->cut_to, log_end_offset(g->p));
         }
         g->reported = CN_MIN(g->reported, index - 1);
     }
@@ -617,6 +618,7 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     g->id = group_id;
     g->p = p;
     g->deadline = INT64_MAX;
+    g->cut_to = INT64_MAX;
     g->last_state = -1;
     char addr[24];
     snprintf(addr, sizeof(addr), "%llu", (unsigned long long)n->id);
@@ -1052,4 +1054,13 @@ int rg_voter_ids(const rg_group *g, uint64_t *out, int cap)
             n++;
         }
     return n;
+}
+
+int rg_take_truncation(rg_group *g, int64_t *log_end)
+{
+    if (g->cut_to == INT64_MAX)
+        return 0;
+    *log_end = g->cut_to;
+    g->cut_to = INT64_MAX;
+    return 1;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Reproduction of a known issue found by the transactional nemesis
-(docs/testing.md "Nemesis", known issue): a leader that loses leadership
+"""Reproduction of a bug found by the transactional nemesis, fixed on
+2026-12-04 (docs/testing.md "Nemesis"): a leader that lost leadership
 answers the acks=all produce requests parked on it NOT_LEADER_OR_FOLLOWER
 (broker_partition.c rg_changed), although their batches are in its Raft log
 and may still commit under the next leader. librdkafka takes
