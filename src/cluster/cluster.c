@@ -104,8 +104,12 @@ static void cl_hook(void *arg)
             p->orphan = NULL;
         }
         if (p->out) {
-            net_resp_ready(p->out);
+            /* Handed to net first: a failed write closes the connection
+             * inside net_resp_ready, and cl_conn_close must not take this
+             * slot (net frees it with the connection) for an orphan. */
+            net_resp *r = p->out;
             p->out = NULL;
+            net_resp_ready(r);
         }
     }
 }
