@@ -479,12 +479,24 @@ static void retention_timer_cb(loop_timer *tm)
     int64_t now = loop_wall_ms();
     for (topic *t = b->list; t; t = t->lnext)
         for (int32_t i = 0; i < t->n_parts; i++) {
-            if (t->parts[i]->rg)
-                continue; /* trimming a raft log needs snapshots (cluster plan) */
-            int n = log_enforce_retention(t->parts[i]->log, now);
+            partition *p = t->parts[i];
+            int n;
+            if (p->rg) {
+                /* A replicated log moves its start by a Raft snapshot, on
+                 * each replica, over committed entries only. */
+                int64_t before = log_start_offset(p->log);
+                n = rg_compact(p->rg, now) > 0;
+                if (n)
+                    slog_info("retention moved the start of %s-%d from %lld to %lld (snapshot)",
+                              t->name, i, (long long)before,
+                              (long long)log_start_offset(p->log));
+            } else {
+                n = log_enforce_retention(p->log, now);
+                if (n > 0)
+                    slog_info("retention deleted %d segment(s) of %s-%d", n, t->name, i);
+            }
             if (n > 0) {
-                slog_info("retention deleted %d segment(s) of %s-%d", n, t->name, i);
-                pst_truncate_head(t->parts[i]->ps, log_start_offset(t->parts[i]->log));
+                pst_truncate_head(p->ps, log_start_offset(p->log));
             }
         }
     loop_timer_start(b->l, tm, b->cfg->retention_check_ms);

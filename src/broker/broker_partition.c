@@ -24,13 +24,9 @@ void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
     o->retention_bytes = t->cfg.retention_bytes;
     o->index_interval_bytes = c->index_interval_bytes;
     o->preallocate = c->preallocate;
-    /* A replicated partition's log is its Raft log; it keeps every segment
-     * until Raft snapshots can move its start (cluster plan, step 3+). */
+    /* A replicated partition's log is its Raft log: retention moves its
+     * start by snapshots (rg_compact, from the retention timer). */
     o->raft = t->rf > 1;
-    if (o->raft) {
-        o->retention_ms = -1;
-        o->retention_bytes = -1;
-    }
 }
 
 uint64_t broker__group_id(const char *tname, int32_t part)

@@ -271,6 +271,11 @@ int log_raft_truncate(log_partition *p, int64_t index);
  * -CN_EIO (read error or inconsistent files), -CN_EINVAL (not raft mode). */
 int log_raft_entry_at(log_partition *p, int64_t index, log_raft_entry *out);
 
+/* The last side entry of type with index <= upto still in the raft log
+ * (after the anchor). Returns 0, -CN_ENOENT (none), -CN_EINVAL (not raft
+ * mode). */
+int log_raft_side_last(const log_partition *p, int64_t upto, uint8_t type, log_raft_entry *out);
+
 /* Raft index and term of the batch that holds offset. Returns 0, -CN_ERANGE
  * when offset is outside [max(log_start, anchor offset), log_end), -CN_EIO,
  * -CN_EINVAL (not raft mode). */
@@ -291,6 +296,49 @@ int64_t log_raft_durable(const log_partition *p);
  * cut of raft.meta is not durable yet); 2: every append waits (a truncation
  * is not durable yet). Always 0 without raft mode. */
 int log_raft_busy(const log_partition *p);
+
+/* Raft snapshots (log_raft_snap.c) -------------------------------------------
+ *
+ * A data partition's snapshot is its log: a snapshot at index is the
+ * anchor moved to index (the raft log then holds only the entries after
+ * it), the offset where the log goes on, and up to LOG_RAFT_SNAP_MAX bytes
+ * of the caller's (repl: the configuration as of index), kept in raft.snap
+ * (format and crash ordering: log_raft_snap.c). */
+#define LOG_RAFT_SNAP_MAX 4000
+
+/* Where retention would move the start of a raft log: the segments that
+ * retention_ms / retention_bytes would delete, from the oldest, as long as
+ * each one's entries are all <= limit (the caller's commit index). Rolls
+ * an active segment older than segment_ms first, as log_enforce_retention.
+ * Returns 1 with *out_index (the last entry the snapshot would cover) and
+ * *out_offset (the base of the first segment kept), or 0: nothing to do. */
+int log_raft_trim_point(log_partition *p, int64_t now_ms, int64_t limit, int64_t *out_index,
+                        int64_t *out_offset);
+
+/* Take a snapshot at index: the log starts at offset from now on (reads
+ * below fail with -CN_ERANGE, log_start moves up), entries <= index are
+ * gone for log_raft_entry_at, and the segments wholly below offset are
+ * deleted once a sync (requested here) has made the snapshot durable.
+ * index must be > the anchor index and <= log_raft_durable (-CN_ERANGE),
+ * offset the base of the segment whose first batch follows index, or the
+ * log end when no batch does (-CN_EINVAL): what log_raft_trim_point
+ * returns. The caller guarantees index is committed. Returns 0, -CN_EIO,
+ * -CN_EINVAL (also: not raft mode, len > LOG_RAFT_SNAP_MAX). */
+int log_raft_compact(log_partition *p, int64_t index, int64_t offset, const uint8_t *bytes,
+                     uint32_t len);
+
+/* Replace the whole log by a snapshot (a replica that fell behind the
+ * leader's log start): the log restarts empty at offset, its anchor is
+ * (index, term), side entries and segments are gone. Durable when it
+ * returns (raft.snap synced, blocking; the rest follows with a sync
+ * requested here; recovery finishes a reset a crash interrupted). Returns
+ * 0, -CN_EINVAL, -CN_EIO (the partition failed). */
+int log_raft_reset(log_partition *p, int64_t index, int64_t term, int64_t offset,
+                   const uint8_t *bytes, uint32_t len);
+
+/* The caller's bytes of the last snapshot (NULL and 0 when none); valid
+ * until the next compact, reset or close. */
+const uint8_t *log_raft_snap_bytes(const log_partition *p, uint32_t *len);
 
 /* Syncer threads ----------------------------------------------------------- */
 

@@ -101,6 +101,7 @@ typedef struct log_sync_job {
     int64_t start_target;          /* log_start at submit */
     uint64_t hold_seq;             /* raft: p->hold_seq at submit */
     int64_t rtarget;               /* raft: last index at submit (lowered by cuts) */
+    uint64_t snap_seq;             /* raft: p->snap_seq at submit */
     void (*done)(void *arg, int status); /* p == NULL: a file job (log_syncer_fdatasync) */
     void *done_arg;
     int status;                    /* 0 or -CN_E*, written by the syncer */
@@ -142,6 +143,16 @@ struct log_partition {
     uint64_t hold_seq;             /* bumped by each event that sets hold */
     int64_t meta_cut_pos;          /* hold 2: cut raft.meta here once the .log cut is
                                     * durable; -1 none */
+    /* Raft snapshots (log_raft_snap.c). */
+    int snap_fd;                   /* raft.snap, -1 when not open */
+    int snap_unsynced;
+    int64_t snap_size;             /* bytes of valid records */
+    uint64_t snap_seq;             /* records written since open */
+    uint64_t snap_synced;          /* records a completed sync covers */
+    int64_t snap_drop_below;       /* delete the segments wholly below this offset once
+                                    * snap_synced reaches snap_seq; -1 none */
+    uint8_t *snap_payload;         /* the caller's bytes of the anchor's snapshot */
+    uint32_t snap_len;
 };
 
 /* Parsed batch header fields the log uses. */
@@ -242,6 +253,10 @@ int log__write_start(log_partition *p, int64_t offset);
 /* Drop segs[0] (never the active one): unlink its files, free it, move
  * log_start up to the new first segment if it was below it. */
 void log__delete_oldest(log_partition *p, const char *reason);
+/* Why retention would delete seg (the oldest left) while the partition
+ * holds size bytes: "time", "size", or NULL when it stays. */
+const char *log__retention_due(const log_partition *p, const log_segment *seg, int64_t now_ms,
+                               int64_t size);
 
 /* log_read.c --------------------------------------------------------------- */
 /* Index of the segment that may hold offset (largest base <= offset). */
@@ -261,6 +276,22 @@ void log__raft_free(log_partition *p);
 /* Sync job hooks: a completed job (status 0) with hold_seq may lift or
  * advance the hold; sync_now lifts it. 0 or -CN_EIO. */
 int log__raft_synced(log_partition *p, uint64_t hold_seq, int blocking);
+/* Forget the side entries with index <= index (memory only: raft.meta keeps
+ * their records until it is rewritten; loading drops them again). */
+void log__raft_drop_sides(log_partition *p, int64_t index);
+/* Empty raft.meta but for an anchor (index, term, offset); memory too. */
+int log__raft_meta_restart(log_partition *p, int64_t index, int64_t term, int64_t offset);
+/* Recount the last entry after the anchor or the segments moved. */
+void log__raft_recount(log_partition *p);
+
+/* log_raft_snap.c ----------------------------------------------------------- */
+/* Open: load raft.snap and apply a snapshot newer than raft.meta's anchor
+ * (after meta_load, before the .rindex walk). 0 or -CN_E*. */
+int log__snap_recover(log_partition *p);
+/* A completed sync covered slot seq (or, blocking, every slot written):
+ * delete the segments a snapshot made unneeded. */
+void log__snap_synced(log_partition *p, uint64_t seq);
+void log__snap_free(log_partition *p);
 
 /* log_sync.c --------------------------------------------------------------- */
 void log__partition_free(log_partition *p);     /* memory only; files closed */

@@ -52,6 +52,8 @@ int log_partition_open(const char *dir, const log_options *opt, log_syncer *sync
     p->start_fd = -1;
     p->meta_fd = -1;
     p->meta_cut_pos = -1;
+    p->snap_fd = -1;
+    p->snap_drop_below = -1;
     p->raft = opt->raft != 0;
     p->opt = *opt;
     p->syncer = syncer;
@@ -103,6 +105,7 @@ void log_partition_close(log_partition *p)
     if (p->meta_fd >= 0)
         close(p->meta_fd);
     p->meta_fd = -1;
+    log__snap_free(p);
     if (p->sync_inflight) {
         p->dead = 1; /* the syncer's drain frees it */
         return;

@@ -120,6 +120,17 @@ static void rm_drop_from(log_partition *p, size_t i)
         p->n_rm = i;
 }
 
+void log__raft_drop_sides(log_partition *p, int64_t index)
+{
+    size_t n = 0;
+    while (n < p->n_rm && p->rm[n].index <= index)
+        free(p->rm[n++].payload);
+    if (n) {
+        memmove(p->rm, p->rm + n, (p->n_rm - n) * sizeof(*p->rm));
+        p->n_rm -= n;
+    }
+}
+
 static void rm_push(log_partition *p, const log_rmeta *m)
 {
     if (p->n_rm == p->cap_rm) {
@@ -154,6 +165,11 @@ static void meta_path(const log_partition *p, char *buf, size_t n)
 
 /* The last entry, recomputed from segments, side entries and the anchor. */
 static void recount_last(log_partition *p)
+{
+    log__raft_recount(p);
+}
+
+void log__raft_recount(log_partition *p)
 {
     p->rlast = p->anchor_index;
     p->rlast_term = p->anchor_term;
@@ -412,6 +428,24 @@ static int meta_create(log_partition *p)
     p->meta_unsynced = 1;
     p->dir_unsynced = 1;
     slog_info("raft log created dir=%s offset=%lld", p->dir, (long long)p->anchor_off);
+    return 0;
+}
+
+int log__raft_meta_restart(log_partition *p, int64_t index, int64_t term, int64_t offset)
+{
+    rm_drop_from(p, 0);
+    size_t n;
+    uint8_t *b = rm_encode(index, term, offset, RM_ANCHOR, NULL, 0, &n);
+    int rc = fault_ftruncate(p->meta_fd, 0) < 0 ? -errno : log__pwrite_all(p->meta_fd, b, n, 0);
+    free(b);
+    if (rc < 0)
+        return log__io_err(-rc);
+    p->meta_size = (int64_t)n;
+    p->meta_unsynced = 1;
+    p->meta_cut_pos = -1;
+    p->anchor_index = index;
+    p->anchor_term = term;
+    p->anchor_off = offset;
     return 0;
 }
 
@@ -869,6 +903,26 @@ int log_raft_entry_at(log_partition *p, int64_t index, log_raft_entry *out)
     return 0;
 }
 
+int log_raft_side_last(const log_partition *p, int64_t upto, uint8_t type, log_raft_entry *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!p->raft)
+        return -CN_EINVAL;
+    for (size_t i = p->n_rm; i-- > 0;) {
+        const log_rmeta *m = &p->rm[i];
+        if (m->index > upto || m->type != type)
+            continue;
+        out->index = m->index;
+        out->term = m->term;
+        out->offset = m->offset;
+        out->type = m->type;
+        out->payload = m->payload;
+        out->payload_len = m->len;
+        return 0;
+    }
+    return -CN_ENOENT;
+}
+
 int log_raft_index_of(log_partition *p, int64_t offset, int64_t *out_index, int64_t *out_term)
 {
     if (!p->raft)
@@ -1032,6 +1086,8 @@ static int map_build(log_partition *p, rwalk *st, uint8_t *buf)
 int log__raft_recover(log_partition *p)
 {
     int rc = meta_load(p);
+    if (rc == 0)
+        rc = log__snap_recover(p);
     if (rc < 0)
         return rc;
     if (p->log_end < p->anchor_off) {

@@ -52,22 +52,26 @@ int log_enforce_retention(log_partition *p, int64_t now_ms)
         (void)log__roll(p); /* failure is logged; deletion can still run */
     int n_deleted = 0;
     while (p->n_segs > 1) {
-        const log_segment *seg = p->segs[0];
-        const char *reason = NULL;
-        if (p->opt.retention_ms >= 0) {
-            int64_t t = seg_time_ms(seg);
-            if (t >= 0 && now_ms - t > p->opt.retention_ms)
-                reason = "time";
-        }
-        if (!reason && p->opt.retention_bytes >= 0 &&
-            p->size_bytes - seg->size >= p->opt.retention_bytes)
-            reason = "size";
+        const char *reason = log__retention_due(p, p->segs[0], now_ms, p->size_bytes);
         if (!reason)
             break;
         log__delete_oldest(p, reason);
         n_deleted++;
     }
     return n_deleted;
+}
+
+const char *log__retention_due(const log_partition *p, const log_segment *seg, int64_t now_ms,
+                               int64_t size)
+{
+    if (p->opt.retention_ms >= 0) {
+        int64_t t = seg_time_ms(seg);
+        if (t >= 0 && now_ms - t > p->opt.retention_ms)
+            return "time";
+    }
+    if (p->opt.retention_bytes >= 0 && size - seg->size >= p->opt.retention_bytes)
+        return "size";
+    return NULL;
 }
 
 /* Write offset to the log-start file (opened on first use). 0 or -CN_E*. */

@@ -270,11 +270,13 @@ static void job_complete(log_partition *p)
         p->failed = 1;
         p->sync_again = 0;
     } else {
-        p->durable = CN_MAX(p->durable, job->target);
+        p->durable = CN_MIN(CN_MAX(p->durable, job->target), p->log_end);
         p->start_durable = CN_MAX(p->start_durable, job->start_target);
         p->rdurable = CN_MAX(p->rdurable, CN_MIN(job->rtarget, p->rlast));
         log__close_synced_indexes(p);
         int r = log__raft_synced(p, job->hold_seq, 0);
+        if (p->raft)
+            log__snap_synced(p, job->snap_seq);
         if (r < 0)
             status = r;
         else if (r > 0)
@@ -339,6 +341,7 @@ static int job_build(log_partition *p)
     job->start_target = p->log_start;
     job->hold_seq = p->hold_seq;
     job->rtarget = p->rlast;
+    job->snap_seq = p->snap_seq;
     int rc = 0;
     for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
         log_segment *seg = p->segs[i];
@@ -356,6 +359,8 @@ static int job_build(log_partition *p)
         rc = job_add(job, p->start_fd);
     if (rc == 0 && p->meta_unsynced && p->meta_fd >= 0)
         rc = job_add(job, p->meta_fd);
+    if (rc == 0 && p->snap_unsynced && p->snap_fd >= 0)
+        rc = job_add(job, p->snap_fd);
     job->n_data = job->n_fds;
     if (rc == 0 && p->dir_unsynced)
         rc = job_add(job, p->dir_fd);
@@ -371,6 +376,7 @@ static int job_build(log_partition *p)
         p->segs[i]->unsynced = 0;
     p->start_unsynced = 0;
     p->meta_unsynced = 0;
+    p->snap_unsynced = 0;
     p->dir_unsynced = 0;
     return 0;
 }
@@ -467,6 +473,8 @@ int log_partition_sync_now(log_partition *p)
         rc = -errno;
     if (rc == 0 && p->meta_fd >= 0 && fault_fdatasync(p->meta_fd) < 0)
         rc = -errno;
+    if (rc == 0 && p->snap_fd >= 0 && fault_fdatasync(p->snap_fd) < 0)
+        rc = -errno;
     if (rc == 0 && fsync(p->dir_fd) < 0)
         rc = -errno;
     if (rc < 0) {
@@ -479,9 +487,12 @@ int log_partition_sync_now(log_partition *p)
             p->segs[i]->unsynced = 0;
         p->start_unsynced = 0;
         p->meta_unsynced = 0;
+        p->snap_unsynced = 0;
         p->dir_unsynced = 0;
         log__close_synced_indexes(p);
     }
+    if (p->raft)
+        log__snap_synced(p, p->snap_seq);
     if (log__raft_synced(p, 0, 1) < 0)
         return -CN_EIO;
     p->rdurable = CN_MAX(p->rdurable, p->rlast);

@@ -116,6 +116,13 @@ int64_t rg_node_tick(rg_node *n, int64_t now);
  * for a sync. */
 void rg_node_flush(rg_node *n, int64_t now);
 
+/* Retention on a replicated partition: when log_raft_trim_point finds
+ * segments retention would delete whose entries are all committed and
+ * durable here, take a snapshot there (log_raft_compact) and tell libraft;
+ * the segments go once the snapshot is durable. Each replica does this on
+ * its own. Returns 1 (a snapshot taken), 0 (nothing to do) or -CN_E*. */
+int rg_compact(rg_group *g, int64_t now);
+
 /* State --------------------------------------------------------------------- */
 int rg_is_leader(const rg_group *g);
 uint64_t rg_leader_id(const rg_group *g);   /* 0: unknown */

@@ -75,6 +75,9 @@ struct rg_group {
                                      * (rg_commit_index: it never goes back) */
     int last_state;
     int failed;                     /* storage or protocol failure: stopped */
+    int snap_done;                  /* a snapshot was installed: step
+                                     * RAFT_PERSISTED_SNAPSHOT with snap_md */
+    struct raft_snapshot_metadata snap_md;
     /* When each peer was last heard from (any message of this group; time
      * as given to rg_receive): rg_quorum_contact, rg_peer_contact. */
     uint64_t *contact_id;
@@ -137,5 +140,20 @@ void rg__group_free(rg_group *g);
  * other failures stop the group as any step does. own: entries it appends
  * are this node's (RAFT_SUBMIT). */
 int rg__group_request(rg_group *g, struct raft_event *ev, int own);
+/* Step an event as the group's own steps do (rg_snap.c). */
+void rg__group_step(rg_group *g, struct raft_event *ev);
+
+/* rg_snap.c */
+/* The log's current snapshot as libraft's metadata (configuration decoded:
+ * the caller hands it to libraft or closes it). 0, -CN_ENOENT (the log
+ * starts at index 1: no snapshot), -CN_ECORRUPT. */
+int rg__snap_metadata(rg_group *g, struct raft_snapshot_metadata *md);
+/* Fill an outgoing InstallSnapshot's configuration and data (raft_malloc'd:
+ * the caller frees both after encoding). 0 or -CN_E* (drop the message). */
+int rg__snap_fill(rg_group *g, struct raft_install_snapshot *a);
+/* RAFT_UPDATE_SNAPSHOT on a follower: replace the log by the leader's
+ * snapshot (log_raft_reset). Frees the chunk. 0 or -CN_E* (the caller
+ * stops the group). The caller then steps RAFT_PERSISTED_SNAPSHOT. */
+int rg__snap_install(rg_group *g, const struct raft_update *up);
 
 #endif

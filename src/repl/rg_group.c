@@ -275,8 +275,26 @@ static void send_messages(rg_group *g, const struct raft_update *up)
     rg_node *n = g->node;
     for (unsigned i = 0; i < up->messages.n; i++) {
         const struct raft_message *m = &up->messages.batch[i];
+        struct raft_message snap;
+        int rc = 0;
+        if (m->type == RAFT_INSTALL_SNAPSHOT) {
+            /* libraft names the snapshot; its contents are ours to fill. */
+            snap = *m;
+            rc = rg__snap_fill(g, &snap.install_snapshot);
+            if (rc < 0) {
+                slog_warn("repl: snapshot not sent group=%llu to=%llu: %s",
+                          (unsigned long long)g->id, (unsigned long long)m->server_id,
+                          cn_strerror(rc));
+                continue;
+            }
+            m = &snap;
+        }
         wbuf_reset(&n->out);
-        int rc = rg_msg_encode(&n->out, m, entry_src, g);
+        rc = rg_msg_encode(&n->out, m, entry_src, g);
+        if (m == &snap) {
+            raft_configuration_close(&snap.install_snapshot.conf);
+            raft_free(snap.install_snapshot.data.base);
+        }
         if (rc < 0) {
             /* An entry could not be read: drop the message (Raft resends;
              * a storage failure shows in the partition). */
@@ -334,10 +352,18 @@ static void apply(rg_group *g, const struct raft_update *up)
     if (g->failed)
         return;
     if (up->flags & RAFT_UPDATE_SNAPSHOT) {
-        /* Snapshots are not built yet (cluster plan, step 3): every
-         * replica keeps the whole raft log, so a leader never sends one. */
-        fail(g, -CN_EINVAL, "snapshot install");
-        return;
+        /* The leader's snapshot replaces this replica's log; libraft
+         * hears it is persisted in a step of its own (step_rc). */
+        pend_drop_from(g, 0);
+        int rc = rg__snap_install(g, up);
+        struct raft_snapshot_metadata md = up->snapshot.metadata;
+        if (rc < 0) {
+            raft_configuration_close(&md.configuration);
+            fail(g, rc, "snapshot install");
+            return;
+        }
+        g->snap_md = md;
+        g->snap_done = 1;
     }
     if (up->flags & RAFT_UPDATE_MESSAGES)
         send_messages(g, up);
@@ -428,6 +454,13 @@ static int step_rc(rg_group *g, struct raft_event *ev, int soft)
     int rc = raft_step(&g->raft, ev, &up);
     if (rc != 0 && soft && refusal(rc))
         return rc;
+    if (rc == RAFT_BUSY) {
+        /* An InstallSnapshot while one is being persisted (cannot happen:
+         * rg persists a snapshot within the step that asked for it); the
+         * leader sends it again. */
+        slog_warn("repl: snapshot busy group=%llu", (unsigned long long)g->id);
+        return 0;
+    }
     if (rc != 0) {
         /* RAFT_SHUTDOWN: a committed entry conflicts (a replica lost data
          * it acknowledged); others: out of memory. Either way this
@@ -439,6 +472,14 @@ static int step_rc(rg_group *g, struct raft_event *ev, int soft)
         return 0;
     }
     apply(g, &up);
+    if (g->snap_done && !g->failed) {
+        g->snap_done = 0;
+        struct raft_event pe = {.time = ev->time, .type = RAFT_PERSISTED_SNAPSHOT};
+        pe.persisted_snapshot.metadata = g->snap_md; /* libraft takes the configuration */
+        pe.persisted_snapshot.offset = 0;
+        pe.persisted_snapshot.last = true;
+        step_rc(g, &pe, 0);
+    }
     /* libraft 0.22.1 may lower a follower's commit index: an AppendEntries
      * whose prev_log_index + n_entries is below it, with a higher
      * leader_commit, sets it to that lower index (replicationAppend; seen
@@ -458,6 +499,11 @@ static int step_rc(rg_group *g, struct raft_event *ev, int soft)
 static void step(rg_group *g, struct raft_event *ev)
 {
     step_rc(g, ev, 0);
+}
+
+void rg__group_step(rg_group *g, struct raft_event *ev)
+{
+    step(g, ev);
 }
 
 int rg__group_request(rg_group *g, struct raft_event *ev, int own)
@@ -533,12 +579,14 @@ static int start(rg_group *g, int64_t now)
     int64_t ai, at, ao, last, lt;
     log_raft_anchor(g->p, &ai, &at, &ao);
     log_raft_last(g->p, &last, &lt);
+    struct raft_snapshot_metadata md;
+    int have_md = 0;
     if (ai != 0) {
-        /* A snapshot anchor: not produced yet (snapshots come with the
-         * simulation step). */
-        slog_error("repl: raft log starts after a snapshot, not supported yet group=%llu",
-                   (unsigned long long)g->id);
-        return -CN_EINVAL;
+        /* The log starts after a snapshot (retention, or one installed). */
+        int mrc = rg__snap_metadata(g, &md);
+        if (mrc < 0)
+            return mrc;
+        have_md = 1;
     }
     size_t ne = (size_t)(last - ai);
     struct raft_entry *ents = ne ? xcalloc(ne, sizeof(*ents)) : NULL;
@@ -563,7 +611,7 @@ static int start(rg_group *g, int64_t now)
             }
             ents[i].buf.base = (void *)(uintptr_t)e.payload;
             ents[i].buf.len = e.payload_len;
-            if (i > 0)
+            if (e.index > 1)
                 changes_push(g, e.index);
         } else {
             ents[i].type = RAFT_BARRIER;
@@ -571,6 +619,8 @@ static int start(rg_group *g, int64_t now)
     }
     if (rc < 0) {
         free(ents);
+        if (have_md)
+            raft_configuration_close(&md.configuration);
         return rc;
     }
     rg_vslot *v = &n->slots[g->vs_i];
@@ -584,8 +634,8 @@ static int start(rg_group *g, int64_t now)
     struct raft_event ev = {.time = (raft_time)now, .type = RAFT_START};
     ev.start.term = term;
     ev.start.voted_for = term == v->term ? v->vote : 0;
-    ev.start.metadata = NULL;
-    ev.start.start_index = 1;
+    ev.start.metadata = have_md ? &md : NULL; /* libraft takes its configuration */
+    ev.start.start_index = (raft_index)ai + 1;
     ev.start.entries = ents;
     ev.start.n_entries = (unsigned)ne;
     if (term != v->term) {
@@ -594,6 +644,8 @@ static int start(rg_group *g, int64_t now)
             rc = rg__votes_sync_now(n);
         if (rc < 0) {
             free(ents);
+            if (have_md)
+                raft_configuration_close(&md.configuration);
             return rc;
         }
     }
@@ -633,7 +685,7 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     raft_set_heartbeat_timeout(&g->raft, n->heartbeat_ms);
     g->vs_i = rg__votes_slot(n, group_id);
     int rc = 0;
-    if (last == ai) {
+    if (last == 0) {
         if (n_voters == 0)
             rc = -CN_EINVAL;
         else
@@ -865,6 +917,19 @@ int rg__group_receive(rg_group *g, uint64_t from, const uint8_t *msg, size_t len
     }
     if (m.type == RAFT_APPEND_ENTRIES)
         return receive_split(g, &m, &ev);
+    if (m.type == RAFT_INSTALL_SNAPSHOT) {
+        /* libraft frees the data (raft_free) or hands it back to persist
+         * (rg__snap_install frees it): a block of its own, not buf. */
+        struct raft_buffer *d = &m.install_snapshot.data;
+        void *copy = raft_malloc(d->len ? d->len : 1);
+        if (!copy) {
+            raft_configuration_close(&m.install_snapshot.conf);
+            return 0;
+        }
+        if (d->len)
+            memcpy(copy, d->base, d->len);
+        d->base = copy;
+    }
     int result = m.type == RAFT_APPEND_ENTRIES_RESULT;
     step(g, &ev);
     if (result)

@@ -110,6 +110,7 @@ typedef struct node {
     rg_group *g[MAXG];
     int64_t max_commit[MAXG];
     int64_t checked[MAXG];          /* log verified against history up to here */
+    int64_t anchor[MAXG];           /* snapshot index of its log seen last */
 } node;
 
 typedef struct sim sim;
@@ -137,6 +138,7 @@ struct sim {
     unsigned max_delay;              /* ms */
     unsigned p_sync;                 /* per mille per pending job per step */
     unsigned crash_every, part_every, transfer_every, member_every, submit_every, stall_every;
+    unsigned compact_every;          /* 0: no snapshots this run */
     int crash_mode;                  /* 0: random per crash; 1, 2: power loss (fault.h
                                       * modes); 3: process crash (page cache kept) */
     /* membership (group 0, 5 nodes): the node taken out and its stage */
@@ -144,7 +146,8 @@ struct sim {
     int64_t mem_index, mem_since;
     /* stats */
     long elections, crashes, cuts_mode2, kills, crash_all, stalls, partitions, transfers, transfer_ok, member_changes,
-        submits, acked, eagain, notleader, dropped, duplicated, delivered, syncs;
+        submits, acked, eagain, notleader, dropped, duplicated, delivered, syncs, compactions,
+        installs;
     uint64_t transfer_to[MAXG];
     const char *fault;              /* the last fault injected, for reports */
     int trace;
@@ -153,7 +156,8 @@ struct sim {
 
 static sim *cur;                    /* for the violation report */
 static struct {
-    long runs, steps, elections, crashes, partitions, transfers, members, stalls, acked;
+    long runs, steps, elections, crashes, partitions, transfers, members, stalls, acked,
+        compactions, installs;
 } tot;                              /* over the runs of this process */
 static char replay[512];
 
@@ -324,13 +328,13 @@ static void deliver_due(sim *s)
 
 /* Nodes ----------------------------------------------------------------------------------- */
 
-static log_options ropts(void)
+static log_options ropts(const sim *s)
 {
     log_options o = {
         .segment_bytes = 16384,
         .segment_ms = -1,
         .retention_ms = -1,
-        .retention_bytes = -1,
+        .retention_bytes = s->compact_every ? 32768 : -1,
         .index_interval_bytes = 512,
         .raft = 1,
     };
@@ -354,7 +358,7 @@ static void node_open(sim *s, int i)
     for (int k = 0; k < s->n; k++)
         voters[k] = (uint64_t)k + 1;
     for (int g = 0; g < s->ng; g++) {
-        log_options o = ropts();
+        log_options o = ropts(s);
         rc = log_partition_open(n->pdir[g], &o, n->sy, &n->p[g]);
         if (rc < 0)
             violation(s, "log_partition_open node=%d group=%d: %s", i + 1, g + 1,
@@ -369,6 +373,9 @@ static void node_open(sim *s, int i)
             violation(s, "rg_group_open node=%d group=%d: %s", i + 1, g + 1, cn_strerror(rc));
         n->max_commit[g] = 0; /* the commit index is volatile */
         n->checked[g] = 0;
+        int64_t ai, at, ao;
+        log_raft_anchor(n->p[g], &ai, &at, &ao);
+        n->anchor[g] = ai;
     }
     n->up = 1;
     if (s->verbose)
@@ -553,7 +560,22 @@ static void check(sim *s)
                 violation(s, "group %d node %d: log cut to %lld below committed %lld", g + 1,
                           i + 1, (long long)last, (long long)n->checked[g]);
             int64_t upto = CN_MIN(c, last);
-            for (int64_t x = n->checked[g] + 1; x <= upto; x++) {
+            int64_t ai, at, ao;
+            log_raft_anchor(n->p[g], &ai, &at, &ao);
+            if (ai > n->anchor[g]) {
+                /* A snapshot this node did not take: installed from a
+                 * leader. Its index and term are history too. */
+                s->installs++;
+                n->anchor[g] = ai;
+            }
+            if (ai > 0) {
+                hent *he = hist_at(gs, ai);
+                if (he->term && he->term != at)
+                    violation(s, "group %d node %d: snapshot at %lld has term %lld, committed as "
+                              "term %lld", g + 1, i + 1, (long long)ai, (long long)at,
+                              (long long)he->term);
+            }
+            for (int64_t x = CN_MAX(n->checked[g], ai) + 1; x <= upto; x++) {
                 int64_t t;
                 uint64_t h;
                 int rc = entry_hash(s, i, g, x, &t, &h);
@@ -847,6 +869,23 @@ static void faults(sim *s)
         partition(s);
     if (rnd(s, s->transfer_every) == 0)
         transfer(s);
+    if (s->compact_every && rnd(s, s->compact_every) == 0) {
+        /* Retention on one replica (each compacts on its own). */
+        int i = (int)rnd(s, (unsigned)s->n), g = (int)rnd(s, (unsigned)s->ng);
+        node *n = &s->nd[i];
+        if (n->up) {
+            int rc = rg_compact(n->g[g], ntime(s, i));
+            if (rc < 0)
+                violation(s, "rg_compact group %d node %d: %s", g + 1, i + 1, cn_strerror(rc));
+            if (rc > 0) {
+                int64_t ai, at, ao;
+                log_raft_anchor(n->p[g], &ai, &at, &ao);
+                n->anchor[g] = ai;
+                s->compactions++;
+                s->fault = "snapshot (retention)";
+            }
+        }
+    }
     if (s->n == 5 && rnd(s, s->member_every) == 0)
         membership(s);
     else if (s->n == 5 && s->mem_stage)
@@ -994,8 +1033,11 @@ static void settle(sim *s)
             if (u->acked != 1)
                 continue;
             for (int i = 0; i < s->n; i++) {
-                int64_t t;
+                int64_t t, ai, at, ao;
                 uint64_t h;
+                log_raft_anchor(s->nd[i].p[g], &ai, &at, &ao);
+                if (u->index <= ai)
+                    continue; /* in a snapshot: checked when it was still in the log */
                 int rc = entry_hash(s, i, g, u->index, &t, &h);
                 if (rc < 0 || t != u->term || h != u->hash)
                     violation(s, "acknowledged batch group %d index %lld missing on node %d", g + 1,
@@ -1037,6 +1079,7 @@ static int run_one(uint64_t seed, int64_t steps, int nodes, int groups, int verb
     s->submit_every = 2 + rnd(s, 10);
     s->stall_every = 800 + rnd(s, 3000);
     s->crash_mode = (int)rnd(s, 4);
+    s->compact_every = rnd(s, 4) ? 100 + rnd(s, 600) : 0;
     for (int i = 0; i < nodes; i++) {
         s->nd[i].clk_off = (int64_t)rnd(s, 1u << 30);
         s->nd[i].clk_ppm = (int64_t)rnd(s, 200001) - 100000; /* +-10 % */
@@ -1070,13 +1113,17 @@ static int run_one(uint64_t seed, int64_t steps, int nodes, int groups, int verb
         committed += rg_commit_index(s->nd[0].g[g]);
     printf("seed %llu nodes %d groups %d steps %lld: ok in %.1f s | elections %ld, crashes %ld "
            "(%ld cut mode 1, %ld mode 2, %ld kill; %ld of all nodes), disk stalls %ld, "
-           "partitions %ld, transfers %ld, membership changes %ld | submits %ld, acked %ld, "
+           "partitions %ld, transfers %ld, membership changes %ld, snapshots %ld taken, %ld "
+           "installed | submits %ld, acked %ld, "
            "committed entries %lld | messages %ld delivered, %ld dropped, %ld duplicated | "
            "syncs %ld\n",
            (unsigned long long)seed, nodes, groups, (long long)s->step, secs, s->elections,
            s->crashes, s->crashes - s->cuts_mode2 - s->kills, s->cuts_mode2, s->kills,
-           s->crash_all, s->stalls, s->partitions, s->transfers, s->member_changes, s->submits,
+           s->crash_all, s->stalls, s->partitions, s->transfers, s->member_changes,
+           s->compactions, s->installs, s->submits,
            s->acked, (long long)committed, s->delivered, s->dropped, s->duplicated, s->syncs);
+    tot.compactions += s->compactions;
+    tot.installs += s->installs;
     tot.runs++;
     tot.steps += s->step;
     tot.elections += s->elections;
@@ -1172,9 +1219,9 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("sim_repl: %d runs, 0 violations in %.1f s: %ld virtual seconds, %ld elections, %ld "
            "crashes, %ld disk stalls, %ld partitions, %ld transfers, %ld membership changes, "
-           "%ld acknowledged batches checked\n",
+           "%ld snapshots taken, %ld installed, %ld acknowledged batches checked\n",
            runs, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
            tot.steps / 1000, tot.elections, tot.crashes, tot.stalls, tot.partitions, tot.transfers,
-           tot.members, tot.acked);
+           tot.members, tot.compactions, tot.installs, tot.acked);
     return 0;
 }

@@ -20,7 +20,9 @@
 #include <cmocka.h>
 
 #include "log_test_util.h"
+#include "util/bytes.h"
 #include "util/common.h"
+#include "util/crc32c.h"
 #include "util/fault.h"
 
 static log_options ropts(void)
@@ -958,6 +960,170 @@ static void test_legacy_log_gets_raft_segment(void **state)
     tmpdir_remove(dir);
 }
 
+/* Snapshots (log_raft_snap.c) ------------------------------------------------ */
+
+static int exists(const char *dir, int64_t base)
+{
+    char path[512];
+    seg_file(dir, base, ".log", path, sizeof(path));
+    return access(path, F_OK) == 0;
+}
+
+static void test_snapshot_compact_and_reopen(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    log_partition *p = build(dir);
+    entry_map *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+    map_of(p, a);
+    int64_t idx = 0, off = 0;
+    /* No retention set: nothing to do. */
+    assert_int_equal(log_raft_trim_point(p, 0, 19, &idx, &off), 0);
+    log_options o = ropts();
+    o.retention_bytes = 1000;
+    log_partition_set_options(p, &o);
+    /* Segment 0 is due (2400 bytes, 1500 without it); the snapshot would
+     * cover index 8 (the side entry before segment 18's first batch): not
+     * while the limit is below it. */
+    assert_int_equal(log_raft_trim_point(p, 0, 7, &idx, &off), 0);
+    assert_int_equal(log_raft_trim_point(p, 0, 19, &idx, &off), 1);
+    assert_int_equal(idx, 8);
+    assert_int_equal(off, 18);
+    /* Only where a segment begins, and not past what is durable. */
+    assert_int_equal(log_raft_compact(p, 7, 18, NULL, 0), -CN_EINVAL);
+    assert_int_equal(log_raft_compact(p, 8, 17, NULL, 0), -CN_EINVAL);
+    assert_int_equal(log_raft_compact(p, 20, 48, NULL, 0), -CN_ERANGE);
+    /* A manual syncer: the segments stay until the snapshot is synced. */
+    log_syncer *sy = NULL;
+    assert_int_equal(log_syncer_new_manual(&sy), 0);
+    log_partition_close(p);
+    assert_int_equal(log_partition_open(dir, &o, sy, &p), 0);
+    assert_int_equal(log_raft_compact(p, 8, 18, (const uint8_t *)"conf", 4), 0);
+    int64_t ai, at, ao;
+    log_raft_anchor(p, &ai, &at, &ao);
+    assert_int_equal(ai, 8);
+    assert_int_equal(at, 2);
+    assert_int_equal(ao, 18);
+    assert_int_equal(log_start_offset(p), 18);
+    log_raft_entry e;
+    assert_int_equal(log_raft_entry_at(p, 8, &e), -CN_ERANGE);
+    assert_int_equal(log_raft_entry_at(p, 9, &e), 0);
+    log_slice sl;
+    assert_int_equal(log_read(p, 0, 48, 1000, &sl), -CN_ERANGE);
+    assert_true(exists(dir, 0)); /* not synced yet */
+    /* Closed before the sync ran: reopening (the record is in the page
+     * cache here) applies the snapshot and deletes segment 0 then. */
+    log_partition_close(p);
+    log_syncer_discard(sy);
+    log_syncer_free(sy);
+    p = ropen(dir);
+    assert_false(exists(dir, 0));
+    log_raft_anchor(p, &ai, &at, &ao);
+    assert_int_equal(ai, 8);
+    assert_int_equal(ao, 18);
+    uint32_t len = 0;
+    const uint8_t *bytes = log_raft_snap_bytes(p, &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(bytes, "conf", 4);
+    map_of(p, b);
+    assert_int_equal(b->n, 11);
+    for (int64_t i = 0; i < b->n; i++)
+        assert_int_equal(b->e[i].offset, a->e[i + 8].offset);
+    log_partition_close(p);
+    /* A torn record after it is cut; the snapshot stays. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/raft.snap", dir);
+    int64_t size = file_size(path);
+    uint8_t junk[17] = {0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 2, 0};
+    file_append(path, junk, sizeof(junk));
+    p = ropen(dir);
+    log_raft_anchor(p, &ai, &at, &ao);
+    assert_int_equal(ai, 8);
+    assert_int_equal(log_start_offset(p), 18);
+    log_partition_close(p);
+    assert_int_equal(file_size(path), size);
+    free(a);
+    free(b);
+    tmpdir_remove(dir);
+}
+
+static void test_snapshot_reset(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    log_partition *p = build(dir);
+    /* A leader's snapshot far ahead replaces the whole log. */
+    assert_int_equal(log_raft_reset(p, 40, 5, 120, (const uint8_t *)"cfg", 3), 0);
+    assert_int_equal(log_start_offset(p), 120);
+    assert_int_equal(log_end_offset(p), 120);
+    int64_t last, lt, ai, at, ao;
+    log_raft_last(p, &last, &lt);
+    assert_int_equal(last, 40);
+    assert_int_equal(lt, 5);
+    assert_int_equal(log_raft_durable(p), 40);
+    assert_false(exists(dir, 0));
+    assert_false(exists(dir, 36));
+    /* The log goes on from there. */
+    assert_int_equal(lappend(p, 5), 120);
+    side(p, 6, 2, "barrier");
+    assert_int_equal(lappend(p, 6), 123);
+    assert_int_equal(log_partition_sync_now(p), 0);
+    log_partition_close(p);
+    p = ropen(dir);
+    log_raft_anchor(p, &ai, &at, &ao);
+    assert_int_equal(ai, 40);
+    assert_int_equal(at, 5);
+    assert_int_equal(ao, 120);
+    log_raft_last(p, &last, &lt);
+    assert_int_equal(last, 43);
+    log_raft_entry e;
+    assert_int_equal(log_raft_entry_at(p, 43, &e), 0);
+    assert_int_equal(e.offset, 123);
+    assert_int_equal(log_raft_entry_at(p, 42, &e), 0);
+    assert_false(e.is_batch);
+    log_partition_close(p);
+    tmpdir_remove(dir);
+}
+
+/* A crash after a reset's record was synced but before the log was
+ * replaced: recovery finishes the reset. */
+static void test_snapshot_reset_interrupted(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    log_partition *p = build(dir);
+    log_partition_close(p);
+    uint8_t r[29 + 3 + 4];
+    be_put64(r, 40);
+    be_put64(r + 8, 5);
+    be_put64(r + 16, 120);
+    r[24] = 1; /* reset */
+    be_put32(r + 25, 3);
+    memcpy(r + 29, "cfg", 3);
+    be_put32(r + 32, crc32c(0, r, 32));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/raft.snap", dir);
+    file_append(path, r, sizeof(r));
+    p = ropen(dir);
+    int64_t ai, at, ao, last, lt;
+    log_raft_anchor(p, &ai, &at, &ao);
+    assert_int_equal(ai, 40);
+    assert_int_equal(ao, 120);
+    log_raft_last(p, &last, &lt);
+    assert_int_equal(last, 40);
+    assert_int_equal(log_start_offset(p), 120);
+    assert_int_equal(log_end_offset(p), 120);
+    assert_false(exists(dir, 0));
+    log_partition_close(p);
+    /* Opened again: the same (raft.meta was restarted at the snapshot). */
+    p = ropen(dir);
+    log_raft_anchor(p, &ai, &at, &ao);
+    assert_int_equal(ai, 40);
+    assert_int_equal(log_end_offset(p), 120);
+    log_partition_close(p);
+    tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1144,9 @@ int main(void)
         cmocka_unit_test(test_legacy_log_gets_raft_segment),
         cmocka_unit_test(test_power_loss_over_truncation),
         cmocka_unit_test(test_crash_damaged_batch_in_old_segment),
+        cmocka_unit_test(test_snapshot_compact_and_reopen),
+        cmocka_unit_test(test_snapshot_reset),
+        cmocka_unit_test(test_snapshot_reset_interrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -872,6 +872,140 @@ static void test_rejected_append_entries(void **state)
     sim_free(&s);
 }
 
+/* Snapshots ---------------------------------------------------------------------------- */
+
+static void set_retention(sim *s, int i, int64_t bytes)
+{
+    log_options o = ropts();
+    o.retention_bytes = bytes;
+    log_partition_set_options(s->part[i], &o);
+}
+
+/* The committed batches of node i from offset `from` on, as bytes. */
+static size_t committed_from(sim *s, int i, int64_t from, uint8_t *out, size_t cap)
+{
+    log_partition *p = s->part[i];
+    int64_t hw = rg_commit_offset(s->g[i]);
+    int64_t off = from;
+    size_t n = 0;
+    while (off < hw) {
+        log_slice sl;
+        assert_int_equal(log_read(p, off, hw, 1 << 20, &sl), 0);
+        assert_true(sl.len > 0 && n + (size_t)sl.len <= cap);
+        assert_int_equal(pread(sl.fd, out + n, (size_t)sl.len, sl.pos), sl.len);
+        int64_t pos = 0;
+        while (pos < sl.len) {
+            const uint8_t *b = out + n + pos;
+            off = (int64_t)be_get64(b) + (int32_t)be_get32(b + 23) + 1;
+            pos += (int64_t)(int32_t)be_get32(b + 8) + 12;
+        }
+        n += (size_t)sl.len;
+        log_slice_release(&sl);
+    }
+    return n;
+}
+
+/* Every node that is up holds the same committed bytes from `from` on,
+ * and at least up to min_end. */
+static void assert_equal_from(sim *s, int64_t from, int64_t min_end)
+{
+    static uint8_t a[1 << 20], b[1 << 20];
+    int ref = -1;
+    size_t na = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->up[i])
+            continue;
+        assert_true(rg_commit_offset(s->g[i]) >= min_end);
+        if (ref < 0) {
+            ref = i;
+            na = committed_from(s, i, from, a, sizeof(a));
+            continue;
+        }
+        size_t nb = committed_from(s, i, from, b, sizeof(b));
+        assert_true(na > 0 && nb > 0);
+        assert_memory_equal(a, b, na < nb ? na : nb);
+    }
+}
+
+static void test_snapshot(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    int f = (l + 1) % 3, o = (l + 2) % 3;
+    /* A follower is down while the others write and compact. */
+    node_stop(&s, f);
+    int64_t idx = 0;
+    for (int k = 0; k < 150; k++) {
+        idx = submit(&s, l, (uint8_t)k);
+        if (k % 10 == 0)
+            run(&s, 5);
+    }
+    run(&s, 200);
+    assert_true(rg_commit_index(s.g[l]) >= idx);
+    int64_t end = log_end_offset(s.part[l]);
+    assert_int_equal(end, 300);
+    /* Nothing moves without retention set, or beyond the commit index. */
+    assert_int_equal(rg_compact(s.g[l], s.now), 0);
+    set_retention(&s, l, 4000);
+    set_retention(&s, o, 4000);
+    assert_int_equal(rg_compact(s.g[l], s.now), 1);
+    assert_int_equal(rg_compact(s.g[o], s.now), 1);
+    int64_t start = log_start_offset(s.part[l]);
+    assert_true(start > 200 && start < end);
+    int64_t ai, at, ao;
+    log_raft_anchor(s.part[l], &ai, &at, &ao);
+    assert_int_equal(ao, start);
+    assert_true(ai > 100 && at >= 1);
+    log_slice sl;
+    assert_int_equal(log_read(s.part[l], 0, end, 1000, &sl), -CN_ERANGE);
+    run(&s, 50); /* the snapshot's sync: the old segments go */
+    assert_int_equal(rg_compact(s.g[l], s.now), 0);
+    /* The follower comes back behind the leader's log start: it gets the
+     * snapshot, restarts its log there and catches up. */
+    node_start(&s, f);
+    run(&s, 2000);
+    assert_int_equal(log_start_offset(s.part[f]), start);
+    assert_int_equal(log_end_offset(s.part[f]), end);
+    assert_equal_from(&s, start, end);
+    for (int k = 0; k < 10; k++)
+        submit(&s, l, (uint8_t)(200 + k));
+    run(&s, 300);
+    assert_equal_from(&s, start, end + 20);
+    /* Restarts start libraft from the snapshot: the follower that
+     * installed it, then the whole cluster. */
+    node_stop(&s, f);
+    node_start(&s, f);
+    run(&s, 500);
+    assert_equal_from(&s, start, end + 20);
+    for (int i = 0; i < 3; i++)
+        node_stop(&s, i);
+    for (int i = 0; i < 3; i++)
+        node_start(&s, i);
+    l = run_until_leader(&s, -1);
+    for (int k = 0; k < 5; k++)
+        submit(&s, l, (uint8_t)(220 + k));
+    run(&s, 500);
+    assert_equal_from(&s, start, end + 30);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(log_start_offset(s.part[i]), start);
+    /* The follower that installed the snapshot compacts on its own too. */
+    for (int k = 0; k < 40; k++)
+        submit(&s, l, (uint8_t)(k + 1));
+    run(&s, 300);
+    set_retention(&s, f, 4000);
+    assert_int_equal(rg_compact(s.g[f], s.now), 1);
+    assert_true(log_start_offset(s.part[f]) > start);
+    run(&s, 100);
+    node_stop(&s, f);
+    node_start(&s, f);
+    run(&s, 500);
+    assert_true(log_start_offset(s.part[f]) > start);
+    assert_equal_from(&s, log_start_offset(s.part[f]), end + 110);
+    sim_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -886,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_config_entry_mid_append),
         cmocka_unit_test(test_rejected_append_entries),
+        cmocka_unit_test(test_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,183 @@
+"""Retention on replicated topics: Raft snapshots (issue 12; src/repl/rg_snap.c,
+src/log/log_raft_snap.c, docs/cluster-plan.md section 3 "Snapshots").
+
+Three real nodes, log.retention.check.interval.ms=300, a topic with small
+segments and retention.bytes. Checked with confluent-kafka:
+- retention moves the log start forward on every replica, over committed
+  records only: ListOffsets earliest rises on the leader, a consumer from
+  earliest reads exactly the acknowledged records from there to the end,
+  and after kill -9 of the leader the new leader serves the same tail;
+- a replica that was down while the others' logs moved past its end gets
+  the leader's snapshot (InstallSnapshot) when it comes back: its log
+  restarts at the leader's start, it catches up, and once leadership moves
+  back to it (it is the preferred leader) it serves every acknowledged
+  record from the start on; a restart of the whole cluster keeps it all.
+"""
+import os
+import time
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cairn_broker import unique_topic
+from test_cluster_basic import N, Cluster, metadata, produce, wait_leaders
+
+SETTINGS = {"log.retention.check.interval.ms": 300, "leader.imbalance.check.interval.seconds": 1}
+TOPIC_CFG = {"segment.bytes": "16384", "retention.bytes": "49152"}
+
+
+@pytest.fixture
+def cl(tmp_path):
+    c = Cluster(tmp_path, settings=SETTINGS).start()
+    yield c
+    c.stop()
+
+
+def create(c, topic):
+    a = AdminClient({"bootstrap.servers": c.bootstrap()})
+    fs = a.create_topics([NewTopic(topic, num_partitions=1, replication_factor=N,
+                                   config=TOPIC_CFG)])
+    fs[topic].result(30)
+    deadline = time.time() + 20
+    for b in c.nodes:
+        while True:
+            t = metadata(b.bootstrap, topic).topics.get(topic)
+            if t is not None and t.error is None:
+                break
+            assert time.time() < deadline, "topic %s not on node %s" % (topic, b.bootstrap)
+            time.sleep(0.1)
+
+
+def watermarks(bootstrap, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("g")})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    finally:
+        c.close()
+
+
+def wait_start_above(c, topic, offset, timeout=30):
+    deadline = time.time() + timeout
+    lo = hi = None
+    while time.time() < deadline:
+        try:
+            lo, hi = watermarks(c.bootstrap(), topic)
+        except Exception:  # noqa: BLE001 - a leader change in between
+            lo = None
+        if lo is not None and lo > offset:
+            return lo, hi
+        time.sleep(0.3)
+    raise AssertionError("log start not above %d within %ss (last %s..%s)" % (offset, timeout, lo, hi))
+
+
+def read_from_start(bootstrap, topic, end, timeout=30):
+    """(first offset, [(offset, value)...]) read from earliest up to end."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("g"),
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, 0, -2)])  # OFFSET_BEGINNING
+    got = []
+    deadline = time.time() + timeout
+    while time.time() < deadline and (not got or got[-1][0] < end - 1):
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        got.append((m.offset(), m.value()))
+    c.close()
+    return got
+
+
+def check_tail(got, acked, start, end):
+    """got holds exactly the acknowledged records at offsets start..end-1."""
+    want = {off: v for _, off, v in acked if start <= off < end}
+    offs = [o for o, _ in got]
+    assert offs == sorted(set(offs)), "no duplicate or out-of-order offsets"
+    assert offs and offs[0] == start, "the read starts at the log start %d: %s" % (start, offs[:3])
+    have = {o: v for o, v in got if o < end}
+    assert have == want, "records from the log start on are exactly the acknowledged ones"
+
+
+def values(prefix, n):
+    return [b"%s-%05d-" % (prefix, i) + b"x" * 200 for i in range(n)]
+
+
+def test_retention_moves_the_start_on_every_replica(cl):
+    topic = unique_topic("ret")
+    create(cl, topic)
+    wait_leaders(cl, topic, 1)
+    acked, errors = produce(cl.bootstrap(), topic, values(b"a", 1500))
+    assert not errors and len(acked) == 1500
+    end = max(off for _, off, _ in acked) + 1
+    lo, hi = wait_start_above(cl, topic, 0)
+    assert hi == end
+    got = read_from_start(cl.bootstrap(), topic, end)
+    check_tail(got, acked, got[0][0] if got else -1, end)
+    assert got[0][0] >= lo
+    # Every replica trimmed on its own: kill the leader, the new one serves
+    # a tail of its own (its start may differ), all acknowledged.
+    leader = wait_leaders(cl, topic, 1)[0]
+    cl.node(leader).kill9()
+    wait_leaders(cl, topic, 1, exclude=(leader,))
+    lo2, hi2 = wait_start_above(cl, topic, 0)
+    assert hi2 == end
+    got = read_from_start(cl.bootstrap(), topic, end)
+    check_tail(got, acked, got[0][0], end)
+    # Files: segments below the start are gone on the live nodes.
+    for b in cl.nodes:
+        if b.alive():
+            pdir = os.path.join(str(b.data_dir), topic + "-0")
+            logs = sorted(f for f in os.listdir(pdir) if f.endswith(".log"))
+            assert int(logs[0][:-4]) > 0, "the first segment was deleted on node %s" % b.bootstrap
+
+
+def test_lagging_replica_gets_a_snapshot(cl):
+    topic = unique_topic("snap")
+    create(cl, topic)
+    acked, errors = produce(cl.bootstrap(), topic, values(b"a", 100))
+    assert not errors
+    # The preferred leader leads once balanced: it is the victim, so that
+    # leadership comes back to it once it has caught up.
+    deadline = time.time() + 30
+    while True:
+        p = metadata(cl.bootstrap(), topic).topics[topic].partitions[0]
+        if p.leader == p.replicas[0]:
+            victim = p.leader
+            break
+        assert time.time() < deadline, "leader never on the preferred replica"
+        time.sleep(0.2)
+    cl.node(victim).kill9()
+    victim_end = max(off for _, off, _ in acked) + 1
+    wait_leaders(cl, topic, 1, exclude=(victim,))
+    more, errors = produce(cl.bootstrap(), topic, values(b"b", 2000))
+    assert not errors and len(more) == 2000
+    acked += more
+    end = max(off for _, off, _ in acked) + 1
+    start, _ = wait_start_above(cl, topic, victim_end + 100)
+    cl.node(victim).restart()
+    # Leadership comes back to the victim once it has caught up, which it
+    # can only do through the snapshot (its log ends below every other
+    # replica's start).
+    deadline = time.time() + 60
+    while True:
+        p = metadata(cl.bootstrap(), topic).topics[topic].partitions[0]
+        if p.leader == victim:
+            break
+        assert time.time() < deadline, "leadership did not come back to node %d" % victim
+        time.sleep(0.3)
+    assert "installed a snapshot" in cl.node(victim).log_text(200000)
+    got = read_from_start(cl.node(victim).bootstrap, topic, end)
+    assert got, "nothing read from the restarted node"
+    assert got[0][0] >= start - 1 or got[0][0] > victim_end
+    check_tail(got, acked, got[0][0], end)
+    # A whole-cluster restart starts every group from its snapshot.
+    for b in cl.nodes:
+        b.kill9()
+    for b in cl.nodes:
+        b.restart()
+    wait_leaders(cl, topic, 1)
+    last, errors = produce(cl.bootstrap(), topic, values(b"c", 50))
+    assert not errors
+    acked += last
+    end = max(off for _, off, _ in acked) + 1
+    got = read_from_start(cl.bootstrap(), topic, end)
+    check_tail(got, acked, got[0][0], end)
