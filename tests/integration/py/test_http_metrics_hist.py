@@ -5,6 +5,8 @@ parser (python3-prometheus-client); every histogram's invariants are checked
 (cumulative buckets never fall, +Inf equals _count, _sum positive once
 something was observed), and counts are checked against the requests this
 test made with real clients (confluent-kafka, http.client)."""
+import time
+
 from prometheus_client.parser import text_string_to_metric_families
 
 import ckhelp
@@ -177,3 +179,72 @@ def test_group_commit_covers_many_records_per_sync(broker):
     assert 1 <= syncs < n, (gr0, gr1)
     # Syncs of more than one record: total minus those in the le="1" bucket.
     assert syncs - (le_count(gr1, "1") - le_count(gr0, "1")) >= 1
+
+
+def amqp_gauges(broker, queue):
+    fams, text = scrape(broker)
+    out = {}
+    for fam in ("cairn_amqp_queue_messages_ready", "cairn_amqp_queue_messages_ready_bytes",
+                "cairn_amqp_queue_messages_unacked", "cairn_amqp_queue_consumers"):
+        assert "# TYPE %s gauge" % fam in text
+        vals = [s.value for s in fams[fam].samples if s.labels.get("queue") == queue]
+        assert len(vals) <= 1, (fam, vals)
+        out[fam[len("cairn_amqp_queue_"):]] = vals[0] if vals else None
+    return out, fams
+
+
+def test_amqp_queue_gauges_follow_pika(broker):
+    """Depth, unacked and consumers per queue, reported by the AMQP front end
+    through the server's metrics hook, against what pika did."""
+    import pika
+
+    q = unique_topic("hist-q")
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        broker.host, broker.amqp_port, connection_attempts=1, socket_timeout=5))
+    try:
+        ch = conn.channel()
+        ch.queue_declare(q)
+        g, fams = amqp_gauges(broker, q)
+        assert g == {"messages_ready": 0, "messages_ready_bytes": 0, "messages_unacked": 0,
+                     "consumers": 0}, g
+        assert fams["cairn_amqp_queues"].samples[0].value >= 1
+        body = b"m" * 100
+        for _ in range(5):
+            ch.basic_publish("", q, body)
+        conn.process_data_events(time_limit=0.2)
+        g, _ = amqp_gauges(broker, q)
+        assert g["messages_ready"] == 5 and g["messages_ready_bytes"] == 500, g
+        # Two basic.get without ack: unacked.
+        tags = []
+        for _ in range(2):
+            m, _, b = ch.basic_get(q, auto_ack=False)
+            assert b == body
+            tags.append(m.delivery_tag)
+        g, _ = amqp_gauges(broker, q)
+        assert (g["messages_ready"], g["messages_unacked"], g["consumers"]) == (3, 2, 0), g
+        # A consumer with prefetch 1 on another channel takes one more.
+        ch2 = conn.channel()
+        ch2.basic_qos(prefetch_count=1)
+        got = []
+        ch2.basic_consume(q, lambda c, m, p, b: got.append(m.delivery_tag))
+        deadline = time.time() + 5
+        while not got and time.time() < deadline:
+            conn.process_data_events(time_limit=0.1)
+        assert len(got) == 1
+        g, _ = amqp_gauges(broker, q)
+        assert (g["messages_ready"], g["messages_unacked"], g["consumers"]) == (2, 3, 1), g
+        # Acks settle: the gets' two, then the consumer's.
+        for t in tags:
+            ch.basic_ack(t)
+        conn.process_data_events(time_limit=0.2)
+        g, _ = amqp_gauges(broker, q)
+        assert g["messages_unacked"] == 1, g
+        ch2.close()  # the consumer's unacked delivery goes back to the queue
+        conn.process_data_events(time_limit=0.2)
+        g, _ = amqp_gauges(broker, q)
+        assert (g["messages_ready"], g["messages_unacked"], g["consumers"]) == (3, 0, 0), g
+        ch.queue_delete(q)
+        g, _ = amqp_gauges(broker, q)
+        assert g["messages_ready"] is None, g   # a deleted queue is not reported
+    finally:
+        conn.close()
