@@ -44,9 +44,21 @@
  *               cairn_http_sse_events_total, cairn_http_sse_backpressure_pauses_total
  *               (a stream stopped reading the log for a slow client),
  *               cairn_http_sse_buffered_bytes (unsent bytes queued for streams)
- * Histograms (per-API latency, fsync latency, group-commit batch sizes) are
- * the next slice's: they get their own section function here, fed by
- * counters kept where the events happen (docs/http-plan.md). */
+ *   http        (also) cairn_http_request_duration_seconds{route}, a
+ *               histogram from the request's arrival to hh_reply
+ *   log         cairn_log_fsync_duration_seconds (one sync job on a syncer
+ *               thread), cairn_log_group_commit_bytes and
+ *               cairn_log_group_commit_records (what one partition job made
+ *               durable): histograms from log_syncer_stats (log.h), through
+ *               broker_sync_stats
+ *   front ends  what each front end reports through its server row's metrics
+ *               hook (srv_metrics; this file is the sink): Kafka's
+ *               cairn_kafka_request_duration_seconds{api}, AMQP's
+ *               cairn_amqp_queues and cairn_amqp_queue_*{queue}
+ * Histograms (util/hist.h; bucket bounds documented there) are written as
+ * cumulative _bucket{le} counts ending in le="+Inf" (== _count), _sum in
+ * the exposition unit (seconds, bytes, records) and _count; a labelled
+ * histogram appears once its first value was observed. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
