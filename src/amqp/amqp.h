@@ -36,4 +36,7 @@ extern const net_proto asrv_proto;
 /* The AMQP row of the server's front-end table (server/server.h): listens on
  * every address of amqp.listeners (none when "off"). */
 extern const srv_frontend asrv_frontend;
+/* The row's metrics hook: per-queue depth, unacked and consumer gauges
+ * (ah_metrics.c lists them). */
+void asrv_metrics(asrv *as, srv_metrics_sink *m);
 #endif

@@ -91,6 +91,7 @@ void asrv_free(asrv *as)
 
 static void *amqp_create(core *c) { return asrv_new(c); }
 static void amqp_destroy(void *fe) { asrv_free(fe); }
+static void amqp_metrics(void *fe, srv_metrics_sink *m) { asrv_metrics(fe, m); }
 
 static int amqp_addresses(const cairn_config *cfg, srv_addr *out, int max)
 {
@@ -107,4 +108,5 @@ const srv_frontend asrv_frontend = {
     .destroy = amqp_destroy,
     .proto = &asrv_proto,
     .addresses = amqp_addresses,
+    .metrics = amqp_metrics,
 };

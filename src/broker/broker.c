@@ -92,6 +92,7 @@ int32_t broker_node_id(const broker *b) { return b->cfg->node_id; }
 const char *broker_adv_host(const broker *b) { return b->adv_host; }
 int broker_adv_port(const broker *b) { return b->adv_port; }
 const char *broker_cluster_id(const broker *b) { return b->cluster_id; }
+const log_sync_stats *broker_sync_stats(const broker *b) { return log_syncer_stats(b->syncer); }
 topic *broker_topics(broker *b) { return b->list; }
 int broker_topic_count(const broker *b) { return b->n_topics; }
 

@@ -106,6 +106,9 @@ void broker_set_advertised(broker *b, const char *host, int port);
 const char *broker_adv_host(const broker *b);
 int broker_adv_port(const broker *b);
 const char *broker_cluster_id(const broker *b);
+/* The syncer's histograms (fsync durations, group-commit sizes; contract at
+ * log_sync_stats in log.h), for metrics; valid until broker_close. */
+const log_sync_stats *broker_sync_stats(const broker *b);
 
 /* Topics ------------------------------------------------------------------ */
 topic *broker_topic_find(broker *b, cn_str name);

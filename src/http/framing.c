@@ -416,6 +416,7 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     hreq *q = arena_alloc(&r->a, sizeof(*q));
     if (!q)
         abort();
+    q->t0_ns = hist_now_ns();
     q->hs = hs;
     q->c = c;
     q->resp = r;
@@ -482,6 +483,8 @@ hsrv *hsrv_new(core *c)
     hs->l = c->l;
     hs->cfg = c->cfg;
     hs->created_ms = loop_now_mono();
+    for (int i = 0; i < HROUTE__COUNT; i++)
+        hist_init(&hs->latency[i], &hist_latency_ns);
     /* http_parser's own bound (process-wide; one HTTP front end per process);
      * frame_len applies the exact one. */
     http_parser_set_max_header_size((uint32_t)c->cfg->http_max_header_bytes + 1);

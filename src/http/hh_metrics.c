@@ -44,9 +44,21 @@
  *               cairn_http_sse_events_total, cairn_http_sse_backpressure_pauses_total
  *               (a stream stopped reading the log for a slow client),
  *               cairn_http_sse_buffered_bytes (unsent bytes queued for streams)
- * Histograms (per-API latency, fsync latency, group-commit batch sizes) are
- * the next slice's: they get their own section function here, fed by
- * counters kept where the events happen (docs/http-plan.md). */
+ *   http        (also) cairn_http_request_duration_seconds{route}, a
+ *               histogram from the request's arrival to hh_reply
+ *   log         cairn_log_fsync_duration_seconds (one sync job on a syncer
+ *               thread), cairn_log_group_commit_bytes and
+ *               cairn_log_group_commit_records (what one partition job made
+ *               durable): histograms from log_syncer_stats (log.h), through
+ *               broker_sync_stats
+ *   front ends  what each front end reports through its server row's metrics
+ *               hook (srv_metrics; this file is the sink): Kafka's
+ *               cairn_kafka_request_duration_seconds{api}, AMQP's
+ *               cairn_amqp_queues and cairn_amqp_queue_*{queue}
+ * Histograms (util/hist.h; bucket bounds documented there) are written as
+ * cumulative _bucket{le} counts ending in le="+Inf" (== _count), _sum in
+ * the exposition unit (seconds, bytes, records) and _count; a labelled
+ * histogram appears once its first value was observed. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +69,7 @@
 #include "http/http_int.h"
 
 typedef struct mout {
+    srv_metrics_sink sink;       /* first: the front ends' hooks get &m->sink */
     wbuf w;
 } mout;
 
@@ -104,6 +117,71 @@ static const char *esc(const char *s, char *buf, size_t cap)
     }
     buf[k] = '\0';
     return buf;
+}
+
+/* labels[0..2n) as `k="v",` pairs (values escaped) into buf; "" for none. */
+static const char *label_text(const char *const *labels, int n, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && k < cap; i++) {
+        char v[512];
+        int w = snprintf(buf + k, cap - k, "%s=\"%s\",", labels[2 * i],
+                         esc(labels[2 * i + 1], v, sizeof(v)));
+        if (w < 0 || (size_t)w >= cap - k) {
+            buf[k] = '\0';
+            break;
+        }
+        k += (size_t)w;
+    }
+    return buf;
+}
+
+/* One histogram's samples: cumulative _bucket{le} counts (+Inf == _count),
+ * _sum in the exposition unit, _count. lt: label_text output. */
+static void hist_samples(mout *m, const char *name, const char *lt, const hist *h)
+{
+    const hist_spec *sp = h->spec;
+    uint64_t cum = 0;
+    for (int i = 0; i < sp->n_bounds; i++) {
+        cum += h->buckets[i];
+        mprintf(m, "%s_bucket{%sle=\"%s\"} %llu\n", name, lt, sp->le[i], (unsigned long long)cum);
+    }
+    cum += h->buckets[sp->n_bounds];
+    mprintf(m, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lt, (unsigned long long)cum);
+    size_t n = strlen(lt);
+    char braces[1100];
+    snprintf(braces, sizeof(braces), n ? "{%.*s}" : "%.*s", (int)(n ? n - 1 : 0), lt);
+    if (sp->scale == 1.0)
+        mprintf(m, "%s_sum%s %lld\n", name, braces, (long long)h->sum);
+    else
+        mprintf(m, "%s_sum%s %.10g\n", name, braces, (double)h->sum * sp->scale);
+    mprintf(m, "%s_count%s %llu\n", name, braces, (unsigned long long)h->count);
+}
+
+/* The sink front ends report through (srv_metrics). */
+static void sink_family(srv_metrics_sink *sk, const char *name, const char *type, const char *help)
+{
+    family((mout *)sk, name, type, help);
+}
+
+static void sink_value(srv_metrics_sink *sk, const char *name, const char *const *labels,
+                       int n_labels, int64_t v)
+{
+    char lt[1100];
+    label_text(labels, n_labels, lt, sizeof(lt));
+    size_t n = strlen(lt);
+    if (n)
+        mprintf((mout *)sk, "%s{%.*s} %lld\n", name, (int)n - 1, lt, (long long)v);
+    else
+        mprintf((mout *)sk, "%s %lld\n", name, (long long)v);
+}
+
+static void sink_histogram(srv_metrics_sink *sk, const char *name, const char *const *labels,
+                           int n_labels, const hist *h)
+{
+    char lt[1100];
+    hist_samples((mout *)sk, name, label_text(labels, n_labels, lt, sizeof(lt)), h);
 }
 
 /* process --------------------------------------------------------------------- */
@@ -363,6 +441,43 @@ static void sec_http(mout *m, hsrv *hs)
                 mprintf(m, "cairn_http_requests_total{route=\"%s\",code_class=\"%s\"} %llu\n",
                         hsrv__route_name((hroute)r), cls[c],
                         (unsigned long long)hs->requests[r][c]);
+    static const char lat[] = "cairn_http_request_duration_seconds";
+    family(m, lat, "histogram",
+           "HTTP requests from arrival to answer, per route (parked time included: long "
+           "polls, produce's fsync; Server-Sent Events streams are not counted).");
+    for (int r = 0; r < HROUTE__COUNT; r++) {
+        if (!hs->latency[r].count)
+            continue;
+        const char *labels[] = {"route", hsrv__route_name((hroute)r)};
+        char lt[256];
+        hist_samples(m, lat, label_text(labels, 1, lt, sizeof(lt)), &hs->latency[r]);
+    }
+}
+
+/* log ---------------------------------------------------------------------------- */
+
+static void sec_log(mout *m, hsrv *hs)
+{
+    const log_sync_stats *st = broker_sync_stats(hs->b);
+    family(m, "cairn_log_fsync_duration_seconds", "histogram",
+           "Sync jobs on the fsync threads: fdatasync of one partition's files with unsynced "
+           "data (or one other file, such as raft.votes).");
+    hist_samples(m, "cairn_log_fsync_duration_seconds", "", &st->duration);
+    family(m, "cairn_log_group_commit_bytes", "histogram",
+           "Bytes appended to a partition that one sync job made durable (group commit).");
+    hist_samples(m, "cairn_log_group_commit_bytes", "", &st->bytes);
+    family(m, "cairn_log_group_commit_records", "histogram",
+           "Offsets (records and markers) appended to a partition that one sync job made "
+           "durable.");
+    hist_samples(m, "cairn_log_group_commit_records", "", &st->records);
+}
+
+/* front ends ------------------------------------------------------------------------ */
+
+static void sec_frontends(mout *m, hsrv *hs)
+{
+    if (hs->server)
+        srv_metrics(hs->server, &m->sink);
 }
 
 /* webhooks ---------------------------------------------------------------------- */
@@ -453,7 +568,7 @@ static void sec_sse(mout *m, hsrv *hs)
 
 void hh_metrics(hreq *q)
 {
-    mout m;
+    mout m = {.sink = {sink_family, sink_value, sink_histogram}};
     wbuf_init(&m.w);
     sec_process(&m, q->hs);
     sec_listeners(&m, q->hs);
@@ -461,6 +576,8 @@ void hh_metrics(hreq *q)
     sec_cluster(&m, q->hs);
     sec_groups(&m, q->hs);
     sec_http(&m, q->hs);
+    sec_log(&m, q->hs);
+    sec_frontends(&m, q->hs);
     sec_sse(&m, q->hs);
     sec_webhooks(&m, q->hs);
     hh_reply(q, 200, "text/plain; version=0.0.4; charset=utf-8", m.w.buf, m.w.len, NULL);

@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "record/batch.h"
 #include "util/common.h"
+#include "util/hist.h"
 
 /* Routes (router.c's table, in this order); HROUTE_NONE: 404/405/framing
  * errors. Metrics count requests per route and status class. */
@@ -67,6 +68,7 @@ typedef struct hreq {
     int body_json;               /* 0: a multipart body (415); any other type is parsed as JSON */
     char *last_event_id;         /* the Last-Event-ID header (arena), NULL when absent or empty */
     int answered;
+    int64_t t0_ns;               /* hist_now_ns when the whole request had arrived */
 } hreq;
 
 struct hsrv {
@@ -91,6 +93,10 @@ struct hsrv {
     uint64_t log_suppressed;
     /* Requests answered, per route and status class (hh_metrics.c). */
     uint64_t requests[HROUTE__COUNT][HCLASS__COUNT];
+    /* Their latency per route, from arrival to hh_reply (parked time
+     * included: long polls, produce's fsync); a stream's 200 is not
+     * counted (it has no end to time), its early errors are. */
+    hist latency[HROUTE__COUNT];
 };
 
 /* Percent-decode s[0..len) into a NUL-terminated arena string; NULL when an

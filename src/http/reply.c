@@ -80,6 +80,7 @@ void hh_reply(hreq *q, int status, const char *ctype, const void *body, size_t l
     q->answered = 1;
     int cls = status < 400 ? HCLASS_2XX : status < 500 ? HCLASS_4XX : HCLASS_5XX;
     q->hs->requests[q->route][cls]++;
+    hist_observe(&q->hs->latency[q->route], hist_now_ns() - q->t0_ns);
     if (!net_resp_alive(q->resp)) {
         net_resp_drop(q->resp); /* the client went away while it was parked */
         return;

@@ -29,7 +29,17 @@ struct ksrv {
     txn_coord *txn;
     cluster *cl;                     /* NULL on a single node */
     broker_listener appends;         /* wakes parked fetches */
+    /* Request latency per API, indexed like ksrv_apis: from the frame's
+     * arrival (ksrv_on_frame) to its response being sealed (net_resp_ready
+     * on an open connection), parked time included. */
+    hist *lat;
 };
+
+/* What a response slot remembers for its latency (r->ctx, in its arena). */
+typedef struct ksrv_timing {
+    int64_t t0_ns;
+    int api;                         /* index into ksrv_apis */
+} ksrv_timing;
 
 static void on_append(broker_listener *l)
 {
@@ -46,6 +56,9 @@ ksrv *ksrv_new(core *c)
     ks->txn = c->txn;
     ks->cl = c->cl;
     ks->scratch = batch_scratch_new();
+    ks->lat = xcalloc((size_t)ksrv_n_apis, sizeof(*ks->lat));
+    for (int i = 0; i < ksrv_n_apis; i++)
+        hist_init(&ks->lat[i], &hist_latency_ns);
     kh_fetch_init(ks);
     ks->appends.cb = on_append;
     broker_listen_appends(ks->b, &ks->appends);
@@ -59,6 +72,7 @@ void ksrv_free(ksrv *ks)
     broker_unlisten_appends(ks->b, &ks->appends);
     kh_fetch_fini(ks);
     batch_scratch_free(ks->scratch);
+    free(ks->lat);
     free(ks);
 }
 
@@ -93,6 +107,27 @@ kstr kreq_strdup(kreq *q, kstr s)
 }
 
 void kreq_done(kreq *q) { net_resp_ready(q->resp); }
+
+void ksrv__resp_sealed(ksrv *ks, net_resp *r)
+{
+    const ksrv_timing *tm = r->ctx;
+    if (tm)
+        hist_observe(&ks->lat[tm->api], hist_now_ns() - tm->t0_ns);
+}
+
+void ksrv_metrics(ksrv *ks, srv_metrics_sink *m)
+{
+    static const char name[] = "cairn_kafka_request_duration_seconds";
+    m->family(m, name, "histogram",
+              "Kafka requests from arrival to response ready, per API (parked time included: "
+              "acks=all produce waits for fsync, fetch for max.wait.ms).");
+    for (int i = 0; i < ksrv_n_apis; i++) {
+        if (!ks->lat[i].count)
+            continue;
+        const char *labels[] = {"api", kafka_api_name(ksrv_apis[i].key)};
+        m->histogram(m, name, labels, 1, &ks->lat[i]);
+    }
+}
 
 void kreq_bad(kreq *q, const char *what)
 {
@@ -133,6 +168,7 @@ static void api_versions_unsupported(kreq *q)
 void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg)
 {
     ksrv *ks = arg;
+    int64_t t0 = hist_now_ns();
     kreq q;
     memset(&q, 0, sizeof(q));
     q.ks = ks;
@@ -168,6 +204,10 @@ void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg)
     }
     q.resp = ksrv__resp_new(c);
     q.r.a = &q.resp->a;
+    ksrv_timing *tm = kreq_alloc(&q, 1, sizeof(*tm));
+    tm->t0_ns = t0;
+    tm->api = (int)(api - ksrv_apis);
+    q.resp->ctx = tm;
     if (bad_version) {
         kafka_response_header_encode(&q.resp->w, api->key, 0, q.hdr.correlation_id);
         api_versions_unsupported(&q);

@@ -54,9 +54,9 @@ static void kafka_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fr
 
 static void kafka_resp_seal(void *arg, void *cctx, net_resp *r)
 {
-    (void)arg;
     (void)cctx;
     kw_put_i32_at(&r->w, 0, (int32_t)(kw_total(&r->w) - KAFKA_SIZE_BYTES));
+    ksrv__resp_sealed(arg, r);
 }
 
 net_resp *ksrv__resp_new(net_conn *c)
@@ -76,6 +76,7 @@ const net_proto ksrv_proto = {
 
 static void *kafka_create(core *c) { return ksrv_new(c); }
 static void kafka_destroy(void *fe) { ksrv_free(fe); }
+static void kafka_metrics(void *fe, srv_metrics_sink *m) { ksrv_metrics(fe, m); }
 
 static int kafka_addresses(const cairn_config *cfg, srv_addr *out, int max)
 {
@@ -99,4 +100,5 @@ const srv_frontend ksrv_frontend = {
     .proto = &ksrv_proto,
     .addresses = kafka_addresses,
     .bound = kafka_bound,
+    .metrics = kafka_metrics,
 };

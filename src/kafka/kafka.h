@@ -59,6 +59,12 @@ void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg);
 /* A response slot whose writer holds the size placeholder that the
  * framing patches at net_resp_ready (framing.c). */
 net_resp *ksrv__resp_new(net_conn *c);
+/* The framing sealed r (its response is ready): count its latency when
+ * ksrv_on_frame timed it (r->ctx). */
+void ksrv__resp_sealed(ksrv *ks, net_resp *r);
+/* The server row's metrics hook: cairn_kafka_request_duration_seconds{api},
+ * a histogram per API that was requested (util/hist.h hist_latency_ns). */
+void ksrv_metrics(ksrv *ks, srv_metrics_sink *m);
 
 /* The core's error (0 or -CN_E*, util/common.h) as a Kafka error code
  * (kerr_map.c). Unknown values give UNKNOWN_SERVER_ERROR. */

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/hist.h"
+
 typedef struct log_partition log_partition;
 typedef struct log_file log_file;   /* refcounted open segment .log file */
 typedef struct log_syncer log_syncer;
@@ -360,6 +362,27 @@ int log_syncer_fd(const log_syncer *s);   /* eventfd to poll for readability */
  * Returns 0 or -CN_EIO (dup failed; done does not run). */
 int log_syncer_fdatasync(log_syncer *s, int fd, void (*done)(void *arg, int status), void *arg);
 void log_syncer_drain(log_syncer *s);     /* loop thread: run completions */
+/* What the syncer did since it was made, for metrics. Counted by
+ * log_syncer_drain on the loop thread from what each job recorded (the
+ * threads only write their job's duration), so reading needs no lock.
+ *   duration  time one job took on a syncer thread (hist_latency_ns): the
+ *             fdatasync of every file of one partition that held unsynced
+ *             data (plus the directory's fsync when entries changed), or
+ *             one log_syncer_fdatasync file (raft.votes); every job that
+ *             ran, failed ones included. Syncs without a syncer (inline,
+ *             log_partition_sync_now at open and close) are not counted.
+ *   bytes     per partition job that carried appended data: bytes of
+ *             batches appended since the previous job of that partition,
+ *             i.e. the group commit's size (hist_bytes);
+ *   records   the same jobs: offsets appended since then (records and
+ *             transaction markers; hist_records).
+ * Loop thread only; the pointer stays valid until log_syncer_free. */
+typedef struct log_sync_stats {
+    hist duration;
+    hist bytes;
+    hist records;
+} log_sync_stats;
+const log_sync_stats *log_syncer_stats(const log_syncer *s);
 
 /* Manual syncer, for simulations (tests/sim): no threads; jobs (partition
  * syncs and log_syncer_fdatasync files) queue in submit order and run only

@@ -105,6 +105,9 @@ typedef struct log_sync_job {
     void (*done)(void *arg, int status); /* p == NULL: a file job (log_syncer_fdatasync) */
     void *done_arg;
     int status;                    /* 0 or -CN_E*, written by the syncer */
+    int64_t run_ns;                /* time job_run took, written by the syncer; -1: not run */
+    int64_t bytes;                 /* partition jobs: bytes appended since the previous job */
+    int64_t records;               /* and offsets (records and markers) since then */
 } log_sync_job;
 
 struct log_partition {
@@ -128,6 +131,11 @@ struct log_partition {
     int start_unsynced;            /* log-start file written since the last sync */
     int64_t start_durable;         /* log_start covered by the last completed sync */
     log_sync_job job;
+    /* Group-commit sizes (log_syncer_stats): bytes appended since open, and
+     * the byte count and log_end at the last job built. */
+    int64_t appended_bytes;
+    int64_t job_bytes_mark;
+    int64_t job_end_mark;
     uint8_t *rbuf;                 /* LOG_READ_CHUNK bytes for header walks */
     /* Raft mode (opt.raft at open; log_raft.c). */
     int raft;

@@ -78,6 +78,7 @@ int log_partition_open(const char *dir, const log_options *opt, log_syncer *sync
     rc = log_partition_sync_now(p);
     if (rc < 0)
         goto fail;
+    p->job_end_mark = p->log_end;
     slog_info("partition opened dir=%s start=%lld end=%lld segments=%zu", dir,
               (long long)p->log_start, (long long)p->log_end, p->n_segs);
     *out = p;
@@ -254,6 +255,7 @@ static int append(log_partition *p, uint8_t *batch, size_t len, int64_t now_ms, 
     if (seg->created_ms < 0)
         seg->created_ms = now_ms;
     p->size_bytes += (int64_t)len;
+    p->appended_bytes += (int64_t)len;
     p->log_end = base + lod + 1;
     *out_base_offset = base;
     return 0;

@@ -154,6 +154,7 @@ static int wipe(log_partition *p, int64_t index, int64_t term, int64_t offset)
         return rc;
     }
     p->log_start = p->log_end = p->hw = p->durable = offset;
+    p->job_end_mark = offset; /* not records a sync wrote (metrics) */
     p->start_durable = CN_MIN(p->start_durable, offset);
     p->rlast = p->rdurable = index;
     p->rlast_term = term;

@@ -25,7 +25,12 @@
  * eventfd. log_syncer_drain (loop thread) takes the done list and runs each
  * completion: durable := target, close index fds that are synced and no
  * longer needed, resubmit if sync_again, then the durable callback. A
- * partition closed while its job was in flight (dead) is freed there. */
+ * partition closed while its job was in flight (dead) is freed there.
+ *
+ * Metrics (log_syncer_stats): the runner times job_run into the job; the
+ * drain counts that duration and the bytes/offsets the job was built to
+ * cover into the syncer's histograms, on the loop thread, so the threads
+ * share nothing more than the job they already hand over. */
 #include "log/log_int.h"
 
 #include <errno.h>
@@ -49,6 +54,7 @@ struct log_syncer {
     int efd;                           /* eventfd the worker bumps per job */
     int stop;                          /* worker exits once todo is empty */
     int manual;                        /* no threads: jobs run by log_syncer_run */
+    log_sync_stats stats;              /* loop thread (log_syncer_drain) */
 };
 
 /* Run one job's syncs and close its fds. Returns 0 or -CN_EIO. */
@@ -68,6 +74,40 @@ static int job_run(log_sync_job *job)
     return rc;
 }
 
+/* job_run, timed into job->run_ns (the runner's thread; the loop reads it
+ * after the done-list hand-off under the mutex). */
+static int job_run_timed(log_sync_job *job)
+{
+    int64_t t0 = hist_now_ns();
+    int rc = job_run(job);
+    job->run_ns = hist_now_ns() - t0;
+    return rc;
+}
+
+static void stats_init(log_syncer *s)
+{
+    hist_init(&s->stats.duration, &hist_latency_ns);
+    hist_init(&s->stats.bytes, &hist_bytes);
+    hist_init(&s->stats.records, &hist_records);
+}
+
+/* Loop thread, at drain: count what job recorded. */
+static void stats_count(log_syncer *s, const log_sync_job *job)
+{
+    if (job->run_ns < 0)
+        return; /* discarded unrun (simulated crash) */
+    hist_observe(&s->stats.duration, job->run_ns);
+    if (job->p && job->bytes > 0) {
+        hist_observe(&s->stats.bytes, job->bytes);
+        hist_observe(&s->stats.records, job->records);
+    }
+}
+
+const log_sync_stats *log_syncer_stats(const log_syncer *s)
+{
+    return &s->stats;
+}
+
 static void *worker_main(void *arg)
 {
     log_syncer *s = arg;
@@ -83,7 +123,7 @@ static void *worker_main(void *arg)
             s->todo_tail = NULL;
         pthread_mutex_unlock(&s->mu);
 
-        job->status = job_run(job);
+        job->status = job_run_timed(job);
 
         pthread_mutex_lock(&s->mu);
         job->next = NULL;
@@ -125,6 +165,7 @@ int log_syncer_new(log_syncer **out, int threads)
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    stats_init(s);
     s->threads = xcalloc((size_t)threads, sizeof(*s->threads));
     for (int i = 0; i < threads; i++) {
         int rc = pthread_create(&s->threads[i], NULL, worker_main, s);
@@ -185,6 +226,7 @@ int log_syncer_new_manual(log_syncer **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->manual = 1;
+    stats_init(s);
     *out = s;
     return 0;
 }
@@ -230,7 +272,7 @@ int log_syncer_run(log_syncer *s, size_t i)
     if (!s->manual || i >= log_syncer_pending(s))
         return -CN_EINVAL;
     log_sync_job *job = todo_take(s, i);
-    job->status = job_run(job);
+    job->status = job_run_timed(job);
     done_push(s, job);
     return 0;
 }
@@ -303,6 +345,7 @@ void log_syncer_drain(log_syncer *s)
     while (job) {
         log_sync_job *next = job->next;
         job->next = NULL;
+        stats_count(s, job);
         if (job->p) {
             job_complete(job->p);
         } else {
@@ -342,6 +385,9 @@ static int job_build(log_partition *p)
     job->hold_seq = p->hold_seq;
     job->rtarget = p->rlast;
     job->snap_seq = p->snap_seq;
+    job->run_ns = -1;
+    job->bytes = p->appended_bytes - p->job_bytes_mark;
+    job->records = CN_MAX(p->log_end - p->job_end_mark, 0);
     int rc = 0;
     for (size_t i = 0; i < p->n_segs && rc == 0; i++) {
         log_segment *seg = p->segs[i];
@@ -378,6 +424,8 @@ static int job_build(log_partition *p)
     p->meta_unsynced = 0;
     p->snap_unsynced = 0;
     p->dir_unsynced = 0;
+    p->job_bytes_mark = p->appended_bytes;
+    p->job_end_mark = p->log_end;
     return 0;
 }
 
@@ -429,6 +477,7 @@ int log_syncer_fdatasync(log_syncer *s, int fd, void (*done)(void *arg, int stat
     log_sync_job *job = xcalloc(1, sizeof(*job));
     job->done = done;
     job->done_arg = arg;
+    job->run_ns = -1;
     if (job_add(job, fd) < 0) {
         free(job->fds);
         free(job);
@@ -498,6 +547,10 @@ int log_partition_sync_now(log_partition *p)
     p->rdurable = CN_MAX(p->rdurable, p->rlast);
     p->durable = CN_MAX(p->durable, p->log_end);
     p->start_durable = CN_MAX(p->start_durable, p->log_start);
+    if (!p->sync_inflight) {
+        p->job_bytes_mark = p->appended_bytes; /* a blocking sync is no group commit */
+        p->job_end_mark = p->log_end;
+    }
     return 0;
 }
 

@@ -136,6 +136,13 @@ int srv_listeners(const srv *s, srv_listener_info *out, int max)
 
 int64_t srv_started_ms(const srv *s) { return s->started_ms; }
 
+void srv_metrics(srv *s, srv_metrics_sink *m)
+{
+    for (int i = 0; i < s->n_fes; i++)
+        if (s->fe[i] && s->fes[i]->metrics)
+            s->fes[i]->metrics(s->fe[i], m);
+}
+
 int srv_run(srv *s)
 {
     int rc = loop_run(s->l);

@@ -24,8 +24,26 @@
 #include "core/core.h"
 #include "net/loop.h"
 #include "net/net.h"
+#include "util/hist.h"
 
 typedef struct srv srv;
+
+/* Metrics a front end reports about itself (its request latencies, AMQP's
+ * queues), for a front end that exposes metrics (HTTP's /metrics) without
+ * either including the other: the exposing one hands a sink to
+ * srv_metrics, which calls every front end's `metrics` hook with it. The
+ * hook announces a family once, then gives its samples, then the next
+ * family; names and types follow Prometheus ("gauge", "counter",
+ * "histogram"), the sink escapes label values and writes the format.
+ * labels: n_labels pairs, {name0, value0, name1, value1, ...}. */
+typedef struct srv_metrics_sink srv_metrics_sink;
+struct srv_metrics_sink {
+    void (*family)(srv_metrics_sink *m, const char *name, const char *type, const char *help);
+    void (*value)(srv_metrics_sink *m, const char *name, const char *const *labels,
+                  int n_labels, int64_t v);
+    void (*histogram)(srv_metrics_sink *m, const char *name, const char *const *labels,
+                      int n_labels, const hist *h);
+};
 
 /* One address a front end listens on. */
 typedef struct srv_addr {
@@ -54,6 +72,9 @@ typedef struct srv_frontend {
      * about to succeed; s stays valid until destroy. For front ends that
      * report on the server itself (HTTP's /broker, /readyz, /metrics). */
     void (*serving)(void *fe, srv *s);
+    /* Optional: report this front end's metrics into m (see
+     * srv_metrics_sink). Loop thread, between create and destroy. */
+    void (*metrics)(void *fe, srv_metrics_sink *m);
 } srv_frontend;
 
 /* Build everything and listen. 0 or -CN_E* (logged); on failure nothing is
@@ -75,6 +96,8 @@ typedef struct srv_listener_info {
 /* Fill out[0..max) with the bound listeners in binding order; returns how
  * many there are (may exceed max). */
 int srv_listeners(const srv *s, srv_listener_info *out, int max);
+/* Call every front end's metrics hook with m, in table order. */
+void srv_metrics(srv *s, srv_metrics_sink *m);
 /* Monotonic ms when srv_open finished (uptime). */
 int64_t srv_started_ms(const srv *s);
 /* Run the loop until srv_stop. 0, or -errno when the loop failed. */

@@ -292,6 +292,81 @@ static void on_durable(log_partition *p, int64_t durable, int status, void *arg)
         assert_true(cond);                                                      \
     } while (0)
 
+static void file_done(void *arg, int status)
+{
+    *(int *)arg = status == 0 ? 1 : -1;
+}
+
+/* log_syncer_stats: one duration per job that ran (partition and file
+ * jobs), group-commit bytes and offsets per partition job that carried
+ * appends; jobs discarded unrun count nothing. Manual syncer: deterministic. */
+static void test_syncer_stats_count_jobs_and_group_commit_sizes(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    log_options o = test_opts();
+    log_syncer *sy = NULL;
+    assert_int_equal(log_syncer_new_manual(&sy), 0);
+    const log_sync_stats *st = log_syncer_stats(sy);
+    assert_int_equal(st->duration.count, 0);
+    log_partition *p = NULL;
+    assert_int_equal(log_partition_open(dir, &o, sy, &p), 0);
+
+    append_one(p, 100, 2, 1, 0);
+    append_one(p, 100, 2, 1, 0);
+    append_one(p, 100, 2, 1, 0);
+    log_sync_request(p);
+    assert_int_equal(log_syncer_pending(sy), 1);
+    assert_int_equal(log_syncer_run(sy, 0), 0);
+    log_syncer_drain(sy);
+    assert_int_equal(log_durable_offset(p), 6);
+    assert_int_equal(st->duration.count, 1);
+    assert_true(st->duration.sum > 0);
+    assert_int_equal(st->bytes.count, 1);
+    assert_int_equal(st->bytes.sum, 300);
+    assert_int_equal(st->bytes.buckets[1], 1);      /* 256 < 300 <= 1024 */
+    assert_int_equal(st->records.count, 1);
+    assert_int_equal(st->records.sum, 6);
+
+    /* Nothing new: no job, nothing counted. */
+    log_sync_request(p);
+    assert_int_equal(log_syncer_pending(sy), 0);
+
+    /* The next job covers only what came after the first. */
+    append_one(p, 100, 1, 1, 0);
+    log_sync_request(p);
+    assert_int_equal(log_syncer_run(sy, 0), 0);
+    log_syncer_drain(sy);
+    assert_int_equal(st->duration.count, 2);
+    assert_int_equal(st->bytes.count, 2);
+    assert_int_equal(st->bytes.sum, 400);
+    assert_int_equal(st->records.sum, 7);
+    assert_int_equal(st->records.buckets[0], 1);    /* one record: le=1 */
+
+    /* A file job counts a duration, no group-commit size. */
+    int done = 0;
+    assert_int_equal(log_syncer_fdatasync(sy, p->dir_fd, file_done, &done), 0);
+    assert_int_equal(log_syncer_run(sy, 0), 0);
+    log_syncer_drain(sy);
+    assert_int_equal(done, 1);
+    assert_int_equal(st->duration.count, 3);
+    assert_int_equal(st->bytes.count, 2);
+
+    /* Discarded unrun (a simulated crash): not counted. */
+    done = 0;
+    assert_int_equal(log_syncer_fdatasync(sy, p->dir_fd, file_done, &done), 0);
+    log_partition_close(p);
+    log_syncer_discard(sy);
+    assert_int_equal(done, -1);
+    assert_int_equal(st->duration.count, 3);
+    uint64_t total = 0;
+    for (int i = 0; i <= st->duration.spec->n_bounds; i++)
+        total += st->duration.buckets[i];
+    assert_int_equal(total, 3);
+    log_syncer_free(sy);
+    tmpdir_remove(dir);
+}
+
 static void test_sync_request_through_syncer(void **state)
 {
     (void)state;
@@ -509,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_delete_before),
         cmocka_unit_test(test_delete_before_start_durable),
         cmocka_unit_test(test_destroy_removes_directory),
+        cmocka_unit_test(test_syncer_stats_count_jobs_and_group_commit_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

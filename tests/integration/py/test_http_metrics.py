@@ -115,7 +115,10 @@ def test_metrics_has_help_and_type_for_every_family(broker, path):
     names = set()
     for line in text.splitlines():
         if line.startswith("# TYPE "):
-            names.add(line.split()[2])
+            _, _, name, typ = line.split()
+            # A histogram's samples are its _bucket, _sum and _count series.
+            names.update([name + "_bucket", name + "_sum", name + "_count"]
+                         if typ == "histogram" else [name])
     for line in text.splitlines():
         if line and not line.startswith("#"):
             metric = line.split("{")[0].split(" ")[0]
