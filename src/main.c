@@ -1,7 +1,9 @@
-/* cairn: entry point. Parses the command line and loads configuration, then
- * builds the server (server/server.h: loop, core, front ends, listeners) and
- * runs it until SIGINT or SIGTERM, then shuts down cleanly (every partition
- * fsynced). */
+/* cairn: entry point. A first word naming a client command (cli/cli.h:
+ * topic, group, produce, consume) runs that client against a running broker
+ * and exits; dev-cluster runs a local cluster. Otherwise this is the broker:
+ * parses the command line and loads configuration, then builds the server
+ * (server/server.h: loop, core, front ends, listeners) and runs it until
+ * SIGINT or SIGTERM, then shuts down cleanly (every partition fsynced). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config/config.h"
 #include "amqp/amqp.h"
+#include "cli/cli.h"
+#include "config/config.h"
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
@@ -28,6 +31,8 @@ static void usage(FILE *out)
             "usage: cairn [--config FILE] [--listen HOST:PORT] [--amqp-listen HOST:PORT ...]\n"
             "             [--http-listen HOST:PORT ...] [--data-dir DIR] [--set key=value ...]\n"
             "       cairn dev-cluster [--nodes N] [--base-port P] [--data-dir DIR]\n"
+            "       cairn topic|group|produce|consume ... [--http HOST:PORT] [--json]\n"
+            "                           a client of a running broker (cairn topic --help, ...)\n"
             "       cairn --help | --version\n\n"
             "Cairn is a message broker that speaks the Kafka protocol and AMQP 0-9-1. With\n"
             "no options it listens for Kafka on 127.0.0.1:9092, for AMQP on 127.0.0.1:5672\n"
@@ -188,6 +193,9 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dev-cluster") == 0)
         return dev_cluster(argc, argv);
+    /* Client commands (src/cli) before the broker's own flags. */
+    if (argc > 1 && cli_is_command(argv[1]))
+        return cli_main(argc, argv);
     cairn_config cfg;
     config_init(&cfg);
     const char *config_file = NULL;
