@@ -129,7 +129,8 @@ int cli__parse(cli *c, int argc, char **argv, const char *shortopts,
     while (own_opts && own_opts[n_own].name)
         n_own++;
     struct option *all = xcalloc((size_t)n_own + CN_ARRAY_LEN(common) + 1, sizeof(*all));
-    memcpy(all, own_opts, (size_t)n_own * sizeof(*all));
+    if (n_own)
+        memcpy(all, own_opts, (size_t)n_own * sizeof(*all));
     memcpy(all + n_own, common, sizeof(common));
     char shorts[64];
     /* ':' first: a missing value is ':' rather than '?'; 'h' is --help. */

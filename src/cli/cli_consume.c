@@ -177,11 +177,18 @@ static int read_to_end(consume_ctx *k)
                     return CLI_OK;
                 }
             }
-            p->pos = json_integer_value(json_object_get(j, "next_offset"));
-            if (p->pos >= json_integer_value(json_object_get(j, "last_stable_offset"))) {
+            int64_t next = json_integer_value(json_object_get(j, "next_offset"));
+            int64_t lso = json_integer_value(json_object_get(j, "last_stable_offset"));
+            if (next >= lso) {
                 p->done = 1;
                 left--;
+            } else if (next <= p->pos && json_array_size(json_object_get(j, "records")) == 0) {
+                json_decref(j);          /* never spin on a read that cannot move */
+                return cli__fail(c, "reading partition %d stopped at offset %" PRId64
+                                 " (the broker returned nothing and no next offset)", p->id,
+                                 p->pos);
             }
+            p->pos = next;
             json_decref(j);
             if (fflush(stdout) != 0)
                 return cli__stdout_failed(c);
