@@ -8,6 +8,7 @@ down, unknown topic, bad usage. Also the POST /groups/{g}/offsets endpoint
 behind reset-offsets, through HTTP directly."""
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -16,7 +17,7 @@ from confluent_kafka import TopicPartition
 
 import ckhelp
 from cairn_broker import cairn_bin, free_port, unique_topic
-from httphelp import assert_error, get, post
+from httphelp import assert_error, delete, get, post
 
 
 def cli(broker, *args, stdin=None, timeout=60, env=None):
@@ -376,6 +377,53 @@ def test_reset_offsets_endpoint(broker):
     # nothing of the refused requests was committed
     st, _, d = get(broker, "/groups/" + group)
     assert {o["partition"]: o["committed_offset"] for o in d["offsets"]} == {0: 0, 1: 3}
+
+
+def test_reset_refused_for_an_sse_group_member_and_a_webhook_group(broker):
+    name = unique_topic("clis")
+    ok(cli(broker, "topic", "create", name, "-p", "2"))
+    group = unique_topic("sseg")
+    # An SSE stream of group=G is a member of G: refused as a Kafka consumer is.
+    sock = socket.create_connection(("127.0.0.1", broker.http_port), timeout=10)
+    try:
+        sock.sendall(b"GET /topics/%s/stream?group=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                     % (name.encode(), group.encode()))
+        deadline = time.time() + 10
+        while True:
+            st, _, g = get(broker, "/groups/" + group)
+            if st == 200 and len(g["members"]) == 1:
+                break
+            assert time.time() < deadline, (st, g)
+            time.sleep(0.05)
+        body = assert_error(post(broker, "/groups/%s/offsets" % group,
+                                 {"topic": name, "to": "earliest"}), 409, "group_not_empty")
+        assert body["members"] == 1 and body["state"] in ("PreparingRebalance",
+                                                          "CompletingRebalance", "Stable")
+        r = cli(broker, "group", "reset-offsets", group, "--topic", name, "--to-latest")
+        assert r.returncode == 1 and b"group_not_empty" in r.stderr, r
+    finally:
+        sock.close()
+    # The stream's hang-up leaves the group; then the reset goes through.
+    deadline = time.time() + 15
+    while True:
+        st, _, g = get(broker, "/groups/" + group)
+        if st != 200 or not g["members"]:
+            break
+        assert time.time() < deadline, g
+        time.sleep(0.1)
+    ok(cli(broker, "group", "reset-offsets", group, "--topic", name, "--to-earliest"))
+
+    # The group of a live webhook subscription holds its position in memory.
+    st, _, sub = post(broker, "/event/subscribe", {"event_type": name, "id": "cliwh",
+                                                   "callback": "http://127.0.0.1:1/hook"})
+    assert st == 201, sub
+    try:
+        r = cli(broker, "group", "reset-offsets", "cairn.webhook.cliwh", "--topic", name,
+                "--to-earliest")
+        assert r.returncode == 1 and b"group_in_use" in r.stderr and b"cliwh" in r.stderr, r
+    finally:
+        st, _, _ = delete(broker, "/event/subscriptions/cliwh")
+        assert st == 200
 
 
 # ------------------------------------------------------------------ errors and usage
