@@ -55,13 +55,13 @@ void cli__table_print(cli_table *t, FILE *out)
                 w[i] = n;
         }
     for (int r = 0; r < t->n_rows; r++) {
-        for (int i = 0; i < t->n_cols; i++) {
-            const char *s = t->cells[r * t->n_cols + i];
-            if (i == t->n_cols - 1)
-                fprintf(out, "%s\n", s);       /* no trailing blanks */
-            else
-                fprintf(out, "%-*s  ", (int)w[i], s);
-        }
+        char **row = t->cells + r * t->n_cols;
+        int last = t->n_cols - 1;              /* no trailing blanks: stop at the last text */
+        while (last > 0 && !row[last][0])
+            last--;
+        for (int i = 0; i < last; i++)
+            fprintf(out, "%-*s  ", (int)w[i], row[i]);
+        fprintf(out, "%s\n", row[last]);
     }
     free(w);
 }
