@@ -43,6 +43,14 @@ SEEDS = {
     req("GET", "/topics/fz/partitions/0/records?offset=0&max_bytes=100") +
     req("GET", "/topics/fz/partitions/1/records?offset=0&timeout_ms=10"),
     "groups": req("GET", "/groups") + req("GET", "/groups/g1") + req("DELETE", "/groups/g1"),
+    "group_offsets": req("POST", "/topics", TOPIC) + req("POST", "/topics/fz/records", RECORDS) +
+    req("POST", "/groups/g1/offsets", {"topic": "fz", "to": "earliest"}) +
+    req("POST", "/groups/g%FF/offsets", {"topic": "fz", "to": "offset", "offset": 1,
+                                          "partitions": [1, 0], "dry_run": True}) +
+    req("POST", "/groups/g1/offsets", {"topic": "fz", "to": "latest", "partitions": [0, 0]}) +
+    req("POST", "/groups/g1/offsets", {"topic": "fz", "to": "offset"}) +
+    req("POST", "/groups/cairn.webhook.x/offsets", {"topic": "nope", "to": "latest"}) +
+    req("GET", "/groups/g1"),
     "errors": req("PUT", "/topics") + req("GET", "/nope") +
     req("POST", "/topics/fz/records", b"{bad json") +
     req("GET", "/topics/fz/partitions/x/records?offset=-1"),

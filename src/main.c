@@ -1,7 +1,9 @@
-/* cairn: entry point. Parses the command line and loads configuration, then
- * builds the server (server/server.h: loop, core, front ends, listeners) and
- * runs it until SIGINT or SIGTERM, then shuts down cleanly (every partition
- * fsynced). */
+/* cairn: entry point. A first word naming a client command (cli/cli.h:
+ * topic, group, produce, consume) runs that client against a running broker
+ * and exits; dev-cluster runs a local cluster. Otherwise this is the broker:
+ * parses the command line and loads configuration, then builds the server
+ * (server/server.h: loop, core, front ends, listeners) and runs it until
+ * SIGINT or SIGTERM, then shuts down cleanly (every partition fsynced). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config/config.h"
 #include "amqp/amqp.h"
+#include "cli/cli.h"
+#include "config/config.h"
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
@@ -28,6 +31,8 @@ static void usage(FILE *out)
             "usage: cairn [--config FILE] [--listen HOST:PORT] [--amqp-listen HOST:PORT ...]\n"
             "             [--http-listen HOST:PORT ...] [--data-dir DIR] [--set key=value ...]\n"
             "       cairn dev-cluster [--nodes N] [--base-port P] [--data-dir DIR]\n"
+            "       cairn topic|group|produce|consume ... [--http HOST:PORT] [--json]\n"
+            "                           a client of a running broker (cairn topic --help, ...)\n"
             "       cairn --help | --version\n\n"
             "Cairn is a message broker that speaks the Kafka protocol and AMQP 0-9-1. With\n"
             "no options it listens for Kafka on 127.0.0.1:9092, for AMQP on 127.0.0.1:5672\n"
@@ -184,12 +189,12 @@ static int dev_cluster(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* The broker's command line into cfg (config_init'ed by the caller): -1 to
+ * go on and serve, or the exit status to end with at once (--help and
+ * --version: 0; a bad argument: 2, after the message). The caller frees cfg
+ * either way. */
+static int parse_args(int argc, char **argv, cairn_config *cfg)
 {
-    if (argc > 1 && strcmp(argv[1], "dev-cluster") == 0)
-        return dev_cluster(argc, argv);
-    cairn_config cfg;
-    config_init(&cfg);
     const char *config_file = NULL;
     int amqp_flags = 0; /* --amqp-listen seen so far */
     int http_flags = 0; /* --http-listen seen so far */
@@ -214,7 +219,7 @@ int main(int argc, char **argv)
     }
     if (config_file) {
         char err[512];
-        if (config_load_file(&cfg, config_file, err, sizeof(err)) < 0) {
+        if (config_load_file(cfg, config_file, err, sizeof(err)) < 0) {
             fprintf(stderr, "cairn: %s\n", err);
             return 2;
         }
@@ -227,43 +232,43 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--listen") == 0 && v) {
             char buf[300];
             snprintf(buf, sizeof(buf), "PLAINTEXT://%s", v);
-            if (apply(&cfg, "listeners", buf) < 0)
+            if (apply(cfg, "listeners", buf) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--amqp-listen") == 0 && v) {
             /* The first replaces the list (config file's or default), later ones append. */
             char buf[1024];
-            if (amqp_flags++ == 0 || strcmp(v, "off") == 0 || cfg.n_amqp == 0)
+            if (amqp_flags++ == 0 || strcmp(v, "off") == 0 || cfg->n_amqp == 0)
                 snprintf(buf, sizeof(buf), "%s", v);
             else
-                snprintf(buf, sizeof(buf), "%s,%s", cfg.amqp_listeners, v);
-            if (apply(&cfg, "amqp.listeners", buf) < 0)
+                snprintf(buf, sizeof(buf), "%s,%s", cfg->amqp_listeners, v);
+            if (apply(cfg, "amqp.listeners", buf) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--http-listen") == 0 && v) {
             /* As --amqp-listen: the first replaces the list, later ones append. */
             char buf[1024];
-            if (http_flags++ == 0 || strcmp(v, "off") == 0 || cfg.n_http == 0)
+            if (http_flags++ == 0 || strcmp(v, "off") == 0 || cfg->n_http == 0)
                 snprintf(buf, sizeof(buf), "%s", v);
             else
-                snprintf(buf, sizeof(buf), "%s,%s", cfg.http_listeners, v);
-            if (apply(&cfg, "http.listeners", buf) < 0)
+                snprintf(buf, sizeof(buf), "%s,%s", cfg->http_listeners, v);
+            if (apply(cfg, "http.listeners", buf) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--data-dir") == 0 && v) {
-            if (apply(&cfg, "log.dirs", v) < 0)
+            if (apply(cfg, "log.dirs", v) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--node-id") == 0 && v) {
-            if (apply(&cfg, "node.id", v) < 0)
+            if (apply(cfg, "node.id", v) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--cluster-listen") == 0 && v) {
-            if (apply(&cfg, "cluster.listeners", v) < 0)
+            if (apply(cfg, "cluster.listeners", v) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--peers") == 0 && v) {
-            if (apply(&cfg, "cluster.peers", v) < 0)
+            if (apply(cfg, "cluster.peers", v) < 0)
                 return 2;
             i++;
         } else if (strcmp(a, "--set") == 0 && v) {
@@ -275,7 +280,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             *eq = '\0';
-            if (apply(&cfg, kv, eq + 1) < 0)
+            if (apply(cfg, kv, eq + 1) < 0)
                 return 2;
             i++;
         } else {
@@ -283,6 +288,23 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "dev-cluster") == 0)
+        return dev_cluster(argc, argv);
+    /* Client commands (src/cli) before the broker's own flags. */
+    if (argc > 1 && cli_is_command(argv[1]))
+        return cli_main(argc, argv);
+    cairn_config cfg;
+    config_init(&cfg);
+    int prc = parse_args(argc, argv, &cfg);
+    if (prc >= 0) {
+        config_fini(&cfg);
+        return prc;
     }
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++)

@@ -38,6 +38,7 @@ typedef enum {
     HROUTE_GROUPS_LIST,
     HROUTE_GROUP_DESCRIBE,
     HROUTE_GROUP_DELETE,
+    HROUTE_GROUP_OFFSETS_RESET,
     HROUTE_EVENT_PUBLISH,
     HROUTE_EVENT_SUBSCRIBE,
     HROUTE_EVENT_SUBS_LIST,
@@ -200,6 +201,7 @@ void hh_topic_delete(hreq *q);
 void hh_groups_list(hreq *q);              /* hh_groups.c */
 void hh_group_describe(hreq *q);
 void hh_group_delete(hreq *q);
+void hh_group_offsets_reset(hreq *q);      /* hh_group_offsets.c */
 void hh_produce(hreq *q);                  /* hh_produce.c */
 void hh_read(hreq *q);                     /* hh_read.c */
 void hh_read_init(hsrv *hs);

@@ -34,6 +34,8 @@ static const hroute_row routes[] = {
     {HROUTE_GROUPS_LIST, "groups_list", HTTP_GET, "groups", hh_groups_list},
     {HROUTE_GROUP_DESCRIBE, "group_describe", HTTP_GET, "groups/*", hh_group_describe},
     {HROUTE_GROUP_DELETE, "group_delete", HTTP_DELETE, "groups/*", hh_group_delete},
+    {HROUTE_GROUP_OFFSETS_RESET, "group_offsets_reset", HTTP_POST, "groups/*/offsets",
+     hh_group_offsets_reset},
     {HROUTE_EVENT_PUBLISH, "event_publish", HTTP_POST, "event/publish", hh_event_publish},
     {HROUTE_EVENT_SUBSCRIBE, "event_subscribe", HTTP_POST, "event/subscribe", hh_event_subscribe},
     {HROUTE_EVENT_SUBS_LIST, "event_subscriptions", HTTP_GET, "event/subscriptions",
