@@ -559,6 +559,11 @@ int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker
     broker *b = xcalloc(1, sizeof(*b));
     b->cfg = cfg;
     b->l = l;
+    /* Before anything can fail: broker_close stops them. */
+    loop_timer_init(&b->flush_timer, flush_timer_cb, b);
+    loop_timer_init(&b->retention_timer, retention_timer_cb, b);
+    loop_timer_init(&b->commit_timer, broker__commit_timer_cb, b);
+    loop_timer_init(&b->snapshot_timer, snapshot_timer_cb, b);
     if (repl && repl->node && repl->n_nodes > 0) {
         b->rg = repl->node;
         b->n_nodes = repl->n_nodes;
@@ -622,13 +627,9 @@ int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker
     }
     closedir(d);
     remove_orphans(b);
-    loop_timer_init(&b->flush_timer, flush_timer_cb, b);
-    loop_timer_init(&b->retention_timer, retention_timer_cb, b);
     if (cfg->flush_interval_ms > 0)
         loop_timer_start(l, &b->flush_timer, cfg->flush_interval_ms);
     loop_timer_start(l, &b->retention_timer, cfg->retention_check_ms);
-    loop_timer_init(&b->commit_timer, broker__commit_timer_cb, b);
-    loop_timer_init(&b->snapshot_timer, snapshot_timer_cb, b);
     loop_timer_start(l, &b->snapshot_timer, BROKER_SNAPSHOT_MS);
     loop_add_hook(l, append_hook, b);
     slog_info("data directory %s: %d topic(s) loaded, cluster id %s", b->dir, b->n_topics,

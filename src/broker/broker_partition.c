@@ -127,9 +127,20 @@ static void rg_changed(void *arg, rg_group *g)
      * sequences on such an answer when the transaction is aborted, and the
      * next batch was taken for a duplicate (a lost record, found by the
      * transactional nemesis, tests/nemesis/repro_notleader.py). */
-    int64_t cut;
+    int64_t cut, start;
     if (rg_take_truncation(g, &cut))
         fire_waits_above(&p->waits, cut, -CN_ENOTLEADER);
+    if (rg_take_start(g, &start) && start > log_start_offset(p->log)) {
+        /* A committed DeleteRecords: every replica moves its start (the
+         * segments go at the next retention pass, by a snapshot); waits
+         * hear it once the log-start file is durable (rg_durable). */
+        int rc = log_raft_set_start(p->log, start);
+        if (rc < 0)
+            slog_error("%s-%d: log start not moved to %lld: %s", p->t->name, p->id,
+                       (long long)start, cn_strerror(rc));
+        else
+            pst_truncate_head(p->ps, log_start_offset(p->log));
+    }
     fire_waits(&p->waits, hw, rg_failed(g) ? -CN_EIO : 0);
     int leader = rg_is_leader(g);
     if (leader && !p->leading) {
@@ -482,11 +493,40 @@ int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *
     return 0;
 }
 
+/* DeleteRecords on a replicated partition: the leader puts the new start in
+ * the log (rg_submit_start); every replica moves its start when it sees the
+ * entry committed (rg_changed); the wait fires once this node's start is
+ * durable, or with REQUEST_TIMED_OUT after BROKER_DELETE_WAIT_MS. */
+#define BROKER_DELETE_WAIT_MS 30000
+static int delete_records_replicated(broker *b, partition *p, int64_t offset, durable_wait *w)
+{
+    if (!rg_is_leader(p->rg))
+        return -CN_ENOTLEADER;
+    int64_t start = log_start_offset(p->log);
+    if (offset > start) {
+        int64_t index;
+        int rc = rg_submit_start(p->rg, offset, loop_now(b->l), &index);
+        if (rc == -CN_EAGAIN)
+            return -CN_ELEADERWAIT; /* a new term's first sync: retriable */
+        if (rc < 0)
+            return rc;
+        slog_info("%s-%d: records before %lld to be deleted (DeleteRecords, raft index %lld)",
+                  p->t->name, p->id, (long long)offset, (long long)index);
+    }
+    w->target = CN_MAX(offset, start);
+    w->deadline = loop_now(b->l) + BROKER_DELETE_WAIT_MS;
+    w->next = p->start_waits;
+    p->start_waits = w;
+    if (!loop_timer_armed(&b->commit_timer) || b->commit_timer.deadline > w->deadline)
+        loop_timer_start(b->l, &b->commit_timer, BROKER_DELETE_WAIT_MS);
+    partition_fire_start_waits(p, log_failed(p->log) ? -CN_EIO : 0);
+    return 0;
+}
+
 int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait *w)
 {
-    (void)b;
     if (p->rg)
-        return -CN_EINVAL; /* moving a raft log's start needs snapshots (cluster plan) */
+        return delete_records_replicated(b, p, offset, w);
     int64_t before = log_start_offset(p->log);
     int rc = log_delete_before(p->log, offset);
     if (rc < 0)
@@ -509,10 +549,10 @@ int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait 
 
 /* Fire the waits of p whose deadline passed; returns the earliest deadline
  * left (INT64_MAX: none). */
-static int64_t expire_waits(partition *p, int64_t now)
+static int64_t expire_waits(durable_wait **list, int64_t now)
 {
     int64_t next = INT64_MAX;
-    durable_wait **pp = &p->waits;
+    durable_wait **pp = list;
     while (*pp) {
         durable_wait *w = *pp;
         if (w->deadline > 0 && w->deadline <= now) {
@@ -536,8 +576,10 @@ void broker__commit_timer_cb(loop_timer *tm)
     for (int k = 0; k < 2; k++)
         for (topic *t = lists[k]; t; t = t->lnext)
             for (int32_t i = 0; i < t->n_parts; i++)
-                if (t->parts[i]->rg && t->parts[i]->waits)
-                    next = CN_MIN(next, expire_waits(t->parts[i], now));
+                if (t->parts[i]->rg) {
+                    next = CN_MIN(next, expire_waits(&t->parts[i]->waits, now));
+                    next = CN_MIN(next, expire_waits(&t->parts[i]->start_waits, now));
+                }
     if (next != INT64_MAX)
         loop_timer_start(b->l, tm, next - now);
 }

@@ -12,7 +12,16 @@
  * file fsynced by the syncer): a crash after the answer cannot bring the
  * records back. A failed sync, or the topic deleted meanwhile, gives
  * KAFKA_STORAGE_ERROR. timeout_ms is not used: on a single node the wait is
- * one fsync, not replicas catching up. */
+ * one fsync, not replicas catching up.
+ *
+ * A replicated partition (cluster): only its leader takes it
+ * (NOT_LEADER_OR_FOLLOWER elsewhere); the new start goes through the Raft
+ * log and every replica moves its start when the entry commits
+ * (broker_delete_records -> rg_submit_start; the segments go at the next
+ * retention pass, by a snapshot). The answer waits until the entry
+ * committed and this node's log-start file is durable; REQUEST_TIMED_OUT
+ * after 30 s without it (outcome unknown), LEADER_NOT_AVAILABLE while a
+ * new leader's first sync is pending (retry). */
 #include "kafka/kafka.h"
 #include "util/common.h"
 
@@ -43,7 +52,9 @@ static void on_start_durable(durable_wait *w, int status)
 {
     dr_wait *dw = (dr_wait *)w;
     if (status < 0) {
-        dw->pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+        /* -CN_EIO (storage), -CN_ECOMMITTMO (replicated: not seen committed
+         * in time; it may still be) */
+        dw->pr->error_code = kerr_from_cn(status);
         dw->pr->low_watermark = -1;
     } else {
         dw->pr->low_watermark = w->target;
@@ -59,6 +70,8 @@ static int16_t delete_one(kreq *q, dr_park *pk, partition *p, int64_t offset, dr
         return KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (p->t->cfg.cleanup_compact)
         return KERR_POLICY_VIOLATION;
+    if (!broker_partition_is_leader(p))
+        return KERR_NOT_LEADER_OR_FOLLOWER; /* before the offset checks, as Kafka */
     int64_t hw = log_high_watermark(p->log);
     if (offset == -1)
         offset = hw;

@@ -268,8 +268,10 @@ int log_raft_append_meta(log_partition *p, int64_t index, int64_t term, uint8_t 
  * names an entry deleted below the log start. */
 int log_raft_truncate(log_partition *p, int64_t index);
 
-/* The entry at index. Returns 0, -CN_ERANGE when index <= the anchor index
- * or > the last index, -CN_ENOENT when it was deleted below the log start,
+/* The entry at index (also below log_start, while its segment exists: see
+ * log_raft_set_start). Returns 0, -CN_ERANGE when index <= the anchor index
+ * or > the last index, -CN_ENOENT when its segment was deleted
+ * (log_delete_before),
  * -CN_EIO (read error or inconsistent files), -CN_EINVAL (not raft mode). */
 int log_raft_entry_at(log_partition *p, int64_t index, log_raft_entry *out);
 
@@ -337,6 +339,21 @@ int log_raft_compact(log_partition *p, int64_t index, int64_t offset, const uint
  * 0, -CN_EINVAL, -CN_EIO (the partition failed). */
 int log_raft_reset(log_partition *p, int64_t index, int64_t term, int64_t offset,
                    const uint8_t *bytes, uint32_t len);
+
+/* Move log_start up to offset (<= log end) without deleting anything: the
+ * raft log keeps its entries (followers may still need them) and reads
+ * below offset fail with -CN_ERANGE; the next log_raft_trim_point counts
+ * the segments wholly below it as due. The caller applies a committed
+ * DeleteRecords entry. Written to the log-start file, durable with the
+ * sync requested here (log_start_durable). Returns 0 (also when offset <=
+ * log_start), -CN_EINVAL (not raft mode), -CN_EIO / -CN_ENOSPC. */
+int log_raft_set_start(log_partition *p, int64_t offset);
+
+/* log_read for the raft log's own use (entries sent to followers): the
+ * same, but from the first segment on, below log_start too. -CN_EINVAL
+ * when not raft mode. */
+int log_raft_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+                  log_slice *out);
 
 /* The caller's bytes of the last snapshot (NULL and 0 when none); valid
  * until the next compact, reset or close. */

@@ -892,8 +892,6 @@ int log_raft_entry_at(log_partition *p, int64_t index, log_raft_entry *out)
         ;
     if (rc != 1 || st.r != index)
         return -CN_EIO;
-    if (h.base + h.lod < p->log_start)
-        return -CN_ENOENT;
     out->index = index;
     out->term = epoch;
     out->is_batch = 1;

@@ -261,8 +261,11 @@ int log_raft_trim_point(log_partition *p, int64_t now_ms, int64_t limit, int64_t
     size_t k = 0;
     while (k + 1 < p->n_segs) {
         const log_segment *seg = p->segs[k];
+        /* Due for retention, or wholly below a log start DeleteRecords
+         * moved (log_raft_set_start). */
+        int below_start = p->segs[k + 1]->base <= p->log_start;
         if (seg->base < p->anchor_off || !seg->rfirst || seg->rlast > limit ||
-            !log__retention_due(p, seg, now_ms, size))
+            (!below_start && !log__retention_due(p, seg, now_ms, size)))
             break;
         size -= seg->size;
         k++;
@@ -342,6 +345,25 @@ int log_raft_reset(log_partition *p, int64_t index, int64_t term, int64_t offset
     if (rc == 0)
         log_sync_request(p);
     return rc;
+}
+
+int log_raft_set_start(log_partition *p, int64_t offset)
+{
+    if (!p->raft)
+        return -CN_EINVAL;
+    if (p->failed)
+        return -CN_EIO;
+    if (offset <= p->log_start)
+        return 0;
+    offset = CN_MIN(offset, p->log_end);
+    int rc = log__write_start(p, offset);
+    if (rc < 0)
+        return rc;
+    p->log_start = offset;
+    p->hw = CN_MAX(p->hw, p->log_start);
+    slog_info("raft log: log start moved to %lld dir=%s", (long long)offset, p->dir);
+    log_sync_request(p);
+    return 0;
 }
 
 const uint8_t *log_raft_snap_bytes(const log_partition *p, uint32_t *len)

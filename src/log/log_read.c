@@ -50,14 +50,16 @@ static void slice_of(log_segment *seg, int64_t pos, int64_t len, log_slice *out)
     out->len = len;
 }
 
-int log_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
-             log_slice *out)
+/* log_read from `floor` up (log_start for readers; a raft log's own reads
+ * go below it, down to its first segment). */
+static int read_from(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+                     int64_t floor, log_slice *out)
 {
     out->file = NULL;
     out->fd = -1;
     out->pos = 0;
     out->len = 0;
-    if (offset < p->log_start || offset > p->log_end)
+    if (offset < floor || offset > p->log_end)
         return -CN_ERANGE;
     if (offset >= max_offset || offset == p->log_end)
         return 0;
@@ -85,6 +87,21 @@ int log_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_b
         return 0;
     }
     return 0;
+}
+
+int log_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+             log_slice *out)
+{
+    return read_from(p, offset, max_offset, max_bytes, p->log_start, out);
+}
+
+int log_raft_read(log_partition *p, int64_t offset, int64_t max_offset, int64_t max_bytes,
+                  log_slice *out)
+{
+    if (!p->raft)
+        return -CN_EINVAL;
+    return read_from(p, offset, max_offset, max_bytes, CN_MAX(p->segs[0]->base, p->anchor_off),
+                     out);
 }
 
 int log_find_timestamp(log_partition *p, int64_t ts, log_slice *out)

@@ -313,7 +313,10 @@ static void load_start(log_partition *p)
         if (log__write_start(p, start) < 0)
             slog_error("recovery: rewriting the log start file failed dir=%s", p->dir);
     }
-    while (p->n_segs > 1 && p->segs[1]->base <= start)
+    /* A raft log keeps them: its entries below the start are still
+     * entries (followers may need them); a snapshot deletes them
+     * (log_raft_set_start, log_raft_trim_point). */
+    while (!p->raft && p->n_segs > 1 && p->segs[1]->base <= start)
         log__delete_oldest(p, "log-start");
     p->log_start = CN_MAX(p->log_start, start);
 }

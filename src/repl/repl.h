@@ -116,6 +116,17 @@ int64_t rg_node_tick(rg_node *n, int64_t now);
  * for a sync. */
 void rg_node_flush(rg_node *n, int64_t now);
 
+/* Leader only: move the log start of every replica to offset (Kafka's
+ * DeleteRecords) through the log: an entry that each replica applies when
+ * it sees it committed (rg_take_start). The caller checks offset against
+ * its high watermark. On 0, *out_index is the entry's index. Returns 0,
+ * -CN_ENOTLEADER, -CN_EAGAIN (the log waits for a sync: retry), -CN_EIO. */
+int rg_submit_start(rg_group *g, int64_t offset, int64_t now, int64_t *out_index);
+/* 1 with *offset = the highest log start a committed entry asked for, when
+ * it rose since the last call (the caller moves its log start there:
+ * log_raft_set_start); 0 otherwise. */
+int rg_take_start(rg_group *g, int64_t *offset);
+
 /* Retention on a replicated partition: when log_raft_trim_point finds
  * segments retention would delete whose entries are all committed and
  * durable here, take a snapshot there (log_raft_compact) and tell libraft;

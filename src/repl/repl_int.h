@@ -12,6 +12,13 @@
 /* Side entry types in raft.meta (log_raft_append_meta's type). */
 #define RG_SIDE_BARRIER 2
 #define RG_SIDE_CHANGE 3
+#define RG_SIDE_START 4             /* payload: u64 BE new log start offset */
+
+/* A log-start entry (rg_submit_start) travels as a RAFT_BARRIER whose 16
+ * bytes are this magic and the offset, big-endian. Barriers of libraft's
+ * and ours are empty or 8 bytes, never this. */
+#define RG_START_MAGIC "CNSTART1"
+#define RG_START_LEN 16
 
 /* One message that waits for a votes sync (bytes owned). */
 typedef struct rg_held {
@@ -69,6 +76,11 @@ struct rg_group {
     int64_t *changes;               /* indexes of configuration entries not yet
                                      * applied as committed (ascending) */
     size_t n_changes, cap_changes;
+    int64_t *starts;                /* indexes of log-start entries not yet
+                                     * committed (ascending) */
+    size_t n_starts, cap_starts;
+    int64_t start_to;               /* highest committed log start (-1 none) */
+    int64_t start_taken;            /* ... handed out by rg_take_start */
     uint64_t last_leader;
     int64_t last_term, last_commit;
     int64_t commit_max;             /* highest commit index libraft reported
@@ -112,6 +124,7 @@ struct rg_node {
     size_t rx_cap;
     uint8_t *rd_buf;                /* read scratch for entry bytes */
     size_t rd_cap;
+    uint8_t start_buf[RG_START_LEN]; /* a log-start entry being encoded */
 };
 
 /* Wall-clock ms for the log (rg_node_cb.wall_ms, or the latest time given). */

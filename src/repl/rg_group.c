@@ -55,6 +55,15 @@ static int batch_ok(const uint8_t *b, size_t len, int64_t term)
            be_get32(b + BATCH_OFF_CRC);
 }
 
+/* A barrier that carries a log start (rg_submit_start)? */
+static int is_start(const uint8_t *b, size_t len, int64_t *offset)
+{
+    if (len != RG_START_LEN || !b || memcmp(b, RG_START_MAGIC, 8) != 0)
+        return 0;
+    *offset = (int64_t)be_get64(b + 8);
+    return *offset >= 0;
+}
+
 /* Write one entry. 0, -CN_EAGAIN (the log waits for a sync), or an error
  * that stops the group. */
 static int write_entry(rg_group *g, int64_t index, int64_t term, enum raft_entry_type type,
@@ -73,8 +82,12 @@ static int write_entry(rg_group *g, int64_t index, int64_t term, enum raft_entry
             return -CN_ECORRUPT;
         }
         return log_append_at(p, bytes, len, rg__wall(g->node));
-    case RAFT_BARRIER:
+    case RAFT_BARRIER: {
+        int64_t off;
+        if (is_start(bytes, len, &off))
+            return log_raft_append_meta(p, index, term, RG_SIDE_START, bytes + 8, 8);
         return log_raft_append_meta(p, index, term, RG_SIDE_BARRIER, NULL, 0);
+    }
     case RAFT_CHANGE:
         return log_raft_append_meta(p, index, term, RG_SIDE_CHANGE, bytes, (uint32_t)len);
     }
@@ -141,6 +154,22 @@ static void changes_drop_from(rg_group *g, int64_t index)
         g->n_changes--;
 }
 
+/* Log-start entries not yet committed, like configurations. */
+static void starts_drop_from(rg_group *g, int64_t index)
+{
+    while (g->n_starts && g->starts[g->n_starts - 1] >= index)
+        g->n_starts--;
+}
+
+static void starts_push(rg_group *g, int64_t index)
+{
+    if (g->n_starts == g->cap_starts) {
+        g->cap_starts = g->cap_starts ? g->cap_starts * 2 : 4;
+        g->starts = xrealloc(g->starts, g->cap_starts * sizeof(*g->starts));
+    }
+    g->starts[g->n_starts++] = index;
+}
+
 static void changes_push(rg_group *g, int64_t index)
 {
     if (g->n_changes == g->cap_changes) {
@@ -156,6 +185,7 @@ static void apply_entries(rg_group *g, const struct raft_update *up)
     int64_t index = (int64_t)up->entries.index;
     if (index <= held_last(g)) {
         changes_drop_from(g, index);
+        starts_drop_from(g, index);
         if (index > log_last(g)) {
             pend_drop_from(g, index);
         } else {
@@ -175,8 +205,11 @@ static void apply_entries(rg_group *g, const struct raft_update *up)
         const struct raft_entry *e = &up->entries.batch[i];
         int64_t at = index + (int64_t)i;
         int own = g->submitting;
+        int64_t soff;
         if (e->type == RAFT_CHANGE)
             changes_push(g, at);
+        else if (e->type == RAFT_BARRIER && is_start(e->buf.base, e->buf.len, &soff))
+            starts_push(g, at);
         int rc = -CN_EAGAIN;
         if (!g->n_pend)
             rc = write_entry(g, at, (int64_t)e->term, e->type, e->buf.base, e->buf.len, own);
@@ -219,11 +252,19 @@ static int entry_src(void *arg, uint64_t index, uint64_t *term, enum raft_entry_
         *type = e.type == RG_SIDE_CHANGE ? RAFT_CHANGE : RAFT_BARRIER;
         *out = e.payload;
         *len = e.payload_len;
+        if (e.type == RG_SIDE_START) {
+            if (e.payload_len != 8)
+                return -CN_EIO;
+            memcpy(n->start_buf, RG_START_MAGIC, 8);
+            memcpy(n->start_buf + 8, e.payload, 8);
+            *out = n->start_buf;
+            *len = RG_START_LEN;
+        }
         return 0;
     }
     *type = RAFT_COMMAND;
     log_slice s;
-    rc = log_read(g->p, e.offset, e.next_offset, e.len, &s);
+    rc = log_raft_read(g->p, e.offset, e.next_offset, e.len, &s);
     if (rc < 0)
         return rc;
     if (s.len != e.len) {
@@ -400,6 +441,26 @@ static void apply_configurations(rg_group *g)
     }
 }
 
+/* Committed log-start entries raise start_to (rg_take_start). */
+static void apply_starts(rg_group *g)
+{
+    int64_t commit = (int64_t)raft_commit_index(&g->raft);
+    while (g->n_starts && g->starts[0] <= commit && g->starts[0] <= log_last(g) && !g->failed) {
+        int64_t index = g->starts[0];
+        memmove(g->starts, g->starts + 1, (g->n_starts - 1) * sizeof(*g->starts));
+        g->n_starts--;
+        log_raft_entry e;
+        int rc = log_raft_entry_at(g->p, index, &e);
+        if (rc == -CN_ERANGE)
+            continue; /* in a snapshot by now: the start is past it anyway */
+        if (rc < 0 || e.is_batch || e.type != RG_SIDE_START || e.payload_len != 8) {
+            fail(g, -CN_EIO, "log start read");
+            return;
+        }
+        g->start_to = CN_MAX(g->start_to, (int64_t)be_get64(e.payload));
+    }
+}
+
 static void submit_barrier(rg_group *g)
 {
     static char zero[8];
@@ -486,8 +547,10 @@ static int step_rc(rg_group *g, struct raft_event *ev, int soft)
      * by the simulation, docs/cluster-plan.md open questions). What was
      * committed stays committed: keep the highest. */
     g->commit_max = CN_MAX(g->commit_max, (int64_t)raft_commit_index(&g->raft));
-    if (up.flags & RAFT_UPDATE_COMMIT_INDEX)
+    if (up.flags & RAFT_UPDATE_COMMIT_INDEX) {
         apply_configurations(g);
+        apply_starts(g);
+    }
     if (g->want_barrier && raft_state(&g->raft) == RAFT_LEADER && !g->failed) {
         g->want_barrier = 0;
         submit_barrier(g);
@@ -615,6 +678,8 @@ static int start(rg_group *g, int64_t now)
                 changes_push(g, e.index);
         } else {
             ents[i].type = RAFT_BARRIER;
+            if (e.type == RG_SIDE_START)
+                starts_push(g, e.index);
         }
     }
     if (rc < 0) {
@@ -672,6 +737,7 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     g->deadline = INT64_MAX;
     g->cut_to = INT64_MAX;
     g->last_state = -1;
+    g->start_to = g->start_taken = -1;
     char addr[24];
     snprintf(addr, sizeof(addr), "%llu", (unsigned long long)n->id);
     if (raft_init(&g->raft, NULL, NULL, n->id, addr) != 0) {
@@ -727,6 +793,7 @@ void rg__group_free(rg_group *g)
     pend_drop_from(g, 0);
     free(g->pend);
     free(g->changes);
+    free(g->starts);
     free(g->contact_id);
     free(g->contact_at);
     free(g->caught_at);
@@ -981,6 +1048,50 @@ int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out
     *out_offset = g->sub_offset;
     *out_index = before + 1;
     return 0;
+}
+
+int rg_submit_start(rg_group *g, int64_t offset, int64_t now, int64_t *out_index)
+{
+    if (g->failed)
+        return -CN_EIO;
+    if (raft_state(&g->raft) != RAFT_LEADER || raft_transferee(&g->raft) != 0)
+        return -CN_ENOTLEADER;
+    if (offset < 0)
+        return -CN_EINVAL;
+    if (g->n_pend || log_raft_busy(g->p))
+        return -CN_EAGAIN;
+    g->node->now_ms = now;
+    uint8_t b[RG_START_LEN];
+    memcpy(b, RG_START_MAGIC, 8);
+    be_put64(b + 8, (uint64_t)offset);
+    struct raft_entry e = {.term = raft_current_term(&g->raft), .type = RAFT_BARRIER,
+                           .buf = {b, sizeof(b)}, .batch = b};
+    struct raft_event ev = {.time = (raft_time)now, .type = RAFT_SUBMIT};
+    ev.submit.entries = &e;
+    ev.submit.n = 1;
+    int64_t before = log_last(g);
+    g->submitting = 1;
+    int rc = step_rc(g, &ev, 1);
+    g->submitting = 0;
+    if (g->failed)
+        return -CN_EIO;
+    if (rc == RAFT_NOTLEADER)
+        return -CN_ENOTLEADER;
+    if (rc != 0)
+        return -CN_EINVAL;
+    if (log_last(g) != before + 1)
+        return -CN_EIO;
+    *out_index = before + 1;
+    return 0;
+}
+
+int rg_take_start(rg_group *g, int64_t *offset)
+{
+    if (g->start_to <= g->start_taken)
+        return 0;
+    g->start_taken = g->start_to;
+    *offset = g->start_to;
+    return 1;
 }
 
 int rg_is_leader(const rg_group *g)

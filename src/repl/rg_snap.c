@@ -127,8 +127,8 @@ int rg_compact(rg_group *g, int64_t now)
     if (rc < 0) {
         slog_error("repl: snapshot failed group=%llu index=%lld: %s", (unsigned long long)g->id,
                    (long long)index, cn_strerror(rc));
-        if (rc != -CN_EINVAL && rc != -CN_ERANGE)
-            g->failed = 1;
+        if (rc == -CN_EIO || rc == -CN_ECORRUPT)
+            g->failed = 1; /* storage: as any failed write */
         return rc;
     }
     ev.snapshot.trailing = 0;
@@ -190,6 +190,7 @@ int rg__snap_install(rg_group *g, const struct raft_update *up)
     if (rc == 0) {
         g->reported = (int64_t)md->index;
         g->n_changes = 0;
+        g->n_starts = 0;
         slog_info("repl: installed a snapshot group=%llu index=%lld term=%lld offset=%lld",
                   (unsigned long long)g->id, (long long)md->index, (long long)md->term,
                   (long long)offset);

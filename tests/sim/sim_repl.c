@@ -147,7 +147,7 @@ struct sim {
     /* stats */
     long elections, crashes, cuts_mode2, kills, crash_all, stalls, partitions, transfers, transfer_ok, member_changes,
         submits, acked, eagain, notleader, dropped, duplicated, delivered, syncs, compactions,
-        installs;
+        installs, starts;
     uint64_t transfer_to[MAXG];
     const char *fault;              /* the last fault injected, for reports */
     int trace;
@@ -474,7 +474,7 @@ static int entry_hash(sim *s, int i, int g, int64_t index, int64_t *term, uint64
         return 0;
     }
     log_slice sl;
-    rc = log_read(n->p[g], e.offset, e.next_offset, e.len, &sl);
+    rc = log_raft_read(n->p[g], e.offset, e.next_offset, e.len, &sl);
     if (rc < 0)
         return rc;
     if (sl.len != e.len) {
@@ -869,6 +869,25 @@ static void faults(sim *s)
         partition(s);
     if (rnd(s, s->transfer_every) == 0)
         transfer(s);
+    if (s->compact_every && rnd(s, s->compact_every * 4) == 0) {
+        /* DeleteRecords: the leader puts a new log start, at most its
+         * commit offset, in the log. */
+        int g = (int)rnd(s, (unsigned)s->ng), l = leader_of(s, g);
+        if (l >= 0) {
+            rg_group *grp = s->nd[l].g[g];
+            int64_t hw = rg_commit_offset(grp), start = log_start_offset(s->nd[l].p[g]);
+            int64_t idx;
+            if (hw > start) {
+                int rc = rg_submit_start(grp, start + (int64_t)rnd(s, (unsigned)(hw - start)) + 1,
+                                         ntime(s, l), &idx);
+                if (rc < 0 && rc != -CN_EAGAIN && rc != -CN_ENOTLEADER)
+                    violation(s, "rg_submit_start group %d node %d: %s", g + 1, l + 1,
+                              cn_strerror(rc));
+                if (rc == 0)
+                    s->starts++;
+            }
+        }
+    }
     if (s->compact_every && rnd(s, s->compact_every) == 0) {
         /* Retention on one replica (each compacts on its own). */
         int i = (int)rnd(s, (unsigned)s->n), g = (int)rnd(s, (unsigned)s->ng);
@@ -912,8 +931,16 @@ static void one_step(sim *s)
             if (rnd(s, s->submit_every) == 0)
                 submit(s, g);
     for (int i = 0; i < s->n; i++)
-        if (s->nd[i].up)
+        if (s->nd[i].up) {
             rg_node_flush(s->nd[i].rn, ntime(s, i));
+            for (int g = 0; g < s->ng; g++) {
+                int64_t off;
+                /* What the broker does with a committed DeleteRecords. */
+                if (rg_take_start(s->nd[i].g[g], &off) &&
+                    log_raft_set_start(s->nd[i].p[g], off) < 0)
+                    violation(s, "log_raft_set_start group %d node %d", g + 1, i + 1);
+            }
+        }
     check(s);
     if (s->step % 2000 == 0)
         recheck_all(s);
@@ -1114,13 +1141,13 @@ static int run_one(uint64_t seed, int64_t steps, int nodes, int groups, int verb
     printf("seed %llu nodes %d groups %d steps %lld: ok in %.1f s | elections %ld, crashes %ld "
            "(%ld cut mode 1, %ld mode 2, %ld kill; %ld of all nodes), disk stalls %ld, "
            "partitions %ld, transfers %ld, membership changes %ld, snapshots %ld taken, %ld "
-           "installed | submits %ld, acked %ld, "
+           "installed, %ld log starts | submits %ld, acked %ld, "
            "committed entries %lld | messages %ld delivered, %ld dropped, %ld duplicated | "
            "syncs %ld\n",
            (unsigned long long)seed, nodes, groups, (long long)s->step, secs, s->elections,
            s->crashes, s->crashes - s->cuts_mode2 - s->kills, s->cuts_mode2, s->kills,
            s->crash_all, s->stalls, s->partitions, s->transfers, s->member_changes,
-           s->compactions, s->installs, s->submits,
+           s->compactions, s->installs, s->starts, s->submits,
            s->acked, (long long)committed, s->delivered, s->dropped, s->duplicated, s->syncs);
     tot.compactions += s->compactions;
     tot.installs += s->installs;

@@ -11,7 +11,14 @@ segments and retention.bytes. Checked with confluent-kafka:
   the leader's snapshot (InstallSnapshot) when it comes back: its log
   restarts at the leader's start, it catches up, and once leadership moves
   back to it (it is the preferred leader) it serves every acknowledged
-  record from the start on; a restart of the whole cluster keeps it all.
+  record from the start on; a restart of the whole cluster keeps it all;
+- DeleteRecords (raw wire v0) goes through the group: a follower answers
+  NOT_LEADER_OR_FOLLOWER, the leader OFFSET_OUT_OF_RANGE past the high
+  watermark and the new low watermark otherwise; every replica's
+  log-start file then holds it, the earliest offset and a read from the
+  beginning start there, the segments wholly below it are deleted on every
+  node, and it holds across kill -9 of the leader, -1 (the high
+  watermark) on the new leader, and a restart of every node.
 """
 import os
 import time
@@ -34,10 +41,10 @@ def cl(tmp_path):
     c.stop()
 
 
-def create(c, topic):
+def create(c, topic, config=None):
     a = AdminClient({"bootstrap.servers": c.bootstrap()})
     fs = a.create_topics([NewTopic(topic, num_partitions=1, replication_factor=N,
-                                   config=TOPIC_CFG)])
+                                   config=config or TOPIC_CFG)])
     fs[topic].result(30)
     deadline = time.time() + 20
     for b in c.nodes:
@@ -55,6 +62,22 @@ def watermarks(bootstrap, topic):
         return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     finally:
         c.close()
+
+
+def wait_watermarks(c, topic, want, timeout=20):
+    """Watermarks from the current leader once they are want (clients may
+    ask a former leader while Metadata catches up: retried)."""
+    deadline = time.time() + timeout
+    wm = None
+    while time.time() < deadline:
+        try:
+            wm = watermarks(c.bootstrap(), topic)
+        except Exception as e:  # noqa: BLE001 - NOT_LEADER while leadership moves
+            wm = e
+        if wm == want:
+            return
+        time.sleep(0.3)
+    raise AssertionError("watermarks %s, want %s" % (wm, want))
 
 
 def wait_start_above(c, topic, offset, timeout=30):
@@ -97,6 +120,18 @@ def check_tail(got, acked, start, end):
     assert have == want, "records from the log start on are exactly the acknowledged ones"
 
 
+def settled_leader(c, topic, timeout=30):
+    """The leader once it is the preferred replica (leader balance moves it
+    there within a check interval, and it stays while nothing fails)."""
+    deadline = time.time() + timeout
+    while True:
+        p = metadata(c.bootstrap(), topic).topics[topic].partitions[0]
+        if p.leader == p.replicas[0]:
+            return p.leader
+        assert time.time() < deadline, "leader never on the preferred replica"
+        time.sleep(0.2)
+
+
 def values(prefix, n):
     return [b"%s-%05d-" % (prefix, i) + b"x" * 200 for i in range(n)]
 
@@ -137,14 +172,7 @@ def test_lagging_replica_gets_a_snapshot(cl):
     assert not errors
     # The preferred leader leads once balanced: it is the victim, so that
     # leadership comes back to it once it has caught up.
-    deadline = time.time() + 30
-    while True:
-        p = metadata(cl.bootstrap(), topic).topics[topic].partitions[0]
-        if p.leader == p.replicas[0]:
-            victim = p.leader
-            break
-        assert time.time() < deadline, "leader never on the preferred replica"
-        time.sleep(0.2)
+    victim = settled_leader(cl, topic)
     cl.node(victim).kill9()
     victim_end = max(off for _, off, _ in acked) + 1
     wait_leaders(cl, topic, 1, exclude=(victim,))
@@ -181,3 +209,90 @@ def test_lagging_replica_gets_a_snapshot(cl):
     end = max(off for _, off, _ in acked) + 1
     got = read_from_start(cl.bootstrap(), topic, end)
     check_tail(got, acked, got[0][0], end)
+
+
+def produce_small_batches(bootstrap, topic, vals):
+    """acks=all, at most 20 records a batch (about 4 KiB: several batches
+    per 16 KiB segment)."""
+    from confluent_kafka import Producer
+    acked, errors = [], []
+
+    def cb(err, m):
+        (errors if err else acked).append(err if err else (m.partition(), m.offset(), m.value()))
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "batch.num.messages": 20, "linger.ms": 1})
+    for v in vals:
+        p.produce(topic, value=v, on_delivery=cb)
+        p.poll(0)
+    assert p.flush(60) == 0
+    return acked, errors
+
+
+def log_start_file(b, topic):
+    import struct
+    path = os.path.join(str(b.data_dir), topic + "-0", "log-start-offset")
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        return struct.unpack(">q", f.read(8))[0]
+
+
+def test_delete_records_through_the_group(cl):
+    from test_delete_records import delete_records_v0
+    NOT_LEADER, OUT_OF_RANGE = 6, 1
+    topic = unique_topic("del")
+    create(cl, topic, {"segment.bytes": "16384"})
+    leader = settled_leader(cl, topic)
+    acked, errors = produce_small_batches(cl.bootstrap(), topic, values(b"d", 400))
+    assert not errors
+    end = max(off for _, off, _ in acked) + 1
+    follower = next(n for n in (1, 2, 3) if n != leader)
+    res = delete_records_v0(cl.node(follower).bootstrap, {topic: [(0, 150)]})
+    assert res[(topic, 0)][1] == NOT_LEADER
+    res = delete_records_v0(cl.node(leader).bootstrap, {topic: [(0, end + 1)]})
+    assert res[(topic, 0)][1] == OUT_OF_RANGE
+    res = delete_records_v0(cl.node(leader).bootstrap, {topic: [(0, 150)]})
+    assert res[(topic, 0)] == (150, 0)
+    # Every replica applies the committed entry: its log-start file says so.
+    deadline = time.time() + 20
+    while any(log_start_file(b, topic) != 150 for b in cl.nodes):
+        assert time.time() < deadline, [log_start_file(b, topic) for b in cl.nodes]
+        time.sleep(0.2)
+    wait_watermarks(cl, topic, (150, end))
+    check_tail(read_from_start(cl.bootstrap(), topic, end), acked, 150, end)
+    # The segments wholly below it (the next one starts at or below 150) go
+    # at the next retention pass, on every node; the one holding 150 stays.
+    deadline = time.time() + 20
+    for b in cl.nodes:
+        pdir = os.path.join(str(b.data_dir), topic + "-0")
+        while True:
+            bases = sorted(int(f[:-4]) for f in os.listdir(pdir) if f.endswith(".log"))
+            below = [x for x, nxt in zip(bases, bases[1:]) if nxt <= 150]
+            if not below:
+                break
+            assert time.time() < deadline, "segments %s still on %s" % (below, b.bootstrap)
+            time.sleep(0.2)
+        assert 0 < bases[0] <= 150, "segment 0 deleted on %s: %s" % (b.bootstrap, bases)
+    # At or below the start: nothing changes; -1 is the high watermark.
+    res = delete_records_v0(cl.node(leader).bootstrap, {topic: [(0, 100)]})
+    assert res[(topic, 0)] == (150, 0)
+    # A new leader keeps it, and so does a restart of every node.
+    cl.node(leader).kill9()
+    wait_leaders(cl, topic, 1, exclude=(leader,))
+    wait_watermarks(cl, topic, (150, end))
+    new = wait_leaders(cl, topic, 1, exclude=(leader,))[0]
+    res = delete_records_v0(cl.node(new).bootstrap, {topic: [(0, -1)]})
+    assert res[(topic, 0)] == (end, 0)
+    more, errors = produce(cl.bootstrap(), topic, values(b"e", 20))
+    assert not errors
+    acked += more
+    end2 = max(off for _, off, _ in acked) + 1
+    cl.node(leader).restart()
+    for b in cl.nodes:
+        b.kill9()
+    for b in cl.nodes:
+        b.restart()
+    wait_leaders(cl, topic, 1)
+    wait_watermarks(cl, topic, (end, end2))
+    check_tail(read_from_start(cl.bootstrap(), topic, end2), acked, end, end2)
