@@ -318,16 +318,24 @@ static int name_in_flight(cluster *c, cn_str name)
     return 0;
 }
 
+/* 0 when this node is the controller; else -CN_ENOTCONTROLLER and msg
+ * names the one that is. */
+static int ctl_check(cluster *c, char *msg, size_t msg_len)
+{
+    msg[0] = '\0';
+    if (c->meta && broker_partition_is_leader(c->meta))
+        return 0;
+    snprintf(msg, msg_len, "this node is not the controller (node %d is)", cluster_controller(c));
+    return -CN_ENOTCONTROLLER;
+}
+
 static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
                       const broker_kv *configs, int n_configs, int validate_only, char *msg,
                       size_t msg_len, cluster_op_cb cb, void *arg)
 {
-    msg[0] = '\0';
-    if (!c->meta || !broker_partition_is_leader(c->meta)) {
-        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
-                 cluster_controller(c));
-        return -CN_ENOTCONTROLLER;
-    }
+    int crc = ctl_check(c, msg, msg_len);
+    if (crc < 0)
+        return crc;
     if (n_parts == -1)
         n_parts = broker_config(c->b)->num_partitions;
     int rc = broker_topic_create_rf(c->b, name, n_parts, rf, configs, n_configs, 1, msg, msg_len,
@@ -388,12 +396,9 @@ static int ctl_delete(cluster *c, cn_str name, cn_uuid id, char *msg, size_t msg
 static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char *msg,
                      size_t msg_len, cluster_op_cb cb, void *arg)
 {
-    msg[0] = '\0';
-    if (!c->meta || !broker_partition_is_leader(c->meta)) {
-        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
-                 cluster_controller(c));
-        return -CN_ENOTCONTROLLER;
-    }
+    int crc = ctl_check(c, msg, msg_len);
+    if (crc < 0)
+        return crc;
     topic *tp = broker_topic_find(c->b, t->name);
     if (!tp || memcmp(tp->id.b, t->id, 16) != 0) {
         snprintf(msg, msg_len, "unknown topic");

@@ -68,6 +68,26 @@ static int assignment_ok(kreq *q, const int32_t *ids, int32_t n, char *msg, size
     return ok;
 }
 
+/* The wait of topic i of a request that goes to the metadata group; the
+ * request's park is made with the first one (pending 1 while the request
+ * is being built: the caller drops it at the end). */
+static topics_wait *park_wait(kreq *q, topics_park **pk, int api, int32_t i)
+{
+    if (!*pk) {
+        *pk = kreq_alloc(q, 1, sizeof(**pk));
+        (*pk)->resp = q->resp;
+        (*pk)->ver = q->ver;
+        (*pk)->b = q->b;
+        (*pk)->pending = 1;
+        (*pk)->api = api;
+    }
+    topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
+    tw->pk = *pk;
+    tw->i = i;
+    tw->q = *q;
+    return tw;
+}
+
 static void topics_park_finish(topics_park *pk)
 {
     if (pk->api == 0)
@@ -174,17 +194,7 @@ void kh_create_topics(kreq *q)
             int32_t rf = ct->assignments.n > 0 ? 1 : ct->replication_factor;
             cluster *cl = ksrv_cluster(q->ks);
             if (cl) {
-                if (!pk) {
-                    pk = kreq_alloc(q, 1, sizeof(*pk));
-                    pk->resp = q->resp;
-                    pk->ver = q->ver;
-                    pk->b = q->b;
-                    pk->pending = 1;
-                }
-                topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
-                tw->pk = pk;
-                tw->i = i;
-                tw->q = *q;
+                topics_wait *tw = park_wait(q, &pk, 0, i);
                 tr->name = kreq_strdup(q, ct->name);
                 int rc = cluster_meta_create_topic(cl, ct->name, n_parts, rf, kv, nc,
                                                    req.validate_only, msg, sizeof(msg),
@@ -220,7 +230,6 @@ void kh_create_topics(kreq *q)
                                                     : NULL_STR;
         }
         pk->crsp = rsp;
-        pk->api = 0;
         if (--pk->pending == 0)
             topics_park_finish(pk);
         return;
@@ -294,18 +303,7 @@ void kh_delete_topics(kreq *q)
             r->error_code = kerr_from_cn(broker_topic_delete(q->b, t));
             continue;
         }
-        if (!pk) {
-            pk = kreq_alloc(q, 1, sizeof(*pk));
-            pk->resp = q->resp;
-            pk->ver = q->ver;
-            pk->b = q->b;
-            pk->pending = 1;
-            pk->api = 1;
-        }
-        topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
-        tw->pk = pk;
-        tw->i = i;
-        tw->q = *q;
+        topics_wait *tw = park_wait(q, &pk, 1, i);
         int rc = cluster_meta_delete_topic(cl, t, topics_op_done, tw);
         r->error_code = kerr_from_cn(rc);
         if (rc == 0)
@@ -358,18 +356,7 @@ void kh_create_partitions(kreq *q)
         }
         cluster *cl = ksrv_cluster(q->ks);
         if (!err && cl) {
-            if (!pk) {
-                pk = kreq_alloc(q, 1, sizeof(*pk));
-                pk->resp = q->resp;
-                pk->ver = q->ver;
-                pk->b = q->b;
-                pk->pending = 1;
-                pk->api = 2;
-            }
-            topics_wait *tw = kreq_alloc(q, 1, sizeof(*tw));
-            tw->pk = pk;
-            tw->i = i;
-            tw->q = *q;
+            topics_wait *tw = park_wait(q, &pk, 2, i);
             int rc = cluster_meta_add_partitions(cl, t, ct->count, req.validate_only, msg,
                                                  sizeof(msg), topics_op_done, tw);
             if (rc == 0)

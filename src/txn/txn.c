@@ -658,14 +658,22 @@ static int own_replay(void *arg, const batch_record *r, const char **why)
     return 0;
 }
 
+/* Add a pid block record (the end of the ids handed out) to a compaction;
+ * w is scratch. */
+static int compact_block(kvl_compaction *cx, wbuf *w, int64_t end)
+{
+    size_t kl;
+    wbuf_reset(w);
+    txn__enc_block(w, end, &kl);
+    return kvl_compact_add(cx, w->buf, (int32_t)kl, w->buf + kl, (int32_t)(w->len - kl));
+}
+
 static int own_compact(void *arg, kvl_compaction *cx)
 {
     txn_coord *c = arg;
     wbuf w;
     wbuf_init(&w);
-    size_t kl;
-    txn__enc_block(&w, c->own.end, &kl);
-    int rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
+    int rc = compact_block(cx, &w, c->own.end);
     wbuf_fini(&w);
     return rc;
 }
@@ -1308,8 +1316,7 @@ static int compact_records(void *arg, kvl_compaction *cx)
     wbuf w;
     wbuf_init(&w);
     size_t kl;
-    txn__enc_block(&w, c->tx.end, &kl);
-    int rc = kvl_compact_add(cx, w.buf, (int32_t)kl, w.buf + kl, (int32_t)(w.len - kl));
+    int rc = compact_block(cx, &w, c->tx.end);
     for (size_t i = 0; i <= c->mask && rc == 0; i++)
         for (txn_meta *m = c->tab[i]; m && rc == 0; m = m->hnext) {
             wbuf_reset(&w);
