@@ -466,41 +466,36 @@ async function renderGroups() {
   const idx = groups.findIndex((g) => g.group_id === state.openGroup);
   if (idx < 0 || !desc[idx]) { det.replaceChildren(); return; }
   const d = desc[idx];
-  const prevForm = det.querySelector("form");
-  const keep = prevForm && prevForm.dataset.group === d.group_id ? {
-    topic: $("reset-topic").value, to: $("reset-to").value, offset: $("reset-offset").value,
-    dry: $("reset-dry").checked, result: $("reset-result").cloneNode(true),
-  } : null;
-  const form = el("form", { id: "reset-form", class: "box row", dataset: { group: d.group_id } },
-    el("strong", {}, "Reset offsets"),
-    el("label", {}, "Topic ", el("select", { id: "reset-topic", class: "topic-select" },
-      state.topics.map((t) => el("option", { value: t.name }, t.name)))),
-    el("label", {}, "To ", el("select", { id: "reset-to" }, ["earliest", "latest", "offset"].map((v) => el("option", { value: v }, v)))),
-    el("label", {}, "Offset ", el("input", { id: "reset-offset", type: "number", min: "0", placeholder: "for 'offset'" })),
-    el("label", {}, el("input", { id: "reset-dry", type: "checkbox" }), " dry run"),
-    el("button", { type: "submit", id: "reset-btn" }, "Reset"),
-    keep ? keep.result : el("div", { class: "result", id: "reset-result" }));
-  form.addEventListener("submit", (e) => resetOffsets(e, d.group_id));
-  const topicsOfGroup = [...new Set(d.offsets.map((o) => o.topic))];
-  det.replaceChildren(
-    el("h2", {}, "Group ", el("code", {}, d.group_id), " ", el("span", { class: "muted small" }, `generation ${d.generation}, protocol ${d.protocol || "–"}`)),
+  // The reset form is built once per group and kept across refreshes (what
+  // the user typed stays); only the tables above it are redrawn.
+  let form = det.querySelector("form");
+  if (!form || form.dataset.group !== d.group_id) {
+    form = el("form", { id: "reset-form", class: "box row", dataset: { group: d.group_id } },
+      el("strong", {}, "Reset offsets"),
+      el("label", {}, "Topic ", el("select", { id: "reset-topic", class: "topic-select" },
+        state.topics.map((t) => el("option", { value: t.name }, t.name)))),
+      el("label", {}, "To ", el("select", { id: "reset-to" }, ["earliest", "latest", "offset"].map((v) => el("option", { value: v }, v)))),
+      el("label", {}, "Offset ", el("input", { id: "reset-offset", type: "number", min: "0", placeholder: "for 'offset'" })),
+      el("label", {}, el("input", { id: "reset-dry", type: "checkbox" }), " dry run"),
+      el("button", { type: "submit", id: "reset-btn" }, "Reset"),
+      el("div", { class: "result", id: "reset-result" }));
+    form.addEventListener("submit", (e) => resetOffsets(e, d.group_id));
+    const first = d.offsets.length ? d.offsets[0].topic : null;
+    if (first) form.querySelector("#reset-topic").value = first;
+  }
+  const info = el("div", { id: "group-info" },
+    el("h2", {}, "Group ", el("code", {}, d.group_id), " ", el("span", { class: "muted small" }, `state ${d.state}, generation ${d.generation}, protocol ${d.protocol || "–"}`)),
     el("h3", {}, "Members"),
-    d.members.length ? el("table", {}, el("thead", {}, el("tr", {}, ["Member", "Instance", "Client", "Host"].map((h) => el("th", {}, h)))),
+    d.members.length ? el("table", { id: "group-members" }, el("thead", {}, el("tr", {}, ["Member", "Instance", "Client", "Host"].map((h) => el("th", {}, h)))),
       el("tbody", {}, d.members.map((m) => el("tr", {}, el("td", {}, m.member_id), el("td", {}, m.instance_id ?? "–"),
         el("td", {}, m.client_id ?? "–"), el("td", {}, m.client_host ?? "–")))))
       : el("p", { class: "muted" }, "no members"),
     el("h3", {}, "Committed offsets and lag"),
     el("table", { id: "group-offsets" }, el("thead", {}, el("tr", {}, ["Topic", "Partition", "Committed", "Log end", "Lag"].map((h) => el("th", {}, h)))),
       el("tbody", {}, d.offsets.map((o) => el("tr", { dataset: { topic: o.topic, partition: o.partition } }, el("td", {}, o.topic), el("td", { class: "num" }, o.partition),
-        el("td", { class: "num" }, o.committed_offset), el("td", { class: "num" }, o.log_end_offset ?? "–"),
-        el("td", { class: "num lag" }, o.lag ?? "–"))))),
-    form);
-  if (keep) {
-    $("reset-topic").value = keep.topic; $("reset-to").value = keep.to;
-    $("reset-offset").value = keep.offset; $("reset-dry").checked = keep.dry;
-  } else if (topicsOfGroup.length) {
-    $("reset-topic").value = topicsOfGroup[0];
-  }
+        el("td", { class: "num committed" }, o.committed_offset), el("td", { class: "num" }, o.log_end_offset ?? "–"),
+        el("td", { class: "num lag" }, o.lag ?? "–"))))));
+  det.replaceChildren(info, form);
 }
 
 async function resetOffsets(ev, group) {
