@@ -152,14 +152,15 @@ async function sampleMetrics() {
     for (const name of Object.keys(pr.per)) {
       topics[name] = {
         prod: d(pr.per[name], p.pr.per[name] || 0),
-        read: d(rr.per[name] || 0, (p.rr.per[name]) || 0),
+        readBytes: d(rb.per[name] || 0, p.rb.per[name] || 0),
       };
     }
     metrics.rates = {
       prod: d(pr.total, p.pr.total), read: d(rr.total, p.rr.total),
       prodBytes: d(pb.total, p.pb.total), readBytes: d(rb.total, p.rb.total), topics,
     };
-    metrics.history.push({ t, prod: metrics.rates.prod, read: metrics.rates.read });
+    // Charted in bytes/s: Kafka's zero-copy fetch counts read bytes, not records.
+    metrics.history.push({ t, prod: metrics.rates.prodBytes, read: metrics.rates.readBytes });
     if (metrics.history.length > HISTORY) metrics.history.shift();
   }
   metrics.prev = cur;
@@ -176,23 +177,28 @@ function drawChart(canvas, hist) {
   const max = Math.max(1, ...hist.map((h) => Math.max(h.prod, h.read)));
   for (let i = 0; i <= 4; i++) {
     const y = H - pad + (-(H - 2 * pad) * i) / 4;
-    ctx.beginPath(); ctx.moveTo(pad + 20, y); ctx.lineTo(W - 5, y); ctx.stroke();
-    ctx.fillText(fmtRate((max * i) / 4), 2, y + 4);
+    ctx.beginPath(); ctx.moveTo(pad + 40, y); ctx.lineTo(W - 5, y); ctx.stroke();
+    ctx.fillText(fmtBytes(Math.round((max * i) / 4)), 2, y + 4);
   }
   if (hist.length < 2) {
     ctx.fillText("collecting samples…", W / 2 - 50, H / 2);
     return;
   }
-  const x = (i) => pad + 20 + ((W - pad - 25) * i) / (HISTORY - 1);
+  // The x axis grows with the samples up to HISTORY, then scrolls.
+  const slots = Math.min(HISTORY, Math.max(hist.length, 6));
+  const x = (i) => pad + 40 + ((W - pad - 45) * i) / (slots - 1);
   const y = (v) => H - pad - ((H - 2 * pad) * v) / max;
-  for (const [key, color] of [["prod", "#2b7bd6"], ["read", "#2fa36b"]]) {
+  // read dashed and under produced: the two often coincide.
+  for (const [key, color, dash] of [["read", "#2fa36b", [6, 4]], ["prod", "#2b7bd6", []]]) {
     ctx.strokeStyle = color;
+    ctx.setLineDash(dash);
     ctx.lineWidth = 2;
     ctx.beginPath();
-    const off = HISTORY - hist.length;
+    const off = slots - hist.length;
     hist.forEach((h, i) => (i ? ctx.lineTo(x(i + off), y(h[key])) : ctx.moveTo(x(i + off), y(h[key]))));
     ctx.stroke();
     ctx.lineWidth = 1;
+    ctx.setLineDash([]);
   }
 }
 
@@ -229,13 +235,12 @@ async function renderOverview() {
   $("ov-webhooks").textContent = subs ? subs.subscriptions.length : "n/a";
   const r = metrics.rates;
   $("ov-prod-rate").textContent = r ? fmtRate(r.prod) : "–";
-  $("ov-read-rate").textContent = r ? fmtRate(r.read) : "–";
+  $("ov-prod-bytes").textContent = r ? fmtBytes(Math.round(r.prodBytes)) + "/s" : "–";
+  $("ov-read-bytes").textContent = r ? fmtBytes(Math.round(r.readBytes)) + "/s" : "–";
   drawChart($("rate-chart"), metrics.history);
   const kv = [
     ["Version", broker.version], ["Node id", broker.node_id], ["Cluster id", broker.cluster_id],
     ["Data directory", broker.data_dir], ["Uptime", fmtDuration(broker.uptime_ms)],
-    ["Produced bytes/s", r ? fmtBytes(Math.round(r.prodBytes)) + "/s" : "–"],
-    ["Read bytes/s", r ? fmtBytes(Math.round(r.readBytes)) + "/s" : "–"],
   ];
   $("ov-node").replaceChildren(...kv.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
   fillTbody($("ov-listeners"), broker.listeners.map((l) =>
@@ -272,7 +277,7 @@ async function renderTopics() {
       el("td", {}, el("a", { href: "#", class: "topic-link", onclick: (e) => { e.preventDefault(); state.openTopic = t.name; renderTopics().catch(fail); } }, t.name)),
       el("td", { class: "num" }, t.partitions), el("td", { class: "num" }, recs ?? "–"),
       el("td", { class: "num" }, fmtBytes(size)),
-      el("td", { class: "num" }, rt ? fmtRate(rt.prod) : "–"), el("td", { class: "num" }, rt ? fmtRate(rt.read) : "–"),
+      el("td", { class: "num" }, rt ? fmtRate(rt.prod) : "–"), el("td", { class: "num" }, rt ? fmtBytes(Math.round(rt.readBytes)) + "/s" : "–"),
       el("td", { class: "actions" },
         el("button", { type: "button", class: "browse", onclick: () => openBrowser(t.name, 0) }, "Browse"),
         el("button", { type: "button", class: "danger delete-topic", onclick: () => deleteTopic(t.name) }, "Delete")));

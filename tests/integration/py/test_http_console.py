@@ -242,8 +242,16 @@ def test_overview_rates_and_listeners(driver, broker, world, shots):
             time.sleep(0.05)
         p.flush(10)
 
-    t = threading.Thread(target=produce_steadily)
-    t.start()
+    def consume_steadily():
+        c = ckhelp.consumer(broker.bootstrap)
+        c.assign([TopicPartition(topic, p, 0) for p in range(2)])
+        while not stop.is_set():
+            c.consume(num_messages=500, timeout=0.2)
+        c.close()
+
+    threads = [threading.Thread(target=f) for f in (produce_steadily, consume_steadily)]
+    for t in threads:
+        t.start()
     try:
         open_view(driver, broker, "overview")
         n_topics = len(get(broker, "/topics")[2]["topics"])
@@ -257,13 +265,18 @@ def test_overview_rates_and_listeners(driver, broker, world, shots):
         # Rates come from /metrics deltas: positive while the producer runs,
         # and the chart has points.
         wait_for(lambda: float(text(driver, "#ov-prod-rate")) > 0, "a produce rate", timeout=20)
-        wait_for(lambda: js(driver, "return metrics.history.length") >= 3, "3 chart samples",
+        # Read rates in bytes/s (Kafka's fetch counts bytes, not records).
+        wait_for(lambda: text(driver, "#ov-read-bytes").endswith("/s") and
+                 not text(driver, "#ov-read-bytes").startswith("0 "), "a read rate", timeout=20)
+        assert not text(driver, "#ov-prod-bytes").startswith("0 ")
+        wait_for(lambda: js(driver, "return metrics.history.length") >= 5, "5 chart samples",
                  timeout=20)
         assert "ready" == text(driver, "#ready")
         save_shot(driver, shots, "console-overview.png")
     finally:
         stop.set()
-        t.join()
+        for t in threads:
+            t.join()
 
 
 def test_topics_and_partitions(driver, broker, world, shots):
@@ -314,7 +327,7 @@ def test_create_topic_and_publish(driver, broker, world):
         (1, 0, b"browser-key", b'{"from": "chromium", "n": 7}')]
 
 
-def test_message_browser_formats(driver, broker, world):
+def test_message_browser_formats(driver, broker, world, shots):
     topic = world["topic"]
     open_view(driver, broker, "topics")
     click(driver, '#topics-table tr[data-topic="%s"] button.browse' % topic)
@@ -331,6 +344,8 @@ def test_message_browser_formats(driver, broker, world):
     click(driver, 'input[name="fmt"][value="text"]')
     wait_for(lambda: row_cells(driver, "#messages-table tbody tr")[0][3] ==
              '{"a": 1, "nested": {"b": [1, 2]}}', "raw text")
+    click(driver, 'input[name="fmt"][value="json"]')
+    save_shot(driver, shots, "console-messages.png")
     # From an offset, with a page size, and the next page.
     set_value(driver, "#browse-max", "3")
     set_value(driver, "#browse-offset", "5")
