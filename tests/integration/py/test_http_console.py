@@ -7,14 +7,17 @@ topic, publish a test message, reset a group's offsets, delete a topic) are
 checked through Kafka afterwards.
 
 Screenshots go to $CAIRN_SCREENSHOT_DIR when set (docs/ holds the README's
-one: CAIRN_SCREENSHOT_DIR=docs), else to the test's tmp dir. The module
-skips only when Chromium cannot be started here (no selenium, no chromium or
-chromedriver binary, or the browser fails to launch); it takes about 20-30 s.
+one: CAIRN_SCREENSHOT_DIR=docs), else to the test's tmp dir. The browser
+tests skip only when Chromium cannot be started here (no selenium, no
+chromium or chromedriver binary, or the browser fails to launch within 30 s),
+and fail instead under CI=true (scripts/install-deps.sh installs them). The
+module takes about 20 s (each test is limited to 60 s).
 """
 import http.client
 import json
 import os
 import shutil
+import signal
 import threading
 import time
 
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.cairn_timeout(60)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT = 15
+LAUNCH_TIMEOUT = 30
 
 
 # ---------------------------------------------------------------- browser
@@ -40,9 +44,13 @@ def driver():
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail("selenium missing: scripts/install-deps.sh installs python3-selenium")
         pytest.skip("selenium is not installed (python3-selenium): %s" % e)
     for exe in (CHROMIUM, CHROMEDRIVER):
         if not os.access(exe, os.X_OK):
+            if os.environ.get("CI") == "true":
+                pytest.fail("%s not found: scripts/install-deps.sh installs it" % exe)
             pytest.skip("%s not found (Debian packages chromium, chromium-driver)" % exe)
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
@@ -50,10 +58,23 @@ def driver():
               "--window-size=1280,900", "--no-first-run", "--disable-extensions",
               "--proxy-server=direct://", "--proxy-bypass-list=*"):
         opts.add_argument(a)
+    # The launch is bounded (the tests' own alarm is not armed yet for a
+    # module fixture). Under CI, where scripts/install-deps.sh installed the
+    # browser, a browser that does not start is a failure, not a skip.
+    def on_alarm(signum, frame):
+        raise TimeoutError("chromium did not start within %ds" % LAUNCH_TIMEOUT)
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(LAUNCH_TIMEOUT)
     try:
         d = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     except Exception as e:  # the browser cannot run on this machine
+        if os.environ.get("CI") == "true":
+            raise
         pytest.skip("headless Chromium does not start here: %s" % str(e).splitlines()[0])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
     d.set_page_load_timeout(20)
     d.set_script_timeout(10)
     yield d
