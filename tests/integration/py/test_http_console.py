@@ -30,8 +30,10 @@ from httphelp import get, post
 
 pytestmark = pytest.mark.cairn_timeout(60)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# $CAIRN_CHROMIUM / $CAIRN_CHROMEDRIVER name other binaries.
+CHROMIUM = os.environ.get("CAIRN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = (os.environ.get("CAIRN_CHROMEDRIVER") or shutil.which("chromedriver") or
+                "/usr/bin/chromedriver")
 WAIT = 15
 LAUNCH_TIMEOUT = 30
 
@@ -416,6 +418,22 @@ def test_groups_lag_and_reset(driver, broker, world, shots):
     click(driver, "#reset-btn")
     wait_for(lambda: (text(driver, "#reset-result") or "").startswith("set "), "reset to 3")
     assert committed(broker, group, topic, 3) == {0: 3, 1: 3, 2: 3}
+
+
+def test_delete_group(driver, broker, world):
+    topic = world["topic"]
+    group = unique_topic("console-gone-group")
+    c = ckhelp.consumer(broker.bootstrap, group_id=group)
+    c.commit(offsets=[TopicPartition(topic, 1, 5)], asynchronous=False)
+    c.close()
+    open_view(driver, broker, "groups")
+    sel = '#groups-table tr[data-group="%s"]' % group
+    assert wait_for(lambda: row_cells(driver, sel), "group row")[0][4] == "5"
+    driver.execute_script("window.confirm = () => true")
+    click(driver, sel + " button.danger")
+    wait_for(lambda: not row_cells(driver, sel), "group row gone")
+    assert get(broker, "/groups/" + group)[0] == 404
+    assert committed(broker, group, topic, 3)[1] < 0  # no committed offset left
 
 
 def test_reset_refused_while_group_has_members(driver, broker, world):
