@@ -41,7 +41,7 @@ static void serve(hreq *q, const hh_asset *a)
     snprintf(extra, sizeof(extra), "ETag: %s\r\nX-Content-Type-Options: nosniff\r\n", a->etag);
     q->cache_control = CONSOLE_CACHE;
     if (etag_matches(q->if_none_match, a->etag)) {
-        hh_reply(q, 304, a->ctype, NULL, 0, extra);
+        hh_reply(q, 304, a->ctype, NULL, 0, extra); /* no type or length said (reply.c) */
         return;
     }
     hh_reply(q, 200, a->ctype, a->data, a->len, extra);

@@ -59,18 +59,23 @@ static json_t *text_json(char *msg)
 }
 
 /* conn: 0 keep-alive (HTTP/1.1's default: nothing said), 1 close, 2
- * keep-alive said (an HTTP/1.0 client asked for it). */
+ * keep-alive said (an HTTP/1.0 client asked for it). A 304 has no body and
+ * says neither type nor length (RFC 9110 8.6: a length there would have to
+ * be the 200's). */
 static void put_head(wbuf *w, int status, const char *ctype, size_t len, int conn,
                      const char *cache, const char *extra)
 {
     static const char *const conn_hdr[] = {"", "Connection: close\r\n",
                                            "Connection: keep-alive\r\n"};
     char head[512];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: %s\r\n%s",
-                     status, hh_status_text(status), ctype, len, cache ? cache : "no-store",
-                     conn_hdr[conn]);
+    int n = status == 304
+                ? snprintf(head, sizeof(head), "HTTP/1.1 304 %s\r\nCache-Control: %s\r\n%s",
+                           hh_status_text(status), cache ? cache : "no-store", conn_hdr[conn])
+                : snprintf(head, sizeof(head),
+                           "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                           "Cache-Control: %s\r\n%s",
+                           status, hh_status_text(status), ctype, len,
+                           cache ? cache : "no-store", conn_hdr[conn]);
     wbuf_append(w, head, (size_t)n);
     if (extra)
         wbuf_append(w, extra, strlen(extra));

@@ -372,7 +372,8 @@ function hexdump(bytes) {
 function renderField(f, fmt) {
   if (!f) return el("span", { class: "muted" }, "null");
   if (fmt === "hex") return el("pre", { class: "hex" }, hexdump(f.bytes) || "(empty)");
-  if (fmt === "json" && !f.binary) {
+  // JSON.parse rounds integers past 2^53: such values are shown as sent.
+  if (fmt === "json" && !f.binary && !/(^|[^\d.eE+-])-?\d{16,}/.test(f.text)) {
     try {
       return el("pre", { class: "json" }, JSON.stringify(JSON.parse(f.text), null, 2));
     } catch (e) { /* not JSON: shown as text */ }

@@ -188,6 +188,8 @@ def world(broker):
                 v = b"plain text value"
             elif p == 0 and i == 2:
                 v = b"\x00\xff\x10binary"
+            elif p == 0 and i == 3:
+                v = b'{"id": 12345678901234567891}'
             else:
                 v = ("rec-%d-%d" % (p, i)).encode()
             recs.append((p, ("k%d" % i).encode(), v))
@@ -238,8 +240,21 @@ def test_console_files_served(broker):
         assert etag and etag.startswith('"') and etag.endswith('"')
         again = request(broker, "GET", "/console/" + name, headers={"If-None-Match": etag})
         assert again.status == 304 and again.body == b"" and again.getheader("ETag") == etag
+        assert again.getheader("Content-Length") is None  # RFC 9110 8.6
         other = request(broker, "GET", "/console/" + name, headers={"If-None-Match": '"x"'})
         assert other.status == 200 and len(other.body) == len(r.body)
+    # A 304 has no length: the next request on the connection still works.
+    conn = http.client.HTTPConnection("127.0.0.1", broker.http_port, timeout=10)
+    try:
+        for _ in range(2):
+            conn.request("GET", "/console/style.css", headers={"If-None-Match": "*"})
+            r = conn.getresponse()
+            assert r.status == 304 and r.read() == b""
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            assert r.status == 200 and json.loads(r.read())
+    finally:
+        conn.close()
     for bad in ("/console/nope.js", "/console/index.html", "/console/../metrics"):
         r = request(broker, "GET", bad)
         assert r.status == 404 and json.loads(r.body)["error_code"] == "not_found", bad
@@ -361,6 +376,8 @@ def test_message_browser_formats(driver, broker, world, shots):
     assert json.loads(rows[0][3]) == {"a": 1, "nested": {"b": [1, 2]}} and "\n" in rows[0][3]
     assert rows[1][3] == "plain text value"
     assert rows[2][3].endswith("binary")  # shown as text, lossy
+    # An integer JSON.parse would round is shown as sent, not rounded.
+    assert rows[3][3] == '{"id": 12345678901234567891}'
     click(driver, 'input[name="fmt"][value="hex"]')
     wait_for(lambda: row_cells(driver, "#messages-table tbody tr")[2][3].startswith(
         "000000  00 ff 10 62 69 6e 61 72 79"), "hex dump")
