@@ -65,7 +65,7 @@ def main():
     lines.append(f"const size_t hh_console_n_assets = {len(rows)};")
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    tmp = out + ".tmp"
+    tmp = "%s.tmp.%d" % (out, os.getpid())  # parallel builds may regenerate at once
     with open(tmp, "w", encoding="ascii") as f:
         f.write(text)
     os.replace(tmp, out)
