@@ -290,7 +290,7 @@ async function renderTopics() {
   det.replaceChildren(
     el("h2", {}, "Partitions of ", el("code", {}, d.name)),
     el("table", { id: "partitions-table" },
-      el("thead", {}, el("tr", {}, ["Partition", "Log start", "Log end", "High watermark", "Last stable", "Size", ""].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Partition", "Log start", "Log end", "High watermark", "Last stable", "Size", ""].map((h, i) => el("th", { class: i < 6 ? "num" : null }, h)))),
       el("tbody", {}, d.partitions.map((p) => el("tr", { dataset: { partition: p.partition } },
         el("td", { class: "num" }, p.partition), el("td", { class: "num" }, p.log_start_offset),
         el("td", { class: "num" }, p.log_end_offset), el("td", { class: "num" }, p.high_watermark),
@@ -497,7 +497,7 @@ async function renderGroups() {
         el("td", {}, m.client_id ?? "–"), el("td", {}, m.client_host ?? "–")))))
       : el("p", { class: "muted" }, "no members"),
     el("h3", {}, "Committed offsets and lag"),
-    el("table", { id: "group-offsets" }, el("thead", {}, el("tr", {}, ["Topic", "Partition", "Committed", "Log end", "Lag"].map((h) => el("th", {}, h)))),
+    el("table", { id: "group-offsets" }, el("thead", {}, el("tr", {}, ["Topic", "Partition", "Committed", "Log end", "Lag"].map((h, i) => el("th", { class: i ? "num" : null }, h)))),
       el("tbody", {}, d.offsets.map((o) => el("tr", { dataset: { topic: o.topic, partition: o.partition } }, el("td", {}, o.topic), el("td", { class: "num" }, o.partition),
         el("td", { class: "num committed" }, o.committed_offset), el("td", { class: "num" }, o.log_end_offset ?? "–"),
         el("td", { class: "num lag" }, o.lag ?? "–"))))));
