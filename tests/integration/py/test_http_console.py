@@ -508,3 +508,22 @@ def test_delete_topic(driver, broker, world):
     assert get(broker, "/topics/" + name)[0] == 404
     md = ckhelp.admin(broker.bootstrap).list_topics(timeout=10)
     assert name not in md.topics
+
+
+def test_amqp_queues_from_metrics(driver, broker):
+    pika = pytest.importorskip("pika")
+    q = unique_topic("console-q")
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker.amqp_port))
+    try:
+        ch = conn.channel()
+        ch.queue_declare(q, durable=True)
+        ch.confirm_delivery()  # each publish below returns once the broker has it
+        for i in range(3):
+            ch.basic_publish("", q, b"m%d" % i)
+        open_view(driver, broker, "overview")
+        sel = "#ov-amqp tbody tr"
+        row = wait_for(lambda: [r for r in row_cells(driver, sel) if r[0] == q], "queue row")[0]
+        assert row[1] == "3" and row[3] == "0" and row[4] == "0"
+        assert js(driver, "return document.getElementById('ov-amqp-wrap').hidden") is False
+    finally:
+        conn.close()
