@@ -19,8 +19,12 @@ CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)
 endif
 PY      := /usr/bin/python3
+# The web console (src/http/console) embedded as a generated, committed C file
+# (tools/embed_console.py); regenerated when a console file changes.
+CONSOLE_SRC := $(sort $(wildcard src/http/console/*))
+CONSOLE_C   := src/http/gen/console_assets.c
 
-LIB_SRC  := $(shell find src -name '*.c' ! -path src/main.c | sort)
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path src/main.c) $(CONSOLE_C))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -39,6 +43,9 @@ deps-bench:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(CONSOLE_C): $(CONSOLE_SRC) tools/embed_console.py
+	$(PY) tools/embed_console.py src/http/console $@
 
 $(BUILD)/libcairn.a: $(LIB_OBJ)
 	@rm -f $@
@@ -178,12 +185,14 @@ layers:
 	@$(PY) tools/layers.py
 
 # Codec generation (output committed): Kafka from ../shared/protocol/kafka/messages
-# (docs/codec.md), AMQP 0-9-1 from ../shared/protocol/amqp (docs/amqp-codec.md).
+# (docs/codec.md), AMQP 0-9-1 from ../shared/protocol/amqp (docs/amqp-codec.md);
+# the web console's files into $(CONSOLE_C) (tools/embed_console.py).
 SCHEMAS   ?= ../shared/protocol/kafka/messages
 AMQP_SPEC ?= ../shared/protocol/amqp/amqp-rabbitmq-0.9.1.json
 gen:
 	$(PY) tools/kafka_gen.py $(SCHEMAS) src/proto/kafka/gen
 	$(PY) tools/amqp_gen.py $(AMQP_SPEC) src/proto/amqp/gen
+	$(PY) tools/embed_console.py src/http/console $(CONSOLE_C)
 gen-check:
 	@if [ -d $(SCHEMAS) ]; then \
 	  tmp=$$(mktemp -d); $(PY) tools/kafka_gen.py $(SCHEMAS) $$tmp && \
@@ -195,6 +204,9 @@ gen-check:
 	  diff -r -q $$tmp src/proto/amqp/gen && echo "gen-check: generated AMQP codec is up to date"; \
 	  rc=$$?; rm -rf $$tmp; exit $$rc; \
 	else echo "gen-check: $(AMQP_SPEC) absent, skipped"; fi
+	@tmp=$$(mktemp -d); $(PY) tools/embed_console.py src/http/console $$tmp/console_assets.c && \
+	  cmp -s $$tmp/console_assets.c $(CONSOLE_C) && echo "gen-check: embedded console is up to date" || \
+	  { echo "gen-check: $(CONSOLE_C) is stale (make gen)"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
 # Cairn side by side with Redis, NATS and RabbitMQ and the machine's limits
 # (bench/README.md); writes bench/results/<date>.{md,json,png}.

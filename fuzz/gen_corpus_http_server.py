@@ -81,6 +81,10 @@ SEEDS = {
     req("GET", "/topics/fz/stream", headers=["Last-Event-ID: 0:1,0:2"]) +
     req("GET", "/topics/fz/stream?from=soon") + req("GET", "/topics/nope/stream") +
     req("GET", "/topics/fz/stream?partition=0&offset=0", headers=["Last-Event-ID: x"]),
+    "console": req("GET", "/") + req("GET", "/console") +
+    req("GET", "/console/app.js", headers=['If-None-Match: W/"x", "y"']) +
+    req("GET", "/console/style.css", headers=["If-None-Match: *"]) +
+    req("GET", "/console/nope") + req("GET", "/console/") + req("POST", "/console", "{}"),
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus/http_server"

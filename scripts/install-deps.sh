@@ -3,7 +3,9 @@
 # argument `bench`, also the peer servers and tools `make bench` runs.
 # Idempotent: only packages that are missing are installed. Run as root or
 # with sudo available. The npm packages for the kafkajs tests are installed
-# by tests/integration/js (npm ci) from its committed lockfile.
+# by tests/integration/js (npm ci) from its committed lockfile. Debian's
+# chromium, chromium-driver and python3-selenium drive the web console's test
+# (tests/integration/py/test_http_console.py) in a headless browser.
 #
 # Raft (issue 12, docs/cluster-plan.md): libraft-dev >= 0.22 (cowsql/raft,
 # the raft_step API). Bookworm main has only canonical raft 0.15, so on
@@ -21,6 +23,7 @@ PKGS=(
   nodejs npm
   libhiredis-dev libnats-dev librabbitmq-dev
   libhttp-parser-dev libjansson-dev libcurl4-openssl-dev python3-prometheus-client python3-requests curl
+  chromium chromium-driver python3-selenium
 )
 if [ "${1:-}" = bench ]; then
   PKGS+=(redis-server nats-server rabbitmq-server gnuplot-nox linux-perf)

@@ -33,8 +33,8 @@
  * everything buffered as one frame, on_frame ignores it): the response has
  * no end, so nothing sent after the request could be answered, and reading
  * on lets a client's hang-up close the connection at once. Its close and
- * net's on_drain are forwarded to the stream. The Last-Event-ID header is
- * kept in the hreq (the one header a handler reads).
+ * net's on_drain are forwarded to the stream. The Last-Event-ID and
+ * If-None-Match headers are kept in the hreq (the headers handlers read).
  *
  * "Expect: 100-continue": once the headers are accepted and the body has not
  * arrived, an interim "100 Continue" is sent in its own slot (it leaves
@@ -434,6 +434,11 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     if (lei && vl > 0) {
         q->last_event_id = hh_alloc(q, vl + 1);
         memcpy(q->last_event_id, lei, vl);
+    }
+    const uint8_t *inm = header_get(hc, frame, "if-none-match", &vl);
+    if (inm && vl > 0) {
+        q->if_none_match = hh_alloc(q, vl + 1);
+        memcpy(q->if_none_match, inm, vl);
     }
     if (hc->n_body == 1) {
         q->body = frame + hc->body[0].off;

@@ -44,6 +44,9 @@ typedef enum {
     HROUTE_EVENT_SUBS_LIST,
     HROUTE_EVENT_SUB_GET,
     HROUTE_EVENT_SUB_DELETE,
+    HROUTE_CONSOLE_ROOT,
+    HROUTE_CONSOLE,
+    HROUTE_CONSOLE_ASSET,
     HROUTE__COUNT
 } hroute;
 
@@ -68,6 +71,8 @@ typedef struct hreq {
     size_t body_len;
     int body_json;               /* 0: a multipart body (415); any other type is parsed as JSON */
     char *last_event_id;         /* the Last-Event-ID header (arena), NULL when absent or empty */
+    char *if_none_match;         /* the If-None-Match header (arena), NULL when absent or empty */
+    const char *cache_control;   /* Cache-Control of the reply; NULL: "no-store" (live state) */
     int answered;
     int64_t t0_ns;               /* hist_now_ns when the whole request had arrived */
 } hreq;
@@ -212,6 +217,21 @@ void hh_event_subscribe(hreq *q);
 void hh_event_subs_list(hreq *q);
 void hh_event_sub_get(hreq *q);
 void hh_event_sub_delete(hreq *q);
+void hh_console_root(hreq *q);             /* hh_console.c */
+void hh_console(hreq *q);
+void hh_console_asset(hreq *q);
+
+/* The web console's files, embedded (gen/console_assets.c, written by
+ * tools/embed_console.py from src/http/console/; served by hh_console.c). */
+typedef struct hh_asset {
+    const char *name;            /* "index.html" */
+    const char *ctype;           /* Content-Type */
+    const char *etag;            /* strong ETag with its quotes: a hash of the bytes */
+    const unsigned char *data;
+    size_t len;
+} hh_asset;
+extern const hh_asset hh_console_assets[];
+extern const size_t hh_console_n_assets;
 
 /* Webhook subscriptions and delivery (hh_webhook.c; contract and record
  * format at its top) ------------------------------------------------------------ */

@@ -4,7 +4,8 @@
  * Every reply is one HTTP/1.1 response written whole into the request's slot:
  * status line, Content-Type, Content-Length, "Connection: close" when the
  * connection ends after it, Cache-Control: no-store (everything here is live
- * state), then the body. Errors are JSON objects
+ * state; the console's files say otherwise through hreq.cache_control),
+ * then the body. Errors are JSON objects
  * {"error_code": "<stable snake_case>", "message": "..."} (plus fields some
  * errors add), and each gets one log line: info for 4xx (the client's
  * mistake, DEBUG-free but not an operator's problem), warn for 5xx. */
@@ -25,6 +26,8 @@ const char *hh_status_text(int status)
     case 100: return "Continue";
     case 200: return "OK";
     case 201: return "Created";
+    case 302: return "Found";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -56,17 +59,23 @@ static json_t *text_json(char *msg)
 }
 
 /* conn: 0 keep-alive (HTTP/1.1's default: nothing said), 1 close, 2
- * keep-alive said (an HTTP/1.0 client asked for it). */
+ * keep-alive said (an HTTP/1.0 client asked for it). A 304 has no body and
+ * says neither type nor length (RFC 9110 8.6: a length there would have to
+ * be the 200's). */
 static void put_head(wbuf *w, int status, const char *ctype, size_t len, int conn,
-                     const char *extra)
+                     const char *cache, const char *extra)
 {
     static const char *const conn_hdr[] = {"", "Connection: close\r\n",
                                            "Connection: keep-alive\r\n"};
     char head[512];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n%s",
-                     status, hh_status_text(status), ctype, len, conn_hdr[conn]);
+    int n = status == 304
+                ? snprintf(head, sizeof(head), "HTTP/1.1 304 %s\r\nCache-Control: %s\r\n%s",
+                           hh_status_text(status), cache ? cache : "no-store", conn_hdr[conn])
+                : snprintf(head, sizeof(head),
+                           "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                           "Cache-Control: %s\r\n%s",
+                           status, hh_status_text(status), ctype, len,
+                           cache ? cache : "no-store", conn_hdr[conn]);
     wbuf_append(w, head, (size_t)n);
     if (extra)
         wbuf_append(w, extra, strlen(extra));
@@ -86,7 +95,8 @@ void hh_reply(hreq *q, int status, const char *ctype, const void *body, size_t l
         return;
     }
     wbuf *w = &q->resp->w;
-    put_head(w, status, ctype, len, !q->keep_alive ? 1 : q->http10 ? 2 : 0, extra);
+    put_head(w, status, ctype, len, !q->keep_alive ? 1 : q->http10 ? 2 : 0, q->cache_control,
+             extra);
     if (len)
         wbuf_append(w, body, len);
     net_resp_ready(q->resp);
@@ -200,7 +210,7 @@ void hh_reply_raw_error(net_resp *r, int status, const char *code, const char *t
     json_dump_callback(j, dump_cb, &body, JSON_COMPACT);
     wbuf_append(&body, "\n", 1);
     json_decref(j);
-    put_head(&r->w, status, "application/json", body.len, 1, NULL);
+    put_head(&r->w, status, "application/json", body.len, 1, NULL, NULL);
     wbuf_append(&r->w, body.buf, body.len);
     wbuf_fini(&body);
     net_resp_ready(r);
