@@ -680,8 +680,11 @@ static void test_stream_backpressure_and_drain(void **state)
         net_resp_flush(r);
         pushed += sizeof(chunk);
         loop_run_once(fx.l, 0);
-        /* the buffer holds only what is owed (the sent prefix is dropped) */
-        assert_int_equal(r->w.len, net_conn_out_bytes(c));
+        /* the buffer holds what is owed plus what was sent since the last
+         * flush (the sent prefix is dropped at each flush, net.h): the
+         * kernel may take more bytes during the loop turn (the socket
+         * buffer grows under load: flaked with w.len 0x10000 vs 0x9a00) */
+        assert_int_equal(r->w.len - r->sent, net_conn_out_bytes(c));
     }
     assert_true(net_conn_out_bytes(c) >= 4 * sizeof(chunk));
     net_conn_want_drain(c, sizeof(chunk));
