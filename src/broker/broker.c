@@ -343,7 +343,9 @@ static int internal_open(broker *b, const char *name, int32_t rf, partition **ou
     topic_config_defaults(b->cfg, &t->cfg);
     t->cfg.retention_ms = -1;
     t->cfg.retention_bytes = -1;
-    t->cfg.segment_bytes = 100 * 1024 * 1024;
+    t->cfg.segment_bytes = strcmp(name, BROKER_OFFSETS_TOPIC) == 0 ? b->cfg->offsets_segment_bytes
+                           : strcmp(name, BROKER_TXN_TOPIC) == 0   ? b->cfg->txn_segment_bytes
+                                                                   : 100 * 1024 * 1024;
     t->rf = rf;
     t->parts = xcalloc(1, sizeof(*t->parts));
     int rc = broker__partition_open(b, t, 0, &t->parts[0]);
@@ -500,6 +502,14 @@ static void retention_timer_cb(loop_timer *tm)
                 pst_truncate_head(p->ps, log_start_offset(p->log));
             }
         }
+    /* Replicated internal logs (offsets, transactions): their compaction
+     * moves the log start through the group; the segments below it go by
+     * a snapshot here (they have no retention of their own). */
+    for (topic *t = b->internal; t; t = t->lnext)
+        for (int32_t i = 0; i < t->n_parts; i++)
+            if (t->parts[i]->rg && rg_compact(t->parts[i]->rg, now) > 0)
+                slog_info("log start of %s-%d now %lld: segments below it deleted (snapshot)",
+                          t->name, i, (long long)log_start_offset(t->parts[i]->log));
     loop_timer_start(b->l, tm, b->cfg->retention_check_ms);
 }
 

@@ -167,6 +167,11 @@ static const cfg_entry cfg_table[] = {
           "Roll to a new segment once the active one reaches this size."),
     C_I64("log.roll.ms", segment_ms, "604800000", 1, INT64_MAX,
           "Roll to a new segment once the active one is this old."),
+    C_I64("offsets.topic.segment.bytes", offsets_segment_bytes, "104857600", 1024, INT32_MAX,
+          "Segment size of the committed-offsets log (__consumer_offsets): its compaction "
+          "frees disk a segment at a time."),
+    C_I64("transaction.state.log.segment.bytes", txn_segment_bytes, "104857600", 1024,
+          INT32_MAX, "Segment size of the transaction log (__transaction_state)."),
     C_I32("log.index.interval.bytes", index_interval_bytes, "4096", 0, INT32_MAX,
           "Log bytes between two offset index entries."),
     C_I64("log.retention.check.interval.ms", retention_check_ms, "300000", 1, INT64_MAX,

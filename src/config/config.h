@@ -73,6 +73,8 @@ typedef struct cairn_config {
     int64_t retention_bytes;     /* log.retention.bytes: -1 */
     int64_t segment_bytes;       /* log.segment.bytes: 1073741824 */
     int64_t segment_ms;          /* log.roll.ms: 604800000 */
+    int64_t offsets_segment_bytes; /* offsets.topic.segment.bytes: 104857600 */
+    int64_t txn_segment_bytes;   /* transaction.state.log.segment.bytes: 104857600 */
     int32_t index_interval_bytes;/* log.index.interval.bytes: 4096 */
     int64_t retention_check_ms;  /* log.retention.check.interval.ms: 300000 */
     int64_t flush_interval_ms;   /* log.flush.interval.ms: 1000; bounds acks=0/1 loss window */

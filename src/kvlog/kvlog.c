@@ -249,19 +249,46 @@ int kvl_compact_add(kvl_compaction *cx, const void *key, int32_t key_len, const 
     return 0;
 }
 
-/* The copy is durable: move the log start to it. */
+/* Replicated: every replica has moved its start (or it failed). */
+static void start_moved(durable_wait *w, int status)
+{
+    kvl *l = (kvl *)((char *)w - offsetof(kvl, sw));
+    l->compacting = 0;
+    if (status < 0)
+        slog_warn("%s: compaction's log start not moved to %lld: %s (the copy stays, the next "
+                  "compaction tries again)", l->name, (long long)l->compact_from,
+                  cn_strerror(status));
+    else
+        slog_info("%s: compacted, log start %lld (through the group)", l->name,
+                  (long long)w->target);
+}
+
+/* The copy is durable (replicated: committed): move the log start to it. */
 static void compact_durable(durable_wait *w, int status)
 {
     kvl *l = (kvl *)((char *)w - offsetof(kvl, cw));
     l->compacting = 0;
     log_partition *lp = l->p->log;
     if (status < 0) {
-        slog_error("%s: compaction not finished: fsync failed", l->name);
+        slog_error("%s: compaction not finished: %s", l->name, cn_strerror(status));
         return;
     }
     int64_t before = log_start_offset(lp);
     if (l->compact_from <= before)
         return;
+    if (l->replicated) {
+        /* A raft log's start moves through the group (a log-start entry
+         * every replica applies on commit, as DeleteRecords); its segments
+         * go by snapshot at the next retention pass. */
+        l->compacting = 1;
+        l->sw.cb = start_moved;
+        int rc = broker_delete_records(l->b, l->p, l->compact_from, &l->sw);
+        if (rc < 0) {
+            l->compacting = 0;
+            slog_warn("%s: compaction's log start not moved: %s", l->name, cn_strerror(rc));
+        }
+        return;
+    }
     int rc = log_delete_before(lp, l->compact_from);
     if (rc < 0) {
         slog_error("%s: compaction could not move the log start to %lld: %d", l->name,
@@ -276,8 +303,8 @@ static void compact_durable(durable_wait *w, int status)
 int kvl_compact(kvl *l)
 {
     CN_ASSERT(l->ops.compact);
-    if (l->replicated)
-        return 0;
+    if (l->replicated && kvl_serving(l) != 0)
+        return 0; /* the leader compacts, once its term is ready */
     if (l->compacting)
         return -CN_EAGAIN;
     log_partition *lp = l->p->log;
@@ -309,8 +336,7 @@ int kvl_compact(kvl *l)
 int kvl_maybe_compact(kvl *l)
 {
     CN_ASSERT(l->ops.live_bytes);
-    /* A raft log's head is trimmed only below a snapshot (not built yet). */
-    if (l->replicated || l->compacting ||
+    if (l->compacting ||
         l->log_bytes <= KVL_COMPACT_FACTOR * l->ops.live_bytes(l->arg) + KVL_COMPACT_SLACK)
         return 0;
     return kvl_compact(l);

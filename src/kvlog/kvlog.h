@@ -124,10 +124,13 @@ int kvl_open(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **o
  * it no longer leads. Its appends are Raft entries (broker_append, leader
  * only: -CN_ENOTLEADER / -CN_ELEADERWAIT elsewhere) and kvl_wait_durable
  * waits for their commit (durable on a majority); a wait parked when
- * leadership goes answers -CN_ENOTLEADER. Compaction is off (kvl_compact
- * and kvl_maybe_compact do nothing): the head of a raft log is trimmed only
- * below a snapshot, which the cluster does not build yet. -CN_EINVAL on a
- * single node. */
+ * leadership goes answers -CN_ENOTLEADER. Compaction runs on the leader
+ * (kvl_compact does nothing where kvl_serving is not 0): the copy is
+ * appended and committed as usual, then the log start moves through the
+ * group (broker_delete_records: a log-start entry every replica applies on
+ * commit), and each replica's retention pass deletes the segments below it
+ * by a Raft snapshot. A new leader replays from its log start, so from a
+ * complete copy. -CN_EINVAL on a single node. */
 int kvl_open_replicated(broker *b, const char *name, const kvl_ops *ops, void *arg, kvl **out);
 /* Replay the whole log again (log start to log end) through ops->on_record;
  * the stats restart. For kvl_open_replicated's owner taking over. 0 or

@@ -15,6 +15,7 @@ struct kvl {
     int64_t log_bytes;              /* see kvl_stats */
     int64_t replayed, skipped;
     durable_wait cw;                /* the pending compaction's wait */
+    durable_wait sw;                /* replicated: its log start's wait (DeleteRecords) */
     int compacting;
     int64_t compact_from;           /* first re-appended offset: the new log start */
     int replicated;                 /* kvl_open_replicated: a Raft group's log */

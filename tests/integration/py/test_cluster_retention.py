@@ -18,7 +18,11 @@ segments and retention.bytes. Checked with confluent-kafka:
   log-start file then holds it, the earliest offset and a read from the
   beginning start there, the segments wholly below it are deleted on every
   node, and it holds across kill -9 of the leader, -1 (the high
-  watermark) on the new leader, and a restart of every node.
+  watermark) on the new leader, and a restart of every node;
+- the replicated __consumer_offsets log compacts: after enough commits its
+  leader copies the live offsets and moves the start through the group,
+  every replica's start moves and its old segments go, and after kill -9
+  of that coordinator the new one serves the last committed offsets.
 """
 import os
 import time
@@ -296,3 +300,70 @@ def test_delete_records_through_the_group(cl):
     wait_leaders(cl, topic, 1)
     wait_watermarks(cl, topic, (end, end2))
     check_tail(read_from_start(cl.bootstrap(), topic, end2), acked, end, end2)
+
+
+def test_offsets_log_compacts_through_the_group(tmp_path):
+    """The replicated __consumer_offsets log: its leader compacts it (a copy
+    of the live offsets, then the log start through the group), every
+    replica moves its start and deletes the segments below it, and a new
+    coordinator replays from the copy: committed offsets are the last ones."""
+    from confluent_kafka import Consumer
+    c = Cluster(tmp_path, settings=dict(SETTINGS, **{"offsets.topic.segment.bytes": 65536})).start()
+    try:
+        topic = unique_topic("off")
+        a = AdminClient({"bootstrap.servers": c.bootstrap()})
+        a.create_topics([NewTopic(topic, num_partitions=8, replication_factor=N)])[topic].result(30)
+        wait_leaders(c, topic, 8)
+        group = unique_topic("g")
+        cons = Consumer({"bootstrap.servers": c.bootstrap(), "group.id": group,
+                         "enable.auto.commit": False})
+        last = None
+        deadline = time.time() + 90
+        n = 0
+        while True:
+            n += 1
+            last = [TopicPartition(topic, p, n * 10 + p) for p in range(8)]
+            cons.commit(offsets=last, asynchronous=False)
+            if n % 100 == 0 and any("__consumer_offsets: compacted" in b.log_text(400000)
+                                    for b in c.nodes):
+                break
+            assert time.time() < deadline, "no compaction after %d commits" % n
+        cons.close()
+        want = {tp.partition: tp.offset for tp in last}
+        # Every replica's log start moved, and the segments below it go.
+        deadline = time.time() + 30
+        for b in c.nodes:
+            pdir = os.path.join(str(b.data_dir), "__consumer_offsets-0")
+            while True:
+                start = log_start_file(b, "__consumer_offsets")
+                bases = sorted(int(f[:-4]) for f in os.listdir(pdir) if f.endswith(".log"))
+                if start and bases[0] > 0:
+                    break
+                assert time.time() < deadline, "node %s: start %s, segments %s" % (
+                    b.bootstrap, start, bases)
+                time.sleep(0.3)
+
+        def committed():
+            k = Consumer({"bootstrap.servers": c.bootstrap(), "group.id": group,
+                          "enable.auto.commit": False})
+            try:
+                res = k.committed([TopicPartition(topic, p) for p in range(8)], timeout=10)
+                return {tp.partition: tp.offset for tp in res}
+            finally:
+                k.close()
+        assert committed() == want
+        # A new coordinator replays from its log start: the same offsets.
+        coord = next(b for b in c.nodes if "__consumer_offsets: compacted" in b.log_text(400000))
+        coord.kill9()
+        deadline = time.time() + 30
+        while True:
+            try:
+                got = committed()
+            except Exception as e:  # noqa: BLE001 - coordinator moving
+                got = e
+            if got == want:
+                break
+            assert time.time() < deadline, got
+            time.sleep(0.5)
+    finally:
+        c.stop()
