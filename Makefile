@@ -145,10 +145,11 @@ sim-long:
 # clusters with every node-to-node connection through a per-pair proxy, seeded
 # faults (kills, pauses, partitions, one-way, slow links, restarts), an acks=all
 # idempotent workload and a checker, or (--txn) transactional producers and a
-# read_committed checker. nemesis-smoke: 2 seeds of 16 s of faults on 3 nodes
-# plus 1 transactional seed (about 100 s); nemesis: the long mode (about 1.5 h:
-# 20 seeds on 3 nodes and 10 on 5, then 10 transactional seeds on 3 nodes and 5
-# on 5, 90 s of faults each). Transactions there abort only after a flush (the
+# read_committed checker, or (--retention) Raft snapshots all through the faults.
+# nemesis-smoke: 2 seeds of 16 s of faults on 3 nodes plus 1 transactional seed
+# and 1 retention seed (about 130 s); nemesis: the long mode (about 1.7 h: 20
+# seeds on 3 nodes and 10 on 5, then 10 transactional seeds on 3 nodes and 5 on
+# 5, then 10 retention seeds on 3 nodes, 90 s of faults each). Transactions there abort only after a flush (the
 # lost-record bug of docs/testing.md "Nemesis", tests/nemesis/repro_notleader.py,
 # is fixed; unflushed aborts are left to --txn-unflushed-aborts). NEMESIS_ARGS adds options.
 NEMESIS_ARGS ?=
@@ -160,6 +161,8 @@ nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --seeds 1 \
 	  --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention --seeds 2 --nodes 3 \
+	  --duration 16 --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
 nemesis: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 100-119 --nodes 3 --duration 90 \
 	  --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
@@ -169,6 +172,8 @@ nemesis: $(BUILD)/cairn
 	  --seeds 300-309 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
 	  --seeds 400-404 --nodes 5 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention \
+	  --seeds 500-509 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 
 # Long mode: 1000 cycles of each kind (about 30 minutes each).
 crash-long: $(BUILD)/cairn
