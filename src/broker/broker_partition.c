@@ -617,10 +617,12 @@ void broker_wait_durable_until(broker *b, partition *p, durable_wait *w, int64_t
 
 void broker_wait_cancel(partition *p, durable_wait *w)
 {
-    for (durable_wait **pp = &p->waits; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            w->next = NULL;
-            return;
-        }
+    durable_wait **lists[2] = {&p->waits, &p->start_waits};
+    for (int k = 0; k < 2; k++)
+        for (durable_wait **pp = lists[k]; *pp; pp = &(*pp)->next)
+            if (*pp == w) {
+                *pp = w->next;
+                w->next = NULL;
+                return;
+            }
 }

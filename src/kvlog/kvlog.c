@@ -93,8 +93,11 @@ void kvl_close(kvl *l)
 {
     if (!l)
         return;
-    if (l->compacting)
-        broker_wait_cancel(l->p, &l->cw); /* the broker outlives us */
+    if (l->compacting) {
+        /* the broker outlives us: whichever wait is parked */
+        broker_wait_cancel(l->p, &l->cw);
+        broker_wait_cancel(l->p, &l->sw);
+    }
     batch_scratch_free(l->scratch);
     free(l->name);
     free(l);

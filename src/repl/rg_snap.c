@@ -184,11 +184,14 @@ int rg__snap_install(rg_group *g, const struct raft_update *up)
                         md->term == 0 || (int64_t)md->configuration_index != ci))
             rc = -CN_EPROTO;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        /* Before the reset: a sync it requests may complete inline (no
+         * syncer) and must not report the snapshot's entries persisted. */
+        g->reported = (int64_t)md->index;
         rc = log_raft_reset(g->p, (int64_t)md->index, (int64_t)md->term, offset,
                             d + SNAP_DATA_HDR, (uint32_t)(dlen - SNAP_DATA_HDR));
+    }
     if (rc == 0) {
-        g->reported = (int64_t)md->index;
         g->n_changes = 0;
         g->n_starts = 0;
         slog_info("repl: installed a snapshot group=%llu index=%lld term=%lld offset=%lld",
