@@ -270,6 +270,10 @@ int broker_partition_is_leader(const partition *p);
  * leader knows it (rg_in_sync), -1 when this node does not lead p. */
 int broker_partition_replicas(const partition *p, int32_t *out, int cap);
 int broker_partition_in_sync(const partition *p, int32_t id);
+/* The ISR's size as the leader sees it (1 on a single node), -1 when this
+ * node does not lead p. With the topic's min.insync.replicas it decides
+ * Kafka's NOT_ENOUGH_REPLICAS for acks=all. */
+int broker_partition_isr_count(const partition *p);
 /* p's preferred leader: its first replica. */
 int32_t broker_partition_preferred(const partition *p);
 /* Leader balance (broker_balance.c; auto.leader.rebalance.enable): hand

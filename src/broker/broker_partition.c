@@ -207,6 +207,19 @@ int broker_partition_in_sync(const partition *p, int32_t id)
     return rg_in_sync(p->rg, (uint64_t)id, loop_now(p->t->b->l));
 }
 
+int broker_partition_isr_count(const partition *p)
+{
+    if (!p->rg)
+        return 1;
+    if (!rg_is_leader(p->rg))
+        return -1;
+    uint64_t ids[64];
+    int n = rg_voter_ids(p->rg, ids, (int)CN_ARRAY_LEN(ids)), isr = 0;
+    for (int k = 0; k < CN_MIN(n, (int)CN_ARRAY_LEN(ids)); k++)
+        isr += rg_in_sync(p->rg, ids[k], loop_now(p->t->b->l)) == 1;
+    return isr;
+}
+
 int broker_check_epoch(const partition *p, int32_t current_leader_epoch)
 {
     if (current_leader_epoch < 0)

@@ -155,6 +155,10 @@ static const cfg_entry cfg_table[] = {
     C_I32("default.replication.factor", default_replication_factor, "-1", -1, CONFIG_MAX_PEERS,
           "Replicas of a topic created without a replication factor; -1: every node of the "
           "cluster (1 on a single node)."),
+    C_I32("min.insync.replicas", min_insync_replicas, "1", 1, CONFIG_MAX_PEERS,
+          "acks=all produces fail fast with NOT_ENOUGH_REPLICAS while fewer replicas than "
+          "this are in sync (Kafka's rule). In a cluster the acknowledgement itself always "
+          "waits for a majority of the replicas (Raft commit), whatever this says."),
     C_I32("num.partitions", num_partitions, "1", 1, 100000,
           "Partition count of automatically created topics."),
     C_BOOL("auto.create.topics.enable", auto_create_topics, "true",
@@ -279,13 +283,16 @@ static const topic_entry topic_table[TOPIC_CFG__COUNT] = {
     [TOPIC_CFG_TIMESTAMP_TYPE] = {"message.timestamp.type", T_OFF(ts_type),
                                   "log.message.timestamp.type", NULL},
     [TOPIC_CFG_CLEANUP_POLICY] = {"cleanup.policy", T_OFF(cleanup_compact), NULL, &cleanup_spec},
+    [TOPIC_CFG_MIN_INSYNC_REPLICAS] = {"min.insync.replicas", T_OFF(min_insync_replicas),
+                                       "min.insync.replicas", NULL},
 };
 
 #define SAME_SIZE(tf, bf) \
     (sizeof(((topic_config *)0)->tf) == sizeof(((cairn_config *)0)->bf))
 _Static_assert(SAME_SIZE(retention_ms, retention_ms) && SAME_SIZE(retention_bytes, retention_bytes) &&
                    SAME_SIZE(segment_bytes, segment_bytes) && SAME_SIZE(segment_ms, segment_ms) &&
-                   SAME_SIZE(max_message_bytes, message_max_bytes) && SAME_SIZE(ts_type, ts_type),
+                   SAME_SIZE(max_message_bytes, message_max_bytes) && SAME_SIZE(ts_type, ts_type) &&
+                   SAME_SIZE(min_insync_replicas, min_insync_replicas),
                "topic_config fields must have the broker fields' types");
 
 /* Helpers ---------------------------------------------------------------- */

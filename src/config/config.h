@@ -67,6 +67,7 @@ typedef struct cairn_config {
     int controlled_shutdown;          /* controlled.shutdown.enable: true */
     int64_t controlled_shutdown_ms;   /* controlled.shutdown.timeout.ms: 10000 */
     int32_t default_replication_factor; /* default.replication.factor: -1 = every node */
+    int32_t min_insync_replicas; /* min.insync.replicas: 1 (acks=all fails fast below it) */
     int32_t num_partitions;      /* num.partitions: 1 */
     int auto_create_topics;      /* auto.create.topics.enable: true */
     int64_t retention_ms;        /* log.retention.ms: 604800000 (-1 = forever) */
@@ -109,6 +110,7 @@ typedef enum {
     TOPIC_CFG_MAX_MESSAGE_BYTES,
     TOPIC_CFG_TIMESTAMP_TYPE,
     TOPIC_CFG_CLEANUP_POLICY,
+    TOPIC_CFG_MIN_INSYNC_REPLICAS,
     TOPIC_CFG__COUNT
 } topic_cfg_key;
 
@@ -120,6 +122,7 @@ typedef struct topic_config {
     int32_t max_message_bytes;
     int ts_type;
     int cleanup_compact;         /* cleanup.policy: 0 delete, 1 compact (compaction not yet run) */
+    int32_t min_insync_replicas; /* min.insync.replicas */
     uint32_t overridden;
 } topic_config;
 

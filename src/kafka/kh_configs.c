@@ -31,7 +31,7 @@ static const int8_t topic_cfg_type[TOPIC_CFG__COUNT] = {
     [TOPIC_CFG_RETENTION_MS] = TYPE_LONG,     [TOPIC_CFG_RETENTION_BYTES] = TYPE_LONG,
     [TOPIC_CFG_SEGMENT_BYTES] = TYPE_INT,     [TOPIC_CFG_SEGMENT_MS] = TYPE_LONG,
     [TOPIC_CFG_MAX_MESSAGE_BYTES] = TYPE_INT, [TOPIC_CFG_TIMESTAMP_TYPE] = TYPE_STRING,
-    [TOPIC_CFG_CLEANUP_POLICY] = TYPE_LIST,
+    [TOPIC_CFG_CLEANUP_POLICY] = TYPE_LIST,   [TOPIC_CFG_MIN_INSYNC_REPLICAS] = TYPE_INT,
 };
 
 typedef kafka_describe_configs_response_describe_configs_resource_result cfg_entry;

@@ -127,6 +127,14 @@ void kh_produce(kreq *q)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            int isr = acks == -1 ? broker_partition_isr_count(p) : -1;
+            if (isr >= 0 && isr < p->t->cfg.min_insync_replicas) {
+                /* Kafka's rule for acks=all, before anything is written
+                 * (the acknowledgement itself waits for a Raft majority). */
+                pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
+                pr->log_start_offset = log_start_offset(p->log);
+                continue;
+            }
             pr->error_code = append_records(q, p, pd->records, pr);
             pr->log_start_offset = log_start_offset(p->log);
             if (pr->error_code == KERR_NONE && acks == -1) {

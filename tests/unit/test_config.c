@@ -543,7 +543,9 @@ static void test_topic_set_reset_render_write(void **state)
     assert_int_equal(topic_config_set(&t, &c, "segment.bytes", "1k"), -CN_EINVAL);
     assert_int_equal(topic_config_set(&t, &c, "cleanup.policy", "compact,delete"), -CN_EINVAL);
     assert_int_equal(topic_config_set(&t, &c, "max.message.bytes", "2147483648"), -CN_EINVAL);
-    assert_int_equal(topic_config_set(&t, &c, "min.insync.replicas", "1"), -CN_ENOENT);
+    assert_int_equal(topic_config_set(&t, &c, "unclean.leader.election.enable", "true"),
+                     -CN_ENOENT);
+    assert_int_equal(topic_config_set(&t, &c, "min.insync.replicas", "0"), -CN_EINVAL);
     assert_int_equal(topic_config_set(&t, &c, "log.retention.ms", "1"), -CN_ENOENT);
     assert_int_equal(t.segment_bytes, 1024);
 
