@@ -500,7 +500,7 @@ def http_ratios(results, ratios):
                            system=r["system"], peer="cairn acks=all", vs_peer=v))
         p99 = lambda x: f"{x['lat']['p99'] / 1000:.1f}" if x and x["scenario"] == "produce" and (x.get("lat") or {}).get("p99") else ""
         md.append(f"| {r['scenario']}{' (SSE)' if r['scenario'] == 'consume' else ''} | {r['size']} | {r['partitions']} | {r['system']} | "
-                  f"{fmt(r.get('rps'))} | {p99(r)} | {fmt(k.get('rps')) if k else 'n/a'} | {p99(k)} | {fmt(v, 2)} |")
+                  f"{fmt(r.get('rps'))} | {p99(r)} | {fmt(k.get('rps')) if k else 'n/a'} | {p99(k)} | {fmt(v, 3)} |")
     return md
 
 def plots(results, base):
