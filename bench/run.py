@@ -254,8 +254,9 @@ def run_system(cfgs, server, results):
             log(f"{name:18} e2e     {size:5} B @ {E2E_RATE}/s: p50 {e2e.get('lat', {}).get('p50')} us p99 {e2e.get('lat', {}).get('p99')} us {e2e.get('note','')}")
 
 def run_http(cfgs, server, results):
-    """HTTP rows (lg_http): batched produce then its SSE read; single-record
-    produce (a tenth of the records). No e2e row (lg_http has no e2e mode)."""
+    """HTTP rows (lg_http): batched produce then its SSE read, and the e2e row
+    (paced HTTP produce -> SSE receive); single-record produce (a tenth of the
+    records)."""
     for name, cls, _, g in cfgs:
         base = g(server.port)
         single = "single" in name
@@ -273,6 +274,13 @@ def run_http(cfgs, server, results):
                                      "--idle-ms", "5000"] + pa, got)
                     results.append(dict(system=name, cls=cls, scenario="consume", size=size, partitions=parts, **cons))
                     log(f"{name:18} consume {size:5} B p{parts:<2}: {cons.get('rps', 0):>10.0f} rec/s (SSE) {cons.get('note','')}")
+            if single:
+                continue
+            n = E2E_RATE * E2E_SECS
+            e2e = run_phase(server, base[:1] + ["e2e"] + base[1:] + ["--topic", f"h{size}e", "--size", str(size), "--records", str(n),
+                            "--rate", str(E2E_RATE), "--partitions", "1", "--max-seconds", str(MAX_S)], n)
+            results.append(dict(system=name, cls=cls, scenario="e2e", size=size, partitions=1, **e2e))
+            log(f"{name:18} e2e     {size:5} B @ {E2E_RATE}/s: p50 {e2e.get('lat', {}).get('p50')} us p99 {e2e.get('lat', {}).get('p99')} us {e2e.get('note','')}")
 
 def fmt(v, d=0):
     return "n/a" if v is None else f"{v:,.{d}f}"
@@ -487,7 +495,8 @@ def http_ratios(results, ratios):
     answered after fdatasync) on the same run, same size and partitions."""
     md = ["", "## Cairn HTTP vs Kafka protocol (cairn acks=all)", "",
           "Throughput: HTTP rec/s / Kafka rec/s (<1 = HTTP slower); produce p99 of each (HTTP: one request, "
-          "Kafka: librdkafka enqueue -> delivery report). Consume: one SSE stream vs the Kafka consumer.", "",
+          "Kafka: librdkafka enqueue -> delivery report). Consume: one SSE stream vs the Kafka consumer. "
+          f"e2e ({E2E_RATE} rec/s, send -> receive): Kafka p99 / HTTP p99 (>1 = HTTP lower).", "",
           "| scenario | size B | parts | HTTP row | HTTP rec/s | HTTP p99 ms | Kafka rec/s | Kafka p99 ms | HTTP / Kafka |",
           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in results:
@@ -495,11 +504,14 @@ def http_ratios(results, ratios):
             continue
         k = next((p for p in results if p["system"] == "cairn acks=all" and p["scenario"] == r["scenario"] and p["size"] == r["size"]
                   and p["partitions"] == r["partitions"] and p.get("records")), None)
-        v = r["rps"] / k["rps"] if k and k.get("rps") else None
+        if r["scenario"] == "e2e":
+            v = k["lat"]["p99"] / r["lat"]["p99"] if k and k["lat"].get("p99") and r["lat"].get("p99") else None
+        else:
+            v = r["rps"] / k["rps"] if k and k.get("rps") else None
         ratios.append(dict(scenario=r["scenario"], size=r["size"], partitions=r["partitions"], cls=r["cls"],
                            system=r["system"], peer="cairn acks=all", vs_peer=v))
-        p99 = lambda x: f"{x['lat']['p99'] / 1000:.1f}" if x and x["scenario"] == "produce" and (x.get("lat") or {}).get("p99") else ""
-        md.append(f"| {r['scenario']}{' (SSE)' if r['scenario'] == 'consume' else ''} | {r['size']} | {r['partitions']} | {r['system']} | "
+        p99 = lambda x: f"{x['lat']['p99'] / 1000:.1f}" if x and x["scenario"] != "consume" and (x.get("lat") or {}).get("p99") else ""
+        md.append(f"| {r['scenario']}{' (SSE)' if r['scenario'] != 'produce' else ''} | {r['size']} | {r['partitions']} | {r['system']} | "
                   f"{fmt(r.get('rps'))} | {p99(r)} | {fmt(k.get('rps')) if k else 'n/a'} | {p99(k)} | {fmt(v, 3)} |")
     return md
 

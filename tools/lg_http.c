@@ -18,8 +18,15 @@
  *   checks that each one's value_b64 has the length --size gives, stops at
  *   --records (or --idle-ms without a record, or --max-seconds). Time runs
  *   from the request to the last record, as the other consumers count it.
- * e2e is not implemented (exit 2). */
+ * e2e: creates the topic, opens the SSE stream from its (empty) start and,
+ *   once the stream's 200 arrived, a producer thread on its own multi handle
+ *   paces --rate records/s, each stamped with its send time: a free
+ *   connection takes every record due by then (at most --batch; the loop
+ *   waits at most 1 ms past a record's due time) in one request. Latency =
+ *   the stamp -> the consumer parsing its event (p50/p99/p99.9).
+ * --rate is for e2e only (produce sends as fast as the connections allow). */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +254,131 @@ static void run_produce(const lg_opts *o, lg_hist *lat, lg_result *res, char *no
     free(payload);
 }
 
+/* The first 9 bytes of a base64 text (12 characters, no padding among them). */
+static void b64_dec12(const char *in, unsigned char out[9])
+{
+    for (int g = 0; g < 3; g++) {
+        uint32_t v = 0;
+        for (int k = 0; k < 4; k++) {
+            char c = in[g * 4 + k];
+            int d = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                  : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : 0;
+            v = v << 6 | (uint32_t)d;
+        }
+        out[g * 3] = (unsigned char)(v >> 16);
+        out[g * 3 + 1] = (unsigned char)(v >> 8);
+        out[g * 3 + 2] = (unsigned char)v;
+    }
+}
+
+/* e2e producer: paced single-shot requests on its own multi handle. */
+typedef struct e2e_prod {
+    const lg_opts *o;
+    long long acked, errors;
+    char note[256];
+} e2e_prod;
+
+typedef struct e2e_slot {
+    CURL *h;
+    buf body;
+    long records;
+} e2e_slot;
+
+static void *run_e2e_producer(void *arg)
+{
+    e2e_prod *p = arg;
+    const lg_opts *o = p->o;
+    char url[512];
+    snprintf(url, sizeof url, "http://%s/topics/%s/records", o->addr, o->topic);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    char *payload = lg_payload_new(o->size);
+    CURLM *m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, g_conns);
+    e2e_slot *slots = calloc((size_t)g_conns, sizeof *slots);
+    long *free_ids = calloc((size_t)g_conns, sizeof *free_ids);
+    long n_free = 0;
+    for (long i = 0; i < g_conns; i++) {
+        slots[i].h = easy_new(url, hdrs);
+        curl_easy_setopt(slots[i].h, CURLOPT_WRITEFUNCTION, on_discard);
+        curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
+        free_ids[n_free++] = i;
+    }
+    uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9);
+    long long next = 0;
+    int in_flight = 0, running = 0;
+    while ((next < o->records && !lg_stop) || in_flight) {
+        uint64_t now = lg_now_ns();
+        if (next < o->records && (now > deadline || lg_stop)) {
+            snprintf(p->note, sizeof p->note, "max-seconds reached");
+            p->errors += o->records - next;
+            next = o->records;
+        }
+        while (n_free && next < o->records &&
+               t0 + (uint64_t)((double)next * 1e9 / (double)o->rate) <= now) {
+            e2e_slot *sl = &slots[free_ids[--n_free]];
+            sl->body.len = 0;
+            sl->records = 0;
+            buf_str(&sl->body, "{\"records\":[");
+            while (sl->records < g_batch && next < o->records &&
+                   t0 + (uint64_t)((double)next * 1e9 / (double)o->rate) <= now) {
+                lg_stamp(payload, o->size, lg_now_ns());
+                buf_str(&sl->body, sl->records ? ",{\"value_b64\":\"" : "{\"value_b64\":\"");
+                b64_add(&sl->body, (const unsigned char *)payload, (size_t)o->size);
+                buf_str(&sl->body, "\"}");
+                sl->records++;
+                next++;
+            }
+            buf_str(&sl->body, "]}");
+            curl_easy_setopt(sl->h, CURLOPT_POSTFIELDS, sl->body.p);
+            curl_easy_setopt(sl->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sl->body.len);
+            curl_multi_add_handle(m, sl->h);
+            in_flight++;
+        }
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            e2e_slot *sl;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
+            long code = 0;
+            curl_easy_getinfo(sl->h, CURLINFO_RESPONSE_CODE, &code);
+            if (msg->data.result == CURLE_OK && code == 200) {
+                p->acked += sl->records;
+            } else {
+                p->errors += sl->records;
+                if (!p->note[0])
+                    snprintf(p->note, sizeof p->note, "produce: %s HTTP %ld",
+                             curl_easy_strerror(msg->data.result), code);
+            }
+            curl_multi_remove_handle(m, sl->h);
+            in_flight--;
+            free_ids[n_free++] = sl - slots;
+        }
+        /* Wake for the next due record (rounded up to 1 ms) or an answer. */
+        int wait_ms = 100;
+        if (next < o->records && n_free) {
+            uint64_t due = t0 + (uint64_t)((double)next * 1e9 / (double)o->rate);
+            now = lg_now_ns();
+            wait_ms = due <= now ? 0 : (int)((due - now + 999999) / 1000000);
+        }
+        if (wait_ms || in_flight)
+            curl_multi_poll(m, NULL, 0, wait_ms, NULL);
+    }
+    for (long i = 0; i < g_conns; i++) {
+        curl_easy_cleanup(slots[i].h);
+        free(slots[i].body.p);
+    }
+    free(slots);
+    free(free_ids);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(hdrs);
+    free(payload);
+    return NULL;
+}
+
 /* SSE parsing state: lines may span the chunks libcurl hands over. */
 typedef struct sse {
     const lg_opts *o;
@@ -254,6 +386,7 @@ typedef struct sse {
     int in_record;               /* the current event is "event: record" */
     long long got, bad, errors;
     uint64_t t_last;
+    lg_hist *lat;                /* e2e: stamp -> event parsed */
     char *note;
     size_t note_len;
 } sse;
@@ -279,6 +412,12 @@ static void sse_line(sse *s, const char *l, size_t len)
         }
         s->got++;
         s->t_last = lg_now_ns();
+        if (s->lat && e && e - (v + 13) >= 12) {
+            unsigned char raw[9];
+            b64_dec12(v + 13, raw);
+            uint64_t sent = lg_stamp_read(raw, 8);
+            lg_hist_add(s->lat, s->t_last > sent ? (s->t_last - sent) / 1000u : 0);
+        }
     }
 }
 
@@ -305,12 +444,24 @@ static size_t on_sse(char *p, size_t sz, size_t n, void *arg)
     return len;
 }
 
-static void run_consume(const lg_opts *o, lg_result *res, char *note, size_t note_len)
+static void run_consume(const lg_opts *o, lg_hist *lat, lg_result *res, char *note, size_t note_len)
 {
+    e2e_prod prod = {.o = o};
+    pthread_t th;
+    int started = 0;
+    if (lat) {
+        struct curl_slist *ch = curl_slist_append(NULL, "Content-Type: application/json");
+        int rc = create_topic(o, ch, note, note_len);
+        curl_slist_free_all(ch);
+        if (rc) {
+            res->errors = 1;
+            return;
+        }
+    }
     char url[512];
     snprintf(url, sizeof url, "http://%s/topics/%s/stream?from=earliest", o->addr, o->topic);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: text/event-stream");
-    sse s = {.o = o, .note = note, .note_len = note_len};
+    sse s = {.o = o, .note = note, .note_len = note_len, .lat = lat};
     uint64_t t0 = lg_now_ns(), deadline = t0 + (uint64_t)(o->max_seconds * 1e9);
     s.t_last = t0;
     CURL *h = easy_new(url, hdrs);
@@ -321,6 +472,15 @@ static void run_consume(const lg_opts *o, lg_result *res, char *note, size_t not
     int running = 1;
     while (s.got < o->records && !s.errors && !lg_stop) {
         curl_multi_perform(m, &running);
+        if (lat && !started) {
+            long code = 0;
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+            if (code == 200) {           /* the stream is open: start producing */
+                pthread_create(&th, NULL, run_e2e_producer, &prod);
+                started = 1;
+                s.t_last = lg_now_ns();
+            }
+        }
         if (!running) {
             long code = 0;
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -333,13 +493,22 @@ static void run_consume(const lg_opts *o, lg_result *res, char *note, size_t not
         if (now - s.t_last > (uint64_t)o->idle_ms * 1000000u) { snprintf(note, note_len, "idle"); break; }
         curl_multi_poll(m, NULL, 0, 100, NULL);
     }
+    if (started) {
+        if (s.got < o->records)
+            lg_stop = 1;                 /* the consumer gave up: stop the producer */
+        pthread_join(th, NULL);
+        if (!note[0] && prod.note[0])
+            snprintf(note, note_len, "%s", prod.note);
+    } else if (lat && !note[0]) {
+        snprintf(note, note_len, "the stream did not open");
+    }
     curl_multi_remove_handle(m, h);
     curl_easy_cleanup(h);
     curl_multi_cleanup(m);
     curl_slist_free_all(hdrs);
     free(s.line.p);
     res->records = s.got - s.bad;
-    res->errors = s.errors + s.bad;
+    res->errors = s.errors + s.bad + prod.errors;
     res->seconds = (double)(s.t_last - t0) / 1e9;
 }
 
@@ -348,8 +517,8 @@ int main(int argc, char **argv)
     lg_opts o;
     if (lg_parse(argc, argv, &o, "cairn-http", " [--batch 1] [--connections 16]", extra_opt, NULL))
         return 2;
-    if (o.mode == LG_E2E || o.rate) {
-        fprintf(stderr, "lg_http: e2e and --rate are not implemented\n");
+    if ((o.mode == LG_E2E) != (o.rate > 0)) {
+        fprintf(stderr, "lg_http: e2e needs --rate, and only e2e takes it\n");
         return 2;
     }
     lg_install_signals();
@@ -361,8 +530,12 @@ int main(int argc, char **argv)
         o.durable = 1;               /* every HTTP produce is answered after fsync */
         run_produce(&o, &lat, &res, note, sizeof note);
         res.lat = &lat;
+    } else if (o.mode == LG_CONSUME) {
+        run_consume(&o, NULL, &res, note, sizeof note);
     } else {
-        run_consume(&o, &res, note, sizeof note);
+        o.durable = 1;
+        run_consume(&o, &lat, &res, note, sizeof note);
+        res.lat = &lat;
     }
     res.note = note;
     int rc = lg_report(&o, &res);
