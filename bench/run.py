@@ -2,7 +2,7 @@
 """Cairn vs peers benchmark (issue 4): `make bench` runs `bench/run.py full`.
 
 Starts each server on 127.0.0.1 with its data in a temp dir, drives it with
-our C load generators (build/tools/loadgen, lg_redis, lg_nats, lg_amqp; all
+our C load generators (build/tools/loadgen, lg_redis, lg_nats, lg_amqp, lg_http; all
 share tools/lg/lg_common.c), measures the machine's limits with
 build/tools/machlimits, and writes a terminal table, bench/results/<date>.md
 and .json and PNG plots (gnuplot). `smoke` runs Cairn only with tiny counts
@@ -29,6 +29,10 @@ WINDOW = 1000
 # Cairn finishes the peers' counts in ~0.1 s, too short to time (connect and
 # metadata dominate) or to read CPU ticks from, so it gets 10x the records.
 COUNT_SCALE = {"cairn": 1 if SMOKE else 10}
+# HTTP (lg_http): batched produce and its SSE read at the peers' counts; one
+# record per request waits for its own fsync, so a tenth of them.
+HTTP_BATCH, HTTP_BATCH_CONNS, HTTP_SINGLE_CONNS = 100, 10, 16
+HTTP_SINGLE_DIV = 10
 
 def log(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
@@ -120,6 +124,14 @@ def start_cairn_amqp(tmp):
              "--data-dir", os.path.join(s.dir, "data")])
     return s
 
+def start_cairn_http(tmp):
+    """Cairn with its HTTP listener on the port the generator uses (Kafka on another free port)."""
+    s = Server("cairn-http", tmp); s.port = free_port()
+    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--listen", f"127.0.0.1:{free_port()}",
+             "--amqp-listen", "off", "--http-listen", f"127.0.0.1:{s.port}",
+             "--data-dir", os.path.join(s.dir, "data")])
+    return s
+
 def start_redis(tmp, fsync):
     s = Server(f"redis-{fsync}", tmp); s.port = free_port()
     s.spawn(["redis-server", "--bind", "127.0.0.1", "--port", str(s.port), "--dir", s.dir, "--save", "",
@@ -158,19 +170,24 @@ CONFIGS = [
     ("cairn acks=1", "relaxed", "cairn", gen("loadgen", "--acks", "1")),
     ("cairn amqp durable", "durable", "cairn-amqp", gen("lg_amqp", "--window", str(WINDOW))),
     ("cairn amqp transient", "relaxed", "cairn-amqp", gen("lg_amqp", "--transient", "--window", str(WINDOW))),
+    ("cairn http batch", "durable", "cairn-http", gen("lg_http", "--batch", str(HTTP_BATCH), "--connections", str(HTTP_BATCH_CONNS))),
+    ("cairn http single", "durable", "cairn-http", gen("lg_http", "--batch", "1", "--connections", str(HTTP_SINGLE_CONNS))),
     ("redis always", "durable", "redis-always", gen("lg_redis", "--window", str(WINDOW))),
     ("redis everysec", "relaxed", "redis-everysec", gen("lg_redis", "--window", str(WINDOW))),
     ("nats jetstream", "relaxed", "nats", gen("lg_nats", "--window", str(WINDOW))),
     ("rabbitmq classic", "durable", "rabbitmq", gen("lg_amqp", "--window", str(WINDOW))),
     ("rabbitmq quorum", "durable", "rabbitmq", gen("lg_amqp", "--quorum", "--window", str(WINDOW))),
 ]
-STARTERS = {"cairn": start_cairn, "cairn-amqp": start_cairn_amqp, "redis-always": lambda t: start_redis(t, "always"),
+STARTERS = {"cairn": start_cairn, "cairn-amqp": start_cairn_amqp, "cairn-http": start_cairn_http, "redis-always": lambda t: start_redis(t, "always"),
             "redis-everysec": lambda t: start_redis(t, "everysec"), "nats": start_nats, "rabbitmq": start_rabbit}
 DURABILITY = {
     "cairn acks=all": "acked after fdatasync (group commit)",
     "cairn acks=1": "acked after write to page cache; fsync every 1 s",
     "cairn amqp durable": "AMQP: durable queue, persistent msgs, confirm after fdatasync (group commit)",
     "cairn amqp transient": "AMQP: non-durable queue, transient msgs (memory only), confirm after routing",
+    "cairn http batch": f"HTTP: POST /topics/T/records, {HTTP_BATCH} records a request, {HTTP_BATCH_CONNS} keep-alive connections; "
+                        "answered after fdatasync (group commit); consume = one SSE stream (GET /topics/T/stream)",
+    "cairn http single": f"HTTP: one record a request, {HTTP_SINGLE_CONNS} keep-alive connections; answered after fdatasync (group commit)",
     "redis always": "appendfsync always: reply after the AOF fsync of each event-loop pass",
     "redis everysec": "appendfsync everysec: reply after write; fsync every 1 s",
     "nats jetstream": "file storage, PubAck after write; NATS 2.9 never fsyncs (relaxed)",
@@ -236,6 +253,35 @@ def run_system(cfgs, server, results):
             results.append(dict(system=name, cls=cls, scenario="e2e", size=size, partitions=1, **e2e))
             log(f"{name:18} e2e     {size:5} B @ {E2E_RATE}/s: p50 {e2e.get('lat', {}).get('p50')} us p99 {e2e.get('lat', {}).get('p99')} us {e2e.get('note','')}")
 
+def run_http(cfgs, server, results):
+    """HTTP rows (lg_http): batched produce then its SSE read, and the e2e row
+    (paced HTTP produce -> SSE receive); single-record produce (a tenth of the
+    records)."""
+    for name, cls, _, g in cfgs:
+        base = g(server.port)
+        single = "single" in name
+        for size in (100, 1024):
+            for parts in PARTS:
+                n = max(N[size] // (HTTP_SINGLE_DIV if single else 1), 1)
+                topic = f"h{size}p{parts}{'s' if single else 'b'}"
+                pa = ["--partitions", str(parts), "--max-seconds", str(MAX_S)]
+                prod = run_phase(server, base[:1] + ["produce"] + base[1:] + ["--topic", topic, "--size", str(size), "--records", str(n)] + pa, n)
+                results.append(dict(system=name, cls=cls, scenario="produce", size=size, partitions=parts, **prod))
+                log(f"{name:18} produce {size:5} B p{parts:<2}: {prod.get('rps', 0):>10.0f} rec/s {prod.get('note','')}")
+                got = prod.get("records", 0)
+                if got and not single:
+                    cons = run_phase(server, base[:1] + ["consume"] + base[1:] + ["--topic", topic, "--size", str(size), "--records", str(got),
+                                     "--idle-ms", "5000"] + pa, got)
+                    results.append(dict(system=name, cls=cls, scenario="consume", size=size, partitions=parts, **cons))
+                    log(f"{name:18} consume {size:5} B p{parts:<2}: {cons.get('rps', 0):>10.0f} rec/s (SSE) {cons.get('note','')}")
+            if single:
+                continue
+            n = E2E_RATE * E2E_SECS
+            e2e = run_phase(server, base[:1] + ["e2e"] + base[1:] + ["--topic", f"h{size}e", "--size", str(size), "--records", str(n),
+                            "--rate", str(E2E_RATE), "--partitions", "1", "--max-seconds", str(MAX_S)], n)
+            results.append(dict(system=name, cls=cls, scenario="e2e", size=size, partitions=1, **e2e))
+            log(f"{name:18} e2e     {size:5} B @ {E2E_RATE}/s: p50 {e2e.get('lat', {}).get('p50')} us p99 {e2e.get('lat', {}).get('p99')} us {e2e.get('note','')}")
+
 def fmt(v, d=0):
     return "n/a" if v is None else f"{v:,.{d}f}"
 
@@ -253,7 +299,7 @@ def main():
                                        capture_output=True, text=True, check=True).stdout)
     log("machine limits:", json.dumps(limits))
     results, versions, failures = [], {}, []
-    keys = ["cairn", "cairn-amqp"] if SMOKE else ["cairn", "cairn-amqp", "redis-always", "redis-everysec", "nats", "rabbitmq"]
+    keys = ["cairn", "cairn-amqp", "cairn-http"] if SMOKE else ["cairn", "cairn-amqp", "cairn-http", "redis-always", "redis-everysec", "nats", "rabbitmq"]
     if os.environ.get("BENCH_SYSTEMS"):  # e.g. BENCH_SYSTEMS=cairn-amqp,rabbitmq: a subset, same report
         keys = [k for k in keys if k in os.environ["BENCH_SYSTEMS"].split(",")]
     try:
@@ -267,7 +313,7 @@ def main():
                 failures.append(f"{key}: {e}"); log(f"SKIP {key}: {e}")
                 continue
             try:
-                run_system(cfgs, srv, results)
+                (run_http if key == "cairn-http" else run_system)(cfgs, srv, results)
             finally:
                 srv.stop()
     finally:
@@ -410,6 +456,7 @@ def build_report(results, L, machine, stamp, versions, failures, elapsed):
         md.append(f"| {row['scenario']} | {row['size']} | {row['partitions']} | {row['cls']} | {row['cairn']} | {row['best']} | "
                   f"{fmt(row['vs_peer'], 2)} | {row['limit']} | {fmt(row['vs_limit'], 3)} |")
     md += amqp_ratios(results, ratios)
+    md += http_ratios(results, ratios)
     if failures:
         md += ["", "Not run: " + "; ".join(failures)]
     md += ["", "MB = 10^6 payload bytes. Broker CPU = utime+stime of the server process (all threads) from /proc/PID/stat "
@@ -441,6 +488,31 @@ def amqp_ratios(results, ratios):
                                system=r["system"], peer=peer, vs_peer=v))
         me = f"p99 {r['lat'].get('p99', 0) / 1000:.2f} ms" if r["scenario"] == "e2e" else f"{r['rps']:,.0f} rec/s"
         md.append(f"| {r['scenario']} | {r['size']} | {r['partitions']} | {r['system']} | {me} | {fmt(vals[0], 2)} | {fmt(vals[1], 2)} |")
+    return md
+
+def http_ratios(results, ratios):
+    """Cairn's HTTP rows against its own Kafka protocol (acks=all: both are
+    answered after fdatasync) on the same run, same size and partitions."""
+    md = ["", "## Cairn HTTP vs Kafka protocol (cairn acks=all)", "",
+          "Throughput: HTTP rec/s / Kafka rec/s (<1 = HTTP slower); produce p99 of each (HTTP: one request, "
+          "Kafka: librdkafka enqueue -> delivery report). Consume: one SSE stream vs the Kafka consumer. "
+          f"e2e ({E2E_RATE} rec/s, send -> receive): Kafka p99 / HTTP p99 (>1 = HTTP lower).", "",
+          "| scenario | size B | parts | HTTP row | HTTP rec/s | HTTP p99 ms | Kafka rec/s | Kafka p99 ms | HTTP / Kafka |",
+          "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if not r["system"].startswith("cairn http") or not r.get("records"):
+            continue
+        k = next((p for p in results if p["system"] == "cairn acks=all" and p["scenario"] == r["scenario"] and p["size"] == r["size"]
+                  and p["partitions"] == r["partitions"] and p.get("records")), None)
+        if r["scenario"] == "e2e":
+            v = k["lat"]["p99"] / r["lat"]["p99"] if k and k["lat"].get("p99") and r["lat"].get("p99") else None
+        else:
+            v = r["rps"] / k["rps"] if k and k.get("rps") else None
+        ratios.append(dict(scenario=r["scenario"], size=r["size"], partitions=r["partitions"], cls=r["cls"],
+                           system=r["system"], peer="cairn acks=all", vs_peer=v))
+        p99 = lambda x: f"{x['lat']['p99'] / 1000:.1f}" if x and x["scenario"] != "consume" and (x.get("lat") or {}).get("p99") else ""
+        md.append(f"| {r['scenario']}{' (SSE)' if r['scenario'] != 'produce' else ''} | {r['size']} | {r['partitions']} | {r['system']} | "
+                  f"{fmt(r.get('rps'))} | {p99(r)} | {fmt(k.get('rps')) if k else 'n/a'} | {p99(k)} | {fmt(v, 3)} |")
     return md
 
 def plots(results, base):
