@@ -1015,8 +1015,10 @@ void rg__group_flush(rg_group *g, int64_t now)
 
 /* Submit and state ------------------------------------------------------------------------- */
 
-int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out_offset,
-              int64_t *out_index)
+/* Step one entry of our own as the leader: 0 with *out_index, or
+ * -CN_EIO, -CN_ENOTLEADER, -CN_EAGAIN (the log waits for a sync),
+ * -CN_EINVAL (libraft refused it). */
+static int submit_one(rg_group *g, struct raft_entry *e, int64_t now, int64_t *out_index)
 {
     if (g->failed)
         return -CN_EIO;
@@ -1027,47 +1029,9 @@ int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out
     if (g->n_pend || log_raft_busy(g->p))
         return -CN_EAGAIN;
     g->node->now_ms = now;
-    struct raft_entry e = {.term = raft_current_term(&g->raft), .type = RAFT_COMMAND,
-                           .buf = {batch, len}, .batch = batch};
+    e->term = raft_current_term(&g->raft);
     struct raft_event ev = {.time = (raft_time)now, .type = RAFT_SUBMIT};
-    ev.submit.entries = &e;
-    ev.submit.n = 1;
-    int64_t before = log_last(g);
-    g->sub_offset = -1;
-    g->submitting = 1;
-    int rc = step_rc(g, &ev, 1);
-    g->submitting = 0;
-    if (g->failed)
-        return -CN_EIO;
-    if (rc == RAFT_NOTLEADER)
-        return -CN_ENOTLEADER;
-    if (rc != 0)
-        return -CN_EINVAL;
-    if (log_last(g) != before + 1 || g->sub_offset < 0)
-        return -CN_EIO;
-    *out_offset = g->sub_offset;
-    *out_index = before + 1;
-    return 0;
-}
-
-int rg_submit_start(rg_group *g, int64_t offset, int64_t now, int64_t *out_index)
-{
-    if (g->failed)
-        return -CN_EIO;
-    if (raft_state(&g->raft) != RAFT_LEADER || raft_transferee(&g->raft) != 0)
-        return -CN_ENOTLEADER;
-    if (offset < 0)
-        return -CN_EINVAL;
-    if (g->n_pend || log_raft_busy(g->p))
-        return -CN_EAGAIN;
-    g->node->now_ms = now;
-    uint8_t b[RG_START_LEN];
-    memcpy(b, RG_START_MAGIC, 8);
-    be_put64(b + 8, (uint64_t)offset);
-    struct raft_entry e = {.term = raft_current_term(&g->raft), .type = RAFT_BARRIER,
-                           .buf = {b, sizeof(b)}, .batch = b};
-    struct raft_event ev = {.time = (raft_time)now, .type = RAFT_SUBMIT};
-    ev.submit.entries = &e;
+    ev.submit.entries = e;
     ev.submit.n = 1;
     int64_t before = log_last(g);
     g->submitting = 1;
@@ -1083,6 +1047,30 @@ int rg_submit_start(rg_group *g, int64_t offset, int64_t now, int64_t *out_index
         return -CN_EIO;
     *out_index = before + 1;
     return 0;
+}
+
+int rg_submit(rg_group *g, uint8_t *batch, size_t len, int64_t now, int64_t *out_offset,
+              int64_t *out_index)
+{
+    struct raft_entry e = {.type = RAFT_COMMAND, .buf = {batch, len}, .batch = batch};
+    g->sub_offset = -1;
+    int rc = submit_one(g, &e, now, out_index);
+    if (rc == 0 && g->sub_offset < 0)
+        rc = -CN_EIO;
+    if (rc == 0)
+        *out_offset = g->sub_offset;
+    return rc;
+}
+
+int rg_submit_start(rg_group *g, int64_t offset, int64_t now, int64_t *out_index)
+{
+    if (offset < 0)
+        return -CN_EINVAL;
+    uint8_t b[RG_START_LEN];
+    memcpy(b, RG_START_MAGIC, 8);
+    be_put64(b + 8, (uint64_t)offset);
+    struct raft_entry e = {.type = RAFT_BARRIER, .buf = {b, sizeof(b)}, .batch = b};
+    return submit_one(g, &e, now, out_index);
 }
 
 int rg_take_start(rg_group *g, int64_t *offset)

@@ -370,33 +370,35 @@ static void sim_free(sim *s)
     free(s->q);
 }
 
-/* Every batch of the committed prefix of node i, as bytes (for comparing
- * replicas): what a consumer could read. */
-static size_t committed_bytes(sim *s, int i, uint8_t *out, size_t cap)
+/* The committed batches of node i from offset `from` on, as bytes (for
+ * comparing replicas): what a consumer could read. */
+static size_t committed_from(sim *s, int i, int64_t from, uint8_t *out, size_t cap)
 {
     log_partition *p = s->part[i];
     int64_t hw = rg_commit_offset(s->g[i]);
-    int64_t off = 0;
+    int64_t off = from;
     size_t n = 0;
     while (off < hw) {
         log_slice sl;
         assert_int_equal(log_read(p, off, hw, 1 << 20, &sl), 0);
-        assert_true(sl.len > 0);
-        assert_true(n + (size_t)sl.len <= cap);
+        assert_true(sl.len > 0 && n + (size_t)sl.len <= cap);
         assert_int_equal(pread(sl.fd, out + n, (size_t)sl.len, sl.pos), sl.len);
-        n += (size_t)sl.len;
-        /* Advance past the last whole batch of the slice. */
         int64_t pos = 0;
         while (pos < sl.len) {
-            int64_t blen = (int64_t)(int32_t)be_get32(out + n - (size_t)sl.len + pos + 8) + 12;
-            int64_t base = (int64_t)be_get64(out + n - (size_t)sl.len + pos);
-            int32_t lod = (int32_t)be_get32(out + n - (size_t)sl.len + pos + 23);
-            off = base + lod + 1;
-            pos += blen;
+            const uint8_t *b = out + n + pos;
+            off = (int64_t)be_get64(b) + (int32_t)be_get32(b + 23) + 1;
+            pos += (int64_t)(int32_t)be_get32(b + 8) + 12;
         }
+        n += (size_t)sl.len;
         log_slice_release(&sl);
     }
     return n;
+}
+
+/* The whole committed prefix. */
+static size_t committed_bytes(sim *s, int i, uint8_t *out, size_t cap)
+{
+    return committed_from(s, i, 0, out, cap);
 }
 
 /* Invariants after every step: one leader per term; a committed offset
@@ -879,30 +881,6 @@ static void set_retention(sim *s, int i, int64_t bytes)
     log_options o = ropts();
     o.retention_bytes = bytes;
     log_partition_set_options(s->part[i], &o);
-}
-
-/* The committed batches of node i from offset `from` on, as bytes. */
-static size_t committed_from(sim *s, int i, int64_t from, uint8_t *out, size_t cap)
-{
-    log_partition *p = s->part[i];
-    int64_t hw = rg_commit_offset(s->g[i]);
-    int64_t off = from;
-    size_t n = 0;
-    while (off < hw) {
-        log_slice sl;
-        assert_int_equal(log_read(p, off, hw, 1 << 20, &sl), 0);
-        assert_true(sl.len > 0 && n + (size_t)sl.len <= cap);
-        assert_int_equal(pread(sl.fd, out + n, (size_t)sl.len, sl.pos), sl.len);
-        int64_t pos = 0;
-        while (pos < sl.len) {
-            const uint8_t *b = out + n + pos;
-            off = (int64_t)be_get64(b) + (int32_t)be_get32(b + 23) + 1;
-            pos += (int64_t)(int32_t)be_get32(b + 8) + 12;
-        }
-        n += (size_t)sl.len;
-        log_slice_release(&sl);
-    }
-    return n;
 }
 
 /* Every node that is up holds the same committed bytes from `from` on,
