@@ -2,7 +2,7 @@
  * (src/cluster/cluster_wire.c): what a peer sends, and what the replicated
  * metadata log holds, is decoded there before anything acts on it. The
  * first input byte picks the form (HELLO, FORWARD, REPLY, MARKER,
- * MARKER_DONE, records "T", "D", "P", "C"); the rest is the body. A body that
+ * MARKER_DONE, records "T", "D", "P", "C", LEADERS); the rest is the body. A body that
  * decodes must encode back to exactly the same bytes (one form per value).
  * Crashes, sanitizer reports, leaks and round-trip mismatches are findings. */
 #include <stdint.h>
@@ -10,6 +10,20 @@
 #include <string.h>
 
 #include "cluster/cluster_wire.h"
+
+typedef struct leaders {
+    clw_leader *v;
+    int32_t n;
+} leaders;
+
+static void collect(void *arg, const clw_leader *l)
+{
+    leaders *ls = arg;
+    ls->v = realloc(ls->v, (size_t)(ls->n + 1) * sizeof(*ls->v));
+    if (!ls->v)
+        abort();
+    ls->v[ls->n++] = *l;
+}
 
 static void same(const wbuf *w, const uint8_t *b, size_t len)
 {
@@ -21,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int form = data[0] % 9;
+    int form = data[0] % 10;
     const uint8_t *b = data + 1;
     size_t len = size - 1;
     wbuf w;
@@ -66,6 +80,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             clw_done_encode(&w, &d);
             same(&w, b, len);
         }
+        break;
+    }
+    case 9: {
+        leaders ls = {0};
+        if (clw_leaders_decode(b, len, collect, &ls) == 0) {
+            clw_leaders_encode(&w, ls.v, ls.n);
+            same(&w, b, len);
+        }
+        free(ls.v);
         break;
     }
     default: {

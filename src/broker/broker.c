@@ -184,6 +184,13 @@ static int topic_write_conf(broker *b, const topic *t)
     fprintf(f, "topic.id=%s\npartitions=%d\n", idhex, t->n_parts);
     if (t->rf > 1)
         fprintf(f, "replication.factor=%d\n", t->rf);
+    /* The placement, one line per partition: replicas.<p>=<id>,<id>... */
+    for (int32_t i = 0; t->assign && i < t->n_parts; i++) {
+        fprintf(f, "replicas.%d=", i);
+        for (int32_t k = 0; k < t->rf; k++)
+            fprintf(f, "%s%d", k ? "," : "", t->assign[(size_t)i * (size_t)t->rf + (size_t)k]);
+        fputc('\n', f);
+    }
     topic_config_write(&t->cfg, f);
     fclose(f);
     int rc = broker__write_atomic(b->meta_dir, path, buf, len);
@@ -231,9 +238,92 @@ static void topic_unlink(broker *b, topic *t)
 
 static void topic_free(topic *t)
 {
+    free(t->assign);
     free(t->parts);
     free(t->name);
     free(t);
+}
+
+#define REP_ROW (CONFIG_MAX_PEERS + 1)
+
+/* One replicas.<p>=<ids> line into the rows of *reps. 0 or -CN_EINVAL. */
+static int parse_replicas(broker *b, const char *pk, const char *v, int32_t **reps, int *n)
+{
+    (void)b;
+    char *end;
+    long part = strtol(pk, &end, 10);
+    if (*pk == '\0' || *end != '\0' || part < 0 || part >= BROKER_MAX_PARTITIONS)
+        return -CN_EINVAL;
+    int32_t row[REP_ROW];
+    int k = 0;
+    row[0] = (int32_t)part;
+    const char *c = v;
+    while (*c) {
+        long id = strtol(c, &end, 10);
+        if (end == c || id < 0 || id > INT32_MAX || k == CONFIG_MAX_PEERS)
+            return -CN_EINVAL;
+        row[1 + k++] = (int32_t)id;
+        c = *end == ',' ? end + 1 : end;
+        if (*end != ',' && *end != '\0')
+            return -CN_EINVAL;
+    }
+    if (k == 0)
+        return -CN_EINVAL;
+    for (int i = k; i < CONFIG_MAX_PEERS; i++)
+        row[1 + i] = -1;
+    *reps = xrealloc(*reps, (size_t)(*n + 1) * REP_ROW * sizeof(int32_t));
+    memcpy(*reps + (size_t)*n * REP_ROW, row, sizeof(row));
+    (*n)++;
+    return 0;
+}
+
+/* The rows parsed from a topic file into t->assign: one per partition,
+ * rf ids each, every id a node of this cluster. 0 or -CN_ECORRUPT. */
+static int take_assignment(broker *b, topic *t, int n_parts, const int32_t *reps, int n)
+{
+    if (t->rf < 1 || t->rf > CONFIG_MAX_PEERS || n != n_parts)
+        return -CN_ECORRUPT;
+    t->assign = xcalloc((size_t)n_parts * (size_t)t->rf, sizeof(int32_t));
+    char *seen = xcalloc((size_t)n_parts, 1);
+    int rc = 0;
+    for (int r = 0; r < n && rc == 0; r++) {
+        const int32_t *row = reps + (size_t)r * REP_ROW;
+        int32_t part = row[0];
+        if (part >= n_parts || seen[part] || (t->rf < CONFIG_MAX_PEERS && row[1 + t->rf] != -1)) {
+            rc = -CN_ECORRUPT;
+            break;
+        }
+        seen[part] = 1;
+        for (int k = 0; k < t->rf; k++) {
+            int known = 0;
+            for (int j = 0; j < b->n_nodes; j++)
+                known |= b->nodes[j] == row[1 + k];
+            if (!known || row[1 + k] < 0) {
+                slog_error("topic %s: partition %d has a replica on node %d, not a node of "
+                           "this cluster", t->name, part, row[1 + k]);
+                rc = -CN_ECORRUPT;
+                break;
+            }
+            t->assign[(size_t)part * (size_t)t->rf + (size_t)k] = row[1 + k];
+        }
+    }
+    free(seen);
+    if (rc < 0) {
+        free(t->assign);
+        t->assign = NULL;
+    }
+    return rc;
+}
+
+/* Place partitions [from, to) of t on the cluster's nodes (t->assign grows
+ * to hold them). A single node places nothing (t->assign stays NULL). */
+static void topic_place(broker *b, topic *t, int32_t from, int32_t to)
+{
+    if (b->n_nodes < 2)
+        return;
+    t->assign = xrealloc(t->assign, (size_t)to * (size_t)t->rf * sizeof(int32_t));
+    for (int32_t i = from; i < to; i++)
+        broker__place(t, i, b->nodes, b->n_nodes, t->assign + (size_t)i * (size_t)t->rf);
 }
 
 /* Load one .conf file. */
@@ -249,6 +339,8 @@ static int topic_load(broker *b, const char *name, const char *path)
     topic_config_defaults(b->cfg, &t->cfg);
     char line[1024];
     int n_parts = -1, lineno = 0, rc = 0;
+    int32_t *reps = NULL; /* (partition, rf ids) rows, CONFIG_MAX_PEERS + 1 wide */
+    int n_reps = 0;
     while (fgets(line, sizeof(line), f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = '\0';
@@ -268,6 +360,8 @@ static int topic_load(broker *b, const char *name, const char *path)
             n_parts = atoi(v);
         } else if (strcmp(k, "replication.factor") == 0) {
             t->rf = atoi(v);
+        } else if (strncmp(k, "replicas.", 9) == 0) {
+            rc = parse_replicas(b, k + 9, v, &reps, &n_reps);
         } else if (topic_config_set(&t->cfg, b->cfg, k, v) < 0) {
             slog_warn("%s:%d: ignoring bad topic config %s=%s", path, lineno, k, v);
         }
@@ -275,16 +369,19 @@ static int topic_load(broker *b, const char *name, const char *path)
             break;
     }
     fclose(f);
-    if (t->rf > 1 && (!b->rg || t->rf != b->n_nodes)) {
+    if (rc == 0 && n_parts >= 1 && n_parts <= BROKER_MAX_PARTITIONS && n_reps > 0)
+        rc = take_assignment(b, t, n_parts, reps, n_reps);
+    free(reps);
+    if (rc < 0 || n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
+        slog_error("%s is damaged (line %d); topic %s not loaded", path, lineno, name);
+        topic_free(t);
+        return -CN_ECORRUPT;
+    }
+    if (t->rf > 1 && (!b->rg || (!t->assign && t->rf != b->n_nodes))) {
         /* A replicated topic needs its cluster: refuse to serve it alone,
          * which could take writes a majority never saw. */
         slog_error("topic %s has replication factor %d but this node runs %s; not loaded",
                    name, t->rf, b->rg ? "a cluster of another size" : "alone");
-        topic_free(t);
-        return -CN_ECORRUPT;
-    }
-    if (rc < 0 || n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
-        slog_error("%s is damaged (line %d); topic %s not loaded", path, lineno, name);
         topic_free(t);
         return -CN_ECORRUPT;
     }
@@ -461,7 +558,7 @@ static void flush_topics(topic *list)
     for (topic *t = list; t; t = t->lnext)
         for (int32_t i = 0; i < t->n_parts; i++) {
             log_partition *lp = t->parts[i]->log;
-            if (log_durable_offset(lp) < log_end_offset(lp))
+            if (!t->parts[i]->remote && log_durable_offset(lp) < log_end_offset(lp))
                 log_sync_request(lp);
         }
 }
@@ -484,6 +581,8 @@ static void retention_timer_cb(loop_timer *tm)
         for (int32_t i = 0; i < t->n_parts; i++) {
             partition *p = t->parts[i];
             int n;
+            if (p->remote)
+                continue;
             if (p->rg) {
                 /* A replicated log moves its start by a Raft snapshot, on
                  * each replica, over committed entries only. */
@@ -673,6 +772,8 @@ void broker_close(broker *b)
             broker__partition_close(t->parts[i], 0);
         topic_free(t);
     }
+    if (b->empty_log)
+        log_partition_close(b->empty_log);
     if (b->syncer) {
         loop_io_stop(b->l, &b->sync_io);
         log_syncer_free(b->syncer);
@@ -757,11 +858,9 @@ static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, con
         rf = b->cfg->default_replication_factor;
     if (rf == -1)
         rf = b->n_nodes;
-    if (rf != 1 && rf != b->n_nodes) {
-        snprintf(msg, msg_len,
-                 "replication factor must be 1 or the cluster's node count %d (placement of "
-                 "fewer replicas is not built yet)",
-                 b->n_nodes);
+    if (rf < 1 || rf > b->n_nodes) {
+        snprintf(msg, msg_len, "replication factor %d: it must be between 1 and the %d node(s) "
+                 "of this cluster", rf, b->n_nodes);
         return -CN_EREPLICATION;
     }
     if (!broker_topic_name_valid(name)) {
@@ -796,6 +895,7 @@ static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, con
     else
         random_bytes(t->id.b, 16);
     t->rf = rf;
+    topic_place(b, t, 0, n_parts);
     t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
     for (int32_t i = 0; i < n_parts; i++) {
         /* A leftover directory from an interrupted create/delete is not ours. */
@@ -876,6 +976,8 @@ int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int valida
     partition **np = xrealloc(t->parts, (size_t)n_parts * sizeof(*np));
     t->parts = np;
     int32_t old = t->n_parts;
+    if (t->assign)
+        topic_place(b, t, old, n_parts);
     for (int32_t i = old; i < n_parts; i++) {
         char dir[4400];
         snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, i);
@@ -928,6 +1030,7 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
     log_options o;
     broker__log_options(t, b->cfg, &o);
     for (int32_t i = 0; i < t->n_parts; i++)
-        log_partition_set_options(t->parts[i]->log, &o);
+        if (!t->parts[i]->remote)
+            log_partition_set_options(t->parts[i]->log, &o);
     return 0;
 }

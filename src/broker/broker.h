@@ -55,6 +55,15 @@ struct partition {
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
     int leading;                    /* replicated: this node led at the last change */
     int64_t known_leader;           /* replicated: the leader id seen last (0: none) */
+    /* Placement (broker_place.c): a partition of a topic placed on fewer
+     * nodes than the cluster's has no replica here on the others. Such a
+     * remote partition keeps no data: log is the broker's empty read-only
+     * log (start = end = 0), rg is NULL, and every write is refused with
+     * -CN_ENOTLEADER; its leader and epoch are what its replicas report
+     * (broker_partition_report). */
+    int remote;
+    int32_t rep_leader;             /* remote: the reported leader (-1: none known) */
+    int32_t rep_epoch;              /* remote: the epoch of that report (-1: none) */
     int64_t leader_changes;         /* replicated: new leaders this node learnt of */
     /* Counters since start, for metrics (never reset, no allocation):
      * records and batch bytes stored by broker_produce (client data, not
@@ -71,7 +80,11 @@ struct topic {
     char *name;
     cn_uuid id;
     topic_config cfg;
-    int32_t rf;                     /* replication factor: 1 = this node only */
+    int32_t rf;                     /* replication factor */
+    int32_t *assign;                /* placement: partition i's replicas at [i*rf, i*rf+rf),
+                                     * the preferred leader first; NULL (topics created
+                                     * before placement, internal logs): every node, or
+                                     * this node alone when rf is 1 */
     partition **parts;
     int32_t n_parts;
     struct topic *hnext;            /* hash chain */
@@ -82,9 +95,10 @@ struct topic {
  * l is used for the syncer's completions. 0 or -CN_E* (logged). */
 int broker_open(cairn_config *cfg, loop *l, broker **out);
 /* Replication (issue 12, docs/cluster-plan.md): a topic with replication
- * factor > 1 keeps each partition as a Raft group on node (its log a raft
- * log); the replicas are every node of the cluster (until placement lands:
- * the factor must be 1 or the node count). */
+ * factor > 1 keeps each partition as a Raft group on its replicas (its log
+ * a raft log); placement (broker_place.c) picks rf of the cluster's nodes
+ * per partition when the topic is created, and the topic's file keeps the
+ * assignment. */
 typedef struct broker_repl {
     struct rg_node *node;           /* the node's replication groups (src/repl) */
     const int32_t *nodes;           /* every node id of the cluster, this one included */
@@ -307,8 +321,22 @@ int broker_epoch_end(partition *p, int32_t epoch, int32_t *out_epoch, int64_t *o
  * own term has a committed entry (rg_leader_ready), -CN_ELEADERWAIT for a
  * leader still waiting for that, -CN_ENOTLEADER otherwise. */
 int broker_partition_serving(partition *p);
-/* 1 when p is a Raft-replicated partition. */
+/* 1 when p is a Raft-replicated partition (here or, remote, elsewhere). */
 int broker_partition_replicated(const partition *p);
+/* Leadership reports (cluster plan section 7): nodes that hold no replica
+ * of a partition learn its leader from its replicas.
+ * broker_each_reportable calls fn with this node's view (leader id or -1,
+ * term) of each replicated partition it holds whose topic is not on every
+ * node; broker_leaders_changed returns whether such a view changed since
+ * the last call (and forgets it); broker_partition_report takes a view
+ * from a replica for a remote partition: kept when its epoch is newer
+ * than what is known, or equal with a leader where none was known; a
+ * leader that is not one of p's replicas is ignored. */
+typedef void (*broker_report_fn)(void *arg, const topic *t, int32_t part, int32_t leader,
+                                 int32_t epoch);
+void broker_each_reportable(broker *b, broker_report_fn fn, void *arg);
+int broker_leaders_changed(broker *b);
+void broker_partition_report(partition *p, int32_t leader, int32_t epoch);
 /* Last stable offset: the first offset of the oldest open transaction, or
  * the high watermark when none is open (and never above it). */
 int64_t broker_lso(const partition *p);

@@ -38,9 +38,20 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The voters of p in assignment order (the preferred one first). */
+/* The replicas of p in assignment order (the preferred one first): its
+ * topic's placement (broker_place.c), or for a topic created before
+ * placement the voters in the same order placement gives every node. */
 static int assignment(const partition *p, uint64_t *ids, int cap)
 {
+    const int32_t *a = broker__replicas_of(p->t, p->id);
+    if (a) {
+        int n = CN_MIN(p->t->rf, cap);
+        for (int i = 0; i < n; i++)
+            ids[i] = (uint64_t)a[i];
+        return p->t->rf;
+    }
+    if (!p->rg)
+        return 0;
     uint64_t v[BAL_MAX_NODES];
     int n = rg_voter_ids(p->rg, v, BAL_MAX_NODES);
     n = CN_MIN(n, BAL_MAX_NODES);
@@ -59,7 +70,7 @@ static int assignment(const partition *p, uint64_t *ids, int cap)
 
 int broker_partition_replicas(const partition *p, int32_t *out, int cap)
 {
-    if (!p->rg) {
+    if (!p->rg && !p->t->assign) {
         if (cap > 0)
             out[0] = p->t->b->cfg->node_id;
         return 1;

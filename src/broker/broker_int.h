@@ -38,6 +38,9 @@ struct broker {
     int32_t *nodes;                  /* cluster node ids (the local one when single) */
     int n_nodes;
     broker_remote_writer remote;     /* markers for partitions led elsewhere */
+    log_partition *empty_log;        /* remote partitions' log (broker.h), opened at the
+                                      * first, never written; <dir>/.remote-0 */
+    int leaders_changed;             /* broker_leaders_changed */
 };
 
 /* broker_fs.c: 0 or -errno. */
@@ -47,10 +50,25 @@ int broker__mkdir_p(const char *dir);
 int broker__write_atomic(const char *dir, const char *path, const char *content, size_t len);
 int broker__rm_rf(const char *path);      /* a directory of files, then the directory */
 
+/* broker_place.c: partition part's replicas (t->rf of the cluster's n
+ * nodes) into out, the preferred leader first. rf == n: the nodes in id
+ * order rotated by a hash of the topic name plus part (so a topic's
+ * partitions prefer the nodes in turn, as before placement); rf < n:
+ * rendezvous hashing, the rf nodes with the highest weight
+ * broker__place_weight(topic id, part, node), in weight order. */
+void broker__place(const topic *t, int32_t part, const int32_t *nodes, int n, int32_t *out);
+uint64_t broker__place_weight(const cn_uuid *topic_id, int32_t part, int32_t node);
+/* The assignment of partition i (t->rf ids), or NULL when t has none. */
+static inline const int32_t *broker__replicas_of(const topic *t, int32_t i)
+{
+    return t->assign ? t->assign + (size_t)i * (size_t)t->rf : NULL;
+}
+
 /* broker_partition.c */
 void broker__log_options(const topic *t, const cairn_config *c, log_options *o);
 /* Open partition id of t under <log.dirs>/<topic>-<id>, recovering its log
- * and rebuilding its producer state. 0 or -CN_E*. */
+ * and rebuilding its producer state; a partition whose assignment
+ * (t->assign) leaves this node out opens remote (no files). 0 or -CN_E*. */
 int broker__partition_open(broker *b, topic *t, int32_t id, partition **out);
 /* destroy: delete its data (parked waits fail); else fsync, complete parked
  * waits, write a producer snapshot and close. Frees p (NULL is a no-op). */

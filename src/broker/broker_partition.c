@@ -16,6 +16,13 @@
 
 /* Partitions ------------------------------------------------------------- */
 
+/* A topic placed on fewer nodes than the cluster's (others hold none of
+ * some of its partitions: they learn the leaders from reports). */
+static int partial(const topic *t)
+{
+    return t->assign && t->rf < t->b->n_nodes;
+}
+
 void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
 {
     o->segment_bytes = t->cfg.segment_bytes;
@@ -177,11 +184,15 @@ static void rg_changed(void *arg, rg_group *g)
         if (lid)
             p->leader_changes++;
         p->known_leader = lid;
+        if (partial(p->t))
+            b->leaders_changed = 1;
     }
 }
 
 int32_t broker_partition_leader(const partition *p)
 {
+    if (p->remote)
+        return p->t->rf == 1 ? p->t->assign[(size_t)p->id] : p->rep_leader;
     if (!p->rg)
         return p->t->b->cfg->node_id;
     uint64_t id = rg_leader_id(p->rg);
@@ -190,16 +201,20 @@ int32_t broker_partition_leader(const partition *p)
 
 int32_t broker_partition_epoch(const partition *p)
 {
+    if (p->remote)
+        return p->t->rf == 1 ? 0 : CN_MAX(p->rep_epoch, 0);
     return p->rg ? (int32_t)rg_term(p->rg) : log_leader_epoch(p->log);
 }
 
 int broker_partition_is_leader(const partition *p)
 {
-    return !p->rg || rg_is_leader(p->rg);
+    return !p->remote && (!p->rg || rg_is_leader(p->rg));
 }
 
 int broker_partition_in_sync(const partition *p, int32_t id)
 {
+    if (p->remote)
+        return -1;
     if (!p->rg)
         return id == p->t->b->cfg->node_id;
     if (!rg_is_leader(p->rg))
@@ -209,6 +224,8 @@ int broker_partition_in_sync(const partition *p, int32_t id)
 
 int broker_partition_isr_count(const partition *p)
 {
+    if (p->remote)
+        return -1;
     if (!p->rg)
         return 1;
     if (!rg_is_leader(p->rg))
@@ -237,6 +254,8 @@ int broker_epoch_end(partition *p, int32_t epoch, int32_t *out_epoch, int64_t *o
 
 int broker_partition_serving(partition *p)
 {
+    if (p->remote)
+        return -CN_ENOTLEADER;
     if (!p->rg)
         return 0;
     if (!rg_is_leader(p->rg))
@@ -246,7 +265,52 @@ int broker_partition_serving(partition *p)
 
 int broker_partition_replicated(const partition *p)
 {
-    return p->rg != NULL;
+    return p->rg != NULL || (p->remote && p->t->rf > 1);
+}
+
+/* Leadership reports ------------------------------------------------------ */
+
+void broker_each_reportable(broker *b, broker_report_fn fn, void *arg)
+{
+    for (topic *t = b->list; t; t = t->lnext) {
+        if (!partial(t) || t->rf < 2)
+            continue;
+        for (int32_t i = 0; i < t->n_parts; i++) {
+            partition *p = t->parts[i];
+            if (!p->rg)
+                continue;
+            uint64_t lid = rg_leader_id(p->rg);
+            fn(arg, t, i, lid ? (int32_t)lid : -1, (int32_t)rg_term(p->rg));
+        }
+    }
+}
+
+int broker_leaders_changed(broker *b)
+{
+    int c = b->leaders_changed;
+    b->leaders_changed = 0;
+    return c;
+}
+
+void broker_partition_report(partition *p, int32_t leader, int32_t epoch)
+{
+    if (!p->remote || p->t->rf < 2)
+        return;
+    if (leader >= 0) {
+        const int32_t *a = broker__replicas_of(p->t, p->id);
+        int k = 0;
+        while (k < p->t->rf && a[k] != leader)
+            k++;
+        if (k == p->t->rf)
+            return;
+    }
+    if (epoch > p->rep_epoch || (epoch == p->rep_epoch && leader >= 0 && p->rep_leader < 0)) {
+        if (leader != p->rep_leader)
+            p->leader_changes += leader >= 0;
+        p->rep_leader = leader;
+        p->rep_epoch = epoch;
+        p->t->b->appended = 1; /* parked requests waiting for a leader look again */
+    }
 }
 
 /* Rebuild producer state from batch headers in [from, log end). */
@@ -323,7 +387,7 @@ static int partition_load_producers(partition *p, const char *dir)
 
 void broker__partition_snapshot(partition *p)
 {
-    if (p->rg && !p->leading)
+    if (p->remote || (p->rg && !p->leading))
         return; /* a follower keeps no producer state: its snapshot would be empty */
     int64_t end = log_end_offset(p->log);
     if (end == p->snap_offset)
@@ -338,8 +402,52 @@ void broker__partition_snapshot(partition *p)
         p->snap_offset = end;
 }
 
+/* The broker's empty log, which remote partitions share: opened once under
+ * <dir>/.remote-0 (a name no topic can have: remove_orphans skips names
+ * starting with a dot), never written (every write path refuses a remote
+ * partition before it reaches the log). */
+static log_partition *empty_log(broker *b)
+{
+    if (b->empty_log)
+        return b->empty_log;
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/.remote-0", b->dir);
+    broker__rm_rf(dir);
+    log_options o = {.segment_bytes = 1 << 20, .segment_ms = -1, .retention_ms = -1,
+                     .retention_bytes = -1, .index_interval_bytes = 4096};
+    if (log_partition_open(dir, &o, b->syncer, &b->empty_log) < 0)
+        b->empty_log = NULL;
+    return b->empty_log;
+}
+
+static int hosts(const broker *b, const topic *t, int32_t id)
+{
+    const int32_t *a = broker__replicas_of(t, id);
+    if (!a)
+        return 1;
+    for (int32_t k = 0; k < t->rf; k++)
+        if (a[k] == b->cfg->node_id)
+            return 1;
+    return 0;
+}
+
 int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
 {
+    if (!hosts(b, t, id)) {
+        log_partition *lp = empty_log(b);
+        if (!lp)
+            return -CN_EIO;
+        partition *p = xcalloc(1, sizeof(*p));
+        p->t = t;
+        p->id = id;
+        p->log = lp;
+        p->remote = 1;
+        p->rep_leader = -1;
+        p->rep_epoch = -1;
+        p->ps = pst_new();
+        *out = p;
+        return 0;
+    }
     char dir[4400];
     snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, id);
     log_options o;
@@ -361,9 +469,10 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
             rc = -CN_EINVAL;
         } else {
             uint64_t voters[64];
-            int nv = CN_MIN(b->n_nodes, 64);
+            const int32_t *a = broker__replicas_of(t, id);
+            int nv = CN_MIN(a ? t->rf : b->n_nodes, 64);
             for (int i = 0; i < nv; i++)
-                voters[i] = (uint64_t)b->nodes[i];
+                voters[i] = (uint64_t)(a ? a[i] : b->nodes[i]);
             /* Nothing is readable until a leader's commit says so. */
             log_set_high_watermark(p->log, log_start_offset(p->log));
             rc = rg_group_open(b->rg, broker__group_id(t->name, id), p->log, voters,
@@ -407,6 +516,11 @@ void broker__partition_close(partition *p, int destroy)
 {
     if (!p)
         return;
+    if (p->remote) {
+        pst_free(p->ps);
+        free(p);
+        return;
+    }
     if (p->rg) {
         rg_group_close(p->rg);
         p->rg = NULL;
@@ -429,7 +543,7 @@ void broker__partition_close(partition *p, int destroy)
 
 int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
 {
-    if (p->rg && !rg_is_leader(p->rg))
+    if (p->remote || (p->rg && !rg_is_leader(p->rg)))
         return -CN_ENOTLEADER; /* before the producer rules: a follower has no producer state */
     if (p->rg && !rg_quorum_contact(p->rg, loop_now(b->l)))
         return -CN_ENOQUORUM; /* would park until the majority is back: fail fast */
@@ -459,7 +573,7 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
 int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int commit,
                         int32_t coordinator_epoch, int64_t *offset)
 {
-    if (p->rg && !rg_is_leader(p->rg))
+    if (p->remote || (p->rg && !rg_is_leader(p->rg)))
         return -CN_ENOTLEADER;
     const pst_producer *known = pst_get(p->ps, pid);
     if (known && epoch < known->epoch) {
@@ -488,6 +602,8 @@ int64_t broker_lso(const partition *p)
 
 int broker_append(broker *b, partition *p, uint8_t *batch, size_t len, int64_t *base_offset)
 {
+    if (p->remote)
+        return -CN_ENOTLEADER;
     if (p->rg) {
         int64_t index;
         int rc = rg_submit(p->rg, batch, len, loop_now(b->l), base_offset, &index);
@@ -538,6 +654,8 @@ static int delete_records_replicated(broker *b, partition *p, int64_t offset, du
 
 int broker_delete_records(broker *b, partition *p, int64_t offset, durable_wait *w)
 {
+    if (p->remote)
+        return -CN_ENOTLEADER;
     if (p->rg)
         return delete_records_replicated(b, p, offset, w);
     int64_t before = log_start_offset(p->log);

@@ -15,7 +15,7 @@ void broker_set_remote_writer(broker *b, const broker_remote_writer *w)
 
 int broker_marker_is_remote(const partition *p)
 {
-    return broker_partition_replicated(p) && !broker_partition_is_leader(p);
+    return p->remote || (broker_partition_replicated(p) && !broker_partition_is_leader(p));
 }
 
 int broker_marker_remote(broker *b, broker_marker_req *r)

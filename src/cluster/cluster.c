@@ -258,6 +258,15 @@ static void cl_on_frame(void *arg, net_conn *nc, void *cctx, const uint8_t *fram
         }
         return;
     }
+    if (type == CL_LEADERS && cc->ready) {
+        size_t n = bin_remaining(&r);
+        const uint8_t *body = bin_take(&r, n);
+        if (cluster__on_lead_frame(c, cc->peer->id, body, n) < 0) {
+            slog_warn("cluster: malformed LEADERS frame from node %d", cc->peer->id);
+            net_conn_close(nc, "malformed cluster frame");
+        }
+        return;
+    }
     if ((type == CL_MARKER || type == CL_MARKER_DONE) && cc->ready) {
         size_t n = bin_remaining(&r);
         const uint8_t *body = bin_take(&r, n);
@@ -336,6 +345,7 @@ static void tick_cb(loop_timer *t)
     if (c->b) {
         cluster__meta_tick(c);
         cluster__call_tick(c);
+        cluster__lead_tick(c, now);
         if (c->handoff_done)
             hand_off_tick(c, now);
         else

@@ -53,6 +53,7 @@ struct cluster {
     uint64_t next_mreq;
     struct cl_serve *serves;        /* others' (and its own) this node writes as leader */
     int64_t next_balance;           /* loop ms of the next leader balance check */
+    int64_t next_lead_report;       /* loop ms of the next full LEADERS (cluster_lead.c) */
     /* Controlled shutdown (cluster_hand_off): done != NULL while it runs. */
     void (*handoff_done)(void *arg);
     void *handoff_arg;
@@ -69,6 +70,12 @@ int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, s
 int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len);
 /* Every tick: forward what waited for a controller, fail what waited too long. */
 void cluster__meta_tick(cluster *c);
+
+/* Leadership reports (cluster_lead.c): every tick, send this node's views
+ * when one changed or a full report is due; take a peer's. */
+#define CL_LEADERS 7
+void cluster__lead_tick(cluster *c, int64_t now);
+int cluster__on_lead_frame(cluster *c, int32_t from, const uint8_t *body, size_t len);
 
 /* Markers written by a partition's leader for another node (format in
  * cluster_call.c). */

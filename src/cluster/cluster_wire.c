@@ -197,6 +197,46 @@ void clw_done_encode(wbuf *w, const clw_done *d)
     bin_put_i32(w, d->status);
 }
 
+static int leaders_walk(const uint8_t *b, size_t len,
+                        void (*fn)(void *arg, const clw_leader *l), void *arg)
+{
+    bin_reader r;
+    bin_reader_init(&r, b, len);
+    int32_t n = bin_i32(&r);
+    if (r.err || n < 0 || n > CLW_MAX_LEADERS)
+        return -CN_EPROTO;
+    for (int32_t i = 0; i < n; i++) {
+        clw_leader l;
+        l.topic = bin_str(&r);
+        l.partition = bin_i32(&r);
+        l.leader = bin_i32(&r);
+        l.epoch = bin_i32(&r);
+        if (r.err || l.topic.len <= 0 || l.partition < 0 || l.leader < -1 || l.epoch < 0)
+            return -CN_EPROTO;
+        if (fn)
+            fn(arg, &l);
+    }
+    return done(&r);
+}
+
+int clw_leaders_decode(const uint8_t *b, size_t len,
+                       void (*fn)(void *arg, const clw_leader *l), void *arg)
+{
+    int rc = leaders_walk(b, len, NULL, NULL);
+    return rc < 0 ? rc : leaders_walk(b, len, fn, arg);
+}
+
+void clw_leaders_encode(wbuf *w, const clw_leader *ls, int32_t n)
+{
+    bin_put_i32(w, n);
+    for (int32_t i = 0; i < n; i++) {
+        bin_put_str(w, ls[i].topic);
+        bin_put_i32(w, ls[i].partition);
+        bin_put_i32(w, ls[i].leader);
+        bin_put_i32(w, ls[i].epoch);
+    }
+}
+
 int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
 {
     bin_reader r;

@@ -19,6 +19,9 @@
  *                  i16 producer epoch, u8 commit (1) or abort (0),
  *                  i32 coordinator epoch
  *   6 MARKER_DONE  u64 request id, i32 status
+ *   7 LEADERS      i32 n (0..CLW_MAX_LEADERS), n x (str topic, i32 partition,
+ *                  i32 leader (-1: none known), i32 epoch (>= 0)): the
+ *                  sender's view of partitions it holds (cluster_lead.c)
  * Metadata-log records (__cluster_meta-0, cluster_meta.c), key one byte:
  *   "T" create: str name, i32 partitions, i32 replication factor, 16 bytes
  *       topic id, i32 n (0..1000), n x (str key, str value)
@@ -43,6 +46,7 @@
 #define CLW_MAX_CONFIGS 1000
 #define CLW_MAX_MSG 1000
 #define CLW_MAX_HOST 63
+#define CLW_MAX_LEADERS (1 << 20)
 
 typedef struct clw_hello {
     int16_t version;
@@ -90,6 +94,11 @@ typedef struct clw_done {
     int32_t status;
 } clw_done;
 
+typedef struct clw_leader {
+    cn_str topic;
+    int32_t partition, leader, epoch;
+} clw_leader;
+
 int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out);
 void clw_hello_encode(wbuf *w, const clw_hello *h);
 int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out);
@@ -100,6 +109,11 @@ int clw_marker_decode(const uint8_t *b, size_t len, clw_marker *out);
 void clw_marker_encode(wbuf *w, const clw_marker *m);
 int clw_done_decode(const uint8_t *b, size_t len, clw_done *out);
 void clw_done_encode(wbuf *w, const clw_done *d);
+/* LEADERS: the whole body is checked first; then fn gets each entry in
+ * order (its topic points into b). 0 or -CN_EPROTO (fn not called). */
+int clw_leaders_decode(const uint8_t *b, size_t len,
+                       void (*fn)(void *arg, const clw_leader *l), void *arg);
+void clw_leaders_encode(wbuf *w, const clw_leader *ls, int32_t n);
 /* A metadata record: key 'T' (create, with id), 'D', 'P' or 'C'. */
 int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out);
 void clw_record_encode(wbuf *w, const clw_topic_op *t);

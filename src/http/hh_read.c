@@ -234,6 +234,14 @@ void hh_read(hreq *q)
         return;
     }
     partition *p = t->parts[pid];
+    if (p->remote) {
+        /* A cluster node without a replica of it holds none of its records. */
+        json_t *extra = json_object();
+        json_object_set_new(extra, "leader", json_integer(broker_partition_leader(p)));
+        hh_error_obj(q, 421, "not_leader", extra, "this node holds no replica of %s-%ld: read "
+                     "it from its leader", t->name, pid);
+        return;
+    }
     int64_t start = log_start_offset(p->log), hw = log_high_watermark(p->log);
     int64_t offset, max_bytes, timeout_ms;
     if (hh_query_i64_or_reply(q, "offset", start, 0, INT64_MAX, &offset) < 0 ||

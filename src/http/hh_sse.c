@@ -950,6 +950,18 @@ void hh_stream(hreq *q)
             return;
         }
     }
+    for (int32_t i = has_part ? (int32_t)pid : 0;
+         !has_group && i < (has_part ? (int32_t)pid + 1 : t->n_parts); i++) {
+        if (t->parts[i]->remote) {
+            /* A cluster node without a replica of it holds none of its records. */
+            json_t *extra = json_object();
+            json_object_set_new(extra, "partition", json_integer(i));
+            json_object_set_new(extra, "leader", json_integer(broker_partition_leader(t->parts[i])));
+            hh_error_obj(q, 421, "not_leader", extra, "this node holds no replica of %s-%d: "
+                         "stream it from a node that does", t->name, i);
+            return;
+        }
+    }
     int64_t offset = 0;
     if (has_offset) {
         if (!has_part || has_from) {

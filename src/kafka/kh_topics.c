@@ -43,8 +43,9 @@ static void fill_created(kreq *q, kafka_create_topics_response_creatable_topic_r
                          topic *t);
 
 /* An explicit replica assignment is valid when it names every node once
- * (every partition has a replica on each node: the only placement there is
- * yet; a single node is a cluster of one). msg says what is expected. */
+ * (placement on fewer nodes is Cairn's own, broker_place.c: a replica
+ * list naming some nodes is not taken yet; a single node is a cluster of
+ * one). msg says what is expected. */
 static int assignment_ok(kreq *q, const int32_t *ids, int32_t n, char *msg, size_t msg_len)
 {
     int nn = 0;
@@ -191,7 +192,10 @@ void kh_create_topics(kreq *q)
                 kv[j].key = ct->configs.items[j].name;
                 kv[j].value = ct->configs.items[j].value;
             }
-            int32_t rf = ct->assignments.n > 0 ? 1 : ct->replication_factor;
+            /* An explicit assignment names every node (assignment_ok): the
+             * replication factor is the node count; placement orders it. */
+            int32_t rf = ct->assignments.n > 0 ? ct->assignments.items[0].broker_ids.n
+                                               : ct->replication_factor;
             cluster *cl = ksrv_cluster(q->ks);
             if (cl) {
                 topics_wait *tw = park_wait(q, &pk, 0, i);

@@ -175,6 +175,9 @@ def test_replica_assignments(cluster):
     good = unique_topic("ra")
     a.create_topics([NewTopic(good, 2, replica_assignment=[[1, 2, 3], [3, 1, 2]])])[good].result(30)
     wait_parts(cluster, good, 2)
+    for b in cluster.nodes:  # replicated on all three (not one node's own copy)
+        parts = metadata(b.bootstrap, good).topics[good].partitions.values()
+        assert all(sorted(p.replicas) == [1, 2, 3] for p in parts), b.bootstrap
     bad = unique_topic("ra")
     with pytest.raises(KafkaException) as e:
         a.create_topics([NewTopic(bad, 2, replica_assignment=[[1], [2]])])[bad].result(30)

@@ -201,8 +201,9 @@ def test_topics_through_the_controller(cluster):
                                  timeout=10000, validate_only=True)
     resp = raw_request(cluster.node(other), other, req)
     assert resp.topic_errors[0][1] == 0, resp
-    # A bad replication factor is refused by the controller, through the forward.
-    req = CreateTopicsRequest[3](create_topic_requests=[(unique_topic("rf2"), 1, 2, [], [])],
+    # A replication factor above the node count is refused by the controller,
+    # through the forward.
+    req = CreateTopicsRequest[3](create_topic_requests=[(unique_topic("rf4"), 1, 4, [], [])],
                                  timeout=10000, validate_only=False)
     resp = raw_request(cluster.node(other), other, req)
     assert resp.topic_errors[0][1] == 38, resp  # INVALID_REPLICATION_FACTOR

@@ -1,0 +1,67 @@
+/* Leadership reports (cluster plan section 7). A partition placed on fewer
+ * nodes than the cluster's is unknown to the Raft groups of the nodes that
+ * hold no replica of it, yet any node answers Metadata for it. So every
+ * node tells every other, in a LEADERS frame (cluster_wire.h), its view
+ * (leader or none, term) of each such partition it holds: at once when a
+ * view changed, and every CL_LEAD_EVERY_MS in full (which also informs a
+ * node that just connected or restarted). A receiver keeps, per remote
+ * partition, the view of the newest term (broker_partition_report); the
+ * partition's replicas themselves never need it. */
+#include "cluster/cluster_int.h"
+#include "cluster/cluster_wire.h"
+
+#include <stdlib.h>
+
+#include "util/common.h"
+#include "util/slog.h"
+
+#define CL_LEAD_EVERY_MS 1000
+
+typedef struct lead_list {
+    clw_leader *v;
+    int32_t n, cap;
+} lead_list;
+
+static void add_view(void *arg, const topic *t, int32_t part, int32_t leader, int32_t epoch)
+{
+    lead_list *ls = arg;
+    if (ls->n == ls->cap) {
+        ls->cap = ls->cap ? 2 * ls->cap : 64;
+        ls->v = xrealloc(ls->v, (size_t)ls->cap * sizeof(*ls->v));
+    }
+    ls->v[ls->n++] = (clw_leader){cn_str_c(t->name), part, leader, CN_MAX(epoch, 0)};
+}
+
+void cluster__lead_tick(cluster *c, int64_t now)
+{
+    if (!broker_leaders_changed(c->b) && now < c->next_lead_report)
+        return;
+    c->next_lead_report = now + CL_LEAD_EVERY_MS;
+    lead_list ls = {0};
+    broker_each_reportable(c->b, add_view, &ls);
+    if (ls.n > 0 && ls.n <= CLW_MAX_LEADERS) {
+        wbuf w;
+        wbuf_init(&w);
+        clw_leaders_encode(&w, ls.v, ls.n);
+        for (int i = 0; i < c->n_peers; i++)
+            cluster__send_frame(c, c->peers[i].id, CL_LEADERS, w.buf, w.len);
+        wbuf_fini(&w);
+    }
+    free(ls.v);
+}
+
+static void take_view(void *arg, const clw_leader *l)
+{
+    cluster *c = arg;
+    partition *p = broker_partition(c->b, l->topic, l->partition);
+    if (p)
+        broker_partition_report(p, l->leader, l->epoch);
+}
+
+int cluster__on_lead_frame(cluster *c, int32_t from, const uint8_t *body, size_t len)
+{
+    (void)from;
+    if (!c->b)
+        return clw_leaders_decode(body, len, NULL, NULL); /* not started: checked, dropped */
+    return clw_leaders_decode(body, len, take_view, c);
+}
