@@ -247,9 +247,8 @@ static void topic_free(topic *t)
 #define REP_ROW (CONFIG_MAX_PEERS + 1)
 
 /* One replicas.<p>=<ids> line into the rows of *reps. 0 or -CN_EINVAL. */
-static int parse_replicas(broker *b, const char *pk, const char *v, int32_t **reps, int *n)
+static int parse_replicas(const char *pk, const char *v, int32_t **reps, int *n)
 {
-    (void)b;
     char *end;
     long part = strtol(pk, &end, 10);
     if (*pk == '\0' || *end != '\0' || part < 0 || part >= BROKER_MAX_PARTITIONS)
@@ -361,7 +360,7 @@ static int topic_load(broker *b, const char *name, const char *path)
         } else if (strcmp(k, "replication.factor") == 0) {
             t->rf = atoi(v);
         } else if (strncmp(k, "replicas.", 9) == 0) {
-            rc = parse_replicas(b, k + 9, v, &reps, &n_reps);
+            rc = parse_replicas(k + 9, v, &reps, &n_reps);
         } else if (topic_config_set(&t->cfg, b->cfg, k, v) < 0) {
             slog_warn("%s:%d: ignoring bad topic config %s=%s", path, lineno, k, v);
         }

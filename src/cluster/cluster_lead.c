@@ -11,6 +11,7 @@
 #include "cluster/cluster_wire.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/common.h"
 #include "util/slog.h"
@@ -29,7 +30,10 @@ static void add_view(void *arg, const topic *t, int32_t part, int32_t leader, in
         ls->cap = ls->cap ? 2 * ls->cap : 64;
         ls->v = xrealloc(ls->v, (size_t)ls->cap * sizeof(*ls->v));
     }
-    ls->v[ls->n++] = (clw_leader){cn_str_c(t->name), part, leader, CN_MAX(epoch, 0)};
+    clw_leader *l = &ls->v[ls->n++];
+    *l = (clw_leader){.topic = cn_str_c(t->name), .partition = part, .leader = leader,
+                      .epoch = CN_MAX(epoch, 0)};
+    memcpy(l->id, t->id.b, 16);
 }
 
 void cluster__lead_tick(cluster *c, int64_t now)
@@ -54,7 +58,9 @@ static void take_view(void *arg, const clw_leader *l)
 {
     cluster *c = arg;
     partition *p = broker_partition(c->b, l->topic, l->partition);
-    if (p)
+    /* The id tells a topic from an earlier one of the same name (a report
+     * sent before its sender applied a delete and create). */
+    if (p && memcmp(p->t->id.b, l->id, 16) == 0)
         broker_partition_report(p, l->leader, l->epoch);
 }
 

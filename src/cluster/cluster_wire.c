@@ -208,6 +208,9 @@ static int leaders_walk(const uint8_t *b, size_t len,
     for (int32_t i = 0; i < n; i++) {
         clw_leader l;
         l.topic = bin_str(&r);
+        const uint8_t *id = bin_take(&r, 16);
+        if (id)
+            memcpy(l.id, id, 16);
         l.partition = bin_i32(&r);
         l.leader = bin_i32(&r);
         l.epoch = bin_i32(&r);
@@ -231,6 +234,7 @@ void clw_leaders_encode(wbuf *w, const clw_leader *ls, int32_t n)
     bin_put_i32(w, n);
     for (int32_t i = 0; i < n; i++) {
         bin_put_str(w, ls[i].topic);
+        bin_put_raw(w, ls[i].id, 16);
         bin_put_i32(w, ls[i].partition);
         bin_put_i32(w, ls[i].leader);
         bin_put_i32(w, ls[i].epoch);

@@ -19,9 +19,10 @@
  *                  i16 producer epoch, u8 commit (1) or abort (0),
  *                  i32 coordinator epoch
  *   6 MARKER_DONE  u64 request id, i32 status
- *   7 LEADERS      i32 n (0..CLW_MAX_LEADERS), n x (str topic, i32 partition,
- *                  i32 leader (-1: none known), i32 epoch (>= 0)): the
- *                  sender's view of partitions it holds (cluster_lead.c)
+ *   7 LEADERS      i32 n (0..CLW_MAX_LEADERS), n x (str topic, 16 bytes
+ *                  topic id, i32 partition, i32 leader (-1: none known),
+ *                  i32 epoch (>= 0)): the sender's view of partitions it
+ *                  holds (cluster_lead.c)
  * Metadata-log records (__cluster_meta-0, cluster_meta.c), key one byte:
  *   "T" create: str name, i32 partitions, i32 replication factor, 16 bytes
  *       topic id, i32 n (0..1000), n x (str key, str value)
@@ -96,6 +97,7 @@ typedef struct clw_done {
 
 typedef struct clw_leader {
     cn_str topic;
+    uint8_t id[16];
     int32_t partition, leader, epoch;
 } clw_leader;
 

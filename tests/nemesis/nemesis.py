@@ -527,7 +527,7 @@ def run_seed(args, seed, binary):
         while True:
             try:
                 a.create_topics([NewTopic(topic, num_partitions=args.partitions,
-                                          replication_factor=args.nodes,
+                                          replication_factor=args.rf or args.nodes,
                                           config=RETENTION_TOPIC if args.retention else {})]
                                 )[topic].result(10)
                 break
@@ -739,6 +739,10 @@ def main():
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--rf", type=int, default=0,
+                    help="replication factor of the topic (default: the node count); below "
+                         "it, placement puts each partition on rf nodes and the others learn "
+                         "its leader from leadership reports")
     ap.add_argument("--producers", type=int, default=2)
     ap.add_argument("--rate", type=float, default=50, help="messages/s per producer")
     ap.add_argument("--duration", type=float, default=20, help="fault phase, seconds")
