@@ -198,8 +198,29 @@ class Workload:
             t.join(timeout)
         return [t for t in self.threads if t.is_alive()]
 
+    def _debug(self):
+        """NEMESIS_CLIENT_DEBUG=eos,msg,protocol: librdkafka debug logs of the
+        producers into clients.log in the run directory."""
+        d = os.environ.get("NEMESIS_CLIENT_DEBUG")
+        if not d:
+            return {}
+        with self.lock:
+            return self._debug_locked(d)
+
+    def _debug_locked(self, d):
+        if getattr(self, "_logger", None) is None:
+            import logging
+            lg = logging.getLogger("nem-%d" % id(self))
+            lg.setLevel(logging.DEBUG)
+            lg.propagate = False
+            h = logging.FileHandler(os.path.join(self.cl.workdir, "clients.log"))
+            h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            lg.addHandler(h)
+            self._logger = lg
+        return {"debug": d, "log_level": 7, "logger": self._logger}
+
     def _new_producer(self, on_err):
-        return Producer(dict(QUIET, **{
+        return Producer(dict(QUIET, **self._debug(), **{
             "error_cb": on_err,
             "bootstrap.servers": self.cl.all_bootstrap(), "acks": "all",
             "enable.idempotence": True, "linger.ms": 5, "compression.type": "none",
@@ -333,12 +354,28 @@ def same_session_hint(v, there):
             "was answered as a duplicate of it, a reused sequence number)" % there.decode())
 
 
-def check(wl, reads, reread, committed, violations, starts=None):
-    """reads / reread: partition -> (node, hw, batches). Appends violations.
-    starts (retention runs): partition -> log start of the read; what was
-    below it is gone by design and not looked for."""
+def epoch_bump_resend(copies):
+    """Whether the copies of a value (partition, offset, producer id, epoch)
+    are one producer's resends under ever newer epochs: the client sent the
+    value again after bumping its epoch (librdkafka does so for messages it
+    holds "possibly persisted" when another partition's OUT_OF_ORDER_SEQUENCE
+    or its own message timeouts make it bump: librdkafka issue 4953). No
+    broker can deduplicate across epochs (KIP-98); Kafka keeps both too."""
+    if len({(c[0], c[2]) for c in copies}) != 1 or copies[0][2] < 0:
+        return False
+    epochs = [c[3] for c in sorted(copies, key=lambda c: c[1])]
+    return all(b > a for a, b in zip(epochs, epochs[1:]))
+
+
+def check(wl, reads, reread, committed, violations, starts=None, anomalies=None):
+    """reads / reread: partition -> (node, hw, batches). Appends violations,
+    and the allowed anomalies (a value the client resent under a newer
+    producer epoch: epoch_bump_resend) to anomalies when given (else they
+    count as violations). starts (retention runs): partition -> log start of
+    the read; what was below it is gone by design and not looked for."""
     starts = starts or {}
     topic_values = {}          # value -> [(partition, offset)]
+    copies = {}                # value -> [(partition, offset, producer id, epoch)]
     at = {}                    # (partition, offset) -> value
     order = collections.defaultdict(list)   # (session, partition) -> [seq in log order]
     for part, (node, hw, batches) in sorted(reads.items()):
@@ -370,19 +407,28 @@ def check(wl, reads, reread, committed, violations, starts=None):
                 if v == b"probe":   # wait_writable's probes: not workload values
                     continue
                 topic_values.setdefault(v, []).append((part, r["offset"]))
+                copies.setdefault(v, []).append((part, r["offset"], b.get("producer_id", -1),
+                                                 b.get("producer_epoch", -1)))
                 try:
                     s = v.decode()
                     sess, seq = s.rsplit("-", 1)
-                    order[(sess, part)].append(int(seq))
+                    order[(sess, part)].append((int(seq), r["offset"]))
                 except Exception:
                     violations.append("p%d@%d: value not written by the harness: %r"
                                       % (part, r["offset"], v[:40]))
         if expect != hw:
             violations.append("p%d: batches end at %d, high watermark %d" % (part, expect, hw))
+    resent = set()             # (partition, offset) of the later copies of resent values
     for v, where in topic_values.items():
         if len(where) > 1:
+            if anomalies is not None and epoch_bump_resend(copies[v]):
+                resent.update(sorted(where)[1:])
+                anomalies.append("resent under a new producer epoch: %s at %s (epochs %s)" % (
+                    v.decode("utf-8", "replace"), where, [c[3] for c in copies[v]]))
+                continue
             violations.append("duplicate: %s at %s" % (v.decode("utf-8", "replace"), where))
-    for (sess, part), seqs in order.items():
+    for (sess, part), entries in order.items():
+        seqs = [q for q, off in entries if (part, off) not in resent]
         for a, b in zip(seqs, seqs[1:]):
             if b <= a:
                 violations.append("reordered: %s p%d: seq %d after %d" % (sess, part, b, a))
@@ -650,8 +696,11 @@ def run_seed(args, seed, binary):
         if args.retention:
             starts = {p: (r[2][0][0] if r[2] else r[1]) for p, r in reads.items()}
             log("log starts after retention: " + ", ".join("p%d %d" % kv for kv in sorted(starts.items())))
-        nvals = check(wl, reads, reread, committed, violations, starts)
-        result.update(values_in_log=nvals)
+        anomalies = []
+        nvals = check(wl, reads, reread, committed, violations, starts, anomalies)
+        result.update(values_in_log=nvals, epoch_resends=len(anomalies))
+        for x in anomalies[:20]:
+            log("allowed anomaly (client): " + x)
         if args.retention:
             result.update(log_starts=starts, aged_out=getattr(wl, "aged_out", 0))
             if not any(starts.values()):
@@ -796,7 +845,7 @@ def main():
         res, lines, cl = run_seed(args, seed, args.bin)
         totals["seeds"] += 1
         for k in ("sent", "acked", "failed", "timed_out", "reads", "commits", "faults",
-                  "values_in_log"):
+                  "values_in_log", "epoch_resends"):
             totals[k] += res.get(k, 0) or 0
         v = res["violations"]
         totals["violations"] += len(v)
@@ -809,6 +858,10 @@ def main():
                  res.get("timed_out"), res.get("reads"), res.get("commits"),
                  res.get("values_in_log"), len(v), res["runtime"]), flush=True)
         print("  availability (window:ok/failed/timed-out/slowest ack): %s" % avail, flush=True)
+        if res.get("epoch_resends"):
+            print("  allowed anomalies: %d value(s) resent by the client under a new producer "
+                  "epoch (librdkafka issue 4953; harness.log lists them)" % res["epoch_resends"],
+                  flush=True)
         if res.get("errors"):
             print("  producer errors: %s; fatal: %s; commit errors: %s"
                   % (res["errors"], res.get("fatal"), res.get("commit_errors")), flush=True)
@@ -854,6 +907,9 @@ def main():
              totals["timed_out"], totals["values_in_log"], totals["reads"], totals["commits"],
              totals["violations"], (" (seeds %s)" % failed) if failed else "", now() - T0),
           flush=True)
+    if totals["epoch_resends"]:
+        print("nemesis: %d value(s) resent by the client under a new producer epoch (allowed, "
+              "client-side)" % totals["epoch_resends"], flush=True)
     if totals["txn_committed"] or totals["txn_aborted"] or totals["txn_unknown"]:
         print("nemesis: transactions %d committed, %d aborted, %d never committed, %d unknown "
               "(%d visible, %d not), %d given up with their producer"

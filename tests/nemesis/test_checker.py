@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The nemesis checker must see each anomaly it claims to check: a clean
-history passes, and each injected fault (lost ack, moved ack, duplicate, gap,
+history passes, a value resent under a newer producer epoch is an allowed
+anomaly, and each injected fault (lost ack, moved ack, duplicate, gap,
 overlap, bad CRC, reorder, a served record that changed, a log that differs
 after a leader change, a commit that went backwards) is reported, also
 above a log start that retention moved (what is below it is skipped); and the
@@ -124,6 +125,37 @@ def test_each_anomaly_is_reported():
     wl, reads, vals, committed = history()
     wl.commits.append((3.0, 0, 1))
     expect("commit order", run(wl, reads, None, committed), "acknowledged after")
+
+
+def producer_batch(base, values, pid, epoch):
+    """batch() written by producer pid at epoch (the CRC made again)."""
+    raw = bytearray(kwire.build_record_batch([(v, v, [], 1000) for v in values]))
+    raw[0:8] = struct.pack(">q", base)
+    raw[43:51] = struct.pack(">q", pid)
+    raw[51:53] = struct.pack(">h", epoch)
+    raw[17:21] = struct.pack(">I", kwire.crc32c(bytes(raw[21:])))
+    raw = bytes(raw)
+    return (base, base + len(values) - 1, raw, kwire.parse_record_batches(raw)[0])
+
+
+def test_resend_under_a_new_epoch_is_an_allowed_anomaly():
+    """A value the client sent again after bumping its producer epoch is
+    reported apart (the broker cannot deduplicate across epochs); the same
+    value twice in one epoch, or from two producers, stays a violation."""
+    wl, reads, vals, committed = history()
+    p0 = reads[0][2]
+    again = producer_batch(6, [vals[6]], 7, 1)
+    first = producer_batch(p0[1][0], [r["value"] for r in p0[1][3]["records"]], 7, 0)
+    reads[0] = (1, 7, [p0[0], first, again])
+    v, anomalies = [], []
+    check(wl, reads, None, committed, v, None, anomalies)
+    assert v == [] and len(anomalies) == 1 and "new producer epoch" in anomalies[0], (v, anomalies)
+    assert any("duplicate" in x for x in run(wl, reads)), "without the list it is a violation"
+    for pid, epoch in ((7, 0), (8, 1)):
+        reads[0] = (1, 7, [p0[0], first, producer_batch(6, [vals[6]], pid, epoch)])
+        v, anomalies = [], []
+        check(wl, reads, None, committed, v, None, anomalies)
+        assert anomalies == [] and any("duplicate" in x for x in v), (pid, epoch, v)
 
 
 def test_control_batches_are_not_workload_values():
@@ -290,8 +322,9 @@ def test_each_transactional_anomaly_is_reported():
 if __name__ == "__main__":
     test_clean_history_passes()
     test_each_anomaly_is_reported()
+    test_resend_under_a_new_epoch_is_an_allowed_anomaly()
     test_control_batches_are_not_workload_values()
     test_retention_starts()
     test_clean_transactional_history_passes()
     test_each_transactional_anomaly_is_reported()
-    print("nemesis checker self-test: 17 cases ok; transactional checker: 13 cases ok")
+    print("nemesis checker self-test: 18 cases ok; transactional checker: 13 cases ok")

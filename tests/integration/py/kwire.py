@@ -180,7 +180,8 @@ def build_record_batch(records, base_timestamp=None, attributes=0):
 def parse_record_batches(data):
     """Parse back-to-back magic-2 batches (uncompressed records only are decoded).
 
-    Returns a list of dicts: base_offset, attributes, codec, crc_ok, records
+    Returns a list of dicts: base_offset, attributes, codec, producer_id,
+    producer_epoch, base_sequence, crc_ok, records
     (list of dicts offset/timestamp/key/value/headers, or None if compressed).
     A truncated trailing batch is ignored, as clients do.
     """
@@ -202,10 +203,12 @@ def parse_record_batches(data):
         last_delta = r.i32()
         base_ts = r.i64()
         max_ts = r.i64()
-        r.i64(); r.i16(); r.i32()
+        producer_id, producer_epoch, base_sequence = r.i64(), r.i16(), r.i32()
         count = r.i32()
         batch = dict(base_offset=base_offset, attributes=attributes, codec=attributes & 7,
                      last_offset_delta=last_delta, max_timestamp=max_ts, count=count,
+                     producer_id=producer_id, producer_epoch=producer_epoch,
+                     base_sequence=base_sequence,
                      crc_ok=(crc32c(b[21:]) == crc), records=None)
         if attributes & 7 == 0:
             recs = []
