@@ -49,6 +49,8 @@ struct partition {
                                      * group, NULL otherwise (src/repl) */
     struct pst_table *ps;           /* producer state (idempotence, transactions) */
     int64_t snap_offset;            /* log end covered by the last producer snapshot */
+    int64_t applied;                /* replicated: ps holds the batches below this
+                                     * (broker_partition.c, producers_follow) */
     durable_wait *waits;            /* unordered; fired when durable >= target */
     durable_wait *start_waits;      /* DeleteRecords; fired when the log start
                                      * durable >= target (log_start_durable) */

@@ -99,7 +99,9 @@ static void partition_durable_cb(log_partition *lp, int64_t durable, int status,
     fire_waits(&p->waits, durable, status);
 }
 
-static int partition_replay(partition *p, int64_t from);
+static int partition_replay(partition *p, int64_t from, int64_t to);
+static void producers_follow(partition *p, int64_t hw);
+static void producers_rebuild(partition *p, int64_t to);
 
 /* A replicated partition's log is durable somewhere: DeleteRecords waits
  * hear it; produce waits hear commits (rg_changed). */
@@ -113,8 +115,9 @@ static void rg_durable(void *arg, rg_group *g, int64_t durable, int status)
 }
 
 /* Role, term or commit index moved: the high watermark is the commit
- * offset; acks=all produces complete on it; a new leader rebuilds the
- * producer state from the replicated log (followers do not keep it). */
+ * offset; acks=all produces complete on it; every replica applies what
+ * commits to its producer state, and a new leader adds its log's tail
+ * (producers_follow). */
 static void rg_changed(void *arg, rg_group *g)
 {
     partition *p = arg;
@@ -135,7 +138,8 @@ static void rg_changed(void *arg, rg_group *g)
      * next batch was taken for a duplicate (a lost record, found by the
      * transactional nemesis, tests/nemesis/repro_notleader.py). */
     int64_t cut, start;
-    if (rg_take_truncation(g, &cut))
+    int cut_seen = rg_take_truncation(g, &cut);
+    if (cut_seen)
         fire_waits_above(&p->waits, cut, -CN_ENOTLEADER);
     if (rg_take_start(g, &start) && start > log_start_offset(p->log)) {
         /* A committed DeleteRecords: every replica moves its start (the
@@ -150,16 +154,19 @@ static void rg_changed(void *arg, rg_group *g)
     }
     fire_waits(&p->waits, hw, rg_failed(g) ? -CN_EIO : 0);
     int leader = rg_is_leader(g);
+    /* Every replica keeps the producer state of the committed log (below),
+     * so a new leader adds only its own log's tail beyond what it applied
+     * (the entries it is about to commit), not the whole log. */
+    if (cut_seen && cut < p->applied)
+        producers_rebuild(p, CN_MIN(cut, hw));
+    if (!leader)
+        producers_follow(p, hw);
     if (leader && !p->leading) {
-        /* From the whole log, not a producer snapshot: one this node wrote
-         * as an earlier leader may count batches a later leader cut. (Cost:
-         * one pass over the batch headers per leadership won; snapshots at
-         * committed offsets would bound it.) */
-        pst_free(p->ps);
-        p->ps = pst_new();
-        p->snap_offset = log_start_offset(p->log);
-        if (partition_replay(p, log_start_offset(p->log)) < 0)
-            slog_error("%s-%d: producer state not rebuilt on leadership", p->t->name, p->id);
+        int64_t end = log_end_offset(p->log);
+        if (p->applied < end && partition_replay(p, p->applied, end) < 0)
+            slog_error("%s-%d: producer state not brought to the log end on leadership",
+                       p->t->name, p->id);
+        p->applied = CN_MAX(p->applied, end);
         slog_info("%s-%d: leader for term %lld", p->t->name, p->id, (long long)rg_term(g));
     } else if (!leader && p->leading) {
         slog_info("%s-%d: no longer leader (term %lld, leader %lld)", p->t->name, p->id,
@@ -314,9 +321,9 @@ void broker_partition_report(partition *p, int32_t leader, int32_t epoch)
 }
 
 /* Rebuild producer state from batch headers in [from, log end). */
-static int partition_replay(partition *p, int64_t from)
+static int partition_replay(partition *p, int64_t from, int64_t to)
 {
-    int64_t off = from, end = log_end_offset(p->log);
+    int64_t off = from, end = CN_MIN(to, log_end_offset(p->log));
     uint8_t *buf = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -367,11 +374,57 @@ static int partition_replay(partition *p, int64_t from)
     if (rc < 0)
         slog_error("%s-%d: rebuilding producer state failed at offset %lld: %d", p->t->name,
                    p->id, (long long)off, rc);
-    else if (n_batches > 0)
+    else if (n_batches > 0 && !p->rg)
         slog_info("%s-%d: producer state rebuilt from %lld batch(es) at offsets %lld..%lld "
                   "(%d producer(s))", p->t->name, p->id, (long long)n_batches, (long long)from,
                   (long long)end - 1, pst_count(p->ps));
     return rc;
+}
+
+/* Replicated partitions: producer state on every replica.
+ *
+ * p->ps holds what the batches of [log start, p->applied) say. A follower
+ * applies batches as they commit (producers_follow: applied <= the commit
+ * offset); a leader applies its own appends at once (broker_produce,
+ * broker_write_marker: applied = its log end) and, on winning an election,
+ * the tail of its log beyond applied, which it is about to commit. State
+ * ahead of the commit offset (a leader's, or a restarted node's that
+ * replayed its whole local log) is only wrong when a new leader cuts
+ * those entries: then it is rebuilt from the last snapshot below the cut
+ * (producers_rebuild; rare: only a deposed leader's unreplicated tail is
+ * ever cut). Snapshots are written at committed offsets only
+ * (broker__partition_snapshot), so none ever describes a cut entry. Before,
+ * only leaders kept the state and each new leader rebuilt it from the
+ * whole log on the loop thread: failover time grew with the log. */
+static void producers_follow(partition *p, int64_t hw)
+{
+    int64_t start = log_start_offset(p->log);
+    if (p->applied < start)
+        p->applied = start; /* a snapshot install or DeleteRecords took the log past it */
+    if (hw <= p->applied)
+        return;
+    if (partition_replay(p, p->applied, hw) < 0) {
+        slog_error("%s-%d: producer state not applied up to %lld; rebuilding", p->t->name,
+                   p->id, (long long)hw);
+        producers_rebuild(p, hw);
+        return;
+    }
+    p->applied = hw;
+}
+
+static void producers_rebuild(partition *p, int64_t to)
+{
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", p->t->b->dir, p->t->name, p->id);
+    int64_t start = log_start_offset(p->log);
+    int64_t from = pst_snapshot_load(p->ps, dir, start, to); /* clears the state first */
+    from = CN_MAX(from, start);
+    p->snap_offset = from;
+    if (from < to && partition_replay(p, from, to) < 0)
+        slog_error("%s-%d: producer state not rebuilt", p->t->name, p->id);
+    p->applied = to;
+    slog_info("%s-%d: producer state rebuilt from offset %lld to %lld after a cut of the log",
+              p->t->name, p->id, (long long)from, (long long)to);
 }
 
 static int partition_load_producers(partition *p, const char *dir)
@@ -382,14 +435,22 @@ static int partition_load_producers(partition *p, const char *dir)
         from = 0;
     from = CN_MAX(from, start);
     p->snap_offset = from;
-    return from < end ? partition_replay(p, from) : 0;
+    p->applied = end;
+    return from < end ? partition_replay(p, from, end) : 0;
 }
 
 void broker__partition_snapshot(partition *p)
 {
-    if (p->remote || (p->rg && !p->leading))
-        return; /* a follower keeps no producer state: its snapshot would be empty */
+    if (p->remote)
+        return;
     int64_t end = log_end_offset(p->log);
+    if (p->rg) {
+        /* Committed state only (see producers_follow): a snapshot must not
+         * describe an entry a new leader may cut. */
+        if (p->applied > log_high_watermark(p->log))
+            return;
+        end = p->applied;
+    }
     if (end == p->snap_offset)
         return;
     char dir[4400];
@@ -565,6 +626,8 @@ int broker_produce(broker *b, partition *p, uint8_t *batch, size_t len, int64_t 
         return rc;
     if (bi.producer_id >= 0)
         pst_update(p->ps, &bi, *base_offset, -1, -1);
+    if (p->rg)
+        p->applied = log_end_offset(p->log);
     p->produced_records += bi.record_count;
     p->produced_bytes += (int64_t)len;
     return 0;
@@ -590,6 +653,8 @@ int broker_write_marker(broker *b, partition *p, int64_t pid, int16_t epoch, int
     batch_info bi;
     batch_parse_header(buf, len, &bi);
     pst_update(p->ps, &bi, *offset, commit ? 1 : 0, coordinator_epoch);
+    if (p->rg)
+        p->applied = log_end_offset(p->log);
     return 0;
 }
 
