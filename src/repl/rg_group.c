@@ -749,6 +749,7 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     raft_set_pre_vote(&g->raft, true);
     raft_set_election_timeout(&g->raft, n->election_ms);
     raft_set_heartbeat_timeout(&g->raft, n->heartbeat_ms);
+    raft_set_max_inflight_entries(&g->raft, 256);
     g->vs_i = rg__votes_slot(n, group_id);
     int rc = 0;
     if (last == 0) {
