@@ -39,4 +39,6 @@ extern const srv_frontend asrv_frontend;
 /* The row's metrics hook: per-queue depth, unacked and consumer gauges
  * (ah_metrics.c lists them). */
 void asrv_metrics(asrv *as, srv_metrics_sink *m);
+/* The row's objects hook: exchanges, queues and bindings (ah_objects.c). */
+void asrv_objects(asrv *as, srv_objects_sink *o);
 #endif

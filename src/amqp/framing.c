@@ -92,6 +92,7 @@ void asrv_free(asrv *as)
 static void *amqp_create(core *c) { return asrv_new(c); }
 static void amqp_destroy(void *fe) { asrv_free(fe); }
 static void amqp_metrics(void *fe, srv_metrics_sink *m) { asrv_metrics(fe, m); }
+static void amqp_objects(void *fe, srv_objects_sink *o) { asrv_objects(fe, o); }
 
 static int amqp_addresses(const cairn_config *cfg, srv_addr *out, int max)
 {
@@ -109,4 +110,5 @@ const srv_frontend asrv_frontend = {
     .proto = &asrv_proto,
     .addresses = amqp_addresses,
     .metrics = amqp_metrics,
+    .objects = amqp_objects,
 };

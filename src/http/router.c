@@ -44,6 +44,7 @@ static const hroute_row routes[] = {
      hh_event_sub_get},
     {HROUTE_EVENT_SUB_DELETE, "event_unsubscribe", HTTP_DELETE, "event/subscriptions/*",
      hh_event_sub_delete},
+    {HROUTE_AMQP_LIST, "amqp_list", HTTP_GET, "amqp/*", hh_amqp_list},
     {HROUTE_CONSOLE_ROOT, "console_root", HTTP_GET, "", hh_console_root},
     {HROUTE_CONSOLE, "console", HTTP_GET, "console", hh_console},
     {HROUTE_CONSOLE_ASSET, "console_asset", HTTP_GET, "console/*", hh_console_asset},

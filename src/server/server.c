@@ -143,6 +143,17 @@ void srv_metrics(srv *s, srv_metrics_sink *m)
             s->fes[i]->metrics(s->fe[i], m);
 }
 
+int srv_objects(srv *s, srv_objects_sink *o)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_fes; i++)
+        if (s->fe[i] && s->fes[i]->objects) {
+            s->fes[i]->objects(s->fe[i], o);
+            n++;
+        }
+    return n;
+}
+
 int srv_run(srv *s)
 {
     int rc = loop_run(s->l);

@@ -45,6 +45,35 @@ struct srv_metrics_sink {
                       int n_labels, const hist *h);
 };
 
+/* AMQP objects a front end holds (exchanges, queues, bindings), for a front
+ * end that lists them (HTTP's /amqp/...) without including the other: the
+ * lister hands a sink to srv_objects, which calls every front end's
+ * `objects` hook with it. Strings are valid during the call only; vhost is
+ * "/" (the only one). */
+typedef struct srv_exchange_info {
+    const char *vhost, *name, *type;   /* type: direct, fanout, topic, headers */
+    int durable, auto_delete, internal, builtin;
+    const char *alternate;             /* alternate-exchange, NULL: none */
+    int bindings;                      /* with this exchange as the source */
+} srv_exchange_info;
+typedef struct srv_queue_info {
+    const char *vhost, *name, *type;   /* type: classic, stream */
+    int durable, exclusive, auto_delete;
+    int64_t ready, ready_bytes, unacked;
+    int consumers;
+} srv_queue_info;
+typedef struct srv_binding_info {
+    const char *vhost, *source, *destination;
+    const char *destination_type;      /* queue, exchange */
+    const char *routing_key;
+} srv_binding_info;
+typedef struct srv_objects_sink srv_objects_sink;
+struct srv_objects_sink {
+    void (*exchange)(srv_objects_sink *s, const srv_exchange_info *x);
+    void (*queue)(srv_objects_sink *s, const srv_queue_info *q);
+    void (*binding)(srv_objects_sink *s, const srv_binding_info *b);
+};
+
 /* One address a front end listens on. */
 typedef struct srv_addr {
     const char *host;
@@ -75,6 +104,9 @@ typedef struct srv_frontend {
     /* Optional: report this front end's metrics into m (see
      * srv_metrics_sink). Loop thread, between create and destroy. */
     void (*metrics)(void *fe, srv_metrics_sink *m);
+    /* Optional: list this front end's AMQP objects into o (see
+     * srv_objects_sink). Loop thread, between create and destroy. */
+    void (*objects)(void *fe, srv_objects_sink *o);
 } srv_frontend;
 
 /* Build everything and listen. 0 or -CN_E* (logged); on failure nothing is
@@ -98,6 +130,9 @@ typedef struct srv_listener_info {
 int srv_listeners(const srv *s, srv_listener_info *out, int max);
 /* Call every front end's metrics hook with m, in table order. */
 void srv_metrics(srv *s, srv_metrics_sink *m);
+/* Call every front end's objects hook with o; returns how many front ends
+ * have one (0: no AMQP front end in this build). */
+int srv_objects(srv *s, srv_objects_sink *o);
 /* Monotonic ms when srv_open finished (uptime). */
 int64_t srv_started_ms(const srv *s);
 /* Run the loop until srv_stop. 0, or -errno when the loop failed. */

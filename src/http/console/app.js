@@ -247,19 +247,21 @@ async function renderOverview() {
     el("tr", { dataset: { protocol: l.protocol } }, el("td", {}, l.protocol),
       el("td", {}, (l.host.includes(":") ? "[" + l.host + "]" : l.host) + ":" + l.port),
       el("td", { class: "num" }, l.connections), el("td", { class: "num" }, l.connections_accepted))));
-  // AMQP queues: only what /metrics already lists (cairn_amqp_queue_* gauges).
-  const m = metrics.last || {};
-  const queues = {};
-  for (const [name, col] of [["cairn_amqp_queue_messages_ready", "ready"],
-    ["cairn_amqp_queue_messages_ready_bytes", "bytes"], ["cairn_amqp_queue_messages_unacked", "unacked"],
-    ["cairn_amqp_queue_consumers", "consumers"]]) {
-    for (const s of m[name] || []) (queues[s.labels.queue] = queues[s.labels.queue] || {})[col] = s.value;
-  }
-  const qn = Object.keys(queues).sort();
-  $("ov-amqp-wrap").hidden = !qn.length;
-  fillTbody($("ov-amqp"), qn.map((q) => el("tr", {}, el("td", {}, q),
-    el("td", { class: "num" }, queues[q].ready ?? "–"), el("td", { class: "num" }, fmtBytes(queues[q].bytes)),
-    el("td", { class: "num" }, queues[q].unacked ?? "–"), el("td", { class: "num" }, queues[q].consumers ?? "–"))));
+  // AMQP objects from the AMQP front end (GET /amqp/queues, /amqp/exchanges).
+  const [aq, ax] = await Promise.all([
+    api("GET", "/amqp/queues").catch(() => null), api("GET", "/amqp/exchanges").catch(() => null),
+  ]);
+  const queues = aq ? aq.queues.slice().sort((a, b) => a.name.localeCompare(b.name)) : [];
+  $("ov-amqp-wrap").hidden = !queues.length;
+  fillTbody($("ov-amqp"), queues.map((q) => el("tr", { dataset: { queue: q.name } }, el("td", {}, q.name),
+    el("td", { class: "num" }, q.messages_ready), el("td", { class: "num" }, fmtBytes(q.messages_ready_bytes)),
+    el("td", { class: "num" }, q.messages_unacked), el("td", { class: "num" }, q.consumers),
+    el("td", {}, q.type), el("td", {}, q.durable ? "yes" : "no"))));
+  const exchanges = ax ? ax.exchanges.filter((x) => !x.builtin).sort((a, b) => a.name.localeCompare(b.name)) : [];
+  $("ov-amqp-x-wrap").hidden = !exchanges.length;
+  fillTbody($("ov-amqp-x"), exchanges.map((x) => el("tr", { dataset: { exchange: x.name } }, el("td", {}, x.name),
+    el("td", {}, x.type), el("td", {}, x.durable ? "yes" : "no"), el("td", { class: "num" }, x.bindings),
+    el("td", {}, x.alternate_exchange ?? "–"))));
 }
 
 // ---------------------------------------------------------------- topics

@@ -510,20 +510,25 @@ def test_delete_topic(driver, broker, world):
     assert name not in md.topics
 
 
-def test_amqp_queues_from_metrics(driver, broker):
+def test_amqp_queues_and_exchanges(driver, broker):
     pika = pytest.importorskip("pika")
-    q = unique_topic("console-q")
+    q, x = unique_topic("console-q"), unique_topic("console-x")
     conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker.amqp_port))
     try:
         ch = conn.channel()
         ch.queue_declare(q, durable=True)
+        ch.exchange_declare(x, "direct", durable=True)
+        ch.queue_bind(q, x, routing_key="k")
         ch.confirm_delivery()  # each publish below returns once the broker has it
         for i in range(3):
             ch.basic_publish("", q, b"m%d" % i)
         open_view(driver, broker, "overview")
         sel = "#ov-amqp tbody tr"
         row = wait_for(lambda: [r for r in row_cells(driver, sel) if r[0] == q], "queue row")[0]
-        assert row[1] == "3" and row[3] == "0" and row[4] == "0"
+        assert row[1] == "3" and row[3] == "0" and row[4] == "0" and row[5:] == ["classic", "yes"]
         assert js(driver, "return document.getElementById('ov-amqp-wrap').hidden") is False
+        xrow = wait_for(lambda: [r for r in row_cells(driver, "#ov-amqp-x tbody tr") if r[0] == x],
+                        "exchange row")[0]
+        assert xrow[1:4] == ["direct", "yes", "1"], xrow
     finally:
         conn.close()
