@@ -290,6 +290,11 @@ int broker_partition_in_sync(const partition *p, int32_t id);
  * node does not lead p. With the topic's min.insync.replicas it decides
  * Kafka's NOT_ENOUGH_REPLICAS for acks=all. */
 int broker_partition_isr_count(const partition *p);
+/* The rule for a write acknowledged once durable (Kafka's acks=all; every
+ * HTTP produce): -CN_ENOQUORUM when this node leads p and sees fewer
+ * replicas in sync than the topic's min.insync.replicas, else 0. Checked
+ * before anything is written. */
+int broker_min_isr_check(const partition *p);
 /* p's preferred leader: its first replica. */
 int32_t broker_partition_preferred(const partition *p);
 /* Leader balance (broker_balance.c; auto.leader.rebalance.enable): hand

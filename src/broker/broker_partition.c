@@ -229,6 +229,12 @@ int broker_partition_in_sync(const partition *p, int32_t id)
     return rg_in_sync(p->rg, (uint64_t)id, loop_now(p->t->b->l));
 }
 
+int broker_min_isr_check(const partition *p)
+{
+    int isr = broker_partition_isr_count(p);
+    return isr >= 0 && isr < p->t->cfg.min_insync_replicas ? -CN_ENOQUORUM : 0;
+}
+
 int broker_partition_isr_count(const partition *p)
 {
     if (p->remote)

@@ -154,7 +154,9 @@ void hh_event_publish(hreq *q)
     if (t->cfg.ts_type == TS_LOG_APPEND_TIME)
         batch_set_log_append_time(batch, len, now);
     int64_t base = -1;
-    int rc = broker_produce(hs->b, p, batch, len, &base);
+    int rc = broker_min_isr_check(p);
+    if (rc == 0)
+        rc = broker_produce(hs->b, p, batch, len, &base);
     if (rc < 0) {
         const char *code;
         int status = hh_status_from_cn(rc, &code);

@@ -349,6 +349,19 @@ void hh_produce(hreq *q)
         }
     }
 
+    /* min.insync.replicas, for every partition before any is written. */
+    for (int k = 0; k < n_parts; k++) {
+        int rc = broker_min_isr_check(t->parts[parts[k]]);
+        if (rc < 0) {
+            const char *code;
+            int status = hh_status_from_cn(rc, &code);
+            hh_error(q, status, code, "partition %d has fewer replicas in sync than the topic's "
+                     "min.insync.replicas %d: nothing was written", parts[k],
+                     t->cfg.min_insync_replicas);
+            goto out;
+        }
+    }
+
     /* Append and park until durable. */
     pc->pending = 1;
     hsrv__durable_begin(hs);

@@ -37,6 +37,9 @@ int hh_status_from_cn(int rc, const char **code)
     case -CN_ENOTCOORD: *code = "not_coordinator"; return 421;
     case -CN_ELOADING: *code = "coordinator_loading"; return 503;
     case -CN_ENOTCONTROLLER: *code = "controller_not_available"; return 503;
+    /* No majority heard lately, or fewer replicas in sync than the topic's
+     * min.insync.replicas: nothing was written; retry later. */
+    case -CN_ENOQUORUM: *code = "not_enough_replicas"; return 503;
     default: *code = "storage_error"; return 500;
     }
 }

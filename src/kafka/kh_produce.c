@@ -127,8 +127,7 @@ void kh_produce(kreq *q)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            int isr = acks == -1 ? broker_partition_isr_count(p) : -1;
-            if (isr >= 0 && isr < p->t->cfg.min_insync_replicas) {
+            if (acks == -1 && broker_min_isr_check(p) < 0) {
                 /* Kafka's rule for acks=all, before anything is written
                  * (the acknowledgement itself waits for a Raft majority). */
                 pr->error_code = KERR_NOT_ENOUGH_REPLICAS;

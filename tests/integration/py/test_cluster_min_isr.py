@@ -12,6 +12,8 @@ DescribeConfigs:
   for 3 is refused with NOT_ENOUGH_REPLICAS and nothing is written, while
   acks=1 there and acks=all on the default topic still succeed (the Raft
   majority commits them);
+- HTTP produce and publish (always acknowledged once durable) follow the
+  same rule: 503 not_enough_replicas, nothing written;
 - once the node is back and in sync, acks=all works again.
 """
 import time
@@ -19,6 +21,7 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+import httphelp
 import kwire
 from cairn_broker import unique_topic
 from test_cluster_basic import N, Cluster, metadata
@@ -95,8 +98,16 @@ def test_min_insync_replicas(cl):
     leader = wait_isr(cl, strict, 2)
     err, _ = produce(cl, strict, leader, -1)
     assert err == NOT_ENOUGH_REPLICAS
+    # HTTP produce and publish wait for durability as acks=all does: the
+    # same rule, 503 not_enough_replicas, nothing written.
+    st, _, body = httphelp.post(cl.node(leader), "/topics/%s/records" % strict,
+                                {"records": [{"value": "h"}]})
+    assert st == 503 and body["error_code"] == "not_enough_replicas", (st, body)
+    st, _, body = httphelp.post(cl.node(leader), "/event/publish",
+                                {"event_type": strict, "data": {"x": 1}})
+    assert st == 503 and body["error_code"] == "not_enough_replicas", (st, body)
     err, base = produce(cl, strict, leader, 1)
-    assert err == 0 and base == 1, "acks=1 goes on: nothing was written by the refusal"
+    assert err == 0 and base == 1, "acks=1 goes on: nothing was written by the refusals"
     dleader = wait_isr(cl, default, 2)
     assert produce(cl, default, dleader, -1) == (0, 1), "a majority commits it"
     # Back and in sync: acks=all again.
