@@ -823,32 +823,59 @@ int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv
                             int n_configs, int validate_only, char *msg, size_t msg_len,
                             topic **out)
 {
-    return broker_topic_create_rf(b, name, n_parts, -1, configs, n_configs, validate_only, msg,
-                                  msg_len, out);
+    return broker_topic_create_rf(b, name, n_parts, -1, configs, n_configs, NULL, validate_only,
+                                  msg, msg_len, out);
 }
 
 static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, const cn_uuid *id,
-                        const broker_kv *configs, int n_configs, int validate_only, char *msg,
-                        size_t msg_len, topic **out);
+                        const broker_kv *configs, int n_configs, const int32_t *assign,
+                        int validate_only, char *msg, size_t msg_len, topic **out);
 
 int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
-                           const broker_kv *configs, int n_configs, int validate_only, char *msg,
-                           size_t msg_len, topic **out)
+                           const broker_kv *configs, int n_configs, const int32_t *assign,
+                           int validate_only, char *msg, size_t msg_len, topic **out)
 {
-    return topic_create(b, name, n_parts, rf, NULL, configs, n_configs, validate_only, msg,
-                        msg_len, out);
+    return topic_create(b, name, n_parts, rf, NULL, configs, n_configs, assign, validate_only,
+                        msg, msg_len, out);
 }
 
 int broker_topic_create_id(broker *b, cn_str name, int32_t n_parts, int32_t rf, cn_uuid id,
-                           const broker_kv *configs, int n_configs, char *msg, size_t msg_len,
-                           topic **out)
+                           const broker_kv *configs, int n_configs, const int32_t *assign,
+                           char *msg, size_t msg_len, topic **out)
 {
-    return topic_create(b, name, n_parts, rf, &id, configs, n_configs, 0, msg, msg_len, out);
+    return topic_create(b, name, n_parts, rf, &id, configs, n_configs, assign, 0, msg, msg_len,
+                        out);
+}
+
+int broker_check_assignment(const broker *b, const int32_t *assign, int32_t n_parts, int32_t rf,
+                            char *msg, size_t msg_len)
+{
+    if (rf < 1 || rf > b->n_nodes || n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
+        snprintf(msg, msg_len, "an assignment needs 1 to %d replicas per partition and 1 to %d "
+                 "partitions", b->n_nodes, BROKER_MAX_PARTITIONS);
+        return -CN_EASSIGN;
+    }
+    for (int32_t i = 0; i < n_parts; i++) {
+        const int32_t *a = assign + (size_t)i * (size_t)rf;
+        for (int32_t k = 0; k < rf; k++) {
+            int known = 0, twice = 0;
+            for (int j = 0; j < b->n_nodes; j++)
+                known |= b->nodes[j] == a[k];
+            for (int32_t j = 0; j < k; j++)
+                twice |= a[j] == a[k];
+            if (!known || twice) {
+                snprintf(msg, msg_len, "partition %d: %s node %d", i,
+                         twice ? "lists twice" : "names no broker of this cluster:", a[k]);
+                return -CN_EASSIGN;
+            }
+        }
+    }
+    return 0;
 }
 
 static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, const cn_uuid *id,
-                        const broker_kv *configs, int n_configs, int validate_only, char *msg,
-                        size_t msg_len, topic **out)
+                        const broker_kv *configs, int n_configs, const int32_t *assign,
+                        int validate_only, char *msg, size_t msg_len, topic **out)
 {
     if (out)
         *out = NULL;
@@ -861,6 +888,11 @@ static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, con
         snprintf(msg, msg_len, "replication factor %d: it must be between 1 and the %d node(s) "
                  "of this cluster", rf, b->n_nodes);
         return -CN_EREPLICATION;
+    }
+    if (assign) {
+        int rc = broker_check_assignment(b, assign, n_parts, rf, msg, msg_len);
+        if (rc < 0)
+            return rc;
     }
     if (!broker_topic_name_valid(name)) {
         snprintf(msg, msg_len, "topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-]");
@@ -894,7 +926,13 @@ static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, con
     else
         random_bytes(t->id.b, 16);
     t->rf = rf;
-    topic_place(b, t, 0, n_parts);
+    if (assign && b->n_nodes > 1) {
+        size_t n = (size_t)n_parts * (size_t)rf;
+        t->assign = xmalloc(n * sizeof(int32_t));
+        memcpy(t->assign, assign, n * sizeof(int32_t));
+    } else {
+        topic_place(b, t, 0, n_parts);
+    }
     t->parts = xcalloc((size_t)n_parts, sizeof(*t->parts));
     for (int32_t i = 0; i < n_parts; i++) {
         /* A leftover directory from an interrupted create/delete is not ours. */

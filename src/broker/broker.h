@@ -151,13 +151,21 @@ int broker_topic_create(broker *b, cn_str name, int32_t n_parts, const broker_kv
 /* Create a topic with a given id (a cluster applying its metadata log: every
  * node creates it alike). Not validate-only; otherwise as broker_topic_create_rf. */
 int broker_topic_create_id(broker *b, cn_str name, int32_t n_parts, int32_t rf, cn_uuid id,
-                           const broker_kv *configs, int n_configs, char *msg, size_t msg_len,
-                           topic **out);
+                           const broker_kv *configs, int n_configs, const int32_t *assign,
+                           char *msg, size_t msg_len, topic **out);
 /* The same with a replication factor (-1: default.replication.factor).
- * -CN_EREPLICATION (with msg) when it is not 1 or the node count. */
+ * -CN_EREPLICATION (with msg) when it is not between 1 and the node count.
+ * assign: an explicit assignment (n_parts x rf node ids, partition 0's
+ * first; checked by broker_check_assignment) instead of placement, or
+ * NULL. A single node ignores it once checked. */
 int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
-                           const broker_kv *configs, int n_configs, int validate_only, char *msg,
-                           size_t msg_len, topic **out);
+                           const broker_kv *configs, int n_configs, const int32_t *assign,
+                           int validate_only, char *msg, size_t msg_len, topic **out);
+/* An explicit assignment is n_parts x rf node ids of this cluster, rf
+ * between 1 and the node count, no node twice in a partition. 0, or
+ * -CN_EASSIGN with msg. */
+int broker_check_assignment(const broker *b, const int32_t *assign, int32_t n_parts, int32_t rf,
+                            char *msg, size_t msg_len);
 /* Auto-create with broker defaults if auto.create.topics.enable. */
 topic *broker_topic_auto_create(broker *b, cn_str name);
 /* Delete a topic and its data. Parked requests on it are failed first.

@@ -89,8 +89,9 @@ int32_t cluster_controller(const cluster *c);
  * runs later, never inside this call), 1 (validate_only, validated here:
  * cb never runs), or a validation error with msg (cb never runs). */
 int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
-                              const struct broker_kv *configs, int n_configs, int validate_only,
-                              char *msg, size_t msg_len, cluster_op_cb cb, void *arg);
+                              const struct broker_kv *configs, int n_configs,
+                              const int32_t *assign, int validate_only, char *msg,
+                              size_t msg_len, cluster_op_cb cb, void *arg);
 /* Any node: delete t through the controller; cb as above. 0 (cb later) or
  * -CN_E* (cb never runs). */
 int cluster_meta_delete_topic(cluster *c, struct topic *t, cluster_op_cb cb, void *arg);

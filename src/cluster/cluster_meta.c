@@ -154,7 +154,7 @@ static int apply_record(const batch_record *r, void *arg)
                 op->status = -CN_EEXIST;
         } else {
             int rc = broker_topic_create_id(c->b, t.name, t.partitions, t.rf, id, t.configs,
-                                            t.n_configs, msg, sizeof(msg), NULL);
+                                            t.n_configs, t.assign, msg, sizeof(msg), NULL);
             if (rc < 0) {
                 slog_error("cluster metadata: creating topic %.*s failed: %s", t.name.len,
                            t.name.ptr, msg);
@@ -330,16 +330,20 @@ static int ctl_check(cluster *c, char *msg, size_t msg_len)
 }
 
 static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
-                      const broker_kv *configs, int n_configs, int validate_only, char *msg,
-                      size_t msg_len, cluster_op_cb cb, void *arg)
+                      const broker_kv *configs, int n_configs, const int32_t *assign,
+                      int validate_only, char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
 {
     int crc = ctl_check(c, msg, msg_len);
     if (crc < 0)
         return crc;
     if (n_parts == -1)
         n_parts = broker_config(c->b)->num_partitions;
-    int rc = broker_topic_create_rf(c->b, name, n_parts, rf, configs, n_configs, 1, msg, msg_len,
-                                    NULL);
+    if (assign && (n_parts < 1 || rf < 1)) {
+        snprintf(msg, msg_len, "an assignment needs its partition count and replication factor");
+        return -CN_EASSIGN;
+    }
+    int rc = broker_topic_create_rf(c->b, name, n_parts, rf, configs, n_configs, assign, 1, msg,
+                                    msg_len, NULL);
     if (rc < 0)
         return rc;
     if (name_in_flight(c, name)) {
@@ -360,7 +364,8 @@ static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
         return -CN_EIO;
     wbuf w;
     wbuf_init(&w);
-    clw_topic_op t = {1, name, n_parts, rf, n_configs, (broker_kv *)configs, {0}};
+    clw_topic_op t = {1, name, n_parts, rf, n_configs, (broker_kv *)configs, {0},
+                      (int32_t *)assign};
     memcpy(t.id, id.b, 16);
     clw_record_encode(&w, &t);
     char nbuf[256];
@@ -474,7 +479,7 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
         return -CN_EPROTO;
     if (f.t.op == 1) {
         int rc = ctl_create(c, f.t.name, f.t.partitions, f.t.rf, f.t.configs, f.t.n_configs,
-                            f.validate_only, msg, msg_len, cb, arg);
+                            f.t.assign, f.validate_only, msg, msg_len, cb, arg);
         clw_configs_free(&f.t);
         return rc;
     }
@@ -612,12 +617,13 @@ int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *bo
 
 
 int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
-                              const broker_kv *configs, int n_configs, int validate_only,
-                              char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
+                              const broker_kv *configs, int n_configs, const int32_t *assign,
+                              int validate_only, char *msg, size_t msg_len, cluster_op_cb cb,
+                              void *arg)
 {
     msg[0] = '\0';
     if (cluster_controller(c) == c->self) {
-        int rc = ctl_create(c, name, n_parts, rf, configs, n_configs, validate_only, msg,
+        int rc = ctl_create(c, name, n_parts, rf, configs, n_configs, assign, validate_only, msg,
                             msg_len, cb, arg);
         if (rc != -CN_ELEADERWAIT)
             return rc;
@@ -626,7 +632,7 @@ int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t 
     wbuf w;
     wbuf_init(&w);
     clw_forward f = {0, validate_only, {1, name, n_parts, rf, n_configs, (broker_kv *)configs,
-                                        {0}}}; /* request id set by forward() */
+                                        {0}, (int32_t *)assign}}; /* request id: forward() */
     clw_forward_encode(&w, &f);
     return forward(c, &w, cb, arg);
 }

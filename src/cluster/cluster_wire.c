@@ -36,16 +36,39 @@ void clw_configs_free(clw_topic_op *t)
     free(t->configs);
     t->configs = NULL;
     t->n_configs = 0;
+    free(t->assign);
+    t->assign = NULL;
 }
 
 static int configs_decode(bin_reader *r, clw_topic_op *t);
 
-/* name, and for a create partitions, rf, [id,] configs; otherwise the id,
- * then a count (op 3) or configs (op 4). */
+/* A create's optional trailer: i32 partitions, i32 rf (both as the create
+ * says), then partitions x rf node ids. Present only when bytes remain. */
+static int assign_decode(bin_reader *r, clw_topic_op *t)
+{
+    if (bin_remaining(r) == 0)
+        return done(r);
+    int32_t np = bin_i32(r), rf = bin_i32(r);
+    if (r->err || np != t->partitions || rf != t->rf || np < 1 || rf < 1 ||
+        rf > CLW_MAX_RF || (size_t)np * (size_t)rf * 4 != bin_remaining(r))
+        return -CN_EPROTO;
+    t->assign = xmalloc((size_t)np * (size_t)rf * sizeof(int32_t));
+    for (size_t i = 0; i < (size_t)np * (size_t)rf; i++) {
+        t->assign[i] = bin_i32(r);
+        if (t->assign[i] < 0)
+            bin_fail(r);
+    }
+    return done(r);
+}
+
+/* name, and for a create partitions, rf, [id,] configs[, assignment];
+ * otherwise the id, then a count (op 3) or configs (op 4). On error
+ * nothing stays allocated. */
 static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
 {
     t->configs = NULL;
     t->n_configs = 0;
+    t->assign = NULL;
     t->name = bin_str(r);
     if (r->err || t->name.len <= 0)
         return -CN_EPROTO;
@@ -57,8 +80,14 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
         memcpy(t->id, id, 16);
         if (t->op == 3)
             t->partitions = bin_i32(r);
-        if (t->op == 4)
-            return configs_decode(r, t);
+        if (t->op == 4) {
+            int rc = configs_decode(r, t);
+            if (rc == 0)
+                rc = done(r);
+            if (rc < 0)
+                clw_configs_free(t);
+            return rc;
+        }
         return done(r);
     }
     t->partitions = bin_i32(r);
@@ -68,7 +97,12 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
         if (id)
             memcpy(t->id, id, 16);
     }
-    return configs_decode(r, t);
+    int rc = configs_decode(r, t);
+    if (rc == 0)
+        rc = assign_decode(r, t);
+    if (rc < 0)
+        clw_configs_free(t);
+    return rc;
 }
 
 static int configs_decode(bin_reader *r, clw_topic_op *t)
@@ -86,10 +120,7 @@ static int configs_decode(bin_reader *r, clw_topic_op *t)
                 bin_fail(r); /* every config has a name */
         }
     }
-    int rc = done(r);
-    if (rc < 0)
-        clw_configs_free(t);
-    return rc;
+    return r->err ? -CN_EPROTO : 0;
 }
 
 static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
@@ -112,6 +143,12 @@ static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
         bin_put_str(w, t->configs[i].key);
         bin_put_str(w, t->configs[i].value);
     }
+    if (t->op == 1 && t->assign) {
+        bin_put_i32(w, t->partitions);
+        bin_put_i32(w, t->rf);
+        for (size_t i = 0; i < (size_t)t->partitions * (size_t)t->rf; i++)
+            bin_put_i32(w, t->assign[i]);
+    }
 }
 
 int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
@@ -123,6 +160,7 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->validate_only = (uint8_t)bin_i8(&r);
     out->t.configs = NULL;
     out->t.n_configs = 0;
+    out->t.assign = NULL;
     if (r.err || out->t.op < 1 || out->t.op > 4 || out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
@@ -247,6 +285,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     bin_reader_init(&r, b, len);
     out->configs = NULL;
     out->n_configs = 0;
+    out->assign = NULL;
     static const char keys[] = "TDPC";
     const char *k = key ? strchr(keys, key) : NULL;
     if (!k)

@@ -9,7 +9,11 @@
  *   2 RAFT         u64 group id, then a Raft message (src/repl/rg_msg.c)
  *   3 FORWARD      u64 request id, u8 op, u8 validate_only, then
  *                  op 1 create: str name, i32 partitions, i32 replication
- *                               factor, i32 n (0..1000), n x (str key, str value)
+ *                               factor, i32 n (0..1000), n x (str key, str value),
+ *                               then optionally an assignment: i32 partitions,
+ *                               i32 replication factor (both as above, rf
+ *                               1..64), partitions x rf i32 node ids (>= 0),
+ *                               partition 0's first
  *                  op 2 delete: str name, 16 bytes topic id
  *                  op 3 partitions: str name, 16 bytes topic id, i32 new count
  *                  op 4 configs: str name, 16 bytes topic id, i32 n (0..1000),
@@ -25,15 +29,17 @@
  *                  holds (cluster_lead.c)
  * Metadata-log records (__cluster_meta-0, cluster_meta.c), key one byte:
  *   "T" create: str name, i32 partitions, i32 replication factor, 16 bytes
- *       topic id, i32 n (0..1000), n x (str key, str value)
+ *       topic id, i32 n (0..1000), n x (str key, str value), then
+ *       optionally the assignment as in FORWARD op 1 (records before
+ *       2026-12-05 have none: every node places them, broker_place.c)
  *   "D" delete: str name, 16 bytes topic id
  *   "P" partitions: as FORWARD op 3 (the topic's count grows to it)
  *   "C" configs: as FORWARD op 4 (each key set, or reset with null)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
- * range). What they return points into the input (strs), except configs,
- * which a decoder allocates and clw_configs_free releases (NULL when n is
- * 0; freed already on error). */
+ * range). What they return points into the input (strs), except configs
+ * and an assignment, which a decoder allocates and clw_configs_free
+ * releases (NULL when absent; freed already on error). */
 #ifndef CAIRN_CLUSTER_CLUSTER_WIRE_H
 #define CAIRN_CLUSTER_CLUSTER_WIRE_H
 
@@ -47,6 +53,7 @@
 #define CLW_MAX_CONFIGS 1000
 #define CLW_MAX_MSG 1000
 #define CLW_MAX_HOST 63
+#define CLW_MAX_RF 64
 #define CLW_MAX_LEADERS (1 << 20)
 
 typedef struct clw_hello {
@@ -66,6 +73,8 @@ typedef struct clw_topic_op {
     int32_t n_configs;              /* create, configs */
     broker_kv *configs;
     uint8_t id[16];                 /* not in a create FORWARD */
+    int32_t *assign;                /* create: partitions x rf replica node ids (an
+                                     * explicit assignment), NULL: placement */
 } clw_topic_op;
 
 typedef struct clw_forward {

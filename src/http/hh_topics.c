@@ -34,6 +34,7 @@ int hh_status_from_cn(int rc, const char **code)
     case -CN_ENOTLEADER: *code = "not_leader"; return 421;
     case -CN_ELEADERWAIT: *code = "leader_not_available"; return 503;
     case -CN_EREPLICATION: *code = "invalid_replication_factor"; return 400;
+    case -CN_EASSIGN: *code = "invalid_replica_assignment"; return 400;
     case -CN_ENOTCOORD: *code = "not_coordinator"; return 421;
     case -CN_ELOADING: *code = "coordinator_loading"; return 503;
     case -CN_ENOTCONTROLLER: *code = "controller_not_available"; return 503;
@@ -189,7 +190,7 @@ void hh_topic_create(hreq *q)
         o->q = q;
         o->name = hh_strdup(q, tname);
         o->partitions = (int32_t)np;
-        int crc = cluster_meta_create_topic(cl, cn_str_c(tname), (int32_t)np, -1, kv, (int)k, 0,
+        int crc = cluster_meta_create_topic(cl, cn_str_c(tname), (int32_t)np, -1, kv, (int)k, NULL, 0,
                                             msg, sizeof(msg), topic_op_done, o);
         topic_op_park(q, o, crc, msg);
         goto out;

@@ -42,10 +42,11 @@ typedef struct topics_wait {
 static void fill_created(kreq *q, kafka_create_topics_response_creatable_topic_result *tr,
                          topic *t);
 
-/* An explicit replica assignment is valid when it names every node once
- * (placement on fewer nodes is Cairn's own, broker_place.c: a replica
- * list naming some nodes is not taken yet; a single node is a cluster of
- * one). msg says what is expected. */
+/* CreatePartitions: an explicit replica assignment for the new partitions
+ * is valid when it names every node once (the metadata record that grows a
+ * topic carries no assignment: new partitions are placed, broker_place.c;
+ * a single node is a cluster of one). msg says what is expected.
+ * CreateTopics takes any assignment (broker_check_assignment). */
 static int assignment_ok(kreq *q, const int32_t *ids, int32_t n, char *msg, size_t msg_len)
 {
     int nn = 0;
@@ -162,6 +163,8 @@ void kh_create_topics(kreq *q)
                 memcmp(req.topics.items[j].name.ptr, ct->name.ptr, (size_t)ct->name.len) == 0)
                 dup = 1;
         int32_t n_parts = ct->num_partitions;
+        int32_t rf = ct->replication_factor;
+        int32_t *assign = NULL;
         int16_t err = KERR_NONE;
         if (dup) {
             err = KERR_INVALID_REQUEST;
@@ -171,15 +174,24 @@ void kh_create_topics(kreq *q)
                 err = KERR_INVALID_REQUEST;
                 snprintf(msg, sizeof(msg), "both numPartitions and replica assignments given");
             }
+            /* Taken as given (broker_check_assignment, where the topic is
+             * created): the replication factor is the lists' length. */
+            rf = ct->assignments.items[0].broker_ids.n;
+            if (!err && rf > 0)
+                assign = kreq_alloc(q, (size_t)ct->assignments.n * (size_t)rf, sizeof(*assign));
             for (int32_t j = 0; !err && j < ct->assignments.n; j++) {
                 kafka_create_topics_request_creatable_replica_assignment *ra =
                     &ct->assignments.items[j];
                 if (ra->partition_index != j) {
                     err = KERR_INVALID_REPLICA_ASSIGNMENT;
                     snprintf(msg, sizeof(msg), "assignments must name partitions 0..n-1");
-                } else if (!assignment_ok(q, ra->broker_ids.items, ra->broker_ids.n, msg,
-                                          sizeof(msg))) {
+                } else if (rf < 1 || ra->broker_ids.n != rf) {
                     err = KERR_INVALID_REPLICA_ASSIGNMENT;
+                    snprintf(msg, sizeof(msg), "every partition needs the same number of "
+                             "replicas, at least one");
+                } else {
+                    memcpy(assign + (size_t)j * (size_t)rf, ra->broker_ids.items,
+                           (size_t)rf * sizeof(*assign));
                 }
             }
             n_parts = ct->assignments.n;
@@ -192,15 +204,11 @@ void kh_create_topics(kreq *q)
                 kv[j].key = ct->configs.items[j].name;
                 kv[j].value = ct->configs.items[j].value;
             }
-            /* An explicit assignment names every node (assignment_ok): the
-             * replication factor is the node count; placement orders it. */
-            int32_t rf = ct->assignments.n > 0 ? ct->assignments.items[0].broker_ids.n
-                                               : ct->replication_factor;
             cluster *cl = ksrv_cluster(q->ks);
             if (cl) {
                 topics_wait *tw = park_wait(q, &pk, 0, i);
                 tr->name = kreq_strdup(q, ct->name);
-                int rc = cluster_meta_create_topic(cl, ct->name, n_parts, rf, kv, nc,
+                int rc = cluster_meta_create_topic(cl, ct->name, n_parts, rf, kv, nc, assign,
                                                    req.validate_only, msg, sizeof(msg),
                                                    topics_op_done, tw);
                 if (rc == 0) {
@@ -211,8 +219,8 @@ void kh_create_topics(kreq *q)
                 err = rc == 1 ? KERR_NONE : kerr_from_cn(rc);
             } else {
                 err = kerr_from_cn(broker_topic_create_rf(q->b, ct->name, n_parts, rf, kv, nc,
-                                                          req.validate_only, msg, sizeof(msg),
-                                                          &t));
+                                                          assign, req.validate_only, msg,
+                                                          sizeof(msg), &t));
             }
         }
         tr->error_code = err;
@@ -221,8 +229,7 @@ void kh_create_topics(kreq *q)
             continue;
         tr->num_partitions = t ? t->n_parts : (n_parts == -1 ? broker_config(q->b)->num_partitions
                                                              : n_parts);
-        tr->replication_factor = (int16_t)(ct->replication_factor > 0 ? ct->replication_factor
-                                                                       : 1);
+        tr->replication_factor = (int16_t)(t ? t->rf : rf > 0 ? rf : 1);
         fill_created(q, tr, t);
     }
     if (pk) {

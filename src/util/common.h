@@ -71,6 +71,7 @@ enum {
     CN_ECOMMITTMO,     /* not committed within the request's timeout (it may still be) */
     CN_EFENCEDEPOCH,   /* the client's leader epoch is older than the partition's */
     CN_EUNKNOWNEPOCH,  /* the client's leader epoch is newer than this replica knows */
+    CN_EASSIGN,        /* an explicit replica assignment that cannot be taken */
     CN_E_LAST
 };
 /* Short English description of -err or err (CN_E* or errno). Static storage. */

@@ -17,6 +17,7 @@ against three real processes:
 - a restarted node replays the metadata log to the same partitions and
   configs.
 """
+import os
 import time
 
 import pytest
@@ -168,21 +169,38 @@ def test_configs_through_the_controller(cluster):
 
 
 def test_replica_assignments(cluster):
-    """Explicit assignments are taken when each partition has one replica
-    on every node (the only placement yet), refused otherwise."""
+    """Explicit assignments are taken as given: the replicas of each
+    partition, in that order (the first the preferred leader), on every
+    node's Metadata; a subset of the nodes holds the data. An uneven, a
+    repeated or an unknown node is refused with INVALID_REPLICA_ASSIGNMENT.
+    CreatePartitions still takes an assignment only when it names every
+    node."""
     from confluent_kafka.admin import NewTopic
     a = AdminClient({"bootstrap.servers": cluster.bootstrap()})
     good = unique_topic("ra")
     a.create_topics([NewTopic(good, 2, replica_assignment=[[1, 2, 3], [3, 1, 2]])])[good].result(30)
     wait_parts(cluster, good, 2)
-    for b in cluster.nodes:  # replicated on all three (not one node's own copy)
-        parts = metadata(b.bootstrap, good).topics[good].partitions.values()
-        assert all(sorted(p.replicas) == [1, 2, 3] for p in parts), b.bootstrap
-    bad = unique_topic("ra")
+    sub = unique_topic("ra")
     with pytest.raises(KafkaException) as e:
-        a.create_topics([NewTopic(bad, 2, replica_assignment=[[1], [2]])])[bad].result(30)
-    assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT"
-    assert "one replica on each broker (1,2,3)" in e.value.args[0].str()
+        a.create_topics([NewTopic(sub, 3, replica_assignment=[[1, 2], [2, 3], [3]])])[sub].result(30)
+    assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT", "uneven lists"
+    a.create_topics([NewTopic(sub, 3, replica_assignment=[[1, 2], [2, 3], [3, 1]])])[sub].result(30)
+    wait_parts(cluster, sub, 3)
+    for b in cluster.nodes:
+        parts = metadata(b.bootstrap, good).topics[good].partitions
+        assert [parts[0].replicas, parts[1].replicas] == [[1, 2, 3], [3, 1, 2]], b.bootstrap
+        parts = metadata(b.bootstrap, sub).topics[sub].partitions
+        assert [parts[i].replicas for i in range(3)] == [[1, 2], [2, 3], [3, 1]], b.bootstrap
+    for i, reps in enumerate([[1, 2], [2, 3], [3, 1]]):
+        for n in (1, 2, 3):
+            d = os.path.join(str(cluster.node(n).data_dir), "%s-%d" % (sub, i))
+            assert os.path.isdir(d) == (n in reps), (i, n)
+    for bad, why in (([[1, 1], [2, 3]], "lists twice"), ([[9], [1]], "no broker")):
+        name = unique_topic("ra")
+        with pytest.raises(KafkaException) as e:
+            a.create_topics([NewTopic(name, 2, replica_assignment=bad)])[name].result(30)
+        assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT", bad
+        assert why in e.value.args[0].str(), e.value.args[0].str()
     with pytest.raises(KafkaException) as e:
         a.create_partitions([NewPartitions(good, 3, replica_assignment=[[1, 1, 2]])])[good].result(30)
     assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT"
