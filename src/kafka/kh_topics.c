@@ -61,7 +61,7 @@ static int assignment_ok(kreq *q, const int32_t *ids, int32_t n, char *msg, size
         ok = hits == 1;
     }
     if (!ok) {
-        char list[256] = "";
+        char list[160] = ""; /* 16 ids of up to 10 digits */
         for (int k = 0; k < nn && strlen(list) + 16 < sizeof(list); k++)
             snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", k ? "," : "",
                      nodes[k]);
