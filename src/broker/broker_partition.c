@@ -450,9 +450,13 @@ void broker__partition_snapshot(partition *p)
     if (p->remote)
         return;
     int64_t end = log_end_offset(p->log);
-    if (p->rg) {
-        /* Committed state only (see producers_follow): a snapshot must not
-         * describe an entry a new leader may cut. */
+    if (p->t->rf > 1) {
+        /* A replicated partition (asked by rf, not p->rg: the close takes
+         * the group before its final snapshot): committed state only (see
+         * producers_follow), at the offset that state covers. A snapshot
+         * must not describe an entry a new leader may cut, nor claim the
+         * log end for state that stops short of it (the next start trusts
+         * it and replays nothing). */
         if (p->applied > log_high_watermark(p->log))
             return;
         end = p->applied;

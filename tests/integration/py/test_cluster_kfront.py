@@ -17,10 +17,11 @@ three real cairn processes and raw wire requests (kwire.py):
 """
 import os
 import signal
+import struct
 import time
 
 from cairn_broker import Broker, free_port, unique_topic
-from kwire import (Conn, build_record_batch, fetch_v9, list_offsets_v4, metadata_v7,
+from kwire import (Conn, build_record_batch, crc32c, fetch_v9, list_offsets_v4, metadata_v7,
                    offset_for_leader_epoch_v3, parse_produce_v3, produce_v3_body)
 from test_cluster_basic import Cluster, create_everywhere
 
@@ -230,3 +231,60 @@ def test_single_node_answers_its_one_epoch(tmp_path):
                 UNKNOWN_LEADER_EPOCH
     finally:
         b.stop()
+
+
+def producer_batch(value, pid, epoch, seq):
+    """A one-record batch of idempotent producer pid (epoch, base sequence),
+    its CRC made again."""
+    raw = bytearray(build_record_batch([(b"k", value, [], None)]))
+    raw[43:51] = struct.pack(">q", pid)
+    raw[51:53] = struct.pack(">h", epoch)
+    raw[53:57] = struct.pack(">i", seq)
+    raw[17:21] = struct.pack(">I", crc32c(bytes(raw[21:])))
+    return bytes(raw)
+
+
+def produce_batch(bootstrap, topic, batch):
+    with Conn(bootstrap, timeout=30) as c:
+        body = produce_v3_body(topic, 0, batch, acks=-1, timeout_ms=10000)
+        err, base, _ = parse_produce_v3(c.request(0, 3, body))[(topic, 0)]
+    return err, base
+
+
+def test_followers_keep_producer_state_across_a_stop(tmp_path):
+    """Followers keep the producer state of what committed, and the
+    snapshot a clean stop writes covers exactly that: the leader is killed
+    right after acknowledging a batch (its followers may not have heard
+    that it committed), the followers stop cleanly and start again, and a
+    retry of that batch to the one elected is answered as a duplicate
+    (same offset), not written twice."""
+    c = Cluster(tmp_path).start()
+    try:
+        topic = unique_topic("pst")
+        create_everywhere(c, topic, 1)
+        pid = 424242
+        lid, base0 = produce_until_ok(c, topic, b"warm")
+        err, b1 = produce_batch(c.node(lid).bootstrap, topic, producer_batch(b"a", pid, 0, 0))
+        assert err == NONE, err
+        b2_batch = producer_batch(b"b", pid, 0, 1)
+        err, b2 = produce_batch(c.node(lid).bootstrap, topic, b2_batch)
+        assert err == NONE and b2 == b1 + 1, (err, b1, b2)
+        c.node(lid).kill9()
+        others = [n for n in (1, 2, 3) if n != lid]
+        for n in others:
+            c.node(n).stop()
+        for n in others:
+            c.node(n).start()
+        deadline = time.time() + 30
+        while True:
+            nl, _ = leader_md(c, topic, exclude=(lid,))
+            err, again = produce_batch(c.node(nl).bootstrap, topic, b2_batch)
+            if err == NONE or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert (err, again) == (NONE, b2), "the retry was written again at %s" % again
+        with Conn(c.node(nl).bootstrap) as conn:
+            hw = fetch_v9(conn, topic, 0, 0)["high_watermark"]
+        assert hw == b2 + 1, hw
+    finally:
+        c.stop()
