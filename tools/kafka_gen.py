@@ -67,6 +67,8 @@ APIS = [
     (37, "CreatePartitions", 0, 3, "kh_create_partitions"),
     (42, "DeleteGroups", 0, 2, "kh_delete_groups"),
     (44, "IncrementalAlterConfigs", 0, 1, "kh_incremental_alter_configs"),
+    (45, "AlterPartitionReassignments", 0, 0, "kh_alter_partition_reassignments"),
+    (46, "ListPartitionReassignments", 0, 0, "kh_list_partition_reassignments"),
     (47, "OffsetDelete", 0, 0, "kh_offset_delete"),
     (60, "DescribeCluster", 0, 1, "kh_describe_cluster"),
     (61, "DescribeProducers", 0, 0, "kh_describe_producers"),

@@ -170,7 +170,7 @@ partition *broker_partition(broker *b, cn_str name, int32_t part)
 
 /* Topic files ------------------------------------------------------------ */
 
-static int topic_write_conf(broker *b, const topic *t)
+int broker__topic_write_conf(broker *b, const topic *t)
 {
     char path[4400];
     snprintf(path, sizeof(path), "%s/%s.conf", b->meta_dir, t->name);
@@ -190,6 +190,7 @@ static int topic_write_conf(broker *b, const topic *t)
         for (int32_t k = 0; k < t->rf; k++)
             fprintf(f, "%s%d", k ? "," : "", t->assign[(size_t)i * (size_t)t->rf + (size_t)k]);
         fputc('\n', f);
+        broker__moves_write(t, i, f);
     }
     topic_config_write(&t->cfg, f);
     fclose(f);
@@ -238,6 +239,7 @@ static void topic_unlink(broker *b, topic *t)
 
 static void topic_free(topic *t)
 {
+    broker__moves_free(t);
     free(t->assign);
     free(t->parts);
     free(t->name);
@@ -340,6 +342,14 @@ static int topic_load(broker *b, const char *name, const char *path)
     int n_parts = -1, lineno = 0, rc = 0;
     int32_t *reps = NULL; /* (partition, rf ids) rows, CONFIG_MAX_PEERS + 1 wide */
     int n_reps = 0;
+    char *moves = NULL;   /* move lines (broker_move.c), taken once rf and rows are known */
+    size_t moves_len = 0;
+    FILE *mf = open_memstream(&moves, &moves_len);
+    if (!mf) {
+        fclose(f);
+        topic_free(t);
+        return -CN_ENOMEM;
+    }
     while (fgets(line, sizeof(line), f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = '\0';
@@ -361,6 +371,8 @@ static int topic_load(broker *b, const char *name, const char *path)
             t->rf = atoi(v);
         } else if (strncmp(k, "replicas.", 9) == 0) {
             rc = parse_replicas(k + 9, v, &reps, &n_reps);
+        } else if (broker__moves_key(k)) {
+            fprintf(mf, "%s=%s\n", k, v);
         } else if (topic_config_set(&t->cfg, b->cfg, k, v) < 0) {
             slog_warn("%s:%d: ignoring bad topic config %s=%s", path, lineno, k, v);
         }
@@ -368,8 +380,12 @@ static int topic_load(broker *b, const char *name, const char *path)
             break;
     }
     fclose(f);
+    fclose(mf);
     if (rc == 0 && n_parts >= 1 && n_parts <= BROKER_MAX_PARTITIONS && n_reps > 0)
         rc = take_assignment(b, t, n_parts, reps, n_reps);
+    if (rc == 0 && n_parts >= 1 && n_parts <= BROKER_MAX_PARTITIONS)
+        rc = broker__moves_load(t, n_parts, moves);
+    free(moves);
     free(reps);
     if (rc < 0 || n_parts < 1 || n_parts > BROKER_MAX_PARTITIONS) {
         slog_error("%s is damaged (line %d); topic %s not loaded", path, lineno, name);
@@ -397,6 +413,7 @@ static int topic_load(broker *b, const char *name, const char *path)
         t->n_parts = i + 1;
     }
     topic_link(b, t);
+    broker__moves_count(t, 1);
     return 0;
 }
 
@@ -950,7 +967,7 @@ static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, con
         t->n_parts = i + 1;
     }
     broker__fsync_dir(b->dir);
-    if (topic_write_conf(b, t) < 0) {
+    if (broker__topic_write_conf(b, t) < 0) {
         snprintf(msg, msg_len, "cannot write topic metadata");
         for (int32_t j = 0; j < t->n_parts; j++)
             broker__partition_close(t->parts[j], 1);
@@ -987,6 +1004,7 @@ int broker_topic_delete(broker *b, topic *t)
         return -CN_EIO;
     }
     broker__fsync_dir(b->meta_dir);
+    broker__moves_count(t, -1);
     topic_unlink(b, t);
     for (int32_t i = 0; i < t->n_parts; i++)
         broker__partition_close(t->parts[i], 1);
@@ -1015,6 +1033,7 @@ int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int valida
     int32_t old = t->n_parts;
     if (t->assign)
         topic_place(b, t, old, n_parts);
+    broker__moves_grow(t, old, n_parts);
     for (int32_t i = old; i < n_parts; i++) {
         char dir[4400];
         snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, t->name, i);
@@ -1030,7 +1049,7 @@ int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int valida
         t->n_parts = i + 1;
     }
     broker__fsync_dir(b->dir);
-    if (topic_write_conf(b, t) < 0) {
+    if (broker__topic_write_conf(b, t) < 0) {
         for (int32_t j = old; j < n_parts; j++)
             broker__partition_close(t->parts[j], 1);
         t->n_parts = old;
@@ -1059,7 +1078,7 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
         return 0;
     topic_config old = t->cfg;
     t->cfg = tc;
-    if (topic_write_conf(b, t) < 0) {
+    if (broker__topic_write_conf(b, t) < 0) {
         t->cfg = old;
         snprintf(msg, msg_len, "cannot write topic metadata");
         return -CN_EIO;

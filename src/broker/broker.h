@@ -67,6 +67,8 @@ struct partition {
     int32_t rep_leader;             /* remote: the reported leader (-1: none known) */
     int32_t rep_epoch;              /* remote: the epoch of that report (-1: none) */
     int64_t leader_changes;         /* replicated: new leaders this node learnt of */
+    int64_t move_sent;              /* loop ms this node, leading a finished move, last
+                                     * asked for its end record (src/cluster/cluster_move.c) */
     /* Counters since start, for metrics (never reset, no allocation):
      * records and batch bytes stored by broker_produce (client data, not
      * markers or duplicates), and bytes of stored batches front ends sent to
@@ -87,6 +89,13 @@ struct topic {
                                      * the preferred leader first; NULL (topics created
                                      * before placement, internal logs): every node, or
                                      * this node alone when rf is 1 */
+    /* Reassignment (broker_move.c), each NULL until the topic's first: */
+    int32_t *target;                /* partition i's target replicas at [i*rf, i*rf+rf)
+                                     * while a move runs, else -1 at [i*rf] */
+    int32_t *boot;                  /* the voters partition i's group began with (its
+                                     * entry 1), -1 at [i*rf]: the same as assign */
+    int64_t *moved;                 /* the metadata-log offset of the last move record
+                                     * applied to partition i (replays skip older ones) */
     partition **parts;
     int32_t n_parts;
     struct topic *hnext;            /* hash chain */
@@ -166,6 +175,38 @@ int broker_topic_create_rf(broker *b, cn_str name, int32_t n_parts, int32_t rf,
  * -CN_EASSIGN with msg. */
 int broker_check_assignment(const broker *b, const int32_t *assign, int32_t n_parts, int32_t rf,
                             char *msg, size_t msg_len);
+/* Reassignment (cluster plan step 8, broker_move.c) ------------------------
+ * A partition of a replicated topic moves to a target replica set (the
+ * same count, rf): the metadata group records the target on every node
+ * (begin); a node in the target without a replica opens an empty one that
+ * joins the partition's group; the group's leader changes the group's
+ * configuration one server at a time (src/cluster/cluster_move.c); once
+ * its voters are the target it records the end, and every node takes the
+ * target as the assignment (end): a node left out deletes its replica.
+ * Each record applies once per partition: off is its metadata-log offset,
+ * and a replay of records at or below the last one applied changes
+ * nothing. */
+/* A target for partition part of t: rf node ids of this cluster, none
+ * twice, t replicated with an assignment. 0 or -CN_EASSIGN / -CN_ENOENT
+ * with msg. */
+int broker_check_reassign(const broker *b, const topic *t, int32_t part, const int32_t *ids,
+                          int n, char *msg, size_t msg_len);
+/* Begin (or change) the move of partition part to ids (n == t->rf, checked
+ * by the caller); ids NULL: cancel, the target becomes the current
+ * assignment (the leader undoes what it added). 0 or -CN_E* (logged). */
+int broker_reassign_begin(broker *b, topic *t, int32_t part, const int32_t *ids, int n,
+                          int64_t off);
+/* The move to ids is done (ignored unless ids is the current target). */
+int broker_reassign_end(broker *b, topic *t, int32_t part, const int32_t *ids, int n,
+                        int64_t off);
+/* Partition part's target (t->rf ids), NULL when no move runs. */
+const int32_t *broker_reassign_target(const topic *t, int32_t part);
+/* Partition part's assignment (t->rf ids, the preferred leader first), NULL
+ * when t has none (a single node, internal logs). */
+const int32_t *broker_assignment(const topic *t, int32_t part);
+/* Partitions of all topics with a move running. */
+int broker_moves_running(const broker *b);
+
 /* Auto-create with broker defaults if auto.create.topics.enable. */
 topic *broker_topic_auto_create(broker *b, cn_str name);
 /* Delete a topic and its data. Parked requests on it are failed first.

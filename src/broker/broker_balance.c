@@ -144,6 +144,8 @@ static void move_one(broker *b, partition *p, void *arg)
     bal_state *st = arg;
     if (!rg_is_leader(p->rg) || !rg_leader_ready(p->rg) || rg_transferee(p->rg) != 0)
         return;
+    if (broker_reassign_target(p->t, p->id))
+        return; /* a move runs: its leader may be leaving (cluster_move.c) */
     int32_t pref = broker_partition_preferred(p);
     if (pref < 0 || pref == b->cfg->node_id)
         return;

@@ -4,6 +4,7 @@
 #ifndef CAIRN_BROKER_INT_H
 #define CAIRN_BROKER_INT_H
 #include <stddef.h>
+#include <stdio.h>
 
 #include "broker/broker.h"
 #include "log/log.h"
@@ -41,6 +42,7 @@ struct broker {
     log_partition *empty_log;        /* remote partitions' log (broker.h), opened at the
                                       * first, never written; <dir>/.remote-0 */
     int leaders_changed;             /* broker_leaders_changed */
+    int n_moves;                     /* partitions with a move running (broker_move.c) */
 };
 
 /* broker_fs.c: 0 or -errno. */
@@ -64,6 +66,34 @@ static inline const int32_t *broker__replicas_of(const topic *t, int32_t i)
     return t->assign ? t->assign + (size_t)i * (size_t)t->rf : NULL;
 }
 
+/* The voters partition i's group began with: t->boot's row when set, else
+ * the assignment (NULL when t has none). */
+static inline const int32_t *broker__boot_of(const topic *t, int32_t i)
+{
+    if (t->boot && t->boot[(size_t)i * (size_t)t->rf] >= 0)
+        return t->boot + (size_t)i * (size_t)t->rf;
+    return broker__replicas_of(t, i);
+}
+
+/* broker.c: write t's file (<meta>/<topic>.conf) atomically. 0 or -CN_E*. */
+int broker__topic_write_conf(broker *b, const topic *t);
+
+/* broker_move.c: grow t's move arrays (when present) to n_parts, the new
+ * rows empty; free them. */
+void broker__moves_grow(topic *t, int32_t old, int32_t n_parts);
+void broker__moves_free(topic *t);
+/* Add (sign 1: t was linked) or take away (-1: t is being deleted) t's
+ * running moves from the broker's count. */
+void broker__moves_count(topic *t, int sign);
+/* 1 when key is a move line of a topic file (target.<p>, boot.<p>,
+ * moved.<p>). broker__moves_load takes such lines ("key=value\n" each, as
+ * the file had them) once t->rf and t->assign are loaded. 0 or
+ * -CN_ECORRUPT (a row that does not fit the topic). */
+int broker__moves_key(const char *key);
+int broker__moves_load(topic *t, int32_t n_parts, const char *lines);
+/* Write t's move lines for partition i into f. */
+void broker__moves_write(const topic *t, int32_t i, FILE *f);
+
 /* broker_partition.c */
 void broker__log_options(const topic *t, const cairn_config *c, log_options *o);
 /* Open partition id of t under <log.dirs>/<topic>-<id>, recovering its log
@@ -73,6 +103,11 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out);
 /* destroy: delete its data (parked waits fail); else fsync, complete parked
  * waits, write a producer snapshot and close. Frees p (NULL is a no-op). */
 void broker__partition_close(partition *p, int destroy);
+/* Reassignment: a remote partition becomes an empty replica that joins its
+ * group (go_local, 0 or -CN_E*), or a replica is closed and its data
+ * deleted, leaving a remote partition (go_remote). */
+int broker__partition_go_local(partition *p);
+void broker__partition_go_remote(partition *p);
 /* Write a producer-state snapshot if the log grew since the last one. */
 void broker__partition_snapshot(partition *p);
 /* commit_timer: fire the replicated waits whose deadline passed, re-arm. */

@@ -23,6 +23,14 @@ static int partial(const topic *t)
     return t->assign && t->rf < t->b->n_nodes;
 }
 
+static int row_has(const topic *t, const int32_t *row, int32_t id)
+{
+    for (int32_t k = 0; row && k < t->rf; k++)
+        if (row[k] == id)
+            return 1;
+    return 0;
+}
+
 void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
 {
     o->segment_bytes = t->cfg.segment_bytes;
@@ -309,14 +317,9 @@ void broker_partition_report(partition *p, int32_t leader, int32_t epoch)
 {
     if (!p->remote || p->t->rf < 2)
         return;
-    if (leader >= 0) {
-        const int32_t *a = broker__replicas_of(p->t, p->id);
-        int k = 0;
-        while (k < p->t->rf && a[k] != leader)
-            k++;
-        if (k == p->t->rf)
-            return;
-    }
+    if (leader >= 0 && !row_has(p->t, broker__replicas_of(p->t, p->id), leader) &&
+        !row_has(p->t, broker_reassign_target(p->t, p->id), leader))
+        return;
     if (epoch > p->rep_epoch || (epoch == p->rep_epoch && leader >= 0 && p->rep_leader < 0)) {
         if (leader != p->rep_leader)
             p->leader_changes += leader >= 0;
@@ -491,15 +494,34 @@ static log_partition *empty_log(broker *b)
     return b->empty_log;
 }
 
+/* This node keeps a replica of partition id: it is in the assignment, or
+ * in the target of a move (it joins the group). */
 static int hosts(const broker *b, const topic *t, int32_t id)
 {
     const int32_t *a = broker__replicas_of(t, id);
-    if (!a)
-        return 1;
-    for (int32_t k = 0; k < t->rf; k++)
-        if (a[k] == b->cfg->node_id)
-            return 1;
-    return 0;
+    return !a || row_has(t, a, b->cfg->node_id) ||
+           row_has(t, broker_reassign_target(t, id), b->cfg->node_id);
+}
+
+/* Open p's Raft group over p->log (a raft log): an empty log is
+ * bootstrapped with the voters the group began with. */
+static int group_open(broker *b, partition *p)
+{
+    topic *t = p->t;
+    uint64_t voters[64];
+    const int32_t *a = broker__boot_of(t, p->id);
+    int nv = CN_MIN(a ? t->rf : b->n_nodes, 64);
+    for (int i = 0; i < nv; i++)
+        voters[i] = (uint64_t)(a ? a[i] : b->nodes[i]);
+    /* Nothing is readable until a leader's commit says so. */
+    log_set_high_watermark(p->log, log_start_offset(p->log));
+    int rc = rg_group_open(b->rg, broker__group_id(t->name, p->id), p->log, voters, (size_t)nv,
+                           loop_now(b->l), &p->rg);
+    if (rc == 0) {
+        rg_group_set_cb(p->rg, rg_changed, rg_durable, p);
+        rg_changed(p, p->rg);
+    }
+    return rc;
 }
 
 int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
@@ -536,23 +558,7 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
     p->ps = pst_new();
     rc = partition_load_producers(p, dir);
     if (rc == 0 && o.raft) {
-        if (!b->rg) {
-            rc = -CN_EINVAL;
-        } else {
-            uint64_t voters[64];
-            const int32_t *a = broker__replicas_of(t, id);
-            int nv = CN_MIN(a ? t->rf : b->n_nodes, 64);
-            for (int i = 0; i < nv; i++)
-                voters[i] = (uint64_t)(a ? a[i] : b->nodes[i]);
-            /* Nothing is readable until a leader's commit says so. */
-            log_set_high_watermark(p->log, log_start_offset(p->log));
-            rc = rg_group_open(b->rg, broker__group_id(t->name, id), p->log, voters,
-                               (size_t)nv, loop_now(b->l), &p->rg);
-            if (rc == 0) {
-                rg_group_set_cb(p->rg, rg_changed, rg_durable, p);
-                rg_changed(p, p->rg);
-            }
-        }
+        rc = b->rg ? group_open(b, p) : -CN_EINVAL;
     }
     if (rc < 0) {
         pst_free(p->ps);
@@ -562,6 +568,73 @@ int broker__partition_open(broker *b, topic *t, int32_t id, partition **out)
     }
     *out = p;
     return 0;
+}
+
+static void partition_end_waits(partition *p, int status);
+
+int broker__partition_go_local(partition *p)
+{
+    broker *b = p->t->b;
+    if (!p->remote)
+        return 0;
+    if (!b->rg)
+        return -CN_EINVAL;
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", b->dir, p->t->name, p->id);
+    broker__rm_rf(dir); /* a replica this node once had: the group starts it anew */
+    log_options o;
+    broker__log_options(p->t, b->cfg, &o);
+    log_partition *lp = NULL;
+    int rc = log_partition_open(dir, &o, b->syncer, &lp);
+    if (rc < 0)
+        return rc;
+    broker__fsync_dir(b->dir);
+    log_partition *empty = p->log;
+    p->log = lp;
+    p->remote = 0;
+    p->applied = 0;
+    p->snap_offset = 0;
+    log_partition_set_durable_cb(lp, partition_durable_cb, p);
+    rc = group_open(b, p);
+    if (rc < 0) {
+        p->log = empty;
+        p->remote = 1;
+        log_partition_destroy(lp);
+        return rc;
+    }
+    slog_info("%s-%d: replica opened to join the partition's group", p->t->name, p->id);
+    return 0;
+}
+
+void broker__partition_go_remote(partition *p)
+{
+    broker *b = p->t->b;
+    log_partition *empty = empty_log(b);
+    if (p->remote || !empty) {
+        if (!empty)
+            slog_error("%s-%d: replica kept: the empty log cannot be opened", p->t->name, p->id);
+        return;
+    }
+    if (p->rg) {
+        rg_group_close(p->rg);
+        p->rg = NULL;
+    }
+    /* What waits here may have committed under the group's leader, which
+     * this node no longer hears from: outcome unknown. */
+    partition_end_waits(p, -CN_ECOMMITTMO);
+    log_partition_destroy(p->log);
+    p->log = empty;
+    pst_free(p->ps);
+    p->ps = pst_new();
+    p->remote = 1;
+    p->rep_leader = -1;
+    p->rep_epoch = -1;
+    p->leading = 0;
+    p->known_leader = 0;
+    p->applied = 0;
+    p->snap_offset = 0;
+    b->appended = 1; /* parked requests on it look again (now: not the leader) */
+    slog_info("%s-%d: replica removed (moved to other nodes)", p->t->name, p->id);
 }
 
 /* Complete every parked wait with status. */

@@ -346,6 +346,7 @@ static void tick_cb(loop_timer *t)
         cluster__meta_tick(c);
         cluster__call_tick(c);
         cluster__lead_tick(c, now);
+        cluster__move_tick(c, now);
         if (c->handoff_done)
             hand_off_tick(c, now);
         else

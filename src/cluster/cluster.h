@@ -106,6 +106,15 @@ int cluster_meta_add_partitions(cluster *c, struct topic *t, int32_t count, int 
 int cluster_meta_set_configs(cluster *c, struct topic *t, const struct broker_kv *kv, int n,
                              int validate_only, char *msg, size_t msg_len, cluster_op_cb cb,
                              void *arg);
+/* Any node: move partition part of t to the replicas ids (n of them, the
+ * preferred leader first), or cancel its running move (ids NULL: back to
+ * the current replicas), through the controller (validated there:
+ * broker_check_reassign; a cancel without a move is -CN_ENOMOVE). The
+ * record is applied on every node; cb runs when it is, not when the move
+ * is done (broker_reassign_target is NULL again then). Returns as
+ * cluster_meta_create_topic. */
+int cluster_meta_reassign(cluster *c, struct topic *t, int32_t part, const int32_t *ids, int n,
+                          char *msg, size_t msg_len, cluster_op_cb cb, void *arg);
 /* Every node id, sorted ascending (this node included); *n set. */
 const int32_t *cluster_node_ids(const cluster *c, int *n);
 /* Member i (0 <= i < node count, in id order). */

@@ -54,6 +54,7 @@ struct cluster {
     struct cl_serve *serves;        /* others' (and its own) this node writes as leader */
     int64_t next_balance;           /* loop ms of the next leader balance check */
     int64_t next_lead_report;       /* loop ms of the next full LEADERS (cluster_lead.c) */
+    int64_t next_move;              /* loop ms of the next look at moves (cluster_move.c) */
     /* Controlled shutdown (cluster_hand_off): done != NULL while it runs. */
     void (*handoff_done)(void *arg);
     void *handoff_arg;
@@ -70,6 +71,14 @@ int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, s
 int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len);
 /* Every tick: forward what waited for a controller, fail what waited too long. */
 void cluster__meta_tick(cluster *c);
+
+/* Moves (cluster_move.c): every tick, the leader of each partition with a
+ * running move changes its group's configuration one server at a time
+ * towards the target, and records the end (cluster__meta_reassigned, a
+ * record "F" through the controller) once the voters are the target. */
+void cluster__move_tick(cluster *c, int64_t now);
+int cluster__meta_reassigned(cluster *c, topic *t, int32_t part, const int32_t *ids, int n,
+                             cluster_op_cb cb, void *arg);
 
 /* Leadership reports (cluster_lead.c): every tick, send this node's views
  * when one changed or a full report is due; take a peer's. */

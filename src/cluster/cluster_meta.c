@@ -17,6 +17,10 @@
  *   key "P" partitions: str name, 16 bytes topic id, i32 new partition count
  *   key "C" configs: str name, 16 bytes topic id, i32 n, then n x (str
  *       config key, str value: null resets it to the default)
+ *   key "R" reassign: str name, 16 bytes topic id, i32 partition, i32 n,
+ *       n x i32 node ids (n 0: cancel, back to the current replicas)
+ *   key "F" reassigned: as "R", n >= 1: the partition's group has those
+ *       voters now (its leader sends it, cluster_move.c)
  * (cluster_wire.h holds every form.)
  * Applying is idempotent by topic id, so a node replays the whole log at
  * every start (its own .topics/ files already hold what it applied
@@ -27,7 +31,9 @@
  * what the topic has (else the request that wrote it gets
  * INVALID_PARTITIONS: another grew it first); configs are set as listed
  * (setting a value twice changes nothing). P and C also need the ids to
- * match; their request is found by the record's offset. */
+ * match; their request is found by the record's offset. R and F apply
+ * once per partition: the topic's file keeps the offset of the last one
+ * applied (broker_move.c). */
 #include "cluster/cluster_int.h"
 #include "cluster/cluster_wire.h"
 
@@ -174,8 +180,14 @@ static int apply_record(const batch_record *r, void *arg)
     op = op_at(c, r->offset + 1);
     int rc = 0;
     msg[0] = '\0';
-    if (!same)
+    if (same && (t.op == 5 || t.op == 6) && t.partitions >= tp->n_parts)
+        rc = -CN_ENOENT;
+    else if (!same)
         rc = -CN_ENOENT; /* deleted (or recreated) meanwhile */
+    else if (t.op == 5)
+        rc = broker_reassign_begin(c->b, tp, t.partitions, t.assign, t.rf, r->offset);
+    else if (t.op == 6)
+        rc = broker_reassign_end(c->b, tp, t.partitions, t.assign, t.rf, r->offset);
     else if (t.op == 3 && t.partitions > tp->n_parts)
         rc = broker_topic_add_partitions(c->b, tp, t.partitions, 0, msg, sizeof(msg));
     else if (t.op == 3)
@@ -184,7 +196,8 @@ static int apply_record(const batch_record *r, void *arg)
         rc = set_configs(c->b, tp, t.configs, t.n_configs, 0, msg, sizeof(msg));
     if (rc < 0 && rc != -CN_ENOENT && rc != -CN_EPARTITIONS)
         slog_error("cluster metadata: %s of topic %.*s failed at offset %lld: %s",
-                   t.op == 3 ? "partition count" : "configs", t.name.len, t.name.ptr,
+                   t.op == 3 ? "partition count" : t.op == 4 ? "configs" : "reassignment",
+                   t.name.len, t.name.ptr,
                    (long long)r->offset, msg[0] ? msg : cn_strerror(rc));
     if (op)
         op->status = rc;
@@ -409,8 +422,24 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
         snprintf(msg, msg_len, "unknown topic");
         return -CN_ENOENT;
     }
-    int rc = t->op == 3 ? broker_topic_add_partitions(c->b, tp, t->partitions, 1, msg, msg_len)
+    int rc;
+    if (t->op == 5 && t->rf == 0) {
+        /* a cancel: only of a move that runs */
+        rc = t->partitions < 0 || t->partitions >= tp->n_parts ? -CN_ENOENT
+             : broker_reassign_target(tp, t->partitions)      ? 0
+                                                               : -CN_ENOMOVE;
+        if (rc < 0)
+            snprintf(msg, msg_len, "%s", rc == -CN_ENOENT ? "unknown partition"
+                                                          : "no reassignment of this partition "
+                                                            "is in progress");
+    } else if (t->op == 5) {
+        rc = broker_check_reassign(c->b, tp, t->partitions, t->assign, t->rf, msg, msg_len);
+    } else if (t->op == 6) {
+        rc = broker_reassign_target(tp, t->partitions) ? 0 : -CN_ENOMOVE; /* done already */
+    } else {
+        rc = t->op == 3 ? broker_topic_add_partitions(c->b, tp, t->partitions, 1, msg, msg_len)
                         : set_configs(c->b, tp, t->configs, t->n_configs, 1, msg, msg_len);
+    }
     if (rc < 0)
         return rc;
     if (validate_only)
@@ -688,4 +717,23 @@ int cluster_meta_set_configs(cluster *c, topic *t, const broker_kv *kv, int n,
                        .configs = (broker_kv *)kv};
     memcpy(op.id, t->id.b, 16);
     return alter(c, &op, validate_only, msg, msg_len, cb, arg);
+}
+
+int cluster_meta_reassign(cluster *c, topic *t, int32_t part, const int32_t *ids, int n,
+                          char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
+{
+    clw_topic_op op = {.op = 5, .name = cn_str_c(t->name), .partitions = part,
+                       .rf = ids ? n : 0, .assign = ids ? (int32_t *)ids : NULL};
+    memcpy(op.id, t->id.b, 16);
+    return alter(c, &op, 0, msg, msg_len, cb, arg);
+}
+
+int cluster__meta_reassigned(cluster *c, topic *t, int32_t part, const int32_t *ids, int n,
+                             cluster_op_cb cb, void *arg)
+{
+    char msg[256];
+    clw_topic_op op = {.op = 6, .name = cn_str_c(t->name), .partitions = part, .rf = n,
+                       .assign = (int32_t *)ids};
+    memcpy(op.id, t->id.b, 16);
+    return alter(c, &op, 0, msg, sizeof(msg), cb, arg);
 }

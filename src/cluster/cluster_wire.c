@@ -42,6 +42,29 @@ void clw_configs_free(clw_topic_op *t)
 
 static int configs_decode(bin_reader *r, clw_topic_op *t);
 
+/* A reassignment (op 5, n 0 cancels) or its end (op 6, n >= 1): i32
+ * partition, i32 n (0..CLW_MAX_RF), n node ids (>= 0). */
+static int moves_decode(bin_reader *r, clw_topic_op *t)
+{
+    t->partitions = bin_i32(r);
+    t->rf = bin_i32(r);
+    if (r->err || t->partitions < 0 || t->rf < (t->op == 6) || t->rf > CLW_MAX_RF ||
+        (size_t)t->rf * 4 != bin_remaining(r))
+        return -CN_EPROTO;
+    if (t->rf == 0)
+        return done(r);
+    t->assign = xmalloc((size_t)t->rf * sizeof(int32_t));
+    for (int32_t i = 0; i < t->rf; i++) {
+        t->assign[i] = bin_i32(r);
+        if (t->assign[i] < 0)
+            bin_fail(r);
+    }
+    int rc = done(r);
+    if (rc < 0)
+        clw_configs_free(t);
+    return rc;
+}
+
 /* A create's optional trailer: i32 partitions, i32 rf (both as the create
  * says), then partitions x rf node ids. Present only when bytes remain. */
 static int assign_decode(bin_reader *r, clw_topic_op *t)
@@ -78,6 +101,8 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
         if (!id)
             return -CN_EPROTO;
         memcpy(t->id, id, 16);
+        if (t->op == 5 || t->op == 6)
+            return moves_decode(r, t);
         if (t->op == 3)
             t->partitions = bin_i32(r);
         if (t->op == 4) {
@@ -128,6 +153,13 @@ static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
     bin_put_str(w, t->name);
     if (t->op != 1) {
         bin_put_raw(w, t->id, 16);
+        if (t->op == 5 || t->op == 6) {
+            bin_put_i32(w, t->partitions);
+            bin_put_i32(w, t->rf);
+            for (int32_t i = 0; i < t->rf; i++)
+                bin_put_i32(w, t->assign[i]);
+            return;
+        }
         if (t->op == 3)
             bin_put_i32(w, t->partitions);
         if (t->op != 4)
@@ -161,7 +193,7 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->t.configs = NULL;
     out->t.n_configs = 0;
     out->t.assign = NULL;
-    if (r.err || out->t.op < 1 || out->t.op > 4 || out->validate_only > 1)
+    if (r.err || out->t.op < 1 || out->t.op > 6 || out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
 }
@@ -286,7 +318,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     out->configs = NULL;
     out->n_configs = 0;
     out->assign = NULL;
-    static const char keys[] = "TDPC";
+    static const char keys[] = "TDPCRF";
     const char *k = key ? strchr(keys, key) : NULL;
     if (!k)
         return -CN_EPROTO;
@@ -296,7 +328,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
 
 char clw_record_key(const clw_topic_op *t)
 {
-    return "?TDPC"[t->op >= 1 && t->op <= 4 ? t->op : 0];
+    return "?TDPCRF"[t->op >= 1 && t->op <= 6 ? t->op : 0];
 }
 
 void clw_record_encode(wbuf *w, const clw_topic_op *t)

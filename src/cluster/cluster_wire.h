@@ -18,6 +18,11 @@
  *                  op 3 partitions: str name, 16 bytes topic id, i32 new count
  *                  op 4 configs: str name, 16 bytes topic id, i32 n (0..1000),
  *                               n x (str key, str value: null = back to default)
+ *                  op 5 reassign: str name, 16 bytes topic id, i32 partition,
+ *                               i32 n (0..CLW_MAX_RF; 0 cancels), n x i32
+ *                               node ids (>= 0), the preferred leader first
+ *                  op 6 reassigned: as op 5 with n >= 1: the replicas the
+ *                               partition's group now has (sent by its leader)
  *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
  *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
  *                  i16 producer epoch, u8 commit (1) or abort (0),
@@ -35,6 +40,9 @@
  *   "D" delete: str name, 16 bytes topic id
  *   "P" partitions: as FORWARD op 3 (the topic's count grows to it)
  *   "C" configs: as FORWARD op 4 (each key set, or reset with null)
+ *   "R" reassign: as FORWARD op 5 (the partition's target replicas; n 0:
+ *       back to its current ones)
+ *   "F" reassigned: as FORWARD op 6 (the move to that target is done)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
  * range). What they return points into the input (strs), except configs
@@ -64,10 +72,13 @@ typedef struct clw_hello {
 } clw_hello;
 
 /* A topic create (FORWARD op 1, record "T": the record carries the id),
- * delete (op 2, "D"), partition count (op 3, "P") or config change (op 4,
- * "C"). */
+ * delete (op 2, "D"), partition count (op 3, "P"), config change (op 4,
+ * "C"), reassignment (op 5, "R") or its end (op 6, "F"). Ops 5 and 6 use
+ * partitions for the partition index, rf for the replica count and assign
+ * for the rf node ids (NULL when rf is 0). */
 typedef struct clw_topic_op {
-    int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs */
+    int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs,
+                                     * 5 reassign, 6 reassigned */
     cn_str name;
     int32_t partitions, rf;         /* create; partitions: the new count */
     int32_t n_configs;              /* create, configs */
@@ -125,10 +136,10 @@ void clw_done_encode(wbuf *w, const clw_done *d);
 int clw_leaders_decode(const uint8_t *b, size_t len,
                        void (*fn)(void *arg, const clw_leader *l), void *arg);
 void clw_leaders_encode(wbuf *w, const clw_leader *ls, int32_t n);
-/* A metadata record: key 'T' (create, with id), 'D', 'P' or 'C'. */
+/* A metadata record: key 'T' (create, with id), 'D', 'P', 'C', 'R' or 'F'. */
 int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out);
 void clw_record_encode(wbuf *w, const clw_topic_op *t);
-/* The record key of t's op ('T', 'D', 'P', 'C'). */
+/* The record key of t's op ('T', 'D', 'P', 'C', 'R', 'F'). */
 char clw_record_key(const clw_topic_op *t);
 void clw_configs_free(clw_topic_op *t);
 

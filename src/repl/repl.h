@@ -212,6 +212,11 @@ int rg_role(const rg_group *g, uint64_t id);
  * group opens it with rg_group_open over an empty log and the same initial
  * voters, so its entry 1 is everyone's. */
 int rg_set_role(rg_group *g, uint64_t id, int role, int64_t now, int64_t *out_index);
+/* Every server of the configuration libraft uses, any role (count
+ * returned, at most cap written). */
+int rg_server_ids(const rg_group *g, uint64_t *out, int cap);
+/* 1 while a configuration change is appended but not committed. */
+int rg_change_pending(const rg_group *g);
 /* Catch up a standby or spare before promoting it: libraft replicates to
  * it in rounds; RG_CATCH_UP_FINISHED when a round took less than an
  * election timeout (then rg_set_role(.., RG_ROLE_VOTER)). A round ends

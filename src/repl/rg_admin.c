@@ -181,3 +181,16 @@ int rg_catch_up_status(const rg_group *g, uint64_t id)
         return RG_CATCH_UP_NONE;
     }
 }
+
+int rg_server_ids(const rg_group *g, uint64_t *out, int cap)
+{
+    const struct raft_configuration *c = &g->raft.configuration;
+    for (unsigned i = 0; i < c->n && (int)i < cap; i++)
+        out[i] = c->servers[i].id;
+    return (int)c->n;
+}
+
+int rg_change_pending(const rg_group *g)
+{
+    return g->raft.configuration_uncommitted_index != 0;
+}

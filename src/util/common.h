@@ -72,6 +72,7 @@ enum {
     CN_EFENCEDEPOCH,   /* the client's leader epoch is older than the partition's */
     CN_EUNKNOWNEPOCH,  /* the client's leader epoch is newer than this replica knows */
     CN_EASSIGN,        /* an explicit replica assignment that cannot be taken */
+    CN_ENOMOVE,        /* no reassignment of that partition is running */
     CN_E_LAST
 };
 /* Short English description of -err or err (CN_E* or errno). Static storage. */

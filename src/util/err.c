@@ -41,6 +41,7 @@ static const char *const cn_err_names[CN_E_LAST - CN_E_BASE] = {
     [CN_EFENCEDEPOCH - CN_E_BASE] = "leader epoch older than the partition's",
     [CN_EUNKNOWNEPOCH - CN_E_BASE] = "leader epoch newer than known here",
     [CN_EASSIGN - CN_E_BASE] = "invalid replica assignment",
+    [CN_ENOMOVE - CN_E_BASE] = "no reassignment in progress",
 };
 
 const char *cn_strerror(int err)

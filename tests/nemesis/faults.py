@@ -30,7 +30,14 @@ KINDS = [
 
 COORD_KINDS = ["kill-coord", "pause-coord", "part-coord"]
 
-ALL_KINDS = KINDS + COORD_KINDS
+# Replica moves under load (AlterPartitionReassignments): a partition moves
+# to the first rf nodes of a seeded order (the workload's topic needs rf
+# below the node count to leave the partition's nodes: --rf), alone or
+# with its leader killed or paused 0.5 s into the move. Not in KINDS, so
+# the plain mode's seeded schedules stay what they were.
+MOVE_KINDS = ["move", "move-kill-leader", "move-pause-leader"]
+
+ALL_KINDS = KINDS + COORD_KINDS + MOVE_KINDS
 
 TXN_KINDS = KINDS + COORD_KINDS + COORD_KINDS
 
@@ -76,6 +83,8 @@ def draw(rng, kind, n):
         p["jitter"] = rng.choice([0, 50])
     elif kind == "conn-reset":
         p["every_ms"] = rng.choice([200, 500, 1000])
+    elif kind in MOVE_KINDS:
+        p["order"] = rng.sample(ids, n)
     elif kind == "rolling-restart":
         p["order"] = rng.sample(ids, n)
         p["how"] = rng.choice(["kill9", "term"])
@@ -117,10 +126,11 @@ class Nemesis:
     the current leader node id of a partition (or None); `coordinator()` the
     node id of the transaction coordinator (or None)."""
 
-    def __init__(self, cluster, leader_of, log, coordinator=None):
+    def __init__(self, cluster, leader_of, log, coordinator=None, mover=None):
         self.cl = cluster
         self.leader_of = leader_of
         self.coordinator = coordinator
+        self.mover = mover          # mover(part_index, order): starts a move, logs it
         self.log = log
         self.resets = None   # (every_s, next_t) while conn-reset runs
 
@@ -246,6 +256,21 @@ class Nemesis:
         elif k == "conn-reset":
             self.log("  every cluster connection reset every %d ms" % p["every_ms"])
             self.resets = [p["every_ms"] / 1000.0, now]
+        elif k in MOVE_KINDS:
+            import time
+            x = self._leader(p)
+            if not self.mover:
+                self.log("  no mover: nothing moved")
+                return None
+            self.mover(p["part_index"], p["order"])
+            if k != "move":
+                time.sleep(0.5)
+                self.log("  %s node %d (the partition's leader when the move began)"
+                         % ("kill -9" if k == "move-kill-leader" else "SIGSTOP", x))
+                if k == "move-kill-leader":
+                    cl.node(x).kill9()
+                else:
+                    cl.node(x).pause()
         elif k == "rolling-restart":
             self.log("  rolling restart %s (%s)" % (p["order"], p["how"]))
             return self._rolling(p, end_t)

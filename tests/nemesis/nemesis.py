@@ -587,7 +587,7 @@ def run_seed(args, seed, binary):
         if err:
             raise RuntimeError("topic never writable: %s" % err)
         log("topic %s (%d partitions, RF %d) writable after %.1fs"
-            % (topic, args.partitions, args.nodes, dt))
+            % (topic, args.partitions, args.rf or args.nodes, dt))
 
         wl = Workload(cl, topic, args.partitions, seed, args.producers, args.rate,
                       args.msg_timeout_ms, group=True)
@@ -605,7 +605,24 @@ def run_seed(args, seed, binary):
 
         def coordinator():
             return txnmod.txn_coordinator(cl, tw.tids[0] if tw else "nem-probe")
-        nem = faults.Nemesis(cl, leader_of, log, coordinator)
+        rf = args.rf or args.nodes
+
+        def mover(idx, order):
+            part = idx % args.partitions
+            target = order[:rf]
+            for nd in cl.nodes.values():
+                if not nd.alive() or nd.paused:
+                    continue
+                try:
+                    err, res = kwire.alter_partition_reassignments(nd.bootstrap,
+                                                                   {topic: {part: target}})
+                except Exception as e:  # noqa: BLE001 (down, partitioned, slow)
+                    log("  move of partition %d to %s via node %d: %s" % (part, target, nd.id, e))
+                    continue
+                log("  move partition %d to %s (via node %d): error %s" %
+                    (part, target, nd.id, res.get((topic, part), (err,))[0]))
+                return
+        nem = faults.Nemesis(cl, leader_of, log, coordinator, mover)
         windows = [(0.0, 2.0, "warmup")]
         t0 = now()
         wl.t0 = t0

@@ -489,3 +489,93 @@ def metadata_v7(conn, topics, auto_create=False):
             parts[(name, p)] = dict(error=err, leader=leader, epoch=ep, replicas=reps, isr=isr,
                                     offline=off)
     return dict(controller=controller, brokers=brokers, partitions=parts)
+
+
+# ------------------------------------------------- reassignments (KIP-455)
+
+def compact_array(items, enc):
+    if items is None:
+        return b"\x00"
+    return uvarint(len(items) + 1) + b"".join(enc(x) for x in items)
+
+
+def read_compact_string(r):
+    n = r.uvarint() - 1
+    return None if n < 0 else r.take(n).decode()
+
+
+def read_compact_array(r, dec):
+    n = r.uvarint() - 1
+    return None if n < 0 else [dec(r) for _ in range(n)]
+
+
+def alter_partition_reassignments(bootstrap, moves, timeout_ms=30000):
+    """AlterPartitionReassignments v0. moves: {topic: {partition: [ids] or
+    None}}. Returns (top error, {(topic, partition): (error, message)})."""
+    def part(item):
+        p, ids = item
+        return i32(p) + compact_array(ids, i32) + b"\x00"
+
+    def top(item):
+        name, parts = item
+        return compact_string(name) + compact_array(sorted(parts.items()), part) + b"\x00"
+
+    body = i32(timeout_ms) + compact_array(sorted(moves.items()), top) + b"\x00"
+    with Conn(bootstrap) as conn:
+        r = Reader(conn.request(45, 0, body, flexible_header=True))
+    assert r.uvarint() == 0  # response header tags
+    r.i32()
+    err = r.i16()
+    read_compact_string(r)
+    out = {}
+
+    def rpart(r):
+        return (r.i32(), r.i16(), read_compact_string(r), r.uvarint())
+
+    def rtop(r):
+        name = read_compact_string(r)
+        for p, e, m, _ in read_compact_array(r, rpart):
+            out[(name, p)] = (e, m)
+        r.uvarint()
+
+    read_compact_array(r, rtop)
+    r.uvarint()
+    assert r.remaining() == 0
+    return err, out
+
+
+def list_partition_reassignments(bootstrap, topics=None):
+    """ListPartitionReassignments v0: {(topic, p): (replicas, adding, removing)}."""
+    def top(item):
+        name, parts = item
+        return compact_string(name) + compact_array(parts, i32) + b"\x00"
+
+    body = i32(10000) + compact_array(None if topics is None else sorted(topics.items()), top) + \
+        b"\x00"
+    with Conn(bootstrap) as conn:
+        r = Reader(conn.request(46, 0, body, flexible_header=True))
+    assert r.uvarint() == 0
+    r.i32()
+    assert r.i16() == 0
+    read_compact_string(r)
+    out = {}
+
+    def i32s(r):
+        return read_compact_array(r, lambda r: r.i32())
+
+    def rpart(r):
+        p = r.i32()
+        v = (i32s(r), i32s(r), i32s(r))
+        r.uvarint()
+        return p, v
+
+    def rtop(r):
+        name = read_compact_string(r)
+        for p, v in read_compact_array(r, rpart):
+            out[(name, p)] = v
+        r.uvarint()
+
+    read_compact_array(r, rtop)
+    r.uvarint()
+    assert r.remaining() == 0
+    return out

@@ -50,6 +50,8 @@
 #include "proto/kafka/gen/kmsg_create_partitions.h"
 #include "proto/kafka/gen/kmsg_delete_groups.h"
 #include "proto/kafka/gen/kmsg_incremental_alter_configs.h"
+#include "proto/kafka/gen/kmsg_alter_partition_reassignments.h"
+#include "proto/kafka/gen/kmsg_list_partition_reassignments.h"
 #include "proto/kafka/gen/kmsg_offset_delete.h"
 #include "proto/kafka/gen/kmsg_describe_cluster.h"
 #include "proto/kafka/gen/kmsg_describe_producers.h"
@@ -86,6 +88,8 @@ enum kafka_api_key {
     KAFKA_API_CREATE_PARTITIONS = 37,
     KAFKA_API_DELETE_GROUPS = 42,
     KAFKA_API_INCREMENTAL_ALTER_CONFIGS = 44,
+    KAFKA_API_ALTER_PARTITION_REASSIGNMENTS = 45,
+    KAFKA_API_LIST_PARTITION_REASSIGNMENTS = 46,
     KAFKA_API_OFFSET_DELETE = 47,
     KAFKA_API_DESCRIBE_CLUSTER = 60,
     KAFKA_API_DESCRIBE_PRODUCERS = 61,
@@ -151,6 +155,10 @@ enum kafka_api_key {
 #define KAFKA_DELETE_GROUPS_FIRST_FLEXIBLE 2
 #define KAFKA_INCREMENTAL_ALTER_CONFIGS_MAX_VERSION 1
 #define KAFKA_INCREMENTAL_ALTER_CONFIGS_FIRST_FLEXIBLE 1
+#define KAFKA_ALTER_PARTITION_REASSIGNMENTS_MAX_VERSION 0
+#define KAFKA_ALTER_PARTITION_REASSIGNMENTS_FIRST_FLEXIBLE 0
+#define KAFKA_LIST_PARTITION_REASSIGNMENTS_MAX_VERSION 0
+#define KAFKA_LIST_PARTITION_REASSIGNMENTS_FIRST_FLEXIBLE 0
 #define KAFKA_OFFSET_DELETE_MAX_VERSION 0
 #define KAFKA_OFFSET_DELETE_FIRST_FLEXIBLE -1
 #define KAFKA_DESCRIBE_CLUSTER_MAX_VERSION 1
