@@ -151,9 +151,15 @@ sim-long:
 # seeds on 3 nodes and 10 on 5, then 10 transactional seeds on 3 nodes and 5 on
 # 5, then 10 retention seeds on 3 nodes, 90 s of faults each). Transactions there abort only after a flush (the
 # lost-record bug of docs/testing.md "Nemesis", tests/nemesis/repro_notleader.py,
-# is fixed; unflushed aborts are left to --txn-unflushed-aborts). NEMESIS_ARGS adds options.
+# is fixed; unflushed aborts are left to --txn-unflushed-aborts). Moves and
+# power loss: the fault-injection build on 5 nodes, replication factor 3
+# (smoke: 1 seed; long mode: 10 seeds, then 5 seeds of power loss on 3 nodes).
+# NEMESIS_ARGS adds options.
 NEMESIS_ARGS ?=
+NEMESIS_MOVE_KINDS := move,move-kill-leader,move-pause-leader,power-random,power-leader,$\
+  power-minority,power-all,kill-leader,part-leader
 nemesis-smoke: $(BUILD)/cairn
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
 	@$(PY) tests/nemesis/test_checker.py
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 1-2 --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
@@ -163,7 +169,11 @@ nemesis-smoke: $(BUILD)/cairn
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention --seeds 2 --nodes 3 \
 	  --duration 16 --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin build-fault/cairn --seeds 3 --nodes 5 --rf 3 \
+	  --duration 16 --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
+	  --kinds $(NEMESIS_MOVE_KINDS) $(NEMESIS_ARGS)
 nemesis: $(BUILD)/cairn
+	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 100-119 --nodes 3 --duration 90 \
 	  --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 200-209 --nodes 5 --duration 90 \
@@ -174,6 +184,11 @@ nemesis: $(BUILD)/cairn
 	  --seeds 400-404 --nodes 5 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention \
 	  --seeds 500-509 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin build-fault/cairn --seeds 600-609 --nodes 5 --rf 3 \
+	  --duration 90 --fault-max 10 --heal-max 6 --kinds $(NEMESIS_MOVE_KINDS) $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin build-fault/cairn --seeds 700-704 --nodes 3 \
+	  --duration 90 --fault-max 10 --heal-max 6 \
+	  --kinds power-random,power-leader,power-minority,power-all $(NEMESIS_ARGS)
 
 # Long mode: 1000 cycles of each kind (about 30 minutes each).
 crash-long: $(BUILD)/cairn

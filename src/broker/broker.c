@@ -1013,8 +1013,8 @@ int broker_topic_delete(broker *b, topic *t)
     return 0;
 }
 
-int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
-                                    char *msg, size_t msg_len)
+int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, const int32_t *assign,
+                                int validate_only, char *msg, size_t msg_len)
 {
     msg[0] = '\0';
     if (n_parts <= t->n_parts) {
@@ -1026,13 +1026,28 @@ int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int valida
         snprintf(msg, msg_len, "at most %d partitions", BROKER_MAX_PARTITIONS);
         return -CN_EPARTITIONS;
     }
+    if (assign) {
+        int rc = broker_check_assignment(b, assign, n_parts - t->n_parts, t->rf, msg, msg_len);
+        if (rc == 0 && !t->assign && t->rf > 1) {
+            snprintf(msg, msg_len, "topic %s was created before placement: its new partitions "
+                     "go on every node", t->name);
+            rc = -CN_EASSIGN;
+        }
+        if (rc < 0)
+            return rc;
+    }
     if (validate_only)
         return 0;
     partition **np = xrealloc(t->parts, (size_t)n_parts * sizeof(*np));
     t->parts = np;
     int32_t old = t->n_parts;
-    if (t->assign)
+    if (assign && t->assign) {
+        size_t rf = (size_t)t->rf;
+        t->assign = xrealloc(t->assign, (size_t)n_parts * rf * sizeof(int32_t));
+        memcpy(t->assign + (size_t)old * rf, assign, (size_t)(n_parts - old) * rf * sizeof(int32_t));
+    } else if (t->assign) {
         topic_place(b, t, old, n_parts);
+    }
     broker__moves_grow(t, old, n_parts);
     for (int32_t i = old; i < n_parts; i++) {
         char dir[4400];

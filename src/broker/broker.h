@@ -212,9 +212,13 @@ topic *broker_topic_auto_create(broker *b, cn_str name);
 /* Delete a topic and its data. Parked requests on it are failed first.
  * 0 or -CN_EIO. */
 int broker_topic_delete(broker *b, topic *t);
-/* Grow to n_parts partitions. 0, -CN_EPARTITIONS or -CN_EIO, with a message. */
-int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, int validate_only,
-                                char *msg, size_t msg_len);
+/* Grow to n_parts partitions, placed (broker_place.c) or, assign non-NULL,
+ * on the replicas it gives: (n_parts - current count) x t->rf node ids of
+ * this cluster, the new partitions' in order (a single node takes only
+ * itself, rf 1). 0, -CN_EPARTITIONS, -CN_EASSIGN or -CN_EIO, with a
+ * message. */
+int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, const int32_t *assign,
+                                int validate_only, char *msg, size_t msg_len);
 /* Set (value non-NULL) or reset (value NULL) a topic config and persist.
  * Returns 0, -CN_ECONFIG or -CN_EIO, and a message. */
 int broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,
@@ -330,7 +334,8 @@ int32_t broker_partition_epoch(const partition *p);
 int broker_partition_is_leader(const partition *p);
 /* Metadata: the node ids of p's replicas (the Raft group's voters; this
  * node for an unreplicated partition) in assignment order, the preferred
- * leader first (broker_balance.c), at most cap written, the count
+ * leader first (broker_balance.c); while a move runs, Kafka's form: the
+ * target, then the replicas leaving. At most cap written, the count
  * returned; and whether replica id is in sync (Kafka's ISR): 1 or 0 as the
  * leader knows it (rg_in_sync), -1 when this node does not lead p. */
 int broker_partition_replicas(const partition *p, int32_t *out, int cap);

@@ -70,6 +70,23 @@ static int assignment(const partition *p, uint64_t *ids, int cap)
 
 int broker_partition_replicas(const partition *p, int32_t *out, int cap)
 {
+    const int32_t *tg = broker_reassign_target(p->t, p->id);
+    if (tg) {
+        /* A move runs: Kafka's form, the target then those leaving. */
+        const int32_t *a = broker__replicas_of(p->t, p->id);
+        int n = 0, rf = p->t->rf;
+        for (int i = 0; i < rf; i++)
+            if (n < cap)
+                out[n++] = tg[i];
+        for (int i = 0; i < rf; i++) {
+            int kept = 0;
+            for (int j = 0; j < rf; j++)
+                kept |= a[i] == tg[j];
+            if (!kept && n < cap)
+                out[n++] = a[i];
+        }
+        return n;
+    }
     if (!p->rg && !p->t->assign) {
         if (cap > 0)
             out[0] = p->t->b->cfg->node_id;

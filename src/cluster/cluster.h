@@ -96,10 +96,13 @@ int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t 
  * -CN_E* (cb never runs). */
 int cluster_meta_delete_topic(cluster *c, struct topic *t, cluster_op_cb cb, void *arg);
 /* Any node: grow t to count partitions through the controller (validated
- * there as broker_topic_add_partitions would), applied on every node.
+ * there as broker_topic_add_partitions would), applied on every node;
+ * assign: the new partitions' replicas as broker_topic_add_partitions
+ * takes them, or NULL (placed).
  * Returns as cluster_meta_create_topic. */
-int cluster_meta_add_partitions(cluster *c, struct topic *t, int32_t count, int validate_only,
-                                char *msg, size_t msg_len, cluster_op_cb cb, void *arg);
+int cluster_meta_add_partitions(cluster *c, struct topic *t, int32_t count,
+                                const int32_t *assign, int validate_only, char *msg,
+                                size_t msg_len, cluster_op_cb cb, void *arg);
 /* Any node: set t's configs (value null: back to the default) through the
  * controller (each validated there as broker_topic_set_config would),
  * applied on every node. Returns as cluster_meta_create_topic. */

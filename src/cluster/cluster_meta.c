@@ -14,7 +14,8 @@
  *   key "T" create topic: str name, i32 partitions, i32 replication factor,
  *       16 bytes topic id, i32 n, then n x (str config key, str value)
  *   key "D" delete topic: str name, 16 bytes topic id
- *   key "P" partitions: str name, 16 bytes topic id, i32 new partition count
+ *   key "P" partitions: str name, 16 bytes topic id, i32 new partition count,
+ *       optionally the new partitions' assignment (cluster_wire.h)
  *   key "C" configs: str name, 16 bytes topic id, i32 n, then n x (str
  *       config key, str value: null resets it to the default)
  *   key "R" reassign: str name, 16 bytes topic id, i32 partition, i32 n,
@@ -188,8 +189,11 @@ static int apply_record(const batch_record *r, void *arg)
         rc = broker_reassign_begin(c->b, tp, t.partitions, t.assign, t.rf, r->offset);
     else if (t.op == 6)
         rc = broker_reassign_end(c->b, tp, t.partitions, t.assign, t.rf, r->offset);
+    else if (t.op == 3 && t.partitions > tp->n_parts && t.assign &&
+             (t.n_assign != t.partitions - tp->n_parts || t.rf != tp->rf))
+        rc = op ? -CN_EPARTITIONS : 0; /* the count changed since the request was checked */
     else if (t.op == 3 && t.partitions > tp->n_parts)
-        rc = broker_topic_add_partitions(c->b, tp, t.partitions, 0, msg, sizeof(msg));
+        rc = broker_topic_add_partitions(c->b, tp, t.partitions, t.assign, 0, msg, sizeof(msg));
     else if (t.op == 3)
         rc = op ? -CN_EPARTITIONS : 0; /* another request grew it first; or a replay */
     else
@@ -436,8 +440,14 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
         rc = broker_check_reassign(c->b, tp, t->partitions, t->assign, t->rf, msg, msg_len);
     } else if (t->op == 6) {
         rc = broker_reassign_target(tp, t->partitions) ? 0 : -CN_ENOMOVE; /* done already */
+    } else if (t->op == 3 && t->assign &&
+               (t->n_assign != t->partitions - tp->n_parts || t->rf != tp->rf)) {
+        snprintf(msg, msg_len, "an assignment for %d new partition(s) of %d replicas is needed",
+                 t->partitions - tp->n_parts, tp->rf);
+        rc = -CN_EASSIGN;
     } else {
-        rc = t->op == 3 ? broker_topic_add_partitions(c->b, tp, t->partitions, 1, msg, msg_len)
+        rc = t->op == 3 ? broker_topic_add_partitions(c->b, tp, t->partitions, t->assign, 1, msg,
+                                                      msg_len)
                         : set_configs(c->b, tp, t->configs, t->n_configs, 1, msg, msg_len);
     }
     if (rc < 0)
@@ -701,10 +711,13 @@ static int alter(cluster *c, clw_topic_op *t, int validate_only, char *msg, size
     return forward(c, &w, cb, arg);
 }
 
-int cluster_meta_add_partitions(cluster *c, topic *t, int32_t count, int validate_only,
-                                char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
+int cluster_meta_add_partitions(cluster *c, topic *t, int32_t count, const int32_t *assign,
+                                int validate_only, char *msg, size_t msg_len, cluster_op_cb cb,
+                                void *arg)
 {
-    clw_topic_op op = {.op = 3, .name = cn_str_c(t->name), .partitions = count};
+    clw_topic_op op = {.op = 3, .name = cn_str_c(t->name), .partitions = count,
+                       .assign = (int32_t *)assign, .rf = assign ? t->rf : 0,
+                       .n_assign = assign ? count - t->n_parts : 0};
     memcpy(op.id, t->id.b, 16);
     return alter(c, &op, validate_only, msg, msg_len, cb, arg);
 }

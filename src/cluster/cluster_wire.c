@@ -42,6 +42,33 @@ void clw_configs_free(clw_topic_op *t)
 
 static int configs_decode(bin_reader *r, clw_topic_op *t);
 
+/* A partition count's optional trailer: i32 n, i32 rf, n x rf node ids. */
+static int grow_decode(bin_reader *r, clw_topic_op *t)
+{
+    t->n_assign = 0;
+    t->rf = 0;
+    if (bin_remaining(r) == 0)
+        return 0;
+    int32_t n = bin_i32(r), rf = bin_i32(r);
+    if (r->err || n < 1 || rf < 1 || rf > CLW_MAX_RF ||
+        (size_t)n * (size_t)rf * 4 != bin_remaining(r))
+        return -CN_EPROTO;
+    t->assign = xmalloc((size_t)n * (size_t)rf * sizeof(int32_t));
+    for (size_t i = 0; i < (size_t)n * (size_t)rf; i++) {
+        t->assign[i] = bin_i32(r);
+        if (t->assign[i] < 0)
+            bin_fail(r);
+    }
+    int rc = done(r);
+    if (rc < 0) {
+        clw_configs_free(t);
+        return rc;
+    }
+    t->n_assign = n;
+    t->rf = rf;
+    return 0;
+}
+
 /* A reassignment (op 5, n 0 cancels) or its end (op 6, n >= 1): i32
  * partition, i32 n (0..CLW_MAX_RF), n node ids (>= 0). */
 static int moves_decode(bin_reader *r, clw_topic_op *t)
@@ -92,6 +119,7 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
     t->configs = NULL;
     t->n_configs = 0;
     t->assign = NULL;
+    t->n_assign = 0;
     t->name = bin_str(r);
     if (r->err || t->name.len <= 0)
         return -CN_EPROTO;
@@ -103,8 +131,10 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
         memcpy(t->id, id, 16);
         if (t->op == 5 || t->op == 6)
             return moves_decode(r, t);
-        if (t->op == 3)
+        if (t->op == 3) {
             t->partitions = bin_i32(r);
+            return r->err ? -CN_EPROTO : grow_decode(r, t);
+        }
         if (t->op == 4) {
             int rc = configs_decode(r, t);
             if (rc == 0)
@@ -160,8 +190,15 @@ static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
                 bin_put_i32(w, t->assign[i]);
             return;
         }
-        if (t->op == 3)
+        if (t->op == 3) {
             bin_put_i32(w, t->partitions);
+            if (t->assign) {
+                bin_put_i32(w, t->n_assign);
+                bin_put_i32(w, t->rf);
+                for (size_t i = 0; i < (size_t)t->n_assign * (size_t)t->rf; i++)
+                    bin_put_i32(w, t->assign[i]);
+            }
+        }
         if (t->op != 4)
             return;
     } else {

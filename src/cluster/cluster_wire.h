@@ -15,7 +15,10 @@
  *                               1..64), partitions x rf i32 node ids (>= 0),
  *                               partition 0's first
  *                  op 2 delete: str name, 16 bytes topic id
- *                  op 3 partitions: str name, 16 bytes topic id, i32 new count
+ *                  op 3 partitions: str name, 16 bytes topic id, i32 new count,
+ *                               then optionally the new partitions' assignment:
+ *                               i32 n (>= 1), i32 rf (1..64), n x rf i32 node
+ *                               ids (>= 0), the first new partition's first
  *                  op 4 configs: str name, 16 bytes topic id, i32 n (0..1000),
  *                               n x (str key, str value: null = back to default)
  *                  op 5 reassign: str name, 16 bytes topic id, i32 partition,
@@ -85,7 +88,9 @@ typedef struct clw_topic_op {
     broker_kv *configs;
     uint8_t id[16];                 /* not in a create FORWARD */
     int32_t *assign;                /* create: partitions x rf replica node ids (an
-                                     * explicit assignment), NULL: placement */
+                                     * explicit assignment), NULL: placement; partitions:
+                                     * n_assign x rf, the new partitions' */
+    int32_t n_assign;               /* partitions (op 3): rows of assign */
 } clw_topic_op;
 
 typedef struct clw_forward {

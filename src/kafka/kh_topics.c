@@ -42,32 +42,31 @@ typedef struct topics_wait {
 static void fill_created(kreq *q, kafka_create_topics_response_creatable_topic_result *tr,
                          topic *t);
 
-/* CreatePartitions: an explicit replica assignment for the new partitions
- * is valid when it names every node once (the metadata record that grows a
- * topic carries no assignment: new partitions are placed, broker_place.c;
- * a single node is a cluster of one). msg says what is expected.
- * CreateTopics takes any assignment (broker_check_assignment). */
-static int assignment_ok(kreq *q, const int32_t *ids, int32_t n, char *msg, size_t msg_len)
+/* CreatePartitions: an explicit assignment for the new partitions, one
+ * list per new partition, each as long as the topic's replication factor,
+ * flattened into the slot arena for broker_topic_add_partitions (which
+ * checks the nodes). NULL with msg when it cannot be one. */
+static int32_t *flat_assignment(kreq *q, const topic *t,
+                                const kafka_create_partitions_request_create_partitions_topic *ct,
+                                char *msg, size_t msg_len)
 {
-    int nn = 0;
-    const int32_t *nodes = broker_nodes(q->b, &nn);
-    int ok = n == nn;
-    for (int32_t i = 0; ok && i < n; i++) {
-        int hits = 0;
-        for (int k = 0; k < nn; k++)
-            hits += ids[i] == nodes[k];
-        for (int32_t j = 0; j < i; j++)
-            hits += ids[i] == ids[j] ? 2 : 0;
-        ok = hits == 1;
+    int32_t n = ct->assignments.n, want = ct->count - t->n_parts;
+    if (n != want) {
+        snprintf(msg, msg_len, "%d assignment(s) given for %d new partition(s)", n,
+                 want > 0 ? want : 0);
+        return NULL;
     }
-    if (!ok) {
-        char list[160] = ""; /* 16 ids of up to 10 digits */
-        for (int k = 0; k < nn && strlen(list) + 16 < sizeof(list); k++)
-            snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", k ? "," : "",
-                     nodes[k]);
-        snprintf(msg, msg_len, "every partition must have one replica on each broker (%s)", list);
+    int32_t *flat = kreq_alloc(q, (size_t)n * (size_t)t->rf, sizeof(int32_t));
+    for (int32_t j = 0; j < n; j++) {
+        const kafka_int32_array *ids = &ct->assignments.items[j].broker_ids;
+        if (ids->n != t->rf) {
+            snprintf(msg, msg_len, "new partition %d: %d replica(s); the topic's replication "
+                     "factor is %d", t->n_parts + j, ids->n < 0 ? 0 : ids->n, t->rf);
+            return NULL;
+        }
+        memcpy(flat + (size_t)j * (size_t)t->rf, ids->items, (size_t)t->rf * sizeof(int32_t));
     }
-    return ok;
+    return flat;
 }
 
 /* The wait of topic i of a request that goes to the metadata group; the
@@ -357,24 +356,22 @@ void kh_create_partitions(kreq *q)
             continue;
         }
         int16_t err = KERR_NONE;
-        if (ct->assignments.n > 0) {
-            for (int32_t j = 0; j < ct->assignments.n && !err; j++) {
-                kafka_create_partitions_request_create_partitions_assignment *a =
-                    &ct->assignments.items[j];
-                if (!assignment_ok(q, a->broker_ids.items, a->broker_ids.n, msg, sizeof(msg)))
-                    err = KERR_INVALID_REPLICA_ASSIGNMENT;
-            }
+        int32_t *assign = NULL;
+        if (ct->assignments.n > 0 && ct->count > t->n_parts) {
+            assign = flat_assignment(q, t, ct, msg, sizeof(msg));
+            if (!assign)
+                err = KERR_INVALID_REPLICA_ASSIGNMENT;
         }
         cluster *cl = ksrv_cluster(q->ks);
         if (!err && cl) {
             topics_wait *tw = park_wait(q, &pk, 2, i);
-            int rc = cluster_meta_add_partitions(cl, t, ct->count, req.validate_only, msg,
-                                                 sizeof(msg), topics_op_done, tw);
+            int rc = cluster_meta_add_partitions(cl, t, ct->count, assign, req.validate_only,
+                                                 msg, sizeof(msg), topics_op_done, tw);
             if (rc == 0)
                 pk->pending++;
             err = rc > 0 ? KERR_NONE : kerr_from_cn(rc);
         } else if (!err) {
-            err = kerr_from_cn(broker_topic_add_partitions(q->b, t, ct->count,
+            err = kerr_from_cn(broker_topic_add_partitions(q->b, t, ct->count, assign,
                                                            req.validate_only, msg, sizeof(msg)));
         }
         r->error_code = err;

@@ -44,6 +44,7 @@ class Node:
         self.bootstrap = "127.0.0.1:%d" % self.port
         self.proc = None
         self.paused = False
+        self.cut = False     # the last exit was a power cut by the nemesis
         self.starts = 0
         os.makedirs(data_dir, exist_ok=True)
 
@@ -62,13 +63,20 @@ class Node:
     def start(self, wait=True, timeout=15.0):
         assert not self.alive(), "node %d already running" % self.id
         self.starts += 1
+        self.cut = False
         argv = self.argv(self.cl.peers_for(self.id))
         self.note("start #%d: %s" % (self.starts, " ".join(argv)))
         mark = os.path.getsize(self.log_path)
         log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        # The fault-injection build's power loss (SIGUSR1, power_cut): mode 1
+        # cuts every file to what was fsynced, mode 2 to a random length
+        # between that and what was written, garbling part of the tail.
+        env["CAIRN_FAULT_MODE"] = str(self.cl.power_mode)
+        env["CAIRN_FAULT_SEED"] = str(self.cl.seed * 1000 + self.id * 100 + self.starts)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=_die_with_parent, env=env)
         finally:
             log.close()
         self.paused = False
@@ -96,6 +104,33 @@ class Node:
 
     def exit_status(self):
         return None if self.proc is None else self.proc.poll()
+
+    def fault_build(self):
+        with open(self.log_path, "rb") as f:
+            return b"fault injection build" in f.read()
+
+    def power_cut(self):
+        """Simulated power loss (fault build): every file cut back to what
+        was fsynced (or beyond, garbled: mode 2), exit 137. Without the
+        fault build, kill -9 instead (the page cache survives it)."""
+        if not self.alive():
+            return False
+        if not self.fault_build():
+            self.note("not a fault-injection build: SIGKILL instead of a power cut")
+            return self.kill9()
+        if self.paused:
+            self.proc.send_signal(signal.SIGCONT)
+        self.proc.send_signal(signal.SIGUSR1)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.paused = False
+        self.cut = self.proc.returncode == 137
+        self.note("power cut (SIGUSR1, fault mode %d) by the nemesis, exit %s"
+                  % (self.cl.power_mode, self.proc.returncode))
+        return True
 
     def kill9(self):
         if not self.alive():
@@ -153,6 +188,8 @@ class Cluster:
         self.bin = os.path.abspath(binary)
         self.settings = dict(settings or {})
         self.unclean = []   # (node, status) of SIGTERM stops that did not exit 0
+        self.seed = seed
+        self.power_mode = 1 + seed % 2   # fault build's cut mode (power_cut)
         os.makedirs(workdir, exist_ok=True)
         self.nodes = {i: Node(self, i, os.path.join(workdir, "d%d" % i),
                               os.path.join(workdir, "n%d.log" % i)) for i in range(1, n + 1)}
@@ -194,7 +231,8 @@ class Cluster:
     def dead(self):
         """Nodes that exited without the nemesis killing them (crashes)."""
         return [i for i, nd in self.nodes.items()
-                if nd.proc is not None and nd.proc.poll() not in (None, -signal.SIGKILL)]
+                if nd.proc is not None and nd.proc.poll() not in (None, -signal.SIGKILL) and
+                not nd.cut]
 
     def heal_all(self):
         """Heal the network, resume paused nodes, restart dead ones."""

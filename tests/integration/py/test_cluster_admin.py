@@ -173,8 +173,8 @@ def test_replica_assignments(cluster):
     partition, in that order (the first the preferred leader), on every
     node's Metadata; a subset of the nodes holds the data. An uneven, a
     repeated or an unknown node is refused with INVALID_REPLICA_ASSIGNMENT.
-    CreatePartitions still takes an assignment only when it names every
-    node."""
+    CreatePartitions takes an assignment of the new partitions the same
+    way (each as long as the topic's replication factor)."""
     from confluent_kafka.admin import NewTopic
     a = AdminClient({"bootstrap.servers": cluster.bootstrap()})
     good = unique_topic("ra")
@@ -206,3 +206,19 @@ def test_replica_assignments(cluster):
     assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT"
     a.create_partitions([NewPartitions(good, 3, replica_assignment=[[2, 3, 1]])])[good].result(30)
     wait_parts(cluster, good, 3)
+    for bad, why in (([[1, 2, 3], [2, 3]], "replication factor is 2"),
+                     ([[1, 2]], "1 assignment(s) given for 2"), ([[1, 9], [2, 3]], "no broker"),
+                     ([[1, 1], [2, 3]], "lists twice")):
+        with pytest.raises(KafkaException) as e:
+            a.create_partitions([NewPartitions(sub, 5, replica_assignment=bad)])[sub].result(30)
+        assert e.value.args[0].name() == "INVALID_REPLICA_ASSIGNMENT", bad
+        assert why in e.value.args[0].str(), e.value.args[0].str()
+    a.create_partitions([NewPartitions(sub, 5, replica_assignment=[[2, 1], [3, 2]])])[sub].result(30)
+    wait_parts(cluster, sub, 5)
+    for b in cluster.nodes:
+        parts = metadata(b.bootstrap, sub).topics[sub].partitions
+        assert [parts[i].replicas for i in (3, 4)] == [[2, 1], [3, 2]], b.bootstrap
+    for i, reps in ((3, [2, 1]), (4, [3, 2])):
+        for n in (1, 2, 3):
+            d = os.path.join(str(cluster.node(n).data_dir), "%s-%d" % (sub, i))
+            assert os.path.isdir(d) == (n in reps), (i, n)

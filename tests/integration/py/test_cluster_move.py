@@ -11,7 +11,8 @@ without a replica. Checked with raw requests and confluent-kafka:
   out deleted its directory, the new one holds the partition, and every
   acknowledged record is read back once, from the new node as leader;
 - a move to a node that is down stays listed (adding and removing replicas
-  shown) and can be cancelled: the partition keeps its replicas, and the
+  shown; Metadata lists the target, then the replica leaving) and can be
+  cancelled: the partition keeps its replicas, and the
   node, once back, holds nothing of it;
 - bad requests: a replica count other than the replication factor, an
   unknown node, a node twice, an unknown partition, a cancel with no move
@@ -180,6 +181,8 @@ def test_move_to_a_down_node_lists_and_cancels(cluster3):
         assert replicas == target + [reps[1]], got
         assert listing(c.node(n), {topic: [0]}) == {(topic, 0): got[(topic, 0)]}
         assert listing(c.node(n), {topic: [3]}) == {}
+        md = metadata(c.node(n).bootstrap, topic).topics[topic].partitions[0]
+        assert list(md.replicas) == target + [reps[1]], md.replicas
     # Producing still works while the move waits.
     p = Producer({"bootstrap.servers": c.bootstrap(), "acks": "all", "enable.idempotence": True})
     for i in range(50):
