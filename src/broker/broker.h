@@ -56,6 +56,7 @@ struct partition {
                                      * durable >= target (log_start_durable) */
     int64_t last_flush_ms;          /* monotonic ms of the last flush request */
     int leading;                    /* replicated: this node led at the last change */
+    int64_t led_term;               /* replicated: the last term this node led (0: none) */
     int64_t known_leader;           /* replicated: the leader id seen last (0: none) */
     /* Placement (broker_place.c): a partition of a topic placed on fewer
      * nodes than the cluster's has no replica here on the others. Such a
@@ -330,6 +331,15 @@ void broker_marker_cancel(broker *b, broker_marker_req *r);
  * the log's leader epoch when unreplicated) and whether this node leads
  * (accepts produce and serves fetch). */
 int32_t broker_partition_leader(const partition *p);
+/* What Metadata names as p's leader: broker_partition_leader, except on
+ * the leader of the current term that stepped down cut off from the others
+ * (no voter heard within an election timeout, rg_isolated) and knows no
+ * leader: another replica, the first of the assignment. librdkafka asks for metadata only the brokers it is
+ * connected to, often just the old leader; "none" from an isolated old
+ * leader kept producers there for the whole partition (nemesis
+ * part-leader, docs/testing.md). A wrong guess costs one
+ * NOT_LEADER_OR_FOLLOWER, answered by a node that knows the truth. */
+int32_t broker_partition_leader_hint(const partition *p);
 int32_t broker_partition_epoch(const partition *p);
 int broker_partition_is_leader(const partition *p);
 /* Metadata: the node ids of p's replicas (the Raft group's voters; this

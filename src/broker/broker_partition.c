@@ -182,8 +182,16 @@ static void rg_changed(void *arg, rg_group *g)
         /* The outcome of what waits here is known once a new leader's
          * commit index or entries reach this node, normally within an
          * election; a node cut off from the others would never know:
-         * bound the wait (then REQUEST_TIMED_OUT, and clients move on). */
-        int64_t bound = loop_now(b->l) + 2 * (int64_t)b->cfg->cluster_election_ms;
+         * bound the wait (then REQUEST_TIMED_OUT, and clients move on).
+         * A node that heard from no other voter within the last election
+         * timeout (it stepped down for that: isolated) answers at once:
+         * REQUEST_TIMED_OUT is as true now as later, and the client's
+         * retry (same sequence: the new leader knows a duplicate) finds
+         * the new leader two election timeouts sooner. */
+        int64_t now = loop_now(b->l);
+        int64_t bound = now + 2 * (int64_t)b->cfg->cluster_election_ms;
+        if (rg_isolated(g, now))
+            bound = now;
         for (durable_wait *w = p->waits; w; w = w->next)
             if (w->deadline == 0 || w->deadline > bound)
                 w->deadline = bound;
@@ -191,6 +199,8 @@ static void rg_changed(void *arg, rg_group *g)
                          b->commit_timer.deadline > bound))
             loop_timer_start(b->l, &b->commit_timer, CN_MAX(bound - loop_now(b->l), 0));
     }
+    if (leader)
+        p->led_term = rg_term(g);
     if (leader != p->leading)
         b->appended = 1; /* listeners (the metadata group's controller) look again */
     p->leading = leader;
@@ -212,6 +222,25 @@ int32_t broker_partition_leader(const partition *p)
         return p->t->b->cfg->node_id;
     uint64_t id = rg_leader_id(p->rg);
     return id ? (int32_t)id : -1;
+}
+
+int32_t broker_partition_leader_hint(const partition *p)
+{
+    int32_t l = broker_partition_leader(p);
+    broker *b = p->t->b;
+    if (l >= 0 || !p->rg || p->led_term != rg_term(p->rg) || !rg_isolated(p->rg, loop_now(b->l)))
+        return l;
+    uint64_t ids[64];
+    int n = CN_MIN(rg_voter_ids(p->rg, ids, 64), 64);
+    const int32_t *a = broker__replicas_of(p->t, p->id);
+    for (int k = 0; a && k < p->t->rf; k++)
+        for (int j = 0; j < n; j++)
+            if (ids[j] == (uint64_t)a[k] && a[k] != b->cfg->node_id)
+                return a[k];
+    for (int j = 0; j < n; j++)
+        if (ids[j] != (uint64_t)b->cfg->node_id)
+            return (int32_t)ids[j];
+    return -1;
 }
 
 int32_t broker_partition_epoch(const partition *p)

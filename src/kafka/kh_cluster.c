@@ -96,7 +96,7 @@ static void fill_topic(kreq *q, kafka_metadata_response_metadata_response_topic 
     for (int32_t i = 0; i < t->n_parts; i++) {
         kafka_metadata_response_metadata_response_partition *p = &rt->partitions.items[i];
         p->partition_index = i;
-        p->leader_id = broker_partition_leader(t->parts[i]);
+        p->leader_id = broker_partition_leader_hint(t->parts[i]);
         p->error_code = p->leader_id < 0 ? KERR_LEADER_NOT_AVAILABLE : KERR_NONE;
         p->leader_epoch = broker_partition_epoch(t->parts[i]);
         fill_replicas(q, t->parts[i], p);

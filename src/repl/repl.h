@@ -174,6 +174,10 @@ int rg_failed(const rg_group *g);
 int rg_quorum_contact(const rg_group *g, int64_t now);
 int rg_peer_contact(const rg_group *g, uint64_t id, int64_t now);
 int64_t rg_last_contact(const rg_group *g, uint64_t id);   /* -1: never */
+/* 1 when no other voter of the configuration was heard from within the
+ * election timeout before now, and the group has been open that long (this
+ * node is cut off, or alone). */
+int rg_isolated(const rg_group *g, int64_t now);
 int64_t rg_contact_window(const rg_group *g);
 /* Leader only (0 elsewhere): 1 when voter id is in sync (Kafka's ISR):
  * this node, or a follower in contact whose match index reached the commit

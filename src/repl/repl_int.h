@@ -52,6 +52,7 @@ struct rg_group {
     log_partition *p;
     struct raft raft;
     int raft_started;               /* raft_init done: raft_close needed */
+    int64_t opened_ms;              /* the time rg_group_open was given */
     rg_vslot *vs;                   /* its vote slots (index into node's table) */
     size_t vs_i;
     int64_t deadline;               /* next RAFT_TIMEOUT; INT64_MAX none */

@@ -731,6 +731,7 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     log_raft_last(p, &last, &lt);
     n->now_ms = now;
     rg_group *g = xcalloc(1, sizeof(*g));
+    g->opened_ms = now;
     g->node = n;
     g->id = group_id;
     g->p = p;
@@ -1180,6 +1181,20 @@ int rg_in_sync(const rg_group *g, uint64_t id, int64_t now)
             return g->caught_at[i] >= 0 && now - g->caught_at[i] <= rg_contact_window(g) &&
                    rg_peer_contact(g, id, now);
     return 0;
+}
+
+int rg_isolated(const rg_group *g, int64_t now)
+{
+    int64_t timeout = g->node->election_ms;
+    for (unsigned i = 0; i < g->raft.configuration.n; i++) {
+        const struct raft_server *s = &g->raft.configuration.servers[i];
+        if (s->role != RAFT_VOTER || s->id == g->node->id)
+            continue;
+        int64_t at = CN_MAX(rg_last_contact(g, s->id), g->opened_ms);
+        if (now - at < timeout)
+            return 0;
+    }
+    return 1;
 }
 
 int rg_quorum_contact(const rg_group *g, int64_t now)

@@ -146,11 +146,11 @@ static void test_add_partitions_and_config(void **state)
     topic *t = NULL;
     assert_int_equal(broker_topic_create(f->b, cn_str_c("grow"), 1, NULL, 0, 0, msg, sizeof(msg), &t),
                      KERR_NONE);
-    assert_int_equal(broker_topic_add_partitions(f->b, t, 1, 0, msg, sizeof(msg)),
+    assert_int_equal(broker_topic_add_partitions(f->b, t, 1, NULL, 0, msg, sizeof(msg)),
                      -CN_EPARTITIONS);
-    assert_int_equal(broker_topic_add_partitions(f->b, t, 4, 1, msg, sizeof(msg)), KERR_NONE);
+    assert_int_equal(broker_topic_add_partitions(f->b, t, 4, NULL, 1, msg, sizeof(msg)), KERR_NONE);
     assert_int_equal(t->n_parts, 1);
-    assert_int_equal(broker_topic_add_partitions(f->b, t, 4, 0, msg, sizeof(msg)), KERR_NONE);
+    assert_int_equal(broker_topic_add_partitions(f->b, t, 4, NULL, 0, msg, sizeof(msg)), KERR_NONE);
     assert_int_equal(t->n_parts, 4);
     assert_int_equal(broker_topic_set_config(f->b, t, "segment.bytes", "1048576", 0, msg,
                                              sizeof(msg)), KERR_NONE);

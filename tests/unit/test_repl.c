@@ -557,8 +557,10 @@ static void test_three_nodes(void **state)
     for (int i = 0; i < 3; i++)
         assert_true(rg_commit_index(s.g[i]) >= idx);
     assert_replicas_equal(&s, 80);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         assert_int_equal(rg_leader_id(s.g[i]), l + 1);
+        assert_false(rg_isolated(s.g[i], s.now));
+    }
 
     /* Isolate the leader; it takes batches it can never commit. */
     int old = l;
@@ -570,6 +572,11 @@ static void test_three_nodes(void **state)
     assert_int_equal(old_end, 90);
     l = run_until_leader(&s, old);
     assert_true(rg_term(s.g[l]) > rg_term(s.g[old]) || !rg_is_leader(s.g[old]));
+    run(&s, 1200);
+    /* Cut off for more than an election timeout: the old leader knows it
+     * (rg_isolated), the others hear each other. */
+    assert_true(rg_isolated(s.g[old], s.now));
+    assert_false(rg_isolated(s.g[l], s.now));
     for (int k = 0; k < 8; k++)
         submit(&s, l, (uint8_t)(200 + k));
     run(&s, 300);
