@@ -26,6 +26,9 @@ static const cli_cmd cmds[] = {
      "cairn topic create NAME [-p|--partitions N] [-c|--config KEY=VALUE]..." COMMON},
     {"topic", "describe", cli__topic_describe, "cairn topic describe NAME" COMMON},
     {"topic", "delete", cli__topic_delete, "cairn topic delete NAME" COMMON},
+    {"topic", "move", cli__topic_move,
+     "cairn topic move NAME PARTITION REPLICAS|--cancel   (REPLICAS: node ids, like 3,1,2)"
+     COMMON},
     {"group", "list", cli__group_list, "cairn group list" COMMON},
     {"group", "describe", cli__group_describe, "cairn group describe GROUP" COMMON},
     {"group", "reset-offsets", cli__group_reset,

@@ -145,17 +145,43 @@ int cli__topic_describe(cli *c, int argc, char **argv)
     print_configs(json_object_get(j, "configs"));
     printf("\n");
     static const char *const head[] = {"PARTITION", "LOG-START", "LOG-END", "HIGH-WATERMARK",
-                                       "LAST-STABLE", "SIZE-BYTES"};
+                                       "LAST-STABLE", "SIZE-BYTES", "LEADER", "REPLICAS",
+                                       "MOVING-TO"};
     static const char *const keys[] = {"partition", "log_start_offset", "log_end_offset",
-                                       "high_watermark", "last_stable_offset", "size_bytes"};
-    cli_table *t = cli__table_new(6, head);
+                                       "high_watermark", "last_stable_offset", "size_bytes",
+                                       "leader", "replicas", "moving_to"};
+    /* A cluster's partitions have replicas (and a move its target): their
+     * columns appear only then, so a single node's table is as before. */
+    int cols = 6;
     size_t i;
     json_t *p;
     json_array_foreach(parts, i, p) {
-        char b[6][32];
-        const char *row[6];
-        for (int k = 0; k < 6; k++)
-            row[k] = cli__cell(json_object_get(p, keys[k]), b[k], sizeof(b[k]));
+        if (json_object_get(p, "replicas"))
+            cols = CN_MAX(cols, 8);
+        if (json_object_get(p, "moving_to"))
+            cols = 9;
+    }
+    cli_table *t = cli__table_new(cols, head);
+    json_array_foreach(parts, i, p) {
+        char b[9][160];
+        const char *row[9];
+        for (int k = 0; k < cols; k++) {
+            json_t *v = json_object_get(p, keys[k]);
+            if (json_is_array(v)) {
+                size_t n = 0, x;
+                json_t *id;
+                b[k][0] = '\0';
+                json_array_foreach(v, x, id) {
+                    if (n >= sizeof(b[k]))
+                        break;
+                    n += (size_t)snprintf(b[k] + n, sizeof(b[k]) - n, "%s%lld", x ? "," : "",
+                                          (long long)json_integer_value(id));
+                }
+                row[k] = b[k];
+            } else {
+                row[k] = cli__cell(v, b[k], sizeof(b[k]));
+            }
+        }
         cli__table_add(t, row);
     }
     cli__table_print(t, stdout);

@@ -35,6 +35,7 @@ int hh_status_from_cn(int rc, const char **code)
     case -CN_ELEADERWAIT: *code = "leader_not_available"; return 503;
     case -CN_EREPLICATION: *code = "invalid_replication_factor"; return 400;
     case -CN_EASSIGN: *code = "invalid_replica_assignment"; return 400;
+    case -CN_ENOMOVE: *code = "no_move_in_progress"; return 409;
     case -CN_ENOTCOORD: *code = "not_coordinator"; return 421;
     case -CN_ELOADING: *code = "coordinator_loading"; return 503;
     case -CN_ENOTCONTROLLER: *code = "controller_not_available"; return 503;
@@ -233,6 +234,22 @@ void hh_topic_describe(hreq *q)
         json_object_set_new(o, "high_watermark", json_integer(log_high_watermark(p->log)));
         json_object_set_new(o, "last_stable_offset", json_integer(broker_lso(p)));
         json_object_set_new(o, "size_bytes", json_integer(log_size_bytes(p->log)));
+        if (broker_partition_replicated(p) || t->assign) {
+            int32_t ids[64];
+            int n = CN_MIN(broker_partition_replicas(p, ids, 64), 64);
+            json_t *r = json_array();
+            for (int k = 0; k < n; k++)
+                json_array_append_new(r, json_integer(ids[k]));
+            json_object_set_new(o, "leader", json_integer(broker_partition_leader(p)));
+            json_object_set_new(o, "replicas", r);
+            const int32_t *tg = broker_reassign_target(t, i);
+            if (tg) {
+                json_t *m = json_array();
+                for (int k = 0; k < t->rf; k++)
+                    json_array_append_new(m, json_integer(tg[k]));
+                json_object_set_new(o, "moving_to", m);
+            }
+        }
         json_array_append_new(ps, o);
     }
     json_object_set_new(j, "partitions", ps);

@@ -45,6 +45,8 @@ typedef enum {
     HROUTE_EVENT_SUB_GET,
     HROUTE_EVENT_SUB_DELETE,
     HROUTE_AMQP_LIST,
+    HROUTE_REPLICAS_MOVE,
+    HROUTE_REPLICAS_CANCEL,
     HROUTE_CONSOLE_ROOT,
     HROUTE_CONSOLE,
     HROUTE_CONSOLE_ASSET,
@@ -219,6 +221,8 @@ void hh_event_subs_list(hreq *q);
 void hh_event_sub_get(hreq *q);
 void hh_event_sub_delete(hreq *q);
 void hh_amqp_list(hreq *q);                /* hh_amqp.c */
+void hh_replicas_move(hreq *q);            /* hh_moves.c */
+void hh_replicas_cancel(hreq *q);
 void hh_console_root(hreq *q);             /* hh_console.c */
 void hh_console(hreq *q);
 void hh_console_asset(hreq *q);

@@ -14,6 +14,8 @@ without a replica. Checked with raw requests and confluent-kafka:
   shown; Metadata lists the target, then the replica leaving) and can be
   cancelled: the partition keeps its replicas, and the
   node, once back, holds nothing of it;
+- the HTTP admin API (PUT/DELETE /topics/{t}/partitions/{p}/replicas,
+  "moving_to" in GET /topics/{t}) and `cairn topic move` / `describe`;
 - bad requests: a replica count other than the replication factor, an
   unknown node, a node twice, an unknown partition, a cancel with no move
   running, each with its Kafka error code and nothing recorded.
@@ -25,9 +27,11 @@ import time
 import pytest
 from confluent_kafka import Producer
 
+import httphelp
 import kwire
 from cairn_broker import unique_topic
 from test_cluster_basic import Cluster, metadata, read_all
+from test_cli import cli, ok, table
 from test_cluster_placement import create, wait_agreed
 
 FAST = {"leader.imbalance.check.interval.seconds": 1}
@@ -217,3 +221,57 @@ def test_bad_reassignments(cluster3):
     assert res[(topic, 0)][0] == NO_REASSIGNMENT_IN_PROGRESS, res
     assert listing(node) == {}
     assert tuple(wait_agreed(c, topic, 1, 2)[0][1]) == tuple(reps)
+
+
+def test_moves_over_http(cluster3):
+    """PUT /topics/{t}/partitions/{p}/replicas moves, DELETE cancels; GET
+    /topics/{t} shows replicas, leader and the target while a move runs."""
+    c = cluster3
+    topic = unique_topic("mvh")
+    create(c, topic, 1, 2)
+    reps = list(wait_agreed(c, topic, 1, 2)[0][1])
+    other = next(n for n in (1, 2, 3) if n not in reps)
+    node = c.node(reps[0])
+    path = "/topics/%s/partitions/0/replicas" % topic
+    st, _, body = httphelp.get(node, "/topics/%s" % topic)
+    assert st == 200 and body["partitions"][0]["replicas"] == reps, body
+    assert "moving_to" not in body["partitions"][0]
+    httphelp.assert_error(httphelp.request(node, "PUT", path, body={"replicas": [1]}), 400,
+                          "invalid_replica_assignment")
+    httphelp.assert_error(httphelp.request(node, "PUT", path, body={"replicas": "x"}), 400,
+                          "invalid_request")
+    httphelp.assert_error(httphelp.request(node, "PUT", "/topics/%s/partitions/7/replicas" % topic,
+                                           body={"replicas": [1, 2]}), 404, "unknown_partition")
+    httphelp.assert_error(httphelp.delete(node, path), 409, "no_move_in_progress")
+    # A move to a node that is down waits: listed, then cancelled.
+    c.node(other).stop()
+    st, _, body = httphelp.request(node, "PUT", path, body={"replicas": [other, reps[0]]})
+    assert st == 202 and body["moving_to"] == [other, reps[0]], body
+    # Answered once the controller applied it; this node applies it as the
+    # commit reaches it.
+    deadline = time.time() + 10
+    while True:
+        st, _, body = httphelp.get(node, "/topics/%s" % topic)
+        if "moving_to" in body["partitions"][0] or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert body["partitions"][0]["moving_to"] == [other, reps[0]], body
+    st, _, body = httphelp.delete(node, path)
+    assert st == 202 and body["cancelled"] is True, body
+    wait_moved(c, topic, 1, 2, 0, reps)
+    c.node(other).start()
+    # A move that completes, through the command line (the same endpoint).
+    target = "%d,%d" % (other, reps[0])
+    out = ok(cli(node, "topic", "move", topic, "0", target))
+    assert "moving %s-0 to replicas %s" % (topic, target) in out, out
+    wait_moved(c, topic, 1, 2, 0, [other, reps[0]])
+    rows = table(ok(cli(node, "topic", "describe", topic)).split("\n\n")[-1])
+    assert rows[0][-2:] == ["LEADER", "REPLICAS"], rows
+    assert rows[1][-1] == target, rows
+    r = cli(node, "topic", "move", topic, "0", "--cancel")
+    assert r.returncode != 0 and b"no_move_in_progress" in r.stderr + r.stdout, r
+    r = cli(node, "topic", "move", topic, "0", "1,x")
+    assert r.returncode != 0 and b"node ids" in r.stderr, r
+    st, _, body = httphelp.get(c.node(other), "/topics/%s" % topic)
+    assert body["partitions"][0]["replicas"] == [other, reps[0]], body
+    assert "moving_to" not in body["partitions"][0]
