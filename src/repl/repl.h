@@ -74,9 +74,13 @@ void rg_node_set_timeouts(rg_node *n, unsigned election_ms, unsigned heartbeat_m
  * the configuration "voters" (voter ids, this node need not be one), made
  * durable before this returns, as a new group's first entry is the same on
  * every replica. Otherwise voters is ignored and the group starts from the
- * disk: term and vote from raft.votes, entries from the log. Returns 0,
- * -CN_EEXIST (group id open), -CN_EINVAL (not a raft log, no voters),
- * -CN_EIO, -CN_ENOMEM. */
+ * disk: term and vote from raft.votes, entries from the log. No voters
+ * (n_voters 0) on an empty log: the node joins a running group, with no
+ * configuration of its own (no entry 1, no elections) until the leader,
+ * having added it (rg_set_role), sends it the log from entry 1 or a
+ * snapshot (test_repl.c, test_join_without_bootstrap). Returns 0,
+ * -CN_EEXIST (group id open), -CN_EINVAL (not a raft log), -CN_EIO,
+ * -CN_ENOMEM. */
 int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_t *voters,
                   size_t n_voters, int64_t now, rg_group **out);
 /* Stop the group (libraft state freed; nothing written). The partition

@@ -753,12 +753,8 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     raft_set_max_inflight_entries(&g->raft, 256);
     g->vs_i = rg__votes_slot(n, group_id);
     int rc = 0;
-    if (last == 0) {
-        if (n_voters == 0)
-            rc = -CN_EINVAL;
-        else
-            rc = bootstrap(g, voters, n_voters);
-    }
+    if (last == 0 && n_voters > 0)
+        rc = bootstrap(g, voters, n_voters);
     if (n->n_groups == n->cap_groups) {
         n->cap_groups = n->cap_groups ? n->cap_groups * 2 : 16;
         n->groups = xrealloc(n->groups, n->cap_groups * sizeof(*n->groups));

@@ -316,7 +316,15 @@ static log_options ropts(void)
     return o;
 }
 
+static void node_start_with(sim *s, int i, size_t n_voters);
+
 static void node_start(sim *s, int i)
+{
+    node_start_with(s, i, (size_t)s->n);
+}
+
+/* n_voters 0: join a running group (no configuration of its own). */
+static void node_start_with(sim *s, int i, size_t n_voters)
 {
     ctxs[i] = (sendctx){s, i};
     rg_node_cb cb = {.send = qsend, .arg = &ctxs[i]};
@@ -327,8 +335,8 @@ static void node_start(sim *s, int i)
     uint64_t voters[MAXN];
     for (int k = 0; k < s->n; k++)
         voters[k] = (uint64_t)k + 1;
-    assert_int_equal(rg_group_open(s->node[i], GID, s->part[i], voters, (size_t)s->n, s->now,
-                                   &s->g[i]),
+    assert_int_equal(rg_group_open(s->node[i], GID, s->part[i], n_voters ? voters : NULL,
+                                   n_voters, s->now, &s->g[i]),
                      0);
     s->up[i] = 1;
     s->max_commit_off[i] = 0; /* the commit index is volatile: it restarts low */
@@ -810,6 +818,52 @@ static void test_membership(void **state)
     sim_free(&s);
 }
 
+/* A node that joins a running group opens it with no voters: no entry 1
+ * of its own (it would have to equal everyone's), no elections; the leader
+ * adds it as a standby, it receives the log from entry 1 (the leader's
+ * configuration included), is promoted, and holds the same bytes. */
+static void test_join_without_bootstrap(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    for (int k = 0; k < 6; k++)
+        submit(&s, l, (uint8_t)k);
+    run(&s, 300);
+    s.n = 4;
+    s.ndir[3] = tmpdir_new();
+    s.pdir[3] = tmpdir_new();
+    node_start_with(&s, 3, 0);
+    run(&s, 3000);
+    assert_false(rg_is_leader(s.g[3]));
+    assert_int_equal(rg_voters(s.g[3]), 0);
+    assert_int_equal(log_end_offset(s.part[3]), 0);
+    l = leader(&s);
+    assert_true(l >= 0 && l < 3);
+    int64_t ix = 0;
+    assert_int_equal(rg_set_role(s.g[l], 4, RG_ROLE_STANDBY, s.now, &ix), 0);
+    run(&s, 500);
+    submit(&s, l, 20);
+    run(&s, 500);
+    assert_int_equal(rg_in_sync(s.g[l], 4, s.now), 1);
+    assert_int_equal(rg_set_role(s.g[l], 4, RG_ROLE_VOTER, s.now, &ix), 0);
+    run(&s, 500);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rg_voters(s.g[i]), 4);
+        assert_false(rg_failed(s.g[i]));
+    }
+    assert_int_equal(log_end_offset(s.part[3]), log_end_offset(s.part[l]));
+    assert_replicas_equal(&s, 14);
+    /* It restarts from its files like any replica. */
+    node_stop(&s, 3);
+    node_start_with(&s, 3, 0);
+    submit(&s, l, 21);
+    run(&s, 500);
+    assert_replicas_equal(&s, 16);
+    sim_free(&s);
+}
+
 /* A configuration entry that is not the first new entry of an
  * AppendEntries: libraft 0.22.1 records it at the wrong index, and the
  * follower, once leader, could never change the configuration again
@@ -1003,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_commit_index_monotonic),
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_join_without_bootstrap),
         cmocka_unit_test(test_config_entry_mid_append),
         cmocka_unit_test(test_rejected_append_entries),
         cmocka_unit_test(test_snapshot),
