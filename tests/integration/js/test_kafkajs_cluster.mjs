@@ -43,10 +43,18 @@ test('alterPartitionReassignments moves a partition, listPartitionReassignments 
   const admin = kafka.admin()
   await admin.connect()
   const topic = uniq('jsmove')
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 2 }], waitForLeaders: true })
+  // The controller answers once it applied the create; another node may
+  // not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's
+  // waitForLeaders does not retry): wait for the metadata here.
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 2 }], waitForLeaders: false })
   const replicasOf = async () => {
-    const md = await admin.fetchTopicMetadata({ topics: [topic] })
-    return md.topics[0].partitions[0].replicas
+    try {
+      const md = await admin.fetchTopicMetadata({ topics: [topic] })
+      const p = md.topics[0].partitions[0]
+      return p.leader >= 0 ? p.replicas : []
+    } catch (e) {
+      return []
+    }
   }
   let before = []
   await waitFor(async () => { before = await replicasOf(); return before.length === 2 }, 20000, 'replicas')
