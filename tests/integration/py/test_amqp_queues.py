@@ -25,6 +25,19 @@ def connect(broker, **kw):
     return pika.BlockingConnection(params(broker, **kw))
 
 
+def settle(conn, got, n, timeout=10, quiet=0.3):
+    """Process events until len(got) == n, then `quiet` seconds more so an
+    excess delivery shows; asserts exactly n. (pika's process_data_events
+    returns as soon as one delivery is dispatched, whatever its time_limit.)"""
+    deadline = time.time() + timeout
+    while len(got) < n and time.time() < deadline:
+        conn.process_data_events(time_limit=0.1)
+    end = time.time() + quiet
+    while time.time() < end:
+        conn.process_data_events(time_limit=0.1)
+    assert len(got) == n
+
+
 def drain(ch, queue, n, timeout=5, ack=True):
     """basic_consume until n messages arrived; returns (method, props, body) tuples."""
     got = []
@@ -161,18 +174,15 @@ def test_global_qos_shared_by_the_channels_consumers(broker):
     got = []
     ch.basic_consume('gq1', lambda c, m, p, b: got.append(m))
     ch.basic_consume('gq2', lambda c, m, p, b: got.append(m))
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 3                       # the channel's limit, not 2 + 2
+    settle(conn, got, 3)                       # the channel's limit, not 2 + 2
     per_q = {}
     for m in got:
         per_q[m.routing_key] = per_q.get(m.routing_key, 0) + 1
     assert max(per_q.values()) <= 2            # and each consumer's own
     ch.basic_ack(got[0].delivery_tag)         # one credit back: exactly one more
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 4
+    settle(conn, got, 4)
     ch.basic_qos(prefetch_count=0, global_qos=True)   # lifted: the per-consumer limits remain
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 4 + 1                   # 2 unacked on each consumer (one was acked)
+    settle(conn, got, 4 + 1)                   # 2 unacked on each consumer (one was acked)
     ch.basic_ack(0, multiple=True)
     deadline = time.time() + 5
     while len(got) < 10 and time.time() < deadline:

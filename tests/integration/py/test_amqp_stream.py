@@ -16,7 +16,7 @@ from confluent_kafka import TopicPartition
 
 import ckhelp
 
-from test_amqp_queues import connect  # noqa: E402  (the shared pika fixtures)
+from test_amqp_queues import connect, settle  # noqa: E402  (the shared pika fixtures)
 
 BASE_TS = 1_700_000_000_000  # ms, a whole second
 
@@ -239,17 +239,14 @@ def test_prefetch_bounds_unacked(broker):
     ch.basic_qos(prefetch_count=3)
     got = []
     ch.basic_consume(t, lambda c, m, p_, b: got.append(m), arguments={'x-stream-offset': 'first'})
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 3
+    settle(conn, got, 3)
     ch.basic_ack(got[1].delivery_tag)
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 4
+    settle(conn, got, 4)
     ch.basic_nack(got[0].delivery_tag, requeue=True)  # credit back, never redelivered
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 5 and not any(m.redelivered for m in got)
+    settle(conn, got, 5)
+    assert not any(m.redelivered for m in got)
     ch.basic_ack(0, multiple=True)
-    conn.process_data_events(time_limit=0.5)
-    assert len(got) == 8
+    settle(conn, got, 8)
     conn.close()
     # a closed channel's unacked deliveries are not requeued: a stream is a log
     conn = connect(broker)
