@@ -12,7 +12,10 @@ records/s per round, the medians, and the ratio single/cluster (the issue's
 target: RF 3 costs at most 2x). Then kills the partition's leader K times
 (restarting it each time) while a producer sends one acks=all record every
 10 ms, and reports failover time = kill -> first acknowledged record after
-it, p50/p99 (the target: under 2 s with default timeouts). --json writes
+it, p50/p99 (the target: under 2 s with default timeouts); then SIGSTOP
+instead of kill -9 (a hung or vanished machine: no connection closes, so the
+survivors wait out the election timeout instead of standing at once),
+measured with a raw client (pause_failover_times says why). --json writes
 the figures for `make bench` (bench/run.py full adds them to its report).
 """
 import argparse
@@ -128,6 +131,43 @@ def failover_times(nodes, bootstrap, topic, kills):
     return times
 
 
+def pause_failover_times(nodes, bootstrap, topic, pauses):
+    """SIGSTOP of the partition's leader (a hung or vanished machine: no
+    connection closes, so the survivors wait out the election timeout) ->
+    the first acks=all produce a survivor accepts, asked of the survivors
+    every 10 ms with a raw Kafka client (kwire). A librdkafka producer would
+    add its request.timeout.ms (30 s by default): with requests in flight to
+    the hung node, an idempotent producer waits for them before it moves to
+    the new leader (Kafka's brokers cost it the same)."""
+    import kwire
+    times = []
+    for k in range(pauses):
+        lid = leader_of(bootstrap, topic)
+        victim = nodes[lid - 1]
+        live = {i + 1: n for i, n in enumerate(nodes) if n is not victim}
+        victim.proc.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        took = float("inf")
+        batch = kwire.build_record_batch([(None, b"p%d" % k, [], None)])
+        while time.time() < t0 + 30 and took == float("inf"):
+            for n in live.values():
+                try:
+                    with kwire.Conn(n.bootstrap, timeout=2) as c:
+                        md = kwire.metadata_v7(c, [topic])["partitions"].get((topic, 0))
+                    if md and md["leader"] in live:
+                        with kwire.Conn(live[md["leader"]].bootstrap, timeout=2) as c:
+                            if kwire.produce_v3(c, topic, 0, batch)[0] == 0:
+                                took = time.time() - t0
+                                break
+                except Exception:
+                    pass
+            time.sleep(0.01)
+        times.append(took)
+        victim.proc.send_signal(signal.SIGCONT)
+        time.sleep(3)
+    return times
+
+
 def pct(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
@@ -174,6 +214,12 @@ def main():
                   "p50 %.2f s, p99 %.2f s, all %s" % (len(t), pct(t, 0.5), pct(t, 0.99),
                                                        ", ".join("%.2f" % x for x in t)))
             out["failover"] = {"kills": len(t), "p50": pct(t, 0.5), "p99": pct(t, 0.99), "all": t}
+            t = pause_failover_times(nodes, cboot, "b", args.kills)
+            print("failover (SIGSTOP of the leader, a hung machine -> first acked produce), %d "
+                  "pauses: p50 %.2f s, p99 %.2f s, all %s" % (len(t), pct(t, 0.5), pct(t, 0.99),
+                                                            ", ".join("%.2f" % x for x in t)))
+            out["failover_pause"] = {"kills": len(t), "p50": pct(t, 0.5), "p99": pct(t, 0.99),
+                                     "all": t}
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=1)

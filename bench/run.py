@@ -381,7 +381,18 @@ def cluster_md(c):
     if f:
         lines += ["", f"Failover (kill -9 of the partition's leader while a producer sends an acks=all record every "
                       f"10 ms; time to the first record acknowledged after the kill), {f['kills']} kills: "
-                      f"p50 {f['p50']:.2f} s, p99 {f['p99']:.2f} s."]
+                      f"p50 {f['p50']:.2f} s, p99 {f['p99']:.2f} s (the connections of a killed process close: "
+                      "the survivors stand for election at once)."]
+    f = c.get("failover_pause")
+    if f:
+        lines += ["", f"Failover of a hung leader (SIGSTOP instead of kill -9: nothing closes, the survivors wait "
+                      f"out the election timeout of 1-2 s; time to the first acks=all produce a survivor accepts, "
+                      f"asked every 10 ms with a raw client), {f['kills']} pauses: "
+                      f"p50 {f['p50']:.2f} s, p99 {f['p99']:.2f} s. A librdkafka producer with requests in "
+                      "flight to the hung node waits its request.timeout.ms (30 s by default) before it moves "
+                      "on, as it would with Kafka's brokers."]
+    lines += ["", "The kill rows include librdkafka's own delay: it asks for new metadata about once a second "
+                  "while a partition's leader is down."]
     return "\n".join(lines) + "\n"
 
 

@@ -22,18 +22,10 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-static int row_has(const int32_t *row, int n, int32_t id)
-{
-    for (int k = 0; k < n; k++)
-        if (row[k] == id)
-            return 1;
-    return 0;
-}
-
 static int same_set(const int32_t *a, const int32_t *b, int n)
 {
     for (int k = 0; k < n; k++)
-        if (!row_has(b, n, a[k]))
+        if (!cn_row_has(b, n, a[k]))
             return 0;
     return 1;
 }
@@ -153,7 +145,7 @@ int broker_reassign_begin(broker *b, topic *t, int32_t part, const int32_t *ids,
     t->moved[part] = off;
     partition *p = t->parts[part];
     int rc = 0;
-    if (p->remote && row_has(tg, t->rf, b->cfg->node_id)) {
+    if (p->remote && cn_row_has(tg, t->rf, b->cfg->node_id)) {
         rc = broker__partition_go_local(p);
         if (rc < 0)
             slog_error("%s-%d: cannot open a replica to join the partition's group: %s",
@@ -188,7 +180,7 @@ int broker_reassign_end(broker *b, topic *t, int32_t part, const int32_t *ids, i
     b->n_moves--;
     t->moved[part] = off;
     partition *p = t->parts[part];
-    if (!p->remote && !row_has(t->assign + at, t->rf, b->cfg->node_id))
+    if (!p->remote && !cn_row_has(t->assign + at, t->rf, b->cfg->node_id))
         broker__partition_go_remote(p);
     slog_info("%s-%d: move done", t->name, part);
     b->leaders_changed = 1;

@@ -23,14 +23,6 @@ static int partial(const topic *t)
     return t->assign && t->rf < t->b->n_nodes;
 }
 
-static int row_has(const topic *t, const int32_t *row, int32_t id)
-{
-    for (int32_t k = 0; row && k < t->rf; k++)
-        if (row[k] == id)
-            return 1;
-    return 0;
-}
-
 void broker__log_options(const topic *t, const cairn_config *c, log_options *o)
 {
     o->segment_bytes = t->cfg.segment_bytes;
@@ -346,8 +338,8 @@ void broker_partition_report(partition *p, int32_t leader, int32_t epoch)
 {
     if (!p->remote || p->t->rf < 2)
         return;
-    if (leader >= 0 && !row_has(p->t, broker__replicas_of(p->t, p->id), leader) &&
-        !row_has(p->t, broker_reassign_target(p->t, p->id), leader))
+    if (leader >= 0 && !cn_row_has(broker__replicas_of(p->t, p->id), p->t->rf, leader) &&
+        !cn_row_has(broker_reassign_target(p->t, p->id), p->t->rf, leader))
         return;
     if (epoch > p->rep_epoch || (epoch == p->rep_epoch && leader >= 0 && p->rep_leader < 0)) {
         if (leader != p->rep_leader)
@@ -528,8 +520,8 @@ static log_partition *empty_log(broker *b)
 static int hosts(const broker *b, const topic *t, int32_t id)
 {
     const int32_t *a = broker__replicas_of(t, id);
-    return !a || row_has(t, a, b->cfg->node_id) ||
-           row_has(t, broker_reassign_target(t, id), b->cfg->node_id);
+    return !a || cn_row_has(a, t->rf, b->cfg->node_id) ||
+           cn_row_has(broker_reassign_target(t, id), t->rf, b->cfg->node_id);
 }
 
 /* Open p's Raft group over p->log (a raft log): an empty log is

@@ -160,6 +160,7 @@ static void cl_conn_close(void *arg, net_conn *nc, void *cctx)
                 p->out = NULL;
             }
             slog_warn("cluster: connection to node %d lost", p->id);
+            rg_node_peer_down(c->rg, (uint64_t)p->id, loop_now(c->l));
         }
         if (p->dialing == nc)
             p->dialing = NULL;
@@ -226,6 +227,7 @@ static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, const uint8_t *body,
     if (p->dialing == nc)
         p->dialing = NULL;
     p->backoff = CL_BACKOFF_MIN;
+    rg_node_peer_up(c->rg, (uint64_t)p->id);
     if (!cc->outgoing)
         send_hello(c, nc, from);
     slog_info("cluster: connected to node %d (%s, Kafka at %s:%d)", p->id, net_conn_peer(nc),

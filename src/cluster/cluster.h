@@ -83,6 +83,11 @@ int cluster_meta_start(cluster *c, struct broker *b);
 void cluster_meta_stop(cluster *c);
 /* The controller: the metadata group's leader id, -1 while unknown. */
 int32_t cluster_controller(const cluster *c);
+/* For Metadata: cluster_controller, or, on an isolated node that led the
+ * metadata group's current term and knows no leader, another voter
+ * (broker_partition_leader_hint): naming itself kept admin clients on a
+ * node that could do nothing until its partition healed. */
+int32_t cluster_controller_hint(const cluster *c);
 /* Any node: on the controller, validate as broker_topic_create_rf would
  * (and against creates in flight) and append the create record; elsewhere,
  * forward the request to the controller (cluster_meta.c). Returns 0 (cb

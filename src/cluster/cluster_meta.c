@@ -300,6 +300,11 @@ int32_t cluster_controller(const cluster *c)
     return c->meta ? broker_partition_leader(c->meta) : -1;
 }
 
+int32_t cluster_controller_hint(const cluster *c)
+{
+    return c->meta ? broker_partition_leader_hint(c->meta) : -1;
+}
+
 /* Append one record as the controller and park an op on it. */
 static int submit(cluster *c, const char *key, const wbuf *value, cn_uuid id, const char *name,
                   cluster_op_cb cb, void *arg)

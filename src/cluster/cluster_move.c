@@ -29,14 +29,6 @@
 #define CL_MOVE_EVERY_MS 100     /* how often the leader looks at its moves */
 #define CL_MOVE_RESEND_MS 5000   /* an end record asked for and not seen applied */
 
-static int row_has(const int32_t *row, int n, int32_t id)
-{
-    for (int k = 0; k < n; k++)
-        if (row[k] == id)
-            return 1;
-    return 0;
-}
-
 static void set_role(partition *p, rg_group *g, uint64_t id, int role, int64_t now)
 {
     static const char *const names[] = {"leaves", "joins as a spare", "joins as a standby",
@@ -81,7 +73,7 @@ static void step(cluster *c, topic *t, int32_t i, const int32_t *tg, int64_t now
     int n = CN_MIN(rg_server_ids(g, ids, 64), 64);
     int leave_self = 0;
     for (int k = 0; k < n; k++) {
-        if (row_has(tg, rf, (int32_t)ids[k]))
+        if (cn_row_has(tg, rf, (int32_t)ids[k]))
             continue;
         if (ids[k] == (uint64_t)c->self) {
             leave_self = 1;

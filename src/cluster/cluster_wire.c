@@ -42,6 +42,18 @@ void clw_configs_free(clw_topic_op *t)
 
 static int configs_decode(bin_reader *r, clw_topic_op *t);
 
+/* n node ids (each >= 0) into a new t->assign; the reader fails on a
+ * negative one (the caller's done() then reports it). */
+static void ids_decode(bin_reader *r, clw_topic_op *t, size_t n)
+{
+    t->assign = xmalloc((n ? n : 1) * sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        t->assign[i] = bin_i32(r);
+        if (t->assign[i] < 0)
+            bin_fail(r);
+    }
+}
+
 /* A partition count's optional trailer: i32 n, i32 rf, n x rf node ids. */
 static int grow_decode(bin_reader *r, clw_topic_op *t)
 {
@@ -53,12 +65,7 @@ static int grow_decode(bin_reader *r, clw_topic_op *t)
     if (r->err || n < 1 || rf < 1 || rf > CLW_MAX_RF ||
         (size_t)n * (size_t)rf * 4 != bin_remaining(r))
         return -CN_EPROTO;
-    t->assign = xmalloc((size_t)n * (size_t)rf * sizeof(int32_t));
-    for (size_t i = 0; i < (size_t)n * (size_t)rf; i++) {
-        t->assign[i] = bin_i32(r);
-        if (t->assign[i] < 0)
-            bin_fail(r);
-    }
+    ids_decode(r, t, (size_t)n * (size_t)rf);
     int rc = done(r);
     if (rc < 0) {
         clw_configs_free(t);
@@ -80,12 +87,7 @@ static int moves_decode(bin_reader *r, clw_topic_op *t)
         return -CN_EPROTO;
     if (t->rf == 0)
         return done(r);
-    t->assign = xmalloc((size_t)t->rf * sizeof(int32_t));
-    for (int32_t i = 0; i < t->rf; i++) {
-        t->assign[i] = bin_i32(r);
-        if (t->assign[i] < 0)
-            bin_fail(r);
-    }
+    ids_decode(r, t, (size_t)t->rf);
     int rc = done(r);
     if (rc < 0)
         clw_configs_free(t);
@@ -102,12 +104,7 @@ static int assign_decode(bin_reader *r, clw_topic_op *t)
     if (r->err || np != t->partitions || rf != t->rf || np < 1 || rf < 1 ||
         rf > CLW_MAX_RF || (size_t)np * (size_t)rf * 4 != bin_remaining(r))
         return -CN_EPROTO;
-    t->assign = xmalloc((size_t)np * (size_t)rf * sizeof(int32_t));
-    for (size_t i = 0; i < (size_t)np * (size_t)rf; i++) {
-        t->assign[i] = bin_i32(r);
-        if (t->assign[i] < 0)
-            bin_fail(r);
-    }
+    ids_decode(r, t, (size_t)np * (size_t)rf);
     return done(r);
 }
 

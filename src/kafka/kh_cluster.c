@@ -81,7 +81,7 @@ static void fill_replicas(kreq *q, partition *part,
 static int32_t controller_id(kreq *q)
 {
     cluster *cl = ksrv_cluster(q->ks);
-    int32_t id = cl ? cluster_controller(cl) : -1;
+    int32_t id = cl ? cluster_controller_hint(cl) : -1;
     return id >= 0 ? id : broker_node_id(q->b);
 }
 

@@ -138,8 +138,12 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                 urgent = 1;
                 continue;
             }
-            if (!broker_partition_is_leader(p)) {
-                /* Replicated: only the leader serves (no follower fetching). */
+            if (broker_partition_serving(p) < 0) {
+                /* Replicated: only the leader serves (no follower fetching),
+                 * and only once its term's first entry has committed: until
+                 * then its high watermark is what it knew as a follower,
+                 * which may be below what the last leader served (it would
+                 * go back; found by the nemesis once elections got fast). */
                 if (pd)
                     pd->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
                 urgent = broker_partition_replicated(p);

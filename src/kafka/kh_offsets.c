@@ -101,7 +101,8 @@ void kh_list_offsets(kreq *q)
                 pr->error_code = kerr_from_cn(erc);
                 continue;
             }
-            if (!broker_partition_is_leader(p)) {
+            if (broker_partition_serving(p) < 0) { /* as Fetch: a new leader's
+                                                     * high watermark may lag */
                 pr->error_code = KERR_NOT_LEADER_OR_FOLLOWER;
                 continue;
             }

@@ -115,6 +115,15 @@ int rg_receive(rg_node *n, uint64_t from, uint64_t group_id, const uint8_t *msg,
 /* Step every group whose timeout (election, heartbeat) is due. Returns the
  * next deadline over all groups (INT64_MAX: none). */
 int64_t rg_node_tick(rg_node *n, int64_t now);
+/* The transport's word on node peer: its connection closed (down) or is
+ * back (up). Every group that follows peer as leader stands for election
+ * without waiting for the election timeout if the connection is still down
+ * and nothing was heard from the leader after 3 heartbeat intervals (plus a
+ * quarter election timeout per surviving voter of lower id); up cancels
+ * that. Liveness only: a wrong "down" costs an election, never safety
+ * (rg_group.c, "Fast election"). */
+void rg_node_peer_down(rg_node *n, uint64_t peer, int64_t now);
+void rg_node_peer_up(rg_node *n, uint64_t peer);
 /* End of a loop turn: write changed vote slots and ask for their sync, ask
  * for one sync per partition that got entries, retry entries that waited
  * for a sync. */

@@ -97,6 +97,11 @@ struct rg_group {
     int64_t *contact_at;
     int64_t *caught_at;             /* leader: last answer with match >= commit */
     size_t n_contact, cap_contact;
+    /* Fast election (rg_node_peer_down): at fast_at (INT64_MAX none), if
+     * this follower still follows fast_leader and has heard nothing from
+     * it since fast_since, it stands at once. */
+    int64_t fast_at, fast_since;
+    uint64_t fast_leader;
 };
 
 struct rg_node {
@@ -127,6 +132,11 @@ struct rg_node {
     size_t rd_cap;
     uint8_t start_buf[RG_START_LEN]; /* a log-start entry being encoded */
 };
+
+/* rg_group.c: the connection to node peer closed (rg_node_peer_down) or
+ * came back (rg_node_peer_up). */
+void rg__group_peer_down(rg_group *g, uint64_t peer, int64_t now);
+void rg__group_peer_up(rg_group *g, uint64_t peer);
 
 /* Wall-clock ms for the log (rg_node_cb.wall_ms, or the latest time given). */
 int64_t rg__wall(const rg_node *n);

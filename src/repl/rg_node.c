@@ -104,6 +104,19 @@ int64_t rg_node_tick(rg_node *n, int64_t now)
     return next;
 }
 
+void rg_node_peer_down(rg_node *n, uint64_t peer, int64_t now)
+{
+    n->now_ms = now;
+    for (size_t i = 0; i < n->n_groups; i++)
+        rg__group_peer_down(n->groups[i], peer, now);
+}
+
+void rg_node_peer_up(rg_node *n, uint64_t peer)
+{
+    for (size_t i = 0; i < n->n_groups; i++)
+        rg__group_peer_up(n->groups[i], peer);
+}
+
 void rg_node_flush(rg_node *n, int64_t now)
 {
     n->now_ms = now;

@@ -12,6 +12,7 @@
 #define CAIRN_COMMON_H
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CN_OK 0
 #define CN_ENOMEM ENOMEM
@@ -85,6 +86,16 @@ const char *cn_strerror(int err);
 #define CN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* 1 if id is one of row[0..n) (node id rows of replica assignments; a NULL
+ * row holds nothing). */
+static inline int cn_row_has(const int32_t *row, int n, int32_t id)
+{
+    for (int k = 0; row && k < n; k++)
+        if (row[k] == id)
+            return 1;
+    return 0;
+}
 
 /* Cheap invariant that stays on in release builds (storage invariants). */
 void cn_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));

@@ -147,7 +147,7 @@ struct sim {
     /* stats */
     long elections, crashes, cuts_mode2, kills, crash_all, stalls, partitions, transfers, transfer_ok, member_changes,
         submits, acked, eagain, notleader, dropped, duplicated, delivered, syncs, compactions,
-        installs, starts;
+        installs, starts, downs;
     uint64_t transfer_to[MAXG];
     const char *fault;              /* the last fault injected, for reports */
     int trace;
@@ -701,10 +701,34 @@ static int64_t submit(sim *s, int g)
 
 /* Faults ----------------------------------------------------------------------------------- */
 
+/* The transport's word on links (rg_node_peer_down/up, fast election): node
+ * j hears that its connection to node i closed. Said after most crashes (a
+ * killed process's sockets close) and for some links a partition cuts
+ * (a wrong "down" about a live node: it may cost an election, never
+ * safety); "up" for every link on heal and restart. */
+static void link_down(sim *s, int i, int j)
+{
+    if (i != j && s->nd[j].up) {
+        rg_node_peer_down(s->nd[j].rn, (uint64_t)i + 1, ntime(s, j));
+        s->downs++;
+    }
+}
+
+static void links_up(sim *s, int i)
+{
+    for (int j = 0; j < s->n; j++)
+        if (j != i && s->nd[j].up && s->nd[i].up) {
+            rg_node_peer_up(s->nd[j].rn, (uint64_t)i + 1);
+            rg_node_peer_up(s->nd[i].rn, (uint64_t)j + 1);
+        }
+}
+
 static void heal(sim *s)
 {
     memset(s->cut, 0, sizeof(s->cut));
     s->heal_at = 0;
+    for (int i = 0; i < s->n; i++)
+        links_up(s, i);
 }
 
 static void partition(sim *s)
@@ -735,6 +759,10 @@ static void partition(sim *s)
         }
         s->fault = "partition: one-way links";
     }
+    for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++)
+            if (s->cut[a][b] && chance(s, 500))
+                link_down(s, a, b);
     s->heal_at = s->now + 100 + rnd(s, 3000);
     s->partitions++;
 }
@@ -839,12 +867,17 @@ static void faults(sim *s)
     if (s->heal_at && s->now >= s->heal_at)
         heal(s);
     for (int i = 0; i < s->n; i++)
-        if (!s->nd[i].up && s->now >= s->nd[i].up_at)
+        if (!s->nd[i].up && s->now >= s->nd[i].up_at) {
             node_open(s, i);
+            links_up(s, i);
+        }
     if (rnd(s, s->crash_every) == 0) {
         int i = (int)rnd(s, (unsigned)s->n);
         if (s->nd[i].up) {
             node_crash(s, i);
+            for (int j = 0; j < s->n; j++)
+                if (chance(s, 750))
+                    link_down(s, i, j);
             s->nd[i].up_at = s->now + 20 + rnd(s, 2000);
             s->fault = "crash";
         }
@@ -1141,13 +1174,13 @@ static int run_one(uint64_t seed, int64_t steps, int nodes, int groups, int verb
     printf("seed %llu nodes %d groups %d steps %lld: ok in %.1f s | elections %ld, crashes %ld "
            "(%ld cut mode 1, %ld mode 2, %ld kill; %ld of all nodes), disk stalls %ld, "
            "partitions %ld, transfers %ld, membership changes %ld, snapshots %ld taken, %ld "
-           "installed, %ld log starts | submits %ld, acked %ld, "
+           "installed, %ld log starts, %ld link downs | submits %ld, acked %ld, "
            "committed entries %lld | messages %ld delivered, %ld dropped, %ld duplicated | "
            "syncs %ld\n",
            (unsigned long long)seed, nodes, groups, (long long)s->step, secs, s->elections,
            s->crashes, s->crashes - s->cuts_mode2 - s->kills, s->cuts_mode2, s->kills,
            s->crash_all, s->stalls, s->partitions, s->transfers, s->member_changes,
-           s->compactions, s->installs, s->starts, s->submits,
+           s->compactions, s->installs, s->starts, s->downs, s->submits,
            s->acked, (long long)committed, s->delivered, s->dropped, s->duplicated, s->syncs);
     tot.compactions += s->compactions;
     tot.installs += s->installs;

@@ -767,6 +767,90 @@ static void test_transfer(void **state)
     sim_free(&s);
 }
 
+/* rg_node_peer_down: the survivors of a dead leader stand without waiting
+ * for the election timeout (1000 ms here), the lowest id first; the next
+ * stands when the first loses for want of an up-to-date log; a "down" the
+ * leader disproves (a message from it, or rg_node_peer_up) changes nothing. */
+static int64_t elect_after_down(sim *s, int dead)
+{
+    int64_t t0 = s->now;
+    node_stop(s, dead);
+    for (int i = 0; i < s->n; i++)
+        if (i != dead)
+            rg_node_peer_down(s->node[i], (uint64_t)dead + 1, s->now);
+    int l;
+    for (;;) {
+        run(s, 5);
+        l = leader(s);
+        if (l >= 0 && l != dead && rg_commit_index(s->g[l]) >= 2)
+            break;
+        assert_true(s->now - t0 < 5000);
+    }
+    return s->now - t0;
+}
+
+static void test_fast_election(void **state)
+{
+    (void)state;
+    sim s;
+    sim_init(&s, 3);
+    int l = run_until_leader(&s, -1);
+    submit(&s, l, 1);
+    run(&s, 300);
+    int64_t term = rg_term(s.g[l]);
+    /* A "down" about a live leader: its heartbeats disprove it. */
+    for (int i = 0; i < 3; i++)
+        if (i != l)
+            rg_node_peer_down(s.node[i], (uint64_t)l + 1, s.now);
+    run(&s, 1500);
+    assert_int_equal(leader(&s), l);
+    assert_int_equal(rg_term(s.g[l]), term);
+    /* ... or its connection coming back (rg_node_peer_up) with its
+     * messages lost meanwhile. */
+    for (int i = 0; i < 3; i++)
+        if (i != l) {
+            s.cut[l][i] = 1;
+            rg_node_peer_down(s.node[i], (uint64_t)l + 1, s.now);
+        }
+    run(&s, 100);
+    for (int i = 0; i < 3; i++)
+        if (i != l)
+            rg_node_peer_up(s.node[i], (uint64_t)l + 1);
+    run(&s, 400);
+    memset(s.cut, 0, sizeof(s.cut));
+    run(&s, 1000);
+    assert_int_equal(leader(&s), l);
+    assert_int_equal(rg_term(s.g[l]), term);
+
+    /* The leader dies: the survivor of lower id stands after 3 heartbeat
+     * intervals (300 ms), well before the election timeout. */
+    int lo = l == 0 ? 1 : 0, hi = l == 2 ? 1 : 2;
+    int64_t took = elect_after_down(&s, l);
+    assert_true(took <= 450);
+    assert_int_equal(leader(&s), lo);
+    node_start(&s, l);
+    run(&s, 1000);
+    assert_int_equal(leader(&s), lo);
+
+    /* The lower survivor lacks the last entry: its election fails, and the
+     * other stands a quarter election timeout later and wins. */
+    l = lo;
+    lo = l == 0 ? 1 : 0;
+    hi = l == 2 ? 1 : 2;
+    s.cut[l][lo] = 1;
+    int64_t ix = submit(&s, l, 2);
+    while (rg_commit_index(s.g[l]) < ix)
+        run(&s, 5);
+    took = elect_after_down(&s, l);
+    assert_true(took <= 700);
+    assert_int_equal(leader(&s), hi);
+    memset(s.cut, 0, sizeof(s.cut));
+    node_start(&s, l);
+    run(&s, 1000);
+    assert_replicas_equal(&s, 0);
+    sim_free(&s);
+}
+
 /* rg_set_role / rg_catch_up: a voter removed, added back as a standby,
  * caught up and promoted; refusals change nothing. */
 static void test_membership(void **state)
@@ -1056,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_stale_rejection),
         cmocka_unit_test(test_commit_index_monotonic),
         cmocka_unit_test(test_transfer),
+        cmocka_unit_test(test_fast_election),
         cmocka_unit_test(test_membership),
         cmocka_unit_test(test_join_without_bootstrap),
         cmocka_unit_test(test_config_entry_mid_append),
