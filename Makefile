@@ -154,10 +154,14 @@ sim-long:
 # is fixed; unflushed aborts are left to --txn-unflushed-aborts). Moves and
 # power loss: the fault-injection build on 5 nodes, replication factor 3
 # (smoke: 1 seed; long mode: 10 seeds, then 5 seeds of power loss on 3 nodes).
+# Wall-clock skew (libfaketime): in the smoke's 5-node seed; long mode: 5
+# plain and 3 transactional seeds of clock faults among kills and partitions.
 # NEMESIS_ARGS adds options.
 NEMESIS_ARGS ?=
 NEMESIS_MOVE_KINDS := move,move-kill-leader,move-pause-leader,power-random,power-leader,$\
-  power-minority,power-all,kill-leader,part-leader
+  power-minority,power-all,kill-leader,part-leader,clock-random,clock-leader,clock-all
+NEMESIS_CLOCK_KINDS := clock-random,clock-leader,clock-all,kill-leader,pause-leader,part-leader,$\
+  part-halves
 nemesis-smoke: $(BUILD)/cairn
 	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
 	@$(PY) tests/nemesis/test_checker.py
@@ -189,6 +193,11 @@ nemesis: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin build-fault/cairn --seeds 700-704 --nodes 3 \
 	  --duration 90 --fault-max 10 --heal-max 6 \
 	  --kinds power-random,power-leader,power-minority,power-all $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 800-804 --nodes 3 \
+	  --duration 90 --fault-max 10 --heal-max 6 --kinds $(NEMESIS_CLOCK_KINDS) $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
+	  --seeds 810-812 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 \
+	  --kinds $(NEMESIS_CLOCK_KINDS) $(NEMESIS_ARGS)
 
 # Long mode: 1000 cycles of each kind (about 30 minutes each).
 crash-long: $(BUILD)/cairn

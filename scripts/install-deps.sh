@@ -6,6 +6,8 @@
 # by tests/integration/js (npm ci) from its committed lockfile. Debian's
 # chromium, chromium-driver and python3-selenium drive the web console's test
 # (tests/integration/py/test_http_console.py) in a headless browser.
+# libfaketime skews the wall clock of cluster nodes in the nemesis harness
+# (tests/nemesis, fault kinds clock-*).
 #
 # Raft (issue 12, docs/cluster-plan.md): libraft-dev >= 0.22 (cowsql/raft,
 # the raft_step API). Bookworm main has only canonical raft 0.15, so on
@@ -24,6 +26,7 @@ PKGS=(
   libhiredis-dev libnats-dev librabbitmq-dev
   libhttp-parser-dev libjansson-dev libcurl4-openssl-dev python3-prometheus-client python3-requests curl
   chromium chromium-driver python3-selenium
+  libfaketime
 )
 if [ "${1:-}" = bench ]; then
   PKGS+=(redis-server nats-server rabbitmq-server gnuplot-nox linux-perf)

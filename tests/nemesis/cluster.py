@@ -74,6 +74,15 @@ class Node:
         # between that and what was written, garbling part of the tail.
         env["CAIRN_FAULT_MODE"] = str(self.cl.power_mode)
         env["CAIRN_FAULT_SEED"] = str(self.cl.seed * 1000 + self.id * 100 + self.starts)
+        if self.cl.faketime:
+            # Wall-clock skew (clock-* faults): libfaketime reads this node's
+            # offset from its file at most once a second; the monotonic clock
+            # (timeouts, elections) stays true, as NTP steps only the wall
+            # clock.
+            env["LD_PRELOAD"] = self.cl.faketime
+            env["FAKETIME_TIMESTAMP_FILE"] = self.clock_path
+            env["FAKETIME_CACHE_DURATION"] = "1"
+            env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          preexec_fn=_die_with_parent, env=env)
@@ -101,6 +110,18 @@ class Node:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def clock_path(self):
+        return os.path.join(self.cl.workdir, "clock%d" % self.id)
+
+    def set_clock(self, offset_s):
+        """Step this node's wall clock to true time + offset_s (seconds,
+        may be negative); seen by the node within about a second."""
+        tmp = self.clock_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%+d\n" % int(offset_s))
+        os.replace(tmp, self.clock_path)
 
     def exit_status(self):
         return None if self.proc is None else self.proc.poll()
@@ -190,11 +211,16 @@ class Cluster:
         self.unclean = []   # (node, status) of SIGTERM stops that did not exit 0
         self.seed = seed
         self.power_mode = 1 + seed % 2   # fault build's cut mode (power_cut)
+        # libfaketime (Debian's libfaketime) for the clock-* faults: every
+        # node runs under it when it is there, at offset 0 until a fault.
+        ft = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+        self.faketime = ft if os.path.exists(ft) else None
         os.makedirs(workdir, exist_ok=True)
         self.nodes = {i: Node(self, i, os.path.join(workdir, "d%d" % i),
                               os.path.join(workdir, "n%d.log" % i)) for i in range(1, n + 1)}
         for nd in self.nodes.values():
             open(nd.log_path, "ab").close()
+            nd.set_clock(0)
         self.proxy = NetProxy(seed=seed)
         for i in self.ids():
             for j in self.ids():
@@ -238,6 +264,7 @@ class Cluster:
         """Heal the network, resume paused nodes, restart dead ones."""
         self.proxy.heal()
         for nd in self.nodes.values():
+            nd.set_clock(0)
             nd.resume()
         for nd in self.nodes.values():
             if not nd.alive():

@@ -44,7 +44,17 @@ MOVE_KINDS = ["move", "move-kill-leader", "move-pause-leader"]
 # gets kill -9 instead (and the log says so). Not in KINDS either.
 POWER_KINDS = ["power-random", "power-leader", "power-minority", "power-all"]
 
-ALL_KINDS = KINDS + COORD_KINDS + MOVE_KINDS + POWER_KINDS
+# Wall-clock skew (libfaketime, cluster.py; without it the fault is only
+# logged): one node's clock, the leader's, or every node's, each its own
+# offset, stepped by seconds to a day either way, then back at heal. The
+# monotonic clock is left alone (timeouts and elections use it; NTP steps
+# only the wall clock). What uses the wall clock: record and segment
+# timestamps, time-based retention and roll, the log's timestamps. Not in
+# KINDS either.
+CLOCK_KINDS = ["clock-random", "clock-leader", "clock-all"]
+CLOCK_OFFSETS = [-86400, -3600, -300, -30, -2, 2, 30, 300, 3600, 86400]
+
+ALL_KINDS = KINDS + COORD_KINDS + MOVE_KINDS + POWER_KINDS + CLOCK_KINDS
 
 TXN_KINDS = KINDS + COORD_KINDS + COORD_KINDS
 
@@ -56,8 +66,12 @@ def draw(rng, kind, n):
     """Every seeded parameter of one fault."""
     ids = list(range(1, n + 1))
     p = {"kind": kind, "part_index": rng.randrange(1 << 16)}
-    if kind in ("kill-random", "pause-random", "power-random"):
+    if kind in ("kill-random", "pause-random", "power-random", "clock-random"):
         p["node"] = rng.choice(ids)
+    if kind in ("clock-random", "clock-leader"):
+        p["offset"] = rng.choice(CLOCK_OFFSETS)
+    elif kind == "clock-all":
+        p["offsets"] = [rng.choice(CLOCK_OFFSETS) for _ in ids]
     elif kind == "power-minority":
         p["nodes"] = sorted(rng.sample(ids, (n - 1) // 2))
     elif kind == "kill-majority":
@@ -277,6 +291,18 @@ class Nemesis:
             self.log("  power cut of node(s) %s (fault mode %d)" % (xs, cl.power_mode))
             for x in xs:
                 cl.node(x).power_cut()
+        elif k in CLOCK_KINDS:
+            if k == "clock-all":
+                steps = list(zip(ids, p["offsets"]))
+            else:
+                steps = [(p["node"] if k == "clock-random" else self._leader(p), p["offset"])]
+            if not cl.faketime:
+                self.log("  no libfaketime: clocks left alone")
+                return None
+            self.log("  wall clock stepped: %s" % ", ".join(
+                "node %d %+ds" % (x, o) for x, o in steps))
+            for x, o in steps:
+                cl.node(x).set_clock(o)
         elif k in MOVE_KINDS:
             import time
             x = self._leader(p)
