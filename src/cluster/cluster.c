@@ -92,6 +92,32 @@ static void rg_send(void *arg, uint64_t to, uint64_t group_id, const uint8_t *ms
     bin_put_raw(w, msg, len);
 }
 
+/* rg_node's in-place send: the frame's header with its length to patch. */
+static wbuf *rg_send_begin(void *arg, uint64_t to, uint64_t group_id)
+{
+    cluster *c = arg;
+    cl_peer *p = peer_by_id(c, (int32_t)to);
+    if (!p || !p->conn)
+        return NULL; /* not connected: Raft resends */
+    if (!p->out)
+        p->out = net_resp_new(p->conn);
+    wbuf *w = &p->out->w;
+    c->frame_at = w->len;
+    bin_put_i32(w, 0);
+    bin_put_i8(w, CL_RAFT);
+    bin_put_i64(w, (int64_t)group_id);
+    return w;
+}
+
+static void rg_send_end(void *arg, wbuf *w, int64_t len)
+{
+    cluster *c = arg;
+    if (len < 0)
+        w->len = c->frame_at; /* the frame never was (no splices in it) */
+    else
+        be_put32(w->buf + c->frame_at, (uint32_t)(1 + 8 + len));
+}
+
 /* After each loop turn: the groups' syncs, then one write per peer. */
 static void cl_hook(void *arg)
 {
@@ -445,7 +471,8 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         free(c);
         return -CN_EIO;
     }
-    rg_node_cb cb = {.send = rg_send, .wall_ms = rg_wall, .arg = c};
+    rg_node_cb cb = {.send = rg_send, .send_begin = rg_send_begin, .send_end = rg_send_end,
+                     .wall_ms = rg_wall, .arg = c};
     int rc = rg_node_open(cfg->log_dirs, (uint64_t)c->self, NULL, &cb, &c->rg);
     if (rc < 0) {
         slog_error("cannot open %s/raft.votes: %s", cfg->log_dirs, cn_strerror(rc));

@@ -36,6 +36,7 @@ struct cluster {
     int n_peers;
     net_server *srv;
     net_proto proto;
+    size_t frame_at;                /* rg_send_begin's frame, for rg_send_end */
     rg_node *rg;
     loop_timer tick;
     int hooked;

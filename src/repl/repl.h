@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "util/wbuf.h"
 
 typedef struct rg_node rg_node;
 typedef struct rg_group rg_group;
@@ -43,6 +44,16 @@ typedef struct rg_node_cb {
     /* Send msg (rg_msg.h) of group group_id to node `to`. The bytes are
      * valid only during the call. May drop it (Raft retries). */
     void (*send)(void *arg, uint64_t to, uint64_t group_id, const uint8_t *msg, size_t len);
+    /* Optional, both or neither: encode in place instead of through send
+     * (one copy of every entry fewer). send_begin returns the buffer to
+     * append one message for node `to` of group group_id to, the
+     * transport's framing already in it, or NULL when the message would be
+     * dropped anyway (nothing is encoded then). send_end(arg, w, len)
+     * finishes that frame over the len bytes appended; len -1: encoding
+     * failed and the frame is taken back out. Held messages (a vote not
+     * yet durable) still go through send. */
+    wbuf *(*send_begin)(void *arg, uint64_t to, uint64_t group_id);
+    void (*send_end)(void *arg, wbuf *w, int64_t len);
     /* Role, term, leader or commit index of g changed. May be NULL. */
     void (*changed)(void *arg, rg_group *g);
     /* The partition's durable callback, forwarded (log.h). May be NULL. */

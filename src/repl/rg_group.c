@@ -330,12 +330,27 @@ static void send_messages(rg_group *g, const struct raft_update *up)
             }
             m = &snap;
         }
-        wbuf_reset(&n->out);
-        rc = rg_msg_encode(&n->out, m, entry_src, g);
+        int hold = g->n_held || g->hold_gen > n->votes_synced;
+        wbuf *w = &n->out;
+        size_t at = 0;
+        if (!hold && n->cb.send_begin) {
+            w = n->cb.send_begin(n->cb.arg, m->server_id, g->id);
+            at = w ? w->len : 0;
+        } else {
+            wbuf_reset(w);
+        }
+        rc = w ? rg_msg_encode(w, m, entry_src, g) : 0;
         if (m == &snap) {
             raft_configuration_close(&snap.install_snapshot.conf);
             raft_free(snap.install_snapshot.data.base);
         }
+        if (w && w != &n->out) {
+            n->cb.send_end(n->cb.arg, w, rc < 0 ? -1 : (int64_t)(w->len - at));
+            if (rc == 0)
+                continue;
+        }
+        if (!w)
+            continue; /* not connected: Raft resends */
         if (rc < 0) {
             /* An entry could not be read: drop the message (Raft resends;
              * a storage failure shows in the partition). */
@@ -344,7 +359,7 @@ static void send_messages(rg_group *g, const struct raft_update *up)
                       cn_strerror(rc));
             continue;
         }
-        if (g->n_held || g->hold_gen > n->votes_synced)
+        if (hold)
             held_push(g, m->server_id, n->out.buf, n->out.len);
         else
             n->cb.send(n->cb.arg, m->server_id, g->id, n->out.buf, n->out.len);
