@@ -5,8 +5,11 @@
  * connection's buffer. proto->frame_len delimits frames; complete ones are
  * handed to proto->on_frame in place, then a partial tail is moved to the
  * front. The buffer grows to the frame length frame_len hints (net_scan.need)
- * in one step, else doubles when full; it is kept unless it grew past
- * NET_RBUF_KEEP. A frame may not exceed frame_max = max_frame_bytes +
+ * in one step, else doubles when full; one that grew past NET_RBUF_KEEP is
+ * freed by the sweep once it is empty and the connection was quiet for a
+ * sweep period (freeing it after every large frame made each one come
+ * back as fresh, zero-filled pages: a produce connection of 1 MiB batches
+ * paid that per request). A frame may not exceed frame_max = max_frame_bytes +
  * proto->frame_overhead, so the buffer is bounded whatever frame_len does.
  *
  * Write path: responses leave in slot order. Consecutive ready responses
@@ -646,11 +649,6 @@ static void conn_parse_frames(net_conn *c)
     }
     if (c->rlen == 0) {
         c->partial_since = 0;
-        if (c->rcap > NET_RBUF_KEEP) {
-            free(c->rbuf);
-            c->rbuf = NULL;
-            c->rcap = 0;
-        }
     } else if (off > 0 || c->partial_since == 0) {
         c->partial_since = loop_now(s->l);
     }
@@ -741,6 +739,11 @@ static void sweep_cb(loop_timer *t)
         } else if (c->n_slots == 0 && c->rlen == 0 && s->lim.idle_ms > 0 &&
                    now - c->last_active > s->lim.idle_ms) {
             net_conn_close(c, "idle");
+        } else if (c->rlen == 0 && c->rcap > NET_RBUF_KEEP &&
+                   now - c->last_active >= NET_SWEEP_MS) {
+            free(c->rbuf); /* a large frame's buffer, quiet since */
+            c->rbuf = NULL;
+            c->rcap = 0;
         }
         c = next;
     }

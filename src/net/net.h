@@ -44,8 +44,10 @@
  * with nothing in flight for idle_ms, or holding an incomplete frame for
  * partial_ms (slow-loris), is closed by a once-a-second sweep; more than
  * max_connections open are closed at accept. A connection's read buffer is
- * allocated on its first bytes and freed after a large frame, so an idle
- * connection holds no buffer.
+ * allocated on its first bytes; one grown past NET_RBUF_KEEP is freed by
+ * the sweep once empty and a sweep period without traffic, so a busy
+ * connection keeps it between large frames and an idle one holds at most
+ * the small one.
  *
  * Ownership: the server owns connections and slots. A slot finished after
  * its connection closed is simply freed (its splices released). The
