@@ -301,9 +301,10 @@ static int parse_args(int argc, char **argv, cairn_config *cfg)
  * each time, and the kernel zero-fills every page on first touch. Measured
  * (`bench/cluster.py --records 600000 --rounds 3 --kills 0`, 2026-12-05):
  * the leader spent about a fifth of its time in those page faults; with
- * the thresholds below, 3 nodes RF 3 wrote 1,438,995 / 258,408 rec/s at
- * 100 B / 1 KiB instead of 606,637 / 64,768 (single node: 1,887,490 /
- * 595,604 instead of 1,471,280 / 357,784). Blocks under 32 MiB come from
+ * the thresholds below, 3 nodes RF 3 wrote 1,125,792 / 146,140 rec/s at
+ * 100 B / 1 KiB instead of 606,637 / 64,768 (single node, within this
+ * machine's noise: 1,418,496 / 339,010 against 1,471,280 / 357,784).
+ * Blocks under 32 MiB come from
  * the heap, and up to 64 MiB of free memory at its top stays. The server
  * only: an embedding host keeps its own allocator settings. */
 static void tune_malloc(void)
