@@ -83,6 +83,10 @@ class Node:
             env["FAKETIME_TIMESTAMP_FILE"] = self.clock_path
             env["FAKETIME_CACHE_DURATION"] = "1"
             env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+            # An ASan build wants its runtime first in the library list;
+            # preloading libfaketime ahead of it is harmless here.
+            asan = env.get("ASAN_OPTIONS", "")
+            env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          preexec_fn=_die_with_parent, env=env)
