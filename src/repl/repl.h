@@ -54,7 +54,8 @@ typedef struct rg_node_cb {
      * yet durable) still go through send. */
     wbuf *(*send_begin)(void *arg, uint64_t to, uint64_t group_id);
     void (*send_end)(void *arg, wbuf *w, int64_t len);
-    /* Role, term, leader or commit index of g changed. May be NULL. */
+    /* Role, term, leader, commit index or commit offset (rg_commit_offset)
+     * of g changed. May be NULL. */
     void (*changed)(void *arg, rg_group *g);
     /* The partition's durable callback, forwarded (log.h). May be NULL. */
     void (*durable)(void *arg, rg_group *g, int64_t durable_offset, int status);

@@ -84,6 +84,7 @@ struct rg_group {
     int64_t start_taken;            /* ... handed out by rg_take_start */
     uint64_t last_leader;
     int64_t last_term, last_commit;
+    int64_t last_written; /* min(commit, last written): a drain moves it alone */
     int64_t commit_max;             /* highest commit index libraft reported
                                      * (rg_commit_index: it never goes back) */
     int last_state;

@@ -500,13 +500,22 @@ static void notify(rg_group *g)
     raft_leader(r, &lid, &laddr);
     int state = raft_state(r);
     int64_t term = (int64_t)raft_current_term(r), commit = rg_commit_index(g);
+    /* The commit offset (rg_commit_offset) moves when the index does, and
+     * also when entries that committed while they waited for a sync
+     * (pend) reach the log: a follower that took a new leader's barrier
+     * and commands in one AppendEntries learns the commit index at once
+     * but writes the commands after the barrier's sync. Keyed on the
+     * index alone, its high watermark stayed at the barrier until the
+     * next commit, for as long as the group was idle. */
+    int64_t written = CN_MIN(commit, log_last(g));
     if (lid == g->last_leader && state == g->last_state && term == g->last_term &&
-        commit == g->last_commit)
+        commit == g->last_commit && written == g->last_written)
         return;
     g->last_leader = lid;
     g->last_state = state;
     g->last_term = term;
     g->last_commit = commit;
+    g->last_written = written;
     if (g->changed)
         g->changed(g->cb_arg, g);
     else if (n->cb.changed)
@@ -615,6 +624,7 @@ static void on_durable(log_partition *p, int64_t durable_offset, int status, voi
     } else {
         pend_drain(g);
         report_persisted(g);
+        notify(g); /* what drained may have committed already */
     }
     if (g->durable)
         g->durable(g->cb_arg, g, durable_offset, status);

@@ -111,6 +111,7 @@ typedef struct node {
     int64_t max_commit[MAXG];
     int64_t checked[MAXG];          /* log verified against history up to here */
     int64_t anchor[MAXG];           /* snapshot index of its log seen last */
+    int64_t told[MAXG];             /* commit offset at the last changed callback */
 } node;
 
 typedef struct sim sim;
@@ -222,6 +223,12 @@ static int64_t delay(sim *s)
     if (!s->settling && chance(s, s->p_long))
         d += rnd(s, 400);
     return d;
+}
+
+static void on_changed(void *arg, rg_group *g)
+{
+    sendctx *c = arg;
+    c->s->nd[c->from].told[rg_group_id(g) - 1] = rg_commit_offset(g);
 }
 
 static void on_send(void *arg, uint64_t to, uint64_t gid, const uint8_t *b, size_t len)
@@ -348,7 +355,7 @@ static void node_open(sim *s, int i)
     if (rc < 0)
         violation(s, "syncer: %s", cn_strerror(rc));
     s->ctx[i] = (sendctx){s, i};
-    rg_node_cb cb = {.send = on_send, .arg = &s->ctx[i]};
+    rg_node_cb cb = {.send = on_send, .changed = on_changed, .arg = &s->ctx[i]};
     rc = rg_node_open(n->dir, (uint64_t)i + 1, n->sy, &cb, &n->rn);
     if (rc < 0)
         violation(s, "rg_node_open node=%d: %s", i + 1, cn_strerror(rc));
@@ -372,6 +379,7 @@ static void node_open(sim *s, int i)
         if (rc < 0)
             violation(s, "rg_group_open node=%d group=%d: %s", i + 1, g + 1, cn_strerror(rc));
         n->max_commit[g] = 0; /* the commit index is volatile */
+        n->told[g] = rg_commit_offset(n->g[g]); /* the owner reads it at open */
         n->checked[g] = 0;
         int64_t ai, at, ao;
         log_raft_anchor(n->p[g], &ai, &at, &ao);
@@ -554,6 +562,11 @@ static void check(sim *s)
                 violation(s, "commit index of group %d on node %d went back %lld -> %lld", g + 1,
                           i + 1, (long long)n->max_commit[g], (long long)c);
             n->max_commit[g] = c;
+            /* The owner (the broker's high watermark) heard of every move
+             * of the commit offset. */
+            if (n->told[g] != rg_commit_offset(grp))
+                violation(s, "group %d node %d: commit offset %lld, last told %lld", g + 1,
+                          i + 1, (long long)rg_commit_offset(grp), (long long)n->told[g]);
             int64_t last, lt;
             log_raft_last(n->p[g], &last, &lt);
             if (last < n->checked[g])

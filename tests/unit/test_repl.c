@@ -281,6 +281,7 @@ typedef struct sim {
     int64_t leader_of_term[64];  /* node id + 1 per term seen leading */
     int64_t max_commit_off[MAXN];
     int64_t hw_seen;             /* largest committed offset any node showed */
+    int64_t told_off[MAXN];      /* commit offset at the last changed callback */
 } sim;
 
 typedef struct sendctx {
@@ -288,6 +289,12 @@ typedef struct sendctx {
     int from;
 } sendctx;
 static sendctx ctxs[MAXN];
+
+static void qchanged(void *arg, rg_group *g)
+{
+    sendctx *c = arg;
+    c->s->told_off[c->from] = rg_commit_offset(g);
+}
 
 static void qsend(void *arg, uint64_t to, uint64_t gid, const uint8_t *m, size_t len)
 {
@@ -327,7 +334,7 @@ static void node_start(sim *s, int i)
 static void node_start_with(sim *s, int i, size_t n_voters)
 {
     ctxs[i] = (sendctx){s, i};
-    rg_node_cb cb = {.send = qsend, .arg = &ctxs[i]};
+    rg_node_cb cb = {.send = qsend, .changed = qchanged, .arg = &ctxs[i]};
     assert_int_equal(rg_node_open(s->ndir[i], (uint64_t)i + 1, NULL, &cb, &s->node[i]), 0);
     rg_node_set_timeouts(s->node[i], 1000, 100, 1234);
     log_options o = ropts();
@@ -340,6 +347,7 @@ static void node_start_with(sim *s, int i, size_t n_voters)
                      0);
     s->up[i] = 1;
     s->max_commit_off[i] = 0; /* the commit index is volatile: it restarts low */
+    s->told_off[i] = rg_commit_offset(s->g[i]); /* the owner reads it at open */
 }
 
 static void node_stop(sim *s, int i)
@@ -427,6 +435,9 @@ static void check(sim *s)
         int64_t c = rg_commit_offset(s->g[i]);
         assert_true(c >= s->max_commit_off[i]);
         s->max_commit_off[i] = c;
+        /* The owner heard every move of it (its high watermark follows
+         * the callbacks). */
+        assert_int_equal(s->told_off[i], c);
     }
 }
 
