@@ -145,7 +145,9 @@ sim-long:
 # clusters with every node-to-node connection through a per-pair proxy, seeded
 # faults (kills, pauses, partitions, one-way, slow links, restarts), an acks=all
 # idempotent workload and a checker, or (--txn) transactional producers and a
-# read_committed checker, or (--retention) Raft snapshots all through the faults.
+# read_committed checker (with --txn-ctp 2: two consume-transform-produce workers
+# in one group, each record processed once, G1a and G1c checks), or (--retention)
+# Raft snapshots all through the faults.
 # nemesis-smoke: 2 seeds of 16 s of faults on 3 nodes plus 1 transactional seed
 # and 1 retention seed (about 130 s); nemesis: the long mode (about 1.7 h: 20
 # seeds on 3 nodes and 10 on 5, then 10 transactional seeds on 3 nodes and 5 on
@@ -168,8 +170,8 @@ nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 1-2 --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
 	  --time-limit 100 $(NEMESIS_ARGS)
-	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --seeds 1 \
-	  --nodes 3 --duration 16 \
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --txn-ctp 2 \
+	  --seeds 1 --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention --seeds 2 --nodes 3 \
 	  --duration 16 --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
@@ -182,9 +184,9 @@ nemesis: $(BUILD)/cairn
 	  --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 200-209 --nodes 5 --duration 90 \
 	  --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
-	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --txn-ctp 2 \
 	  --seeds 300-309 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
-	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --txn-ctp 2 \
 	  --seeds 400-404 --nodes 5 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention \
 	  --seeds 500-509 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
@@ -195,7 +197,7 @@ nemesis: $(BUILD)/cairn
 	  --kinds power-random,power-leader,power-minority,power-all $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 800-804 --nodes 3 \
 	  --duration 90 --fault-max 10 --heal-max 6 --kinds $(NEMESIS_CLOCK_KINDS) $(NEMESIS_ARGS)
-	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --txn-ctp 2 \
 	  --seeds 810-812 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 \
 	  --kinds $(NEMESIS_CLOCK_KINDS) $(NEMESIS_ARGS)
 

@@ -28,7 +28,11 @@ kill/pause/isolation of the transaction coordinator, and after the checks
 above (control batches aside) a read_committed consumer reads every
 partition to its end: committed transactions whole and once, aborted and
 fenced ones never, unknown outcomes all or nothing, no dirty read, and every
-last stable offset at its high watermark.
+last stable offset at its high watermark. --txn-ctp N adds N
+consume-transform-produce workers (one consumer group, offsets committed in
+the transaction): every record below the group's committed offset processed
+by exactly one transaction that took effect, no read of aborted data (G1a),
+no cycle of write-read dependencies (G1c; txn.check_ctp).
 
 Violations print the seed, the schedule, the command that replays it and
 the tail of every node's log (the whole logs stay in the run directory), and
@@ -595,7 +599,8 @@ def run_seed(args, seed, binary):
         if args.txn:
             tw = txnmod.TxnWorkload(wl, args.producers, txn_timeout_ms=args.txn_timeout_ms,
                                    op_timeout=args.txn_op_timeout,
-                                   unflushed_aborts=args.txn_unflushed_aborts)
+                                   unflushed_aborts=args.txn_unflushed_aborts,
+                                   ctp=args.txn_ctp)
         leader_cache = {}
 
         def leader_of(idx):
@@ -732,7 +737,23 @@ def run_seed(args, seed, binary):
             rc, eof = txnmod.read_committed_all(cl.all_bootstrap(), topic, args.partitions, ends)
             log("read_committed: " + ", ".join("p%d %d records, end %s" % (p, len(rc[p]), eof.get(p))
                                                 for p in range(args.partitions)))
-            tres = txnmod.check_txn(tw.txns, rc, dict(wl.reads), stable, eof, violations)
+            served = dict(wl.reads)
+            for k, val in tw.ctp_reads.items():
+                if served.setdefault(k, val) != val:
+                    violations.append("p%d@%d served as %r to one consumer, %r to another"
+                                      % (k[0], k[1], served[k], val))
+            tres = txnmod.check_txn(tw.txns, rc, served, stable, eof, violations)
+            if tw.ctp:
+                try:
+                    ctp_committed = committed_offsets(cl, topic, args.partitions, tw.ctp_group)
+                except RuntimeError as e:
+                    violations.append("consume-transform-produce group: %s" % e)
+                    ctp_committed = None
+                cres = txnmod.check_ctp(tw.txns, rc, ctp_committed, violations)
+                log("consume-transform-produce: %s; group committed %s; rewinds %s"
+                    % (dict(cres), ctp_committed, dict(tw.ctp_rewinds)))
+                result.update(ctp={k: cres.get(k, 0) for k in
+                                   ("ctp_effective", "ctp_reads", "ctp_covered", "ctp_edges")})
             result.update(txn={k: tres.get(k, 0) for k in
                                ("committed", "aborted", "never", "unknown", "unknown_visible",
                                 "unknown_invisible", "visible_values")},
@@ -826,6 +847,9 @@ def main():
     ap.add_argument("--txn-op-timeout", type=float, default=15.0)
     ap.add_argument("--txn-unflushed-aborts", type=float, default=0.5,
                     help="share of planned aborts made without flushing first (0: none)")
+    ap.add_argument("--txn-ctp", type=int, default=0,
+                    help="with --txn: consume-transform-produce workers (G1c, exactly-once "
+                         "processing; txn.check_ctp)")
     ap.add_argument("--retention", action="store_true",
                     help="small segments and retention.bytes: Raft snapshots move every "
                          "replica's log start during the faults (InstallSnapshot to nodes "
@@ -895,6 +919,14 @@ def main():
                      tx["unknown_visible"], tx["unknown_invisible"], res.get("txn_fenced", 0),
                      res.get("txn_producers", 0), tx["visible_values"], res.get("txn_errors")),
                   flush=True)
+        ctp = res.get("ctp")
+        if ctp:
+            for k, n in ctp.items():
+                totals[k] += n
+            print("  consume-transform-produce: %d transactions took effect, %d records read by "
+                  "them, %d below the group's offsets each processed once, %d write-read edges "
+                  "checked for cycles" % (ctp["ctp_effective"], ctp["ctp_reads"],
+                                          ctp["ctp_covered"], ctp["ctp_edges"]), flush=True)
         if v:
             failed.append(seed)
             print("\n".join(lines))
@@ -912,8 +944,9 @@ def main():
                   "--fault-max %g --heal-min %g --heal-max %g%s%s -v"
                   % (seed, args.nodes, args.duration, args.partitions, args.producers, args.rate,
                      args.fault_min, args.fault_max, args.heal_min, args.heal_max,
-                     (" --txn --txn-op-timeout %g --txn-unflushed-aborts %g"
-                      % (args.txn_op_timeout, args.txn_unflushed_aborts)) if args.txn else "",
+                     (" --txn --txn-op-timeout %g --txn-unflushed-aborts %g --txn-ctp %d"
+                      % (args.txn_op_timeout, args.txn_unflushed_aborts, args.txn_ctp))
+                     if args.txn else "",
                      kinds))
             print("kept: %s" % res["dir"], flush=True)
         elif not args.keep:
@@ -933,6 +966,11 @@ def main():
               % (totals["txn_committed"], totals["txn_aborted"], totals["txn_never"],
                  totals["txn_unknown"], totals["txn_unknown_visible"],
                  totals["txn_unknown_invisible"], totals["txn_fenced"]), flush=True)
+    if totals["ctp_effective"]:
+        print("nemesis: consume-transform-produce %d transactions took effect, %d records "
+              "checked processed once, %d write-read edges without a cycle"
+              % (totals["ctp_effective"], totals["ctp_covered"], totals["ctp_edges"]),
+              flush=True)
     if made_dir and not failed and not args.keep:
         shutil.rmtree(args.dir, ignore_errors=True)
     return 1 if failed else 0

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration", "py"))
 
 import kwire  # noqa: E402
 from nemesis import check  # noqa: E402
-from txn import Txn, check_txn  # noqa: E402
+from txn import Txn, check_ctp, check_txn, find_cycle  # noqa: E402
 
 
 class FakeWorkload:
@@ -319,6 +319,82 @@ def test_each_transactional_anomaly_is_reported():
     expect("open", run_txn(txns, rc, served, stable, eof)[0], "no outcome")
 
 
+def ctp_history():
+    """A transactional producer (id 0) and a consume-transform-produce
+    worker (id 5): reads chain through committed, aborted and unknown
+    transactions; the group committed past everything that took effect."""
+    def t(w, i, outcome, records, reads=None):
+        x = Txn((w, i), w, 0, "commit", 0.0)
+        x.outcome = outcome
+        x.records = records
+        x.reads = reads
+        return x
+    a, b, c, d, e, f, g, h = [("s1-t%d.0-%08d" % (0 if i < 3 else 5, i)).encode()
+                              for i in range(8)]
+    txns = {}
+    for x in (t(0, 0, "committed", [(a, 0), (b, 1)]),
+              t(0, 1, "aborted", [(c, 0)]),
+              t(5, 0, "committed", [(d, 1)], [(0, 0, a)]),
+              t(5, 1, "aborted", [(e, 0)], [(1, 0, b)]),
+              t(5, 2, "committed", [(f, 0)], [(1, 0, b), (1, 1, d)]),
+              t(5, 3, "unknown", [(g, 1)], [(0, 2, f)]),
+              t(5, 4, "unknown", [(h, 0)], [(1, 2, g)])):
+        txns[x.key] = x
+    rc = {0: [(0, a), (2, f)], 1: [(0, b), (1, d), (2, g)]}
+    committed = {0: 3, 1: 2}
+    return txns, rc, committed, (a, b, c, d, e, f, g, h)
+
+
+def test_find_cycle():
+    assert find_cycle({1, 2, 3}, {1: {2}, 2: {3}}) is None
+    cyc = find_cycle({1, 2, 3, 4}, {1: {2}, 2: {3}, 3: {1}, 4: {1}})
+    assert sorted(cyc) == [1, 2, 3], cyc
+    assert find_cycle({1}, {1: {1}}) == [1]
+
+
+def test_consume_transform_produce():
+    txns, rc, committed, _ = ctp_history()
+    v = []
+    res = check_ctp(txns, rc, committed, v)
+    assert v == [], v
+    assert res["ctp_effective"] == 3 and res["ctp_edges"] == 4 and res["ctp_covered"] == 4, res
+
+    # a record processed by two transactions that took effect
+    txns, rc, committed, _ = ctp_history()
+    txns[(5, 1)].outcome = "committed"
+    v = []
+    check_ctp(txns, rc, committed, v)
+    expect("twice", v, "processed twice")
+
+    # a record below the committed offset that no committed transaction read
+    txns, rc, committed, _ = ctp_history()
+    committed[1] = 3
+    v = []
+    check_ctp(txns, rc, committed, v)
+    expect("skipped", v, "skipped")
+
+    # a committed transaction read an aborted transaction's record (G1a)
+    txns, rc, committed, vals = ctp_history()
+    txns[(5, 0)].reads.append((0, 1, vals[2]))
+    v = []
+    check_ctp(txns, rc, committed, v)
+    expect("G1a", v, "aborted read")
+
+    # a committed transaction read a value that is not there at the end
+    txns, rc, committed, _ = ctp_history()
+    txns[(5, 2)].reads[1] = (1, 1, b"s1-t0.0-00000009")
+    v = []
+    check_ctp(txns, rc, committed, v)
+    expect("ctp read", v, "the final read_committed log has")
+
+    # a cycle of write-read dependencies: 0.0 -> 5.2 (b), 5.2 -> 0.0 (f)
+    txns, rc, committed, vals = ctp_history()
+    txns[(0, 0)].reads = [(0, 2, vals[5])]
+    v = []
+    check_ctp(txns, rc, committed, v)
+    expect("G1c", v, "G1c")
+
+
 if __name__ == "__main__":
     test_clean_history_passes()
     test_each_anomaly_is_reported()
@@ -327,4 +403,7 @@ if __name__ == "__main__":
     test_retention_starts()
     test_clean_transactional_history_passes()
     test_each_transactional_anomaly_is_reported()
-    print("nemesis checker self-test: 18 cases ok; transactional checker: 13 cases ok")
+    test_find_cycle()
+    test_consume_transform_produce()
+    print("nemesis checker self-test: 18 cases ok; transactional checker: 13 cases ok; "
+          "consume-transform-produce checker: 6 cases ok")

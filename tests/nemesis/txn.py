@@ -49,7 +49,8 @@ import random
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer,
+                             TopicPartition)
 
 import kwire
 
@@ -138,7 +139,7 @@ def read_committed_all(bootstrap, topic, parts, ends, timeout=60.0):
 
 class Txn:
     __slots__ = ("key", "w", "gen", "records", "outcome", "planned", "fenced", "error",
-                 "t0", "t1")
+                 "t0", "t1", "reads")
 
     def __init__(self, key, w, gen, planned, t0):
         self.key = key            # (w, index)
@@ -151,6 +152,7 @@ class Txn:
         self.error = None
         self.t0 = t0
         self.t1 = None
+        self.reads = None         # consume-transform-produce: [(partition, offset, value)]
 
 
 class TxnWorkload:
@@ -159,9 +161,13 @@ class TxnWorkload:
     failed, sent, reads, read_conflicts, commits."""
 
     def __init__(self, base, nprod, records=(2, 6), abort_share=0.2, op_timeout=15.0,
-                 txn_timeout_ms=20000, pause=0.01, unflushed_aborts=0.5):
+                 txn_timeout_ms=20000, pause=0.01, unflushed_aborts=0.5, ctp=0):
         self.base = base          # a nemesis.Workload: consumer, locks, shared records
         self.nprod = nprod
+        self.ctp = ctp            # consume-transform-produce workers (ids nprod..)
+        self.ctp_group = "nem-ctp-%d-%d" % (base.seed, id(self) & 0xffff)
+        self.ctp_reads = {}       # (partition, offset) -> value read by a CTP consumer
+        self.ctp_rewinds = collections.Counter()
         self.records = records
         self.abort_share = abort_share
         self.op_timeout = op_timeout
@@ -173,7 +179,8 @@ class TxnWorkload:
         self.errors = collections.Counter()  # error names seen
         self.zombies = []
         self.events = []          # (t, w, gen, txn index, phase, error text)
-        self.tids = ["nem-tx-%d-%d-%d" % (base.seed, w, id(self) & 0xffff) for w in range(nprod)]
+        self.tids = ["nem-tx-%d-%d-%d" % (base.seed, w, id(self) & 0xffff)
+                     for w in range(nprod + ctp)]
         base.isolation = "read_committed"
         # NEMESIS_CLIENT_DEBUG=eos,protocol: librdkafka debug logs of the
         # transactional producers into clients.log in the run directory.
@@ -190,6 +197,10 @@ class TxnWorkload:
     def start(self):
         for w in range(self.nprod):
             t = threading.Thread(target=self._producer, args=(w,), daemon=True)
+            t.start()
+            self.base.threads.append(t)
+        for w in range(self.nprod, self.nprod + self.ctp):
+            t = threading.Thread(target=self._ctp, args=(w,), daemon=True)
             t.start()
             self.base.threads.append(t)
         self.base.nprod = 0       # the base starts only its consumer
@@ -215,6 +226,52 @@ class TxnWorkload:
         self.events.append((round(now() - self.base.t0, 2), w, gen, index, phase,
                             "%s%s: %s" % (err.name(), " (fatal)" if err.fatal() else "", err.str())))
 
+    def _delivered(self, err, m):
+        b = self.base
+        v = m.value()
+        t = now()
+        with b.lock:
+            ts = b.sent[v][0]
+            if err is None:
+                b.acked[v] = (m.partition(), m.offset(), ts, t)
+            else:
+                b.failed[v] = (ts, err.name(), err.code() in TIMEOUT_CODES)
+
+    def _settle(self, p, txn, phase, err):
+        """txn failed in phase with err (None: BufferError): settle its
+        outcome as far as the client can. True: give the producer up (a
+        fatal error, or an outcome it cannot resolve)."""
+        w, gen, i = txn.w, txn.gen, txn.key[1]
+        if err is None:
+            txn.outcome = "never"
+            txn.error = "BufferError"
+        else:
+            self._note(err, w, gen, i, phase)
+            txn.error = "%s in %s" % (err.name(), phase)
+            committing = phase == "commit"
+            txn.outcome = "unknown" if committing else "never"
+            if err.fatal():
+                return True
+            if committing and err.retriable() and not err.txn_requires_abort():
+                # librdkafka resumes the same commit.
+                for _ in range(2):
+                    try:
+                        p.commit_transaction(self.op_timeout)
+                        txn.outcome = "committed"
+                        return False
+                    except KafkaException as e2:
+                        self._note(e2.args[0], w, gen, i, phase + "-retry")
+                        if not e2.args[0].retriable() or e2.args[0].txn_requires_abort():
+                            break
+                return True
+        try:
+            p.abort_transaction(self.op_timeout)
+            txn.outcome = "aborted"
+            return False
+        except KafkaException as e2:
+            self._note(e2.args[0], w, gen, i, phase + "-then-abort")
+            return True
+
     def _producer(self, w):
         b = self.base
         rng = random.Random(b.seed * 1000 + w)
@@ -223,16 +280,6 @@ class TxnWorkload:
         index = 0
         p = None
         lock = b.lock
-
-        def cb(err, m):
-            v = m.value()
-            t = now()
-            with lock:
-                ts = b.sent[v][0]
-                if err is None:
-                    b.acked[v] = (m.partition(), m.offset(), ts, t)
-                else:
-                    b.failed[v] = (ts, err.name(), err.code() in TIMEOUT_CODES)
 
         def give_up(txn):
             nonlocal p
@@ -284,7 +331,7 @@ class TxnWorkload:
                     seq += 1
                     with lock:
                         b.sent[v] = (now(), part)
-                    p.produce(b.topic, value=v, key=v, partition=part, on_delivery=cb)
+                    p.produce(b.topic, value=v, key=v, partition=part, on_delivery=self._delivered)
                     txn.records.append((v, part))
                 p.poll(0)
                 if planned == "abort":
@@ -297,45 +344,9 @@ class TxnWorkload:
                     phase = "commit"
                     p.commit_transaction(self.op_timeout)
                     txn.outcome = "committed"
-            except KafkaException as e:
-                err = e.args[0]
-                self._note(err, w, gen, txn.key[1], phase)
-                txn.error = "%s in %s" % (err.name(), phase)
-                committing = phase == "commit"
-                txn.outcome = "unknown" if committing else "never"
-                if err.fatal():
-                    give_up(txn)
-                    pending = True
-                elif committing and err.retriable() and not err.txn_requires_abort():
-                    # librdkafka resumes the same commit.
-                    for _ in range(2):
-                        try:
-                            p.commit_transaction(self.op_timeout)
-                            txn.outcome = "committed"
-                            break
-                        except KafkaException as e2:
-                            self._note(e2.args[0], w, gen, txn.key[1], phase + "-retry")
-                            if not e2.args[0].retriable() or e2.args[0].txn_requires_abort():
-                                break
-                    if txn.outcome != "committed":
-                        give_up(txn)
-                        pending = True
-                else:
-                    try:
-                        p.abort_transaction(self.op_timeout)
-                        txn.outcome = "aborted"
-                    except KafkaException as e2:
-                        self._note(e2.args[0], w, gen, txn.key[1], phase + "-then-abort")
-                        give_up(txn)
-                        pending = True
-            except BufferError:
-                txn.outcome = "never"
-                txn.error = "BufferError"
-                try:
-                    p.abort_transaction(self.op_timeout)
-                    txn.outcome = "aborted"
-                except KafkaException as e2:
-                    self._note(e2.args[0], w, gen, txn.key[1], phase + "-then-abort")
+            except (KafkaException, BufferError) as e:
+                if self._settle(p, txn, phase, e.args[0] if isinstance(e, KafkaException)
+                                else None):
                     give_up(txn)
                     pending = True
             txn.t1 = now() - b.t0
@@ -343,6 +354,160 @@ class TxnWorkload:
                 time.sleep(self.pause)
         if p is not None:
             p.flush(5)
+
+    def _ctp_consumer(self):
+        b = self.base
+        c = Consumer(dict(QUIET, **{
+            "bootstrap.servers": b.cl.all_bootstrap(), "group.id": self.ctp_group,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed", "fetch.wait.max.ms": 100,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+            "max.poll.interval.ms": 10000,   # the rebalance timeout: a member stuck in a
+                                             # transaction holds up a rebalance this long
+            "metadata.max.age.ms": 2000, "topic.metadata.refresh.interval.ms": 1000,
+            "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 1000}))
+        c.subscribe([b.topic])
+        return c
+
+    def _ctp(self, w):
+        """A consume-transform-produce worker: each transaction reads 1-4
+        records through a read_committed consumer of the group ctp_group,
+        writes 1 to as many records as it read (values named like the
+        producers', transactional id w), and commits the consumer's
+        offsets in the transaction (send_offsets_to_transaction, with the
+        group's generation: KIP-447 fencing). What the transaction read
+        is kept (Txn.reads) for check_ctp. After any outcome but
+        committed the consumer rewinds to the group's committed offsets
+        (OffsetFetch with require_stable: waits for a transaction still
+        open on them), or is made again when that fails."""
+        b = self.base
+        rng = random.Random(b.seed * 1000 + w)
+        gen = -1
+        seq = 0
+        index = 0
+        p = None
+        c = self._ctp_consumer()
+        lock = b.lock
+
+        def give_up(txn):
+            nonlocal p
+            if txn is not None:
+                txn.fenced = True
+            if p is not None:
+                self.zombies.append(p)
+            p = None
+
+        def rewind():
+            nonlocal c
+            try:
+                tps = c.assignment()
+                if tps:
+                    for tp in c.committed(tps, timeout=self.op_timeout):
+                        if tp.error is not None:
+                            raise KafkaException(tp.error)
+                        c.seek(TopicPartition(tp.topic, tp.partition,
+                                              tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+                self.ctp_rewinds["seek"] += 1
+            except (KafkaException, RuntimeError) as e:
+                self.ctp_rewinds["consumer made again"] += 1
+                self.events.append((round(now() - b.t0, 2), w, gen, index, "rewind", str(e)))
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                c = self._ctp_consumer()
+
+        pending = False
+        need_rewind = False
+        while True:
+            stopping = b.stop_ev.is_set()
+            if stopping and not pending:
+                break
+            if p is None:
+                if stopping and now() > b.stop_deadline:
+                    break
+                gen += 1
+                p = self._make(w)
+                self.inits["made"] += 1
+                try:
+                    p.init_transactions(self.op_timeout)
+                    pending = False
+                except KafkaException as e:
+                    self._note(e.args[0], w, gen, -1, "init")
+                    self.inits["init_errors"] += 1
+                    give_up(None)
+                    time.sleep(0.3)
+                    continue
+                if stopping:
+                    break
+            if need_rewind:
+                rewind()
+                need_rewind = False
+            try:
+                msgs = c.consume(num_messages=rng.randint(1, 4), timeout=0.3)
+            except KafkaException:
+                msgs = []
+            recs = [(m.partition(), m.offset(), m.value()) for m in msgs if not m.error()]
+            if not recs:
+                continue
+            with lock:
+                for part, off, v in recs:
+                    old = self.ctp_reads.get((part, off))
+                    if old is not None and old != v:
+                        b.read_conflicts.append(((part, off), old, v))
+                    self.ctp_reads[(part, off)] = v
+            planned = "abort" if rng.random() < self.abort_share else "commit"
+            txn = Txn((w, index), w, gen, planned, now() - b.t0)
+            txn.reads = recs
+            index += 1
+            with lock:
+                self.txns[txn.key] = txn
+            offsets = {}
+            for part, off, _ in recs:
+                offsets[part] = max(offsets.get(part, 0), off + 1)
+            phase = "begin"
+            try:
+                p.begin_transaction()
+                phase = "produce"
+                for i in range(rng.randint(1, len(recs))):
+                    part = rng.randrange(b.parts)
+                    v = ("s%d-t%d.%d-%08d" % (b.seed, w, gen, seq)).encode()
+                    seq += 1
+                    with lock:
+                        b.sent[v] = (now(), part)
+                    p.produce(b.topic, value=v, key=v, partition=part, on_delivery=self._delivered)
+                    txn.records.append((v, part))
+                p.poll(0)
+                phase = "offsets"
+                p.send_offsets_to_transaction(
+                    [TopicPartition(b.topic, q, o) for q, o in sorted(offsets.items())],
+                    c.consumer_group_metadata(), self.op_timeout)
+                if planned == "abort":
+                    phase = "abort"
+                    p.abort_transaction(self.op_timeout)
+                    txn.outcome = "aborted"
+                else:
+                    phase = "commit"
+                    p.commit_transaction(self.op_timeout)
+                    txn.outcome = "committed"
+            except (KafkaException, BufferError) as e:
+                if self._settle(p, txn, phase, e.args[0] if isinstance(e, KafkaException)
+                                else None):
+                    give_up(txn)
+                    pending = True
+            txn.t1 = now() - b.t0
+            # Not committed: rewind, once an unresolved transaction (it
+            # may still commit its offsets) is fenced by the next
+            # producer's init_transactions at the top of the loop.
+            need_rewind = txn.outcome != "committed"
+            if self.pause:
+                time.sleep(self.pause)
+        if p is not None:
+            p.flush(5)
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001
+            pass
 
     def stop(self, timeout):
         self.base.stop_deadline = now() + timeout
@@ -454,4 +619,144 @@ def check_txn(txns, rc, served, stable, eof, violations, limit=20):
         if n > limit:
             violations.append("%s: %d violations in all" % (kind, n))
     res["visible_values"] = len(seen)
+    return res
+
+
+def find_cycle(nodes, edges):
+    """A cycle of the directed graph (edges: node -> set of nodes) as a
+    list of nodes, or None. Kahn's algorithm peels off every node that is
+    on no cycle; a walk inside what is left must come back to a node."""
+    indeg = {n: 0 for n in nodes}
+    for a in nodes:
+        for b in edges.get(a, ()):
+            indeg[b] += 1
+    todo = [n for n in nodes if indeg[n] == 0]
+    while todo:
+        a = todo.pop()
+        for b in edges.get(a, ()):
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                todo.append(b)
+    left = {n for n in nodes if indeg[n] > 0}
+    if not left:
+        return None
+    # Every node left has a predecessor left: walk predecessors until one
+    # repeats.
+    pred = {}
+    for a in left:
+        for b in edges.get(a, ()):
+            if b in left:
+                pred.setdefault(b, a)
+    n = next(iter(sorted(left)))
+    path, at = [], {}
+    while n not in at:
+        at[n] = len(path)
+        path.append(n)
+        n = pred[n]
+    cyc = path[at[n]:]
+    cyc.reverse()
+    return cyc
+
+
+def check_ctp(txns, rc, committed, violations, limit=20):
+    """The consume-transform-produce transactions (Txn.reads set), against
+    what a read_committed consumer reads at the end (rc: partition ->
+    [(offset, value)]) and the CTP group's committed offsets (committed:
+    partition -> offset, None if unknown). A transaction took effect when
+    it committed, or when its outcome is unknown and its records are
+    visible. Violations:
+
+    * ctp-read: a transaction that took effect read a value that is not at
+      that place in the final read_committed log (a dirty or moved read);
+    * aborted-read (G1a): it read a value written by a transaction that
+      did not take effect;
+    * twice: a record was processed by two transactions that took effect
+      (exactly-once processing broken: the group's offset commits in
+      transactions, KIP-447 fencing);
+    * skipped: a record below the group's committed offset that no
+      transaction which took effect read;
+    * G1c: a cycle of write-read dependencies among transactions that took
+      effect (T1 wrote a value T2 read, ..., Tn wrote one T1 read): each
+      edge orders one commit before the other, so a cycle cannot happen
+      without a read of uncommitted data.
+
+    Returns counts."""
+    seen = {}
+    for part, recs in rc.items():
+        for off, v in recs:
+            seen[(part, off)] = v
+    visible = set(seen.values())
+    writer = {}
+    for t in txns.values():
+        for v, _ in t.records:
+            writer[v] = t
+
+    def took_effect(t):
+        if t.outcome == "committed":
+            return True
+        return t.outcome == "unknown" and any(v in visible for v, _ in t.records)
+
+    n_bad = collections.Counter()
+
+    def add(kind, text):
+        n_bad[kind] += 1
+        if n_bad[kind] <= limit:
+            violations.append(text)
+
+    def name(t):
+        return "%d.%d" % t.key
+
+    readers = collections.defaultdict(list)   # (partition, offset) -> [txn]
+    edges = collections.defaultdict(set)
+    nodes = set()
+    res = collections.Counter()
+    for t in sorted(txns.values(), key=lambda x: x.key):
+        if t.reads is None:
+            continue
+        res["ctp_" + str(t.outcome)] += 1
+        if not took_effect(t):
+            continue
+        res["ctp_effective"] += 1
+        nodes.add(t.key)
+        for part, off, v in t.reads:
+            res["ctp_reads"] += 1
+            readers[(part, off)].append(t)
+            if seen.get((part, off)) != v:
+                add("ctp-read", "consume-transform-produce transaction %s (%s) read p%d@%d %r, "
+                    "the final read_committed log has %r there"
+                    % (name(t), t.outcome, part, off, v[:40], (seen.get((part, off)) or b"")[:40]))
+            w = writer.get(v)
+            if w is None:
+                continue   # probes
+            if not took_effect(w):
+                add("aborted-read", "aborted read (G1a): transaction %s read %s, written by "
+                    "transaction %s (%s)" % (name(t), v.decode(), name(w), w.outcome))
+                continue
+            if w is not t:
+                edges[w.key].add(t.key)
+                nodes.add(w.key)
+    for (part, off), ts in sorted(readers.items()):
+        if len(ts) > 1:
+            add("twice", "processed twice: p%d@%d was read by %d transactions that took effect: "
+                "%s" % (part, off, len(ts), ", ".join("%s (%s)" % (name(t), t.outcome) for t in ts)))
+    if committed is not None:
+        for part, recs in sorted(rc.items()):
+            upto = committed.get(part, 0)
+            for off, v in recs:
+                if off >= upto:
+                    break
+                if (part, off) not in readers:
+                    add("skipped", "skipped: p%d@%d %r is below the group's committed offset %d "
+                        "but no transaction that took effect read it"
+                        % (part, off, v[:40], upto))
+                else:
+                    res["ctp_covered"] += 1
+    cyc = find_cycle(nodes, edges)
+    if cyc:
+        add("G1c", "G1c: a cycle of write-read dependencies among transactions that took "
+            "effect: %s" % " -> ".join("%d.%d" % k for k in cyc + cyc[:1]))
+    res["ctp_edges"] = sum(len(x) for x in edges.values())
+    for kind, n in n_bad.items():
+        if n > limit:
+            violations.append("%s: %d violations in all" % (kind, n))
     return res
