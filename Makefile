@@ -145,8 +145,8 @@ sim-long:
 # clusters with every node-to-node connection through a per-pair proxy, seeded
 # faults (kills, pauses, partitions, one-way, slow links, restarts), an acks=all
 # idempotent workload and a checker, or (--txn) transactional producers and a
-# read_committed checker (with --txn-ctp 2: two consume-transform-produce workers
-# in one group, each record processed once, G1a and G1c checks), or (--retention)
+# read_committed checker (long mode with --txn-ctp 2: two consume-transform-produce
+# workers in one group, each record processed once, G1a and G1c checks), or (--retention)
 # Raft snapshots all through the faults.
 # nemesis-smoke: 2 seeds of 16 s of faults on 3 nodes plus 1 transactional seed
 # and 1 retention seed (about 130 s); nemesis: the long mode (about 1.7 h: 20
@@ -170,7 +170,7 @@ nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 1-2 --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
 	  --time-limit 100 $(NEMESIS_ARGS)
-	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --txn-ctp 2 \
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 \
 	  --seeds 1 --nodes 3 --duration 16 \
 	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --retention --seeds 2 --nodes 3 \

@@ -52,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -198,8 +199,9 @@ class Workload:
 
     def stop(self, timeout):
         self.stop_ev.set()
+        deadline = now() + timeout
         for t in self.threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - now()))
         return [t for t in self.threads if t.is_alive()]
 
     def _debug(self):
@@ -665,6 +667,11 @@ def run_seed(args, seed, binary):
             stuck = wl.stop(args.msg_timeout_ms / 1000.0 + 20)
         if stuck:
             violations.append("%d client thread(s) did not stop" % len(stuck))
+            frames = sys._current_frames()
+            for t in stuck:
+                f = frames.get(t.ident)
+                log("stuck client thread %s:\n%s" % (t.name, "".join(traceback.format_stack(f))
+                                                      if f else "(no frame)"))
         if tw:
             tc = tw.counts()
             log("transactions: %d committed, %d aborted, %d never committed, %d unknown, %d "
