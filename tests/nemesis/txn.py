@@ -43,7 +43,6 @@ from offset 0 to the end of every partition:
   read_committed consumer reaches it (no transaction left hanging).
 """
 import collections
-import logging
 import os
 import random
 import threading
@@ -55,6 +54,7 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
 import kwire
 
 QUIET = {"log_level": 0}
+GIVE_UP, RENEW = "give up", "renew"   # TxnWorkload._settle's verdicts
 OUTCOMES = ("committed", "aborted", "never", "unknown")
 
 
@@ -182,17 +182,13 @@ class TxnWorkload:
         self.tids = ["nem-tx-%d-%d-%d" % (base.seed, w, id(self) & 0xffff)
                      for w in range(nprod + ctp)]
         base.isolation = "read_committed"
-        # NEMESIS_CLIENT_DEBUG=eos,protocol: librdkafka debug logs of the
-        # transactional producers into clients.log in the run directory.
+        # NEMESIS_CLIENT_DEBUG=eos,msg,broker: librdkafka debug logs of the
+        # transactional producers on stderr (not through a Python logger:
+        # that sees them only at the next poll, so a client stuck inside a
+        # call would seem to log nothing).
         self.debug = os.environ.get("NEMESIS_CLIENT_DEBUG")
-        self.logger = None
-        if self.debug:
-            self.logger = logging.getLogger("nem-txn-%d" % id(self))
-            self.logger.setLevel(logging.DEBUG)
-            self.logger.propagate = False
-            h = logging.FileHandler(os.path.join(base.cl.workdir, "clients.log"))
-            h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-            self.logger.addHandler(h)
+        self.renewals = 0         # producers made again after an abort (_settle: RENEW)
+        self.current = {}         # CTP worker -> its transaction in progress
 
     def start(self):
         for w in range(self.nprod):
@@ -200,7 +196,7 @@ class TxnWorkload:
             t.start()
             self.base.threads.append(t)
         for w in range(self.nprod, self.nprod + self.ctp):
-            t = threading.Thread(target=self._ctp, args=(w,), daemon=True)
+            t = threading.Thread(target=self._ctp, args=(w,), name="ctp-%d" % w, daemon=True)
             t.start()
             self.base.threads.append(t)
         self.base.nprod = 0       # the base starts only its consumer
@@ -210,7 +206,7 @@ class TxnWorkload:
         b = self.base
         extra = {}
         if self.debug:
-            extra = {"debug": self.debug, "log_level": 7, "logger": self.logger}
+            extra = {"debug": self.debug, "log_level": 7}
         return Producer(dict(QUIET, **extra, **{
             "bootstrap.servers": b.cl.all_bootstrap(), "transactional.id": self.tids[w],
             "acks": "all", "enable.idempotence": True, "linger.ms": 2,
@@ -239,8 +235,21 @@ class TxnWorkload:
 
     def _settle(self, p, txn, phase, err):
         """txn failed in phase with err (None: BufferError): settle its
-        outcome as far as the client can. True: give the producer up (a
-        fatal error, or an outcome it cannot resolve)."""
+        outcome as far as the client can. Returns GIVE_UP (a fatal error,
+        or an outcome it cannot resolve: the transaction counts as given
+        up with its producer), RENEW (aborted, but the producer must not
+        go on: see below) or None (go on with it).
+
+        RENEW works around librdkafka 2.0.2: abort_transaction purges the
+        records still queued, a retry "possibly persisted" by a request
+        that timed out or lost its connection among them, and rewinds the
+        partition's sequence by their count as if none had reached the
+        log. When one had, the next transaction's first batch reuses its
+        sequence number and the leader answers it, rightly, as a duplicate
+        (the offset of the aborted record): acknowledged, not in the log.
+        A new producer's init_transactions bumps the epoch and starts the
+        sequences again, so nothing is reused (docs/testing.md, "Nemesis",
+        consume-transform-produce)."""
         w, gen, i = txn.w, txn.gen, txn.key[1]
         if err is None:
             txn.outcome = "never"
@@ -251,26 +260,27 @@ class TxnWorkload:
             committing = phase == "commit"
             txn.outcome = "unknown" if committing else "never"
             if err.fatal():
-                return True
+                return GIVE_UP
             if committing and err.retriable() and not err.txn_requires_abort():
                 # librdkafka resumes the same commit.
                 for _ in range(2):
                     try:
                         p.commit_transaction(self.op_timeout)
                         txn.outcome = "committed"
-                        return False
+                        return None
                     except KafkaException as e2:
                         self._note(e2.args[0], w, gen, i, phase + "-retry")
                         if not e2.args[0].retriable() or e2.args[0].txn_requires_abort():
                             break
-                return True
+                return GIVE_UP
         try:
             p.abort_transaction(self.op_timeout)
             txn.outcome = "aborted"
-            return False
+            self.renewals += 1
+            return RENEW
         except KafkaException as e2:
             self._note(e2.args[0], w, gen, i, phase + "-then-abort")
-            return True
+            return GIVE_UP
 
     def _producer(self, w):
         b = self.base
@@ -345,8 +355,11 @@ class TxnWorkload:
                     p.commit_transaction(self.op_timeout)
                     txn.outcome = "committed"
             except (KafkaException, BufferError) as e:
-                if self._settle(p, txn, phase, e.args[0] if isinstance(e, KafkaException)
-                                else None):
+                how = self._settle(p, txn, phase, e.args[0] if isinstance(e, KafkaException)
+                                   else None)
+                if how == RENEW:
+                    give_up(None)
+                elif how == GIVE_UP:
                     give_up(txn)
                     pending = True
             txn.t1 = now() - b.t0
@@ -462,6 +475,7 @@ class TxnWorkload:
             index += 1
             with lock:
                 self.txns[txn.key] = txn
+            self.current[w] = txn
             offsets = {}
             for part, off, _ in recs:
                 offsets[part] = max(offsets.get(part, 0), off + 1)
@@ -491,8 +505,11 @@ class TxnWorkload:
                     p.commit_transaction(self.op_timeout)
                     txn.outcome = "committed"
             except (KafkaException, BufferError) as e:
-                if self._settle(p, txn, phase, e.args[0] if isinstance(e, KafkaException)
-                                else None):
+                how = self._settle(p, txn, phase, e.args[0] if isinstance(e, KafkaException)
+                                   else None)
+                if how == RENEW:
+                    give_up(None)
+                elif how == GIVE_UP:
                     give_up(txn)
                     pending = True
             txn.t1 = now() - b.t0
@@ -508,6 +525,15 @@ class TxnWorkload:
             c.close()
         except Exception:  # noqa: BLE001
             pass
+
+    def stalled(self, thread):
+        """thread (a CTP worker) is stuck inside send_offsets_to_transaction
+        at the end of the run: its transaction never got to commit (the
+        coordinator aborts it when it times out)."""
+        txn = self.current.get(int(thread.name.split("-")[1]))
+        if txn is not None and txn.outcome is None:
+            txn.outcome = "never"
+            txn.error = "client stall in send_offsets_to_transaction"
 
     def stop(self, timeout):
         self.base.stop_deadline = now() + timeout
