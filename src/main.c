@@ -52,6 +52,8 @@ static void usage(FILE *out)
             "                      where the other nodes connect (cluster.listeners)\n"
             "  --peers ID@HOST:PORT,...\n"
             "                      the cluster's nodes, this one included (cluster.peers)\n"
+            "  --join              join a running cluster whose nodes --peers names\n"
+            "                      (cluster.join=true)\n"
             "  --set KEY=VALUE     set one property (applied after --config)\n"
             "  --help              this text and every property with its default\n"
             "  --version           print the version\n\n");
@@ -272,6 +274,9 @@ static int parse_args(int argc, char **argv, cairn_config *cfg)
             if (apply(cfg, "cluster.peers", v) < 0)
                 return 2;
             i++;
+        } else if (strcmp(a, "--join") == 0) {
+            if (apply(cfg, "cluster.join", "true") < 0)
+                return 2;
         } else if (strcmp(a, "--set") == 0 && v) {
             char kv[1024];
             snprintf(kv, sizeof(kv), "%s", v);

@@ -94,6 +94,22 @@ int broker_adv_port(const broker *b) { return b->adv_port; }
 const char *broker_cluster_id(const broker *b) { return b->cluster_id; }
 const log_sync_stats *broker_sync_stats(const broker *b) { return log_syncer_stats(b->syncer); }
 topic *broker_topics(broker *b) { return b->list; }
+topic *broker_internal_topics(broker *b) { return b->internal; }
+
+void broker_set_nodes(broker *b, const int32_t *ids, int n)
+{
+    if (!b->rg || n < 1)
+        return;
+    free(b->nodes);
+    b->nodes = xcalloc((size_t)n, sizeof(*b->nodes));
+    memcpy(b->nodes, ids, (size_t)n * sizeof(*b->nodes));
+    b->n_nodes = n;
+    /* The logs of every node: their replica count follows (their groups
+     * take a new member in through their leaders, cluster_move.c). */
+    for (topic *t = b->internal; t; t = t->lnext)
+        if (t->rf > 1 && !t->assign)
+            t->rf = CN_MAX(n, 2);
+}
 int broker_topic_count(const broker *b) { return b->n_topics; }
 
 void broker_set_advertised(broker *b, const char *host, int port)
@@ -439,7 +455,9 @@ int broker_internal_partition_replicated(broker *b, const char *name, partition 
         *out = NULL;
         return -CN_EINVAL;
     }
-    return internal_open(b, name, b->n_nodes, out);
+    /* A joined node's copy is a Raft log even while it knows one member
+     * (its seed) and is none itself. */
+    return internal_open(b, name, b->joined ? CN_MAX(b->n_nodes, 2) : b->n_nodes, out);
 }
 
 static int internal_open(broker *b, const char *name, int32_t rf, partition **out)
@@ -694,6 +712,7 @@ int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker
         b->n_nodes = repl->n_nodes;
         b->nodes = xcalloc((size_t)repl->n_nodes, sizeof(*b->nodes));
         memcpy(b->nodes, repl->nodes, (size_t)repl->n_nodes * sizeof(*b->nodes));
+        b->joined = repl->joined;
     } else {
         b->n_nodes = 1;
         b->nodes = xcalloc(1, sizeof(*b->nodes));

@@ -113,14 +113,22 @@ int broker_open(cairn_config *cfg, loop *l, broker **out);
  * assignment. */
 typedef struct broker_repl {
     struct rg_node *node;           /* the node's replication groups (src/repl) */
-    const int32_t *nodes;           /* every node id of the cluster, this one included */
+    const int32_t *nodes;           /* every member of the cluster, sorted (this node once
+                                     * it is one) */
     int n_nodes;
+    int joined;                     /* this node joined a running cluster: the logs of
+                                     * every node (internal, no assignment) start empty,
+                                     * never bootstrapped here (their leaders take it in) */
 } broker_repl;
 /* broker_open for a cluster node: repl is copied (the node must outlive the
  * broker; its syncer becomes the broker's). repl NULL: broker_open. */
 int broker_open_repl(cairn_config *cfg, loop *l, const broker_repl *repl, broker **out);
 /* Node ids of the cluster (n 1 and this node on a single node). */
 const int32_t *broker_nodes(const broker *b, int *n);
+/* The cluster's members changed (a node joined): ids (n, sorted) is the
+ * node set from now on, for placement, assignments read from topic files
+ * and the replica lists of the logs every node keeps. */
+void broker_set_nodes(broker *b, const int32_t *ids, int n);
 /* fsync every partition, close everything. */
 void broker_close(broker *b);
 
@@ -140,6 +148,7 @@ const log_sync_stats *broker_sync_stats(const broker *b);
 topic *broker_topic_find(broker *b, cn_str name);
 topic *broker_topic_find_id(broker *b, cn_uuid id);
 topic *broker_topics(broker *b);                 /* first; iterate with ->lnext */
+topic *broker_internal_topics(broker *b);        /* internal ones, the same way */
 int broker_topic_count(const broker *b);
 partition *broker_partition(broker *b, cn_str topic_name, int32_t part);
 

@@ -38,6 +38,7 @@ struct broker {
     struct rg_node *rg;
     int32_t *nodes;                  /* cluster node ids (the local one when single) */
     int n_nodes;
+    int joined;                      /* broker_repl.joined */
     broker_remote_writer remote;     /* markers for partitions led elsewhere */
     log_partition *empty_log;        /* remote partitions' log (broker.h), opened at the
                                       * first, never written; <dir>/.remote-0 */

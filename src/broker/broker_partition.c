@@ -532,6 +532,8 @@ static int group_open(broker *b, partition *p)
     uint64_t voters[64];
     const int32_t *a = broker__boot_of(t, p->id);
     int nv = CN_MIN(a ? t->rf : b->n_nodes, 64);
+    if (!a && b->joined)
+        nv = 0; /* a log of every node on a node that joined: its leader sends entry 1 */
     for (int i = 0; i < nv; i++)
         voters[i] = (uint64_t)(a ? a[i] : b->nodes[i]);
     /* Nothing is readable until a leader's commit says so. */

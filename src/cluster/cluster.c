@@ -14,7 +14,7 @@
 #include "util/slog.h"
 #include "cluster/cluster_wire.h"
 
-#define CL_VERSION 1
+#define CL_VERSION 2             /* HELLO versions 1 and 2 are accepted */
 #define CL_HELLO 1
 #define CL_RAFT 2
 /* CL_FORWARD 3 and CL_REPLY 4: cluster_meta.c; CL_MARKER 5 and CL_MARKER_DONE 6:
@@ -31,7 +31,7 @@ typedef struct cl_conn {
     int ready;                      /* HELLO exchanged */
 } cl_conn;
 
-static cl_peer *peer_by_id(cluster *c, int32_t id)
+cl_peer *cluster__peer_by_id(cluster *c, int32_t id)
 {
     for (int i = 0; i < c->n_peers; i++)
         if (c->peers[i].id == id)
@@ -39,18 +39,34 @@ static cl_peer *peer_by_id(cluster *c, int32_t id)
     return NULL;
 }
 
+static cl_peer *peer_by_id(cluster *c, int32_t id) { return cluster__peer_by_id(c, id); }
+
 /* Frames out ----------------------------------------------------------------------- */
 
-static void send_hello(cluster *c, net_conn *nc, int32_t to)
+/* HELLO to node `to`. Members greet each other with version 1 (what a
+ * node of an older version accepts: a rolling upgrade keeps its
+ * connections); a joining node sends version 2 and is answered with it;
+ * with_members: the answer to a joining node, which learns the members
+ * from it. */
+static void send_hello(cluster *c, net_conn *nc, int32_t to, int version, int with_members)
 {
     net_resp *r = net_resp_new(nc);
     wbuf *w = &r->w;
     size_t at = w->len;
     bin_put_i32(w, 0); /* length, patched below */
     bin_put_i8(w, CL_HELLO);
-    clw_hello h = {CL_VERSION, c->self, to,
-                   cn_str_c(c->cfg->listen_host ? c->cfg->listen_host : ""),
-                   c->cfg->listen_port};
+    static clw_hello h; /* loop thread only; members make it large */
+    memset(&h, 0, sizeof(h));
+    h.version = (int16_t)version;
+    h.from = c->self;
+    h.to = to;
+    h.kafka_host = cn_str_c(c->cfg->listen_host ? c->cfg->listen_host : "");
+    h.kafka_port = c->cfg->listen_port;
+    h.cluster_host = cn_str_c(c->self_host);
+    h.cluster_port = c->self_port;
+    h.flags = c->member_self ? 0 : CLW_HELLO_JOINING;
+    if (with_members)
+        cluster__members_fill(c, &h);
     clw_hello_encode(w, &h);
     be_put32(w->buf + at, (uint32_t)(w->len - at - 4));
     net_resp_ready(r);
@@ -166,7 +182,7 @@ static int cl_conn_open(void *arg, net_conn *nc, void **out)
         cc->outgoing = 1;
         p->dialing = nc;
         *out = cc;
-        send_hello(c, nc, p->id);
+        send_hello(c, nc, p->id, c->member_self ? 1 : 2, 0);
         return 0;
     }
     *out = cc;
@@ -216,25 +232,62 @@ static int64_t cl_frame_len(void *cctx, const uint8_t *buf, size_t len, const ne
     return 4 + (int64_t)n;
 }
 
+/* An accepted connection's HELLO: who may dial this node. A member with a
+ * lower id (the lower id dials); a node that says it joins (not a member
+ * yet: it dials the members it knows), when this node is a member itself
+ * (it becomes a joining peer, registered through the controller). *p is
+ * the peer, added for a joining node seen first. 0 or -1 (refused). */
+static int accept_from(cluster *c, const clw_hello *h, cl_peer **p)
+{
+    int joining = h->version >= 2 && (h->flags & CLW_HELLO_JOINING);
+    *p = peer_by_id(c, h->from);
+    if (joining) {
+        if (!c->member_self || h->from == c->self)
+            return -1;
+        if (!*p) {
+            char host[64];
+            snprintf(host, sizeof(host), "%.*s", h->cluster_host.len, h->cluster_host.ptr);
+            *p = cluster__peer_add(c, h->from, host, h->cluster_port);
+            if (!*p)
+                return -1;
+        }
+        if (!(*p)->member) {
+            (*p)->joining = 1;
+            snprintf((*p)->host, sizeof((*p)->host), "%.*s", h->cluster_host.len,
+                     h->cluster_host.ptr);
+            (*p)->port = h->cluster_port;
+        }
+        return 0;
+    }
+    return *p && (*p)->member && h->from < c->self ? 0 : -1;
+}
+
 static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, const uint8_t *body, size_t len)
 {
-    clw_hello h;
+    static clw_hello h; /* loop thread only */
     int bad = clw_hello_decode(body, len, &h) < 0;
     int32_t from = h.from, to = h.to, kport = h.kafka_port;
     cn_str kh = h.kafka_host;
-    if (bad || h.version != CL_VERSION || to != c->self) {
+    if (bad || h.version < 1 || h.version > CL_VERSION || to != c->self) {
         slog_warn("cluster: bad HELLO from %s (version %d, for node %d)", net_conn_peer(nc),
                   bad ? -1 : h.version, bad ? -1 : to);
         net_conn_close(nc, "bad cluster HELLO");
         return;
     }
-    cl_peer *p = peer_by_id(c, from);
-    if (!p || (cc->outgoing && p != cc->peer) || (!cc->outgoing && from > c->self)) {
+    cl_peer *p = NULL;
+    if (cc->outgoing)
+        p = peer_by_id(c, from);
+    if (cc->outgoing ? p != cc->peer : accept_from(c, &h, &p) < 0) {
         slog_warn("cluster: HELLO from node %d at %s refused (not a peer, or it should not "
                   "dial us)", from, net_conn_peer(nc));
         net_conn_close(nc, "unexpected cluster node");
         return;
     }
+    /* A joining node learns the members from the answer of the first
+     * member it reaches (until its own record "N" comes in the log). */
+    if (cc->outgoing && !c->member_self)
+        for (int32_t i = 0; i < h.n_members; i++)
+            cluster__member_add(c, &h.members[i]);
     if (p->conn && p->conn != nc) {
         net_conn *old = p->conn;
         p->conn = NULL;
@@ -255,7 +308,7 @@ static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, const uint8_t *body,
     p->backoff = CL_BACKOFF_MIN;
     rg_node_peer_up(c->rg, (uint64_t)p->id);
     if (!cc->outgoing)
-        send_hello(c, nc, from);
+        send_hello(c, nc, from, h.version, p->joining);
     slog_info("cluster: connected to node %d (%s, Kafka at %s:%d)", p->id, net_conn_peer(nc),
               p->khost, p->kport);
 }
@@ -375,6 +428,7 @@ static void tick_cb(loop_timer *t)
         cluster__call_tick(c);
         cluster__lead_tick(c, now);
         cluster__move_tick(c, now);
+        cluster__members_tick(c, now);
         if (c->handoff_done)
             hand_off_tick(c, now);
         else
@@ -389,7 +443,9 @@ static void tick_cb(loop_timer *t)
     }
     for (int i = 0; i < c->n_peers; i++) {
         cl_peer *p = &c->peers[i];
-        if (p->id > c->self && !p->conn && !p->dialing && now >= p->next_dial)
+        /* The lower id dials; a joining node dials the members it knows. */
+        if (p->member && (p->id > c->self || !c->member_self) && !p->conn && !p->dialing &&
+            now >= p->next_dial)
             dial(c, p);
     }
     loop_timer_start(c->l, &c->tick, CL_TICK_MS);
@@ -439,7 +495,6 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
     c->self = cfg->node_id;
     const config_peer *me = NULL;
     for (int i = 0; i < n; i++) {
-        c->ids[c->n_ids++] = peers[i].id;
         if (peers[i].id == c->self) {
             me = &peers[i];
             continue;
@@ -449,13 +504,33 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         snprintf(p->host, sizeof(p->host), "%s", peers[i].host);
         p->port = peers[i].port;
         p->backoff = CL_BACKOFF_MIN;
+        p->member = 1; /* the first members, or a joining node's seeds */
     }
-    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
     if (!me) {
         slog_error("cluster.peers does not name this node (node.id %d)", c->self);
         free(c);
         return -CN_EINVAL;
     }
+    if (cfg->cluster_join && c->n_peers == 0) {
+        slog_error("cluster.join: cluster.peers must name at least one node of the cluster "
+                   "to join besides this one");
+        free(c);
+        return -CN_EINVAL;
+    }
+    snprintf(c->self_host, sizeof(c->self_host), "%s", me->host);
+    c->self_port = me->port;
+    c->member_self = !cfg->cluster_join;
+    if (cluster__members_load(c) < 0) {
+        free(c);
+        return -CN_EIO;
+    }
+    c->n_ids = 0;
+    if (c->member_self)
+        c->ids[c->n_ids++] = c->self;
+    for (int i = 0; i < c->n_peers; i++)
+        if (c->peers[i].member)
+            c->ids[c->n_ids++] = c->peers[i].id;
+    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
     char host[64];
     int port = me->port;
     snprintf(host, sizeof(host), "%s", me->host);
@@ -501,8 +576,12 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         free(c);
         return rc == -CN_EINVAL ? rc : -CN_EIO;
     }
-    slog_info("cluster listening on %s:%d as node %d of %d", host, net_server_port(c->srv),
-              c->self, c->n_ids);
+    if (c->member_self)
+        slog_info("cluster listening on %s:%d as node %d of %d", host, net_server_port(c->srv),
+                  c->self, c->n_ids);
+    else
+        slog_info("cluster listening on %s:%d as node %d, joining a cluster of %d known "
+                  "node(s)", host, net_server_port(c->srv), c->self, c->n_ids);
     loop_add_hook(l, cl_hook, c);
     c->hooked = 1;
     loop_timer_init(&c->tick, tick_cb, c);
@@ -535,6 +614,7 @@ void cluster_close(cluster *c)
 
 rg_node *cluster_rg(cluster *c) { return c->rg; }
 int32_t cluster_self(const cluster *c) { return c->self; }
+int cluster_joined(const cluster *c) { return c->joined; }
 int cluster_port(const cluster *c) { return net_server_port(c->srv); }
 
 const int32_t *cluster_node_ids(const cluster *c, int *n)

@@ -6,18 +6,23 @@
  * (vote and entry syncs) runs from a loop hook.
  *
  * Peers come from cluster.peers (ID@HOST:PORT of each node's cluster
- * listener, this node included). One TCP connection per node pair, dialled
- * by the lower id (redialled with backoff when it drops); the higher id
- * accepts. Connections carry frames:
+ * listener, this node included) and from the members the metadata log
+ * registered since (cluster_members.c). One TCP connection per node pair,
+ * dialled by the lower id (redialled with backoff when it drops); the
+ * higher id accepts. A node that joins (cluster.join, not a member yet)
+ * dials the members it knows whatever their ids. Connections carry frames:
  *   0  u32  length of what follows
  *   4  u8   type
  *   5  ...  body
  * all big-endian. Types:
- *   1 HELLO   u16 version (1), i32 sender id, i32 receiver id, i16 length +
- *             the sender's Kafka host, i32 its Kafka port. The dialler sends
- *             it first; the acceptor checks that it knows the sender, that
- *             the sender has the lower id and that the receiver is itself,
- *             and answers with its own HELLO. Nothing else flows before.
+ *   1 HELLO   u16 version (2; 1 is accepted), i32 sender id, i32 receiver
+ *             id, the sender's Kafka address, then (version 2) its cluster
+ *             address, a flag "joining" and a member list (body in
+ *             cluster_wire.h). The dialler sends it first; the acceptor
+ *             checks that the receiver is itself and that the sender is a
+ *             member with a lower id, or a joining node (then this node
+ *             must be a member; the answer carries its members), and
+ *             answers with its own HELLO. Nothing else flows before.
  *   2 RAFT    u64 group id, then one Raft message (src/repl/rg_msg.h).
  *   3 FORWARD, 4 REPLY: requests for the controller (cluster_meta.c).
  *   5 MARKER, 6 MARKER_DONE: transaction markers a partition's leader
@@ -130,6 +135,9 @@ cluster_member cluster_member_at(const cluster *c, int i);
 /* The member whose node id is id: 1 with *out set, 0 when no member has it. */
 int cluster_member_by_id(const cluster *c, int32_t id, cluster_member *out);
 int32_t cluster_self(const cluster *c);
+/* This node joined a running cluster (cluster.join, or its members file
+ * says so): it never bootstraps the logs every node keeps. */
+int cluster_joined(const cluster *c);
 /* The port the cluster listener is bound to. */
 int cluster_port(const cluster *c);
 

@@ -24,15 +24,25 @@ typedef struct cl_peer {
                                      * conn_close callback) */
     int64_t next_dial;              /* mono ms; we dial peers with a higher id */
     int backoff;
+    int member;                     /* a member of the cluster (in ids) */
+    int joining;                    /* its HELLO said it joins: registered by the
+                                     * controller on our request (cluster_members.c) */
+    int64_t next_register;          /* loop ms of the next registration request */
 } cl_peer;
 
 struct cluster {
     const cairn_config *cfg;
     loop *l;
     int32_t self;
-    int32_t ids[CONFIG_MAX_PEERS];  /* every node, sorted */
+    char self_host[64];             /* this node's cluster address (its cluster.peers entry) */
+    int self_port;
+    int member_self;                /* this node is a member (not joining any more) */
+    int joined;                     /* this node joined a running cluster (was not among
+                                     * the first members): it never bootstraps a group of
+                                     * every node (cluster_members.c) */
+    int32_t ids[CONFIG_MAX_PEERS];  /* the members, sorted (this node once a member) */
     int n_ids;
-    cl_peer peers[CONFIG_MAX_PEERS];/* the others */
+    cl_peer peers[CONFIG_MAX_PEERS];/* the others: members, seeds, joining nodes */
     int n_peers;
     net_server *srv;
     net_proto proto;
@@ -61,6 +71,32 @@ struct cluster {
     void *handoff_arg;
     int64_t handoff_deadline;       /* loop ms */
 };
+
+/* Members (cluster_members.c): the registry of the cluster's nodes. The
+ * first members come from cluster.peers; a node joins when the controller
+ * appends its record "N" (cluster_wire.h), which every node applies; each
+ * node keeps the members it knows in <log.dirs>/cluster.members (format
+ * there), read at open. */
+struct clw_node;
+struct clw_hello;
+/* The peer with this id, added (not a member, address as given) when
+ * missing; NULL when the table is full. */
+cl_peer *cluster__peer_add(cluster *c, int32_t id, const char *host, int port);
+cl_peer *cluster__peer_by_id(cluster *c, int32_t id);
+/* Read the registry file (missing: nothing to read). 0 or -CN_E*. */
+int cluster__members_load(cluster *c);
+/* n became a member (an applied "N", or a member list in a HELLO answer
+ * to this joining node): ids, the broker's node set and the file follow.
+ * Idempotent. */
+void cluster__member_add(cluster *c, const struct clw_node *n);
+/* Fill h's member list (this node and every member peer). */
+void cluster__members_fill(cluster *c, struct clw_hello *h);
+/* Every tick: ask the controller to register the joining peers connected
+ * to this node. */
+void cluster__members_tick(cluster *c, int64_t now);
+/* Any node: have the controller register node n (FORWARD op 7 elsewhere);
+ * cb as cluster_op_cb. 0 (cb later) or -CN_E* (cb never runs). */
+int cluster__meta_register(cluster *c, const struct clw_node *n, cluster_op_cb cb, void *arg);
 
 /* Frames of the metadata group's forwarding (format in cluster_meta.c). */
 #define CL_FORWARD 3

@@ -22,6 +22,9 @@
  *       n x i32 node ids (n 0: cancel, back to the current replicas)
  *   key "F" reassigned: as "R", n >= 1: the partition's group has those
  *       voters now (its leader sends it, cluster_move.c)
+ *   key "N" node: i32 id, str cluster host, i32 cluster port, str Kafka
+ *       host, i32 Kafka port: the node is a member from here on
+ *       (cluster_members.c; applied once, a replay changes nothing)
  * (cluster_wire.h holds every form.)
  * Applying is idempotent by topic id, so a node replays the whole log at
  * every start (its own .topics/ files already hold what it applied
@@ -148,6 +151,13 @@ static int apply_record(const batch_record *r, void *arg)
     clw_topic_op t;
     if (clw_record_decode((char)r->key[0], r->value, (size_t)r->value_len, &t) < 0) {
         slog_error("cluster metadata: bad record at offset %lld", (long long)r->offset);
+        return 0;
+    }
+    if (t.op == 7) {
+        cluster__member_add(c, &t.node);
+        cl_op *nop = op_at(c, r->offset + 1);
+        if (nop)
+            nop->status = 0;
         return 0;
     }
     cn_uuid id;
@@ -470,6 +480,39 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
     return rc;
 }
 
+/* A joining node's registration: a record "N" unless it is a member
+ * already or its record is in flight (1: nothing to do). */
+static int ctl_register(cluster *c, const clw_node *n, char *msg, size_t msg_len,
+                        cluster_op_cb cb, void *arg)
+{
+    int crc = ctl_check(c, msg, msg_len);
+    if (crc < 0)
+        return crc;
+    int known = n->id == c->self;
+    for (int i = 0; i < c->n_ids; i++)
+        known |= c->ids[i] == n->id;
+    char name[32];
+    snprintf(name, sizeof(name), ".node-%d", n->id);
+    if (known || name_in_flight(c, cn_str_c(name)))
+        return 1;
+    if (c->n_ids >= CONFIG_MAX_PEERS) {
+        snprintf(msg, msg_len, "the cluster has %d nodes, the most it can have", c->n_ids);
+        return -CN_EINVAL;
+    }
+    clw_topic_op t = {.op = 7, .node = *n};
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, &t);
+    cn_uuid none = {{0}};
+    int rc = submit(c, "N", &w, none, name, cb, arg);
+    wbuf_fini(&w);
+    if (rc == 0)
+        slog_info("cluster: registering node %d (cluster %.*s:%d, Kafka %.*s:%d)", n->id,
+                  n->host.len, n->host.ptr, n->port, n->kafka_host.len, n->kafka_host.ptr,
+                  n->kafka_port);
+    return rc;
+}
+
 /* Forwarding ---------------------------------------------------------------------------
  *
  * A node that is not the controller forwards CreateTopics/DeleteTopics to
@@ -532,6 +575,8 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
         memcpy(id.b, f.t.id, 16);
         return ctl_delete(c, f.t.name, id, msg, msg_len, cb, arg);
     }
+    if (f.t.op == 7)
+        return ctl_register(c, &f.t.node, msg, msg_len, cb, arg);
     int rc = ctl_alter(c, &f.t, f.validate_only, msg, msg_len, cb, arg);
     clw_configs_free(&f.t);
     return rc;
@@ -754,4 +799,15 @@ int cluster__meta_reassigned(cluster *c, topic *t, int32_t part, const int32_t *
                        .assign = (int32_t *)ids};
     memcpy(op.id, t->id.b, 16);
     return alter(c, &op, 0, msg, sizeof(msg), cb, arg);
+}
+
+int cluster__meta_register(cluster *c, const clw_node *n, cluster_op_cb cb, void *arg)
+{
+    /* Always through the queue, even on the controller: cb never runs
+     * inside this call. */
+    wbuf w;
+    wbuf_init(&w);
+    clw_forward f = {0, 0, {.op = 7, .node = *n}}; /* request id set by forward() */
+    clw_forward_encode(&w, &f);
+    return forward(c, &w, cb, arg);
 }

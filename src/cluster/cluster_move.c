@@ -101,11 +101,40 @@ static void step(cluster *c, topic *t, int32_t i, const int32_t *tg, int64_t now
     cluster__meta_reassigned(c, t, i, tg, rf, end_done, NULL);
 }
 
+/* A log every node keeps (internal, no assignment) whose leader this node
+ * is: a member not in its group joins as a standby, and becomes a voter
+ * once in sync (steps 1 and 2 above; nothing leaves: members do not leave
+ * yet). */
+static void take_members_in(cluster *c, topic *t, int64_t now)
+{
+    partition *p = t->parts[0];
+    rg_group *g = p->rg;
+    if (!g || !rg_is_leader(g) || !rg_leader_ready(g) || rg_transferee(g) ||
+        rg_change_pending(g))
+        return;
+    for (int k = 0; k < c->n_ids; k++) {
+        uint64_t id = (uint64_t)c->ids[k];
+        int role = rg_role(g, id);
+        if (role == RG_ROLE_VOTER)
+            continue;
+        if (role == RG_ROLE_NONE || role == RG_ROLE_SPARE)
+            set_role(p, g, id, RG_ROLE_STANDBY, now);
+        else if (rg_in_sync(g, id, now) == 1)
+            set_role(p, g, id, RG_ROLE_VOTER, now);
+        return;
+    }
+}
+
 void cluster__move_tick(cluster *c, int64_t now)
 {
-    if (!c->b || broker_moves_running(c->b) == 0 || now < c->next_move)
+    if (!c->b || now < c->next_move)
         return;
     c->next_move = now + CL_MOVE_EVERY_MS;
+    for (topic *t = broker_internal_topics(c->b); t; t = t->lnext)
+        if (t->rf > 1 && !t->assign && t->n_parts == 1)
+            take_members_in(c, t, now);
+    if (broker_moves_running(c->b) == 0)
+        return;
     for (topic *t = broker_topics(c->b); t; t = t->lnext)
         for (int32_t i = 0; t->target && i < t->n_parts; i++) {
             const int32_t *tg = broker_reassign_target(t, i);

@@ -8,6 +8,29 @@
 
 static int done(const bin_reader *r) { return r->err || bin_remaining(r) ? -CN_EPROTO : 0; }
 
+static int node_decode(bin_reader *r, clw_node *n)
+{
+    n->id = bin_i32(r);
+    n->host = bin_str(r);
+    n->port = bin_i32(r);
+    n->kafka_host = bin_str(r);
+    n->kafka_port = bin_i32(r);
+    if (r->err || n->id < 0 || n->host.len < 1 || n->host.len > CLW_MAX_HOST ||
+        n->port < 1 || n->port > 65535 || n->kafka_host.len < 0 ||
+        n->kafka_host.len > CLW_MAX_HOST || n->kafka_port < 0 || n->kafka_port > 65535)
+        return -CN_EPROTO;
+    return 0;
+}
+
+static void node_encode(wbuf *w, const clw_node *n)
+{
+    bin_put_i32(w, n->id);
+    bin_put_str(w, n->host);
+    bin_put_i32(w, n->port);
+    bin_put_str(w, n->kafka_host);
+    bin_put_i32(w, n->kafka_port);
+}
+
 int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out)
 {
     bin_reader r;
@@ -17,8 +40,25 @@ int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out)
     out->to = bin_i32(&r);
     out->kafka_host = bin_str(&r);
     out->kafka_port = bin_i32(&r);
-    if (out->kafka_host.len < 0 || out->kafka_host.len > CLW_MAX_HOST)
+    out->cluster_host = (cn_str){"", 0};
+    out->cluster_port = 0;
+    out->flags = 0;
+    out->n_members = 0;
+    if (r.err || out->kafka_host.len < 0 || out->kafka_host.len > CLW_MAX_HOST)
         return -CN_EPROTO;
+    if (out->version < 2)
+        return done(&r);
+    out->cluster_host = bin_str(&r);
+    out->cluster_port = bin_i32(&r);
+    out->flags = (uint8_t)bin_i8(&r);
+    out->n_members = bin_i32(&r);
+    if (r.err || out->cluster_host.len < 1 || out->cluster_host.len > CLW_MAX_HOST ||
+        out->cluster_port < 1 || out->cluster_port > 65535 || out->flags > 1 ||
+        out->n_members < 0 || out->n_members > CLW_MAX_MEMBERS)
+        return -CN_EPROTO;
+    for (int32_t i = 0; i < out->n_members; i++)
+        if (node_decode(&r, &out->members[i]) < 0)
+            return -CN_EPROTO;
     return done(&r);
 }
 
@@ -29,6 +69,14 @@ void clw_hello_encode(wbuf *w, const clw_hello *h)
     bin_put_i32(w, h->to);
     bin_put_str(w, h->kafka_host);
     bin_put_i32(w, h->kafka_port);
+    if (h->version < 2)
+        return;
+    bin_put_str(w, h->cluster_host);
+    bin_put_i32(w, h->cluster_port);
+    bin_put_i8(w, (int8_t)h->flags);
+    bin_put_i32(w, h->n_members);
+    for (int32_t i = 0; i < h->n_members; i++)
+        node_encode(w, &h->members[i]);
 }
 
 void clw_configs_free(clw_topic_op *t)
@@ -117,6 +165,11 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
     t->n_configs = 0;
     t->assign = NULL;
     t->n_assign = 0;
+    if (t->op == 7) {
+        t->name = (cn_str){"", 0};
+        memset(t->id, 0, 16);
+        return node_decode(r, &t->node) < 0 ? -CN_EPROTO : done(r);
+    }
     t->name = bin_str(r);
     if (r->err || t->name.len <= 0)
         return -CN_EPROTO;
@@ -177,6 +230,10 @@ static int configs_decode(bin_reader *r, clw_topic_op *t)
 
 static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
 {
+    if (t->op == 7) {
+        node_encode(w, &t->node);
+        return;
+    }
     bin_put_str(w, t->name);
     if (t->op != 1) {
         bin_put_raw(w, t->id, 16);
@@ -227,7 +284,7 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->t.configs = NULL;
     out->t.n_configs = 0;
     out->t.assign = NULL;
-    if (r.err || out->t.op < 1 || out->t.op > 6 || out->validate_only > 1)
+    if (r.err || out->t.op < 1 || out->t.op > 7 || out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
 }
@@ -352,7 +409,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     out->configs = NULL;
     out->n_configs = 0;
     out->assign = NULL;
-    static const char keys[] = "TDPCRF";
+    static const char keys[] = "TDPCRFN";
     const char *k = key ? strchr(keys, key) : NULL;
     if (!k)
         return -CN_EPROTO;
@@ -362,7 +419,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
 
 char clw_record_key(const clw_topic_op *t)
 {
-    return "?TDPCRF"[t->op >= 1 && t->op <= 6 ? t->op : 0];
+    return "?TDPCRFN"[t->op >= 1 && t->op <= 7 ? t->op : 0];
 }
 
 void clw_record_encode(wbuf *w, const clw_topic_op *t)

@@ -4,8 +4,15 @@
  *
  * Integers big-endian, str = i16 length + bytes (-1: null), as util/bin.h
  * writes them. A frame is i32 length, u8 type, then the body:
- *   1 HELLO        i16 version, i32 from node, i32 to node, str Kafka host
- *                  (< 64 bytes), i32 Kafka port
+ *   1 HELLO        i16 version (1 or 2), i32 from node, i32 to node, str Kafka
+ *                  host (< 64 bytes), i32 Kafka port; version 2 goes on: str
+ *                  cluster host (< 64 bytes), i32 cluster port, u8 flags (1:
+ *                  the sender is not a member yet, it joins), i32 n
+ *                  (0..CLW_MAX_MEMBERS), n x node (below): the sender's members
+ *                  (sent in the answer to a joining node, else 0)
+ *   node           i32 id (>= 0), str cluster host (1..63 bytes), i32 cluster
+ *                  port (1..65535), str Kafka host (< 64 bytes), i32 Kafka port
+ *                  (0..65535)
  *   2 RAFT         u64 group id, then a Raft message (src/repl/rg_msg.c)
  *   3 FORWARD      u64 request id, u8 op, u8 validate_only, then
  *                  op 1 create: str name, i32 partitions, i32 replication
@@ -26,6 +33,8 @@
  *                               node ids (>= 0), the preferred leader first
  *                  op 6 reassigned: as op 5 with n >= 1: the replicas the
  *                               partition's group now has (sent by its leader)
+ *                  op 7 register: a node (above) that asks to join (sent by
+ *                               a member it dialled)
  *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
  *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
  *                  i16 producer epoch, u8 commit (1) or abort (0),
@@ -46,6 +55,7 @@
  *   "R" reassign: as FORWARD op 5 (the partition's target replicas; n 0:
  *       back to its current ones)
  *   "F" reassigned: as FORWARD op 6 (the move to that target is done)
+ *   "N" node: as FORWARD op 7 (the node is a member from here on)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
  * range). What they return points into the input (strs), except configs
@@ -67,11 +77,32 @@
 #define CLW_MAX_RF 64
 #define CLW_MAX_LEADERS (1 << 20)
 
+#define CLW_MAX_MEMBERS 16          /* = CONFIG_MAX_PEERS */
+
+/* A node of the cluster and its two addresses (HELLO v2 members, record
+ * "N", FORWARD op 7). */
+typedef struct clw_node {
+    int32_t id;
+    cn_str host;                    /* cluster listener */
+    int32_t port;
+    cn_str kafka_host;
+    int32_t kafka_port;
+} clw_node;
+
+#define CLW_HELLO_JOINING 1         /* flags: the sender is not a member yet */
+
 typedef struct clw_hello {
-    int16_t version;
+    int16_t version;                /* 1 or 2 */
     int32_t from, to;
     cn_str kafka_host;
     int32_t kafka_port;
+    /* Version 2 only (zero, empty and 0 in a version 1 HELLO). */
+    cn_str cluster_host;            /* the sender's cluster listener */
+    int32_t cluster_port;
+    int flags;                      /* CLW_HELLO_JOINING */
+    int32_t n_members;              /* the sender's members (an acceptor's answer to a
+                                     * joining node), 0..CLW_MAX_MEMBERS */
+    clw_node members[CLW_MAX_MEMBERS];
 } clw_hello;
 
 /* A topic create (FORWARD op 1, record "T": the record carries the id),
@@ -81,7 +112,7 @@ typedef struct clw_hello {
  * for the rf node ids (NULL when rf is 0). */
 typedef struct clw_topic_op {
     int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs,
-                                     * 5 reassign, 6 reassigned */
+                                     * 5 reassign, 6 reassigned, 7 node registration */
     cn_str name;
     int32_t partitions, rf;         /* create; partitions: the new count */
     int32_t n_configs;              /* create, configs */
@@ -91,6 +122,7 @@ typedef struct clw_topic_op {
                                      * explicit assignment), NULL: placement; partitions:
                                      * n_assign x rf, the new partitions' */
     int32_t n_assign;               /* partitions (op 3): rows of assign */
+    clw_node node;                  /* op 7 (no name, id, ...: only this) */
 } clw_topic_op;
 
 typedef struct clw_forward {
@@ -141,10 +173,10 @@ void clw_done_encode(wbuf *w, const clw_done *d);
 int clw_leaders_decode(const uint8_t *b, size_t len,
                        void (*fn)(void *arg, const clw_leader *l), void *arg);
 void clw_leaders_encode(wbuf *w, const clw_leader *ls, int32_t n);
-/* A metadata record: key 'T' (create, with id), 'D', 'P', 'C', 'R' or 'F'. */
+/* A metadata record: key 'T' (create, with id), 'D', 'P', 'C', 'R', 'F' or 'N'. */
 int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out);
 void clw_record_encode(wbuf *w, const clw_topic_op *t);
-/* The record key of t's op ('T', 'D', 'P', 'C', 'R', 'F'). */
+/* The record key of t's op ('T', 'D', 'P', 'C', 'R', 'F', 'N'). */
 char clw_record_key(const clw_topic_op *t);
 void clw_configs_free(clw_topic_op *t);
 

@@ -132,6 +132,11 @@ static const cfg_entry cfg_table[] = {
     C_STR("cluster.peers", cluster_peers, "off", check_peers,
           "The cluster's nodes as ID@HOST:PORT of their cluster listeners, comma-separated, "
           "this node included; off for a single node."),
+    C_BOOL("cluster.join", cluster_join, "false",
+           "Join a running cluster: cluster.peers names this node and some of the cluster's "
+           "nodes (seeds); this node opens its replicas of the cluster's own logs empty, dials "
+           "the seeds, and becomes a member once the controller has registered it. A node "
+           "that is already a member (its data directory says so) ignores it."),
     C_I32("cluster.election.timeout.ms", cluster_election_ms, "1000", 50, 600000,
           "Raft election timeout of replicated partitions: a follower that hears no leader "
           "for this long (randomized up to twice it) stands for election; heartbeats go "

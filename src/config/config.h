@@ -60,6 +60,7 @@ typedef struct cairn_config {
     /* Cluster (issue 12; src/cluster): "off" and "" for a single node. */
     char *cluster_listeners;     /* cluster.listeners: "off" or HOST:PORT */
     char *cluster_peers;         /* cluster.peers: "ID@HOST:PORT,..." (this node included) or "off" */
+    int cluster_join;            /* cluster.join: false (join a running cluster) */
     int32_t cluster_election_ms; /* cluster.election.timeout.ms: 1000 */
     int auto_leader_rebalance;   /* auto.leader.rebalance.enable: true */
     int64_t leader_imbalance_check_s; /* leader.imbalance.check.interval.seconds: 300 */

@@ -19,6 +19,7 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     if (c->cl) {
         repl.node = cluster_rg(c->cl);
         repl.nodes = cluster_node_ids(c->cl, &repl.n_nodes);
+        repl.joined = cluster_joined(c->cl);
     }
     rc = broker_open_repl(cfg, l, c->cl ? &repl : NULL, &c->b);
     if (rc < 0)

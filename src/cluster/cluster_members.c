@@ -1,0 +1,240 @@
+/* The cluster's members (cluster_int.h, "Members"; docs/cluster-plan.md
+ * step 8).
+ *
+ * The first members are the nodes cluster.peers names. A node started with
+ * cluster.join=true is not a member: it dials the members it knows (its
+ * seeds) with a HELLO that says so, learns every member from the first
+ * answer, and waits. A member that accepted its connection asks the
+ * controller to register it (FORWARD op 7, every 2 s while it stays
+ * connected and unregistered); the controller appends a record "N", and
+ * every node that applies it, the joining one included, takes the node
+ * as a member: its ids, the broker's node set and this file follow. The
+ * replicated logs of every node (__cluster_meta-0, __consumer_offsets-0,
+ * __transaction_state-0) then take it in through their leaders
+ * (cluster_move.c, cluster__members_move_tick).
+ *
+ * File <log.dirs>/cluster.members, text, rewritten whole (temporary file,
+ * fsync, rename) whenever the members change; lines:
+ *   joined                                this node joined a running cluster:
+ *                                         it never bootstraps a log of every
+ *                                         node (its first entries come from
+ *                                         their leaders)
+ *   member ID HOST PORT KAFKA_HOST KAFKA_PORT
+ *                                         a member, its cluster listener and
+ *                                         Kafka listener ("-" and 0: unknown)
+ * A missing file is an empty one. Lines it does not know are skipped with
+ * a warning. */
+#include "cluster/cluster_int.h"
+#include "cluster/cluster_wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/slog.h"
+
+#define CL_REGISTER_EVERY_MS 2000
+
+static void file_path(const cluster *c, char *buf, size_t n, const char *suffix)
+{
+    snprintf(buf, n, "%s/cluster.members%s", c->cfg->log_dirs, suffix);
+}
+
+cl_peer *cluster__peer_add(cluster *c, int32_t id, const char *host, int port)
+{
+    cl_peer *p = cluster__peer_by_id(c, id);
+    if (p)
+        return p;
+    if (c->n_peers >= CONFIG_MAX_PEERS - 1)
+        return NULL;
+    p = &c->peers[c->n_peers++];
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    p->port = port;
+    p->backoff = 100;
+    return p;
+}
+
+int cluster__members_load(cluster *c)
+{
+    char path[4200];
+    file_path(c, path, sizeof(path), "");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) {
+            c->joined = !c->member_self;
+            return 0;
+        }
+        slog_error("cannot read %s: %s", path, strerror(errno));
+        return -CN_EIO;
+    }
+    char line[512];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || line[0] == '#')
+            continue;
+        if (strcmp(line, "joined") == 0) {
+            c->joined = 1;
+            continue;
+        }
+        int id, port, kport;
+        char host[64], khost[64];
+        if (sscanf(line, "member %d %63s %d %63s %d", &id, host, &port, khost, &kport) != 5 ||
+            id < 0 || port < 1 || port > 65535 || kport < 0 || kport > 65535) {
+            slog_warn("%s:%d: skipping a line this version does not know", path, lineno);
+            continue;
+        }
+        if (id == c->self) {
+            c->member_self = 1;
+            continue;
+        }
+        cl_peer *p = cluster__peer_add(c, id, host, port);
+        if (!p) {
+            slog_warn("%s:%d: more members than a cluster may have; node %d skipped", path,
+                      lineno, id);
+            continue;
+        }
+        p->member = 1;
+        if (!p->kport && kport > 0 && strcmp(khost, "-") != 0) {
+            snprintf(p->khost, sizeof(p->khost), "%s", khost);
+            p->kport = kport;
+        }
+    }
+    fclose(f);
+    if (!c->member_self)
+        c->joined = 1;
+    return 0;
+}
+
+static int members_save(cluster *c)
+{
+    char path[4200], tmp[4200];
+    file_path(c, path, sizeof(path), "");
+    file_path(c, tmp, sizeof(tmp), ".tmp");
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -CN_EIO;
+    fprintf(f, "# The cluster's members as this node knows them (written by cairn).\n");
+    if (c->joined)
+        fprintf(f, "joined\n");
+    if (c->member_self)
+        fprintf(f, "member %d %s %d %s %d\n", c->self, c->self_host, c->self_port,
+                c->cfg->listen_host && c->cfg->listen_host[0] ? c->cfg->listen_host : "-",
+                c->cfg->listen_port);
+    for (int i = 0; i < c->n_peers; i++) {
+        const cl_peer *p = &c->peers[i];
+        if (p->member)
+            fprintf(f, "member %d %s %d %s %d\n", p->id, p->host, p->port,
+                    p->khost[0] ? p->khost : "-", p->kport);
+    }
+    int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -CN_EIO;
+    if (fclose(f) != 0)
+        rc = -CN_EIO;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -CN_EIO;
+    if (rc == 0) {
+        int dfd = open(c->cfg->log_dirs, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return rc;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void cluster__member_add(cluster *c, const clw_node *n)
+{
+    int changed = 0;
+    if (n->id == c->self) {
+        if (!c->member_self) {
+            c->member_self = 1;
+            changed = 1;
+            slog_info("cluster: this node (%d) is a member now", c->self);
+        }
+    } else {
+        char host[64];
+        snprintf(host, sizeof(host), "%.*s", n->host.len, n->host.ptr);
+        cl_peer *p = cluster__peer_add(c, n->id, host, n->port);
+        if (!p) {
+            slog_error("cluster: node %d cannot be taken in: %d nodes is the most", n->id,
+                       CONFIG_MAX_PEERS);
+            return;
+        }
+        if (!p->member) {
+            p->member = 1;
+            p->joining = 0;
+            snprintf(p->host, sizeof(p->host), "%s", host);
+            p->port = n->port;
+            changed = 1;
+            slog_info("cluster: node %d is a member (cluster %s:%d)", n->id, p->host, p->port);
+        }
+        if (!p->kport && n->kafka_port > 0 && n->kafka_host.len > 0) {
+            snprintf(p->khost, sizeof(p->khost), "%.*s", n->kafka_host.len, n->kafka_host.ptr);
+            p->kport = n->kafka_port;
+            changed = 1;
+        }
+    }
+    if (!changed)
+        return;
+    c->n_ids = 0;
+    if (c->member_self)
+        c->ids[c->n_ids++] = c->self;
+    for (int i = 0; i < c->n_peers; i++)
+        if (c->peers[i].member)
+            c->ids[c->n_ids++] = c->peers[i].id;
+    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
+    if (members_save(c) < 0)
+        slog_error("cannot write %s/cluster.members", c->cfg->log_dirs);
+    if (c->b)
+        broker_set_nodes(c->b, c->ids, c->n_ids);
+}
+
+void cluster__members_fill(cluster *c, clw_hello *h)
+{
+    h->n_members = 0;
+    if (c->member_self)
+        h->members[h->n_members++] =
+            (clw_node){c->self, cn_str_c(c->self_host), c->self_port,
+                       cn_str_c(c->cfg->listen_host ? c->cfg->listen_host : ""),
+                       c->cfg->listen_port};
+    for (int i = 0; i < c->n_peers && h->n_members < CLW_MAX_MEMBERS; i++) {
+        const cl_peer *p = &c->peers[i];
+        if (p->member)
+            h->members[h->n_members++] = (clw_node){p->id, cn_str_c(p->host), p->port,
+                                                    cn_str_c(p->khost), p->kport};
+    }
+}
+
+static void register_done(void *arg, int status, const char *msg)
+{
+    (void)arg;
+    if (status < 0)
+        slog_warn("cluster: registering a node failed: %s", msg ? msg : cn_strerror(status));
+}
+
+void cluster__members_tick(cluster *c, int64_t now)
+{
+    if (!c->member_self || !c->meta)
+        return;
+    for (int i = 0; i < c->n_peers; i++) {
+        cl_peer *p = &c->peers[i];
+        if (p->member || !p->joining || !p->conn || now < p->next_register)
+            continue;
+        p->next_register = now + CL_REGISTER_EVERY_MS;
+        clw_node n = {p->id, cn_str_c(p->host), p->port, cn_str_c(p->khost), p->kport};
+        cluster__meta_register(c, &n, register_done, NULL);
+    }
+}
