@@ -96,6 +96,18 @@ const log_sync_stats *broker_sync_stats(const broker *b) { return log_syncer_sta
 topic *broker_topics(broker *b) { return b->list; }
 topic *broker_internal_topics(broker *b) { return b->internal; }
 
+void broker_set_leaving(broker *b, const int32_t *ids, int n)
+{
+    free(b->leaving);
+    b->leaving = NULL;
+    b->n_leaving = 0;
+    if (n > 0) {
+        b->leaving = xcalloc((size_t)n, sizeof(*b->leaving));
+        memcpy(b->leaving, ids, (size_t)n * sizeof(*b->leaving));
+        b->n_leaving = n;
+    }
+}
+
 void broker_set_nodes(broker *b, const int32_t *ids, int n)
 {
     if (!b->rg || n < 1)
@@ -338,9 +350,11 @@ static void topic_place(broker *b, topic *t, int32_t from, int32_t to)
 {
     if (b->n_nodes < 2)
         return;
+    int32_t nodes[64];
+    int n = broker__placeable(b, nodes);
     t->assign = xrealloc(t->assign, (size_t)to * (size_t)t->rf * sizeof(int32_t));
     for (int32_t i = from; i < to; i++)
-        broker__place(t, i, b->nodes, b->n_nodes, t->assign + (size_t)i * (size_t)t->rf);
+        broker__place(t, i, nodes, n, t->assign + (size_t)i * (size_t)t->rf);
 }
 
 /* Load one .conf file. */
@@ -544,6 +558,28 @@ static void remove_orphans(broker *b)
     closedir(d);
 }
 
+static int write_meta(broker *b)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/meta.properties", b->dir);
+    char content[128];
+    int n = snprintf(content, sizeof(content), "version=1\ncluster.id=%s\nnode.id=%d\n",
+                     b->cluster_id, b->cfg->node_id);
+    return broker__write_atomic(b->dir, path, content, (size_t)n);
+}
+
+int broker_set_cluster_id(broker *b, const char *id)
+{
+    if (strcmp(b->cluster_id, id) == 0)
+        return 0;
+    slog_info("cluster id %s (was %s): the cluster's", id, b->cluster_id);
+    snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", id);
+    int rc = write_meta(b);
+    if (rc < 0)
+        slog_error("cannot write %s/meta.properties: %s", b->dir, strerror(-rc));
+    return rc < 0 ? -CN_EIO : 0;
+}
+
 static int load_meta(broker *b)
 {
     char path[4400];
@@ -579,10 +615,7 @@ static int load_meta(broker *b)
     for (int i = 0; i < 22; i++)
         b->cluster_id[i] = b64[rnd[i] & 63];
     b->cluster_id[22] = '\0';
-    char content[128];
-    int n = snprintf(content, sizeof(content), "version=1\ncluster.id=%s\nnode.id=%d\n",
-                     b->cluster_id, b->cfg->node_id);
-    return broker__write_atomic(b->dir, path, content, (size_t)n);
+    return write_meta(b);
 }
 
 /* Timers and hooks -------------------------------------------------------- */
@@ -816,6 +849,7 @@ void broker_close(broker *b)
     free(b->meta_dir);
     free(b->dir);
     free(b->nodes);
+    free(b->leaving);
     free(b);
 }
 

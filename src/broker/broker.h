@@ -129,6 +129,23 @@ const int32_t *broker_nodes(const broker *b, int *n);
  * node set from now on, for placement, assignments read from topic files
  * and the replica lists of the logs every node keeps. */
 void broker_set_nodes(broker *b, const int32_t *ids, int n);
+/* The members leaving the cluster (n ids, sorted; 0: none): no new replica
+ * is placed on them. */
+void broker_set_leaving(broker *b, const int32_t *ids, int n);
+/* Placement of partitions [from, to) of a new topic (name, id, rf) over
+ * the members that take new replicas (broker_place.c): (to - from) x rf
+ * ids into out. The controller puts the result in the metadata record, so
+ * that every node applies the same assignment whatever members it knows
+ * by then. 0, or -CN_EREPLICATION when fewer members take replicas than
+ * rf. */
+int broker_place_new(const broker *b, const char *name, const cn_uuid *id, int32_t from,
+                     int32_t to, int32_t rf, int32_t *out);
+/* The replicas of partition part of t with node `leaving` replaced by the
+ * heaviest member (rendezvous weight) that takes new replicas and holds
+ * none of it, in the same position: t->rf ids into out. 0, or -CN_ENOENT
+ * (leaving holds none), -CN_EREPLICATION (no member left to take it). */
+int broker_place_replacement(const broker *b, const topic *t, int32_t part, int32_t leaving,
+                             int32_t *out);
 /* fsync every partition, close everything. */
 void broker_close(broker *b);
 
@@ -140,6 +157,9 @@ void broker_set_advertised(broker *b, const char *host, int port);
 const char *broker_adv_host(const broker *b);
 int broker_adv_port(const broker *b);
 const char *broker_cluster_id(const broker *b);
+/* A node joining a cluster takes the cluster's id (meta.properties is
+ * rewritten when it changes). 0 or -CN_EIO. */
+int broker_set_cluster_id(broker *b, const char *id);
 /* The syncer's histograms (fsync durations, group-commit sizes; contract at
  * log_sync_stats in log.h), for metrics; valid until broker_close. */
 const log_sync_stats *broker_sync_stats(const broker *b);

@@ -39,6 +39,8 @@ struct broker {
     int32_t *nodes;                  /* cluster node ids (the local one when single) */
     int n_nodes;
     int joined;                      /* broker_repl.joined */
+    int32_t *leaving;                /* members leaving (broker_set_leaving), sorted */
+    int n_leaving;
     broker_remote_writer remote;     /* markers for partitions led elsewhere */
     log_partition *empty_log;        /* remote partitions' log (broker.h), opened at the
                                       * first, never written; <dir>/.remote-0 */
@@ -60,6 +62,8 @@ int broker__rm_rf(const char *path);      /* a directory of files, then the dire
  * rendezvous hashing, the rf nodes with the highest weight
  * broker__place_weight(topic id, part, node), in weight order. */
 void broker__place(const topic *t, int32_t part, const int32_t *nodes, int n, int32_t *out);
+/* The members that take new replicas (not leaving) into out (cap 64): their count. */
+int broker__placeable(const broker *b, int32_t *out);
 uint64_t broker__place_weight(const cn_uuid *topic_id, int32_t part, int32_t node);
 /* The assignment of partition i (t->rf ids), or NULL when t has none. */
 static inline const int32_t *broker__replicas_of(const topic *t, int32_t i)

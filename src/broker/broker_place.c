@@ -91,3 +91,59 @@ void broker__place(const topic *t, int32_t part, const int32_t *nodes, int n, in
     for (int i = 0; i < t->rf; i++)
         out[i] = w[i].id;
 }
+
+int broker__placeable(const broker *b, int32_t *out)
+{
+    int n = 0;
+    for (int i = 0; i < b->n_nodes && n < PLACE_MAX_NODES; i++)
+        if (!cn_row_has(b->leaving, b->n_leaving, b->nodes[i]))
+            out[n++] = b->nodes[i];
+    return n;
+}
+
+int broker_place_new(const broker *b, const char *name, const cn_uuid *id, int32_t from,
+                     int32_t to, int32_t rf, int32_t *out)
+{
+    int32_t nodes[PLACE_MAX_NODES];
+    int n = broker__placeable(b, nodes);
+    if (rf < 1 || rf > n)
+        return -CN_EREPLICATION;
+    topic t;
+    memset(&t, 0, sizeof(t));
+    t.name = (char *)name;
+    t.id = *id;
+    t.rf = rf;
+    for (int32_t i = from; i < to; i++)
+        broker__place(&t, i, nodes, n, out + (size_t)(i - from) * (size_t)rf);
+    return 0;
+}
+
+int broker_place_replacement(const broker *b, const topic *t, int32_t part, int32_t leaving,
+                             int32_t *out)
+{
+    const int32_t *row = broker__replicas_of(t, part);
+    int at = -1;
+    for (int k = 0; row && k < t->rf; k++)
+        if (row[k] == leaving)
+            at = k;
+    if (at < 0)
+        return -CN_ENOENT;
+    int32_t nodes[PLACE_MAX_NODES];
+    int n = broker__placeable(b, nodes);
+    int32_t best = -1;
+    uint64_t best_w = 0;
+    for (int i = 0; i < n; i++) {
+        if (cn_row_has(row, t->rf, nodes[i]))
+            continue;
+        uint64_t w = broker__place_weight(&t->id, part, nodes[i]);
+        if (best < 0 || w > best_w || (w == best_w && nodes[i] < best)) {
+            best = nodes[i];
+            best_w = w;
+        }
+    }
+    if (best < 0)
+        return -CN_EREPLICATION;
+    memcpy(out, row, (size_t)t->rf * sizeof(*out));
+    out[at] = best;
+    return 0;
+}

@@ -29,6 +29,9 @@ static const cli_cmd cmds[] = {
     {"topic", "move", cli__topic_move,
      "cairn topic move NAME PARTITION REPLICAS|--cancel   (REPLICAS: node ids, like 3,1,2)"
      COMMON},
+    {"cluster", "nodes", cli__cluster_nodes, "cairn cluster nodes" COMMON},
+    {"cluster", "remove-node", cli__cluster_remove,
+     "cairn cluster remove-node ID   (its replicas move to the other nodes first)" COMMON},
     {"group", "list", cli__group_list, "cairn group list" COMMON},
     {"group", "describe", cli__group_describe, "cairn group describe GROUP" COMMON},
     {"group", "reset-offsets", cli__group_reset,

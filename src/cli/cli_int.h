@@ -118,6 +118,8 @@ int cli__topic_create(cli *c, int argc, char **argv);
 int cli__topic_describe(cli *c, int argc, char **argv);
 int cli__topic_delete(cli *c, int argc, char **argv);
 int cli__topic_move(cli *c, int argc, char **argv);        /* cli_move.c */
+int cli__cluster_nodes(cli *c, int argc, char **argv);     /* cli_cluster.c */
+int cli__cluster_remove(cli *c, int argc, char **argv);
 int cli__group_list(cli *c, int argc, char **argv);       /* cli_group.c */
 int cli__group_describe(cli *c, int argc, char **argv);
 int cli__group_delete(cli *c, int argc, char **argv);

@@ -65,6 +65,7 @@ static void send_hello(cluster *c, net_conn *nc, int32_t to, int version, int wi
     h.cluster_host = cn_str_c(c->self_host);
     h.cluster_port = c->self_port;
     h.flags = c->member_self ? 0 : CLW_HELLO_JOINING;
+    h.cluster_id = cn_str_c(c->b ? broker_cluster_id(c->b) : "");
     if (with_members)
         cluster__members_fill(c, &h);
     clw_hello_encode(w, &h);
@@ -253,9 +254,11 @@ static int accept_from(cluster *c, const clw_hello *h, cl_peer **p)
         }
         if (!(*p)->member) {
             (*p)->joining = 1;
-            snprintf((*p)->host, sizeof((*p)->host), "%.*s", h->cluster_host.len,
-                     h->cluster_host.ptr);
-            (*p)->port = h->cluster_port;
+            if (!(*p)->configured) {
+                snprintf((*p)->host, sizeof((*p)->host), "%.*s", h->cluster_host.len,
+                         h->cluster_host.ptr);
+                (*p)->port = h->cluster_port;
+            }
         }
         return 0;
     }
@@ -285,9 +288,16 @@ static void on_hello(cluster *c, net_conn *nc, cl_conn *cc, const uint8_t *body,
     }
     /* A joining node learns the members from the answer of the first
      * member it reaches (until its own record "N" comes in the log). */
-    if (cc->outgoing && !c->member_self)
+    if (cc->outgoing && !c->member_self) {
         for (int32_t i = 0; i < h.n_members; i++)
             cluster__member_add(c, &h.members[i]);
+        /* ... and the cluster's id, which Kafka clients check. */
+        if (h.cluster_id.len > 0 && c->b) {
+            char id[32];
+            snprintf(id, sizeof(id), "%.*s", h.cluster_id.len, h.cluster_id.ptr);
+            broker_set_cluster_id(c->b, id);
+        }
+    }
     if (p->conn && p->conn != nc) {
         net_conn *old = p->conn;
         p->conn = NULL;
@@ -505,6 +515,7 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         p->port = peers[i].port;
         p->backoff = CL_BACKOFF_MIN;
         p->member = 1; /* the first members, or a joining node's seeds */
+        p->configured = 1;
     }
     if (!me) {
         slog_error("cluster.peers does not name this node (node.id %d)", c->self);
@@ -630,6 +641,7 @@ cluster_member cluster_member_at(const cluster *c, int i)
         m.kafka_host = c->cfg->listen_host ? c->cfg->listen_host : "";
         m.kafka_port = c->cfg->listen_port;
         m.connected = 1;
+        m.leaving = c->leaving_self;
         return m;
     }
     cl_peer *p = peer_by_id((cluster *)c, m.id);
@@ -637,6 +649,7 @@ cluster_member cluster_member_at(const cluster *c, int i)
         m.kafka_host = p->khost;
         m.kafka_port = p->kport;
         m.connected = p->conn != NULL;
+        m.leaving = p->leaving;
     }
     return m;
 }
@@ -650,4 +663,10 @@ int cluster_member_by_id(const cluster *c, int32_t id, cluster_member *out)
         }
     }
     return 0;
+}
+
+int cluster_remove_node(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_op_cb cb,
+                        void *arg)
+{
+    return cluster__meta_leave(c, id, msg, msg_len, cb, arg);
 }

@@ -49,6 +49,7 @@ typedef struct cluster_member {
     const char *kafka_host;         /* "" until its HELLO arrived (peers) */
     int kafka_port;                 /* 0 until then */
     int connected;                  /* 1 for this node; peers: a live connection */
+    int leaving;                    /* removal under way (cluster_remove_node) */
 } cluster_member;
 
 /* Open the cluster of cfg (cluster.peers must name this node's node.id;
@@ -128,7 +129,15 @@ int cluster_meta_set_configs(cluster *c, struct topic *t, const struct broker_kv
  * cluster_meta_create_topic. */
 int cluster_meta_reassign(cluster *c, struct topic *t, int32_t part, const int32_t *ids, int n,
                           char *msg, size_t msg_len, cluster_op_cb cb, void *arg);
-/* Every node id, sorted ascending (this node included); *n set. */
+/* Any node: remove member id from the cluster, through the controller
+ * (checked there: a member, and the others can hold every topic's
+ * replicas). Its replicas then move to the other members and it is
+ * removed once none is left (ARCHITECTURE.md "Leaving"); cb runs when
+ * the removal has started (the record "L" applied on the controller).
+ * Returns as cluster_meta_create_topic (1: it was leaving already). */
+int cluster_remove_node(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_op_cb cb,
+                        void *arg);
+/* Every member id, sorted ascending (this node included once a member); *n set. */
 const int32_t *cluster_node_ids(const cluster *c, int *n);
 /* Member i (0 <= i < node count, in id order). */
 cluster_member cluster_member_at(const cluster *c, int i);

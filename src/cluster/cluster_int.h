@@ -25,9 +25,13 @@ typedef struct cl_peer {
     int64_t next_dial;              /* mono ms; we dial peers with a higher id */
     int backoff;
     int member;                     /* a member of the cluster (in ids) */
+    int configured;                 /* named by cluster.peers: its address is that one
+                                     * (registrations and HELLOs do not change it) */
     int joining;                    /* its HELLO said it joins: registered by the
                                      * controller on our request (cluster_members.c) */
     int64_t next_register;          /* loop ms of the next registration request */
+    int leaving;                    /* a member leaving (record "L" applied) */
+    int removed;                    /* removed (record "X" applied): not a member */
 } cl_peer;
 
 struct cluster {
@@ -37,6 +41,9 @@ struct cluster {
     char self_host[64];             /* this node's cluster address (its cluster.peers entry) */
     int self_port;
     int member_self;                /* this node is a member (not joining any more) */
+    int leaving_self;               /* ... that is leaving (record "L") */
+    int removed_self;               /* ... or was removed (record "X") */
+    int64_t next_leave;             /* loop ms of the controller's next look at leaving nodes */
     int joined;                     /* this node joined a running cluster (was not among
                                      * the first members): it never bootstraps a group of
                                      * every node (cluster_members.c) */
@@ -89,6 +96,29 @@ int cluster__members_load(cluster *c);
  * to this joining node): ids, the broker's node set and the file follow.
  * Idempotent. */
 void cluster__member_add(cluster *c, const struct clw_node *n);
+/* Records "L" and "X" applied: node id leaves (no new replicas on it; the
+ * controller moves its replicas off), or is removed (not a member from
+ * now on; the logs of every node drop it). Idempotent. */
+void cluster__member_leaving(cluster *c, int32_t id);
+void cluster__member_removed(cluster *c, int32_t id);
+/* Tell the broker the members and the leaving ones (c->b set). */
+void cluster__members_publish(cluster *c);
+/* 0 not a member, 1 a member, 2 a member leaving. */
+int cluster__member_state(cluster *c, int32_t id);
+/* A partition of a topic lists node id (its assignment or a move's
+ * target). Walks every topic: for leaving nodes only. */
+int cluster__holds_replicas(cluster *c, int32_t id);
+/* Member id leaves and no partition lists it any more: the logs of every
+ * node drop it (cluster_move.c), then the controller records "X". */
+int cluster__member_done(cluster *c, int32_t id);
+/* Any node: have the controller start node id's removal (FORWARD op 8):
+ * checked there (a member; the others can hold every topic's replicas),
+ * record "L". Returns as cluster_meta_create_topic. */
+int cluster__meta_leave(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_op_cb cb,
+                        void *arg);
+/* The controller: append record "X" for a leaving node no replica is left
+ * on. 0 or -CN_E*. */
+int cluster__meta_removed(cluster *c, int32_t id);
 /* Fill h's member list (this node and every member peer). */
 void cluster__members_fill(cluster *c, struct clw_hello *h);
 /* Every tick: ask the controller to register the joining peers connected

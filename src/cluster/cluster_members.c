@@ -22,8 +22,23 @@
  *   member ID HOST PORT KAFKA_HOST KAFKA_PORT
  *                                         a member, its cluster listener and
  *                                         Kafka listener ("-" and 0: unknown)
+ *   leaving ID                            that member is leaving
+ *   removed ID                            a node removed from the cluster
+ *                                         (cluster.peers may still name it)
  * A missing file is an empty one. Lines it does not know are skipped with
- * a warning. */
+ * a warning.
+ *
+ * Leaving: the controller records "L" (cluster__meta_leave, checked there:
+ * the other members can hold every topic's replicas); no new replica is
+ * placed on the node from then on, and the controller moves its replicas
+ * off, a few partitions at a time, each to the heaviest other member by
+ * rendezvous weight (the moves of cluster_move.c). Once no partition lists
+ * it (assignment or target), the leaders of the logs every node keeps drop
+ * it from their groups (cluster_move.c); once this node's replicas of them
+ * show it out of every group, the controller records "X" and every member
+ * drops it. By then it is in no group: it can be stopped (it is not told:
+ * the metadata log no longer reaches it; GET /cluster/nodes on a member
+ * shows it gone). */
 #include "cluster/cluster_int.h"
 #include "cluster/cluster_wire.h"
 
@@ -34,6 +49,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "repl/repl.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -84,6 +100,25 @@ int cluster__members_load(cluster *c)
             c->joined = 1;
             continue;
         }
+        int lid;
+        if (sscanf(line, "leaving %d", &lid) == 1 || sscanf(line, "removed %d", &lid) == 1) {
+            int removed = line[0] == 'r';
+            if (lid == c->self) {
+                c->leaving_self = !removed;
+                c->removed_self = removed;
+                if (removed)
+                    c->member_self = 0;
+                continue;
+            }
+            cl_peer *p = cluster__peer_by_id(c, lid);
+            if (p) {
+                p->leaving = !removed;
+                p->removed = removed;
+                if (removed)
+                    p->member = 0;
+            }
+            continue;
+        }
         int id, port, kport;
         char host[64], khost[64];
         if (sscanf(line, "member %d %63s %d %63s %d", &id, host, &port, khost, &kport) != 5 ||
@@ -124,6 +159,7 @@ static int members_save(cluster *c)
     fprintf(f, "# The cluster's members as this node knows them (written by cairn).\n");
     if (c->joined)
         fprintf(f, "joined\n");
+
     if (c->member_self)
         fprintf(f, "member %d %s %d %s %d\n", c->self, c->self_host, c->self_port,
                 c->cfg->listen_host && c->cfg->listen_host[0] ? c->cfg->listen_host : "-",
@@ -133,6 +169,18 @@ static int members_save(cluster *c)
         if (p->member)
             fprintf(f, "member %d %s %d %s %d\n", p->id, p->host, p->port,
                     p->khost[0] ? p->khost : "-", p->kport);
+    }
+    /* After the members: a line names a member the lines above added. */
+    if (c->removed_self)
+        fprintf(f, "removed %d\n", c->self);
+    else if (c->leaving_self)
+        fprintf(f, "leaving %d\n", c->self);
+    for (int i = 0; i < c->n_peers; i++) {
+        const cl_peer *p = &c->peers[i];
+        if (p->member && p->leaving)
+            fprintf(f, "leaving %d\n", p->id);
+        else if (!p->member && p->removed)
+            fprintf(f, "removed %d\n", p->id);
     }
     int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -CN_EIO;
     if (fclose(f) != 0)
@@ -155,12 +203,84 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* ids, the file and the broker's node sets after a change. */
+static void members_changed(cluster *c)
+{
+    c->n_ids = 0;
+    if (c->member_self)
+        c->ids[c->n_ids++] = c->self;
+    for (int i = 0; i < c->n_peers; i++)
+        if (c->peers[i].member)
+            c->ids[c->n_ids++] = c->peers[i].id;
+    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
+    if (members_save(c) < 0)
+        slog_error("cannot write %s/cluster.members", c->cfg->log_dirs);
+    cluster__members_publish(c);
+}
+
+void cluster__members_publish(cluster *c)
+{
+    if (!c->b)
+        return;
+    broker_set_nodes(c->b, c->ids, c->n_ids);
+    int32_t leaving[CONFIG_MAX_PEERS];
+    int nl = 0;
+    if (c->member_self && c->leaving_self)
+        leaving[nl++] = c->self;
+    for (int i = 0; i < c->n_peers; i++)
+        if (c->peers[i].member && c->peers[i].leaving)
+            leaving[nl++] = c->peers[i].id;
+    qsort(leaving, (size_t)nl, sizeof(leaving[0]), cmp_i32);
+    broker_set_leaving(c->b, leaving, nl);
+}
+
+int cluster__member_state(cluster *c, int32_t id)
+{
+    if (id == c->self)
+        return !c->member_self ? 0 : c->leaving_self ? 2 : 1;
+    cl_peer *p = cluster__peer_by_id(c, id);
+    return !p || !p->member ? 0 : p->leaving ? 2 : 1;
+}
+
+void cluster__member_leaving(cluster *c, int32_t id)
+{
+    if (cluster__member_state(c, id) != 1)
+        return;
+    if (id == c->self)
+        c->leaving_self = 1;
+    else
+        cluster__peer_by_id(c, id)->leaving = 1;
+    slog_info("cluster: node %d is leaving: its replicas move to the other members", id);
+    members_changed(c);
+}
+
+void cluster__member_removed(cluster *c, int32_t id)
+{
+    if (cluster__member_state(c, id) == 0)
+        return;
+    if (id == c->self) {
+        c->member_self = 0;
+        c->leaving_self = 0;
+        c->removed_self = 1;
+        slog_warn("cluster: this node (%d) was removed from the cluster; stop it", id);
+    } else {
+        cl_peer *p = cluster__peer_by_id(c, id);
+        p->member = 0;
+        p->leaving = 0;
+        p->removed = 1;
+        slog_info("cluster: node %d was removed from the cluster", id);
+    }
+    members_changed(c);
+}
+
 void cluster__member_add(cluster *c, const clw_node *n)
 {
     int changed = 0;
     if (n->id == c->self) {
         if (!c->member_self) {
             c->member_self = 1;
+            c->removed_self = 0;
+            c->leaving_self = 0;
             changed = 1;
             slog_info("cluster: this node (%d) is a member now", c->self);
         }
@@ -176,8 +296,12 @@ void cluster__member_add(cluster *c, const clw_node *n)
         if (!p->member) {
             p->member = 1;
             p->joining = 0;
-            snprintf(p->host, sizeof(p->host), "%s", host);
-            p->port = n->port;
+            p->removed = 0;
+            p->leaving = 0;
+            if (!p->configured) {
+                snprintf(p->host, sizeof(p->host), "%s", host);
+                p->port = n->port;
+            }
             changed = 1;
             slog_info("cluster: node %d is a member (cluster %s:%d)", n->id, p->host, p->port);
         }
@@ -187,19 +311,8 @@ void cluster__member_add(cluster *c, const clw_node *n)
             changed = 1;
         }
     }
-    if (!changed)
-        return;
-    c->n_ids = 0;
-    if (c->member_self)
-        c->ids[c->n_ids++] = c->self;
-    for (int i = 0; i < c->n_peers; i++)
-        if (c->peers[i].member)
-            c->ids[c->n_ids++] = c->peers[i].id;
-    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
-    if (members_save(c) < 0)
-        slog_error("cannot write %s/cluster.members", c->cfg->log_dirs);
-    if (c->b)
-        broker_set_nodes(c->b, c->ids, c->n_ids);
+    if (changed)
+        members_changed(c);
 }
 
 void cluster__members_fill(cluster *c, clw_hello *h)
@@ -225,8 +338,89 @@ static void register_done(void *arg, int status, const char *msg)
         slog_warn("cluster: registering a node failed: %s", msg ? msg : cn_strerror(status));
 }
 
+/* The controller's part of node leaving: moves off each leaving member,
+ * at most CL_LEAVE_MOVES running at once, then its record "X". */
+#define CL_LEAVE_EVERY_MS 500
+#define CL_LEAVE_MOVES 8
+
+static void move_done(void *arg, int status, const char *msg)
+{
+    (void)arg;
+    if (status < 0 && status != -CN_ENOMOVE)
+        slog_warn("cluster: a move off a leaving node failed: %s",
+                  msg ? msg : cn_strerror(status));
+}
+
+int cluster__holds_replicas(cluster *c, int32_t id)
+{
+    for (topic *t = broker_topics(c->b); t; t = t->lnext)
+        for (int32_t i = 0; t->assign && i < t->n_parts; i++) {
+            const int32_t *tg = broker_reassign_target(t, i);
+            if (cn_row_has(t->assign + (size_t)i * (size_t)t->rf, t->rf, id) ||
+                cn_row_has(tg, tg ? t->rf : 0, id))
+                return 1;
+        }
+    return 0;
+}
+
+int cluster__member_done(cluster *c, int32_t id)
+{
+    return cluster__member_state(c, id) == 2 && !cluster__holds_replicas(c, id);
+}
+
+/* No log every node keeps lists id in its configuration (as this node's
+ * replica knows it). */
+static int out_of_every_log(cluster *c, int32_t id)
+{
+    for (topic *t = broker_internal_topics(c->b); t; t = t->lnext) {
+        rg_group *g = t->rf > 1 && !t->assign && t->n_parts == 1 ? t->parts[0]->rg : NULL;
+        if (g && rg_role(g, (uint64_t)id) != RG_ROLE_NONE)
+            return 0;
+    }
+    return 1;
+}
+
+static void leave_step(cluster *c, int32_t id)
+{
+    int holds = 0, started = 0;
+    int running = broker_moves_running(c->b);
+    for (topic *t = broker_topics(c->b); t; t = t->lnext) {
+        for (int32_t i = 0; t->assign && i < t->n_parts; i++) {
+            const int32_t *tg = broker_reassign_target(t, i);
+            const int32_t *row = t->assign + (size_t)i * (size_t)t->rf;
+            if (!cn_row_has(row, t->rf, id) && !cn_row_has(tg, tg ? t->rf : 0, id))
+                continue;
+            holds++;
+            if (tg || running + started >= CL_LEAVE_MOVES)
+                continue;
+            int32_t ids[64];
+            if (t->rf > 64 || broker_place_replacement(c->b, t, i, id, ids) < 0)
+                continue; /* no member to take it (checked at "L"; members changed since) */
+            char msg[256];
+            if (cluster_meta_reassign(c, t, i, ids, t->rf, msg, sizeof(msg), move_done, NULL) == 0)
+                started++;
+        }
+    }
+    if (started)
+        slog_info("cluster: node %d leaving: %d partition(s) hold a replica on it, %d move(s) "
+                  "started", id, holds, started);
+    /* Removed once out of the logs of every node too (their leaders drop a
+     * leaving node that holds nothing): stopping it is then safe. */
+    if (holds == 0 && out_of_every_log(c, id))
+        cluster__meta_removed(c, id);
+}
+
 void cluster__members_tick(cluster *c, int64_t now)
 {
+    if (c->member_self && c->meta && cluster_controller(c) == c->self &&
+        now >= c->next_leave) {
+        c->next_leave = now + CL_LEAVE_EVERY_MS;
+        if (c->leaving_self)
+            leave_step(c, c->self);
+        for (int i = 0; i < c->n_peers; i++)
+            if (c->peers[i].member && c->peers[i].leaving)
+                leave_step(c, c->peers[i].id);
+    }
     if (!c->member_self || !c->meta)
         return;
     for (int i = 0; i < c->n_peers; i++) {

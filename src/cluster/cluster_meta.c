@@ -25,6 +25,7 @@
  *   key "N" node: i32 id, str cluster host, i32 cluster port, str Kafka
  *       host, i32 Kafka port: the node is a member from here on
  *       (cluster_members.c; applied once, a replay changes nothing)
+ *   key "L" leaving, "X" removed: i32 id (cluster_members.c, idem)
  * (cluster_wire.h holds every form.)
  * Applying is idempotent by topic id, so a node replays the whole log at
  * every start (its own .topics/ files already hold what it applied
@@ -153,8 +154,13 @@ static int apply_record(const batch_record *r, void *arg)
         slog_error("cluster metadata: bad record at offset %lld", (long long)r->offset);
         return 0;
     }
-    if (t.op == 7) {
-        cluster__member_add(c, &t.node);
+    if (t.op >= 7) {
+        if (t.op == 7)
+            cluster__member_add(c, &t.node);
+        else if (t.op == 8)
+            cluster__member_leaving(c, t.node.id);
+        else
+            cluster__member_removed(c, t.node.id);
         cl_op *nop = op_at(c, r->offset + 1);
         if (nop)
             nop->status = 0;
@@ -272,6 +278,7 @@ static void meta_listener_cb(broker_listener *l)
 int cluster_meta_start(cluster *c, broker *b)
 {
     c->b = b;
+    cluster__members_publish(c);
     int rc = broker_internal_partition_replicated(b, BROKER_CLUSTER_META_TOPIC, &c->meta);
     if (rc < 0) {
         slog_error("cannot open the cluster metadata log: %s", cn_strerror(rc));
@@ -361,6 +368,18 @@ static int ctl_check(cluster *c, char *msg, size_t msg_len)
     return -CN_ENOTCONTROLLER;
 }
 
+/* 1 with msg when ids (n) name a leaving member. */
+static int leaving_named(cluster *c, const int32_t *ids, size_t n, char *msg, size_t msg_len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cluster__member_state(c, ids[i]) == 2) {
+            snprintf(msg, msg_len, "node %d is leaving the cluster: it takes no new replicas",
+                     ids[i]);
+            return 1;
+        }
+    return 0;
+}
+
 static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
                       const broker_kv *configs, int n_configs, const int32_t *assign,
                       int validate_only, char *msg, size_t msg_len, cluster_op_cb cb, void *arg)
@@ -394,14 +413,32 @@ static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
     cn_uuid id;
     if (getrandom(id.b, 16, 0) != 16)
         return -CN_EIO;
+    char nbuf[256];
+    snprintf(nbuf, sizeof(nbuf), "%.*s", name.len, name.ptr);
+    /* Placed here, carried by the record: every node applies the same
+     * assignment, whatever members it knows when it does. */
+    int32_t *placed = NULL;
+    int nn;
+    broker_nodes(c->b, &nn);
+    if (!assign && nn >= 2) {
+        placed = xcalloc((size_t)n_parts * (size_t)rf, sizeof(*placed));
+        if (broker_place_new(c->b, nbuf, &id, 0, n_parts, rf, placed) < 0) {
+            free(placed);
+            snprintf(msg, msg_len, "replication factor %d: more than the members that take new "
+                     "replicas (leaving ones do not)", rf);
+            return -CN_EREPLICATION;
+        }
+        assign = placed;
+    } else if (assign && leaving_named(c, assign, (size_t)n_parts * (size_t)rf, msg, msg_len)) {
+        return -CN_EASSIGN;
+    }
     wbuf w;
     wbuf_init(&w);
     clw_topic_op t = {1, name, n_parts, rf, n_configs, (broker_kv *)configs, {0},
                       (int32_t *)assign};
     memcpy(t.id, id.b, 16);
     clw_record_encode(&w, &t);
-    char nbuf[256];
-    snprintf(nbuf, sizeof(nbuf), "%.*s", name.len, name.ptr);
+    free(placed);
     rc = submit(c, "T", &w, id, nbuf, cb, arg);
     wbuf_fini(&w);
     return rc;
@@ -453,6 +490,8 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
                                                             "is in progress");
     } else if (t->op == 5) {
         rc = broker_check_reassign(c->b, tp, t->partitions, t->assign, t->rf, msg, msg_len);
+        if (rc == 0 && leaving_named(c, t->assign, (size_t)t->rf, msg, msg_len))
+            rc = -CN_EASSIGN;
     } else if (t->op == 6) {
         rc = broker_reassign_target(tp, t->partitions) ? 0 : -CN_ENOMOVE; /* done already */
     } else if (t->op == 3 && t->assign &&
@@ -471,9 +510,33 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
         return 1;
     cn_uuid id;
     memcpy(id.b, t->id, 16);
+    /* New partitions are placed here, as a create's are. */
+    clw_topic_op placed = *t;
+    int32_t *pa = NULL;
+    int nn;
+    broker_nodes(c->b, &nn);
+    if (t->op == 3 && !t->assign && tp->assign && nn >= 2 && t->partitions > tp->n_parts) {
+        int32_t add = t->partitions - tp->n_parts;
+        pa = xcalloc((size_t)add * (size_t)tp->rf, sizeof(*pa));
+        if (broker_place_new(c->b, tp->name, &tp->id, tp->n_parts, t->partitions, tp->rf,
+                             pa) < 0) {
+            free(pa);
+            snprintf(msg, msg_len, "fewer members take new replicas than the topic's %d",
+                     tp->rf);
+            return -CN_EREPLICATION;
+        }
+        placed.assign = pa;
+        placed.n_assign = add;
+        placed.rf = tp->rf;
+    } else if (t->op == 3 && t->assign &&
+               leaving_named(c, t->assign, (size_t)t->n_assign * (size_t)t->rf, msg, msg_len)) {
+        return -CN_EASSIGN;
+    }
+    t = &placed;
     wbuf w;
     wbuf_init(&w);
     clw_record_encode(&w, t);
+    free(pa);
     char key[2] = {clw_record_key(t), '\0'};
     rc = submit(c, key, &w, id, NULL, cb, arg);
     wbuf_fini(&w);
@@ -510,6 +573,90 @@ static int ctl_register(cluster *c, const clw_node *n, char *msg, size_t msg_len
         slog_info("cluster: registering node %d (cluster %.*s:%d, Kafka %.*s:%d)", n->id,
                   n->host.len, n->host.ptr, n->port, n->kafka_host.len, n->kafka_host.ptr,
                   n->kafka_port);
+    return rc;
+}
+
+/* A member's removal starts: record "L" once it is known that the others
+ * can hold every topic's replicas. */
+static int ctl_leave(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_op_cb cb,
+                     void *arg)
+{
+    int crc = ctl_check(c, msg, msg_len);
+    if (crc < 0)
+        return crc;
+    int st = cluster__member_state(c, id);
+    if (st == 0) {
+        snprintf(msg, msg_len, "node %d is not a member of this cluster", id);
+        return -CN_ENOENT;
+    }
+    if (st == 2)
+        return 1; /* leaving already */
+    int others = 0;
+    for (int i = 0; i < c->n_ids; i++)
+        others += c->ids[i] != id && cluster__member_state(c, c->ids[i]) == 1;
+    if (others < 1) {
+        snprintf(msg, msg_len, "node %d is the last member taking replicas", id);
+        return -CN_EINVAL;
+    }
+    for (topic *t = broker_topics(c->b); t; t = t->lnext) {
+        if (t->rf > others) {
+            snprintf(msg, msg_len, "topic %s has %d replicas; without node %d the cluster has %d "
+                     "member(s) to hold them", t->name, t->rf, id, others);
+            return -CN_EINVAL;
+        }
+        /* What moves cannot take off it (broker_check_reassign). */
+        for (int32_t i = 0; i < t->n_parts && (t->rf < 2 || !t->assign); i++)
+            if (!t->assign || t->assign[(size_t)i * (size_t)t->rf] == id) {
+                snprintf(msg, msg_len, "topic %s cannot move off node %d (%s); delete it first",
+                         t->name, id, t->assign ? "replication factor 1" : "created before "
+                         "placement");
+                return -CN_EINVAL;
+            }
+    }
+    char name[32];
+    snprintf(name, sizeof(name), ".leave-%d", id);
+    if (name_in_flight(c, cn_str_c(name)))
+        return 1;
+    clw_topic_op t = {.op = 8};
+    t.node.id = id;
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, &t);
+    cn_uuid none = {{0}};
+    int rc = submit(c, "L", &w, none, name, cb, arg);
+    wbuf_fini(&w);
+    if (rc == 0)
+        slog_info("cluster: node %d leaves the cluster", id);
+    return rc;
+}
+
+static void removed_done(void *arg, int status, const char *msg)
+{
+    (void)arg;
+    if (status < 0)
+        slog_warn("cluster: the removal record was not written: %s",
+                  msg ? msg : cn_strerror(status));
+}
+
+int cluster__meta_removed(cluster *c, int32_t id)
+{
+    char msg[128];
+    if (ctl_check(c, msg, sizeof(msg)) < 0)
+        return -CN_ENOTCONTROLLER;
+    char name[32];
+    snprintf(name, sizeof(name), ".removed-%d", id);
+    if (name_in_flight(c, cn_str_c(name)))
+        return 0;
+    clw_topic_op t = {.op = 9};
+    t.node.id = id;
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, &t);
+    cn_uuid none = {{0}};
+    int rc = submit(c, "X", &w, none, name, removed_done, NULL);
+    wbuf_fini(&w);
+    if (rc == 0)
+        slog_info("cluster: node %d holds no replica any more: removing it", id);
     return rc;
 }
 
@@ -577,6 +724,8 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
     }
     if (f.t.op == 7)
         return ctl_register(c, &f.t.node, msg, msg_len, cb, arg);
+    if (f.t.op == 8)
+        return ctl_leave(c, f.t.node.id, msg, msg_len, cb, arg);
     int rc = ctl_alter(c, &f.t, f.validate_only, msg, msg_len, cb, arg);
     clw_configs_free(&f.t);
     return rc;
@@ -808,6 +957,24 @@ int cluster__meta_register(cluster *c, const clw_node *n, cluster_op_cb cb, void
     wbuf w;
     wbuf_init(&w);
     clw_forward f = {0, 0, {.op = 7, .node = *n}}; /* request id set by forward() */
+    clw_forward_encode(&w, &f);
+    return forward(c, &w, cb, arg);
+}
+
+int cluster__meta_leave(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_op_cb cb,
+                        void *arg)
+{
+    msg[0] = '\0';
+    if (cluster_controller(c) == c->self) {
+        int rc = ctl_leave(c, id, msg, msg_len, cb, arg);
+        if (rc != -CN_ELEADERWAIT)
+            return rc;
+        msg[0] = '\0';
+    }
+    wbuf w;
+    wbuf_init(&w);
+    clw_forward f = {0, 0, {.op = 8}}; /* request id set by forward() */
+    f.t.node.id = id;
     clw_forward_encode(&w, &f);
     return forward(c, &w, cb, arg);
 }

@@ -102,18 +102,20 @@ static void step(cluster *c, topic *t, int32_t i, const int32_t *tg, int64_t now
 }
 
 /* A log every node keeps (internal, no assignment) whose leader this node
- * is: a member not in its group joins as a standby, and becomes a voter
- * once in sync (steps 1 and 2 above; nothing leaves: members do not leave
- * yet). */
-static void take_members_in(cluster *c, topic *t, int64_t now)
+ * is follows the members (cluster_members.c), by the steps above with tg
+ * (n ids: the members but a leaving one no partition lists any more) as
+ * the target: a member not in its group joins as a standby and becomes a
+ * voter once in sync; then a server outside tg leaves, the leader last, by
+ * handing leadership to a member in sync first. */
+static void take_members_in(cluster *c, topic *t, const int32_t *tg, int n, int64_t now)
 {
     partition *p = t->parts[0];
     rg_group *g = p->rg;
     if (!g || !rg_is_leader(g) || !rg_leader_ready(g) || rg_transferee(g) ||
-        rg_change_pending(g))
+        rg_change_pending(g) || n == 0)
         return;
-    for (int k = 0; k < c->n_ids; k++) {
-        uint64_t id = (uint64_t)c->ids[k];
+    for (int k = 0; k < n; k++) {
+        uint64_t id = (uint64_t)tg[k];
         int role = rg_role(g, id);
         if (role == RG_ROLE_VOTER)
             continue;
@@ -123,6 +125,27 @@ static void take_members_in(cluster *c, topic *t, int64_t now)
             set_role(p, g, id, RG_ROLE_VOTER, now);
         return;
     }
+    uint64_t ids[64];
+    int nsrv = CN_MIN(rg_server_ids(g, ids, 64), 64);
+    int leave_self = 0;
+    for (int k = 0; k < nsrv; k++) {
+        if (cn_row_has(tg, n, (int32_t)ids[k]))
+            continue;
+        if (ids[k] == (uint64_t)c->self) {
+            leave_self = 1;
+            continue;
+        }
+        set_role(p, g, ids[k], RG_ROLE_NONE, now);
+        return;
+    }
+    if (!leave_self)
+        return;
+    for (int k = 0; k < n; k++)
+        if (rg_in_sync(g, (uint64_t)tg[k], now) == 1) {
+            if (rg_transfer(g, (uint64_t)tg[k], now) == 0)
+                slog_info("%s-0: leadership to node %d, as this node leaves", t->name, tg[k]);
+            return;
+        }
 }
 
 void cluster__move_tick(cluster *c, int64_t now)
@@ -130,9 +153,16 @@ void cluster__move_tick(cluster *c, int64_t now)
     if (!c->b || now < c->next_move)
         return;
     c->next_move = now + CL_MOVE_EVERY_MS;
+    /* The target of the logs of every node: the members, but a leaving one
+     * that no partition lists any more. */
+    int32_t every[CONFIG_MAX_PEERS];
+    int n = 0;
+    for (int k = 0; k < c->n_ids; k++)
+        if (!cluster__member_done(c, c->ids[k]))
+            every[n++] = c->ids[k];
     for (topic *t = broker_internal_topics(c->b); t; t = t->lnext)
         if (t->rf > 1 && !t->assign && t->n_parts == 1)
-            take_members_in(c, t, now);
+            take_members_in(c, t, every, n, now);
     if (broker_moves_running(c->b) == 0)
         return;
     for (topic *t = broker_topics(c->b); t; t = t->lnext)

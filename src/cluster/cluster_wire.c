@@ -43,6 +43,7 @@ int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out)
     out->cluster_host = (cn_str){"", 0};
     out->cluster_port = 0;
     out->flags = 0;
+    out->cluster_id = (cn_str){"", 0};
     out->n_members = 0;
     if (r.err || out->kafka_host.len < 0 || out->kafka_host.len > CLW_MAX_HOST)
         return -CN_EPROTO;
@@ -51,9 +52,11 @@ int clw_hello_decode(const uint8_t *b, size_t len, clw_hello *out)
     out->cluster_host = bin_str(&r);
     out->cluster_port = bin_i32(&r);
     out->flags = (uint8_t)bin_i8(&r);
+    out->cluster_id = bin_str(&r);
     out->n_members = bin_i32(&r);
     if (r.err || out->cluster_host.len < 1 || out->cluster_host.len > CLW_MAX_HOST ||
         out->cluster_port < 1 || out->cluster_port > 65535 || out->flags > 1 ||
+        out->cluster_id.len < 0 || out->cluster_id.len > 31 ||
         out->n_members < 0 || out->n_members > CLW_MAX_MEMBERS)
         return -CN_EPROTO;
     for (int32_t i = 0; i < out->n_members; i++)
@@ -74,6 +77,7 @@ void clw_hello_encode(wbuf *w, const clw_hello *h)
     bin_put_str(w, h->cluster_host);
     bin_put_i32(w, h->cluster_port);
     bin_put_i8(w, (int8_t)h->flags);
+    bin_put_str(w, h->cluster_id);
     bin_put_i32(w, h->n_members);
     for (int32_t i = 0; i < h->n_members; i++)
         node_encode(w, &h->members[i]);
@@ -165,10 +169,14 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
     t->n_configs = 0;
     t->assign = NULL;
     t->n_assign = 0;
-    if (t->op == 7) {
+    if (t->op >= 7) {
         t->name = (cn_str){"", 0};
         memset(t->id, 0, 16);
-        return node_decode(r, &t->node) < 0 ? -CN_EPROTO : done(r);
+        if (t->op == 7)
+            return node_decode(r, &t->node) < 0 ? -CN_EPROTO : done(r);
+        memset(&t->node, 0, sizeof(t->node));
+        t->node.id = bin_i32(r);
+        return r->err || t->node.id < 0 ? -CN_EPROTO : done(r);
     }
     t->name = bin_str(r);
     if (r->err || t->name.len <= 0)
@@ -234,6 +242,10 @@ static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
         node_encode(w, &t->node);
         return;
     }
+    if (t->op > 7) {
+        bin_put_i32(w, t->node.id);
+        return;
+    }
     bin_put_str(w, t->name);
     if (t->op != 1) {
         bin_put_raw(w, t->id, 16);
@@ -284,7 +296,7 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->t.configs = NULL;
     out->t.n_configs = 0;
     out->t.assign = NULL;
-    if (r.err || out->t.op < 1 || out->t.op > 7 || out->validate_only > 1)
+    if (r.err || out->t.op < 1 || out->t.op > 8 || out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
 }
@@ -409,7 +421,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     out->configs = NULL;
     out->n_configs = 0;
     out->assign = NULL;
-    static const char keys[] = "TDPCRFN";
+    static const char keys[] = "TDPCRFNLX";
     const char *k = key ? strchr(keys, key) : NULL;
     if (!k)
         return -CN_EPROTO;
@@ -419,7 +431,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
 
 char clw_record_key(const clw_topic_op *t)
 {
-    return "?TDPCRFN"[t->op >= 1 && t->op <= 7 ? t->op : 0];
+    return "?TDPCRFNLX"[t->op >= 1 && t->op <= 9 ? t->op : 0];
 }
 
 void clw_record_encode(wbuf *w, const clw_topic_op *t)

@@ -7,7 +7,8 @@
  *   1 HELLO        i16 version (1 or 2), i32 from node, i32 to node, str Kafka
  *                  host (< 64 bytes), i32 Kafka port; version 2 goes on: str
  *                  cluster host (< 64 bytes), i32 cluster port, u8 flags (1:
- *                  the sender is not a member yet, it joins), i32 n
+ *                  the sender is not a member yet, it joins), str cluster id
+ *                  (< 32 bytes; "" unknown), i32 n
  *                  (0..CLW_MAX_MEMBERS), n x node (below): the sender's members
  *                  (sent in the answer to a joining node, else 0)
  *   node           i32 id (>= 0), str cluster host (1..63 bytes), i32 cluster
@@ -35,6 +36,8 @@
  *                               partition's group now has (sent by its leader)
  *                  op 7 register: a node (above) that asks to join (sent by
  *                               a member it dialled)
+ *                  op 8 leave: i32 node id (>= 0): move every replica off
+ *                               that member, then remove it
  *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
  *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
  *                  i16 producer epoch, u8 commit (1) or abort (0),
@@ -56,6 +59,10 @@
  *       back to its current ones)
  *   "F" reassigned: as FORWARD op 6 (the move to that target is done)
  *   "N" node: as FORWARD op 7 (the node is a member from here on)
+ *   "L" leaving: as FORWARD op 8 (the member leaves: no new replicas on
+ *       it; the controller moves its replicas off)
+ *   "X" removed: i32 node id (no replica is left on it: not a member from
+ *       here on)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
  * range). What they return points into the input (strs), except configs
@@ -100,6 +107,7 @@ typedef struct clw_hello {
     cn_str cluster_host;            /* the sender's cluster listener */
     int32_t cluster_port;
     int flags;                      /* CLW_HELLO_JOINING */
+    cn_str cluster_id;              /* the sender's (Kafka's cluster id), < 32 bytes */
     int32_t n_members;              /* the sender's members (an acceptor's answer to a
                                      * joining node), 0..CLW_MAX_MEMBERS */
     clw_node members[CLW_MAX_MEMBERS];
@@ -112,7 +120,8 @@ typedef struct clw_hello {
  * for the rf node ids (NULL when rf is 0). */
 typedef struct clw_topic_op {
     int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs,
-                                     * 5 reassign, 6 reassigned, 7 node registration */
+                                     * 5 reassign, 6 reassigned, 7 node registration,
+                                     * 8 node leaving, 9 node removed (node.id only) */
     cn_str name;
     int32_t partitions, rf;         /* create; partitions: the new count */
     int32_t n_configs;              /* create, configs */
@@ -122,7 +131,7 @@ typedef struct clw_topic_op {
                                      * explicit assignment), NULL: placement; partitions:
                                      * n_assign x rf, the new partitions' */
     int32_t n_assign;               /* partitions (op 3): rows of assign */
-    clw_node node;                  /* op 7 (no name, id, ...: only this) */
+    clw_node node;                  /* op 7 (no name, id, ...: only this); 8, 9: its id */
 } clw_topic_op;
 
 typedef struct clw_forward {
@@ -173,10 +182,10 @@ void clw_done_encode(wbuf *w, const clw_done *d);
 int clw_leaders_decode(const uint8_t *b, size_t len,
                        void (*fn)(void *arg, const clw_leader *l), void *arg);
 void clw_leaders_encode(wbuf *w, const clw_leader *ls, int32_t n);
-/* A metadata record: key 'T' (create, with id), 'D', 'P', 'C', 'R', 'F' or 'N'. */
+/* A metadata record: key 'T' (create, with id), 'D', 'P', 'C', 'R', 'F', 'N', 'L' or 'X'. */
 int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out);
 void clw_record_encode(wbuf *w, const clw_topic_op *t);
-/* The record key of t's op ('T', 'D', 'P', 'C', 'R', 'F', 'N'). */
+/* The record key of t's op ('T', 'D', 'P', 'C', 'R', 'F', 'N', 'L', 'X'). */
 char clw_record_key(const clw_topic_op *t);
 void clw_configs_free(clw_topic_op *t);
 

@@ -47,6 +47,8 @@ typedef enum {
     HROUTE_AMQP_LIST,
     HROUTE_REPLICAS_MOVE,
     HROUTE_REPLICAS_CANCEL,
+    HROUTE_NODES_LIST,
+    HROUTE_NODE_REMOVE,
     HROUTE_CONSOLE_ROOT,
     HROUTE_CONSOLE,
     HROUTE_CONSOLE_ASSET,
@@ -223,6 +225,8 @@ void hh_event_sub_delete(hreq *q);
 void hh_amqp_list(hreq *q);                /* hh_amqp.c */
 void hh_replicas_move(hreq *q);            /* hh_moves.c */
 void hh_replicas_cancel(hreq *q);
+void hh_nodes_list(hreq *q);                /* hh_nodes.c */
+void hh_node_remove(hreq *q);
 void hh_console_root(hreq *q);             /* hh_console.c */
 void hh_console(hreq *q);
 void hh_console_asset(hreq *q);

@@ -49,6 +49,8 @@ static const hroute_row routes[] = {
      hh_replicas_move},
     {HROUTE_REPLICAS_CANCEL, "replicas_cancel", HTTP_DELETE, "topics/*/partitions/*/replicas",
      hh_replicas_cancel},
+    {HROUTE_NODES_LIST, "nodes_list", HTTP_GET, "cluster/nodes", hh_nodes_list},
+    {HROUTE_NODE_REMOVE, "node_remove", HTTP_DELETE, "cluster/nodes/*", hh_node_remove},
     {HROUTE_CONSOLE_ROOT, "console_root", HTTP_GET, "", hh_console_root},
     {HROUTE_CONSOLE, "console", HTTP_GET, "console", hh_console},
     {HROUTE_CONSOLE_ASSET, "console_asset", HTTP_GET, "console/*", hh_console_asset},

@@ -41,6 +41,8 @@ class Node:
         self.log_path = log_path
         self.port = free_port()
         self.cport = free_port()
+        self.hport = free_port()        # HTTP (the admin API: a node's removal)
+        self.join = False               # start with cluster.join (it joined, data wiped)
         self.bootstrap = "127.0.0.1:%d" % self.port
         self.proc = None
         self.paused = False
@@ -51,7 +53,10 @@ class Node:
     def argv(self, peers):
         a = [self.cl.bin, "--node-id", str(self.id), "--listen", self.bootstrap,
              "--cluster-listen", "127.0.0.1:%d" % self.cport, "--peers", peers,
-             "--data-dir", self.data_dir, "--amqp-listen", "off", "--http-listen", "off"]
+             "--data-dir", self.data_dir, "--amqp-listen", "off",
+             "--http-listen", "127.0.0.1:%d" % self.hport]
+        if self.join:
+            a.append("--join")
         for k, v in self.cl.settings.items():
             a += ["--set", "%s=%s" % (k, v)]
         return a

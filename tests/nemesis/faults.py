@@ -54,7 +54,18 @@ POWER_KINDS = ["power-random", "power-leader", "power-minority", "power-all"]
 CLOCK_KINDS = ["clock-random", "clock-leader", "clock-all"]
 CLOCK_OFFSETS = [-86400, -3600, -300, -30, -2, 2, 30, 300, 3600, 86400]
 
-ALL_KINDS = KINDS + COORD_KINDS + MOVE_KINDS + POWER_KINDS + CLOCK_KINDS
+# Membership changes under load: a node leaves the cluster (DELETE
+# /cluster/nodes/N through another node: its replicas move to the others,
+# then it is removed), is stopped, loses its data directory, and joins again
+# empty with cluster.join (registered anew, the logs of every node take it
+# back in). The workload's topic needs rf below the node count (--rf), as
+# for moves. "-kill": 0.5 s into the leave another node is killed (kill -9)
+# and restarted 2 s later. The fault takes as long as that takes (it
+# blocks the schedule; 90 s at most for each of leaving and joining). Not
+# in KINDS either.
+MEMBER_KINDS = ["leave-rejoin", "leave-rejoin-kill"]
+
+ALL_KINDS = KINDS + COORD_KINDS + MOVE_KINDS + POWER_KINDS + CLOCK_KINDS + MEMBER_KINDS
 
 TXN_KINDS = KINDS + COORD_KINDS + COORD_KINDS
 
@@ -108,6 +119,10 @@ def draw(rng, kind, n):
         p["every_ms"] = rng.choice([200, 500, 1000])
     elif kind in MOVE_KINDS:
         p["order"] = rng.sample(ids, n)
+    elif kind in MEMBER_KINDS:
+        p["node"] = rng.choice(ids)
+        if kind == "leave-rejoin-kill":
+            p["victim"] = rng.choice([x for x in ids if x != p["node"]])
     elif kind == "rolling-restart":
         p["order"] = rng.sample(ids, n)
         p["how"] = rng.choice(["kill9", "term"])
@@ -149,11 +164,12 @@ class Nemesis:
     the current leader node id of a partition (or None); `coordinator()` the
     node id of the transaction coordinator (or None)."""
 
-    def __init__(self, cluster, leader_of, log, coordinator=None, mover=None):
+    def __init__(self, cluster, leader_of, log, coordinator=None, mover=None, rejoiner=None):
         self.cl = cluster
         self.leader_of = leader_of
         self.coordinator = coordinator
         self.mover = mover          # mover(part_index, order): starts a move, logs it
+        self.rejoiner = rejoiner    # rejoiner(node, victim or None): MEMBER_KINDS, blocking
         self.log = log
         self.resets = None   # (every_s, next_t) while conn-reset runs
 
@@ -318,6 +334,11 @@ class Nemesis:
                     cl.node(x).kill9()
                 else:
                     cl.node(x).pause()
+        elif k in MEMBER_KINDS:
+            if not self.rejoiner:
+                self.log("  no rejoiner: nothing done")
+                return None
+            self.rejoiner(p["node"], p.get("victim"))
         elif k == "rolling-restart":
             self.log("  rolling restart %s (%s)" % (p["order"], p["how"]))
             return self._rolling(p, end_t)

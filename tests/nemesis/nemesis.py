@@ -44,6 +44,7 @@ window) is reported for every run.
 """
 import argparse
 import collections
+import http.client
 import json
 import os
 import shutil
@@ -629,7 +630,88 @@ def run_seed(args, seed, binary):
                 log("  move partition %d to %s (via node %d): error %s" %
                     (part, target, nd.id, res.get((topic, part), (err,))[0]))
                 return
-        nem = faults.Nemesis(cl, leader_of, log, coordinator, mover)
+        def http_call(nd, method, path):
+            conn = http.client.HTTPConnection("127.0.0.1", nd.hport, timeout=5)
+            try:
+                conn.request(method, path)
+                r = conn.getresponse()
+                return r.status, json.loads(r.read() or b"null")
+            finally:
+                conn.close()
+
+        def member_lists(exclude):
+            """node -> the member ids it lists, for live nodes but exclude."""
+            out = {}
+            for nd in cl.nodes.values():
+                if nd.id == exclude or not nd.alive() or nd.paused:
+                    continue
+                try:
+                    st, body = http_call(nd, "GET", "/cluster/nodes")
+                    if st == 200:
+                        out[nd.id] = sorted(x["id"] for x in body["nodes"])
+                except Exception:  # noqa: BLE001 (down, starting)
+                    pass
+            return out
+
+        def rejoiner(k, victim):
+            """MEMBER_KINDS: node k leaves, is wiped and joins again."""
+            deadline = now() + 90
+            started = False
+            while not started and now() < deadline:
+                for nd in cl.nodes.values():
+                    if nd.id == k or not nd.alive() or nd.paused:
+                        continue
+                    try:
+                        st, body = http_call(nd, "DELETE", "/cluster/nodes/%d" % k)
+                    except Exception as e:  # noqa: BLE001
+                        log("  removal of node %d via node %d: %s" % (k, nd.id, e))
+                        continue
+                    log("  removal of node %d via node %d: %s %s" % (k, nd.id, st, body))
+                    if st != 202 and st != 503:
+                        violations.append("membership: removal of node %d refused: %s %s"
+                                          % (k, st, body))
+                        return
+                    started = st == 202
+                    break
+                if not started:
+                    time.sleep(0.5)
+            if victim is not None:
+                time.sleep(0.5)
+                log("  kill -9 node %d during the leave (restarted in 2 s)" % victim)
+                cl.node(victim).kill9()
+                killed_at = now()
+            while now() < deadline:
+                if victim is not None and not cl.node(victim).alive() and now() - killed_at > 2:
+                    cl.node(victim).start()
+                lists = member_lists(k)
+                if started and lists and all(k not in v for v in lists.values()):
+                    break
+                time.sleep(0.3)
+            else:
+                violations.append("membership: node %d not removed within 90 s (members: %s)"
+                                  % (k, member_lists(k)))
+                return
+            if victim is not None and not cl.node(victim).alive():
+                cl.node(victim).start()
+            log("  node %d removed after %.1fs; wiped, joining again" % (k, 90 - (deadline - now())))
+            nd = cl.node(k)
+            nd.stop()
+            shutil.rmtree(nd.data_dir, ignore_errors=True)
+            os.makedirs(nd.data_dir, exist_ok=True)
+            nd.join = True
+            nd.start()
+            deadline = now() + 90
+            while now() < deadline:
+                lists = member_lists(None)
+                if lists and len(lists) == len(cl.ids()) and \
+                        all(v == cl.ids() for v in lists.values()):
+                    log("  node %d a member again after %.1fs" % (k, 90 - (deadline - now())))
+                    return
+                time.sleep(0.3)
+            violations.append("membership: node %d not a member again within 90 s (members: "
+                              "%s)" % (k, member_lists(None)))
+
+        nem = faults.Nemesis(cl, leader_of, log, coordinator, mover, rejoiner)
         windows = [(0.0, 2.0, "warmup")]
         t0 = now()
         wl.t0 = t0

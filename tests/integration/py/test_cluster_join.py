@@ -16,15 +16,31 @@ as its seed. Checked with confluent-kafka and raw requests:
   served by it as leader with every acknowledged record;
 - the new node and a first member restart from their files (the joiner
   without --join: its cluster.members says it is a member) and the
-  cluster goes on with four members.
+  cluster goes on with four members;
+- every node reports one cluster id, the joiner included.
+And a node leaves (ARCHITECTURE.md "Leaving"), four nodes, through the
+HTTP admin API of another node, while an idempotent producer writes one
+of its partitions: DELETE /cluster/nodes/2 moves each partition's replica
+off node 2 to another member, then removes it: every node lists three
+members (also `cairn cluster nodes`), no partition lists node 2, every
+acknowledged record is read back once; with node 2 and then another node stopped, the
+remaining two still commit to the logs every node keeps (a topic is
+created and written), which needs node 2 out of their groups by the time
+it is listed as removed; a restarted member still lists three. Refusals: an unknown node
+(404), a node holding the only replica of a partition, a removal that
+would leave fewer members than a topic's replicas (400).
 """
 import os
 import time
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import httphelp
 from cairn_broker import Broker, BrokerError, free_port, unique_topic
 from test_cluster_basic import Cluster, metadata, produce, read_all
+from test_cli import cli, ok, table
 from test_cluster_groups import coordinator
-from test_cluster_move import alter, wait_moved
+from test_cluster_move import Writer, alter, wait_moved
 from test_cluster_placement import create, wait_agreed
 
 
@@ -138,6 +154,99 @@ def test_a_node_joins(tmp_path):
         assert not errors and len(acked) == len(final)
         got = read_all(c.node(3).bootstrap, t4, 2, len(vals) + len(final))
         assert sorted(set(got)) == sorted(vals + final)
+        ids = {metadata(b.bootstrap, None).cluster_id for b in c.nodes}
+        assert len(ids) == 1, ids
+    finally:
+        c.stop()
+
+
+def http_members(b):
+    st, _, body = httphelp.get(b, "/cluster/nodes")
+    assert st == 200, body
+    return body
+
+
+def wait_http_members(c, want, timeout=90):
+    """Every live member lists want (a removed node is not asked: it is not
+    told of its removal)."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = {i: sorted(n["id"] for n in http_members(b)["nodes"])
+                for i, b in enumerate(c.nodes, 1) if b.alive() and i in want}
+        if all(v == want for v in last.values()):
+            return
+        time.sleep(0.3)
+    raise AssertionError("members not %s within %ss: %s" % (want, timeout, last))
+
+
+def test_a_node_leaves(tmp_path):
+    c = Cluster(tmp_path, n=4).start()
+    try:
+        topic = unique_topic("leave")
+        create(c, topic, 6, 3)
+        a = wait_agreed(c, topic, 6, 3)
+        assert any(2 in v[1] for v in a.values()), a
+        vals = [b"v%04d" % i for i in range(300)]
+        acked, errors = produce(c.bootstrap(), topic, vals)
+        assert not errors and len(acked) == len(vals)
+
+        httphelp.assert_error(httphelp.delete(c.node(1), "/cluster/nodes/9"), 404,
+                              "unknown_node")
+        rows = table(ok(cli(c.node(1), "cluster", "nodes")))
+        assert rows[0] == ["ID", "KAFKA", "CONNECTED", "STATE", "CONTROLLER"], rows
+        assert [r[0] for r in rows[1:]] == ["1", "2", "3", "4"], rows
+        assert all(r[2:4] == ["yes", "member"] for r in rows[1:]), rows
+        assert sum(1 for r in rows[1:] if r[-1] == "*") == 1, rows
+        bad = cli(c.node(1), "cluster", "remove-node", "9")
+        assert bad.returncode == 1 and b"not a member" in bad.stderr, bad
+        # A partition whose only replica is on the node cannot move off it.
+        one = unique_topic("one")
+        admin = AdminClient({"bootstrap.servers": c.bootstrap()})
+        admin.create_topics([NewTopic(one, 1, replica_assignment=[[2]])])[one].result(30)
+        body = httphelp.assert_error(httphelp.delete(c.node(1), "/cluster/nodes/2"), 400,
+                                     "invalid_request")
+        assert "replication factor 1" in body["message"], body
+        admin.delete_topics([one])[one].result(30)
+        # Under load: an idempotent producer writes a partition node 2
+        # holds a replica of, all through its removal.
+        busy = next(p for p, v in sorted(a.items()) if 2 in v[1])
+        w = Writer(c.bootstrap(), topic, busy)
+        w.start()
+        st, _, body = httphelp.delete(c.node(3), "/cluster/nodes/2")
+        assert st == 202 and body == {"node": 2, "state": "leaving"}, (st, body)
+        wait_http_members(c, [1, 3, 4])
+        time.sleep(1)
+        w.stop()
+        assert not w.errors and w.acked, (w.errors[:3], len(w.acked))
+        rows = table(ok(cli(c.node(4), "cluster", "nodes")))
+        assert [r[0] for r in rows[1:]] == ["1", "3", "4"], rows
+        a = wait_agreed(c, topic, 6, 3)
+        assert all(2 not in v[1] for v in a.values()), a
+        got = read_all(c.node(4).bootstrap, topic, 6, len(vals) + len(w.acked))
+        assert sorted(v for v in got if v.startswith(b"v")) == sorted(vals)
+        written = [v for v in got if v.startswith(b"w")]
+        assert sorted(written) == sorted(w.acked), (len(written), len(w.acked))
+
+        # Node 2 out of the logs every node keeps: two of the three left
+        # commit without it.
+        c.node(2).stop()
+        c.node(3).stop()
+        t2 = unique_topic("after")
+        # A new admin client: the first one may still take node 2 or 3 for
+        # the controller (librdkafka waits on a stopped controller).
+        admin2 = AdminClient({"bootstrap.servers": c.bootstrap()})
+        admin2.create_topics([NewTopic(t2, 1, replica_assignment=[[1, 4]])])[t2].result(30)
+        more = [b"w%04d" % i for i in range(50)]
+        acked, errors = produce(c.bootstrap(), t2, more)
+        assert not errors and len(acked) == len(more)
+        c.node(3).start()
+        c.node(1).stop()
+        c.node(1).start()
+        wait_http_members(c, [1, 3, 4])
+        # Three members hold RF 3 topics: none may leave now.
+        httphelp.assert_error(httphelp.delete(c.node(1), "/cluster/nodes/4"), 400,
+                              "invalid_request")
     finally:
         c.stop()
 
