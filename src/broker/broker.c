@@ -96,6 +96,18 @@ const log_sync_stats *broker_sync_stats(const broker *b) { return log_syncer_sta
 topic *broker_topics(broker *b) { return b->list; }
 topic *broker_internal_topics(broker *b) { return b->internal; }
 
+void broker_set_pid_floor(broker *b, int64_t floor)
+{
+    b->pid_floor = floor;
+    b->pid_ready = 1;
+}
+
+int broker_pid_floor(const broker *b, int64_t *floor)
+{
+    *floor = b->pid_floor;
+    return b->pid_ready;
+}
+
 void broker_set_leaving(broker *b, const int32_t *ids, int n)
 {
     free(b->leaving);
@@ -324,7 +336,7 @@ static int take_assignment(broker *b, topic *t, int n_parts, const int32_t *reps
         }
         seen[part] = 1;
         for (int k = 0; k < t->rf; k++) {
-            int known = 0;
+            int known = row[1 + k] == b->cfg->node_id; /* itself, even while it joins again */
             for (int j = 0; j < b->n_nodes; j++)
                 known |= b->nodes[j] == row[1 + k];
             if (!known || row[1 + k] < 0) {
@@ -954,12 +966,17 @@ static int topic_create(broker *b, cn_str name, int32_t n_parts, int32_t rf, con
         rf = b->cfg->default_replication_factor;
     if (rf == -1)
         rf = b->n_nodes;
-    if (rf < 1 || rf > b->n_nodes) {
+    /* A metadata record's assignment (id and assign given) was checked by
+     * the controller against the members of its time; a node applying it
+     * later, or replaying it after joining, may know other members (one
+     * since removed, or itself not yet registered again): taken as it is. */
+    int recorded = id && assign;
+    if (rf < 1 || (!recorded && rf > b->n_nodes) || rf > CONFIG_MAX_PEERS) {
         snprintf(msg, msg_len, "replication factor %d: it must be between 1 and the %d node(s) "
                  "of this cluster", rf, b->n_nodes);
         return -CN_EREPLICATION;
     }
-    if (assign) {
+    if (assign && !recorded) {
         int rc = broker_check_assignment(b, assign, n_parts, rf, msg, msg_len);
         if (rc < 0)
             return rc;
@@ -1066,8 +1083,23 @@ int broker_topic_delete(broker *b, topic *t)
     return 0;
 }
 
+static int add_partitions(broker *b, topic *t, int32_t n_parts, const int32_t *assign,
+                          int validate_only, int recorded, char *msg, size_t msg_len);
+
 int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, const int32_t *assign,
                                 int validate_only, char *msg, size_t msg_len)
+{
+    return add_partitions(b, t, n_parts, assign, validate_only, 0, msg, msg_len);
+}
+
+int broker_topic_add_partitions_recorded(broker *b, topic *t, int32_t n_parts,
+                                         const int32_t *assign, char *msg, size_t msg_len)
+{
+    return add_partitions(b, t, n_parts, assign, 0, 1, msg, msg_len);
+}
+
+static int add_partitions(broker *b, topic *t, int32_t n_parts, const int32_t *assign,
+                          int validate_only, int recorded, char *msg, size_t msg_len)
 {
     msg[0] = '\0';
     if (n_parts <= t->n_parts) {
@@ -1080,7 +1112,9 @@ int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, const int3
         return -CN_EPARTITIONS;
     }
     if (assign) {
-        int rc = broker_check_assignment(b, assign, n_parts - t->n_parts, t->rf, msg, msg_len);
+        /* A record's assignment: checked by the controller (topic_create). */
+        int rc = recorded ? 0 : broker_check_assignment(b, assign, n_parts - t->n_parts, t->rf,
+                                                        msg, msg_len);
         if (rc == 0 && !t->assign && t->rf > 1) {
             snprintf(msg, msg_len, "topic %s was created before placement: its new partitions "
                      "go on every node", t->name);

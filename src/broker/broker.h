@@ -129,6 +129,15 @@ const int32_t *broker_nodes(const broker *b, int *n);
  * node set from now on, for placement, assignments read from topic files
  * and the replica lists of the logs every node keeps. */
 void broker_set_nodes(broker *b, const int32_t *ids, int n);
+/* Where this node's own idempotent producer ids start (a cluster node
+ * hands them out from its __producer_ids; txn.c): n << 40 for a first
+ * member, and a fresh slice for each registration of a node that joined,
+ * so that a node that joins again under its old id with an empty data
+ * directory never hands out an id its earlier life did. Until it is set
+ * (a joining node before its registration) no id is handed out. */
+void broker_set_pid_floor(broker *b, int64_t floor);
+/* 1 with *floor set, or 0 (not known yet). */
+int broker_pid_floor(const broker *b, int64_t *floor);
 /* The members leaving the cluster (n ids, sorted; 0: none): no new replica
  * is placed on them. */
 void broker_set_leaving(broker *b, const int32_t *ids, int n);
@@ -249,6 +258,11 @@ int broker_topic_delete(broker *b, topic *t);
  * message. */
 int broker_topic_add_partitions(broker *b, topic *t, int32_t n_parts, const int32_t *assign,
                                 int validate_only, char *msg, size_t msg_len);
+/* The same for a metadata record being applied: its assignment was checked
+ * by the controller against the members of its time and is taken as it
+ * is (a node replaying it may know other members). */
+int broker_topic_add_partitions_recorded(broker *b, topic *t, int32_t n_parts,
+                                         const int32_t *assign, char *msg, size_t msg_len);
 /* Set (value non-NULL) or reset (value NULL) a topic config and persist.
  * Returns 0, -CN_ECONFIG or -CN_EIO, and a message. */
 int broker_topic_set_config(broker *b, topic *t, const char *key, const char *value,

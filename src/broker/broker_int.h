@@ -39,6 +39,8 @@ struct broker {
     int32_t *nodes;                  /* cluster node ids (the local one when single) */
     int n_nodes;
     int joined;                      /* broker_repl.joined */
+    int64_t pid_floor;               /* broker_set_pid_floor */
+    int pid_ready;
     int32_t *leaving;                /* members leaving (broker_set_leaving), sorted */
     int n_leaving;
     broker_remote_writer remote;     /* markers for partitions led elsewhere */

@@ -42,6 +42,7 @@ struct cluster {
     int self_port;
     int member_self;                /* this node is a member (not joining any more) */
     int leaving_self;               /* ... that is leaving (record "L") */
+    int self_regs;                  /* records "N" of this node applied (its registrations) */
     int removed_self;               /* ... or was removed (record "X") */
     int64_t next_leave;             /* loop ms of the controller's next look at leaving nodes */
     int joined;                     /* this node joined a running cluster (was not among

@@ -155,6 +155,13 @@ static int apply_record(const batch_record *r, void *arg)
         return 0;
     }
     if (t.op >= 7) {
+        if (t.op == 7 && t.node.id == c->self) {
+            /* Each registration of this node opens a fresh slice of its
+             * own producer ids (broker_set_pid_floor). */
+            c->self_regs++;
+            broker_set_pid_floor(c->b, ((int64_t)c->self << 40) +
+                                           ((int64_t)(c->self_regs & 1023) << 30));
+        }
         if (t.op == 7)
             cluster__member_add(c, &t.node);
         else if (t.op == 8)
@@ -209,7 +216,8 @@ static int apply_record(const batch_record *r, void *arg)
              (t.n_assign != t.partitions - tp->n_parts || t.rf != tp->rf))
         rc = op ? -CN_EPARTITIONS : 0; /* the count changed since the request was checked */
     else if (t.op == 3 && t.partitions > tp->n_parts)
-        rc = broker_topic_add_partitions(c->b, tp, t.partitions, t.assign, 0, msg, sizeof(msg));
+        rc = broker_topic_add_partitions_recorded(c->b, tp, t.partitions, t.assign, msg,
+                                                  sizeof(msg));
     else if (t.op == 3)
         rc = op ? -CN_EPARTITIONS : 0; /* another request grew it first; or a replay */
     else
@@ -289,6 +297,10 @@ int cluster_meta_start(cluster *c, broker *b)
     broker_listen_appends(b, &c->meta_listener);
     c->applied = log_start_offset(c->meta->log);
     meta_apply(c);
+    /* A first member's ids start at n << 40 (as before joining existed);
+     * a node that joined waits for its registration. */
+    if (!c->joined)
+        broker_set_pid_floor(b, (int64_t)c->self << 40);
     cluster__call_start(c);
     return 0;
 }

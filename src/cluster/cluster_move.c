@@ -22,6 +22,8 @@
  * every step. */
 #include "cluster/cluster_int.h"
 
+#include <string.h>
+
 #include "repl/repl.h"
 #include "util/common.h"
 #include "util/slog.h"
@@ -148,21 +150,45 @@ static void take_members_in(cluster *c, topic *t, const int32_t *tg, int n, int6
         }
 }
 
+/* Node id is in the group of a log every node keeps other than the
+ * metadata log (as this node's replicas know their configurations). */
+static int in_other_logs(cluster *c, int32_t id)
+{
+    for (topic *t = broker_internal_topics(c->b); t; t = t->lnext) {
+        rg_group *g = t->rf > 1 && !t->assign && t->n_parts == 1 ? t->parts[0]->rg : NULL;
+        if (g && strcmp(t->name, BROKER_CLUSTER_META_TOPIC) != 0 &&
+            rg_role(g, (uint64_t)id) != RG_ROLE_NONE)
+            return 1;
+    }
+    return 0;
+}
+
 void cluster__move_tick(cluster *c, int64_t now)
 {
     if (!c->b || now < c->next_move)
         return;
     c->next_move = now + CL_MOVE_EVERY_MS;
     /* The target of the logs of every node: the members, but a leaving one
-     * that no partition lists any more. */
-    int32_t every[CONFIG_MAX_PEERS];
-    int n = 0;
-    for (int k = 0; k < c->n_ids; k++)
-        if (!cluster__member_done(c, c->ids[k]))
-            every[n++] = c->ids[k];
-    for (topic *t = broker_internal_topics(c->b); t; t = t->lnext)
-        if (t->rf > 1 && !t->assign && t->n_parts == 1)
-            take_members_in(c, t, every, n, now);
+     * that no partition lists any more; the metadata log keeps such a node
+     * until the others dropped it: it may lead one of them and must hear
+     * what it needs to leave it (the end records of its moves), which a
+     * node dropped from the metadata log first never would. */
+    for (topic *t = broker_internal_topics(c->b); t; t = t->lnext) {
+        if (t->rf < 2 || t->assign || t->n_parts != 1)
+            continue;
+        int meta = strcmp(t->name, BROKER_CLUSTER_META_TOPIC) == 0;
+        int32_t every[CONFIG_MAX_PEERS];
+        int n = 0;
+        /* This node's own replicas may not know that it left the others
+         * (their leader stops sending to a server it removed): a leaving
+         * node that leads the metadata log hands it over as soon as it is
+         * done, and the next leader, in those groups, decides. */
+        for (int k = 0; k < c->n_ids; k++)
+            if (!cluster__member_done(c, c->ids[k]) ||
+                (meta && c->ids[k] != c->self && in_other_logs(c, c->ids[k])))
+                every[n++] = c->ids[k];
+        take_members_in(c, t, every, n, now);
+    }
     if (broker_moves_running(c->b) == 0)
         return;
     for (topic *t = broker_topics(c->b); t; t = t->lnext)

@@ -979,6 +979,17 @@ void txn_init_producer(txn_coord *c, cn_str tid, int32_t timeout_ms, int64_t pid
         /* Idempotent producer: any node answers, from its own blocks in a
          * cluster. */
         txn_pids *a = c->replicated ? &c->own : &c->tx;
+        if (c->replicated) {
+            /* A joined node's slice is known once its registration is
+             * (broker_set_pid_floor): until then it hands out nothing. */
+            int64_t floor;
+            if (!broker_pid_floor(c->b, &floor)) {
+                cb(arg, -CN_ELOADING, -1, -1);
+                return;
+            }
+            if (a->next < floor)
+                a->next = a->end = floor;
+        }
         int64_t npid;
         int arc = pids_take(c, a, &npid);
         if (arc < 0) {

@@ -28,14 +28,20 @@ remaining two still commit to the logs every node keeps (a topic is
 created and written), which needs node 2 out of their groups by the time
 it is listed as removed; a restarted member still lists three. Refusals: an unknown node
 (404), a node holding the only replica of a partition, a removal that
-would leave fewer members than a topic's replicas (400).
+would leave fewer members than a topic's replicas (400). Then node 2
+comes back with an empty data directory and joins again under its old id
+(it replays records naming it before it is a member again), hands out
+producer ids from a fresh slice (not one its first life handed out), and
+takes a partition moved back to it.
 """
 import os
+import shutil
 import time
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import httphelp
+import kwire
 from cairn_broker import Broker, BrokerError, free_port, unique_topic
 from test_cluster_basic import Cluster, metadata, produce, read_all
 from test_cli import cli, ok, table
@@ -160,6 +166,20 @@ def test_a_node_joins(tmp_path):
         c.stop()
 
 
+def init_pid(b, timeout=30):
+    """InitProducerId v0 (idempotent, no transactional id) at node b:
+    (error, producer id), retried while it answers a retriable error."""
+    deadline = time.time() + timeout
+    while True:
+        with kwire.Conn(b.bootstrap) as conn:
+            r = kwire.Reader(conn.request(22, 0, kwire.i16(-1) + kwire.i32(60000)))
+        r.i32()
+        err, pid = r.i16(), r.i64()
+        if err == 0 or time.time() > deadline:
+            return err, pid
+        time.sleep(0.2)
+
+
 def http_members(b):
     st, _, body = httphelp.get(b, "/cluster/nodes")
     assert st == 200, body
@@ -190,6 +210,8 @@ def test_a_node_leaves(tmp_path):
         vals = [b"v%04d" % i for i in range(300)]
         acked, errors = produce(c.bootstrap(), topic, vals)
         assert not errors and len(acked) == len(vals)
+        err, old_pid = init_pid(c.node(2))
+        assert err == 0, err
 
         httphelp.assert_error(httphelp.delete(c.node(1), "/cluster/nodes/9"), 404,
                               "unknown_node")
@@ -247,6 +269,28 @@ def test_a_node_leaves(tmp_path):
         # Three members hold RF 3 topics: none may leave now.
         httphelp.assert_error(httphelp.delete(c.node(1), "/cluster/nodes/4"), 400,
                               "invalid_request")
+
+        # Node 2 comes back empty under the same id and joins again: it
+        # replays records that name it (the topic's first assignment) while
+        # not a member yet, and takes a partition moved back to it.
+        shutil.rmtree(str(c.node(2).data_dir))
+        os.makedirs(str(c.node(2).data_dir))
+        c.node(2).settings["cluster.join"] = "true"
+        c.node(2).start()
+        wait_http_members(c, [1, 2, 3, 4])
+        # Its producer ids come from a fresh slice: none its first life
+        # handed out (a reused id meets that producer's state on the
+        # partitions: its batches were answered as duplicates).
+        err, new_pid = init_pid(c.node(2))
+        assert err == 0 and new_pid >> 40 == 2 and new_pid >= old_pid + (1 << 30), \
+            (err, new_pid, old_pid)
+        a = wait_agreed(c, topic, 6, 3)
+        reps = [x for x in a[0][1] if x != 2][:2]
+        err, res = alter(c.node(1), {topic: {0: [2] + reps}})
+        assert err == 0 and res[(topic, 0)][0] == 0, (err, res)
+        wait_moved(c, topic, 6, 3, 0, [2] + reps)
+        got = read_all(c.node(2).bootstrap, topic, 6, len(vals) + len(w.acked))
+        assert sorted(v for v in got if v.startswith(b"v")) == sorted(vals)
     finally:
         c.stop()
 

@@ -203,6 +203,41 @@ def test_move_to_a_down_node_lists_and_cancels(cluster3):
     assert sorted(seen) == sorted(b"c%d" % i for i in range(50))
 
 
+def test_target_restarted_mid_move(cluster3):
+    """The target node of a move restarts after it recorded the target
+    (its topic file lists it, its empty replica exists) and before the
+    group took it in: it opens its replica again and the move ends (the
+    nemesis's leave-rejoin-kill found a restarted target that did not: the
+    move waited forever). The group cannot take it in while one of its two
+    replicas is down (no quorum for the change), which holds the move there."""
+    c = cluster3
+    topic = unique_topic("mvr")
+    create(c, topic, 1, 2)
+    a = wait_agreed(c, topic, 1, 2)
+    leader, reps = a[0]
+    target_node = next(n for n in (1, 2, 3) if n not in reps)
+    vals = [b"r%03d" % i for i in range(50)]
+    p = Producer({"bootstrap.servers": c.bootstrap(), "acks": "all", "enable.idempotence": True})
+    for v in vals:
+        p.produce(topic, partition=0, value=v)
+    assert p.flush(30) == 0
+    held = reps[1]
+    c.node(held).stop()
+    err, res = alter(c.node(target_node), {topic: {0: [target_node, reps[0]]}})
+    assert err == 0 and res[(topic, 0)] == (0, None), res
+    deadline = time.time() + 20
+    while not os.path.exists(pdir(c, target_node, topic, 0)):
+        assert time.time() < deadline, "the target opened no replica"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    c.node(target_node).kill9()
+    c.node(target_node).start()
+    c.node(held).start()
+    wait_moved(c, topic, 1, 2, 0, [target_node, reps[0]])
+    seen = read_all(c.node(target_node).bootstrap, topic, 1, len(vals))
+    assert sorted(seen) == sorted(vals)
+
+
 def test_bad_reassignments(cluster3):
     c = cluster3
     topic = unique_topic("mvb")
