@@ -159,7 +159,6 @@ static int members_save(cluster *c)
     fprintf(f, "# The cluster's members as this node knows them (written by cairn).\n");
     if (c->joined)
         fprintf(f, "joined\n");
-
     if (c->member_self)
         fprintf(f, "member %d %s %d %s %d\n", c->self, c->self_host, c->self_port,
                 c->cfg->listen_host && c->cfg->listen_host[0] ? c->cfg->listen_host : "-",
