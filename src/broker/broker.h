@@ -444,13 +444,16 @@ int broker_partition_replicated(const partition *p);
  * node; broker_leaders_changed returns whether such a view changed since
  * the last call (and forgets it); broker_partition_report takes a view
  * from a replica for a remote partition: kept when its epoch is newer
- * than what is known, or equal with a leader where none was known; a
- * leader that is not one of p's replicas is ignored. */
+ * than what is known, or equal with a leader where none was known, or
+ * equal and sent by the leader it names (self_report: a follower may
+ * still name the last term's leader in a new term, libraft keeps it; the
+ * term's leader itself is the one answer for that term); a leader that
+ * is not one of p's replicas is ignored. */
 typedef void (*broker_report_fn)(void *arg, const topic *t, int32_t part, int32_t leader,
                                  int32_t epoch);
 void broker_each_reportable(broker *b, broker_report_fn fn, void *arg);
 int broker_leaders_changed(broker *b);
-void broker_partition_report(partition *p, int32_t leader, int32_t epoch);
+void broker_partition_report(partition *p, int32_t leader, int32_t epoch, int self_report);
 /* Last stable offset: the first offset of the oldest open transaction, or
  * the high watermark when none is open (and never above it). */
 int64_t broker_lso(const partition *p);

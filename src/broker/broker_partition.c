@@ -334,14 +334,15 @@ int broker_leaders_changed(broker *b)
     return c;
 }
 
-void broker_partition_report(partition *p, int32_t leader, int32_t epoch)
+void broker_partition_report(partition *p, int32_t leader, int32_t epoch, int self_report)
 {
     if (!p->remote || p->t->rf < 2)
         return;
     if (leader >= 0 && !cn_row_has(broker__replicas_of(p->t, p->id), p->t->rf, leader) &&
         !cn_row_has(broker_reassign_target(p->t, p->id), p->t->rf, leader))
         return;
-    if (epoch > p->rep_epoch || (epoch == p->rep_epoch && leader >= 0 && p->rep_leader < 0)) {
+    if (epoch > p->rep_epoch ||
+        (epoch == p->rep_epoch && leader >= 0 && (p->rep_leader < 0 || self_report))) {
         if (leader != p->rep_leader)
             p->leader_changes += leader >= 0;
         p->rep_leader = leader;

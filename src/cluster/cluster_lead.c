@@ -54,20 +54,25 @@ void cluster__lead_tick(cluster *c, int64_t now)
     free(ls.v);
 }
 
+typedef struct view_from {
+    cluster *c;
+    int32_t from;
+} view_from;
+
 static void take_view(void *arg, const clw_leader *l)
 {
-    cluster *c = arg;
-    partition *p = broker_partition(c->b, l->topic, l->partition);
+    view_from *v = arg;
+    partition *p = broker_partition(v->c->b, l->topic, l->partition);
     /* The id tells a topic from an earlier one of the same name (a report
      * sent before its sender applied a delete and create). */
     if (p && memcmp(p->t->id.b, l->id, 16) == 0)
-        broker_partition_report(p, l->leader, l->epoch);
+        broker_partition_report(p, l->leader, l->epoch, l->leader == v->from);
 }
 
 int cluster__on_lead_frame(cluster *c, int32_t from, const uint8_t *body, size_t len)
 {
-    (void)from;
     if (!c->b)
         return clw_leaders_decode(body, len, NULL, NULL); /* not started: checked, dropped */
-    return clw_leaders_decode(body, len, take_view, c);
+    view_from v = {c, from};
+    return clw_leaders_decode(body, len, take_view, &v);
 }
