@@ -282,7 +282,7 @@ def test_a_node_leaves(tmp_path):
         # handed out (a reused id meets that producer's state on the
         # partitions: its batches were answered as duplicates).
         err, new_pid = init_pid(c.node(2))
-        assert err == 0 and new_pid >> 40 == 2 and new_pid >= old_pid + (1 << 30), \
+        assert err == 0 and new_pid >> 40 == 2 and new_pid >= (2 << 40) + (1 << 30) > old_pid, \
             (err, new_pid, old_pid)
         a = wait_agreed(c, topic, 6, 3)
         reps = [x for x in a[0][1] if x != 2][:2]
