@@ -73,6 +73,16 @@ static inline const int32_t *broker__replicas_of(const topic *t, int32_t i)
     return t->assign ? t->assign + (size_t)i * (size_t)t->rf : NULL;
 }
 
+/* The target of a move of partition i (t->rf ids), or NULL without one.
+ * Bounded by the topic's partition count as loaded, not t->n_parts, which
+ * counts only the partitions opened so far while a topic loads. */
+static inline const int32_t *broker__target_of(const topic *t, int32_t i)
+{
+    return t->target && t->target[(size_t)i * (size_t)t->rf] >= 0
+               ? t->target + (size_t)i * (size_t)t->rf
+               : NULL;
+}
+
 /* The voters partition i's group began with: t->boot's row when set, else
  * the assignment (NULL when t has none). */
 static inline const int32_t *broker__boot_of(const topic *t, int32_t i)

@@ -73,10 +73,7 @@ void broker__moves_free(topic *t)
 
 const int32_t *broker_reassign_target(const topic *t, int32_t part)
 {
-    if (!t->target || part < 0 || part >= t->n_parts ||
-        t->target[(size_t)part * (size_t)t->rf] < 0)
-        return NULL;
-    return t->target + (size_t)part * (size_t)t->rf;
+    return part < 0 || part >= t->n_parts ? NULL : broker__target_of(t, part);
 }
 
 const int32_t *broker_assignment(const topic *t, int32_t part)

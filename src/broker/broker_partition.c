@@ -521,15 +521,12 @@ static log_partition *empty_log(broker *b)
 static int hosts(const broker *b, const topic *t, int32_t id)
 {
     const int32_t *a = broker__replicas_of(t, id);
-    /* The target row itself, not broker_reassign_target: while a topic
-     * loads, t->n_parts counts the partitions opened so far, and a node
-     * restarted in the middle of a move onto it must open its replica
-     * again (found by the nemesis's leave-rejoin-kill). */
-    const int32_t *tg = t->target && t->target[(size_t)id * (size_t)t->rf] >= 0
-                            ? t->target + (size_t)id * (size_t)t->rf
-                            : NULL;
-    return !a || cn_row_has(a, t->rf, b->cfg->node_id) || cn_row_has(tg, tg ? t->rf : 0,
-                                                                     b->cfg->node_id);
+    /* broker__target_of, not broker_reassign_target: called while the
+     * topic loads, and a node restarted in the middle of a move onto it
+     * must open its replica again (found by the nemesis's leave-rejoin-kill). */
+    const int32_t *tg = broker__target_of(t, id);
+    return !a || cn_row_has(a, t->rf, b->cfg->node_id) ||
+           cn_row_has(tg, tg ? t->rf : 0, b->cfg->node_id);
 }
 
 /* Open p's Raft group over p->log (a raft log): an empty log is

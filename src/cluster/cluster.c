@@ -480,12 +480,6 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
 int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
 {
     *out = NULL;
@@ -535,13 +529,7 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         free(c);
         return -CN_EIO;
     }
-    c->n_ids = 0;
-    if (c->member_self)
-        c->ids[c->n_ids++] = c->self;
-    for (int i = 0; i < c->n_peers; i++)
-        if (c->peers[i].member)
-            c->ids[c->n_ids++] = c->peers[i].id;
-    qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
+    cluster__ids_rebuild(c);
     char host[64];
     int port = me->port;
     snprintf(host, sizeof(host), "%s", me->host);

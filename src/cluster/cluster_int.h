@@ -91,6 +91,12 @@ struct clw_hello;
  * missing; NULL when the table is full. */
 cl_peer *cluster__peer_add(cluster *c, int32_t id, const char *host, int port);
 cl_peer *cluster__peer_by_id(cluster *c, int32_t id);
+/* c->ids from the member flags (this node's and its peers'), sorted. */
+void cluster__ids_rebuild(cluster *c);
+/* Node id is in the group of a log every node keeps (internal, no
+ * assignment; skip_meta: other than the metadata log), as this node's
+ * replicas know their configurations (c->b set). */
+int cluster__in_every_node_log(cluster *c, int32_t id, int skip_meta);
 /* Read the registry file (missing: nothing to read). 0 or -CN_E*. */
 int cluster__members_load(cluster *c);
 /* n became a member (an applied "N", or a member list in a HELLO answer

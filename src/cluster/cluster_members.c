@@ -202,8 +202,7 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* ids, the file and the broker's node sets after a change. */
-static void members_changed(cluster *c)
+void cluster__ids_rebuild(cluster *c)
 {
     c->n_ids = 0;
     if (c->member_self)
@@ -212,6 +211,12 @@ static void members_changed(cluster *c)
         if (c->peers[i].member)
             c->ids[c->n_ids++] = c->peers[i].id;
     qsort(c->ids, (size_t)c->n_ids, sizeof(c->ids[0]), cmp_i32);
+}
+
+/* ids, the file and the broker's node sets after a change. */
+static void members_changed(cluster *c)
+{
+    cluster__ids_rebuild(c);
     if (members_save(c) < 0)
         slog_error("cannot write %s/cluster.members", c->cfg->log_dirs);
     cluster__members_publish(c);
@@ -367,16 +372,15 @@ int cluster__member_done(cluster *c, int32_t id)
     return cluster__member_state(c, id) == 2 && !cluster__holds_replicas(c, id);
 }
 
-/* No log every node keeps lists id in its configuration (as this node's
- * replica knows it). */
-static int out_of_every_log(cluster *c, int32_t id)
+int cluster__in_every_node_log(cluster *c, int32_t id, int skip_meta)
 {
     for (topic *t = broker_internal_topics(c->b); t; t = t->lnext) {
         rg_group *g = t->rf > 1 && !t->assign && t->n_parts == 1 ? t->parts[0]->rg : NULL;
-        if (g && rg_role(g, (uint64_t)id) != RG_ROLE_NONE)
-            return 0;
+        if (g && !(skip_meta && strcmp(t->name, BROKER_CLUSTER_META_TOPIC) == 0) &&
+            rg_role(g, (uint64_t)id) != RG_ROLE_NONE)
+            return 1;
     }
-    return 1;
+    return 0;
 }
 
 static void leave_step(cluster *c, int32_t id)
@@ -405,7 +409,7 @@ static void leave_step(cluster *c, int32_t id)
                   "started", id, holds, started);
     /* Removed once out of the logs of every node too (their leaders drop a
      * leaving node that holds nothing): stopping it is then safe. */
-    if (holds == 0 && out_of_every_log(c, id))
+    if (holds == 0 && !cluster__in_every_node_log(c, id, 0))
         cluster__meta_removed(c, id);
 }
 

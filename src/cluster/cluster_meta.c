@@ -555,6 +555,22 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
     return rc;
 }
 
+/* Append the record of node op 7 ("N"), 8 ("L") or 9 ("X") for n (ops 8
+ * and 9 carry its id only); name keeps one such request in flight. */
+static int submit_node(cluster *c, int op, const clw_node *n, const char *name,
+                       cluster_op_cb cb, void *arg)
+{
+    clw_topic_op t = {.op = op, .node = *n};
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, &t);
+    char key[2] = {clw_record_key(&t), '\0'};
+    cn_uuid none = {{0}};
+    int rc = submit(c, key, &w, none, name, cb, arg);
+    wbuf_fini(&w);
+    return rc;
+}
+
 /* A joining node's registration: a record "N" unless it is a member
  * already or its record is in flight (1: nothing to do). */
 static int ctl_register(cluster *c, const clw_node *n, char *msg, size_t msg_len,
@@ -574,13 +590,7 @@ static int ctl_register(cluster *c, const clw_node *n, char *msg, size_t msg_len
         snprintf(msg, msg_len, "the cluster has %d nodes, the most it can have", c->n_ids);
         return -CN_EINVAL;
     }
-    clw_topic_op t = {.op = 7, .node = *n};
-    wbuf w;
-    wbuf_init(&w);
-    clw_record_encode(&w, &t);
-    cn_uuid none = {{0}};
-    int rc = submit(c, "N", &w, none, name, cb, arg);
-    wbuf_fini(&w);
+    int rc = submit_node(c, 7, n, name, cb, arg);
     if (rc == 0)
         slog_info("cluster: registering node %d (cluster %.*s:%d, Kafka %.*s:%d)", n->id,
                   n->host.len, n->host.ptr, n->port, n->kafka_host.len, n->kafka_host.ptr,
@@ -629,14 +639,8 @@ static int ctl_leave(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_
     snprintf(name, sizeof(name), ".leave-%d", id);
     if (name_in_flight(c, cn_str_c(name)))
         return 1;
-    clw_topic_op t = {.op = 8};
-    t.node.id = id;
-    wbuf w;
-    wbuf_init(&w);
-    clw_record_encode(&w, &t);
-    cn_uuid none = {{0}};
-    int rc = submit(c, "L", &w, none, name, cb, arg);
-    wbuf_fini(&w);
+    clw_node n = {.id = id};
+    int rc = submit_node(c, 8, &n, name, cb, arg);
     if (rc == 0)
         slog_info("cluster: node %d leaves the cluster", id);
     return rc;
@@ -659,14 +663,8 @@ int cluster__meta_removed(cluster *c, int32_t id)
     snprintf(name, sizeof(name), ".removed-%d", id);
     if (name_in_flight(c, cn_str_c(name)))
         return 0;
-    clw_topic_op t = {.op = 9};
-    t.node.id = id;
-    wbuf w;
-    wbuf_init(&w);
-    clw_record_encode(&w, &t);
-    cn_uuid none = {{0}};
-    int rc = submit(c, "X", &w, none, name, removed_done, NULL);
-    wbuf_fini(&w);
+    clw_node n = {.id = id};
+    int rc = submit_node(c, 9, &n, name, removed_done, NULL);
     if (rc == 0)
         slog_info("cluster: node %d holds no replica any more: removing it", id);
     return rc;

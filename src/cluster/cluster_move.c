@@ -52,70 +52,15 @@ static void end_done(void *arg, int status, const char *msg)
         slog_warn("move: the end record was not written: %s", msg ? msg : cn_strerror(status));
 }
 
-static void step(cluster *c, topic *t, int32_t i, const int32_t *tg, int64_t now)
+/* One step of p's group towards the voters tg (n ids), as its leader:
+ * 1 when its voters are tg already, else 0 (a change was asked for, or
+ * waits). */
+static int walk(cluster *c, partition *p, const int32_t *tg, int n, int64_t now)
 {
-    partition *p = t->parts[i];
-    rg_group *g = p->rg;
-    if (!g || !rg_is_leader(g) || !rg_leader_ready(g) || rg_transferee(g) ||
-        rg_change_pending(g))
-        return;
-    int rf = t->rf;
-    for (int k = 0; k < rf; k++) {
-        uint64_t id = (uint64_t)tg[k];
-        int role = rg_role(g, id);
-        if (role == RG_ROLE_VOTER)
-            continue;
-        if (role == RG_ROLE_NONE || role == RG_ROLE_SPARE)
-            set_role(p, g, id, RG_ROLE_STANDBY, now);
-        else if (rg_in_sync(g, id, now) == 1)
-            set_role(p, g, id, RG_ROLE_VOTER, now);
-        return; /* one change at a time; a standby catching up waits */
-    }
-    uint64_t ids[64];
-    int n = CN_MIN(rg_server_ids(g, ids, 64), 64);
-    int leave_self = 0;
-    for (int k = 0; k < n; k++) {
-        if (cn_row_has(tg, rf, (int32_t)ids[k]))
-            continue;
-        if (ids[k] == (uint64_t)c->self) {
-            leave_self = 1;
-            continue;
-        }
-        set_role(p, g, ids[k], RG_ROLE_NONE, now);
-        return;
-    }
-    if (leave_self) {
-        /* Hand over to the first target voter in sync (the preferred one
-         * when it is). */
-        for (int k = 0; k < rf; k++)
-            if (rg_in_sync(g, (uint64_t)tg[k], now) == 1) {
-                int rc = rg_transfer(g, (uint64_t)tg[k], now);
-                if (rc == 0)
-                    slog_info("%s-%d: move: leadership to node %d, as this node leaves",
-                              t->name, i, tg[k]);
-                return;
-            }
-        return;
-    }
-    if (p->move_sent && now - p->move_sent < CL_MOVE_RESEND_MS)
-        return;
-    p->move_sent = now;
-    cluster__meta_reassigned(c, t, i, tg, rf, end_done, NULL);
-}
-
-/* A log every node keeps (internal, no assignment) whose leader this node
- * is follows the members (cluster_members.c), by the steps above with tg
- * (n ids: the members but a leaving one no partition lists any more) as
- * the target: a member not in its group joins as a standby and becomes a
- * voter once in sync; then a server outside tg leaves, the leader last, by
- * handing leadership to a member in sync first. */
-static void take_members_in(cluster *c, topic *t, const int32_t *tg, int n, int64_t now)
-{
-    partition *p = t->parts[0];
     rg_group *g = p->rg;
     if (!g || !rg_is_leader(g) || !rg_leader_ready(g) || rg_transferee(g) ||
         rg_change_pending(g) || n == 0)
-        return;
+        return 0;
     for (int k = 0; k < n; k++) {
         uint64_t id = (uint64_t)tg[k];
         int role = rg_role(g, id);
@@ -125,7 +70,7 @@ static void take_members_in(cluster *c, topic *t, const int32_t *tg, int n, int6
             set_role(p, g, id, RG_ROLE_STANDBY, now);
         else if (rg_in_sync(g, id, now) == 1)
             set_role(p, g, id, RG_ROLE_VOTER, now);
-        return;
+        return 0; /* one change at a time; a standby catching up waits */
     }
     uint64_t ids[64];
     int nsrv = CN_MIN(rg_server_ids(g, ids, 64), 64);
@@ -138,29 +83,31 @@ static void take_members_in(cluster *c, topic *t, const int32_t *tg, int n, int6
             continue;
         }
         set_role(p, g, ids[k], RG_ROLE_NONE, now);
-        return;
+        return 0;
     }
     if (!leave_self)
-        return;
+        return 1;
+    /* Hand over to the first target voter in sync (the preferred one when
+     * it is). */
     for (int k = 0; k < n; k++)
         if (rg_in_sync(g, (uint64_t)tg[k], now) == 1) {
             if (rg_transfer(g, (uint64_t)tg[k], now) == 0)
-                slog_info("%s-0: leadership to node %d, as this node leaves", t->name, tg[k]);
-            return;
+                slog_info("%s-%d: move: leadership to node %d, as this node leaves",
+                          p->t->name, p->id, tg[k]);
+            break;
         }
+    return 0;
 }
 
-/* Node id is in the group of a log every node keeps other than the
- * metadata log (as this node's replicas know their configurations). */
-static int in_other_logs(cluster *c, int32_t id)
+static void step(cluster *c, topic *t, int32_t i, const int32_t *tg, int64_t now)
 {
-    for (topic *t = broker_internal_topics(c->b); t; t = t->lnext) {
-        rg_group *g = t->rf > 1 && !t->assign && t->n_parts == 1 ? t->parts[0]->rg : NULL;
-        if (g && strcmp(t->name, BROKER_CLUSTER_META_TOPIC) != 0 &&
-            rg_role(g, (uint64_t)id) != RG_ROLE_NONE)
-            return 1;
-    }
-    return 0;
+    partition *p = t->parts[i];
+    if (!walk(c, p, tg, t->rf, now))
+        return;
+    if (p->move_sent && now - p->move_sent < CL_MOVE_RESEND_MS)
+        return;
+    p->move_sent = now;
+    cluster__meta_reassigned(c, t, i, tg, t->rf, end_done, NULL);
 }
 
 void cluster__move_tick(cluster *c, int64_t now)
@@ -168,8 +115,10 @@ void cluster__move_tick(cluster *c, int64_t now)
     if (!c->b || now < c->next_move)
         return;
     c->next_move = now + CL_MOVE_EVERY_MS;
-    /* The target of the logs of every node: the members, but a leaving one
-     * that no partition lists any more; the metadata log keeps such a node
+    /* The logs every node keeps (internal, no assignment) follow the
+     * members (cluster_members.c) by the same walk, their target the
+     * members but a leaving one that no partition lists any more (it
+     * leaves the group, the leader last); the metadata log keeps such a node
      * until the others dropped it: it may lead one of them and must hear
      * what it needs to leave it (the end records of its moves), which a
      * node dropped from the metadata log first never would. */
@@ -185,9 +134,10 @@ void cluster__move_tick(cluster *c, int64_t now)
          * done, and the next leader, in those groups, decides. */
         for (int k = 0; k < c->n_ids; k++)
             if (!cluster__member_done(c, c->ids[k]) ||
-                (meta && c->ids[k] != c->self && in_other_logs(c, c->ids[k])))
+                (meta && c->ids[k] != c->self &&
+                 cluster__in_every_node_log(c, c->ids[k], 1)))
                 every[n++] = c->ids[k];
-        take_members_in(c, t, every, n, now);
+        walk(c, t->parts[0], every, n, now);
     }
     if (broker_moves_running(c->b) == 0)
         return;

@@ -217,6 +217,22 @@ class TxnWorkload:
             "socket.connection.setup.timeout.ms": 3000,
         }))
 
+    def _init_producer(self, w, gen):
+        """A new producer of transactional id w that has called
+        init_transactions (fencing the one before), or None after a failed
+        call (that producer left alone as a zombie; a short pause)."""
+        p = self._make(w)
+        self.inits["made"] += 1
+        try:
+            p.init_transactions(self.op_timeout)
+            return p
+        except KafkaException as e:
+            self._note(e.args[0], w, gen, -1, "init")
+            self.inits["init_errors"] += 1
+            self.zombies.append(p)
+            time.sleep(0.3)
+            return None
+
     def _note(self, err, w=-1, gen=-1, index=-1, phase=""):
         self.errors[err.name()] += 1
         self.events.append((round(now() - self.base.t0, 2), w, gen, index, phase,
@@ -311,17 +327,10 @@ class TxnWorkload:
                 if stopping and now() > b.stop_deadline:
                     break
                 gen += 1
-                p = self._make(w)
-                self.inits["made"] += 1
-                try:
-                    p.init_transactions(self.op_timeout)
-                    pending = False
-                except KafkaException as e:
-                    self._note(e.args[0], w, gen, -1, "init")
-                    self.inits["init_errors"] += 1
-                    give_up(None)
-                    time.sleep(0.3)
+                p = self._init_producer(w, gen)
+                if p is None:
                     continue
+                pending = False
                 if stopping:
                     break
             n = rng.randint(*self.records)
@@ -440,17 +449,10 @@ class TxnWorkload:
                 if stopping and now() > b.stop_deadline:
                     break
                 gen += 1
-                p = self._make(w)
-                self.inits["made"] += 1
-                try:
-                    p.init_transactions(self.op_timeout)
-                    pending = False
-                except KafkaException as e:
-                    self._note(e.args[0], w, gen, -1, "init")
-                    self.inits["init_errors"] += 1
-                    give_up(None)
-                    time.sleep(0.3)
+                p = self._init_producer(w, gen)
+                if p is None:
                     continue
+                pending = False
                 if stopping:
                     break
             if need_rewind:
