@@ -140,7 +140,8 @@ static void unblock(asrv_conn *ac)
         ac->last_recv = loop_now(ac->l); /* we did not read: no missed heartbeats */
         slog_debug("amqp connection %llu from %s: reading resumed (alarms cleared)",
                   (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c));
-        net_conn_resume_read(ac->c); /* buffered frames are parsed from a loop hook */
+        if (!ac->parked) /* a declare still waits for its queue's log (ah_cluster.c) */
+            net_conn_resume_read(ac->c); /* buffered frames are parsed from a loop hook */
     }
 }
 

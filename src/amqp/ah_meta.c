@@ -16,6 +16,9 @@
  *   queue     key:   int8 'Q', str vhost "/", str name
  *             value: int8 version 1, int64 queue id, int8 flags
  *                    (1 auto-delete), bytes declare arguments (field table)
+ *                    in a cluster, version 2: the same, then int32 n,
+ *                    n x int32 node id: the voters the queue's log began
+ *                    with (every node opens it with them, ah_cluster.c)
  *   binding   key:   int8 'B', str vhost "/", str exchange, str queue,
  *                    str routing key, bytes arguments (field table)
  *             value: int8 version 1
@@ -71,10 +74,38 @@ static void key_queue(wbuf *k, const aqueue *q)
 
 static void val_queue(wbuf *v, const aqueue *q)
 {
-    bin_put_i8(v, 1);
+    bin_put_i8(v, q->n_voters ? 2 : 1);
     bin_put_i64(v, (int64_t)q->id);
     bin_put_i8(v, (int8_t)(q->auto_delete ? 1 : 0));
     bin_put_bytes(v, (cn_bytes){q->args, (int32_t)q->args_len});
+    if (q->n_voters) {
+        bin_put_i32(v, q->n_voters);
+        for (int i = 0; i < q->n_voters; i++)
+            bin_put_i32(v, q->voters[i]);
+    }
+}
+
+int asrv__meta_parse_queue(const uint8_t *val, int32_t len, uint64_t *id, int *flags,
+                           cn_bytes *args, int32_t *voters, int *n_voters)
+{
+    bin_reader v;
+    bin_reader_init(&v, val, (size_t)len);
+    int version = bin_i8(&v);
+    *id = (uint64_t)bin_i64(&v);
+    *flags = bin_i8(&v);
+    *args = bin_bytes(&v);
+    *n_voters = 0;
+    if (version == 2) {
+        int32_t n = bin_i32(&v);
+        if (n < 1 || n > ASRV_MAX_VOTERS || (size_t)n * 4 != bin_remaining(&v))
+            return -1;
+        for (int32_t i = 0; i < n; i++)
+            voters[i] = bin_i32(&v);
+        *n_voters = n;
+    }
+    if ((version != 1 && version != 2) || v.err || bin_remaining(&v) || args->len < 0)
+        return -1;
+    return 0;
 }
 
 static void key_binding(wbuf *k, const aexchange *x, const abinding *b)
@@ -207,7 +238,7 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
     int tomb = r->value_len < 0;
     bin_reader_init(&v, r->value, tomb ? 0 : (size_t)r->value_len);
     int version = tomb ? 0 : bin_i8(&v);
-    if (!tomb && version != 1 && !(kind == 'E' && version == 2)) {
+    if (!tomb && version != 1 && !((kind == 'E' || kind == 'Q') && version == 2)) {
         *why = "unknown value version";
         return -1;
     }
@@ -243,15 +274,18 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
                 asrv__queue_delete(as, q);
             return 0;
         }
-        uint64_t id = (uint64_t)bin_i64(&v);
-        int flags = bin_i8(&v);
-        cn_bytes args = bin_bytes(&v);
-        if (v.err || bin_remaining(&v) || args.len < 0) {
+        uint64_t id;
+        int flags, nv;
+        cn_bytes args;
+        int32_t voters[ASRV_MAX_VOTERS];
+        if (asrv__meta_parse_queue(r->value, r->value_len, &id, &flags, &args, voters, &nv) <
+            0) {
             *why = "malformed queue";
             return -1;
         }
         if (!q)
             q = asrv__queue_add(as, name, id, (amqp_table){args.ptr, (uint32_t)args.len});
+        asrv__queue_set_voters(q, voters, nv);
         q->durable = 1;
         q->auto_delete = flags & 1;
         if (id >= as->next_qid)
@@ -386,7 +420,7 @@ static int64_t meta_live_bytes(void *arg)
     return n;
 }
 
-void asrv__meta_init(asrv *as)
+void asrv__meta_tables_init(asrv *as)
 {
     static const struct {
         const char *name;
@@ -401,17 +435,12 @@ void asrv__meta_init(asrv *as)
         x->builtin = 1;
     }
     as->next_qid = 1;
-    asrv__store_init(as);
-    asrv__stream_init(as);
-    static const kvl_ops ops = {meta_on_record, meta_compact, meta_live_bytes};
-    int rc = kvl_open(as->core->b, BROKER_AMQP_META_TOPIC, &ops, as, &as->meta);
-    if (rc < 0) {
-        slog_error("amqp: cannot open %s (%s): durable exchanges, queues and bindings are "
-                   "neither replayed nor persisted",
-                   BROKER_AMQP_META_TOPIC, cn_strerror(rc));
-        as->meta = NULL;
-        return;
-    }
+}
+
+const kvl_ops asrv__meta_ops = {meta_on_record, meta_compact, meta_live_bytes};
+
+void asrv__meta_loaded(asrv *as)
+{
     slog_info("amqp: %d exchanges, %d queues from %s", as->n_ex, as->n_q,
               BROKER_AMQP_META_TOPIC);
     /* Queue ids are never reused, even after a deleted queue's records are
@@ -421,18 +450,39 @@ void asrv__meta_init(asrv *as)
         as->next_qid = clock_id;
     for (int i = 0; i < as->n_q; i++)
         if (asrv__queue_persisted(as->q[i]))
-            asrv__store_open(as, as->q[i]);
+            asrv__store_open(as, as->q[i], 0);
 }
 
-void asrv__meta_free(asrv *as)
+void asrv__meta_init(asrv *as)
 {
-    asrv__store_flush(as); /* the last acks, synced by broker_close */
-    asrv__store_fini(as);
-    asrv__stream_fini(as);
-    kvl_close(as->meta); /* first: tearing down the tables is not a deletion */
+    asrv__meta_tables_init(as);
+    asrv__store_init(as);
+    asrv__stream_init(as);
+    if (as->core->cl) {
+        asrv__cluster_init(as); /* the tables load where __amqp_meta-0 is led */
+        return;
+    }
+    int rc = kvl_open(as->core->b, BROKER_AMQP_META_TOPIC, &asrv__meta_ops, as, &as->meta);
+    if (rc < 0) {
+        slog_error("amqp: cannot open %s (%s): durable exchanges, queues and bindings are "
+                   "neither replayed nor persisted",
+                   BROKER_AMQP_META_TOPIC, cn_strerror(rc));
+        as->meta = NULL;
+        return;
+    }
+    asrv__meta_loaded(as);
+}
+
+void asrv__meta_tables_free(asrv *as)
+{
+    /* Tearing down the tables is not a deletion: no records (meta NULL
+     * meanwhile), and the partitions stay (p NULL). */
+    struct kvl *meta = as->meta;
     as->meta = NULL;
-    for (int i = 0; i < as->n_q; i++)
-        as->q[i]->p = NULL; /* nor a reason to trim their partitions */
+    for (int i = 0; i < as->n_q; i++) {
+        asrv__store_forget(as->q[i]);
+        as->q[i]->dirty = 0;
+    }
     while (as->n_q)
         asrv__queue_delete(as, as->q[as->n_q - 1]);
     for (int i = 0; i < as->n_ex; i++)
@@ -441,5 +491,17 @@ void asrv__meta_free(asrv *as)
     free(as->q);
     as->ex = NULL;
     as->q = NULL;
-    as->n_ex = as->n_q = 0;
+    as->n_ex = as->n_q = as->cap_ex = as->cap_q = 0;
+    as->meta = meta;
+}
+
+void asrv__meta_free(asrv *as)
+{
+    asrv__cluster_fini(as);
+    asrv__store_flush(as); /* the last acks, synced by broker_close */
+    asrv__store_fini(as);
+    asrv__stream_fini(as);
+    kvl_close(as->meta);
+    as->meta = NULL;
+    asrv__meta_tables_free(as);
 }

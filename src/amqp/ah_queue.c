@@ -152,6 +152,7 @@ void asrv__queue_unref(aqueue *q)
     if (q && --q->refs == 0) {
         queue_purge(NULL, q);
         free(q->acked);
+        free(q->voters);
         free(q->ring);
         free(q->cons);
         free(q->args);
@@ -416,6 +417,18 @@ aqueue *asrv__queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args)
     return q;
 }
 
+void asrv__queue_set_voters(aqueue *q, const int32_t *voters, int n)
+{
+    free(q->voters);
+    q->voters = NULL;
+    q->n_voters = 0;
+    if (n <= 0)
+        return;
+    q->voters = xmalloc((size_t)n * sizeof(*q->voters));
+    memcpy(q->voters, voters, (size_t)n * sizeof(*q->voters));
+    q->n_voters = n;
+}
+
 void asrv__binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args)
 {
     if (x->n_b == x->cap_b) {
@@ -577,7 +590,7 @@ static int queue_args_ok(asrv_conn *ac, uint16_t ch, cn_str name, const amqp_que
     return -1;
 }
 
-static void declare_ok(asrv_conn *ac, uint16_t ch, const aqueue *q)
+void asrv__declare_ok(asrv_conn *ac, uint16_t ch, const aqueue *q)
 {
     amqp_queue_declare_ok ok;
     amqp_queue_declare_ok_init(&ok);
@@ -595,7 +608,7 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
         if (q)
             asrv__qx_touch(q);
         if (q && !m->nowait)
-            declare_ok(ac, ch, q);
+            asrv__declare_ok(ac, ch, q);
         return;
     }
     char gen[64];
@@ -650,13 +663,20 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
         q->exclusive = m->exclusive;
         q->auto_delete = m->auto_delete;
         q->owner = m->exclusive ? ac : NULL;
+        if (asrv__queue_persisted(q) && as->cl)
+            asrv__cluster_voters(as, q);
         asrv__meta_queue(as, q, 1);
         q->meta_end = as->meta ? kvl_end(as->meta) : 0;
         if (asrv__queue_persisted(q))
-            asrv__store_open(as, q);
+            asrv__store_open(as, q, 1);
+        if (q->p && as->cl) {
+            /* Its log was just created: the reply waits for it to be led here. */
+            asrv__cluster_park(ac, ch, q, m->nowait);
+            return;
+        }
     }
     if (!m->nowait)
-        declare_ok(ac, ch, q);
+        asrv__declare_ok(ac, ch, q);
 }
 
 /* 0 and *out, or a soft error sent and -1. */

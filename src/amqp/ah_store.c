@@ -45,7 +45,17 @@
  * settled at the next start.
  *
  * queue.delete drops the partition (broker_internal_partition_drop: closed,
- * directory removed) and tombstones the ack state. */
+ * directory removed) and tombstones the ack state.
+ *
+ * In a cluster (ah_cluster.c) the partition is a Raft group's log
+ * (broker_internal_partition_voters, with the voters of the queue's record)
+ * and __amqp_meta is replicated: an append is a Raft entry, a confirm waits
+ * for its commit (a majority's fsync), the trim below the floor moves the
+ * log start through the group (broker_delete_records), a power loss cannot
+ * cut what was committed, and queue.delete only writes the tombstones: every
+ * node, this one too, drops the log once it sees the queue's tombstone
+ * committed. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +167,14 @@ void asrv__store_ack_record(const aqueue *q, wbuf *k, wbuf *v)
     bin_put_i64(v, q->dend);
 }
 
+static void on_trimmed(durable_wait *w, int status)
+{
+    aqueue *q = (aqueue *)(void *)((char *)w - offsetof(aqueue, trim_w));
+    q->trimming = 0;
+    if (status < 0)
+        slog_debug("amqp: queue '%s': trim not confirmed (%s)", q->name, cn_strerror(status));
+}
+
 static void write_acks(asrv *as, aqueue *q)
 {
     wbuf k, v;
@@ -168,12 +186,33 @@ static void write_acks(asrv *as, aqueue *q)
     wbuf_fini(&k);
     wbuf_fini(&v);
     /* Trim whole segments below the floor (their messages are all settled). */
-    if (q->floor > log_start_offset(q->p->log) && q->floor <= log_high_watermark(q->p->log)) {
+    if (q->floor <= log_start_offset(q->p->log) || q->floor > log_high_watermark(q->p->log))
+        return;
+    if (as->cl) {
+        if (q->trimming)
+            return; /* the next write after it trims further */
+        q->trimming = 1;
+        q->trim_w.cb = on_trimmed;
+        int rc = broker_delete_records(as->core->b, q->p, q->floor, &q->trim_w);
+        if (rc < 0) {
+            q->trimming = 0;
+            slog_warn("amqp: queue '%s': trimming below offset %lld failed (%s)", q->name,
+                      (long long)q->floor, cn_strerror(rc));
+        }
+    } else {
         int rc = log_delete_before(q->p->log, q->floor);
         if (rc < 0)
             slog_warn("amqp: queue '%s': trimming below offset %lld failed (%s)", q->name,
                       (long long)q->floor, cn_strerror(rc));
     }
+}
+
+void asrv__store_forget(aqueue *q)
+{
+    if (q->trimming && q->p)
+        broker_wait_cancel(q->p, &q->trim_w);
+    q->trimming = 0;
+    q->p = NULL;
 }
 
 void asrv__store_flush(asrv *as)
@@ -254,7 +293,8 @@ void asrv__store_meta_wait(asrv *as, aqueue *q, astored *st)
     if (!q->meta_end || !as->meta)
         return;
     partition *mp = kvl_partition(as->meta);
-    if (log_durable_offset(mp->log) >= q->meta_end) {
+    int64_t done = as->cl ? log_high_watermark(mp->log) : log_durable_offset(mp->log);
+    if (done >= q->meta_end) {
         q->meta_end = 0;
         return;
     }
@@ -377,7 +417,9 @@ static void clamp_to_end(asrv *as, aqueue *q, int64_t end)
               "a power loss cut the partition; ack state cut back to it", q->name,
               (long long)end);
     write_acks(as, q);
-    if (as->meta) {
+    /* In a cluster the load waits for this record's commit before serving
+     * (ah_cluster.c). */
+    if (as->meta && !as->cl) {
         int rc = log_partition_sync_now(kvl_partition(as->meta)->log);
         if (rc < 0)
             slog_error("amqp: queue '%s': syncing %s failed (%s)", q->name,
@@ -397,13 +439,21 @@ static int pread_all(int fd, uint8_t *buf, size_t len, int64_t pos)
     return 0;
 }
 
-int asrv__store_open(asrv *as, aqueue *q)
+int asrv__store_open(asrv *as, aqueue *q, int first)
 {
     if (q->stream)
         return 0; /* its data is its topic (ah_stream.c) */
     char name[64];
     part_name(q, name, sizeof(name));
-    int rc = broker_internal_partition(as->core->b, name, &q->p);
+    int rc;
+    if (as->cl) {
+        if (!q->n_voters)
+            asrv__cluster_voters(as, q); /* a record of a single node's days */
+        rc = broker_internal_partition_voters(as->core->b, name, q->voters, q->n_voters, first,
+                                              &q->p);
+    } else {
+        rc = broker_internal_partition(as->core->b, name, &q->p);
+    }
     if (rc < 0) {
         slog_error("amqp: queue '%s': cannot open its partition %s (%s): its messages are "
                    "kept in memory only", q->name, name, cn_strerror(rc));
@@ -478,6 +528,10 @@ void asrv__store_drop(asrv *as, aqueue *q)
     ack_key(&k, q->id);
     asrv__meta_write(as, k.buf, k.len, NULL, -1);
     wbuf_fini(&k);
+    if (as->cl) {
+        asrv__store_forget(q); /* dropped on the tombstone's commit (ah_cluster.c) */
+        return;
+    }
     char name[64];
     part_name(q, name, sizeof(name));
     broker_internal_partition_drop(as->core->b, name);

@@ -99,7 +99,18 @@ typedef struct aqueue {
     /* Confirms wait for the queue's own record too (ah_store.c): the
      * __amqp_meta end after its declare (0: replayed, durable). */
     int64_t meta_end;
+    /* In a cluster (ah_cluster.c): the voters its log began with (from its
+     * record), the log's term when this node loaded it (0: not serving
+     * yet), and the trim of its log below the floor, one at a time
+     * (broker_delete_records). */
+    int32_t *voters;
+    int n_voters;
+    int64_t term;
+    durable_wait trim_w;
+    uint8_t trimming;
 } aqueue;
+
+#define ASRV_MAX_VOTERS 64
 
 enum { AX_DIRECT, AX_FANOUT, AX_TOPIC, AX_HEADERS };
 
@@ -165,6 +176,8 @@ struct asrv {
      * until the ack-state record that covers them is written. */
     struct net_resp **held;
     int n_held, cap_held;
+    /* In a cluster (ah_cluster.c; NULL on a single node). */
+    struct acluster *cl;
 };
 
 /* A delivery awaiting its ack (per channel, in tag order). */
@@ -282,6 +295,8 @@ typedef struct asrv_conn {
     uint8_t blocked_sent;        /* connection.blocked sent, connection.unblocked owed */
     uint8_t blocked;             /* it published during an alarm: reading is paused */
     uint8_t out_waiting;         /* deliveries held back: net_conn_want_drain armed */
+    uint8_t parked;              /* a queue.declare waits for its queue's log (ah_cluster.c):
+                                  * reading is paused */
 } asrv_conn;
 
 /* conn.c: the net_proto callbacks (framing.c wires them) */
@@ -314,6 +329,35 @@ void ah_queue(asrv_conn *ac, uint16_t ch, const amqp_method *m);
  * it and frees the tables. */
 void asrv__meta_init(asrv *as);
 void asrv__meta_free(asrv *as);
+/* The tables alone: the built-in exchanges (init); every queue and
+ * exchange dropped from memory without a record or a partition change
+ * (free). For ah_cluster.c's loads and step-downs. */
+void asrv__meta_tables_init(asrv *as);
+void asrv__meta_tables_free(asrv *as);
+/* After __amqp_meta's replay: queue ids above the clock, the durable
+ * queues' logs opened and their messages loaded. */
+void asrv__meta_loaded(asrv *as);
+extern const struct kvl_ops asrv__meta_ops;
+/* Decode a queue record's value (versions 1 and 2; voters: room for
+ * ASRV_MAX_VOTERS, *n_voters 0 for version 1). 0 or -1. */
+int asrv__meta_parse_queue(const uint8_t *val, int32_t len, uint64_t *id, int *flags,
+                           cn_bytes *args, int32_t *voters, int *n_voters);
+
+/* ah_cluster.c: the AMQP front end in a cluster (the file's header). */
+void asrv__cluster_init(asrv *as);
+void asrv__cluster_fini(asrv *as);
+/* 1 when this node serves AMQP (always on a single node). */
+int asrv__cluster_serving(const asrv *as);
+/* Why a connection is refused here (a static text with the node that
+ * serves, when known, in buf). */
+const char *asrv__cluster_refusal(const asrv *as, char *buf, size_t cap);
+/* The voters a new durable queue's log begins with: the cluster's members. */
+void asrv__cluster_voters(asrv *as, aqueue *q);
+/* A new durable queue's declare-ok waits until its log is led here
+ * (reading of ac paused meanwhile); nowait: no reply then. */
+void asrv__cluster_park(asrv_conn *ac, uint16_t ch, aqueue *q, int nowait);
+/* ac is closing: forget its parked declares. */
+void asrv__cluster_conn_gone(asrv_conn *ac);
 /* Route m (exchange, routing key, headers) into every matching queue;
  * returns the number of queues; -1 when the exchange does not exist, -2
  * when it is internal (not for publishers). */
@@ -341,8 +385,13 @@ void asrv__queue_delete(asrv *as, aqueue *q);
 void amsg_unref(amsg *m);
 
 /* ah_store.c: durable queue storage (docs/amqp-plan.md "Queue storage"). */
-/* Open (creating) q's partition and load its unsettled messages. 0 or -CN_E*. */
-int asrv__store_open(asrv *as, aqueue *q);
+/* Open (creating) q's partition and load its unsettled messages. 0 or
+ * -CN_E*. first: in a cluster, q is new and this node creates its log
+ * (broker_internal_partition_voters). */
+int asrv__store_open(asrv *as, aqueue *q, int first);
+/* Let go of q's partition without touching it (the tables are torn down,
+ * not the queue deleted): a trim in flight is withdrawn. */
+void asrv__store_forget(aqueue *q);
 /* Append m to q's partition: its offset, or -1 (logged) on failure. */
 int64_t asrv__store_append(asrv *as, aqueue *q, const amsg *m);
 /* Stored offset off of q was acked or dropped. */
@@ -373,6 +422,10 @@ static inline int asrv__queue_persisted(const aqueue *q) { return q->durable && 
 aexchange *asrv__exchange_add(asrv *as, cn_str name, int type);
 void asrv__exchange_free(aexchange *x);
 aqueue *asrv__queue_add(asrv *as, cn_str name, uint64_t id, amqp_table args);
+/* Send queue.declare-ok for q on channel ch. */
+void asrv__declare_ok(asrv_conn *ac, uint16_t ch, const aqueue *q);
+/* q's log's first voters (a copy; n 0: none). */
+void asrv__queue_set_voters(aqueue *q, const int32_t *voters, int n);
 void asrv__binding_add(aexchange *x, aqueue *q, cn_str key, amqp_table args);
 /* Index of queue binding (q, key, args) of x, or -1. */
 int asrv__binding_find(const aexchange *x, const aqueue *q, cn_str key, amqp_table args);

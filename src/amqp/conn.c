@@ -453,6 +453,12 @@ static void on_open(asrv_conn *ac, const amqp_connection_open *m)
                          m->virtual_host.ptr ? m->virtual_host.ptr : "");
         return;
     }
+    if (ac->as && !asrv__cluster_serving(ac->as)) {
+        char buf[160];
+        asrv__conn_error(ac, AMQP_CONNECTION_FORCED, AMQP_CLASS_CONNECTION, 40, "%s",
+                         asrv__cluster_refusal(ac->as, buf, sizeof(buf)));
+        return;
+    }
     transition(ac, EV_OPEN);
     amqp_connection_open_ok ok;
     amqp_connection_open_ok_init(&ok);
@@ -744,6 +750,7 @@ void asrv__conn_close(void *arg, net_conn *c, void *cctx)
     asrv_conn *ac = cctx;
     loop_timer_stop(ac->l, &ac->timer);
     ac->state = ASRV_CLOSED; /* nothing more is delivered to it */
+    asrv__cluster_conn_gone(ac);
     asrv__conn_release(ac);
     if (ac->as) {
         if (ac->prev)

@@ -468,11 +468,12 @@ int broker_topic_name_reserved(cn_str name)
            (name.len >= (int32_t)pl && memcmp(name.ptr, BROKER_AMQP_QUEUE_PREFIX, pl) == 0);
 }
 
-static int internal_open(broker *b, const char *name, int32_t rf, partition **out);
+static int internal_open(broker *b, const char *name, int32_t rf, const int32_t *boot, int first,
+                         partition **out);
 
 int broker_internal_partition(broker *b, const char *name, partition **out)
 {
-    return internal_open(b, name, 1, out);
+    return internal_open(b, name, 1, NULL, 0, out);
 }
 
 int broker_internal_partition_replicated(broker *b, const char *name, partition **out)
@@ -483,10 +484,26 @@ int broker_internal_partition_replicated(broker *b, const char *name, partition 
     }
     /* A joined node's copy is a Raft log even while it knows one member
      * (its seed) and is none itself. */
-    return internal_open(b, name, b->joined ? CN_MAX(b->n_nodes, 2) : b->n_nodes, out);
+    return internal_open(b, name, b->joined ? CN_MAX(b->n_nodes, 2) : b->n_nodes, NULL, 0, out);
 }
 
-static int internal_open(broker *b, const char *name, int32_t rf, partition **out)
+int broker_internal_partition_voters(broker *b, const char *name, const int32_t *voters, int n,
+                                     int first, partition **out)
+{
+    *out = NULL;
+    if (!b->rg || n < 1 || n > CONFIG_MAX_PEERS)
+        return -CN_EINVAL;
+    /* A group of one voter would be a plain log (rf 1): such a group still
+     * has two rows, the second empty (group_open counts the voters). */
+    int32_t row[CONFIG_MAX_PEERS + 1];
+    int rf = CN_MAX(n, 2);
+    for (int i = 0; i < rf; i++)
+        row[i] = i < n ? voters[i] : -1;
+    return internal_open(b, name, rf, row, first, out);
+}
+
+static int internal_open(broker *b, const char *name, int32_t rf, const int32_t *boot, int first,
+                         partition **out)
 {
     *out = NULL;
     for (topic *t = b->internal; t; t = t->lnext)
@@ -504,8 +521,14 @@ static int internal_open(broker *b, const char *name, int32_t rf, partition **ou
                            : strcmp(name, BROKER_TXN_TOPIC) == 0   ? b->cfg->txn_segment_bytes
                                                                    : 100 * 1024 * 1024;
     t->rf = rf;
+    if (boot) {
+        t->boot = xmalloc((size_t)rf * sizeof(*t->boot));
+        memcpy(t->boot, boot, (size_t)rf * sizeof(*t->boot));
+    }
+    t->first = (uint8_t)first;
     t->parts = xcalloc(1, sizeof(*t->parts));
     int rc = broker__partition_open(b, t, 0, &t->parts[0]);
+    t->first = 0;
     if (rc < 0) {
         slog_error("opening internal log %s failed: %s", name, strerror(-rc));
         topic_free(t);

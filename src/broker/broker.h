@@ -95,6 +95,8 @@ struct topic {
                                      * while a move runs, else -1 at [i*rf] */
     int32_t *boot;                  /* the voters partition i's group began with (its
                                      * entry 1), -1 at [i*rf]: the same as assign */
+    uint8_t first;                  /* while an internal log opens: this node created it
+                                     * (broker_internal_partition_voters) */
     int64_t *moved;                 /* the metadata-log offset of the last move record
                                      * applied to partition i (replays skip older ones) */
     partition **parts;
@@ -296,6 +298,17 @@ int broker_internal_partition(broker *b, const char *name, partition **out);
 /* The same, replicated to every node of the cluster as a Raft group (its
  * log a raft log): -CN_EINVAL on a single node. */
 int broker_internal_partition_replicated(broker *b, const char *name, partition **out);
+/* The same for an internal log created while the cluster runs (an AMQP
+ * queue's messages): its group begins with voters (n of them, n >= 1), and
+ * every node that opens it must give the same ones, since entry 1 of an
+ * empty log is their configuration (the creator puts them in the record
+ * that announces the log; a node that is not among them opens it all the
+ * same and its leader takes it in, as for the logs of every node). first:
+ * this node creates it and stands for its first election at once
+ * (rg_group_open_first). An open log is returned as it is. -CN_EINVAL on
+ * a single node. */
+int broker_internal_partition_voters(broker *b, const char *name, const int32_t *voters, int n,
+                                     int first, partition **out);
 /* Close the internal partition name (if open) and delete its data and
  * directory (its owner deleted what it stored there). Parked durable waits
  * on it get -CN_EIO. Its partition pointer is invalid afterwards. A name
@@ -415,6 +428,10 @@ int broker_balance_leaders(broker *b, int64_t now);
  * every cluster tick for __transaction_state after __consumer_offsets.
  * Returns 1 when a transfer started. */
 int broker_colocate(broker *b, const char *follower, const char *lead, int64_t now);
+/* broker_colocate for every internal log whose name begins with prefix
+ * (the AMQP queues' logs follow __amqp_meta). Returns the transfers
+ * started. */
+int broker_colocate_prefix(broker *b, const char *prefix, const char *lead, int64_t now);
 /* Controlled shutdown: hand every replicated partition this node leads
  * (internal ones too) to an in-sync replica that up(arg, id) says is
  * reachable, the preferred one first (rg_transfer; one running transfer

@@ -218,6 +218,29 @@ int broker_colocate(broker *b, const char *follower, const char *lead, int64_t n
     return 1;
 }
 
+int broker_colocate_prefix(broker *b, const char *prefix, const char *lead, int64_t now)
+{
+    partition *l = internal(b, lead);
+    if (!l || !l->rg)
+        return 0;
+    uint64_t to = rg_leader_id(l->rg);
+    if (to == 0 || to == (uint64_t)b->cfg->node_id)
+        return 0;
+    size_t pl = strlen(prefix);
+    int n = 0;
+    for (topic *t = b->internal; t; t = t->lnext) {
+        partition *f = t->n_parts > 0 ? t->parts[0] : NULL;
+        if (!f || !f->rg || strncmp(t->name, prefix, pl) != 0 || !rg_is_leader(f->rg) ||
+            !rg_leader_ready(f->rg) || rg_transferee(f->rg) != 0 ||
+            rg_in_sync(f->rg, to, now) != 1 || rg_transfer(f->rg, to, now) < 0)
+            continue;
+        slog_info("%s-0: handing leadership to node %llu, the leader of %s-0", t->name,
+                  (unsigned long long)to, lead);
+        n++;
+    }
+    return n;
+}
+
 /* An in-sync voter of p other than this node that up() says is reachable,
  * the preferred one first; 0 when there is none. */
 static uint64_t hand_off_target(broker *b, partition *p, int64_t now,

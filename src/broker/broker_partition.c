@@ -539,12 +539,16 @@ static int group_open(broker *b, partition *p)
     int nv = CN_MIN(a ? t->rf : b->n_nodes, 64);
     if (!a && b->joined)
         nv = 0; /* a log of every node on a node that joined: its leader sends entry 1 */
+    if (a)
+        while (nv > 0 && a[nv - 1] < 0)
+            nv--; /* broker_internal_partition_voters: one voter, an empty second row */
     for (int i = 0; i < nv; i++)
         voters[i] = (uint64_t)(a ? a[i] : b->nodes[i]);
     /* Nothing is readable until a leader's commit says so. */
     log_set_high_watermark(p->log, log_start_offset(p->log));
-    int rc = rg_group_open(b->rg, broker__group_id(t->name, p->id), p->log, voters, (size_t)nv,
-                           loop_now(b->l), &p->rg);
+    int rc = (t->first ? rg_group_open_first : rg_group_open)(
+        b->rg, broker__group_id(t->name, p->id), p->log, voters, (size_t)nv, loop_now(b->l),
+        &p->rg);
     if (rc == 0) {
         rg_group_set_cb(p->rg, rg_changed, rg_durable, p);
         rg_changed(p, p->rg);

@@ -441,8 +441,12 @@ static void tick_cb(loop_timer *t)
         cluster__members_tick(c, now);
         if (c->handoff_done)
             hand_off_tick(c, now);
-        else
+        else {
             broker_colocate(c->b, BROKER_TXN_TOPIC, BROKER_OFFSETS_TOPIC, now);
+            /* The AMQP front end serves where __amqp_meta-0 is led, from
+             * its queues' logs (src/amqp/ah_cluster.c). */
+            broker_colocate_prefix(c->b, BROKER_AMQP_QUEUE_PREFIX, BROKER_AMQP_META_TOPIC, now);
+        }
         int64_t every = c->cfg->leader_imbalance_check_s * 1000;
         if (!c->next_balance)
             c->next_balance = now + every;

@@ -95,6 +95,14 @@ void rg_node_set_timeouts(rg_node *n, unsigned election_ms, unsigned heartbeat_m
  * -CN_ENOMEM. */
 int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_t *voters,
                   size_t n_voters, int64_t now, rg_group **out);
+/* rg_group_open for the node that creates a group while the cluster runs
+ * (an AMQP queue's log): every voter bootstraps the same entry 1, and this
+ * one stands for election after about one heartbeat timeout instead of an
+ * election timeout (pre-vote as ever), until the group has a leader; then
+ * its election timeout is the node's again. The others, opening the group
+ * later, find a candidate instead of splitting votes. */
+int rg_group_open_first(rg_node *n, uint64_t group_id, log_partition *p, const uint64_t *voters,
+                        size_t n_voters, int64_t now, rg_group **out);
 /* Stop the group (libraft state freed; nothing written). The partition
  * stays open: the caller closes it afterwards. NULL is a no-op. */
 void rg_group_close(rg_group *g);

@@ -56,6 +56,8 @@ struct rg_group {
     rg_vslot *vs;                   /* its vote slots (index into node's table) */
     size_t vs_i;
     int64_t deadline;               /* next RAFT_TIMEOUT; INT64_MAX none */
+    int hurry;                      /* rg_group_open_first: short election timeout
+                                     * until the group has a leader */
     int64_t reported;               /* last index told as persisted */
     int64_t cut_to;                 /* lowest log end a truncation left since
                                      * rg_take_truncation; INT64_MAX: none */

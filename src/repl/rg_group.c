@@ -425,6 +425,10 @@ static void apply(rg_group *g, const struct raft_update *up)
         send_messages(g, up);
     if ((up->flags & RAFT_UPDATE_STATE) && raft_state(r) == RAFT_LEADER)
         g->want_barrier = 1;
+    if (g->hurry && (raft_state(r) == RAFT_LEADER || rg_leader_id(g) != 0)) {
+        g->hurry = 0;
+        raft_set_election_timeout(r, n->election_ms);
+    }
     g->deadline = single_voter(g) ? INT64_MAX : (int64_t)raft_timeout(r);
 }
 
@@ -795,6 +799,18 @@ int rg_group_open(rg_node *n, uint64_t group_id, log_partition *p, const uint64_
     }
     *out = g;
     return 0;
+}
+
+int rg_group_open_first(rg_node *n, uint64_t group_id, log_partition *p, const uint64_t *voters,
+                        size_t n_voters, int64_t now, rg_group **out)
+{
+    unsigned election = n->election_ms;
+    n->election_ms = n->heartbeat_ms ? n->heartbeat_ms : 1;
+    int rc = rg_group_open(n, group_id, p, voters, n_voters, now, out);
+    n->election_ms = election;
+    if (rc == 0)
+        (*out)->hurry = 1;
+    return rc;
 }
 
 void rg_group_set_cb(rg_group *g, void (*changed)(void *arg, rg_group *g),
