@@ -497,8 +497,8 @@ void asrv__meta_tables_free(asrv *as)
 
 void asrv__meta_free(asrv *as)
 {
-    asrv__cluster_fini(as);
     asrv__store_flush(as); /* the last acks, synced by broker_close */
+    asrv__cluster_fini(as);  /* after the flush: its trims are the cluster's kind */
     asrv__store_fini(as);
     asrv__stream_fini(as);
     kvl_close(as->meta);
