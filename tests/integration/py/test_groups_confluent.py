@@ -172,7 +172,6 @@ def committed(bootstrap, group, topic, partitions, timeout=10):
 def test_three_members_kill9_one(broker, topic, strategy):
     nparts = 6
     create_topic(broker.bootstrap, topic, nparts)
-    produced = produce_values(broker.bootstrap, topic, nparts, 0, 300)
     g = group_name("kill9")
     members = [Member(broker.bootstrap, g, topic, "m%d" % i, strategy=strategy, process_ms=5)
                for i in range(3)]
@@ -183,6 +182,10 @@ def test_three_members_kill9_one(broker, topic, strategy):
         wait_for(lambda: balanced(members, nparts), 15, "stable assignment", members)
         before = {m.name: m.owned() for m in members}
         assert all(len(o) == 2 for o in before.values()), before  # range and sticky: 2 each
+        # Produced once the assignment is stable, so that the victim has records of
+        # its own to work on (produced before, the first two members could drain
+        # every partition before a slow third joined: seen once in CI under load).
+        produced = produce_values(broker.bootstrap, topic, nparts, 0, 300)
 
         victim, survivors = members[0], members[1:]
         # kill while it is working (it has processed something but not everything)
