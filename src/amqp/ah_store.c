@@ -189,7 +189,10 @@ static void write_acks(asrv *as, aqueue *q)
     if (q->floor <= log_start_offset(q->p->log) || q->floor > log_high_watermark(q->p->log))
         return;
     if (as->cl) {
-        if (q->trimming)
+        /* Only when a whole segment goes: each move is an entry of the
+         * queue's log, and appends wait while it syncs (rg_submit). */
+        int64_t next = log_second_segment_base(q->p->log);
+        if (q->trimming || next < 0 || q->floor < next)
             return; /* the next write after it trims further */
         q->trimming = 1;
         q->trim_w.cb = on_trimmed;

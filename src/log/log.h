@@ -87,6 +87,9 @@ void log_partition_set_durable_cb(log_partition *p, log_durable_cb cb, void *arg
 
 /* Offsets ---------------------------------------------------------------- */
 int64_t log_start_offset(const log_partition *p);
+/* The base offset of the second segment (the first one's end), or -1 when
+ * there is one segment: a log start moved to it or beyond deletes a file. */
+int64_t log_second_segment_base(const log_partition *p);
 int64_t log_end_offset(const log_partition *p);
 int64_t log_high_watermark(const log_partition *p);
 void log_set_high_watermark(log_partition *p, int64_t hw);

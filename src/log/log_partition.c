@@ -149,6 +149,10 @@ void log_partition_set_durable_cb(log_partition *p, log_durable_cb cb, void *arg
 }
 
 int64_t log_start_offset(const log_partition *p) { return p->log_start; }
+int64_t log_second_segment_base(const log_partition *p)
+{
+    return p->n_segs > 1 ? p->segs[1]->base : -1;
+}
 int64_t log_end_offset(const log_partition *p) { return p->log_end; }
 int64_t log_high_watermark(const log_partition *p) { return p->hw; }
 int64_t log_durable_offset(const log_partition *p) { return p->durable; }

@@ -42,6 +42,7 @@ class Node:
         self.port = free_port()
         self.cport = free_port()
         self.hport = free_port()        # HTTP (the admin API: a node's removal)
+        self.aport = free_port()        # AMQP (listening only in the AMQP mode: cl.amqp)
         self.join = False               # start with cluster.join (it joined, data wiped)
         self.bootstrap = "127.0.0.1:%d" % self.port
         self.proc = None
@@ -53,7 +54,8 @@ class Node:
     def argv(self, peers):
         a = [self.cl.bin, "--node-id", str(self.id), "--listen", self.bootstrap,
              "--cluster-listen", "127.0.0.1:%d" % self.cport, "--peers", peers,
-             "--data-dir", self.data_dir, "--amqp-listen", "off",
+             "--data-dir", self.data_dir,
+             "--amqp-listen", "127.0.0.1:%d" % self.aport if self.cl.amqp else "off",
              "--http-listen", "127.0.0.1:%d" % self.hport]
         if self.join:
             a.append("--join")
@@ -212,8 +214,9 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, n, workdir, binary, settings=None, seed=0):
+    def __init__(self, n, workdir, binary, settings=None, seed=0, amqp=False):
         self.n = n
+        self.amqp = amqp    # the nodes listen for AMQP (nemesis --amqp)
         self.workdir = workdir
         self.bin = os.path.abspath(binary)
         self.settings = dict(settings or {})

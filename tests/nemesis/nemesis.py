@@ -67,6 +67,7 @@ import kwire  # noqa
 from cluster import Cluster  # noqa
 import faults  # noqa
 import txn as txnmod  # noqa
+import amqpwl  # noqa
 
 QUIET = {"log_level": 0}
 TIMEOUT_CODES = {KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
@@ -547,6 +548,48 @@ def wait_writable(cl, topic, parts, timeout):
     return now() - t0, None
 
 
+def finish_amqp(aw, cl, log, violations, result, windows, t0, nfaults):
+    """The AMQP mode's end: drain, check, availability per window."""
+    stuck = aw.stop(10.0)
+    if stuck:
+        violations.append("%d AMQP client thread(s) did not stop: %s"
+                          % (len(stuck), [t.name for t in stuck]))
+    try:
+        depth = aw.final_depth()
+    except Exception as e:  # noqa: BLE001 (404: the queue is gone)
+        violations.append("the queue is gone after the faults: %s" % e)
+        depth = None
+    log("amqp: served by node %s at the end; queue depth %s" % (amqpwl.serving_node(cl), depth))
+    if depth:
+        violations.append("%d message(s) left in the queue after the drain" % depth)
+    anomalies = []
+    res = amqpwl.check(aw, violations, anomalies)
+    for x in anomalies:
+        log("allowed anomaly (client): " + x)
+    log("amqp workload: %d sent, %d confirmed, %d failed, %d values delivered (%d deliveries); "
+        "errors %s; connections per node %s" % (res["sent"], res["confirmed"], res["failed"],
+                                                res["delivered_values"], res["deliveries"],
+                                                res["errors"], res["connects"]))
+    avail = []
+    for ws, we, label in windows:
+        ok = fail = 0
+        lat = 0.0
+        for v, ts in aw.sent.items():
+            if not (ws <= ts - t0 < we):
+                continue
+            if v in aw.acked:
+                ok += 1
+                lat = max(lat, aw.acked[v] - ts)
+            elif v in aw.failed:
+                fail += 1
+        avail.append({"window": label, "from": round(ws, 1), "to": round(we, 1), "ok": ok,
+                      "failed": fail, "timed_out": 0, "max_ack_s": round(lat, 2)})
+    if cl.dead():
+        violations.append("node(s) %s exited by themselves" % cl.dead())
+    result.update(amqp=res, sent=res["sent"], acked=res["confirmed"], failed=res["failed"],
+                  availability=avail, faults=nfaults, proxy=dict(cl.proxy.stats))
+
+
 def run_seed(args, seed, binary):
     t_start = now()
     wall0 = time.time()
@@ -568,7 +611,7 @@ def run_seed(args, seed, binary):
     log("schedule: " + "; ".join("%.1f-%.1f %s" % (a, b, faults.describe(p))
                                  for a, b, _, p in sched))
     cl = Cluster(args.nodes, run_dir, binary, seed=seed,
-                 settings=RETENTION_SETTINGS if args.retention else None)
+                 settings=RETENTION_SETTINGS if args.retention else None, amqp=args.amqp)
     violations = []
     result = {"seed": seed, "nodes": args.nodes, "dir": run_dir}
     topic = "nem-%d" % seed
@@ -596,8 +639,11 @@ def run_seed(args, seed, binary):
         log("topic %s (%d partitions, RF %d) writable after %.1fs"
             % (topic, args.partitions, args.rf or args.nodes, dt))
 
-        wl = Workload(cl, topic, args.partitions, seed, args.producers, args.rate,
-                      args.msg_timeout_ms, group=True)
+        if args.amqp:
+            wl = amqpwl.AmqpWorkload(cl, seed, args.producers, args.rate, log)
+        else:
+            wl = Workload(cl, topic, args.partitions, seed, args.producers, args.rate,
+                          args.msg_timeout_ms, group=True)
         tw = None
         if args.txn:
             tw = txnmod.TxnWorkload(wl, args.producers, txn_timeout_ms=args.txn_timeout_ms,
@@ -607,6 +653,8 @@ def run_seed(args, seed, binary):
         leader_cache = {}
 
         def leader_of(idx):
+            if args.amqp:   # the node that serves AMQP (and leads its queue's log)
+                return amqpwl.serving_node(cl)
             ls = leaders(cl, topic, args.partitions)
             leader_cache.update(ls)
             return ls.get(idx % args.partitions)
@@ -744,6 +792,9 @@ def run_seed(args, seed, binary):
         tail0 = now() - t0
         time.sleep(args.tail)
         windows.append((tail0, now() - t0, "after heal"))
+        if args.amqp:
+            finish_amqp(wl, cl, log, violations, result, windows, t0, len(sched))
+            raise StopIteration
         if tw:
             stuck = tw.stop(3 * args.txn_op_timeout + 10)
         else:
@@ -958,6 +1009,9 @@ def main():
                     help="small segments and retention.bytes: Raft snapshots move every "
                          "replica's log start during the faults (InstallSnapshot to nodes "
                          "that come back behind); the checker skips what is below the start")
+    ap.add_argument("--amqp", action="store_true",
+                    help="the AMQP workload (amqpwl.py): confirmed publishes to a durable "
+                         "queue, consumers with acks, nothing confirmed may be lost")
     ap.add_argument("--time-limit", type=float, default=0, help="stop starting seeds after this")
     ap.add_argument("--dir", default=None, help="run directory (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep run directories of passing seeds")
@@ -1015,6 +1069,18 @@ def main():
         if res.get("errors"):
             print("  producer errors: %s; fatal: %s; commit errors: %s"
                   % (res["errors"], res.get("fatal"), res.get("commit_errors")), flush=True)
+        am = res.get("amqp")
+        if am:
+            for k in ("confirmed", "delivered_values", "deliveries", "lost", "duplicated",
+                      "unflagged_repeats"):
+                totals["amqp_" + k] += am.get(k, 0)
+            print("  amqp: %d published, %d confirmed, %d failed; %d values delivered in %d "
+                  "deliveries, %d lost, %d phantom, %d delivered more than once (%d repeats "
+                  "without redelivered), %d unconfirmed ones delivered; connections per node %s"
+                  % (am["sent"], am["confirmed"], am["failed"], am["delivered_values"],
+                     am["deliveries"], am["lost"], am["phantom"], am["duplicated"],
+                     am["unflagged_repeats"], am["unconfirmed_delivered"], am["connects"]),
+                  flush=True)
         tx = res.get("txn")
         if tx:
             for k in ("committed", "aborted", "never", "unknown", "unknown_visible",
@@ -1083,6 +1149,12 @@ def main():
               "checked processed once, %d write-read edges without a cycle"
               % (totals["ctp_effective"], totals["ctp_covered"], totals["ctp_edges"]),
               flush=True)
+    if totals["amqp_confirmed"]:
+        print("nemesis: amqp %d confirmed, %d values delivered in %d deliveries, %d lost, %d "
+              "delivered more than once (%d repeats without redelivered)"
+              % (totals["amqp_confirmed"], totals["amqp_delivered_values"],
+                 totals["amqp_deliveries"], totals["amqp_lost"], totals["amqp_duplicated"],
+                 totals["amqp_unflagged_repeats"]), flush=True)
     if made_dir and not failed and not args.keep:
         shutil.rmtree(args.dir, ignore_errors=True)
     return 1 if failed else 0
