@@ -158,10 +158,15 @@ sim-long:
 # (smoke: 1 seed; long mode: 10 seeds, then 5 seeds of power loss on 3 nodes).
 # Wall-clock skew (libfaketime): in the smoke's 5-node seed; long mode: 5
 # plain and 3 transactional seeds of clock faults among kills and partitions.
+# AMQP (--amqp, tests/nemesis/amqpwl.py): confirmed publishes to a durable
+# queue and acking consumers, nothing confirmed may be lost: smoke seed 4;
+# long mode seeds 900-909, then 910-912 with power loss (fault build).
 # NEMESIS_ARGS adds options.
 NEMESIS_ARGS ?=
 NEMESIS_MOVE_KINDS := move,move-kill-leader,move-pause-leader,power-random,power-leader,$\
   power-minority,power-all,kill-leader,part-leader,clock-random,clock-leader,clock-all
+NEMESIS_AMQP_POWER_KINDS := power-random,power-leader,power-minority,power-all,kill-leader,$\
+  pause-leader,part-leader
 NEMESIS_CLOCK_KINDS := clock-random,clock-leader,clock-all,kill-leader,pause-leader,part-leader,$\
   part-halves
 nemesis-smoke: $(BUILD)/cairn
@@ -178,6 +183,8 @@ nemesis-smoke: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin build-fault/cairn --seeds 3 --nodes 5 --rf 3 \
 	  --duration 16 --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 \
 	  --kinds $(NEMESIS_MOVE_KINDS) $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --amqp --seeds 4 --nodes 3 --duration 16 \
+	  --fault-min 1.5 --fault-max 4 --heal-min 0.5 --heal-max 2 $(NEMESIS_ARGS)
 nemesis: $(BUILD)/cairn
 	@$(MAKE) --no-print-directory BUILD=build-fault FAULT=1 build-fault/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --seeds 100-119 --nodes 3 --duration 90 \
@@ -200,6 +207,10 @@ nemesis: $(BUILD)/cairn
 	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --txn --txn-unflushed-aborts 0 --txn-ctp 2 \
 	  --seeds 810-812 --nodes 3 --duration 90 --fault-max 10 --heal-max 6 \
 	  --kinds $(NEMESIS_CLOCK_KINDS) $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin $(BUILD)/cairn --amqp --seeds 900-909 --nodes 3 \
+	  --duration 90 --fault-max 10 --heal-max 6 $(NEMESIS_ARGS)
+	@$(PY) tests/nemesis/nemesis.py --bin build-fault/cairn --amqp --seeds 910-912 --nodes 3 \
+	  --duration 90 --fault-max 10 --heal-max 6 --kinds $(NEMESIS_AMQP_POWER_KINDS) $(NEMESIS_ARGS)
 
 # Long mode: 1000 cycles of each kind (about 30 minutes each).
 crash-long: $(BUILD)/cairn
