@@ -249,8 +249,8 @@ static uint64_t hand_off_target(broker *b, partition *p, int64_t now,
     uint64_t ids[BAL_MAX_NODES];
     int n = assignment(p, ids, BAL_MAX_NODES);
     for (int i = 0; i < n; i++)
-        if (ids[i] != (uint64_t)b->cfg->node_id && rg_in_sync(p->rg, ids[i], now) == 1 &&
-            up(arg, (int32_t)ids[i]))
+        if (ids[i] != (uint64_t)b->cfg->node_id && rg_role(p->rg, ids[i]) == RG_ROLE_VOTER &&
+            rg_in_sync(p->rg, ids[i], now) == 1 && up(arg, (int32_t)ids[i]))
             return ids[i];
     return 0;
 }

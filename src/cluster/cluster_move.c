@@ -35,11 +35,14 @@ static void set_role(partition *p, rg_group *g, uint64_t id, int role, int64_t n
 {
     static const char *const names[] = {"leaves", "joins as a spare", "joins as a standby",
                                         "becomes a voter"};
+    int was_voter = rg_role(g, id) == RG_ROLE_VOTER;
     int64_t idx;
     int rc = rg_set_role(g, id, role, now, &idx);
     if (rc == 0)
         slog_info("%s-%d: move: node %llu %s (configuration entry %lld)", p->t->name, p->id,
-                  (unsigned long long)id, names[role], (long long)idx);
+                  (unsigned long long)id,
+                  was_voter && role == RG_ROLE_STANDBY ? "stops voting (a standby)" : names[role],
+                  (long long)idx);
     else if (rc != -CN_EAGAIN)
         slog_warn("%s-%d: move: node %llu could not change role: %s", p->t->name, p->id,
                   (unsigned long long)id, cn_strerror(rc));
@@ -52,10 +55,13 @@ static void end_done(void *arg, int status, const char *msg)
         slog_warn("move: the end record was not written: %s", msg ? msg : cn_strerror(status));
 }
 
-/* One step of p's group towards the voters tg (n ids), as its leader:
- * 1 when its voters are tg already, else 0 (a change was asked for, or
- * waits). */
-static int walk(cluster *c, partition *p, const int32_t *tg, int n, int64_t now)
+/* One step of p's group towards the servers tg (n ids: the first nv
+ * vote, the others are standbys), as its leader: 1 when its configuration
+ * is that already, else 0 (a change was asked for, or waits). Growing comes
+ * first (every target server in, the target voters voting once in sync),
+ * shrinking last (extra voters become standbys, servers not in tg leave,
+ * this node after handing over). */
+static int walk(cluster *c, partition *p, const int32_t *tg, int n, int nv, int64_t now)
 {
     rg_group *g = p->rg;
     if (!g || !rg_is_leader(g) || !rg_leader_ready(g) || rg_transferee(g) ||
@@ -64,7 +70,7 @@ static int walk(cluster *c, partition *p, const int32_t *tg, int n, int64_t now)
     for (int k = 0; k < n; k++) {
         uint64_t id = (uint64_t)tg[k];
         int role = rg_role(g, id);
-        if (role == RG_ROLE_VOTER)
+        if (role == RG_ROLE_VOTER || (k >= nv && role == RG_ROLE_STANDBY))
             continue;
         if (role == RG_ROLE_NONE || role == RG_ROLE_SPARE)
             set_role(p, g, id, RG_ROLE_STANDBY, now);
@@ -76,24 +82,29 @@ static int walk(cluster *c, partition *p, const int32_t *tg, int n, int64_t now)
     int nsrv = CN_MIN(rg_server_ids(g, ids, 64), 64);
     int leave_self = 0;
     for (int k = 0; k < nsrv; k++) {
-        if (cn_row_has(tg, n, (int32_t)ids[k]))
+        int at = -1;
+        for (int j = 0; j < n && at < 0; j++)
+            if ((uint64_t)tg[j] == ids[k])
+                at = j;
+        if (at >= 0 && (at < nv || rg_role(g, ids[k]) != RG_ROLE_VOTER))
             continue;
         if (ids[k] == (uint64_t)c->self) {
             leave_self = 1;
             continue;
         }
-        set_role(p, g, ids[k], RG_ROLE_NONE, now);
+        set_role(p, g, ids[k], at >= 0 ? RG_ROLE_STANDBY : RG_ROLE_NONE, now);
         return 0;
     }
     if (!leave_self)
         return 1;
     /* Hand over to the first target voter in sync (the preferred one when
      * it is). */
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < nv; k++)
         if (rg_in_sync(g, (uint64_t)tg[k], now) == 1) {
             if (rg_transfer(g, (uint64_t)tg[k], now) == 0)
-                slog_info("%s-%d: move: leadership to node %d, as this node leaves",
-                          p->t->name, p->id, tg[k]);
+                slog_info("%s-%d: move: leadership to node %d, as this node %s",
+                          p->t->name, p->id, tg[k],
+                          cn_row_has(tg, n, c->self) ? "stops voting" : "leaves");
             break;
         }
     return 0;
@@ -102,7 +113,7 @@ static int walk(cluster *c, partition *p, const int32_t *tg, int n, int64_t now)
 static void step(cluster *c, topic *t, int32_t i, const int32_t *tg, int64_t now)
 {
     partition *p = t->parts[i];
-    if (!walk(c, p, tg, t->rf, now))
+    if (!walk(c, p, tg, t->rf, t->rf, now))
         return;
     if (p->move_sent && now - p->move_sent < CL_MOVE_RESEND_MS)
         return;
@@ -133,11 +144,18 @@ void cluster__move_tick(cluster *c, int64_t now)
          * node that leads the metadata log hands it over as soon as it is
          * done, and the next leader, in those groups, decides. */
         for (int k = 0; k < c->n_ids; k++)
-            if (!cluster__member_done(c, c->ids[k]) ||
-                (meta && c->ids[k] != c->self &&
-                 cluster__in_every_node_log(c, c->ids[k], 1)))
+            if (!cluster__member_done(c, c->ids[k]))
                 every[n++] = c->ids[k];
-        walk(c, t->parts[0], every, n, now);
+        int active = n;
+        for (int k = 0; meta && k < c->n_ids; k++)
+            if (cluster__member_done(c, c->ids[k]) && c->ids[k] != c->self &&
+                cluster__in_every_node_log(c, c->ids[k], 1))
+                every[n++] = c->ids[k];
+        /* cluster.voters.max: beyond it the members of higher id hold a
+         * copy that does not vote (a cluster that small: all vote, as
+         * before the cap). */
+        int nv = active > c->cfg->cluster_voters_max ? c->cfg->cluster_voters_max : n;
+        walk(c, t->parts[0], every, n, nv, now);
     }
     if (broker_moves_running(c->b) == 0)
         return;

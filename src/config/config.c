@@ -142,6 +142,11 @@ static const cfg_entry cfg_table[] = {
           "for this long (randomized up to twice it) stands for election; heartbeats go "
           "every tenth of it. A leader that heard from no majority for half of it answers "
           "produce with NOT_ENOUGH_REPLICAS."),
+    C_I32("cluster.voters.max", cluster_voters_max, "5", 3, CONFIG_MAX_PEERS,
+          "Voters of the logs every node keeps (the metadata log, the committed offsets, "
+          "the transaction log, AMQP's objects and queues): the members of lowest id, this "
+          "many at most; the other members hold a copy that does not vote (standby), so a "
+          "large cluster's commits wait for this many nodes, not all."),
     C_BOOL("auto.leader.rebalance.enable", auto_leader_rebalance, "true",
            "In a cluster, hand each replicated partition's leadership back to its preferred "
            "leader (the first replica Metadata lists) once that node is in sync, when too "

@@ -62,6 +62,7 @@ typedef struct cairn_config {
     char *cluster_peers;         /* cluster.peers: "ID@HOST:PORT,..." (this node included) or "off" */
     int cluster_join;            /* cluster.join: false (join a running cluster) */
     int32_t cluster_election_ms; /* cluster.election.timeout.ms: 1000 */
+    int32_t cluster_voters_max;  /* cluster.voters.max: 5 (logs of every node) */
     int auto_leader_rebalance;   /* auto.leader.rebalance.enable: true */
     int64_t leader_imbalance_check_s; /* leader.imbalance.check.interval.seconds: 300 */
     int32_t leader_imbalance_pct;     /* leader.imbalance.per.broker.percentage: 10 */
