@@ -195,6 +195,10 @@ void asrv__on_drain(void *arg, net_conn *c, void *cctx)
     (void)arg;
     (void)c;
     asrv_conn *ac = cctx;
+    if (ac->relay) {
+        asrv__relay_drained(ac);
+        return;
+    }
     ac->out_waiting = 0;
     if (!ac->as || !ac->cs)
         return;

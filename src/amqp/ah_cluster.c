@@ -100,6 +100,15 @@ typedef struct acluster {
     size_t cap;
     apark *park;
     int n_park, cap_park;
+    /* This node's AMQP address as it advertises it (its first listener; a
+     * wildcard host replaced by its cluster listener's host; port 0: none). */
+    char host[64];
+    int port;
+    /* The serving node's record 'S' as the tail last saw it (ah_relay.c). */
+    int32_t up_id;
+    int64_t up_term;
+    char up_host[64];
+    int up_port;
 } acluster;
 
 static void log_name(uint64_t id, char *buf, size_t cap)
@@ -137,12 +146,81 @@ static void known_drop(asrv *as, int i)
     cl->known[i] = cl->known[--cl->n_known];
 }
 
+/* The serving node's record (written when it starts serving):
+ *   key:   int8 'S', str vhost "/"
+ *   value: int8 version 1, int32 node id, int64 term (of __amqp_meta-0),
+ *          str host, int32 port (its AMQP listener)
+ * The replay ignores it; the tail keeps the last one (the relay's target). */
+static void serving_record(acluster *cl, const batch_record *r)
+{
+    if (r->value_len < 0)
+        return;
+    bin_reader v;
+    bin_reader_init(&v, r->value, (size_t)r->value_len);
+    int version = bin_i8(&v);
+    int32_t id = bin_i32(&v);
+    int64_t term = bin_i64(&v);
+    cn_str host = bin_str(&v);
+    int32_t port = bin_i32(&v);
+    if (v.err || bin_remaining(&v) || version != 1 || host.len <= 0 ||
+        host.len >= (int32_t)sizeof(cl->up_host) || port <= 0 || port > 65535)
+        return;
+    cl->up_id = id;
+    cl->up_term = term;
+    memcpy(cl->up_host, host.ptr, (size_t)host.len);
+    cl->up_host[host.len] = '\0';
+    cl->up_port = port;
+}
+
+static void serving_kv(const asrv *as, wbuf *k, wbuf *v)
+{
+    bin_put_i8(k, 'S');
+    bin_put_str(k, cn_str_c("/"));
+    bin_put_i8(v, 1);
+    bin_put_i32(v, as->core->cfg->node_id);
+    bin_put_i64(v, as->cl->term);
+    bin_put_str(v, cn_str_c(as->cl->host));
+    bin_put_i32(v, as->cl->port);
+}
+
+static void write_serving(asrv *as)
+{
+    if (!as->cl->port)
+        return;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    serving_kv(as, &k, &v);
+    asrv__meta_write(as, k.buf, k.len, v.buf, (int32_t)v.len);
+    wbuf_fini(&k);
+    wbuf_fini(&v);
+}
+
+int asrv__cluster_compact(asrv *as, kvl_compaction *cx)
+{
+    if (!as->cl || as->cl->state == ACL_FOLLOW || !as->cl->port)
+        return 0;
+    wbuf k, v;
+    wbuf_init(&k);
+    wbuf_init(&v);
+    serving_kv(as, &k, &v);
+    int rc = kvl_compact_add(cx, k.buf, (int32_t)k.len, v.buf, (int32_t)v.len);
+    wbuf_fini(&k);
+    wbuf_fini(&v);
+    return rc;
+}
+
 static void tail_record(asrv *as, const batch_record *r)
 {
     acluster *cl = as->cl;
     bin_reader k;
     bin_reader_init(&k, r->key, (size_t)r->key_len);
-    if (r->key_len < 1 || bin_i8(&k) != 'Q')
+    int kind = r->key_len < 1 ? 0 : bin_i8(&k);
+    if (kind == 'S') {
+        serving_record(cl, r);
+        return;
+    }
+    if (kind != 'Q')
         return;
     cn_str vhost = bin_str(&k), name = bin_str(&k);
     if (k.err || bin_remaining(&k) || !cn_str_eq(vhost, "/"))
@@ -440,6 +518,7 @@ static void try_load(asrv *as, int64_t term)
     }
     cl->state = ACL_LOADING;
     cl->term = term;
+    write_serving(as); /* the relay's target on the other nodes, once committed */
     cl->ready_at = kvl_end(as->meta);
 }
 
@@ -531,6 +610,49 @@ const char *asrv__cluster_refusal(const asrv *as, char *buf, size_t cap)
         snprintf(buf, cap, "this node does not serve AMQP: node %d of the cluster does",
                  leader);
     return buf;
+}
+
+int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *node)
+{
+    acluster *cl = as->cl;
+    if (!cl || cl->state != ACL_FOLLOW || !as->meta || !cl->up_port ||
+        cl->up_id == as->core->cfg->node_id)
+        return 0;
+    partition *mp = kvl_partition(as->meta);
+    if (broker_partition_leader(mp) != cl->up_id || broker_partition_epoch(mp) != cl->up_term)
+        return 0; /* its record is from another term: no relay (no loops either) */
+    *host = cl->up_host;
+    *port = cl->up_port;
+    *node = cl->up_id;
+    return 1;
+}
+
+static int wildcard(const char *h)
+{
+    return !h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0;
+}
+
+void asrv__cluster_bound(asrv *as, const char *host, int port)
+{
+    acluster *cl = as->cl;
+    if (!cl || cl->port)
+        return;
+    char h[64];
+    snprintf(h, sizeof(h), "%s", host);
+    if (wildcard(h)) {
+        /* The cluster listener's host, when it names one. */
+        const char *cls = as->core->cfg->cluster_listeners;
+        const char *colon = cls ? strrchr(cls, ':') : NULL;
+        size_t n = colon ? (size_t)(colon - cls) : 0;
+        if (!colon || n == 0 || n >= sizeof(h))
+            return;
+        memcpy(h, cls, n);
+        h[n] = '\0';
+        if (wildcard(h))
+            return;
+    }
+    snprintf(cl->host, sizeof(cl->host), "%s", h);
+    cl->port = port;
 }
 
 void asrv__cluster_voters(asrv *as, aqueue *q)

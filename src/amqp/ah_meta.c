@@ -30,7 +30,9 @@
  *             value: int8 version 1
  *
  *   ack state key:   int8 'A', str vhost "/", int64 queue id
- *             value: see ah_store.c (asrv__store_ack_record) */
+ *             value: see ah_store.c (asrv__store_ack_record)
+ *   serving node (in a cluster): key int8 'S', str vhost "/"; the value
+ *             in ah_cluster.c (serving_record); the replay skips it */
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,6 +232,8 @@ static int meta_on_record(void *arg, const batch_record *r, const char **why)
         }
         return 0;
     }
+    if (kind == 'S')
+        return 0; /* the serving node's record: the tail's (ah_cluster.c) */
     cn_str name = bin_str(&k);
     if (k.err || !cn_str_eq(vhost, "/")) {
         *why = "malformed key";
@@ -399,6 +403,8 @@ static int meta_compact(void *arg, kvl_compaction *cx)
     }
     wbuf_fini(&k);
     wbuf_fini(&v);
+    if (!rc)
+        rc = asrv__cluster_compact(as, cx);
     return rc;
 }
 

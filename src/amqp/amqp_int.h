@@ -297,6 +297,11 @@ typedef struct asrv_conn {
     uint8_t out_waiting;         /* deliveries held back: net_conn_want_drain armed */
     uint8_t parked;              /* a queue.declare waits for its queue's log (ah_cluster.c):
                                   * reading is paused */
+    /* The relay (ah_relay.c): 1 a client's connection relayed to the
+     * serving node, 2 the connection to it; peer the other side (NULL once
+     * it closed); relay_paused: reading waits for the peer to drain. */
+    uint8_t relay, relay_paused;
+    struct asrv_conn *peer;
 } asrv_conn;
 
 /* conn.c: the net_proto callbacks (framing.c wires them) */
@@ -344,6 +349,7 @@ int asrv__meta_parse_queue(const uint8_t *val, int32_t len, uint64_t *id, int *f
                            cn_bytes *args, int32_t *voters, int *n_voters);
 
 /* ah_cluster.c: the AMQP front end in a cluster (the file's header). */
+struct kvl_compaction;
 void asrv__cluster_init(asrv *as);
 void asrv__cluster_fini(asrv *as);
 /* 1 when this node serves AMQP (always on a single node). */
@@ -358,6 +364,26 @@ void asrv__cluster_voters(asrv *as, aqueue *q);
 void asrv__cluster_park(asrv_conn *ac, uint16_t ch, aqueue *q, int nowait);
 /* ac is closing: forget its parked declares. */
 void asrv__cluster_conn_gone(asrv_conn *ac);
+/* Where a new connection is relayed (ah_relay.c): 1 with the serving
+ * node's AMQP address and id when this node does not serve and knows, from
+ * the serving node's record, one that leads __amqp_meta-0 in the term its
+ * record names; else 0. */
+int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *node);
+/* The AMQP listener's address (the front end's bound hook): the first one
+ * is what a serving node advertises in its record. */
+void asrv__cluster_bound(asrv *as, const char *host, int port);
+/* __amqp_meta compaction: the serving node's record, when written. */
+int asrv__cluster_compact(asrv *as, struct kvl_compaction *cx);
+
+/* ah_relay.c: the relay (its header). */
+/* At accept: relay ac to the serving node when asrv__cluster_relay_target
+ * names one; 1 when relayed (ac->relay set), 0 to serve it here. */
+int asrv__relay_start(asrv_conn *ac);
+/* conn_open of the upstream side (its net_conn_user is the client's ac). */
+void asrv__relay_upstream(asrv_conn *up, asrv_conn *client);
+void asrv__relay_frame(asrv_conn *ac, const uint8_t *buf, size_t len);
+void asrv__relay_drained(asrv_conn *ac);
+void asrv__relay_closed(asrv_conn *ac);
 /* Route m (exchange, routing key, headers) into every matching queue;
  * returns the number of queues; -1 when the exchange does not exist, -2
  * when it is internal (not for publishers). */

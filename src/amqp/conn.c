@@ -643,6 +643,8 @@ int64_t asrv__frame_len(void *cctx, const uint8_t *buf, size_t len, const net_li
 {
     (void)lim;
     asrv_conn *ac = cctx;
+    if (ac->relay)
+        return (int64_t)len; /* bytes passed on as they come (ah_relay.c) */
     if (ac->state == ASRV_HEADER) {
         /* The 8-byte protocol header. A mismatch is delimited as soon as it
          * shows, so on_frame can answer without waiting for 8 bytes. */
@@ -675,6 +677,10 @@ void asrv__on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, si
     (void)arg;
     (void)c;
     asrv_conn *ac = cctx;
+    if (ac->relay) {
+        asrv__relay_frame(ac, frame, len);
+        return;
+    }
     if (ac->state == ASRV_HEADER) {
         on_header(ac, frame, len);
         return;
@@ -734,6 +740,14 @@ int asrv__conn_open(void *arg, net_conn *c, void **out_cctx)
     ac->frame_max = ASRV_FRAME_MIN;
     ac->opened_at = ac->last_recv = ac->last_sent = loop_now(as->l);
     loop_timer_init(&ac->timer, on_tick, ac);
+    *out_cctx = ac;
+    asrv_conn *client = net_conn_user(c);
+    if (client) { /* the relay's connection to the serving node (ah_relay.c) */
+        asrv__relay_upstream(ac, client);
+        return 0;
+    }
+    if (as->cl && asrv__relay_start(ac))
+        return 0; /* neither in as->conns nor timed: bytes pass through */
     arm(ac);
     ac->next = as->conns;
     if (as->conns)
@@ -749,6 +763,11 @@ void asrv__conn_close(void *arg, net_conn *c, void *cctx)
     (void)c;
     asrv_conn *ac = cctx;
     loop_timer_stop(ac->l, &ac->timer);
+    if (ac->relay) {
+        asrv__relay_closed(ac);
+        free(ac);
+        return;
+    }
     ac->state = ASRV_CLOSED; /* nothing more is delivered to it */
     asrv__cluster_conn_gone(ac);
     asrv__conn_release(ac);

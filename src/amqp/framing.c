@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "amqp/amqp_int.h"
 #include "util/common.h"
 
@@ -71,6 +73,12 @@ asrv *asrv_new(core *c)
     as->l = c->l;
     wbuf_init(&as->props);
     build_props(&as->props);
+    if (c->cl) {
+        /* Which node serves (a relayed client sees the serving node's). */
+        char id[16];
+        snprintf(id, sizeof(id), "%d", (int)c->cfg->node_id);
+        put_str(&as->props, "cluster_node", id);
+    }
     asrv__alarm_init(as); /* before meta_init: loaded messages are counted */
     asrv__basic_init(as);
     asrv__meta_init(as);
@@ -90,6 +98,10 @@ void asrv_free(asrv *as)
 }
 
 static void *amqp_create(core *c) { return asrv_new(c); }
+static void amqp_bound(void *fe, const char *host, int port)
+{
+    asrv__cluster_bound(fe, host, port);
+}
 static void amqp_destroy(void *fe) { asrv_free(fe); }
 static void amqp_metrics(void *fe, srv_metrics_sink *m) { asrv_metrics(fe, m); }
 static void amqp_objects(void *fe, srv_objects_sink *o) { asrv_objects(fe, o); }
@@ -109,6 +121,7 @@ const srv_frontend asrv_frontend = {
     .destroy = amqp_destroy,
     .proto = &asrv_proto,
     .addresses = amqp_addresses,
+    .bound = amqp_bound, /* a cluster's serving node advertises it (ah_cluster.c) */
     .metrics = amqp_metrics,
     .objects = amqp_objects,
 };

@@ -229,6 +229,7 @@ const char *net_conn_peer(const net_conn *c) { return c->peer; }
 uint64_t net_conn_id(const net_conn *c) { return c->id; }
 void *net_conn_ctx(const net_conn *c) { return c->cctx; }
 void *net_conn_user(const net_conn *c) { return c->user; }
+net_server *net_conn_server(const net_conn *c) { return c->srv; }
 int net_conn_connecting(const net_conn *c) { return c->connecting; }
 
 void net_conn_pause_read(net_conn *c)

@@ -174,6 +174,7 @@ const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
 uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
 void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
 void *net_conn_user(const net_conn *c);         /* net_server_connect's conn_arg, or NULL */
+net_server *net_conn_server(const net_conn *c); /* the server it belongs to */
 int net_conn_connecting(const net_conn *c);     /* 1 until an outgoing connect completes */
 /* Flow control by the protocol (AMQP's resource alarms block publishers this
  * way): pause stops reading the socket and handing frames to on_frame; called

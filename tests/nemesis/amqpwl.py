@@ -1,9 +1,11 @@
 """The nemesis's AMQP workload (nemesis.py --amqp; docs/testing.md "Nemesis").
 
 One node of the cluster serves AMQP at a time (src/amqp/ah_cluster.c); the
-others refuse connection.open with 320 naming it. Every client here tries
-the nodes in turn until one accepts, as a RabbitMQ client given a list of
-addresses does, and starts over on any error.
+others relay connections to it (ah_relay.c), or refuse connection.open with
+320 while they do not know it. Every client here tries the nodes in a
+shuffled order until one accepts, as a RabbitMQ client given a list of
+addresses does, and starts over on any error; so both direct and relayed
+connections carry the load.
 
 Producers publish unique values ("p<i>-<n>") as persistent messages to one
 durable queue, with publisher confirms (pika's BlockingChannel: basic_publish
@@ -60,10 +62,15 @@ def serving_node(cl, timeout=2.0):
         except Exception:  # noqa: BLE001 (socket errors of a dying node)
             continue
         try:
+            v = conn._impl.server_properties.get("cluster_node")
+            served = int(v.decode() if isinstance(v, bytes) else v) if v else nd.id
+        except Exception:  # noqa: BLE001
+            served = nd.id
+        try:
             conn.close()
         except Exception:  # noqa: BLE001
             pass
-        return nd.id
+        return served   # the node that serves (a relay passes its properties on)
     return named
 
 

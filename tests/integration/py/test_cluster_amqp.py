@@ -1,9 +1,10 @@
 """AMQP 0-9-1 in a cluster (issue 12, cluster plan step 7; src/amqp/ah_cluster.c).
 
 Three real nodes, driven with pika:
-- exactly one node serves AMQP (the leader of __amqp_meta-0); the others
-  refuse connection.open with 320 CONNECTION_FORCED naming the one that
-  serves;
+- exactly one node serves AMQP (the leader of __amqp_meta-0, named by the
+  server property cluster_node); the others relay every connection to it
+  (a client given any one node's address works), and before they know it
+  they refuse connection.open with 320 CONNECTION_FORCED;
 - durable exchanges, queues and bindings declared there, and persistent
   messages published with confirms, survive kill -9 of that node: another
   node takes over, and every confirmed message that was not acked is
@@ -36,9 +37,15 @@ def try_open(b):
         return None, (int(m.group(1)), m.group(2)) if m else (0, repr(e))
 
 
+def serving(conn):
+    """The node id the connection's server properties name (cluster_node)."""
+    v = conn._impl.server_properties["cluster_node"]
+    return int(v.decode() if isinstance(v, bytes) else v)
+
+
 def amqp_node(c, exclude=(), timeout=30):
-    """(index of the node that serves AMQP, its connection); the others'
-    refusals are checked on the way."""
+    """(index of the node that serves AMQP, a connection to it: direct or
+    relayed); refusals on the way must be 320."""
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -47,7 +54,11 @@ def amqp_node(c, exclude=(), timeout=30):
                 continue
             conn, why = try_open(b)
             if conn:
-                return i, conn
+                j = serving(conn) - 1
+                if j in exclude:
+                    conn.close()
+                    continue
+                return j, conn
             last = why
             assert why[0] in (320, 0), why
         time.sleep(0.2)
@@ -78,15 +89,44 @@ def cluster(tmp_path):
     c.stop()
 
 
-def test_one_node_serves_and_the_others_refuse(cluster):
+def test_one_node_serves_and_the_others_relay(cluster):
     i, conn = amqp_node(cluster)
+    ch = conn.channel()
+    ch.queue_declare("q.r", durable=True)
     conn.close()
+    # Every other node passes its clients to node i: they see node i's
+    # properties and its queues, and what they publish is there.
     for j, b in enumerate(cluster.nodes):
-        if j == i:
-            continue
-        c2, why = try_open(b)
-        assert c2 is None, "node %d serves AMQP too" % (j + 1)
-        assert why[0] == 320 and "node %d" % (i + 1) in why[1], why
+        deadline = time.time() + 10
+        while True:
+            c2, why = try_open(b)
+            if c2:
+                break
+            assert why[0] == 320, why
+            assert time.time() < deadline, "node %d neither relays nor serves: %s" % (j + 1, why)
+            time.sleep(0.2)
+        assert serving(c2) == i + 1, (j + 1, serving(c2))
+        ch2 = c2.channel()
+        ch2.confirm_delivery()
+        ch2.basic_publish("", "q.r", b"via-%d" % (j + 1), pika.BasicProperties(delivery_mode=2),
+                          mandatory=True)
+        c2.close()
+        if j != i:
+            assert "relayed to node %d" % (i + 1) in b.log_text(100000)
+    conn, _ = try_open(cluster.nodes[i])
+    got = sorted(b for b, _ in drain(conn.channel(), "q.r"))
+    assert got == sorted(b"via-%d" % (j + 1) for j in range(len(cluster.nodes))), got
+    conn.close()
+    # A large message through a relay, both ways (the relay's backpressure).
+    j = (i + 1) % len(cluster.nodes)
+    c3, _ = try_open(cluster.nodes[j])
+    ch3 = c3.channel()
+    ch3.confirm_delivery()
+    big = os.urandom(3 << 20)
+    ch3.basic_publish("", "q.r", big, pika.BasicProperties(delivery_mode=2), mandatory=True)
+    m, _, body = ch3.basic_get("q.r", auto_ack=True)
+    assert body == big
+    c3.close()
 
 
 def test_confirmed_messages_survive_the_amqp_node(cluster):
