@@ -38,6 +38,10 @@
  *  tx                 503            503             503             ah_tx
  *  access             503            503             503             540 NOT_IMPLEMENTED
  *
+ * A connection relayed to the cluster's serving node (ah_relay.c: both its
+ * sides, made at accept) never enters this machine: frame_len and on_frame
+ * pass its bytes on, and it is not in as->conns.
+ *
  * A channel with a basic.publish waiting for its content takes only its
  * header and body frames (ah_content); a method on it first is 505
  * UNEXPECTED_FRAME.
