@@ -651,6 +651,11 @@ void asrv__cluster_bound(asrv *as, const char *host, int port)
         if (wildcard(h))
             return;
     }
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* an IPv6 address as listeners write it */
+        memmove(h, h + 1, hl - 2);
+        h[hl - 2] = '\0';
+    }
     snprintf(cl->host, sizeof(cl->host), "%s", h);
     cl->port = port;
 }

@@ -206,3 +206,35 @@ def test_queue_delete_removes_its_log_everywhere(cluster):
     m, _, _ = ch.basic_get("q.del", auto_ack=True)
     assert m is None
     conn.close()
+
+
+def test_queue_declared_while_a_node_is_down(cluster):
+    """A node that was down when a queue was declared opens the queue's log
+    from its copy of __amqp_meta when it comes back and catches up: after
+    that, the serving node can die and the two others (the late one among
+    them, needed for a majority) still serve every confirmed message."""
+    i, conn = amqp_node(cluster)
+    conn.close()
+    late = (i + 1) % len(cluster.nodes)
+    cluster.nodes[late].kill9()
+    i, conn = amqp_node(cluster, exclude=(late,))
+    ch = conn.channel()
+    ch.queue_declare("q.late", durable=True)
+    publish_confirmed(ch, "q.late", [b"l%02d" % n for n in range(50)])
+    conn.close()
+    cluster.nodes[late].start()
+    # The late node opens the queue's log once it sees its record committed,
+    # then catches up; give it time, then take the serving node away.
+    deadline = time.time() + 20
+    log_dir = None
+    while time.time() < deadline and not log_dir:
+        log_dir = [d for d in os.listdir(cluster.nodes[late].data_dir)
+                   if d.startswith("__amqp_q-")]
+        time.sleep(0.2)
+    assert log_dir, "the late node never opened the queue's log"
+    time.sleep(2)
+    cluster.nodes[i].kill9()
+    j, conn2 = amqp_node(cluster, exclude=(i,), timeout=40)
+    got = [b for b, _ in drain(conn2.channel(), "q.late")]
+    assert got == [b"l%02d" % n for n in range(50)], got
+    conn2.close()
