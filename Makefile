@@ -10,6 +10,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-fi
 LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd -lraft
 # The HTTP front end (src/http): Node's http_parser, jansson, libcurl (webhooks) (ARCHITECTURE.md).
 LDLIBS  += -lhttp_parser -ljansson -lcurl
+# TLS on every listener, SCRAM (issue 13): OpenSSL 3 (ARCHITECTURE.md).
+LDLIBS  += -lssl -lcrypto
 # Power-loss simulation build (src/util/fault.h): make BUILD=build-fault FAULT=1 build-fault/cairn
 ifneq ($(FAULT),)
 CFLAGS  += -DCAIRN_FAULT

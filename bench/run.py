@@ -28,7 +28,7 @@ MAX_S = 25 if not SMOKE else 10
 WINDOW = 1000
 # Cairn finishes the peers' counts in ~0.1 s, too short to time (connect and
 # metadata dominate) or to read CPU ticks from, so it gets 10x the records.
-COUNT_SCALE = {"cairn": 1 if SMOKE else 10}
+COUNT_SCALE = {"cairn": 1 if SMOKE else 10, "cairn-tls": 1 if SMOKE else 10}
 # HTTP (lg_http): batched produce and its SSE read at the peers' counts; one
 # record per request waits for its own fsync, so a tenth of them.
 HTTP_BATCH, HTTP_BATCH_CONNS, HTTP_SINGLE_CONNS = 100, 10, 16
@@ -116,6 +116,37 @@ def start_cairn(tmp):
              "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
     return s
 
+# TLS rows (issue 13): a throwaway CA and server certificate made with the
+# openssl command in the run's temp dir; the generator trusts the CA.
+TLS = {}
+
+def make_tls_files(d):
+    os.makedirs(d, exist_ok=True)
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.pem", "-days", "2", "-subj", "/CN=cairn bench CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=localhost")
+    open(os.path.join(d, "ext.cnf"), "w").write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    TLS.update(ca=os.path.join(d, "ca.pem"), cert=os.path.join(d, "server.pem"), key=os.path.join(d, "server.key"))
+
+def start_cairn_tls(tmp):
+    """Cairn with an SSL listener on the port the generator uses (and a plaintext one on another)."""
+    make_tls_files(os.path.join(tmp, "tls"))
+    s = Server("cairn-tls", tmp); s.port = free_port()
+    s.spawn([os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn"))), "--amqp-listen", "off", "--http-listen", "off",
+             "--set", f"listeners=PLAINTEXT://127.0.0.1:{free_port()},SSL://127.0.0.1:{s.port}",
+             "--set", "ssl.certificate.location=" + TLS["cert"], "--set", "ssl.key.location=" + TLS["key"],
+             "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
+    return s
+
+def tls_gen(*extra):
+    """loadgen over TLS; the CA path is known once the server started."""
+    return lambda port: [os.path.join(TOOLS, "loadgen"), "--addr", f"127.0.0.1:{port}", *extra,
+                         "-X", "security.protocol=ssl", "-X", "ssl.ca.location=" + TLS["ca"]]
+
 def start_cairn_amqp(tmp):
     """Cairn with its AMQP listener on the port the generator uses (Kafka on another free port)."""
     s = Server("cairn-amqp", tmp); s.port = free_port()
@@ -168,6 +199,8 @@ CONFIGS = [
     # name, durability class, server key, generator
     ("cairn acks=all", "durable", "cairn", gen("loadgen", "--acks", "all")),
     ("cairn acks=1", "relaxed", "cairn", gen("loadgen", "--acks", "1")),
+    ("cairn tls acks=all", "durable", "cairn-tls", tls_gen("--acks", "all")),
+    ("cairn tls acks=1", "relaxed", "cairn-tls", tls_gen("--acks", "1")),
     ("cairn amqp durable", "durable", "cairn-amqp", gen("lg_amqp", "--window", str(WINDOW))),
     ("cairn amqp transient", "relaxed", "cairn-amqp", gen("lg_amqp", "--transient", "--window", str(WINDOW))),
     ("cairn http batch", "durable", "cairn-http", gen("lg_http", "--batch", str(HTTP_BATCH), "--connections", str(HTTP_BATCH_CONNS))),
@@ -178,11 +211,13 @@ CONFIGS = [
     ("rabbitmq classic", "durable", "rabbitmq", gen("lg_amqp", "--window", str(WINDOW))),
     ("rabbitmq quorum", "durable", "rabbitmq", gen("lg_amqp", "--quorum", "--window", str(WINDOW))),
 ]
-STARTERS = {"cairn": start_cairn, "cairn-amqp": start_cairn_amqp, "cairn-http": start_cairn_http, "redis-always": lambda t: start_redis(t, "always"),
+STARTERS = {"cairn": start_cairn, "cairn-tls": start_cairn_tls, "cairn-amqp": start_cairn_amqp, "cairn-http": start_cairn_http, "redis-always": lambda t: start_redis(t, "always"),
             "redis-everysec": lambda t: start_redis(t, "everysec"), "nats": start_nats, "rabbitmq": start_rabbit}
 DURABILITY = {
     "cairn acks=all": "acked after fdatasync (group commit)",
     "cairn acks=1": "acked after write to page cache; fsync every 1 s",
+    "cairn tls acks=all": "as cairn acks=all, over an SSL:// listener (TLS 1.3, ECDSA P-256 certificate)",
+    "cairn tls acks=1": "as cairn acks=1, over an SSL:// listener (TLS 1.3, ECDSA P-256 certificate)",
     "cairn amqp durable": "AMQP: durable queue, persistent msgs, confirm after fdatasync (group commit)",
     "cairn amqp transient": "AMQP: non-durable queue, transient msgs (memory only), confirm after routing",
     "cairn http batch": f"HTTP: POST /topics/T/records, {HTTP_BATCH} records a request, {HTTP_BATCH_CONNS} keep-alive connections; "
@@ -299,7 +334,7 @@ def main():
                                        capture_output=True, text=True, check=True).stdout)
     log("machine limits:", json.dumps(limits))
     results, versions, failures = [], {}, []
-    keys = ["cairn", "cairn-amqp", "cairn-http"] if SMOKE else ["cairn", "cairn-amqp", "cairn-http", "redis-always", "redis-everysec", "nats", "rabbitmq"]
+    keys = ["cairn", "cairn-tls", "cairn-amqp", "cairn-http"] if SMOKE else ["cairn", "cairn-tls", "cairn-amqp", "cairn-http", "redis-always", "redis-everysec", "nats", "rabbitmq"]
     if os.environ.get("BENCH_SYSTEMS"):  # e.g. BENCH_SYSTEMS=cairn-amqp,rabbitmq: a subset, same report
         keys = [k for k in keys if k in os.environ["BENCH_SYSTEMS"].split(",")]
     try:
@@ -466,6 +501,7 @@ def build_report(results, L, machine, stamp, versions, failures, elapsed):
         ratios.append(row)
         md.append(f"| {row['scenario']} | {row['size']} | {row['partitions']} | {row['cls']} | {row['cairn']} | {row['best']} | "
                   f"{fmt(row['vs_peer'], 2)} | {row['limit']} | {fmt(row['vs_limit'], 3)} |")
+    md += tls_ratios(results, ratios)
     md += amqp_ratios(results, ratios)
     md += http_ratios(results, ratios)
     if failures:
@@ -473,6 +509,31 @@ def build_report(results, L, machine, stamp, versions, failures, elapsed):
     md += ["", "MB = 10^6 payload bytes. Broker CPU = utime+stime of the server process (all threads) from /proc/PID/stat "
            "across the phase, including idle time in the phase. Clock ticks are 10 ms, so small phases are coarse."]
     return {"md": "\n".join(md) + "\n", "ratios": ratios}
+
+def tls_ratios(results, ratios):
+    """Cairn over TLS against Cairn in plaintext, same acks, same run."""
+    md = ["", "## Cairn TLS vs plaintext", "",
+          "Throughput: TLS rec/s / plaintext rec/s (<1 = TLS slower); e2e: plaintext p99 / TLS p99. "
+          "Plaintext fetches use sendfile; TLS reads the log and encrypts it (no kernel TLS here).", "",
+          "| scenario | size B | parts | TLS row | TLS | plaintext | TLS / plaintext |",
+          "|---|---:|---:|---|---:|---:|---:|"]
+    for r in results:
+        if not r["system"].startswith("cairn tls") or not r.get("records"):
+            continue
+        plain = r["system"].replace("cairn tls ", "cairn ")
+        k = next((p for p in results if p["system"] == plain and p["scenario"] == r["scenario"] and p["size"] == r["size"]
+                  and p["partitions"] == r["partitions"] and p.get("records")), None)
+        if r["scenario"] == "e2e":
+            v = k["lat"]["p99"] / r["lat"]["p99"] if k and k["lat"].get("p99") and r["lat"].get("p99") else None
+            me = f"p99 {r['lat'].get('p99', 0) / 1000:.2f} ms"
+            them = f"p99 {k['lat'].get('p99', 0) / 1000:.2f} ms" if k else "n/a"
+        else:
+            v = r["rps"] / k["rps"] if k and k.get("rps") else None
+            me, them = f"{r['rps']:,.0f} rec/s", f"{k['rps']:,.0f} rec/s" if k else "n/a"
+        ratios.append(dict(scenario=r["scenario"], size=r["size"], partitions=r["partitions"], cls=r["cls"],
+                           system=r["system"], peer=plain, vs_peer=v))
+        md.append(f"| {r['scenario']} | {r['size']} | {r['partitions']} | {r['system']} | {me} | {them} | {fmt(v, 2)} |")
+    return md
 
 def amqp_ratios(results, ratios):
     """Cairn's AMQP rows against RabbitMQ on the same machine (issue 10's target:

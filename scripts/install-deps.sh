@@ -25,6 +25,7 @@ PKGS=(
   nodejs npm
   libhiredis-dev libnats-dev librabbitmq-dev
   libhttp-parser-dev libjansson-dev libcurl4-openssl-dev python3-prometheus-client python3-requests curl
+  libssl-dev openssl python3-cryptography
   chromium chromium-driver python3-selenium
   libfaketime
 )

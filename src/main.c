@@ -70,6 +70,11 @@ static void on_signal(loop_io *io, uint32_t events)
     sig_watch *w = io->data;
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) { /* reload the TLS certificates */
+            slog_info("received SIGHUP: reloading TLS certificates");
+            srv_reload_tls(w->s);
+            continue;
+        }
         slog_info("received signal %u, shutting down", si.ssi_signo);
         srv_shutdown(w->s);
     }
@@ -343,6 +348,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
 
     slog_info("cairn %s starting: data in %s", CAIRN_VERSION, cfg.log_dirs);

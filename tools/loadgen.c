@@ -65,6 +65,8 @@ typedef struct opts {
     int idempotent;          /* produce: enable.idempotence */
     long long txn_records;   /* produce: commit a transaction every this many records; 0 off */
     double max_seconds;      /* e2e: wall-clock bound */
+    const char *extra[16];   /* -X key=value: librdkafka settings for every client (TLS) */
+    int n_extra;
 } opts;
 
 static void usage(FILE *f) {
@@ -74,6 +76,7 @@ static void usage(FILE *f) {
             "               [--compression none|gzip|snappy|lz4|zstd] [--timeout-ms 60000]\n"
             "               [--idle-ms 10000] [--json] [--quiet]\n"
             "               [--idempotent] [--txn-records N (transactional: commit every N)]\n"
+            "               [-X key=value ...] (librdkafka settings, e.g. security.protocol=ssl)\n"
             "       loadgen e2e ... --rate R [--max-seconds 60]: produce at R records/s while consuming;\n"
             "               report send->receive latency (p50/p99/p99.9)\n"
             "  produce: send N records of BYTES each; report records/s, MB/s, delivery errors, latency\n"
@@ -129,6 +132,14 @@ static int parse_opts(int argc, char **argv, opts *o) {
             return -1;
         }
         const char *val = argv[++i];
+        if (!strcmp(a, "-X")) {
+            if (!strchr(val, '=') || o->n_extra == (int)(sizeof(o->extra) / sizeof(o->extra[0]))) {
+                fprintf(stderr, "loadgen: -X needs key=value (at most 16)\n");
+                return -1;
+            }
+            o->extra[o->n_extra++] = val;
+            continue;
+        }
         if (!strcmp(a, "--bootstrap") || !strcmp(a, "--addr")) o->bootstrap = val;
         else if (!strcmp(a, "--topic")) o->topic = val;
         else if (!strcmp(a, "--acks")) {
@@ -210,6 +221,19 @@ static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
         return -1;
     }
     return 0;
+}
+
+/* A client configuration with the -X settings applied (exits on a bad one). */
+static rd_kafka_conf_t *conf_new(const opts *o) {
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    for (int i = 0; i < o->n_extra; i++) {
+        char k[256];
+        const char *eq = strchr(o->extra[i], '=');
+        snprintf(k, sizeof k, "%.*s", (int)(eq - o->extra[i]), o->extra[i]);
+        if (conf_set(c, k, eq + 1))
+            exit(2);
+    }
+    return c;
 }
 
 static int conf_set_int(rd_kafka_conf_t *c, const char *k, long long v) {
@@ -330,7 +354,7 @@ static int txn_call(rd_kafka_error_t *e, const char *what) {
 static int run_produce(const opts *o) {
     char err[512];
     static prod_state st;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = conf_new(o);
     long msg_max = o->batch_bytes > 1000000 ? o->batch_bytes : 1000000;
     if ((long)o->size + 1024 > msg_max)
         msg_max = (long)o->size + 1024;
@@ -505,7 +529,7 @@ static int run_produce(const opts *o) {
 
 static int run_consume(const opts *o) {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = conf_new(o);
     /* No group: nothing to join, nothing to commit. fetch.message.max.bytes
      * (max.partition.fetch.bytes) at 4 MiB lets one fetch carry a few batches. */
     if (conf_set(conf, "bootstrap.servers", o->bootstrap) ||
@@ -721,7 +745,7 @@ static int run_e2e(const opts *o) {
     static e2e_prod p;
     static lg_hist lat;
     p.o = o;
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    rd_kafka_conf_t *pc = conf_new(o);
     if (conf_set(pc, "bootstrap.servers", o->bootstrap) || conf_set(pc, "acks", o->acks) ||
         conf_set_int(pc, "linger.ms", o->linger_ms) || conf_set_int(pc, "batch.size", o->batch_bytes) ||
         conf_set(pc, "enable.idempotence", "false") || conf_set(pc, "client.id", "cairn-loadgen")) {
@@ -740,7 +764,7 @@ static int run_e2e(const opts *o) {
         return 2;
     p.rkt = rd_kafka_topic_new(p.rk, o->topic, NULL);
 
-    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    rd_kafka_conf_t *cc = conf_new(o);
     if (conf_set(cc, "bootstrap.servers", o->bootstrap) || conf_set(cc, "enable.auto.commit", "false") ||
         conf_set(cc, "enable.partition.eof", "false") || conf_set(cc, "fetch.wait.max.ms", "100") ||
         conf_set(cc, "fetch.error.backoff.ms", "10") || conf_set(cc, "client.id", "cairn-loadgen")) {

@@ -9,6 +9,7 @@
  * config_set or topic_config_set leaves the struct unchanged; listen_host and
  * listen_port always describe the current listeners string. */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include "util/common.h"
 #include "util/slog.h"
@@ -47,6 +48,7 @@ typedef struct cfg_entry {
     /* CFG_STR: extra validation; 0 or -CN_EINVAL with a message in err. */
     int (*check)(const char *name, const char *v, char *err, size_t err_len);
     const char *doc;
+    int empty_ok;               /* CFG_STR: "" is a value (an optional path) */
 } cfg_entry;
 
 #define CFG_OFF(f) offsetof(cairn_config, f)
@@ -63,6 +65,8 @@ typedef struct cfg_entry {
     {.name = n, .type = CFG_ENUM, .off = CFG_OFF(f), .def = d, .choices = ch, .doc = doc_}
 #define C_ALIAS(n, t, sc) {.name = n, .type = CFG_ALIAS, .target = t, .scale = sc}
 #define C_IGNORED(n) {.name = n, .type = CFG_IGNORED}
+#define C_OPT(n, f, doc_) \
+    {.name = n, .type = CFG_STR, .off = CFG_OFF(f), .def = "", .empty_ok = 1, .doc = doc_}
 
 static int check_one_dir(const char *name, const char *v, char *err, size_t err_len);
 static int check_dlq_suffix(const char *name, const char *v, char *err, size_t err_len);
@@ -75,13 +79,37 @@ static int parse_listener(const char *s, size_t n, char *host, size_t host_len, 
 static const char *const ts_type_names[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const cleanup_names[] = {"delete", "compact", NULL};
+static const char *const client_auth_names[] = {"none", "requested", "required", NULL};
 
 static const cfg_entry cfg_table[] = {
     {.name = "listeners", .type = CFG_LISTENERS, .off = CFG_OFF(listeners),
      .def = "PLAINTEXT://127.0.0.1:9092",
-     .doc = "Where Kafka clients connect: [PLAINTEXT://]HOST:PORT; empty HOST means "
-            "0.0.0.0, [ADDR]:PORT for IPv6. Of a comma-separated list the first "
-            "PLAINTEXT entry is used."},
+     .doc = "Where Kafka clients connect: comma-separated [NAME://]HOST:PORT, each a "
+            "listener whose NAME maps to its security protocol through "
+            "listener.security.protocol.map (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; "
+            "no NAME: PLAINTEXT); empty HOST means 0.0.0.0, [ADDR]:PORT for IPv6. "
+            "CONTROLLER listeners (KRaft's) are accepted and skipped."},
+    C_STR("listener.security.protocol.map", listener_security_map,
+          "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+          config__check_protocol_map,
+          "Listener names and their security protocols: comma-separated NAME:PROTOCOL."),
+    C_OPT("ssl.certificate.location", ssl_cert_location,
+          "PEM certificate chain every TLS listener presents (SSL://, SASL_SSL://)."),
+    C_OPT("ssl.key.location", ssl_key_location, "PEM private key of that certificate."),
+    C_OPT("ssl.key.password", ssl_key_password, "Password of an encrypted private key."),
+    C_OPT("ssl.ca.location", ssl_ca_location,
+          "PEM file of the CAs trusted to sign client certificates (ssl.client.auth)."),
+    C_ENUM("ssl.client.auth", ssl_client_auth, "none", client_auth_names,
+           "Client certificates on TLS listeners: none; requested (checked when sent); "
+           "required (a client without a trusted one cannot connect)."),
+    C_STR("ssl.enabled.protocols", ssl_enabled_protocols, "TLSv1.2,TLSv1.3",
+          config__check_protocols,
+          "TLS versions accepted: TLSv1.2,TLSv1.3 or TLSv1.3 alone."),
+    C_OPT("ssl.cipher.suites", ssl_cipher_suites,
+          "TLS 1.2 cipher list in OpenSSL's syntax; empty: OpenSSL's defaults."),
+    C_BOOL("allow.insecure.listeners", allow_insecure_listeners, "false",
+           "Let a listener without TLS or authentication bind to an address other machines "
+           "can reach (by default such a listener stops the start)."),
     {.name = "amqp.listeners", .type = CFG_AMQP_LISTENERS, .off = CFG_OFF(amqp_listeners),
      .def = CONFIG_AMQP_DEFAULT_LISTENERS,
      .doc = "Where AMQP 0-9-1 clients connect: comma-separated HOST:PORT, [ADDR]:PORT for "
@@ -252,7 +280,6 @@ static const cfg_entry cfg_table[] = {
     C_IGNORED("controller.quorum.bootstrap.servers"),
     C_IGNORED("controller.quorum.voters"),
     C_IGNORED("inter.broker.listener.name"),
-    C_IGNORED("listener.security.protocol.map"),
     C_IGNORED("log.cleaner.enable"),
     C_IGNORED("num.io.threads"),
     C_IGNORED("num.network.threads"),
@@ -617,11 +644,14 @@ static int parse_listener(const char *s, size_t n, char *host, size_t host_len, 
     return 0;
 }
 
-/* Validate every item of a comma-separated list; take the first PLAINTEXT. */
+/* Validate every item of a comma-separated list and keep all but the
+ * CONTROLLER ones (their protocol is resolved when listening: the map may
+ * be set after this key). */
 static int apply_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
 {
-    char host[256], item_host[256];
-    int port = 0, found = 0;
+    char *names[CONFIG_KAFKA_MAX_LISTENERS], *hosts[CONFIG_KAFKA_MAX_LISTENERS];
+    int ports[CONFIG_KAFKA_MAX_LISTENERS];
+    int n = 0, rc = 0;
     const char *p = v;
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -633,29 +663,81 @@ static int apply_listeners(cairn_config *c, const char *v, char *err, size_t err
             e--;
         if (e == p) {
             set_err(err, err_len, "listeners: empty listener in '%s'", v);
-            return -CN_EINVAL;
+            rc = -CN_EINVAL;
+            break;
         }
-        int item_port, plaintext;
-        int rc = parse_listener(p, (size_t)(e - p), item_host, sizeof(item_host), &item_port,
-                                &plaintext, err, err_len);
+        char host[256], name[32] = "PLAINTEXT";
+        int port, plaintext;
+        rc = parse_listener(p, (size_t)(e - p), host, sizeof(host), &port, &plaintext, err,
+                            err_len);
         if (rc < 0)
-            return rc;
-        if (plaintext && !found) {
-            memcpy(host, item_host, strlen(item_host) + 1);
-            port = item_port;
-            found = 1;
+            break;
+        const char *sep = memmem(p, (size_t)(e - p), "://", 3);
+        if (sep) {
+            size_t nl = (size_t)(sep - p);
+            int ok = nl > 0 && nl < sizeof(name);
+            for (size_t i = 0; ok && i < nl; i++) {
+                ok = isalnum((unsigned char)p[i]) || p[i] == '_' || p[i] == '-';
+                name[i] = (char)toupper((unsigned char)p[i]);
+            }
+            if (!ok) {
+                set_err(err, err_len, "listeners: bad listener name in '%.*s'", (int)(e - p),
+                        p);
+                rc = -CN_EINVAL;
+                break;
+            }
+            name[nl] = '\0';
+        }
+        if (strcmp(name, "CONTROLLER") != 0) {
+            for (int i = 0; i < n && rc == 0; i++) {
+                if (strcmp(names[i], name) == 0) {
+                    set_err(err, err_len, "listeners: two listeners named %s in '%s'", name, v);
+                    rc = -CN_EINVAL;
+                } else if (ports[i] == port) {
+                    set_err(err, err_len, "listeners: two listeners on port %d in '%s'", port, v);
+                    rc = -CN_EINVAL;
+                }
+            }
+            if (rc < 0)
+                break;
+            if (n == CONFIG_KAFKA_MAX_LISTENERS) {
+                set_err(err, err_len, "listeners: more than %d listeners",
+                        CONFIG_KAFKA_MAX_LISTENERS);
+                rc = -CN_EINVAL;
+                break;
+            }
+            names[n] = xstrdup(name);
+            hosts[n] = xstrdup(host);
+            ports[n++] = port;
         }
         if (!comma)
             break;
         p = comma + 1;
     }
-    if (!found) {
-        set_err(err, err_len, "listeners: no PLAINTEXT listener in '%s'", v);
-        return -CN_EINVAL;
+    if (rc == 0 && n == 0) {
+        set_err(err, err_len, "listeners: no listener but CONTROLLER in '%s'", v);
+        rc = -CN_EINVAL;
     }
+    if (rc < 0) {
+        for (int i = 0; i < n; i++) {
+            free(names[i]);
+            free(hosts[i]);
+        }
+        return rc;
+    }
+    for (int i = 0; i < c->n_kafka; i++) {
+        free(c->kafka_name[i]);
+        free(c->kafka_host[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        c->kafka_name[i] = names[i];
+        c->kafka_host[i] = hosts[i];
+        c->kafka_port[i] = ports[i];
+    }
+    c->n_kafka = n;
     slot_set_str(&c->listeners, v);
-    slot_set_str(&c->listen_host, host);
-    c->listen_port = port;
+    slot_set_str(&c->listen_host, hosts[0]);
+    c->listen_port = ports[0];
     return 0;
 }
 
@@ -773,7 +855,7 @@ static int cfg_apply(const cfg_entry *e, const char *name, cairn_config *c, cons
     case CFG_HTTP_LISTENERS:
         return apply_http_listeners(c, v, err, err_len);
     case CFG_STR:
-        if (!*v) {
+        if (!*v && !e->empty_ok) {
             set_err(err, err_len, "%s: value must not be empty", name);
             return -CN_EINVAL;
         }
@@ -833,6 +915,10 @@ void config_fini(cairn_config *c)
             cfg_table[i].type == CFG_AMQP_LISTENERS || cfg_table[i].type == CFG_HTTP_LISTENERS)
             free(*(char **)field(c, cfg_table[i].off));
     free(c->listen_host);
+    for (int i = 0; i < c->n_kafka; i++) {
+        free(c->kafka_name[i]);
+        free(c->kafka_host[i]);
+    }
     for (int i = 0; i < c->n_amqp; i++)
         free(c->amqp_host[i]);
     for (int i = 0; i < c->n_http; i++)

@@ -15,6 +15,17 @@
  * announce (AMQP's server-properties). */
 #define CAIRN_VERSION "0.1.0"
 
+/* Most Kafka listeners (listeners items). */
+#define CONFIG_KAFKA_MAX_LISTENERS 8
+
+/* A listener's security protocol (listener.security.protocol.map). */
+typedef enum {
+    CONFIG_SEC_PLAINTEXT = 0,
+    CONFIG_SEC_SSL = 1,
+    CONFIG_SEC_SASL_PLAINTEXT = 2,
+    CONFIG_SEC_SASL_SSL = 3,
+} config_security;
+
 /* Most AMQP listen addresses (amqp.listeners items). */
 #define CONFIG_AMQP_MAX_LISTENERS 8
 /* The built-in amqp.listeners. */
@@ -29,8 +40,26 @@ typedef enum { TS_CREATE_TIME = 0, TS_LOG_APPEND_TIME = 1 } config_ts_type;
 /* Broker-wide settings. Strings are owned by the struct (config_fini frees). */
 typedef struct cairn_config {
     char *listeners;             /* listeners: "PLAINTEXT://127.0.0.1:9092" */
-    char *listen_host;           /* derived from listeners */
-    int listen_port;             /* derived from listeners */
+    /* Derived from listeners: every item but CONTROLLER ones (KRaft's,
+     * accepted and skipped), NAME ("PLAINTEXT" without one) upper-cased;
+     * the strings are owned. listen_host/port: the first of them (what a
+     * cluster node announces to the others). */
+    int n_kafka;
+    char *kafka_name[CONFIG_KAFKA_MAX_LISTENERS];
+    char *kafka_host[CONFIG_KAFKA_MAX_LISTENERS];
+    int kafka_port[CONFIG_KAFKA_MAX_LISTENERS];
+    char *listen_host;
+    int listen_port;
+    char *listener_security_map; /* listener.security.protocol.map: NAME:PROTOCOL,... */
+    /* TLS (issue 13; net/tls.h): every TLS listener's certificate and key. */
+    char *ssl_cert_location;     /* ssl.certificate.location: PEM chain, "" none */
+    char *ssl_key_location;      /* ssl.key.location: PEM key, "" none */
+    char *ssl_key_password;      /* ssl.key.password: "" none */
+    char *ssl_ca_location;       /* ssl.ca.location: PEM CAs for client certificates, "" none */
+    int ssl_client_auth;         /* ssl.client.auth: 0 none, 1 requested, 2 required */
+    char *ssl_enabled_protocols; /* ssl.enabled.protocols: "TLSv1.2,TLSv1.3" */
+    char *ssl_cipher_suites;     /* ssl.cipher.suites: "" (OpenSSL's defaults) */
+    int allow_insecure_listeners; /* allow.insecure.listeners: false */
     char *amqp_listeners;        /* amqp.listeners: "127.0.0.1:5672,[::1]:5672" or "off" */
     /* Derived from amqp_listeners (n_amqp 0 when "off"); the hosts are owned. */
     int n_amqp;
@@ -158,6 +187,22 @@ int topic_config_lookup(const char *name);
 /* Serialise overrides as key=value lines (for the topic's metadata file) and
  * parse them back. */
 int topic_config_write(const topic_config *t, FILE *out);
+/* Listeners' security (config_listen.c) ------------------------------------ */
+/* The protocol a listener name maps to through listener.security.protocol.map
+ * (names compare case-insensitively), or -CN_ENOENT when it is not there. */
+int config_listener_security(const cairn_config *c, const char *name);
+const char *config_security_name(int sec);   /* "SASL_SSL" */
+int config_security_tls(int sec);            /* 1 for SSL and SASL_SSL */
+/* 1 when host is a loopback address (127.0.0.0/8, ::1, localhost). */
+int config_host_is_loopback(const char *host);
+/* The check before listening: every Kafka listener's name has a protocol;
+ * a TLS listener has ssl.certificate.location and ssl.key.location; and,
+ * unless allow.insecure.listeners, no listener (Kafka, AMQP, HTTP,
+ * cluster) that is neither TLS nor authenticated is bound to an address
+ * other machines can reach. 0, or -CN_EINVAL with one line in err naming
+ * the listener and the way out. */
+int config_check_listeners(const cairn_config *c, char *err, size_t err_len);
+
 /* Cluster addresses --------------------------------------------------------- */
 #define CONFIG_MAX_PEERS 16
 typedef struct config_peer {

@@ -78,6 +78,8 @@ void ksrv_free(ksrv *ks)
 
 void ksrv_advertise(ksrv *ks, const char *host, int port)
 {
+    if (broker_adv_port(ks->b) > 0)
+        return; /* the first listener is the default (requests not from a listener) */
     broker_set_advertised(ks->b, host, port);
 }
 
@@ -95,6 +97,23 @@ void *kreq_alloc(kreq *q, size_t n, size_t sz)
     if (!p)
         abort(); /* the slot arena is unlimited */
     return p;
+}
+
+void kreq_advertised(kreq *q, kstr *host, int32_t *port)
+{
+    net_server *ns = q->conn ? net_conn_server(q->conn) : NULL;
+    if (!ns) {
+        *host = kstr_c(broker_adv_host(q->b));
+        *port = broker_adv_port(q->b);
+        return;
+    }
+    const char *h = net_server_host(ns);
+    if (h[0] == '\0' || strcmp(h, "0.0.0.0") == 0)
+        h = "127.0.0.1";
+    else if (strcmp(h, "::") == 0)
+        h = "::1";
+    *host = kstr_c(h);
+    *port = net_server_port(ns);
 }
 
 kstr kreq_strdup(kreq *q, kstr s)

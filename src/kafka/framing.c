@@ -14,8 +14,10 @@
  * the size once the handler calls net_resp_ready (file splices included:
  * wbuf_total). No per-connection state: conn_open/conn_close are unset.
  *
- * Listeners: one, on cfg->listen_host:listen_port (`listeners`, --listen);
- * its bound address is what Metadata advertises (0.0.0.0 as 127.0.0.1). */
+ * Listeners: every item of `listeners` (--listen sets one), TLS where its
+ * name maps to SSL; Metadata advertises the address of the listener a
+ * request came through (0.0.0.0 as 127.0.0.1), so a client that bootstrapped
+ * over TLS stays on TLS. */
 #include <stdio.h>
 #include <string.h>
 
@@ -80,10 +82,14 @@ static void kafka_metrics(void *fe, srv_metrics_sink *m) { ksrv_metrics(fe, m); 
 
 static int kafka_addresses(const cairn_config *cfg, srv_addr *out, int max)
 {
-    if (max < 1)
-        return 0;
-    out[0] = (srv_addr){cfg->listen_host, cfg->listen_port};
-    return 1;
+    int n = 0;
+    for (int i = 0; i < cfg->n_kafka && n < max; i++) {
+        int sec = config_listener_security(cfg, cfg->kafka_name[i]);
+        out[n++] = (srv_addr){.host = cfg->kafka_host[i], .port = cfg->kafka_port[i],
+                              .tls = sec >= 0 && config_security_tls(sec),
+                              .name = cfg->kafka_name[i]};
+    }
+    return n;
 }
 
 static void kafka_bound(void *fe, const char *host, int port)

@@ -51,7 +51,8 @@ void ksrv_free(ksrv *ks);
 extern const net_proto ksrv_proto;
 /* The Kafka row of the server's front-end table (server/server.h). */
 extern const srv_frontend ksrv_frontend;
-/* Metadata and FindCoordinator answer with this host and port. */
+/* The first listener bound: what a request that did not come through a
+ * listener is answered with (later calls are ignored; see kreq_advertised). */
 void ksrv_advertise(ksrv *ks, const char *host, int port);
 /* One request, its size prefix already removed (arg is the ksrv): decode the
  * header, take the response slot, run the handler. */
@@ -74,6 +75,10 @@ int16_t kerr_from_cn(int rc);
 void *kreq_alloc(kreq *q, size_t n, size_t sz);   /* zeroed, from the slot arena */
 /* Copy a string into the slot arena (for parked responses). */
 kstr kreq_strdup(kreq *q, kstr s);
+/* The address this node advertises to q's client: the listener the request
+ * came through (0.0.0.0 as 127.0.0.1), so a client on an SSL listener is
+ * sent back to it. Valid while the listener lives. */
+void kreq_advertised(kreq *q, kstr *host, int32_t *port);
 /* Response is encoded in q->resp->w: send it. */
 void kreq_done(kreq *q);
 /* Malformed body: close the connection with one log line. */

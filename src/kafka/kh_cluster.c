@@ -118,8 +118,7 @@ void kh_metadata(kreq *q)
         cluster_node_ids(cl, &nn);
     KARR_ALLOC(q, rsp.brokers, cl ? nn : 1);
     rsp.brokers.items[0].node_id = broker_node_id(q->b);
-    rsp.brokers.items[0].host = kstr_c(broker_adv_host(q->b));
-    rsp.brokers.items[0].port = broker_adv_port(q->b);
+    kreq_advertised(q, &rsp.brokers.items[0].host, &rsp.brokers.items[0].port);
     rsp.brokers.items[0].rack = (kstr){NULL, -1};
     if (cl) {
         int k = 1; /* this node first, with the address it really listens on */
@@ -205,8 +204,7 @@ void kh_describe_cluster(kreq *q)
     KARR_ALLOC(q, rsp.brokers, rsp.error_code ? 0 : 1);
     if (!rsp.error_code) {
         rsp.brokers.items[0].broker_id = broker_node_id(q->b);
-        rsp.brokers.items[0].host = kstr_c(broker_adv_host(q->b));
-        rsp.brokers.items[0].port = broker_adv_port(q->b);
+        kreq_advertised(q, &rsp.brokers.items[0].host, &rsp.brokers.items[0].port);
         rsp.brokers.items[0].rack = (kstr){NULL, -1};
     }
     kafka_describe_cluster_response_encode(&q->resp->w, q->ver, &rsp);
@@ -229,8 +227,7 @@ static int16_t coordinator_of(kreq *q, int8_t key_type, kstr key, coord_addr *ou
 {
     *msg = NULL;
     out->node = broker_node_id(q->b);
-    out->host = kstr_c(broker_adv_host(q->b));
-    out->port = broker_adv_port(q->b);
+    kreq_advertised(q, &out->host, &out->port);
     if (key_type == 0) {
         if (key.len <= 0) {
             *msg = "empty group id";

@@ -48,6 +48,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -56,6 +57,7 @@
 #define NET_SWEEP_MS 1000
 #define NET_IOV_MAX 64
 #define NET_RESP_ARENA_BLOCK 16384
+#define NET_TLS_READ_BUDGET (256 * 1024) /* decrypted bytes per readiness event */
 
 /* RESP_STREAM: flushed at least once (net_resp_flush), still open. */
 enum { RESP_PENDING = 0, RESP_READY = 1, RESP_NONE = 2, RESP_STREAM = 3 };
@@ -89,6 +91,12 @@ struct net_conn {
     void *user;                  /* net_server_connect's conn_arg; NULL when accepted */
     int close_after;             /* net_conn_close_after: close once no slot is left */
     char close_why[96];
+    int seen_bytes;              /* the first bytes arrived (plaintext-port TLS check) */
+    tls_sess *tls;               /* TLS session, NULL on a plaintext connection */
+    int handshaking;             /* TLS handshake not finished: no frames, no output */
+    int tls_wait;                /* TLS_WANT_READ/WRITE a blocked handshake waits for */
+    int64_t hs_start;            /* monotonic ms the handshake started */
+    loop_timer tls_kick;         /* read again: bytes buffered inside the TLS session */
     struct net_conn *next, *prev;   /* server's open list, or its graveyard */
 };
 
@@ -108,6 +116,8 @@ struct net_server {
     uint64_t next_id;
     loop_timer sweep;            /* idle and slow-request checks */
     int64_t last_refused_log;
+    tls_ctx *tls;                /* owned; NULL: plaintext listener */
+    tls_ctx *tls_client;         /* owned; dialed connections use TLS with it */
 };
 
 static void conn_io_cb(loop_io *io, uint32_t events);
@@ -116,6 +126,8 @@ static void conn_parse(net_conn *c);
 static void conn_update_events(net_conn *c, int want_out);
 static void conn_defer(net_conn *c);
 static void conn_check_drain(net_conn *c);
+static void conn_read(net_conn *c);
+static void conn_tls_kick(net_conn *c);
 
 /* Slots ---------------------------------------------------------------- */
 
@@ -251,9 +263,16 @@ void net_conn_resume_read(net_conn *c)
     conn_update_events(c, (c->io.events & EPOLLOUT) != 0);
     if (!c->closed && c->rlen > 0)
         conn_defer(c);
+    conn_tls_kick(c);
 }
 
 int net_conn_read_paused(const net_conn *c) { return c->held; }
+
+/* Nothing left to send: no slot, and no TLS record staged. */
+static int conn_out_idle(const net_conn *c)
+{
+    return !c->head && !(c->tls && tls_out_pending(c->tls));
+}
 
 void net_conn_close_after(net_conn *c, const char *reason)
 {
@@ -262,7 +281,7 @@ void net_conn_close_after(net_conn *c, const char *reason)
     c->close_after = 1;
     snprintf(c->close_why, sizeof(c->close_why), "%s", reason);
     net_conn_pause_read(c);
-    if (!c->head)
+    if (conn_out_idle(c))
         conn_defer(c);
 }
 
@@ -319,6 +338,9 @@ void net_conn_close(net_conn *c, const char *reason)
         s->proto->conn_close(s->arg, c, c->cctx);
     c->cctx = NULL;
     loop_io_stop(s->l, &c->io);
+    loop_timer_stop(s->l, &c->tls_kick);
+    tls_free(c->tls);
+    c->tls = NULL;
     close(c->io.fd);
     c->io.fd = -1;
     /* Slots already finished are dropped now; pending ones keep a reference. */
@@ -375,7 +397,7 @@ static void server_reap(void *arg)
             if (s->proto->on_drain)
                 s->proto->on_drain(s->arg, r, r->cctx);
         }
-        if (!r->closed && r->close_after && !r->head)
+        if (!r->closed && r->close_after && conn_out_idle(r))
             net_conn_close(r, r->close_why);
         if (!r->closed && !r->held && !r->paused && !r->parsing && r->rlen > 0)
             conn_parse(r);
@@ -396,6 +418,8 @@ static void conn_update_events(net_conn *c, int want_out)
     if (c->connecting)
         want_out = 1; /* the connect's completion shows as writable */
     uint32_t ev = (c->paused || c->held ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0);
+    if (c->handshaking && !c->connecting)
+        ev = c->tls_wait == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
     if (loop_io_modify(c->srv->l, &c->io, ev) < 0)
         net_conn_close(c, "epoll_ctl failed");
 }
@@ -414,12 +438,51 @@ static void conn_pop_head(net_conn *c)
     resp_recycle(c, r);
 }
 
+/* The three places bytes leave, plaintext or TLS. Each returns the bytes
+ * taken, or -1 with errno EAGAIN (blocked: wait for EPOLLOUT), EINTR, or
+ * another errno (close the connection with conn_io_reason). */
+static ssize_t tls_result(ssize_t w)
+{
+    if (w >= 0)
+        return w;
+    errno = w == -TLS_WANT_WRITE || w == -TLS_WANT_READ ? EAGAIN : EPROTO;
+    return -1;
+}
+
+static ssize_t conn_writev(net_conn *c, const struct iovec *iov, int n)
+{
+    if (c->tls)
+        return tls_result(tls_write_iov(c->tls, iov, n));
+    return writev(c->io.fd, iov, n);
+}
+
+static ssize_t conn_send(net_conn *c, const void *buf, size_t len, int more)
+{
+    if (c->tls) {
+        struct iovec v = {(void *)buf, len};
+        return tls_result(tls_write_iov(c->tls, &v, 1));
+    }
+    return send(c->io.fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+}
+
+static ssize_t conn_sendfile(net_conn *c, int fd, off_t off, size_t len)
+{
+    if (c->tls)
+        return tls_result(tls_write_file(c->tls, fd, (int64_t)off, len));
+    return sendfile(c->io.fd, fd, &off, len);
+}
+
+/* Why the last conn_* I/O failed, for the close line. */
+static const char *conn_io_reason(const net_conn *c)
+{
+    return c->tls && errno == EPROTO ? tls_error(c->tls) : strerror(errno);
+}
+
 /* Send what can be sent. Returns with EPOLLOUT armed if the socket is full. */
 static void conn_flush(net_conn *c)
 {
-    if (c->connecting)
+    if (c->connecting || c->handshaking)
         return;
-    int fd = c->io.fd;
     for (;;) {
         while (c->head && c->head->state == RESP_NONE)
             conn_pop_head(c);
@@ -453,13 +516,13 @@ static void conn_flush(net_conn *c)
                 iov[n].iov_len = q->w.len - q->sent;
                 n++;
             }
-            ssize_t w = writev(fd, iov, n);
+            ssize_t w = conn_writev(c, iov, n);
             if (w < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
                     goto blocked;
                 if (errno == EINTR)
                     continue;
-                net_conn_close(c, strerror(errno));
+                net_conn_close(c, conn_io_reason(c));
                 return;
             }
             size_t left = (size_t)w;
@@ -499,8 +562,7 @@ static void conn_flush(net_conn *c)
             if (pos < vstart + blen) {
                 size_t off = pos - vstart;
                 int more = i < r->w.n_splices;
-                ssize_t w = send(fd, r->w.buf + bstart + off, blen - off,
-                                 MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+                ssize_t w = conn_send(c, r->w.buf + bstart + off, blen - off, more);
                 if (w < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK) {
                         done = 0;
@@ -511,7 +573,7 @@ static void conn_flush(net_conn *c)
                         i--; /* retry this part */
                         continue;
                     }
-                    net_conn_close(c, strerror(errno));
+                    net_conn_close(c, conn_io_reason(c));
                     return;
                 }
                 r->sent += (size_t)w;
@@ -530,13 +592,13 @@ static void conn_flush(net_conn *c)
             if (pos < vstart + slen) {
                 size_t off = pos - vstart;
                 off_t foff = (off_t)(sp->f.pos + (int64_t)off);
-                ssize_t w = sendfile(fd, sp->f.fd, &foff, slen - off);
+                ssize_t w = conn_sendfile(c, sp->f.fd, foff, slen - off);
                 if (w < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK) {
                         done = 0;
                         break;
                     }
-                    net_conn_close(c, strerror(errno));
+                    net_conn_close(c, conn_io_reason(c));
                     return;
                 }
                 if (w == 0) {
@@ -560,18 +622,27 @@ static void conn_flush(net_conn *c)
         }
         conn_pop_head(c);
     }
+    if (c->tls && tls_out_pending(c->tls)) { /* the last record staged */
+        int rc = tls_flush(c->tls);
+        if (rc < 0 && rc != -TLS_WANT_WRITE && rc != -TLS_WANT_READ) {
+            net_conn_close(c, tls_error(c->tls));
+            return;
+        }
+    }
+    int staged = c->tls && tls_out_pending(c->tls); /* EPOLLOUT until it leaves */
     conn_check_drain(c);
-    if (c->close_after && !c->head)
+    if (c->close_after && conn_out_idle(c))
         conn_defer(c); /* the hook closes it: never inside a net_resp_* call */
     if (c->paused && c->n_slots < c->srv->lim.max_inflight) {
         c->paused = 0;
-        conn_update_events(c, 0);
+        conn_update_events(c, staged);
         /* Frames may already be buffered. */
         if (!c->parsing && !c->held)
             conn_parse(c);
+        conn_tls_kick(c);
         return;
     }
-    conn_update_events(c, 0);
+    conn_update_events(c, staged);
     return;
 blocked:
     conn_update_events(c, 1);
@@ -655,6 +726,150 @@ static void conn_parse_frames(net_conn *c)
     }
 }
 
+/* Read once into the buffer (growing it when full): 1 bytes arrived, 0
+ * nothing now, -1 the connection was closed. */
+static int conn_read_once(net_conn *c)
+{
+    net_server *s = c->srv;
+    if (c->rlen == c->rcap) {
+        /* No buffer yet, or full with a partial frame conn_parse sized for. */
+        size_t cap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
+        /* A partial frame of frame_max bytes is already a verdict. */
+        if (c->rcap > 0 && c->rcap < s->frame_max && cap > s->frame_max)
+            cap = s->frame_max;
+        c->rcap = cap;
+        c->rbuf = xrealloc(c->rbuf, c->rcap);
+    }
+    ssize_t n;
+    if (c->tls) {
+        /* ACK at once: a client's TLS library writes a request as several
+         * records, and with Nagle on (librdkafka's default) the later ones
+         * wait for our ACK, which delayed ACK holds back for 40 ms. The
+         * kernel clears QUICKACK on its own, so it is set at every read. */
+        int one = 1;
+        setsockopt(c->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+        n = tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n == -TLS_WANT_READ || n == -TLS_WANT_WRITE)
+            return 0;
+        if (n < 0) {
+            slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer,
+                      tls_error(c->tls));
+            net_conn_close(c, tls_error(c->tls));
+            return -1;
+        }
+    } else {
+        n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return 0;
+            net_conn_close(c, strerror(errno));
+            return -1;
+        }
+    }
+    if (n == 0) {
+        net_conn_close(c, "peer closed");
+        return -1;
+    }
+    if (!c->seen_bytes && !c->tls && !c->user && tls_looks_like_hello(c->rbuf, (size_t)n)) {
+        slog_warn("connection %llu from %s: a TLS handshake on plaintext %s listener %s:%d "
+                  "(is the client set to SSL?)", (unsigned long long)c->id, c->peer,
+                  s->proto->name, s->host, s->port);
+        net_conn_close(c, "TLS handshake on a plaintext listener");
+        return -1;
+    }
+    c->seen_bytes = 1;
+    c->rlen += (size_t)n;
+    c->last_active = loop_now(s->l);
+    return 1;
+}
+
+/* Readable: one read(2) for plaintext (level-triggered epoll calls again);
+ * for TLS, reads and parses until the session has nothing buffered, up to
+ * NET_TLS_READ_BUDGET bytes, then the kick timer takes the rest next turn
+ * (epoll cannot see bytes already inside the session). */
+static void conn_read(net_conn *c)
+{
+    size_t budget = NET_TLS_READ_BUDGET;
+    for (;;) {
+        size_t before = c->rlen;
+        int rc = conn_read_once(c);
+        if (rc < 0)
+            return;
+        if (!c->paused && !c->held && !c->parsing)
+            conn_parse(c);
+        if (!c->tls || rc == 0 || c->closed)
+            return;
+        size_t got = c->rlen >= before ? c->rlen - before : 0;
+        budget = got >= budget ? 0 : budget - got;
+        if (c->paused || c->held || !tls_in_pending(c->tls))
+            return;
+        if (budget == 0) {
+            conn_tls_kick(c);
+            return;
+        }
+    }
+}
+
+static void tls_kick_cb(loop_timer *t)
+{
+    net_conn *c = t->data;
+    if (!c->closed && !c->paused && !c->held && !c->handshaking)
+        conn_read(c);
+}
+
+/* Bytes are buffered inside the TLS session and reading may go on: read
+ * them on the next loop turn. */
+static void conn_tls_kick(net_conn *c)
+{
+    if (c->tls && !c->closed && !c->handshaking && !c->paused && !c->held &&
+        tls_in_pending(c->tls) && !loop_timer_armed(&c->tls_kick))
+        loop_timer_start(c->srv->l, &c->tls_kick, 0);
+}
+
+/* Drive the TLS handshake; when it completes, the connection opens for the
+ * protocol (conn_open of an accepted one runs now) and reads any bytes the
+ * client sent behind its Finished message. */
+static void conn_handshake(net_conn *c)
+{
+    net_server *s = c->srv;
+    int rc = tls_handshake(c->tls);
+    if (rc == TLS_WANT_READ || rc == TLS_WANT_WRITE) {
+        c->tls_wait = rc;
+        conn_update_events(c, 0);
+        return;
+    }
+    if (rc < 0) {
+        slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer,
+                  tls_error(c->tls));
+        net_conn_close(c, tls_error(c->tls));
+        return;
+    }
+    c->handshaking = 0;
+    c->tls_wait = 0;
+    c->seen_bytes = 1;
+    c->last_active = loop_now(s->l);
+    const char *subj = tls_peer_subject(c->tls);
+    slog_debug("%s connection %llu from %s: %s%s%s", s->proto->name, (unsigned long long)c->id,
+               c->peer, tls_describe(c->tls), subj[0] ? ", client " : "", subj);
+    if (!c->opened) {
+        if (s->proto->conn_open) {
+            int orc = s->proto->conn_open(s->arg, c, &c->cctx);
+            if (orc < 0) {
+                net_conn_close(c, cn_strerror(orc));
+                return;
+            }
+        }
+        c->opened = 1;
+    }
+    conn_update_events(c, c->head != NULL);
+    if (c->closed)
+        return;
+    if (c->head)
+        conn_flush(c);
+    if (!c->closed && !c->paused && !c->held)
+        conn_read(c);
+}
+
 static void conn_io_cb(loop_io *io, uint32_t events)
 {
     net_conn *c = io->data;
@@ -676,8 +891,17 @@ static void conn_io_cb(loop_io *io, uint32_t events)
         c->last_active = loop_now(s->l);
         slog_info("%s connection %llu to %s established", s->proto->name,
                   (unsigned long long)c->id, c->peer);
+        if (c->tls) {
+            c->hs_start = c->last_active;
+            conn_handshake(c);
+            return;
+        }
         conn_update_events(c, c->head != NULL);
         events |= EPOLLOUT;
+    }
+    if (c->handshaking) {
+        conn_handshake(c);
+        return;
     }
     if (events & EPOLLOUT) {
         conn_flush(c);
@@ -689,28 +913,11 @@ static void conn_io_cb(loop_io *io, uint32_t events)
         return;
     }
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->paused && !c->held) {
-        if (c->rlen == c->rcap) {
-            /* No buffer yet, or full with a partial frame conn_parse sized for. */
-            size_t cap = c->rcap ? c->rcap * 2 : NET_RBUF_INIT;
-            /* A partial frame of frame_max bytes is already a verdict. */
-            if (c->rcap > 0 && c->rcap < s->frame_max && cap > s->frame_max)
-                cap = s->frame_max;
-            c->rcap = cap;
-            c->rbuf = xrealloc(c->rbuf, c->rcap);
-        }
-        ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
-        if (n == 0) {
-            net_conn_close(c, "peer closed");
-            return;
-        }
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
-            net_conn_close(c, strerror(errno));
-            return;
-        }
-        c->rlen += (size_t)n;
-        c->last_active = loop_now(s->l);
+        if (c->tls && tls_out_pending(c->tls))
+            conn_flush(c); /* a staged record may have waited for a read */
+        if (!c->closed)
+            conn_read(c);
+        return;
     }
     if (!c->paused && !c->held && !c->parsing)
         conn_parse(c);
@@ -728,6 +935,13 @@ static void sweep_cb(loop_timer *t)
             now - c->last_active > s->lim.partial_ms) {
             /* closing after its answers, which the peer does not read */
             net_conn_close(c, "answers not read before the close");
+        } else if (c->handshaking && !c->connecting && s->lim.partial_ms > 0 &&
+                   now - c->hs_start > s->lim.partial_ms) {
+            char why[96];
+            snprintf(why, sizeof(why), "TLS handshake not finished after %lld ms",
+                     (long long)(now - c->hs_start));
+            slog_warn("connection %llu from %s: %s", (unsigned long long)c->id, c->peer, why);
+            net_conn_close(c, why);
         } else if (c->held) {
             /* we stopped reading it: neither idle nor slow */
         } else if (c->rlen > 0 && c->partial_since > 0 && s->lim.partial_ms > 0 &&
@@ -794,8 +1008,22 @@ static void accept_cb(loop_io *io, uint32_t events)
             port = ntohs(a->sin6_port);
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+        loop_timer_init(&c->tls_kick, tls_kick_cb, c);
+        if (s->tls) {
+            c->tls = tls_new(s->tls, fd);
+            if (!c->tls) {
+                slog_warn("connection from %s refused: cannot start a TLS session", c->peer);
+                close(fd);
+                free(c);
+                continue;
+            }
+            c->handshaking = 1;
+            c->tls_wait = TLS_WANT_READ;
+            c->hs_start = c->last_active;
+        }
         if (loop_io_start(s->l, &c->io, fd, EPOLLIN, conn_io_cb, c) < 0) {
             slog_warn("epoll add failed for %s", c->peer);
+            tls_free(c->tls);
             close(fd);
             free(c->rbuf);
             free(c);
@@ -805,6 +1033,8 @@ static void accept_cb(loop_io *io, uint32_t events)
         s->n_conns++;
         slog_debug("%s connection %llu from %s", s->proto->name, (unsigned long long)c->id,
                    c->peer);
+        if (c->handshaking)
+            continue; /* conn_open runs once the handshake completes */
         if (s->proto->conn_open) {
             int rc = s->proto->conn_open(s->arg, c, &c->cctx);
             if (rc < 0) {
@@ -938,7 +1168,20 @@ int net_server_connect(net_server *s, const char *host, int port, void *conn_arg
     c->connecting = connecting;
     c->user = conn_arg;
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    loop_timer_init(&c->tls_kick, tls_kick_cb, c);
+    if (s->tls_client) {
+        c->tls = tls_new(s->tls_client, fd);
+        if (!c->tls) {
+            close(fd);
+            free(c);
+            return -CN_ENOMEM;
+        }
+        c->handshaking = 1;
+        c->tls_wait = TLS_WANT_WRITE;
+        c->hs_start = c->last_active;
+    }
     if (loop_io_start(s->l, &c->io, fd, EPOLLIN | EPOLLOUT, conn_io_cb, c) < 0) {
+        tls_free(c->tls);
         close(fd);
         free(c);
         return -CN_EIO;
@@ -953,7 +1196,7 @@ int net_server_connect(net_server *s, const char *host, int port, void *conn_arg
         }
     }
     c->opened = 1;
-    if (!connecting)
+    if (!connecting) /* with TLS: EPOLLOUT starts the handshake from the loop */
         conn_update_events(c, c->head != NULL);
     *out = c;
     return 0;
@@ -974,6 +1217,8 @@ void net_server_free(net_server *s)
     loop_io_stop(s->l, &s->lio);
     close(s->lio.fd);
     loop_remove_hook(s->l, server_reap, s);
+    tls_ctx_free(s->tls);
+    tls_ctx_free(s->tls_client);
     s->deferred = NULL; /* every connection is closed */
     /* Pending slots belong to handlers that are shut down first; free all. */
     while (s->graveyard) {
@@ -982,4 +1227,25 @@ void net_server_free(net_server *s)
         conn_free(c);
     }
     free(s);
+}
+
+void net_server_set_tls(net_server *s, tls_ctx *server_ctx, tls_ctx *client_ctx)
+{
+    if (server_ctx != s->tls) {
+        tls_ctx_free(s->tls);
+        s->tls = server_ctx;
+    }
+    if (client_ctx != s->tls_client) {
+        tls_ctx_free(s->tls_client);
+        s->tls_client = client_ctx;
+    }
+}
+
+int net_server_tls(const net_server *s) { return s->tls != NULL; }
+
+int net_conn_tls(const net_conn *c) { return c->tls != NULL; }
+
+const char *net_conn_tls_subject(net_conn *c)
+{
+    return c->tls && !c->handshaking ? tls_peer_subject(c->tls) : NULL;
 }

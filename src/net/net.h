@@ -157,6 +157,20 @@ int net_server_connect(net_server *s, const char *host, int port, void *conn_arg
 int net_server_conns_open(const net_server *s);
 uint64_t net_server_conns_accepted(const net_server *s);
 const char *net_server_host(const net_server *s);
+/* TLS (net/tls.h): connections accepted from now on run a TLS handshake
+ * with server_ctx before the protocol sees them (conn_open runs when it
+ * completes; a failed or slow one, beyond partial_ms, closes the
+ * connection with a warning line), and connections dialed from now on
+ * (net_server_connect) with client_ctx (conn_open runs at once as without
+ * TLS; output waits for the handshake). The server takes both (either may
+ * be NULL: plaintext) and frees the ones it held; open connections keep
+ * their sessions, so this is also how certificates are reloaded. Bytes
+ * then leave through the session (file ranges are read and encrypted
+ * instead of sendfile'd). A plaintext listener closes a connection whose
+ * first bytes are a TLS ClientHello, with a warning line saying so. */
+typedef struct tls_ctx tls_ctx;
+void net_server_set_tls(net_server *s, tls_ctx *server_ctx, tls_ctx *client_ctx);
+int net_server_tls(const net_server *s);        /* 1: accepts TLS */
 
 /* Connection ---------------------------------------------------------------- */
 /* Close now (log line with reason at info level). Slots still pending stay
@@ -176,6 +190,11 @@ void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
 void *net_conn_user(const net_conn *c);         /* net_server_connect's conn_arg, or NULL */
 net_server *net_conn_server(const net_conn *c); /* the server it belongs to */
 int net_conn_connecting(const net_conn *c);     /* 1 until an outgoing connect completes */
+int net_conn_tls(const net_conn *c);            /* 1: a TLS connection */
+/* The peer certificate's subject DN (RFC 2253) once the TLS handshake is
+ * done, "" without a client certificate, NULL on a plaintext connection.
+ * Owned by the connection. */
+const char *net_conn_tls_subject(net_conn *c);
 /* Flow control by the protocol (AMQP's resource alarms block publishers this
  * way): pause stops reading the socket and handing frames to on_frame; called
  * from on_frame, the current frame finishes and the frames after it stay

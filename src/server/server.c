@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/tls.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -12,6 +13,7 @@
 typedef struct srv_listener {
     int fe;                         /* index into s->fes */
     net_server *ns;
+    int tls;                        /* serves TLS with the ssl.* settings */
 } srv_listener;
 
 #define SRV_MAX_FRONTENDS 8
@@ -38,6 +40,26 @@ static int frontend_index(const srv *s, const char *name)
     return -1;
 }
 
+/* A server TLS context from the ssl.* settings. 0 or -CN_EINVAL (logged). */
+static int tls_server_ctx(const cairn_config *cfg, tls_ctx **out)
+{
+    tls_conf tc = {
+        .cert_file = cfg->ssl_cert_location,
+        .key_file = cfg->ssl_key_location,
+        .key_password = cfg->ssl_key_password[0] ? cfg->ssl_key_password : NULL,
+        .ca_file = cfg->ssl_ca_location[0] ? cfg->ssl_ca_location : NULL,
+        .client_auth = (tls_client_auth)cfg->ssl_client_auth,
+        .server = 1,
+        .min_tls13 = strstr(cfg->ssl_enabled_protocols, "1.2") == NULL,
+        .ciphers = cfg->ssl_cipher_suites[0] ? cfg->ssl_cipher_suites : NULL,
+    };
+    char err[512];
+    int rc = tls_ctx_new(&tc, out, err, sizeof(err));
+    if (rc < 0)
+        slog_error("TLS: %s", err);
+    return rc;
+}
+
 static int listen_one(srv *s, int i, const srv_addr *a)
 {
     if (s->n_ls == SRV_MAX_LISTENERS) {
@@ -53,7 +75,14 @@ static int listen_one(srv *s, int i, const srv_addr *a)
         .partial_ms = cfg->request_read_timeout_ms,
     };
     net_server *ns = NULL;
+    tls_ctx *tls = NULL;
+    if (a->tls && tls_server_ctx(cfg, &tls) < 0)
+        return -CN_EINVAL;
     int rc = net_server_new(s->l, a->host, a->port, &lim, s->fes[i]->proto, s->fe[i], &ns);
+    if (rc < 0)
+        tls_ctx_free(tls);
+    else
+        net_server_set_tls(ns, tls, NULL);
     if (rc < 0 && a->optional) {
         slog_warn("%s: cannot listen on %s:%d (%s); going on without it", s->fes[i]->name,
                   a->host, a->port, cn_strerror(rc));
@@ -61,11 +90,30 @@ static int listen_one(srv *s, int i, const srv_addr *a)
     }
     if (rc < 0)
         return rc;
-    s->ls[s->n_ls++] = (srv_listener){i, ns};
+    s->ls[s->n_ls++] = (srv_listener){i, ns, a->tls};
     int port = net_server_port(ns);
     if (s->fes[i]->bound)
         s->fes[i]->bound(s->fe[i], a->host, port);
-    slog_info("%s listening on %s:%d", s->fes[i]->name, a->host, port);
+    slog_info("%s listening on %s:%d%s%s%s", s->fes[i]->name, a->host, port,
+              a->name ? " (" : "", a->name ? a->name : "", a->name ? ")" : "");
+    return 0;
+}
+
+int srv_reload_tls(srv *s)
+{
+    int n = 0;
+    for (int k = 0; k < s->n_ls; k++) {
+        if (!s->ls[k].tls)
+            continue;
+        tls_ctx *tls;
+        if (tls_server_ctx(s->cfg, &tls) < 0) {
+            slog_error("TLS: certificates not reloaded; listeners keep the ones they have");
+            return -CN_EINVAL;
+        }
+        net_server_set_tls(s->ls[k].ns, tls, NULL);
+        n++;
+    }
+    slog_info("TLS: certificates reloaded for %d listener(s); open connections keep theirs", n);
     return 0;
 }
 
@@ -77,7 +125,14 @@ int srv_open(cairn_config *cfg, const srv_frontend *const *fes, int n_fes, srv *
     for (int i = 0; i < n_fes; i++)
         s->fes[i] = fes[i];
     s->n_fes = n_fes;
-    int rc = loop_new(&s->l);
+    char err[512];
+    int rc = config_check_listeners(cfg, err, sizeof(err));
+    if (rc < 0) {
+        slog_error("%s", err);
+        free(s);
+        return rc;
+    }
+    rc = loop_new(&s->l);
     if (rc < 0) {
         slog_error("cannot create the event loop: %s", cn_strerror(rc));
         free(s);

@@ -82,6 +82,10 @@ typedef struct srv_addr {
      * (a default address the machine may lack, such as [::1] without IPv6);
      * 0: failing to bind it fails srv_open. */
     int optional;
+    /* 1: a TLS listener (net/tls.h) with the broker's ssl.* settings. */
+    int tls;
+    /* For log lines: "SSL" (the listener's name), or NULL. */
+    const char *name;
 } srv_addr;
 
 /* One front end. */
@@ -138,6 +142,11 @@ int64_t srv_started_ms(const srv *s);
 /* Run the loop until srv_stop. 0, or -errno when the loop failed. */
 int srv_run(srv *s);
 void srv_stop(srv *s);
+/* Build the TLS listeners' contexts again from the ssl.* files (SIGHUP):
+ * new connections get the new certificates, open ones keep theirs. When a
+ * file does not load, every listener keeps its context. 0 or -CN_EINVAL
+ * (logged). */
+int srv_reload_tls(srv *s);
 /* Stop the way an operator asks (a signal): on a cluster node, hand the
  * partitions it leads to other nodes first (cluster_hand_off), then
  * srv_stop; a second call stops at once. */

@@ -217,6 +217,71 @@ static void test_listeners_parse_host_and_port(void **state)
     expect_listener("CONTROLLER://:9093, PLAINTEXT://127.0.0.2:9094", "127.0.0.2", 9094);
 }
 
+/* Several listeners, each with its name and, through the map, its
+ * security protocol; the check before listening (secure by default). */
+static void test_listeners_security(void **state)
+{
+    (void)state;
+    cairn_config c;
+    char err[512];
+    config_init(&c);
+    set_ok(&c, "listeners", "PLAINTEXT://127.0.0.1:9092, ssl://:9093,CONTROLLER://:9094");
+    assert_int_equal(c.n_kafka, 2);
+    assert_string_equal(c.kafka_name[1], "SSL");
+    assert_string_equal(c.kafka_host[1], "0.0.0.0");
+    assert_int_equal(c.kafka_port[1], 9093);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(config_listener_security(&c, "SSL"), CONFIG_SEC_SSL);
+    assert_int_equal(config_listener_security(&c, "sasl_ssl"), CONFIG_SEC_SASL_SSL);
+    assert_int_equal(config_listener_security(&c, "INTERNAL"), -CN_ENOENT);
+    /* SSL without a certificate, then with one */
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), -CN_EINVAL);
+    assert_non_null(strstr(err, "needs ssl.certificate.location"));
+    set_ok(&c, "ssl.certificate.location", "/x.pem");
+    set_ok(&c, "ssl.key.location", "/x.key");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), 0);
+    /* A plaintext listener on every interface is refused ... */
+    set_ok(&c, "listeners", "PLAINTEXT://:9092");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), -CN_EINVAL);
+    assert_non_null(strstr(err, "Kafka listener PLAINTEXT://0.0.0.0:9092 would be open"));
+    assert_non_null(strstr(err, "allow.insecure.listeners=true"));
+    /* ... unless asked for */
+    set_ok(&c, "allow.insecure.listeners", "true");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), 0);
+    set_ok(&c, "allow.insecure.listeners", "false");
+    /* a name mapped through the map */
+    set_ok(&c, "listeners", "INTERNAL://10.0.0.1:9092");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), -CN_EINVAL);
+    assert_non_null(strstr(err, "INTERNAL is not in listener.security.protocol.map"));
+    set_ok(&c, "listener.security.protocol.map", "INTERNAL:SSL");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), 0);
+    expect_set_error(&c, "listener.security.protocol.map", "INTERNAL:TLS", -CN_EINVAL,
+                     "'INTERNAL:TLS' is not NAME:PROTOCOL");
+    expect_set_error(&c, "listener.security.protocol.map", ":SSL", -CN_EINVAL,
+                     "is not NAME:PROTOCOL");
+    /* AMQP and HTTP listeners fall under the same rule */
+    set_ok(&c, "amqp.listeners", "192.168.1.5:5672");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), -CN_EINVAL);
+    assert_non_null(strstr(err, "AMQP listener 192.168.1.5:5672"));
+    set_ok(&c, "amqp.listeners", "[::1]:5672,127.0.0.9:5672");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), 0);
+    set_ok(&c, "http.listeners", ":8080");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), -CN_EINVAL);
+    set_ok(&c, "http.listeners", "localhost:8080");
+    set_ok(&c, "ssl.client.auth", "required");
+    assert_int_equal(config_check_listeners(&c, err, sizeof(err)), -CN_EINVAL);
+    assert_non_null(strstr(err, "needs ssl.ca.location"));
+    expect_set_error(&c, "ssl.client.auth", "maybe", -CN_EINVAL, "none|requested|required");
+    expect_set_error(&c, "ssl.enabled.protocols", "TLSv1.1,TLSv1.2", -CN_EINVAL,
+                     "'TLSv1.1' is not TLSv1.2 or TLSv1.3");
+    set_ok(&c, "ssl.enabled.protocols", "TLSv1.3");
+    config_fini(&c);
+    assert_int_equal(config_host_is_loopback("127.1.2.3"), 1);
+    assert_int_equal(config_host_is_loopback("[::1]"), 1);
+    assert_int_equal(config_host_is_loopback("::"), 0);
+    assert_int_equal(config_host_is_loopback("broker.example.com"), 0);
+}
+
 static void test_listeners_reject_bad_values(void **state)
 {
     (void)state;
@@ -231,7 +296,12 @@ static void test_listeners_reject_bad_values(void **state)
     expect_set_error(&c, "listeners", "::1:9092", -CN_EINVAL, "needs [brackets]");
     expect_set_error(&c, "listeners", "[::1]9092", -CN_EINVAL, "is not [ADDRESS]:PORT");
     expect_set_error(&c, "listeners", "[::1", -CN_EINVAL, "is not [ADDRESS]:PORT");
-    expect_set_error(&c, "listeners", "SSL://:9093", -CN_EINVAL, "no PLAINTEXT listener");
+    expect_set_error(&c, "listeners", "CONTROLLER://:9093", -CN_EINVAL,
+                     "no listener but CONTROLLER");
+    expect_set_error(&c, "listeners", "A://:9093,a://:9094", -CN_EINVAL, "two listeners named A");
+    expect_set_error(&c, "listeners", "A://:9093,B://:9093", -CN_EINVAL,
+                     "two listeners on port 9093");
+    expect_set_error(&c, "listeners", "B@D://:9093", -CN_EINVAL, "bad listener name");
     expect_set_error(&c, "listeners", "PLAINTEXT://:9092,", -CN_EINVAL, "empty listener");
     expect_set_error(&c, "listeners", "", -CN_EINVAL, "empty listener");
     expect_set_error(&c, "listeners", "PLAINTEXT://:9092,CONTROLLER://:x", -CN_EINVAL,
@@ -595,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_aliases_set_canonical_fields),
         cmocka_unit_test(test_listeners_parse_host_and_port),
         cmocka_unit_test(test_listeners_reject_bad_values),
+        cmocka_unit_test(test_listeners_security),
         cmocka_unit_test(test_amqp_listeners),
         cmocka_unit_test(test_amqp_alarm_keys),
         cmocka_unit_test(test_ignored_kafka_keys_are_accepted),

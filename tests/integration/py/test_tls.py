@@ -1,0 +1,395 @@
+"""TLS on Kafka listeners (issue 13, step 1): kcat, confluent-kafka and
+kafka-python over SSL:// listeners beside a PLAINTEXT one, mutual TLS with
+ssl.client.auth, the wrong-protocol and bad-certificate cases with the
+errors each side sees, the secure-by-default start check, and certificate
+reload on SIGHUP. Certificates are made by the test (tlshelp)."""
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import KafkaException
+
+import ckhelp
+from cairn_broker import Broker, BrokerError, free_port, unique_topic
+from ckhelp import flush
+from tlshelp import CA
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    ca = CA(d / "ca")
+    other = CA(d / "other", name="Untrusted CA")
+    p = {"dir": str(d), "ca": ca.pem, "other_ca": other.pem}
+    p["server"] = ca.issue("server", "localhost", server=True)
+    p["server2"] = ca.issue("server2", "cairn-reloaded", server=True)
+    p["server_expired"] = ca.issue("server_expired", "localhost", server=True, expired=True)
+    p["alice"] = ca.issue("alice", "alice")
+    p["expired"] = ca.issue("expired", "alice", expired=True)
+    p["mallory"] = other.issue("mallory", "mallory")
+    return p
+
+
+def tls_broker(tmp_path, pki, extra=None, server="server"):
+    """A broker with PLAINTEXT on .port and SSL on .ssl_port."""
+    port, sport = free_port(), free_port()
+    settings = {
+        "listeners": "PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d" % (port, sport),
+        "ssl.certificate.location": pki[server][0],
+        "ssl.key.location": pki[server][1],
+    }
+    settings.update(extra or {})
+    b = Broker(tmp_path / "data", tmp_path / "broker.log", settings, port=port)
+    b.ssl_port = sport
+    b.ssl_bootstrap = "127.0.0.1:%d" % sport
+    return b
+
+
+@pytest.fixture(scope="module")
+def sb(pki, tmp_path_factory):
+    b = tls_broker(tmp_path_factory.mktemp("tls"), pki)
+    b.start()
+    try:
+        yield b
+        b.stop(check=True)
+    finally:
+        b.cleanup()
+
+
+def ssl_conf(pki, cert=None, ca=None):
+    c = {"security.protocol": "ssl", "ssl.ca.location": ca or pki["ca"]}
+    if cert:
+        c["ssl.certificate.location"], c["ssl.key.location"] = pki[cert]
+    return c
+
+
+def kcat(bootstrap, *args, stdin=None, check=True, timeout=30):
+    argv = ["kcat", "-b", bootstrap, "-X", "log_level=3", *args]
+    r = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError("%s exited %d\nstderr: %s" % (argv, r.returncode, r.stderr[-3000:]))
+    return r
+
+
+def wait_log(b, text, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in b.log_text(200000):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no %r in the broker log:\n%s" % (text, b.log_text(3000)))
+
+
+def metadata_fails(bootstrap, conf, timeout=4):
+    """A client that cannot talk to the broker: list_topics raises."""
+    a = ckhelp.AdminClient(ckhelp._quiet(dict({"bootstrap.servers": bootstrap}, **conf)))
+    with pytest.raises(KafkaException):
+        a.list_topics(timeout=timeout)
+
+
+# ---------------------------------------------------------------- SSL listener
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed")
+def test_kcat_over_ssl(sb, pki):
+    t = unique_topic("tls")
+    tls = ["-X", "security.protocol=ssl", "-X", "ssl.ca.location=" + pki["ca"]]
+    kcat(sb.ssl_bootstrap, *tls, "-P", "-t", t, stdin=b"one\ntwo\nthree\n")
+    out = kcat(sb.ssl_bootstrap, *tls, "-C", "-t", t, "-o", "beginning", "-e").stdout
+    assert out.split() == [b"one", b"two", b"three"]
+    # Metadata through the SSL listener advertises the SSL listener, through
+    # the plaintext one the plaintext one: each client stays on its protocol.
+    meta = kcat(sb.ssl_bootstrap, *tls, "-L").stdout.decode()
+    assert "broker 1 at 127.0.0.1:%d" % sb.ssl_port in meta
+    meta = kcat(sb.bootstrap, "-L").stdout.decode()
+    assert "broker 1 at 127.0.0.1:%d" % sb.port in meta
+    # The same topic over the plaintext listener: one core, two listeners.
+    out = kcat(sb.bootstrap, "-C", "-t", t, "-o", "beginning", "-e").stdout
+    assert out.split() == [b"one", b"two", b"three"]
+
+
+def test_confluent_large_fetches_over_ssl(sb, pki):
+    """Fetches read from the log files (sendfile on plaintext) are read and
+    encrypted record by record on TLS: many MBs, every byte checked."""
+    t = unique_topic("tlsbig")
+    p = ckhelp.producer(sb.ssl_bootstrap, **{k.replace(".", "_"): v
+                                             for k, v in ssl_conf(pki).items()})
+    n = 3000
+    vals = [(b"%06d:" % i) + os.urandom(1000 + (i * 37) % 20000) for i in range(n)]
+    for i, v in enumerate(vals):
+        p.produce(t, key=b"%d" % i, value=v)
+        if i % 500 == 0:
+            p.poll(0)
+    flush(p)
+    c = ckhelp.consumer(sb.ssl_bootstrap, **dict(ssl_conf(pki), **{
+        "fetch.max.bytes": 4 * 1024 * 1024, "max.partition.fetch.bytes": 2 * 1024 * 1024}))
+    c.assign([ckhelp.TopicPartition(t, 0, ckhelp.OFFSET_BEGINNING)])
+    got = []
+    deadline = time.time() + 60
+    while len(got) < n and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None or m.error():
+            continue
+        got.append(m.value())
+    c.close()
+    assert len(got) == n
+    assert got == vals
+
+
+def test_kafka_python_over_ssl(sb, pki):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    t = unique_topic("tlskp")
+    p = KafkaProducer(bootstrap_servers=sb.ssl_bootstrap, security_protocol="SSL",
+                      ssl_cafile=pki["ca"], ssl_check_hostname=True)
+    for i in range(20):
+        p.send(t, b"v%d" % i).get(timeout=30)
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=sb.ssl_bootstrap, security_protocol="SSL",
+                      ssl_cafile=pki["ca"], consumer_timeout_ms=5000,
+                      auto_offset_reset="earliest")
+    c.assign([TopicPartition(t, 0)])
+    got = [m.value for m in c]
+    c.close()
+    assert got == [b"v%d" % i for i in range(20)]
+
+
+# ---------------------------------------------------------------- wrong protocol
+
+def test_plaintext_client_on_ssl_listener(sb):
+    metadata_fails(sb.ssl_bootstrap, {})
+    wait_log(sb, "the client does not speak TLS")
+    assert sb.alive()
+
+
+def test_ssl_client_on_plaintext_listener(sb, pki):
+    metadata_fails(sb.bootstrap, ssl_conf(pki))
+    wait_log(sb, "a TLS handshake on plaintext kafka listener")
+    assert sb.alive()
+
+
+def test_client_rejects_expired_server_certificate(pki, tmp_path):
+    b = tls_broker(tmp_path, pki, server="server_expired")
+    b.start()
+    try:
+        metadata_fails(b.ssl_bootstrap, ssl_conf(pki))
+        # the python client says why
+        ctx = ssl.create_default_context(cafile=pki["ca"])
+        with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5) as s:
+            with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+                ctx.wrap_socket(s, server_hostname="localhost")
+        assert b.alive()
+    finally:
+        b.stop(check=True)
+        b.cleanup()
+
+
+def test_client_rejects_untrusted_server(sb, pki):
+    metadata_fails(sb.ssl_bootstrap, ssl_conf(pki, ca=pki["other_ca"]))
+
+
+def test_garbage_and_silence_on_ssl_listener(pki, tmp_path):
+    """Random bytes, a half handshake, and a silent client: each closed with
+    a log line, the broker serves on."""
+    b = tls_broker(tmp_path, pki, {"request.read.timeout.ms": "1500"})
+    b.start()
+    try:
+        for junk in (os.urandom(300), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 40,
+                     b"\x16\x03\x03\x00\x05hello"):
+            with socket.create_connection(("127.0.0.1", b.ssl_port), timeout=5) as s:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(10)
+                while s.recv(4096):
+                    pass
+        silent = socket.create_connection(("127.0.0.1", b.ssl_port), timeout=10)
+        wait_log(b, "TLS handshake not finished after", timeout=10)
+        assert silent.recv(10) == b""
+        silent.close()
+        r = kcat(b.ssl_bootstrap, "-X", "security.protocol=ssl", "-X",
+                 "ssl.ca.location=" + pki["ca"], "-L")
+        assert b"broker 1" in r.stdout
+    finally:
+        b.stop(check=True)
+        b.cleanup()
+
+
+# ---------------------------------------------------------------- mutual TLS
+
+@pytest.fixture(scope="module")
+def mtls(pki, tmp_path_factory):
+    b = tls_broker(tmp_path_factory.mktemp("mtls"), pki, {
+        "ssl.client.auth": "required", "ssl.ca.location": pki["ca"]})
+    b.start()
+    try:
+        yield b
+        b.stop(check=True)
+    finally:
+        b.cleanup()
+
+
+def test_mtls_trusted_client(mtls, pki):
+    t = unique_topic("mtls")
+    conf = ssl_conf(pki, cert="alice")
+    p = ckhelp.producer(mtls.ssl_bootstrap, **{k.replace(".", "_"): v for k, v in conf.items()})
+    p.produce(t, value=b"from alice")
+    flush(p)
+    c = ckhelp.consumer(mtls.ssl_bootstrap, **conf)
+    c.assign([ckhelp.TopicPartition(t, 0, ckhelp.OFFSET_BEGINNING)])
+    m = None
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            break
+    c.close()
+    assert m is not None and m.value() == b"from alice"
+
+
+@pytest.mark.parametrize("case,log", [
+    ("none", "peer did not return a certificate"),
+    ("mallory", "unable to get local issuer certificate"),
+    ("expired", "certificate has expired"),
+])
+def test_mtls_refused(mtls, pki, case, log):
+    conf = ssl_conf(pki, cert=None if case == "none" else case)
+    metadata_fails(mtls.ssl_bootstrap, conf)
+    wait_log(mtls, log)
+    assert mtls.alive()
+
+
+def test_mtls_plaintext_listener_unaffected(mtls):
+    r = kcat(mtls.bootstrap, "-L")
+    assert b"broker 1" in r.stdout
+
+
+# ---------------------------------------------------------------- start checks
+
+def start_fails(tmp_path, settings, want):
+    b = Broker(tmp_path / "d", tmp_path / "b.log", settings)
+    with pytest.raises(BrokerError) as e:
+        b.start(timeout=20)
+    b.cleanup()
+    assert want in str(e.value), str(e.value)[-2000:]
+
+
+def test_insecure_listener_refused(tmp_path):
+    p = free_port()
+    start_fails(tmp_path, {"listeners": "PLAINTEXT://0.0.0.0:%d" % p},
+                "would be open to other machines without TLS or authentication")
+    start_fails(tmp_path, {"listeners": "PLAINTEXT://:%d" % p}, "allow.insecure.listeners=true")
+    start_fails(tmp_path, {"amqp.listeners": "0.0.0.0:%d" % p}, "AMQP listener 0.0.0.0")
+
+
+def test_insecure_listener_allowed_when_asked(tmp_path):
+    p = free_port()
+    b = Broker(tmp_path / "d", tmp_path / "b.log",
+               {"listeners": "PLAINTEXT://0.0.0.0:%d" % p, "allow.insecure.listeners": "true"},
+               port=p)
+    b.start()
+    try:
+        assert b"broker 1" in kcat("127.0.0.1:%d" % p, "-L").stdout
+    finally:
+        b.stop(check=True)
+        b.cleanup()
+
+
+def test_ssl_on_every_interface_is_allowed(tmp_path, pki):
+    p, sp = free_port(), free_port()
+    b = Broker(tmp_path / "d", tmp_path / "b.log", {
+        "listeners": "PLAINTEXT://127.0.0.1:%d,SSL://0.0.0.0:%d" % (p, sp),
+        "ssl.certificate.location": pki["server"][0], "ssl.key.location": pki["server"][1]},
+        port=p)
+    b.start()
+    try:
+        r = kcat("127.0.0.1:%d" % sp, "-X", "security.protocol=ssl", "-X",
+                 "ssl.ca.location=" + pki["ca"], "-L")
+        assert b"broker 1 at 127.0.0.1:%d" % sp in r.stdout
+    finally:
+        b.stop(check=True)
+        b.cleanup()
+
+
+@pytest.mark.parametrize("settings,want", [
+    ({"listeners": "SSL://127.0.0.1:%(p)d"}, "needs ssl.certificate.location"),
+    ({"listeners": "SSL://127.0.0.1:%(p)d", "ssl.certificate.location": "/nonexistent.pem",
+      "ssl.key.location": "/nonexistent.key"}, "cannot load certificate /nonexistent.pem"),
+    ({"listeners": "SSL://127.0.0.1:%(p)d", "ssl.certificate.location": "%(cert)s",
+      "ssl.key.location": "%(otherkey)s"}, "does not match the certificate"),
+    ({"listeners": "INTERNAL://127.0.0.1:%(p)d"}, "INTERNAL is not in listener.security"),
+    ({"listeners": "SASL_SSL://127.0.0.1:%(p)d"}, "SASL authentication is not available"),
+    ({"ssl.client.auth": "required"}, "needs ssl.ca.location"),
+])
+def test_bad_tls_settings_refused(tmp_path, pki, settings, want):
+    v = {"p": free_port(), "cert": pki["server"][0], "otherkey": pki["alice"][1]}
+    start_fails(tmp_path, {k: s % v for k, s in settings.items()}, want)
+
+
+def test_named_listeners_through_the_map(tmp_path, pki):
+    p, sp = free_port(), free_port()
+    b = Broker(tmp_path / "d", tmp_path / "b.log", {
+        "listeners": "CLIENT://127.0.0.1:%d,SECURE://127.0.0.1:%d" % (p, sp),
+        "listener.security.protocol.map": "CLIENT:PLAINTEXT,SECURE:SSL",
+        "ssl.certificate.location": pki["server"][0], "ssl.key.location": pki["server"][1]},
+        port=p)
+    b.start()
+    try:
+        assert b"broker 1" in kcat("127.0.0.1:%d" % p, "-L").stdout
+        r = kcat("127.0.0.1:%d" % sp, "-X", "security.protocol=ssl", "-X",
+                 "ssl.ca.location=" + pki["ca"], "-L")
+        assert b"broker 1 at 127.0.0.1:%d" % sp in r.stdout
+    finally:
+        b.stop(check=True)
+        b.cleanup()
+
+
+# ---------------------------------------------------------------- reload
+
+def peer_cn(port, ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s) as t:
+            subj = dict(x[0] for x in t.getpeercert()["subject"])
+            return subj["commonName"]
+
+
+def test_sighup_reloads_certificates(pki, tmp_path):
+    cert, key = str(tmp_path / "live.pem"), str(tmp_path / "live.key")
+    shutil.copy(pki["server"][0], cert)
+    shutil.copy(pki["server"][1], key)
+    b = tls_broker(tmp_path, pki, {"ssl.certificate.location": cert, "ssl.key.location": key})
+    b.start()
+    try:
+        t = unique_topic("reload")
+        conf = ssl_conf(pki)
+        p = ckhelp.producer(b.ssl_bootstrap, **{k.replace(".", "_"): v for k, v in conf.items()})
+        p.produce(t, value=b"before")
+        flush(p)
+        assert peer_cn(b.ssl_port, pki["ca"]) == "localhost"
+        # A broken file: the reload is refused, the old certificate stays.
+        with open(cert, "w") as f:
+            f.write("not a certificate\n")
+        b.proc.send_signal(signal.SIGHUP)
+        wait_log(b, "certificates not reloaded")
+        assert peer_cn(b.ssl_port, pki["ca"]) == "localhost"
+        shutil.copy(pki["server2"][0], cert)
+        shutil.copy(pki["server2"][1], key)
+        b.proc.send_signal(signal.SIGHUP)
+        wait_log(b, "certificates reloaded for 1 listener")
+        assert peer_cn(b.ssl_port, pki["ca"]) == "cairn-reloaded"
+        # The producer's connection, opened before, still works.
+        p.produce(t, value=b"after")
+        flush(p)
+        r = kcat(b.ssl_bootstrap, "-X", "security.protocol=ssl", "-X",
+                 "ssl.ca.location=" + pki["ca"], "-X", "ssl.endpoint.identification.algorithm=none",
+                 "-C", "-t", t, "-o", "beginning", "-e")
+        assert r.stdout.split() == [b"before", b"after"]
+        assert b.alive()
+    finally:
+        b.stop(check=True)
+        b.cleanup()
