@@ -111,7 +111,8 @@ static int amqp_addresses(const cairn_config *cfg, srv_addr *out, int max)
     int n = 0;
     for (int i = 0; i < cfg->n_amqp && n < max; i++, n++)
         out[n] = (srv_addr){cfg->amqp_host[i], cfg->amqp_port[i],
-                            cfg->amqp_default && strchr(cfg->amqp_host[i], ':') != NULL};
+                            cfg->amqp_default && strchr(cfg->amqp_host[i], ':') != NULL,
+                            .tls = cfg->amqp_tls[i], .name = cfg->amqp_tls[i] ? "amqps" : NULL};
     return n;
 }
 

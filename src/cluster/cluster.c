@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "net/net.h"
+#include "net/tls_config.h"
 #include "util/bin.h"
 #include "util/bytes.h"
 #include "util/common.h"
@@ -579,6 +580,12 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
         free(c);
         return rc == -CN_EINVAL ? rc : -CN_EIO;
     }
+    if (cfg->cluster_tls && (rc = cluster_reload_tls(c)) < 0) {
+        net_server_free(c->srv);
+        rg_node_close(c->rg);
+        free(c);
+        return rc;
+    }
     if (c->member_self)
         slog_info("cluster listening on %s:%d as node %d of %d", host, net_server_port(c->srv),
                   c->self, c->n_ids);
@@ -590,6 +597,20 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out)
     loop_timer_init(&c->tick, tick_cb, c);
     loop_timer_start(l, &c->tick, CL_TICK_MS);
     *out = c;
+    return 0;
+}
+
+int cluster_reload_tls(cluster *c)
+{
+    if (!c->cfg->cluster_tls)
+        return 0;
+    tls_ctx *acc = NULL, *dial = NULL;
+    if (tls_ctx_from_config(c->cfg, TLS_FOR_CLUSTER_ACCEPT, &acc) < 0 ||
+        tls_ctx_from_config(c->cfg, TLS_FOR_CLUSTER_DIAL, &dial) < 0) {
+        tls_ctx_free(acc);
+        return -CN_EINVAL;
+    }
+    net_server_set_tls(c->srv, acc, dial);
     return 0;
 }
 

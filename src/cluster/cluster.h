@@ -62,6 +62,11 @@ int cluster_open(const cairn_config *cfg, loop *l, cluster **out);
  * groups must be closed already: the broker closes its partitions first).
  * NULL is a no-op. */
 void cluster_close(cluster *c);
+/* security.inter.broker.protocol=SSL: (re)build the cluster transport's
+ * TLS contexts from the ssl.* files, mutual authentication both ways
+ * (connections made from now on use them; SIGHUP). 0, also without TLS,
+ * or -CN_EINVAL (logged; the old contexts stay). */
+int cluster_reload_tls(cluster *c);
 /* Controlled shutdown (controlled.shutdown.enable): hand the partitions
  * this node leads to other replicas (broker_hand_off, again at every tick),
  * then call done(arg) once: when it leads none, or after

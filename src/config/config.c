@@ -80,6 +80,7 @@ static const char *const ts_type_names[] = {"CreateTime", "LogAppendTime", NULL}
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const cleanup_names[] = {"delete", "compact", NULL};
 static const char *const client_auth_names[] = {"none", "requested", "required", NULL};
+static const char *const inter_broker_names[] = {"PLAINTEXT", "SSL", NULL};
 
 static const cfg_entry cfg_table[] = {
     {.name = "listeners", .type = CFG_LISTENERS, .off = CFG_OFF(listeners),
@@ -107,14 +108,18 @@ static const cfg_entry cfg_table[] = {
           "TLS versions accepted: TLSv1.2,TLSv1.3 or TLSv1.3 alone."),
     C_OPT("ssl.cipher.suites", ssl_cipher_suites,
           "TLS 1.2 cipher list in OpenSSL's syntax; empty: OpenSSL's defaults."),
+    C_ENUM("security.inter.broker.protocol", cluster_tls, "PLAINTEXT", inter_broker_names,
+           "Between cluster nodes: PLAINTEXT, or SSL (mutual TLS with the ssl.* certificate, "
+           "key and CAs: a node without a certificate signed by ssl.ca.location cannot join)."),
     C_BOOL("allow.insecure.listeners", allow_insecure_listeners, "false",
            "Let a listener without TLS or authentication bind to an address other machines "
            "can reach (by default such a listener stops the start)."),
     {.name = "amqp.listeners", .type = CFG_AMQP_LISTENERS, .off = CFG_OFF(amqp_listeners),
      .def = CONFIG_AMQP_DEFAULT_LISTENERS,
-     .doc = "Where AMQP 0-9-1 clients connect: comma-separated HOST:PORT, [ADDR]:PORT for "
-            "IPv6, empty HOST means 0.0.0.0; off disables AMQP. With the default, an "
-            "address that cannot be bound (no IPv6) is skipped with a warning."},
+     .doc = "Where AMQP 0-9-1 clients connect: comma-separated [amqp://|amqps://]HOST:PORT "
+            "(amqps: TLS with the ssl.* settings), [ADDR]:PORT for IPv6, empty HOST means "
+            "0.0.0.0; off disables AMQP. With the default, an address that cannot be bound "
+            "(no IPv6) is skipped with a warning."},
     /* Resource alarms of the AMQP front end (src/amqp/ah_alarm.c). */
     C_I64("amqp.memory.high.watermark.bytes", amqp_mem_high_bytes, "0", 0, INT64_MAX,
           "Bytes of AMQP messages held in memory (bodies, headers, names, content being "
@@ -127,7 +132,8 @@ static const cfg_entry cfg_table[] = {
     {.name = "http.listeners", .type = CFG_HTTP_LISTENERS, .off = CFG_OFF(http_listeners),
      .def = CONFIG_HTTP_DEFAULT_LISTENERS,
      .doc = "Where HTTP clients connect (REST API, metrics, health): comma-separated "
-            "HOST:PORT, [ADDR]:PORT for IPv6, empty HOST means 0.0.0.0; off disables HTTP."},
+            "[http://|https://]HOST:PORT (https: TLS with the ssl.* settings), [ADDR]:PORT "
+            "for IPv6, empty HOST means 0.0.0.0; off disables HTTP."},
     C_I64("http.max.body.bytes", http_max_body_bytes, "16777216", 0, INT32_MAX,
           "Largest HTTP request body accepted (413 above it; also bounded by "
           "socket.request.max.bytes)."),
@@ -751,13 +757,15 @@ typedef struct addr_list {
     int *n;
     int max;
     char **slot;
+    const char *scheme, *scheme_tls; /* "amqp", "amqps": optional SCHEME:// per item */
+    int *tls;                        /* per item: 1 for scheme_tls */
 } addr_list;
 
 static int apply_addr_list(const addr_list *al, const char *v, char *err, size_t err_len)
 {
     char *hosts[CONFIG_AMQP_MAX_LISTENERS > CONFIG_HTTP_MAX_LISTENERS ? CONFIG_AMQP_MAX_LISTENERS
                                                                       : CONFIG_HTTP_MAX_LISTENERS];
-    int ports[CN_ARRAY_LEN(hosts)];
+    int ports[CN_ARRAY_LEN(hosts)], tls[CN_ARRAY_LEN(hosts)];
     int n = 0, rc = 0;
     if (strcmp(v, "off") != 0) {
         const char *p = v;
@@ -776,10 +784,19 @@ static int apply_addr_list(const addr_list *al, const char *v, char *err, size_t
                 rc = -CN_EINVAL;
                 break;
             }
-            if (memmem(p, (size_t)(e - p), "://", 3)) {
-                set_err(err, err_len, "%s: '%.*s' is not HOST:PORT", al->key, (int)(e - p), p);
-                rc = -CN_EINVAL;
-                break;
+            const char *sep = memmem(p, (size_t)(e - p), "://", 3);
+            int is_tls = 0;
+            if (sep) {
+                size_t sl = (size_t)(sep - p);
+                if (sl == strlen(al->scheme_tls) && strncasecmp(p, al->scheme_tls, sl) == 0) {
+                    is_tls = 1;
+                } else if (sl != strlen(al->scheme) || strncasecmp(p, al->scheme, sl) != 0) {
+                    set_err(err, err_len, "%s: '%.*s' is not [%s://|%s://]HOST:PORT", al->key,
+                            (int)(e - p), p, al->scheme, al->scheme_tls);
+                    rc = -CN_EINVAL;
+                    break;
+                }
+                p = sep + 3;
             }
             if (n == al->max) {
                 set_err(err, err_len, "%s: more than %d addresses", al->key, al->max);
@@ -796,6 +813,7 @@ static int apply_addr_list(const addr_list *al, const char *v, char *err, size_t
                 break;
             }
             hosts[n] = xstrdup(host);
+            tls[n] = is_tls;
             ports[n++] = port;
             if (!comma)
                 break;
@@ -812,6 +830,7 @@ static int apply_addr_list(const addr_list *al, const char *v, char *err, size_t
     for (int i = 0; i < n; i++) {
         al->hosts[i] = hosts[i];
         al->ports[i] = ports[i];
+        al->tls[i] = tls[i];
     }
     *al->n = n;
     slot_set_str(al->slot, v);
@@ -821,7 +840,7 @@ static int apply_addr_list(const addr_list *al, const char *v, char *err, size_t
 static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
 {
     addr_list al = {"amqp.listeners", c->amqp_host, c->amqp_port, &c->n_amqp,
-                    CONFIG_AMQP_MAX_LISTENERS, &c->amqp_listeners};
+                    CONFIG_AMQP_MAX_LISTENERS, &c->amqp_listeners, "amqp", "amqps", c->amqp_tls};
     int rc = apply_addr_list(&al, v, err, err_len);
     if (rc == 0)
         c->amqp_default = 0; /* config_init sets it after applying the defaults */
@@ -831,7 +850,7 @@ static int apply_amqp_listeners(cairn_config *c, const char *v, char *err, size_
 static int apply_http_listeners(cairn_config *c, const char *v, char *err, size_t err_len)
 {
     addr_list al = {"http.listeners", c->http_host, c->http_port, &c->n_http,
-                    CONFIG_HTTP_MAX_LISTENERS, &c->http_listeners};
+                    CONFIG_HTTP_MAX_LISTENERS, &c->http_listeners, "http", "https", c->http_tls};
     return apply_addr_list(&al, v, err, err_len);
 }
 

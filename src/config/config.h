@@ -60,11 +60,13 @@ typedef struct cairn_config {
     char *ssl_enabled_protocols; /* ssl.enabled.protocols: "TLSv1.2,TLSv1.3" */
     char *ssl_cipher_suites;     /* ssl.cipher.suites: "" (OpenSSL's defaults) */
     int allow_insecure_listeners; /* allow.insecure.listeners: false */
+    int cluster_tls;             /* security.inter.broker.protocol: 0 PLAINTEXT, 1 SSL */
     char *amqp_listeners;        /* amqp.listeners: "127.0.0.1:5672,[::1]:5672" or "off" */
     /* Derived from amqp_listeners (n_amqp 0 when "off"); the hosts are owned. */
     int n_amqp;
     char *amqp_host[CONFIG_AMQP_MAX_LISTENERS];
     int amqp_port[CONFIG_AMQP_MAX_LISTENERS];
+    int amqp_tls[CONFIG_AMQP_MAX_LISTENERS];   /* 1: amqps:// (TLS) */
     int amqp_default;            /* 1 while amqp.listeners holds the built-in default */
     int64_t amqp_mem_high_bytes; /* amqp.memory.high.watermark.bytes: 0 = 20% of RAM */
     int64_t amqp_disk_free_limit_bytes; /* amqp.disk.free.limit.bytes: 52428800 */
@@ -73,6 +75,7 @@ typedef struct cairn_config {
     int n_http;
     char *http_host[CONFIG_HTTP_MAX_LISTENERS];
     int http_port[CONFIG_HTTP_MAX_LISTENERS];
+    int http_tls[CONFIG_HTTP_MAX_LISTENERS];   /* 1: https:// (TLS) */
     int64_t http_max_body_bytes; /* http.max.body.bytes: 16777216 */
     int32_t http_max_header_bytes; /* http.max.header.bytes: 16384 */
     /* Webhook delivery of the HTTP event bus (src/http/hh_webhook.c). */

@@ -200,18 +200,41 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
                  c->ssl_client_auth == 1 ? "requested" : "required");
         return -CN_EINVAL;
     }
-    for (int i = 0; i < c->n_amqp; i++)
-        if (insecure(c, "AMQP listener", c->amqp_host[i], c->amqp_port[i], "", err, err_len) < 0)
+    int has_cert = c->ssl_cert_location[0] && c->ssl_key_location[0];
+    for (int i = 0; i < c->n_amqp; i++) {
+        if (c->amqp_tls[i] && !has_cert) {
+            snprintf(err, err_len, "amqp.listeners: amqps://%s:%d needs ssl.certificate.location "
+                                   "and ssl.key.location", c->amqp_host[i], c->amqp_port[i]);
             return -CN_EINVAL;
-    for (int i = 0; i < c->n_http; i++)
-        if (insecure(c, "HTTP listener", c->http_host[i], c->http_port[i], "", err, err_len) < 0)
+        }
+        if (!c->amqp_tls[i] && insecure(c, "AMQP listener", c->amqp_host[i], c->amqp_port[i],
+                                        "use amqps://, ", err, err_len) < 0)
             return -CN_EINVAL;
+    }
+    for (int i = 0; i < c->n_http; i++) {
+        if (c->http_tls[i] && !has_cert) {
+            snprintf(err, err_len, "http.listeners: https://%s:%d needs ssl.certificate.location "
+                                   "and ssl.key.location", c->http_host[i], c->http_port[i]);
+            return -CN_EINVAL;
+        }
+        if (!c->http_tls[i] && insecure(c, "HTTP listener", c->http_host[i], c->http_port[i],
+                                        "use https://, ", err, err_len) < 0)
+            return -CN_EINVAL;
+    }
     if (strcmp(c->cluster_listeners, "off") != 0) {
+        if (c->cluster_tls && (!has_cert || !c->ssl_ca_location[0])) {
+            snprintf(err, err_len, "security.inter.broker.protocol=SSL needs "
+                                   "ssl.certificate.location, ssl.key.location and "
+                                   "ssl.ca.location (nodes authenticate each other)");
+            return -CN_EINVAL;
+        }
         char host[64], e2[200];
         int port;
-        if (config_parse_hostport(c->cluster_listeners, host, sizeof(host), &port, e2,
+        if (!c->cluster_tls &&
+            config_parse_hostport(c->cluster_listeners, host, sizeof(host), &port, e2,
                                   sizeof(e2)) == 0 &&
-            insecure(c, "cluster listener", host, port, "", err, err_len) < 0)
+            insecure(c, "cluster listener", host, port,
+                     "set security.inter.broker.protocol=SSL, ", err, err_len) < 0)
             return -CN_EINVAL;
     }
     return 0;

@@ -526,7 +526,8 @@ static int http_addresses(const cairn_config *cfg, srv_addr *out, int max)
 {
     int n = 0;
     for (int i = 0; i < cfg->n_http && n < max; i++, n++)
-        out[n] = (srv_addr){cfg->http_host[i], cfg->http_port[i], 0};
+        out[n] = (srv_addr){cfg->http_host[i], cfg->http_port[i], 0, .tls = cfg->http_tls[i],
+                            .name = cfg->http_tls[i] ? "https" : NULL};
     return n;
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/tls.h"
+#include "net/tls_config.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -40,24 +40,9 @@ static int frontend_index(const srv *s, const char *name)
     return -1;
 }
 
-/* A server TLS context from the ssl.* settings. 0 or -CN_EINVAL (logged). */
 static int tls_server_ctx(const cairn_config *cfg, tls_ctx **out)
 {
-    tls_conf tc = {
-        .cert_file = cfg->ssl_cert_location,
-        .key_file = cfg->ssl_key_location,
-        .key_password = cfg->ssl_key_password[0] ? cfg->ssl_key_password : NULL,
-        .ca_file = cfg->ssl_ca_location[0] ? cfg->ssl_ca_location : NULL,
-        .client_auth = (tls_client_auth)cfg->ssl_client_auth,
-        .server = 1,
-        .min_tls13 = strstr(cfg->ssl_enabled_protocols, "1.2") == NULL,
-        .ciphers = cfg->ssl_cipher_suites[0] ? cfg->ssl_cipher_suites : NULL,
-    };
-    char err[512];
-    int rc = tls_ctx_new(&tc, out, err, sizeof(err));
-    if (rc < 0)
-        slog_error("TLS: %s", err);
-    return rc;
+    return tls_ctx_from_config(cfg, TLS_FOR_LISTENER, out);
 }
 
 static int listen_one(srv *s, int i, const srv_addr *a)
@@ -111,6 +96,13 @@ int srv_reload_tls(srv *s)
             return -CN_EINVAL;
         }
         net_server_set_tls(s->ls[k].ns, tls, NULL);
+        n++;
+    }
+    if (s->core->cl && s->cfg->cluster_tls) {
+        if (cluster_reload_tls(s->core->cl) < 0) {
+            slog_error("TLS (cluster): certificates not reloaded for the cluster transport");
+            return -CN_EINVAL;
+        }
         n++;
     }
     slog_info("TLS: certificates reloaded for %d listener(s); open connections keep theirs", n);

@@ -338,11 +338,17 @@ static void test_amqp_listeners(void **state)
     expect_set_error(&c, "amqp.listeners", "::1:5672", -CN_EINVAL, "needs [brackets]");
     expect_set_error(&c, "amqp.listeners", "a:1,", -CN_EINVAL, "empty item");
     expect_set_error(&c, "amqp.listeners", "", -CN_EINVAL, "empty item");
-    expect_set_error(&c, "amqp.listeners", "amqp://h:5672", -CN_EINVAL, "is not HOST:PORT");
+    expect_set_error(&c, "amqp.listeners", "amqpx://h:5672", -CN_EINVAL,
+                     "is not [amqp://|amqps://]HOST:PORT");
     expect_set_error(&c, "amqp.listeners", "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9", -CN_EINVAL,
                      "more than 8");
     assert_int_equal(c.n_amqp, 3);
     assert_string_equal(c.amqp_listeners, "127.0.0.1:5673, [::1]:5674 ,:5675");
+    set_ok(&c, "amqp.listeners", "amqp://127.0.0.1:5672,AMQPS://127.0.0.1:5671");
+    assert_int_equal(c.n_amqp, 2);
+    assert_int_equal(c.amqp_tls[0], 0);
+    assert_int_equal(c.amqp_tls[1], 1);
+    assert_int_equal(c.amqp_port[1], 5671);
     /* off: no address. */
     set_ok(&c, "amqp.listeners", "off");
     assert_int_equal(c.n_amqp, 0);
@@ -373,8 +379,13 @@ static void test_http_listeners_and_limits(void **state)
     assert_int_equal(c.n_amqp, 2);
     expect_set_error(&c, "http.listeners", "host:0", -CN_EINVAL, "http.listeners: port 0");
     expect_set_error(&c, "http.listeners", "a:1,", -CN_EINVAL, "http.listeners: empty item");
-    expect_set_error(&c, "http.listeners", "http://h:80", -CN_EINVAL, "is not HOST:PORT");
+    expect_set_error(&c, "http.listeners", "ws://h:80", -CN_EINVAL,
+                     "is not [http://|https://]HOST:PORT");
     assert_int_equal(c.n_http, 2);
+    set_ok(&c, "http.listeners", "https://[::1]:8443");
+    assert_int_equal(c.n_http, 1);
+    assert_int_equal(c.http_tls[0], 1);
+    assert_string_equal(c.http_host[0], "::1");
     set_ok(&c, "http.listeners", "off");
     assert_int_equal(c.n_http, 0);
     set_ok(&c, "http.max.body.bytes", "1024");

@@ -32,6 +32,8 @@ def pki(tmp_path_factory):
     p["alice"] = ca.issue("alice", "alice")
     p["expired"] = ca.issue("expired", "alice", expired=True)
     p["mallory"] = other.issue("mallory", "mallory")
+    p["node"] = ca.issue("node", "cairn-node", node=True)
+    p["rogue_node"] = other.issue("rogue_node", "cairn-node", node=True)
     return p
 
 
@@ -393,3 +395,169 @@ def test_sighup_reloads_certificates(pki, tmp_path):
     finally:
         b.stop(check=True)
         b.cleanup()
+
+
+# ---------------------------------------------------------------- AMQP and HTTP
+
+@pytest.fixture(scope="module")
+def fe(pki, tmp_path_factory):
+    """A broker with amqps:// and https:// listeners beside plaintext ones."""
+    d = tmp_path_factory.mktemp("fe")
+    ap, hp = free_port(), free_port()
+    b = Broker(d / "data", d / "broker.log", {
+        "amqp.listeners": "127.0.0.1:%d,amqps://127.0.0.1:%d" % (ap, free_port()),
+        "http.listeners": "http://127.0.0.1:%d,https://127.0.0.1:%d" % (hp, free_port()),
+        "ssl.certificate.location": pki["server"][0], "ssl.key.location": pki["server"][1]},
+        amqp_port=ap, http_port=hp)
+    b.amqps_port = int(b.settings["amqp.listeners"].rsplit(":", 1)[1])
+    b.https_port = int(b.settings["http.listeners"].rsplit(":", 1)[1])
+    b.start()
+    try:
+        yield b
+        b.stop(check=True)
+    finally:
+        b.cleanup()
+
+
+def test_pika_over_amqps(fe, pki):
+    import pika
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    params = pika.ConnectionParameters("127.0.0.1", fe.amqps_port,
+                                       ssl_options=pika.SSLOptions(ctx, "localhost"))
+    conn = pika.BlockingConnection(params)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    q = unique_topic("tlsq")
+    ch.queue_declare(q, durable=True)
+    bodies = [os.urandom(50 + i * 300) for i in range(60)]  # up to ~18 KB: several records
+    for body in bodies:
+        ch.basic_publish("", q, body, pika.BasicProperties(delivery_mode=2))
+    got = []
+    for _ in bodies:
+        m, _, body = ch.basic_get(q, auto_ack=True)
+        assert m is not None
+        got.append(body)
+    assert got == bodies
+    conn.close()
+    # the plaintext AMQP listener serves the same queues
+    c2 = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", fe.amqp_port))
+    c2.channel().queue_declare(q, durable=True, passive=True)
+    c2.close()
+    # a plaintext AMQP client on the TLS port is refused with a log line
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        pika.BlockingConnection(pika.ConnectionParameters(
+            "127.0.0.1", fe.amqps_port, connection_attempts=1, socket_timeout=3,
+            blocked_connection_timeout=3))
+    wait_log(fe, "the client does not speak TLS")
+
+
+def test_curl_and_sse_over_https(fe, pki):
+    r = subprocess.run(["curl", "-sS", "--cacert", pki["ca"], "--max-time", "10",
+                        "https://localhost:%d/healthz" % fe.https_port],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert '"ok"' in r.stdout
+    t = unique_topic("tlsh")
+    recs = [{"key": "k%d" % i, "value": "x" * (i * 100)} for i in range(40)]
+    import http.client
+    import json
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    c = http.client.HTTPSConnection("localhost", fe.https_port, context=ctx, timeout=20)
+    c.request("POST", "/topics", body=json.dumps({"name": t, "partitions": 1}),
+              headers={"Content-Type": "application/json"})
+    assert c.getresponse().read() and True
+    c.request("POST", "/topics/%s/records" % t, body=json.dumps({"records": recs}),
+              headers={"Content-Type": "application/json"})
+    resp = c.getresponse()
+    assert resp.status == 200, resp.read()
+    resp.read()
+    # a Server-Sent Events stream over TLS (net's streaming slots through TLS)
+    c.request("GET", "/topics/%s/stream?from=earliest" % t)
+    resp = c.getresponse()
+    assert resp.status == 200
+    values = []
+    while len(values) < len(recs):
+        line = resp.fp.readline().decode()
+        assert line, "stream ended"
+        if line.startswith("data:"):
+            values.append(json.loads(line[5:])["value"])
+    assert values == [r["value"] for r in recs]
+    c.close()
+    # plain HTTP to the TLS port: refused (curl sees the connection close)
+    r = subprocess.run(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:%d/healthz" % fe.https_port],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    wait_log(fe, "the client does not speak TLS")
+
+
+def test_amqp_http_insecure_refused(tmp_path):
+    start_fails(tmp_path, {"http.listeners": "0.0.0.0:%d" % free_port()}, "use https://")
+    start_fails(tmp_path, {"amqp.listeners": "amqps://127.0.0.1:%d" % free_port()},
+                "amqps://127.0.0.1")
+    start_fails(tmp_path, {"http.listeners": "ftp://127.0.0.1:%d" % free_port()},
+                "is not [http://|https://]HOST:PORT")
+
+
+# ---------------------------------------------------------------- cluster
+
+def cluster_tls(pki, cert="node"):
+    return {"security.inter.broker.protocol": "SSL", "ssl.certificate.location": pki[cert][0],
+            "ssl.key.location": pki[cert][1], "ssl.ca.location": pki["ca"]}
+
+
+@pytest.mark.cairn_timeout(240)
+def test_cluster_over_mutual_tls(pki, tmp_path):
+    from test_cluster_basic import Cluster, create_everywhere, read_all
+    from test_cluster_basic import produce as cl_produce
+    c = Cluster(tmp_path, settings=cluster_tls(pki))
+    c.start()
+    try:
+        t = unique_topic("ctls")
+        create_everywhere(c, t, 2)
+        vals = [b"v%03d" % i for i in range(200)]
+        acked, errors = cl_produce(c.bootstrap(), t, vals)
+        assert not errors and len(acked) == len(vals)
+        # every node holds the data: read from each one alone
+        for b in c.nodes:
+            assert sorted(set(read_all(b.bootstrap, t, 2, len(vals)))) == vals
+        for b in c.nodes:
+            assert "TLS handshake" not in b.log_text(400000)
+    finally:
+        c.stop()
+
+
+@pytest.mark.cairn_timeout(240)
+def test_cluster_node_with_untrusted_certificate_cannot_join(pki, tmp_path):
+    from test_cluster_basic import Cluster, create_everywhere
+    from test_cluster_basic import produce as cl_produce
+    c = Cluster(tmp_path, settings=cluster_tls(pki))
+    rogue = c.nodes[2]
+    rogue.settings.update(cluster_tls(pki, cert="rogue_node"))
+    c.start()
+    try:
+        # the two trusted nodes are a majority of every group: topics and acks=all
+        # writes work
+        a = ckhelp.AdminClient({"bootstrap.servers": c.nodes[0].bootstrap})
+        t = unique_topic("crogue")
+        fs = a.create_topics([ckhelp.NewTopic(t, num_partitions=1, replication_factor=3)])
+        fs[t].result(30)
+        acked, errors = cl_produce(c.nodes[0].bootstrap + "," + c.nodes[1].bootstrap, t,
+                                   [b"a", b"b", b"c"])
+        assert not errors and len(acked) == 3
+        # the trusted nodes refused it, and it never learnt of the topic
+        wait_log(c.nodes[0], "unable to get local issuer certificate", timeout=20)
+        md = ckhelp.AdminClient({"bootstrap.servers": rogue.bootstrap}).list_topics(timeout=10)
+        assert t not in md.topics or md.topics[t].error is not None
+    finally:
+        c.stop()
+
+
+def test_cluster_ssl_needs_ca(tmp_path, pki):
+    start_fails(tmp_path, {"cluster.listeners": "127.0.0.1:%d" % free_port(),
+                           "cluster.peers": "1@127.0.0.1:1", "security.inter.broker.protocol": "SSL",
+                           "ssl.certificate.location": pki["node"][0],
+                           "ssl.key.location": pki["node"][1]}, "needs ssl.certificate.location, "
+                "ssl.key.location and ssl.ca.location")
+    start_fails(tmp_path, {"cluster.listeners": "0.0.0.0:%d" % free_port(),
+                           "cluster.peers": "1@127.0.0.1:1"},
+                "set security.inter.broker.protocol=SSL")

@@ -49,8 +49,11 @@ class CA:
         safe = name.replace(" ", "_")
         self.pem, _ = _write(os.path.join(self.dir, safe), self.cert, self.key)
 
-    def issue(self, file_stem, cn, server=False, expired=False):
-        """Sign a certificate; returns (cert_path, key_path)."""
+    def issue(self, file_stem, cn, server=False, expired=False, node=False):
+        """Sign a certificate; returns (cert_path, key_path). server: for a
+        listener (SAN 127.0.0.1/localhost); node: a cluster node's, used both
+        to accept and to dial (server and client auth)."""
+        server = server or node
         key = _key()
         now = datetime.datetime.utcnow()
         if expired:
@@ -66,8 +69,10 @@ class CA:
             b = b.add_extension(x509.SubjectAlternativeName([
                 x509.DNSName("localhost"),
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            b = b.add_extension(x509.ExtendedKeyUsage(
-                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            usages = [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+            if node:
+                usages.append(x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+            b = b.add_extension(x509.ExtendedKeyUsage(usages), False)
         else:
             b = b.add_extension(x509.ExtendedKeyUsage(
                 [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), False)
