@@ -285,6 +285,8 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_PIDS_TOPIC "__producer_ids"
 /* The HTTP front end's webhook subscriptions (src/http/hh_webhook.c). */
 #define BROKER_WEBHOOKS_TOPIC "__webhooks"
+/* The users and their SCRAM credentials (src/auth/users.c). */
+#define BROKER_USERS_TOPIC "__users"
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
 #define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);

@@ -111,6 +111,13 @@ static const cfg_entry cfg_table[] = {
     C_ENUM("security.inter.broker.protocol", cluster_tls, "PLAINTEXT", inter_broker_names,
            "Between cluster nodes: PLAINTEXT, or SSL (mutual TLS with the ssl.* certificate, "
            "key and CAs: a node without a certificate signed by ssl.ca.location cannot join)."),
+    C_STR("sasl.enabled.mechanisms", sasl_mechanisms, "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+          config__check_mechanisms,
+          "SASL mechanisms SASL_PLAINTEXT and SASL_SSL listeners offer: any of SCRAM-SHA-256, "
+          "SCRAM-SHA-512, PLAIN (checked against the stored SCRAM credentials)."),
+    C_I64("connections.max.reauth.ms", reauth_ms, "0", 0, INT64_MAX,
+          "SASL sessions last this long; a client must re-authenticate on its connection "
+          "before then (KIP-368) or it is closed. 0: sessions do not expire."),
     C_BOOL("allow.insecure.listeners", allow_insecure_listeners, "false",
            "Let a listener without TLS or authentication bind to an address other machines "
            "can reach (by default such a listener stops the start)."),

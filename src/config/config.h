@@ -61,6 +61,8 @@ typedef struct cairn_config {
     char *ssl_cipher_suites;     /* ssl.cipher.suites: "" (OpenSSL's defaults) */
     int allow_insecure_listeners; /* allow.insecure.listeners: false */
     int cluster_tls;             /* security.inter.broker.protocol: 0 PLAINTEXT, 1 SSL */
+    char *sasl_mechanisms;       /* sasl.enabled.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN" */
+    int64_t reauth_ms;           /* connections.max.reauth.ms: 0 (sessions do not expire) */
     char *amqp_listeners;        /* amqp.listeners: "127.0.0.1:5672,[::1]:5672" or "off" */
     /* Derived from amqp_listeners (n_amqp 0 when "off"); the hosts are owned. */
     int n_amqp;
@@ -198,6 +200,8 @@ const char *config_security_name(int sec);   /* "SASL_SSL" */
 int config_security_tls(int sec);            /* 1 for SSL and SASL_SSL */
 /* 1 when host is a loopback address (127.0.0.0/8, ::1, localhost). */
 int config_host_is_loopback(const char *host);
+/* 1 when mech ("PLAIN", "SCRAM-SHA-512") is in sasl.enabled.mechanisms. */
+int config_sasl_enabled(const cairn_config *c, const char *mech, size_t len);
 /* The check before listening: every Kafka listener's name has a protocol;
  * a TLS listener has ssl.certificate.location and ssl.key.location; and,
  * unless allow.insecure.listeners, no listener (Kafka, AMQP, HTTP,

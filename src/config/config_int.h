@@ -7,4 +7,5 @@
  * -CN_EINVAL with a message in err naming the key. */
 int config__check_protocol_map(const char *name, const char *v, char *err, size_t err_len);
 int config__check_protocols(const char *name, const char *v, char *err, size_t err_len);
+int config__check_mechanisms(const char *name, const char *v, char *err, size_t err_len);
 #endif

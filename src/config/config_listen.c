@@ -108,6 +108,50 @@ int config__check_protocols(const char *name, const char *v, char *err, size_t e
     return 0;
 }
 
+static const char *const mech_names[] = {"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"};
+
+int config__check_mechanisms(const char *name, const char *v, char *err, size_t err_len)
+{
+    const char *p = v;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && isspace((unsigned char)*p))
+            p++, n--;
+        while (n && isspace((unsigned char)p[n - 1]))
+            n--;
+        int ok = 0;
+        for (size_t i = 0; i < CN_ARRAY_LEN(mech_names); i++)
+            ok |= strlen(mech_names[i]) == n && strncasecmp(mech_names[i], p, n) == 0;
+        if (!ok) {
+            snprintf(err, err_len, "%s: '%.*s' is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN",
+                     name, (int)n, p);
+            return -CN_EINVAL;
+        }
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+int config_sasl_enabled(const cairn_config *c, const char *mech, size_t len)
+{
+    const char *p = c->sasl_mechanisms;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && isspace((unsigned char)*p))
+            p++, n--;
+        while (n && isspace((unsigned char)p[n - 1]))
+            n--;
+        if (n == len && strncasecmp(p, mech, len) == 0)
+            return 1;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 typedef struct map_find {
     const char *name;
     int sec;
@@ -176,9 +220,11 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
                                    "listener.security.protocol.map", c->kafka_name[i]);
             return -CN_EINVAL;
         }
-        if (sec == CONFIG_SEC_SASL_PLAINTEXT || sec == CONFIG_SEC_SASL_SSL) {
-            snprintf(err, err_len, "listeners: %s listener %s: SASL authentication is not "
-                                   "available yet (use SSL:// with ssl.client.auth=required)",
+        if ((sec == CONFIG_SEC_SASL_PLAINTEXT || sec == CONFIG_SEC_SASL_SSL) &&
+            strcmp(c->cluster_peers, "off") != 0) {
+            snprintf(err, err_len, "listeners: %s listener %s: SASL in a cluster is not "
+                                   "available yet (the users are not replicated); use SSL:// "
+                                   "with ssl.client.auth=required",
                      config_security_name(sec), c->kafka_name[i]);
             return -CN_EINVAL;
         }
@@ -189,6 +235,16 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
             return -CN_EINVAL;
         }
         snprintf(what, sizeof(what), "Kafka listener %s://", c->kafka_name[i]);
+        if (sec == CONFIG_SEC_SASL_PLAINTEXT && !c->allow_insecure_listeners &&
+            !config_host_is_loopback(c->kafka_host[i]) &&
+            config_sasl_enabled(c, "PLAIN", 5)) {
+            snprintf(err, err_len, "Kafka listener %s://%s:%d would take PLAIN passwords in "
+                                   "clear text from other machines: use SASL_SSL://, drop PLAIN "
+                                   "from sasl.enabled.mechanisms, or set "
+                                   "allow.insecure.listeners=true",
+                     c->kafka_name[i], c->kafka_host[i], c->kafka_port[i]);
+            return -CN_EINVAL;
+        }
         if (sec == CONFIG_SEC_PLAINTEXT &&
             insecure(c, what, c->kafka_host[i], c->kafka_port[i],
                      "use an SSL:// listener, ", err, err_len) < 0)

@@ -45,6 +45,12 @@ int core_open(cairn_config *cfg, loop *l, core **out)
         slog_error("cannot open the transaction log: %s", cn_strerror(rc));
         goto fail;
     }
+    /* The users (SASL): a single node's own table; in a cluster it is not
+     * replicated yet, so SASL listeners are refused there (config check). */
+    if (!c->cl && (rc = auth_users_open(c->b, &c->users)) < 0) {
+        slog_error("cannot open the users log: %s", cn_strerror(rc));
+        goto fail;
+    }
     *out = c;
     return 0;
 fail:
@@ -56,6 +62,7 @@ void core_close(core *c)
 {
     if (!c)
         return;
+    auth_users_close(c->users);
     if (c->txn)
         txn_close(c->txn);
     if (c->groups)

@@ -16,6 +16,7 @@
  * freed before core_close. Loop thread only. */
 #ifndef CAIRN_CORE_H
 #define CAIRN_CORE_H
+#include "auth/users.h"
 #include "broker/broker.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
@@ -32,6 +33,7 @@ typedef struct core {
     goff_store *offsets;
     grp_coord *groups;
     txn_coord *txn;
+    auth_users *users;              /* SASL users; NULL in a cluster (not replicated yet) */
 } core;
 
 /* Open the data directory in cfg->log_dirs and every service on it

@@ -49,6 +49,9 @@ typedef enum {
     HROUTE_REPLICAS_CANCEL,
     HROUTE_NODES_LIST,
     HROUTE_NODE_REMOVE,
+    HROUTE_USERS_LIST,
+    HROUTE_USER_CREATE,
+    HROUTE_USER_DELETE,
     HROUTE_CONSOLE_ROOT,
     HROUTE_CONSOLE,
     HROUTE_CONSOLE_ASSET,
@@ -227,6 +230,9 @@ void hh_replicas_move(hreq *q);            /* hh_moves.c */
 void hh_replicas_cancel(hreq *q);
 void hh_nodes_list(hreq *q);                /* hh_nodes.c */
 void hh_node_remove(hreq *q);
+void hh_users_list(hreq *q);          /* hh_users.c */
+void hh_user_create(hreq *q);
+void hh_user_delete(hreq *q);
 void hh_console_root(hreq *q);             /* hh_console.c */
 void hh_console(hreq *q);
 void hh_console_asset(hreq *q);

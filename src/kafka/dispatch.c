@@ -28,6 +28,10 @@ struct ksrv {
     grp_coord *groups;
     txn_coord *txn;
     cluster *cl;                     /* NULL on a single node */
+    auth_users *users;               /* SASL users; NULL in a cluster */
+    const cairn_config *cfg;
+    loop *l;
+    struct kh_sasl_state *sasl;      /* kh_sasl.c */
     broker_listener appends;         /* wakes parked fetches */
     /* Request latency per API, indexed like ksrv_apis: from the frame's
      * arrival (ksrv_on_frame) to its response being sealed (net_resp_ready
@@ -55,11 +59,15 @@ ksrv *ksrv_new(core *c)
     ks->groups = c->groups;
     ks->txn = c->txn;
     ks->cl = c->cl;
+    ks->users = c->users;
+    ks->cfg = c->cfg;
+    ks->l = c->l;
     ks->scratch = batch_scratch_new();
     ks->lat = xcalloc((size_t)ksrv_n_apis, sizeof(*ks->lat));
     for (int i = 0; i < ksrv_n_apis; i++)
         hist_init(&ks->lat[i], &hist_latency_ns);
     kh_fetch_init(ks);
+    kh_sasl_init(ks);
     ks->appends.cb = on_append;
     broker_listen_appends(ks->b, &ks->appends);
     return ks;
@@ -71,6 +79,7 @@ void ksrv_free(ksrv *ks)
         return;
     broker_unlisten_appends(ks->b, &ks->appends);
     kh_fetch_fini(ks);
+    kh_sasl_fini(ks);
     batch_scratch_free(ks->scratch);
     free(ks->lat);
     free(ks);
@@ -84,6 +93,10 @@ void ksrv_advertise(ksrv *ks, const char *host, int port)
 }
 
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
+auth_users *ksrv_users(ksrv *ks) { return ks->users; }
+const cairn_config *ksrv_config(ksrv *ks) { return ks->cfg; }
+loop *ksrv_loop(ksrv *ks) { return ks->l; }
+struct kh_sasl_state **ksrv__sasl(ksrv *ks) { return &ks->sasl; }
 grp_coord *ksrv_groups(ksrv *ks) { return ks->groups; }
 goff_store *ksrv_offsets(ksrv *ks) { return ks->offsets; }
 cluster *ksrv_cluster(ksrv *ks) { return ks->cl; }
@@ -193,6 +206,9 @@ void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg)
     q.ks = ks;
     q.b = ks->b;
     q.conn = c;
+    ksess *sess = net_conn_ctx(c);
+    if (sess && ksess_raw_frame(sess, c, frame, len))
+        return; /* a SaslHandshake v0 client's raw SASL token */
     kr_init(&q.r, frame, len, NULL);
     if (kafka_request_header_decode(&q.r, &q.hdr) < 0) {
         slog_warn("connection %llu from %s: malformed request header",
@@ -209,6 +225,13 @@ void ksrv_on_frame(net_conn *c, const uint8_t *frame, size_t len, void *arg)
         slog_warn("connection %llu from %s: %s", (unsigned long long)net_conn_id(c),
                   net_conn_peer(c), why);
         net_conn_close(c, why);
+        return;
+    }
+    const char *why_not = sess ? ksess_gate(sess, api->key) : NULL;
+    if (why_not) {
+        slog_warn("connection %llu from %s: %s request: %s", (unsigned long long)net_conn_id(c),
+                  net_conn_peer(c), kafka_api_name(api->key), why_not);
+        net_conn_close(c, why_not);
         return;
     }
     int bad_version = q.ver < api->min || q.ver > api->max;

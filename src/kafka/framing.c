@@ -12,7 +12,8 @@
  * A response slot starts with a 4-byte placeholder (ksrv__resp_new), the
  * handler encodes header and body after it with kw, and resp_seal patches
  * the size once the handler calls net_resp_ready (file splices included:
- * wbuf_total). No per-connection state: conn_open/conn_close are unset.
+ * wbuf_total). Per-connection state: the SASL session (kh_sasl.c), made by
+ * conn_open and freed by conn_close.
  *
  * Listeners: every item of `listeners` (--listen sets one), TLS where its
  * name maps to SSL; Metadata advertises the address of the listener a
@@ -68,8 +69,22 @@ net_resp *ksrv__resp_new(net_conn *c)
     return r;
 }
 
+static int kafka_conn_open(void *arg, net_conn *c, void **out_cctx)
+{
+    *out_cctx = ksess_new(arg, c);
+    return 0;
+}
+
+static void kafka_conn_close(void *arg, net_conn *c, void *cctx)
+{
+    (void)arg, (void)c;
+    ksess_free(cctx);
+}
+
 const net_proto ksrv_proto = {
     .name = "kafka",
+    .conn_open = kafka_conn_open,
+    .conn_close = kafka_conn_close,
     .frame_overhead = KAFKA_SIZE_BYTES,
     .frame_len = kafka_frame_len,
     .on_frame = kafka_on_frame,
@@ -87,6 +102,8 @@ static int kafka_addresses(const cairn_config *cfg, srv_addr *out, int max)
         int sec = config_listener_security(cfg, cfg->kafka_name[i]);
         out[n++] = (srv_addr){.host = cfg->kafka_host[i], .port = cfg->kafka_port[i],
                               .tls = sec >= 0 && config_security_tls(sec),
+                              .sasl = sec == CONFIG_SEC_SASL_PLAINTEXT ||
+                                      sec == CONFIG_SEC_SASL_SSL,
                               .name = cfg->kafka_name[i]};
     }
     return n;

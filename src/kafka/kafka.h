@@ -89,6 +89,30 @@ struct goff_store *ksrv_offsets(ksrv *ks);
 /* The cluster (its nodes for Metadata), NULL on a single node. */
 struct cluster *ksrv_cluster(ksrv *ks);
 struct txn_coord *ksrv_txn(ksrv *ks);
+auth_users *ksrv_users(ksrv *ks);              /* NULL in a cluster */
+const cairn_config *ksrv_config(ksrv *ks);
+loop *ksrv_loop(ksrv *ks);
+struct kh_sasl_state **ksrv__sasl(ksrv *ks);
+
+/* SASL sessions (kh_sasl.c): one per connection (the framing's conn_open
+ * and conn_close), holding who the client is. On a SASL listener
+ * (SRV_TAG_SASL) a client must authenticate before anything but
+ * ApiVersions, SaslHandshake and SaslAuthenticate; on the others the
+ * principal is the TLS client certificate's subject or ANONYMOUS. */
+typedef struct ksess ksess;
+ksess *ksess_new(ksrv *ks, net_conn *c);
+void ksess_free(ksess *s);
+/* After SaslHandshake v0 the client's SASL tokens come as bare
+ * size-prefixed frames without a request header: 1 when frame was one
+ * (it is handled: answered, or the connection closed), 0 otherwise. */
+int ksess_raw_frame(ksess *s, net_conn *c, const uint8_t *frame, size_t len);
+/* NULL when a request of api_key may run now, else why the connection
+ * must close (not authenticated yet, session expired). */
+const char *ksess_gate(ksess *s, int16_t api_key);
+/* "User:alice", "User:CN=client,O=Example" (mTLS), "User:ANONYMOUS". */
+const char *ksess_principal(const ksess *s);
+void kh_sasl_init(ksrv *ks);
+void kh_sasl_fini(ksrv *ks);
 
 #define KARR_ALLOC(q, arr, count)                                                      \
     ((arr).n = (int32_t)(count),                                                       \

@@ -118,6 +118,7 @@ struct net_server {
     int64_t last_refused_log;
     tls_ctx *tls;                /* owned; NULL: plaintext listener */
     tls_ctx *tls_client;         /* owned; dialed connections use TLS with it */
+    uint32_t tag;                /* net_server_set_tag */
 };
 
 static void conn_io_cb(loop_io *io, uint32_t events);
@@ -1242,6 +1243,8 @@ void net_server_set_tls(net_server *s, tls_ctx *server_ctx, tls_ctx *client_ctx)
 }
 
 int net_server_tls(const net_server *s) { return s->tls != NULL; }
+void net_server_set_tag(net_server *s, uint32_t tag) { s->tag = tag; }
+uint32_t net_server_tag(const net_server *s) { return s->tag; }
 
 int net_conn_tls(const net_conn *c) { return c->tls != NULL; }
 

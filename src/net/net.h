@@ -171,6 +171,10 @@ const char *net_server_host(const net_server *s);
 typedef struct tls_ctx tls_ctx;
 void net_server_set_tls(net_server *s, tls_ctx *server_ctx, tls_ctx *client_ctx);
 int net_server_tls(const net_server *s);        /* 1: accepts TLS */
+/* A word the server's owner keeps on a listener for its protocol (the
+ * Kafka front end: SASL required); net never reads it. 0 by default. */
+void net_server_set_tag(net_server *s, uint32_t tag);
+uint32_t net_server_tag(const net_server *s);
 
 /* Connection ---------------------------------------------------------------- */
 /* Close now (log line with reason at info level). Slots still pending stay

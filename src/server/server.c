@@ -66,8 +66,10 @@ static int listen_one(srv *s, int i, const srv_addr *a)
     int rc = net_server_new(s->l, a->host, a->port, &lim, s->fes[i]->proto, s->fe[i], &ns);
     if (rc < 0)
         tls_ctx_free(tls);
-    else
+    else {
         net_server_set_tls(ns, tls, NULL);
+        net_server_set_tag(ns, a->sasl ? SRV_TAG_SASL : 0);
+    }
     if (rc < 0 && a->optional) {
         slog_warn("%s: cannot listen on %s:%d (%s); going on without it", s->fes[i]->name,
                   a->host, a->port, cn_strerror(rc));

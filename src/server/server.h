@@ -84,9 +84,15 @@ typedef struct srv_addr {
     int optional;
     /* 1: a TLS listener (net/tls.h) with the broker's ssl.* settings. */
     int tls;
+    /* 1: clients must authenticate with SASL (the front end reads it back
+     * with net_server_tag(net_conn_server(c)) & SRV_TAG_SASL). */
+    int sasl;
     /* For log lines: "SSL" (the listener's name), or NULL. */
     const char *name;
 } srv_addr;
+
+/* Listener tags (net_server_tag) the server sets from srv_addr. */
+#define SRV_TAG_SASL 1u
 
 /* One front end. */
 typedef struct srv_frontend {

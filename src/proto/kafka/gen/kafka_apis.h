@@ -17,44 +17,48 @@
 #ifndef CAIRN_KAFKA_APIS_H
 #define CAIRN_KAFKA_APIS_H
 
-#define KAFKA_APIS(X)                                                                                           \
-    X(produce, PRODUCE, 0, 0, 11, kh_produce)                                                                   \
-    X(fetch, FETCH, 1, 4, 12, kh_fetch)                                                                         \
-    X(list_offsets, LIST_OFFSETS, 2, 0, 6, kh_list_offsets)                                                     \
-    X(metadata, METADATA, 3, 0, 12, kh_metadata)                                                                \
-    X(offset_commit, OFFSET_COMMIT, 8, 0, 8, kh_offset_commit)                                                  \
-    X(offset_fetch, OFFSET_FETCH, 9, 0, 8, kh_offset_fetch)                                                     \
-    X(find_coordinator, FIND_COORDINATOR, 10, 0, 4, kh_find_coordinator)                                        \
-    X(join_group, JOIN_GROUP, 11, 0, 9, kh_join_group)                                                          \
-    X(heartbeat, HEARTBEAT, 12, 0, 4, kh_heartbeat)                                                             \
-    X(leave_group, LEAVE_GROUP, 13, 0, 5, kh_leave_group)                                                       \
-    X(sync_group, SYNC_GROUP, 14, 0, 5, kh_sync_group)                                                          \
-    X(describe_groups, DESCRIBE_GROUPS, 15, 0, 5, kh_describe_groups)                                           \
-    X(list_groups, LIST_GROUPS, 16, 0, 5, kh_list_groups)                                                       \
-    X(api_versions, API_VERSIONS, 18, 0, 4, kh_api_versions)                                                    \
-    X(create_topics, CREATE_TOPICS, 19, 0, 7, kh_create_topics)                                                 \
-    X(delete_topics, DELETE_TOPICS, 20, 0, 6, kh_delete_topics)                                                 \
-    X(delete_records, DELETE_RECORDS, 21, 0, 2, kh_delete_records)                                              \
-    X(init_producer_id, INIT_PRODUCER_ID, 22, 0, 4, kh_init_producer_id)                                        \
-    X(offset_for_leader_epoch, OFFSET_FOR_LEADER_EPOCH, 23, 0, 4, kh_offset_for_leader_epoch)                   \
-    X(add_partitions_to_txn, ADD_PARTITIONS_TO_TXN, 24, 0, 3, kh_add_partitions_to_txn)                         \
-    X(add_offsets_to_txn, ADD_OFFSETS_TO_TXN, 25, 0, 3, kh_add_offsets_to_txn)                                  \
-    X(end_txn, END_TXN, 26, 0, 3, kh_end_txn)                                                                   \
-    X(txn_offset_commit, TXN_OFFSET_COMMIT, 28, 0, 3, kh_txn_offset_commit)                                     \
-    X(describe_configs, DESCRIBE_CONFIGS, 32, 0, 4, kh_describe_configs)                                        \
-    X(alter_configs, ALTER_CONFIGS, 33, 0, 2, kh_alter_configs)                                                 \
-    X(create_partitions, CREATE_PARTITIONS, 37, 0, 3, kh_create_partitions)                                     \
-    X(delete_groups, DELETE_GROUPS, 42, 0, 2, kh_delete_groups)                                                 \
-    X(incremental_alter_configs, INCREMENTAL_ALTER_CONFIGS, 44, 0, 1, kh_incremental_alter_configs)             \
-    X(alter_partition_reassignments, ALTER_PARTITION_REASSIGNMENTS, 45, 0, 0, kh_alter_partition_reassignments) \
-    X(list_partition_reassignments, LIST_PARTITION_REASSIGNMENTS, 46, 0, 0, kh_list_partition_reassignments)    \
-    X(offset_delete, OFFSET_DELETE, 47, 0, 0, kh_offset_delete)                                                 \
-    X(describe_cluster, DESCRIBE_CLUSTER, 60, 0, 1, kh_describe_cluster)                                        \
-    X(describe_producers, DESCRIBE_PRODUCERS, 61, 0, 0, kh_describe_producers)                                  \
-    X(describe_transactions, DESCRIBE_TRANSACTIONS, 65, 0, 0, kh_describe_transactions)                         \
+#define KAFKA_APIS(X)                                                                                                 \
+    X(produce, PRODUCE, 0, 0, 11, kh_produce)                                                                         \
+    X(fetch, FETCH, 1, 4, 12, kh_fetch)                                                                               \
+    X(list_offsets, LIST_OFFSETS, 2, 0, 6, kh_list_offsets)                                                           \
+    X(metadata, METADATA, 3, 0, 12, kh_metadata)                                                                      \
+    X(offset_commit, OFFSET_COMMIT, 8, 0, 8, kh_offset_commit)                                                        \
+    X(offset_fetch, OFFSET_FETCH, 9, 0, 8, kh_offset_fetch)                                                           \
+    X(find_coordinator, FIND_COORDINATOR, 10, 0, 4, kh_find_coordinator)                                              \
+    X(join_group, JOIN_GROUP, 11, 0, 9, kh_join_group)                                                                \
+    X(heartbeat, HEARTBEAT, 12, 0, 4, kh_heartbeat)                                                                   \
+    X(leave_group, LEAVE_GROUP, 13, 0, 5, kh_leave_group)                                                             \
+    X(sync_group, SYNC_GROUP, 14, 0, 5, kh_sync_group)                                                                \
+    X(describe_groups, DESCRIBE_GROUPS, 15, 0, 5, kh_describe_groups)                                                 \
+    X(list_groups, LIST_GROUPS, 16, 0, 5, kh_list_groups)                                                             \
+    X(sasl_handshake, SASL_HANDSHAKE, 17, 0, 1, kh_sasl_handshake)                                                    \
+    X(api_versions, API_VERSIONS, 18, 0, 4, kh_api_versions)                                                          \
+    X(create_topics, CREATE_TOPICS, 19, 0, 7, kh_create_topics)                                                       \
+    X(delete_topics, DELETE_TOPICS, 20, 0, 6, kh_delete_topics)                                                       \
+    X(delete_records, DELETE_RECORDS, 21, 0, 2, kh_delete_records)                                                    \
+    X(init_producer_id, INIT_PRODUCER_ID, 22, 0, 4, kh_init_producer_id)                                              \
+    X(offset_for_leader_epoch, OFFSET_FOR_LEADER_EPOCH, 23, 0, 4, kh_offset_for_leader_epoch)                         \
+    X(add_partitions_to_txn, ADD_PARTITIONS_TO_TXN, 24, 0, 3, kh_add_partitions_to_txn)                               \
+    X(add_offsets_to_txn, ADD_OFFSETS_TO_TXN, 25, 0, 3, kh_add_offsets_to_txn)                                        \
+    X(end_txn, END_TXN, 26, 0, 3, kh_end_txn)                                                                         \
+    X(txn_offset_commit, TXN_OFFSET_COMMIT, 28, 0, 3, kh_txn_offset_commit)                                           \
+    X(describe_configs, DESCRIBE_CONFIGS, 32, 0, 4, kh_describe_configs)                                              \
+    X(alter_configs, ALTER_CONFIGS, 33, 0, 2, kh_alter_configs)                                                       \
+    X(sasl_authenticate, SASL_AUTHENTICATE, 36, 0, 2, kh_sasl_authenticate)                                           \
+    X(create_partitions, CREATE_PARTITIONS, 37, 0, 3, kh_create_partitions)                                           \
+    X(delete_groups, DELETE_GROUPS, 42, 0, 2, kh_delete_groups)                                                       \
+    X(incremental_alter_configs, INCREMENTAL_ALTER_CONFIGS, 44, 0, 1, kh_incremental_alter_configs)                   \
+    X(alter_partition_reassignments, ALTER_PARTITION_REASSIGNMENTS, 45, 0, 0, kh_alter_partition_reassignments)       \
+    X(list_partition_reassignments, LIST_PARTITION_REASSIGNMENTS, 46, 0, 0, kh_list_partition_reassignments)          \
+    X(offset_delete, OFFSET_DELETE, 47, 0, 0, kh_offset_delete)                                                       \
+    X(describe_user_scram_credentials, DESCRIBE_USER_SCRAM_CREDENTIALS, 50, 0, 0, kh_describe_user_scram_credentials) \
+    X(alter_user_scram_credentials, ALTER_USER_SCRAM_CREDENTIALS, 51, 0, 0, kh_alter_user_scram_credentials)          \
+    X(describe_cluster, DESCRIBE_CLUSTER, 60, 0, 1, kh_describe_cluster)                                              \
+    X(describe_producers, DESCRIBE_PRODUCERS, 61, 0, 0, kh_describe_producers)                                        \
+    X(describe_transactions, DESCRIBE_TRANSACTIONS, 65, 0, 0, kh_describe_transactions)                               \
     X(list_transactions, LIST_TRANSACTIONS, 66, 0, 1, kh_list_transactions)
 
 /* Number of entries in KAFKA_APIS. */
-#define KAFKA_APIS_COUNT 35
+#define KAFKA_APIS_COUNT 39
 
 #endif

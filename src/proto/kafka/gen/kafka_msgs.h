@@ -35,6 +35,7 @@
 #include "proto/kafka/gen/kmsg_sync_group.h"
 #include "proto/kafka/gen/kmsg_describe_groups.h"
 #include "proto/kafka/gen/kmsg_list_groups.h"
+#include "proto/kafka/gen/kmsg_sasl_handshake.h"
 #include "proto/kafka/gen/kmsg_api_versions.h"
 #include "proto/kafka/gen/kmsg_create_topics.h"
 #include "proto/kafka/gen/kmsg_delete_topics.h"
@@ -47,12 +48,15 @@
 #include "proto/kafka/gen/kmsg_txn_offset_commit.h"
 #include "proto/kafka/gen/kmsg_describe_configs.h"
 #include "proto/kafka/gen/kmsg_alter_configs.h"
+#include "proto/kafka/gen/kmsg_sasl_authenticate.h"
 #include "proto/kafka/gen/kmsg_create_partitions.h"
 #include "proto/kafka/gen/kmsg_delete_groups.h"
 #include "proto/kafka/gen/kmsg_incremental_alter_configs.h"
 #include "proto/kafka/gen/kmsg_alter_partition_reassignments.h"
 #include "proto/kafka/gen/kmsg_list_partition_reassignments.h"
 #include "proto/kafka/gen/kmsg_offset_delete.h"
+#include "proto/kafka/gen/kmsg_describe_user_scram_credentials.h"
+#include "proto/kafka/gen/kmsg_alter_user_scram_credentials.h"
 #include "proto/kafka/gen/kmsg_describe_cluster.h"
 #include "proto/kafka/gen/kmsg_describe_producers.h"
 #include "proto/kafka/gen/kmsg_describe_transactions.h"
@@ -73,6 +77,7 @@ enum kafka_api_key {
     KAFKA_API_SYNC_GROUP = 14,
     KAFKA_API_DESCRIBE_GROUPS = 15,
     KAFKA_API_LIST_GROUPS = 16,
+    KAFKA_API_SASL_HANDSHAKE = 17,
     KAFKA_API_API_VERSIONS = 18,
     KAFKA_API_CREATE_TOPICS = 19,
     KAFKA_API_DELETE_TOPICS = 20,
@@ -85,12 +90,15 @@ enum kafka_api_key {
     KAFKA_API_TXN_OFFSET_COMMIT = 28,
     KAFKA_API_DESCRIBE_CONFIGS = 32,
     KAFKA_API_ALTER_CONFIGS = 33,
+    KAFKA_API_SASL_AUTHENTICATE = 36,
     KAFKA_API_CREATE_PARTITIONS = 37,
     KAFKA_API_DELETE_GROUPS = 42,
     KAFKA_API_INCREMENTAL_ALTER_CONFIGS = 44,
     KAFKA_API_ALTER_PARTITION_REASSIGNMENTS = 45,
     KAFKA_API_LIST_PARTITION_REASSIGNMENTS = 46,
     KAFKA_API_OFFSET_DELETE = 47,
+    KAFKA_API_DESCRIBE_USER_SCRAM_CREDENTIALS = 50,
+    KAFKA_API_ALTER_USER_SCRAM_CREDENTIALS = 51,
     KAFKA_API_DESCRIBE_CLUSTER = 60,
     KAFKA_API_DESCRIBE_PRODUCERS = 61,
     KAFKA_API_DESCRIBE_TRANSACTIONS = 65,
@@ -125,6 +133,8 @@ enum kafka_api_key {
 #define KAFKA_DESCRIBE_GROUPS_FIRST_FLEXIBLE 5
 #define KAFKA_LIST_GROUPS_MAX_VERSION 5
 #define KAFKA_LIST_GROUPS_FIRST_FLEXIBLE 3
+#define KAFKA_SASL_HANDSHAKE_MAX_VERSION 1
+#define KAFKA_SASL_HANDSHAKE_FIRST_FLEXIBLE -1
 #define KAFKA_API_VERSIONS_MAX_VERSION 4
 #define KAFKA_API_VERSIONS_FIRST_FLEXIBLE 3
 #define KAFKA_CREATE_TOPICS_MAX_VERSION 7
@@ -149,6 +159,8 @@ enum kafka_api_key {
 #define KAFKA_DESCRIBE_CONFIGS_FIRST_FLEXIBLE 4
 #define KAFKA_ALTER_CONFIGS_MAX_VERSION 2
 #define KAFKA_ALTER_CONFIGS_FIRST_FLEXIBLE 2
+#define KAFKA_SASL_AUTHENTICATE_MAX_VERSION 2
+#define KAFKA_SASL_AUTHENTICATE_FIRST_FLEXIBLE 2
 #define KAFKA_CREATE_PARTITIONS_MAX_VERSION 3
 #define KAFKA_CREATE_PARTITIONS_FIRST_FLEXIBLE 2
 #define KAFKA_DELETE_GROUPS_MAX_VERSION 2
@@ -161,6 +173,10 @@ enum kafka_api_key {
 #define KAFKA_LIST_PARTITION_REASSIGNMENTS_FIRST_FLEXIBLE 0
 #define KAFKA_OFFSET_DELETE_MAX_VERSION 0
 #define KAFKA_OFFSET_DELETE_FIRST_FLEXIBLE -1
+#define KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS_MAX_VERSION 0
+#define KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS_FIRST_FLEXIBLE 0
+#define KAFKA_ALTER_USER_SCRAM_CREDENTIALS_MAX_VERSION 0
+#define KAFKA_ALTER_USER_SCRAM_CREDENTIALS_FIRST_FLEXIBLE 0
 #define KAFKA_DESCRIBE_CLUSTER_MAX_VERSION 1
 #define KAFKA_DESCRIBE_CLUSTER_FIRST_FLEXIBLE 0
 #define KAFKA_DESCRIBE_PRODUCERS_MAX_VERSION 0
