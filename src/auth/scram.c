@@ -215,8 +215,8 @@ int scram_first(scram_exchange *x, scram_mech mech, const char *msg, size_t len)
     /* gs2 header: "n,," or "y,," (no channel binding); an authzid a=... is
      * accepted only when it names the same user (checked below). */
     if (len < 3 || (msg[0] != 'n' && msg[0] != 'y'))
-        return fail(x, msg[0] == 'p' ? "channel binding is not supported"
-                                      : "client-first message must start with n,,");
+        return fail(x, len > 0 && msg[0] == 'p' ? "channel binding is not supported"
+                                                : "client-first message must start with n,,");
     if (msg[1] != ',')
         return fail(x, "malformed gs2 header");
     const char *p = msg + 2;
@@ -235,7 +235,7 @@ int scram_first(scram_exchange *x, scram_mech mech, const char *msg, size_t len)
     const char *bare = p;
     const char *v, *next;
     size_t vl;
-    if (*p == 'm')
+    if (p < end && *p == 'm')
         return fail(x, "mandatory extensions are not supported");
     if (attr(p, end, 'n', &v, &vl, &next) < 0)
         return fail(x, "client-first message has no n=USER");

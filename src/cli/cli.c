@@ -32,6 +32,11 @@ static const cli_cmd cmds[] = {
     {"cluster", "nodes", cli__cluster_nodes, "cairn cluster nodes" COMMON},
     {"cluster", "remove-node", cli__cluster_remove,
      "cairn cluster remove-node ID   (its replicas move to the other nodes first)" COMMON},
+    {"user", "add", cli__user_add,
+     "cairn user add NAME --password PW [--mechanism SCRAM-SHA-256|SCRAM-SHA-512|all]"
+     " [--iterations N]" COMMON},
+    {"user", "list", cli__user_list, "cairn user list" COMMON},
+    {"user", "delete", cli__user_delete, "cairn user delete NAME" COMMON},
     {"group", "list", cli__group_list, "cairn group list" COMMON},
     {"group", "describe", cli__group_describe, "cairn group describe GROUP" COMMON},
     {"group", "reset-offsets", cli__group_reset,

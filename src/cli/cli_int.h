@@ -126,4 +126,7 @@ int cli__group_delete(cli *c, int argc, char **argv);
 int cli__group_reset(cli *c, int argc, char **argv);      /* cli_group_reset.c */
 int cli__produce(cli *c, int argc, char **argv);          /* cli_produce.c */
 int cli__consume(cli *c, int argc, char **argv);          /* cli_consume.c */
+int cli__user_add(cli *c, int argc, char **argv);         /* cli_user.c */
+int cli__user_list(cli *c, int argc, char **argv);
+int cli__user_delete(cli *c, int argc, char **argv);
 #endif

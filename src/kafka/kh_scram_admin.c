@@ -189,6 +189,17 @@ void kh_alter_user_scram_credentials(kreq *q)
             msg[k] = "Username must not be empty";
             continue;
         }
+        /* duplicates first, as Kafka checks them */
+        for (int32_t i = 0; i < nd + nu && !err[k]; i++) {
+            int del = i < nd;
+            kstr nm = del ? req.deletions.items[i].name : req.upsertions.items[i - nd].name;
+            int8_t m = del ? req.deletions.items[i].mechanism
+                           : req.upsertions.items[i - nd].mechanism;
+            if (same(nm, names[k]) && (m == SCRAM_SHA_256 || m == SCRAM_SHA_512) && seen[m]++) {
+                err[k] = KERR_DUPLICATE_RESOURCE;
+                msg[k] = "A user credential cannot be altered twice in the same request";
+            }
+        }
         for (int32_t i = 0; i < nd + nu && !err[k]; i++) {
             int del = i < nd;
             kstr nm = del ? req.deletions.items[i].name : req.upsertions.items[i - nd].name;
@@ -199,9 +210,6 @@ void kh_alter_user_scram_credentials(kreq *q)
             if (m != SCRAM_SHA_256 && m != SCRAM_SHA_512) {
                 err[k] = KERR_UNSUPPORTED_SASL_MECHANISM;
                 msg[k] = "Unknown SCRAM mechanism";
-            } else if (seen[m]++) {
-                err[k] = KERR_DUPLICATE_RESOURCE;
-                msg[k] = "A user credential cannot be altered twice in the same request";
             } else if (del) {
                 char name[SCRAM_MAX_NAME + 1];
                 snprintf(name, sizeof(name), "%.*s", (int)nm.len, nm.ptr);
