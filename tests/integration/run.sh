@@ -45,7 +45,7 @@ if [ "${SKIP_JS:-0}" != 1 ]; then
   if [ ! -d "$js/node_modules/kafkajs" ] || [ ! -d "$js/node_modules/amqplib" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
     (cd "$js" && npm ci --no-audit --no-fund --loglevel=error) || { echo "integration: npm ci failed" >&2; exit 1; }
   fi
-  (cd "$js" && timeout 600 node --test test_kafkajs.mjs test_kafkajs_groups.mjs test_kafkajs_eos.mjs test_amqplib.mjs test_kafkajs_cluster.mjs test_amqplib_cluster.mjs)
+  (cd "$js" && timeout 600 node --test test_kafkajs.mjs test_kafkajs_groups.mjs test_kafkajs_eos.mjs test_amqplib.mjs test_kafkajs_cluster.mjs test_amqplib_cluster.mjs test_kafkajs_sasl.mjs)
   rc=$?
   if [ $rc -ne 0 ]; then echo "integration: js suites FAILED (exit $rc)" >&2; status=1; fi
 fi
