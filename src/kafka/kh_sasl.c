@@ -306,8 +306,11 @@ static void step(ksess *s, const uint8_t *tok, size_t n, step_out *o)
     }
     o->n_bytes = rc;
     authed(s, s->x->user, o);
-    if (o->err == KERR_NONE)
+    if (o->err == KERR_NONE) {
+        free(s->x); /* ~2.5 KiB a connection would keep for nothing */
+        s->x = NULL;
         return;
+    }
 failed:
     o->err = KERR_SASL_AUTHENTICATION_FAILED;
     o->n_bytes = 0;

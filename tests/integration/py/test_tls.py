@@ -323,7 +323,7 @@ def test_ssl_on_every_interface_is_allowed(tmp_path, pki):
     ({"listeners": "SSL://127.0.0.1:%(p)d", "ssl.certificate.location": "%(cert)s",
       "ssl.key.location": "%(otherkey)s"}, "does not match the certificate"),
     ({"listeners": "INTERNAL://127.0.0.1:%(p)d"}, "INTERNAL is not in listener.security"),
-    ({"listeners": "SASL_SSL://127.0.0.1:%(p)d"}, "SASL authentication is not available"),
+    ({"listeners": "SASL_SSL://127.0.0.1:%(p)d"}, "SASL_SSL listener SASL_SSL needs ssl.certificate"),
     ({"ssl.client.auth": "required"}, "needs ssl.ca.location"),
 ])
 def test_bad_tls_settings_refused(tmp_path, pki, settings, want):
