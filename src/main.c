@@ -17,8 +17,11 @@
 #include <unistd.h>
 
 #include "amqp/amqp.h"
+#include "auth/scram.h"
+#include "auth/users.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "core/core.h"
 #include "http/http.h"
 #include "kafka/kafka.h"
 #include "net/loop.h"
@@ -199,6 +202,152 @@ static int dev_cluster(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
+/* cairn user add|delete|list ... --data-dir DIR: the users of a data
+ * directory no broker has open (the lock says so), written the way the
+ * broker writes them (auth/users.h) and fsynced before this returns.
+ * Without --data-dir the command goes to a running broker (src/cli). */
+typedef struct user_done {
+    durable_wait w;               /* first */
+    int done, status;
+} user_done;
+
+static void user_durable(durable_wait *w, int status)
+{
+    user_done *d = (user_done *)w;
+    d->done = 1;
+    d->status = status;
+}
+
+static void print_user(void *arg, const char *name, const scram_cred *c256,
+                       const scram_cred *c512)
+{
+    (void)arg;
+    printf("%-20s", name);
+    if (c256)
+        printf(" SCRAM-SHA-256 (%d)", c256->iterations);
+    if (c512)
+        printf(" SCRAM-SHA-512 (%d)", c512->iterations);
+    printf("\n");
+}
+
+static int user_offline(int argc, char **argv)
+{
+    const char *sub = argc > 2 ? argv[2] : "", *dir = NULL, *pw = NULL, *mech = "all",
+               *name = NULL;
+    long iters = SCRAM_MIN_ITERATIONS;
+    for (int i = 3; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--data-dir") == 0 && v)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--password") == 0 && v)
+            pw = argv[++i];
+        else if (strcmp(argv[i], "--mechanism") == 0 && v)
+            mech = argv[++i];
+        else if (strcmp(argv[i], "--iterations") == 0 && v)
+            iters = strtol(argv[++i], NULL, 10);
+        else if (argv[i][0] != '-' && !name)
+            name = argv[i];
+        else {
+            fprintf(stderr, "cairn user: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    int add = strcmp(sub, "add") == 0, del = strcmp(sub, "delete") == 0;
+    if ((!add && !del && strcmp(sub, "list") != 0) || ((add || del) && !name) || (add && !pw)) {
+        fprintf(stderr, "usage: cairn user add NAME --password PW [--mechanism SCRAM-SHA-256|"
+                        "SCRAM-SHA-512|all] [--iterations N] --data-dir DIR\n"
+                        "       cairn user delete NAME --data-dir DIR\n"
+                        "       cairn user list --data-dir DIR\n");
+        return 2;
+    }
+    if (add && strcmp(mech, "all") != 0 && !scram_mech_parse(mech, strlen(mech))) {
+        fprintf(stderr, "cairn user: --mechanism: SCRAM-SHA-256, SCRAM-SHA-512 or all\n");
+        return 2;
+    }
+    if (add && (iters < SCRAM_MIN_ITERATIONS || iters > SCRAM_MAX_ITERATIONS)) {
+        fprintf(stderr, "cairn user: --iterations: %d..%d\n", SCRAM_MIN_ITERATIONS,
+                SCRAM_MAX_ITERATIONS);
+        return 2;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s-0", dir, BROKER_CLUSTER_META_TOPIC);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        fprintf(stderr, "cairn user: %s belongs to a cluster node; users are not replicated in "
+                        "a cluster yet\n", dir);
+        return 1;
+    }
+    slog_set_level(SLOG_ERROR);
+    cairn_config cfg;
+    config_init(&cfg);
+    char err[256];
+    loop *l = NULL;
+    core *c = NULL;
+    int rc = 1;
+    if (config_set(&cfg, "log.dirs", dir, err, sizeof(err)) < 0) {
+        fprintf(stderr, "cairn user: %s\n", err);
+        goto out;
+    }
+    if (loop_new(&l) < 0 || core_open(&cfg, l, &c) < 0) {
+        fprintf(stderr, "cairn user: cannot open %s (in use by a running broker? then use "
+                        "--http HOST:PORT)\n", dir);
+        goto out;
+    }
+    if (!add && !del) {
+        auth_users_each(c->users, print_user, NULL);
+        rc = 0;
+        goto out;
+    }
+    scram_cred cr[2];
+    auth_user_change ch[2];
+    int n = 0;
+    for (int m = SCRAM_SHA_256; m <= SCRAM_SHA_512; m++) {
+        if (del) {
+            if (auth_users_find(c->users, name, (scram_mech)m))
+                ch[n++] = (auth_user_change){name, (scram_mech)m, NULL};
+            continue;
+        }
+        if (strcmp(mech, "all") != 0 && (int)scram_mech_parse(mech, strlen(mech)) != m)
+            continue;
+        if (scram_cred_make((scram_mech)m, pw, strlen(pw), NULL, 0, (int32_t)iters, &cr[n]) < 0)
+            goto out;
+        ch[n] = (auth_user_change){name, (scram_mech)m, &cr[n]};
+        n++;
+    }
+    if (del && n == 0) {
+        fprintf(stderr, "cairn user: user '%s' does not exist\n", name);
+        goto out;
+    }
+    int64_t target = -1;
+    if (auth_users_apply(c->users, ch, n, &target) < 0) {
+        fprintf(stderr, "cairn user: cannot write the users log in %s\n", dir);
+        goto out;
+    }
+    user_done d = {.done = 0};
+    auth_users_wait(c->users, target, &d.w, user_durable);
+    while (!d.done)
+        loop_run_once(l, 100);
+    if (d.status < 0) {
+        fprintf(stderr, "cairn user: the users log could not be synced\n");
+        goto out;
+    }
+    printf(del ? "user %s deleted\n" : "user %s: SCRAM credentials stored\n", name);
+    rc = 0;
+out:
+    core_close(c);
+    loop_free(l);
+    config_fini(&cfg);
+    return rc;
+}
+
+static int has_arg(int argc, char **argv, const char *a)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], a) == 0)
+            return 1;
+    return 0;
+}
+
 /* The broker's command line into cfg (config_init'ed by the caller): -1 to
  * go on and serve, or the exit status to end with at once (--help and
  * --version: 0; a bad argument: 2, after the message). The caller frees cfg
@@ -329,6 +478,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dev-cluster") == 0)
         return dev_cluster(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "user") == 0 && has_arg(argc, argv, "--data-dir"))
+        return user_offline(argc, argv);
     /* Client commands (src/cli) before the broker's own flags. */
     if (argc > 1 && cli_is_command(argv[1]))
         return cli_main(argc, argv);

@@ -290,6 +290,11 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
 #define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);
+/* Take the data directory dir for this process (created if absent): an
+ * exclusive flock on <dir>/.lock holding our pid, released when the
+ * process ends (also by kill -9) or *out_fd is closed. 0, -CN_EEXIST when
+ * another process holds it (one error line naming its pid), or -errno. */
+int broker_dir_lock(const char *dir, int *out_fd);
 /* Open (creating if absent) partition 0 of an internal log stored as
  * <log.dirs>/<name>-0. It is not listed among topics and not served to
  * clients; broker_append and broker_wait_durable work on it as on topic

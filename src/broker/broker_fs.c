@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/common.h"
 #include "util/fault.h"
+#include "util/slog.h"
 
 int broker__fsync_dir(const char *dir)
 {
@@ -97,4 +99,43 @@ int broker__rm_rf(const char *path)
     if (rmdir(path) < 0 && errno != ENOENT)
         rc = -errno;
     return rc;
+}
+
+int broker_dir_lock(const char *dir, int *out_fd)
+{
+    *out_fd = -1;
+    int rc = broker__mkdir_p(dir);
+    if (rc < 0) {
+        slog_error("cannot create data directory %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        slog_error("cannot open %s: %s", path, strerror(errno));
+        return rc;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? -CN_EEXIST : -errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (rc == -CN_EEXIST)
+            slog_error("data directory %s is in use by another process (pid %s): one process "
+                       "at a time may open it", dir, pid[0] ? pid : "?");
+        else
+            slog_error("cannot lock %s: %s", path, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    char pid[32];
+    int pl = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)pl, 0) < 0) {
+        /* the pid is only for the message above: not worth failing */
+    }
+    *out_fd = fd;
+    return 0;
 }

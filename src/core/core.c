@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/common.h"
 #include "util/slog.h"
@@ -12,7 +13,11 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     core *c = xcalloc(1, sizeof(*c));
     c->cfg = cfg;
     c->l = l;
-    int rc = cluster_open(cfg, l, &c->cl);
+    c->lock_fd = -1;
+    int rc = broker_dir_lock(cfg->log_dirs, &c->lock_fd);
+    if (rc < 0)
+        goto fail;
+    rc = cluster_open(cfg, l, &c->cl);
     if (rc < 0)
         goto fail;
     broker_repl repl = {0};
@@ -73,5 +78,7 @@ void core_close(core *c)
     if (c->b)
         broker_close(c->b);
     cluster_close(c->cl); /* after the broker: its partitions' groups are closed */
+    if (c->lock_fd >= 0)
+        close(c->lock_fd); /* the data directory is free for another process */
     free(c);
 }

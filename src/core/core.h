@@ -34,11 +34,14 @@ typedef struct core {
     grp_coord *groups;
     txn_coord *txn;
     auth_users *users;              /* SASL users; NULL in a cluster (not replicated yet) */
+    int lock_fd;                    /* the data directory's lock (broker_dir_lock) */
 } core;
 
 /* Open the data directory in cfg->log_dirs and every service on it
- * (recovering logs and replaying the internal ones). 0 or -CN_E*, logged;
- * on failure nothing stays open. */
+ * (recovering logs and replaying the internal ones). The directory is
+ * locked first (broker_dir_lock): a second process, broker or
+ * `cairn user --data-dir`, gets -CN_EEXIST. 0 or -CN_E*, logged; on
+ * failure nothing stays open. */
 int core_open(cairn_config *cfg, loop *l, core **out);
 /* Close every service (see above). NULL is a no-op. */
 void core_close(core *c);

@@ -416,3 +416,32 @@ def test_sasl_settings_refused(tmp_path):
     start_fails(tmp_path, {"listeners": "SASL_PLAINTEXT://127.0.0.1:%d" % p,
                            "cluster.listeners": "127.0.0.1:%d" % free_port(),
                            "cluster.peers": "1@127.0.0.1:1"}, "SASL in a cluster")
+
+
+def test_offline_users_and_the_data_directory_lock(pki, tmp_path):
+    """`cairn user --data-dir` writes the users of a stopped broker; while a
+    broker has the directory open it is refused, as is a second broker."""
+    b = sasl_broker(tmp_path, pki)
+    run = lambda *a: subprocess.run([b.bin, "user", *a, "--data-dir", b.data_dir],
+                                    capture_output=True, text=True, timeout=30)
+    r = run("add", "olga", "--password", "pw-olga", "--mechanism", "SCRAM-SHA-512")
+    assert r.returncode == 0, r.stderr
+    assert run("add", "temp", "--password", "t").returncode == 0
+    assert run("delete", "temp").returncode == 0
+    r = run("list")
+    assert "olga" in r.stdout and "SCRAM-SHA-512 (4096)" in r.stdout and "temp" not in r.stdout
+    b.start()
+    try:
+        assert b"broker 1" in kcat(b.sasl_plain, *sasl_args("SCRAM-SHA-512", "olga", "pw-olga"),
+                                   "-L").stdout
+        r = run("add", "late", "--password", "x")
+        assert r.returncode != 0 and "in use" in r.stderr
+        second = Broker(tmp_path / "data", tmp_path / "second.log", {})
+        second.data_dir = b.data_dir
+        with pytest.raises(BrokerError) as e:
+            second.start(timeout=20)
+        second.cleanup()
+        assert "is in use by another process (pid %d)" % b.proc.pid in str(e.value)
+    finally:
+        b.stop(check=True)
+        b.cleanup()
