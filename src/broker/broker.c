@@ -465,6 +465,7 @@ int broker_topic_name_reserved(cn_str name)
     return cn_str_eq(name, BROKER_OFFSETS_TOPIC) || cn_str_eq(name, BROKER_TXN_TOPIC) ||
            cn_str_eq(name, BROKER_AMQP_META_TOPIC) || cn_str_eq(name, BROKER_CLUSTER_META_TOPIC) ||
            cn_str_eq(name, BROKER_WEBHOOKS_TOPIC) || cn_str_eq(name, BROKER_USERS_TOPIC) ||
+           cn_str_eq(name, BROKER_ACLS_TOPIC) ||
            cn_str_eq(name, BROKER_PIDS_TOPIC) ||
            (name.len >= (int32_t)pl && memcmp(name.ptr, BROKER_AMQP_QUEUE_PREFIX, pl) == 0);
 }

@@ -287,6 +287,8 @@ int broker_topic_set_config(broker *b, topic *t, const char *key, const char *va
 #define BROKER_WEBHOOKS_TOPIC "__webhooks"
 /* The users and their SCRAM credentials (src/auth/users.c). */
 #define BROKER_USERS_TOPIC "__users"
+/* The ACLs (src/auth/acl.c). */
+#define BROKER_ACLS_TOPIC "__acls"
 /* Prefix of the AMQP front end's queue partitions (__amqp_q-<queue id>). */
 #define BROKER_AMQP_QUEUE_PREFIX "__amqp_q-"
 int broker_topic_name_reserved(cn_str name);

@@ -118,6 +118,14 @@ static const cfg_entry cfg_table[] = {
     C_I64("connections.max.reauth.ms", reauth_ms, "0", 0, INT64_MAX,
           "SASL sessions last this long; a client must re-authenticate on its connection "
           "before then (KIP-368) or it is closed. 0: sessions do not expire."),
+    C_BOOL("authorizer.enabled", authorizer_enabled, "false",
+           "Check every Kafka request against the ACLs (CreateAcls, cairn acl); false: no "
+           "checks, as a Kafka broker without an authorizer."),
+    C_OPT("super.users", super_users,
+          "Principals allowed everything, semicolon-separated: User:admin;User:ops."),
+    C_BOOL("allow.everyone.if.no.acl.found", allow_everyone_if_no_acl, "false",
+           "With the authorizer on, a resource without any ACL is open to everyone (true) or "
+           "to super users only (false)."),
     C_BOOL("allow.insecure.listeners", allow_insecure_listeners, "false",
            "Let a listener without TLS or authentication bind to an address other machines "
            "can reach (by default such a listener stops the start)."),

@@ -63,6 +63,9 @@ typedef struct cairn_config {
     int cluster_tls;             /* security.inter.broker.protocol: 0 PLAINTEXT, 1 SSL */
     char *sasl_mechanisms;       /* sasl.enabled.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN" */
     int64_t reauth_ms;           /* connections.max.reauth.ms: 0 (sessions do not expire) */
+    int authorizer_enabled;      /* authorizer.enabled: false */
+    char *super_users;           /* super.users: "User:a;User:b", "" none */
+    int allow_everyone_if_no_acl; /* allow.everyone.if.no.acl.found: false */
     char *amqp_listeners;        /* amqp.listeners: "127.0.0.1:5672,[::1]:5672" or "off" */
     /* Derived from amqp_listeners (n_amqp 0 when "off"); the hosts are owned. */
     int n_amqp;

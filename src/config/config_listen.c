@@ -250,6 +250,11 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
                      "use an SSL:// listener, ", err, err_len) < 0)
             return -CN_EINVAL;
     }
+    if (c->authorizer_enabled && strcmp(c->cluster_peers, "off") != 0) {
+        snprintf(err, err_len, "authorizer.enabled: ACLs in a cluster are not available yet "
+                               "(they are not replicated)");
+        return -CN_EINVAL;
+    }
     if (c->ssl_client_auth != 0 && !c->ssl_ca_location[0]) {
         snprintf(err, err_len, "ssl.client.auth=%s needs ssl.ca.location (the CAs that sign "
                                "client certificates)",

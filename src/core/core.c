@@ -56,6 +56,10 @@ int core_open(cairn_config *cfg, loop *l, core **out)
         slog_error("cannot open the users log: %s", cn_strerror(rc));
         goto fail;
     }
+    if (!c->cl && (rc = acl_open(c->b, &c->acls)) < 0) {
+        slog_error("cannot open the ACL log: %s", cn_strerror(rc));
+        goto fail;
+    }
     *out = c;
     return 0;
 fail:
@@ -68,6 +72,7 @@ void core_close(core *c)
     if (!c)
         return;
     auth_users_close(c->users);
+    acl_close(c->acls);
     if (c->txn)
         txn_close(c->txn);
     if (c->groups)

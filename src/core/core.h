@@ -16,6 +16,7 @@
  * freed before core_close. Loop thread only. */
 #ifndef CAIRN_CORE_H
 #define CAIRN_CORE_H
+#include "auth/acl.h"
 #include "auth/users.h"
 #include "broker/broker.h"
 #include "cluster/cluster.h"
@@ -35,6 +36,7 @@ typedef struct core {
     txn_coord *txn;
     auth_users *users;              /* SASL users; NULL in a cluster (not replicated yet) */
     int lock_fd;                    /* the data directory's lock (broker_dir_lock) */
+    acl_store *acls;                /* ACLs; NULL in a cluster (not replicated yet) */
 } core;
 
 /* Open the data directory in cfg->log_dirs and every service on it

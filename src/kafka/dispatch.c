@@ -29,6 +29,7 @@ struct ksrv {
     txn_coord *txn;
     cluster *cl;                     /* NULL on a single node */
     auth_users *users;               /* SASL users; NULL in a cluster */
+    acl_store *acls;                 /* ACLs; NULL in a cluster */
     const cairn_config *cfg;
     loop *l;
     struct kh_sasl_state *sasl;      /* kh_sasl.c */
@@ -60,6 +61,7 @@ ksrv *ksrv_new(core *c)
     ks->txn = c->txn;
     ks->cl = c->cl;
     ks->users = c->users;
+    ks->acls = c->acls;
     ks->cfg = c->cfg;
     ks->l = c->l;
     ks->scratch = batch_scratch_new();
@@ -94,6 +96,21 @@ void ksrv_advertise(ksrv *ks, const char *host, int port)
 
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
 auth_users *ksrv_users(ksrv *ks) { return ks->users; }
+acl_store *ksrv_acls(ksrv *ks) { return ks->acls; }
+
+int kreq_allowed(kreq *q, int op, int rtype, kstr name)
+{
+    if (!q->ks->cfg->authorizer_enabled)
+        return 1;
+    ksess *s = q->conn ? net_conn_ctx(q->conn) : NULL;
+    return s && ksess_allowed(s, op, rtype, name.len > 0 ? name.ptr : "",
+                              name.len > 0 ? (size_t)name.len : 0);
+}
+
+int kreq_cluster_allowed(kreq *q, int op)
+{
+    return kreq_allowed(q, op, ACL_R_CLUSTER, kstr_c(ACL_CLUSTER_NAME));
+}
 const cairn_config *ksrv_config(ksrv *ks) { return ks->cfg; }
 loop *ksrv_loop(ksrv *ks) { return ks->l; }
 struct kh_sasl_state **ksrv__sasl(ksrv *ks) { return &ks->sasl; }

@@ -90,6 +90,12 @@ struct goff_store *ksrv_offsets(ksrv *ks);
 struct cluster *ksrv_cluster(ksrv *ks);
 struct txn_coord *ksrv_txn(ksrv *ks);
 auth_users *ksrv_users(ksrv *ks);              /* NULL in a cluster */
+acl_store *ksrv_acls(ksrv *ks);                /* NULL in a cluster */
+/* May q's client perform op (ACL_OP_*) on the resource (ACL_R_*, name)?
+ * 1 when authorizer.enabled is off; else the ACLs decide (acl.h). */
+int kreq_allowed(kreq *q, int op, int rtype, kstr name);
+/* The same with the cluster resource. */
+int kreq_cluster_allowed(kreq *q, int op);
 const cairn_config *ksrv_config(ksrv *ks);
 loop *ksrv_loop(ksrv *ks);
 struct kh_sasl_state **ksrv__sasl(ksrv *ks);
@@ -111,6 +117,9 @@ int ksess_raw_frame(ksess *s, net_conn *c, const uint8_t *frame, size_t len);
 const char *ksess_gate(ksess *s, int16_t api_key);
 /* "User:alice", "User:CN=client,O=Example" (mTLS), "User:ANONYMOUS". */
 const char *ksess_principal(const ksess *s);
+/* acl_authorize for this session's principal and host, through a small
+ * per-connection cache keyed by the ACL generation. */
+int ksess_allowed(ksess *s, int op, int rtype, const char *name, size_t len);
 void kh_sasl_init(ksrv *ks);
 void kh_sasl_fini(ksrv *ks);
 

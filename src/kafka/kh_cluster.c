@@ -143,7 +143,9 @@ void kh_metadata(kreq *q)
         KARR_ALLOC(q, rsp.topics, broker_topic_count(q->b));
         int i = 0;
         for (topic *t = broker_topics(q->b); t; t = t->lnext)
-            fill_topic(q, &rsp.topics.items[i++], t);
+            if (kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, kstr_c(t->name)))
+                fill_topic(q, &rsp.topics.items[i++], t); /* the others stay unseen */
+        rsp.topics.n = i;
     } else {
         /* Auto-create: always for v0-3, by the request's flag from v4. */
         int auto_ok = q->ver < 4 || req.allow_auto_topic_creation;
@@ -158,8 +160,8 @@ void kh_metadata(kreq *q)
                 t = broker_topic_find_id(q->b, rq->topic_id);
                 rt->topic_id = rq->topic_id;
                 rt->name = (kstr){NULL, -1};
-                if (!t) {
-                    rt->error_code = KERR_UNKNOWN_TOPIC_ID;
+                if (!t || !kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, kstr_c(t->name))) {
+                    rt->error_code = KERR_UNKNOWN_TOPIC_ID; /* an id tells nothing either */
                     continue;
                 }
             } else {
@@ -168,8 +170,15 @@ void kh_metadata(kreq *q)
                     rt->error_code = KERR_INVALID_TOPIC_EXCEPTION;
                     continue;
                 }
-                t = auto_ok ? broker_topic_auto_create(q->b, rq->name)
-                            : broker_topic_find(q->b, rq->name);
+                if (!kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, rq->name)) {
+                    rt->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                    continue;
+                }
+                /* auto-creation needs CREATE on the cluster or the topic */
+                int may_create = auto_ok && (kreq_cluster_allowed(q, ACL_OP_CREATE) ||
+                                             kreq_allowed(q, ACL_OP_CREATE, ACL_R_TOPIC, rq->name));
+                t = may_create ? broker_topic_auto_create(q->b, rq->name)
+                               : broker_topic_find(q->b, rq->name);
                 if (!t) {
                     rt->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                     continue;
@@ -197,6 +206,9 @@ void kh_describe_cluster(kreq *q)
     if (q->ver >= 1 && req.endpoint_type != 1) {
         rsp.error_code = KERR_UNSUPPORTED_ENDPOINT_TYPE;
         rsp.error_message = kstr_c("only broker endpoints (type 1) are served");
+    } else if (!kreq_cluster_allowed(q, ACL_OP_DESCRIBE)) {
+        rsp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        rsp.error_message = kstr_c("DESCRIBE on the cluster is needed");
     }
     rsp.cluster_id = kstr_c(broker_cluster_id(q->b));
     rsp.controller_id = controller_id(q);
@@ -242,6 +254,9 @@ static int16_t coordinator_of(kreq *q, int8_t key_type, kstr key, coord_addr *ou
         *msg = "unknown coordinator key type";
         return KERR_INVALID_REQUEST;
     }
+    if (!kreq_allowed(q, ACL_OP_DESCRIBE, key_type == 0 ? ACL_R_GROUP : ACL_R_TXN_ID, key))
+        return key_type == 0 ? KERR_GROUP_AUTHORIZATION_FAILED
+                             : KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     int32_t id = key_type == 0 ? grp_coord_node(ksrv_groups(q->ks))
                                : txn_coordinator(ksrv_txn(q->ks));
     if (id == out->node)

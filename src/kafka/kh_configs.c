@@ -150,7 +150,15 @@ void kh_describe_configs(kreq *q)
         res->resource_name = rq->resource_name;
         res->error_code = KERR_NONE;
         res->error_message = NULL_STR;
-        if (rq->resource_type == RES_TOPIC) {
+        if (rq->resource_type == RES_TOPIC &&
+            !kreq_allowed(q, ACL_OP_DESCRIBE_CONFIGS, ACL_R_TOPIC, rq->resource_name)) {
+            res->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            KARR_ALLOC(q, res->configs, 0);
+        } else if (rq->resource_type == RES_BROKER &&
+                   !kreq_cluster_allowed(q, ACL_OP_DESCRIBE_CONFIGS)) {
+            res->error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+            KARR_ALLOC(q, res->configs, 0);
+        } else if (rq->resource_type == RES_TOPIC) {
             describe_topic(q, rq, res);
         } else if (rq->resource_type == RES_BROKER) {
             describe_broker(q, rq, res);
@@ -339,7 +347,11 @@ static int16_t alter_resource(kreq *q, int8_t type, kstr name, const alter_op *o
 {
     char msg[256] = "";
     int16_t err;
-    if (type == RES_TOPIC) {
+    if (type == RES_TOPIC && !kreq_allowed(q, ACL_OP_ALTER_CONFIGS, ACL_R_TOPIC, name)) {
+        err = KERR_TOPIC_AUTHORIZATION_FAILED;
+    } else if (type == RES_BROKER && !kreq_cluster_allowed(q, ACL_OP_ALTER_CONFIGS)) {
+        err = KERR_CLUSTER_AUTHORIZATION_FAILED;
+    } else if (type == RES_TOPIC) {
         topic *t = broker_topic_find(q->b, name);
         if (!t) {
             err = KERR_UNKNOWN_TOPIC_OR_PARTITION;

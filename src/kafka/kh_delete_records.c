@@ -112,6 +112,7 @@ void kh_delete_records(kreq *q)
         int32_t np = td->partitions.n > 0 ? td->partitions.n : 0;
         KARR_ALLOC(q, tr->partitions, np);
         topic *t = broker_topic_find(q->b, td->name);
+        int denied = !kreq_allowed(q, ACL_OP_DELETE, ACL_R_TOPIC, td->name);
         for (int32_t j = 0; j < np; j++) {
             kafka_delete_records_request_delete_records_partition *pd =
                 &td->partitions.items[j];
@@ -122,7 +123,8 @@ void kh_delete_records(kreq *q)
             partition *p = t && pd->partition_index >= 0 && pd->partition_index < t->n_parts
                                ? t->parts[pd->partition_index]
                                : NULL;
-            int16_t err = delete_one(q, pk, p, pd->offset, pr);
+            int16_t err = denied ? KERR_TOPIC_AUTHORIZATION_FAILED
+                                 : delete_one(q, pk, p, pd->offset, pr);
             if (err != KERR_NONE)
                 pr->error_code = err; /* else on_start_durable sets it */
         }

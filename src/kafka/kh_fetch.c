@@ -88,7 +88,7 @@ static void fetch_slice_release(void *ref) { log_slice_release(ref); }
  * count, or INT64_MAX when a partition has an error that should be answered
  * at once (leader epoch fencing; not the leader of a replicated partition). */
 static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver,
-                          kafka_fetch_response *rsp, kreq *q)
+                          kafka_fetch_response *rsp, kreq *q, const uint8_t *denied)
 {
     int64_t total = 0;
     int urgent = 0; /* an error the client must act on: answer now */
@@ -122,6 +122,12 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
                 pd->aborted_transactions.n = -1;
                 pd->preferred_read_replica = -1;
                 pd->records = (krecords){NULL, 0, NULL};
+            }
+            if (denied && denied[i]) { /* no READ on the topic: answered at once */
+                if (pd)
+                    pd->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                urgent = 1;
+                continue;
             }
             if (!p) {
                 if (pd)
@@ -204,7 +210,8 @@ static int64_t fetch_eval(broker *b, const kafka_fetch_request *req, int16_t ver
     return urgent ? INT64_MAX : total;
 }
 
-static void fetch_respond(broker *b, const kafka_fetch_request *req, int16_t ver, net_resp *resp)
+static void fetch_respond(broker *b, const kafka_fetch_request *req, int16_t ver, net_resp *resp,
+                          const uint8_t *denied)
 {
     kreq q;
     memset(&q, 0, sizeof(q));
@@ -214,7 +221,7 @@ static void fetch_respond(broker *b, const kafka_fetch_request *req, int16_t ver
     kafka_fetch_response_init(&rsp);
     rsp.error_code = KERR_NONE;
     rsp.session_id = 0; /* sessionless: every fetch is a full fetch */
-    fetch_eval(b, req, ver, &rsp, &q);
+    fetch_eval(b, req, ver, &rsp, &q, denied);
     kafka_fetch_response_encode(&resp->w, ver, &rsp);
     net_resp_ready(resp);
 }
@@ -235,7 +242,7 @@ static void park_answer(fetch_park *fp)
 {
     park_unlink(fp);
     loop_timer_stop(broker_loop(fp->b), &fp->timer);
-    fetch_respond(fp->b, &fp->req, fp->ver, fp->resp);
+    fetch_respond(fp->b, &fp->req, fp->ver, fp->resp, NULL);
 }
 
 static void park_timeout(loop_timer *t) { park_answer(t->data); }
@@ -246,7 +253,7 @@ void kh_fetch_wake(ksrv *ks)
     fetch_park *fp = st->head;
     while (fp) {
         fetch_park *next = fp->next;
-        if (fetch_eval(fp->b, &fp->req, fp->ver, NULL, NULL) >= fp->req.min_bytes)
+        if (fetch_eval(fp->b, &fp->req, fp->ver, NULL, NULL, NULL) >= fp->req.min_bytes)
             park_answer(fp);
         fp = next;
     }
@@ -261,9 +268,18 @@ void kh_fetch(kreq *q)
         kreq_bad(q, "body");
         return;
     }
-    if (req.max_wait_ms <= 0 || req.min_bytes <= 0 ||
-        fetch_eval(q->b, &req, q->ver, NULL, NULL) >= req.min_bytes) {
-        fetch_respond(q->b, &req, q->ver, q->resp);
+    /* READ on each topic (the authorizer): a fetch with a refused topic is
+     * answered at once, never parked, so a parked fetch needs no checks. */
+    uint8_t *denied = NULL;
+    for (int32_t i = 0; i < req.topics.n; i++)
+        if (!kreq_allowed(q, ACL_OP_READ, ACL_R_TOPIC, req.topics.items[i].topic)) {
+            if (!denied)
+                denied = kreq_alloc(q, (size_t)req.topics.n, 1);
+            denied[i] = 1;
+        }
+    if (denied || req.max_wait_ms <= 0 || req.min_bytes <= 0 ||
+        fetch_eval(q->b, &req, q->ver, NULL, NULL, NULL) >= req.min_bytes) {
+        fetch_respond(q->b, &req, q->ver, q->resp, denied);
         return;
     }
     /* Park: keep a private copy of the body and decode it again from there. */

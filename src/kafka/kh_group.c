@@ -69,11 +69,30 @@ static void on_join(void *vctx, const grp_join_result *r)
     net_resp_ready(p->resp);
 }
 
+/* READ on the group (the authorizer), for every group membership API. */
+static int group_ok(kreq *q, kstr group)
+{
+    return kreq_allowed(q, ACL_OP_READ, ACL_R_GROUP, group);
+}
+
 void kh_join_group(kreq *q)
 {
     kafka_join_group_request req;
     if (kafka_join_group_request_decode(&q->r, q->ver, &req) < 0) {
         kreq_bad(q, "body");
+        return;
+    }
+    if (!group_ok(q, req.group_id)) {
+        kafka_join_group_response rsp;
+        kafka_join_group_response_init(&rsp);
+        rsp.error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+        rsp.generation_id = -1;
+        rsp.protocol_name = q->ver >= 7 ? NULL_STR : kstr_c(""); /* nullable from v7 */
+        rsp.leader = kstr_c("");
+        rsp.member_id = kstr_c("");
+        KARR_ALLOC(q, rsp.members, 0);
+        kafka_join_group_response_encode(&q->resp->w, q->ver, &rsp);
+        kreq_done(q);
         return;
     }
     int n = req.protocols.n > 0 ? req.protocols.n : 0;
@@ -119,6 +138,17 @@ void kh_sync_group(kreq *q)
         kreq_bad(q, "body");
         return;
     }
+    if (!group_ok(q, req.group_id)) {
+        kafka_sync_group_response rsp;
+        kafka_sync_group_response_init(&rsp);
+        rsp.error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+        rsp.protocol_type = NULL_STR;
+        rsp.protocol_name = NULL_STR;
+        rsp.assignment = (kbytes){NULL, 0};
+        kafka_sync_group_response_encode(&q->resp->w, q->ver, &rsp);
+        kreq_done(q);
+        return;
+    }
     int n = req.assignments.n > 0 ? req.assignments.n : 0;
     grp_assignment *as = kreq_alloc(q, (size_t)n, sizeof(*as));
     for (int i = 0; i < n; i++) {
@@ -147,9 +177,11 @@ void kh_heartbeat(kreq *q)
     }
     kafka_heartbeat_response rsp;
     kafka_heartbeat_response_init(&rsp);
-    rsp.error_code = kerr_from_cn(grp_heartbeat(ksrv_groups(q->ks), req.group_id,
-                                                req.member_id, req.group_instance_id,
-                                                req.generation_id));
+    rsp.error_code = !group_ok(q, req.group_id)
+                         ? KERR_GROUP_AUTHORIZATION_FAILED
+                         : kerr_from_cn(grp_heartbeat(ksrv_groups(q->ks), req.group_id,
+                                                      req.member_id, req.group_instance_id,
+                                                      req.generation_id));
     kafka_heartbeat_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
 }
@@ -164,7 +196,10 @@ void kh_leave_group(kreq *q)
     kafka_leave_group_response rsp;
     kafka_leave_group_response_init(&rsp);
     grp_coord *gc = ksrv_groups(q->ks);
-    if (q->ver < 3) {
+    if (!group_ok(q, req.group_id)) {
+        rsp.error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+        KARR_ALLOC(q, rsp.members, 0);
+    } else if (q->ver < 3) {
         rsp.error_code = kerr_from_cn(grp_leave(gc, req.group_id, req.member_id, NULL_STR));
     } else {
         int32_t n = req.members.n > 0 ? req.members.n : 0;

@@ -42,6 +42,7 @@ void kh_offset_for_leader_epoch(kreq *q)
         kafka_offset_for_leader_epoch_response_offset_for_leader_topic_result *tr =
             &rsp.topics.items[i];
         tr->topic = rt->topic;
+        int denied = !kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, rt->topic);
         topic *t = broker_topic_find(q->b, rt->topic);
         int32_t np = rt->partitions.n > 0 ? rt->partitions.n : 0;
         KARR_ALLOC(q, tr->partitions, np);
@@ -53,7 +54,10 @@ void kh_offset_for_leader_epoch(kreq *q)
             out->end_offset = -1;
             partition *p = t && rp->partition >= 0 && rp->partition < t->n_parts
                                ? t->parts[rp->partition] : NULL;
-            answer(p, rp, out);
+            if (denied)
+                out->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else
+                answer(p, rp, out);
         }
     }
     kafka_offset_for_leader_epoch_response_encode(&q->resp->w, q->ver, &rsp);

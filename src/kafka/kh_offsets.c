@@ -77,7 +77,8 @@ void kh_list_offsets(kreq *q)
         kafka_list_offsets_request_list_offsets_topic *lt = &req.topics.items[i];
         kafka_list_offsets_response_list_offsets_topic_response *tr = &rsp.topics.items[i];
         tr->name = lt->name;
-        topic *t = broker_topic_find(q->b, lt->name);
+        int denied = !kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, lt->name);
+        topic *t = denied ? NULL : broker_topic_find(q->b, lt->name);
         int32_t np = lt->partitions.n > 0 ? lt->partitions.n : 0;
         KARR_ALLOC(q, tr->partitions, np);
         for (int32_t j = 0; j < np; j++) {
@@ -92,7 +93,8 @@ void kh_list_offsets(kreq *q)
             partition *p = t && lp->partition_index >= 0 && lp->partition_index < t->n_parts
                                ? t->parts[lp->partition_index] : NULL;
             if (!p) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_code = denied ? KERR_TOPIC_AUTHORIZATION_FAILED
+                                        : KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
             /* KIP-320 (v4+): fence a client with an older or newer epoch. */

@@ -96,8 +96,10 @@ void kh_offset_commit(kreq *q)
     kafka_offset_commit_response_init(rsp);
     int32_t generation = q->ver >= 1 ? req.generation_id_or_member_epoch : -1;
     kstr member = q->ver >= 1 ? req.member_id : kstr_c("");
-    int16_t gerr = kerr_from_cn(grp_check_commit(ksrv_groups(q->ks), req.group_id, member,
-                                                 req.group_instance_id, generation));
+    int16_t gerr = !kreq_allowed(q, ACL_OP_READ, ACL_R_GROUP, req.group_id)
+                       ? KERR_GROUP_AUTHORIZATION_FAILED
+                       : kerr_from_cn(grp_check_commit(ksrv_groups(q->ks), req.group_id, member,
+                                                       req.group_instance_id, generation));
     int64_t now = loop_wall_ms();
     int64_t expire = -1;
     if (q->ver >= 2 && q->ver <= 4 && req.retention_time_ms >= 0)
@@ -116,13 +118,17 @@ void kh_offset_commit(kreq *q)
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
         KARR_ALLOC(q, rt->partitions, np);
         topic *top = broker_topic_find(q->b, t->name);
+        int16_t terr = gerr ? gerr
+                       : kreq_allowed(q, ACL_OP_READ, ACL_R_TOPIC, t->name)
+                           ? KERR_NONE
+                           : KERR_TOPIC_AUTHORIZATION_FAILED;
         for (int32_t j = 0; j < np; j++) {
             kafka_offset_commit_request_offset_commit_request_partition *p = &t->partitions.items[j];
             kafka_offset_commit_response_offset_commit_response_partition *rp =
                 &rt->partitions.items[j];
             rp->partition_index = p->partition_index;
             rp->error_code = kh_offset_commit_error(q, top, p->partition_index,
-                                                    p->committed_metadata, gerr);
+                                                    p->committed_metadata, terr);
             if (rp->error_code == KERR_NONE) {
                 goff_commit_item *it = &items[n_items++];
                 it->topic = t->name;
@@ -255,6 +261,25 @@ static int16_t unstable(kreq *q, int require_stable, kstr group, kstr tname, int
 
 /* Not the coordinator (a cluster) or not ready: every requested item
  * carries err, and nothing is read from the store. */
+/* DESCRIBE on each topic of an OffsetFetch answer (the authorizer): with
+ * every topic asked for (explicit 0), the ones the client may not describe
+ * are left out; named ones are kept and marked per partition (denied[i]).
+ * Returns the new count. */
+static int32_t described_only(kreq *q, topic_out *to, int32_t nt, int explicit,
+                              uint8_t **denied)
+{
+    *denied = kreq_alloc(q, (size_t)nt + 1, 1);
+    int32_t k = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        int ok = kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, to[i].name);
+        if (!ok && !explicit)
+            continue;
+        to[k] = to[i];
+        (*denied)[k++] = !ok;
+    }
+    return k;
+}
+
 static void offset_fetch_refuse(kreq *q, const kafka_offset_fetch_request *req,
                                 kafka_offset_fetch_response *rsp, int16_t err)
 {
@@ -304,6 +329,11 @@ void kh_offset_fetch(kreq *q)
         offset_fetch_refuse(q, &req, &rsp, kerr_from_cn(serr));
         return;
     }
+    if (q->ver < 8 && !kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_GROUP, req.group_id)) {
+        offset_fetch_refuse(q, &req, &rsp, KERR_GROUP_AUTHORIZATION_FAILED);
+        return;
+    }
+    uint8_t *denied;
     if (q->ver < 8) {
         int32_t n = req.topics.n;
         if (n < 0 && q->ver < 2)
@@ -316,6 +346,7 @@ void kh_offset_fetch(kreq *q)
         }
         topic_out *to;
         int32_t nt = fetch_group(q, req.group_id, tr, n, &to);
+        nt = described_only(q, to, nt, n >= 0, &denied);
         KARR_ALLOC(q, rsp.topics, nt);
         for (int32_t i = 0; i < nt; i++) {
             rsp.topics.items[i].name = to[i].name;
@@ -329,6 +360,11 @@ void kh_offset_fetch(kreq *q)
                 p->metadata = to[i].parts[j].metadata;
                 p->error_code = unstable(q, req.require_stable, req.group_id, to[i].name,
                                          p->partition_index, &p->committed_offset);
+                if (denied[i]) {
+                    p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                    p->committed_offset = -1;
+                    p->metadata = kstr_c("");
+                }
             }
         }
         rsp.error_code = req.group_id.len <= 0 && q->ver >= 2 ? KERR_INVALID_GROUP_ID : KERR_NONE;
@@ -340,6 +376,11 @@ void kh_offset_fetch(kreq *q)
             kafka_offset_fetch_response_offset_fetch_response_group *og = &rsp.groups.items[g];
             og->group_id = rg->group_id;
             og->error_code = rg->group_id.len <= 0 ? KERR_INVALID_GROUP_ID : KERR_NONE;
+            if (!kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_GROUP, rg->group_id)) {
+                og->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+                KARR_ALLOC(q, og->topics, 0);
+                continue;
+            }
             int32_t n = rg->topics.n;
             topic_req *tr = kreq_alloc(q, (size_t)(n > 0 ? n : 0), sizeof(*tr));
             for (int32_t i = 0; i < n; i++) {
@@ -349,6 +390,7 @@ void kh_offset_fetch(kreq *q)
             }
             topic_out *to;
             int32_t nt = fetch_group(q, rg->group_id, tr, n, &to);
+            nt = described_only(q, to, nt, n >= 0, &denied);
             KARR_ALLOC(q, og->topics, nt);
             for (int32_t i = 0; i < nt; i++) {
                 og->topics.items[i].name = to[i].name;
@@ -362,6 +404,11 @@ void kh_offset_fetch(kreq *q)
                     p->metadata = to[i].parts[j].metadata;
                     p->error_code = unstable(q, req.require_stable, rg->group_id, to[i].name,
                                              p->partition_index, &p->committed_offset);
+                    if (denied[i]) {
+                        p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                        p->committed_offset = -1;
+                        p->metadata = kstr_c("");
+                    }
                 }
             }
         }
@@ -418,6 +465,13 @@ void kh_offset_delete(kreq *q)
         kreq_done(q);
         return;
     }
+    if (!kreq_allowed(q, ACL_OP_DELETE, ACL_R_GROUP, req.group_id)) {
+        rsp->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+        KARR_ALLOC(q, rsp->topics, 0);
+        kafka_offset_delete_response_encode(&q->resp->w, q->ver, rsp);
+        kreq_done(q);
+        return;
+    }
     int known = grp_known(gc, req.group_id);
     rsp->error_code = known ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND;
     int32_t nt = req.topics.n > 0 ? req.topics.n : 0;
@@ -461,12 +515,16 @@ typedef struct list_ctx {
     const kafka_string_array *states;
     kafka_list_groups_response_listed_group *items;
     int32_t n, cap;
+    int all;                        /* DESCRIBE on the cluster: every group */
 } list_ctx;
 
 static void list_one(void *arg, const grp_info *g)
 {
     list_ctx *lc = arg;
     if (g->state == GRP_DEAD)
+        return;
+    /* without DESCRIBE on the cluster, only the groups it may describe */
+    if (!lc->all && !kreq_allowed(lc->q, ACL_OP_DESCRIBE, ACL_R_GROUP, kstr_c(g->group_id)))
         return;
     if (lc->states && lc->states->n > 0) {
         int match = 0;
@@ -502,7 +560,8 @@ void kh_list_groups(kreq *q)
     }
     kafka_list_groups_response rsp;
     kafka_list_groups_response_init(&rsp);
-    list_ctx lc = {.q = q, .states = q->ver >= 4 ? &req.states_filter : NULL};
+    list_ctx lc = {.q = q, .states = q->ver >= 4 ? &req.states_filter : NULL,
+                   .all = kreq_cluster_allowed(q, ACL_OP_DESCRIBE)};
     int want_classic = 1;
     if (q->ver >= 5 && req.types_filter.n > 0) {
         want_classic = 0;
@@ -569,7 +628,14 @@ void kh_describe_groups(kreq *q)
         d->group_id = req.groups.items[i];
         d->authorized_operations = AUTH_OPS_UNSET;
         describe_ctx dc = {q, d};
-        if (req.groups.items[i].len <= 0) {
+        if (req.groups.items[i].len > 0 &&
+            !kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_GROUP, req.groups.items[i])) {
+            d->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            d->group_state = kstr_c("");
+            d->protocol_type = kstr_c("");
+            d->protocol_data = kstr_c("");
+            KARR_ALLOC(q, d->members, 0);
+        } else if (req.groups.items[i].len <= 0) {
             d->error_code = KERR_INVALID_GROUP_ID;
             d->group_state = kstr_c("");
             d->protocol_type = kstr_c("");
@@ -617,7 +683,9 @@ void kh_delete_groups(kreq *q)
         int64_t t = -1;
         rsp->results.items[i].error_code =
             g.len <= 0 ? KERR_INVALID_GROUP_ID
-                       : kerr_from_cn(grp_delete(ksrv_groups(q->ks), g, &t));
+            : !kreq_allowed(q, ACL_OP_DELETE, ACL_R_GROUP, g)
+                ? KERR_GROUP_AUTHORIZATION_FAILED
+                : kerr_from_cn(grp_delete(ksrv_groups(q->ks), g, &t));
         target = CN_MAX(target, t);
     }
     answer_when_durable(q, target, rsp, delete_groups_encode);

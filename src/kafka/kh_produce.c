@@ -99,6 +99,9 @@ void kh_produce(kreq *q)
     int16_t req_err = KERR_NONE;
     if (acks != 0 && acks != 1 && acks != -1)
         req_err = KERR_INVALID_REQUIRED_ACKS;
+    else if (req.transactional_id.len >= 0 &&
+             !kreq_allowed(q, ACL_OP_WRITE, ACL_R_TXN_ID, req.transactional_id))
+        req_err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     KARR_ALLOC(q, rsp->responses, req.topic_data.n > 0 ? req.topic_data.n : 0);
     /* Partitions to wait for (acks=all): at most one wait per partition entry. */
     for (int32_t i = 0; i < req.topic_data.n; i++) {
@@ -108,6 +111,9 @@ void kh_produce(kreq *q)
         int32_t np = td->partition_data.n > 0 ? td->partition_data.n : 0;
         KARR_ALLOC(q, tr->partition_responses, np);
         topic *t = broker_topic_find(q->b, td->name);
+        int16_t t_err = kreq_allowed(q, ACL_OP_WRITE, ACL_R_TOPIC, td->name)
+                            ? KERR_NONE
+                            : KERR_TOPIC_AUTHORIZATION_FAILED;
         for (int32_t j = 0; j < np; j++) {
             kafka_produce_request_partition_produce_data *pd = &td->partition_data.items[j];
             prod_part *pr = &tr->partition_responses.items[j];
@@ -117,8 +123,8 @@ void kh_produce(kreq *q)
             pr->log_start_offset = -1;
             pr->error_message = (kstr){NULL, -1};
             KARR_ALLOC(q, pr->record_errors, 0);
-            if (req_err) {
-                pr->error_code = req_err;
+            if (req_err || t_err) {
+                pr->error_code = req_err ? req_err : t_err;
                 continue;
             }
             partition *p = t && pd->index >= 0 && pd->index < t->n_parts ? t->parts[pd->index]

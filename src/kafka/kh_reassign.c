@@ -76,6 +76,14 @@ void kh_alter_partition_reassignments(kreq *q)
     pk->pending = 1;
     kafka_alter_partition_reassignments_response *rsp = &pk->rsp;
     kafka_alter_partition_reassignments_response_init(rsp);
+    if (!kreq_cluster_allowed(q, ACL_OP_ALTER)) {
+        rsp->error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        rsp->error_message = kstr_c("ALTER on the cluster is needed to move replicas");
+        KARR_ALLOC(q, rsp->responses, 0);
+        kafka_alter_partition_reassignments_response_encode(&q->resp->w, q->ver, rsp);
+        kreq_done(q);
+        return;
+    }
     cluster *cl = ksrv_cluster(q->ks);
     int32_t nt = req.topics.n > 0 ? req.topics.n : 0;
     KARR_ALLOC(q, rsp->responses, nt);
@@ -183,6 +191,14 @@ void kh_list_partition_reassignments(kreq *q)
     kafka_list_partition_reassignments_response rsp;
     kafka_list_partition_reassignments_response_init(&rsp);
     rsp.error_message = NULL_STR;
+    if (!kreq_cluster_allowed(q, ACL_OP_DESCRIBE)) {
+        rsp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        rsp.error_message = kstr_c("DESCRIBE on the cluster is needed");
+        KARR_ALLOC(q, rsp.topics, 0);
+        kafka_list_partition_reassignments_response_encode(&q->resp->w, q->ver, &rsp);
+        kreq_done(q);
+        return;
+    }
     int32_t cap = 0, n = 0;
     if (req.topics.n < 0) {
         for (topic *t = broker_topics(q->b); t; t = t->lnext)

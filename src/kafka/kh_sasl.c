@@ -33,6 +33,8 @@
 
 enum { KS_OPEN = 0, KS_START, KS_MECH, KS_SCRAM, KS_AUTHED, KS_FAILED };
 
+#define KS_CACHE 16
+#define KS_CACHE_NAME 64
 #define FAIL_SLOTS 64
 #define FAIL_DELAY_FIRST_MS 100
 #define FAIL_DELAY_MAX_MS 5000
@@ -72,6 +74,16 @@ struct ksess {
     scram_exchange *x;
     char principal[300];
     int64_t expires_ms;             /* monotonic; 0: never */
+    char host[48];                  /* the client's address, for ACL host matches */
+    /* Authorization decisions, valid while the ACL generation is the same
+     * (names up to KS_CACHE_NAME bytes are cached; round-robin eviction). */
+    struct ks_decision {
+        uint64_t gen;
+        int8_t op, rtype, allowed, used;
+        uint8_t len;
+        char name[KS_CACHE_NAME];
+    } cache[KS_CACHE];
+    int cache_next;
 };
 
 void kh_sasl_init(ksrv *ks) { *ksrv__sasl(ks) = xcalloc(1, sizeof(struct kh_sasl_state)); }
@@ -165,6 +177,7 @@ ksess *ksess_new(ksrv *ks, net_conn *c)
     s->ks = ks;
     s->c = c;
     s->state = net_server_tag(net_conn_server(c)) & SRV_TAG_SASL ? KS_START : KS_OPEN;
+    peer_ip(c, s->host, sizeof(s->host));
     const char *dn = net_conn_tls_subject(c);
     snprintf(s->principal, sizeof(s->principal), "User:%s", dn && dn[0] ? dn : "ANONYMOUS");
     return s;
@@ -179,6 +192,27 @@ void ksess_free(ksess *s)
 }
 
 const char *ksess_principal(const ksess *s) { return s->principal; }
+
+int ksess_allowed(ksess *s, int op, int rtype, const char *name, size_t len)
+{
+    acl_store *acls = ksrv_acls(s->ks);
+    uint64_t gen = acl_generation(acls);
+    if (len < KS_CACHE_NAME)
+        for (int i = 0; i < KS_CACHE; i++) {
+            struct ks_decision *d = &s->cache[i];
+            if (d->used && d->gen == gen && d->op == op && d->rtype == rtype && d->len == len &&
+                memcmp(d->name, name, len) == 0)
+                return d->allowed;
+        }
+    int ok = acl_authorize(acls, ksrv_config(s->ks), s->principal, s->host, op, rtype, name, len);
+    if (len < KS_CACHE_NAME) {
+        struct ks_decision *d = &s->cache[s->cache_next];
+        s->cache_next = (s->cache_next + 1) % KS_CACHE;
+        *d = (struct ks_decision){gen, (int8_t)op, (int8_t)rtype, (int8_t)ok, 1, (uint8_t)len, ""};
+        memcpy(d->name, name, len);
+    }
+    return ok;
+}
 
 static int sasl_api(int16_t k)
 {

@@ -88,6 +88,10 @@ void kh_describe_user_scram_credentials(kreq *q)
         rsp.error_code = KERR_UNSUPPORTED_VERSION;
         rsp.error_message = kstr_c(NO_USERS);
         KARR_ALLOC(q, rsp.results, 0);
+    } else if (!kreq_cluster_allowed(q, ACL_OP_DESCRIBE)) {
+        rsp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        rsp.error_message = kstr_c("DESCRIBE on the cluster is needed");
+        KARR_ALLOC(q, rsp.results, 0);
     } else if (req.users.n <= 0) {
         du_all a = {q, u, NULL, 0};
         KARR_ALLOC(q, rsp.results, auth_users_count(u));
@@ -175,12 +179,18 @@ void kh_alter_user_scram_credentials(kreq *q)
     int16_t *err = kreq_alloc(q, (size_t)nn + 1, sizeof(int16_t));
     const char **msg = kreq_alloc(q, (size_t)nn + 1, sizeof(char *));
     auth_users *u = ksrv_users(q->ks);
+    int may = kreq_cluster_allowed(q, ACL_OP_ALTER);
     /* per user: the first problem found */
     for (int k = 0; k < nn; k++) {
         int seen[3] = {0, 0, 0};
         if (!u) {
             err[k] = KERR_UNSUPPORTED_VERSION;
             msg[k] = NO_USERS;
+            continue;
+        }
+        if (!may) {
+            err[k] = KERR_CLUSTER_AUTHORIZATION_FAILED;
+            msg[k] = "ALTER on the cluster is needed to change users";
             continue;
         }
         if (names[k].len <= 0 || names[k].len > SCRAM_MAX_NAME ||

@@ -168,6 +168,10 @@ void kh_create_topics(kreq *q)
         if (dup) {
             err = KERR_INVALID_REQUEST;
             snprintf(msg, sizeof(msg), "topic listed more than once in the request");
+        } else if (!kreq_cluster_allowed(q, ACL_OP_CREATE) &&
+                   !kreq_allowed(q, ACL_OP_CREATE, ACL_R_TOPIC, ct->name)) {
+            err = KERR_TOPIC_AUTHORIZATION_FAILED; /* CREATE on the cluster or the topic */
+            snprintf(msg, sizeof(msg), "not authorized to create this topic");
         } else if (ct->assignments.n > 0) {
             if (n_parts != -1) {
                 err = KERR_INVALID_REQUEST;
@@ -292,13 +296,21 @@ void kh_delete_topics(kreq *q)
             r->topic_id = req.topics.items[i].topic_id;
             r->name = NULL_STR;
             t = broker_topic_find_id(q->b, r->topic_id);
-            if (!t) {
+            if (!t || !kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, kstr_c(t->name))) {
                 r->error_code = KERR_UNKNOWN_TOPIC_ID;
+                continue;
+            }
+            if (!kreq_allowed(q, ACL_OP_DELETE, ACL_R_TOPIC, kstr_c(t->name))) {
+                r->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
                 continue;
             }
         } else {
             kstr name = q->ver >= 6 ? req.topics.items[i].name : req.topic_names.items[i];
             r->name = kreq_strdup(q, name);
+            if (!kreq_allowed(q, ACL_OP_DELETE, ACL_R_TOPIC, name)) {
+                r->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             t = broker_topic_find(q->b, name);
             if (!t) {
                 r->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -349,6 +361,11 @@ void kh_create_partitions(kreq *q)
         kafka_create_partitions_response_create_partitions_topic_result *r = &rsp.results.items[i];
         char msg[256] = "";
         r->name = ct->name;
+        if (!kreq_allowed(q, ACL_OP_ALTER, ACL_R_TOPIC, ct->name)) {
+            r->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            r->error_message = NULL_STR;
+            continue;
+        }
         topic *t = broker_topic_find(q->b, ct->name);
         if (!t) {
             r->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;

@@ -62,6 +62,26 @@ void kh_init_producer_id(kreq *q)
     }
     kafka_init_producer_id_response *rsp = kreq_alloc(q, 1, sizeof(*rsp));
     kafka_init_producer_id_response_init(rsp);
+    int16_t aerr = KERR_NONE;
+    if (req.transactional_id.len >= 0) {
+        if (!kreq_allowed(q, ACL_OP_WRITE, ACL_R_TXN_ID, req.transactional_id))
+            aerr = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if (!kreq_cluster_allowed(q, ACL_OP_IDEMPOTENT_WRITE)) {
+        /* KIP-679: WRITE on any topic is enough for an idempotent producer */
+        int any = 0;
+        for (topic *t = broker_topics(q->b); t && !any; t = t->lnext)
+            any = kreq_allowed(q, ACL_OP_WRITE, ACL_R_TOPIC, kstr_c(t->name));
+        if (!any)
+            aerr = KERR_CLUSTER_AUTHORIZATION_FAILED;
+    }
+    if (aerr) {
+        rsp->error_code = aerr;
+        rsp->producer_id = -1;
+        rsp->producer_epoch = -1;
+        kafka_init_producer_id_response_encode(&q->resp->w, q->ver, rsp);
+        kreq_done(q);
+        return;
+    }
     int64_t pid = q->ver >= 3 ? req.producer_id : -1;
     int16_t epoch = q->ver >= 3 ? req.producer_epoch : -1;
     txn_init_producer(ksrv_txn(q->ks), req.transactional_id, req.transaction_timeout_ms, pid,
@@ -108,9 +128,15 @@ void kh_add_partitions_to_txn(kreq *q)
                      ? req.v3_and_below_topics.items[i].partitions.n : 0;
     txn_tp *tps = kreq_alloc(q, (size_t)total, sizeof(*tps));
     int n = 0;
+    int tid_denied = !kreq_allowed(q, ACL_OP_WRITE, ACL_R_TXN_ID,
+                                   req.v3_and_below_transactional_id);
     for (int32_t i = 0; i < nt; i++) {
         kafka_add_partitions_to_txn_request_add_partitions_to_txn_topic *t =
             &req.v3_and_below_topics.items[i];
+        int16_t aerr = tid_denied ? KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                       : kreq_allowed(q, ACL_OP_WRITE, ACL_R_TOPIC, t->name)
+                           ? KERR_NONE
+                           : KERR_TOPIC_AUTHORIZATION_FAILED;
         kafka_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *rt =
             &rsp->results_by_topic_v3_and_below.items[i];
         rt->name = kreq_strdup(q, t->name);
@@ -120,7 +146,10 @@ void kh_add_partitions_to_txn(kreq *q)
         for (int32_t j = 0; j < np; j++) {
             int32_t part = t->partitions.items[j];
             rt->results_by_partition.items[j].partition_index = part;
-            if (!top || part < 0 || part >= top->n_parts) {
+            if (aerr) {
+                rt->results_by_partition.items[j].partition_error_code = aerr;
+                unknown++;
+            } else if (!top || part < 0 || part >= top->n_parts) {
                 rt->results_by_partition.items[j].partition_error_code =
                     KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 unknown++;
@@ -170,6 +199,17 @@ void kh_add_offsets_to_txn(kreq *q)
     }
     kafka_add_offsets_to_txn_response *rsp = kreq_alloc(q, 1, sizeof(*rsp));
     kafka_add_offsets_to_txn_response_init(rsp);
+    int16_t aerr = !kreq_allowed(q, ACL_OP_WRITE, ACL_R_TXN_ID, req.transactional_id)
+                       ? KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                   : !kreq_allowed(q, ACL_OP_READ, ACL_R_GROUP, req.group_id)
+                       ? KERR_GROUP_AUTHORIZATION_FAILED
+                       : KERR_NONE;
+    if (aerr) {
+        rsp->error_code = aerr;
+        kafka_add_offsets_to_txn_response_encode(&q->resp->w, q->ver, rsp);
+        kreq_done(q);
+        return;
+    }
     txn_add_offsets(ksrv_txn(q->ks), req.transactional_id, req.producer_id, req.producer_epoch,
                     req.group_id, add_offsets_done, park(q, rsp));
 }
@@ -202,7 +242,11 @@ void kh_txn_offset_commit(kreq *q)
     kafka_txn_offset_commit_response_init(rsp);
     /* KIP-447: the generation is checked only when the producer gives one. */
     int16_t gerr = KERR_NONE;
-    if (req.group_id.len <= 0)
+    if (!kreq_allowed(q, ACL_OP_WRITE, ACL_R_TXN_ID, req.transactional_id))
+        gerr = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    else if (!kreq_allowed(q, ACL_OP_READ, ACL_R_GROUP, req.group_id))
+        gerr = KERR_GROUP_AUTHORIZATION_FAILED;
+    else if (req.group_id.len <= 0)
         gerr = KERR_INVALID_GROUP_ID;
     else if (q->ver >= 3 && (req.generation_id >= 0 || req.member_id.len > 0))
         gerr = kerr_from_cn(grp_check_commit(ksrv_groups(q->ks), req.group_id, req.member_id,
@@ -222,6 +266,10 @@ void kh_txn_offset_commit(kreq *q)
         int32_t np = t->partitions.n > 0 ? t->partitions.n : 0;
         KARR_ALLOC(q, rt->partitions, np);
         topic *top = broker_topic_find(q->b, t->name);
+        int16_t terr = gerr ? gerr
+                       : kreq_allowed(q, ACL_OP_READ, ACL_R_TOPIC, t->name)
+                           ? KERR_NONE
+                           : KERR_TOPIC_AUTHORIZATION_FAILED;
         for (int32_t j = 0; j < np; j++) {
             kafka_txn_offset_commit_request_txn_offset_commit_request_partition *p =
                 &t->partitions.items[j];
@@ -229,7 +277,7 @@ void kh_txn_offset_commit(kreq *q)
                 &rt->partitions.items[j];
             rp->partition_index = p->partition_index;
             rp->error_code = kh_offset_commit_error(q, top, p->partition_index,
-                                                    p->committed_metadata, gerr);
+                                                    p->committed_metadata, terr);
             if (rp->error_code == KERR_NONE) {
                 items[n++] = (goff_commit_item){rt->name, p->partition_index, p->committed_offset,
                                                 q->ver >= 2 ? p->committed_leader_epoch : -1,
@@ -268,6 +316,12 @@ void kh_end_txn(kreq *q)
     }
     kafka_end_txn_response *rsp = kreq_alloc(q, 1, sizeof(*rsp));
     kafka_end_txn_response_init(rsp);
+    if (!kreq_allowed(q, ACL_OP_WRITE, ACL_R_TXN_ID, req.transactional_id)) {
+        rsp->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        kafka_end_txn_response_encode(&q->resp->w, q->ver, rsp);
+        kreq_done(q);
+        return;
+    }
     txn_end(ksrv_txn(q->ks), req.transactional_id, req.producer_id, req.producer_epoch,
             req.committed, end_done, park(q, rsp));
 }
@@ -292,6 +346,14 @@ void kh_describe_transactions(kreq *q)
         s->transactional_id = req.transactional_ids.items[i];
         s->transaction_state = kstr_c("");
         txn_info ti;
+        if (!kreq_allowed(q, ACL_OP_DESCRIBE, ACL_R_TXN_ID, s->transactional_id)) {
+            s->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            s->producer_id = -1;
+            s->producer_epoch = -1;
+            s->transaction_start_time_ms = -1;
+            KARR_ALLOC(q, s->topics, 0);
+            continue;
+        }
         int drc = txn_describe(ksrv_txn(q->ks), s->transactional_id, &ti);
         if (drc < 0) {
             s->error_code = drc == -CN_ENOENT ? KERR_TRANSACTIONAL_ID_NOT_FOUND : kerr_from_cn(drc);
@@ -347,6 +409,8 @@ static void list_one(void *arg, const txn_info *ti)
     list_ctx *lc = arg;
     if (lc->state_mask && !(lc->state_mask & (1u << ti->state)))
         return;
+    if (!kreq_allowed(lc->q, ACL_OP_DESCRIBE, ACL_R_TXN_ID, kstr_c(ti->tid)))
+        return; /* only the ids the client may describe */
     if (lc->req->producer_id_filters.n > 0) {
         int match = 0;
         for (int32_t i = 0; i < lc->req->producer_id_filters.n && !match; i++)
@@ -447,11 +511,17 @@ void kh_describe_producers(kreq *q)
         rt->name = kreq_strdup(q, t->name);
         int32_t np = t->partition_indexes.n > 0 ? t->partition_indexes.n : 0;
         KARR_ALLOC(q, rt->partitions, np);
+        int denied = !kreq_allowed(q, ACL_OP_READ, ACL_R_TOPIC, t->name);
         for (int32_t j = 0; j < np; j++) {
             kafka_describe_producers_response_partition_response *rp = &rt->partitions.items[j];
             rp->partition_index = t->partition_indexes.items[j];
             rp->error_message = NULL_STR;
-            partition *p = broker_partition(q->b, t->name, rp->partition_index);
+            partition *p = denied ? NULL : broker_partition(q->b, t->name, rp->partition_index);
+            if (denied) {
+                rp->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                KARR_ALLOC(q, rp->active_producers, 0);
+                continue;
+            }
             if (!p) {
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 KARR_ALLOC(q, rp->active_producers, 0);

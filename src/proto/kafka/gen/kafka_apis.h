@@ -42,6 +42,9 @@
     X(add_offsets_to_txn, ADD_OFFSETS_TO_TXN, 25, 0, 3, kh_add_offsets_to_txn)                                        \
     X(end_txn, END_TXN, 26, 0, 3, kh_end_txn)                                                                         \
     X(txn_offset_commit, TXN_OFFSET_COMMIT, 28, 0, 3, kh_txn_offset_commit)                                           \
+    X(describe_acls, DESCRIBE_ACLS, 29, 0, 3, kh_describe_acls)                                                       \
+    X(create_acls, CREATE_ACLS, 30, 0, 3, kh_create_acls)                                                             \
+    X(delete_acls, DELETE_ACLS, 31, 0, 3, kh_delete_acls)                                                             \
     X(describe_configs, DESCRIBE_CONFIGS, 32, 0, 4, kh_describe_configs)                                              \
     X(alter_configs, ALTER_CONFIGS, 33, 0, 2, kh_alter_configs)                                                       \
     X(sasl_authenticate, SASL_AUTHENTICATE, 36, 0, 2, kh_sasl_authenticate)                                           \
@@ -59,6 +62,6 @@
     X(list_transactions, LIST_TRANSACTIONS, 66, 0, 1, kh_list_transactions)
 
 /* Number of entries in KAFKA_APIS. */
-#define KAFKA_APIS_COUNT 39
+#define KAFKA_APIS_COUNT 42
 
 #endif

@@ -46,6 +46,9 @@
 #include "proto/kafka/gen/kmsg_add_offsets_to_txn.h"
 #include "proto/kafka/gen/kmsg_end_txn.h"
 #include "proto/kafka/gen/kmsg_txn_offset_commit.h"
+#include "proto/kafka/gen/kmsg_describe_acls.h"
+#include "proto/kafka/gen/kmsg_create_acls.h"
+#include "proto/kafka/gen/kmsg_delete_acls.h"
 #include "proto/kafka/gen/kmsg_describe_configs.h"
 #include "proto/kafka/gen/kmsg_alter_configs.h"
 #include "proto/kafka/gen/kmsg_sasl_authenticate.h"
@@ -88,6 +91,9 @@ enum kafka_api_key {
     KAFKA_API_ADD_OFFSETS_TO_TXN = 25,
     KAFKA_API_END_TXN = 26,
     KAFKA_API_TXN_OFFSET_COMMIT = 28,
+    KAFKA_API_DESCRIBE_ACLS = 29,
+    KAFKA_API_CREATE_ACLS = 30,
+    KAFKA_API_DELETE_ACLS = 31,
     KAFKA_API_DESCRIBE_CONFIGS = 32,
     KAFKA_API_ALTER_CONFIGS = 33,
     KAFKA_API_SASL_AUTHENTICATE = 36,
@@ -155,6 +161,12 @@ enum kafka_api_key {
 #define KAFKA_END_TXN_FIRST_FLEXIBLE 3
 #define KAFKA_TXN_OFFSET_COMMIT_MAX_VERSION 4
 #define KAFKA_TXN_OFFSET_COMMIT_FIRST_FLEXIBLE 3
+#define KAFKA_DESCRIBE_ACLS_MAX_VERSION 3
+#define KAFKA_DESCRIBE_ACLS_FIRST_FLEXIBLE 2
+#define KAFKA_CREATE_ACLS_MAX_VERSION 3
+#define KAFKA_CREATE_ACLS_FIRST_FLEXIBLE 2
+#define KAFKA_DELETE_ACLS_MAX_VERSION 3
+#define KAFKA_DELETE_ACLS_FIRST_FLEXIBLE 2
 #define KAFKA_DESCRIBE_CONFIGS_MAX_VERSION 4
 #define KAFKA_DESCRIBE_CONFIGS_FIRST_FLEXIBLE 4
 #define KAFKA_ALTER_CONFIGS_MAX_VERSION 2
