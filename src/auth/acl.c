@@ -399,3 +399,52 @@ int acl_authorize(const acl_store *s, const cairn_config *cfg, const char *princ
         return cfg->allow_everyone_if_no_acl;
     return allowed;
 }
+
+/* Names --------------------------------------------------------------------------- */
+
+static const char *const OPS[] = {NULL, "Any", "All", "Read", "Write", "Create", "Delete",
+                                  "Alter", "Describe", "ClusterAction", "DescribeConfigs",
+                                  "AlterConfigs", "IdempotentWrite"};
+static const char *const RTYPES[] = {NULL, "Any", "Topic", "Group", "Cluster", "TransactionalId"};
+static const char *const PATTERNS[] = {NULL, "Any", "Match", "Literal", "Prefixed"};
+static const char *const PERMS[] = {NULL, "Any", "Deny", "Allow"};
+
+static const char *name_of(const char *const *t, int n, int v)
+{
+    return v > 0 && v < n ? t[v] : "Unknown";
+}
+
+/* Compare ignoring case, '_' and '-' ("transactional_id" is TransactionalId). */
+static int loose_eq(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '_' || *a == '-')
+            a++;
+        while (*b == '_' || *b == '-')
+            b++;
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
+            return 0;
+        if (!x)
+            return 1;
+        a++, b++;
+    }
+}
+
+static int parse_of(const char *const *t, int n, const char *s)
+{
+    for (int i = 1; s && i < n; i++)
+        if (loose_eq(t[i], s))
+            return i;
+    return 0;
+}
+
+const char *acl_op_name(int op) { return name_of(OPS, (int)CN_ARRAY_LEN(OPS), op); }
+const char *acl_rtype_name(int r) { return name_of(RTYPES, (int)CN_ARRAY_LEN(RTYPES), r); }
+const char *acl_pattern_name(int p) { return name_of(PATTERNS, (int)CN_ARRAY_LEN(PATTERNS), p); }
+const char *acl_perm_name(int p) { return name_of(PERMS, (int)CN_ARRAY_LEN(PERMS), p); }
+int acl_op_parse(const char *s) { return parse_of(OPS, (int)CN_ARRAY_LEN(OPS), s); }
+int acl_rtype_parse(const char *s) { return parse_of(RTYPES, (int)CN_ARRAY_LEN(RTYPES), s); }
+int acl_pattern_parse(const char *s) { return parse_of(PATTERNS, (int)CN_ARRAY_LEN(PATTERNS), s); }
+int acl_perm_parse(const char *s) { return parse_of(PERMS, (int)CN_ARRAY_LEN(PERMS), s); }

@@ -89,6 +89,18 @@ void acl_each(const acl_store *s, const acl_filter *f,
 void acl_wait(acl_store *s, int64_t target, durable_wait *w,
               void (*cb)(durable_wait *w, int status));
 
+/* Names of the codes as Kafka's tools write them ("Write", "Topic",
+ * "Prefixed", "Allow"; "TransactionalId", "DescribeConfigs"), and back
+ * (case-insensitive, '_' and '-' ignored; 0 when unknown). */
+const char *acl_op_name(int op);
+const char *acl_rtype_name(int rtype);
+const char *acl_pattern_name(int pattern);
+const char *acl_perm_name(int perm);
+int acl_op_parse(const char *s);
+int acl_rtype_parse(const char *s);
+int acl_pattern_parse(const char *s);
+int acl_perm_parse(const char *s);
+
 /* The decision above. cfg supplies super.users and
  * allow.everyone.if.no.acl.found (authorizer.enabled is the caller's). */
 int acl_authorize(const acl_store *s, const cairn_config *cfg, const char *principal,

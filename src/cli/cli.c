@@ -36,6 +36,14 @@ static const cli_cmd cmds[] = {
      "cairn user add NAME --password PW [--mechanism SCRAM-SHA-256|SCRAM-SHA-512|all]"
      " [--iterations N]" COMMON},
     {"user", "list", cli__user_list, "cairn user list" COMMON},
+    {"acl", "add", cli__acl_add,
+     "cairn acl add --allow|--deny PRINCIPAL --operation OP [--operation OP]...\n"
+     "      (--topic T | --group G | --transactional-id ID | --cluster) [--prefixed]"
+     " [--host H]" COMMON},
+    {"acl", "list", cli__acl_list,
+     "cairn acl list [--principal P] [--topic T | --group G | ...] [--prefixed]" COMMON},
+    {"acl", "delete", cli__acl_delete,
+     "cairn acl delete [--principal P] [--operation OP] [--topic T | ...] [--prefixed]" COMMON},
     {"user", "delete", cli__user_delete, "cairn user delete NAME" COMMON},
     {"group", "list", cli__group_list, "cairn group list" COMMON},
     {"group", "describe", cli__group_describe, "cairn group describe GROUP" COMMON},

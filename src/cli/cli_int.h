@@ -129,4 +129,7 @@ int cli__consume(cli *c, int argc, char **argv);          /* cli_consume.c */
 int cli__user_add(cli *c, int argc, char **argv);         /* cli_user.c */
 int cli__user_list(cli *c, int argc, char **argv);
 int cli__user_delete(cli *c, int argc, char **argv);
+int cli__acl_add(cli *c, int argc, char **argv);          /* cli_acl.c */
+int cli__acl_list(cli *c, int argc, char **argv);
+int cli__acl_delete(cli *c, int argc, char **argv);
 #endif

@@ -52,6 +52,9 @@ typedef enum {
     HROUTE_USERS_LIST,
     HROUTE_USER_CREATE,
     HROUTE_USER_DELETE,
+    HROUTE_ACLS_LIST,
+    HROUTE_ACL_CREATE,
+    HROUTE_ACLS_DELETE,
     HROUTE_CONSOLE_ROOT,
     HROUTE_CONSOLE,
     HROUTE_CONSOLE_ASSET,
@@ -233,6 +236,9 @@ void hh_node_remove(hreq *q);
 void hh_users_list(hreq *q);          /* hh_users.c */
 void hh_user_create(hreq *q);
 void hh_user_delete(hreq *q);
+void hh_acls_list(hreq *q);           /* hh_acls.c */
+void hh_acl_create(hreq *q);
+void hh_acls_delete(hreq *q);
 void hh_console_root(hreq *q);             /* hh_console.c */
 void hh_console(hreq *q);
 void hh_console_asset(hreq *q);

@@ -225,3 +225,27 @@ def test_security_disabled_without_authorizer(broker):
         r = kwire.Reader(c.request(29, 1, body))
         r.i32()
         assert r.i16() == 54  # SECURITY_DISABLED
+
+
+def test_cairn_acl_cli(ab):
+    http = ["--http", "127.0.0.1:%d" % ab.http_port]
+    run = lambda *a: subprocess.run([ab.bin, "acl", *a, *http], capture_output=True, text=True,
+                                    timeout=30)
+    t = unique_topic("cli")
+    admin(ab).create_topics([NewTopic(t, 1, 1)])
+    r = run("add", "--allow", "User:bob", "--operation", "Write", "--operation", "Describe",
+            "--topic", t[:6], "--prefixed")
+    assert r.returncode == 0, r.stderr
+    assert "Prefixed" in r.stdout and "Write" in r.stdout
+    assert produce_one(ab, "bob", t) is None
+    out = run("list", "--principal", "User:bob", "--topic", t[:6], "--prefixed").stdout
+    assert out.count("User:bob") == 2
+    r = run("delete", "--principal", "User:bob", "--topic", t[:6], "--prefixed",
+            "--operation", "Write")
+    assert r.returncode == 0 and "Write" in r.stdout
+    e = produce_one(ab, "bob", t)
+    assert e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    r = run("add", "--allow", "bob", "--operation", "Read", "--topic", "x")
+    assert r.returncode != 0 and "User:alice" in r.stderr
+    r = run("add", "--allow", "User:bob", "--operation", "Fly", "--topic", "x")
+    assert r.returncode != 0 and "unknown operation" in r.stderr
