@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "amqp/amqp_int.h"
+#include "auth/acl.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -288,6 +289,9 @@ static void on_consume(asrv_conn *ac, uint16_t ch, const amqp_basic_consume *m)
         asrv__reply_consume(ac, ch, cs, m);
         return;
     }
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_BASIC, 20, ACL_OP_READ, ACL_R_GROUP,
+                               m->queue))
+        return;
     aqueue *q = asrv__queue_find(ac->as, m->queue);
     if (!q) {
         asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_BASIC, 20,
@@ -384,6 +388,9 @@ static void on_cancel(asrv_conn *ac, uint16_t ch, const amqp_basic_cancel *m)
 static void on_get(asrv_conn *ac, uint16_t ch, const amqp_basic_get *m)
 {
     achan *cs = chan_of(ac, ch);
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_BASIC, 70, ACL_OP_READ, ACL_R_GROUP,
+                               m->queue))
+        return;
     aqueue *q = asrv__queue_find(ac->as, m->queue);
     if (!q) {
         asrv__chan_error(ac, ch, AMQP_NOT_FOUND, AMQP_CLASS_BASIC, 70,
@@ -446,6 +453,11 @@ static void on_publish(asrv_conn *ac, uint16_t ch, const amqp_basic_publish *m)
     }
     if (cs->confirm)
         cs->pub_seq++;
+    /* WRITE on the exchange; on refusal the channel closes and its content
+     * frames are discarded (a closing channel ignores them). */
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_BASIC, 40, ACL_OP_WRITE, ACL_R_TOPIC,
+                               m->exchange))
+        return;
     /* The exchange is checked when the message is complete (it may be
      * deleted meanwhile); the content frames must be read either way. */
     memcpy(cs->pub_exchange, m->exchange.ptr ? m->exchange.ptr : "", (size_t)slen(m->exchange));

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "amqp/amqp_int.h"
+#include "auth/acl.h"
 #include "amqp/route.h"
 #include "kvlog/kvlog.h"
 #include "net/loop.h"
@@ -462,6 +463,9 @@ static int reserved_name(cn_str name)
 static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_declare *m)
 {
     asrv *as = ac->as;
+    if (!m->passive && !asrv__allow_or_refuse(ac, ch, AMQP_CLASS_EXCHANGE, 10, ACL_OP_CREATE,
+                                              ACL_R_TOPIC, m->exchange))
+        return;
     aexchange *x = exchange_find(as, m->exchange);
     if (m->passive) {
         if (!x) {
@@ -528,6 +532,9 @@ static void on_exchange_declare(asrv_conn *ac, uint16_t ch, const amqp_exchange_
 static void on_exchange_delete(asrv_conn *ac, uint16_t ch, const amqp_exchange_delete *m)
 {
     asrv *as = ac->as;
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_EXCHANGE, 20, ACL_OP_DELETE, ACL_R_TOPIC,
+                               m->exchange))
+        return;
     if (reserved_name(m->exchange)) {
         asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, AMQP_CLASS_EXCHANGE, 20,
                          "exchange '%.*s' cannot be deleted", SARG(m->exchange));
@@ -611,6 +618,11 @@ static void on_queue_declare(asrv_conn *ac, uint16_t ch, const amqp_queue_declar
             asrv__declare_ok(ac, ch, q);
         return;
     }
+    /* CREATE on the queue; a server-named one is checked as amq.gen (a
+     * prefixed ACL on amq.gen allows it) */
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 10, ACL_OP_CREATE, ACL_R_GROUP,
+                               slen(m->queue) ? m->queue : cn_str_c("amq.gen")))
+        return;
     char gen[64];
     cn_str name = m->queue;
     if (slen(name) == 0) {
@@ -699,6 +711,11 @@ static int bind_target(asrv_conn *ac, uint16_t ch, cn_str exchange, uint16_t mid
 
 static void on_queue_bind(asrv_conn *ac, uint16_t ch, const amqp_queue_bind *m)
 {
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 20, ACL_OP_WRITE, ACL_R_GROUP,
+                               m->queue) ||
+        !asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 20, ACL_OP_READ, ACL_R_TOPIC,
+                               m->exchange))
+        return;
     aqueue *q = queue_get(ac, ch, m->queue, 20);
     if (!q)
         return;
@@ -722,6 +739,11 @@ static void on_queue_bind(asrv_conn *ac, uint16_t ch, const amqp_queue_bind *m)
 
 static void on_queue_unbind(asrv_conn *ac, uint16_t ch, const amqp_queue_unbind *m)
 {
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 50, ACL_OP_WRITE, ACL_R_GROUP,
+                               m->queue) ||
+        !asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 50, ACL_OP_READ, ACL_R_TOPIC,
+                               m->exchange))
+        return;
     aqueue *q = queue_get(ac, ch, m->queue, 50);
     if (!q)
         return;
@@ -738,6 +760,9 @@ static void on_queue_unbind(asrv_conn *ac, uint16_t ch, const amqp_queue_unbind 
 
 static void on_queue_purge(asrv_conn *ac, uint16_t ch, const amqp_queue_purge *m)
 {
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 30, ACL_OP_DELETE, ACL_R_GROUP,
+                               m->queue))
+        return;
     aqueue *q = queue_get(ac, ch, m->queue, 30);
     if (!q)
         return;
@@ -753,6 +778,9 @@ static void on_queue_purge(asrv_conn *ac, uint16_t ch, const amqp_queue_purge *m
 static void on_queue_delete(asrv_conn *ac, uint16_t ch, const amqp_queue_delete *m)
 {
     uint32_t n = 0;
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_QUEUE, 40, ACL_OP_DELETE, ACL_R_GROUP,
+                               m->queue))
+        return;
     aqueue *q = asrv__queue_find(ac->as, m->queue);
     if (q) {
         if (!(q = queue_get(ac, ch, m->queue, 40)))

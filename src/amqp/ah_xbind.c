@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "amqp/amqp_int.h"
+#include "auth/acl.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -286,6 +287,11 @@ static int ends(asrv_conn *ac, uint16_t ch, uint16_t mid, cn_str src_name, cn_st
 static void on_bind(asrv_conn *ac, uint16_t ch, const amqp_exchange_bind *m)
 {
     aexchange *src, *dst;
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_EXCHANGE, 30, ACL_OP_WRITE, ACL_R_TOPIC,
+                               m->destination) ||
+        !asrv__allow_or_refuse(ac, ch, AMQP_CLASS_EXCHANGE, 30, ACL_OP_READ, ACL_R_TOPIC,
+                               m->source))
+        return;
     if (ends(ac, ch, 30, m->source, m->destination, &src, &dst) < 0)
         return;
     if (amqp_table_check(m->arguments) < 0) {
@@ -306,6 +312,11 @@ static void on_bind(asrv_conn *ac, uint16_t ch, const amqp_exchange_bind *m)
 static void on_unbind(asrv_conn *ac, uint16_t ch, const amqp_exchange_unbind *m)
 {
     aexchange *src, *dst;
+    if (!asrv__allow_or_refuse(ac, ch, AMQP_CLASS_EXCHANGE, 40, ACL_OP_WRITE, ACL_R_TOPIC,
+                               m->destination) ||
+        !asrv__allow_or_refuse(ac, ch, AMQP_CLASS_EXCHANGE, 40, ACL_OP_READ, ACL_R_TOPIC,
+                               m->source))
+        return;
     if (ends(ac, ch, 40, m->source, m->destination, &src, &dst) < 0)
         return;
     int i = asrv__xbind_find(src, dst, m->routing_key, m->arguments);

@@ -281,6 +281,16 @@ typedef struct asrv_conn {
     uint16_t channel_max;        /* tuned */
     uint16_t heartbeat;          /* tuned, seconds; 0 off */
     int auth_failure_close;      /* the client announced authentication_failure_close */
+    char principal[300];         /* "User:alice" once logged in (Kafka's principal names) */
+    /* Authorization decisions (asrv__allowed), valid while the ACL
+     * generation is the same; names up to 63 bytes. */
+    struct ac_decision {
+        uint64_t gen;
+        int8_t op, rtype, allowed, used;
+        uint8_t len;
+        char name[64];
+    } authz[8];
+    int authz_next;
     /* frame_len saw a frame above frame_max: it delimits only the 7-byte
      * header, on_frame answers Close 501. */
     uint64_t oversize;
@@ -323,6 +333,18 @@ void asrv__conn_error(asrv_conn *ac, uint16_t code, uint16_t class_id, uint16_t 
  * until the client's close-ok. */
 void asrv__chan_error(asrv_conn *ac, uint16_t ch, uint16_t code, uint16_t class_id,
                       uint16_t method_id, const char *fmt, ...) CN_PRINTF(6, 7);
+
+/* ACLs (auth/acl.h) for AMQP, with authorizer.enabled: may this
+ * connection's user do op on the resource? Exchanges are Topic resources
+ * (the default exchange is named amq.default), queues Group resources:
+ * declare CREATE, delete and purge DELETE, publish WRITE on the exchange,
+ * consume and get READ on the queue, a binding READ on its source exchange
+ * and WRITE on its destination. 1 when the authorizer is off. */
+int asrv__allowed(asrv_conn *ac, int op, int rtype, cn_str name);
+/* The same; on refusal a 403 ACCESS_REFUSED channel error naming the
+ * operation is sent on ch and 0 returned. */
+int asrv__allow_or_refuse(asrv_conn *ac, uint16_t ch, uint16_t class_id, uint16_t method_id,
+                          int op, int rtype, cn_str name);
 
 /* Send 320 CONNECTION_FORCED to every connection and forget them (asrv_free). */
 void asrv__shutdown(asrv *as);

@@ -63,6 +63,10 @@
 #include <string.h>
 
 #include "amqp/amqp_int.h"
+#include "auth/acl.h"
+#include "auth/scram.h"
+#include "auth/users.h"
+#include "config/config.h"
 #include "util/common.h"
 #include "util/slog.h"
 
@@ -313,7 +317,9 @@ static void send_start(asrv_conn *ac)
     st.version_major = 0;
     st.version_minor = 9;
     st.server_properties = (amqp_table){ac->as->props.buf, (uint32_t)ac->as->props.len};
-    st.mechanisms = cn_str_c("PLAIN AMQPLAIN");
+    /* EXTERNAL: the TLS client certificate's subject is the user */
+    const char *dn = net_conn_tls_subject(ac->c);
+    st.mechanisms = cn_str_c(dn && dn[0] ? "PLAIN AMQPLAIN EXTERNAL" : "PLAIN AMQPLAIN");
     st.locales = cn_str_c("en_US");
     asrv__send_method(ac, 0, AMQP_CONNECTION_START, &st);
 }
@@ -375,6 +381,74 @@ static int credentials(cn_str mech, cn_str resp, cn_str *user, cn_str *pass)
     return 0;
 }
 
+/* A PLAIN or AMQPLAIN login, checked against the users SASL checks too
+ * (auth/users.h). Without a user named guest, RabbitMQ's default
+ * guest/guest works from a loopback address only (its loopback_users
+ * rule): a fresh broker takes every AMQP client's defaults locally and
+ * nothing from elsewhere. */
+static int login_ok(asrv_conn *ac, cn_str user, cn_str pass)
+{
+    char name[SCRAM_MAX_NAME + 1];
+    if (user.len <= 0 || user.len > SCRAM_MAX_NAME || memchr(user.ptr, '\0', (size_t)user.len) ||
+        pass.len < 0)
+        return 0;
+    memcpy(name, user.ptr, (size_t)user.len);
+    name[user.len] = '\0';
+    auth_users *users = ac->as && ac->as->core ? ac->as->core->users : NULL;
+    const scram_cred *c = auth_users_find_any(users, name);
+    if (c)
+        return scram_check_password(c, pass.ptr, (size_t)pass.len);
+    if (strcmp(name, "guest") != 0 || !cn_str_eq(pass, "guest"))
+        return 0;
+    char host[64];
+    const char *peer = net_conn_peer(ac->c);
+    const char *colon = strrchr(peer, ':');
+    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - peer) : (int)strlen(peer), peer);
+    return config_host_is_loopback(host);
+}
+
+int asrv__allowed(asrv_conn *ac, int op, int rtype, cn_str name)
+{
+    core *co = ac->as ? ac->as->core : NULL;
+    if (!co || !co->cfg->authorizer_enabled)
+        return 1;
+    if (rtype == ACL_R_TOPIC && name.len == 0)
+        name = cn_str_c("amq.default");
+    size_t len = name.len > 0 ? (size_t)name.len : 0;
+    uint64_t gen = acl_generation(co->acls);
+    for (int i = 0; len < sizeof(ac->authz[0].name) && i < (int)CN_ARRAY_LEN(ac->authz); i++) {
+        struct ac_decision *d = &ac->authz[i];
+        if (d->used && d->gen == gen && d->op == op && d->rtype == rtype && d->len == len &&
+            memcmp(d->name, name.ptr, len) == 0)
+            return d->allowed;
+    }
+    char host[64];
+    const char *peer = net_conn_peer(ac->c);
+    const char *colon = strrchr(peer, ':');
+    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - peer) : (int)strlen(peer), peer);
+    int ok = acl_authorize(co->acls, co->cfg, ac->principal, host, op, rtype, name.ptr, len);
+    if (len < sizeof(ac->authz[0].name)) {
+        struct ac_decision *d = &ac->authz[ac->authz_next];
+        ac->authz_next = (ac->authz_next + 1) % (int)CN_ARRAY_LEN(ac->authz);
+        *d = (struct ac_decision){gen, (int8_t)op, (int8_t)rtype, (int8_t)ok, 1, (uint8_t)len, ""};
+        memcpy(d->name, name.ptr, len);
+    }
+    return ok;
+}
+
+int asrv__allow_or_refuse(asrv_conn *ac, uint16_t ch, uint16_t class_id, uint16_t method_id,
+                          int op, int rtype, cn_str name)
+{
+    if (asrv__allowed(ac, op, rtype, name))
+        return 1;
+    asrv__chan_error(ac, ch, AMQP_ACCESS_REFUSED, class_id, method_id,
+                     "access to %s '%.*s' refused for %s (%s)",
+                     rtype == ACL_R_TOPIC ? "exchange" : "queue",
+                     (int)(name.len > 0 ? name.len : 0), name.len > 0 ? name.ptr : "",
+                     ac->principal, acl_op_name(op));
+    return 0;
+}
+
 static void on_start_ok(asrv_conn *ac, const amqp_connection_start_ok *m)
 {
     amqp_value caps;
@@ -383,18 +457,27 @@ static void on_start_ok(asrv_conn *ac, const amqp_connection_start_ok *m)
         ac->auth_failure_close = table_true(caps.u.table, "authentication_failure_close");
         ac->cap_blocked = table_true(caps.u.table, "connection.blocked"); /* ah_alarm.c */
     }
-    if (!cn_str_eq(m->mechanism, "PLAIN") && !cn_str_eq(m->mechanism, "AMQPLAIN")) {
+    const char *dn = net_conn_tls_subject(ac->c);
+    int external = cn_str_eq(m->mechanism, "EXTERNAL") && dn && dn[0];
+    if (!external && !cn_str_eq(m->mechanism, "PLAIN") && !cn_str_eq(m->mechanism, "AMQPLAIN")) {
         asrv__conn_error(ac, AMQP_COMMAND_INVALID, AMQP_CLASS_CONNECTION, 11,
-                         "unknown authentication mechanism '%.*s' (PLAIN, AMQPLAIN)",
+                         "unknown authentication mechanism '%.*s' (PLAIN, AMQPLAIN%s)",
                          (int)(m->mechanism.len > 0 ? m->mechanism.len : 0),
-                         m->mechanism.ptr ? m->mechanism.ptr : "");
+                         m->mechanism.ptr ? m->mechanism.ptr : "",
+                         dn && dn[0] ? ", EXTERNAL" : "");
         return;
     }
-    /* There is no user store yet (the security issue adds one): the only
-     * account is RabbitMQ's default guest/guest. */
     cn_str user = {NULL, 0}, pass = {NULL, 0};
-    int ok = credentials(m->mechanism, m->response, &user, &pass) == 0 &&
-             cn_str_eq(user, "guest") && cn_str_eq(pass, "guest");
+    int ok;
+    if (external) {
+        user = cn_str_c(dn); /* the certificate's subject, as a Kafka mTLS principal */
+        ok = 1;
+    } else {
+        ok = credentials(m->mechanism, m->response, &user, &pass) == 0 &&
+             login_ok(ac, user, pass);
+    }
+    if (ok)
+        snprintf(ac->principal, sizeof(ac->principal), "User:%.*s", (int)user.len, user.ptr);
     if (!ok) {
         char uname[65];
         snprintf(uname, sizeof(uname), "%.*s", user.len > 64 ? 64 : (user.len > 0 ? user.len : 0),
