@@ -20,6 +20,7 @@ struct auth_users {
     kvl *kv;
     user_ent *v;
     int n, cap;
+    uint64_t gen;                   /* bumped by every change */
 };
 
 static int find_idx(const auth_users *u, const char *name, int *at)
@@ -44,6 +45,7 @@ static int find_idx(const auth_users *u, const char *name, int *at)
 /* Set (cred) or clear (NULL) one slot; entries without credentials go. */
 static void mem_set(auth_users *u, const char *name, scram_mech m, const scram_cred *cred)
 {
+    u->gen++;
     int at;
     int found = find_idx(u, name, &at);
     if (!found) {
@@ -258,3 +260,4 @@ void auth_users_each(const auth_users *u,
 }
 
 int auth_users_count(const auth_users *u) { return u ? u->n : 0; }
+uint64_t auth_users_generation(const auth_users *u) { return u ? u->gen : 0; }

@@ -59,4 +59,6 @@ void auth_users_each(const auth_users *u,
                                 const scram_cred *c512),
                      void *arg);
 int auth_users_count(const auth_users *u);
+/* Bumped by every change (callers caching a login check key on it). */
+uint64_t auth_users_generation(const auth_users *u);
 #endif

@@ -81,6 +81,7 @@ static const char *const log_level_names[] = {"debug", "info", "warn", "error", 
 static const char *const cleanup_names[] = {"delete", "compact", NULL};
 static const char *const client_auth_names[] = {"none", "requested", "required", NULL};
 static const char *const inter_broker_names[] = {"PLAINTEXT", "SSL", NULL};
+static const char *const http_auth_names[] = {"none", "basic", NULL};
 
 static const cfg_entry cfg_table[] = {
     {.name = "listeners", .type = CFG_LISTENERS, .off = CFG_OFF(listeners),
@@ -118,6 +119,9 @@ static const cfg_entry cfg_table[] = {
     C_I64("connections.max.reauth.ms", reauth_ms, "0", 0, INT64_MAX,
           "SASL sessions last this long; a client must re-authenticate on its connection "
           "before then (KIP-368) or it is closed. 0: sessions do not expire."),
+    C_ENUM("http.authentication", http_auth, "none", http_auth_names,
+           "HTTP API logins: none (whoever reaches a listener is an administrator: keep it on "
+           "loopback), or basic (Authorization: Basic with the users' passwords; 401 without)."),
     C_BOOL("authorizer.enabled", authorizer_enabled, "false",
            "Check every Kafka request against the ACLs (CreateAcls, cairn acl); false: no "
            "checks, as a Kafka broker without an authorizer."),

@@ -64,6 +64,7 @@ typedef struct cairn_config {
     char *sasl_mechanisms;       /* sasl.enabled.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN" */
     int64_t reauth_ms;           /* connections.max.reauth.ms: 0 (sessions do not expire) */
     int authorizer_enabled;      /* authorizer.enabled: false */
+    int http_auth;               /* http.authentication: 0 none, 1 basic */
     char *super_users;           /* super.users: "User:a;User:b", "" none */
     int allow_everyone_if_no_acl; /* allow.everyone.if.no.acl.found: false */
     char *amqp_listeners;        /* amqp.listeners: "127.0.0.1:5672,[::1]:5672" or "off" */

@@ -281,6 +281,11 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
         if (!c->http_tls[i] && insecure(c, "HTTP listener", c->http_host[i], c->http_port[i],
                                         "use https://, ", err, err_len) < 0)
             return -CN_EINVAL;
+        if (c->http_auth && strcmp(c->cluster_peers, "off") != 0) {
+            snprintf(err, err_len, "http.authentication=basic: users in a cluster are not "
+                                   "available yet (they are not replicated)");
+            return -CN_EINVAL;
+        }
     }
     if (strcmp(c->cluster_listeners, "off") != 0) {
         if (c->cluster_tls && (!has_cert || !c->ssl_ca_location[0])) {

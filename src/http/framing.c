@@ -49,7 +49,10 @@
 #include <strings.h>
 
 #include <http_parser.h>
+#include <openssl/evp.h>
 
+#include "auth/scram.h"
+#include "auth/users.h"
 #include "http/http_int.h"
 #include "util/slog.h"
 
@@ -82,6 +85,13 @@ typedef struct hconn {
     int done;                    /* on_message_complete ran (parser paused) */
     int continue_sent;
     hh_sse_stream *stream;       /* streaming: input is discarded (hsrv__conn_stream) */
+    /* The last accepted Authorization header (SHA-256 of it) and whom it
+     * named, valid while the users' generation is the same: a keep-alive
+     * connection pays the password check (a PBKDF2 run) once. */
+    uint8_t auth_hash[32];
+    uint64_t auth_gen;
+    int auth_ok;
+    char principal[300];
     /* A framing error to answer (status 0: none). */
     int err_status;
     const char *err_code;
@@ -394,6 +404,73 @@ static int parse_target(hreq *q, const char *t, size_t len)
     return 0;
 }
 
+/* http.authentication=basic: the paths anyone may ask for (health checks,
+ * the console's page and assets, which then call the API with the
+ * browser's Basic login). */
+static int open_path(const hreq *q)
+{
+    if (q->n_seg == 0)
+        return 1;
+    return strcmp(q->seg[0], "healthz") == 0 || strcmp(q->seg[0], "readyz") == 0 ||
+           strcmp(q->seg[0], "console") == 0;
+}
+
+/* Who q is: 1 with q->principal set, 0 when a login is required and
+ * missing or wrong (answered 401 by the caller). */
+static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_t len)
+{
+    q->principal = "User:ANONYMOUS";
+    if (!hs->cfg->http_auth || open_path(q))
+        return 1;
+    auth_users *users = hs->core->users;
+    if (!auth || len < 7 || strncasecmp((const char *)auth, "Basic ", 6) != 0 || !users)
+        return 0;
+    uint8_t h[32];
+    unsigned int hl = 0;
+    EVP_Digest(auth, len, h, &hl, EVP_sha256(), NULL);
+    if (hc->auth_ok && hc->auth_gen == auth_users_generation(users) &&
+        memcmp(h, hc->auth_hash, sizeof(h)) == 0) {
+        q->principal = hc->principal;
+        return 1;
+    }
+    const char *b64 = (const char *)auth + 6;
+    size_t bl = len - 6;
+    while (bl && b64[bl - 1] == ' ')
+        bl--;
+    uint8_t dec[512];
+    int n = bl < 600 ? b64_decode(b64, bl, dec, sizeof(dec) - 1) : -1;
+    if (n < 0)
+        return 0;
+    dec[n] = '\0';
+    char *colon = memchr(dec, ':', (size_t)n);
+    if (!colon || colon == (char *)dec || memchr(dec, '\0', (size_t)n))
+        return 0;
+    *colon = '\0';
+    const char *user = (const char *)dec, *pw = colon + 1;
+    const scram_cred *c = strlen(user) <= SCRAM_MAX_NAME ? auth_users_find_any(users, user) : NULL;
+    if (!c || !scram_check_password(c, pw, strlen(pw))) {
+        hsrv__log_error(hs, 1, "http: connection %llu from %s: login refused for user '%.64s'",
+                        (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), user);
+        hc->auth_ok = 0;
+        return 0;
+    }
+    memcpy(hc->auth_hash, h, sizeof(h));
+    hc->auth_gen = auth_users_generation(users);
+    hc->auth_ok = 1;
+    snprintf(hc->principal, sizeof(hc->principal), "User:%s", user);
+    q->principal = hc->principal;
+    return 1;
+}
+
+/* 401 with the challenge browsers and curl answer. */
+static void unauthorized(hreq *q)
+{
+    static const char body[] = "{\"error_code\":\"unauthorized\",\"message\":\"log in with HTTP "
+                               "Basic authentication (a user of cairn user add)\"}\n";
+    hh_reply(q, 401, "application/json", body, sizeof(body) - 1,
+             "WWW-Authenticate: Basic realm=\"cairn\", charset=\"UTF-8\"\r\n");
+}
+
 static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, size_t len)
 {
     (void)len;
@@ -454,6 +531,9 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
         q->body_len = k;
     }
     int bad_target = parse_target(q, q->target, hc->url.len) < 0;
+    size_t al = 0;
+    const uint8_t *auth = header_get(hc, frame, "authorization", &al);
+    int authed = bad_target || authenticate(hs, hc, q, auth, al);
     hconn_reset(hc);
     /* Neither q nor hc may be used after the answer: a failed write closes
      * the connection at once, freeing hc and the answered slot (q's arena).
@@ -461,6 +541,8 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     int keep_alive = q->keep_alive;
     if (bad_target)
         hh_error(q, 400, "bad_request", "request target is not a valid path");
+    else if (!authed)
+        unauthorized(q);
     else
         hsrv__dispatch(q);
     hconn *now = net_conn_ctx(c);

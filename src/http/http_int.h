@@ -82,6 +82,10 @@ typedef struct hreq {
     size_t body_len;
     int body_json;               /* 0: a multipart body (415); any other type is parsed as JSON */
     char *last_event_id;         /* the Last-Event-ID header (arena), NULL when absent or empty */
+    /* Who asks: "User:alice" with http.authentication=basic, else
+     * "User:ANONYMOUS" (framing.c). Valid during dispatch and while the
+     * request lives (the connection's or a static string). */
+    const char *principal;
     char *if_none_match;         /* the If-None-Match header (arena), NULL when absent or empty */
     const char *cache_control;   /* Cache-Control of the reply; NULL: "no-store" (live state) */
     int answered;

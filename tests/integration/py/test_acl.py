@@ -5,6 +5,7 @@ errors Kafka clients see (TOPIC_, GROUP_, CLUSTER_ and
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED); topics they may not describe stay
 out of Metadata; DENY wins; prefixed patterns; a revoked ACL takes effect
 on an open connection; ACLs survive a restart."""
+import os
 import subprocess
 import time
 
@@ -249,3 +250,50 @@ def test_cairn_acl_cli(ab):
     assert r.returncode != 0 and "User:alice" in r.stderr
     r = run("add", "--allow", "User:bob", "--operation", "Fly", "--topic", "x")
     assert r.returncode != 0 and "unknown operation" in r.stderr
+
+
+def test_http_basic_auth_and_acls(tmp_path):
+    b = make_broker(tmp_path, {"http.authentication": "basic"})
+    b.start()
+    try:
+        base = "http://127.0.0.1:%d" % b.http_port
+
+        def curl(path, user=None, method="GET", data=None):
+            argv = ["curl", "-sS", "-o", "/dev/stderr", "-w", "%{http_code}", "-X", method,
+                    base + path]
+            if user:
+                argv += ["-u", "%s:%s" % user]
+            if data:
+                argv += ["-H", "Content-Type: application/json", "-d", data]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            return int(r.stdout), r.stderr
+
+        assert curl("/healthz")[0] == 200  # open to all
+        st, body = curl("/topics")
+        assert st == 401 and "unauthorized" in body
+        r = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", base + "/topics"],
+                           capture_output=True, text=True, timeout=30)
+        assert 'WWW-Authenticate: Basic realm="cairn"' in r.stdout
+        assert curl("/topics", ("alice", "wrong"))[0] == 401
+        st, body = curl("/topics", ("alice", PW["alice"]))
+        assert st == 403 and "User:alice may not Describe the cluster" in body
+        assert curl("/topics", ("admin", PW["admin"]))[0] == 200
+        # the CLI logs in from the environment
+        env = dict(os.environ, CAIRN_USER="admin", CAIRN_PASSWORD=PW["admin"])
+        t = unique_topic("http")
+        for cmd in (["topic", "create", t], ["acl", "add", "--allow", "User:alice", "--operation",
+                                             "Write", "--topic", t]):
+            r = subprocess.run([b.bin, *cmd, "--http", "127.0.0.1:%d" % b.http_port],
+                               capture_output=True, text=True, env=env, timeout=30)
+            assert r.returncode == 0, r.stderr
+        r = subprocess.run([b.bin, "topic", "list", "--http", "127.0.0.1:%d" % b.http_port],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "401" in r.stderr
+        st, body = curl("/topics/%s/records" % t, ("alice", PW["alice"]), "POST",
+                        '{"records": [{"value": "v"}]}')
+        assert st == 200, body
+        st, body = curl("/topics/%s/partitions/0/records" % t, ("alice", PW["alice"]))
+        assert st == 403 and "may not Read" in body
+    finally:
+        b.stop(check=True)
+        b.cleanup()
