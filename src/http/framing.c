@@ -457,7 +457,7 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
     memcpy(hc->auth_hash, h, sizeof(h));
     hc->auth_gen = auth_users_generation(users);
     hc->auth_ok = 1;
-    snprintf(hc->principal, sizeof(hc->principal), "User:%s", user);
+    snprintf(hc->principal, sizeof(hc->principal), "User:%.255s", user);
     q->principal = hc->principal;
     return 1;
 }
