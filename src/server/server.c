@@ -126,6 +126,10 @@ int srv_open(cairn_config *cfg, const srv_frontend *const *fes, int n_fes, srv *
         free(s);
         return rc;
     }
+    if (cfg->authorizer_enabled && !cfg->http_auth && cfg->n_http > 0)
+        slog_warn("authorizer.enabled with http.authentication=none: the HTTP API (users, "
+                  "ACLs, topics) is open to whoever reaches its listeners; set "
+                  "http.authentication=basic");
     rc = loop_new(&s->l);
     if (rc < 0) {
         slog_error("cannot create the event loop: %s", cn_strerror(rc));
