@@ -28,7 +28,7 @@ MAX_S = 25 if not SMOKE else 10
 WINDOW = 1000
 # Cairn finishes the peers' counts in ~0.1 s, too short to time (connect and
 # metadata dominate) or to read CPU ticks from, so it gets 10x the records.
-COUNT_SCALE = {"cairn": 1 if SMOKE else 10, "cairn-tls": 1 if SMOKE else 10}
+COUNT_SCALE = {"cairn": 1 if SMOKE else 10, "cairn-tls": 1 if SMOKE else 10, "cairn-authz": 1 if SMOKE else 10}
 # HTTP (lg_http): batched produce and its SSE read at the peers' counts; one
 # record per request waits for its own fsync, so a tenth of them.
 HTTP_BATCH, HTTP_BATCH_CONNS, HTTP_SINGLE_CONNS = 100, 10, 16
@@ -142,6 +142,31 @@ def start_cairn_tls(tmp):
              "--data-dir", os.path.join(s.dir, "data"), "--set", "num.partitions=1"])
     return s
 
+def start_cairn_authz(tmp):
+    """Cairn with SCRAM logins and the authorizer on (issue 13: ACL checks must
+    cost nothing measurable): a user, made offline, whose ACLs allow the bench's
+    topics (prefixed b and e), creating them, and idempotent writes; not a
+    super user, so every request goes through the ACL decision."""
+    s = Server("cairn-authz", tmp); s.port = free_port()
+    binp = os.path.abspath(os.environ.get("CAIRN_BIN", os.path.join(BUILD, "cairn")))
+    data = os.path.join(s.dir, "data")
+    subprocess.run([binp, "user", "add", "bench", "--password", "bench-pw", "--data-dir", data],
+                   check=True, capture_output=True)
+    hport = free_port()
+    s.spawn([binp, "--amqp-listen", "off", "--http-listen", f"127.0.0.1:{hport}",
+              "--set", f"listeners=PLAINTEXT://127.0.0.1:{free_port()},SASL_PLAINTEXT://127.0.0.1:{s.port}",
+              "--set", "authorizer.enabled=true", "--data-dir", data, "--set", "num.partitions=1"])
+    http = ["--http", f"127.0.0.1:{hport}"]
+    for args in (["--operation", "All", "--topic", "b", "--prefixed"], ["--operation", "All", "--topic", "e", "--prefixed"],
+                 ["--operation", "Create", "--operation", "IdempotentWrite", "--cluster"]):
+        subprocess.run([binp, "acl", "add", "--allow", "User:bench", *args, *http], check=True, capture_output=True)
+    return s
+
+def authz_gen(*extra):
+    return lambda port: [os.path.join(TOOLS, "loadgen"), "--addr", f"127.0.0.1:{port}", *extra,
+                         "-X", "security.protocol=sasl_plaintext", "-X", "sasl.mechanisms=SCRAM-SHA-256",
+                         "-X", "sasl.username=bench", "-X", "sasl.password=bench-pw"]
+
 def tls_gen(*extra):
     """loadgen over TLS; the CA path is known once the server started."""
     return lambda port: [os.path.join(TOOLS, "loadgen"), "--addr", f"127.0.0.1:{port}", *extra,
@@ -201,6 +226,7 @@ CONFIGS = [
     ("cairn acks=1", "relaxed", "cairn", gen("loadgen", "--acks", "1")),
     ("cairn tls acks=all", "durable", "cairn-tls", tls_gen("--acks", "all")),
     ("cairn tls acks=1", "relaxed", "cairn-tls", tls_gen("--acks", "1")),
+    ("cairn authz acks=1", "relaxed", "cairn-authz", authz_gen("--acks", "1")),
     ("cairn amqp durable", "durable", "cairn-amqp", gen("lg_amqp", "--window", str(WINDOW))),
     ("cairn amqp transient", "relaxed", "cairn-amqp", gen("lg_amqp", "--transient", "--window", str(WINDOW))),
     ("cairn http batch", "durable", "cairn-http", gen("lg_http", "--batch", str(HTTP_BATCH), "--connections", str(HTTP_BATCH_CONNS))),
@@ -211,13 +237,14 @@ CONFIGS = [
     ("rabbitmq classic", "durable", "rabbitmq", gen("lg_amqp", "--window", str(WINDOW))),
     ("rabbitmq quorum", "durable", "rabbitmq", gen("lg_amqp", "--quorum", "--window", str(WINDOW))),
 ]
-STARTERS = {"cairn": start_cairn, "cairn-tls": start_cairn_tls, "cairn-amqp": start_cairn_amqp, "cairn-http": start_cairn_http, "redis-always": lambda t: start_redis(t, "always"),
+STARTERS = {"cairn": start_cairn, "cairn-tls": start_cairn_tls, "cairn-authz": start_cairn_authz, "cairn-amqp": start_cairn_amqp, "cairn-http": start_cairn_http, "redis-always": lambda t: start_redis(t, "always"),
             "redis-everysec": lambda t: start_redis(t, "everysec"), "nats": start_nats, "rabbitmq": start_rabbit}
 DURABILITY = {
     "cairn acks=all": "acked after fdatasync (group commit)",
     "cairn acks=1": "acked after write to page cache; fsync every 1 s",
     "cairn tls acks=all": "as cairn acks=all, over an SSL:// listener (TLS 1.3, ECDSA P-256 certificate)",
     "cairn tls acks=1": "as cairn acks=1, over an SSL:// listener (TLS 1.3, ECDSA P-256 certificate)",
+    "cairn authz acks=1": "as cairn acks=1, logged in with SCRAM-SHA-256, authorizer on (prefixed ACLs, not a super user)",
     "cairn amqp durable": "AMQP: durable queue, persistent msgs, confirm after fdatasync (group commit)",
     "cairn amqp transient": "AMQP: non-durable queue, transient msgs (memory only), confirm after routing",
     "cairn http batch": f"HTTP: POST /topics/T/records, {HTTP_BATCH} records a request, {HTTP_BATCH_CONNS} keep-alive connections; "
@@ -334,7 +361,7 @@ def main():
                                        capture_output=True, text=True, check=True).stdout)
     log("machine limits:", json.dumps(limits))
     results, versions, failures = [], {}, []
-    keys = ["cairn", "cairn-tls", "cairn-amqp", "cairn-http"] if SMOKE else ["cairn", "cairn-tls", "cairn-amqp", "cairn-http", "redis-always", "redis-everysec", "nats", "rabbitmq"]
+    keys = ["cairn", "cairn-tls", "cairn-authz", "cairn-amqp", "cairn-http"] if SMOKE else ["cairn", "cairn-tls", "cairn-authz", "cairn-amqp", "cairn-http", "redis-always", "redis-everysec", "nats", "rabbitmq"]
     if os.environ.get("BENCH_SYSTEMS"):  # e.g. BENCH_SYSTEMS=cairn-amqp,rabbitmq: a subset, same report
         keys = [k for k in keys if k in os.environ["BENCH_SYSTEMS"].split(",")]
     try:
@@ -512,15 +539,16 @@ def build_report(results, L, machine, stamp, versions, failures, elapsed):
 
 def tls_ratios(results, ratios):
     """Cairn over TLS against Cairn in plaintext, same acks, same run."""
-    md = ["", "## Cairn TLS vs plaintext", "",
-          "Throughput: TLS rec/s / plaintext rec/s (<1 = TLS slower); e2e: plaintext p99 / TLS p99. "
-          "Plaintext fetches use sendfile; TLS reads the log and encrypts it (no kernel TLS here).", "",
-          "| scenario | size B | parts | TLS row | TLS | plaintext | TLS / plaintext |",
+    md = ["", "## Cairn TLS and authorizer vs plaintext", "",
+          "Throughput: TLS (or SCRAM + ACL checks) rec/s / plaintext rec/s (<1 = slower); e2e: plaintext p99 / its p99. "
+          "Plaintext fetches use sendfile; TLS reads the log and encrypts it (no kernel TLS here). "
+          "The authz row logs in with SCRAM and every request is checked against prefixed ACLs.", "",
+          "| scenario | size B | parts | row | it | plaintext | it / plaintext |",
           "|---|---:|---:|---|---:|---:|---:|"]
     for r in results:
-        if not r["system"].startswith("cairn tls") or not r.get("records"):
+        if not (r["system"].startswith("cairn tls") or r["system"].startswith("cairn authz")) or not r.get("records"):
             continue
-        plain = r["system"].replace("cairn tls ", "cairn ")
+        plain = r["system"].replace("cairn tls ", "cairn ").replace("cairn authz ", "cairn ")
         k = next((p for p in results if p["system"] == plain and p["scenario"] == r["scenario"] and p["size"] == r["size"]
                   and p["partitions"] == r["partitions"] and p.get("records")), None)
         if r["scenario"] == "e2e":
