@@ -400,11 +400,7 @@ static int login_ok(asrv_conn *ac, cn_str user, cn_str pass)
         return scram_check_password(c, pass.ptr, (size_t)pass.len);
     if (strcmp(name, "guest") != 0 || !cn_str_eq(pass, "guest"))
         return 0;
-    char host[64];
-    const char *peer = net_conn_peer(ac->c);
-    const char *colon = strrchr(peer, ':');
-    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - peer) : (int)strlen(peer), peer);
-    return config_host_is_loopback(host);
+    return config_host_is_loopback(net_conn_host(ac->c));
 }
 
 int asrv__allowed(asrv_conn *ac, int op, int rtype, cn_str name)
@@ -422,11 +418,8 @@ int asrv__allowed(asrv_conn *ac, int op, int rtype, cn_str name)
             memcmp(d->name, name.ptr, len) == 0)
             return d->allowed;
     }
-    char host[64];
-    const char *peer = net_conn_peer(ac->c);
-    const char *colon = strrchr(peer, ':');
-    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - peer) : (int)strlen(peer), peer);
-    int ok = acl_authorize(co->acls, co->cfg, ac->principal, host, op, rtype, name.ptr, len);
+    int ok = acl_authorize(co->acls, co->cfg, ac->principal, net_conn_host(ac->c), op, rtype,
+                           name.ptr, len);
     if (len < sizeof(ac->authz[0].name)) {
         struct ac_decision *d = &ac->authz[ac->authz_next];
         ac->authz_next = (ac->authz_next + 1) % (int)CN_ARRAY_LEN(ac->authz);

@@ -127,12 +127,8 @@ static int allowed(const hreq *q, const hroute_row *r)
     if (!r->op || !cfg->authorizer_enabled || !cfg->http_auth)
         return 1;
     const char *name = r->seg < 0 ? ACL_CLUSTER_NAME : q->seg[r->seg];
-    char host[64];
-    const char *peer = net_conn_peer(q->c);
-    const char *colon = strrchr(peer, ':');
-    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - peer) : (int)strlen(peer), peer);
-    return acl_authorize(q->hs->core->acls, cfg, q->principal, host, r->op, r->rtype, name,
-                         strlen(name));
+    return acl_authorize(q->hs->core->acls, cfg, q->principal, net_conn_host(q->c), r->op,
+                         r->rtype, name, strlen(name));
 }
 
 void hsrv__dispatch(hreq *q)

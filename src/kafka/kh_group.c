@@ -28,12 +28,11 @@ static park_ctx *park_new(kreq *q)
 /* Kafka reports the client host as "/<ip>". */
 static kstr client_host(kreq *q)
 {
-    const char *peer = net_conn_peer(q->conn);
-    const char *colon = strrchr(peer, ':');
-    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    const char *host = net_conn_host(q->conn);
+    size_t n = strlen(host);
     char *h = kreq_alloc(q, n + 2, 1);
     h[0] = '/';
-    memcpy(h + 1, peer, n);
+    memcpy(h + 1, host, n);
     return (kstr){h, (int32_t)n + 1};
 }
 

@@ -74,7 +74,6 @@ struct ksess {
     scram_exchange *x;
     char principal[300];
     int64_t expires_ms;             /* monotonic; 0: never */
-    char host[48];                  /* the client's address, for ACL host matches */
     /* Authorization decisions, valid while the ACL generation is the same
      * (names up to KS_CACHE_NAME bytes are cached; round-robin eviction). */
     struct ks_decision {
@@ -130,22 +129,12 @@ void kh_sasl_fini(ksrv *ks)
     *ksrv__sasl(ks) = NULL;
 }
 
-/* The address part of "1.2.3.4:5678" / "::1:5678". */
-static void peer_ip(net_conn *c, char *out, size_t n)
-{
-    const char *p = net_conn_peer(c);
-    const char *colon = strrchr(p, ':');
-    size_t l = colon ? (size_t)(colon - p) : strlen(p);
-    snprintf(out, n, "%.*s", (int)l, p);
-}
-
 /* A failure from c's address: the delay its answer waits (doubling per
  * failure from that address within FAIL_FORGET_MS, up to FAIL_DELAY_MAX_MS). */
 static int64_t note_failure(ksrv *ks, net_conn *c)
 {
     struct kh_sasl_state *st = *ksrv__sasl(ks);
-    char ip[48];
-    peer_ip(c, ip, sizeof(ip));
+    const char *ip = net_conn_host(c);
     int64_t now = loop_now(ksrv_loop(ks));
     fail_slot *f = NULL, *oldest = &st->slots[0];
     for (int i = 0; i < FAIL_SLOTS; i++) {
@@ -177,7 +166,6 @@ ksess *ksess_new(ksrv *ks, net_conn *c)
     s->ks = ks;
     s->c = c;
     s->state = net_server_tag(net_conn_server(c)) & SRV_TAG_SASL ? KS_START : KS_OPEN;
-    peer_ip(c, s->host, sizeof(s->host));
     const char *dn = net_conn_tls_subject(c);
     snprintf(s->principal, sizeof(s->principal), "User:%s", dn && dn[0] ? dn : "ANONYMOUS");
     return s;
@@ -204,7 +192,8 @@ int ksess_allowed(ksess *s, int op, int rtype, const char *name, size_t len)
                 memcmp(d->name, name, len) == 0)
                 return d->allowed;
         }
-    int ok = acl_authorize(acls, ksrv_config(s->ks), s->principal, s->host, op, rtype, name, len);
+    int ok = acl_authorize(acls, ksrv_config(s->ks), s->principal, net_conn_host(s->c), op, rtype,
+                           name, len);
     if (len < KS_CACHE_NAME) {
         struct ks_decision *d = &s->cache[s->cache_next];
         s->cache_next = (s->cache_next + 1) % KS_CACHE;

@@ -67,6 +67,7 @@ struct net_conn {
     loop_io io;
     uint64_t id;
     char peer[64];
+    char host[64];               /* peer without the port */
     uint8_t *rbuf;
     size_t rlen, rcap;
     net_resp *head, *tail;       /* slots in request order */
@@ -239,6 +240,7 @@ void net_resp_drop(net_resp *r) { resp_finish(r, RESP_NONE); }
 /* Connections ------------------------------------------------------------ */
 
 const char *net_conn_peer(const net_conn *c) { return c->peer; }
+const char *net_conn_host(const net_conn *c) { return c->host; }
 uint64_t net_conn_id(const net_conn *c) { return c->id; }
 void *net_conn_ctx(const net_conn *c) { return c->cctx; }
 void *net_conn_user(const net_conn *c) { return c->user; }
@@ -1009,6 +1011,7 @@ static void accept_cb(loop_io *io, uint32_t events)
             port = ntohs(a->sin6_port);
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+        snprintf(c->host, sizeof(c->host), "%s", host);
         loop_timer_init(&c->tls_kick, tls_kick_cb, c);
         if (s->tls) {
             c->tls = tls_new(s->tls, fd);
@@ -1169,6 +1172,7 @@ int net_server_connect(net_server *s, const char *host, int port, void *conn_arg
     c->connecting = connecting;
     c->user = conn_arg;
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    snprintf(c->host, sizeof(c->host), "%s", host);
     loop_timer_init(&c->tls_kick, tls_kick_cb, c);
     if (s->tls_client) {
         c->tls = tls_new(s->tls_client, fd);

@@ -189,6 +189,7 @@ void net_conn_close(net_conn *c, const char *reason);
  * sweep. reason is copied. No-op when closed. */
 void net_conn_close_after(net_conn *c, const char *reason);
 const char *net_conn_peer(const net_conn *c);   /* "127.0.0.1:5555" */
+const char *net_conn_host(const net_conn *c);   /* "127.0.0.1" (the peer without its port) */
 uint64_t net_conn_id(const net_conn *c);        /* per server, from 1 */
 void *net_conn_ctx(const net_conn *c);          /* the protocol's cctx */
 void *net_conn_user(const net_conn *c);         /* net_server_connect's conn_arg, or NULL */
