@@ -12,6 +12,8 @@ LDLIBS  += -pthread -lz -lsnappy -llz4 -lzstd -lraft
 LDLIBS  += -lhttp_parser -ljansson -lcurl
 # TLS on every listener, SCRAM (issue 13): OpenSSL 3 (ARCHITECTURE.md).
 LDLIBS  += -lssl -lcrypto
+# ssl.principal.mapping.rules (Kafka's regular expressions): PCRE2 (ARCHITECTURE.md).
+LDLIBS  += -lpcre2-8
 # Power-loss simulation build (src/util/fault.h): make BUILD=build-fault FAULT=1 build-fault/cairn
 ifneq ($(FAULT),)
 CFLAGS  += -DCAIRN_FAULT

@@ -33,7 +33,7 @@ OUT=build-fuzz
 # -fno-sanitize-recover makes UBSan findings fatal, so they count as crashes.
 CFLAGS=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11
     -D_GNU_SOURCE -Isrc -g -O1)
-LIBS=(-lz -lsnappy -llz4 -lzstd -lraft -lhttp_parser -ljansson -lcurl -lssl -lcrypto -pthread)
+LIBS=(-lz -lsnappy -llz4 -lzstd -lraft -lhttp_parser -ljansson -lcurl -lssl -lcrypto -lpcre2-8 -pthread)
 
 mkdir -p "$OUT/obj"
 

@@ -25,7 +25,7 @@ PKGS=(
   nodejs npm
   libhiredis-dev libnats-dev librabbitmq-dev
   libhttp-parser-dev libjansson-dev libcurl4-openssl-dev python3-prometheus-client python3-requests curl
-  libssl-dev openssl python3-cryptography
+  libssl-dev openssl python3-cryptography libpcre2-dev
   chromium chromium-driver python3-selenium
   libfaketime
 )

@@ -64,6 +64,7 @@
 
 #include "amqp/amqp_int.h"
 #include "auth/acl.h"
+#include "auth/pmap.h"
 #include "auth/scram.h"
 #include "auth/users.h"
 #include "config/config.h"
@@ -462,9 +463,12 @@ static void on_start_ok(asrv_conn *ac, const amqp_connection_start_ok *m)
     }
     cn_str user = {NULL, 0}, pass = {NULL, 0};
     int ok;
+    char mapped[256];
     if (external) {
-        user = cn_str_c(dn); /* the certificate's subject, as a Kafka mTLS principal */
-        ok = 1;
+        /* the certificate's subject, mapped as a Kafka mTLS principal */
+        ok = auth_pmap_apply(ac->as && ac->as->core ? ac->as->core->pmap : NULL, dn, mapped,
+                             sizeof(mapped)) == 0;
+        user = cn_str_c(ok ? mapped : dn);
     } else {
         ok = credentials(m->mechanism, m->response, &user, &pass) == 0 &&
              login_ok(ac, user, pass);

@@ -109,6 +109,10 @@ static const cfg_entry cfg_table[] = {
           "TLS versions accepted: TLSv1.2,TLSv1.3 or TLSv1.3 alone."),
     C_OPT("ssl.cipher.suites", ssl_cipher_suites,
           "TLS 1.2 cipher list in OpenSSL's syntax; empty: OpenSSL's defaults."),
+    C_STR("ssl.principal.mapping.rules", ssl_principal_rules, "DEFAULT", NULL,
+          "How a client certificate's subject (RFC 2253 DN) becomes the principal User:NAME, "
+          "as Kafka's: comma-separated DEFAULT (the DN) or RULE:PATTERN/REPLACEMENT/[L|U] "
+          "(the first whose regular expression matches the whole DN; $1.. its groups)."),
     C_ENUM("security.inter.broker.protocol", cluster_tls, "PLAINTEXT", inter_broker_names,
            "Between cluster nodes: PLAINTEXT, or SSL (mutual TLS with the ssl.* certificate, "
            "key and CAs: a node without a certificate signed by ssl.ca.location cannot join)."),

@@ -59,6 +59,7 @@ typedef struct cairn_config {
     int ssl_client_auth;         /* ssl.client.auth: 0 none, 1 requested, 2 required */
     char *ssl_enabled_protocols; /* ssl.enabled.protocols: "TLSv1.2,TLSv1.3" */
     char *ssl_cipher_suites;     /* ssl.cipher.suites: "" (OpenSSL's defaults) */
+    char *ssl_principal_rules;   /* ssl.principal.mapping.rules: "DEFAULT" (auth/pmap.h) */
     int allow_insecure_listeners; /* allow.insecure.listeners: false */
     int cluster_tls;             /* security.inter.broker.protocol: 0 PLAINTEXT, 1 SSL */
     char *sasl_mechanisms;       /* sasl.enabled.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN" */

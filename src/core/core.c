@@ -14,7 +14,13 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     c->cfg = cfg;
     c->l = l;
     c->lock_fd = -1;
-    int rc = broker_dir_lock(cfg->log_dirs, &c->lock_fd);
+    char err[512];
+    int rc = auth_pmap_new(cfg->ssl_principal_rules, &c->pmap, err, sizeof(err));
+    if (rc < 0) {
+        slog_error("%s", err);
+        goto fail;
+    }
+    rc = broker_dir_lock(cfg->log_dirs, &c->lock_fd);
     if (rc < 0)
         goto fail;
     rc = cluster_open(cfg, l, &c->cl);
@@ -73,6 +79,7 @@ void core_close(core *c)
         return;
     auth_users_close(c->users);
     acl_close(c->acls);
+    auth_pmap_free(c->pmap);
     if (c->txn)
         txn_close(c->txn);
     if (c->groups)

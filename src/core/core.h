@@ -17,6 +17,7 @@
 #ifndef CAIRN_CORE_H
 #define CAIRN_CORE_H
 #include "auth/acl.h"
+#include "auth/pmap.h"
 #include "auth/users.h"
 #include "broker/broker.h"
 #include "cluster/cluster.h"
@@ -37,6 +38,7 @@ typedef struct core {
     auth_users *users;              /* SASL users; NULL in a cluster (not replicated yet) */
     int lock_fd;                    /* the data directory's lock (broker_dir_lock) */
     acl_store *acls;                /* ACLs; NULL in a cluster (not replicated yet) */
+    auth_pmap *pmap;                /* ssl.principal.mapping.rules, compiled */
 } core;
 
 /* Open the data directory in cfg->log_dirs and every service on it

@@ -51,6 +51,7 @@
 #include <http_parser.h>
 #include <openssl/evp.h>
 
+#include "auth/pmap.h"
 #include "auth/scram.h"
 #include "auth/users.h"
 #include "http/http_int.h"
@@ -87,11 +88,12 @@ typedef struct hconn {
     hh_sse_stream *stream;       /* streaming: input is discarded (hsrv__conn_stream) */
     /* The last accepted Authorization header (SHA-256 of it) and whom it
      * named, valid while the users' generation is the same: a keep-alive
-     * connection pays the password check (a PBKDF2 run) once. */
+     * connection pays the password check (a PBKDF2 run) once. auth_ok:
+     * 0 none, 1 that header, 2 the TLS client certificate (no header). */
     uint8_t auth_hash[32];
     uint64_t auth_gen;
     int auth_ok;
-    char principal[300];
+    char principal[512];
     /* A framing error to answer (status 0: none). */
     int err_status;
     const char *err_code;
@@ -423,12 +425,31 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
     if (!hs->cfg->http_auth || open_path(q))
         return 1;
     auth_users *users = hs->core->users;
+    const char *dn = net_conn_tls_subject(hc->c);
+    if (!auth && dn && dn[0]) {
+        /* a trusted client certificate, mapped by ssl.principal.mapping.rules */
+        if (hc->auth_ok == 2) {
+            q->principal = hc->principal;
+            return 1;
+        }
+        memcpy(hc->principal, "User:", 5);
+        int rc = auth_pmap_apply(hs->core->pmap, dn, hc->principal + 5, sizeof(hc->principal) - 5);
+        if (rc < 0) {
+            hsrv__log_error(hs, 1, "http: connection %llu from %s: the client certificate "
+                            "'%.300s' names no principal (ssl.principal.mapping.rules)",
+                            (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), dn);
+            return 0;
+        }
+        hc->auth_ok = 2;
+        q->principal = hc->principal;
+        return 1;
+    }
     if (!auth || len < 7 || strncasecmp((const char *)auth, "Basic ", 6) != 0 || !users)
         return 0;
     uint8_t h[32];
     unsigned int hl = 0;
     EVP_Digest(auth, len, h, &hl, EVP_sha256(), NULL);
-    if (hc->auth_ok && hc->auth_gen == auth_users_generation(users) &&
+    if (hc->auth_ok == 1 && hc->auth_gen == auth_users_generation(users) &&
         memcmp(h, hc->auth_hash, sizeof(h)) == 0) {
         q->principal = hc->principal;
         return 1;

@@ -30,6 +30,7 @@ struct ksrv {
     cluster *cl;                     /* NULL on a single node */
     auth_users *users;               /* SASL users; NULL in a cluster */
     acl_store *acls;                 /* ACLs; NULL in a cluster */
+    const auth_pmap *pmap;           /* ssl.principal.mapping.rules */
     const cairn_config *cfg;
     loop *l;
     struct kh_sasl_state *sasl;      /* kh_sasl.c */
@@ -62,6 +63,7 @@ ksrv *ksrv_new(core *c)
     ks->cl = c->cl;
     ks->users = c->users;
     ks->acls = c->acls;
+    ks->pmap = c->pmap;
     ks->cfg = c->cfg;
     ks->l = c->l;
     ks->scratch = batch_scratch_new();
@@ -97,6 +99,7 @@ void ksrv_advertise(ksrv *ks, const char *host, int port)
 batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
 auth_users *ksrv_users(ksrv *ks) { return ks->users; }
 acl_store *ksrv_acls(ksrv *ks) { return ks->acls; }
+const auth_pmap *ksrv_pmap(ksrv *ks) { return ks->pmap; }
 
 int kreq_allowed(kreq *q, int op, int rtype, kstr name)
 {

@@ -71,8 +71,7 @@ net_resp *ksrv__resp_new(net_conn *c)
 
 static int kafka_conn_open(void *arg, net_conn *c, void **out_cctx)
 {
-    *out_cctx = ksess_new(arg, c);
-    return 0;
+    return ksess_new(arg, c, (ksess **)out_cctx);
 }
 
 static void kafka_conn_close(void *arg, net_conn *c, void *cctx)

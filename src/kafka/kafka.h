@@ -91,6 +91,7 @@ struct cluster *ksrv_cluster(ksrv *ks);
 struct txn_coord *ksrv_txn(ksrv *ks);
 auth_users *ksrv_users(ksrv *ks);              /* NULL in a cluster */
 acl_store *ksrv_acls(ksrv *ks);                /* NULL in a cluster */
+const auth_pmap *ksrv_pmap(ksrv *ks);          /* ssl.principal.mapping.rules */
 /* May q's client perform op (ACL_OP_*) on the resource (ACL_R_*, name)?
  * 1 when authorizer.enabled is off; else the ACLs decide (acl.h). */
 int kreq_allowed(kreq *q, int op, int rtype, kstr name);
@@ -104,9 +105,12 @@ struct kh_sasl_state **ksrv__sasl(ksrv *ks);
  * and conn_close), holding who the client is. On a SASL listener
  * (SRV_TAG_SASL) a client must authenticate before anything but
  * ApiVersions, SaslHandshake and SaslAuthenticate; on the others the
- * principal is the TLS client certificate's subject or ANONYMOUS. */
+ * principal is the TLS client certificate's subject (mapped by
+ * ssl.principal.mapping.rules) or ANONYMOUS. 0, or -CN_EINVAL (logged)
+ * when the certificate's subject matches no mapping rule there: the
+ * connection is refused, as Kafka refuses it. */
 typedef struct ksess ksess;
-ksess *ksess_new(ksrv *ks, net_conn *c);
+int ksess_new(ksrv *ks, net_conn *c, ksess **out);
 void ksess_free(ksess *s);
 /* After SaslHandshake v0 the client's SASL tokens come as bare
  * size-prefixed frames without a request header: 1 when frame was one

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/pmap.h"
 #include "auth/scram.h"
 #include "kafka/kafka.h"
 #include "util/common.h"
@@ -72,7 +73,7 @@ struct ksess {
     int plain;                      /* the mechanism is PLAIN (else mech) */
     scram_mech mech;
     scram_exchange *x;
-    char principal[300];
+    char principal[512];
     int64_t expires_ms;             /* monotonic; 0: never */
     /* Authorization decisions, valid while the ACL generation is the same
      * (names up to KS_CACHE_NAME bytes are cached; round-robin eviction). */
@@ -160,15 +161,29 @@ static int64_t note_failure(ksrv *ks, net_conn *c)
     return d < FAIL_DELAY_MAX_MS ? d : FAIL_DELAY_MAX_MS;
 }
 
-ksess *ksess_new(ksrv *ks, net_conn *c)
+int ksess_new(ksrv *ks, net_conn *c, ksess **out)
 {
     ksess *s = xcalloc(1, sizeof(*s));
     s->ks = ks;
     s->c = c;
     s->state = net_server_tag(net_conn_server(c)) & SRV_TAG_SASL ? KS_START : KS_OPEN;
+    strcpy(s->principal, "User:ANONYMOUS");
     const char *dn = net_conn_tls_subject(c);
-    snprintf(s->principal, sizeof(s->principal), "User:%s", dn && dn[0] ? dn : "ANONYMOUS");
-    return s;
+    if (s->state == KS_OPEN && dn && dn[0]) {
+        /* mTLS: the certificate names the principal (SASL would replace it) */
+        memcpy(s->principal, "User:", 5);
+        int rc = auth_pmap_apply(ksrv_pmap(ks), dn, s->principal + 5, sizeof(s->principal) - 5);
+        if (rc < 0) {
+            slog_warn("kafka connection %llu from %s: the client certificate '%.300s' names no "
+                      "principal (%s under ssl.principal.mapping.rules)",
+                      (unsigned long long)net_conn_id(c), net_conn_peer(c), dn,
+                      rc == -CN_ERANGE ? "too long" : "no rule applies");
+            free(s);
+            return -CN_EINVAL;
+        }
+    }
+    *out = s;
+    return 0;
 }
 
 void ksess_free(ksess *s)

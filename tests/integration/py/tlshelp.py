@@ -49,10 +49,11 @@ class CA:
         safe = name.replace(" ", "_")
         self.pem, _ = _write(os.path.join(self.dir, safe), self.cert, self.key)
 
-    def issue(self, file_stem, cn, server=False, expired=False, node=False):
+    def issue(self, file_stem, cn, server=False, expired=False, node=False, org="Cairn tests"):
         """Sign a certificate; returns (cert_path, key_path). server: for a
         listener (SAN 127.0.0.1/localhost); node: a cluster node's, used both
-        to accept and to dial (server and client auth)."""
+        to accept and to dial (server and client auth). The subject is
+        O=org,CN=cn (RFC 2253: "CN=cn,O=org")."""
         server = server or node
         key = _key()
         now = datetime.datetime.utcnow()
@@ -61,7 +62,7 @@ class CA:
         else:
             nb, na = now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
         b = (x509.CertificateBuilder()
-             .subject_name(_name(cn)).issuer_name(self.name)
+             .subject_name(_name(cn, org)).issuer_name(self.name)
              .public_key(key.public_key())
              .serial_number(x509.random_serial_number())
              .not_valid_before(nb).not_valid_after(na))
