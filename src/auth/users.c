@@ -6,22 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/users_int.h"
 #include "kvlog/kvlog.h"
 #include "net/loop.h"
 #include "util/common.h"
 #include "util/slog.h"
-
-typedef struct user_ent {
-    char *name;
-    scram_cred *c[3];               /* indexed by scram_mech (1, 2) */
-} user_ent;
-
-struct auth_users {
-    kvl *kv;
-    user_ent *v;
-    int n, cap;
-    uint64_t gen;                   /* bumped by every change */
-};
 
 static int find_idx(const auth_users *u, const char *name, int *at)
 {
@@ -106,6 +95,8 @@ static size_t value_encode(uint8_t *out, const scram_cred *c)
 static int on_record(void *arg, const batch_record *r, const char **why)
 {
     auth_users *u = arg;
+    if (r->key_len >= 2 && r->key[0] == 0 && r->key[1] == AUTH_KEY_TOKEN)
+        return auth__token_record(u, r, why); /* tokens.c */
     if (r->key_len < 3 || r->key_len > 2 + SCRAM_MAX_NAME || r->key[0] != 0 ||
         (r->key[1] != SCRAM_SHA_256 && r->key[1] != SCRAM_SHA_512) ||
         memchr(r->key + 2, '\0', (size_t)r->key_len - 2)) {
@@ -159,7 +150,7 @@ static int on_compact(void *arg, kvl_compaction *cx)
             if (rc < 0)
                 return rc;
         }
-    return 0;
+    return auth__tokens_compact(u, cx);
 }
 
 static int64_t live_bytes(void *arg)
@@ -168,7 +159,7 @@ static int64_t live_bytes(void *arg)
     int64_t n = 0;
     for (int i = 0; i < u->n; i++)
         n += (int64_t)(strlen(u->v[i].name) + 2 * (200));
-    return n;
+    return n + (int64_t)u->ntok * 120;
 }
 
 static const kvl_ops users_ops = {on_record, on_compact, live_bytes};
@@ -199,6 +190,7 @@ void auth_users_close(auth_users *u)
         free(u->v[i].c[2]);
     }
     free(u->v);
+    auth__tokens_free(u);
     free(u);
 }
 
@@ -214,6 +206,27 @@ const scram_cred *auth_users_find_any(const auth_users *u, const char *name)
 {
     const scram_cred *c = auth_users_find(u, name, SCRAM_SHA_512);
     return c ? c : auth_users_find(u, name, SCRAM_SHA_256);
+}
+
+/* When name has no credential after the changes ch[0..n): the index of
+ * the first change deleting one of name's (its tokens are buried once,
+ * there); else -1. */
+static int left_without(const auth_users *u, const auth_user_change *ch, int n,
+                        const char *name)
+{
+    int first_del = -1;
+    for (int m = SCRAM_SHA_256; m <= SCRAM_SHA_512; m++) {
+        int have = auth_users_find(u, name, (scram_mech)m) != NULL;
+        for (int i = 0; i < n; i++)
+            if (strcmp(ch[i].name, name) == 0 && (int)ch[i].mech == m) {
+                have = ch[i].cred != NULL;
+                if (!ch[i].cred && first_del < 0)
+                    first_del = i;
+            }
+        if (have)
+            return -1;
+    }
+    return first_del;
 }
 
 int auth_users_apply(auth_users *u, const auth_user_change *ch, int n, int64_t *target)
@@ -234,12 +247,19 @@ int auth_users_apply(auth_users *u, const auth_user_change *ch, int n, int64_t *
         size_t vl = ch[i].cred ? value_encode(v, ch[i].cred) : 0;
         kvl_batch_add(&bt, k, (int32_t)kl, v, ch[i].cred ? (int32_t)vl : -1);
     }
+    /* a user left without credentials loses its tokens in the same batch */
+    for (int i = 0; i < n; i++)
+        if (!ch[i].cred && left_without(u, ch, n, ch[i].name) == i)
+            auth__tokens_tombstones(u, ch[i].name, &bt);
     int rc = kvl_append(u->kv, &bt, loop_wall_ms(), target);
     kvl_batch_fini(&bt);
     if (rc < 0)
         return rc;
     for (int i = 0; i < n; i++)
         mem_set(u, ch[i].name, ch[i].mech, ch[i].cred);
+    for (int i = 0; i < n; i++)
+        if (!ch[i].cred && !auth_users_find_any(u, ch[i].name))
+            auth__tokens_drop_user(u, ch[i].name);
     kvl_maybe_compact(u->kv);
     return 0;
 }

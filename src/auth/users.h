@@ -9,6 +9,7 @@
  *          S bytes salt, K bytes StoredKey, K bytes ServerKey
  *          (K = 32 for SHA-256, 64 for SHA-512)
  *   tombstone (null value): the credential was deleted.
+ * Keys whose second byte is 3 are bearer tokens (tokens.h).
  * Later records win; a record that does not decode is skipped with a
  * warning at replay. Never a password.
  *

@@ -45,6 +45,11 @@ static const cli_cmd cmds[] = {
     {"acl", "delete", cli__acl_delete,
      "cairn acl delete [--principal P] [--operation OP] [--topic T | ...] [--prefixed]" COMMON},
     {"user", "delete", cli__user_delete, "cairn user delete NAME" COMMON},
+    {"token", "create", cli__token_create,
+     "cairn token create [--user NAME] [--ttl DURATION (90s, 30m, 12h, 7d)]"
+     " [--description TEXT]" COMMON},
+    {"token", "list", cli__token_list, "cairn token list" COMMON},
+    {"token", "delete", cli__token_delete, "cairn token delete ID" COMMON},
     {"group", "list", cli__group_list, "cairn group list" COMMON},
     {"group", "describe", cli__group_describe, "cairn group describe GROUP" COMMON},
     {"group", "reset-offsets", cli__group_reset,
@@ -67,6 +72,8 @@ static const char help_tail[] =
     "  produce           one record per stdin line; -K SEP splits KEY SEP VALUE at the first SEP\n"
     "  consume           one record value per stdout line (-K SEP: KEY SEP VALUE), from\n"
     "                    earliest by default; exits at the end of the log unless --follow\n"
+    "Login (http.authentication=basic): $CAIRN_TOKEN (a bearer token), else $CAIRN_USER and\n"
+    "$CAIRN_PASSWORD; $CAIRN_CACERT: the CA of an https:// broker.\n"
     "Exit status: 0 ok, 1 the broker failed or answered an error, 2 bad usage.\n";
 
 /* Every usage line of the word's commands (all of them when word is NULL). */

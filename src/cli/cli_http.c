@@ -66,11 +66,15 @@ static struct curl_slist *setup(cli *c, const char *method, const char *path, co
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn-cli");
-    /* A broker with http.authentication=basic: the user from the
-     * environment (not the command line, where ps shows it); an https://
-     * broker with a private CA: CAIRN_CACERT. */
+    /* A broker with http.authentication=basic: a bearer token or the user
+     * from the environment (not the command line, where ps shows it); an
+     * https:// broker with a private CA: CAIRN_CACERT. */
     const char *user = getenv("CAIRN_USER"), *pw = getenv("CAIRN_PASSWORD");
-    if (user && *user) {
+    const char *token = getenv("CAIRN_TOKEN");
+    if (token && *token) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token);
+    } else if (user && *user) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, pw ? pw : "");

@@ -132,4 +132,7 @@ int cli__user_delete(cli *c, int argc, char **argv);
 int cli__acl_add(cli *c, int argc, char **argv);          /* cli_acl.c */
 int cli__acl_list(cli *c, int argc, char **argv);
 int cli__acl_delete(cli *c, int argc, char **argv);
+int cli__token_create(cli *c, int argc, char **argv);      /* cli_token.c */
+int cli__token_list(cli *c, int argc, char **argv);
+int cli__token_delete(cli *c, int argc, char **argv);
 #endif

@@ -53,6 +53,7 @@
 
 #include "auth/pmap.h"
 #include "auth/scram.h"
+#include "auth/tokens.h"
 #include "auth/users.h"
 #include "http/http_int.h"
 #include "util/slog.h"
@@ -92,6 +93,7 @@ typedef struct hconn {
      * 0 none, 1 that header, 2 the TLS client certificate (no header). */
     uint8_t auth_hash[32];
     uint64_t auth_gen;
+    int64_t auth_expires;        /* a bearer token's expiry (0: none) */
     int auth_ok;
     char principal[512];
     /* A framing error to answer (status 0: none). */
@@ -418,8 +420,12 @@ static int open_path(const hreq *q)
 }
 
 /* Who q is: 1 with q->principal set, 0 when a login is required and
- * missing or wrong (answered 401 by the caller). */
-static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_t len)
+ * missing or wrong (answered 401 by the caller, with *why set for a bearer
+ * token that was refused). Logins: Authorization: Basic (a user's
+ * password), Authorization: Bearer (a token, auth/tokens.h), or, without
+ * the header, a trusted TLS client certificate. */
+static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_t len,
+                        const char **why)
 {
     q->principal = "User:ANONYMOUS";
     if (!hs->cfg->http_auth || open_path(q))
@@ -444,52 +450,83 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
         q->principal = hc->principal;
         return 1;
     }
-    if (!auth || len < 7 || strncasecmp((const char *)auth, "Basic ", 6) != 0 || !users)
+    if (!auth || !users)
         return 0;
     uint8_t h[32];
     unsigned int hl = 0;
     EVP_Digest(auth, len, h, &hl, EVP_sha256(), NULL);
+    int64_t now = loop_wall_ms();
     if (hc->auth_ok == 1 && hc->auth_gen == auth_users_generation(users) &&
-        memcmp(h, hc->auth_hash, sizeof(h)) == 0) {
+        memcmp(h, hc->auth_hash, sizeof(h)) == 0 &&
+        (!hc->auth_expires || now < hc->auth_expires)) {
         q->principal = hc->principal;
         return 1;
     }
-    const char *b64 = (const char *)auth + 6;
-    size_t bl = len - 6;
-    while (bl && b64[bl - 1] == ' ')
-        bl--;
+    hc->auth_ok = 0;
+    const char *user;
+    int64_t expires = 0;
     uint8_t dec[512];
-    int n = bl < 600 ? b64_decode(b64, bl, dec, sizeof(dec) - 1) : -1;
-    if (n < 0)
-        return 0;
-    dec[n] = '\0';
-    char *colon = memchr(dec, ':', (size_t)n);
-    if (!colon || colon == (char *)dec || memchr(dec, '\0', (size_t)n))
-        return 0;
-    *colon = '\0';
-    const char *user = (const char *)dec, *pw = colon + 1;
-    const scram_cred *c = strlen(user) <= SCRAM_MAX_NAME ? auth_users_find_any(users, user) : NULL;
-    if (!c || !scram_check_password(c, pw, strlen(pw))) {
-        hsrv__log_error(hs, 1, "http: connection %llu from %s: login refused for user '%.64s'",
-                        (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), user);
-        hc->auth_ok = 0;
-        return 0;
+    if (len > 7 && strncasecmp((const char *)auth, "Bearer ", 7) == 0) {
+        const char *t = (const char *)auth + 7;
+        size_t tl = len - 7;
+        while (tl && t[tl - 1] == ' ')
+            tl--;
+        int rc = auth_token_check(users, t, tl, now, &user, &expires);
+        if (rc < 0) {
+            *why = rc == -CN_ETIMEDOUT ? "the token has expired" : "the token is not valid";
+            hsrv__log_error(hs, 1, "http: connection %llu from %s: bearer token refused (%s)",
+                            (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), *why);
+            return 0;
+        }
+    } else {
+        if (len < 7 || strncasecmp((const char *)auth, "Basic ", 6) != 0)
+            return 0;
+        const char *b64 = (const char *)auth + 6;
+        size_t bl = len - 6;
+        while (bl && b64[bl - 1] == ' ')
+            bl--;
+        int n = bl < 600 ? b64_decode(b64, bl, dec, sizeof(dec) - 1) : -1;
+        if (n < 0)
+            return 0;
+        dec[n] = '\0';
+        char *colon = memchr(dec, ':', (size_t)n);
+        if (!colon || colon == (char *)dec || memchr(dec, '\0', (size_t)n))
+            return 0;
+        *colon = '\0';
+        user = (const char *)dec;
+        const char *pw = colon + 1;
+        const scram_cred *c =
+            strlen(user) <= SCRAM_MAX_NAME ? auth_users_find_any(users, user) : NULL;
+        if (!c || !scram_check_password(c, pw, strlen(pw))) {
+            hsrv__log_error(hs, 1, "http: connection %llu from %s: login refused for user '%.64s'",
+                            (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), user);
+            return 0;
+        }
     }
     memcpy(hc->auth_hash, h, sizeof(h));
     hc->auth_gen = auth_users_generation(users);
+    hc->auth_expires = expires;
     hc->auth_ok = 1;
     snprintf(hc->principal, sizeof(hc->principal), "User:%.255s", user);
     q->principal = hc->principal;
     return 1;
 }
 
-/* 401 with the challenge browsers and curl answer. */
-static void unauthorized(hreq *q)
+/* 401 with the challenges browsers, curl and token clients answer; a
+ * refused bearer token gets RFC 6750's invalid_token. */
+static void unauthorized(hreq *q, const char *why)
 {
-    static const char body[] = "{\"error_code\":\"unauthorized\",\"message\":\"log in with HTTP "
-                               "Basic authentication (a user of cairn user add)\"}\n";
-    hh_reply(q, 401, "application/json", body, sizeof(body) - 1,
-             "WWW-Authenticate: Basic realm=\"cairn\", charset=\"UTF-8\"\r\n");
+    char body[300], hdr[300];
+    snprintf(body, sizeof(body),
+             "{\"error_code\":\"unauthorized\",\"message\":\"%s\"}\n",
+             why ? why : "log in with HTTP Basic authentication (a user of cairn user add) "
+                         "or a bearer token (cairn token create)");
+    snprintf(hdr, sizeof(hdr),
+             "WWW-Authenticate: Basic realm=\"cairn\", charset=\"UTF-8\"\r\n"
+             "WWW-Authenticate: Bearer realm=\"cairn\"%s%s%s\r\n",
+             why ? ", error=\"invalid_token\", error_description=\"" : "", why ? why : "",
+             why ? "\"" : "");
+    hh_reply(q, 401, "application/json", body, strlen(body), hdr);
 }
 
 static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, size_t len)
@@ -554,7 +591,8 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     int bad_target = parse_target(q, q->target, hc->url.len) < 0;
     size_t al = 0;
     const uint8_t *auth = header_get(hc, frame, "authorization", &al);
-    int authed = bad_target || authenticate(hs, hc, q, auth, al);
+    const char *why = NULL;
+    int authed = bad_target || authenticate(hs, hc, q, auth, al, &why);
     hconn_reset(hc);
     /* Neither q nor hc may be used after the answer: a failed write closes
      * the connection at once, freeing hc and the answered slot (q's arena).
@@ -563,7 +601,7 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     if (bad_target)
         hh_error(q, 400, "bad_request", "request target is not a valid path");
     else if (!authed)
-        unauthorized(q);
+        unauthorized(q, why);
     else
         hsrv__dispatch(q);
     hconn *now = net_conn_ctx(c);

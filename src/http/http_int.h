@@ -55,6 +55,9 @@ typedef enum {
     HROUTE_ACLS_LIST,
     HROUTE_ACL_CREATE,
     HROUTE_ACLS_DELETE,
+    HROUTE_TOKENS_LIST,
+    HROUTE_TOKEN_CREATE,
+    HROUTE_TOKEN_DELETE,
     HROUTE_CONSOLE_ROOT,
     HROUTE_CONSOLE,
     HROUTE_CONSOLE_ASSET,
@@ -243,6 +246,9 @@ void hh_user_delete(hreq *q);
 void hh_acls_list(hreq *q);           /* hh_acls.c */
 void hh_acl_create(hreq *q);
 void hh_acls_delete(hreq *q);
+void hh_tokens_list(hreq *q);         /* hh_tokens.c */
+void hh_token_create(hreq *q);
+void hh_token_delete(hreq *q);
 void hh_console_root(hreq *q);             /* hh_console.c */
 void hh_console(hreq *q);
 void hh_console_asset(hreq *q);

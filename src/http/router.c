@@ -83,6 +83,10 @@ static const hroute_row routes[] = {
      hh_acl_create, ACL_OP_ALTER, ACL_R_CLUSTER, -1},
     {HROUTE_ACLS_DELETE, "acls_delete", HTTP_DELETE, "acls",
      hh_acls_delete, ACL_OP_ALTER, ACL_R_CLUSTER, -1},
+    /* tokens: one's own, or others' with the cluster's ACL (hh_tokens.c checks) */
+    {HROUTE_TOKENS_LIST, "tokens_list", HTTP_GET, "tokens", hh_tokens_list, 0, 0, 0},
+    {HROUTE_TOKEN_CREATE, "token_create", HTTP_POST, "tokens", hh_token_create, 0, 0, 0},
+    {HROUTE_TOKEN_DELETE, "token_delete", HTTP_DELETE, "tokens/*", hh_token_delete, 0, 0, 0},
     {HROUTE_CONSOLE_ROOT, "console_root", HTTP_GET, "", hh_console_root, 0, 0, 0},
     {HROUTE_CONSOLE, "console", HTTP_GET, "console", hh_console, 0, 0, 0},
     {HROUTE_CONSOLE_ASSET, "console_asset", HTTP_GET, "console/*", hh_console_asset, 0, 0, 0},
