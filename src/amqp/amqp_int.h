@@ -281,6 +281,10 @@ typedef struct asrv_conn {
     uint16_t channel_max;        /* tuned */
     uint16_t heartbeat;          /* tuned, seconds; 0 off */
     int auth_failure_close;      /* the client announced authentication_failure_close */
+    /* A refused login waits (auth/throttle.h) with reads paused; the timer
+     * then answers with refusal (conn.c: refuse_login). */
+    int refusing;
+    char refusal[160];
     char principal[300];         /* "User:alice" once logged in (Kafka's principal names) */
     /* Authorization decisions (asrv__allowed), valid while the ACL
      * generation is the same; names up to 63 bytes. */

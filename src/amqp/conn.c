@@ -272,9 +272,30 @@ static void arm(asrv_conn *ac)
     loop_timer_start(ac->l, &ac->timer, ms);
 }
 
+/* The delayed answer of a refused login: connection.close ACCESS_REFUSED
+ * to a client that announced authentication_failure_close, else the
+ * socket closes (AMQP 0-9-1's rule for failed logins). */
+static void refuse_login(asrv_conn *ac)
+{
+    ac->refusing = 0;
+    if (ac->auth_failure_close) {
+        net_conn_resume_read(ac->c); /* for its close-ok */
+        asrv__conn_error(ac, AMQP_ACCESS_REFUSED, AMQP_CLASS_CONNECTION, 11, "%s", ac->refusal);
+        return;
+    }
+    slog_warn("amqp connection %llu from %s: %s; closed without connection.close (the client "
+              "did not announce authentication_failure_close)",
+              (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c), ac->refusal);
+    drop(ac, "AMQP login refused");
+}
+
 static void on_tick(loop_timer *t)
 {
     asrv_conn *ac = t->data;
+    if (ac->refusing) {
+        refuse_login(ac);
+        return;
+    }
     int64_t now = loop_now(ac->l);
     if (ac->state == ASRV_CLOSING) {
         slog_warn("amqp connection %llu from %s: no close-ok within %d ms",
@@ -480,18 +501,17 @@ static void on_start_ok(asrv_conn *ac, const amqp_connection_start_ok *m)
         snprintf(uname, sizeof(uname), "%.*s", user.len > 64 ? 64 : (user.len > 0 ? user.len : 0),
                  user.ptr ? user.ptr : "");
         printable(uname);
-        if (ac->auth_failure_close) {
-            asrv__conn_error(ac, AMQP_ACCESS_REFUSED, AMQP_CLASS_CONNECTION, 11,
-                             "Login was refused using authentication mechanism %.*s (user '%s')",
-                             (int)m->mechanism.len, m->mechanism.ptr, uname);
-            return;
-        }
-        slog_warn("amqp connection %llu from %s: login refused (mechanism %.*s, user '%s'); "
-                  "closed without connection.close (the client did not announce "
-                  "authentication_failure_close)",
-                  (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c),
-                  (int)m->mechanism.len, m->mechanism.ptr, uname);
-        drop(ac, "AMQP login refused");
+        snprintf(ac->refusal, sizeof(ac->refusal),
+                 "Login was refused using authentication mechanism %.*s (user '%s')",
+                 (int)(m->mechanism.len > 20 ? 20 : m->mechanism.len), m->mechanism.ptr, uname);
+        /* the answer waits, longer for every failure from the address */
+        ac->refusing = 1;
+        net_conn_pause_read(ac->c);
+        core *co = ac->as ? ac->as->core : NULL;
+        loop_timer_start(ac->l, &ac->timer,
+                         co ? auth_throttle_fail(co->throttle, net_conn_host(ac->c),
+                                                 loop_now(ac->l))
+                            : 0);
         return;
     }
     transition(ac, EV_START_OK);

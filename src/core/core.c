@@ -14,6 +14,7 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     c->cfg = cfg;
     c->l = l;
     c->lock_fd = -1;
+    c->throttle = auth_throttle_new();
     char err[512];
     int rc = auth_pmap_new(cfg->ssl_principal_rules, &c->pmap, err, sizeof(err));
     if (rc < 0) {
@@ -80,6 +81,7 @@ void core_close(core *c)
     auth_users_close(c->users);
     acl_close(c->acls);
     auth_pmap_free(c->pmap);
+    auth_throttle_free(c->throttle);
     if (c->txn)
         txn_close(c->txn);
     if (c->groups)

@@ -18,6 +18,7 @@
 #define CAIRN_CORE_H
 #include "auth/acl.h"
 #include "auth/pmap.h"
+#include "auth/throttle.h"
 #include "auth/users.h"
 #include "broker/broker.h"
 #include "cluster/cluster.h"
@@ -39,6 +40,7 @@ typedef struct core {
     int lock_fd;                    /* the data directory's lock (broker_dir_lock) */
     acl_store *acls;                /* ACLs; NULL in a cluster (not replicated yet) */
     auth_pmap *pmap;                /* ssl.principal.mapping.rules, compiled */
+    auth_throttle *throttle;        /* failed-login delays, every front end's */
 } core;
 
 /* Open the data directory in cfg->log_dirs and every service on it

@@ -419,8 +419,9 @@ static int open_path(const hreq *q)
            strcmp(q->seg[0], "console") == 0;
 }
 
-/* Who q is: 1 with q->principal set, 0 when a login is required and
- * missing or wrong (answered 401 by the caller, with *why set for a bearer
+/* Who q is: 1 with q->principal set; 0 when a login is required and
+ * missing; -1 when one was tried and failed (both answered 401 by the
+ * caller, a failure after the address's delay, with *why set for a bearer
  * token that was refused). Logins: Authorization: Basic (a user's
  * password), Authorization: Bearer (a token, auth/tokens.h), or, without
  * the header, a trusted TLS client certificate. */
@@ -444,7 +445,7 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
             hsrv__log_error(hs, 1, "http: connection %llu from %s: the client certificate "
                             "'%.300s' names no principal (ssl.principal.mapping.rules)",
                             (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), dn);
-            return 0;
+            return -1;
         }
         hc->auth_ok = 2;
         q->principal = hc->principal;
@@ -476,7 +477,7 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
             *why = rc == -CN_ETIMEDOUT ? "the token has expired" : "the token is not valid";
             hsrv__log_error(hs, 1, "http: connection %llu from %s: bearer token refused (%s)",
                             (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), *why);
-            return 0;
+            return -1;
         }
     } else {
         if (len < 7 || strncasecmp((const char *)auth, "Basic ", 6) != 0)
@@ -487,11 +488,11 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
             bl--;
         int n = bl < 600 ? b64_decode(b64, bl, dec, sizeof(dec) - 1) : -1;
         if (n < 0)
-            return 0;
+            return -1;
         dec[n] = '\0';
         char *colon = memchr(dec, ':', (size_t)n);
         if (!colon || colon == (char *)dec || memchr(dec, '\0', (size_t)n))
-            return 0;
+            return -1;
         *colon = '\0';
         user = (const char *)dec;
         const char *pw = colon + 1;
@@ -500,7 +501,7 @@ static int authenticate(hsrv *hs, hconn *hc, hreq *q, const uint8_t *auth, size_
         if (!c || !scram_check_password(c, pw, strlen(pw))) {
             hsrv__log_error(hs, 1, "http: connection %llu from %s: login refused for user '%.64s'",
                             (unsigned long long)net_conn_id(hc->c), net_conn_peer(hc->c), user);
-            return 0;
+            return -1;
         }
     }
     memcpy(hc->auth_hash, h, sizeof(h));
@@ -527,6 +528,48 @@ static void unauthorized(hreq *q, const char *why)
              why ? ", error=\"invalid_token\", error_description=\"" : "", why ? why : "",
              why ? "\"" : "");
     hh_reply(q, 401, "application/json", body, strlen(body), hdr);
+}
+
+/* A failed login's 401 waits (auth/throttle.h); the connection reads
+ * nothing more and closes once it is sent. The wait lives in the request's
+ * arena, which its response slot keeps until answered. */
+typedef struct hrefusal {
+    loop_timer t;
+    hsrv *hs;
+    hreq *q;
+    const char *why;             /* static text or NULL */
+    struct hrefusal *next, *prev;
+} hrefusal;
+
+static void refusal_fire(hrefusal *f)
+{
+    hsrv *hs = f->hs;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        hs->refusals = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    unauthorized(f->q, f->why); /* f and q are gone after this */
+}
+
+static void refusal_cb(loop_timer *t) { refusal_fire(t->data); }
+
+static void refuse_later(hsrv *hs, hreq *q, const char *why)
+{
+    hrefusal *f = hh_alloc(q, sizeof(*f));
+    f->hs = hs;
+    f->q = q;
+    f->why = why;
+    f->prev = NULL;
+    f->next = hs->refusals;
+    if (hs->refusals)
+        hs->refusals->prev = f;
+    hs->refusals = f;
+    net_conn_close_after(q->c, "HTTP login refused");
+    loop_timer_init(&f->t, refusal_cb, f);
+    loop_timer_start(hs->l, &f->t,
+                     auth_throttle_fail(hs->core->throttle, net_conn_host(q->c), loop_now(hs->l)));
 }
 
 static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *frame, size_t len)
@@ -592,8 +635,12 @@ static void http_on_frame(void *arg, net_conn *c, void *cctx, const uint8_t *fra
     size_t al = 0;
     const uint8_t *auth = header_get(hc, frame, "authorization", &al);
     const char *why = NULL;
-    int authed = bad_target || authenticate(hs, hc, q, auth, al, &why);
+    int authed = bad_target ? 1 : authenticate(hs, hc, q, auth, al, &why);
     hconn_reset(hc);
+    if (authed < 0) {
+        refuse_later(hs, q, why);
+        return;
+    }
     /* Neither q nor hc may be used after the answer: a failed write closes
      * the connection at once, freeing hc and the answered slot (q's arena).
      * c itself lives until net's hook; its ctx is NULL once closed. */
@@ -655,6 +702,10 @@ void hsrv_free(hsrv *hs)
     hh_read_fini(hs);
     hh_sse_fini(hs);
     hh_wh_fini(hs);
+    while (hs->refusals) {
+        loop_timer_stop(hs->l, &hs->refusals->t);
+        refusal_fire(hs->refusals);
+    }
     hs->freed = 1;
     if (hs->n_durable == 0)
         free(hs); /* else the last durable wait frees it (core_close completes them) */

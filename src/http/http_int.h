@@ -106,6 +106,7 @@ struct hsrv {
     struct hh_read_state *read;  /* parked long-poll reads (hh_read.c) */
     struct hh_sse_state *sse;    /* Server-Sent Events streams (hh_sse.c) */
     struct hh_wh *wh;            /* webhook subscriptions (hh_webhook.c); NULL: off */
+    struct hrefusal *refusals;   /* 401s waiting out a failed login's delay (framing.c) */
     /* Requests parked on a durable wait (produce, group delete): the core
      * completes them in core_close, after hsrv_free, so the last one frees a
      * front end that was freed meanwhile (hsrv__durable_end). */

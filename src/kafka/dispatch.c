@@ -31,6 +31,7 @@ struct ksrv {
     auth_users *users;               /* SASL users; NULL in a cluster */
     acl_store *acls;                 /* ACLs; NULL in a cluster */
     const auth_pmap *pmap;           /* ssl.principal.mapping.rules */
+    auth_throttle *throttle;         /* failed-login delays (core's) */
     const cairn_config *cfg;
     loop *l;
     struct kh_sasl_state *sasl;      /* kh_sasl.c */
@@ -64,6 +65,7 @@ ksrv *ksrv_new(core *c)
     ks->users = c->users;
     ks->acls = c->acls;
     ks->pmap = c->pmap;
+    ks->throttle = c->throttle;
     ks->cfg = c->cfg;
     ks->l = c->l;
     ks->scratch = batch_scratch_new();
@@ -100,6 +102,7 @@ batch_scratch *ksrv_scratch(ksrv *ks) { return ks->scratch; }
 auth_users *ksrv_users(ksrv *ks) { return ks->users; }
 acl_store *ksrv_acls(ksrv *ks) { return ks->acls; }
 const auth_pmap *ksrv_pmap(ksrv *ks) { return ks->pmap; }
+auth_throttle *ksrv_throttle(ksrv *ks) { return ks->throttle; }
 
 int kreq_allowed(kreq *q, int op, int rtype, kstr name)
 {

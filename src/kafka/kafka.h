@@ -92,6 +92,7 @@ struct txn_coord *ksrv_txn(ksrv *ks);
 auth_users *ksrv_users(ksrv *ks);              /* NULL in a cluster */
 acl_store *ksrv_acls(ksrv *ks);                /* NULL in a cluster */
 const auth_pmap *ksrv_pmap(ksrv *ks);          /* ssl.principal.mapping.rules */
+auth_throttle *ksrv_throttle(ksrv *ks);        /* failed-login delays */
 /* May q's client perform op (ACL_OP_*) on the resource (ACL_R_*, name)?
  * 1 when authorizer.enabled is off; else the ACLs decide (acl.h). */
 int kreq_allowed(kreq *q, int op, int rtype, kstr name);

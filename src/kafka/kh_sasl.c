@@ -36,17 +36,6 @@ enum { KS_OPEN = 0, KS_START, KS_MECH, KS_SCRAM, KS_AUTHED, KS_FAILED };
 
 #define KS_CACHE 16
 #define KS_CACHE_NAME 64
-#define FAIL_SLOTS 64
-#define FAIL_DELAY_FIRST_MS 100
-#define FAIL_DELAY_MAX_MS 5000
-#define FAIL_FORGET_MS 60000
-
-typedef struct fail_slot {
-    char ip[48];
-    int fails;
-    int64_t last_ms;
-} fail_slot;
-
 /* The delayed answer of a failed login. It outlives the session (the
  * client may hang up meanwhile): its response slot keeps the connection
  * object alive until the timer finishes the slot. */
@@ -60,7 +49,6 @@ typedef struct fail_answer {
 } fail_answer;
 
 struct kh_sasl_state {
-    fail_slot slots[FAIL_SLOTS];
     fail_answer *pending;           /* delayed answers, for shutdown */
 };
 
@@ -128,37 +116,6 @@ void kh_sasl_fini(ksrv *ks)
     }
     free(st);
     *ksrv__sasl(ks) = NULL;
-}
-
-/* A failure from c's address: the delay its answer waits (doubling per
- * failure from that address within FAIL_FORGET_MS, up to FAIL_DELAY_MAX_MS). */
-static int64_t note_failure(ksrv *ks, net_conn *c)
-{
-    struct kh_sasl_state *st = *ksrv__sasl(ks);
-    const char *ip = net_conn_host(c);
-    int64_t now = loop_now(ksrv_loop(ks));
-    fail_slot *f = NULL, *oldest = &st->slots[0];
-    for (int i = 0; i < FAIL_SLOTS; i++) {
-        if (strcmp(st->slots[i].ip, ip) == 0) {
-            f = &st->slots[i];
-            break;
-        }
-        if (st->slots[i].last_ms < oldest->last_ms)
-            oldest = &st->slots[i];
-    }
-    if (!f) {
-        f = oldest;
-        snprintf(f->ip, sizeof(f->ip), "%s", ip);
-        f->fails = 0;
-    }
-    if (now - f->last_ms > FAIL_FORGET_MS)
-        f->fails = 0;
-    f->fails++;
-    f->last_ms = now;
-    int64_t d = FAIL_DELAY_FIRST_MS;
-    for (int i = 1; i < f->fails && d < FAIL_DELAY_MAX_MS; i++)
-        d *= 2;
-    return d < FAIL_DELAY_MAX_MS ? d : FAIL_DELAY_MAX_MS;
 }
 
 int ksess_new(ksrv *ks, net_conn *c, ksess **out)
@@ -379,7 +336,9 @@ static void park_failure(ksess *s, net_resp *r, int raw)
     st->pending = f;
     net_conn_pause_read(s->c);
     loop_timer_init(&f->t, answer_cb, f);
-    loop_timer_start(ksrv_loop(s->ks), &f->t, note_failure(s->ks, s->c));
+    loop_timer_start(ksrv_loop(s->ks), &f->t,
+                     auth_throttle_fail(ksrv_throttle(s->ks), net_conn_host(s->c),
+                                        loop_now(ksrv_loop(s->ks))));
 }
 
 /* Handlers --------------------------------------------------------------- */
