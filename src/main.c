@@ -273,8 +273,9 @@ static int user_offline(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/%s-0", dir, BROKER_CLUSTER_META_TOPIC);
     struct stat st;
     if (stat(path, &st) == 0) {
-        fprintf(stderr, "cairn user: %s belongs to a cluster node; users are not replicated in "
-                        "a cluster yet\n", dir);
+        fprintf(stderr, "cairn user: %s belongs to a cluster node: its users live in the "
+                        "cluster's metadata log; add them through a running node "
+                        "(cairn user add ... --http HOST:PORT)\n", dir);
         return 1;
     }
     slog_set_level(SLOG_ERROR);

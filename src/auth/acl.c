@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/astore.h"
 #include "kvlog/kvlog.h"
 #include "net/loop.h"
 #include "util/common.h"
@@ -17,7 +18,7 @@ typedef struct acl_ent {
 } acl_ent;
 
 struct acl_store {
-    kvl *kv;
+    auth_store *st;
     acl_ent *v;
     int n, cap;
     uint64_t gen;
@@ -184,9 +185,8 @@ static const kvl_ops acl_ops = {on_record, on_compact, live_bytes};
 int acl_open(broker *b, acl_store **out)
 {
     acl_store *s = xcalloc(1, sizeof(*s));
-    int rc = kvl_open(b, BROKER_ACLS_TOPIC, &acl_ops, s, &s->kv);
+    int rc = auth_store_open_local(b, BROKER_ACLS_TOPIC, &acl_ops, s, &s->st);
     if (rc < 0) {
-        s->kv = NULL;
         acl_close(s);
         return rc;
     }
@@ -194,18 +194,29 @@ int acl_open(broker *b, acl_store **out)
     return 0;
 }
 
+acl_store *acl_open_cluster(cluster *c)
+{
+    acl_store *s = xcalloc(1, sizeof(*s));
+    s->st = auth_store_open_cluster(c, "acls", &acl_ops, s);
+    return s;
+}
+
 void acl_close(acl_store *s)
 {
     if (!s)
         return;
-    kvl_close(s->kv);
+    auth_store_close(s->st);
     for (int i = 0; i < s->n; i++)
         ent_free(&s->v[i]);
     free(s->v);
     free(s);
 }
 
-uint64_t acl_generation(const acl_store *s) { return s ? s->gen : 0; }
+uint64_t acl_generation(const acl_store *s)
+{
+    /* readiness counts: decisions cached while not ready are not kept */
+    return s ? s->gen * 2 + (uint64_t)auth_store_ready(s->st) : 0;
+}
 int acl_count(const acl_store *s) { return s ? s->n : 0; }
 
 const char *acl_invalid(const acl_binding *b)
@@ -282,13 +293,14 @@ int acl_add(acl_store *s, const acl_binding *b, int n, int64_t *target)
         kvl_batch_add(&bt, k, (int32_t)kl, &zero, 1);
         free(k);
     }
-    int rc = kvl_append(s->kv, &bt, loop_wall_ms(), target);
+    int rc = auth_store_append(s->st, &bt, target);
     kvl_batch_fini(&bt);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < n; i++)
-        mem_add(s, &b[i]);
-    kvl_maybe_compact(s->kv);
+    if (auth_store_applies_at_append(s->st)) /* else: when the cluster applies it */
+        for (int i = 0; i < n; i++)
+            mem_add(s, &b[i]);
+    auth_store_maybe_compact(s->st);
     return 0;
 }
 
@@ -308,10 +320,11 @@ int acl_delete(acl_store *s, const acl_filter *f,
         free(k);
         hits++;
     }
-    int rc = hits ? kvl_append(s->kv, &bt, loop_wall_ms(), target) : 0;
+    int rc = hits ? auth_store_append(s->st, &bt, target) : 0;
     kvl_batch_fini(&bt);
     if (rc < 0 || !hits)
         return rc;
+    int now = auth_store_applies_at_append(s->st); /* else: when the cluster applies it */
     for (int i = 0; i < s->n;) {
         if (!acl_matches(f, &s->v[i].b)) {
             i++;
@@ -319,9 +332,12 @@ int acl_delete(acl_store *s, const acl_filter *f,
         }
         if (cb)
             cb(arg, &s->v[i].b);
-        mem_del(s, i);
+        if (now)
+            mem_del(s, i);
+        else
+            i++;
     }
-    kvl_maybe_compact(s->kv);
+    auth_store_maybe_compact(s->st);
     return 0;
 }
 
@@ -336,7 +352,7 @@ void acl_each(const acl_store *s, const acl_filter *f,
 void acl_wait(acl_store *s, int64_t target, durable_wait *w,
               void (*cb)(durable_wait *w, int status))
 {
-    kvl_wait_durable(s->kv, target, w, cb);
+    auth_store_wait(s->st, target, w, cb);
 }
 
 /* Authorizer ------------------------------------------------------------------ */
@@ -380,6 +396,8 @@ int acl_authorize(const acl_store *s, const cairn_config *cfg, const char *princ
 {
     if (super_user(cfg, principal))
         return 1;
+    if (s && !auth_store_ready(s->st))
+        return 0; /* a restarted cluster node: its table may still miss ACLs */
     int any = 0, allowed = 0;
     for (int i = 0; s && i < s->n; i++) {
         const acl_binding *b = &s->v[i].b;

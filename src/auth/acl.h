@@ -20,13 +20,16 @@
  * Every change bumps acl_generation, so callers may cache decisions per
  * connection keyed by it.
  *
- * Storage: the internal key-value log __acls (kvlog/kvlog.h). One record
+ * Storage (auth/astore.h): on a single node the internal key-value log
+ * __acls (kvlog/kvlog.h); in a cluster the store "acls" of the cluster's
+ * metadata log, applied on every node (acl_open_cluster). One record
  * per ACL; its key is the binding (big-endian):
  *   int8 version 0, int8 resource type, int8 pattern type, int8 operation,
  *   int8 permission, int16 L + L bytes resource name, int16 L + principal,
  *   int16 L + host
- * and its value one byte, 0 (a tombstone deletes the ACL). Single node
- * only for now (not replicated), like the users.
+ * and its value one byte, 0 (a tombstone deletes the ACL). In a cluster,
+ * acl_add and acl_delete change the table only once their records commit
+ * and come back (before acl_wait calls back on this node).
  * Loop thread only. */
 #ifndef CAIRN_AUTH_ACL_H
 #define CAIRN_AUTH_ACL_H
@@ -34,6 +37,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 
 /* Kafka's codes. */
@@ -62,6 +66,8 @@ typedef acl_binding acl_filter;
 typedef struct acl_store acl_store;
 
 int acl_open(broker *b, acl_store **out);
+/* In a cluster, before cluster_meta_start (astore.h). */
+acl_store *acl_open_cluster(cluster *c);
 void acl_close(acl_store *s);              /* NULL is a no-op */
 uint64_t acl_generation(const acl_store *s);
 int acl_count(const acl_store *s);

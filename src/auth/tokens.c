@@ -207,15 +207,14 @@ void auth__tokens_drop_user(auth_users *u, const char *name)
 
 /* API ------------------------------------------------------------------------ */
 
-static int append_one(auth_users *u, const uint8_t id[8], const token_ent *t, int64_t now_ms,
-                      int64_t *target)
+static int append_one(auth_users *u, const uint8_t id[8], const token_ent *t, int64_t *target)
 {
     uint8_t k[10], v[VALUE_MAX];
     key_encode(k, id);
     kvl_batch bt;
     kvl_batch_init(&bt);
     kvl_batch_add(&bt, k, (int32_t)sizeof(k), v, t ? (int32_t)value_encode(v, t) : -1);
-    int rc = kvl_append(u->kv, &bt, now_ms, target);
+    int rc = auth_store_append(u->st, &bt, target);
     kvl_batch_fini(&bt);
     return rc;
 }
@@ -242,20 +241,24 @@ int auth_token_create(auth_users *u, const char *user, int64_t now_ms, int64_t t
     t.expires_ms = ttl_ms ? now_ms + ttl_ms : 0;
     t.user = (char *)user;
     t.description = (char *)description;
-    int rc = append_one(u, t.id, &t, now_ms, target);
+    int rc = append_one(u, t.id, &t, target);
     if (rc < 0)
         return rc;
-    t.user = xstrdup(user);
-    t.description = xstrdup(description);
-    mem_put(u, &t);
     memcpy(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
     char *p = token + sizeof(TOKEN_PREFIX) - 1;
     hex(t.id, 8, p);
     p[AUTH_TOKEN_ID_HEX] = '_';
     hex(secret, sizeof(secret), p + AUTH_TOKEN_ID_HEX + 1);
     OPENSSL_cleanse(secret, sizeof(secret));
-    info_of(find(u, t.id), info);
-    kvl_maybe_compact(u->kv);
+    if (auth_store_applies_at_append(u->st)) { /* else: when the cluster applies it */
+        t.user = xstrdup(user);
+        t.description = xstrdup(description);
+        mem_put(u, &t);
+        info_of(find(u, t.id), info);
+    } else {
+        info_of(&t, info); /* borrowed strings: the caller's, valid for its call */
+    }
+    auth_store_maybe_compact(u->st);
     return 0;
 }
 
@@ -270,11 +273,12 @@ int auth_token_delete(auth_users *u, const char *id, int64_t *target)
     token_ent *t;
     if (parse_id(id, raw) < 0 || !(t = find(u, raw)))
         return -CN_ENOENT;
-    int rc = append_one(u, raw, NULL, loop_wall_ms(), target);
+    int rc = append_one(u, raw, NULL, target);
     if (rc < 0)
         return rc;
-    mem_remove(u, find(u, raw));
-    kvl_maybe_compact(u->kv);
+    if (auth_store_applies_at_append(u->st)) /* else: when the cluster applies it */
+        mem_remove(u, find(u, raw));
+    auth_store_maybe_compact(u->st);
     return 0;
 }
 

@@ -169,9 +169,8 @@ static const kvl_ops users_ops = {on_record, on_compact, live_bytes};
 int auth_users_open(broker *b, auth_users **out)
 {
     auth_users *u = xcalloc(1, sizeof(*u));
-    int rc = kvl_open(b, BROKER_USERS_TOPIC, &users_ops, u, &u->kv);
+    int rc = auth_store_open_local(b, BROKER_USERS_TOPIC, &users_ops, u, &u->st);
     if (rc < 0) {
-        u->kv = NULL;
         auth_users_close(u);
         return rc;
     }
@@ -179,11 +178,18 @@ int auth_users_open(broker *b, auth_users **out)
     return 0;
 }
 
+auth_users *auth_users_open_cluster(cluster *c)
+{
+    auth_users *u = xcalloc(1, sizeof(*u));
+    u->st = auth_store_open_cluster(c, "users", &users_ops, u);
+    return u;
+}
+
 void auth_users_close(auth_users *u)
 {
     if (!u)
         return;
-    kvl_close(u->kv);
+    auth_store_close(u->st);
     for (int i = 0; i < u->n; i++) {
         free(u->v[i].name);
         free(u->v[i].c[1]);
@@ -251,23 +257,25 @@ int auth_users_apply(auth_users *u, const auth_user_change *ch, int n, int64_t *
     for (int i = 0; i < n; i++)
         if (!ch[i].cred && left_without(u, ch, n, ch[i].name) == i)
             auth__tokens_tombstones(u, ch[i].name, &bt);
-    int rc = kvl_append(u->kv, &bt, loop_wall_ms(), target);
+    int rc = auth_store_append(u->st, &bt, target);
     kvl_batch_fini(&bt);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < n; i++)
-        mem_set(u, ch[i].name, ch[i].mech, ch[i].cred);
-    for (int i = 0; i < n; i++)
-        if (!ch[i].cred && !auth_users_find_any(u, ch[i].name))
-            auth__tokens_drop_user(u, ch[i].name);
-    kvl_maybe_compact(u->kv);
+    if (auth_store_applies_at_append(u->st)) { /* else: when the cluster applies it */
+        for (int i = 0; i < n; i++)
+            mem_set(u, ch[i].name, ch[i].mech, ch[i].cred);
+        for (int i = 0; i < n; i++)
+            if (!ch[i].cred && !auth_users_find_any(u, ch[i].name))
+                auth__tokens_drop_user(u, ch[i].name);
+    }
+    auth_store_maybe_compact(u->st);
     return 0;
 }
 
 void auth_users_wait(auth_users *u, int64_t target, durable_wait *w,
                      void (*cb)(durable_wait *w, int status))
 {
-    kvl_wait_durable(u->kv, target, w, cb);
+    auth_store_wait(u->st, target, w, cb);
 }
 
 void auth_users_each(const auth_users *u,

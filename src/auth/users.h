@@ -13,10 +13,12 @@
  * Later records win; a record that does not decode is skipped with a
  * warning at replay. Never a password.
  *
- * Changes (auth_users_apply) are appended and applied to memory at once,
- * and the caller waits for their fsync (auth_users_wait) before answering.
- * A single node only for now: in a cluster the table is not replicated
- * (auth_users_open is not called there; docs/security-plan.md).
+ * Storage (auth/astore.h): on a single node the internal log __users,
+ * where changes (auth_users_apply) are appended and applied to memory at
+ * once, and the caller waits for their fsync (auth_users_wait) before
+ * answering; in a cluster the store "users" of the cluster's metadata log
+ * (auth_users_open_cluster), where a change reaches memory on every node
+ * when it commits, before auth_users_wait calls back on the writer's.
  * Loop thread only. */
 #ifndef CAIRN_AUTH_USERS_H
 #define CAIRN_AUTH_USERS_H
@@ -24,11 +26,14 @@
 
 #include "auth/scram.h"
 #include "broker/broker.h"
+#include "cluster/cluster.h"
 
 typedef struct auth_users auth_users;
 
 /* Open and replay __users of broker b. 0 or -CN_E*. */
 int auth_users_open(broker *b, auth_users **out);
+/* In a cluster, before cluster_meta_start (astore.h). */
+auth_users *auth_users_open_cluster(cluster *c);
 void auth_users_close(auth_users *u);   /* NULL is a no-op */
 
 /* The stored credential of name for mech, or NULL. Valid until the next

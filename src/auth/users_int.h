@@ -5,6 +5,7 @@
 #define CAIRN_AUTH_USERS_INT_H
 #include <stdint.h>
 
+#include "auth/astore.h"
 #include "auth/scram.h"
 #include "auth/users.h"
 #include "kvlog/kvlog.h"
@@ -26,7 +27,7 @@ typedef struct token_ent {
 } token_ent;
 
 struct auth_users {
-    kvl *kv;
+    auth_store *st;
     user_ent *v;                    /* sorted by name */
     int n, cap;
     token_ent *tok;                 /* in creation order */

@@ -436,6 +436,7 @@ static void tick_cb(loop_timer *t)
     rg_node_tick(c->rg, now);
     if (c->b) {
         cluster__meta_tick(c);
+        cluster__kv_tick(c, now);
         cluster__call_tick(c);
         cluster__lead_tick(c, now);
         cluster__move_tick(c, now);
@@ -633,6 +634,7 @@ void cluster_close(cluster *c)
     }
     net_server_free(c->srv);
     rg_node_close(c->rg);
+    cluster__kv_free(c);
     free(c);
 }
 

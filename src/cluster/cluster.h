@@ -86,12 +86,36 @@ struct broker_kv;
  * controller answered in time, or it lost leadership before the commit:
  * the request may still take effect), a validation error, -CN_EIO. */
 typedef void (*cluster_op_cb)(void *arg, int status, const char *msg);
+/* Key-value stores above the cluster (cluster_kv.c; the users and the ACLs
+ * of src/auth): their records travel in the metadata log, so every node
+ * applies the same changes in the same order and replays them at start.
+ * kv: n records; a value with ptr NULL and len -1 is a tombstone. */
+typedef void (*cluster_kv_apply)(void *arg, const struct broker_kv *kv, int n);
+/* Before cluster_meta_start (whose replay applies what the log holds):
+ * the records of store name (1..15 bytes, copied) go to apply(arg, ...)
+ * on this node as they commit, in log order. unregister: no more. */
+void cluster_kv_register(cluster *c, const char *name, cluster_kv_apply apply, void *arg);
+void cluster_kv_unregister(cluster *c, const char *name);
+/* Any node: append kv (1..1000 records, keys 1..32767 bytes, values up to
+ * 32767) to store through the controller. cb(arg, 0, NULL) once the record
+ * is committed and applied on this node (so a read here sees it); or
+ * -CN_ENOTCONTROLLER (no controller in time, or it lost leadership before
+ * the commit: it may still apply), -CN_ETIMEDOUT (not applied here within
+ * 30 s), a storage error of the controller. Returns 0 (cb later, never
+ * inside this call), or -CN_EINVAL / a storage error (cb never runs). */
+int cluster_kv_write(cluster *c, const char *store, const struct broker_kv *kv, int n,
+                     cluster_op_cb cb, void *arg);
 /* After broker_open_repl: open __cluster_meta-0 (replicated to every node)
  * and apply what it holds (and, from then on, what commits). 0 or -CN_E*. */
 int cluster_meta_start(cluster *c, struct broker *b);
 /* Before broker_close: stop applying; waiting requests get
  * -CN_ENOTCONTROLLER. NULL or not started: no-op. */
 void cluster_meta_stop(cluster *c);
+/* 1 once this node applied the metadata log up to where its copy ended
+ * when it started (or to its end, when the leader cut it shorter): what
+ * was committed before the restart is applied again. 0 before
+ * cluster_meta_start. */
+int cluster_meta_caught_up(const cluster *c);
 /* The controller: the metadata group's leader id, -1 while unknown. */
 int32_t cluster_controller(const cluster *c);
 /* For Metadata: cluster_controller, or, on an isolated node that led the

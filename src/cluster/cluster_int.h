@@ -63,10 +63,14 @@ struct cluster {
     partition *meta;                /* __cluster_meta-0 */
     broker_listener meta_listener;  /* applies what commits */
     int64_t applied;                /* meta log offset applied up to */
+    int64_t meta_end_at_start;      /* its log end when it opened (cluster_meta_caught_up) */
     struct cl_op *ops;              /* controller requests waiting for their commit */
     batch_scratch *scratch;
     struct cl_fwd *fwds;            /* requests forwarded (or to forward) to the controller */
     uint64_t next_fwd;
+    /* Key-value stores above the cluster (cluster_kv.c). */
+    struct cl_kv_store *kv_stores;
+    struct cl_kv_wait *kv_waits;    /* this node's writes until applied here */
     /* Markers for partitions led elsewhere (cluster_call.c). */
     broker_marker_req *mreqs;       /* this node's, until answered */
     uint64_t next_mreq;
@@ -145,6 +149,26 @@ int cluster__send_frame(cluster *c, int32_t to, int type, const uint8_t *body, s
 int cluster__on_meta_frame(cluster *c, int32_t from, int type, const uint8_t *body, size_t len);
 /* Every tick: forward what waited for a controller, fail what waited too long. */
 void cluster__meta_tick(cluster *c);
+/* The controller: append one metadata record (key one letter, value) and
+ * park a request on it: cb(arg, op status) once applied here (the record's
+ * apply sets the status; an op found by id, or by offset). 0 or -CN_E*. */
+int cluster__meta_submit(cluster *c, const char *key, const wbuf *value, cn_uuid id,
+                         const char *name, cluster_op_cb cb, void *arg);
+/* Queue a FORWARD body (its first 8 bytes, the request id, are set here)
+ * for the controller; takes body's buffer. 0 (cb runs later). */
+int cluster__meta_forward(cluster *c, wbuf *body, cluster_op_cb cb, void *arg);
+
+/* Key-value stores above the cluster (cluster_kv.c): FORWARD op 10 run
+ * on the controller (as run_body's ops: 0 and cb later, or -CN_E* with
+ * msg); a committed record "K" applied on this node; every tick; at stop
+ * (waiting writes fail). */
+struct clw_topic_op;
+int cluster__kv_submit(cluster *c, const struct clw_topic_op *t, char *msg, size_t msg_len,
+                       cluster_op_cb cb, void *arg);
+void cluster__kv_apply(cluster *c, const struct clw_topic_op *t);
+void cluster__kv_tick(cluster *c, int64_t now);
+void cluster__kv_stop(cluster *c);
+void cluster__kv_free(cluster *c); /* the registrations, at cluster_close */
 
 /* Moves (cluster_move.c): every tick, the leader of each partition with a
  * running move changes its group's configuration one server at a time

@@ -26,6 +26,9 @@
  *       host, i32 Kafka port: the node is a member from here on
  *       (cluster_members.c; applied once, a replay changes nothing)
  *   key "L" leaving, "X" removed: i32 id (cluster_members.c, idem)
+ *   key "K" key-values: str store, 16 bytes request id, i32 n, then n x
+ *       (str key, str value: null is a tombstone): records of the users or
+ *       the ACLs, handed to the store's callback (cluster_kv.c)
  * (cluster_wire.h holds every form.)
  * Applying is idempotent by topic id, so a node replays the whole log at
  * every start (its own .topics/ files already hold what it applied
@@ -152,6 +155,11 @@ static int apply_record(const batch_record *r, void *arg)
     clw_topic_op t;
     if (clw_record_decode((char)r->key[0], r->value, (size_t)r->value_len, &t) < 0) {
         slog_error("cluster metadata: bad record at offset %lld", (long long)r->offset);
+        return 0;
+    }
+    if (t.op == 10) {
+        cluster__kv_apply(c, &t);
+        clw_configs_free(&t);
         return 0;
     }
     if (t.op >= 7) {
@@ -296,6 +304,7 @@ int cluster_meta_start(cluster *c, broker *b)
     c->meta_listener.cb = meta_listener_cb;
     broker_listen_appends(b, &c->meta_listener);
     c->applied = log_start_offset(c->meta->log);
+    c->meta_end_at_start = log_end_offset(c->meta->log);
     meta_apply(c);
     /* A first member's ids start at n << 40 (as before joining existed);
      * a node that joined waits for its registration. */
@@ -318,10 +327,19 @@ void cluster_meta_stop(cluster *c)
         f->cb(f->arg, -CN_ENOTCONTROLLER, "shutting down");
         fwd_free(f);
     }
+    cluster__kv_stop(c);
     batch_scratch_free(c->scratch);
     c->scratch = NULL;
     c->b = NULL;
     c->meta = NULL;
+}
+
+int cluster_meta_caught_up(const cluster *c)
+{
+    if (!c->meta)
+        return 0;
+    int64_t end = log_end_offset(c->meta->log);
+    return c->applied >= (c->meta_end_at_start < end ? c->meta_end_at_start : end);
 }
 
 int32_t cluster_controller(const cluster *c)
@@ -335,8 +353,8 @@ int32_t cluster_controller_hint(const cluster *c)
 }
 
 /* Append one record as the controller and park an op on it. */
-static int submit(cluster *c, const char *key, const wbuf *value, cn_uuid id, const char *name,
-                  cluster_op_cb cb, void *arg)
+int cluster__meta_submit(cluster *c, const char *key, const wbuf *value, cn_uuid id,
+                         const char *name, cluster_op_cb cb, void *arg)
 {
     batch_build_rec rec = {.key = key, .key_len = 1, .value = value->buf,
                            .value_len = (int32_t)value->len, .ts = loop_wall_ms()};
@@ -451,7 +469,7 @@ static int ctl_create(cluster *c, cn_str name, int32_t n_parts, int32_t rf,
     memcpy(t.id, id.b, 16);
     clw_record_encode(&w, &t);
     free(placed);
-    rc = submit(c, "T", &w, id, nbuf, cb, arg);
+    rc = cluster__meta_submit(c, "T", &w, id, nbuf, cb, arg);
     wbuf_fini(&w);
     return rc;
 }
@@ -472,7 +490,7 @@ static int ctl_delete(cluster *c, cn_str name, cn_uuid id, char *msg, size_t msg
     clw_topic_op rec = {.op = 2, .name = name};
     memcpy(rec.id, id.b, 16);
     clw_record_encode(&w, &rec);
-    int rc = submit(c, "D", &w, id, NULL, cb, arg);
+    int rc = cluster__meta_submit(c, "D", &w, id, NULL, cb, arg);
     wbuf_fini(&w);
     return rc;
 }
@@ -550,7 +568,7 @@ static int ctl_alter(cluster *c, const clw_topic_op *t, int validate_only, char 
     clw_record_encode(&w, t);
     free(pa);
     char key[2] = {clw_record_key(t), '\0'};
-    rc = submit(c, key, &w, id, NULL, cb, arg);
+    rc = cluster__meta_submit(c, key, &w, id, NULL, cb, arg);
     wbuf_fini(&w);
     return rc;
 }
@@ -566,7 +584,7 @@ static int submit_node(cluster *c, int op, const clw_node *n, const char *name,
     clw_record_encode(&w, &t);
     char key[2] = {clw_record_key(&t), '\0'};
     cn_uuid none = {{0}};
-    int rc = submit(c, key, &w, none, name, cb, arg);
+    int rc = cluster__meta_submit(c, key, &w, none, name, cb, arg);
     wbuf_fini(&w);
     return rc;
 }
@@ -736,6 +754,11 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
         return ctl_register(c, &f.t.node, msg, msg_len, cb, arg);
     if (f.t.op == 8)
         return ctl_leave(c, f.t.node.id, msg, msg_len, cb, arg);
+    if (f.t.op == 10) {
+        int rc = cluster__kv_submit(c, &f.t, msg, msg_len, cb, arg);
+        clw_configs_free(&f.t);
+        return rc;
+    }
     int rc = ctl_alter(c, &f.t, f.validate_only, msg, msg_len, cb, arg);
     clw_configs_free(&f.t);
     return rc;
@@ -770,7 +793,7 @@ static void fwd_free(cl_fwd *f)
 
 /* Queue a request for the controller (this node is not it, or none is
  * known). Returns 0 (cb runs later). */
-static int forward(cluster *c, wbuf *body, cluster_op_cb cb, void *arg)
+int cluster__meta_forward(cluster *c, wbuf *body, cluster_op_cb cb, void *arg)
 {
     cl_fwd *f = xcalloc(1, sizeof(*f));
     f->id = ++c->next_fwd;
@@ -882,7 +905,7 @@ int cluster_meta_create_topic(cluster *c, cn_str name, int32_t n_parts, int32_t 
     clw_forward f = {0, validate_only, {1, name, n_parts, rf, n_configs, (broker_kv *)configs,
                                         {0}, (int32_t *)assign}}; /* request id: forward() */
     clw_forward_encode(&w, &f);
-    return forward(c, &w, cb, arg);
+    return cluster__meta_forward(c, &w, cb, arg);
 }
 
 int cluster_meta_delete_topic(cluster *c, topic *t, cluster_op_cb cb, void *arg)
@@ -898,7 +921,7 @@ int cluster_meta_delete_topic(cluster *c, topic *t, cluster_op_cb cb, void *arg)
     clw_forward f = {.t = {.op = 2, .name = cn_str_c(t->name)}};
     memcpy(f.t.id, t->id.b, 16);
     clw_forward_encode(&w, &f);
-    return forward(c, &w, cb, arg);
+    return cluster__meta_forward(c, &w, cb, arg);
 }
 
 /* Partitions and configs of an existing topic: on the controller at once,
@@ -917,7 +940,7 @@ static int alter(cluster *c, clw_topic_op *t, int validate_only, char *msg, size
     wbuf_init(&w);
     clw_forward f = {0, validate_only, *t}; /* request id set by forward() */
     clw_forward_encode(&w, &f);
-    return forward(c, &w, cb, arg);
+    return cluster__meta_forward(c, &w, cb, arg);
 }
 
 int cluster_meta_add_partitions(cluster *c, topic *t, int32_t count, const int32_t *assign,
@@ -968,7 +991,7 @@ int cluster__meta_register(cluster *c, const clw_node *n, cluster_op_cb cb, void
     wbuf_init(&w);
     clw_forward f = {0, 0, {.op = 7, .node = *n}}; /* request id set by forward() */
     clw_forward_encode(&w, &f);
-    return forward(c, &w, cb, arg);
+    return cluster__meta_forward(c, &w, cb, arg);
 }
 
 int cluster__meta_leave(cluster *c, int32_t id, char *msg, size_t msg_len, cluster_op_cb cb,
@@ -986,5 +1009,5 @@ int cluster__meta_leave(cluster *c, int32_t id, char *msg, size_t msg_len, clust
     clw_forward f = {0, 0, {.op = 8}}; /* request id set by forward() */
     f.t.node.id = id;
     clw_forward_encode(&w, &f);
-    return forward(c, &w, cb, arg);
+    return cluster__meta_forward(c, &w, cb, arg);
 }

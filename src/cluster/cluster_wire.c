@@ -169,7 +169,7 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
     t->n_configs = 0;
     t->assign = NULL;
     t->n_assign = 0;
-    if (t->op >= 7) {
+    if (t->op >= 7 && t->op <= 9) {
         t->name = (cn_str){"", 0};
         memset(t->id, 0, 16);
         if (t->op == 7)
@@ -193,7 +193,7 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
             t->partitions = bin_i32(r);
             return r->err ? -CN_EPROTO : grow_decode(r, t);
         }
-        if (t->op == 4) {
+        if (t->op == 4 || t->op == 10) {
             int rc = configs_decode(r, t);
             if (rc == 0)
                 rc = done(r);
@@ -242,7 +242,7 @@ static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
         node_encode(w, &t->node);
         return;
     }
-    if (t->op > 7) {
+    if (t->op > 7 && t->op <= 9) {
         bin_put_i32(w, t->node.id);
         return;
     }
@@ -265,7 +265,7 @@ static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
                     bin_put_i32(w, t->assign[i]);
             }
         }
-        if (t->op != 4)
+        if (t->op != 4 && t->op != 10)
             return;
     } else {
         bin_put_i32(w, t->partitions);
@@ -296,7 +296,7 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->t.configs = NULL;
     out->t.n_configs = 0;
     out->t.assign = NULL;
-    if (r.err || out->t.op < 1 || out->t.op > 8 || out->validate_only > 1)
+    if (r.err || out->t.op < 1 || (out->t.op > 8 && out->t.op != 10) || out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
 }
@@ -421,7 +421,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     out->configs = NULL;
     out->n_configs = 0;
     out->assign = NULL;
-    static const char keys[] = "TDPCRFNLX";
+    static const char keys[] = "TDPCRFNLXK";
     const char *k = key ? strchr(keys, key) : NULL;
     if (!k)
         return -CN_EPROTO;
@@ -431,7 +431,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
 
 char clw_record_key(const clw_topic_op *t)
 {
-    return "?TDPCRFNLX"[t->op >= 1 && t->op <= 9 ? t->op : 0];
+    return "?TDPCRFNLXK"[t->op >= 1 && t->op <= 10 ? t->op : 0];
 }
 
 void clw_record_encode(wbuf *w, const clw_topic_op *t)

@@ -38,6 +38,12 @@
  *                               a member it dialled)
  *                  op 8 leave: i32 node id (>= 0): move every replica off
  *                               that member, then remove it
+ *                  op 10 key-values: str store (a name registered with
+ *                               cluster_kv_register, "users", "acls"), 16
+ *                               bytes request id, i32 n (0..1000), n x (str
+ *                               key (>= 1 byte), str value: null = tombstone):
+ *                               records of a store above the cluster
+ *                               (cluster_kv.c), its own format
  *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
  *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
  *                  i16 producer epoch, u8 commit (1) or abort (0),
@@ -63,6 +69,8 @@
  *       it; the controller moves its replicas off)
  *   "X" removed: i32 node id (no replica is left on it: not a member from
  *       here on)
+ *   "K" key-values: as FORWARD op 10 (handed to the store's apply on every
+ *       node, in log order)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
  * range). What they return points into the input (strs), except configs
@@ -121,7 +129,8 @@ typedef struct clw_hello {
 typedef struct clw_topic_op {
     int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs,
                                      * 5 reassign, 6 reassigned, 7 node registration,
-                                     * 8 node leaving, 9 node removed (node.id only) */
+                                     * 8 node leaving, 9 node removed (node.id only),
+                                     * 10 key-values of a store (name, id, configs) */
     cn_str name;
     int32_t partitions, rf;         /* create; partitions: the new count */
     int32_t n_configs;              /* create, configs */

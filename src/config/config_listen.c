@@ -220,14 +220,6 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
                                    "listener.security.protocol.map", c->kafka_name[i]);
             return -CN_EINVAL;
         }
-        if ((sec == CONFIG_SEC_SASL_PLAINTEXT || sec == CONFIG_SEC_SASL_SSL) &&
-            strcmp(c->cluster_peers, "off") != 0) {
-            snprintf(err, err_len, "listeners: %s listener %s: SASL in a cluster is not "
-                                   "available yet (the users are not replicated); use SSL:// "
-                                   "with ssl.client.auth=required",
-                     config_security_name(sec), c->kafka_name[i]);
-            return -CN_EINVAL;
-        }
         if (config_security_tls(sec) && (!c->ssl_cert_location[0] || !c->ssl_key_location[0])) {
             snprintf(err, err_len, "listeners: %s listener %s needs ssl.certificate.location "
                                    "and ssl.key.location", config_security_name(sec),
@@ -249,11 +241,6 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
             insecure(c, what, c->kafka_host[i], c->kafka_port[i],
                      "use an SSL:// listener, ", err, err_len) < 0)
             return -CN_EINVAL;
-    }
-    if (c->authorizer_enabled && strcmp(c->cluster_peers, "off") != 0) {
-        snprintf(err, err_len, "authorizer.enabled: ACLs in a cluster are not available yet "
-                               "(they are not replicated)");
-        return -CN_EINVAL;
     }
     if (c->ssl_client_auth != 0 && !c->ssl_ca_location[0]) {
         snprintf(err, err_len, "ssl.client.auth=%s needs ssl.ca.location (the CAs that sign "
@@ -281,11 +268,6 @@ int config_check_listeners(const cairn_config *c, char *err, size_t err_len)
         if (!c->http_tls[i] && insecure(c, "HTTP listener", c->http_host[i], c->http_port[i],
                                         "use https://, ", err, err_len) < 0)
             return -CN_EINVAL;
-        if (c->http_auth && strcmp(c->cluster_peers, "off") != 0) {
-            snprintf(err, err_len, "http.authentication=basic: users in a cluster are not "
-                                   "available yet (they are not replicated)");
-            return -CN_EINVAL;
-        }
     }
     if (strcmp(c->cluster_listeners, "off") != 0) {
         if (c->cluster_tls && (!has_cert || !c->ssl_ca_location[0])) {

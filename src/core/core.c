@@ -37,6 +37,10 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     if (rc < 0)
         goto fail;
     if (c->cl) {
+        /* Users and ACLs live in the metadata log in a cluster: their
+         * tables take its records from the replay on (auth/astore.h). */
+        c->users = auth_users_open_cluster(c->cl);
+        c->acls = acl_open_cluster(c->cl);
         rc = cluster_meta_start(c->cl, c->b);
         if (rc < 0)
             goto fail;
@@ -57,8 +61,8 @@ int core_open(cairn_config *cfg, loop *l, core **out)
         slog_error("cannot open the transaction log: %s", cn_strerror(rc));
         goto fail;
     }
-    /* The users (SASL): a single node's own table; in a cluster it is not
-     * replicated yet, so SASL listeners are refused there (config check). */
+    /* The users (SASL) and the ACLs: a single node's own logs (in a
+     * cluster, opened above). */
     if (!c->cl && (rc = auth_users_open(c->b, &c->users)) < 0) {
         slog_error("cannot open the users log: %s", cn_strerror(rc));
         goto fail;

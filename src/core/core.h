@@ -36,9 +36,9 @@ typedef struct core {
     goff_store *offsets;
     grp_coord *groups;
     txn_coord *txn;
-    auth_users *users;              /* SASL users; NULL in a cluster (not replicated yet) */
+    auth_users *users;              /* SASL users, bearer tokens */
     int lock_fd;                    /* the data directory's lock (broker_dir_lock) */
-    acl_store *acls;                /* ACLs; NULL in a cluster (not replicated yet) */
+    acl_store *acls;                /* ACLs */
     auth_pmap *pmap;                /* ssl.principal.mapping.rules, compiled */
     auth_throttle *throttle;        /* failed-login delays, every front end's */
 } core;

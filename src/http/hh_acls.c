@@ -10,8 +10,8 @@
  * (absent: any; pattern=Match: the ACLs that apply to that name). Names of
  * types and operations as Kafka's tools write them, case-insensitive. The
  * table can be managed with authorizer.enabled off too (to prepare it
- * before turning the authorizer on). Errors: 400 invalid_request, 501
- * not_available in a cluster, 500 storage_error. */
+ * before turning the authorizer on). Errors: 400 invalid_request, 500
+ * storage_error. */
 #include <string.h>
 
 #include "auth/acl.h"
@@ -38,7 +38,7 @@ static int no_acls(hreq *q)
 {
     if (q->hs->core->acls)
         return 0;
-    hh_error(q, 501, "not_available", "ACLs are not replicated in a cluster yet");
+    hh_error(q, 501, "not_available", "the ACL table is not available on this node");
     return 1;
 }
 
@@ -93,8 +93,7 @@ static void acl_durable(durable_wait *w, int status)
     hsrv *hs = aw->q->hs;
     if (status < 0) {
         json_decref(aw->body);
-        hh_error(aw->q, 500, "storage_error", "the ACL log could not be synced (%s)",
-                 cn_strerror(status));
+        hh_store_error(aw->q, status, "ACLs");
     } else {
         hh_reply_json(aw->q, 200, aw->body);
     }

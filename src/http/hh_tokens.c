@@ -11,8 +11,7 @@
  * (and the whole list) need ALTER (DESCRIBE for the list) on the cluster
  * when the authorizer is on (without it, every login may, as for the
  * other admin routes). Errors: 400 invalid_request, 403 forbidden, 404
- * unknown_user / unknown_token, 501 not_available in a cluster, 500
- * storage_error. */
+ * unknown_user / unknown_token, 500 storage_error. */
 #include <string.h>
 
 #include "auth/acl.h"
@@ -27,7 +26,7 @@ static int no_users(hreq *q)
 {
     if (q->hs->core->users)
         return 0;
-    hh_error(q, 501, "not_available", "users are not replicated in a cluster yet");
+    hh_error(q, 501, "not_available", "the users table is not available on this node");
     return 1;
 }
 
@@ -110,8 +109,7 @@ static void token_durable(durable_wait *w, int status)
     hsrv *hs = tw->q->hs;
     if (status < 0) {
         json_decref(tw->reply);
-        hh_error(tw->q, 500, "storage_error", "the users log could not be synced (%s)",
-                 cn_strerror(status));
+        hh_store_error(tw->q, status, "users");
     } else {
         hh_reply_json(tw->q, tw->status, tw->reply);
     }

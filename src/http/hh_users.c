@@ -7,8 +7,7 @@
  *   DELETE /users/{name}       every credential of the user -> 200 {"deleted": name}
  * The password is derived into SCRAM credentials here and never stored.
  * Errors: 400 invalid_request (bad name, mechanism, iterations, missing
- * password), 404 unknown_user, 501 not_available in a cluster (users are not
- * replicated yet), 500 storage_error. */
+ * password), 404 unknown_user, 500 storage_error, 503 not_committed (hh_store_error). */
 #include <string.h>
 
 #include "auth/scram.h"
@@ -35,7 +34,7 @@ static int no_users(hreq *q)
 {
     if (q->hs->core->users)
         return 0;
-    hh_error(q, 501, "not_available", "users are not replicated in a cluster yet");
+    hh_error(q, 501, "not_available", "the users table is not available on this node");
     return 1;
 }
 
@@ -71,8 +70,7 @@ static void user_durable(durable_wait *w, int status)
     user_wait *uw = (user_wait *)w;
     hsrv *hs = uw->q->hs;
     if (status < 0) {
-        hh_error(uw->q, 500, "storage_error", "the users log could not be synced (%s)",
-                 cn_strerror(status));
+        hh_store_error(uw->q, status, "users");
     } else if (uw->deleted) {
         json_t *j = json_object();
         json_object_set_new(j, "deleted", json_string(uw->name));

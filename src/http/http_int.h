@@ -179,6 +179,11 @@ void hh_reply_json(hreq *q, int status, json_t *j);
 /* The JSON error {"error_code": code, "message": ...} with status, and one
  * log line (info for 4xx, warn for 5xx). code: stable snake_case. */
 void hh_error(hreq *q, int status, const char *code, const char *fmt, ...) CN_PRINTF(4, 5);
+/* A change of the users, tokens or ACLs (what: "users", "ACLs") that did
+ * not complete (auth_store_wait's status): 503 not_committed when a
+ * cluster did not commit and apply it in time (it may still apply), else
+ * 500 storage_error. */
+void hh_store_error(hreq *q, int status, const char *what);
 /* Same, with more fields in the error object (extra: stolen; may be NULL). */
 void hh_error_obj(hreq *q, int status, const char *code, json_t *extra, const char *fmt, ...)
     CN_PRINTF(5, 6);

@@ -314,3 +314,14 @@ json_t *hh_body_json_or_reply(hreq *q)
     }
     return j;
 }
+
+void hh_store_error(hreq *q, int status, const char *what)
+{
+    if (status == -CN_ENOTCONTROLLER || status == -CN_ETIMEDOUT)
+        hh_error(q, 503, "not_committed",
+                 "the change of the %s was not committed by the cluster in time (%s); it may "
+                 "still apply: check, then retry", what, cn_strerror(status));
+    else
+        hh_error(q, 500, "storage_error", "the %s could not be stored (%s)", what,
+                 cn_strerror(status));
+}

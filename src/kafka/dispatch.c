@@ -28,8 +28,8 @@ struct ksrv {
     grp_coord *groups;
     txn_coord *txn;
     cluster *cl;                     /* NULL on a single node */
-    auth_users *users;               /* SASL users; NULL in a cluster */
-    acl_store *acls;                 /* ACLs; NULL in a cluster */
+    auth_users *users;               /* SASL users (the core's) */
+    acl_store *acls;                 /* ACLs (the core's) */
     const auth_pmap *pmap;           /* ssl.principal.mapping.rules */
     auth_throttle *throttle;         /* failed-login delays (core's) */
     const cairn_config *cfg;

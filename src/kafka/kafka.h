@@ -89,8 +89,8 @@ struct goff_store *ksrv_offsets(ksrv *ks);
 /* The cluster (its nodes for Metadata), NULL on a single node. */
 struct cluster *ksrv_cluster(ksrv *ks);
 struct txn_coord *ksrv_txn(ksrv *ks);
-auth_users *ksrv_users(ksrv *ks);              /* NULL in a cluster */
-acl_store *ksrv_acls(ksrv *ks);                /* NULL in a cluster */
+auth_users *ksrv_users(ksrv *ks);
+acl_store *ksrv_acls(ksrv *ks);
 const auth_pmap *ksrv_pmap(ksrv *ks);          /* ssl.principal.mapping.rules */
 auth_throttle *ksrv_throttle(ksrv *ks);        /* failed-login delays */
 /* May q's client perform op (ACL_OP_*) on the resource (ACL_R_*, name)?

@@ -3,8 +3,8 @@
  * CLUSTER_AUTHORIZATION_FAILED without ALTER (create, delete) or DESCRIBE
  * (describe) on the cluster; a binding or filter that cannot be used is
  * INVALID_REQUEST with the reason. Creations and deletions are answered
- * once their batch of the __acls log is fsynced. In a cluster the ACLs are
- * not replicated yet (the authorizer cannot be enabled there). */
+ * once their batch of the __acls log is fsynced (in a cluster: committed
+ * through the controller and applied on this node, auth/astore.h). */
 #include <stdio.h>
 #include <string.h>
 

@@ -11,9 +11,8 @@
  * UNACCEPTABLE_CREDENTIAL; a deletion of a credential that does not exist
  * RESOURCE_NOT_FOUND; one user named in two changes for the same mechanism
  * DUPLICATE_RESOURCE (all of that user's changes fail). The good changes
- * are appended as one batch and answered once fsynced.
- * In a cluster the users are not replicated yet: every user's result is
- * UNSUPPORTED_VERSION with a message saying so. */
+ * are appended as one batch and answered once fsynced (in a cluster: once
+ * committed through the controller and applied on this node, astore.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +22,7 @@
 #include "util/common.h"
 #include "util/slog.h"
 
-static const char NO_USERS[] = "users are not replicated in a cluster yet";
+static const char NO_USERS[] = "the users table is not available on this node";
 
 static int same(kstr a, kstr b)
 {

@@ -168,15 +168,16 @@ static void test_compaction_and_reopen(void **state)
     assert_int_equal(auth_token_create(f->u, "alice", 1000, 5000, "kept", keep, &in, &t), 0);
     assert_int_equal(auth_token_create(f->u, "alice", 1000, 0, "", gone, &in, &t), 0);
     assert_int_equal(auth_token_delete(f->u, in.id, &t), 0);
-    assert_int_equal(kvl_compact(f->u->kv), 0);
+    kvl *kv = auth_store_kvl(f->u->st);
+    assert_int_equal(kvl_compact(kv), 0);
     loop_timer tm;
     loop_timer_init(&tm, nop_timer, NULL);
-    for (int i = 0; i < 500 && kvl_compacting(f->u->kv); i++) {
+    for (int i = 0; i < 500 && kvl_compacting(kv); i++) {
         loop_timer_start(f->l, &tm, 10);
         loop_run_once(f->l, 10);
     }
     loop_timer_stop(f->l, &tm);
-    assert_false(kvl_compacting(f->u->kv));
+    assert_false(kvl_compacting(kv));
     fx_close(f);
     fx_open(f);
     const char *who;

@@ -413,9 +413,6 @@ def test_sasl_settings_refused(tmp_path):
     start_fails(tmp_path, {"listeners": "SASL_PLAINTEXT://0.0.0.0:%d" % p},
                 "would take PLAIN passwords in clear text")
     start_fails(tmp_path, {"sasl.enabled.mechanisms": "GSSAPI"}, "'GSSAPI' is not one of")
-    start_fails(tmp_path, {"listeners": "SASL_PLAINTEXT://127.0.0.1:%d" % p,
-                           "cluster.listeners": "127.0.0.1:%d" % free_port(),
-                           "cluster.peers": "1@127.0.0.1:1"}, "SASL in a cluster")
 
 
 def test_offline_users_and_the_data_directory_lock(pki, tmp_path):
