@@ -135,11 +135,13 @@ def test_amqp_external_principal_is_mapped(mb, pki):
     assert mb.alive()
 
 
-def curl(b, pki, path, cert=None):
+def curl(b, pki, path, cert=None, user=None):
     argv = ["curl", "-sS", "-o", "/dev/stderr", "-w", "%{http_code}", "--cacert", pki["ca"],
             "https://localhost:%d%s" % (b.https_port, path)]
     if cert:
         argv += ["--cert", pki[cert][0], "--key", pki[cert][1]]
+    if user:
+        argv += ["-u", "%s:%s" % user]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     return int(r.stdout), r.stderr
 
@@ -151,6 +153,10 @@ def test_https_client_certificate_principal_is_mapped(mb, pki):
     assert st == 403 and "User:partner-bob may not Describe the cluster" in body
     assert curl(mb, pki, "/topics", "carol")[0] == 401
     assert curl(mb, pki, "/topics")[0] == 401
+    # Basic over https: the password's user, not the certificate's
+    assert curl(mb, pki, "/topics", user=("admin", ADMIN_PW))[0] == 200
+    st, body = curl(mb, pki, "/topics", "alice", user=("admin", "wrong"))
+    assert st == 401
     wait_log(mb, "'CN=carol,O=Elsewhere' names no principal (ssl.principal.mapping.rules)")
 
 

@@ -264,6 +264,21 @@ def test_mtls_refused(mtls, pki, case, log):
     assert mtls.alive()
 
 
+def test_kcat_over_mtls(mtls, pki):
+    t = unique_topic("kmtls")
+    args = ["-X", "security.protocol=ssl", "-X", "ssl.ca.location=" + pki["ca"],
+            "-X", "ssl.certificate.location=" + pki["alice"][0],
+            "-X", "ssl.key.location=" + pki["alice"][1]]
+    kcat(mtls.ssl_bootstrap, *args, "-P", "-t", t, stdin=b"one\ntwo\n")
+    r = kcat(mtls.ssl_bootstrap, *args, "-C", "-t", t, "-o", "beginning", "-e", "-q")
+    assert r.stdout.split() == [b"one", b"two"]
+    # without the client certificate kcat cannot get in
+    r = kcat(mtls.ssl_bootstrap, "-X", "security.protocol=ssl", "-X",
+             "ssl.ca.location=" + pki["ca"], "-X", "socket.timeout.ms=3000", "-m", "4", "-L",
+             check=False, timeout=30)
+    assert r.returncode != 0
+
+
 def test_mtls_plaintext_listener_unaffected(mtls):
     r = kcat(mtls.bootstrap, "-L")
     assert b"broker 1" in r.stdout
