@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/acl.h"
 #include "http/http_int.h"
 
 /* A group id as a JSON string: ids are bytes (a Kafka client may send any),
@@ -37,14 +38,24 @@ static json_t *id_json(const char *id)
     return j;
 }
 
+typedef struct list_ctx {
+    hreq *q;
+    json_t *arr;
+    int all;                        /* DESCRIBE on the cluster: every group */
+} list_ctx;
+
 static void list_one(void *arg, const grp_info *g)
 {
+    list_ctx *lc = arg;
+    if (!lc->all &&
+        !hsrv__allowed(lc->q, ACL_OP_DESCRIBE, ACL_R_GROUP, g->group_id, strlen(g->group_id)))
+        return; /* as Kafka's ListGroups */
     json_t *o = json_object();
     json_object_set_new(o, "group_id", id_json(g->group_id));
     json_object_set_new(o, "state", json_string(grp_state_name(g->state)));
     json_object_set_new(o, "protocol_type", json_string(g->protocol_type));
     json_object_set_new(o, "members", json_integer(g->n_members));
-    json_array_append_new(arg, o);
+    json_array_append_new(lc->arr, o);
 }
 
 static int by_id(const void *a, const void *b)
@@ -68,7 +79,10 @@ static void coord_error(hreq *q, int rc)
 void hh_groups_list(hreq *q)
 {
     json_t *arr = json_array();
-    int rc = grp_list(q->hs->core->groups, list_one, arr);
+    list_ctx lc = {q, arr,
+                   hsrv__allowed(q, ACL_OP_DESCRIBE, ACL_R_CLUSTER, ACL_CLUSTER_NAME,
+                                 strlen(ACL_CLUSTER_NAME))};
+    int rc = grp_list(q->hs->core->groups, list_one, &lc);
     if (rc < 0) {
         json_decref(arr);
         coord_error(q, rc);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/acl.h"
 #include "http/http_int.h"
 
 int hh_status_from_cn(int rc, const char **code)
@@ -67,6 +68,8 @@ void hh_topics_list(hreq *q)
 {
     json_t *arr = json_array();
     for (topic *t = broker_topics(q->hs->b); t; t = t->lnext) {
+        if (!hsrv__allowed(q, ACL_OP_DESCRIBE, ACL_R_TOPIC, t->name, strlen(t->name)))
+            continue; /* as Kafka's Metadata: not even its name */
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(t->name));
         json_object_set_new(o, "partitions", json_integer(t->n_parts));

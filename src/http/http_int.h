@@ -252,6 +252,9 @@ void hh_user_delete(hreq *q);
 void hh_acls_list(hreq *q);           /* hh_acls.c */
 void hh_acl_create(hreq *q);
 void hh_acls_delete(hreq *q);
+/* May q's principal op (ACL_OP_*) the resource (ACL_R_*, name)? 1 when
+ * http.authentication or authorizer.enabled is off (router.c). */
+int hsrv__allowed(const hreq *q, int op, int rtype, const char *name, size_t len);
 void hh_tokens_list(hreq *q);         /* hh_tokens.c */
 void hh_token_create(hreq *q);
 void hh_token_delete(hreq *q);

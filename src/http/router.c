@@ -30,8 +30,9 @@ static const hroute_row routes[] = {
     {HROUTE_METRICS, "metrics", HTTP_GET, "metrics",
      hh_metrics, ACL_OP_DESCRIBE, ACL_R_CLUSTER, -1},
     {HROUTE_BROKER, "broker", HTTP_GET, "broker", hh_broker, ACL_OP_DESCRIBE, ACL_R_CLUSTER, -1},
-    {HROUTE_TOPICS_LIST, "topics_list", HTTP_GET, "topics",
-     hh_topics_list, ACL_OP_DESCRIBE, ACL_R_CLUSTER, -1},
+    /* listings show what the caller may describe (hsrv__allowed), as Kafka's
+     * Metadata and ListGroups do */
+    {HROUTE_TOPICS_LIST, "topics_list", HTTP_GET, "topics", hh_topics_list, 0, 0, 0},
     {HROUTE_TOPIC_CREATE, "topic_create", HTTP_POST, "topics",
      hh_topic_create, ACL_OP_CREATE, ACL_R_CLUSTER, -1},
     {HROUTE_TOPIC_DESCRIBE, "topic_describe", HTTP_GET, "topics/*",
@@ -43,8 +44,7 @@ static const hroute_row routes[] = {
     {HROUTE_READ, "read", HTTP_GET, "topics/*/partitions/*/records",
      hh_read, ACL_OP_READ, ACL_R_TOPIC, 1},
     {HROUTE_STREAM, "stream", HTTP_GET, "topics/*/stream", hh_stream, ACL_OP_READ, ACL_R_TOPIC, 1},
-    {HROUTE_GROUPS_LIST, "groups_list", HTTP_GET, "groups",
-     hh_groups_list, ACL_OP_DESCRIBE, ACL_R_CLUSTER, -1},
+    {HROUTE_GROUPS_LIST, "groups_list", HTTP_GET, "groups", hh_groups_list, 0, 0, 0},
     {HROUTE_GROUP_DESCRIBE, "group_describe", HTTP_GET, "groups/*",
      hh_group_describe, ACL_OP_DESCRIBE, ACL_R_GROUP, 1},
     {HROUTE_GROUP_DELETE, "group_delete", HTTP_DELETE, "groups/*",
@@ -124,15 +124,22 @@ static int pattern_match(const char *pat, const hreq *q)
     return k == q->n_seg;
 }
 
-/* The route's ACL for q's principal (users and ACLs: a single node). */
-static int allowed(const hreq *q, const hroute_row *r)
+int hsrv__allowed(const hreq *q, int op, int rtype, const char *name, size_t len)
 {
     const cairn_config *cfg = q->hs->cfg;
-    if (!r->op || !cfg->authorizer_enabled || !cfg->http_auth)
+    if (!cfg->authorizer_enabled || !cfg->http_auth)
+        return 1;
+    return acl_authorize(q->hs->core->acls, cfg, q->principal, net_conn_host(q->c), op, rtype,
+                         name, len);
+}
+
+/* The route's ACL for q's principal. */
+static int allowed(const hreq *q, const hroute_row *r)
+{
+    if (!r->op)
         return 1;
     const char *name = r->seg < 0 ? ACL_CLUSTER_NAME : q->seg[r->seg];
-    return acl_authorize(q->hs->core->acls, cfg, q->principal, net_conn_host(q->c), r->op,
-                         r->rtype, name, strlen(name));
+    return hsrv__allowed(q, r->op, r->rtype, name, strlen(name));
 }
 
 void hsrv__dispatch(hreq *q)

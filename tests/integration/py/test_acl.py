@@ -5,6 +5,7 @@ errors Kafka clients see (TOPIC_, GROUP_, CLUSTER_ and
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED); topics they may not describe stay
 out of Metadata; DENY wins; prefixed patterns; a revoked ACL takes effect
 on an open connection; ACLs survive a restart."""
+import json
 import os
 import subprocess
 import time
@@ -275,7 +276,7 @@ def test_http_basic_auth_and_acls(tmp_path):
                            capture_output=True, text=True, timeout=30)
         assert 'WWW-Authenticate: Basic realm="cairn"' in r.stdout
         assert curl("/topics", ("alice", "wrong"))[0] == 401
-        st, body = curl("/topics", ("alice", PW["alice"]))
+        st, body = curl("/broker", ("alice", PW["alice"]))
         assert st == 403 and "User:alice may not Describe the cluster" in body
         assert curl("/topics", ("admin", PW["admin"]))[0] == 200
         # the CLI logs in from the environment
@@ -294,6 +295,11 @@ def test_http_basic_auth_and_acls(tmp_path):
         assert st == 200, body
         st, body = curl("/topics/%s/partitions/0/records" % t, ("alice", PW["alice"]))
         assert st == 403 and "may not Read" in body
+        # listings show what she may describe (Write implies Describe), as Metadata does
+        st, body = curl("/topics", ("alice", PW["alice"]))
+        assert st == 200 and [x["name"] for x in json.loads(body)["topics"]] == [t], body
+        st, body = curl("/topics", ("admin", PW["admin"]))
+        assert st == 200 and t in [x["name"] for x in json.loads(body)["topics"]], body
     finally:
         b.stop(check=True)
         b.cleanup()

@@ -115,7 +115,7 @@ def test_users_tokens_and_acls_are_the_clusters(tmp_path):
                           auth=("admin", PW["admin"]), timeout=30)
         assert r.status_code == 201, r.text
         tok = r.json()["token"]
-        r = requests.get(url + "/topics", headers={"Authorization": "Bearer " + tok}, timeout=10)
+        r = requests.get(url + "/broker", headers={"Authorization": "Bearer " + tok}, timeout=10)
         assert r.status_code == 403 and "User:alice may not Describe" in r.text
         # deleting the ACL through node 1 stops alice's writes everywhere
         cli(n1, "acl", "delete", "--principal", "User:alice", "--topic", t)

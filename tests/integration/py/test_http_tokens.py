@@ -65,10 +65,10 @@ def test_own_token_logs_in_as_its_user(tb):
     assert tok.startswith("cairn_") and len(tok) == 87
     assert j["user"] == "alice" and j["expires_ms"] == 0 and j["description"] == "ci job"
     # the token is alice: the same ACLs as her password
-    r = requests.get(url(tb, "/topics"), headers=bearer(tok), timeout=10)
+    r = requests.get(url(tb, "/broker"), headers=bearer(tok), timeout=10)
     assert r.status_code == 403 and "User:alice may not Describe the cluster" in r.text
     cli(tb, "acl", "add", "--allow", "User:alice", "--operation", "Describe", "--cluster")
-    assert requests.get(url(tb, "/topics"), headers=bearer(tok), timeout=10).status_code == 200
+    assert requests.get(url(tb, "/broker"), headers=bearer(tok), timeout=10).status_code == 200
     # a wrong secret, a made-up token and garbage are 401 with RFC 6750's error
     bad = tok[:-4] + ("0000" if not tok.endswith("0000") else "1111")
     for t in (bad, "cairn_" + "0" * 16 + "_" + "0" * 64, "nonsense"):

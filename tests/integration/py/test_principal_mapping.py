@@ -148,8 +148,8 @@ def curl(b, pki, path, cert=None, user=None):
 
 def test_https_client_certificate_principal_is_mapped(mb, pki):
     cli(mb, "acl", "add", "--allow", "User:alice", "--operation", "Describe", "--cluster")
-    assert curl(mb, pki, "/topics", "alice")[0] == 200
-    st, body = curl(mb, pki, "/topics", "bob")
+    assert curl(mb, pki, "/broker", "alice")[0] == 200
+    st, body = curl(mb, pki, "/broker", "bob")
     assert st == 403 and "User:partner-bob may not Describe the cluster" in body
     assert curl(mb, pki, "/topics", "carol")[0] == 401
     assert curl(mb, pki, "/topics")[0] == 401
