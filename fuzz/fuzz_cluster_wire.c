@@ -3,7 +3,7 @@
  * metadata log holds, is decoded there before anything acts on it. The
  * first input byte picks the form (HELLO, FORWARD, REPLY, MARKER,
  * MARKER_DONE, records "T", "D", "P", "C", LEADERS, records "R", "F", "N", "L", "X",
- * "K"); the
+ * "K", "E"); the
  * rest is the body. A body that
  * decodes must encode back to exactly the same bytes (one form per value).
  * Crashes, sanitizer reports, leaks and round-trip mismatches are findings. */
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int form = data[0] % 16;
+    int form = data[0] % 17;
     const uint8_t *b = data + 1;
     size_t len = size - 1;
     wbuf w;
@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     default: {
         clw_topic_op t;
-        char key = form >= 10 ? "RFNLXK"[form - 10] : "TDPC"[form - 5];
+        char key = form >= 10 ? "RFNLXKE"[form - 10] : "TDPC"[form - 5];
         if (clw_record_decode(key, b, len, &t) == 0) {
             clw_record_encode(&w, &t);
             clw_configs_free(&t);

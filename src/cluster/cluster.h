@@ -170,6 +170,12 @@ int cluster_remove_node(cluster *c, int32_t id, char *msg, size_t msg_len, clust
 const int32_t *cluster_node_ids(const cluster *c, int *n);
 /* Member i (0 <= i < node count, in id order). */
 cluster_member cluster_member_at(const cluster *c, int i);
+/* Node id's Kafka listener named listener (its record "E", published by
+ * each node from its `listeners`): 1 with *host (valid until the next
+ * change) and *port, 0 when unknown (then its HELLO address,
+ * cluster_member's kafka_host/port, is the fallback). */
+int cluster_member_endpoint(const cluster *c, int32_t id, const char *listener,
+                            const char **host, int *port);
 /* The member whose node id is id: 1 with *out set, 0 when no member has it. */
 int cluster_member_by_id(const cluster *c, int32_t id, cluster_member *out);
 int32_t cluster_self(const cluster *c);

@@ -10,6 +10,14 @@
 #include "net/net.h"
 #include "record/batch.h"
 
+/* One Kafka listener of a node, as its record "E" said (cluster_members.c). */
+#define CL_MAX_EPS 16                /* = CLW_MAX_ENDPOINTS */
+typedef struct cl_ep {
+    char name[32];
+    char host[64];
+    int port;
+} cl_ep;
+
 typedef struct cl_peer {
     int32_t id;
     char host[64];
@@ -32,6 +40,8 @@ typedef struct cl_peer {
     int64_t next_register;          /* loop ms of the next registration request */
     int leaving;                    /* a member leaving (record "L" applied) */
     int removed;                    /* removed (record "X" applied): not a member */
+    cl_ep eps[CL_MAX_EPS];          /* its Kafka listeners (record "E"), n_eps of them */
+    int n_eps;
 } cl_peer;
 
 struct cluster {
@@ -45,6 +55,10 @@ struct cluster {
     int self_regs;                  /* records "N" of this node applied (its registrations) */
     int removed_self;               /* ... or was removed (record "X") */
     int64_t next_leave;             /* loop ms of the controller's next look at leaving nodes */
+    cl_ep self_eps[CL_MAX_EPS];     /* this node's listeners as the metadata log has them */
+    int n_self_eps;
+    int eps_in_flight;              /* its record "E" is on the way */
+    int64_t next_eps;               /* loop ms of the next comparison */
     int joined;                     /* this node joined a running cluster (was not among
                                      * the first members): it never bootstraps a group of
                                      * every node (cluster_members.c) */
@@ -133,8 +147,14 @@ int cluster__meta_removed(cluster *c, int32_t id);
 /* Fill h's member list (this node and every member peer). */
 void cluster__members_fill(cluster *c, struct clw_hello *h);
 /* Every tick: ask the controller to register the joining peers connected
- * to this node. */
+ * to this node; and publish this node's Kafka listeners (record "E") when
+ * the metadata log does not hold them as configured. */
 void cluster__members_tick(cluster *c, int64_t now);
+/* FORWARD op 11 on the controller (as run_body's ops); record "E" applied. */
+struct clw_topic_op;
+int cluster__endpoints_submit(cluster *c, const struct clw_topic_op *t, char *msg,
+                              size_t msg_len, cluster_op_cb cb, void *arg);
+void cluster__endpoints_apply(cluster *c, const struct clw_topic_op *t);
 /* Any node: have the controller register node n (FORWARD op 7 elsewhere);
  * cb as cluster_op_cb. 0 (cb later) or -CN_E* (cb never runs). */
 int cluster__meta_register(cluster *c, const struct clw_node *n, cluster_op_cb cb, void *arg);

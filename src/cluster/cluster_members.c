@@ -413,6 +413,137 @@ static void leave_step(cluster *c, int32_t id)
         cluster__meta_removed(c, id);
 }
 
+/* Endpoints ------------------------------------------------------------------ */
+
+/* This node's Kafka listeners as configured: a wildcard host is
+ * advertised as the cluster listener's host (what other nodes reach it
+ * by); a listener on port 0 (the kernel's choice) is left out. */
+static int own_endpoints(cluster *c, clw_topic_op *t)
+{
+    const cairn_config *cfg = c->cfg;
+    memset(t, 0, sizeof(*t));
+    t->op = 11;
+    t->node.id = c->self;
+    for (int i = 0; i < cfg->n_kafka && t->n_endpoints < CL_MAX_EPS; i++) {
+        const char *h = cfg->kafka_host[i];
+        if (!h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 ||
+            strcmp(h, "[::]") == 0)
+            h = c->self_host;
+        if (cfg->kafka_port[i] <= 0 || !h[0] || strlen(cfg->kafka_name[i]) > 31 ||
+            strlen(h) > 63)
+            continue;
+        clw_endpoint *e = &t->endpoints[t->n_endpoints++];
+        e->name = cn_str_c(cfg->kafka_name[i]);
+        e->host = cn_str_c(h);
+        e->port = cfg->kafka_port[i];
+    }
+    return t->n_endpoints;
+}
+
+static int same_endpoints(const cl_ep *eps, int n, const clw_topic_op *t)
+{
+    if (n != t->n_endpoints)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (!cn_str_eq(t->endpoints[i].name, eps[i].name) ||
+            !cn_str_eq(t->endpoints[i].host, eps[i].host) || t->endpoints[i].port != eps[i].port)
+            return 0;
+    return 1;
+}
+
+static void endpoints_done(void *arg, int status, const char *msg)
+{
+    cluster *c = arg;
+    c->eps_in_flight = 0;
+    if (status < 0)
+        slog_warn("cluster: publishing this node's Kafka listeners failed (%s); trying again",
+                  msg ? msg : cn_strerror(status));
+}
+
+int cluster__endpoints_submit(cluster *c, const clw_topic_op *t, char *msg, size_t msg_len,
+                              cluster_op_cb cb, void *arg)
+{
+    msg[0] = '\0';
+    if (!c->meta || !broker_partition_is_leader(c->meta)) {
+        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
+                 cluster_controller(c));
+        return -CN_ENOTCONTROLLER;
+    }
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, t);
+    cn_uuid none = {{0}};
+    int rc = cluster__meta_submit(c, "E", &w, none, NULL, cb, arg);
+    wbuf_fini(&w);
+    return rc;
+}
+
+void cluster__endpoints_apply(cluster *c, const clw_topic_op *t)
+{
+    cl_ep *eps;
+    int *n;
+    if (t->node.id == c->self) {
+        eps = c->self_eps;
+        n = &c->n_self_eps;
+    } else {
+        cl_peer *p = cluster__peer_by_id(c, t->node.id);
+        if (!p)
+            return; /* a node this one does not know (yet): its HELLO address serves */
+        eps = p->eps;
+        n = &p->n_eps;
+    }
+    *n = 0;
+    for (int32_t i = 0; i < t->n_endpoints && i < CL_MAX_EPS; i++) {
+        const clw_endpoint *e = &t->endpoints[i];
+        snprintf(eps[i].name, sizeof(eps[i].name), "%.*s", e->name.len, e->name.ptr);
+        snprintf(eps[i].host, sizeof(eps[i].host), "%.*s", e->host.len, e->host.ptr);
+        eps[i].port = e->port;
+        (*n)++;
+    }
+}
+
+/* Publish this node's listeners when the log's copy differs. */
+static void endpoints_tick(cluster *c, int64_t now)
+{
+    if (c->eps_in_flight || now < c->next_eps || cluster_controller(c) < 0 ||
+        !cluster_meta_caught_up(c))
+        return;
+    c->next_eps = now + CL_REGISTER_EVERY_MS;
+    static clw_topic_op t; /* loop thread only */
+    if (!own_endpoints(c, &t) || same_endpoints(c->self_eps, c->n_self_eps, &t))
+        return;
+    wbuf w;
+    wbuf_init(&w);
+    clw_forward f = {0, 0, t}; /* request id set by cluster__meta_forward */
+    clw_forward_encode(&w, &f);
+    c->eps_in_flight = 1;
+    cluster__meta_forward(c, &w, endpoints_done, c);
+}
+
+int cluster_member_endpoint(const cluster *c, int32_t id, const char *listener,
+                            const char **host, int *port)
+{
+    const cl_ep *eps = NULL;
+    int n = 0;
+    if (id == c->self) {
+        eps = c->self_eps;
+        n = c->n_self_eps;
+    } else {
+        for (int i = 0; i < c->n_peers; i++)
+            if (c->peers[i].id == id) {
+                eps = c->peers[i].eps;
+                n = c->peers[i].n_eps;
+            }
+    }
+    for (int i = 0; i < n; i++)
+        if (strcmp(eps[i].name, listener) == 0) {
+            *host = eps[i].host;
+            *port = eps[i].port;
+            return 1;
+        }
+    return 0;
+}
+
 void cluster__members_tick(cluster *c, int64_t now)
 {
     if (c->member_self && c->meta && cluster_controller(c) == c->self &&
@@ -426,6 +557,7 @@ void cluster__members_tick(cluster *c, int64_t now)
     }
     if (!c->member_self || !c->meta)
         return;
+    endpoints_tick(c, now);
     for (int i = 0; i < c->n_peers; i++) {
         cl_peer *p = &c->peers[i];
         if (p->member || !p->joining || !p->conn || now < p->next_register)

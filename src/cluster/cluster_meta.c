@@ -29,6 +29,9 @@
  *   key "K" key-values: str store, 16 bytes request id, i32 n, then n x
  *       (str key, str value: null is a tombstone): records of the users or
  *       the ACLs, handed to the store's callback (cluster_kv.c)
+ *   key "E" endpoints: i32 node id, i32 n, then n x (str listener name,
+ *       str host, i32 port): the node's Kafka listeners (cluster_members.c;
+ *       the last one applied counts)
  * (cluster_wire.h holds every form.)
  * Applying is idempotent by topic id, so a node replays the whole log at
  * every start (its own .topics/ files already hold what it applied
@@ -160,6 +163,10 @@ static int apply_record(const batch_record *r, void *arg)
     if (t.op == 10) {
         cluster__kv_apply(c, &t);
         clw_configs_free(&t);
+        return 0;
+    }
+    if (t.op == 11) {
+        cluster__endpoints_apply(c, &t);
         return 0;
     }
     if (t.op >= 7) {
@@ -759,6 +766,8 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
         clw_configs_free(&f.t);
         return rc;
     }
+    if (f.t.op == 11)
+        return cluster__endpoints_submit(c, &f.t, msg, msg_len, cb, arg);
     int rc = ctl_alter(c, &f.t, f.validate_only, msg, msg_len, cb, arg);
     clw_configs_free(&f.t);
     return rc;

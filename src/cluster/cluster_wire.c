@@ -22,6 +22,39 @@ static int node_decode(bin_reader *r, clw_node *n)
     return 0;
 }
 
+/* op 11: i32 node id, i32 n, n x (str name, str host, i32 port). */
+static int endpoints_decode(bin_reader *r, clw_topic_op *t)
+{
+    t->name = (cn_str){"", 0};
+    memset(t->id, 0, 16);
+    memset(&t->node, 0, sizeof(t->node));
+    t->node.id = bin_i32(r);
+    t->n_endpoints = bin_i32(r);
+    if (r->err || t->node.id < 0 || t->n_endpoints < 1 || t->n_endpoints > CLW_MAX_ENDPOINTS)
+        return -CN_EPROTO;
+    for (int32_t i = 0; i < t->n_endpoints; i++) {
+        clw_endpoint *e = &t->endpoints[i];
+        e->name = bin_str(r);
+        e->host = bin_str(r);
+        e->port = bin_i32(r);
+        if (r->err || e->name.len < 1 || e->name.len > CLW_MAX_LISTENER_NAME ||
+            e->host.len < 1 || e->host.len > CLW_MAX_HOST || e->port < 1 || e->port > 65535)
+            return -CN_EPROTO;
+    }
+    return done(r);
+}
+
+static void endpoints_encode(wbuf *w, const clw_topic_op *t)
+{
+    bin_put_i32(w, t->node.id);
+    bin_put_i32(w, t->n_endpoints);
+    for (int32_t i = 0; i < t->n_endpoints; i++) {
+        bin_put_str(w, t->endpoints[i].name);
+        bin_put_str(w, t->endpoints[i].host);
+        bin_put_i32(w, t->endpoints[i].port);
+    }
+}
+
 static void node_encode(wbuf *w, const clw_node *n)
 {
     bin_put_i32(w, n->id);
@@ -169,6 +202,9 @@ static int topic_decode(bin_reader *r, clw_topic_op *t, int create_has_id)
     t->n_configs = 0;
     t->assign = NULL;
     t->n_assign = 0;
+    t->n_endpoints = 0;
+    if (t->op == 11)
+        return endpoints_decode(r, t);
     if (t->op >= 7 && t->op <= 9) {
         t->name = (cn_str){"", 0};
         memset(t->id, 0, 16);
@@ -238,6 +274,10 @@ static int configs_decode(bin_reader *r, clw_topic_op *t)
 
 static void topic_encode(wbuf *w, const clw_topic_op *t, int create_has_id)
 {
+    if (t->op == 11) {
+        endpoints_encode(w, t);
+        return;
+    }
     if (t->op == 7) {
         node_encode(w, &t->node);
         return;
@@ -296,7 +336,8 @@ int clw_forward_decode(const uint8_t *b, size_t len, clw_forward *out)
     out->t.configs = NULL;
     out->t.n_configs = 0;
     out->t.assign = NULL;
-    if (r.err || out->t.op < 1 || (out->t.op > 8 && out->t.op != 10) || out->validate_only > 1)
+    if (r.err || out->t.op < 1 || (out->t.op > 8 && out->t.op != 10 && out->t.op != 11) ||
+        out->validate_only > 1)
         return -CN_EPROTO;
     return topic_decode(&r, &out->t, 0);
 }
@@ -421,7 +462,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
     out->configs = NULL;
     out->n_configs = 0;
     out->assign = NULL;
-    static const char keys[] = "TDPCRFNLXK";
+    static const char keys[] = "TDPCRFNLXKE";
     const char *k = key ? strchr(keys, key) : NULL;
     if (!k)
         return -CN_EPROTO;
@@ -431,7 +472,7 @@ int clw_record_decode(char key, const uint8_t *b, size_t len, clw_topic_op *out)
 
 char clw_record_key(const clw_topic_op *t)
 {
-    return "?TDPCRFNLXK"[t->op >= 1 && t->op <= 10 ? t->op : 0];
+    return "?TDPCRFNLXKE"[t->op >= 1 && t->op <= 11 ? t->op : 0];
 }
 
 void clw_record_encode(wbuf *w, const clw_topic_op *t)

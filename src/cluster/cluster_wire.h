@@ -44,6 +44,12 @@
  *                               key (>= 1 byte), str value: null = tombstone):
  *                               records of a store above the cluster
  *                               (cluster_kv.c), its own format
+ *                  op 11 endpoints: i32 node id (>= 0), i32 n (1..16), n x
+ *                               (str listener name (1..31 bytes), str host
+ *                               (1..63 bytes), i32 port (1..65535)): every
+ *                               Kafka listener of that node, so that Metadata
+ *                               sends a client to the same listener of
+ *                               another node (cluster_members.c)
  *   4 REPLY        u64 request id, i32 status, str message (<= 1000 bytes)
  *   5 MARKER       u64 request id, str topic, i32 partition, i64 producer id,
  *                  i16 producer epoch, u8 commit (1) or abort (0),
@@ -71,6 +77,7 @@
  *       here on)
  *   "K" key-values: as FORWARD op 10 (handed to the store's apply on every
  *       node, in log order)
+ *   "E" endpoints: as FORWARD op 11 (the node's listeners from here on)
  *
  * Decoders return 0 or -CN_EPROTO (short, trailing bytes, a value out of
  * range). What they return points into the input (strs), except configs
@@ -93,6 +100,15 @@
 #define CLW_MAX_LEADERS (1 << 20)
 
 #define CLW_MAX_MEMBERS 16          /* = CONFIG_MAX_PEERS */
+#define CLW_MAX_ENDPOINTS 16        /* Kafka listeners of one node (op 11) */
+#define CLW_MAX_LISTENER_NAME 31
+
+/* One Kafka listener of a node (FORWARD op 11, record "E"). */
+typedef struct clw_endpoint {
+    cn_str name;                    /* its listener name: 1..31 bytes */
+    cn_str host;                    /* 1..63 bytes */
+    int32_t port;                   /* 1..65535 */
+} clw_endpoint;
 
 /* A node of the cluster and its two addresses (HELLO v2 members, record
  * "N", FORWARD op 7). */
@@ -130,7 +146,8 @@ typedef struct clw_topic_op {
     int op;                         /* 1 create, 2 delete, 3 partitions, 4 configs,
                                      * 5 reassign, 6 reassigned, 7 node registration,
                                      * 8 node leaving, 9 node removed (node.id only),
-                                     * 10 key-values of a store (name, id, configs) */
+                                     * 10 key-values of a store (name, id, configs),
+                                     * 11 a node's Kafka listeners (node.id, endpoints) */
     cn_str name;
     int32_t partitions, rf;         /* create; partitions: the new count */
     int32_t n_configs;              /* create, configs */
@@ -140,7 +157,9 @@ typedef struct clw_topic_op {
                                      * explicit assignment), NULL: placement; partitions:
                                      * n_assign x rf, the new partitions' */
     int32_t n_assign;               /* partitions (op 3): rows of assign */
-    clw_node node;                  /* op 7 (no name, id, ...: only this); 8, 9: its id */
+    clw_node node;                  /* op 7 (no name, id, ...: only this); 8, 9, 11: its id */
+    int32_t n_endpoints;            /* op 11: the node's Kafka listeners */
+    clw_endpoint endpoints[CLW_MAX_ENDPOINTS];
 } clw_topic_op;
 
 typedef struct clw_forward {

@@ -135,6 +135,24 @@ void *kreq_alloc(kreq *q, size_t n, size_t sz)
     return p;
 }
 
+void kreq_member_addr(kreq *q, const cluster_member *m, kstr *host, int32_t *port)
+{
+    cluster *cl = ksrv_cluster(q->ks);
+    net_server *ns = q->conn ? net_conn_server(q->conn) : NULL;
+    int li = ns ? SRV_TAG_LISTENER(net_server_tag(ns)) : 0;
+    const cairn_config *cfg = ksrv_config(q->ks);
+    const char *h;
+    int p;
+    if (cl && li >= 1 && li <= cfg->n_kafka &&
+        cluster_member_endpoint(cl, m->id, cfg->kafka_name[li - 1], &h, &p)) {
+        *host = kreq_strdup(q, kstr_c(h));
+        *port = p;
+        return;
+    }
+    *host = kreq_strdup(q, kstr_c(m->kafka_host));
+    *port = m->kafka_port;
+}
+
 void kreq_advertised(kreq *q, kstr *host, int32_t *port)
 {
     net_server *ns = q->conn ? net_conn_server(q->conn) : NULL;

@@ -103,7 +103,7 @@ static int kafka_addresses(const cairn_config *cfg, srv_addr *out, int max)
                               .tls = sec >= 0 && config_security_tls(sec),
                               .sasl = sec == CONFIG_SEC_SASL_PLAINTEXT ||
                                       sec == CONFIG_SEC_SASL_SSL,
-                              .name = cfg->kafka_name[i]};
+                              .name = cfg->kafka_name[i], .listener = i + 1};
     }
     return n;
 }

@@ -93,6 +93,9 @@ auth_users *ksrv_users(ksrv *ks);
 acl_store *ksrv_acls(ksrv *ks);
 const auth_pmap *ksrv_pmap(ksrv *ks);          /* ssl.principal.mapping.rules */
 auth_throttle *ksrv_throttle(ksrv *ks);        /* failed-login delays */
+/* Where a client of q's listener reaches cluster member m: m's listener of
+ * the same name (cluster_member_endpoint), else m's first one. */
+void kreq_member_addr(kreq *q, const cluster_member *m, kstr *host, int32_t *port);
 /* May q's client perform op (ACL_OP_*) on the resource (ACL_R_*, name)?
  * 1 when authorizer.enabled is off; else the ACLs decide (acl.h). */
 int kreq_allowed(kreq *q, int op, int rtype, kstr name);

@@ -127,8 +127,7 @@ void kh_metadata(kreq *q)
             if (m.id == broker_node_id(q->b) || m.kafka_port <= 0)
                 continue;
             rsp.brokers.items[k].node_id = m.id;
-            rsp.brokers.items[k].host = kreq_strdup(q, kstr_c(m.kafka_host));
-            rsp.brokers.items[k].port = m.kafka_port;
+            kreq_member_addr(q, &m, &rsp.brokers.items[k].host, &rsp.brokers.items[k].port);
             rsp.brokers.items[k].rack = (kstr){NULL, -1};
             k++;
         }
@@ -213,11 +212,27 @@ void kh_describe_cluster(kreq *q)
     rsp.cluster_id = kstr_c(broker_cluster_id(q->b));
     rsp.controller_id = controller_id(q);
     rsp.cluster_authorized_operations = AUTH_OPS_UNSET;
-    KARR_ALLOC(q, rsp.brokers, rsp.error_code ? 0 : 1);
+    cluster *cl = ksrv_cluster(q->ks);
+    int nn = 0;
+    if (cl)
+        cluster_node_ids(cl, &nn);
+    KARR_ALLOC(q, rsp.brokers, rsp.error_code ? 0 : cl ? nn : 1);
     if (!rsp.error_code) {
         rsp.brokers.items[0].broker_id = broker_node_id(q->b);
         kreq_advertised(q, &rsp.brokers.items[0].host, &rsp.brokers.items[0].port);
         rsp.brokers.items[0].rack = (kstr){NULL, -1};
+        int k = 1; /* the other members, as Metadata lists them */
+        for (int i = 0; cl && i < nn; i++) {
+            cluster_member m = cluster_member_at(cl, i);
+            if (m.id == broker_node_id(q->b) || m.kafka_port <= 0)
+                continue;
+            rsp.brokers.items[k].broker_id = m.id;
+            kreq_member_addr(q, &m, &rsp.brokers.items[k].host, &rsp.brokers.items[k].port);
+            rsp.brokers.items[k].rack = (kstr){NULL, -1};
+            k++;
+        }
+        if (cl)
+            rsp.brokers.n = k;
     }
     kafka_describe_cluster_response_encode(&q->resp->w, q->ver, &rsp);
     kreq_done(q);
@@ -265,8 +280,7 @@ static int16_t coordinator_of(kreq *q, int8_t key_type, kstr key, coord_addr *ou
     cluster_member m;
     if (cl && id >= 0 && cluster_member_by_id(cl, id, &m) && m.kafka_port > 0) {
         out->node = id;
-        out->host = kreq_strdup(q, kstr_c(m.kafka_host));
-        out->port = m.kafka_port;
+        kreq_member_addr(q, &m, &out->host, &out->port);
         return KERR_NONE;
     }
     *msg = "the coordinator is not known yet";

@@ -68,7 +68,7 @@ static int listen_one(srv *s, int i, const srv_addr *a)
         tls_ctx_free(tls);
     else {
         net_server_set_tls(ns, tls, NULL);
-        net_server_set_tag(ns, a->sasl ? SRV_TAG_SASL : 0);
+        net_server_set_tag(ns, (a->sasl ? SRV_TAG_SASL : 0) | ((uint32_t)(a->listener & 0xff) << 8));
     }
     if (rc < 0 && a->optional) {
         slog_warn("%s: cannot listen on %s:%d (%s); going on without it", s->fes[i]->name,

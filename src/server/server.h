@@ -89,10 +89,15 @@ typedef struct srv_addr {
     int sasl;
     /* For log lines: "SSL" (the listener's name), or NULL. */
     const char *name;
+    /* The front end's own number for the listener (1..255; 0: none), read
+     * back with SRV_TAG_LISTENER(net_server_tag(...)): the Kafka front end
+     * numbers its `listeners` items from 1. */
+    int listener;
 } srv_addr;
 
 /* Listener tags (net_server_tag) the server sets from srv_addr. */
 #define SRV_TAG_SASL 1u
+#define SRV_TAG_LISTENER(tag) ((int)(((tag) >> 8) & 0xff))
 
 /* One front end. */
 typedef struct srv_frontend {

@@ -23,15 +23,20 @@ def make_cluster(tmp_path):
     peers = ",".join("%d@127.0.0.1:%d" % (i + 1, cports[i]) for i in range(3))
     nodes = []
     for i in range(3):
-        sp = free_port()
+        pp, sp = free_port(), free_port()
+        # SASL on the second listener: Metadata must send SASL clients to the
+        # other nodes' SASL listeners, not to their first ones
         st = {"node.id": i + 1, "cluster.listeners": "127.0.0.1:%d" % cports[i],
               "cluster.peers": peers,
-              "listeners": "SASL_PLAINTEXT://127.0.0.1:%d" % sp,
+              "listeners": "PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d" % (pp, sp),
               "authorizer.enabled": "true", "super.users": "User:admin"}
         if i == 2:
             st["http.authentication"] = "basic"
-        nodes.append(Broker(tmp_path / ("d%d" % (i + 1)), tmp_path / ("n%d.log" % (i + 1)),
-                            settings=st, port=sp))
+        b = Broker(tmp_path / ("d%d" % (i + 1)), tmp_path / ("n%d.log" % (i + 1)),
+                   settings=st, port=pp)
+        b.sasl = "127.0.0.1:%d" % sp
+        b.sasl_port = sp
+        nodes.append(b)
     return nodes
 
 
@@ -87,12 +92,19 @@ def test_users_tokens_and_acls_are_the_clusters(tmp_path):
         eventually(lambda: _assert_in("alice", cli(n3, "user", "list", env=admin_env,
                                                    check=False).stdout))
         # Kafka: the admin (a super user) creates a topic through node 1 ...
-        bootstrap = ",".join(b.bootstrap for b in nodes)
+        bootstrap = ",".join(b.sasl for b in nodes)
         t = unique_topic("csec")
-        a = AdminClient(sasl("admin", n1.bootstrap))
+        a = AdminClient(sasl("admin", n1.sasl))
         a.create_topics([NewTopic(t, 1, 3)])[t].result(30)
+        # Metadata through node 1's SASL listener names every node's SASL
+        # listener (each node published its listeners in the metadata log)
+        want = {b.sasl_port for b in nodes}
+        eventually(lambda: _assert_eq(want, {br.port for br in
+                                             a.list_topics(timeout=10).brokers.values()}))
+        t3 = unique_topic("csec3")
+        a.create_topics([NewTopic(t3, 3, 3)])[t3].result(30)
         # ... alice may not write to it yet, anywhere
-        e = produce_one("alice", n3.bootstrap, t)
+        e = produce_one("alice", n3.sasl, t)
         assert e is not None and not isinstance(e, str), e
         assert e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
         # an ACL made with the CLI through node 2 lets her, from every node
@@ -101,13 +113,24 @@ def test_users_tokens_and_acls_are_the_clusters(tmp_path):
             eventually(lambda b=b: _assert_in("User:alice", cli(
                 b, "acl", "list", env=admin_env, check=False).stdout))
         assert produce_one("alice", bootstrap, t) is None
+        # a client that knows only node 1's SASL listener reaches every
+        # partition's leader (three partitions: not all led by node 1)
+        cli(n1, "acl", "add", "--allow", "User:alice", "--operation", "Write", "--topic", t3)
+        eventually(lambda: _assert_in("User:alice", cli(n3, "acl", "list", env=admin_env,
+                                                        check=False).stdout))
+        p = Producer(sasl("alice", n1.sasl, **{"message.timeout.ms": 20000, "acks": "all"}))
+        errs = []
+        for part in range(3):
+            p.produce(t3, value=b"y", partition=part, on_delivery=lambda err, m: errs.append(err))
+        p.flush(30)
+        assert errs == [None, None, None], errs
         # node 2 restarts: its users and ACLs come back from the metadata log
         # (once it has heard how far the log is committed)
         n2.stop(check=True)
         n2.start()
         eventually(lambda: _assert_in("alice", cli(n2, "user", "list").stdout))
         eventually(lambda: _assert_in("User:alice", cli(n2, "acl", "list").stdout))
-        assert produce_one("alice", n2.bootstrap, t) is None
+        assert produce_one("alice", n2.sasl, t) is None
         # bearer tokens: made on node 3 (Basic login as admin) for alice;
         # the token is alice (she may not Describe the cluster)
         url = "http://127.0.0.1:%d" % n3.http_port
@@ -119,7 +142,7 @@ def test_users_tokens_and_acls_are_the_clusters(tmp_path):
         assert r.status_code == 403 and "User:alice may not Describe" in r.text
         # deleting the ACL through node 1 stops alice's writes everywhere
         cli(n1, "acl", "delete", "--principal", "User:alice", "--topic", t)
-        eventually(lambda: _assert_auth_failed(produce_one("alice", n3.bootstrap, t)),
+        eventually(lambda: _assert_auth_failed(produce_one("alice", n3.sasl, t)),
                    timeout=30)
         # deleting alice through node 1 takes her token on node 3 too
         cli(n1, "user", "delete", "alice")
