@@ -100,15 +100,18 @@ typedef struct acluster {
     size_t cap;
     apark *park;
     int n_park, cap_park;
-    /* This node's AMQP address as it advertises it (its first listener; a
+    /* This node's AMQP address as it advertises it (its first listener, or
+     * its first amqps:// one with security.inter.broker.protocol=SSL; a
      * wildcard host replaced by its cluster listener's host; port 0: none). */
     char host[64];
     int port;
+    int tls;                     /* that listener is amqps:// */
     /* The serving node's record 'S' as the tail last saw it (ah_relay.c). */
     int32_t up_id;
     int64_t up_term;
     char up_host[64];
     int up_port;
+    int up_tls;
 } acluster;
 
 static void log_name(uint64_t id, char *buf, size_t cap)
@@ -148,8 +151,9 @@ static void known_drop(asrv *as, int i)
 
 /* The serving node's record (written when it starts serving):
  *   key:   int8 'S', str vhost "/"
- *   value: int8 version 1, int32 node id, int64 term (of __amqp_meta-0),
- *          str host, int32 port (its AMQP listener)
+ *   value: int8 version 1 or 2, int32 node id, int64 term (of
+ *          __amqp_meta-0), str host, int32 port (its AMQP listener), and in
+ *          version 2 int8 tls (1: that listener is amqps://)
  * The replay ignores it; the tail keeps the last one (the relay's target). */
 static void serving_record(acluster *cl, const batch_record *r)
 {
@@ -162,7 +166,9 @@ static void serving_record(acluster *cl, const batch_record *r)
     int64_t term = bin_i64(&v);
     cn_str host = bin_str(&v);
     int32_t port = bin_i32(&v);
-    if (v.err || bin_remaining(&v) || version != 1 || host.len <= 0 ||
+    int tls = version >= 2 ? bin_i8(&v) : 0;
+    if (v.err || bin_remaining(&v) || version < 1 || version > 2 || tls < 0 || tls > 1 ||
+        host.len <= 0 ||
         host.len >= (int32_t)sizeof(cl->up_host) || port <= 0 || port > 65535)
         return;
     cl->up_id = id;
@@ -170,17 +176,20 @@ static void serving_record(acluster *cl, const batch_record *r)
     memcpy(cl->up_host, host.ptr, (size_t)host.len);
     cl->up_host[host.len] = '\0';
     cl->up_port = port;
+    cl->up_tls = tls;
 }
 
 static void serving_kv(const asrv *as, wbuf *k, wbuf *v)
 {
     bin_put_i8(k, 'S');
     bin_put_str(k, cn_str_c("/"));
-    bin_put_i8(v, 1);
+    bin_put_i8(v, as->cl->tls ? 2 : 1); /* version 1 where it says nothing new */
     bin_put_i32(v, as->core->cfg->node_id);
     bin_put_i64(v, as->cl->term);
     bin_put_str(v, cn_str_c(as->cl->host));
     bin_put_i32(v, as->cl->port);
+    if (as->cl->tls)
+        bin_put_i8(v, 1);
 }
 
 static void write_serving(asrv *as)
@@ -612,7 +621,8 @@ const char *asrv__cluster_refusal(const asrv *as, char *buf, size_t cap)
     return buf;
 }
 
-int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *node)
+int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *node,
+                               int *tls)
 {
     acluster *cl = as->cl;
     if (!cl || cl->state != ACL_FOLLOW || !as->meta || !cl->up_port ||
@@ -624,6 +634,7 @@ int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *
     *host = cl->up_host;
     *port = cl->up_port;
     *node = cl->up_id;
+    *tls = cl->up_tls;
     return 1;
 }
 
@@ -632,10 +643,11 @@ static int wildcard(const char *h)
     return !h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0;
 }
 
-void asrv__cluster_bound(asrv *as, const char *host, int port)
+void asrv__cluster_bound(asrv *as, const char *host, int port, int tls)
 {
     acluster *cl = as->cl;
-    if (!cl || cl->port)
+    /* the first listener; with TLS between nodes, the first amqps:// one */
+    if (!cl || (cl->port && !(as->core->cfg->cluster_tls && tls && !cl->tls)))
         return;
     char h[64];
     snprintf(h, sizeof(h), "%s", host);
@@ -658,6 +670,7 @@ void asrv__cluster_bound(asrv *as, const char *host, int port)
     }
     snprintf(cl->host, sizeof(cl->host), "%s", h);
     cl->port = port;
+    cl->tls = tls;
 }
 
 void asrv__cluster_voters(asrv *as, aqueue *q)

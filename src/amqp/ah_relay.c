@@ -7,7 +7,12 @@
  * accept, it dials the serving node's AMQP listener through the same
  * server (net_server_connect, the upstream connection's user pointer being
  * the client's asrv_conn) and from then on passes bytes both ways
- * unchanged, whatever they are. AMQP 0-9-1 has no redirect; with the relay
+ * unchanged, whatever they are. With security.inter.broker.protocol=SSL
+ * the relay dials the serving node's amqps:// listener with TLS (the
+ * listener's dial context, srv_addr.dial_tls: its certificate checked
+ * against ssl.ca.location, none shown, so a relayed client never logs in
+ * as this node: EXTERNAL is not offered through a relay), and a serving
+ * node advertises its first amqps:// listener. AMQP 0-9-1 has no redirect; with the relay
  * a client given any one node's address works. The term check rules out
  * two nodes relaying to each other: each would have to see the other lead
  * in a term in which it served itself.
@@ -33,10 +38,20 @@
 int asrv__relay_start(asrv_conn *ac)
 {
     const char *host;
-    int port;
+    int port, tls;
     int32_t node;
-    if (!asrv__cluster_relay_target(ac->as, &host, &port, &node))
+    if (!asrv__cluster_relay_target(ac->as, &host, &port, &node, &tls))
         return 0;
+    if (tls != ac->as->core->cfg->cluster_tls) {
+        slog_warn("amqp connection %llu from %s: not relayed to node %d at %s:%d: that listener "
+                  "is %s, and this node relays %s (security.inter.broker.protocol); give every "
+                  "node %s AMQP listener",
+                  (unsigned long long)net_conn_id(ac->c), net_conn_peer(ac->c), node, host, port,
+                  tls ? "amqps://" : "plaintext", ac->as->core->cfg->cluster_tls ? "over TLS"
+                                                                                  : "in plaintext",
+                  ac->as->core->cfg->cluster_tls ? "an amqps://" : "a plaintext");
+        return 0;
+    }
     net_conn *up = NULL;
     ac->relay = 1; /* set first: conn_open of the upstream side looks at it */
     int rc = net_server_connect(net_conn_server(ac->c), host, port, ac, &up);

@@ -391,13 +391,15 @@ void asrv__cluster_park(asrv_conn *ac, uint16_t ch, aqueue *q, int nowait);
 /* ac is closing: forget its parked declares. */
 void asrv__cluster_conn_gone(asrv_conn *ac);
 /* Where a new connection is relayed (ah_relay.c): 1 with the serving
- * node's AMQP address and id when this node does not serve and knows, from
- * the serving node's record, one that leads __amqp_meta-0 in the term its
- * record names; else 0. */
-int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *node);
-/* The AMQP listener's address (the front end's bound hook): the first one
- * is what a serving node advertises in its record. */
-void asrv__cluster_bound(asrv *as, const char *host, int port);
+ * node's AMQP address, id and whether that listener is amqps:// when this
+ * node does not serve and knows, from the serving node's record, one that
+ * leads __amqp_meta-0 in the term its record names; else 0. */
+int asrv__cluster_relay_target(asrv *as, const char **host, int *port, int32_t *node,
+                               int *tls);
+/* An AMQP listener's address (the front end's bound hook): the first one
+ * (with security.inter.broker.protocol=SSL the first amqps:// one) is what
+ * a serving node advertises in its record. */
+void asrv__cluster_bound(asrv *as, const char *host, int port, int tls);
 /* __amqp_meta compaction: the serving node's record, when written. */
 int asrv__cluster_compact(asrv *as, struct kvl_compaction *cx);
 

@@ -100,7 +100,13 @@ void asrv_free(asrv *as)
 static void *amqp_create(core *c) { return asrv_new(c); }
 static void amqp_bound(void *fe, const char *host, int port)
 {
-    asrv__cluster_bound(fe, host, port);
+    const asrv *as = fe;
+    const cairn_config *cfg = as->core->cfg;
+    int tls = 0;
+    for (int i = 0; i < cfg->n_amqp; i++)
+        if (cfg->amqp_port[i] == port && strcmp(cfg->amqp_host[i], host) == 0)
+            tls = cfg->amqp_tls[i];
+    asrv__cluster_bound(fe, host, port, tls);
 }
 static void amqp_destroy(void *fe) { asrv_free(fe); }
 static void amqp_metrics(void *fe, srv_metrics_sink *m) { asrv_metrics(fe, m); }
@@ -112,7 +118,11 @@ static int amqp_addresses(const cairn_config *cfg, srv_addr *out, int max)
     for (int i = 0; i < cfg->n_amqp && n < max; i++, n++)
         out[n] = (srv_addr){cfg->amqp_host[i], cfg->amqp_port[i],
                             cfg->amqp_default && strchr(cfg->amqp_host[i], ':') != NULL,
-                            .tls = cfg->amqp_tls[i], .name = cfg->amqp_tls[i] ? "amqps" : NULL};
+                            .tls = cfg->amqp_tls[i], .name = cfg->amqp_tls[i] ? "amqps" : NULL,
+                            /* a follower's relay to the serving node: TLS when
+                             * the nodes speak TLS to each other (ah_relay.c) */
+                            .dial_tls = strcmp(cfg->cluster_peers, "off") != 0 &&
+                                        cfg->cluster_peers[0] && cfg->cluster_tls};
     return n;
 }
 

@@ -14,6 +14,7 @@ typedef struct srv_listener {
     int fe;                         /* index into s->fes */
     net_server *ns;
     int tls;                        /* serves TLS with the ssl.* settings */
+    int dial_tls;                   /* dials with TLS (srv_addr) */
 } srv_listener;
 
 #define SRV_MAX_FRONTENDS 8
@@ -45,6 +46,22 @@ static int tls_server_ctx(const cairn_config *cfg, tls_ctx **out)
     return tls_ctx_from_config(cfg, TLS_FOR_LISTENER, out);
 }
 
+/* A listener's contexts: serving (tls) and dialing (dial_tls). 0 or
+ * -CN_EINVAL (logged), nothing made. */
+static int listener_ctxs(const cairn_config *cfg, int tls, int dial_tls, tls_ctx **srv_ctx,
+                         tls_ctx **dial_ctx)
+{
+    *srv_ctx = *dial_ctx = NULL;
+    if (tls && tls_server_ctx(cfg, srv_ctx) < 0)
+        return -CN_EINVAL;
+    if (dial_tls && tls_ctx_from_config(cfg, TLS_FOR_RELAY_DIAL, dial_ctx) < 0) {
+        tls_ctx_free(*srv_ctx);
+        *srv_ctx = NULL;
+        return -CN_EINVAL;
+    }
+    return 0;
+}
+
 static int listen_one(srv *s, int i, const srv_addr *a)
 {
     if (s->n_ls == SRV_MAX_LISTENERS) {
@@ -60,14 +77,15 @@ static int listen_one(srv *s, int i, const srv_addr *a)
         .partial_ms = cfg->request_read_timeout_ms,
     };
     net_server *ns = NULL;
-    tls_ctx *tls = NULL;
-    if (a->tls && tls_server_ctx(cfg, &tls) < 0)
+    tls_ctx *tls = NULL, *dial = NULL;
+    if (listener_ctxs(cfg, a->tls, a->dial_tls, &tls, &dial) < 0)
         return -CN_EINVAL;
     int rc = net_server_new(s->l, a->host, a->port, &lim, s->fes[i]->proto, s->fe[i], &ns);
-    if (rc < 0)
+    if (rc < 0) {
         tls_ctx_free(tls);
-    else {
-        net_server_set_tls(ns, tls, NULL);
+        tls_ctx_free(dial);
+    } else {
+        net_server_set_tls(ns, tls, dial);
         net_server_set_tag(ns, (a->sasl ? SRV_TAG_SASL : 0) | ((uint32_t)(a->listener & 0xff) << 8));
     }
     if (rc < 0 && a->optional) {
@@ -77,7 +95,7 @@ static int listen_one(srv *s, int i, const srv_addr *a)
     }
     if (rc < 0)
         return rc;
-    s->ls[s->n_ls++] = (srv_listener){i, ns, a->tls};
+    s->ls[s->n_ls++] = (srv_listener){i, ns, a->tls, a->dial_tls};
     int port = net_server_port(ns);
     if (s->fes[i]->bound)
         s->fes[i]->bound(s->fe[i], a->host, port);
@@ -90,14 +108,14 @@ int srv_reload_tls(srv *s)
 {
     int n = 0;
     for (int k = 0; k < s->n_ls; k++) {
-        if (!s->ls[k].tls)
+        if (!s->ls[k].tls && !s->ls[k].dial_tls)
             continue;
-        tls_ctx *tls;
-        if (tls_server_ctx(s->cfg, &tls) < 0) {
+        tls_ctx *tls, *dial;
+        if (listener_ctxs(s->cfg, s->ls[k].tls, s->ls[k].dial_tls, &tls, &dial) < 0) {
             slog_error("TLS: certificates not reloaded; listeners keep the ones they have");
             return -CN_EINVAL;
         }
-        net_server_set_tls(s->ls[k].ns, tls, NULL);
+        net_server_set_tls(s->ls[k].ns, tls, dial);
         n++;
     }
     if (s->core->cl && s->cfg->cluster_tls) {

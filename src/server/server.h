@@ -84,6 +84,11 @@ typedef struct srv_addr {
     int optional;
     /* 1: a TLS listener (net/tls.h) with the broker's ssl.* settings. */
     int tls;
+    /* 1: connections the front end dials through this listener
+     * (net_server_connect: the AMQP relay to another node) use TLS,
+     * checking the other node's certificate against ssl.ca.location and
+     * showing none. */
+    int dial_tls;
     /* 1: clients must authenticate with SASL (the front end reads it back
      * with net_server_tag(net_conn_server(c)) & SRV_TAG_SASL). */
     int sasl;

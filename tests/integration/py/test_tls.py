@@ -567,6 +567,68 @@ def test_cluster_node_with_untrusted_certificate_cannot_join(pki, tmp_path):
         c.stop()
 
 
+@pytest.mark.cairn_timeout(240)
+def test_cluster_amqp_relay_over_tls(pki, tmp_path):
+    """Nodes with amqps:// listeners only and TLS between them: a client of
+    any node reaches the serving node, the followers relaying over TLS."""
+    import pika
+    import re
+    from test_cluster_amqp import serving
+    from test_cluster_basic import Cluster
+    c = Cluster(tmp_path, settings=cluster_tls(pki))
+    for b in c.nodes:
+        b.amqps_port = free_port()
+        b.settings["amqp.listeners"] = "amqps://127.0.0.1:%d" % b.amqps_port
+    c.start()
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+
+    def open_tls(b):
+        try:
+            return pika.BlockingConnection(pika.ConnectionParameters(
+                "127.0.0.1", b.amqps_port, ssl_options=pika.SSLOptions(ctx, "localhost"),
+                heartbeat=0, connection_attempts=1, socket_timeout=5)), None
+        except pika.exceptions.AMQPConnectionError as e:
+            m = re.search(r"\((\d+)\) '([^']*)'", str(e))
+            return None, (int(m.group(1)), m.group(2)) if m else (0, repr(e))
+
+    try:
+        via = []
+        for j, b in enumerate(c.nodes):
+            deadline = time.time() + 30
+            while True:
+                conn, why = open_tls(b)
+                if conn:
+                    break
+                assert why[0] == 320, why  # not serving yet, or not knowing who does
+                assert time.time() < deadline, "node %d neither relays nor serves: %s" % (
+                    j + 1, why)
+                time.sleep(0.2)
+            via.append(serving(conn))
+            ch = conn.channel()
+            ch.confirm_delivery()
+            ch.queue_declare("q.tls", durable=True)
+            ch.basic_publish("", "q.tls", b"via-%d" % (j + 1),
+                             pika.BasicProperties(delivery_mode=2), mandatory=True)
+            conn.close()
+        assert len(set(via)) == 1, via  # one serving node, reached from all three
+        served = via[0]
+        for j, b in enumerate(c.nodes):
+            if j + 1 != served:
+                assert "relayed to node %d" % served in b.log_text(200000)
+        conn, _ = open_tls(c.nodes[served - 1])
+        ch = conn.channel()
+        got = []
+        while True:
+            m, _, body = ch.basic_get("q.tls", auto_ack=True)
+            if m is None:
+                break
+            got.append(body)
+        conn.close()
+        assert sorted(got) == sorted(b"via-%d" % (j + 1) for j in range(3)), got
+    finally:
+        c.stop()
+
+
 def test_cluster_ssl_needs_ca(tmp_path, pki):
     start_fails(tmp_path, {"cluster.listeners": "127.0.0.1:%d" % free_port(),
                            "cluster.peers": "1@127.0.0.1:1", "security.inter.broker.protocol": "SSL",
