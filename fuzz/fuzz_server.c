@@ -107,6 +107,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     set("auto.create.topics.enable", "true");
     set("log.segment.bytes", "1048576");
     set("log.flush.interval.ms", "50");
+    set("connection.failed.authentication.delay.ms", "0"); /* failed SASL answered at once */
     if (loop_new(&g.l) < 0)
         die("loop_new");
     if (core_open(&g.cfg, g.l, &g.core) < 0)

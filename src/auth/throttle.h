@@ -1,6 +1,8 @@
 /* Failed logins cost the client time: each failure from an address makes
- * its answer wait, 100 ms for the first, doubling with every further
- * failure from the same address within a minute, up to 5 s. One table for
+ * its answer wait, first_ms for the first (Kafka's
+ * connection.failed.authentication.delay.ms, 100 by default), doubling
+ * with every further failure from the same address within a minute, up to
+ * 5 s; 0 answers at once. One table for
  * every front end (Kafka SASL, AMQP, HTTP), owned by the core, so an
  * attacker gains nothing by switching protocols. The front ends pause the
  * connection's reads while its refusal waits, so a waiting client costs a
@@ -13,7 +15,7 @@
 
 typedef struct auth_throttle auth_throttle;
 
-auth_throttle *auth_throttle_new(void);
+auth_throttle *auth_throttle_new(int64_t first_ms);
 void auth_throttle_free(auth_throttle *t); /* NULL is a no-op */
 
 /* Note a failed login from host (an address without its port) at now_ms

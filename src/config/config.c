@@ -120,6 +120,10 @@ static const cfg_entry cfg_table[] = {
           config__check_mechanisms,
           "SASL mechanisms SASL_PLAINTEXT and SASL_SSL listeners offer: any of SCRAM-SHA-256, "
           "SCRAM-SHA-512, PLAIN (checked against the stored SCRAM credentials)."),
+    C_I64("connection.failed.authentication.delay.ms", auth_fail_delay_ms, "100", 0, 5000,
+          "A failed login (Kafka SASL, AMQP, HTTP) is answered after this long, doubled for "
+          "every further failure from the same address within a minute, up to 5 s (0: at "
+          "once)."),
     C_I64("connections.max.reauth.ms", reauth_ms, "0", 0, INT64_MAX,
           "SASL sessions last this long; a client must re-authenticate on its connection "
           "before then (KIP-368) or it is closed. 0: sessions do not expire."),

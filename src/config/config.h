@@ -64,6 +64,7 @@ typedef struct cairn_config {
     int cluster_tls;             /* security.inter.broker.protocol: 0 PLAINTEXT, 1 SSL */
     char *sasl_mechanisms;       /* sasl.enabled.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN" */
     int64_t reauth_ms;           /* connections.max.reauth.ms: 0 (sessions do not expire) */
+    int64_t auth_fail_delay_ms;  /* connection.failed.authentication.delay.ms: 100 */
     int authorizer_enabled;      /* authorizer.enabled: false */
     int http_auth;               /* http.authentication: 0 none, 1 basic */
     char *super_users;           /* super.users: "User:a;User:b", "" none */

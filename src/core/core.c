@@ -14,7 +14,7 @@ int core_open(cairn_config *cfg, loop *l, core **out)
     c->cfg = cfg;
     c->l = l;
     c->lock_fd = -1;
-    c->throttle = auth_throttle_new();
+    c->throttle = auth_throttle_new(cfg->auth_fail_delay_ms);
     char err[512];
     int rc = auth_pmap_new(cfg->ssl_principal_rules, &c->pmap, err, sizeof(err));
     if (rc < 0) {

@@ -12,7 +12,7 @@ import pika.exceptions
 import requests
 
 import kwire
-from cairn_broker import Broker, free_port
+from cairn_broker import Broker, BrokerError, free_port
 
 
 def test_failed_logins_share_one_growing_delay(tmp_path):
@@ -71,3 +71,29 @@ def test_failed_logins_share_one_growing_delay(tmp_path):
     finally:
         b.stop(check=True)
         b.cleanup()
+
+
+def test_first_delay_is_configurable(tmp_path):
+    """connection.failed.authentication.delay.ms, as Kafka names it."""
+    b = Broker(tmp_path / "data", tmp_path / "broker.log", {
+        "http.authentication": "basic", "connection.failed.authentication.delay.ms": "400"})
+    r = subprocess.run([b.bin, "user", "add", "alice", "--password", "alice-pw", "--data-dir",
+                        b.data_dir], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    b.start()
+    try:
+        base = "http://127.0.0.1:%d/topics" % b.http_port
+        t0 = time.time()
+        assert requests.get(base, auth=("alice", "guess"), timeout=20).status_code == 401
+        assert time.time() - t0 >= 0.38
+    finally:
+        b.stop(check=True)
+        b.cleanup()
+    bad = Broker(tmp_path / "d2", tmp_path / "b2.log",
+                 {"connection.failed.authentication.delay.ms": "6000"})
+    try:
+        bad.start(timeout=20)
+        raise AssertionError("a delay above 5000 ms was accepted")
+    except BrokerError as e:
+        assert "connection.failed.authentication.delay.ms" in str(e)
+    bad.cleanup()
