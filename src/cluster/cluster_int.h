@@ -150,10 +150,8 @@ void cluster__members_fill(cluster *c, struct clw_hello *h);
  * to this node; and publish this node's Kafka listeners (record "E") when
  * the metadata log does not hold them as configured. */
 void cluster__members_tick(cluster *c, int64_t now);
-/* FORWARD op 11 on the controller (as run_body's ops); record "E" applied. */
+/* Record "E" applied. */
 struct clw_topic_op;
-int cluster__endpoints_submit(cluster *c, const struct clw_topic_op *t, char *msg,
-                              size_t msg_len, cluster_op_cb cb, void *arg);
 void cluster__endpoints_apply(cluster *c, const struct clw_topic_op *t);
 /* Any node: have the controller register node n (FORWARD op 7 elsewhere);
  * cb as cluster_op_cb. 0 (cb later) or -CN_E* (cb never runs). */
@@ -178,13 +176,14 @@ int cluster__meta_submit(cluster *c, const char *key, const wbuf *value, cn_uuid
  * for the controller; takes body's buffer. 0 (cb runs later). */
 int cluster__meta_forward(cluster *c, wbuf *body, cluster_op_cb cb, void *arg);
 
-/* Key-value stores above the cluster (cluster_kv.c): FORWARD op 10 run
- * on the controller (as run_body's ops: 0 and cb later, or -CN_E* with
- * msg); a committed record "K" applied on this node; every tick; at stop
- * (waiting writes fail). */
+/* The controller: append t's record (its key by clw_record_key, its id
+ * t->id; FORWARD ops 10 and 11) as run_body's ops do: 0 and cb later, or
+ * -CN_ENOTCONTROLLER / a storage error with msg. */
+int cluster__meta_submit_op(cluster *c, const struct clw_topic_op *t, char *msg, size_t msg_len,
+                            cluster_op_cb cb, void *arg);
+/* Key-value stores above the cluster (cluster_kv.c): a committed record
+ * "K" applied on this node; every tick; at stop (waiting writes fail). */
 struct clw_topic_op;
-int cluster__kv_submit(cluster *c, const struct clw_topic_op *t, char *msg, size_t msg_len,
-                       cluster_op_cb cb, void *arg);
 void cluster__kv_apply(cluster *c, const struct clw_topic_op *t);
 void cluster__kv_tick(cluster *c, int64_t now);
 void cluster__kv_stop(cluster *c);

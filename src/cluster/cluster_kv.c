@@ -97,25 +97,6 @@ static void on_answer(void *arg, int status, const char *msg)
     free(r);
 }
 
-int cluster__kv_submit(cluster *c, const clw_topic_op *t, char *msg, size_t msg_len,
-                       cluster_op_cb cb, void *arg)
-{
-    msg[0] = '\0';
-    if (!c->meta || !broker_partition_is_leader(c->meta)) {
-        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
-                 cluster_controller(c));
-        return -CN_ENOTCONTROLLER;
-    }
-    wbuf w;
-    wbuf_init(&w);
-    clw_record_encode(&w, t);
-    cn_uuid id;
-    memcpy(id.b, t->id, 16);
-    int rc = cluster__meta_submit(c, "K", &w, id, NULL, cb, arg);
-    wbuf_fini(&w);
-    return rc;
-}
-
 void cluster__kv_apply(cluster *c, const clw_topic_op *t)
 {
     cl_kv_store *s = c->kv_stores;
@@ -159,7 +140,7 @@ int cluster_kv_write(cluster *c, const char *store, const broker_kv *kv, int n,
     memcpy(r->id, w->id, 16);
     if (cluster_controller(c) == c->self) {
         char msg[256];
-        int rc = cluster__kv_submit(c, &t, msg, sizeof(msg), on_answer, r);
+        int rc = cluster__meta_submit_op(c, &t, msg, sizeof(msg), on_answer, r);
         if (rc == 0)
             return 0;
         if (rc != -CN_ELEADERWAIT && rc != -CN_ENOTCONTROLLER) { /* storage: nothing written */

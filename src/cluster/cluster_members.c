@@ -460,24 +460,6 @@ static void endpoints_done(void *arg, int status, const char *msg)
                   msg ? msg : cn_strerror(status));
 }
 
-int cluster__endpoints_submit(cluster *c, const clw_topic_op *t, char *msg, size_t msg_len,
-                              cluster_op_cb cb, void *arg)
-{
-    msg[0] = '\0';
-    if (!c->meta || !broker_partition_is_leader(c->meta)) {
-        snprintf(msg, msg_len, "this node is not the controller (node %d is)",
-                 cluster_controller(c));
-        return -CN_ENOTCONTROLLER;
-    }
-    wbuf w;
-    wbuf_init(&w);
-    clw_record_encode(&w, t);
-    cn_uuid none = {{0}};
-    int rc = cluster__meta_submit(c, "E", &w, none, NULL, cb, arg);
-    wbuf_fini(&w);
-    return rc;
-}
-
 void cluster__endpoints_apply(cluster *c, const clw_topic_op *t)
 {
     cl_ep *eps;

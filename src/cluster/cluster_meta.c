@@ -405,6 +405,23 @@ static int ctl_check(cluster *c, char *msg, size_t msg_len)
     return -CN_ENOTCONTROLLER;
 }
 
+int cluster__meta_submit_op(cluster *c, const clw_topic_op *t, char *msg, size_t msg_len,
+                            cluster_op_cb cb, void *arg)
+{
+    int rc = ctl_check(c, msg, msg_len);
+    if (rc < 0)
+        return rc;
+    wbuf w;
+    wbuf_init(&w);
+    clw_record_encode(&w, t);
+    char key[2] = {clw_record_key(t), '\0'};
+    cn_uuid id;
+    memcpy(id.b, t->id, 16);
+    rc = cluster__meta_submit(c, key, &w, id, NULL, cb, arg);
+    wbuf_fini(&w);
+    return rc;
+}
+
 /* 1 with msg when ids (n) name a leaving member. */
 static int leaving_named(cluster *c, const int32_t *ids, size_t n, char *msg, size_t msg_len)
 {
@@ -762,12 +779,12 @@ static int run_body(cluster *c, const uint8_t *body, size_t len, char *msg, size
     if (f.t.op == 8)
         return ctl_leave(c, f.t.node.id, msg, msg_len, cb, arg);
     if (f.t.op == 10) {
-        int rc = cluster__kv_submit(c, &f.t, msg, msg_len, cb, arg);
+        int rc = cluster__meta_submit_op(c, &f.t, msg, msg_len, cb, arg);
         clw_configs_free(&f.t);
         return rc;
     }
     if (f.t.op == 11)
-        return cluster__endpoints_submit(c, &f.t, msg, msg_len, cb, arg);
+        return cluster__meta_submit_op(c, &f.t, msg, msg_len, cb, arg);
     int rc = ctl_alter(c, &f.t, f.validate_only, msg, msg_len, cb, arg);
     clw_configs_free(&f.t);
     return rc;

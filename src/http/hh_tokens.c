@@ -83,13 +83,12 @@ void hh_tokens_list(hreq *q)
     if (no_users(q))
         return;
     /* all tokens for whoever may describe the cluster, else one's own */
-    list_ctx c = {json_array(), may(q, ACL_OP_DESCRIBE, NULL) ? NULL : own_user(q),
-                  loop_wall_ms()};
-    if (!c.only && !may(q, ACL_OP_DESCRIBE, NULL)) {
-        json_decref(c.a);
+    int all = may(q, ACL_OP_DESCRIBE, NULL);
+    if (!all && !own_user(q)) {
         hh_error(q, 403, "forbidden", "%s may not Describe the cluster", q->principal);
         return;
     }
+    list_ctx c = {json_array(), all ? NULL : own_user(q), loop_wall_ms()};
     auth_tokens_each(q->hs->core->users, each_token, &c);
     json_t *j = json_object();
     json_object_set_new(j, "tokens", c.a);
